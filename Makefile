@@ -1,0 +1,80 @@
+# Swiftlet — build, test, demo, install.
+#   make          release build: build/lib/libswiftlet.so, build/bin/swiftlet, build/include/swiftlet.h
+#   make test     the whole suite: Swift tests, C ABI tests (gcc -std=c99 -pedantic), Python bindings
+#   make demo     converts the shipped reference models and runs every family under a few budgets
+#   make install PREFIX=/usr/local
+
+SWIFT     ?= swift
+PREFIX    ?= /usr/local
+VERSION   := 0.1.0
+SONAME    := libswiftlet.so.0
+BUILD     := build
+CFLAGS_C  := -std=c99 -Wall -Wextra -Werror -pedantic -O1
+# Every run of SwiftPM uses this scratch path; the release and debug builds live side by side in it.
+SPM       := $(SWIFT) build
+DEBUG_BIN  = $(shell $(SPM) --show-bin-path 2>/dev/null)
+RELEASE_BIN = $(shell $(SPM) -c release --show-bin-path 2>/dev/null)
+
+.PHONY: all build deps test test-swift test-c test-abi test-python demo install clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+# ---- release build ---------------------------------------------------------------------------
+build: deps
+	$(SPM) -c release --product SwiftletShared
+	$(SPM) -c release --product swiftlet
+	@mkdir -p $(BUILD)/lib $(BUILD)/bin $(BUILD)/include
+	cp $(RELEASE_BIN)/libSwiftletShared.so $(BUILD)/lib/libswiftlet.so.$(VERSION)
+	ln -sf libswiftlet.so.$(VERSION) $(BUILD)/lib/$(SONAME)
+	ln -sf $(SONAME) $(BUILD)/lib/libswiftlet.so
+	cp $(RELEASE_BIN)/swiftlet $(BUILD)/bin/swiftlet
+	cp Include/swiftlet.h $(BUILD)/include/swiftlet.h
+	@echo "built $(BUILD)/lib/libswiftlet.so ($$(du -h $(BUILD)/lib/libswiftlet.so.$(VERSION) | cut -f1)) and $(BUILD)/bin/swiftlet"
+
+# ---- tests -------------------------------------------------------------------------------------
+test: deps test-swift test-c test-python
+	@echo "make test: all suites passed"
+
+test-swift:
+	$(SPM) --build-tests
+	$(SWIFT) test --skip-build
+
+# The C ABI test links the shared library of the debug build (same code, faster to build), checks the
+# header as C99 and C++, the exported symbols and the library's dependencies.
+TESTLIB := $(BUILD)/test/lib
+test-c: test-swift
+	@mkdir -p $(TESTLIB) $(BUILD)/test/bin
+	cp $(DEBUG_BIN)/libSwiftletShared.so $(TESTLIB)/libswiftlet.so.$(VERSION)
+	ln -sf libswiftlet.so.$(VERSION) $(TESTLIB)/$(SONAME)
+	ln -sf $(SONAME) $(TESTLIB)/libswiftlet.so
+	gcc $(CFLAGS_C) -fsyntax-only -x c Include/swiftlet.h
+	g++ -std=c++11 -Wall -Wextra -Werror -pedantic -fsyntax-only -x c++ Include/swiftlet.h
+	gcc $(CFLAGS_C) -IInclude Tests/C/abi_test.c -o $(BUILD)/test/bin/abi_test \
+	    -L$(TESTLIB) -lswiftlet -Wl,-rpath,'$$ORIGIN/../lib' -lpthread -lm
+	$(DEBUG_BIN)/swiftlet create-test-model $(BUILD)/test/test-model.swl
+	$(BUILD)/test/bin/abi_test $(BUILD)/test/test-model.swl
+	scripts/check-library.sh $(TESTLIB)/libswiftlet.so.$(VERSION)
+
+test-python:
+	@if [ -d Bindings/python ]; then scripts/test-python.sh; else echo "no Python bindings yet"; fi
+
+# ---- demo --------------------------------------------------------------------------------------
+demo: build
+	@scripts/demo.sh
+
+# ---- install -----------------------------------------------------------------------------------
+install: build
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 0755 $(BUILD)/lib/libswiftlet.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
+	ln -sf libswiftlet.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libswiftlet.so
+	install -m 0644 Include/swiftlet.h $(DESTDIR)$(PREFIX)/include/
+	install -m 0755 $(BUILD)/bin/swiftlet $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' swiftlet.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/swiftlet.pc
+	@echo "installed into $(DESTDIR)$(PREFIX)"
+
+clean:
+	rm -rf $(BUILD) .build

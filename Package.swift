@@ -1,0 +1,51 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Linker flags for the shared library only: the Swift runtime linked statically, only swl_* exported,
+// and a soname. They sit on the C-ABI target, which only the SwiftletShared product contains, so the
+// Swift products stay free of unsafe flags.
+let root = Context.packageDirectory
+let sharedLibraryFlags: [String] = [
+  "-static-stdlib",
+  "-Xlinker", "--version-script=\(root)/Sources/SwiftletC/exports.map",
+  "-Xlinker", "-soname=libswiftlet.so.0",
+]
+
+let package = Package(
+  name: "Swiftlet",
+  products: [
+    .library(name: "Swiftlet", targets: ["Swiftlet"]),
+    // Built as libSwiftletShared.so; `make` installs it as libswiftlet.so (soname libswiftlet.so.0).
+    .library(name: "SwiftletShared", type: .dynamic, targets: ["SwiftletC"]),
+    .executable(name: "swiftlet", targets: ["swiftlet-cli"]),
+  ],
+  dependencies: [
+    .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+  ],
+  targets: [
+    .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+    .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
+    .systemLibrary(name: "CSwiftletABI", path: "Include"),
+
+    // Layers, bottom up. A layer never imports one above it.
+    .target(name: "SwiftletFormat", dependencies: ["CZstd"]),
+    .target(name: "SwiftletKernels", dependencies: ["CBLAS"]),
+    .target(name: "SwiftletModels", dependencies: ["SwiftletFormat", "SwiftletKernels"]),
+    .target(name: "Swiftlet", dependencies: ["SwiftletModels", "SwiftletFormat", "SwiftletKernels"]),
+    .target(name: "SwiftletC", dependencies: ["Swiftlet", "CSwiftletABI"],
+            exclude: ["exports.map"],
+            linkerSettings: [.unsafeFlags(sharedLibraryFlags)]),
+
+    // Tool side: checkpoint readers and converters (Foundation allowed here).
+    .target(name: "SwiftletConvert", dependencies: ["SwiftletFormat"]),
+    .executableTarget(name: "swiftlet-cli", dependencies: [
+      "Swiftlet", "SwiftletConvert", "SwiftletFormat", "SwiftletModels",
+      .product(name: "ArgumentParser", package: "swift-argument-parser"),
+    ]),
+
+    .testTarget(name: "SwiftletFormatTests", dependencies: ["SwiftletFormat"]),
+    .testTarget(name: "SwiftletKernelsTests", dependencies: ["SwiftletKernels"]),
+    .testTarget(name: "SwiftletConvertTests", dependencies: ["SwiftletConvert", "SwiftletFormat"]),
+    .testTarget(name: "SwiftletTests", dependencies: ["Swiftlet", "SwiftletConvert", "SwiftletModels", "SwiftletFormat"]),
+  ]
+)

@@ -1,0 +1,92 @@
+import SwiftletFormat
+import SwiftletModels
+
+/// Options for loading a model.
+public struct LoadOptions: Sendable {
+    /// Verify every tensor checksum while loading, instead of on first use.
+    public var verifyEagerly = false
+    public init(verifyEagerly: Bool = false) { self.verifyEagerly = verifyEagerly }
+
+    var readOptions: ReadOptions { ReadOptions(verify: verifyEagerly ? .eager : .onFirstUse) }
+}
+
+/// A loaded model: immutable and safe to share between threads. Make a `Session` to run it or a
+/// `Stream` to feed it frame by frame.
+public final class Model: Sendable {
+    let file: SWLFile
+    let impl: any FamilyModel
+
+    /// Loads a `.swl` file (memory-mapped).
+    public init(path: String, options: LoadOptions = LoadOptions()) throws(SwiftletError) {
+        do {
+            file = try SWLFile(path: path, options: options.readOptions)
+        } catch {
+            throw SwiftletError(error)
+        }
+        impl = try Self.family(file)
+    }
+
+    /// Loads a model from memory. With `copy: false` the bytes must outlive the model.
+    public init(bytes: UnsafeRawBufferPointer, copy: Bool = true, options: LoadOptions = LoadOptions()) throws(SwiftletError) {
+        do {
+            file = try SWLFile(bytes: bytes, copy: copy, options: options.readOptions)
+        } catch {
+            throw SwiftletError(error)
+        }
+        impl = try Self.family(file)
+    }
+
+    /// Loads a model from a byte array (copied).
+    public convenience init(bytes: [UInt8], options: LoadOptions = LoadOptions()) throws(SwiftletError) {
+        let result: Result<Model, SwiftletError> = bytes.withUnsafeBytes { raw in
+            Result { () throws(SwiftletError) in try Model(bytes: raw, copy: true, options: options) }
+        }
+        try self.init(result.get())
+    }
+
+    private init(_ other: Model) {
+        file = other.file
+        impl = other.impl
+    }
+
+    private static func family(_ file: SWLFile) throws(SwiftletError) -> any FamilyModel {
+        do {
+            return try FamilyRegistry.load(file)
+        } catch {
+            throw SwiftletError(error)
+        }
+    }
+
+    /// "vit", "lmuformer", "loopformer", "memoryformer" or "test".
+    public var family: String { impl.family }
+    public var metadata: [String: MetadataValue] { file.metadata }
+    public var inputs: [TensorInfo] { impl.inputs }
+    public var outputs: [TensorInfo] { impl.outputs }
+
+    /// A metadata value as text: numbers in decimal, arrays as "[a, b]".
+    public func metadataText(_ key: String) -> String? {
+        file.metadata[key].map(Self.text)
+    }
+
+    static func text(_ v: MetadataValue) -> String {
+        switch v {
+        case .int(let x): return String(x)
+        case .float(let x): return String(x)
+        case .string(let s): return s
+        case .bool(let b): return b ? "true" : "false"
+        case .ints(let a): return "[" + a.map { String($0) }.joined(separator: ", ") + "]"
+        case .floats(let a): return "[" + a.map { String($0) }.joined(separator: ", ") + "]"
+        case .strings(let a): return "[" + a.joined(separator: ", ") + "]"
+        }
+    }
+
+    /// Makes a session: the per-caller state for whole-input runs and generation.
+    public func makeSession(options: SessionOptions = SessionOptions()) throws(SwiftletError) -> Session {
+        try Session(model: self, options: options)
+    }
+
+    /// Makes a stream: the per-caller state for frame-by-frame inference.
+    public func makeStream(options: StreamOptions = StreamOptions()) throws(SwiftletError) -> Stream {
+        try Stream(model: self, options: options)
+    }
+}

@@ -1,0 +1,56 @@
+import Glibc
+
+/// Picks the next token from logits: greedy, or temperature with optional top-k, driven by a caller
+/// owned 64-bit generator state so that a seed reproduces a sequence.
+public struct Sampler: Sendable, Equatable {
+    /// 0 = greedy (argmax, lowest index on ties).
+    public var temperature: Float
+    /// 0 = whole vocabulary.
+    public var topK: Int
+
+    public init(temperature: Float = 0, topK: Int = 0) {
+        self.temperature = temperature
+        self.topK = topK
+    }
+
+    public func sample(_ logits: UnsafeBufferPointer<Float>, state: inout UInt64) throws(SwiftletError) -> Int32 {
+        guard !logits.isEmpty, logits.count <= Int(Int32.max) else {
+            throw .invalidArgument("sampling needs a non-empty vocabulary, got \(logits.count) logits")
+        }
+        guard temperature.isFinite, temperature >= 0 else {
+            throw .invalidArgument("temperature must be a finite number ≥ 0, got \(temperature)")
+        }
+        guard topK >= 0 else { throw .invalidArgument("top-k must be ≥ 0, got \(topK)") }
+        for v in logits where v.isNaN { throw .numeric("the logits hold NaN") }
+        var best = 0
+        for i in 1..<logits.count where logits[i] > logits[best] { best = i }
+        if temperature == 0 || topK == 1 { return Int32(best) }
+
+        // Candidates: the top k by logit (stable: ties keep the lower index first).
+        var order = Array(0..<logits.count)
+        if topK > 0 && topK < logits.count {
+            order.sort { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
+            order.removeSubrange(topK...)
+        }
+        let maxLogit = Double(logits[best])
+        var weights = order.map { exp((Double(logits[$0]) - maxLogit) / Double(temperature)) }
+        let total = weights.reduce(0, +)
+        for i in weights.indices { weights[i] /= total }
+        let u = Double(Self.next(&state) >> 11) / Double(1 << 53)
+        var acc = 0.0
+        for (i, w) in weights.enumerated() {
+            acc += w
+            if u < acc { return Int32(order[i]) }
+        }
+        return Int32(order[order.count - 1])
+    }
+
+    /// SplitMix64: tiny, fast, and the same on every platform.
+    static func next(_ state: inout UInt64) -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

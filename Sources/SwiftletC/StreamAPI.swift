@@ -1,0 +1,178 @@
+import Glibc
+import CSwiftletABI
+import Swiftlet
+
+/// What a swl_stream handle points at.
+final class CStream {
+    let stream: Stream
+    let strings = OwnedCStrings()
+    let series = SeriesStore()
+    var lastReport = RunReport()
+
+    init(_ stream: Stream) { self.stream = stream }
+}
+
+private func cstream(_ p: OpaquePointer?) throws(SwiftletError) -> CStream {
+    guard let s = object(p, as: CStream.self) else { throw nullArgument("stream") }
+    return s
+}
+
+@c @implementation
+public func swl_stream_create(_ model: OpaquePointer?, _ options: UnsafePointer<swl_stream_options>?,
+                              _ out_stream: UnsafeMutablePointer<OpaquePointer?>?) -> swl_status {
+    out_stream?.pointee = nil
+    return guarded { () throws(SwiftletError) in
+        guard let m = object(model, as: CModel.self) else { throw nullArgument("model") }
+        guard let out_stream else { throw nullArgument("out_stream") }
+        let o = try readStruct(options, defaults: .defaults, "options")
+        let input: StreamInput
+        switch o.input_kind {
+        case SWL_STREAM_FRAMES: input = .frames
+        case SWL_STREAM_PCM: input = .pcm
+        default: throw .invalidArgument("options.input_kind must be SWL_STREAM_FRAMES or SWL_STREAM_PCM, got \(o.input_kind)")
+        }
+        let s = try m.model.makeStream(options: StreamOptions(
+            input: input, threads: o.n_threads == 0 ? 1 : Int(o.n_threads),
+            shouldAbort: abortClosure(o.abort_callback, o.abort_user_data)))
+        out_stream.pointee = handle(CStream(s))
+    }
+}
+
+@c @implementation
+public func swl_stream_free(_ stream: OpaquePointer?) {
+    release(stream, as: CStream.self)
+}
+
+@c @implementation
+public func swl_stream_frame_width(_ stream: OpaquePointer?, _ out_width: UnsafeMutablePointer<UInt64>?) -> swl_status {
+    guarded { () throws(SwiftletError) in
+        let s = try cstream(stream)
+        guard let out_width else { throw nullArgument("out_width") }
+        out_width.pointee = UInt64(s.stream.frameWidth)
+    }
+}
+
+@c @implementation
+public func swl_stream_output_width(_ stream: OpaquePointer?, _ out_width: UnsafeMutablePointer<UInt64>?) -> swl_status {
+    guarded { () throws(SwiftletError) in
+        let s = try cstream(stream)
+        guard let out_width else { throw nullArgument("out_width") }
+        out_width.pointee = UInt64(s.stream.outputWidth)
+    }
+}
+
+@c @implementation
+public func swl_stream_push(_ stream: OpaquePointer?, _ frames: UnsafePointer<Float>?, _ n_frames: UInt64,
+                            _ out_n_ready: UnsafeMutablePointer<UInt64>?) -> swl_status {
+    guarded { () throws(SwiftletError) in
+        let s = try cstream(stream)
+        guard n_frames == 0 || frames != nil else { throw nullArgument("frames") }
+        let w = UInt64(s.stream.frameWidth)
+        let (count, overflow) = n_frames.multipliedReportingOverflow(by: w)
+        guard !overflow, count <= UInt64(Int32.max) else { throw .invalidArgument("n_frames \(n_frames) is too large for one push") }
+        let n = try s.stream.push(UnsafeBufferPointer(start: frames, count: Int(count)))
+        out_n_ready?.pointee = UInt64(n)
+    }
+}
+
+@c @implementation
+public func swl_stream_push_pcm(_ stream: OpaquePointer?, _ samples: UnsafePointer<Int16>?, _ n_samples: UInt64,
+                                _ out_n_ready: UnsafeMutablePointer<UInt64>?) -> swl_status {
+    guarded { () throws(SwiftletError) in
+        let s = try cstream(stream)
+        guard n_samples == 0 || samples != nil else { throw nullArgument("samples") }
+        guard n_samples <= UInt64(Int32.max) else { throw .invalidArgument("n_samples \(n_samples) is too large for one push") }
+        let n = try s.stream.pushPCM(UnsafeBufferPointer(start: samples, count: Int(n_samples)))
+        out_n_ready?.pointee = UInt64(n)
+    }
+}
+
+@c @implementation
+public func swl_stream_flush(_ stream: OpaquePointer?, _ out_n_ready: UnsafeMutablePointer<UInt64>?) -> swl_status {
+    guarded { () throws(SwiftletError) in
+        let s = try cstream(stream)
+        let n = try s.stream.flushInPlace()
+        out_n_ready?.pointee = UInt64(n)
+    }
+}
+
+@c @implementation
+public func swl_stream_outputs(_ stream: OpaquePointer?, _ out_rows: UnsafeMutablePointer<UnsafePointer<Float>?>?,
+                               _ out_n_rows: UnsafeMutablePointer<UInt64>?) -> swl_status {
+    guarded { () throws(SwiftletError) in
+        let s = try cstream(stream)
+        guard let out_rows, let out_n_rows else { throw nullArgument("out_rows/out_n_rows") }
+        let rows = s.stream.lastRows
+        out_rows.pointee = rows.baseAddress
+        out_n_rows.pointee = s.stream.outputWidth > 0 ? UInt64(rows.count / s.stream.outputWidth) : 0
+    }
+}
+
+@c @implementation
+public func swl_stream_reset(_ stream: OpaquePointer?) -> swl_status {
+    guarded { () throws(SwiftletError) in try cstream(stream).stream.reset() }
+}
+
+@c @implementation
+public func swl_stream_set_budget(_ stream: OpaquePointer?, _ budget: UnsafePointer<swl_budget>?) -> swl_status {
+    guarded { () throws(SwiftletError) in
+        let s = try cstream(stream)
+        try s.stream.setBudget(try swiftBudget(from: budget))
+    }
+}
+
+@c @implementation
+public func swl_stream_report(_ stream: OpaquePointer?, _ report: UnsafeMutablePointer<swl_run_report>?) -> swl_status {
+    guarded { () throws(SwiftletError) in
+        let s = try cstream(stream)
+        guard let report else { throw nullArgument("report") }
+        s.lastReport = s.stream.report
+        try fill(report, s.lastReport, choice: s.strings.set("choice", s.lastReport.choice))
+    }
+}
+
+@c @implementation
+public func swl_stream_report_values(_ stream: OpaquePointer?, _ name: UnsafePointer<CChar>?,
+                                     _ out_values: UnsafeMutablePointer<UnsafePointer<Double>?>?,
+                                     _ out_count: UnsafeMutablePointer<UInt64>?) -> swl_status {
+    guarded { () throws(SwiftletError) in
+        let s = try cstream(stream)
+        try reportValues(s.stream.report, name, out_values, out_count) { s.series.keep(&$0) }
+    }
+}
+
+@c @implementation
+public func swl_stream_state_size(_ stream: OpaquePointer?, _ out_size: UnsafeMutablePointer<UInt64>?) -> swl_status {
+    guarded { () throws(SwiftletError) in
+        let s = try cstream(stream)
+        guard let out_size else { throw nullArgument("out_size") }
+        out_size.pointee = UInt64(s.stream.stateSize)
+    }
+}
+
+@c @implementation
+public func swl_stream_save_state(_ stream: OpaquePointer?, _ buffer: UnsafeMutableRawPointer?, _ capacity: UInt64,
+                                  _ out_written: UnsafeMutablePointer<UInt64>?) -> swl_status {
+    guarded { () throws(SwiftletError) in
+        let s = try cstream(stream)
+        let need = UInt64(s.stream.stateSize)
+        out_written?.pointee = 0
+        guard capacity >= need else {
+            out_written?.pointee = need
+            throw .bufferTooSmall("the stream state needs \(need) bytes, the buffer has \(capacity) (see swl_stream_state_size)")
+        }
+        guard let buffer else { throw nullArgument("buffer") }
+        try s.stream.saveState(into: UnsafeMutableRawBufferPointer(start: buffer, count: Int(need)))
+        out_written?.pointee = need
+    }
+}
+
+@c @implementation
+public func swl_stream_load_state(_ stream: OpaquePointer?, _ buffer: UnsafeRawPointer?, _ size: UInt64) -> swl_status {
+    guarded { () throws(SwiftletError) in
+        let s = try cstream(stream)
+        guard let buffer else { throw nullArgument("buffer") }
+        guard size <= UInt64(Int32.max) else { throw .invalidArgument("size \(size) is too large") }
+        try s.stream.loadState(UnsafeRawBufferPointer(start: buffer, count: Int(size)))
+    }
+}

@@ -1,0 +1,133 @@
+import Foundation
+import SwiftletFormat
+
+/// How tensors are stored.
+public struct ConvertOptions: Sendable {
+    /// Storage type of large float weight matrices (f32 keeps them exact).
+    public var weightDType: DType = .f32
+    /// MemoryFormer: storage type of the hash tables (f32, f16 or q8Row).
+    public var tableDType: DType = .f32
+    /// zstd-compress tensors (floats byte-shuffled first).
+    public var compress = false
+
+    public init(weightDType: DType = .f32, tableDType: DType = .f32, compress: Bool = false) {
+        self.weightDType = weightDType
+        self.tableDType = tableDType
+        self.compress = compress
+    }
+}
+
+/// One family's conversion: official checkpoint tensors + constructor arguments → .swl contents.
+public protocol FamilyConverter: Sendable {
+    static var family: String { get }
+    /// Fills `output` (metadata and tensors). `general.family` and `general.converter` are set by
+    /// the caller. Must not record anything about the source file, so that a .pth and a
+    /// .safetensors of the same weights convert to identical bytes.
+    static func convert(_ checkpoint: Checkpoint, config: ConstructorConfig, options: ConvertOptions,
+                        into output: inout ModelWriter) throws
+}
+
+/// Wraps SWLWriter with the conversions every family needs: float tensors stored in the chosen dtype
+/// and codec, progress lines.
+public struct ModelWriter {
+    public var writer = SWLWriter()
+    public let options: ConvertOptions
+    let progress: (String) -> Void
+
+    public init(options: ConvertOptions, progress: @escaping (String) -> Void = { _ in }) {
+        self.options = options
+        self.progress = progress
+    }
+
+    public mutating func metadata(_ key: String, _ value: MetadataValue) {
+        writer.setMetadata(key, value)
+    }
+
+    /// Stores float values as `dtype` (f32 unless the caller asks for a compact type).
+    public mutating func floats(_ name: String, _ values: [Float], shape: [Int], dtype: DType = .f32) throws {
+        guard shape.reduce(1, *) == values.count else {
+            throw ConvertError("internal: tensor '\(name)' has \(values.count) values for shape \(shape)")
+        }
+        let bytes: [UInt8]
+        switch dtype {
+        case .f32: bytes = Quantize.f32Bytes(values)
+        case .f16: bytes = Quantize.f16Bytes(values)
+        case .bf16: bytes = Quantize.bf16Bytes(values)
+        case .q8Row:
+            let cols = shape.last ?? 1
+            bytes = Quantize.q8RowBytes(values, rows: values.count / max(cols, 1), cols: cols)
+        default: throw ConvertError("internal: cannot store floats as \(dtype)")
+        }
+        try writer.addTensor(name: name, dtype: dtype, shape: shape, bytes: bytes,
+                             codec: options.compress ? .zstd : .raw, shuffle: options.compress)
+        progress("  \(name) \(shape) \(dtype)")
+    }
+
+    /// Copies a checkpoint tensor as float32 (any float dtype), checking its shape.
+    public mutating func copy(_ checkpoint: Checkpoint, _ source: String, as name: String? = nil,
+                              shape: [Int]? = nil, dtype: DType = .f32) throws {
+        let t = try checkpoint.require(source, shape: shape)
+        try floats(name ?? source, try t.floats(), shape: t.shape, dtype: dtype)
+    }
+}
+
+extension Checkpoint {
+    /// A tensor that must exist, optionally with a given shape.
+    public func require(_ name: String, shape: [Int]? = nil) throws -> CheckpointTensor {
+        guard let t = self[name] else {
+            throw ConvertError("the checkpoint has no tensor '\(name)'; is this the right family and checkpoint?")
+        }
+        if let shape, t.shape != shape {
+            throw ConvertError("checkpoint tensor '\(name)' has shape \(t.shape), the config implies \(shape)")
+        }
+        return t
+    }
+}
+
+/// Runs a conversion end to end.
+public enum Converter {
+    public static let version = "swiftlet-convert 0.1.0"
+
+    public static let families: [any FamilyConverter.Type] = [
+        ViTConverter.self, LMUFormerConverter.self, LoopFormerConverter.self, MemoryFormerConverter.self,
+    ]
+
+    public static func converter(for family: String) throws -> any FamilyConverter.Type {
+        guard let c = families.first(where: { $0.family == family }) else {
+            let known = families.map { $0.family }.joined(separator: ", ")
+            throw ConvertError("unknown family '\(family)'; the converter knows: \(known.isEmpty ? "none yet" : known)")
+        }
+        return c
+    }
+
+    /// Converts `checkpointPath` with the constructor arguments at `configPath` into `outputPath`.
+    public static func convert(family: String, configPath: String, checkpointPath: String, outputPath: String,
+                               options: ConvertOptions, force: Bool, progress: @escaping (String) -> Void) throws {
+        if !force && FileManager.default.fileExists(atPath: outputPath) {
+            throw ConvertError("\(outputPath) exists; pass --force to overwrite it")
+        }
+        let converter = try converter(for: family)
+        let config = try ConstructorConfig(path: configPath)
+        progress("reading \(checkpointPath)")
+        let checkpoint = try CheckpointReader.read(path: checkpointPath)
+        progress("  \(checkpoint.tensors.count) tensors (\(checkpoint.format)\(checkpoint.stateDictKey.map { ", state dict under '\($0)'" } ?? ""))")
+        let out = try build(converter, checkpoint: checkpoint, config: config, options: options, progress: progress)
+        progress("writing \(outputPath)")
+        try out.writer.write(to: outputPath)
+    }
+
+    /// The .swl bytes of a conversion (deterministic).
+    public static func convertToBytes(_ converter: any FamilyConverter.Type, checkpoint: Checkpoint, config: ConstructorConfig,
+                                      options: ConvertOptions, progress: @escaping (String) -> Void = { _ in }) throws -> [UInt8] {
+        try build(converter, checkpoint: checkpoint, config: config, options: options, progress: progress).writer.serialize()
+    }
+
+    static func build(_ converter: any FamilyConverter.Type, checkpoint: Checkpoint, config: ConstructorConfig,
+                      options: ConvertOptions, progress: @escaping (String) -> Void) throws -> ModelWriter {
+        var out = ModelWriter(options: options, progress: progress)
+        out.metadata("general.family", .string(converter.family))
+        out.metadata("general.converter", .string(version))
+        try converter.convert(checkpoint, config: config, options: options, into: &out)
+        return out
+    }
+}

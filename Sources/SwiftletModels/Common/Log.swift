@@ -1,0 +1,23 @@
+import Synchronization
+
+/// Log levels (values match SWL_LOG_* in swiftlet.h).
+public enum LogLevel: Int32, Sendable, Comparable {
+    case error = 0, warn = 1, info = 2, debug = 3
+    public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rawValue < b.rawValue }
+}
+
+/// The process-wide log sink. Without a handler nothing is formatted or written.
+public enum Log {
+    public typealias Handler = @Sendable (LogLevel, String) -> Void
+
+    private static let sink = Mutex<(handler: Handler?, maxLevel: LogLevel)>((nil, .error))
+
+    public static func setHandler(_ handler: Handler?, maxLevel: LogLevel) {
+        sink.withLock { $0 = (handler, maxLevel) }
+    }
+
+    public static func write(_ level: LogLevel, _ message: @autoclosure () -> String) {
+        let handler: Handler? = sink.withLock { $0.handler != nil && level <= $0.maxLevel ? $0.handler : nil }
+        handler?(level, message())
+    }
+}

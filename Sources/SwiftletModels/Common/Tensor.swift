@@ -1,0 +1,102 @@
+/// Element types that cross the public interfaces (values match SWL_DTYPE_* in swiftlet.h).
+public enum ElementType: Int32, Sendable, CustomStringConvertible {
+    case f32 = 1, i32 = 2, i64 = 3, i16 = 4, u8 = 5
+
+    public var size: Int {
+        switch self {
+        case .f32, .i32: 4
+        case .i64: 8
+        case .i16: 2
+        case .u8: 1
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .f32: "f32"
+        case .i32: "i32"
+        case .i64: "i64"
+        case .i16: "i16"
+        case .u8: "u8"
+        }
+    }
+}
+
+/// Name, element type and shape of a model input or output; -1 in `shape` means any size.
+public struct TensorInfo: Sendable, Equatable {
+    public let name: String
+    public let dtype: ElementType
+    public let shape: [Int]
+
+    public init(name: String, dtype: ElementType, shape: [Int]) {
+        self.name = name
+        self.dtype = dtype
+        self.shape = shape
+    }
+}
+
+/// A borrowed, read-only view of a caller's tensor, valid only during the call it is passed to.
+public struct TensorView {
+    public let dtype: ElementType
+    public let shape: [Int]
+    public let data: UnsafeRawPointer
+
+    public init(dtype: ElementType, shape: [Int], data: UnsafeRawPointer) {
+        self.dtype = dtype
+        self.shape = shape
+        self.data = data
+    }
+
+    public var count: Int { shape.reduce(1, *) }
+
+    public var floats: UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: data.assumingMemoryBound(to: Float.self), count: count)
+    }
+
+    public var int32s: UnsafeBufferPointer<Int32> {
+        UnsafeBufferPointer(start: data.assumingMemoryBound(to: Int32.self), count: count)
+    }
+}
+
+/// An owned float32 tensor: the outputs of a run.
+public struct Tensor: Sendable, Equatable {
+    public var shape: [Int]
+    public var values: [Float]
+
+    public init(shape: [Int], values: [Float]) {
+        precondition(shape.reduce(1, *) == values.count, "shape does not match the value count")
+        self.shape = shape
+        self.values = values
+    }
+
+    public init(zeros shape: [Int]) {
+        self.shape = shape
+        self.values = [Float](repeating: 0, count: shape.reduce(1, *))
+    }
+}
+
+extension TensorView {
+    /// Checks this input against `info`: dtype, rank, fixed dimensions; and that floats are finite.
+    public func validate(against info: TensorInfo) throws(ModelError) {
+        guard dtype == info.dtype else {
+            throw ModelError(.shape, "input '\(info.name)' must be \(info.dtype), got \(dtype)")
+        }
+        guard shape.count == info.shape.count else {
+            throw ModelError(.shape, "input '\(info.name)' must have \(info.shape.count) dimensions \(Self.describe(info.shape)), got \(shape)")
+        }
+        for (i, (got, want)) in zip(shape, info.shape).enumerated() {
+            if got < 0 || (want >= 0 && got != want) {
+                throw ModelError(.shape, "input '\(info.name)' dimension \(i) must be \(want < 0 ? "positive" : String(want)) (shape \(Self.describe(info.shape))), got \(shape)")
+            }
+        }
+        if dtype == .f32 {
+            for (i, v) in floats.enumerated() where !v.isFinite {
+                throw ModelError(.numeric, "input '\(info.name)' holds \(v) at flat index \(i); inputs must be finite")
+            }
+        }
+    }
+
+    static func describe(_ shape: [Int]) -> String {
+        "[" + shape.map { $0 < 0 ? "N" : String($0) }.joined(separator: ", ") + "]"
+    }
+}

@@ -1,0 +1,121 @@
+import SwiftletFormat
+
+/// The built-in test family: a tiny residual MLP that exercises every part of the public surface —
+/// whole-input runs with a layer-count budget, a stream with one frame of look-ahead and an early
+/// decision, and a cached language model. Its file is made by `TestModel.fileBytes()`; integrations
+/// and the C ABI tests use it to check plumbing without a real checkpoint.
+public final class TestModel: FamilyModel, @unchecked Sendable {
+    public static let familyName = "test"
+    public var family: String { Self.familyName }
+
+    let layers: Int
+    let width: Int
+    let classes: Int
+    let vocab: Int
+    let context: Int
+    let weights: [UnsafeBufferPointer<Float>]   // per layer [width, width]
+    let biases: [UnsafeBufferPointer<Float>]    // per layer [width]
+    let headWeight: UnsafeBufferPointer<Float>  // [classes, width]
+    let headBias: UnsafeBufferPointer<Float>    // [classes]
+    let embed: UnsafeBufferPointer<Float>       // [vocab, width]
+    let lmHead: UnsafeBufferPointer<Float>      // [vocab, width]
+    let file: SWLFile                            // keeps the mapped weights alive
+    // The buffers point into `file`, which is immutable and lives as long as the model: sharing them
+    // between threads is safe, hence @unchecked Sendable.
+
+    public init(file: SWLFile) throws(ModelError) {
+        let w = Weights(file)
+        self.file = file
+        layers = try w.int("test.layers")
+        width = try w.int("test.width")
+        classes = try w.int("test.classes")
+        vocab = try w.int("test.vocab")
+        context = try w.int("test.context")
+        guard (1...64).contains(layers), (1...64).contains(width), (2...64).contains(classes),
+              (2...64).contains(vocab), (1...4096).contains(context) else {
+            throw ModelError(.format, "test model metadata out of range")
+        }
+        var ws: [UnsafeBufferPointer<Float>] = []
+        var bs: [UnsafeBufferPointer<Float>] = []
+        for i in 0..<layers {
+            ws.append(try w.floats("layers.\(i).weight", shape: [width, width]))
+            bs.append(try w.floats("layers.\(i).bias", shape: [width]))
+        }
+        weights = ws
+        biases = bs
+        headWeight = try w.floats("head.weight", shape: [classes, width])
+        headBias = try w.floats("head.bias", shape: [classes])
+        embed = try w.floats("embed.weight", shape: [vocab, width])
+        lmHead = try w.floats("lm_head.weight", shape: [vocab, width])
+    }
+
+    public var inputs: [TensorInfo] { [TensorInfo(name: "x", dtype: .f32, shape: [-1, width])] }
+    public var outputs: [TensorInfo] { [TensorInfo(name: "y", dtype: .f32, shape: [-1, classes])] }
+
+    public func makeRunner(threads: Int) throws(ModelError) -> any FamilyRunner {
+        TestRunner(model: self)
+    }
+
+    public func makeStreamer(input: StreamInput) throws(ModelError) -> any FamilyStreamer {
+        guard input == .frames else {
+            throw ModelError(.unsupported, "the test model has no audio front end; stream feature frames instead of PCM")
+        }
+        return TestStreamer(model: self)
+    }
+
+    // MARK: shared arithmetic
+
+    /// GFLOP of one row through `loops` blocks and the head.
+    func gflopsPerRow(loops: Int) -> Double {
+        let perBlock = 2 * width * width + 2 * width
+        let head = 2 * classes * width
+        return Double(loops * perBlock + head) * 1e-9
+    }
+
+    /// h ← h + relu(W h + b), `loops` times; `tmp` has `width` floats.
+    func blocks(_ h: UnsafeMutablePointer<Float>, loops: Int, tmp: UnsafeMutablePointer<Float>,
+                control: RunControl) throws(ModelError) {
+        for l in 0..<loops {
+            try control.checkAbort("before block \(l)")
+            for o in 0..<width {
+                var s = biases[l][o]
+                for i in 0..<width { s += weights[l][o * width + i] * h[i] }
+                tmp[o] = max(0, s)
+            }
+            for o in 0..<width { h[o] += tmp[o] }
+            control.report.layers += 1
+        }
+    }
+
+    func affine(_ h: UnsafePointer<Float>, _ w: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>?,
+                rows: Int, into out: UnsafeMutablePointer<Float>) {
+        for o in 0..<rows {
+            var s = b?[o] ?? 0
+            for i in 0..<width { s += w[o * width + i] * h[i] }
+            out[o] = s
+        }
+    }
+
+    /// Picks the number of blocks from the budget: explicit loops, else the most that fit the limits.
+    func chooseLoops(_ budget: Budget, rows: Int, latency: LatencyModel) throws(ModelError) -> Int {
+        try budget.validateCommon()
+        if budget.trajectory != nil || budget.mergeR != nil {
+            throw ModelError(.unsupported, "the test model takes loops or limits, not a trajectory or merge schedule")
+        }
+        if let loops = budget.loops {
+            guard loops <= layers else {
+                throw ModelError(.budget, "loops must be between 1 and \(layers) for this model, got \(loops)")
+            }
+            return loops
+        }
+        var best = layers
+        while best >= 1 {
+            let g = gflopsPerRow(loops: best) * Double(rows)
+            let fitsFlops = budget.maxGFLOPs.map { g <= $0 } ?? true
+            let fitsTime = budget.maxLatencyMs.map { latency.predictMicroseconds(gflops: g) <= $0 * 1000 } ?? true
+            if fitsFlops && fitsTime { return best }
+            best -= 1
+        }
+        throw ModelError(.budget, "the budget is below the cheapest setting (1 block, \(gflopsPerRow(loops: 1) * Double(rows)) GFLOP)")
+    }
+}

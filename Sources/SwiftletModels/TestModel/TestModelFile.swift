@@ -1,0 +1,38 @@
+import SwiftletFormat
+
+extension TestModel {
+    /// The bytes of the test model's .swl file: deterministic weights from a fixed-seed generator.
+    public static func fileBytes(layers: Int = 4, width: Int = 4, classes: Int = 3, vocab: Int = 6,
+                                 context: Int = 16) throws(FormatError) -> [UInt8] {
+        var state: UInt64 = 0x5357_4C54_4553_5431
+        func next() -> Float {
+            // SplitMix64 → uniform in [-0.5, 0.5): enough variety to make every path matter.
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            z ^= z >> 31
+            return Float(z >> 40) / Float(1 << 24) - 0.5
+        }
+        func tensor(_ count: Int) -> [UInt8] {
+            Quantize.f32Bytes((0..<count).map { _ in next() })
+        }
+        var writer = SWLWriter()
+        writer.setMetadata("general.family", .string(familyName))
+        writer.setMetadata("general.name", .string("swiftlet-test"))
+        writer.setMetadata("test.layers", .int(Int64(layers)))
+        writer.setMetadata("test.width", .int(Int64(width)))
+        writer.setMetadata("test.classes", .int(Int64(classes)))
+        writer.setMetadata("test.vocab", .int(Int64(vocab)))
+        writer.setMetadata("test.context", .int(Int64(context)))
+        for i in 0..<layers {
+            try writer.addTensor(name: "layers.\(i).weight", dtype: .f32, shape: [width, width], bytes: tensor(width * width))
+            try writer.addTensor(name: "layers.\(i).bias", dtype: .f32, shape: [width], bytes: tensor(width))
+        }
+        try writer.addTensor(name: "head.weight", dtype: .f32, shape: [classes, width], bytes: tensor(classes * width))
+        try writer.addTensor(name: "head.bias", dtype: .f32, shape: [classes], bytes: tensor(classes))
+        try writer.addTensor(name: "embed.weight", dtype: .f32, shape: [vocab, width], bytes: tensor(vocab * width), codec: .zstd, shuffle: true)
+        try writer.addTensor(name: "lm_head.weight", dtype: .f32, shape: [vocab, width], bytes: tensor(vocab * width))
+        return try writer.serialize()
+    }
+}

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Foundation
+import SwiftletConvert
+import SwiftletFormat
+
+struct Convert: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Convert an official PyTorch checkpoint (.pth or .safetensors) into a .swl model file.",
+        discussion: """
+        The config is a JSON object of the reference constructor's keyword arguments (for ViTs the timm
+        arguments: img_size, patch_size, embed_dim, depth, num_heads, mlp_ratio, num_classes). A file
+        that nests them under "constructor", "timm_kwargs" or "config" works as is.
+
+        .pth files are read by a restricted unpickler that never runs code from the file; the state
+        dict may sit at the top level or under model / state_dict / model_state_dict / module.
+        The output is deterministic: the same weights from a .pth and a .safetensors give identical
+        bytes. The file is written to a temporary name, synced and renamed, so a failed conversion
+        never leaves a half-written model behind.
+
+        Example:
+          swiftlet convert --family vit --config kwargs.json --checkpoint deit_tiny.pth --output deit.swl
+        """)
+
+    @Option(help: "Model family: vit, lmuformer, loopformer or memoryformer.")
+    var family: String
+
+    @Option(help: "JSON file with the reference constructor's keyword arguments.")
+    var config: String
+
+    @Option(help: "The official checkpoint: a torch.save .pth/.pt zip or a .safetensors file.")
+    var checkpoint: String
+
+    @Option(help: "Where to write the .swl file.")
+    var output: String
+
+    @Option(help: "Storage type of weight matrices: f32 (exact), f16 or bf16.")
+    var dtype: String = "f32"
+
+    @Option(name: .customLong("table-dtype"), help: "MemoryFormer: storage type of the hash tables: f32, f16 or q8 (int8 with a scale per row).")
+    var tableDType: String = "f32"
+
+    @Flag(help: "Compress tensors with zstd (floats are byte-shuffled first). Smaller files, slower first use.")
+    var compress = false
+
+    @Flag(help: "Overwrite the output file if it exists.")
+    var force = false
+
+    @Flag(help: "Print nothing but errors.")
+    var quiet = false
+
+    func run() throws {
+        let options = ConvertOptions(weightDType: try parseDType(dtype, "--dtype", allowQ8: false),
+                                     tableDType: try parseDType(tableDType, "--table-dtype", allowQ8: true),
+                                     compress: compress)
+        let start = Date()
+        do {
+            try Converter.convert(family: family, configPath: config, checkpointPath: checkpoint, outputPath: output,
+                                  options: options, force: force, progress: { if !quiet { note($0) } })
+        } catch let e as ConvertError {
+            failAndExit(e.message)
+        } catch let e as CheckpointError {
+            failAndExit(e.description)
+        } catch let e as FormatError {
+            failAndExit(e.message)
+        }
+        if !quiet {
+            let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
+            note(String(format: "done: %@ (%d bytes) in %.2f s", output, size, Date().timeIntervalSince(start)))
+        }
+    }
+}
+
+func parseDType(_ text: String, _ flag: String, allowQ8: Bool) throws -> DType {
+    switch text.lowercased() {
+    case "f32", "float32": return .f32
+    case "f16", "float16", "half": return .f16
+    case "bf16", "bfloat16": return .bf16
+    case "q8", "int8" where allowQ8: return .q8Row
+    default: throw ValidationError("\(flag) must be \(allowQ8 ? "f32, f16 or q8" : "f32, f16 or bf16"), got '\(text)'")
+    }
+}

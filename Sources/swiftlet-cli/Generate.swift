@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import Swiftlet
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Generate tokens with a language model (LoopFormer, MemoryFormer) through its KV cache.",
+        discussion: """
+        Prefills the prompt, then decodes one token at a time, printing each new id with its time.
+        Greedy by default; --temperature with optional --top-k samples, reproducibly for a --seed.
+
+        Example:
+          swiftlet generate lm.swl --prompt-ids 1,2,3 --max-tokens 20 --loops 4 --temperature 0.8 --top-k 40 --seed 7
+        """)
+
+    @Argument(help: "The .swl language model.")
+    var model: String
+
+    @Option(name: .customLong("prompt-ids"), help: "Comma-separated prompt token ids.")
+    var promptIds: String
+
+    @Option(name: .customLong("max-tokens"), help: "How many tokens to generate.")
+    var maxTokens: Int = 16
+
+    @Option(help: "Sampling temperature; 0 = greedy.")
+    var temperature: Float = 0
+
+    @Option(name: .customLong("top-k"), help: "Sample among the k most likely tokens (0 = all).")
+    var topK: Int = 0
+
+    @Option(help: "Random seed for sampling.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Compute threads (0 = all cores).")
+    var threads: Int = 0
+
+    @OptionGroup var budget: BudgetOptions
+
+    func run() throws {
+        let prompt = try parseList(promptIds, "--prompt-ids", Int32.init)
+        let m = try openModel(model)
+        let session = try orFail { () throws(SwiftletError) in try m.makeSession(options: SessionOptions(threads: threads)) }
+        let b = try budget.budget()
+        let sampler = Sampler(temperature: temperature, topK: topK)
+        let result = try orFail { () throws(SwiftletError) in
+            try session.generate(prompt: prompt, maxTokens: maxTokens, sampler: sampler, seed: seed, budget: b)
+        }
+        let prefill = result.reports[0]
+        note("prefill \(prompt.count) tokens: \(describe(prefill))")
+        for (i, token) in result.tokens.enumerated() {
+            if i + 1 < result.reports.count {
+                print(String(format: "%d\t%.1f µs", token, result.reports[i + 1].microseconds))
+            } else {
+                print("\(token)")
+            }
+        }
+        let decodes = result.reports.dropFirst()
+        if !decodes.isEmpty {
+            let mean = decodes.map(\.microseconds).reduce(0, +) / Double(decodes.count)
+            note(String(format: "ids: %@\nmean decode %.1f µs/token (%.1f tokens/s)",
+                        result.tokens.map(String.init).joined(separator: ","), mean, 1e6 / mean))
+        }
+    }
+}

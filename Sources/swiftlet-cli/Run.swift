@@ -1,0 +1,123 @@
+import ArgumentParser
+import Foundation
+import Swiftlet
+import SwiftletConvert
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a model on .npy inputs and write its outputs as .npy files.",
+        discussion: """
+        The input is one .npy array in the model's input layout (float32 images [B, 3, H, W] for ViTs,
+        features [B, T, C] for LMUFormer, int32 or int64 token ids [B, T] for the language models).
+        The first output goes to --output; the others, where the model has them, to the named flags.
+        The run report (what the budget chose, work, time) is printed on stderr.
+
+        Examples:
+          swiftlet run deit.swl --input images.npy --output logits.npy --merge-r 8,-1
+          swiftlet run lm.swl --input ids.npy --output logits.npy --loops 3
+          swiftlet run lm.swl --input ids.npy --output logits.npy --budget-ms 5
+        """)
+
+    @Argument(help: "The .swl model.")
+    var model: String
+
+    @Option(help: "Input .npy file.")
+    var input: String
+
+    @Option(help: "Where to write the first output (.npy).")
+    var output: String
+
+    @Option(name: .customLong("per-step"), help: "LMUFormer: where to write the prediction after every frame (.npy).")
+    var perStep: String?
+
+    @Option(name: .customLong("tokens-output"), help: "ViT: where to write the final tokens (.npy).")
+    var tokensOutput: String?
+
+    @Option(name: .customLong("sizes-output"), help: "ViT: where to write how many patches each final token stands for (.npy).")
+    var sizesOutput: String?
+
+    @Option(help: "Compute threads (0 = all cores).")
+    var threads: Int = 0
+
+    @OptionGroup var budget: BudgetOptions
+
+    func run() throws {
+        let m = try openModel(model)
+        let array = try readNPY(input)
+        let session = try orFail { () throws(SwiftletError) in try m.makeSession(options: SessionOptions(threads: threads)) }
+        let b = try budget.budget()
+        let report = try orFail { () throws(SwiftletError) in try array.withView(for: m) { (v) throws(SwiftletError) in try session.run(views: [v], budget: b) } }
+        let outputs = session.lastOutputs
+        try writeNPY(outputs[0], to: output)
+        let extra: [(String?, String)] = [(perStep, "logits_per_step"), (tokensOutput, "tokens"), (sizesOutput, "sizes")]
+        for (path, name) in extra {
+            guard let path else { continue }
+            guard let i = m.outputs.firstIndex(where: { $0.name == name }), i < outputs.count else {
+                failAndExit("this \(m.family) model has no '\(name)' output")
+            }
+            try writeNPY(outputs[i], to: path)
+        }
+        note(describe(report))
+    }
+}
+
+func describe(_ r: RunReport) -> String {
+    var parts = ["chose \(r.choice.isEmpty ? "full model" : r.choice)",
+                 String(format: "%.1f µs", r.microseconds), String(format: "%.4f GFLOP", r.gflops)]
+    if r.loops > 0 { parts.append("loops \(r.loops)") }
+    if r.tokensKept > 0 { parts.append("tokens kept \(r.tokensKept)") }
+    if r.framesUsed > 0 { parts.append("frames \(r.framesUsed)") }
+    if !r.completed { parts.append(r.decided ? "decided early" : "stopped early") }
+    return parts.joined(separator: ", ")
+}
+
+func openModel(_ path: String) throws -> Model {
+    try orFail { () throws(SwiftletError) in try Model(path: path) }
+}
+
+/// Runs a Swift API call; an error becomes a one-line message and a non-zero exit.
+func orFail<T>(_ body: () throws(SwiftletError) -> T) throws -> T {
+    do {
+        return try body()
+    } catch {
+        failAndExit(error.message)
+    }
+}
+
+func readNPY(_ path: String) throws -> NPYArray {
+    do {
+        return try NPYArray(path: path)
+    } catch {
+        failAndExit("\(path): \(error)")
+    }
+}
+
+func writeNPY(_ t: Tensor, to path: String) throws {
+    do {
+        try NPYArray(floats: t.values, shape: t.shape).write(to: path)
+    } catch {
+        failAndExit("cannot write \(path): \(error)")
+    }
+}
+
+extension NPYArray {
+    /// Lends the array as a view in the dtype the model's first input wants (ids become int32).
+    func withView<R>(for model: Model, _ body: (TensorView) throws(SwiftletError) -> R) throws(SwiftletError) -> R {
+        let want = model.inputs.first?.dtype ?? .f32
+        let bytes: [UInt8]
+        do {
+            switch want {
+            case .i32: bytes = try int32s().withUnsafeBytes { Array($0) }
+            default: bytes = try floats().withUnsafeBytes { Array($0) }
+            }
+        } catch {
+            throw .shape("the input array cannot be used as \(want): \(error)")
+        }
+        let result: Result<R, SwiftletError> = bytes.withUnsafeBytes { raw in
+            Result { () throws(SwiftletError) in
+                try body(TensorView(dtype: want, shape: shape, data: raw.baseAddress ?? UnsafeRawPointer(bitPattern: 16)!))
+            }
+        }
+        return try result.get()
+    }
+}

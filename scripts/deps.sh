@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Checks the system packages Swiftlet needs. As root it installs what is missing; otherwise it prints
+# the exact apt command. Usage: scripts/deps.sh [--python]  (--python: also what the bindings' tests need)
+set -euo pipefail
+need=()
+pkg-config --exists openblas 2>/dev/null || need+=(libopenblas-dev)
+pkg-config --exists libzstd 2>/dev/null || need+=(libzstd-dev)
+command -v pkg-config >/dev/null || need+=(pkg-config)
+command -v gcc >/dev/null || need+=(gcc)
+command -v g++ >/dev/null || need+=(g++)
+if [ "${1:-}" = "--python" ]; then
+  command -v python3 >/dev/null || need+=(python3)
+  python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+fi
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" = "0" ]; then
+  echo "installing: ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+else
+  echo "Swiftlet needs these Debian packages: ${need[*]}" >&2
+  echo "Install them with:" >&2
+  echo "  sudo apt-get update && sudo apt-get install -y ${need[*]}" >&2
+  exit 1
+fi
+if ! command -v swift >/dev/null; then
+  echo "Swift 6.3 or newer is needed (https://www.swift.org/install/linux/); 'swift' is not on PATH." >&2
+  exit 1
+fi
