@@ -15,7 +15,7 @@ SPM       := $(SWIFT) build
 DEBUG_BIN  = $(shell $(SPM) --show-bin-path 2>/dev/null)
 RELEASE_BIN = $(shell $(SPM) -c release --show-bin-path 2>/dev/null)
 
-.PHONY: all build deps test test-swift test-c test-abi test-python demo install clean
+.PHONY: all build deps test test-swift test-c test-python stage demo install clean
 
 all: build
 
@@ -57,6 +57,19 @@ test-c: test-swift
 	$(DEBUG_BIN)/swiftlet create-test-model $(BUILD)/test/test-model.swl
 	$(BUILD)/test/bin/abi_test $(BUILD)/test/test-model.swl
 	scripts/check-library.sh $(TESTLIB)/libswiftlet.so.$(VERSION)
+	$(MAKE) --no-print-directory stage PREFIX=$(CURDIR)/$(BUILD)/test/prefix LIBSRC=$(TESTLIB)/libswiftlet.so.$(VERSION)
+	scripts/check-readme.sh $(CURDIR)/$(BUILD)/test/prefix $(BUILD)/test/test-model.swl
+	scripts/check-cli.sh $(DEBUG_BIN)/swiftlet $(BUILD)/test/test-model.swl
+
+# Lays out an install tree (header, library, pkg-config file) from LIBSRC without building.
+LIBSRC ?= $(BUILD)/lib/libswiftlet.so.$(VERSION)
+stage:
+	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 0755 $(LIBSRC) $(DESTDIR)$(PREFIX)/lib/libswiftlet.so.$(VERSION)
+	ln -sf libswiftlet.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libswiftlet.so
+	install -m 0644 Include/swiftlet.h $(DESTDIR)$(PREFIX)/include/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' swiftlet.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/swiftlet.pc
 
 test-python:
 	@if [ -d Bindings/python ]; then scripts/test-python.sh; else echo "no Python bindings yet"; fi
@@ -66,14 +79,9 @@ demo: build
 	@scripts/demo.sh
 
 # ---- install -----------------------------------------------------------------------------------
-install: build
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 0755 $(BUILD)/lib/libswiftlet.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/
-	ln -sf libswiftlet.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
-	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libswiftlet.so
-	install -m 0644 Include/swiftlet.h $(DESTDIR)$(PREFIX)/include/
+install: build stage
+	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BUILD)/bin/swiftlet $(DESTDIR)$(PREFIX)/bin/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' swiftlet.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/swiftlet.pc
 	@echo "installed into $(DESTDIR)$(PREFIX)"
 
 clean:

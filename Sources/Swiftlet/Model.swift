@@ -51,8 +51,11 @@ public final class Model: Sendable {
 
     private static func family(_ file: SWLFile) throws(SwiftletError) -> any FamilyModel {
         do {
-            return try FamilyRegistry.load(file)
+            let model = try FamilyRegistry.load(file)
+            Log.write(.info, "loaded a \(model.family) model: \(file.tensors.count) tensors, \(file.fileSize) bytes, format \(file.major).\(file.minor)")
+            return model
         } catch {
+            Log.write(.error, "model load failed: \(error.message)")
             throw SwiftletError(error)
         }
     }

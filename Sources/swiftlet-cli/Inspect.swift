@@ -22,7 +22,7 @@ struct Inspect: ParsableCommand {
         do {
             swl = try SWLFile(path: file, options: ReadOptions(verify: verify ? .eager : .never))
         } catch {
-            failAndExit("\(file): \(error.message)")
+            failAndExit(error.message.contains(file) ? error.message : "\(file): \(error.message)")
         }
         print("\(file): Swiftlet model format \(swl.major).\(swl.minor), \(swl.fileSize) bytes, \(swl.tensors.count) tensors")
         print("metadata:")

@@ -531,6 +531,7 @@ int main(int argc, char **argv) {
     test_bad_files(bytes, size);
 
     CHECK_STATUS(swl_model_load(argv[1], NULL, &m), SWL_OK);
+    CHECK(log_lines > 0, "the log callback received the load messages (%d lines)", log_lines);
     swl_load_options_init(&o);
     o.flags = SWL_LOAD_VERIFY_EAGER | SWL_LOAD_COPY_BUFFER;
     CHECK_STATUS(swl_model_load_memory(bytes, (uint64_t)size, &o, &m2), SWL_OK);
@@ -574,7 +575,6 @@ int main(int argc, char **argv) {
         }
     }
     free(bytes);
-    (void)log_lines;
 
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
