@@ -34,9 +34,23 @@ public struct ConstructorConfig: @unchecked Sendable {
 
     public func has(_ key: String) -> Bool { values[key] != nil && !(values[key] is NSNull) }
 
+    /// A JSON number, not a boolean. (On Linux `x is Bool` is true for the numbers 0 and 1, so the
+    /// NSNumber's own type code decides.)
+    static func number(_ v: Any) -> NSNumber? {
+        guard let n = v as? NSNumber else { return nil }
+        let code = String(cString: n.objCType)
+        return code == "c" || code == "B" ? nil : n
+    }
+
+    static func boolean(_ v: Any) -> Bool? {
+        guard let n = v as? NSNumber else { return nil }
+        let code = String(cString: n.objCType)
+        return code == "c" || code == "B" ? n.boolValue : nil
+    }
+
     public func int(_ key: String) throws -> Int {
         guard let v = values[key] else { throw ConvertError("\(source): the field '\(key)' (an integer) is missing") }
-        if let n = v as? NSNumber, !(v is Bool), n.doubleValue == n.doubleValue.rounded() { return n.intValue }
+        if let n = Self.number(v), n.doubleValue == n.doubleValue.rounded() { return n.intValue }
         throw ConvertError("\(source): '\(key)' must be an integer, got \(v)")
     }
 
@@ -44,7 +58,7 @@ public struct ConstructorConfig: @unchecked Sendable {
 
     public func double(_ key: String) throws -> Double {
         guard let v = values[key] else { throw ConvertError("\(source): the field '\(key)' (a number) is missing") }
-        if let n = v as? NSNumber, !(v is Bool) { return n.doubleValue }
+        if let n = Self.number(v) { return n.doubleValue }
         throw ConvertError("\(source): '\(key)' must be a number, got \(v)")
     }
 
@@ -52,7 +66,7 @@ public struct ConstructorConfig: @unchecked Sendable {
 
     public func bool(_ key: String, default d: Bool) throws -> Bool {
         guard has(key) else { return d }
-        if let b = values[key] as? Bool { return b }
+        if let b = Self.boolean(values[key]!) { return b }
         throw ConvertError("\(source): '\(key)' must be true or false, got \(values[key]!)")
     }
 
@@ -65,8 +79,11 @@ public struct ConstructorConfig: @unchecked Sendable {
     public func string(_ key: String, default d: String) throws -> String { has(key) ? try string(key) : d }
 
     public func ints(_ key: String) throws -> [Int] {
-        if let a = values[key] as? [NSNumber] { return a.map(\.intValue) }
-        if let n = values[key] as? NSNumber { return [n.intValue] }
+        if let a = values[key] as? [Any] {
+            let numbers = a.compactMap(Self.number)
+            if numbers.count == a.count { return numbers.map(\.intValue) }
+        }
+        if let v = values[key], let n = Self.number(v) { return [n.intValue] }
         throw ConvertError("\(source): '\(key)' must be an integer or a list of integers")
     }
 }

@@ -75,7 +75,7 @@ func parseDType(_ text: String, _ flag: String, allowQ8: Bool) throws -> DType {
     case "f32", "float32": return .f32
     case "f16", "float16", "half": return .f16
     case "bf16", "bfloat16": return .bf16
-    case "q8", "int8" where allowQ8: return .q8Row
+    case "q8" where allowQ8, "int8" where allowQ8: return .q8Row
     default: throw ValidationError("\(flag) must be \(allowQ8 ? "f32, f16 or q8" : "f32, f16 or bf16"), got '\(text)'")
     }
 }

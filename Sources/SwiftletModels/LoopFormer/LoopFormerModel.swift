@@ -1,9 +1,159 @@
 import SwiftletFormat
-public final class LoopFormerModel: FamilyModel {
+
+/// LoopFormer (armenjeddi/loopformer, `models/loopformer.py`): a nanoGPT language model whose shared
+/// stack of blocks is applied once per step of a *trajectory* — step sizes dt summing to 1 — with
+/// adaLN gates and scales computed from TimestepEmbedder(t) + TimestepEmbedder(dt). Fewer, larger
+/// steps cost less; the budget picks the trajectory (see `LoopFormerModel.chooseTrajectory`).
+///
+/// Input `input_ids` i32 [B, T] (T ≤ block_size); output `logits` f32 [B, T, vocab] for every
+/// position. As a language model a session prefills a prompt and decodes through one K/V cache per
+/// (loop step, block); that cache belongs to the trajectory chosen at prefill.
+public final class LoopFormerModel: FamilyModel, @unchecked Sendable {
     public static let familyName = "loopformer"
     public var family: String { Self.familyName }
-    public var inputs: [TensorInfo] { [] }
-    public var outputs: [TensorInfo] { [] }
-    public init(file: SWLFile) throws(ModelError) { throw ModelError(.unsupported, "stub") }
-    public func makeRunner(threads: Int) throws(ModelError) -> any FamilyRunner { throw ModelError(.unsupported, "stub") }
+
+    /// Width of the sinusoidal time features (`frequency_embedding_size` in the official code).
+    static let frequencyFeatures = 256
+    /// Explicit trajectories longer than this are refused (each step needs its own K/V cache).
+    public static let maxTrajectorySteps = 1024
+
+    // Configuration (metadata "loopformer.*").
+    let contextLength: Int      // block_size: rows of wpe
+    let vocab: Int
+    let blockCount: Int         // n_layer: distinct blocks in the shared stack
+    let heads: Int
+    let width: Int              // n_embd, C
+    let hidden: Int             // intermediate_dim, I (MLP width)
+    let headDim: Int
+    /// Loop count the model was trained with (`max_model_loops`); the unit of the step policy.
+    public let maxLoops: Int
+    let eps: Float              // RMSNorm epsilon (float32 machine epsilon when the code leaves it unset)
+    let maxPeriod: Float
+
+    struct Block {
+        let attnWeight: UnsafePointer<Float>      // [3C, C]: rows Q | K | V
+        let attnBias: UnsafePointer<Float>?       // [3C]
+        let attnProjWeight: UnsafePointer<Float>  // [C, C]
+        let attnProjBias: UnsafePointer<Float>?
+        let fcWeight: UnsafePointer<Float>        // [I, C]
+        let fcBias: UnsafePointer<Float>?
+        let mlpProjWeight: UnsafePointer<Float>   // [C, I]
+        let mlpProjBias: UnsafePointer<Float>?
+        let adaWeight: UnsafePointer<Float>       // [4C, C]: gate_msa | gate_mlp | scale_msa | scale_mlp
+        let adaBias: UnsafePointer<Float>         // [4C]
+    }
+
+    struct TimestepEmbedder {
+        let w1: UnsafePointer<Float>   // [C, 256]
+        let b1: UnsafePointer<Float>   // [C]
+        let w2: UnsafePointer<Float>   // [C, C]
+        let b2: UnsafePointer<Float>   // [C]
+    }
+
+    let wte: UnsafePointer<Float>      // [V, C], also the LM head (tied)
+    let wpe: UnsafePointer<Float>      // [block_size, C]
+    let normF: UnsafePointer<Float>    // [C]
+    let blocks: [Block]
+    let timeEmbedder: TimestepEmbedder
+    let dtEmbedder: TimestepEmbedder
+    let file: SWLFile                  // keeps the mapped (or dequantised) weights alive
+
+    public init(file: SWLFile) throws(ModelError) {
+        let w = Weights(file)
+        self.file = file
+        contextLength = try w.int("loopformer.block_size")
+        vocab = try w.int("loopformer.vocab_size")
+        blockCount = try w.int("loopformer.n_layer")
+        heads = try w.int("loopformer.n_head")
+        width = try w.int("loopformer.n_embd")
+        hidden = try w.int("loopformer.intermediate_dim")
+        maxLoops = try w.int("loopformer.max_model_loops", default: 8)
+        let bias = try w.bool("loopformer.bias", default: false)
+        eps = Float(try w.double("loopformer.rmsnorm_eps", default: Double(Float.ulpOfOne)))
+        maxPeriod = Float(try w.double("loopformer.max_period", default: 10_000))
+        let features = try w.int("loopformer.frequency_embedding_size", default: Self.frequencyFeatures)
+        guard features == Self.frequencyFeatures else {
+            throw ModelError(.unsupported, "loopformer: frequency_embedding_size \(features) is not supported (the official models use 256)")
+        }
+        let limit = 1 << 20
+        guard (1...limit).contains(contextLength), (1...limit).contains(vocab), (1...1024).contains(blockCount),
+              (1...4096).contains(heads), (1...65536).contains(width), (1...limit).contains(hidden),
+              (1...4096).contains(maxLoops) else {
+            throw ModelError(.format, "loopformer metadata out of range (block_size \(contextLength), vocab \(vocab), n_layer \(blockCount), n_head \(heads), n_embd \(width), intermediate_dim \(hidden), max_model_loops \(maxLoops))")
+        }
+        guard width % heads == 0 else {
+            throw ModelError(.format, "loopformer: n_embd \(width) is not a multiple of n_head \(heads)")
+        }
+        guard eps.isFinite, eps >= 0, maxPeriod.isFinite, maxPeriod > 0 else {
+            throw ModelError(.format, "loopformer: rmsnorm_eps \(eps) / max_period \(maxPeriod) out of range")
+        }
+        headDim = width / heads
+
+        let C = width, I = hidden
+        func p(_ name: String, _ shape: [Int]) throws(ModelError) -> UnsafePointer<Float> {
+            try w.floats(name, shape: shape).baseAddress!
+        }
+        func optional(_ name: String, _ shape: [Int]) throws(ModelError) -> UnsafePointer<Float>? {
+            bias ? try p(name, shape) : nil
+        }
+        wte = try p("transformer.wte.weight", [vocab, C])
+        wpe = try p("transformer.wpe.weight", [contextLength, C])
+        normF = try p("transformer.norm_f.weight", [C])
+        var blocks: [Block] = []
+        for i in 0..<blockCount {
+            let b = "transformer.h.blocks.\(i)."
+            blocks.append(Block(
+                attnWeight: try p(b + "attn.c_attn.weight", [3 * C, C]),
+                attnBias: try optional(b + "attn.c_attn.bias", [3 * C]),
+                attnProjWeight: try p(b + "attn.c_proj.weight", [C, C]),
+                attnProjBias: try optional(b + "attn.c_proj.bias", [C]),
+                fcWeight: try p(b + "mlp.c_fc.weight", [I, C]),
+                fcBias: try optional(b + "mlp.c_fc.bias", [I]),
+                mlpProjWeight: try p(b + "mlp.c_proj.weight", [C, I]),
+                mlpProjBias: try optional(b + "mlp.c_proj.bias", [C]),
+                adaWeight: try p(b + "adaLN_modulation.1.weight", [4 * C, C]),
+                adaBias: try p(b + "adaLN_modulation.1.bias", [4 * C])))
+        }
+        self.blocks = blocks
+        func embedder(_ prefix: String) throws(ModelError) -> TimestepEmbedder {
+            TimestepEmbedder(w1: try p(prefix + ".mlp.0.weight", [C, Self.frequencyFeatures]),
+                             b1: try p(prefix + ".mlp.0.bias", [C]),
+                             w2: try p(prefix + ".mlp.2.weight", [C, C]),
+                             b2: try p(prefix + ".mlp.2.bias", [C]))
+        }
+        timeEmbedder = try embedder("time_embedder")
+        dtEmbedder = try embedder("dt_embedder")
+    }
+
+    public var inputs: [TensorInfo] { [TensorInfo(name: "input_ids", dtype: .i32, shape: [-1, -1])] }
+    public var outputs: [TensorInfo] { [TensorInfo(name: "logits", dtype: .f32, shape: [-1, -1, vocab])] }
+
+    public func makeRunner(threads: Int) throws(ModelError) -> any FamilyRunner {
+        LoopFormerRunner(model: self)
+    }
+
+    // MARK: work model (a multiply-add counts 2 FLOPs)
+
+    /// GFLOP of one token at `loops` loop steps attending to `keys` positions, LM head included:
+    /// per step and block 8C² (QKV + out-projection) + 4CI (MLP) + 4C·keys (scores + weighted sum).
+    public func gflopsPerToken(loops: Int, keys: Int) -> Double {
+        let C = Double(width), I = Double(hidden)
+        let perStep = Double(blockCount) * (8 * C * C + 4 * C * I + 4 * C * Double(keys))
+        return (Double(loops) * perStep + 2 * C * Double(vocab)) * 1e-9
+    }
+
+    /// GFLOP of `tokens` consecutive positions after `past` cached ones (token j attends past + j + 1 keys).
+    func gflops(tokens: Int, past: Int, loops: Int) -> Double {
+        let C = Double(width), I = Double(hidden), T = Double(tokens)
+        let keys = T * Double(past) + T * (T + 1) / 2
+        let perStep = Double(blockCount) * ((8 * C * C + 4 * C * I) * T + 4 * C * keys)
+        return (Double(loops) * perStep + 2 * C * Double(vocab) * T) * 1e-9
+    }
+
+    /// GFLOP of the per-trajectory conditioning: both embedders per step, the adaLN map per (step, block).
+    func conditioningGFLOPs(loops: Int) -> Double {
+        let C = Double(width), F = Double(Self.frequencyFeatures)
+        let perStep = 2 * (2 * F * C + 2 * C * C) + Double(blockCount) * 8 * C * C
+        return Double(loops) * perStep * 1e-9
+    }
 }

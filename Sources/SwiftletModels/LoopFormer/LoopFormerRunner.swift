@@ -1,0 +1,287 @@
+import Glibc
+import SwiftletKernels
+
+/// Session state of a LoopFormer: scratch arena, the modulation vectors of recent trajectories, and
+/// the language-model cache (K/V per (loop step, block), logits of the last call).
+///
+/// The cache belongs to the trajectory chosen at `prefill`: `decode` keeps using it, and a different
+/// trajectory needs a new `prefill`, which recomputes the prefix.
+final class LoopFormerRunner: FamilyRunner {
+    let model: LoopFormerModel
+    let arena = Arena()
+    let kv: LoopFormerKVLayout
+
+    /// Modulation vectors per trajectory, computed once (they do not depend on the tokens).
+    private var modulations: [[Double]: LoopFormerModulation] = [:]
+    private var modulationOrder: [[Double]] = []
+    private static let modulationCacheSize = 16
+
+    /// Latency per GFLOP of whole-sequence runs and of single-token decoding (which runs at a much
+    /// lower rate: matrix-vector products). Prefill chooses by the decode rate, since its trajectory
+    /// then governs every decoded token.
+    private var runLatency = LatencyModel()
+    private var decodeLatency = LatencyModel()
+
+    // Language-model state.
+    private let cache = LoopFormerFloatBuffer()
+    private let logitBuffer = LoopFormerFloatBuffer()
+    private var logitRows = 0
+    private var cachePosition = 0
+    private var cacheModulation: LoopFormerModulation?
+
+    init(model: LoopFormerModel) {
+        self.model = model
+        kv = LoopFormerKVLayout(blocks: model.blockCount, context: model.contextLength, width: model.width)
+    }
+
+    // MARK: whole sequences
+
+    func run(_ inputs: [TensorView], budget: Budget, control: RunControl) throws(ModelError) -> [Tensor] {
+        guard inputs.count == 1 else {
+            throw ModelError(.invalidArgument, "loopformer takes 1 input ('input_ids' int32 [B, T]), got \(inputs.count)")
+        }
+        let input = inputs[0]
+        try input.validate(against: model.inputs[0])
+        let batch = input.shape[0], seq = input.shape[1]
+        guard batch > 0, seq > 0 else {
+            throw ModelError(.shape, "input 'input_ids' must hold at least one token per row, got shape \(input.shape)")
+        }
+        guard seq <= model.contextLength else {
+            throw ModelError(.contextFull, "the sequence has \(seq) tokens but the model's context (block_size) holds \(model.contextLength)")
+        }
+        let ids = input.int32s
+        try checkIDs(ids)
+        let (rows, o1) = batch.multipliedReportingOverflow(by: seq)
+        let (outCount, o2) = rows.multipliedReportingOverflow(by: model.vocab)
+        guard !o1, !o2, outCount < 1 << 36 else {
+            throw ModelError(.shape, "input 'input_ids' of shape \(input.shape) is too large")
+        }
+        let steps = try model.chooseTrajectory(budget, keys: seq, latency: runLatency)
+
+        let start = monotonicMicroseconds()
+        let (modulation, conditioning) = modulation(for: steps)
+        let s = try scratch(rows: rows)
+        for b in 0..<batch {
+            embed(ids.baseAddress! + b * seq, count: seq, firstPosition: 0, into: s.x + b * seq * model.width)
+        }
+        try stack(s, batch: batch, seq: seq, past: 0, modulation: modulation, cache: nil, control: control)
+        var out = Tensor(zeros: [batch, seq, model.vocab])
+        out.values.withUnsafeMutableBufferPointer { head(s, rows: rows, into: $0.baseAddress!) }
+        arena.reset()
+
+        let gflops = Double(batch) * model.gflops(tokens: seq, past: 0, loops: steps.count) + conditioning
+        report(control, steps: steps, gflops: gflops)
+        runLatency.observe(gflops: gflops, microseconds: monotonicMicroseconds() - start)
+        return [out]
+    }
+
+    // MARK: language model
+
+    var contextLength: Int { model.contextLength }
+    var position: Int { cachePosition }
+    var vocabSize: Int { model.vocab }
+    var logits: UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: logitBuffer.pointer, count: logitBuffer.pointer == nil ? 0 : logitRows * model.vocab)
+    }
+
+    /// Starts a sequence: chooses the trajectory from the budget, clears the cache and fills it with
+    /// the prompt; logits for every prompt position.
+    func prefill(_ ids: UnsafeBufferPointer<Int32>, budget: Budget, control: RunControl) throws(ModelError) {
+        guard !ids.isEmpty else { throw ModelError(.invalidArgument, "prefill needs at least one token") }
+        guard ids.count <= model.contextLength else {
+            throw ModelError(.contextFull, "the prompt has \(ids.count) tokens but the context (block_size) holds \(model.contextLength)")
+        }
+        try checkIDs(ids)
+        let steps = try model.chooseTrajectory(budget, keys: ids.count, latency: decodeLatency)
+        // The old sequence is gone from here on, whether or not this prefill completes.
+        cachePosition = 0
+        cacheModulation = nil
+        logitRows = 0
+
+        let seq = ids.count
+        let (modulation, conditioning) = modulation(for: steps)
+        guard let need = kv.floats(steps: steps.count) else {
+            throw ModelError(.budget, "the K/V cache for \(steps.count) loop steps is too large; use fewer steps")
+        }
+        let kvCache = try cache.ensure(need, what: "the K/V cache for \(steps.count) loop steps")
+        let out = try logitBuffer.ensure(seq * model.vocab, what: "the logits of \(seq) positions")
+        let s = try scratch(rows: seq)
+        embed(ids.baseAddress!, count: seq, firstPosition: 0, into: s.x)
+        try stack(s, batch: 1, seq: seq, past: 0, modulation: modulation, cache: kvCache, control: control)
+        head(s, rows: seq, into: out)
+        arena.reset()
+
+        cachePosition = seq
+        cacheModulation = modulation
+        logitRows = seq
+        report(control, steps: steps, gflops: model.gflops(tokens: seq, past: 0, loops: steps.count) + conditioning)
+    }
+
+    /// Appends one token through the cache, with the trajectory chosen at prefill.
+    func decode(_ id: Int32, control: RunControl) throws(ModelError) {
+        guard let modulation = cacheModulation, cachePosition > 0, let kvCache = cache.pointer else {
+            throw ModelError(.state, "decode needs a prefill first")
+        }
+        guard cachePosition < model.contextLength else {
+            throw ModelError(.contextFull, "the context of \(model.contextLength) tokens (block_size) is full; start a new prefill with a shorter prompt")
+        }
+        guard id >= 0, Int(id) < model.vocab else {
+            throw ModelError(.invalidArgument, "token id \(id) is outside the vocabulary 0..<\(model.vocab)")
+        }
+        let start = monotonicMicroseconds()
+        let out = try logitBuffer.ensure(model.vocab, what: "the logits")
+        logitRows = 0
+        let s = try scratch(rows: 1)
+        var token = id
+        embed(&token, count: 1, firstPosition: cachePosition, into: s.x)
+        try stack(s, batch: 1, seq: 1, past: cachePosition, modulation: modulation, cache: kvCache, control: control)
+        head(s, rows: 1, into: out)
+        arena.reset()
+
+        let gflops = model.gflops(tokens: 1, past: cachePosition, loops: modulation.steps.count)
+        cachePosition += 1
+        logitRows = 1
+        report(control, steps: modulation.steps, gflops: gflops)
+        decodeLatency.observe(gflops: gflops, microseconds: monotonicMicroseconds() - start)
+    }
+
+    // MARK: the network
+
+    /// Scratch of one pass over `rows` token rows.
+    private struct Scratch {
+        let x: UnsafeMutablePointer<Float>     // [rows, C] residual stream
+        let h: UnsafeMutablePointer<Float>     // [rows, C] modulated norm
+        let qkv: UnsafeMutablePointer<Float>   // [rows, 3C]
+        let y: UnsafeMutablePointer<Float>     // [rows, C] attention output
+        let proj: UnsafeMutablePointer<Float>  // [rows, C] sublayer output
+        let u: UnsafeMutablePointer<Float>     // [rows, I] MLP hidden
+    }
+
+    private func scratch(rows: Int) throws(ModelError) -> Scratch {
+        let C = model.width, I = model.hidden
+        arena.reset()
+        // Six activations plus the attention kernel's score tile (≤ 64 Ki floats or one score row),
+        // with room for each buffer's alignment.
+        let (perRow, o1) = rows.multipliedReportingOverflow(by: 6 * C + I)
+        let floats = perRow + max(64 * 1024, model.contextLength) + 16 * 8
+        do {
+            guard !o1 else { throw KernelError.outOfMemory(bytes: Int.max) }
+            try arena.reserve(bytes: floats * MemoryLayout<Float>.stride)
+        } catch {
+            throw ModelError(.budget, "cannot allocate scratch for \(rows) token rows (\(error)); use a smaller batch or shorter sequence")
+        }
+        return Scratch(x: arena.floats(rows * C), h: arena.floats(rows * C), qkv: arena.floats(rows * 3 * C),
+                       y: arena.floats(rows * C), proj: arena.floats(rows * C), u: arena.floats(rows * I))
+    }
+
+    /// x = wte[id] + wpe[position] for `count` consecutive positions.
+    private func embed(_ ids: UnsafePointer<Int32>, count: Int, firstPosition: Int, into x: UnsafeMutablePointer<Float>) {
+        let C = model.width
+        for t in 0..<count {
+            let e = model.wte + Int(ids[t]) * C, p = model.wpe + (firstPosition + t) * C, row = x + t * C
+            for c in 0..<C { row[c] = e[c] + p[c] }
+        }
+    }
+
+    /// Every loop step of the trajectory over x [batch·seq, C], in place. With `cache` (batch 1) the
+    /// rows are positions past..<past+seq: their K/V are stored and attention reads the whole cache.
+    private func stack(_ s: Scratch, batch: Int, seq: Int, past: Int, modulation: LoopFormerModulation,
+                       cache: UnsafeMutablePointer<Float>?, control: RunControl) throws(ModelError) {
+        let C = model.width, I = model.hidden, rows = batch * seq
+        let scale = 1 / Float(model.headDim).squareRoot()
+        let loops = modulation.steps.count
+        for step in 0..<loops {
+            try control.checkAbort("before loop step \(step + 1) of \(loops)")
+            for (i, block) in model.blocks.enumerated() {
+                let m = modulation.values + modulation.offset(step: step, block: i)
+                let gateMSA = m, gateMLP = m + C, scaleMSA = m + 2 * C, scaleMLP = m + 3 * C
+
+                // x += gate_msa ⊙ attn(rms(x) ⊙ (1 + scale_msa))
+                Kernels.rmsNorm(s.x, rows: rows, cols: C, weight: scaleMSA, eps: model.eps, into: s.h)
+                Kernels.linear(s.h, rows: rows, inFeatures: C, weight: block.attnWeight, bias: block.attnBias,
+                               outFeatures: 3 * C, into: s.qkv)
+                do {
+                    if let cache {
+                        let o = kv.offsets(step: step, block: i)
+                        let keys = cache + o.k, values = cache + o.v
+                        for t in 0..<seq {
+                            (keys + (past + t) * C).update(from: s.qkv + t * 3 * C + C, count: C)
+                            (values + (past + t) * C).update(from: s.qkv + t * 3 * C + 2 * C, count: C)
+                        }
+                        try Kernels.attention(
+                            q: s.qkv, ldq: 3 * C, k: keys, ldk: C, v: values, ldv: C, out: s.y, ldo: C,
+                            seqQ: seq, seqK: past + seq, heads: model.heads, headDim: model.headDim, scale: scale,
+                            causal: true, queryOffset: past, scratch: arena)
+                    } else {
+                        for b in 0..<batch {
+                            let q = s.qkv + b * seq * 3 * C
+                            try Kernels.attention(
+                                q: q, ldq: 3 * C, k: q + C, ldk: 3 * C, v: q + 2 * C, ldv: 3 * C,
+                                out: s.y + b * seq * C, ldo: C, seqQ: seq, seqK: seq, heads: model.heads,
+                                headDim: model.headDim, scale: scale, causal: true, queryOffset: 0, scratch: arena)
+                        }
+                    }
+                } catch {
+                    throw ModelError(.internalError, "loopformer attention: \(error)")
+                }
+                Kernels.linear(s.y, rows: rows, inFeatures: C, weight: block.attnProjWeight, bias: block.attnProjBias,
+                               outFeatures: C, into: s.proj)
+                Self.gatedAdd(s.proj, gate: gateMSA, into: s.x, rows: rows, cols: C)
+
+                // x += gate_mlp ⊙ mlp(rms(x) ⊙ (1 + scale_mlp))
+                Kernels.rmsNorm(s.x, rows: rows, cols: C, weight: scaleMLP, eps: model.eps, into: s.h)
+                Kernels.linear(s.h, rows: rows, inFeatures: C, weight: block.fcWeight, bias: block.fcBias,
+                               outFeatures: I, into: s.u)
+                Kernels.gelu(s.u, count: rows * I)
+                Kernels.linear(s.u, rows: rows, inFeatures: I, weight: block.mlpProjWeight, bias: block.mlpProjBias,
+                               outFeatures: C, into: s.proj)
+                Self.gatedAdd(s.proj, gate: gateMLP, into: s.x, rows: rows, cols: C)
+            }
+        }
+    }
+
+    /// logits = (rms(x) ⊙ norm_f) · wteᵀ (the tied head), for every row.
+    private func head(_ s: Scratch, rows: Int, into out: UnsafeMutablePointer<Float>) {
+        let C = model.width
+        Kernels.rmsNorm(s.x, rows: rows, cols: C, weight: model.normF, eps: model.eps, into: s.h)
+        Kernels.linear(s.h, rows: rows, inFeatures: C, weight: model.wte, bias: nil, outFeatures: model.vocab, into: out)
+    }
+
+    /// x[r, c] += gate[c] · y[r, c].
+    @inline(__always)
+    private static func gatedAdd(_ y: UnsafePointer<Float>, gate: UnsafePointer<Float>, into x: UnsafeMutablePointer<Float>,
+                                 rows: Int, cols: Int) {
+        for r in 0..<rows {
+            let xr = x + r * cols, yr = y + r * cols
+            for c in 0..<cols { xr[c] += gate[c] * yr[c] }
+        }
+    }
+
+    // MARK: helpers
+
+    private func checkIDs(_ ids: UnsafeBufferPointer<Int32>) throws(ModelError) {
+        for (i, id) in ids.enumerated() where id < 0 || Int(id) >= model.vocab {
+            throw ModelError(.invalidArgument, "token id \(id) at index \(i) is outside the vocabulary 0..<\(model.vocab)")
+        }
+    }
+
+    /// The modulation vectors of `steps` (cached) and the GFLOP spent computing them now (0 if cached).
+    private func modulation(for steps: [Double]) -> (LoopFormerModulation, Double) {
+        if let m = modulations[steps] { return (m, 0) }
+        if modulations.count >= Self.modulationCacheSize, !modulationOrder.isEmpty {
+            modulations[modulationOrder.removeFirst()] = nil
+        }
+        let m = LoopFormerModulation(model: model, steps: steps)
+        modulations[steps] = m
+        modulationOrder.append(steps)
+        return (m, model.conditioningGFLOPs(loops: steps.count))
+    }
+
+    private func report(_ control: RunControl, steps: [Double], gflops: Double) {
+        control.report.loops = steps.count
+        control.report.layers = steps.count * model.blockCount
+        control.report.gflops = gflops
+        control.report.choice = LoopFormerModel.describe(steps)
+        control.report.values["trajectory"] = steps
+    }
+}

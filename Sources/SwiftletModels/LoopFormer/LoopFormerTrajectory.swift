@@ -1,0 +1,65 @@
+/// Trajectory policy and budget choice.
+///
+/// A trajectory is a list of step sizes dt > 0 summing to 1; the stack of blocks runs once per step.
+/// The budget picks it, in this order:
+/// 1. `budget.trajectory`: used as given (any positive steps summing to 1, at most
+///    `maxTrajectorySteps` of them).
+/// 2. `budget.loops` = L in 1...max_model_loops: the most even split of max_model_loops units of
+///    1/max_model_loops into L steps, larger steps first (L = 3 of 8 → 3/8, 3/8, 2/8). This is the
+///    form of the short trajectories the model was trained on (multiples of 1/max_model_loops);
+///    L > max_model_loops has no such split and is refused.
+/// 3. `budget.maxGFLOPs` / `budget.maxLatencyMs` (per token): the largest L in 1...max_model_loops whose
+///    per-token cost fits — FLOPs counted at the number of keys the call's last token attends;
+///    latency predicted by a model calibrated on this session's earlier calls.
+/// 4. Nothing: the full trajectory, max_model_loops steps of 1/max_model_loops (the official default).
+extension LoopFormerModel {
+    /// The most even trajectory of `loops` steps in units of 1/`maxLoops`, larger steps first.
+    public static func evenTrajectory(loops: Int, maxLoops: Int) throws(ModelError) -> [Double] {
+        guard maxLoops >= 1, (1...maxLoops).contains(loops) else {
+            throw ModelError(.budget, "loops must be between 1 and \(maxLoops) (max_model_loops of this model), got \(loops); pass an explicit trajectory for other step sizes")
+        }
+        let q = maxLoops / loops, r = maxLoops % loops
+        let unit = Double(maxLoops)
+        return (0..<loops).map { Double($0 < r ? q + 1 : q) / unit }
+    }
+
+    /// The trajectory the budget asks for; `keys` is the number of positions the call's last token
+    /// attends, `latency` predicts microseconds per token from GFLOP.
+    func chooseTrajectory(_ budget: Budget, keys: Int, latency: LatencyModel) throws(ModelError) -> [Double] {
+        try budget.validateCommon()
+        if budget.mergeR != nil {
+            throw ModelError(.unsupported, "loopformer has no token merging; its budget knobs are loops, trajectory, maxGFLOPs and maxLatencyMs")
+        }
+        if budget.earlyFraction != nil || budget.earlyMargin != nil || budget.expectedFrames != nil {
+            throw ModelError(.unsupported, "loopformer does not stream; early-decision knobs do not apply")
+        }
+        if let steps = budget.trajectory {
+            guard steps.count <= Self.maxTrajectorySteps else {
+                throw ModelError(.budget, "a trajectory may have at most \(Self.maxTrajectorySteps) steps, got \(steps.count)")
+            }
+            return steps
+        }
+        if let loops = budget.loops {
+            return try Self.evenTrajectory(loops: loops, maxLoops: maxLoops)
+        }
+        if budget.maxGFLOPs == nil && budget.maxLatencyMs == nil {
+            return try Self.evenTrajectory(loops: maxLoops, maxLoops: maxLoops)
+        }
+        var loops = maxLoops
+        while loops >= 1 {
+            let g = gflopsPerToken(loops: loops, keys: keys)
+            let fitsWork = budget.maxGFLOPs.map { g <= $0 } ?? true
+            let fitsTime = budget.maxLatencyMs.map { latency.predictMicroseconds(gflops: g) <= $0 * 1000 } ?? true
+            if fitsWork && fitsTime { return try Self.evenTrajectory(loops: loops, maxLoops: maxLoops) }
+            loops -= 1
+        }
+        let g = gflopsPerToken(loops: 1, keys: keys)
+        let ms = latency.predictMicroseconds(gflops: g) / 1000
+        throw ModelError(.budget, "the budget is below the cheapest setting: 1 loop step costs \(g) GFLOP per token (predicted \(ms) ms at \(keys) positions)")
+    }
+
+    /// Report text, e.g. "loops=3 (0.375,0.375,0.25)".
+    static func describe(_ steps: [Double]) -> String {
+        "loops=\(steps.count) (" + steps.map { "\($0)" }.joined(separator: ",") + ")"
+    }
+}
