@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Converts the golden fixtures with the CLI and runs each case through the C API (Tests/C/fixture_test.c).
+# Usage: scripts/check-fixtures-c.sh SWIFTLET_BINARY FIXTURE_TEST_BINARY WORKDIR
+set -u
+cli=$1 ft=$2 work=$3
+fx=Tests/Fixtures
+mkdir -p "$work"
+pass=0; fail=0
+run() {  # fixture_test args...
+  if out=$("$ft" "$@" 2>&1); then pass=$((pass + 1)); else fail=$((fail + 1)); fi
+  echo "$out" | grep -v ' passed, '
+}
+convert() {  # family fixture [extra flags]
+  local family=$1 name=$2; shift 2
+  if "$cli" convert --quiet --force --family "$family" --config "$fx/$name/config.json" \
+       --checkpoint "$fx/$name/checkpoint.pth" --output "$work/$name.swl" "$@"; then
+    pass=$((pass + 1))
+  else
+    fail=$((fail + 1)); echo "FAIL convert $name"
+  fi
+}
+
+# LoopFormer: every trajectory, whole sequence and token by token.
+convert loopformer loopformer-test
+for tag in L1:traj=1 L2:traj=0.5,0.5 L3mixed:traj=0.375,0.375,0.25 L4:loops=4 L8:loops=8; do
+  name=${tag%%:*} budget=${tag#*:}
+  run run "$work/loopformer-test.swl" $fx/loopformer-test/input_ids.npy $fx/loopformer-test/logits_$name.npy 0 "$budget"
+  run decode "$work/loopformer-test.swl" $fx/loopformer-test/input_ids.npy $fx/loopformer-test/logits_$name.npy "$budget"
+done
+
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ]
