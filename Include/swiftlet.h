@@ -289,9 +289,14 @@ swl_status swl_session_prefill(swl_session *session, const int32_t *token_ids, u
 swl_status swl_session_decode(swl_session *session, int32_t token_id, swl_run_report *report);
 
 /* Logits of the last prefill (every prompt position) or decode (one position): n_positions rows of
- * vocab_size floats, session-owned, valid until the next call. */
+ * vocab_size floats, session-owned, valid until the next call. The rows of earlier prompt positions
+ * may be computed only when this is called; a generation loop that needs only the last row should
+ * call swl_session_last_logits instead. */
 swl_status swl_session_logits(swl_session *session, const float **out_logits,
                               uint64_t *out_n_positions, uint64_t *out_vocab_size);
+
+/* The logits of the last position only (vocab_size floats), session-owned, valid until the next call. */
+swl_status swl_session_last_logits(swl_session *session, const float **out_logits, uint64_t *out_vocab_size);
 
 /* Tokens in the cache and the model's context limit. */
 swl_status swl_session_position(swl_session *session, uint64_t *out_position, uint64_t *out_context_length);

@@ -102,7 +102,11 @@ public final class Session: @unchecked Sendable {
     }
 
     /// Logits of the last prefill (every position) or decode (one row), positions × vocabulary.
+    /// After a prefill, the earlier positions' rows may be computed only when this is first read.
     public var logits: UnsafeBufferPointer<Float> { runner.logits }
+
+    /// Logits of the last position only: what sampling needs, without the other prompt rows.
+    public var lastLogits: UnsafeBufferPointer<Float> { runner.lastLogits }
 
     /// Prefills `prompt`, then samples and decodes up to `maxTokens` tokens. Returns the new tokens and
     /// the report of each decode step (the first entry is the prefill's).
@@ -113,9 +117,7 @@ public final class Session: @unchecked Sendable {
         var rng = seed
         var tokens: [Int32] = []
         for i in 0..<maxTokens {
-            let rows = logits
-            let last = UnsafeBufferPointer(rebasing: rows[(rows.count - vocabSize)...])
-            let token = try sampler.sample(last, state: &rng)
+            let token = try sampler.sample(lastLogits, state: &rng)
             tokens.append(token)
             if token == stopAt || i == maxTokens - 1 { break }
             if position >= contextLength { break }

@@ -179,6 +179,19 @@ public func swl_session_logits(_ session: OpaquePointer?, _ out_logits: UnsafeMu
 }
 
 @c @implementation
+public func swl_session_last_logits(_ session: OpaquePointer?, _ out_logits: UnsafeMutablePointer<UnsafePointer<Float>?>?,
+                                    _ out_vocab_size: UnsafeMutablePointer<UInt64>?) -> swl_status {
+    guarded { () throws(SwiftletError) in
+        guard let s = object(session, as: CSession.self) else { throw nullArgument("session") }
+        guard let out_logits, let out_vocab_size else { throw nullArgument("out_logits/out_vocab_size") }
+        let l = s.session.lastLogits
+        guard l.count > 0 else { throw .state("no logits yet: call swl_session_prefill first (language models only)") }
+        out_logits.pointee = l.baseAddress
+        out_vocab_size.pointee = UInt64(l.count)
+    }
+}
+
+@c @implementation
 public func swl_session_position(_ session: OpaquePointer?, _ out_position: UnsafeMutablePointer<UInt64>?,
                                  _ out_context_length: UnsafeMutablePointer<UInt64>?) -> swl_status {
     guarded { () throws(SwiftletError) in

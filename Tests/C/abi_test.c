@@ -383,6 +383,11 @@ static void test_generation(swl_model *m) {
     memcpy(step_logits, logits, sizeof step_logits);
     for (i = 0; i < 6; i++) same &= fabsf(step_logits[i] - first_full[i]) < 1e-6f;
     CHECK(same, "cached decode equals full prefill");
+    CHECK_STATUS(swl_session_prefill(s, prompt, 3, &b, NULL), SWL_OK);
+    CHECK_STATUS(swl_session_last_logits(s, &logits, &vocab), SWL_OK);
+    CHECK(vocab == 6 && memcmp(logits, first_full, sizeof first_full) == 0, "last logits equal the last prefill row");
+    CHECK_STATUS(swl_session_prefill(s, prompt, 2, &b, NULL), SWL_OK);
+    CHECK_STATUS(swl_session_decode(s, 3, NULL), SWL_OK);
 
     /* sampling: greedy is argmax; seeded sampling is reproducible */
     for (i = 1; i < 6; i++) if (step_logits[i] > step_logits[best]) best = i;

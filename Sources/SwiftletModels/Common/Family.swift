@@ -36,7 +36,10 @@ public protocol FamilyRunner: AnyObject {
     func prefill(_ ids: UnsafeBufferPointer<Int32>, budget: Budget, control: RunControl) throws(ModelError)
     func decode(_ id: Int32, control: RunControl) throws(ModelError)
     /// Logits of the last prefill (every position) or decode (one row), `positions × vocabSize`.
+    /// A runner may defer the LM head of the earlier prompt positions until this is read.
     var logits: UnsafeBufferPointer<Float> { get }
+    /// Logits of the last position only (what generation needs), `vocabSize` floats.
+    var lastLogits: UnsafeBufferPointer<Float> { get }
 }
 
 extension FamilyRunner {
@@ -50,6 +53,11 @@ extension FamilyRunner {
         throw ModelError(.unsupported, "this model is not a language model: prefill and decode need LoopFormer or MemoryFormer")
     }
     public var logits: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: nil, count: 0) }
+    public var lastLogits: UnsafeBufferPointer<Float> {
+        let all = logits
+        guard vocabSize > 0, all.count >= vocabSize else { return UnsafeBufferPointer(start: nil, count: 0) }
+        return UnsafeBufferPointer(rebasing: all[(all.count - vocabSize)...])
+    }
 }
 
 /// Per-stream state of a model. Not thread-safe: the API layer serialises calls.
