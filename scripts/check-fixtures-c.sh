@@ -10,11 +10,17 @@ run() {  # fixture_test args...
   if out=$("$ft" "$@" 2>&1); then pass=$((pass + 1)); else fail=$((fail + 1)); fi
   echo "$out" | grep -v ' passed, '
 }
-convert() {  # family fixture [extra flags]
+convert() {  # family fixture [extra flags]: the .pth and the .safetensors must give identical bytes
   local family=$1 name=$2; shift 2
   if "$cli" convert --quiet --force --family "$family" --config "$fx/$name/config.json" \
-       --checkpoint "$fx/$name/checkpoint.pth" --output "$work/$name.swl" "$@"; then
-    pass=$((pass + 1))
+       --checkpoint "$fx/$name/checkpoint.pth" --output "$work/$name.swl" "$@" &&
+     "$cli" convert --quiet --force --family "$family" --config "$fx/$name/config.json" \
+       --checkpoint "$fx/$name/checkpoint.safetensors" --output "$work/$name.st.swl" "$@"; then
+    if cmp -s "$work/$name.swl" "$work/$name.st.swl"; then
+      pass=$((pass + 1)); echo "ok   convert $name: .pth and .safetensors give identical .swl bytes ($(stat -c %s "$work/$name.swl") bytes)"
+    else
+      fail=$((fail + 1)); echo "FAIL convert $name: .pth and .safetensors give different .swl files"
+    fi
   else
     fail=$((fail + 1)); echo "FAIL convert $name"
   fi
