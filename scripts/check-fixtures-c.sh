@@ -34,5 +34,10 @@ for tag in L1:traj=1 L2:traj=0.5,0.5 L3mixed:traj=0.375,0.375,0.25 L4:loops=4 L8
   run decode "$work/loopformer-test.swl" $fx/loopformer-test/input_ids.npy $fx/loopformer-test/logits_$name.npy "$budget"
 done
 
+# MemoryFormer: whole sequence and token by token, float32 tables.
+convert memoryformer memoryformer-test
+run run "$work/memoryformer-test.swl" $fx/memoryformer-test/input_ids.npy $fx/memoryformer-test/logits.npy 0
+run decode "$work/memoryformer-test.swl" $fx/memoryformer-test/input_ids.npy $fx/memoryformer-test/logits.npy
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

@@ -48,6 +48,7 @@ public enum SwiftletError: Error, CustomStringConvertible, Sendable, Equatable {
         case .checksum: self = .checksum(e.message)
         case .newerVersion: self = .newerVersion(e.message)
         case .io: self = .io(e.message)
+        case .outOfMemory: self = .outOfMemory(e.message)
         case .internalError: self = .internalError(e.message)
         }
     }

@@ -2,7 +2,7 @@
 public struct ModelError: Error, CustomStringConvertible, Sendable {
     public enum Kind: Sendable, Equatable {
         case invalidArgument, shape, unsupported, budget, aborted, state, numeric, contextFull
-        case format, checksum, newerVersion, io, internalError
+        case format, checksum, newerVersion, io, outOfMemory, internalError
     }
     public let kind: Kind
     public let message: String

@@ -1,9 +1,203 @@
 import SwiftletFormat
-public final class MemoryFormerModel: FamilyModel {
+import SwiftletKernels
+
+/// MemoryFormer (C0-Design/MemoryFormer, GPT-NeoX based): a causal language model whose Q/K/V
+/// projections and MLP are hashed table lookups (memory layers) instead of matrix products.
+///
+/// Per layer: `hn = RMSNorm(x)`; one hash of `hn` selects rows of the Q, K and V tables; partial
+/// half-split rotary on Q and K; causal attention; no output projection; `a = ctx + x`;
+/// MLP = memory layer (T·(L+2) outputs) → LayerNorm → memory layer with L+2-bit codes on
+/// `RMSNorm(a)`; `x = mlp + a`. Then a final RMSNorm and an untied (or tied) LM head.
+/// Tables are read in place from the mapped file in f32, f16 or q8_row.
+public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
     public static let familyName = "memoryformer"
     public var family: String { Self.familyName }
-    public var inputs: [TensorInfo] { [] }
-    public var outputs: [TensorInfo] { [] }
-    public init(file: SWLFile) throws(ModelError) { throw ModelError(.unsupported, "stub") }
-    public func makeRunner(threads: Int) throws(ModelError) -> any FamilyRunner { throw ModelError(.unsupported, "stub") }
+
+    struct Config {
+        let hidden: Int
+        let heads: Int
+        let headDim: Int
+        let layers: Int
+        let vocab: Int
+        let attentionTables: Int
+        let attentionCodeLength: Int
+        let mlpTables: Int
+        let mlpCodeLength: Int
+        let extraBits: Int
+        let rotaryDims: Int
+        let rotaryBase: Double
+        let rmsEpsilon: Float
+        let layerNormEpsilon: Float
+        let context: Int
+
+        /// Width of the MLP's middle (the first memory layer's output), T·(L + extra bits).
+        var mlpWidth: Int { mlpTables * (mlpCodeLength + extraBits) }
+    }
+
+    struct Layer {
+        let inputNorm: UnsafeBufferPointer<Float>
+        let query: MemoryTables, key: MemoryTables, value: MemoryTables
+        let queryBias: UnsafeBufferPointer<Float>
+        let keyBias: UnsafeBufferPointer<Float>
+        let valueBias: UnsafeBufferPointer<Float>
+        let postNorm: UnsafeBufferPointer<Float>
+        let mlpIn: MemoryTables
+        let mlpInBias: UnsafeBufferPointer<Float>
+        let mlpNormWeight: UnsafeBufferPointer<Float>
+        let mlpNormBias: UnsafeBufferPointer<Float>
+        let mlpOut: MemoryTables
+        let mlpOutBias: UnsafeBufferPointer<Float>
+    }
+
+    let config: Config
+    let layers: [Layer]
+    let embedding: UnsafeBufferPointer<Float>   // [vocab, hidden]
+    let finalNorm: UnsafeBufferPointer<Float>   // [hidden]
+    let head: UnsafeBufferPointer<Float>        // [vocab, hidden]
+    let rotary: HalfSplitRotary
+    /// "f32", "f16", "q8" (or a list if the tables were stored in several types).
+    let tableStorage: String
+    let file: SWLFile                           // keeps the mapped weights alive
+
+    public init(file: SWLFile) throws(ModelError) {
+        self.file = file
+        let w = Weights(file)
+        let p = "memoryformer."
+        let hidden = try w.int(p + "hidden_size")
+        let heads = try w.int(p + "num_attention_heads")
+        let layerCount = try w.int(p + "num_layers")
+        let vocab = try w.int(p + "vocab_size")
+        let attentionTables = try w.int(p + "attention_tables")
+        let attentionCodeLength = try w.int(p + "attention_code_length")
+        let mlpTables = try w.int(p + "mlp_tables")
+        let mlpCodeLength = try w.int(p + "mlp_code_length")
+        let extraBits = try w.int(p + "extra_bits")
+        let rotaryDims = try w.int(p + "rotary_dims")
+        let context = try w.int(p + "context_length")
+        let maxBits = MemoryTables.maxCodeLength
+        guard (1...1 << 16).contains(hidden), (1...hidden).contains(heads), hidden % heads == 0,
+              (1...4096).contains(layerCount), (1...1 << 24).contains(vocab),
+              (1...maxBits).contains(attentionCodeLength), attentionTables * attentionCodeLength == hidden,
+              mlpCodeLength >= 1, extraBits >= 0, mlpCodeLength + extraBits <= maxBits,
+              mlpTables * mlpCodeLength == hidden,
+              rotaryDims >= 0, rotaryDims <= hidden / heads, rotaryDims % 2 == 0,
+              (1...1 << 20).contains(context) else {
+            throw ModelError(.format, "memoryformer metadata is inconsistent (hidden \(hidden), heads \(heads), layers \(layerCount), vocab \(vocab), attention tables \(attentionTables)×\(attentionCodeLength) bits, MLP tables \(mlpTables)×\(mlpCodeLength)+\(extraBits) bits, rotary dims \(rotaryDims), context \(context)); convert the checkpoint again")
+        }
+        let rmsEpsilon = try w.double(p + "rms_norm_epsilon")
+        let layerNormEpsilon = try w.double(p + "mlp_layernorm_epsilon")
+        let rotaryBase = try w.double(p + "rotary_emb_base")
+        guard rmsEpsilon >= 0, layerNormEpsilon >= 0, rotaryBase > 0, rotaryBase.isFinite else {
+            throw ModelError(.format, "memoryformer metadata: epsilons must be ≥ 0 and the rotary base > 0")
+        }
+        let cfg = Config(
+            hidden: hidden, heads: heads, headDim: hidden / heads, layers: layerCount, vocab: vocab,
+            attentionTables: attentionTables, attentionCodeLength: attentionCodeLength,
+            mlpTables: mlpTables, mlpCodeLength: mlpCodeLength, extraBits: extraBits,
+            rotaryDims: rotaryDims, rotaryBase: rotaryBase, rmsEpsilon: Float(rmsEpsilon),
+            layerNormEpsilon: Float(layerNormEpsilon), context: context)
+        config = cfg
+
+        var storages: [String] = []
+        func table(_ name: String, tables: Int, bits: Int, out: Int) throws(ModelError) -> MemoryTables {
+            let t = try Self.loadTable(file, name, tables: tables, codeLength: bits, outFeatures: out)
+            if !storages.contains(t.storage.description) { storages.append(t.storage.description) }
+            return t
+        }
+        var built: [Layer] = []
+        for i in 0..<layerCount {
+            let l = "layers.\(i)."
+            let a = l + "attention."
+            built.append(Layer(
+                inputNorm: try w.floats(l + "input_layernorm.scale", shape: [hidden]),
+                query: try table(a + "query_proj.tables", tables: attentionTables, bits: attentionCodeLength, out: hidden),
+                key: try table(a + "key_proj.tables", tables: attentionTables, bits: attentionCodeLength, out: hidden),
+                value: try table(a + "value_proj.tables", tables: attentionTables, bits: attentionCodeLength, out: hidden),
+                queryBias: try w.floats(a + "query_proj.bias", shape: [hidden]),
+                keyBias: try w.floats(a + "key_proj.bias", shape: [hidden]),
+                valueBias: try w.floats(a + "value_proj.bias", shape: [hidden]),
+                postNorm: try w.floats(l + "post_attention_layernorm.scale", shape: [hidden]),
+                mlpIn: try table(l + "mlp.0.tables", tables: mlpTables, bits: mlpCodeLength, out: cfg.mlpWidth),
+                mlpInBias: try w.floats(l + "mlp.0.bias", shape: [cfg.mlpWidth]),
+                mlpNormWeight: try w.floats(l + "mlp.1.weight", shape: [cfg.mlpWidth]),
+                mlpNormBias: try w.floats(l + "mlp.1.bias", shape: [cfg.mlpWidth]),
+                mlpOut: try table(l + "mlp.2.tables", tables: mlpTables, bits: mlpCodeLength + extraBits, out: hidden),
+                mlpOutBias: try w.floats(l + "mlp.2.bias", shape: [hidden])))
+        }
+        layers = built
+        tableStorage = storages.joined(separator: "+")
+        embedding = try w.floats("word_embeddings.weight", shape: [vocab, hidden])
+        finalNorm = try w.floats("final_norm.scale", shape: [hidden])
+        head = w.has("lm_head.weight") ? try w.floats("lm_head.weight", shape: [vocab, hidden]) : embedding
+        rotary = HalfSplitRotary(dims: rotaryDims, base: rotaryBase, positions: context)
+    }
+
+    /// A table tensor read in place: f32, f16, or q8_row (int8 values, then one f32 scale per row).
+    static func loadTable(_ file: SWLFile, _ name: String, tables: Int, codeLength: Int,
+                          outFeatures: Int) throws(ModelError) -> MemoryTables {
+        guard let entry = file.entry(name) else {
+            throw ModelError(.format, "tensor '\(name)' is missing from the model file")
+        }
+        let rows = tables << codeLength
+        guard entry.shape == [rows, outFeatures] else {
+            throw ModelError(.format, "tensor '\(name)' has shape \(entry.shape), expected \([rows, outFeatures]) (\(tables) tables of 2^\(codeLength) rows)")
+        }
+        // Tables are read sparsely. Hashing a raw table on first use would page all of it in, so its
+        // checksum is left to eager verification (LoadOptions.verifyEagerly, `swiftlet inspect --verify`).
+        let raw: UnsafeRawBufferPointer
+        do {
+            raw = try file.rawBytes(name, verifyChecksum: entry.codec != .raw)
+        } catch {
+            throw ModelError(error)
+        }
+        guard let dtype = entry.dtype, [DType.f32, .f16, .q8Row].contains(dtype) else {
+            throw ModelError(.unsupported, "table '\(name)' is stored as \(entry.dtypeName); memory tables must be f32, f16 or q8_row")
+        }
+        do throws(KernelError) {
+            switch dtype {
+            case .f16:
+                return try .f16(raw, tables: tables, codeLength: codeLength, outFeatures: outFeatures)
+            case .q8Row:
+                let valueBytes = rows * outFeatures
+                guard raw.count >= valueBytes else {
+                    throw KernelError.invalidShape("\(raw.count) bytes for \(rows)×\(outFeatures) q8_row")
+                }
+                return try .q8Row(
+                    values: UnsafeRawBufferPointer(rebasing: raw[0..<valueBytes]), rowStride: outFeatures,
+                    scales: UnsafeRawBufferPointer(rebasing: raw[valueBytes...]), scaleStride: 4,
+                    tables: tables, codeLength: codeLength, outFeatures: outFeatures)
+            default:
+                return try .f32(raw, tables: tables, codeLength: codeLength, outFeatures: outFeatures)
+            }
+        } catch {
+            throw ModelError(.format, "table '\(name)': \(error)")
+        }
+    }
+
+    public var inputs: [TensorInfo] { [TensorInfo(name: "input_ids", dtype: .i32, shape: [-1, -1])] }
+    public var outputs: [TensorInfo] { [TensorInfo(name: "logits", dtype: .f32, shape: [-1, -1, config.vocab])] }
+
+    public func makeRunner(threads: Int) throws(ModelError) -> any FamilyRunner {
+        MemoryFormerRunner(model: self)
+    }
+
+    // MARK: cost
+
+    /// Multiply-adds of the position-independent part of one token: the gathers (each gathered row
+    /// costs `out` multiply-adds) and the LM head.
+    var macsPerToken: Double {
+        let c = config
+        let perLayer = 3 * c.attentionTables * c.hidden + c.mlpTables * c.mlpWidth + c.mlpTables * c.hidden
+        return Double(c.layers * perLayer + c.hidden * c.vocab)
+    }
+
+    /// GFLOP (a multiply-add counts 2) of `count` tokens at positions `start ..< start + count`:
+    /// gathers, LM head, and attention over `position + 1` keys (scores and weighted values).
+    func gflops(tokens count: Int, start: Int) -> Double {
+        let c = config
+        // Σ_{p=start}^{start+count−1} (p + 1)
+        let keys = Double(count) * Double(2 * start + count + 1) / 2
+        let attention = Double(c.layers) * 2 * Double(c.hidden) * keys
+        return 2 * (Double(count) * macsPerToken + attention) * 1e-9
+    }
 }

@@ -1,0 +1,481 @@
+import Foundation
+import Testing
+import Swiftlet
+import SwiftletConvert
+import SwiftletFormat
+@testable import SwiftletModels
+
+/// The `memoryformer-test` fixture (official MemoryLayer + GPT-NeoX wiring, float64 reference logits).
+enum MemoryFormerFixture {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("Fixtures/memoryformer-test").path
+
+    static func path(_ name: String) -> String { directory + "/" + name }
+
+    static func config(_ changes: [String: Any] = [:], removing: [String] = []) throws -> ConstructorConfig {
+        let base = try ConstructorConfig(path: path("config.json"))
+        var values = base.values
+        for (k, v) in changes { values[k] = v }
+        for k in removing { values[k] = nil }
+        return ConstructorConfig(values: values, source: "memoryformer-test config")
+    }
+
+    static func convert(checkpoint: String = "checkpoint.safetensors", tables: DType = .f32,
+                        config: ConstructorConfig? = nil) throws -> [UInt8] {
+        let ckpt = try CheckpointReader.read(path: path(checkpoint))
+        return try Converter.convertToBytes(MemoryFormerConverter.self, checkpoint: ckpt, config: config ?? self.config(),
+                                            options: ConvertOptions(tableDType: tables))
+    }
+
+    /// input_ids [B, T] and reference logits [B, T, V].
+    static func cases() throws -> (ids: [Int32], batch: Int, length: Int, logits: [Float], vocab: Int) {
+        let ids = try NPYArray(path: path("input_ids.npy"))
+        let logits = try NPYArray(path: path("logits.npy"))
+        return (try ids.int32s(), ids.shape[0], ids.shape[1], try logits.floats(), logits.shape[2])
+    }
+
+    /// Largest |got − want|, and whether every element is within `abs + rel·|want|`.
+    static func compare(_ got: some Collection<Float>, _ want: some Collection<Float>,
+                        abs atol: Float, rel rtol: Float) -> (maxAbs: Float, ok: Bool) {
+        var worst: Float = 0, ok = got.count == want.count
+        for (g, w) in zip(got, want) {
+            let e = Swift.abs(g - w)
+            worst = max(worst, e.isNaN ? .infinity : e)
+            if !(e <= atol + rtol * Swift.abs(w)) { ok = false }
+        }
+        return (worst, ok)
+    }
+
+    static func run(_ session: Session, ids: [Int32], batch: Int, length: Int) throws -> (logits: [Float], report: RunReport) {
+        let report = try ids.withUnsafeBytes { raw in
+            try session.run(views: [TensorView(dtype: .i32, shape: [batch, length], data: raw.baseAddress!)])
+        }
+        return (session.lastOutputs[0].values, report)
+    }
+}
+
+@Suite struct MemoryFormerTests {
+    typealias F = MemoryFormerFixture
+
+    // MARK: conversion
+
+    @Test(arguments: [DType.f32, .f16, .q8Row])
+    func pthAndSafetensorsConvertToIdenticalBytes(_ tables: DType) throws {
+        let a = try F.convert(checkpoint: "checkpoint.pth", tables: tables)
+        let b = try F.convert(checkpoint: "checkpoint.safetensors", tables: tables)
+        #expect(a == b)
+        #expect(a.count > 100_000)
+    }
+
+    @Test func officialPipelineNamesConvertToTheSameFile() throws {
+        // Rename the fixture's tensors to the DeepSpeed pipeline names of a checkpoint trained with
+        // the official code: sequential.0 embedding, sequential.{i+2} layers, {L+3} norm, {L+4} head.
+        let original = try CheckpointReader.read(path: F.path("checkpoint.safetensors"))
+        let layers = 2
+        var renamed: [CheckpointTensor] = []
+        for t in original.tensors {
+            var name = t.name
+            if name == "word_embeddings.weight" { name = "sequential.0.word_embeddings.weight" }
+            else if name == "final_norm.scale" { name = "sequential.\(layers + 3).norm.scale" }
+            else if name == "lm_head.weight" { name = "sequential.\(layers + 4).final_linear.weight" }
+            else if name.hasPrefix("layers.") {
+                let parts = name.split(separator: ".", maxSplits: 2)
+                name = "module.sequential.\(Int(parts[1])! + 2).\(parts[2])"
+            }
+            if !name.hasPrefix("module.") { name = "module." + name }
+            renamed.append(try CheckpointTensor(name: name, dtype: t.dtype, shape: t.shape, bytes: t.bytes))
+        }
+        let official = try Checkpoint(tensors: renamed, format: "torch-zip")
+        let bytes = try Converter.convertToBytes(MemoryFormerConverter.self, checkpoint: official, config: F.config(),
+                                                 options: ConvertOptions())
+        #expect(bytes == (try F.convert()))
+    }
+
+    @Test func officialYAMLKeysAreAccepted() throws {
+        // NeoX spells keys with dashes and keeps the table settings in two dicts.
+        var values: [String: Any] = [
+            "hidden-size": 32, "num-attention-heads": 4, "num-layers": 2, "rotary-pct": 0.25,
+            "pos-emb": "rotary", "no-weight-tying": true, "norm": "rmsnorm", "mlp_type": "MemoryBlock",
+            "double_mlp_table": true, "mlp_expand_type": "extra_bit", "seq-length": 2048,
+        ]
+        values["attn_memory_config"] = ["fc_qkv": false, "value_size": 32, "remove_projection": true,
+                                        "shared_projection": false, "del_dense": true, "dense_size": 32,
+                                        "ffn_num_table": 4, "code_length": 8] as [String: Any]
+        values["memory_config"] = ["remove_projection": true, "ffn_num_table": 4, "code_length": 8] as [String: Any]
+        let ckpt = try CheckpointReader.read(path: F.path("checkpoint.safetensors"))
+        let bytes = try Converter.convertToBytes(MemoryFormerConverter.self, checkpoint: ckpt,
+                                                 config: ConstructorConfig(values: values), options: ConvertOptions())
+        let model = try Model(bytes: bytes)
+        #expect(model.metadataText("memoryformer.rotary_dims") == "2")
+        #expect(model.metadataText("memoryformer.mlp_tables") == "4")
+    }
+
+    /// Every unimplemented option is refused with an error that names the field.
+    @Test(arguments: [
+        ("remove_projection", "false"), ("del_dense", "false"), ("fc_qkv", "true"), ("shared_projection", "true"),
+        ("mlp_expand_type", "\"extra_table\""), ("double_mlp_table", "false"), ("value_size", "64"),
+        ("norm", "\"layernorm\""), ("pos_emb", "\"learned\""), ("extra_bits", "3"), ("rotary_pct", "0.125"),
+        ("use_mup", "true"), ("mlp_type", "\"regular\""),
+    ])
+    func unimplementedOptionsAreRefused(_ field: String, _ json: String) throws {
+        let value = try JSONSerialization.jsonObject(with: Data(json.utf8), options: .fragmentsAllowed)
+        let config = try F.config([field: value])
+        let error = #expect(throws: ConvertError.self) { try F.convert(config: config) }
+        #expect(error?.message.contains(field) == true, "\(error?.message ?? "no error")")
+    }
+
+    @Test func missingOrContradictoryConfigIsRefused() throws {
+        // double_mlp_table and norm default to the GPT-NeoX values (false / layernorm), which are refused.
+        for field in ["double_mlp_table", "norm", "remove_projection", "hidden_size"] {
+            let error = #expect(throws: ConvertError.self) { try F.convert(config: F.config(removing: [field])) }
+            #expect(error?.message.contains(field) == true, "\(error?.message ?? "")")
+        }
+        let mismatch = try F.config(["memory_config": ["ffn_num_table": 8, "code_length": 4] as [String: Any]])
+        #expect(throws: ConvertError.self) { try F.convert(config: mismatch) }
+        #expect(throws: ConvertError.self) { try F.convert(config: F.config(["vocab_size": 128])) }
+        #expect(throws: ConvertError.self) { try F.convert(config: F.config(["no_weight_tying": false])) }
+        #expect(throws: ConvertError.self) { try F.convert(tables: .bf16) }
+    }
+
+    @Test func nonFiniteWeightsAreRefused() throws {
+        let original = try CheckpointReader.read(path: F.path("checkpoint.safetensors"))
+        let target = "layers.1.mlp.2.tables"
+        let tensors = try original.tensors.map { t -> CheckpointTensor in
+            guard t.name == target else { return t }
+            var v = try t.floats()
+            v[17] = .nan
+            return try CheckpointTensor(name: t.name, dtype: .f32, shape: t.shape, bytes: Quantize.f32Bytes(v))
+        }
+        let error = #expect(throws: ConvertError.self) {
+            try Converter.convertToBytes(MemoryFormerConverter.self, checkpoint: Checkpoint(tensors: tensors, format: "test"),
+                                         config: F.config(), options: ConvertOptions(tableDType: .q8Row))
+        }
+        #expect(error?.message.contains(target) == true)
+    }
+
+    @Test func compactTablesAreSmall() throws {
+        func tableBytes(_ bytes: [UInt8]) throws -> (tables: Int, total: Int) {
+            let file = try bytes.withUnsafeBytes { try SWLFile(bytes: $0, copy: true) }
+            let tables = file.tensors.filter { $0.name.hasSuffix(".tables") }
+            #expect(tables.count == 2 * 5)
+            return (tables.reduce(0) { $0 + $1.rawSize }, file.fileSize)
+        }
+        let f32 = try tableBytes(F.convert(tables: .f32))
+        let f16 = try tableBytes(F.convert(tables: .f16))
+        let q8 = try tableBytes(F.convert(tables: .q8Row))
+        #expect(f16.tables * 2 == f32.tables)
+        // int8 + one f32 scale per row: (out + 4) / (4·out) of float32, 0.28 for out = 32.
+        #expect(Double(q8.tables) <= 0.3 * Double(f32.tables), "q8 \(q8.tables) vs f32 \(f32.tables)")
+        #expect(q8.total < f16.total && f16.total < f32.total)
+    }
+
+    // MARK: the fixture
+
+    @Test func wholeSequenceMatchesFixture() throws {
+        let c = try F.cases()
+        let model = try Model(bytes: try F.convert())
+        #expect(model.family == "memoryformer")
+        #expect(model.inputs.first?.name == "input_ids" && model.outputs.first?.name == "logits")
+        let session = try model.makeSession()
+        let (logits, report) = try F.run(session, ids: c.ids, batch: c.batch, length: c.length)
+        #expect(session.lastOutputs[0].shape == [c.batch, c.length, c.vocab])
+        let r = F.compare(logits, c.logits, abs: 1e-4, rel: 1e-4)
+        print("memoryformer whole sequence f32: max abs error \(r.maxAbs)")
+        #expect(r.ok, "max abs error \(r.maxAbs)")
+        #expect(report.choice == "tables=f32")
+        #expect(report.layers == 2 && report.tokensKept == c.batch * c.length)
+    }
+
+    @Test func tokenByTokenThroughTheCacheMatchesFixture() throws {
+        let c = try F.cases()
+        let session = try Model(bytes: try F.convert()).makeSession()
+        var worst: Float = 0
+        for b in 0..<c.batch {
+            let row = Array(c.ids[(b * c.length)..<((b + 1) * c.length)])
+            func want(_ t: Int) -> ArraySlice<Float> {
+                c.logits[((b * c.length + t) * c.vocab)..<((b * c.length + t + 1) * c.vocab)]
+            }
+            // One token of prompt, then every other token through decode.
+            try session.prefill([row[0]])
+            #expect(session.position == 1 && session.logits.count == c.vocab)
+            var r = F.compare(session.logits, want(0), abs: 1e-4, rel: 1e-4)
+            #expect(r.ok)
+            worst = max(worst, r.maxAbs)
+            for t in 1..<c.length {
+                try session.decode(row[t])
+                #expect(session.position == t + 1)
+                r = F.compare(session.logits, want(t), abs: 1e-4, rel: 1e-4)
+                #expect(r.ok, "sequence \(b) position \(t): max abs error \(r.maxAbs)")
+                worst = max(worst, r.maxAbs)
+            }
+            // A 5-token prefill gives logits for every prompt position, then decoding continues.
+            try session.prefill(Array(row[0..<5]))
+            #expect(session.logits.count == 5 * c.vocab)
+            r = F.compare(session.logits, c.logits[(b * c.length * c.vocab)..<((b * c.length + 5) * c.vocab)], abs: 1e-4, rel: 1e-4)
+            #expect(r.ok)
+            worst = max(worst, r.maxAbs)
+            for t in 5..<c.length { try session.decode(row[t]) }
+            r = F.compare(session.logits, want(c.length - 1), abs: 1e-4, rel: 1e-4)
+            #expect(r.ok)
+            worst = max(worst, r.maxAbs)
+        }
+        print("memoryformer token by token f32: max abs error \(worst)")
+    }
+
+    /// Compact tables are approximations of the float32 ones. Measured on this fixture (all 2 × 12
+    /// positions; whole-sequence and cached decoding give the same numbers):
+    /// - f16: max abs logit error 1.52e-3 (no hash code changes); bound 4e-3.
+    /// - q8: max abs 3.13, mean abs 0.184, argmax agreement 19/24 (0.79). The int8 rounding moves
+    ///   hashed values across zero, so 57 of the 576 codes pick another row and the error cascades
+    ///   (an independent NumPy run of the reference with the same quantization gives the same 3.13).
+    ///   Bounds: max abs 8, mean abs 0.4, argmax agreement ≥ 0.7.
+    /// That the compact paths compute exactly what they store is checked separately below, at 1e-4.
+    @Test(arguments: [(DType.f16, "f16"), (.q8Row, "q8")])
+    func compactTablesStayCloseToFixture(_ dtype: DType, _ name: String) throws {
+        let c = try F.cases()
+        let session = try Model(bytes: try F.convert(tables: dtype)).makeSession()
+        let (logits, report) = try F.run(session, ids: c.ids, batch: c.batch, length: c.length)
+        #expect(report.choice == "tables=\(name)")
+        var decoded: [Float] = []
+        for b in 0..<c.batch {
+            let row = Array(c.ids[(b * c.length)..<((b + 1) * c.length)])
+            try session.prefill([row[0]])
+            decoded += session.logits
+            for t in 1..<c.length {
+                try session.decode(row[t])
+                decoded += session.logits
+            }
+        }
+        // Cached decoding reproduces the whole-sequence logits of the same tables.
+        #expect(F.compare(decoded, logits, abs: 1e-4, rel: 1e-4).ok)
+        let maxAbs = F.compare(logits, c.logits, abs: 0, rel: 0).maxAbs
+        let meanAbs = zip(logits, c.logits).reduce(0) { $0 + Double(abs($1.0 - $1.1)) } / Double(logits.count)
+        var agree = 0
+        for p in 0..<(c.batch * c.length) {
+            let g = logits[(p * c.vocab)..<((p + 1) * c.vocab)], w = c.logits[(p * c.vocab)..<((p + 1) * c.vocab)]
+            if g.indices.max(by: { g[$0] < g[$1] }) == w.indices.max(by: { w[$0] < w[$1] }) { agree += 1 }
+        }
+        let agreement = Double(agree) / Double(c.batch * c.length)
+        print("memoryformer \(name) tables: max abs \(maxAbs), mean abs \(meanAbs), argmax agreement \(agreement)")
+        switch dtype {
+        case .f16:
+            #expect(maxAbs <= 4e-3)
+            #expect(agreement == 1)
+        default:
+            #expect(maxAbs <= 8)
+            #expect(meanAbs <= 0.4)
+            #expect(agreement >= 0.7)
+        }
+    }
+
+    /// f16 / q8 storage computes exactly the model whose float32 tables hold the stored values: a
+    /// checkpoint with the tables rounded through f16 (or int8 + row scale) and converted as f32
+    /// gives the same logits at 1e-4 abs + 1e-4 rel.
+    @Test(arguments: [DType.f16, .q8Row])
+    func compactTablesComputeWhatTheyStore(_ dtype: DType) throws {
+        let c = try F.cases()
+        let original = try CheckpointReader.read(path: F.path("checkpoint.safetensors"))
+        var rounded: [CheckpointTensor] = []
+        for t in original.tensors {
+            guard t.name.hasSuffix(".tables") else { rounded.append(t); continue }
+            let v = try t.floats()
+            let rows = t.shape[0], cols = t.shape[1]
+            var r = [Float](repeating: 0, count: v.count)
+            if dtype == .f16 {
+                for i in v.indices { r[i] = Quantize.float(halfBits: Quantize.halfBits(v[i])) }
+            } else {
+                let q = Quantize.q8RowBytes(v, rows: rows, cols: cols)
+                for row in 0..<rows {
+                    let scale = q.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: rows * cols + 4 * row, as: Float.self) }
+                    for j in 0..<cols { r[row * cols + j] = Float(Int8(bitPattern: q[row * cols + j])) * scale }
+                }
+            }
+            rounded.append(try CheckpointTensor(name: t.name, dtype: .f32, shape: t.shape, bytes: Quantize.f32Bytes(r)))
+        }
+        let asF32 = try Converter.convertToBytes(MemoryFormerConverter.self, checkpoint: Checkpoint(tensors: rounded, format: "test"),
+                                                 config: F.config(), options: ConvertOptions())
+        let want = try F.run(try Model(bytes: asF32).makeSession(), ids: c.ids, batch: c.batch, length: c.length).logits
+        let got = try F.run(try Model(bytes: F.convert(tables: dtype)).makeSession(), ids: c.ids, batch: c.batch, length: c.length).logits
+        let r = F.compare(got, want, abs: 1e-4, rel: 1e-4)
+        print("memoryformer \(dtype.name) tables vs f32 tables holding the same values: max abs \(r.maxAbs)")
+        #expect(r.ok, "max abs \(r.maxAbs)")
+    }
+
+    // MARK: reports, budgets and errors
+
+    @Test func reportCountsWorkAndResidentTableBytes() throws {
+        let c = try F.cases()
+        let session = try Model(bytes: try F.convert()).makeSession()
+        let H = 32.0, V = 97.0, T = 4.0, W = 4.0 * 10, layers = 2.0
+        // Independent FLOP count: gathers (T rows of `out` multiply-adds each), LM head, attention.
+        func gflops(position p: Int) -> Double {
+            2 * (layers * (3 * T * H + T * W + T * H) + H * V + layers * 2 * H * Double(p + 1)) * 1e-9
+        }
+        let row = Array(c.ids[0..<c.length])
+        let prefill = try session.prefill(Array(row[0..<4]))
+        #expect(abs(prefill.gflops - (0..<4).map { gflops(position: $0) }.reduce(0, +)) < 1e-12)
+        let resident0 = try #require(prefill.values["resident_table_bytes"]?.first)
+        let total = try #require(prefill.values["table_bytes"]?.first)
+        #expect(resident0 > 0 && resident0 < total)
+        #expect(prefill.values["resident_table_bytes_per_layer"]?.count == 2)
+        #expect(total == layers * 4 * (3 * 1024 * H + 1024 * W + 4096 * H))
+        let decode = try session.decode(row[4])
+        #expect(abs(decode.gflops - gflops(position: 4)) < 1e-12)
+        #expect(prefill.tokensKept == 4 && decode.tokensKept == 5 && decode.layers == 2)
+        #expect(decode.choice == "tables=f32")
+        let resident1 = try #require(decode.values["resident_table_bytes"]?.first)
+        #expect(resident1 >= resident0)
+        // Each token reads at most 5 rows per table group per layer: the count is bounded by it.
+        let rows = try #require(decode.values["table_rows_touched"]?.first)
+        #expect(rows <= 5 * layers * T * 5)
+        // The same prompt again reads no new rows.
+        let again = try session.prefill(Array(row[0..<5]))
+        #expect(again.values["resident_table_bytes"]?.first == resident1)
+    }
+
+    @Test func tablesAreReadInPlaceNotHashedOrDequantizedAtLoad() throws {
+        for dtype in [DType.f32, .q8Row] {
+            let bytes = try F.convert(tables: dtype)
+            let file = try bytes.withUnsafeBytes { try SWLFile(bytes: $0, copy: true) }
+            let model = try MemoryFormerModel(file: file)
+            let runner = try model.makeRunner(threads: 1)
+            try [Int32(3), 5, 7].withUnsafeBufferPointer { ids in
+                try runner.prefill(ids, budget: Budget(), control: RunControl(shouldAbort: nil))
+            }
+            // The first-use checksum would read every row; the tables must not have been hashed.
+            #expect(file.checksumState("layers.0.mlp.2.tables") == .unverified)
+            #expect(file.checksumState("layers.1.attention.query_proj.tables") == .unverified)
+        }
+    }
+
+    @Test func steadyStateCallsAllocateNoScratch() throws {
+        let file = try F.convert().withUnsafeBytes { try SWLFile(bytes: $0, copy: true) }
+        let runner = try #require(try MemoryFormerModel(file: file).makeRunner(threads: 1) as? MemoryFormerRunner)
+        let control = RunControl(shouldAbort: nil)
+        try [Int32(1), 2, 3, 4].withUnsafeBufferPointer { try runner.prefill($0, budget: Budget(), control: control) }
+        for t in 0..<4 { try runner.decode(Int32(t), control: control) }
+        let chunks = runner.arena.chunkAllocations
+        for t in 0..<20 { try runner.decode(Int32(t), control: control) }
+        #expect(runner.arena.chunkAllocations == chunks)
+        #expect(runner.position == 28)
+    }
+
+    @Test func budgetsAndKnobsAreCheckedAgainstTheOnlySetting() throws {
+        let session = try Model(bytes: try F.convert()).makeSession()
+        #expect(throws: SwiftletError.self) { try session.prefill([1, 2], budget: Budget(maxGFLOPs: 1e-9)) }
+        #expect(throws: SwiftletError.self) { try session.prefill([1, 2], budget: Budget(loops: 2)) }
+        #expect(throws: SwiftletError.self) { try session.prefill([1, 2], budget: Budget(maxGFLOPs: -1)) }
+        let ok = try session.prefill([1, 2], budget: Budget(maxGFLOPs: 1))
+        #expect(ok.gflops > 0 && ok.gflops < 1)
+    }
+
+    @Test func badInputsAreClearErrors() throws {
+        let bytes = try F.convert(config: F.config(["seq_length": 6]))
+        let session = try Model(bytes: bytes).makeSession()
+        #expect(session.contextLength == 6 && session.vocabSize == 97)
+        #expect(throws: SwiftletError.self) { try session.decode(1) }   // no prefill yet
+        #expect(throws: SwiftletError.self) { try session.prefill([]) }
+        #expect(throws: SwiftletError.self) { try session.prefill([97]) }
+        #expect(throws: SwiftletError.self) { try session.prefill([-1]) }
+        #expect(throws: SwiftletError.self) { try session.prefill([1, 2, 3, 4, 5, 6, 7]) }
+        try session.prefill([1, 2, 3, 4, 5])
+        #expect(throws: SwiftletError.self) { try session.decode(200) }
+        try session.decode(6)
+        do {
+            try session.decode(7)
+            Issue.record("decoding past the context must fail")
+        } catch {
+            guard case .contextFull = error else { Issue.record("expected contextFull, got \(error)"); return }
+        }
+        // Whole-sequence runs: int32 ids of rank 2 only.
+        let floats = [Float](repeating: 0, count: 4)
+        #expect(throws: SwiftletError.self) { try session.run([Tensor(shape: [1, 4], values: floats)]) }
+        let ids: [Int32] = [1, 2, 3, 4]
+        ids.withUnsafeBytes { raw in
+            #expect(throws: SwiftletError.self) {
+                try session.run(views: [TensorView(dtype: .i32, shape: [4], data: raw.baseAddress!)])
+            }
+            #expect(throws: SwiftletError.self) {
+                try session.run(views: [TensorView(dtype: .i32, shape: [1, 0], data: raw.baseAddress!)])
+            }
+        }
+        let long = [Int32](repeating: 1, count: 7)
+        _ = long.withUnsafeBytes { raw in
+            #expect(throws: SwiftletError.self) {
+                try session.run(views: [TensorView(dtype: .i32, shape: [1, 7], data: raw.baseAddress!)])
+            }
+        }
+    }
+
+    @Test func abortStopsBetweenLayersAndTheSessionRecovers() throws {
+        let model = try Model(bytes: try F.convert())
+        let flag = MemoryFormerAbortFlag()
+        let session = try model.makeSession(options: SessionOptions(shouldAbort: { flag.value }))
+        flag.value = true
+        do {
+            try session.prefill([1, 2, 3])
+            Issue.record("an abort must stop the prefill")
+        } catch {
+            guard case .aborted = error else { Issue.record("expected aborted, got \(error)"); return }
+        }
+        #expect(throws: SwiftletError.self) { try session.decode(4) }   // the cache is invalid
+        flag.value = false
+        try session.prefill([1, 2, 3])
+        #expect(session.position == 3)
+    }
+
+    @Test func greedyGenerationFollowsTheArgmaxOfTheLogits() throws {
+        let model = try Model(bytes: try F.convert())
+        let session = try model.makeSession()
+        let prompt: [Int32] = [11, 18, 4]
+        let (tokens, reports) = try session.generate(prompt: prompt, maxTokens: 6)
+        #expect(tokens.count == 6 && reports.count == 6)
+        // Check each token against a whole-sequence run of prompt + generated tokens.
+        let all = prompt + tokens.dropLast()
+        let (logits, _) = try F.run(try model.makeSession(), ids: all, batch: 1, length: all.count)
+        for (i, token) in tokens.enumerated() {
+            let row = logits[((prompt.count - 1 + i) * 97)..<((prompt.count + i) * 97)]
+            var best = row.startIndex
+            for j in row.indices where row[j] > row[best] { best = j }   // lowest index on ties
+            #expect(Int(token) == best - row.startIndex)
+        }
+        // Seeded sampling is reproducible.
+        let a = try session.generate(prompt: prompt, maxTokens: 5, sampler: Sampler(temperature: 0.8, topK: 5), seed: 9)
+        let b = try session.generate(prompt: prompt, maxTokens: 5, sampler: Sampler(temperature: 0.8, topK: 5), seed: 9)
+        #expect(a.tokens == b.tokens)
+    }
+
+    // MARK: rotary
+
+    /// Half-split (GPT-NeoX `rotate_half`) rotary on 8 of 12 head dims, against the formula. The
+    /// fixture (2 rotary dims) cannot tell half-split from interleaved; this can.
+    @Test func rotaryIsHalfSplitOnTheFirstDims() {
+        let dims = 8, headDim = 12, heads = 2, base = 10000.0, rows = 3, first = 5
+        let rotary = HalfSplitRotary(dims: dims, base: base, positions: 16)
+        var x = (0..<(rows * heads * headDim)).map { Float(sin(Double($0) * 0.7) * 2) }
+        let original = x
+        x.withUnsafeMutableBufferPointer {
+            rotary.apply($0.baseAddress!, rows: rows, ld: heads * headDim, heads: heads, headDim: headDim, firstPosition: first)
+        }
+        var worst = 0.0
+        for r in 0..<rows {
+            let p = Double(first + r)
+            for h in 0..<heads {
+                let o = r * heads * headDim + h * headDim
+                for d in 0..<(dims / 2) {
+                    let angle = p * pow(base, -2 * Double(d) / Double(dims))
+                    let a = Double(original[o + d]), b = Double(original[o + d + dims / 2])
+                    worst = max(worst, abs(Double(x[o + d]) - (a * cos(angle) - b * sin(angle))))
+                    worst = max(worst, abs(Double(x[o + d + dims / 2]) - (b * cos(angle) + a * sin(angle))))
+                }
+                for d in dims..<headDim { #expect(x[o + d] == original[o + d], "dims past the rotary ones pass through") }
+            }
+        }
+        #expect(worst < 1e-5, "max error \(worst)")
+    }
+}
+
+/// A flag the abort callback reads (set from the test's thread).
+final class MemoryFormerAbortFlag: @unchecked Sendable {
+    var value = false
+}
