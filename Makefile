@@ -75,7 +75,7 @@ stage:
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' swiftlet.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/swiftlet.pc
 
 test-python:
-	@if [ -d Bindings/python ]; then scripts/test-python.sh; else echo "no Python bindings yet"; fi
+	SWIFTLET_CLI=$(DEBUG_BIN)/swiftlet scripts/test-python.sh
 
 # ---- demo --------------------------------------------------------------------------------------
 demo: build
