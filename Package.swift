@@ -29,7 +29,9 @@ let package = Package(
 
     // Layers, bottom up. A layer never imports one above it.
     .target(name: "SwiftletFormat", dependencies: ["CZstd"]),
-    .target(name: "SwiftletKernels", dependencies: ["CBLAS"]),
+    // C kernels that dispatch at run time to AVX2/F16C/AVX-512 (no unsafe flags: per-function targets).
+    .target(name: "CSwiftletKernels"),
+    .target(name: "SwiftletKernels", dependencies: ["CBLAS", "CSwiftletKernels"]),
     .target(name: "SwiftletModels", dependencies: ["SwiftletFormat", "SwiftletKernels"]),
     .target(name: "Swiftlet", dependencies: ["SwiftletModels", "SwiftletFormat", "SwiftletKernels"]),
     .target(name: "SwiftletC", dependencies: ["Swiftlet", "CSwiftletABI"],
