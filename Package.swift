@@ -41,7 +41,7 @@ let package = Package(
     // Tool side: checkpoint readers and converters (Foundation allowed here).
     .target(name: "SwiftletConvert", dependencies: ["SwiftletFormat"]),
     .executableTarget(name: "swiftlet-cli", dependencies: [
-      "Swiftlet", "SwiftletConvert", "SwiftletFormat", "SwiftletModels",
+      "Swiftlet", "SwiftletConvert", "SwiftletFormat", "SwiftletModels", "SwiftletKernels",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]),
 

@@ -39,5 +39,15 @@ convert memoryformer memoryformer-test
 run run "$work/memoryformer-test.swl" $fx/memoryformer-test/input_ids.npy $fx/memoryformer-test/logits.npy 0
 run decode "$work/memoryformer-test.swl" $fx/memoryformer-test/input_ids.npy $fx/memoryformer-test/logits.npy
 
+# LMUFormer, plain and spiking: whole clip (both outputs) and streamed in chunks of 1, 7 and 128.
+for name in lmu-test slmu-ms-test; do
+  convert lmuformer $name
+  run run "$work/$name.swl" $fx/$name/input.npy $fx/$name/logits.npy 0
+  run run "$work/$name.swl" $fx/$name/input.npy $fx/$name/logits_per_step.npy 1
+  for chunk in 1 7 128; do
+    run stream "$work/$name.swl" $fx/$name/input.npy $fx/$name/logits_per_step.npy $chunk
+  done
+done
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

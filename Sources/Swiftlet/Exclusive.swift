@@ -25,10 +25,12 @@ func resolveThreads(_ n: Int) throws(SwiftletError) -> Int {
     return n == 0 ? max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) : n
 }
 
-/// Runs a family call with the abort poll, BLAS threads and timing in place; maps errors.
-func perform(threads: Int, abort: (@Sendable () -> Bool)?,
+/// Runs a family call with the abort poll, BLAS threads and timing in place; maps errors. Streams pass
+/// their own `control` so that a push allocates nothing.
+func perform(threads: Int, abort: (@Sendable () -> Bool)?, control reused: RunControl? = nil,
              _ body: (RunControl) throws(ModelError) -> Void) throws(SwiftletError) -> RunReport {
-    let control = RunControl(shouldAbort: abort)
+    let control = reused ?? RunControl(shouldAbort: abort)
+    control.reset()
     BLAS.setThreads(threads)
     let start = monotonicMicroseconds()
     do {

@@ -23,11 +23,13 @@ public final class Stream: @unchecked Sendable {
     let threads: Int
     let shouldAbort: (@Sendable () -> Bool)?
     let busy = BusyFlag()
+    let control: RunControl
 
     init(model: Model, options: StreamOptions) throws(SwiftletError) {
         self.model = model
         threads = try resolveThreads(options.threads)
         shouldAbort = options.shouldAbort
+        control = RunControl(shouldAbort: options.shouldAbort)
         do {
             streamer = try model.impl.makeStreamer(input: options.input)
         } catch {
@@ -153,7 +155,7 @@ public final class Stream: @unchecked Sendable {
     private func call(_ body: (RunControl) throws(ModelError) -> Int) throws(SwiftletError) -> Int {
         try busy.run("stream") { () throws(SwiftletError) in
             var n = 0
-            _ = try perform(threads: threads, abort: shouldAbort) { (control) throws(ModelError) in
+            _ = try perform(threads: threads, abort: shouldAbort, control: control) { (control) throws(ModelError) in
                 n = try body(control)
             }
             return n

@@ -20,7 +20,7 @@ struct SwiftletCommand: ParsableCommand {
         Run `swiftlet help <command>` for the options of each command.
         """,
         version: swiftletVersion,
-        subcommands: [Convert.self, Inspect.self, Run.self, Generate.self, StreamCommand.self, Bench.self, Compare.self,
+        subcommands: [Convert.self, Inspect.self, Run.self, Generate.self, StreamCommand.self, Bench.self, Compare.self, Features.self,
                       CreateTestModel.self]
     )
 }

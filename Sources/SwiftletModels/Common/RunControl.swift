@@ -7,6 +7,12 @@ public final class RunControl {
         self.shouldAbort = shouldAbort
     }
 
+    /// Clears the report for the next call, so a stream can reuse one control per push without
+    /// allocating.
+    public func reset() {
+        report = RunReport()
+    }
+
     /// Called between layers, loop steps and frames: throws `.aborted` when the caller asked to stop.
     public func checkAbort(_ whereabouts: @autoclosure () -> String) throws(ModelError) {
         if let shouldAbort, shouldAbort() {
