@@ -13,30 +13,52 @@ mkdir -p "$out"
 rows=()
 row() { rows+=("$(printf '%-13s %-22s %-50s %10s  %s' "$@")"); }
 
-# run FAMILY FIXTURE INPUT EXPECTED BUDGET_LABEL [budget flags...]
+# run FAMILY MODEL FIXTURE INPUT EXPECTED BUDGET_LABEL [budget flags...]
 run_case() {
-  local family=$1 fixture=$2 input=$3 expected=$4 label=$5; shift 5
+  local family=$1 model=$2 fixture=$3 input=$4 expected=$5 label=$6; shift 6
   local result="$out/$fixture-$(echo "$label" | tr -c 'a-zA-Z0-9' _).npy"
   local report
-  report=$("$bin" run "$out/$fixture.swl" --input "$fx/$fixture/$input" --output "$result" --threads 1 "$@" 2>&1 >/dev/null)
+  report=$("$bin" run "$out/$model.swl" --input "$fx/$fixture/$input" --output "$result" --threads 1 "$@" 2>&1 >/dev/null)
   local choice=$(echo "$report" | sed -n 's/^chose \(.*\), \([0-9.]*\) µs.*/\1/p')
   local micros=$(echo "$report" | sed -n 's/^chose .*, \([0-9.]*\) µs.*/\1/p')
   local agree=$("$bin" compare "$result" "$fx/$fixture/$expected" 2>&1 || true)
-  row "$family" "$label" "$choice" "$micros" "$(echo "$agree" | sed 's/ over [0-9]* values//')"
+  agree=$(echo "$agree" | sed -e 's/ over [0-9]* values//' -e 's/: agree/: within 1e-4 ✓/')
+  case "$label" in
+    *f16*|*q8*) agree=$(echo "$agree" | sed 's/: DIFFER/ (compact tables are approximate)/') ;;
+  esac
+  row "$family" "$label" "$choice" "$micros" "$agree"
 }
 
-convert() {  # FAMILY FIXTURE
-  "$bin" convert --quiet --force --family "$1" --config "$fx/$2/config.json" \
-    --checkpoint "$fx/$2/checkpoint.pth" --output "$out/$2.swl"
+convert() {  # FAMILY FIXTURE [OUTPUT_NAME [converter flags...]]
+  local family=$1 fixture=$2 name=${3:-$2}; shift $(( $# < 3 ? $# : 3 ))
+  "$bin" convert --quiet --force --family "$family" --config "$fx/$fixture/config.json" \
+    --checkpoint "$fx/$fixture/checkpoint.pth" --output "$out/$name.swl" "$@"
 }
 
 echo "Converting the reference checkpoints in $fx ..."
 convert loopformer loopformer-test
 
-run_case loopformer loopformer-test input_ids.npy logits_L8.npy "full (8 loops)"
-run_case loopformer loopformer-test input_ids.npy logits_L3mixed.npy "--loops 3" --loops 3
-run_case loopformer loopformer-test input_ids.npy logits_L2.npy "--budget-gflops 0.0001" --budget-gflops 0.0001
+run_case loopformer loopformer-test loopformer-test input_ids.npy logits_L8.npy "full (8 loops)"
+run_case loopformer loopformer-test loopformer-test input_ids.npy logits_L3mixed.npy "--loops 3" --loops 3
+run_case loopformer loopformer-test loopformer-test input_ids.npy logits_L2.npy "--budget-gflops 0.0001" --budget-gflops 0.0001
+
+convert lmuformer lmu-test
+run_case lmuformer lmu-test lmu-test input.npy logits.npy "whole clip"
+convert lmuformer slmu-ms-test
+run_case lmuformer slmu-ms-test slmu-ms-test input.npy logits.npy "whole clip (spiking)"
+
+for dtype in f32 f16 q8; do
+  convert memoryformer memoryformer-test memoryformer-$dtype --table-dtype $dtype
+  run_case memoryformer memoryformer-$dtype memoryformer-test input_ids.npy logits.npy "tables $dtype (converter)"
+done
 
 echo
 printf '%-13s %-22s %-50s %10s  %s\n' family budget "what the budget chose" "µs" "agreement with the reference"
 printf '%s\n' "${rows[@]}"
+
+echo
+echo "Streaming $fx/fbank-test/clip0.wav through LMUFormer (front end + model in one stream; untrained"
+echo "demo weights from $fx/audio-demo, so the classes mean nothing — watch the rows arrive):"
+"$bin" convert --quiet --force --family lmuformer --config "$fx/audio-demo/config.json" \
+  --checkpoint "$fx/audio-demo/checkpoint.safetensors" --output "$out/audio-demo.swl"
+"$bin" stream "$out/audio-demo.swl" --wav "$fx/fbank-test/clip0.wav" --labels "$fx/audio-demo/labels.txt" --every 10

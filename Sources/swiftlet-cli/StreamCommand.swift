@@ -42,9 +42,13 @@ struct StreamCommand: ParsableCommand {
     @Option(name: .customLong("early-margin"), help: "Stop once the running top-1 minus top-2 score exceeds this.")
     var earlyMargin: Double?
 
+    @Option(help: "With --wav: print every Nth frame's prediction.")
+    var every: Int = 1
+
     func validate() throws {
         guard (input == nil) != (wav == nil) else { throw ValidationError("give exactly one of --input or --wav") }
         guard chunk >= 1 else { throw ValidationError("--chunk must be at least 1") }
+        guard every >= 1 else { throw ValidationError("--every must be at least 1") }
         if input != nil && output == nil { throw ValidationError("--input needs --output") }
     }
 
@@ -98,6 +102,7 @@ struct StreamCommand: ParsableCommand {
         func show(_ rows: [[Float]]) {
             for row in rows {
                 frame += 1
+                guard frame % every == 0 || frame == 1 else { continue }
                 let best = row.indices.max { row[$0] < row[$1] } ?? 0
                 let name = best < names.count ? names[best] : "class \(best)"
                 print(String(format: "%6.2f s  frame %4d  top: %@ (%.3f)", Double(frame) * 0.01, frame, name, row[best]))
@@ -111,7 +116,10 @@ struct StreamCommand: ParsableCommand {
             if stream.report.decided { break }
         }
         show(try orFail { () throws(SwiftletError) in try stream.flush() })
-        note(describe(stream.report))
+        let r = stream.report
+        let perFrame = r.microseconds / Double(max(frame, 1))
+        note(String(format: "%d frames from %.2f s of audio: %.1f µs of compute per 10 ms frame (%.0f× real time); %@",
+                    frame, Double(samples.count) / 16000, perFrame, 10_000 / max(perFrame, 1e-9), describe(r)))
     }
 }
 
