@@ -63,6 +63,11 @@ test-c: test-swift
 	gcc $(CFLAGS_C) -IInclude Tests/C/fixture_test.c -o $(BUILD)/test/bin/fixture_test \
 	    -L$(TESTLIB) -lswiftlet -Wl,-rpath,'$$ORIGIN/../lib' -lm
 	scripts/check-fixtures-c.sh $(DEBUG_BIN)/swiftlet $(BUILD)/test/bin/fixture_test $(BUILD)/test/fixtures
+	PKG_CONFIG_PATH=$(CURDIR)/$(BUILD)/test/prefix/lib/pkgconfig sh -c 'gcc $(CFLAGS_C) Bindings/c/stream_wav.c \
+	    $$(pkg-config --cflags --libs swiftlet) -Wl,-rpath,$(CURDIR)/$(BUILD)/test/prefix/lib -o $(BUILD)/test/bin/stream_wav'
+	$(DEBUG_BIN)/swiftlet convert --quiet --force --family lmuformer --config Tests/Fixtures/audio-demo/config.json \
+	    --checkpoint Tests/Fixtures/audio-demo/checkpoint.safetensors --output $(BUILD)/test/audio-demo.swl
+	$(BUILD)/test/bin/stream_wav $(BUILD)/test/audio-demo.swl Tests/Fixtures/fbank-test/clip1.wav Tests/Fixtures/audio-demo/labels.txt
 
 # Lays out an install tree (header, library, pkg-config file) from LIBSRC without building.
 LIBSRC ?= $(BUILD)/lib/libswiftlet.so.$(VERSION)

@@ -32,6 +32,6 @@ func failAndExit(_ message: String) -> Never {
 }
 
 func note(_ message: String) {
-    fflush(stdout)  // keep stdout rows and stderr notes in order when both go to one terminal or file
+    fflush(nil)  // keep stdout rows and stderr notes in order when both go to one terminal or file
     FileHandle.standardError.write(Data("\(message)\n".utf8))
 }
