@@ -49,5 +49,15 @@ for name in lmu-test slmu-ms-test; do
   done
 done
 
+# ViT with ToMe: every budget tag of the fixture — logits, final tokens and sizes.
+convert vit vit-tiny-test
+for tag in r0:0 r4:4 r8:8 r8dec:8,-1 list:16,8,4; do
+  name=${tag%%:*} r=${tag#*:}
+  run run "$work/vit-tiny-test.swl" $fx/vit-tiny-test/input.npy $fx/vit-tiny-test/logits_$name.npy 0 "r=$r"
+  run run "$work/vit-tiny-test.swl" $fx/vit-tiny-test/input.npy $fx/vit-tiny-test/tokens_$name.npy 1 "r=$r"
+  [ -f $fx/vit-tiny-test/sizes_$name.npy ] &&
+    run run "$work/vit-tiny-test.swl" $fx/vit-tiny-test/input.npy $fx/vit-tiny-test/sizes_$name.npy 2 "r=$r"
+done
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

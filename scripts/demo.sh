@@ -42,6 +42,11 @@ run_case loopformer loopformer-test loopformer-test input_ids.npy logits_L8.npy 
 run_case loopformer loopformer-test loopformer-test input_ids.npy logits_L3mixed.npy "--loops 3" --loops 3
 run_case loopformer loopformer-test loopformer-test input_ids.npy logits_L2.npy "--budget-gflops 0.0001" --budget-gflops 0.0001
 
+convert vit vit-tiny-test
+run_case vit vit-tiny-test vit-tiny-test input.npy logits_r0.npy "--merge-r 0" --merge-r 0
+run_case vit vit-tiny-test vit-tiny-test input.npy logits_r8dec.npy "--merge-r 8,-1" --merge-r 8,-1
+run_case vit vit-tiny-test vit-tiny-test input.npy logits_r4.npy "--budget-gflops 0.0315" --budget-gflops 0.0315
+
 convert lmuformer lmu-test
 run_case lmuformer lmu-test lmu-test input.npy logits.npy "whole clip"
 convert lmuformer slmu-ms-test

@@ -1,9 +1,163 @@
 import SwiftletFormat
-public final class ViTModel: FamilyModel {
+
+/// ViT / DeiT (timm `VisionTransformer`, DeiT `VisionTransformerDistilled`) with ToMe token merging
+/// (facebookresearch/ToMe `tome.patch.timm`): in every block, between attention and MLP, the most
+/// similar tokens are merged by bipartite soft matching, attention is proportional to token sizes,
+/// and the class (and distillation) token is never merged.
+///
+/// Input `images` f32 `[B, C, H, W]` (already normalised; H, W fixed by the model). Outputs, in this
+/// order: `logits` `[B, classes]`, `tokens` `[B, N_left, D]` (the final normed tokens in ToMe's order)
+/// and `sizes` `[B, N_left]` (how many original tokens each final token stands for). Every image of a
+/// batch merges the same number of tokens per layer, but each picks its own tokens.
+///
+/// The budget's `mergeR` is ToMe's `r`: one value is a constant r per layer, exactly `[r, -1]` is
+/// ToMe's decreasing `(r, -1)` schedule (2r down to 0), any other list is a per-layer list padded with
+/// zeros. Without `mergeR`, a GFLOP or latency limit picks the smallest constant r that fits.
+public final class ViTModel: FamilyModel, @unchecked Sendable {
     public static let familyName = "vit"
     public var family: String { Self.familyName }
-    public var inputs: [TensorInfo] { [] }
-    public var outputs: [TensorInfo] { [] }
-    public init(file: SWLFile) throws(ModelError) { throw ModelError(.unsupported, "stub") }
-    public func makeRunner(threads: Int) throws(ModelError) -> any FamilyRunner { throw ModelError(.unsupported, "stub") }
+
+    let config: ViTConfig
+    let weights: ViTWeights
+    let file: SWLFile   // keeps the mapped weights alive
+
+    public init(file: SWLFile) throws(ModelError) {
+        self.file = file
+        let w = Weights(file)
+        config = try ViTConfig(w)
+        weights = try ViTWeights(w, config)
+    }
+
+    public var inputs: [TensorInfo] {
+        [TensorInfo(name: "images", dtype: .f32,
+                    shape: [-1, config.channels, config.imageHeight, config.imageWidth])]
+    }
+
+    public var outputs: [TensorInfo] {
+        [TensorInfo(name: "logits", dtype: .f32, shape: [-1, config.classes]),
+         TensorInfo(name: "tokens", dtype: .f32, shape: [-1, -1, config.dim]),
+         TensorInfo(name: "sizes", dtype: .f32, shape: [-1, -1])]
+    }
+
+    public func makeRunner(threads: Int) throws(ModelError) -> any FamilyRunner {
+        ViTRunner(model: self, threads: threads)
+    }
+}
+
+/// Shapes and switches of one model, read from the `vit.*` metadata.
+struct ViTConfig: Sendable {
+    let imageHeight: Int
+    let imageWidth: Int
+    let patch: Int
+    let channels: Int
+    let dim: Int
+    let depth: Int
+    let heads: Int
+    let hidden: Int
+    let classes: Int
+    let qkvBias: Bool
+    let distilled: Bool
+    /// DeiT-III style: position embeddings on the patches only, prefix tokens added after.
+    let noEmbedClass: Bool
+    /// ToMe's proportional attention (+log size on the keys); on for off-the-shelf models.
+    let propAttn: Bool
+    let eps: Float
+
+    var headDim: Int { dim / heads }
+    var gridHeight: Int { imageHeight / patch }
+    var gridWidth: Int { imageWidth / patch }
+    var patches: Int { gridHeight * gridWidth }
+    /// Protected tokens at the front: class, and distillation when present.
+    var prefix: Int { distilled ? 2 : 1 }
+    /// Tokens entering the first block.
+    var tokens: Int { patches + prefix }
+    /// Length of one flattened patch, `(c, kh, kw)` order.
+    var patchLength: Int { channels * patch * patch }
+    var positions: Int { noEmbedClass ? patches : tokens }
+}
+
+extension ViTConfig {
+    init(_ w: Weights) throws(ModelError) {
+        guard case .ints(let size)? = w.file.metadata["vit.image_size"], size.count == 2 else {
+            throw ModelError(.format, "metadata 'vit.image_size' ([height, width]) is missing from the model file")
+        }
+        imageHeight = Int(size[0])
+        imageWidth = Int(size[1])
+        patch = try w.int("vit.patch_size")
+        channels = try w.int("vit.in_chans", default: 3)
+        dim = try w.int("vit.embed_dim")
+        depth = try w.int("vit.depth")
+        heads = try w.int("vit.num_heads")
+        hidden = try w.int("vit.mlp_hidden")
+        classes = try w.int("vit.num_classes")
+        qkvBias = try w.bool("vit.qkv_bias", default: true)
+        distilled = try w.bool("vit.distilled", default: false)
+        noEmbedClass = try w.bool("vit.no_embed_class", default: false)
+        propAttn = try w.bool("vit.prop_attn", default: true)
+        eps = Float(try w.double("vit.layer_norm_eps", default: 1e-6))
+        let limit = 1 << 16
+        guard (1...limit).contains(patch), (1...limit).contains(channels), (1...limit).contains(dim),
+              (1...4096).contains(depth), (1...limit).contains(heads), (1...(1 << 20)).contains(hidden),
+              (1...(1 << 20)).contains(classes), imageHeight >= patch, imageWidth >= patch,
+              imageHeight <= limit, imageWidth <= limit, dim % heads == 0, eps > 0 else {
+            throw ModelError(.format, "vit metadata out of range or inconsistent (image \(imageHeight)×\(imageWidth), patch \(patch), dim \(dim), heads \(heads), depth \(depth), hidden \(hidden), classes \(classes))")
+        }
+        guard patches <= limit else {
+            throw ModelError(.format, "vit metadata gives \(patches) patches; at most \(limit) are supported")
+        }
+    }
+}
+
+/// Pointers into the mapped file, one set per block.
+struct ViTBlockWeights {
+    let norm1Weight, norm1Bias: UnsafePointer<Float>
+    let qkvWeight: UnsafePointer<Float>
+    let qkvBias: UnsafePointer<Float>?
+    let projWeight, projBias: UnsafePointer<Float>
+    let norm2Weight, norm2Bias: UnsafePointer<Float>
+    let fc1Weight, fc1Bias: UnsafePointer<Float>
+    let fc2Weight, fc2Bias: UnsafePointer<Float>
+}
+
+struct ViTWeights {
+    let patchWeight: UnsafePointer<Float>   // [D, C·p·p]
+    let patchBias: UnsafePointer<Float>     // [D]
+    let classToken: UnsafePointer<Float>    // [D]
+    let distToken: UnsafePointer<Float>?    // [D]
+    let positions: UnsafePointer<Float>     // [positions, D]
+    let blocks: [ViTBlockWeights]
+    let normWeight, normBias: UnsafePointer<Float>
+    let headWeight, headBias: UnsafePointer<Float>
+    let headDistWeight, headDistBias: UnsafePointer<Float>?
+
+    init(_ w: Weights, _ c: ViTConfig) throws(ModelError) {
+        let d = c.dim
+        func f(_ name: String, _ shape: [Int]) throws(ModelError) -> UnsafePointer<Float> {
+            try w.floats(name, shape: shape).baseAddress!
+        }
+        patchWeight = try f("patch_embed.proj.weight", [d, c.patchLength])
+        patchBias = try f("patch_embed.proj.bias", [d])
+        classToken = try f("cls_token", [d])
+        distToken = c.distilled ? try f("dist_token", [d]) : nil
+        positions = try f("pos_embed", [c.positions, d])
+        var blocks: [ViTBlockWeights] = []
+        for i in 0..<c.depth {
+            let p = "blocks.\(i)."
+            blocks.append(ViTBlockWeights(
+                norm1Weight: try f(p + "norm1.weight", [d]), norm1Bias: try f(p + "norm1.bias", [d]),
+                qkvWeight: try f(p + "attn.qkv.weight", [3 * d, d]),
+                qkvBias: c.qkvBias ? try f(p + "attn.qkv.bias", [3 * d]) : nil,
+                projWeight: try f(p + "attn.proj.weight", [d, d]), projBias: try f(p + "attn.proj.bias", [d]),
+                norm2Weight: try f(p + "norm2.weight", [d]), norm2Bias: try f(p + "norm2.bias", [d]),
+                fc1Weight: try f(p + "mlp.fc1.weight", [c.hidden, d]), fc1Bias: try f(p + "mlp.fc1.bias", [c.hidden]),
+                fc2Weight: try f(p + "mlp.fc2.weight", [d, c.hidden]), fc2Bias: try f(p + "mlp.fc2.bias", [d])))
+        }
+        self.blocks = blocks
+        normWeight = try f("norm.weight", [d])
+        normBias = try f("norm.bias", [d])
+        headWeight = try f("head.weight", [c.classes, d])
+        headBias = try f("head.bias", [c.classes])
+        headDistWeight = c.distilled ? try f("head_dist.weight", [c.classes, d]) : nil
+        headDistBias = c.distilled ? try f("head_dist.bias", [c.classes]) : nil
+    }
 }

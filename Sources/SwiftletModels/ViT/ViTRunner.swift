@@ -1,0 +1,274 @@
+import Glibc
+import SwiftletKernels
+
+/// Session state of a ViT: the scratch arena and the latency model of this machine.
+///
+/// The whole batch's tokens form one `[B·N, D]` matrix (every image keeps the same number of tokens
+/// per layer), so qkv, proj, fc1 and fc2 are one GEMM each over all tokens; attention and the merge
+/// run per image. With several threads every step is split between the caller and the runner's
+/// helper threads (GEMMs by output columns, attention by query rows, norms by rows), BLAS running
+/// single-threaded inside each part. All scratch comes from the arena, which after the first run of a
+/// given batch size allocates nothing.
+final class ViTRunner: FamilyRunner {
+    let model: ViTModel
+    let arena = Arena()
+    /// Starts at 50 GFLOP/s and follows the measured runs.
+    var latency = LatencyModel(microsecondsPerGFLOP: 20_000, fixedMicroseconds: 0)
+    let threads: Int
+    /// With two or more threads: the helper threads (see `WorkerPool`).
+    let pool: WorkerPool?
+    var parts: Int { pool?.parts ?? 1 }
+
+    init(model: ViTModel, threads: Int) {
+        self.model = model
+        self.threads = threads
+        pool = threads >= 2 ? WorkerPool(helpers: min(threads, 64) - 1) : nil
+    }
+
+    /// Runs `body(part, parts)` for every part, on the pool's threads when there is one.
+    private func parallel(_ body: (Int, Int) -> Void) {
+        guard let pool else { return body(0, 1) }
+        pool.split { body($0, pool.parts) }
+    }
+
+    /// Part `part` of `0..<count` cut into `parts` blocks whose size is a multiple of `align`.
+    static func block(_ part: Int, of parts: Int, _ count: Int, align: Int = 1) -> Range<Int> {
+        let size = ((count + parts - 1) / parts + align - 1) / align * align
+        let lo = min(part * size, count)
+        return lo..<min(lo + size, count)
+    }
+
+    /// `y[rows, outFeatures] = x · Wᵀ + bias` (`W` is `[outFeatures, inFeatures]`), or with
+    /// `accumulate`, `y += x · Wᵀ + bias`; split over column blocks of the output.
+    private func linear(_ x: UnsafePointer<Float>, lda: Int? = nil, rows: Int, inFeatures: Int,
+                        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outFeatures: Int,
+                        into y: UnsafeMutablePointer<Float>, ldy: Int? = nil, accumulate: Bool = false) {
+        let lda = lda ?? inFeatures, ldy = ldy ?? outFeatures
+        parallel { part, parts in
+            let cols = Self.block(part, of: parts, outFeatures, align: 16)
+            guard !cols.isEmpty else { return }
+            let c0 = cols.lowerBound, n = cols.count
+            if let bias {
+                for r in 0..<rows {
+                    let row = y + r * ldy + c0
+                    if accumulate { Kernels.add(row, bias + c0, into: row, count: n) } else { row.update(from: bias + c0, count: n) }
+                }
+            }
+            BLAS.sgemm(transA: false, transB: true, m: rows, n: n, k: inFeatures, alpha: 1, a: x, lda: lda,
+                       b: weight + c0 * inFeatures, ldb: inFeatures, beta: bias != nil || accumulate ? 1 : 0,
+                       c: y + c0, ldc: ldy)
+        }
+    }
+
+    /// LayerNorm of `rows` rows, split over row blocks.
+    private func layerNorm(_ x: UnsafePointer<Float>, rows: Int, weight: UnsafePointer<Float>,
+                           bias: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
+        let d = model.config.dim, eps = model.config.eps
+        parallel { part, parts in
+            let r = Self.block(part, of: parts, rows)
+            guard !r.isEmpty else { return }
+            Kernels.layerNorm(x + r.lowerBound * d, rows: r.count, cols: d, weight: weight, bias: bias, eps: eps,
+                              into: y + r.lowerBound * d)
+        }
+    }
+
+    func run(_ inputs: [TensorView], budget: Budget, control: RunControl) throws(ModelError) -> [Tensor] {
+        guard inputs.count == 1 else {
+            throw ModelError(.invalidArgument, "a vit model takes 1 input ('images' [B, \(model.config.channels), \(model.config.imageHeight), \(model.config.imageWidth)]), got \(inputs.count)")
+        }
+        let images = inputs[0]
+        try images.validate(against: model.inputs[0])
+        let batch = images.shape[0]
+        guard batch >= 1 else {
+            throw ModelError(.shape, "input 'images' holds no image (batch 0)")
+        }
+        let (schedule, plan) = try model.chooseSchedule(budget, images: batch, latency: latency)
+        let start = monotonicMicroseconds()
+        let outputs = try forward(images.floats.baseAddress!, batch: batch, plan: plan, control: control)
+        let gflops = plan.gflops(images: batch)
+        latency.observe(gflops: gflops, microseconds: monotonicMicroseconds() - start)
+
+        control.report.layers = model.config.depth
+        control.report.tokensKept = plan.tokensLeft
+        control.report.gflops = gflops
+        control.report.choice = schedule.description
+        control.report.values["tokens_per_layer"] = plan.tokensOut.map(Double.init)
+        control.report.values["merged_per_layer"] = plan.merged.map(Double.init)
+        return outputs
+    }
+
+    /// Scratch floats a batch needs (the same sum `forward` allocates, plus alignment slack).
+    private func scratchFloats(batch: Int) -> Int? {
+        let c = model.config
+        let n = c.tokens
+        let perImage = [
+            3 * n * c.dim,                                            // two residual buffers and h
+            max(n * max(3 * c.dim, c.hidden), c.patches * c.patchLength),  // qkv / fc1 / patches
+            3 * n + 2 * c.classes,                                    // sizes ×2, log sizes, logits
+        ].reduce(0, +)
+        let fixed = parts * (MergeScratch.floats(tokens: n, headDim: c.headDim) + ToMeAttention.scratchFloats(tokens: n) + 64 * 16)
+        let (total, overflow) = perImage.multipliedReportingOverflow(by: batch)
+        guard !overflow, total < (1 << 40) else { return nil }
+        return total + fixed
+    }
+
+    private func forward(_ input: UnsafePointer<Float>, batch: Int, plan: TokenPlan,
+                         control: RunControl) throws(ModelError) -> [Tensor] {
+        let c = model.config, w = model.weights
+        let d = c.dim, n0 = c.tokens, hidden = c.hidden, np = c.patches, pl = c.patchLength
+
+        arena.reset()
+        guard let floats = scratchFloats(batch: batch) else {
+            throw ModelError(.invalidArgument, "a batch of \(batch) images is too large; split it")
+        }
+        do {
+            try arena.reserve(bytes: floats * 4)
+        } catch {
+            throw ModelError(.outOfMemory, "a batch of \(batch) images needs \(floats * 4 / 1_048_576) MiB of scratch and the system refused it (\(error)); split the batch")
+        }
+        var x = arena.floats(batch * n0 * d)
+        var xNext = arena.floats(batch * n0 * d)
+        let h = arena.floats(batch * n0 * d)
+        let big = arena.floats(batch * max(n0 * max(3 * d, hidden), np * pl))
+        var sizes = arena.floats(batch * n0)
+        var sizesNext = arena.floats(batch * n0)
+        let logSizes = arena.floats(batch * n0)
+        let merging = (0..<parts).map { _ in MergeScratch(arena: arena, tokens: n0, headDim: c.headDim) }
+        let scores = (0..<parts).map { _ in arena.floats(ToMeAttention.scratchFloats(tokens: n0)) }
+        if pool != nil {
+            // Our threads split the work; BLAS runs single-threaded inside each part.
+            BLAS.setThreads(1)
+        }
+        defer { if pool != nil { BLAS.setThreads(threads) } }
+
+        try control.checkAbort("before the patch embedding")
+        embed(input, batch: batch, patches: big, into: x)
+        sizes.update(repeating: 1, count: batch * n0)
+
+        let scale = Float(1 / Double(c.headDim).squareRoot())
+        var sized = false   // ToMe's `size` is None until the first merge
+        var t = n0
+        for (l, b) in w.blocks.enumerated() {
+            try control.checkAbort("before block \(l)")
+            let rows = batch * t
+            layerNorm(x, rows: rows, weight: b.norm1Weight, bias: b.norm1Bias, into: h)
+            linear(h, rows: rows, inFeatures: d, weight: b.qkvWeight, bias: b.qkvBias, outFeatures: 3 * d, into: big)
+            let biased = sized && c.propAttn
+            if biased {
+                for j in 0..<rows { logSizes[j] = logf(sizes[j]) }
+            }
+            parallel { part, parts in
+                let queries = (part * t / parts)..<((part + 1) * t / parts)
+                for i in 0..<batch {
+                    let q = big + i * t * 3 * d
+                    ToMeAttention.run(q: q, k: q + d, v: q + 2 * d, stride: 3 * d, tokens: t, queries: queries,
+                                      heads: c.heads, headDim: c.headDim, scale: scale,
+                                      keyBias: biased ? UnsafePointer(logSizes + i * t) : nil,
+                                      out: h + i * t * d, scores: scores[part])
+                }
+            }
+            // x += attn · Wprojᵀ + b, accumulated in place.
+            linear(h, rows: rows, inFeatures: d, weight: b.projWeight, bias: b.projBias, outFeatures: d, into: x,
+                   accumulate: true)
+
+            let r = plan.merged[l]
+            if r > 0 {
+                let out = t - r
+                let (src, dst, s, sNext) = (x, xNext, sizes, sizesNext)
+                let merge = { (i: Int, part: Int) in
+                    TokenMerge.merge(x: src + i * t * d, sizes: s + i * t, keys: big + i * t * 3 * d + d,
+                                     keyStride: 3 * d, tokens: t, r: r, dim: d, heads: c.heads,
+                                     headDim: c.headDim, distilled: c.distilled,
+                                     out: dst + i * out * d, sizesOut: sNext + i * out, scratch: merging[part])
+                }
+                if batch == 1 {
+                    merge(0, 0)   // small next to the GEMMs; not worth a hand-off
+                } else {
+                    parallel { part, parts in
+                        for i in stride(from: part, to: batch, by: parts) { merge(i, part) }
+                    }
+                }
+                swap(&x, &xNext)
+                swap(&sizes, &sizesNext)
+                sized = true
+                t = out
+            }
+
+            let mrows = batch * t
+            layerNorm(x, rows: mrows, weight: b.norm2Weight, bias: b.norm2Bias, into: h)
+            linear(h, rows: mrows, inFeatures: d, weight: b.fc1Weight, bias: b.fc1Bias, outFeatures: hidden, into: big)
+            parallel { part, parts in
+                // Blocks of 16 floats so every part takes the vector path.
+                let span = Self.block(part, of: parts, mrows * hidden, align: 16)
+                FastGELU.apply(big + span.lowerBound, count: span.count)
+            }
+            linear(big, rows: mrows, inFeatures: hidden, weight: b.fc2Weight, bias: b.fc2Bias, outFeatures: d, into: x,
+                   accumulate: true)
+        }
+        try control.checkAbort("before the head")
+
+        // Final norm over all tokens, then the head on the class token (and the distillation head on
+        // token 1, averaged with it).
+        layerNorm(x, rows: batch * t, weight: w.normWeight, bias: w.normBias, into: h)
+        var logits = Tensor(zeros: [batch, c.classes])
+        logits.values.withUnsafeMutableBufferPointer { out in
+            head(h, stride: t * d, batch: batch, weight: w.headWeight, bias: w.headBias, into: out.baseAddress!)
+            if let hw = w.headDistWeight, let hb = w.headDistBias {
+                let second = arena.floats(batch * c.classes)
+                head(h + d, stride: t * d, batch: batch, weight: hw, bias: hb, into: second)
+                Kernels.add(out.baseAddress!, second, into: out.baseAddress!, count: batch * c.classes)
+                Kernels.scale(out.baseAddress!, count: batch * c.classes, by: 0.5)
+            }
+        }
+        let tokens = Tensor(shape: [batch, t, d], values: Array(UnsafeBufferPointer(start: h, count: batch * t * d)))
+        let sizeTensor = Tensor(shape: [batch, t], values: Array(UnsafeBufferPointer(start: sizes, count: batch * t)))
+        return [logits, tokens, sizeTensor]
+    }
+
+    /// `out[b] = W · rows[b·stride] + bias` for the `batch` rows `stride` floats apart.
+    private func head(_ rows: UnsafePointer<Float>, stride: Int, batch: Int, weight: UnsafePointer<Float>,
+                      bias: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+        let c = model.config
+        for i in 0..<batch { (out + i * c.classes).update(from: bias, count: c.classes) }
+        BLAS.sgemm(transA: false, transB: true, m: batch, n: c.classes, k: c.dim, alpha: 1, a: rows, lda: stride,
+                   b: weight, ldb: c.dim, beta: 1, c: out, ldc: c.classes)
+    }
+
+    /// Patch embedding as one GEMM per image over im2col rows, plus class/dist tokens and positions.
+    /// `patches` holds `batch · patches · patchLength` floats of scratch.
+    private func embed(_ input: UnsafePointer<Float>, batch: Int, patches: UnsafeMutablePointer<Float>,
+                       into x: UnsafeMutablePointer<Float>) {
+        let c = model.config, w = model.weights
+        let d = c.dim, p = c.patch, gh = c.gridHeight, gw = c.gridWidth, pl = c.patchLength
+        let hImg = c.imageHeight, wImg = c.imageWidth, np = c.patches, n0 = c.tokens
+        // im2col: patch (gy, gx) becomes a row ordered (channel, kh, kw), like the conv weight.
+        for b in 0..<batch {
+            for ch in 0..<c.channels {
+                let plane = input + (b * c.channels + ch) * hImg * wImg
+                for gy in 0..<gh {
+                    for kh in 0..<p {
+                        let src = plane + (gy * p + kh) * wImg
+                        let rowBase = patches + (b * np + gy * gw) * pl + ch * p * p + kh * p
+                        for gx in 0..<gw {
+                            (rowBase + gx * pl).update(from: src + gx * p, count: p)
+                        }
+                    }
+                }
+            }
+        }
+        let firstPatchPosition = c.noEmbedClass ? 0 : c.prefix
+        for b in 0..<batch {
+            let img = x + b * n0 * d
+            // Prefix tokens: class (and distillation) token plus their positions.
+            img.update(from: w.classToken, count: d)
+            if let dist = w.distToken { (img + d).update(from: dist, count: d) }
+            if !c.noEmbedClass { Kernels.add(img, w.positions, into: img, count: c.prefix * d) }
+            // Patch rows start as bias + position; the GEMM accumulates into them.
+            for i in 0..<np {
+                Kernels.add(w.patchBias, w.positions + (firstPatchPosition + i) * d, into: img + (c.prefix + i) * d, count: d)
+            }
+            linear(patches + b * np * pl, rows: np, inFeatures: pl, weight: w.patchWeight, bias: nil, outFeatures: d,
+                   into: img + c.prefix * d, accumulate: true)
+        }
+    }
+}
