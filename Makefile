@@ -58,7 +58,7 @@ test-c: test-swift
 	$(BUILD)/test/bin/abi_test $(BUILD)/test/test-model.swl
 	scripts/check-library.sh $(TESTLIB)/libswiftlet.so.$(VERSION)
 	$(MAKE) --no-print-directory stage PREFIX=$(CURDIR)/$(BUILD)/test/prefix LIBSRC=$(TESTLIB)/libswiftlet.so.$(VERSION)
-	scripts/check-readme.sh $(CURDIR)/$(BUILD)/test/prefix $(BUILD)/test/test-model.swl
+	scripts/check-readme.sh $(CURDIR)/$(BUILD)/test/prefix $(BUILD)/test/test-model.swl $(DEBUG_BIN)/swiftlet-readme-example
 	scripts/check-cli.sh $(DEBUG_BIN)/swiftlet $(BUILD)/test/test-model.swl
 	gcc $(CFLAGS_C) -IInclude Tests/C/fixture_test.c -o $(BUILD)/test/bin/fixture_test \
 	    -L$(TESTLIB) -lswiftlet -Wl,-rpath,'$$ORIGIN/../lib' -lm

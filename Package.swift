@@ -45,6 +45,9 @@ let package = Package(
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]),
 
+    // The README's Swift snippet, built and run by `make test` (scripts/check-readme.sh keeps them equal).
+    .executableTarget(name: "swiftlet-readme-example", dependencies: ["Swiftlet"], path: "Examples/readme-swift"),
+
     .testTarget(name: "SwiftletFormatTests", dependencies: ["SwiftletFormat"]),
     .testTarget(name: "SwiftletKernelsTests", dependencies: ["SwiftletKernels"]),
     .testTarget(name: "SwiftletConvertTests", dependencies: ["SwiftletConvert", "SwiftletFormat"]),
