@@ -44,6 +44,8 @@ let package = Package(
       "Swiftlet", "SwiftletConvert", "SwiftletFormat", "SwiftletModels", "SwiftletKernels",
       .product(name: "ArgumentParser", package: "swift-argument-parser"),
     ]),
+    // Kernel micro-benchmarks (Benchmarks/memoryformer/bench.py runs it); not in any product.
+    .executableTarget(name: "swiftlet-kernel-bench", dependencies: ["SwiftletKernels"]),
 
     // The README's Swift snippet, built and run by `make test` (scripts/check-readme.sh keeps them equal).
     .executableTarget(name: "swiftlet-readme-example", dependencies: ["Swiftlet"], path: "Examples/readme-swift"),

@@ -34,28 +34,56 @@ import Testing
     return y
   }
 
-  @Test(arguments: [(tables: 4, bits: 8), (tables: 3, bits: 10), (tables: 5, bits: 3), (tables: 2, bits: 17)])
-  func hashMatchesDefinition(_ shape: (tables: Int, bits: Int)) throws {
+  /// Whether this CPU runs a code path: the best one for a storage, and every path below it.
+  static func available(_ isa: MemoryKernelISA, _ storage: MemoryTableStorage = .f32) -> Bool {
+    isa == .automatic || isa.rawValue <= MemoryKernelISA.best(for: storage).rawValue
+  }
+  /// The explicit code paths this CPU has (the portable one always).
+  static let isas: [MemoryKernelISA] = [.portable, .avx2, .avx512].filter { available($0) }
+
+  // 8-bit chunks take the eight-chunks-per-vector path (with 3 chunks left over for T = 11), other
+  // lengths the strided one (one left over for T = 9); each ISA against the float64 definition.
+  @Test(arguments: [(tables: 4, bits: 8), (tables: 11, bits: 8), (tables: 16, bits: 8), (tables: 3, bits: 10),
+                    (tables: 9, bits: 10), (tables: 5, bits: 3), (tables: 2, bits: 17), (tables: 8, bits: 24)],
+        [MemoryKernelISA.automatic] + isas.filter { $0 != .avx512 })
+  func hashMatchesDefinition(_ shape: (tables: Int, bits: Int), _ isa: MemoryKernelISA) throws {
     var rng = SeededRandom(seed: UInt64(shape.tables * 100 + shape.bits))
     let D = shape.tables * shape.bits, rows = 6, ldz = D + 3
     let z = Buffer(random: rows * ldz, &rng, lo: -3, hi: 3)
-    // Some exact zeros and tiny magnitudes: zero sets its bit (z ≥ 0) and weighs nothing.
+    // Some exact zeros, negative zero and tiny magnitudes: zero sets its bit (z ≥ 0) and weighs
+    // nothing; large magnitudes make exp(−2|z|) underflow.
     z[1] = 0
     z[ldz + 2] = -1e-30
     z[2 * ldz] = 1e-30
+    z[2 * ldz + 1] = -0.0
+    z[3 * ldz + 4] = 95
+    z[3 * ldz + 5] = -200
     let codes = UnsafeMutablePointer<Int32>.allocate(capacity: rows * shape.tables)
     defer { codes.deallocate() }
     let weights = Buffer(count: rows * shape.tables)
     try Kernels.memoryHash(z.c, rows: rows, ldz: ldz, tables: shape.tables, codeLength: shape.bits,
-                           codes: codes, weights: weights.p)
+                           codes: codes, weights: weights.p, isa: isa)
     for n in 0..<rows {
       let row = Array(z.array[(n * ldz)..<(n * ldz + D)])
       let ref = Self.referenceHash(row, tables: shape.tables, bits: shape.bits)
       for k in 0..<shape.tables {
-        #expect(Int(codes[n * shape.tables + k]) == ref.codes[k], "row \(n) table \(k)")
+        #expect(Int(codes[n * shape.tables + k]) == ref.codes[k], "\(isa) row \(n) table \(k)")
         let w = Double(weights[n * shape.tables + k])
-        #expect(abs(w - ref.weights[k]) <= 4e-6 * abs(ref.weights[k]) + 1e-30, "row \(n) table \(k): \(w) vs \(ref.weights[k])")
+        #expect(abs(w - ref.weights[k]) <= 4e-6 * abs(ref.weights[k]) + 1e-30, "\(isa) row \(n) table \(k): \(w) vs \(ref.weights[k])")
       }
+    }
+  }
+
+  @Test func hashOfNaNSetsNoBitAndPoisonsOnlyItsChunk() throws {
+    for isa in Self.isas where isa != .avx512 {
+      // Two tables of 8: the first chunk has a NaN in its most significant place.
+      var z = [Float](repeating: 1, count: 16)
+      z[0] = .nan
+      var codes = [Int32](repeating: -1, count: 2)
+      var w = [Float](repeating: 0, count: 2)
+      try Kernels.memoryHash(z, rows: 1, ldz: 16, tables: 2, codeLength: 8, codes: &codes, weights: &w, isa: isa)
+      #expect(codes == [0x7f, 0xff], "\(isa)")
+      #expect(w[0].isNaN && w[1].isFinite, "\(isa)")
     }
   }
 
@@ -139,81 +167,127 @@ import Testing
     }
   }
 
-  @Test(arguments: Storage.allCases)
-  func gatherMatchesDefinition(_ storage: Storage) throws {
-    // 11 tables (one 8-table pass + 3 single ones), 37 outputs (full blocks of 8 and 16 plus a
-    // tail), 2^3 rows per table.
-    let tables = 11, bits = 3, out = 37, rows = 4, ldy = out + 2
-    var rng = SeededRandom(seed: 77)
-    let values = (0..<((tables << bits) * out)).map { _ in rng.float(-2, 2) }
-    let encoded = try Self.encode(values, storage: storage, tables: tables, bits: bits, out: out)
-    let table = encoded.table!
-    let bias = (0..<out).map { _ in rng.float() }
-    var codes: [Int32] = (0..<(rows * tables)).map { _ in Int32(rng.int(1 << bits)) }
-    codes[0] = 0
-    codes[tables - 1] = Int32((1 << bits) - 1)
-    let weights = (0..<(rows * tables)).map { _ in rng.float(0, 3) }
-    let y = Buffer(count: rows * ldy, fill: .nan)
-    try Kernels.memoryGather(codes: codes, weights: weights, rows: rows, table: table, bias: bias, into: y.p, ldy: ldy)
-
-    func storedRow(_ r: Int) -> [Float] {
-      let row = Array(values[(r * out)..<((r + 1) * out)])
-      let m = row.map { abs($0) }.max() ?? 0
-      return row.map { Self.decoded($0, storage: storage, rowMax: m) }
+  static func storageKind(_ storage: Storage) -> MemoryTableStorage {
+    switch storage {
+    case .f32: return .f32
+    case .f16: return .f16
+    case .q8Separate, .q8Interleaved: return .q8Row
     }
-    var worst = 0.0
-    for n in 0..<rows {
-      let ref = Self.referenceGather(
-        codes: codes[(n * tables)..<((n + 1) * tables)].map(Int.init),
-        weights: weights[(n * tables)..<((n + 1) * tables)].map(Double.init),
-        rows: storedRow, bias: bias, bits: bits, out: out)
-      for j in 0..<out { worst = max(worst, abs(Double(y[n * ldy + j]) - ref[j]) / (1 + abs(ref[j]))) }
-      #expect(y[n * ldy + out].isNaN, "the gather must not write past the row")
-    }
-    // Float32 accumulation of 11 products: a few ulps of the magnitude.
-    #expect(worst < 1e-5, "\(storage): worst relative error \(worst)")
-    // decodeRow agrees with the independent decoding.
-    #expect(table.decodeRow(9).enumerated().allSatisfy { abs($0.element - storedRow(9)[$0.offset]) <= 1e-6 })
   }
 
-  @Test func halfConversionIsExactForEveryBitPattern() {
+  /// Gathers with every code path and thread count and compares with the float64 definition.
+  /// Shapes: 19 tables (two groups of eight plus 3 single rows), outputs that end in a partial
+  /// vector and a partial cache line, rows crossing the prefetch look-ahead into the next token;
+  /// 300 rows (blocks of 128 tokens walked table group by table group, one thread or parts of a
+  /// few tokens on two); and a shape large enough (64 tables × 1600 outputs) for the threaded
+  /// paths, split by columns for one row and by rows for several.
+  @Test(arguments: Storage.allCases, isas)
+  func gatherMatchesDefinition(_ storage: Storage, _ isa: MemoryKernelISA) throws {
+    let shapes = [(tables: 11, bits: 3, out: 37, rows: 4, threads: 1), (tables: 19, bits: 4, out: 203, rows: 5, threads: 1),
+                  (tables: 19, bits: 4, out: 203, rows: 300, threads: 1), (tables: 19, bits: 4, out: 203, rows: 300, threads: 2),
+                  (tables: 64, bits: 1, out: 1600, rows: 1, threads: 2), (tables: 64, bits: 1, out: 1600, rows: 3, threads: 2),
+                  (tables: 64, bits: 1, out: 1600, rows: 3, threads: 3)]
+    for shape in shapes {
+      let (tables, bits, out, rows) = (shape.tables, shape.bits, shape.out, shape.rows)
+      let ldy = out + 2
+      var rng = SeededRandom(seed: UInt64(77 + out))
+      let values = (0..<((tables << bits) * out)).map { _ in rng.float(-2, 2) }
+      let encoded = try Self.encode(values, storage: storage, tables: tables, bits: bits, out: out)
+      let table = encoded.table!
+      let bias = (0..<out).map { _ in rng.float() }
+      var codes: [Int32] = (0..<(rows * tables)).map { _ in Int32(rng.int(1 << bits)) }
+      codes[0] = 0
+      codes[tables - 1] = Int32((1 << bits) - 1)
+      let weights = (0..<(rows * tables)).map { _ in rng.float(0, 3) }
+      guard Self.available(isa, table.storage) else {
+        // (AVX2 without F16C, for f16 rows.)
+        var y = [Float](repeating: 0, count: rows * ldy)
+        #expect(throws: KernelError.self) {
+          try Kernels.memoryGather(codes: codes, weights: weights, rows: rows, table: table, bias: nil, into: &y,
+                                   ldy: ldy, isa: isa)
+        }
+        return
+      }
+      // What every stored row decodes to, computed once (the reference reads rows many times).
+      let stored: [[Float]] = (0..<(tables << bits)).map { r in
+        let row = Array(values[(r * out)..<((r + 1) * out)])
+        let m = row.map { abs($0) }.max() ?? 0
+        return row.map { Self.decoded($0, storage: storage, rowMax: m) }
+      }
+      func storedRow(_ r: Int) -> [Float] { stored[r] }
+      for withBias in [true, false] {
+        let y = Buffer(count: rows * ldy, fill: .nan)
+        try Kernels.memoryGather(codes: codes, weights: weights, rows: rows, table: table, bias: withBias ? bias : nil,
+                                 into: y.p, ldy: ldy, threads: shape.threads, isa: isa)
+        var worst = 0.0
+        for n in 0..<rows {
+          let ref = Self.referenceGather(
+            codes: codes[(n * tables)..<((n + 1) * tables)].map(Int.init),
+            weights: weights[(n * tables)..<((n + 1) * tables)].map(Double.init),
+            rows: storedRow, bias: withBias ? bias : nil, bits: bits, out: out)
+          for j in 0..<out { worst = max(worst, abs(Double(y[n * ldy + j]) - ref[j]) / (1 + abs(ref[j]))) }
+          #expect(y[n * ldy + out].isNaN && y[n * ldy + out + 1].isNaN, "the gather must not write past the row")
+        }
+        // Float32 accumulation of up to 64 products: a few ulps of the magnitude (NaN fails too).
+        #expect(worst < 2e-5, "\(storage) \(isa) \(shape): worst relative error \(worst)")
+        // decodeRow agrees with the independent decoding.
+        #expect(table.decodeRow(9).enumerated().allSatisfy { abs($0.element - storedRow(9)[$0.offset]) <= 1e-6 })
+      }
+    }
+  }
+
+  /// Every binary16 bit pattern (zeros, subnormals, normals, ±∞, NaNs) gathered with weight 1 onto a
+  /// zero accumulator comes out as the exact float32 value on every code path (−0 as +0: it is
+  /// added to 0). One table of 2 rows × 32768 outputs holds all 65536 patterns.
+  @Test(arguments: isas)
+  func halfRowsWidenExactlyForEveryBitPattern(_ isa: MemoryKernelISA) throws {
+    let out = 32768
+    let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: 2 * out * 2, alignment: 64)
+    defer { raw.deallocate() }
+    for h in 0..<65536 { raw.storeBytes(of: UInt16(h), toByteOffset: 2 * h, as: UInt16.self) }
+    let table = try MemoryTables.f16(UnsafeRawBufferPointer(raw), tables: 1, codeLength: 1, outFeatures: out)
+    let y = Buffer(count: 2 * out)
+    guard Self.available(isa, .f16) else {
+      #expect(throws: KernelError.self) {
+        try Kernels.memoryGather(codes: [0, 1], weights: [1, 1], rows: 2, table: table, bias: nil, into: y.p, ldy: out, isa: isa)
+      }
+      return
+    }
+    try Kernels.memoryGather(codes: [0, 1], weights: [1, 1], rows: 2, table: table, bias: nil, into: y.p, ldy: out, isa: isa)
     var mismatches = 0
-    var bits = SIMD4<UInt32>()
-    for start in stride(from: 0, to: 65536, by: 4) {
-      for l in 0..<4 { bits[l] = UInt32(start + l) }
-      let got = halfToFloat(bits)
-      for l in 0..<4 {
-        let want = Float(Float16(bitPattern: UInt16(bits[l])))
-        if want.isNaN ? !got[l].isNaN : got[l].bitPattern != want.bitPattern { mismatches += 1 }
-      }
-    }
-    #expect(mismatches == 0)
-    // The f16 block loader (a fast path for blocks of normal halves, the exact conversion
-    // otherwise): every bit pattern at every position, among normal neighbours.
-    var blockMismatches = 0
-    var block = [UInt16](repeating: 0, count: 8)
     for h in 0..<65536 {
-      for l in 0..<8 { block[l] = Float16(Float(l) * 0.375 - 1.3).bitPattern }
-      block[h % 8] = UInt16(h)
-      let got = block.withUnsafeBytes { F16Row.loadBlock($0.baseAddress!, 0) }
-      for l in 0..<8 {
-        let want = Float(Float16(bitPattern: block[l])), g = got[F16Row.lane(of: l)]
-        if want.isNaN ? !g.isNaN : g.bitPattern != want.bitPattern { blockMismatches += 1 }
-      }
+      let want = Float(Float16(bitPattern: UInt16(h))), got = y[h]
+      if want.isNaN ? !got.isNaN : got != want { mismatches += 1 }
     }
-    #expect(blockMismatches == 0)
-    // The block loaders put element i in lane `lane(of: i)`.
-    let halves: [UInt16] = (0..<16).map { Float16(Float($0) - 7.5).bitPattern }
-    halves.withUnsafeBytes { raw in
-      let block = F16Row.loadBlock(raw.baseAddress!, 8)
-      #expect((0..<8).allSatisfy { block[F16Row.lane(of: $0)] == Float(8 + $0) - 7.5 })
-      #expect(F16Row.load1(raw.baseAddress!, 3) == -4.5)
+    #expect(mismatches == 0, "\(isa)")
+  }
+
+  /// The code paths agree with each other on 8-bit codes from the hash (16 tables × 256 rows × 256).
+  @Test(arguments: [MemoryTableStorage.f32, .f16, .q8Row])
+  func codePathsAgreeWithEachOther(_ kind: MemoryTableStorage) throws {
+    let tables = 16, bits = 8, out = 256, rows = 3
+    var rng = SeededRandom(seed: 99)
+    let values = (0..<((tables << bits) * out)).map { _ in rng.float(-0.05, 0.05) }
+    let storage: Storage = kind == .f32 ? .f32 : kind == .f16 ? .f16 : .q8Separate
+    let encoded = try Self.encode(values, storage: storage, tables: tables, bits: bits, out: out)
+    let x = Buffer(random: rows * tables * bits, &rng, lo: -1, hi: 1)
+    var results: [(MemoryKernelISA, [Float])] = []
+    let paths = Self.isas.filter { Self.available($0, kind) }
+    for isa in paths {
+      let codes = UnsafeMutablePointer<Int32>.allocate(capacity: rows * tables)
+      defer { codes.deallocate() }
+      let w = Buffer(count: rows * tables)
+      try Kernels.memoryHash(x.c, rows: rows, ldz: tables * bits, tables: tables, codeLength: bits, codes: codes,
+                             weights: w.p, isa: isa == .avx512 ? .avx2 : isa)
+      let y = Buffer(count: rows * out)
+      try Kernels.memoryGather(codes: codes, weights: w.c, rows: rows, table: encoded.table, bias: nil, into: y.p,
+                               ldy: out, isa: isa)
+      results.append((isa, y.array))
     }
-    let bytes: [Int8] = (0..<32).map { Int8($0 * 8 - 128) }
-    bytes.withUnsafeBytes { raw in
-      let block = Q8Row.loadBlock(raw.baseAddress!, 16)
-      #expect((0..<16).allSatisfy { block[Q8Row.lane(of: $0)] == Float((16 + $0) * 8 - 128) })
-      #expect(Set((0..<16).map(Q8Row.lane(of:))).count == 16)
+    #expect(results.count == paths.count && paths.contains(.portable))
+    for (isa, y) in results.dropFirst() {
+      let worst = zip(y, results[0].1).map { abs($0 - $1) }.max() ?? .infinity
+      #expect(worst < 1e-5, "\(kind) \(isa) vs portable: \(worst)")
     }
   }
 

@@ -178,7 +178,7 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
     public var outputs: [TensorInfo] { [TensorInfo(name: "logits", dtype: .f32, shape: [-1, -1, config.vocab])] }
 
     public func makeRunner(threads: Int) throws(ModelError) -> any FamilyRunner {
-        MemoryFormerRunner(model: self)
+        MemoryFormerRunner(model: self, threads: threads)
     }
 
     // MARK: cost
@@ -192,12 +192,14 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
     }
 
     /// GFLOP (a multiply-add counts 2) of `count` tokens at positions `start ..< start + count`:
-    /// gathers, LM head, and attention over `position + 1` keys (scores and weighted values).
-    func gflops(tokens count: Int, start: Int) -> Double {
+    /// gathers, the LM head of `headRows` of them (all by default), and attention over
+    /// `position + 1` keys (scores and weighted values).
+    func gflops(tokens count: Int, start: Int, headRows: Int? = nil) -> Double {
         let c = config
         // Σ_{p=start}^{start+count−1} (p + 1)
         let keys = Double(count) * Double(2 * start + count + 1) / 2
         let attention = Double(c.layers) * 2 * Double(c.hidden) * keys
-        return 2 * (Double(count) * macsPerToken + attention) * 1e-9
+        let skippedHead = Double(count - min(headRows ?? count, count)) * Double(c.hidden * c.vocab)
+        return 2 * (Double(count) * macsPerToken - skippedHead + attention) * 1e-9
     }
 }

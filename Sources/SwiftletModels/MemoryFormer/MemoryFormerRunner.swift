@@ -17,12 +17,22 @@ final class MemoryFormerRunner: FamilyRunner {
     private var logitStorage: UnsafeMutablePointer<Float>?
     private var logitCapacity = 0
     private var logitRows = 0
+    /// After a prefill: the final-normed activations of the prompt positions but the last, whose LM
+    /// head (most of a prefill's arithmetic for a large vocabulary) runs only if `logits` is read.
+    private var deferredNormed: UnsafeMutablePointer<Float>?
+    private var deferredCapacity = 0
+    private var deferredRows = 0
 
     /// Per layer: rows read of the shared Q/K/V tables, the MLP's first and second tables.
     private var touched: [(attention: MemoryRowTracker, mlpIn: MemoryRowTracker, mlpOut: MemoryRowTracker)]
 
-    init(model: MemoryFormerModel) {
+    /// Threads of the session (the API layer also sets OpenBLAS to this before each call); the
+    /// gathers of a long prompt are split over them.
+    let threads: Int
+
+    init(model: MemoryFormerModel, threads: Int) {
         self.model = model
+        self.threads = max(threads, 1)
         touched = model.layers.map { l in
             (MemoryRowTracker(rowCount: l.query.rowCount), MemoryRowTracker(rowCount: l.mlpIn.rowCount),
              MemoryRowTracker(rowCount: l.mlpOut.rowCount))
@@ -32,13 +42,26 @@ final class MemoryFormerRunner: FamilyRunner {
     deinit {
         free(cache)
         free(logitStorage)
+        free(deferredNormed)
     }
 
     var contextLength: Int { model.config.context }
     var position: Int { cachePosition }
     var vocabSize: Int { model.config.vocab }
     var logits: UnsafeBufferPointer<Float> {
-        UnsafeBufferPointer(start: logitStorage, count: logitStorage == nil ? 0 : logitRows * model.config.vocab)
+        guard let out = logitStorage, logitRows > 0 else { return UnsafeBufferPointer(start: nil, count: 0) }
+        if deferredRows > 0, let normed = deferredNormed {
+            let c = model.config
+            Kernels.linear(normed, rows: deferredRows, inFeatures: c.hidden, weight: model.head.baseAddress!, bias: nil,
+                           outFeatures: c.vocab, into: out)
+            deferredRows = 0
+        }
+        return UnsafeBufferPointer(start: out, count: logitRows * model.config.vocab)
+    }
+
+    var lastLogits: UnsafeBufferPointer<Float> {
+        guard let out = logitStorage, logitRows > 0 else { return UnsafeBufferPointer(start: nil, count: 0) }
+        return UnsafeBufferPointer(start: out + (logitRows - 1) * model.config.vocab, count: model.config.vocab)
     }
 
     // MARK: whole sequences
@@ -74,7 +97,7 @@ final class MemoryFormerRunner: FamilyRunner {
                 let mark = arena.mark()
                 defer { arena.release(to: mark) }
                 try forward(source + b * length, count: length, start: 0, cache: kv, capacity: length,
-                            logits: logits.baseAddress! + b * length * c.vocab, control: control)
+                            logits: logits.baseAddress! + b * length * c.vocab, deferTo: nil, control: control)
             }
         }
         let gflops = model.gflops(tokens: length, start: 0) * Double(batch)
@@ -95,17 +118,20 @@ final class MemoryFormerRunner: FamilyRunner {
         // The cache is invalid until this prefill completes.
         cachePosition = 0
         logitRows = 0
+        deferredRows = 0
         sequenceBudget = budget
         try ensureCache(ids.count)
         try ensureLogits(rows: ids.count)
+        try ensureDeferred(rows: ids.count - 1)
         let start = monotonicMicroseconds()
         arena.reset()
         try reserveScratch(tokens: ids.count, extraFloats: 0)
         try forward(ids.baseAddress!, count: ids.count, start: 0, cache: cache!, capacity: cacheCapacity,
-                    logits: logitStorage!, control: control)
+                    logits: logitStorage!, deferTo: deferredNormed, control: control)
         cachePosition = ids.count
         logitRows = ids.count
-        let gflops = model.gflops(tokens: ids.count, start: 0)
+        deferredRows = ids.count - 1
+        let gflops = model.gflops(tokens: ids.count, start: 0, headRows: 1)
         latency.observe(gflops: gflops, microseconds: monotonicMicroseconds() - start)
         fillReport(control, gflops: gflops, tokens: ids.count)
     }
@@ -127,8 +153,9 @@ final class MemoryFormerRunner: FamilyRunner {
         arena.reset()
         try reserveScratch(tokens: 1, extraFloats: 0)
         logitRows = 0
+        deferredRows = 0
         try forward(&token, count: 1, start: cachePosition, cache: cache!, capacity: cacheCapacity,
-                    logits: logitStorage!, control: control)
+                    logits: logitStorage!, deferTo: nil, control: control)
         cachePosition += 1
         logitRows = 1
         latency.observe(gflops: gflops, microseconds: monotonicMicroseconds() - start)
@@ -139,10 +166,12 @@ final class MemoryFormerRunner: FamilyRunner {
 
     /// Runs tokens `ids[0 ..< count]` at positions `start ..< start + count`: their keys (after
     /// rotary) and values go to rows `start...` of each layer's slice of `cache`, whose earlier rows
-    /// hold the positions before; their logits go to `logits[count, vocab]`.
+    /// hold the positions before; their logits go to `logits[count, vocab]` — or, with `deferTo`,
+    /// only the last position's, the other positions' final-normed rows going to `deferTo`.
     private func forward(_ ids: UnsafePointer<Int32>, count S: Int, start: Int,
                          cache: UnsafeMutablePointer<Float>, capacity: Int,
-                         logits: UnsafeMutablePointer<Float>, control: RunControl) throws(ModelError) {
+                         logits: UnsafeMutablePointer<Float>, deferTo: UnsafeMutablePointer<Float>?,
+                         control: RunControl) throws(ModelError) {
         let m = model, c = m.config
         let H = c.hidden, W = c.mlpWidth
         let x = arena.floats(S * H)
@@ -154,6 +183,7 @@ final class MemoryFormerRunner: FamilyRunner {
         let codes = arena.ints(S * maxTables)
         let weights = arena.floats(S * maxTables)
         let scale = 1 / Float(c.headDim).squareRoot()
+        let threads = self.threads
 
         try kernel { () throws(KernelError) in
             try Kernels.embedding(ids: ids, count: S, table: m.embedding.baseAddress!, vocabularySize: c.vocab,
@@ -172,11 +202,11 @@ final class MemoryFormerRunner: FamilyRunner {
                 try Kernels.memoryHash(normed, rows: S, ldz: H, tables: c.attentionTables,
                                        codeLength: c.attentionCodeLength, codes: codes, weights: weights)
                 try Kernels.memoryGather(codes: codes, weights: weights, rows: S, table: layer.query,
-                                         bias: layer.queryBias.baseAddress, into: q, ldy: H)
+                                         bias: layer.queryBias.baseAddress, into: q, ldy: H, threads: threads)
                 try Kernels.memoryGather(codes: codes, weights: weights, rows: S, table: layer.key,
-                                         bias: layer.keyBias.baseAddress, into: newKeys, ldy: H)
+                                         bias: layer.keyBias.baseAddress, into: newKeys, ldy: H, threads: threads)
                 try Kernels.memoryGather(codes: codes, weights: weights, rows: S, table: layer.value,
-                                         bias: layer.valueBias.baseAddress, into: newValues, ldy: H)
+                                         bias: layer.valueBias.baseAddress, into: newValues, ldy: H, threads: threads)
             }
             touched[i].attention.mark(codes: codes, rows: S, tables: c.attentionTables, codeLength: c.attentionCodeLength)
             m.rotary.apply(q, rows: S, ld: H, heads: c.heads, headDim: c.headDim, firstPosition: start)
@@ -195,7 +225,7 @@ final class MemoryFormerRunner: FamilyRunner {
                 try Kernels.memoryHash(normed, rows: S, ldz: H, tables: c.mlpTables, codeLength: c.mlpCodeLength,
                                        codes: codes, weights: weights)
                 try Kernels.memoryGather(codes: codes, weights: weights, rows: S, table: layer.mlpIn,
-                                         bias: layer.mlpInBias.baseAddress, into: middle, ldy: W)
+                                         bias: layer.mlpInBias.baseAddress, into: middle, ldy: W, threads: threads)
             }
             touched[i].mlpIn.mark(codes: codes, rows: S, tables: c.mlpTables, codeLength: c.mlpCodeLength)
             Kernels.layerNorm(middle, rows: S, cols: W, weight: layer.mlpNormWeight.baseAddress,
@@ -205,7 +235,7 @@ final class MemoryFormerRunner: FamilyRunner {
                 try Kernels.memoryHash(middle, rows: S, ldz: W, tables: c.mlpTables, codeLength: outBits,
                                        codes: codes, weights: weights)
                 try Kernels.memoryGather(codes: codes, weights: weights, rows: S, table: layer.mlpOut,
-                                         bias: layer.mlpOutBias.baseAddress, into: q, ldy: H)
+                                         bias: layer.mlpOutBias.baseAddress, into: q, ldy: H, threads: threads)
             }
             touched[i].mlpOut.mark(codes: codes, rows: S, tables: c.mlpTables, codeLength: outBits)
             Kernels.add(x, q, into: x, count: S * H)
@@ -213,8 +243,14 @@ final class MemoryFormerRunner: FamilyRunner {
         try control.checkAbort("before the LM head")
         Kernels.rmsNorm(x, rows: S, cols: H, weight: m.finalNorm.baseAddress, eps: c.rmsEpsilon,
                         epsilon: .addedToRMS, into: normed)
-        Kernels.linear(normed, rows: S, inFeatures: H, weight: m.head.baseAddress!, bias: nil,
-                       outFeatures: c.vocab, into: logits)
+        if let deferTo {
+            deferTo.update(from: normed, count: (S - 1) * H)
+            Kernels.linear(normed + (S - 1) * H, rows: 1, inFeatures: H, weight: m.head.baseAddress!, bias: nil,
+                           outFeatures: c.vocab, into: logits + (S - 1) * c.vocab)
+        } else {
+            Kernels.linear(normed, rows: S, inFeatures: H, weight: m.head.baseAddress!, bias: nil,
+                           outFeatures: c.vocab, into: logits)
+        }
     }
 
     // MARK: helpers
@@ -298,6 +334,17 @@ final class MemoryFormerRunner: FamilyRunner {
         free(logitStorage)
         logitStorage = fresh
         logitCapacity = needed
+    }
+
+    private func ensureDeferred(rows: Int) throws(ModelError) {
+        let needed = rows * model.config.hidden
+        guard needed > deferredCapacity else { return }
+        guard let fresh = allocateFloats(needed) else {
+            throw ModelError(.invalidArgument, "not enough memory for the final activations of \(rows) positions")
+        }
+        free(deferredNormed)
+        deferredNormed = fresh
+        deferredCapacity = needed
     }
 
     private func allocateFloats(_ count: Int) -> UnsafeMutablePointer<Float>? {
