@@ -26,18 +26,24 @@ extension Kernels {
     return out
   }
 
-  /// `A^2, A^4, …, A^(2^count)`, each `[n, n]` row-major, squared in double precision and rounded to
-  /// float32: the matrices ``stateSpaceScan`` uses for the free response. A load-time helper.
-  public static func matrixSquarings(a: UnsafePointer<Float>, stateSize n: Int, count: Int) -> [Float] {
-    guard n > 0, count > 0 else { return [] }
+  /// `Aᵀ, (A²)ᵀ, (A⁴)ᵀ, …, (A^(2^count))ᵀ`: `count + 1` matrices `[n, n]`, row-major, squared in double
+  /// precision and rounded to float32. Transposed, a power is an input-major weight matrix: a row
+  /// of states times it is a row of the next states. The matrices ``stateSpaceScan`` and
+  /// ``stateSpaceStream`` use for free responses. A load-time helper.
+  public static func transposedPowers(a: UnsafePointer<Float>, stateSize n: Int, count: Int) -> [Float] {
+    guard n > 0, count >= 0 else { return [] }
     var current = (0..<(n * n)).map { Double(a[$0]) }
     var next = [Double](repeating: 0, count: n * n)
-    var out = [Float](repeating: 0, count: n * n * count)
-    for j in 0..<count {
-      cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1,
-                  current, Int32(n), current, Int32(n), 0, &next, Int32(n))
-      swap(&current, &next)
-      for i in 0..<(n * n) { out[j * n * n + i] = Float(current[i]) }
+    var out = [Float](repeating: 0, count: n * n * (count + 1))
+    for j in 0...count {
+      if j > 0 {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(n), Int32(n), Int32(n), 1,
+                    current, Int32(n), current, Int32(n), 0, &next, Int32(n))
+        swap(&current, &next)
+      }
+      for r in 0..<n {
+        for c in 0..<n { out[j * n * n + c * n + r] = Float(current[r * n + c]) }
+      }
     }
     return out
   }
@@ -57,8 +63,8 @@ extension Kernels {
   /// `state[n]` holds `x_{−1}` on entry and the last `x` on return; `stateIsZero` says the state is
   /// all zero (a fresh start), which skips its free response. `impulse` is ``impulseResponse(a:b:stateSize:length:)``
   /// with `impulseLength` rows; the steps are processed in blocks of that length. `squarings` is
-  /// ``matrixSquarings(a:stateSize:count:)`` with at least ``squaringsNeeded(blockLength:)`` matrices,
-  /// or nil: then a block that starts from a non-zero state is stepped one matrix-vector product at a
+  /// ``transposedPowers(a:stateSize:count:)`` with `count` (= `squaringCount`) at least
+  /// ``squaringsNeeded(blockLength:)``, or nil: then a block that starts from a non-zero state is stepped one matrix-vector product at a
   /// time, as it is anyway when it has fewer than `minBlockSteps` steps. Scratch comes from `scratch`.
   public static func stateSpaceScan(
     inputs u: UnsafePointer<Float>, steps: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
@@ -103,21 +109,8 @@ extension Kernels {
           r0 += rows
         }
         if !zero, let squarings {
-          // Free response of the carried state, rows A^(i+1) x_{t0−1}, by doubling.
-          BLAS.sgemv(trans: false, rows: n, cols: n, alpha: 1, a: a, lda: n, x: prev, beta: 0, y: free)
-          var p = 1
-          var power: UnsafePointer<Float> = a
-          var q = 0
-          while p < len {
-            let count = min(p, len - p)
-            BLAS.sgemm(transA: false, transB: true, m: count, n: n, k: n, alpha: 1, a: free, lda: n,
-                       b: power, ldb: n, beta: 0, c: free + p * n, ldc: n)
-            if 2 * p < len {
-              power = squarings + q * n * n
-              q += 1
-            }
-            p *= 2
-          }
+          // Free response of the carried state, rows A^(i+1) x_{t0−1}.
+          freeResponse(powers: squarings, stateSize: n, length: len, from: prev, into: free)
           add(out, free, into: out, count: len * n)
         }
       }
@@ -126,5 +119,70 @@ extension Kernels {
       t0 += len
     }
     state.update(from: y + (steps - 1) * n, count: n)
+  }
+
+  /// The free response of a state: rows `A^(i+1) x` for `i < length` into `out[length, n]`, by
+  /// doubling — row 0 = x·Aᵀ, then rows [p, 2p) = rows [0, p) · (A^p)ᵀ for p = 1, 2, 4, … — with
+  /// `powers` from ``transposedPowers(a:stateSize:count:)`` (count at least
+  /// ``squaringsNeeded(blockLength:)`` of `length`). The products go through the few-rows kernel,
+  /// which reads each power once per 8 rows and needs no packing.
+  public static func freeResponse(powers: UnsafePointer<Float>, stateSize n: Int, length: Int,
+                                  from x: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+    guard length > 0, n > 0 else { return }
+    func times(_ q: Int, rows: Int, from src: UnsafePointer<Float>, into dst: UnsafeMutablePointer<Float>) {
+      fewRowsLinear(src, rows: rows, inFeatures: n, ldx: n, weight: LinearWeights(powers + q * n * n, rowStride: n),
+                    bias: nil, outFeatures: n, into: dst, ldy: n, accumulate: false)
+    }
+    times(0, rows: 1, from: x, into: out)
+    var p = 1, q = 0
+    while p < length {
+      times(q, rows: min(p, length - p), from: out, into: out + p * n)
+      p *= 2
+      q += 1
+    }
+  }
+
+  /// The streaming form of ``stateSpaceScan(inputs:steps:a:b:stateSize:impulse:impulseLength:squarings:squaringCount:minBlockSteps:state:stateIsZero:into:scratch:)``:
+  /// steps `x_t = A x_{t−1} + B u_t` for `steps` inputs `u`, writing `x_t` to row `t` of `y[steps, n]`,
+  /// at a cost per step that does not read A. Time is cut into blocks of `impulseLength` (L) steps;
+  /// within the block that started after state `x_{t0−1}`,
+  ///   x_{t0+i} = A^(i+1) x_{t0−1} + Σ_{j≤i} H[j] u_{t0+i−j},
+  /// so the block's free responses are computed once when it starts (by doubling, a burst of GEMMs
+  /// once per L steps) and each step adds the impulse-response rows of its block's non-zero inputs.
+  ///
+  /// The caller owns the carried state: `start[n]` (`x_{t0−1}`, all zero when `startIsZero`),
+  /// `position` (steps done in the block, `0..<L`), `history[L]` (the block's inputs, step i at
+  /// index L−1−i), `free[L, n]` (the block's free responses, valid when `freeReady`; set `freeReady`
+  /// to false after restoring a state so that they are recomputed). `powers` as in
+  /// ``freeResponse(powers:stateSize:length:from:into:)``. Allocates nothing.
+  public static func stateSpaceStream(
+    inputs u: UnsafePointer<Float>, steps: Int, stateSize n: Int,
+    impulse h: UnsafePointer<Float>, impulseLength l: Int, powers: UnsafePointer<Float>,
+    start: UnsafeMutablePointer<Float>, startIsZero: inout Bool, position: inout Int,
+    history: UnsafeMutablePointer<Float>, free: UnsafeMutablePointer<Float>, freeReady: inout Bool,
+    into y: UnsafeMutablePointer<Float>
+  ) {
+    guard n > 0, l > 0 else { return }
+    let impulse = LinearWeights(h, rowStride: n)
+    for t in 0..<steps {
+      if !startIsZero && !freeReady {
+        freeResponse(powers: powers, stateSize: n, length: l, from: start, into: free)
+        freeReady = true
+      }
+      let i = position
+      history[l - 1 - i] = u[t]
+      let row = y + t * n
+      // x[j] = u_{t−j}: the block's inputs so far, newest first.
+      sparseInputLinear(history + (l - 1 - i), rows: 1, inFeatures: i + 1, ldx: i + 1, weight: impulse,
+                        bias: startIsZero ? nil : UnsafePointer(free + i * n), outFeatures: n, into: row, ldy: n,
+                        accumulate: false, binary: false)
+      position = i + 1
+      if position == l {
+        start.update(from: row, count: n)
+        startIsZero = false
+        position = 0
+        freeReady = false
+      }
+    }
   }
 }

@@ -29,24 +29,39 @@ final class LMUFormerEngine {
     let resid: UnsafeMutablePointer<Float>          // rows aligned with stage[4]: the residual stream
     let ownsResid: Bool
     let membranes: UnsafeMutablePointer<Float>
+    /// Whole clips: the memory after the last step. Streams: the memory before the current block of
+    /// `impulseLength` steps (see `Kernels.stateSpaceStream`).
     let memState: UnsafeMutablePointer<Float>       // [depth, M]
-    let memFresh: UnsafeMutablePointer<Bool>        // [depth] the memory is still all zero
+    let memFresh: UnsafeMutablePointer<Bool>        // [depth] memState is all zero
+    /// Streams only: steps done in the current block, its inputs (newest last, from the end), and
+    /// its free responses (derived from memState; recomputed after a restore).
+    let streaming: Bool
+    let memPosition: UnsafeMutablePointer<Int>      // [depth]
+    let memHistory: UnsafeMutablePointer<Float>     // [depth, L]
+    private let memFree: UnsafeMutablePointer<Float> // [depth, L, M] (streams)
+    let memFreeReady: UnsafeMutablePointer<Bool>    // [depth]
     let headSum: UnsafeMutablePointer<Double>       // [C] Σ of the head inputs so far
     let spikes: UnsafeMutablePointer<Int>           // per LIF layer
     let uActive: UnsafeMutablePointer<Int>          // per block: steps with u > 0
 
     // MARK: scratch
     private let x, u, mem, ms, sp, hb, z, y, cm: UnsafeMutablePointer<Float>
-    private let indices: UnsafeMutablePointer<Int32>
-    private let values: UnsafeMutablePointer<Float>
     let arena: Arena
+    /// Spike counts of the parts of a split LIF layer.
+    private let partCounts: UnsafeMutablePointer<Int>
+    /// Threads of the current step (see ``process``).
+    private var threads = 1
+    static let maxThreads = 8
     private var squarings: [UnsafePointer<Float>?]
     private let lifOffset: [Int], lifWidth: [Int], lifThreshold: [Float]
     private let allocations: [UnsafeMutableRawPointer]
 
-    init(model: LMUFormerModel, cap: Int) {
+    /// `streaming`: the memory runs in its streaming form (no product with A per step; a block's
+    /// free response computed once per `impulseLength` steps).
+    init(model: LMUFormerModel, cap: Int, streaming: Bool) {
         self.model = model
         self.cap = cap
+        self.streaming = streaming
         rowCap = cap + LMUFormerModel.latencyFrames
         let c = model.dim, m = model.memory, hid = model.hidden
         var owned: [UnsafeMutableRawPointer] = []
@@ -62,6 +77,9 @@ final class LMUFormerEngine {
         resid = ownsResid ? floats(stageRows * c) : stage[4]
         membranes = floats(model.membraneCount)
         memState = floats(model.depth * m)
+        let l = model.impulseLength
+        memHistory = floats(model.depth * l)
+        memFree = floats(streaming ? model.depth * l * m : 0)
         x = floats(rowCap * c)
         u = floats(rowCap)
         mem = floats(rowCap * m)
@@ -71,27 +89,29 @@ final class LMUFormerEngine {
         z = floats(rowCap * hid)
         y = floats(rowCap * c)
         cm = floats(rowCap * c)
-        let widest = max(model.features, c, m, hid)
-        values = floats(widest)
-        indices = .allocate(capacity: widest)
-        owned.append(UnsafeMutableRawPointer(indices))
         held = .allocate(capacity: 5)
         owned.append(UnsafeMutableRawPointer(held))
         memFresh = .allocate(capacity: model.depth)
         owned.append(UnsafeMutableRawPointer(memFresh))
+        memPosition = .allocate(capacity: model.depth)
+        owned.append(UnsafeMutableRawPointer(memPosition))
+        memFreeReady = .allocate(capacity: model.depth)
+        owned.append(UnsafeMutableRawPointer(memFreeReady))
         headSum = .allocate(capacity: c)
         owned.append(UnsafeMutableRawPointer(headSum))
         spikes = .allocate(capacity: max(model.lifLayers.count, 1))
         owned.append(UnsafeMutableRawPointer(spikes))
         uActive = .allocate(capacity: model.depth)
         owned.append(UnsafeMutableRawPointer(uActive))
+        partCounts = .allocate(capacity: Self.maxThreads)
+        partCounts.initialize(repeating: 0, count: Self.maxThreads)
+        owned.append(UnsafeMutableRawPointer(partCounts))
         allocations = owned
         squarings = [UnsafePointer<Float>?](repeating: nil, count: model.depth)
         lifOffset = model.lifLayers.map(\.offset)
         lifWidth = model.lifLayers.map(\.width)
         lifThreshold = model.lifLayers.map(\.threshold)
         // The memory scan's scratch, reserved now so that no step allocates.
-        let l = model.impulseLength
         arena = Arena(initialBytes: 4 * (l * l + l * m) + 4 * Arena.alignment)
         reset()
     }
@@ -110,6 +130,9 @@ final class LMUFormerEngine {
         membranes.update(repeating: 0, count: model.membraneCount)
         memState.update(repeating: 0, count: model.depth * model.memory)
         memFresh.update(repeating: true, count: model.depth)
+        memPosition.update(repeating: 0, count: model.depth)
+        memHistory.update(repeating: 0, count: model.depth * model.impulseLength)
+        memFreeReady.update(repeating: false, count: model.depth)
         headSum.update(repeating: 0, count: model.dim)
         spikes.update(repeating: 0, count: max(model.lifLayers.count, 1))
         uActive.update(repeating: 0, count: model.depth)
@@ -132,6 +155,11 @@ final class LMUFormerEngine {
         guard k >= 0, k <= cap, k == 0 || frames != nil else {
             throw ModelError(.internalError, "lmuformer: a step of \(k) frames (at most \(cap))")
         }
+        // The API layer sets BLAS's thread count for the call; the products split their columns over
+        // that many threads themselves, so BLAS (the memory scan) stays on one.
+        threads = max(1, min(BLAS.threads, Self.maxThreads))
+        if threads > 1 { BLAS.setThreads(1) }
+        defer { if threads > 1 { BLAS.setThreads(threads) } }
         let f = model.features, c = model.dim
         if k > 0 { (stage[0] + held[0] * f).update(from: frames!, count: k * f) }
         framesIn += k
@@ -212,32 +240,17 @@ final class LMUFormerEngine {
     }
 
     /// `y[r] = bias + W₀·in[r] + W₁·in[r+1] + W₂·in[r+2]` for `r < n` (input rows r … r+2 are the
-    /// previous, current and next frame of output r).
+    /// previous, current and next frame of output r). Rows r … r+2 are contiguous and the weight is
+    /// `[3·in, C]`, so output row r is one product over the `3·in` inputs from input row r on:
+    /// overlapping rows with row stride `in`.
     private func conv(_ s: Int, input: UnsafeMutablePointer<Float>, rows n: Int, into out: UnsafeMutablePointer<Float>) {
         let cv = model.convs[s]
-        let cin = cv.inChannels, c = model.dim
-        if model.variant != .plain && s > 0 {
-            // The input is spikes: sum the weight rows of the inputs that fired.
-            let nnz = Kernels.countNonZero(input, rows: n + 2, cols: cin, ldx: cin)
-            if useSparse(nonZero: nnz, of: (n + 2) * cin, rows: n) {
-                for j in 0..<3 {
-                    let active = Kernels.sparseInputLinear(
-                        input + j * cin, rows: n, inFeatures: cin, ldx: cin, weight: cv.weight + j * cin * c,
-                        bias: j == 0 ? cv.bias : nil, outFeatures: c, into: out, ldy: c, accumulate: j > 0,
-                        binary: true, indices: indices, values: values)
-                    flops += Double(active * c)
-                }
-                return
-            }
-        }
-        if let bias = cv.bias {
-            for r in 0..<n { (out + r * c).update(from: bias, count: c) }
-        }
-        for j in 0..<3 {
-            BLAS.sgemm(transA: false, transB: false, m: n, n: c, k: cin, alpha: 1, a: input + j * cin, lda: cin,
-                       b: cv.weight + j * cin * c, ldb: c, beta: j == 0 && cv.bias == nil ? 0 : 1, c: out, ldc: c)
-        }
-        flops += Double(6 * n * cin * c)
+        let cin = cv.inChannels
+        // Past the first convolution the spiking variants' inputs are spikes.
+        let spikes = model.variant != .plain && s > 0
+        let density = spikes ? Double(Kernels.countNonZero(input, rows: n + 2, cols: cin, ldx: cin)) / Double((n + 2) * cin) : 1
+        product(input, rows: n, ldx: cin, inFeatures: 3 * cin, weight: cv.weight, bias: cv.bias, outFeatures: model.dim,
+                into: out, accumulate: false, input: spikes ? .binary : .dense, density: density)
     }
 
     // MARK: - Blocks
@@ -254,7 +267,7 @@ final class LMUFormerEngine {
             scan(n, rows: rows)
             linear(mem, rows: rows, inFeatures: m, weight: b.hWeight, bias: b.hBias, outFeatures: c, into: hb,
                    accumulate: false, input: .dense)
-            linear(x, rows: rows, inFeatures: c, weight: b.hWeight + m * c, bias: nil, outFeatures: c, into: hb,
+            linear(x, rows: rows, inFeatures: c, weight: b.hWeight.offset(row: m), bias: nil, outFeatures: c, into: hb,
                    accumulate: true, input: .dense)
             Kernels.relu(hb, count: rows * c)
             // x += BN(proj(h)) (folded); then the FFN: x += ReLU(BN(fc2(GELU(BN(fc1(x)))))).
@@ -262,7 +275,9 @@ final class LMUFormerEngine {
                    accumulate: true, input: .dense)
             linear(x, rows: rows, inFeatures: c, weight: b.fc1Weight, bias: b.fc1Bias, outFeatures: hid, into: z,
                    accumulate: false, input: .dense)
-            Kernels.geluFast(z, count: rows * hid)
+            columns(hid, work: 32 * rows * hid) { _, c0, c1 in
+                for r in 0..<rows { Kernels.geluFast(z + r * hid + c0, count: c1 - c0) }
+            }
             linear(z, rows: rows, inFeatures: hid, weight: b.fc2Weight, bias: b.fc2Bias, outFeatures: c, into: y,
                    accumulate: false, input: .dense)
             Kernels.relu(y, count: rows * c)
@@ -276,7 +291,7 @@ final class LMUFormerEngine {
             lif(b.mLIF, mem, rows: rows, ldx: m, scale: b.mScale, shift: b.mShift, into: ms, ldy: m)
             linear(ms, rows: rows, inFeatures: m, weight: b.hWeight, bias: b.hBias, outFeatures: c, into: hb,
                    accumulate: false, input: .binary)
-            linear(x, rows: rows, inFeatures: c, weight: b.hWeight + m * c, bias: nil, outFeatures: c, into: hb,
+            linear(x, rows: rows, inFeatures: c, weight: b.hWeight.offset(row: m), bias: nil, outFeatures: c, into: hb,
                    accumulate: true, input: .integer)
             lif(b.hLIF, hb, rows: rows, ldx: c, scale: nil, shift: nil, into: hb, ldy: c)
             linear(hb, rows: rows, inFeatures: c, weight: b.projWeight, bias: b.projBias, outFeatures: c, into: y,
@@ -300,7 +315,7 @@ final class LMUFormerEngine {
             lif(b.mLIF, mem, rows: rows, ldx: m, scale: b.mScale, shift: b.mShift, into: ms, ldy: m)
             linear(ms, rows: rows, inFeatures: m, weight: b.hWeight, bias: b.hBias, outFeatures: c, into: hb,
                    accumulate: false, input: .binary)
-            linear(sp, rows: rows, inFeatures: c, weight: b.hWeight + m * c, bias: nil, outFeatures: c, into: hb,
+            linear(sp, rows: rows, inFeatures: c, weight: b.hWeight.offset(row: m), bias: nil, outFeatures: c, into: hb,
                    accumulate: true, input: .binary)
             lif(b.hLIF, hb, rows: rows, ldx: c, scale: nil, shift: nil, into: hb, ldy: c)
             linear(hb, rows: rows, inFeatures: c, weight: b.projWeight, bias: b.projBias, outFeatures: c, into: x,
@@ -326,6 +341,16 @@ final class LMUFormerEngine {
     private func scan(_ n: Int, rows: Int) {
         let b = model.blocks[n]
         let m = model.memory, l = model.impulseLength
+        if streaming {
+            if squarings[n] == nil { squarings[n] = model.squarings(block: n) }
+            Kernels.stateSpaceStream(
+                inputs: u, steps: rows, stateSize: m, impulse: b.impulse, impulseLength: l,
+                powers: squarings[n]!, start: memState + n * m, startIsZero: &memFresh[n],
+                position: &memPosition[n], history: memHistory + n * l, free: memFree + n * l * m,
+                freeReady: &memFreeReady[n], into: mem)
+            flops += Double(2 * rows * (m * m + m))
+            return
+        }
         let fresh = memFresh[n]
         let minBlock = 8
         // The squarings only serve blocks that start from a non-zero state.
@@ -370,54 +395,91 @@ final class LMUFormerEngine {
         case dense
         /// Exactly 0 or 1.
         case binary
-        /// Mostly zero small integers.
+        /// Mostly zero values (the spiking residual stream: small integer sums of spikes).
         case integer
     }
 
-    /// Whether summing the selected weight rows beats the dense product. Measured on a 2-core Zen 4
-    /// (the sparse kernel is SSE, BLAS uses AVX-512): for one or two rows (a streamed frame, weights
-    /// not cache-resident, the dense product memory-bound) the sparse sums win up to ~75% density;
-    /// for a block of frames BLAS runs ~6× more adds per second, so sparse pays only below ~15%.
+    /// Whether summing the selected weight rows beats the dense product, from the fraction of
+    /// non-zero inputs. Measured on a 2-core Zen 4 with the AVX-512 kernels: a dense product streams
+    /// its weights at close to the memory bandwidth (one row) or runs at close to the FMA peak (a
+    /// chunk or a clip), while the sums read scattered weight rows at about half that rate; for one
+    /// or two rows the sums still win up to ~60 % density, for more rows up to ~30 %.
     @inline(__always)
-    private func useSparse(nonZero: Int, of total: Int, rows: Int) -> Bool {
-        let limit = rows <= 2 ? 0.75 : rows < 16 ? 0.3 : 0.15
-        return Double(nonZero) < Double(total) * limit
+    private func useSparse(density: Double, rows: Int) -> Bool {
+        density < (rows <= 2 ? 0.6 : 0.3)
+    }
+
+    /// Below this many multiply-adds a product or LIF layer runs on one thread (a split costs a few
+    /// microseconds).
+    static let parallelWork = 1 << 19
+
+    /// Runs `body(part, c0, c1)` over ranges of the columns `0..<n` (multiples of 16 wide), on the
+    /// step's threads when `work` is large enough. Parts write disjoint columns.
+    @inline(__always)
+    private func columns(_ n: Int, work: Int, _ body: (_ part: Int, _ c0: Int, _ c1: Int) -> Void) {
+        let parts = threads > 1 && work >= Self.parallelWork ? min(threads, n / 16) : 1
+        guard parts > 1 else {
+            body(0, 0, n)
+            return
+        }
+        let step = ((n + parts - 1) / parts + 15) / 16 * 16
+        Kernels.parallel(parts: parts) { p, _ in
+            let c0 = min(n, p * step), c1 = min(n, c0 + step)
+            if c0 < c1 { body(p, c0, c1) }
+        }
+    }
+
+    /// `out[rows, n] (+)= bias + src · w` with `w` input-major `[k, n]` (row stride n) and `src` rows `ldx` apart (`ldx`
+    /// may be less than `k`: the convolutions' overlapping rows). Inputs that are mostly zero go
+    /// through the sums of selected weight rows; `density` (the fraction of non-zero inputs) is
+    /// counted here unless given.
+    private func product(_ src: UnsafePointer<Float>, rows: Int, ldx: Int, inFeatures k: Int, weight w: LinearWeights,
+                         bias: UnsafePointer<Float>?, outFeatures n: Int, into out: UnsafeMutablePointer<Float>,
+                         accumulate: Bool, input: InputKind, density given: Double? = nil) {
+        var density = 1.0
+        if input != .dense {
+            density = given ?? Double(Kernels.countNonZero(src, rows: rows, cols: k, ldx: ldx)) / Double(max(rows * k, 1))
+        }
+        let sparse = input != .dense && useSparse(density: density, rows: rows)
+        var active = 0
+        columns(n, work: Int(Double(rows * k * n) * (sparse ? density : 1))) { part, c0, c1 in
+            let wc = w.offset(row: 0, column: c0)
+            let b = bias.map { $0 + c0 }
+            if sparse {
+                let a = Kernels.sparseInputLinear(src, rows: rows, inFeatures: k, ldx: ldx, weight: wc, bias: b,
+                                                  outFeatures: c1 - c0, into: out + c0, ldy: n,
+                                                  accumulate: accumulate, binary: input == .binary) ?? 0
+                if part == 0 { active = a }
+            } else {
+                Kernels.fewRowsLinear(src, rows: rows, inFeatures: k, ldx: ldx, weight: wc, bias: b, outFeatures: c1 - c0,
+                                      into: out + c0, ldy: n, accumulate: accumulate)
+            }
+        }
+        flops += sparse ? Double(active * n * (input == .binary ? 1 : 2)) : Double(2 * rows * k * n)
     }
 
     /// `out[rows, outFeatures] (+)= src · w + bias`, with `w` input-major `[in, out]`.
-    private func linear(_ src: UnsafePointer<Float>, rows: Int, inFeatures: Int, weight: UnsafePointer<Float>,
+    @inline(__always)
+    private func linear(_ src: UnsafePointer<Float>, rows: Int, inFeatures: Int, weight: LinearWeights,
                         bias: UnsafePointer<Float>?, outFeatures: Int, into out: UnsafeMutablePointer<Float>,
                         accumulate: Bool, input: InputKind) {
-        if input != .dense {
-            let nnz = Kernels.countNonZero(src, rows: rows, cols: inFeatures, ldx: inFeatures)
-            if useSparse(nonZero: nnz, of: rows * inFeatures, rows: rows) {
-                let active = Kernels.sparseInputLinear(
-                    src, rows: rows, inFeatures: inFeatures, ldx: inFeatures, weight: weight, bias: bias,
-                    outFeatures: outFeatures, into: out, ldy: outFeatures, accumulate: accumulate,
-                    binary: input == .binary, indices: indices, values: values)
-                flops += Double(active * outFeatures * (input == .binary ? 1 : 2))
-                return
-            }
-        }
-        var beta: Float = accumulate ? 1 : 0
-        if let bias {
-            for r in 0..<rows {
-                let row = out + r * outFeatures
-                if accumulate { Kernels.add(row, bias, into: row, count: outFeatures) } else { row.update(from: bias, count: outFeatures) }
-            }
-            beta = 1
-        }
-        BLAS.sgemm(transA: false, transB: false, m: rows, n: outFeatures, k: inFeatures, alpha: 1, a: src,
-                   lda: inFeatures, b: weight, ldb: outFeatures, beta: beta, c: out, ldc: outFeatures)
-        flops += Double(2 * rows * inFeatures * outFeatures)
+        product(src, rows: rows, ldx: inFeatures, inFeatures: inFeatures, weight: weight, bias: bias,
+                outFeatures: outFeatures, into: out, accumulate: accumulate, input: input)
     }
 
-    @inline(__always)
     private func lif(_ layer: Int, _ src: UnsafePointer<Float>, rows: Int, ldx: Int, scale: UnsafePointer<Float>?,
                      shift: UnsafePointer<Float>?, into dst: UnsafeMutablePointer<Float>, ldy: Int) {
-        spikes[layer] += Kernels.lif(src, rows: rows, cols: lifWidth[layer], ldx: ldx, scale: scale, shift: shift,
-                                     membrane: membranes + lifOffset[layer], threshold: lifThreshold[layer],
-                                     into: dst, ldy: ldy)
+        let width = lifWidth[layer], membrane = membranes + lifOffset[layer], threshold = lifThreshold[layer]
+        let counts = partCounts
+        columns(width, work: 16 * rows * width) { part, c0, c1 in
+            counts[part] = Kernels.lif(src + c0, rows: rows, cols: c1 - c0, ldx: ldx, scale: scale.map { $0 + c0 },
+                                       shift: shift.map { $0 + c0 }, membrane: membrane + c0, threshold: threshold,
+                                       into: dst + c0, ldy: ldy) ?? 0
+        }
+        for p in 0..<Self.maxThreads {
+            spikes[layer] += counts[p]
+            counts[p] = 0
+        }
     }
 
     // MARK: - Statistics

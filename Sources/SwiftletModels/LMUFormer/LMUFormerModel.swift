@@ -9,7 +9,9 @@ import SwiftletKernels
 ///
 /// The file (written by the converter) stores BatchNorms folded into the product before them, or as
 /// scale/shift where a nonlinearity sits in between; linear weights input-major (`[in, out]`) so a
-/// spike can select a row; k=3 convolution weights tap-major (`[3, in, out]`).
+/// spike can select a row; k=3 convolution weights tap-major (`[3, in, out]`). Weight matrices
+/// converted as f16 (`--dtype f16`) are used in place: half the bytes to read per streamed frame,
+/// at a cost in accuracy (about 1e-2 on the logits of the fixtures), so f32 stays the default.
 public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
     public static let familyName = "lmuformer"
     public var family: String { Self.familyName }
@@ -32,7 +34,7 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
     /// A k=3, padding-1 convolution of the patch embedding and what is folded around it.
     struct Conv {
         let inChannels: Int
-        let weight: UnsafePointer<Float>        // [3, in, C]
+        let weight: LinearWeights               // [3, in, C]
         let bias: UnsafePointer<Float>?          // [C], a folded BatchNorm shift
         let bnScale: UnsafePointer<Float>?       // [C], a BatchNorm after a nonlinearity
         let bnShift: UnsafePointer<Float>?
@@ -48,13 +50,13 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
         let uBias: Float
         let mScale: UnsafePointer<Float>?        // [M]
         let mShift: UnsafePointer<Float>?
-        let hWeight: UnsafePointer<Float>        // [M + C, C]: memory rows first
+        let hWeight: LinearWeights               // [M + C, C]: memory rows first
         let hBias: UnsafePointer<Float>
-        let projWeight: UnsafePointer<Float>     // [C, C]
+        let projWeight: LinearWeights            // [C, C]
         let projBias: UnsafePointer<Float>
-        let fc1Weight: UnsafePointer<Float>      // [C, hid]
+        let fc1Weight: LinearWeights             // [C, hid]
         let fc1Bias: UnsafePointer<Float>
-        let fc2Weight: UnsafePointer<Float>      // [hid, C]
+        let fc2Weight: LinearWeights             // [hid, C]
         let fc2Bias: UnsafePointer<Float>
         let prevScale: UnsafePointer<Float>?     // membrane shortcut: BN before the block's LIF
         let prevShift: UnsafePointer<Float>?
@@ -83,7 +85,7 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
     let impulseLength: Int
     let convs: [Conv]      // conv0...conv3, rpe
     let blocks: [Block]
-    let headWeight: UnsafePointer<Float>   // [C, K]
+    let headWeight: LinearWeights          // [C, K]
     let headBias: UnsafePointer<Float>     // [K]
     let headScale: UnsafePointer<Float>?   // membrane shortcut: BN + LIF before the head
     let headShift: UnsafePointer<Float>?
@@ -135,7 +137,7 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
         for i in 0..<5 {
             let prefix = i < 4 ? "patch.conv\(i)" : "patch.rpe"
             let cin = i == 0 ? features : c
-            let weight = try w.floats("\(prefix).weight", shape: [3, cin, c]).baseAddress!
+            let weight = try Self.matrix(w, "\(prefix).weight", shape: [3, cin, c])
             var bias: UnsafePointer<Float>? = nil
             var scale: UnsafePointer<Float>? = nil, shift: UnsafePointer<Float>? = nil
             var layer = -1
@@ -190,13 +192,13 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
                     uWeight: w.floats("\(p).u.weight", shape: [c]).baseAddress!, uBias: uBias,
                     mScale: spiking ? opt("\(p).m_bn.scale", m) : nil,
                     mShift: spiking ? opt("\(p).m_bn.shift", m) : nil,
-                    hWeight: w.floats("\(p).h.weight", shape: [m + c, c]).baseAddress!,
+                    hWeight: Self.matrix(w, "\(p).h.weight", shape: [m + c, c]),
                     hBias: opt("\(p).h.bias", c),
-                    projWeight: w.floats("\(p).proj.weight", shape: [c, c]).baseAddress!,
+                    projWeight: Self.matrix(w, "\(p).proj.weight", shape: [c, c]),
                     projBias: opt("\(p).proj.bias", c),
-                    fc1Weight: w.floats("\(p).fc1.weight", shape: [c, hid]).baseAddress!,
+                    fc1Weight: Self.matrix(w, "\(p).fc1.weight", shape: [c, hid]),
                     fc1Bias: opt("\(p).fc1.bias", hid),
-                    fc2Weight: w.floats("\(p).fc2.weight", shape: [hid, c]).baseAddress!,
+                    fc2Weight: Self.matrix(w, "\(p).fc2.weight", shape: [hid, c]),
                     fc2Bias: opt("\(p).fc2.bias", c),
                     prevScale: ms ? opt("\(p).prev_bn.scale", c) : nil,
                     prevShift: ms ? opt("\(p).prev_bn.shift", c) : nil,
@@ -207,7 +209,7 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
                     prevLIF: prevLIF, uLIF: uLIF, mLIF: mLIF, hLIF: hLIF, projLIF: projLIF,
                     fc1LIF: fc1LIF, fc2LIF: fc2LIF))
             }
-            headWeight = try w.floats("head.weight", shape: [c, classes]).baseAddress!
+            headWeight = try Self.matrix(w, "head.weight", shape: [c, classes])
             headBias = try w.floats("head.bias", shape: [classes]).baseAddress!
             if variant == .membraneShortcut {
                 headScale = try w.floats("head_bn.scale", shape: [c]).baseAddress
@@ -285,11 +287,31 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
         return try LMUFormerStreamer(model: self, input: input)
     }
 
-    /// `A^(2^j)`, j = 1…squaringCount, of block `n` (`[squaringCount, M, M]`), computed once.
+    /// An input-major weight matrix (last dimension = outputs), used in place: binary16 as stored
+    /// (a file converted with `--dtype f16`: half the bytes to stream per frame), float32 as stored,
+    /// other float types dequantized once by the file.
+    static func matrix(_ w: Weights, _ name: String, shape: [Int]) throws(ModelError) -> LinearWeights {
+        let columns = shape.last ?? 1
+        if let entry = w.file.entry(name), entry.dtype == .f16, entry.shape == shape {
+            let raw: UnsafeRawBufferPointer
+            do {
+                raw = try w.file.rawBytes(name)
+            } catch {
+                throw ModelError(error)
+            }
+            if let p = raw.baseAddress, Int(bitPattern: p) % 2 == 0, raw.count == 2 * shape.reduce(1, *) {
+                return LinearWeights(half: p.assumingMemoryBound(to: UInt16.self), rowStride: columns)
+            }
+        }
+        return LinearWeights(try w.floats(name, shape: shape).baseAddress!, rowStride: columns)
+    }
+
+    /// `(A^(2^j))ᵀ`, j = 0…squaringCount, of block `n` (`[squaringCount + 1, M, M]`), computed once
+    /// (the memory's free responses: streams at every block of `impulseLength` steps, long clips).
     func squarings(block n: Int) -> UnsafePointer<Float> {
         squaringCache.withLock { cache in
             if let p = cache[n] { return UnsafePointer(p) }
-            let values = Kernels.matrixSquarings(a: blocks[n].a, stateSize: memory, count: max(squaringCount, 1))
+            let values = Kernels.transposedPowers(a: blocks[n].a, stateSize: memory, count: max(squaringCount, 1))
             let p = UnsafeMutablePointer<Float>.allocate(capacity: values.count)
             p.initialize(from: values, count: values.count)
             cache[n] = p

@@ -9,7 +9,7 @@ final class LMUFormerRunner: FamilyRunner {
     init(model: LMUFormerModel) {
         self.model = model
         // 128 frames per step: a Speech Commands clip is one step, its memory one Toeplitz product.
-        engine = LMUFormerEngine(model: model, cap: 128)
+        engine = LMUFormerEngine(model: model, cap: 128, streaming: false)
     }
 
     func run(_ inputs: [TensorView], budget: Budget, control: RunControl) throws(ModelError) -> [Tensor] {

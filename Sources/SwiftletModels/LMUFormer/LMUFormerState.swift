@@ -78,6 +78,7 @@ extension LMUFormerEngine {
         n += (0..<5).reduce(0) { $0 + 2 * model.convs[$1].inChannels * 4 }
         if ownsResid { n += 2 * c * 4 }
         n += model.membraneCount * 4 + model.depth * model.memory * 4 + model.depth
+        n += model.depth * (4 + model.impulseLength * 4)
         n += c * 8 + model.lifLayers.count * 8 + model.depth * 8
         return n
     }
@@ -94,6 +95,8 @@ extension LMUFormerEngine {
         w.put(membranes, count: model.membraneCount)
         w.put(memState, count: model.depth * model.memory)
         for n in 0..<model.depth { w.put(UInt8(memFresh[n] ? 1 : 0)) }
+        for n in 0..<model.depth { w.put(UInt32(memPosition[n])) }
+        w.put(memHistory, count: model.depth * model.impulseLength)
         for i in 0..<c { w.put(headSum[i]) }
         for i in 0..<model.lifLayers.count { w.put(UInt64(spikes[i])) }
         for n in 0..<model.depth { w.put(UInt64(uActive[n])) }
@@ -129,6 +132,14 @@ extension LMUFormerEngine {
             guard v <= 1 else { throw ModelError(.invalidArgument, "the saved stream state is damaged") }
             fresh[n] = v == 1
         }
+        let l = model.impulseLength
+        var positions = [Int](repeating: 0, count: d)
+        for n in 0..<d {
+            positions[n] = Int(try r.get(UInt32.self))
+            guard positions[n] < l else { throw ModelError(.invalidArgument, "the saved stream state is damaged") }
+        }
+        var inputs = [Float](repeating: 0, count: d * l)
+        for i in inputs.indices { inputs[i] = try r.float() }
         var sums = [Double](repeating: 0, count: c)
         for i in 0..<c { sums[i] = try r.double() }
         var spikeCounts = [Int](repeating: 0, count: model.lifLayers.count)
@@ -150,7 +161,10 @@ extension LMUFormerEngine {
         for n in 0..<d {
             memFresh[n] = fresh[n]
             uActive[n] = active[n]
+            memPosition[n] = positions[n]
+            memFreeReady[n] = false  // recomputed from memState at the next step
         }
+        memHistory.update(from: inputs, count: inputs.count)
         headSum.update(from: sums, count: c)
         for i in spikeCounts.indices { spikes[i] = spikeCounts[i] }
     }

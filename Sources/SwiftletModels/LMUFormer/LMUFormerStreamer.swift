@@ -39,7 +39,7 @@ final class LMUFormerStreamer: FamilyStreamer {
     init(model: LMUFormerModel, input: StreamInput) throws(ModelError) {
         self.model = model
         self.input = input
-        engine = LMUFormerEngine(model: model, cap: Self.stepFrames)
+        engine = LMUFormerEngine(model: model, cap: Self.stepFrames, streaming: true)
         outCapacity = engine.rowCap
         out = .allocate(capacity: outCapacity * model.classes)
         if input == .pcm, let audio = model.audio {
@@ -259,7 +259,7 @@ final class LMUFormerStreamer: FamilyStreamer {
     // MARK: - State
 
     private static let magic: UInt32 = 0x534D_554C  // "LUMS"
-    private static let version: UInt32 = 1
+    private static let version: UInt32 = 2
     private var headerBytes: Int { 4 * 4 + 6 * 4 + 4 + 8 + 8 }
 
     var stateSize: Int {

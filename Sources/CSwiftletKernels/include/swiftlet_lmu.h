@@ -1,0 +1,80 @@
+// LMUFormer's products and neurons: linear layers for a few rows (a streamed frame or a small chunk),
+// linear layers whose input is mostly zero (spikes, ReLU outputs: only the weight rows of non-zero
+// inputs are read), LIF neurons along time, a vectorised GELU, and a small thread pool that splits
+// work by columns. Each kernel picks AVX-512, AVX2/FMA(/F16C) or portable code at run time
+// (swiftlet_cpu.h).
+//
+// Weights are input-major, `w[k, n]` (row i holds the n outputs' weights of input i, row stride
+// `ldw` elements), so that an input selects one contiguous row. They are float32, or IEEE binary16
+// for models converted with compact weights (the sums are always float32).
+//
+// These are raw kernels: the Swift layer above (SwiftletKernels/SpikeKernels.swift) validates sizes
+// and pointers before calling, so nothing here checks its arguments.
+#ifndef SWIFTLET_LMU_H
+#define SWIFTLET_LMU_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Instruction sets a caller may ask for explicitly (tests compare them); `_AUTO` = the best available.
+enum {
+    SWL_LMU_ISA_AUTO = -1,
+    SWL_LMU_ISA_PORTABLE = 0,
+    SWL_LMU_ISA_AVX2 = 1,    ///< AVX2 + FMA (+ F16C for f16 weights)
+    SWL_LMU_ISA_AVX512 = 2,  ///< AVX-512F
+};
+
+/// Weight element types.
+enum {
+    SWL_LMU_F32 = 0,
+    SWL_LMU_F16 = 1,
+};
+
+/// The instruction set `_AUTO` resolves to on this CPU for weights of type `wtype`.
+int swiftlet_lmu_best_isa(int wtype);
+
+/// `y[r, 0:n] (+)= bias + Σ_i x[r, i] · w[i, 0:n]` for r < rows (x row stride `ldx`, y row stride
+/// `ldy`; `bias` may be NULL; with `accumulate` the sums are added to y, else y is overwritten).
+/// Reads every weight row once for all rows: meant for 1–8 rows, when the weights are not
+/// cache-resident. Returns 0, or −1 (writing nothing) when this CPU lacks `isa`.
+int swiftlet_lmu_linear(int isa, const float *x, long rows, long ldx, long k, const void *w, int wtype,
+                        long ldw, long n, const float *bias, float *y, long ldy, int accumulate);
+
+/// Like swiftlet_lmu_linear, but only the weight rows of non-zero inputs are read: for each row r,
+/// `y[r, :] (+)= bias + Σ_{i : x[r, i] ≠ 0} x[r, i] · w[i, :]`; with `binary` the non-zero inputs
+/// must all be 1 and are not multiplied. Returns the number of non-zero inputs over all rows, or −1
+/// (writing nothing) when this CPU lacks `isa`.
+long swiftlet_lmu_sparse_linear(int isa, const float *x, long rows, long ldx, long k, int binary,
+                                const void *w, int wtype, long ldw, long n, const float *bias, float *y,
+                                long ldy, int accumulate);
+
+/// Number of non-zero entries of `x[rows, cols]` (row stride `ldx`). NaN counts as non-zero.
+long swiftlet_lmu_count_nonzero(const float *x, long rows, long cols, long ldx);
+
+/// Leaky integrate-and-fire neurons, one per column, stepped along the rows (time): with the input
+/// `i = x · scale + shift` (scale/shift may be NULL: 1 and 0), `h = v + (i − v) / tau`, spike
+/// `s = h ≥ threshold`, then `v = s ? 0 : h`. `membrane[cols]` carries v in and out. Writes the
+/// spikes (0 or 1) to y (may equal x). Returns the number of spikes, or −1 when this CPU lacks `isa`.
+long swiftlet_lmu_lif(int isa, const float *x, long rows, long cols, long ldx, const float *scale,
+                      const float *shift, float *membrane, float threshold, float tau, float *y, long ldy);
+
+/// GELU in place, `x · ½ · (1 + erf(x / √2))` with erf by Abramowitz & Stegun 7.1.26 (|error| ≤
+/// 1.5e-7); NaN stays NaN. Returns 0, or −1 when this CPU lacks `isa`.
+int swiftlet_lmu_gelu(int isa, float *x, long count);
+
+/// Calls `fn(ctx, i, parts)` for i = 0 ..< parts (parts ≤ 65535) on the calling thread and up to 7
+/// helper threads of a process-wide pool (started on first use), and returns when all are done.
+/// Parts go to whichever thread is free, so a helper that is not scheduled only costs time.
+/// `parts` ≤ 1 runs fn(ctx, 0, 1) inline. While another thread's call is using the pool, a call runs
+/// all its parts on the calling thread. fn must not call swiftlet_lmu_parallel itself.
+void swiftlet_lmu_parallel(int parts, void (*fn)(void *ctx, int index, int parts), void *ctx);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

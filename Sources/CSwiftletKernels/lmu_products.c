@@ -1,0 +1,589 @@
+// Linear layers for LMUFormer's per-frame work: dense products for a few rows, and products whose
+// input is mostly zero (spikes, ReLU outputs), which add up only the weight rows of the non-zero
+// inputs. Weights are input-major w[k, n], float32 or binary16.
+//
+// The vector paths keep a tile of output columns of every row of a group in registers and stream
+// each weight row through it once, so the weights (the bulk of the memory traffic for a streamed
+// frame) are read exactly once per call whatever the number of rows.
+
+#include "lmu_internal.h"
+
+// ---------------------------------------------------------------------------------------------
+// Dispatch
+
+int swiftlet_lmu_resolve_isa(int isa, int wtype) {
+    int f = swiftlet_cpu_features();
+    int avx512 = (f & SWL_CPU_AVX512F) && (f & SWL_CPU_AVX2_FMA) && (f & SWL_CPU_F16C);
+    int avx2 = (f & SWL_CPU_AVX2_FMA) && (wtype != SWL_LMU_F16 || (f & SWL_CPU_F16C));
+    switch (isa) {
+    case SWL_LMU_ISA_AUTO: return avx512 ? SWL_LMU_ISA_AVX512 : avx2 ? SWL_LMU_ISA_AVX2 : SWL_LMU_ISA_PORTABLE;
+    case SWL_LMU_ISA_PORTABLE: return SWL_LMU_ISA_PORTABLE;
+    case SWL_LMU_ISA_AVX2: return avx2 ? SWL_LMU_ISA_AVX2 : -1;
+    case SWL_LMU_ISA_AVX512: return avx512 ? SWL_LMU_ISA_AVX512 : -1;
+    default: return -1;
+    }
+}
+
+int swiftlet_lmu_best_isa(int wtype) { return swiftlet_lmu_resolve_isa(SWL_LMU_ISA_AUTO, wtype); }
+
+// Columns [from, n) of rows [0, rows) in plain C: the portable path, and the columns left over
+// by the vector paths.
+static void linear_columns(const float *x, long rows, long ldx, long k, const void *w, int wtype, long ldw,
+                           long from, long n, const float *bias, float *y, long ldy, int accumulate) {
+    for (long r = 0; r < rows; r++) {
+        float *yr = y + r * ldy;
+        for (long j = from; j < n; j++) {
+            float a = accumulate ? yr[j] : 0.0f;
+            if (bias) a += bias[j];
+            yr[j] = a;
+        }
+        const float *xr = x + r * ldx;
+        for (long i = 0; i < k; i++) {
+            float v = xr[i];
+            if (wtype == SWL_LMU_F16) {
+                const uint16_t *wi = (const uint16_t *)w + i * ldw;
+                for (long j = from; j < n; j++) yr[j] += v * swl_lmu_half_to_float(wi[j]);
+            } else {
+                const float *wi = (const float *)w + i * ldw;
+                for (long j = from; j < n; j++) yr[j] += v * wi[j];
+            }
+        }
+    }
+}
+
+// Sums over a list of selected weight rows, columns [from, n), plain C.
+static void sum_columns(const void *w, int wtype, long ldw, long from, long n, const int32_t *idx,
+                        const float *val, long m, const float *bias, float *y, int accumulate) {
+    for (long j = from; j < n; j++) {
+        float a = accumulate ? y[j] : 0.0f;
+        if (bias) a += bias[j];
+        y[j] = a;
+    }
+    for (long e = 0; e < m; e++) {
+        long row = (long)idx[e] * ldw;
+        if (val) {
+            float v = val[e];
+            for (long j = from; j < n; j++) y[j] += v * swl_lmu_weight(w, row + j, wtype);
+        } else {
+            for (long j = from; j < n; j++) y[j] += swl_lmu_weight(w, row + j, wtype);
+        }
+    }
+}
+
+// Inputs are compacted in pieces of this many (stack buffers, no scratch from the caller).
+#define PIECE 1024
+
+// Indices (offset by `base`) and values of the non-zero entries of x[0, len); NaN counts as
+// non-zero, as in `x != 0`.
+static long compact_portable(const float *x, long len, long base, int32_t *idx, float *val) {
+    long m = 0;
+    for (long i = 0; i < len; i++) {
+        float v = x[i];
+        idx[m] = (int32_t)(base + i);
+        val[m] = v;
+        m += v != 0.0f;  // branch-free: the slot is overwritten unless the entry is kept
+    }
+    return m;
+}
+
+static long sparse_portable(const float *x, long rows, long ldx, long k, int binary, const void *w, int wtype,
+                            long ldw, long n, const float *bias, float *y, long ldy, int accumulate) {
+    int32_t idx[PIECE];
+    float val[PIECE];
+    long active = 0;
+    for (long r = 0; r < rows; r++) {
+        const float *xr = x + r * ldx;
+        float *yr = y + r * ldy;
+        long p0 = 0;
+        int first = 1;
+        do {
+            long len = k - p0 < PIECE ? k - p0 : PIECE;
+            long m = compact_portable(xr + p0, len, p0, idx, val);
+            active += m;
+            if (m > 0 || first) {
+                sum_columns(w, wtype, ldw, 0, n, idx, binary ? NULL : val, m, first ? bias : NULL, yr,
+                            first ? accumulate : 1);
+            }
+            first = 0;
+            p0 += len;
+        } while (p0 < k);
+    }
+    return active;
+}
+
+long swiftlet_lmu_count_nonzero(const float *x, long rows, long cols, long ldx);
+
+#ifdef SWL_LMU_X86
+
+// ---------------------------------------------------------------------------------------------
+// AVX-512
+
+SWL_LMU_AVX512 SWL_LMU_INLINE __m512 w512(const void *w, long off, int f16) {
+    if (f16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + off)));
+    return _mm512_loadu_ps((const float *)w + off);
+}
+
+// Rows [0, R) of a group, columns [c0, c0 + 16·tv) with tv ≤ T vectors (tv == T when `full`).
+SWL_LMU_AVX512 SWL_LMU_INLINE void dense_tile_512(const int R, const int T, const int full, const int f16,
+                                                  const float *x, long ldx, long k, const void *w, long ldw,
+                                                  long c0, long tv, const float *bias, float *y, long ldy,
+                                                  int accumulate) {
+    __m512 acc[8][16];
+    for (int r = 0; r < R; r++) {
+        for (int t = 0; t < T; t++) {
+            __m512 a = _mm512_setzero_ps();
+            if (full || t < tv) {
+                if (accumulate) a = _mm512_loadu_ps(y + r * ldy + c0 + 16 * t);
+                if (bias) a = _mm512_add_ps(a, _mm512_loadu_ps(bias + c0 + 16 * t));
+            }
+            acc[r][t] = a;
+        }
+    }
+    for (long i = 0; i < k; i++) {
+        __m512 xb[8];
+        for (int r = 0; r < R; r++) xb[r] = _mm512_set1_ps(x[r * ldx + i]);
+        const long row = i * ldw + c0;
+        for (int t = 0; t < T; t++) {
+            if (full || t < tv) {
+                __m512 wv = w512(w, row + 16 * t, f16);
+                for (int r = 0; r < R; r++) acc[r][t] = _mm512_fmadd_ps(wv, xb[r], acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++)
+            if (full || t < tv) _mm512_storeu_ps(y + r * ldy + c0 + 16 * t, acc[r][t]);
+}
+
+SWL_LMU_AVX512 SWL_LMU_INLINE void dense_group_512(const int R, const int T, const int f16, const float *x,
+                                                   long ldx, long k, const void *w, long ldw, long n16,
+                                                   const float *bias, float *y, long ldy, int accumulate) {
+    long c0 = 0;
+    for (; c0 + 16 * T <= n16; c0 += 16 * T)
+        dense_tile_512(R, T, 1, f16, x, ldx, k, w, ldw, c0, T, bias, y, ldy, accumulate);
+    if (c0 < n16)
+        dense_tile_512(R, T, 0, f16, x, ldx, k, w, ldw, c0, (n16 - c0) / 16, bias, y, ldy, accumulate);
+}
+
+// One row, more than 512 outputs: the tiles above would read each weight row in short strided pieces.
+// Instead stream the weight rows in order, four at a time, through y (which stays in L1).
+SWL_LMU_AVX512 SWL_LMU_INLINE void dense_row_axpy_512(const int f16, const float *x, long k, const void *w,
+                                                      long ldw, long n16, const float *bias, float *y,
+                                                      int accumulate) {
+    for (long j = 0; j < n16; j += 16) {
+        __m512 a = accumulate ? _mm512_loadu_ps(y + j) : _mm512_setzero_ps();
+        if (bias) a = _mm512_add_ps(a, _mm512_loadu_ps(bias + j));
+        _mm512_storeu_ps(y + j, a);
+    }
+    long i = 0;
+    for (; i + 4 <= k; i += 4) {
+        const __m512 x0 = _mm512_set1_ps(x[i]), x1 = _mm512_set1_ps(x[i + 1]);
+        const __m512 x2 = _mm512_set1_ps(x[i + 2]), x3 = _mm512_set1_ps(x[i + 3]);
+        const long r0 = i * ldw;
+        for (long j = 0; j < n16; j += 16) {
+            __m512 p = _mm512_mul_ps(w512(w, r0 + j, f16), x0);
+            __m512 q = _mm512_mul_ps(w512(w, r0 + ldw + j, f16), x1);
+            p = _mm512_fmadd_ps(w512(w, r0 + 2 * ldw + j, f16), x2, p);
+            q = _mm512_fmadd_ps(w512(w, r0 + 3 * ldw + j, f16), x3, q);
+            _mm512_storeu_ps(y + j, _mm512_add_ps(_mm512_loadu_ps(y + j), _mm512_add_ps(p, q)));
+        }
+    }
+    for (; i < k; i++) {
+        const __m512 x0 = _mm512_set1_ps(x[i]);
+        for (long j = 0; j < n16; j += 16)
+            _mm512_storeu_ps(y + j, _mm512_fmadd_ps(w512(w, i * ldw + j, f16), x0, _mm512_loadu_ps(y + j)));
+    }
+}
+
+// Group sizes: R rows share each weight load; R·T accumulators stay within the 32 registers.
+#define DENSE_GROUPS_512(F16)                                                                             \
+    switch (g) {                                                                                          \
+    case 1: dense_group_512(1, 16, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;      \
+    case 2: dense_group_512(2, 8, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;       \
+    case 3: dense_group_512(3, 5, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;       \
+    case 4: dense_group_512(4, 4, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;       \
+    case 5: dense_group_512(5, 3, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;       \
+    case 6: dense_group_512(6, 2, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;       \
+    case 7: dense_group_512(7, 2, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;       \
+    default: dense_group_512(8, 2, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;      \
+    }
+
+SWL_LMU_AVX512 static void linear_512(const float *x, long rows, long ldx, long k, const void *w, int wtype,
+                                      long ldw, long n, const float *bias, float *y, long ldy, int accumulate) {
+    long n16 = n & ~15L;
+    for (long r0 = 0; r0 < rows; r0 += 8) {
+        long g = rows - r0 < 8 ? rows - r0 : 8;
+        const float *xr = x + r0 * ldx;
+        float *yr = y + r0 * ldy;
+        if (g == 1 && n16 > 512) {
+            dense_row_axpy_512(wtype == SWL_LMU_F16, xr, k, w, ldw, n16, bias, yr, accumulate);
+        } else if (n16 > 0) {
+            if (wtype == SWL_LMU_F16) {
+                DENSE_GROUPS_512(1)
+            } else {
+                DENSE_GROUPS_512(0)
+            }
+        }
+        if (n16 < n) linear_columns(xr, g, ldx, k, w, wtype, ldw, n16, n, bias, yr, ldy, accumulate);
+    }
+}
+
+SWL_LMU_AVX512 static long compact_512(const float *x, long len, long base, int32_t *idx, float *val,
+                                       int values) {
+    const __m512 zero = _mm512_setzero_ps();
+    __m512i iota = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                    _mm512_set1_epi32((int)base));
+    const __m512i step = _mm512_set1_epi32(16);
+    long m = 0;
+    for (long i = 0; i < len; i += 16) {
+        __mmask16 in = len - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (len - i)) - 1);
+        __m512 v = _mm512_maskz_loadu_ps(in, x + i);
+        __mmask16 nz = _mm512_mask_cmp_ps_mask(in, v, zero, _CMP_NEQ_UQ);
+        if (nz) {
+            // Compress into a register and store all 16 lanes (the buffers have 16 spare slots):
+            // a compressing store to memory is slow on some CPUs.
+            _mm512_storeu_si512((void *)(idx + m), _mm512_maskz_compress_epi32(nz, iota));
+            if (values) _mm512_storeu_ps(val + m, _mm512_maskz_compress_ps(nz, v));
+            m += __builtin_popcount((unsigned)nz);
+        }
+        iota = _mm512_add_epi32(iota, step);
+    }
+    return m;
+}
+
+// y[c0, c0 + 16·tv) (+)= bias + Σ_e val[e] · w[idx[e], ...] (val NULL: all 1), in registers.
+SWL_LMU_AVX512 SWL_LMU_INLINE void sum_tile_512(const int full, const int f16, const int binary, const void *w,
+                                                long ldw, long c0, long tv, const int32_t *idx,
+                                                const float *val, long m, const float *bias, float *y,
+                                                int accumulate) {
+    enum { T = 16 };
+    __m512 acc[T];
+    for (int t = 0; t < T; t++) {
+        __m512 a = _mm512_setzero_ps();
+        if (full || t < tv) {
+            if (accumulate) a = _mm512_loadu_ps(y + c0 + 16 * t);
+            if (bias) a = _mm512_add_ps(a, _mm512_loadu_ps(bias + c0 + 16 * t));
+        }
+        acc[t] = a;
+    }
+    long e = 0;
+    if (binary) {
+        for (; e + 2 <= m; e += 2) {
+            const long r0 = (long)idx[e] * ldw + c0, r1 = (long)idx[e + 1] * ldw + c0;
+            for (int t = 0; t < T; t++)
+                if (full || t < tv)
+                    acc[t] = _mm512_add_ps(acc[t], _mm512_add_ps(w512(w, r0 + 16 * t, f16), w512(w, r1 + 16 * t, f16)));
+        }
+        for (; e < m; e++) {
+            const long r0 = (long)idx[e] * ldw + c0;
+            for (int t = 0; t < T; t++)
+                if (full || t < tv) acc[t] = _mm512_add_ps(acc[t], w512(w, r0 + 16 * t, f16));
+        }
+    } else {
+        for (; e < m; e++) {
+            const long r0 = (long)idx[e] * ldw + c0;
+            const __m512 v = _mm512_set1_ps(val[e]);
+            for (int t = 0; t < T; t++)
+                if (full || t < tv) acc[t] = _mm512_fmadd_ps(w512(w, r0 + 16 * t, f16), v, acc[t]);
+        }
+    }
+    for (int t = 0; t < T; t++)
+        if (full || t < tv) _mm512_storeu_ps(y + c0 + 16 * t, acc[t]);
+}
+
+// The same over whole weight rows, y kept in L1 (more than 512 columns: the tiles would read each
+// selected row in short strided pieces).
+SWL_LMU_AVX512 SWL_LMU_INLINE void sum_rows_axpy_512(const int f16, const int binary, const void *w, long ldw,
+                                                     long n16, const int32_t *idx, const float *val, long m,
+                                                     const float *bias, float *y, int accumulate) {
+    for (long j = 0; j < n16; j += 16) {
+        __m512 a = accumulate ? _mm512_loadu_ps(y + j) : _mm512_setzero_ps();
+        if (bias) a = _mm512_add_ps(a, _mm512_loadu_ps(bias + j));
+        _mm512_storeu_ps(y + j, a);
+    }
+    long e = 0;
+    for (; e + 2 <= m; e += 2) {
+        const long r0 = (long)idx[e] * ldw, r1 = (long)idx[e + 1] * ldw;
+        if (binary) {
+            for (long j = 0; j < n16; j += 16)
+                _mm512_storeu_ps(y + j, _mm512_add_ps(_mm512_loadu_ps(y + j),
+                                                      _mm512_add_ps(w512(w, r0 + j, f16), w512(w, r1 + j, f16))));
+        } else {
+            const __m512 v0 = _mm512_set1_ps(val[e]), v1 = _mm512_set1_ps(val[e + 1]);
+            for (long j = 0; j < n16; j += 16)
+                _mm512_storeu_ps(y + j, _mm512_fmadd_ps(w512(w, r1 + j, f16), v1,
+                                                        _mm512_fmadd_ps(w512(w, r0 + j, f16), v0, _mm512_loadu_ps(y + j))));
+        }
+    }
+    for (; e < m; e++) {
+        const long r0 = (long)idx[e] * ldw;
+        const __m512 v0 = _mm512_set1_ps(binary ? 1.0f : val[e]);
+        for (long j = 0; j < n16; j += 16)
+            _mm512_storeu_ps(y + j, binary ? _mm512_add_ps(_mm512_loadu_ps(y + j), w512(w, r0 + j, f16))
+                                           : _mm512_fmadd_ps(w512(w, r0 + j, f16), v0, _mm512_loadu_ps(y + j)));
+    }
+}
+
+SWL_LMU_AVX512 SWL_LMU_INLINE void sum_rows_512(const int f16, const int binary, const void *w, long ldw,
+                                                long n16, const int32_t *idx, const float *val, long m,
+                                                const float *bias, float *y, int accumulate) {
+    if (n16 > 512) {
+        sum_rows_axpy_512(f16, binary, w, ldw, n16, idx, val, m, bias, y, accumulate);
+        return;
+    }
+    long c0 = 0;
+    for (; c0 + 256 <= n16; c0 += 256) sum_tile_512(1, f16, binary, w, ldw, c0, 16, idx, val, m, bias, y, accumulate);
+    if (c0 < n16) sum_tile_512(0, f16, binary, w, ldw, c0, (n16 - c0) / 16, idx, val, m, bias, y, accumulate);
+}
+
+SWL_LMU_AVX512 static long sparse_512(const float *x, long rows, long ldx, long k, int binary, const void *w,
+                                      int wtype, long ldw, long n, const float *bias, float *y, long ldy,
+                                      int accumulate) {
+    int32_t idx[PIECE + 16];
+    float val[PIECE + 16];
+    const long n16 = n & ~15L;
+    const int f16 = wtype == SWL_LMU_F16;
+    long active = 0;
+    for (long r = 0; r < rows; r++) {
+        const float *xr = x + r * ldx;
+        float *yr = y + r * ldy;
+        long p0 = 0;
+        int first = 1;
+        do {
+            long len = k - p0 < PIECE ? k - p0 : PIECE;
+            long m = compact_512(xr + p0, len, p0, idx, val, !binary);
+            active += m;
+            if (m > 0 || first) {
+                const float *b = first ? bias : NULL;
+                int acc = first ? accumulate : 1;
+                if (n16 > 0) {
+                    if (f16) {
+                        if (binary) sum_rows_512(1, 1, w, ldw, n16, idx, NULL, m, b, yr, acc);
+                        else sum_rows_512(1, 0, w, ldw, n16, idx, val, m, b, yr, acc);
+                    } else {
+                        if (binary) sum_rows_512(0, 1, w, ldw, n16, idx, NULL, m, b, yr, acc);
+                        else sum_rows_512(0, 0, w, ldw, n16, idx, val, m, b, yr, acc);
+                    }
+                }
+                if (n16 < n) sum_columns(w, wtype, ldw, n16, n, idx, binary ? NULL : val, m, b, yr, acc);
+            }
+            first = 0;
+            p0 += len;
+        } while (p0 < k);
+    }
+    return active;
+}
+
+SWL_LMU_AVX512 static long count_nonzero_512(const float *x, long rows, long cols, long ldx) {
+    long count = 0;
+    const __m512 zero = _mm512_setzero_ps();
+    for (long r = 0; r < rows; r++) {
+        const float *xr = x + r * ldx;
+        for (long i = 0; i < cols; i += 16) {
+            __mmask16 in = cols - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (cols - i)) - 1);
+            __mmask16 nz = _mm512_mask_cmp_ps_mask(in, _mm512_maskz_loadu_ps(in, xr + i), zero, _CMP_NEQ_UQ);
+            count += __builtin_popcount((unsigned)nz);
+        }
+    }
+    return count;
+}
+
+// ---------------------------------------------------------------------------------------------
+// AVX2 (+ FMA, F16C): the same structure with 8-wide vectors and 16 registers.
+
+SWL_LMU_AVX2 SWL_LMU_INLINE __m256 w256(const void *w, long off, int f16) {
+    if (f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + off)));
+    return _mm256_loadu_ps((const float *)w + off);
+}
+
+SWL_LMU_AVX2 SWL_LMU_INLINE void dense_tile_256(const int R, const int T, const int full, const int f16,
+                                                const float *x, long ldx, long k, const void *w, long ldw,
+                                                long c0, long tv, const float *bias, float *y, long ldy,
+                                                int accumulate) {
+    __m256 acc[4][12];
+    for (int r = 0; r < R; r++) {
+        for (int t = 0; t < T; t++) {
+            __m256 a = _mm256_setzero_ps();
+            if (full || t < tv) {
+                if (accumulate) a = _mm256_loadu_ps(y + r * ldy + c0 + 8 * t);
+                if (bias) a = _mm256_add_ps(a, _mm256_loadu_ps(bias + c0 + 8 * t));
+            }
+            acc[r][t] = a;
+        }
+    }
+    for (long i = 0; i < k; i++) {
+        __m256 xb[4];
+        for (int r = 0; r < R; r++) xb[r] = _mm256_broadcast_ss(x + r * ldx + i);
+        const long row = i * ldw + c0;
+        for (int t = 0; t < T; t++) {
+            if (full || t < tv) {
+                __m256 wv = w256(w, row + 8 * t, f16);
+                for (int r = 0; r < R; r++) acc[r][t] = _mm256_fmadd_ps(wv, xb[r], acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++)
+            if (full || t < tv) _mm256_storeu_ps(y + r * ldy + c0 + 8 * t, acc[r][t]);
+}
+
+SWL_LMU_AVX2 SWL_LMU_INLINE void dense_group_256(const int R, const int T, const int f16, const float *x,
+                                                 long ldx, long k, const void *w, long ldw, long n8,
+                                                 const float *bias, float *y, long ldy, int accumulate) {
+    long c0 = 0;
+    for (; c0 + 8 * T <= n8; c0 += 8 * T)
+        dense_tile_256(R, T, 1, f16, x, ldx, k, w, ldw, c0, T, bias, y, ldy, accumulate);
+    if (c0 < n8) dense_tile_256(R, T, 0, f16, x, ldx, k, w, ldw, c0, (n8 - c0) / 8, bias, y, ldy, accumulate);
+}
+
+#define DENSE_GROUPS_256(F16)                                                                             \
+    switch (g) {                                                                                          \
+    case 1: dense_group_256(1, 12, F16, xr, ldx, k, w, ldw, n8, bias, yr, ldy, accumulate); break;       \
+    case 2: dense_group_256(2, 6, F16, xr, ldx, k, w, ldw, n8, bias, yr, ldy, accumulate); break;        \
+    case 3: dense_group_256(3, 4, F16, xr, ldx, k, w, ldw, n8, bias, yr, ldy, accumulate); break;        \
+    default: dense_group_256(4, 3, F16, xr, ldx, k, w, ldw, n8, bias, yr, ldy, accumulate); break;       \
+    }
+
+SWL_LMU_AVX2 static void linear_256(const float *x, long rows, long ldx, long k, const void *w, int wtype,
+                                    long ldw, long n, const float *bias, float *y, long ldy, int accumulate) {
+    long n8 = n & ~7L;
+    for (long r0 = 0; r0 < rows; r0 += 4) {
+        long g = rows - r0 < 4 ? rows - r0 : 4;
+        const float *xr = x + r0 * ldx;
+        float *yr = y + r0 * ldy;
+        if (n8 > 0) {
+            if (wtype == SWL_LMU_F16) {
+                DENSE_GROUPS_256(1)
+            } else {
+                DENSE_GROUPS_256(0)
+            }
+        }
+        if (n8 < n) linear_columns(xr, g, ldx, k, w, wtype, ldw, n8, n, bias, yr, ldy, accumulate);
+    }
+}
+
+SWL_LMU_AVX2 SWL_LMU_INLINE void sum_tile_256(const int full, const int f16, const int binary, const void *w,
+                                              long ldw, long c0, long tv, const int32_t *idx,
+                                              const float *val, long m, const float *bias, float *y,
+                                              int accumulate) {
+    enum { T = 12 };
+    __m256 acc[T];
+    for (int t = 0; t < T; t++) {
+        __m256 a = _mm256_setzero_ps();
+        if (full || t < tv) {
+            if (accumulate) a = _mm256_loadu_ps(y + c0 + 8 * t);
+            if (bias) a = _mm256_add_ps(a, _mm256_loadu_ps(bias + c0 + 8 * t));
+        }
+        acc[t] = a;
+    }
+    for (long e = 0; e < m; e++) {
+        const long r0 = (long)idx[e] * ldw + c0;
+        if (binary) {
+            for (int t = 0; t < T; t++)
+                if (full || t < tv) acc[t] = _mm256_add_ps(acc[t], w256(w, r0 + 8 * t, f16));
+        } else {
+            const __m256 v = _mm256_broadcast_ss(val + e);
+            for (int t = 0; t < T; t++)
+                if (full || t < tv) acc[t] = _mm256_fmadd_ps(w256(w, r0 + 8 * t, f16), v, acc[t]);
+        }
+    }
+    for (int t = 0; t < T; t++)
+        if (full || t < tv) _mm256_storeu_ps(y + c0 + 8 * t, acc[t]);
+}
+
+SWL_LMU_AVX2 SWL_LMU_INLINE void sum_rows_256(const int f16, const int binary, const void *w, long ldw, long n8,
+                                              const int32_t *idx, const float *val, long m, const float *bias,
+                                              float *y, int accumulate) {
+    long c0 = 0;
+    for (; c0 + 96 <= n8; c0 += 96) sum_tile_256(1, f16, binary, w, ldw, c0, 12, idx, val, m, bias, y, accumulate);
+    if (c0 < n8) sum_tile_256(0, f16, binary, w, ldw, c0, (n8 - c0) / 8, idx, val, m, bias, y, accumulate);
+}
+
+SWL_LMU_AVX2 static long sparse_256(const float *x, long rows, long ldx, long k, int binary, const void *w,
+                                    int wtype, long ldw, long n, const float *bias, float *y, long ldy,
+                                    int accumulate) {
+    int32_t idx[PIECE];
+    float val[PIECE];
+    const long n8 = n & ~7L;
+    const int f16 = wtype == SWL_LMU_F16;
+    long active = 0;
+    for (long r = 0; r < rows; r++) {
+        const float *xr = x + r * ldx;
+        float *yr = y + r * ldy;
+        long p0 = 0;
+        int first = 1;
+        do {
+            long len = k - p0 < PIECE ? k - p0 : PIECE;
+            long m = compact_portable(xr + p0, len, p0, idx, val);
+            active += m;
+            if (m > 0 || first) {
+                const float *b = first ? bias : NULL;
+                int acc = first ? accumulate : 1;
+                if (n8 > 0) {
+                    if (f16) {
+                        if (binary) sum_rows_256(1, 1, w, ldw, n8, idx, NULL, m, b, yr, acc);
+                        else sum_rows_256(1, 0, w, ldw, n8, idx, val, m, b, yr, acc);
+                    } else {
+                        if (binary) sum_rows_256(0, 1, w, ldw, n8, idx, NULL, m, b, yr, acc);
+                        else sum_rows_256(0, 0, w, ldw, n8, idx, val, m, b, yr, acc);
+                    }
+                }
+                if (n8 < n) sum_columns(w, wtype, ldw, n8, n, idx, binary ? NULL : val, m, b, yr, acc);
+            }
+            first = 0;
+            p0 += len;
+        } while (p0 < k);
+    }
+    return active;
+}
+
+#endif  // SWL_LMU_X86
+
+// ---------------------------------------------------------------------------------------------
+// Entry points
+
+int swiftlet_lmu_linear(int isa, const float *x, long rows, long ldx, long k, const void *w, int wtype,
+                        long ldw, long n, const float *bias, float *y, long ldy, int accumulate) {
+    int use = swiftlet_lmu_resolve_isa(isa, wtype);
+    if (use < 0) return -1;
+    if (rows <= 0 || n <= 0) return 0;
+#ifdef SWL_LMU_X86
+    if (use == SWL_LMU_ISA_AVX512) {
+        linear_512(x, rows, ldx, k, w, wtype, ldw, n, bias, y, ldy, accumulate);
+        return 0;
+    }
+    if (use == SWL_LMU_ISA_AVX2) {
+        linear_256(x, rows, ldx, k, w, wtype, ldw, n, bias, y, ldy, accumulate);
+        return 0;
+    }
+#endif
+    linear_columns(x, rows, ldx, k, w, wtype, ldw, 0, n, bias, y, ldy, accumulate);
+    return 0;
+}
+
+long swiftlet_lmu_sparse_linear(int isa, const float *x, long rows, long ldx, long k, int binary,
+                                const void *w, int wtype, long ldw, long n, const float *bias, float *y,
+                                long ldy, int accumulate) {
+    int use = swiftlet_lmu_resolve_isa(isa, wtype);
+    if (use < 0) return -1;
+    if (rows <= 0 || n <= 0) return rows > 0 ? swiftlet_lmu_count_nonzero(x, rows, k, ldx) : 0;
+#ifdef SWL_LMU_X86
+    if (use == SWL_LMU_ISA_AVX512)
+        return sparse_512(x, rows, ldx, k, binary, w, wtype, ldw, n, bias, y, ldy, accumulate);
+    if (use == SWL_LMU_ISA_AVX2)
+        return sparse_256(x, rows, ldx, k, binary, w, wtype, ldw, n, bias, y, ldy, accumulate);
+#endif
+    return sparse_portable(x, rows, ldx, k, binary, w, wtype, ldw, n, bias, y, ldy, accumulate);
+}
+
+long swiftlet_lmu_count_nonzero(const float *x, long rows, long cols, long ldx) {
+    if (rows <= 0 || cols <= 0) return 0;
+#ifdef SWL_LMU_X86
+    if (swiftlet_lmu_resolve_isa(SWL_LMU_ISA_AUTO, SWL_LMU_F32) == SWL_LMU_ISA_AVX512)
+        return count_nonzero_512(x, rows, cols, ldx);
+#endif
+    long count = 0;
+    for (long r = 0; r < rows; r++)
+        for (long i = 0; i < cols; i++) count += x[r * ldx + i] != 0.0f;
+    return count;
+}
