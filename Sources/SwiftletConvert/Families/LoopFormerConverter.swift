@@ -16,6 +16,11 @@ import SwiftletFormat
 ///   5120 whatever `n_embd` is; when the config's value disagrees with the `mlp.c_fc.weight` shape,
 ///   the shape wins (a note is printed).
 /// - Everything else (width, vocabulary, context, block count, biases) must agree with the tensors.
+/// - Storage (`ConvertOptions.weightDType`, `swiftlet convert --dtype`): the weight matrices — the
+///   tied embedding/head, the four projections and the adaLN map of every block — are stored as f32
+///   (exact, the default), f16, bf16 or q8_row (int8 with a float32 scale per output row); the runtime
+///   uses them in place, which is what makes cached decoding faster (it reads every weight once per
+///   loop step and token). Vectors, the position table and the time embedders stay f32.
 public enum LoopFormerConverter: FamilyConverter {
     public static let family = "loopformer"
 
@@ -138,8 +143,17 @@ public enum LoopFormerConverter: FamilyConverter {
         output.metadata("loopformer.max_period", .float(10_000))
 
         let big = options.weightDType
+        guard [.f32, .f16, .bf16, .q8Row].contains(big) else {
+            throw ConvertError("loopformer weights can be stored as f32, f16, bf16 or q8_row, not \(big.name)")
+        }
         func store(_ t: CheckpointTensor, as name: String, dtype: DType = .f32) throws {
-            try output.floats(name, try t.floats(), shape: t.shape, dtype: t.shape.count == 2 ? dtype : .f32)
+            let values = try t.floats()
+            let dtype = t.shape.count == 2 ? dtype : .f32
+            // int8 cannot hold NaN or inf (they would become 0 / ±127 silently).
+            if dtype == .q8Row, let bad = values.firstIndex(where: { !$0.isFinite }) {
+                throw ConvertError("tensor '\(t.name)' holds \(values[bad]) at index \(bad): non-finite weights cannot be stored as q8_row; use --dtype f32 or f16")
+            }
+            try output.floats(name, values, shape: t.shape, dtype: dtype)
         }
         func copy(_ name: String, _ shape: [Int], dtype: DType = .f32) throws {
             try store(try take(name, shape), as: name, dtype: dtype)

@@ -11,9 +11,13 @@ import SwiftletFormat
 /// register tokens, qk-norm, ...) are refused.
 ///
 /// Checkpoints: a timm state dict, a DeiT `.pth` (state dict under `model`) or safetensors, with the
-/// official key names, optionally all prefixed by `module.` (DataParallel). Tensors keep timm's names;
-/// the patch conv weight is stored flattened as `[D, C·p·p]` and the tokens without their leading
-/// `[1, 1]` / `[1]` axes.
+/// official key names, optionally all prefixed by `module.` (DataParallel). Tensors keep timm's names
+/// and the tokens lose their leading `[1, 1]` / `[1]` axes. The matrices the runtime multiplies by
+/// (patch embedding, qkv, proj, fc1, fc2; the patch conv flattened to `[D, C·p·p]` first) are stored
+/// as column panels, `vit.weight_layout = "panels16"`: an `[n, k]` matrix becomes
+/// `[ceil(n/16), k, 16]` with `panel[j][p][c] = W[16j + c, p]` (zero past n), the layout the runtime's
+/// micro-kernels read in place (CSwiftletKernels/include/swiftlet_vit.h). With `q8_row` storage a
+/// "row" is then 16 weights of one input, each with its own scale.
 public enum ViTConverter: FamilyConverter {
     public static let family = "vit"
 
@@ -134,12 +138,20 @@ public enum ViTConverter: FamilyConverter {
         output.metadata("vit.layer_norm_eps", .float(1e-6))
         output.metadata("vit.global_pool", .string("token"))
 
+        output.metadata("vit.weight_layout", .string(weightLayout))
+
         let big = options.weightDType
         func copy(_ key: String, _ shape: [Int], as stored: [Int]? = nil, dtype: DType = .f32) throws {
             let t = try checkpoint.require(name(key), shape: shape)
             try output.floats(key, try t.floats(), shape: stored ?? shape, dtype: dtype)
         }
-        try copy("patch_embed.proj.weight", [dim, channels, patch, patch], as: [dim, channels * patch * patch], dtype: big)
+        /// A weight the runtime multiplies by, `[n, k]` after flattening, stored as panels.
+        func matrix(_ key: String, _ shape: [Int]) throws {
+            let t = try checkpoint.require(name(key), shape: shape)
+            let n = shape[0], k = shape.dropFirst().reduce(1, *)
+            try output.floats(key, panels(try t.floats(), n: n, k: k), shape: panelShape(n: n, k: k), dtype: big)
+        }
+        try matrix("patch_embed.proj.weight", [dim, channels, patch, patch])
         try copy("patch_embed.proj.bias", [dim])
         try copy("cls_token", [1, 1, dim], as: [dim])
         if distilled { try copy("dist_token", [1, 1, dim], as: [dim]) }
@@ -148,7 +160,7 @@ public enum ViTConverter: FamilyConverter {
             let p = "blocks.\(i)."
             try copy(p + "norm1.weight", [dim])
             try copy(p + "norm1.bias", [dim])
-            try copy(p + "attn.qkv.weight", [3 * dim, dim], dtype: big)
+            try matrix(p + "attn.qkv.weight", [3 * dim, dim])
             if qkvBias {
                 try copy(p + "attn.qkv.bias", [3 * dim])
             } else if checkpoint[name(p + "attn.qkv.bias")] != nil {
@@ -157,13 +169,13 @@ public enum ViTConverter: FamilyConverter {
             for key in ["attn.q_norm.weight", "attn.k_norm.weight", "ls1.gamma", "ls2.gamma"] where checkpoint[name(p + key)] != nil {
                 throw ConvertError("the checkpoint has '\(p)\(key)', which the config does not describe and the runtime does not implement")
             }
-            try copy(p + "attn.proj.weight", [dim, dim], dtype: big)
+            try matrix(p + "attn.proj.weight", [dim, dim])
             try copy(p + "attn.proj.bias", [dim])
             try copy(p + "norm2.weight", [dim])
             try copy(p + "norm2.bias", [dim])
-            try copy(p + "mlp.fc1.weight", [hidden, dim], dtype: big)
+            try matrix(p + "mlp.fc1.weight", [hidden, dim])
             try copy(p + "mlp.fc1.bias", [hidden])
-            try copy(p + "mlp.fc2.weight", [dim, hidden], dtype: big)
+            try matrix(p + "mlp.fc2.weight", [dim, hidden])
             try copy(p + "mlp.fc2.bias", [dim])
         }
         if checkpoint[name("blocks.\(depth).norm1.weight")] != nil {
@@ -177,5 +189,22 @@ public enum ViTConverter: FamilyConverter {
             try copy("head_dist.weight", [classes, dim], dtype: big)
             try copy("head_dist.bias", [classes])
         }
+    }
+
+    /// The value of `vit.weight_layout` this converter writes.
+    public static let weightLayout = "panels16"
+
+    /// Shape of an `[n, k]` matrix in the panel layout.
+    static func panelShape(n: Int, k: Int) -> [Int] { [(n + 15) / 16, k, 16] }
+
+    /// `w` (`[n, k]`, row-major) in the panel layout: `out[(j·k + p)·16 + c] = w[(16j + c)·k + p]`,
+    /// zero for rows past n.
+    static func panels(_ w: [Float], n: Int, k: Int) -> [Float] {
+        var out = [Float](repeating: 0, count: (n + 15) / 16 * 16 * k)
+        for r in 0..<n {
+            let j = r / 16, c = r % 16
+            for p in 0..<k { out[(j * k + p) * 16 + c] = w[r * k + p] }
+        }
+        return out
     }
 }

@@ -41,8 +41,11 @@ final class LoopFormerModulation {
             for j in 0..<C { c[j] += e[j] }
             c.withUnsafeMutableBufferPointer { Kernels.silu($0.baseAddress!, count: C) }
             for (i, block) in model.blocks.enumerated() {
-                Kernels.linear(c, rows: 1, inFeatures: C, weight: block.adaWeight, bias: block.adaBias,
-                               outFeatures: 4 * C, into: &m)
+                c.withUnsafeBufferPointer { cp in
+                    m.withUnsafeMutableBufferPointer { mp in
+                        Kernels.gemv(block.adaWeight, x: cp.baseAddress!, bias: block.adaBias, into: mp.baseAddress!)
+                    }
+                }
                 let base = (s * blocks + i) * 4 * C
                 for j in 0..<(2 * C) { values[base + j] = m[j] }
                 for j in (2 * C)..<(4 * C) { values[base + j] = 1 + m[j] }

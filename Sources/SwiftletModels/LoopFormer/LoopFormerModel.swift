@@ -1,4 +1,5 @@
 import SwiftletFormat
+import SwiftletKernels
 
 /// LoopFormer (armenjeddi/loopformer, `models/loopformer.py`): a nanoGPT language model whose shared
 /// stack of blocks is applied once per step of a *trajectory* — step sizes dt summing to 1 — with
@@ -30,16 +31,19 @@ public final class LoopFormerModel: FamilyModel, @unchecked Sendable {
     let eps: Float              // RMSNorm epsilon (float32 machine epsilon when the code leaves it unset)
     let maxPeriod: Float
 
+    /// Weight matrices are used in place in the file's storage format (f32, or f16 / bf16 / q8_row
+    /// from `swiftlet convert --dtype`): decoding reads every weight once per loop step and token, so
+    /// fewer bytes per weight is what makes it faster.
     struct Block {
-        let attnWeight: UnsafePointer<Float>      // [3C, C]: rows Q | K | V
+        let attnWeight: CompactMatrix             // [3C, C]: rows Q | K | V
         let attnBias: UnsafePointer<Float>?       // [3C]
-        let attnProjWeight: UnsafePointer<Float>  // [C, C]
+        let attnProjWeight: CompactMatrix         // [C, C]
         let attnProjBias: UnsafePointer<Float>?
-        let fcWeight: UnsafePointer<Float>        // [I, C]
+        let fcWeight: CompactMatrix               // [I, C]
         let fcBias: UnsafePointer<Float>?
-        let mlpProjWeight: UnsafePointer<Float>   // [C, I]
+        let mlpProjWeight: CompactMatrix          // [C, I]
         let mlpProjBias: UnsafePointer<Float>?
-        let adaWeight: UnsafePointer<Float>       // [4C, C]: gate_msa | gate_mlp | scale_msa | scale_mlp
+        let adaWeight: CompactMatrix              // [4C, C]: gate_msa | gate_mlp | scale_msa | scale_mlp
         let adaBias: UnsafePointer<Float>         // [4C]
     }
 
@@ -50,13 +54,17 @@ public final class LoopFormerModel: FamilyModel, @unchecked Sendable {
         let b2: UnsafePointer<Float>   // [C]
     }
 
-    let wte: UnsafePointer<Float>      // [V, C], also the LM head (tied)
+    let wte: CompactMatrix             // [V, C], also the LM head (tied)
     let wpe: UnsafePointer<Float>      // [block_size, C]
     let normF: UnsafePointer<Float>    // [C]
     let blocks: [Block]
     let timeEmbedder: TimestepEmbedder
     let dtEmbedder: TimestepEmbedder
     let file: SWLFile                  // keeps the mapped (or dequantised) weights alive
+    /// Storage format(s) of the weight matrices: "f32" unless converted with a compact `--dtype`.
+    public let weightFormat: String
+    /// Scratch floats a multi-row product with a compact matrix needs (0 when all are f32).
+    let panelFloats: Int
 
     public init(file: SWLFile) throws(ModelError) {
         let w = Weights(file)
@@ -96,25 +104,57 @@ public final class LoopFormerModel: FamilyModel, @unchecked Sendable {
         func optional(_ name: String, _ shape: [Int]) throws(ModelError) -> UnsafePointer<Float>? {
             bias ? try p(name, shape) : nil
         }
-        wte = try p("transformer.wte.weight", [vocab, C])
+        var formats = Set<CompactFormat>()
+        var panel = 0
+        // A weight matrix in its stored format, in place.
+        func matrix(_ name: String, _ shape: [Int]) throws(ModelError) -> CompactMatrix {
+            guard let entry = file.entry(name) else {
+                throw ModelError(.format, "tensor '\(name)' is missing from the model file")
+            }
+            guard entry.shape == shape else {
+                throw ModelError(.format, "tensor '\(name)' has shape \(entry.shape), expected \(shape)")
+            }
+            let format: CompactFormat
+            switch entry.dtype {
+            case .f16?: format = .f16
+            case .bf16?: format = .bf16
+            case .q8Row?: format = .q8Row
+            default:
+                // f32 (or a type `floats` reports as unsupported).
+                formats.insert(.f32)
+                return CompactMatrix(rows: shape[0], cols: shape[1], floats: try p(name, shape))
+            }
+            let bytes: UnsafeRawBufferPointer
+            do { bytes = try file.rawBytes(name) } catch { throw ModelError(error) }
+            guard let m = CompactMatrix(format: format, rows: shape[0], cols: shape[1], bytes: bytes) else {
+                throw ModelError(.format, "tensor '\(name)' (\(entry.dtypeName) \(shape)) has \(bytes.count) bytes, which does not match its shape")
+            }
+            formats.insert(format)
+            panel = max(panel, Kernels.compactPanelFloats(cols: shape[1]))
+            return m
+        }
+        wte = try matrix("transformer.wte.weight", [vocab, C])
         wpe = try p("transformer.wpe.weight", [contextLength, C])
         normF = try p("transformer.norm_f.weight", [C])
         var blocks: [Block] = []
         for i in 0..<blockCount {
             let b = "transformer.h.blocks.\(i)."
             blocks.append(Block(
-                attnWeight: try p(b + "attn.c_attn.weight", [3 * C, C]),
+                attnWeight: try matrix(b + "attn.c_attn.weight", [3 * C, C]),
                 attnBias: try optional(b + "attn.c_attn.bias", [3 * C]),
-                attnProjWeight: try p(b + "attn.c_proj.weight", [C, C]),
+                attnProjWeight: try matrix(b + "attn.c_proj.weight", [C, C]),
                 attnProjBias: try optional(b + "attn.c_proj.bias", [C]),
-                fcWeight: try p(b + "mlp.c_fc.weight", [I, C]),
+                fcWeight: try matrix(b + "mlp.c_fc.weight", [I, C]),
                 fcBias: try optional(b + "mlp.c_fc.bias", [I]),
-                mlpProjWeight: try p(b + "mlp.c_proj.weight", [C, I]),
+                mlpProjWeight: try matrix(b + "mlp.c_proj.weight", [C, I]),
                 mlpProjBias: try optional(b + "mlp.c_proj.bias", [C]),
-                adaWeight: try p(b + "adaLN_modulation.1.weight", [4 * C, C]),
+                adaWeight: try matrix(b + "adaLN_modulation.1.weight", [4 * C, C]),
                 adaBias: try p(b + "adaLN_modulation.1.bias", [4 * C])))
         }
         self.blocks = blocks
+        let names: [CompactFormat: String] = [.f32: "f32", .f16: "f16", .bf16: "bf16", .q8Row: "q8_row"]
+        weightFormat = formats.sorted { $0.rawValue < $1.rawValue }.compactMap { names[$0] }.joined(separator: "+")
+        panelFloats = panel
         func embedder(_ prefix: String) throws(ModelError) -> TimestepEmbedder {
             TimestepEmbedder(w1: try p(prefix + ".mlp.0.weight", [C, Self.frequencyFeatures]),
                              b1: try p(prefix + ".mlp.0.bias", [C]),
@@ -142,12 +182,13 @@ public final class LoopFormerModel: FamilyModel, @unchecked Sendable {
         return (Double(loops) * perStep + 2 * C * Double(vocab)) * 1e-9
     }
 
-    /// GFLOP of `tokens` consecutive positions after `past` cached ones (token j attends past + j + 1 keys).
-    func gflops(tokens: Int, past: Int, loops: Int) -> Double {
+    /// GFLOP of `tokens` consecutive positions after `past` cached ones (token j attends past + j + 1 keys),
+    /// with the LM head on `headRows` of them (all by default).
+    func gflops(tokens: Int, past: Int, loops: Int, headRows: Int? = nil) -> Double {
         let C = Double(width), I = Double(hidden), T = Double(tokens)
         let keys = T * Double(past) + T * (T + 1) / 2
         let perStep = Double(blockCount) * ((8 * C * C + 4 * C * I) * T + 4 * C * keys)
-        return (Double(loops) * perStep + 2 * C * Double(vocab) * T) * 1e-9
+        return (Double(loops) * perStep + 2 * C * Double(vocab) * Double(headRows ?? tokens)) * 1e-9
     }
 
     /// GFLOP of the per-trajectory conditioning: both embedders per step, the adaLN map per (step, block).

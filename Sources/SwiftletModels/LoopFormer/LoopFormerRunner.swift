@@ -26,6 +26,12 @@ final class LoopFormerRunner: FamilyRunner {
     private let cache = LoopFormerFloatBuffer()
     private let logitBuffer = LoopFormerFloatBuffer()
     private var logitRows = 0
+    /// After a prefill only the last row's logits are computed (generation needs no more); the
+    /// final-norm rows of the other positions wait here until `logits` is read.
+    private let deferredNormed = LoopFormerFloatBuffer()
+    private var deferredRows = 0
+    /// Rows of a compact weight matrix decoded for one multi-row product (see `Kernels.linear`).
+    private let panel = LoopFormerFloatBuffer()
     private var cachePosition = 0
     private var cacheModulation: LoopFormerModulation?
 
@@ -81,7 +87,17 @@ final class LoopFormerRunner: FamilyRunner {
     var position: Int { cachePosition }
     var vocabSize: Int { model.vocab }
     var logits: UnsafeBufferPointer<Float> {
-        UnsafeBufferPointer(start: logitBuffer.pointer, count: logitBuffer.pointer == nil ? 0 : logitRows * model.vocab)
+        guard let out = logitBuffer.pointer, logitRows > 0 else { return UnsafeBufferPointer(start: nil, count: 0) }
+        if deferredRows > 0, let normed = deferredNormed.pointer {
+            headRows(normed, rows: deferredRows, into: out)
+            deferredRows = 0
+        }
+        return UnsafeBufferPointer(start: out, count: logitRows * model.vocab)
+    }
+
+    var lastLogits: UnsafeBufferPointer<Float> {
+        guard let out = logitBuffer.pointer, logitRows > 0 else { return UnsafeBufferPointer(start: nil, count: 0) }
+        return UnsafeBufferPointer(start: out + (logitRows - 1) * model.vocab, count: model.vocab)
     }
 
     /// Starts a sequence: chooses the trajectory from the budget, clears the cache and fills it with
@@ -97,6 +113,7 @@ final class LoopFormerRunner: FamilyRunner {
         cachePosition = 0
         cacheModulation = nil
         logitRows = 0
+        deferredRows = 0
 
         let seq = ids.count
         let (modulation, conditioning) = modulation(for: steps)
@@ -105,16 +122,22 @@ final class LoopFormerRunner: FamilyRunner {
         }
         let kvCache = try cache.ensure(need, what: "the K/V cache for \(steps.count) loop steps")
         let out = try logitBuffer.ensure(seq * model.vocab, what: "the logits of \(seq) positions")
+        let normed = try deferredNormed.ensure((seq - 1) * model.width, what: "the final activations of \(seq) positions")
         let s = try scratch(rows: seq)
         embed(ids.baseAddress!, count: seq, firstPosition: 0, into: s.x)
         try stack(s, batch: 1, seq: seq, past: 0, modulation: modulation, cache: kvCache, control: control)
-        head(s, rows: seq, into: out)
+        // The head of the last position now; the others' only if `logits` is read.
+        let C = model.width
+        Kernels.rmsNorm(s.x, rows: seq, cols: C, weight: model.normF, eps: model.eps, into: s.h)
+        headRows(s.h + (seq - 1) * C, rows: 1, into: out + (seq - 1) * model.vocab)
+        normed.update(from: s.h, count: (seq - 1) * C)
         arena.reset()
 
         cachePosition = seq
         cacheModulation = modulation
         logitRows = seq
-        report(control, steps: steps, gflops: model.gflops(tokens: seq, past: 0, loops: steps.count) + conditioning)
+        deferredRows = seq - 1
+        report(control, steps: steps, gflops: model.gflops(tokens: seq, past: 0, loops: steps.count, headRows: 1) + conditioning)
     }
 
     /// Appends one token through the cache, with the trajectory chosen at prefill.
@@ -131,6 +154,7 @@ final class LoopFormerRunner: FamilyRunner {
         let start = monotonicMicroseconds()
         let out = try logitBuffer.ensure(model.vocab, what: "the logits")
         logitRows = 0
+        deferredRows = 0
         let s = try scratch(rows: 1)
         var token = id
         embed(&token, count: 1, firstPosition: cachePosition, into: s.x)
@@ -170,16 +194,24 @@ final class LoopFormerRunner: FamilyRunner {
         } catch {
             throw ModelError(.budget, "cannot allocate scratch for \(rows) token rows (\(error)); use a smaller batch or shorter sequence")
         }
+        _ = try panel.ensure(max(model.panelFloats, 1), what: "the weight panel")
         return Scratch(x: arena.floats(rows * C), h: arena.floats(rows * C), qkv: arena.floats(rows * 3 * C),
                        y: arena.floats(rows * C), proj: arena.floats(rows * C), u: arena.floats(rows * I))
+    }
+
+    /// `y = x · Wᵀ + bias` with W in its stored format (one row: a matrix-vector product).
+    private func linear(_ x: UnsafePointer<Float>, rows: Int, _ w: CompactMatrix, bias: UnsafePointer<Float>?,
+                        into y: UnsafeMutablePointer<Float>) {
+        Kernels.linear(x, rows: rows, weight: w, bias: bias, into: y, panel: panel.pointer!, panelFloats: panel.capacity)
     }
 
     /// x = wte[id] + wpe[position] for `count` consecutive positions.
     private func embed(_ ids: UnsafePointer<Int32>, count: Int, firstPosition: Int, into x: UnsafeMutablePointer<Float>) {
         let C = model.width
         for t in 0..<count {
-            let e = model.wte + Int(ids[t]) * C, p = model.wpe + (firstPosition + t) * C, row = x + t * C
-            for c in 0..<C { row[c] = e[c] + p[c] }
+            let p = model.wpe + (firstPosition + t) * C, row = x + t * C
+            Kernels.dequantizeRows(model.wte, from: Int(ids[t]), count: 1, into: row)
+            for c in 0..<C { row[c] += p[c] }
         }
     }
 
@@ -198,8 +230,7 @@ final class LoopFormerRunner: FamilyRunner {
 
                 // x += gate_msa ⊙ attn(rms(x) ⊙ (1 + scale_msa))
                 Kernels.rmsNorm(s.x, rows: rows, cols: C, weight: scaleMSA, eps: model.eps, into: s.h)
-                Kernels.linear(s.h, rows: rows, inFeatures: C, weight: block.attnWeight, bias: block.attnBias,
-                               outFeatures: 3 * C, into: s.qkv)
+                linear(s.h, rows: rows, block.attnWeight, bias: block.attnBias, into: s.qkv)
                 do {
                     if let cache {
                         let o = kv.offsets(step: step, block: i)
@@ -208,10 +239,18 @@ final class LoopFormerRunner: FamilyRunner {
                             (keys + (past + t) * C).update(from: s.qkv + t * 3 * C + C, count: C)
                             (values + (past + t) * C).update(from: s.qkv + t * 3 * C + 2 * C, count: C)
                         }
-                        try Kernels.attention(
-                            q: s.qkv, ldq: 3 * C, k: keys, ldk: C, v: values, ldv: C, out: s.y, ldo: C,
-                            seqQ: seq, seqK: past + seq, heads: model.heads, headDim: model.headDim, scale: scale,
-                            causal: true, queryOffset: past, scratch: arena)
+                        if seq == 1 {
+                            let mark = arena.mark()
+                            LoopFormerDecodeAttention.run(
+                                q: s.qkv, keys: keys, values: values, ld: C, keys: past + 1, heads: model.heads,
+                                headDim: model.headDim, scale: scale, scores: arena.floats(past + 1), out: s.y)
+                            arena.release(to: mark)
+                        } else {
+                            try Kernels.attention(
+                                q: s.qkv, ldq: 3 * C, k: keys, ldk: C, v: values, ldv: C, out: s.y, ldo: C,
+                                seqQ: seq, seqK: past + seq, heads: model.heads, headDim: model.headDim, scale: scale,
+                                causal: true, queryOffset: past, scratch: arena)
+                        }
                     } else {
                         for b in 0..<batch {
                             let q = s.qkv + b * seq * 3 * C
@@ -224,17 +263,14 @@ final class LoopFormerRunner: FamilyRunner {
                 } catch {
                     throw ModelError(.internalError, "loopformer attention: \(error)")
                 }
-                Kernels.linear(s.y, rows: rows, inFeatures: C, weight: block.attnProjWeight, bias: block.attnProjBias,
-                               outFeatures: C, into: s.proj)
+                linear(s.y, rows: rows, block.attnProjWeight, bias: block.attnProjBias, into: s.proj)
                 Self.gatedAdd(s.proj, gate: gateMSA, into: s.x, rows: rows, cols: C)
 
                 // x += gate_mlp ⊙ mlp(rms(x) ⊙ (1 + scale_mlp))
                 Kernels.rmsNorm(s.x, rows: rows, cols: C, weight: scaleMLP, eps: model.eps, into: s.h)
-                Kernels.linear(s.h, rows: rows, inFeatures: C, weight: block.fcWeight, bias: block.fcBias,
-                               outFeatures: I, into: s.u)
-                Kernels.gelu(s.u, count: rows * I)
-                Kernels.linear(s.u, rows: rows, inFeatures: I, weight: block.mlpProjWeight, bias: block.mlpProjBias,
-                               outFeatures: C, into: s.proj)
+                linear(s.h, rows: rows, block.fcWeight, bias: block.fcBias, into: s.u)
+                Kernels.geluFast(s.u, count: rows * I)
+                linear(s.u, rows: rows, block.mlpProjWeight, bias: block.mlpProjBias, into: s.proj)
                 Self.gatedAdd(s.proj, gate: gateMLP, into: s.x, rows: rows, cols: C)
             }
         }
@@ -242,9 +278,13 @@ final class LoopFormerRunner: FamilyRunner {
 
     /// logits = (rms(x) ⊙ norm_f) · wteᵀ (the tied head), for every row.
     private func head(_ s: Scratch, rows: Int, into out: UnsafeMutablePointer<Float>) {
-        let C = model.width
-        Kernels.rmsNorm(s.x, rows: rows, cols: C, weight: model.normF, eps: model.eps, into: s.h)
-        Kernels.linear(s.h, rows: rows, inFeatures: C, weight: model.wte, bias: nil, outFeatures: model.vocab, into: out)
+        Kernels.rmsNorm(s.x, rows: rows, cols: model.width, weight: model.normF, eps: model.eps, into: s.h)
+        headRows(s.h, rows: rows, into: out)
+    }
+
+    /// logits = normed · wteᵀ for rows already through the final norm.
+    private func headRows(_ normed: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
+        linear(normed, rows: rows, model.wte, bias: nil, into: out)
     }
 
     /// x[r, c] += gate[c] · y[r, c].

@@ -108,7 +108,8 @@ extension ViTConfig {
     }
 }
 
-/// Pointers into the mapped file, one set per block.
+/// Pointers into the mapped file, one set per block. The matrices are in the panel layout
+/// (`[ceil(n/16), k, 16]`, see CSwiftletKernels/include/swiftlet_vit.h).
 struct ViTBlockWeights {
     let norm1Weight, norm1Bias: UnsafePointer<Float>
     let qkvWeight: UnsafePointer<Float>
@@ -120,7 +121,7 @@ struct ViTBlockWeights {
 }
 
 struct ViTWeights {
-    let patchWeight: UnsafePointer<Float>   // [D, C·p·p]
+    let patchWeight: UnsafePointer<Float>   // [D, C·p·p] as panels
     let patchBias: UnsafePointer<Float>     // [D]
     let classToken: UnsafePointer<Float>    // [D]
     let distToken: UnsafePointer<Float>?    // [D]
@@ -130,12 +131,26 @@ struct ViTWeights {
     let headWeight, headBias: UnsafePointer<Float>
     let headDistWeight, headDistBias: UnsafePointer<Float>?
 
+    /// The `vit.weight_layout` this runtime reads.
+    static let layout = "panels16"
+
     init(_ w: Weights, _ c: ViTConfig) throws(ModelError) {
         let d = c.dim
         func f(_ name: String, _ shape: [Int]) throws(ModelError) -> UnsafePointer<Float> {
             try w.floats(name, shape: shape).baseAddress!
         }
-        patchWeight = try f("patch_embed.proj.weight", [d, c.patchLength])
+        // An `[n, k]` matrix in the panel layout.
+        func panels(_ name: String, _ n: Int, _ k: Int) throws(ModelError) -> UnsafePointer<Float> {
+            try f(name, [(n + 15) / 16, k, 16])
+        }
+        let layout = w.file.metadata["vit.weight_layout"]
+        guard case .string(ViTWeights.layout)? = layout else {
+            if layout == nil {
+                throw ModelError(.format, "this vit file stores its weight matrices unpacked (converted by an older swiftlet); convert the checkpoint again")
+            }
+            throw ModelError(.unsupported, "vit.weight_layout \(layout!) is not supported (this runtime reads '\(ViTWeights.layout)')")
+        }
+        patchWeight = try panels("patch_embed.proj.weight", d, c.patchLength)
         patchBias = try f("patch_embed.proj.bias", [d])
         classToken = try f("cls_token", [d])
         distToken = c.distilled ? try f("dist_token", [d]) : nil
@@ -145,12 +160,12 @@ struct ViTWeights {
             let p = "blocks.\(i)."
             blocks.append(ViTBlockWeights(
                 norm1Weight: try f(p + "norm1.weight", [d]), norm1Bias: try f(p + "norm1.bias", [d]),
-                qkvWeight: try f(p + "attn.qkv.weight", [3 * d, d]),
+                qkvWeight: try panels(p + "attn.qkv.weight", 3 * d, d),
                 qkvBias: c.qkvBias ? try f(p + "attn.qkv.bias", [3 * d]) : nil,
-                projWeight: try f(p + "attn.proj.weight", [d, d]), projBias: try f(p + "attn.proj.bias", [d]),
+                projWeight: try panels(p + "attn.proj.weight", d, d), projBias: try f(p + "attn.proj.bias", [d]),
                 norm2Weight: try f(p + "norm2.weight", [d]), norm2Bias: try f(p + "norm2.bias", [d]),
-                fc1Weight: try f(p + "mlp.fc1.weight", [c.hidden, d]), fc1Bias: try f(p + "mlp.fc1.bias", [c.hidden]),
-                fc2Weight: try f(p + "mlp.fc2.weight", [d, c.hidden]), fc2Bias: try f(p + "mlp.fc2.bias", [d])))
+                fc1Weight: try panels(p + "mlp.fc1.weight", c.hidden, d), fc1Bias: try f(p + "mlp.fc1.bias", [c.hidden]),
+                fc2Weight: try panels(p + "mlp.fc2.weight", d, c.hidden), fc2Bias: try f(p + "mlp.fc2.bias", [d])))
         }
         self.blocks = blocks
         normWeight = try f("norm.weight", [d])

@@ -1,14 +1,17 @@
+import CSwiftletKernels
 import Glibc
 import SwiftletKernels
 
 /// Session state of a ViT: the scratch arena and the latency model of this machine.
 ///
 /// The whole batch's tokens form one `[B·N, D]` matrix (every image keeps the same number of tokens
-/// per layer), so qkv, proj, fc1 and fc2 are one GEMM each over all tokens; attention and the merge
-/// run per image. With several threads every step is split between the caller and the runner's
-/// helper threads (GEMMs by output columns, attention by query rows, norms by rows), BLAS running
-/// single-threaded inside each part. All scratch comes from the arena, which after the first run of a
-/// given batch size allocates nothing.
+/// per layer), so qkv, proj, fc1 and fc2 are one GEMM each over all tokens, on the weight panels the
+/// converter laid out (`swl_vit_linear`: no repacking per call, bias, GELU and the residual add fused
+/// into the store); attention (`swl_vit_attention`, softmax fused) and the merge run per image. With
+/// several threads every step is split between the caller and the runner's helper threads (GEMMs by
+/// output columns, attention by query rows, norms by rows; BLAS, left for the merge's similarities and
+/// the head, single-threaded). All scratch comes from the arena, which after the first run of a given
+/// batch size allocates nothing.
 final class ViTRunner: FamilyRunner {
     let model: ViTModel
     let arena = Arena()
@@ -31,32 +34,20 @@ final class ViTRunner: FamilyRunner {
         pool.split { body($0, pool.parts) }
     }
 
-    /// Part `part` of `0..<count` cut into `parts` blocks whose size is a multiple of `align`.
-    static func block(_ part: Int, of parts: Int, _ count: Int, align: Int = 1) -> Range<Int> {
-        let size = ((count + parts - 1) / parts + align - 1) / align * align
-        let lo = min(part * size, count)
-        return lo..<min(lo + size, count)
-    }
-
-    /// `y[rows, outFeatures] = x · Wᵀ + bias` (`W` is `[outFeatures, inFeatures]`), or with
-    /// `accumulate`, `y += x · Wᵀ + bias`; split over column blocks of the output.
+    /// `y[rows, outFeatures] = act(x · Wᵀ + bias)` with `W` (`[outFeatures, inFeatures]`) in the
+    /// panel layout and `act` GELU or nothing, or with `accumulate`, `y += x · Wᵀ + bias`; split over
+    /// column blocks of the output (whole pairs of panels, the micro-kernel's width).
     private func linear(_ x: UnsafePointer<Float>, lda: Int? = nil, rows: Int, inFeatures: Int,
                         weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outFeatures: Int,
-                        into y: UnsafeMutablePointer<Float>, ldy: Int? = nil, accumulate: Bool = false) {
+                        into y: UnsafeMutablePointer<Float>, ldy: Int? = nil, accumulate: Bool = false,
+                        gelu: Bool = false) {
         let lda = lda ?? inFeatures, ldy = ldy ?? outFeatures
+        let flags = Int32((accumulate ? SWL_VIT_ACCUMULATE : 0) | (gelu ? SWL_VIT_GELU : 0))
         parallel { part, parts in
-            let cols = Self.block(part, of: parts, outFeatures, align: 16)
+            let cols = WorkerPool.block(part, of: parts, outFeatures, align: 32)
             guard !cols.isEmpty else { return }
-            let c0 = cols.lowerBound, n = cols.count
-            if let bias {
-                for r in 0..<rows {
-                    let row = y + r * ldy + c0
-                    if accumulate { Kernels.add(row, bias + c0, into: row, count: n) } else { row.update(from: bias + c0, count: n) }
-                }
-            }
-            BLAS.sgemm(transA: false, transB: true, m: rows, n: n, k: inFeatures, alpha: 1, a: x, lda: lda,
-                       b: weight + c0 * inFeatures, ldb: inFeatures, beta: bias != nil || accumulate ? 1 : 0,
-                       c: y + c0, ldc: ldy)
+            swl_vit_linear(x, lda, rows, inFeatures, weight, outFeatures, cols.lowerBound, cols.upperBound,
+                           bias, flags, y, ldy)
         }
     }
 
@@ -65,10 +56,9 @@ final class ViTRunner: FamilyRunner {
                            bias: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
         let d = model.config.dim, eps = model.config.eps
         parallel { part, parts in
-            let r = Self.block(part, of: parts, rows)
+            let r = WorkerPool.block(part, of: parts, rows)
             guard !r.isEmpty else { return }
-            Kernels.layerNorm(x + r.lowerBound * d, rows: r.count, cols: d, weight: weight, bias: bias, eps: eps,
-                              into: y + r.lowerBound * d)
+            swl_vit_layer_norm(x + r.lowerBound * d, r.count, d, weight, bias, eps, y + r.lowerBound * d)
         }
     }
 
@@ -97,6 +87,9 @@ final class ViTRunner: FamilyRunner {
         return outputs
     }
 
+    /// Attention scratch floats per part.
+    private var attentionScratch: Int { swl_vit_attention_scratch(model.config.tokens, model.config.headDim) }
+
     /// Scratch floats a batch needs (the same sum `forward` allocates, plus alignment slack).
     private func scratchFloats(batch: Int) -> Int? {
         let c = model.config
@@ -106,7 +99,7 @@ final class ViTRunner: FamilyRunner {
             max(n * max(3 * c.dim, c.hidden), c.patches * c.patchLength),  // qkv / fc1 / patches
             3 * n + 2 * c.classes,                                    // sizes ×2, log sizes, logits
         ].reduce(0, +)
-        let fixed = parts * (MergeScratch.floats(tokens: n, headDim: c.headDim) + ToMeAttention.scratchFloats(tokens: n) + 64 * 16)
+        let fixed = parts * (MergeScratch.floats(tokens: n, headDim: c.headDim) + attentionScratch + 64 * 16)
         let (total, overflow) = perImage.multipliedReportingOverflow(by: batch)
         guard !overflow, total < (1 << 40) else { return nil }
         return total + fixed
@@ -134,7 +127,7 @@ final class ViTRunner: FamilyRunner {
         var sizesNext = arena.floats(batch * n0)
         let logSizes = arena.floats(batch * n0)
         let merging = (0..<parts).map { _ in MergeScratch(arena: arena, tokens: n0, headDim: c.headDim) }
-        let scores = (0..<parts).map { _ in arena.floats(ToMeAttention.scratchFloats(tokens: n0)) }
+        let scores = (0..<parts).map { _ in arena.floats(attentionScratch) }
         if pool != nil {
             // Our threads split the work; BLAS runs single-threaded inside each part.
             BLAS.setThreads(1)
@@ -158,13 +151,11 @@ final class ViTRunner: FamilyRunner {
                 for j in 0..<rows { logSizes[j] = logf(sizes[j]) }
             }
             parallel { part, parts in
-                let queries = (part * t / parts)..<((part + 1) * t / parts)
+                let q0 = part * t / parts, q1 = (part + 1) * t / parts
                 for i in 0..<batch {
                     let q = big + i * t * 3 * d
-                    ToMeAttention.run(q: q, k: q + d, v: q + 2 * d, stride: 3 * d, tokens: t, queries: queries,
-                                      heads: c.heads, headDim: c.headDim, scale: scale,
-                                      keyBias: biased ? UnsafePointer(logSizes + i * t) : nil,
-                                      out: h + i * t * d, scores: scores[part])
+                    swl_vit_attention(q, q + d, q + 2 * d, 3 * d, t, q0, q1, c.heads, c.headDim, scale,
+                                      biased ? UnsafePointer(logSizes + i * t) : nil, h + i * t * d, d, scores[part])
                 }
             }
             // x += attn · Wprojᵀ + b, accumulated in place.
@@ -196,12 +187,8 @@ final class ViTRunner: FamilyRunner {
 
             let mrows = batch * t
             layerNorm(x, rows: mrows, weight: b.norm2Weight, bias: b.norm2Bias, into: h)
-            linear(h, rows: mrows, inFeatures: d, weight: b.fc1Weight, bias: b.fc1Bias, outFeatures: hidden, into: big)
-            parallel { part, parts in
-                // Blocks of 16 floats so every part takes the vector path.
-                let span = Self.block(part, of: parts, mrows * hidden, align: 16)
-                FastGELU.apply(big + span.lowerBound, count: span.count)
-            }
+            linear(h, rows: mrows, inFeatures: d, weight: b.fc1Weight, bias: b.fc1Bias, outFeatures: hidden, into: big,
+                   gelu: true)
             linear(big, rows: mrows, inFeatures: hidden, weight: b.fc2Weight, bias: b.fc2Bias, outFeatures: d, into: x,
                    accumulate: true)
         }

@@ -1,0 +1,102 @@
+// LayerNorm over the last axis for the ViT blocks (see swiftlet_vit.h).
+#include <math.h>
+
+#include "vit_internal.h"
+
+static void row_portable(const float *x, ptrdiff_t n, const float *w, const float *b, float eps, float *y) {
+    float sum = 0;
+    for (ptrdiff_t j = 0; j < n; j++) sum += x[j];
+    float mean = sum / (float)n, ss = 0;
+    for (ptrdiff_t j = 0; j < n; j++) ss += (x[j] - mean) * (x[j] - mean);
+    float inv = 1.0f / sqrtf(ss / (float)n + eps);
+    for (ptrdiff_t j = 0; j < n; j++) y[j] = (x[j] - mean) * inv * w[j] + b[j];
+}
+
+#ifdef VIT_X86
+VIT_AVX512 static void row512(const float *x, ptrdiff_t n, const float *w, const float *b, float eps, float *y) {
+    __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+    ptrdiff_t j = 0;
+    for (; j + 32 <= n; j += 32) {
+        s0 = _mm512_add_ps(s0, _mm512_loadu_ps(x + j));
+        s1 = _mm512_add_ps(s1, _mm512_loadu_ps(x + j + 16));
+    }
+    for (; j < n; j += 16) {
+        __mmask16 m = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+        s0 = _mm512_add_ps(s0, _mm512_maskz_loadu_ps(m, x + j));
+    }
+    const float mean = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1)) / (float)n;
+    const __m512 mv = _mm512_set1_ps(mean);
+    s0 = _mm512_setzero_ps();
+    s1 = _mm512_setzero_ps();
+    for (j = 0; j + 32 <= n; j += 32) {
+        __m512 d0 = _mm512_sub_ps(_mm512_loadu_ps(x + j), mv), d1 = _mm512_sub_ps(_mm512_loadu_ps(x + j + 16), mv);
+        s0 = _mm512_fmadd_ps(d0, d0, s0);
+        s1 = _mm512_fmadd_ps(d1, d1, s1);
+    }
+    for (; j < n; j += 16) {
+        __mmask16 m = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+        __m512 d = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, x + j), mv);
+        s0 = _mm512_fmadd_ps(d, d, s0);
+    }
+    const float var = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1)) / (float)n;
+    const __m512 inv = _mm512_set1_ps(1.0f / sqrtf(var + eps));
+    for (j = 0; j < n; j += 16) {
+        __mmask16 m = n - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - j)) - 1);
+        __m512 d = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + j), mv), inv);
+        __m512 r = _mm512_fmadd_ps(d, _mm512_maskz_loadu_ps(m, w + j), _mm512_maskz_loadu_ps(m, b + j));
+        _mm512_mask_storeu_ps(y + j, m, r);
+    }
+}
+
+VIT_AVX2 static float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+VIT_AVX2 static void row256(const float *x, ptrdiff_t n, const float *w, const float *b, float eps, float *y) {
+    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+    ptrdiff_t j = 0;
+    for (; j + 16 <= n; j += 16) {
+        s0 = _mm256_add_ps(s0, _mm256_loadu_ps(x + j));
+        s1 = _mm256_add_ps(s1, _mm256_loadu_ps(x + j + 8));
+    }
+    float sum = hsum256(_mm256_add_ps(s0, s1));
+    for (ptrdiff_t t = j; t < n; t++) sum += x[t];
+    const float mean = sum / (float)n;
+    const __m256 mv = _mm256_set1_ps(mean);
+    s0 = _mm256_setzero_ps();
+    s1 = _mm256_setzero_ps();
+    for (j = 0; j + 16 <= n; j += 16) {
+        __m256 d0 = _mm256_sub_ps(_mm256_loadu_ps(x + j), mv), d1 = _mm256_sub_ps(_mm256_loadu_ps(x + j + 8), mv);
+        s0 = _mm256_fmadd_ps(d0, d0, s0);
+        s1 = _mm256_fmadd_ps(d1, d1, s1);
+    }
+    float ss = hsum256(_mm256_add_ps(s0, s1));
+    for (ptrdiff_t t = j; t < n; t++) ss += (x[t] - mean) * (x[t] - mean);
+    const float inv = 1.0f / sqrtf(ss / (float)n + eps);
+    const __m256 iv = _mm256_set1_ps(inv);
+    for (j = 0; j + 8 <= n; j += 8) {
+        __m256 d = _mm256_mul_ps(_mm256_sub_ps(_mm256_loadu_ps(x + j), mv), iv);
+        _mm256_storeu_ps(y + j, _mm256_fmadd_ps(d, _mm256_loadu_ps(w + j), _mm256_loadu_ps(b + j)));
+    }
+    for (; j < n; j++) y[j] = (x[j] - mean) * inv * w[j] + b[j];
+}
+#endif
+
+void swl_vit_layer_norm(const float *x, ptrdiff_t rows, ptrdiff_t cols, const float *weight, const float *bias,
+                        float eps, float *y) {
+    if (rows <= 0 || cols <= 0) return;
+#ifdef VIT_X86
+    if (swl_vit_level() >= SWL_VIT_AVX512) {
+        for (ptrdiff_t r = 0; r < rows; r++) row512(x + r * cols, cols, weight, bias, eps, y + r * cols);
+        return;
+    }
+    if (swl_vit_level() >= SWL_VIT_AVX2) {
+        for (ptrdiff_t r = 0; r < rows; r++) row256(x + r * cols, cols, weight, bias, eps, y + r * cols);
+        return;
+    }
+#endif
+    for (ptrdiff_t r = 0; r < rows; r++) row_portable(x + r * cols, cols, weight, bias, eps, y + r * cols);
+}

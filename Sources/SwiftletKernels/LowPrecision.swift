@@ -1,0 +1,186 @@
+import CSwiftletKernels
+
+/// Storage format of a ``CompactMatrix``.
+public enum CompactFormat: Int32, Sendable, CaseIterable {
+  /// float32.
+  case f32 = 0
+  /// IEEE binary16.
+  case f16 = 1
+  /// bfloat16.
+  case bf16 = 2
+  /// int8 with one float32 scale per row: `W[r, c] = q[r, c] · scale[r]`.
+  case q8Row = 3
+
+  /// Bytes per weight, scales excluded.
+  public var bytesPerWeight: Int {
+    switch self {
+    case .f32: 4
+    case .f16, .bf16: 2
+    case .q8Row: 1
+    }
+  }
+}
+
+/// A row-major `[rows, cols]` weight matrix in a compact format, read in place (e.g. from a mapped
+/// model file). The memory must stay valid and unchanged while the matrix is used.
+public struct CompactMatrix: @unchecked Sendable {
+  public let format: CompactFormat
+  public let rows: Int
+  public let cols: Int
+  /// The `rows · cols` elements (any alignment).
+  public let values: UnsafeRawPointer
+  /// `q8Row`: `rows` float32 scales (any alignment); nil for the other formats.
+  public let scales: UnsafeRawPointer?
+
+  /// A matrix over `bytes` laid out as a .swl tensor: the elements, then for `q8Row` one float32
+  /// scale per row. Returns nil when the sizes do not match `bytes.count` (or overflow).
+  public init?(format: CompactFormat, rows: Int, cols: Int, bytes: UnsafeRawBufferPointer) {
+    guard rows >= 0, cols >= 0, let base = bytes.baseAddress else { return nil }
+    let (count, o1) = rows.multipliedReportingOverflow(by: cols)
+    let (elements, o2) = count.multipliedReportingOverflow(by: format.bytesPerWeight)
+    let (total, o3) = elements.addingReportingOverflow(format == .q8Row ? 4 * rows : 0)
+    guard !o1, !o2, !o3, total == bytes.count else { return nil }
+    self.format = format
+    self.rows = rows
+    self.cols = cols
+    values = base
+    scales = format == .q8Row ? base + elements : nil
+  }
+
+  /// A float32 matrix.
+  public init(rows: Int, cols: Int, floats: UnsafePointer<Float>) {
+    format = .f32
+    self.rows = max(rows, 0)
+    self.cols = max(cols, 0)
+    values = UnsafeRawPointer(floats)
+    scales = nil
+  }
+}
+
+extension Kernels {
+  /// The instruction set the compact-weight kernels use on this thread: 0 portable C, 1 AVX2, 2 AVX-512.
+  public static var lowPrecisionLevel: Int { Int(swl_lowp_level()) }
+
+  /// Caps the instruction set of the compact-weight kernels for calls made from the calling thread
+  /// (tests compare the implementations); returns the level now in use.
+  @discardableResult
+  public static func setLowPrecisionMaxLevel(_ level: Int) -> Int {
+    Int(swl_lowp_set_max_level(Int32(clamping: level)))
+  }
+
+  /// `y[r] = W[r, :] · x + bias[r]` for a compact `W` read in place (`x`: `cols` floats, `y`: `rows`
+  /// floats, not overlapping `x`). Rows are split among `threads` threads (default: the count
+  /// OpenBLAS is set to, which the session sets); small matrices run on the calling thread.
+  public static func gemv(
+    _ w: CompactMatrix, x: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>,
+    threads: Int = BLAS.threads
+  ) {
+    guard w.rows > 0 else { return }
+    _ = swl_lowp_gemv(w.format.rawValue, w.values, w.scales, w.rows, w.cols, x, bias, y, Int32(clamping: threads))
+  }
+
+  /// Decodes rows `row0 ..< row0 + count` of `w` to float32 (`count · cols` floats, row stride
+  /// `cols`), scales applied. Rows outside the matrix are not read: the range is clamped to it.
+  public static func dequantizeRows(
+    _ w: CompactMatrix, from row0: Int, count: Int, into out: UnsafeMutablePointer<Float>, threads: Int = 1
+  ) {
+    let start = min(max(row0, 0), w.rows)
+    let n = min(max(count, 0), w.rows - start)
+    guard n > 0 else { return }
+    _ = swl_lowp_dequantize_rows(w.format.rawValue, w.values, w.scales, w.cols, start, n, out, Int32(clamping: threads))
+  }
+
+  /// Floats of scratch ``linear(_:rows:weight:bias:into:panel:)`` wants for a matrix with `cols`
+  /// columns: a panel of at least 128 rows, about 1 MiB for narrow matrices.
+  public static func compactPanelFloats(cols: Int) -> Int {
+    compactPanelRows(cols: cols) * max(cols, 1)
+  }
+
+  static func compactPanelRows(cols: Int) -> Int {
+    // Each panel is one sgemm, which packs all of x again: wide panels keep that copy small.
+    let rows = max(128, (256 * 1024) / max(cols, 1))
+    return (rows + 15) / 16 * 16
+  }
+
+  /// A PyTorch `Linear` with a compact weight: `y[rows, out] = x[rows, in] · Wᵀ + bias`. One row
+  /// goes through ``gemv(_:x:bias:into:threads:)``; more rows of a `q8Row` matrix go through int8
+  /// products where the CPU has AVX-512 VNNI (``q8ProductsUseVNNI``: `x` rounded to int16 per row,
+  /// within 2^-16 of each row's largest magnitude); otherwise more rows dequantize `W` a panel of rows at a time
+  /// into `panel` (``compactPanelFloats(cols:)`` floats; a smaller panel works at some speed, and one
+  /// smaller than a row falls back to a matrix-vector product per row) and multiply each panel with BLAS. `y` must not overlap `x` or `panel`.
+  public static func linear(
+    _ x: UnsafePointer<Float>, rows: Int, weight w: CompactMatrix, bias: UnsafePointer<Float>?,
+    into y: UnsafeMutablePointer<Float>, panel: UnsafeMutablePointer<Float>, panelFloats: Int
+  ) {
+    guard rows > 0, w.rows > 0 else { return }
+    let threads = BLAS.threads
+    if rows == 1 {
+      gemv(w, x: x, bias: bias, into: y, threads: threads)
+      return
+    }
+    if w.format == .f32 {
+      linear(x, rows: rows, inFeatures: w.cols, weight: w.values.assumingMemoryBound(to: Float.self), bias: bias,
+             outFeatures: w.rows, into: y)
+      return
+    }
+    let K = w.cols, N = w.rows
+    if w.format == .q8Row, swl_lowp_gemm_q8_supported() != 0,
+       q8Linear(x, rows: rows, weight: w, bias: bias, into: y, panel: panel, panelFloats: panelFloats, threads: threads) {
+      return
+    }
+    guard panelFloats >= K else {
+      // No room for a single decoded row: one matrix-vector product per input row.
+      for r in 0..<rows { gemv(w, x: x + r * K, bias: bias, into: y + r * N, threads: threads) }
+      return
+    }
+    let step = max(1, min(compactPanelRows(cols: K), panelFloats / max(K, 1), N))
+    var n0 = 0
+    while n0 < N {
+      let nb = min(step, N - n0)
+      _ = swl_lowp_dequantize_rows(w.format.rawValue, w.values, w.scales, K, n0, nb, panel, Int32(clamping: threads))
+      let beta: Float
+      if let bias {
+        for r in 0..<rows { (y + r * N + n0).update(from: bias + n0, count: nb) }
+        beta = 1
+      } else {
+        beta = 0
+      }
+      BLAS.sgemm(transA: false, transB: true, m: rows, n: nb, k: K, alpha: 1, a: x, lda: max(K, 1),
+                 b: panel, ldb: max(K, 1), beta: beta, c: y + n0, ldc: N)
+      n0 += nb
+    }
+  }
+
+  /// Whether several rows times a `q8Row` matrix take the int8 path (AVX-512 VNNI: activations rounded
+  /// to int16 per row, products summed exactly in int32) rather than decoded panels through BLAS.
+  public static var q8ProductsUseVNNI: Bool { swl_lowp_gemm_q8_supported() != 0 }
+
+  /// The VNNI path over as many rows at a time as `panel` holds; false if it cannot run here.
+  private static func q8Linear(
+    _ x: UnsafePointer<Float>, rows: Int, weight w: CompactMatrix, bias: UnsafePointer<Float>?,
+    into y: UnsafeMutablePointer<Float>, panel: UnsafeMutablePointer<Float>, panelFloats: Int, threads: Int
+  ) -> Bool {
+    let bytes = panelFloats * MemoryLayout<Float>.stride
+    var chunk = rows
+    while chunk > 1 && swl_lowp_gemm_q8_scratch(chunk, w.cols) > bytes { chunk = (chunk + 1) / 2 }
+    guard swl_lowp_gemm_q8_scratch(chunk, w.cols) <= bytes else { return false }
+    var r0 = 0
+    while r0 < rows {
+      let m = min(chunk, rows - r0)
+      let status = swl_lowp_gemm_q8(x + r0 * w.cols, w.cols, m, w.values, w.scales, w.rows, w.cols, bias,
+                                    y + r0 * w.rows, w.rows, panel, bytes, Int32(clamping: threads))
+      // -2 (k too large for exact int32 sums) is known before any row is written.
+      if status != 0 { return r0 == 0 ? false : fallbackRows(x, from: r0, rows: rows, w, bias, y, threads) }
+      r0 += m
+    }
+    return true
+  }
+
+  private static func fallbackRows(
+    _ x: UnsafePointer<Float>, from r0: Int, rows: Int, _ w: CompactMatrix, _ bias: UnsafePointer<Float>?,
+    _ y: UnsafeMutablePointer<Float>, _ threads: Int
+  ) -> Bool {
+    for r in r0..<rows { gemv(w, x: x + r * w.cols, bias: bias, into: y + r * w.rows, threads: threads) }
+    return true
+  }
+}
