@@ -375,8 +375,12 @@ def main():
     print(f"machine: {machine()}; load average {load_before} before, {load_average()} after")
     if args.no_peers:
         print("peers: none (--no-peers: Swiftlet only)")
+    elif not torch:
+        print("peers: none (PyTorch/timm not importable: Swiftlet only)")
     else:
-        print(f"peers: {', '.join(versions)}{'' if tome else ' (no ToMe patch: PyTorch column left out)'}")
+        missing = ([] if tome else ["no ToMe patch (--official): PyTorch column left out"]) + \
+                  ([] if ort else ["no onnxruntime: ORT column left out"])
+        print(f"peers: {', '.join(versions)}" + (f" ({'; '.join(missing)})" if missing else ""))
     print(f"batch 1, 224x224, median ms of {args.rounds} rounds x {args.runs} runs; "
           "ORT/Swl and Torch/Swl are speed-ups of Swiftlet (ORT at r=0)")
     print(table(results, models, threads))

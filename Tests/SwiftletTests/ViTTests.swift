@@ -140,7 +140,7 @@ func compare(_ got: [Float], _ want: [Float]) -> (maxAbs: Double, ok: Bool) {
         }
     }
 
-    /// Two threads split attention and GELU between the caller and a helper: same numbers as one.
+    /// Two threads split the GEMMs, attention and norms with a helper thread: same numbers as one.
     @Test func twoThreadsMatchOneThread() throws {
         let model = try Model(bytes: try ViTFixture.convert("checkpoint.safetensors"))
         let one = try model.makeSession(options: SessionOptions(threads: 1))

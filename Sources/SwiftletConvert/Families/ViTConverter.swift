@@ -16,8 +16,8 @@ import SwiftletFormat
 /// (patch embedding, qkv, proj, fc1, fc2; the patch conv flattened to `[D, C·p·p]` first) are stored
 /// as column panels, `vit.weight_layout = "panels16"`: an `[n, k]` matrix becomes
 /// `[ceil(n/16), k, 16]` with `panel[j][p][c] = W[16j + c, p]` (zero past n), the layout the runtime's
-/// micro-kernels read in place (CSwiftletKernels/include/swiftlet_vit.h). With `q8_row` storage a
-/// "row" is then 16 weights of one input, each with its own scale.
+/// micro-kernels read in place (CSwiftletKernels/include/swiftlet_vit.h). With `q8_row` storage each
+/// last-axis row, 16 weights of one input, then gets its own scale.
 public enum ViTConverter: FamilyConverter {
     public static let family = "vit"
 
