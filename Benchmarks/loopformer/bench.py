@@ -297,10 +297,16 @@ def main():
         json.dump(CONFIG, f)
     cli = find_cli(args.swiftlet)
     models = {}
-    for dtype in ["f32"] + ([] if args.compact_dtype == "none" else [args.compact_dtype]):
+    wanted = ["f32"] + ([] if args.compact_dtype == "none" else [args.compact_dtype])
+    for dtype in wanted:
         path = os.path.join(args.workdir, f"loopformer-d1024-{dtype}.swl")
         if convert(cli, cfg_path, args.checkpoint, path, dtype):
             models[dtype] = path
+        elif dtype == "q8":
+            # A CLI whose --dtype does not take q8 yet: the next most compact type.
+            path = os.path.join(args.workdir, "loopformer-d1024-f16.swl")
+            if convert(cli, cfg_path, args.checkpoint, path, "f16"):
+                models["f16"] = path
     sw = load_bindings(args.library)
     swiftlet = SwiftletBindings(sw, models, args) if sw else SwiftletCLI(cli, models, args)
     peer = TorchPeer(args)

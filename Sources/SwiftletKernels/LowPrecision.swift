@@ -90,8 +90,8 @@ extension Kernels {
     _ = swl_lowp_dequantize_rows(w.format.rawValue, w.values, w.scales, w.cols, start, n, out, Int32(clamping: threads))
   }
 
-  /// Floats of scratch ``linear(_:rows:weight:bias:into:panel:)`` wants for a matrix with `cols`
-  /// columns: a panel of at least 128 rows, about 1 MiB for narrow matrices.
+  /// Floats of scratch ``linear(_:rows:weight:bias:into:panel:panelFloats:threads:)`` wants for a
+  /// matrix with `cols` columns: a panel of at least 128 rows, about 1 MiB for narrow matrices.
   public static func compactPanelFloats(cols: Int) -> Int {
     compactPanelRows(cols: cols) * max(cols, 1)
   }
@@ -102,18 +102,23 @@ extension Kernels {
     return (rows + 15) / 16 * 16
   }
 
-  /// A PyTorch `Linear` with a compact weight: `y[rows, out] = x[rows, in] · Wᵀ + bias`. One row
-  /// goes through ``gemv(_:x:bias:into:threads:)``; more rows of a `q8Row` matrix go through int8
-  /// products where the CPU has AVX-512 VNNI (``q8ProductsUseVNNI``: `x` rounded to int16 per row,
-  /// within 2^-16 of each row's largest magnitude); otherwise more rows dequantize `W` a panel of rows at a time
-  /// into `panel` (``compactPanelFloats(cols:)`` floats; a smaller panel works at some speed, and one
-  /// smaller than a row falls back to a matrix-vector product per row) and multiply each panel with BLAS. `y` must not overlap `x` or `panel`.
+  /// A PyTorch `Linear` with a compact weight: `y[rows, out] = x[rows, in] · Wᵀ + bias`.
+  ///
+  /// - One row: ``gemv(_:x:bias:into:threads:)``.
+  /// - Several rows of a `q8Row` matrix where the CPU has AVX-512 VNNI (``q8ProductsUseVNNI``): int8
+  ///   products, with `x` rounded to int16 per row (within 2^-16 of each row's largest magnitude).
+  /// - Otherwise `W` is decoded a panel of rows at a time into `panel` (``compactPanelFloats(cols:)``
+  ///   floats; a smaller panel works at some speed, one smaller than a row falls back to a
+  ///   matrix-vector product per row) and each panel multiplied with BLAS; f32 goes to BLAS directly.
+  ///
+  /// `y` must not overlap `x` or `panel`. `threads` splits the matrix-vector and int8 products and the
+  /// decoding (default: the count OpenBLAS is set to); the BLAS products use OpenBLAS's own setting.
   public static func linear(
     _ x: UnsafePointer<Float>, rows: Int, weight w: CompactMatrix, bias: UnsafePointer<Float>?,
-    into y: UnsafeMutablePointer<Float>, panel: UnsafeMutablePointer<Float>, panelFloats: Int
+    into y: UnsafeMutablePointer<Float>, panel: UnsafeMutablePointer<Float>, panelFloats: Int,
+    threads: Int = BLAS.threads
   ) {
     guard rows > 0, w.rows > 0 else { return }
-    let threads = BLAS.threads
     if rows == 1 {
       gemv(w, x: x, bias: bias, into: y, threads: threads)
       return
@@ -155,7 +160,8 @@ extension Kernels {
   /// to int16 per row, products summed exactly in int32) rather than decoded panels through BLAS.
   public static var q8ProductsUseVNNI: Bool { swl_lowp_gemm_q8_supported() != 0 }
 
-  /// The VNNI path over as many rows at a time as `panel` holds; false if it cannot run here.
+  /// The VNNI path over as many rows at a time as `panel` holds; false (nothing written) if it cannot
+  /// run here.
   private static func q8Linear(
     _ x: UnsafePointer<Float>, rows: Int, weight w: CompactMatrix, bias: UnsafePointer<Float>?,
     into y: UnsafeMutablePointer<Float>, panel: UnsafeMutablePointer<Float>, panelFloats: Int, threads: Int
@@ -169,18 +175,14 @@ extension Kernels {
       let m = min(chunk, rows - r0)
       let status = swl_lowp_gemm_q8(x + r0 * w.cols, w.cols, m, w.values, w.scales, w.rows, w.cols, bias,
                                     y + r0 * w.rows, w.rows, panel, bytes, Int32(clamping: threads))
-      // -2 (k too large for exact int32 sums) is known before any row is written.
-      if status != 0 { return r0 == 0 ? false : fallbackRows(x, from: r0, rows: rows, w, bias, y, threads) }
+      if status != 0 {
+        // Refused up front (too many columns for exact int32 sums), so the first chunk tells.
+        if r0 == 0 { return false }
+        for r in r0..<rows { gemv(w, x: x + r * w.cols, bias: bias, into: y + r * w.rows, threads: threads) }
+        return true
+      }
       r0 += m
     }
-    return true
-  }
-
-  private static func fallbackRows(
-    _ x: UnsafePointer<Float>, from r0: Int, rows: Int, _ w: CompactMatrix, _ bias: UnsafePointer<Float>?,
-    _ y: UnsafeMutablePointer<Float>, _ threads: Int
-  ) -> Bool {
-    for r in r0..<rows { gemv(w, x: x + r * w.cols, bias: bias, into: y + r * w.rows, threads: threads) }
     return true
   }
 }

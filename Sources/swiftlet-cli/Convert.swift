@@ -33,7 +33,7 @@ struct Convert: ParsableCommand {
     @Option(help: "Where to write the .swl file.")
     var output: String
 
-    @Option(help: "Storage type of weight matrices: f32 (exact), f16 or bf16.")
+    @Option(help: "Storage type of weight matrices: f32 (exact), f16, bf16, or q8 (int8, one scale per row; LoopFormer and ViT).")
     var dtype: String = "f32"
 
     @Option(name: .customLong("table-dtype"), help: "MemoryFormer: storage type of the hash tables: f32, f16 or q8 (int8 with a scale per row).")
@@ -49,7 +49,7 @@ struct Convert: ParsableCommand {
     var quiet = false
 
     func run() throws {
-        let options = ConvertOptions(weightDType: try parseDType(dtype, "--dtype", allowQ8: false),
+        let options = ConvertOptions(weightDType: try parseDType(dtype, "--dtype", allowQ8: true),
                                      tableDType: try parseDType(tableDType, "--table-dtype", allowQ8: true),
                                      compress: compress)
         let start = Date()

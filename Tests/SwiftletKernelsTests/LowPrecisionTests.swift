@@ -283,6 +283,18 @@ private func worstRelativeError(_ got: [Float], _ ref: (y: [Double], magnitude: 
     #expect(errors.allSatisfy { $0 < 1e-5 }, "\(errors)")
   }
 
+  /// Every part runs exactly once, with its own index; clamped part counts still cover all work.
+  @Test func parallelRunsEveryPartOnce() {
+    for parts in [1, 2, 3, 64, 100] {
+      let n = min(max(parts, 1), 64)
+      let hits = UnsafeMutablePointer<Int>.allocate(capacity: n)
+      hits.initialize(repeating: 0, count: n)
+      defer { hits.deallocate() }
+      Kernels.parallel(parts: parts) { p in hits[p] += 1 }
+      #expect((0..<n).allSatisfy { hits[$0] == 1 }, "parts \(parts)")
+    }
+  }
+
   @Test func matrixSizeIsChecked() {
     let bytes = [UInt8](repeating: 0, count: 30)
     bytes.withUnsafeBytes { raw in

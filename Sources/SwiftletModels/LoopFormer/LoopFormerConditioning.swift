@@ -12,7 +12,7 @@ final class LoopFormerModulation {
     let width: Int
     let blocks: Int
 
-    init(model: LoopFormerModel, steps: [Double]) {
+    init(model: LoopFormerModel, steps: [Double], threads: Int) {
         self.steps = steps
         width = model.width
         blocks = model.blockCount
@@ -43,7 +43,8 @@ final class LoopFormerModulation {
             for (i, block) in model.blocks.enumerated() {
                 c.withUnsafeBufferPointer { cp in
                     m.withUnsafeMutableBufferPointer { mp in
-                        Kernels.gemv(block.adaWeight, x: cp.baseAddress!, bias: block.adaBias, into: mp.baseAddress!)
+                        Kernels.gemv(block.adaWeight, x: cp.baseAddress!, bias: block.adaBias, into: mp.baseAddress!,
+                                     threads: threads)
                     }
                 }
                 let base = (s * blocks + i) * 4 * C

@@ -65,6 +65,9 @@ public final class LoopFormerModel: FamilyModel, @unchecked Sendable {
     public let weightFormat: String
     /// Scratch floats a multi-row product with a compact matrix needs (0 when all are f32).
     let panelFloats: Int
+    /// Every weight matrix is q8_row and this CPU multiplies them with int8 instructions: then no
+    /// product of a call goes through OpenBLAS's GEMM, only the prompt's small attention products.
+    let int8Products: Bool
 
     public init(file: SWLFile) throws(ModelError) {
         let w = Weights(file)
@@ -153,6 +156,7 @@ public final class LoopFormerModel: FamilyModel, @unchecked Sendable {
         }
         self.blocks = blocks
         let names: [CompactFormat: String] = [.f32: "f32", .f16: "f16", .bf16: "bf16", .q8Row: "q8_row"]
+        int8Products = formats == [.q8Row] && Kernels.q8ProductsUseVNNI
         weightFormat = formats.sorted { $0.rawValue < $1.rawValue }.compactMap { names[$0] }.joined(separator: "+")
         panelFloats = panel
         func embedder(_ prefix: String) throws(ModelError) -> TimestepEmbedder {

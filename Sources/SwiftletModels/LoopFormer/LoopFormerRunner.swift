@@ -34,6 +34,10 @@ final class LoopFormerRunner: FamilyRunner {
     private let panel = LoopFormerFloatBuffer()
     private var cachePosition = 0
     private var cacheModulation: LoopFormerModulation?
+    /// Threads of the call in progress (see `withThreads`).
+    private var threads = 1
+    /// Score scratch of each thread when the attention heads are split among threads.
+    private var partArenas: [Arena] = []
 
     init(model: LoopFormerModel) {
         self.model = model
@@ -43,6 +47,10 @@ final class LoopFormerRunner: FamilyRunner {
     // MARK: whole sequences
 
     func run(_ inputs: [TensorView], budget: Budget, control: RunControl) throws(ModelError) -> [Tensor] {
+        try withThreads { () throws(ModelError) in try runSequences(inputs, budget: budget, control: control) }
+    }
+
+    private func runSequences(_ inputs: [TensorView], budget: Budget, control: RunControl) throws(ModelError) -> [Tensor] {
         guard inputs.count == 1 else {
             throw ModelError(.invalidArgument, "loopformer takes 1 input ('input_ids' int32 [B, T]), got \(inputs.count)")
         }
@@ -86,6 +94,7 @@ final class LoopFormerRunner: FamilyRunner {
     var contextLength: Int { model.contextLength }
     var position: Int { cachePosition }
     var vocabSize: Int { model.vocab }
+    /// Every row of the last call; after a prefill the deferred rows are computed here, once.
     var logits: UnsafeBufferPointer<Float> {
         guard let out = logitBuffer.pointer, logitRows > 0 else { return UnsafeBufferPointer(start: nil, count: 0) }
         if deferredRows > 0, let normed = deferredNormed.pointer {
@@ -101,8 +110,13 @@ final class LoopFormerRunner: FamilyRunner {
     }
 
     /// Starts a sequence: chooses the trajectory from the budget, clears the cache and fills it with
-    /// the prompt; logits for every prompt position.
+    /// the prompt. The last position's logits are computed now (`lastLogits`); the other positions'
+    /// when `logits` is first read.
     func prefill(_ ids: UnsafeBufferPointer<Int32>, budget: Budget, control: RunControl) throws(ModelError) {
+        try withThreads { () throws(ModelError) in try prefillPrompt(ids, budget: budget, control: control) }
+    }
+
+    private func prefillPrompt(_ ids: UnsafeBufferPointer<Int32>, budget: Budget, control: RunControl) throws(ModelError) {
         guard !ids.isEmpty else { throw ModelError(.invalidArgument, "prefill needs at least one token") }
         guard ids.count <= model.contextLength else {
             throw ModelError(.contextFull, "the prompt has \(ids.count) tokens but the context (block_size) holds \(model.contextLength)")
@@ -142,6 +156,10 @@ final class LoopFormerRunner: FamilyRunner {
 
     /// Appends one token through the cache, with the trajectory chosen at prefill.
     func decode(_ id: Int32, control: RunControl) throws(ModelError) {
+        try withThreads { () throws(ModelError) in try decodeToken(id, control: control) }
+    }
+
+    private func decodeToken(_ id: Int32, control: RunControl) throws(ModelError) {
         guard let modulation = cacheModulation, cachePosition > 0, let kvCache = cache.pointer else {
             throw ModelError(.state, "decode needs a prefill first")
         }
@@ -195,6 +213,16 @@ final class LoopFormerRunner: FamilyRunner {
             throw ModelError(.budget, "cannot allocate scratch for \(rows) token rows (\(error)); use a smaller batch or shorter sequence")
         }
         _ = try panel.ensure(max(model.panelFloats, 1), what: "the weight panel")
+        let parts = splitParts
+        while partArenas.count < parts { partArenas.append(Arena()) }
+        for a in partArenas.prefix(parts) {
+            a.reset()
+            do {
+                try a.reserve(bytes: (max(64 * 1024, model.contextLength) + 16) * MemoryLayout<Float>.stride)
+            } catch {
+                throw ModelError(.budget, "cannot allocate attention scratch (\(error))")
+            }
+        }
         return Scratch(x: arena.floats(rows * C), h: arena.floats(rows * C), qkv: arena.floats(rows * 3 * C),
                        y: arena.floats(rows * C), proj: arena.floats(rows * C), u: arena.floats(rows * I))
     }
@@ -202,7 +230,63 @@ final class LoopFormerRunner: FamilyRunner {
     /// `y = x · Wᵀ + bias` with W in its stored format (one row: a matrix-vector product).
     private func linear(_ x: UnsafePointer<Float>, rows: Int, _ w: CompactMatrix, bias: UnsafePointer<Float>?,
                         into y: UnsafeMutablePointer<Float>) {
-        Kernels.linear(x, rows: rows, weight: w, bias: bias, into: y, panel: panel.pointer!, panelFloats: panel.capacity)
+        Kernels.linear(x, rows: rows, weight: w, bias: bias, into: y, panel: panel.pointer!, panelFloats: panel.capacity,
+                       threads: threads)
+    }
+
+    /// How many threads share the attention heads and the GELU: with int8 weights the session's
+    /// threads are this family's (OpenBLAS is held to one), otherwise OpenBLAS's own.
+    private var splitParts: Int { model.int8Products ? max(threads, 1) : 1 }
+
+    /// Causal attention of all heads (`Kernels.attention`), the heads split among `splitParts` threads.
+    private func attention(q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>, ldk: Int,
+                           v: UnsafePointer<Float>, ldv: Int, out: UnsafeMutablePointer<Float>,
+                           seqQ: Int, seqK: Int, queryOffset: Int, scale: Float) throws(KernelError) {
+        let H = model.heads, d = model.headDim
+        let parts = min(splitParts, H)
+        if parts == 1 {
+            try Kernels.attention(q: q, ldq: ldq, k: k, ldk: ldk, v: v, ldv: ldv, out: out, ldo: model.width,
+                                  seqQ: seqQ, seqK: seqK, heads: H, headDim: d, scale: scale, causal: true,
+                                  queryOffset: queryOffset, scratch: arena)
+            return
+        }
+        let failures = UnsafeMutablePointer<KernelError?>.allocate(capacity: parts)
+        failures.initialize(repeating: nil, count: parts)
+        defer { failures.deinitialize(count: parts); failures.deallocate() }
+        let arenas = partArenas, C = model.width
+        Kernels.parallel(parts: parts) { p in
+            let h0 = H * p / parts, h1 = H * (p + 1) / parts
+            do throws(KernelError) {
+                try Kernels.attention(q: q + h0 * d, ldq: ldq, k: k + h0 * d, ldk: ldk, v: v + h0 * d, ldv: ldv,
+                                      out: out + h0 * d, ldo: C, seqQ: seqQ, seqK: seqK, heads: h1 - h0, headDim: d,
+                                      scale: scale, causal: true, queryOffset: queryOffset, scratch: arenas[p])
+            } catch {
+                failures[p] = error
+            }
+        }
+        for p in 0..<parts { if let e = failures[p] { throw e } }
+    }
+
+    /// GELU in place over `count` values, split among `splitParts` threads.
+    private func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        let parts = min(splitParts, max(count / (64 * 1024), 1))
+        Kernels.parallel(parts: parts) { p in
+            let a = count * p / parts, b = count * (p + 1) / parts
+            Kernels.geluFast(x + a, count: b - a)
+        }
+    }
+
+    /// Runs one call's work with the session's thread count (which the API layer has just given
+    /// OpenBLAS) for this family's own kernels. When no big product goes through OpenBLAS (int8
+    /// weights), OpenBLAS is held to one thread meanwhile: its idle workers would otherwise spin
+    /// beside the kernels' threads on the same cores after every small attention product.
+    private func withThreads<T>(_ body: () throws(ModelError) -> T) throws(ModelError) -> T {
+        let n = BLAS.threads
+        threads = n
+        guard model.int8Products, n > 1 else { return try body() }
+        BLAS.setThreads(1)
+        defer { BLAS.setThreads(n) }
+        return try body()
     }
 
     /// x = wte[id] + wpe[position] for `count` consecutive positions.
@@ -246,18 +330,14 @@ final class LoopFormerRunner: FamilyRunner {
                                 headDim: model.headDim, scale: scale, scores: arena.floats(past + 1), out: s.y)
                             arena.release(to: mark)
                         } else {
-                            try Kernels.attention(
-                                q: s.qkv, ldq: 3 * C, k: keys, ldk: C, v: values, ldv: C, out: s.y, ldo: C,
-                                seqQ: seq, seqK: past + seq, heads: model.heads, headDim: model.headDim, scale: scale,
-                                causal: true, queryOffset: past, scratch: arena)
+                            try attention(q: s.qkv, ldq: 3 * C, k: keys, ldk: C, v: values, ldv: C, out: s.y,
+                                          seqQ: seq, seqK: past + seq, queryOffset: past, scale: scale)
                         }
                     } else {
                         for b in 0..<batch {
                             let q = s.qkv + b * seq * 3 * C
-                            try Kernels.attention(
-                                q: q, ldq: 3 * C, k: q + C, ldk: 3 * C, v: q + 2 * C, ldv: 3 * C,
-                                out: s.y + b * seq * C, ldo: C, seqQ: seq, seqK: seq, heads: model.heads,
-                                headDim: model.headDim, scale: scale, causal: true, queryOffset: 0, scratch: arena)
+                            try attention(q: q, ldq: 3 * C, k: q + C, ldk: 3 * C, v: q + 2 * C, ldv: 3 * C,
+                                          out: s.y + b * seq * C, seqQ: seq, seqK: seq, queryOffset: 0, scale: scale)
                         }
                     }
                 } catch {
@@ -269,7 +349,7 @@ final class LoopFormerRunner: FamilyRunner {
                 // x += gate_mlp ⊙ mlp(rms(x) ⊙ (1 + scale_mlp))
                 Kernels.rmsNorm(s.x, rows: rows, cols: C, weight: scaleMLP, eps: model.eps, into: s.h)
                 linear(s.h, rows: rows, block.fcWeight, bias: block.fcBias, into: s.u)
-                Kernels.geluFast(s.u, count: rows * I)
+                gelu(s.u, count: rows * I)
                 linear(s.u, rows: rows, block.mlpProjWeight, bias: block.mlpProjBias, into: s.proj)
                 Self.gatedAdd(s.proj, gate: gateMLP, into: s.x, rows: rows, cols: C)
             }
@@ -311,7 +391,7 @@ final class LoopFormerRunner: FamilyRunner {
         if modulations.count >= Self.modulationCacheSize, !modulationOrder.isEmpty {
             modulations[modulationOrder.removeFirst()] = nil
         }
-        let m = LoopFormerModulation(model: model, steps: steps)
+        let m = LoopFormerModulation(model: model, steps: steps, threads: threads)
         modulations[steps] = m
         modulationOrder.append(steps)
         return (m, model.conditioningGFLOPs(loops: steps.count))
