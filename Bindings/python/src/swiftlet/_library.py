@@ -64,6 +64,7 @@ _PROTOTYPES = {
     "swl_session_prefill": (_STATUS, [_P, _ptr(_I32), _U64, _ptr(S.Budget), _ptr(S.RunReport)]),
     "swl_session_decode": (_STATUS, [_P, _I32, _ptr(S.RunReport)]),
     "swl_session_logits": (_STATUS, [_P, _ptr(_ptr(ctypes.c_float)), _ptr(_U64), _ptr(_U64)]),
+    "swl_session_last_logits": (_STATUS, [_P, _ptr(_ptr(ctypes.c_float)), _ptr(_U64)]),
     "swl_session_position": (_STATUS, [_P, _ptr(_U64), _ptr(_U64)]),
     "swl_sampler_init": (None, [_ptr(S.Sampler)]),
     "swl_sample": (_STATUS, [_ptr(ctypes.c_float), _U64, _ptr(S.Sampler), _ptr(_U64), _ptr(_I32)]),

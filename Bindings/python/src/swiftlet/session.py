@@ -242,6 +242,14 @@ class Session(ExclusiveHandle):
         lib.swl_session_logits(handle, ctypes.byref(pointer), ctypes.byref(rows), ctypes.byref(vocab))
         return pointer, rows.value, vocab.value
 
+    @staticmethod
+    def _last_logits(handle: int) -> Tuple[Any, int, int]:
+        # Only the last row: after a prefill the other rows may not be computed yet (and need not be).
+        pointer = ctypes.POINTER(ctypes.c_float)()
+        vocab = ctypes.c_uint64()
+        lib.swl_session_last_logits(handle, ctypes.byref(pointer), ctypes.byref(vocab))
+        return pointer, 1, vocab.value
+
     @property
     def position(self) -> int:
         """Tokens in the KV cache."""
@@ -286,7 +294,7 @@ class Session(ExclusiveHandle):
             prefill = self.prefill(prompt_ids, budget)
             result = Generation(tokens=[], prefill=prefill)
             for i in range(int(max_tokens)):
-                pointer, rows, vocab = self._logits(handle)
+                pointer, rows, vocab = self._last_logits(handle)
                 if rows == 0 or vocab == 0:
                     raise StateError("the model returned no logits to sample from")
                 last = ctypes.cast(ctypes.addressof(pointer.contents) + (rows - 1) * vocab * 4,
