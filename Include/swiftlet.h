@@ -236,6 +236,9 @@ typedef struct swl_run_report {
     int32_t reserved;
     const char *choice;           /* what the budget chose, e.g. "r=8" or "loops=4 (0.25,0.25,0.25,0.25)";
                                      owned by the session/stream, valid until its next call */
+    int32_t threads_used;         /* threads that did work in the call, the caller's included; never more
+                                     than the session's or stream's n_threads; 0 from a library older than this field */
+    int32_t reserved2;
 } swl_run_report;
 
 void swl_run_report_init(swl_run_report *report);

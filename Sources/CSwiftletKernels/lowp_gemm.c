@@ -188,7 +188,7 @@ VNNI_TARGET static void quantize_rows(const float *x, ptrdiff_t ldx, ptrdiff_t m
 
 int swl_lowp_gemm_q8(const float *x, ptrdiff_t ldx, ptrdiff_t m, const void *weights, const void *scales,
                      ptrdiff_t n, ptrdiff_t k, const float *bias, float *y, ptrdiff_t ldy,
-                     void *scratch, size_t scratch_bytes, int threads) {
+                     void *scratch, size_t scratch_bytes, swk_pool *pool) {
     if (m < 0 || n < 0 || k < 0 || ldx < k || ldy < n) return -1;
     if (!swl_lowp_gemm_q8_supported() || k > MAX_K) return -2;
     if (m == 0 || n == 0) return 0;
@@ -201,10 +201,10 @@ int swl_lowp_gemm_q8(const float *x, ptrdiff_t ldx, ptrdiff_t m, const void *wei
     gemm_job_t job = {xq, sx, m, mpad, kpad, k, weights, scales, n, bias, y, ldy};
     // Each part should have some 64 Ki multiply-adds per row of X at least.
     ptrdiff_t by_work = n * k / (64 * 1024);
-    int parts = threads < 1 ? 1 : threads;
+    int parts = swk_pool_threads(pool);
     if (by_work < parts) parts = by_work < 1 ? 1 : (int)by_work;
     if (parts == 1) gemm_part(&job, 0, 1);
-    else swl_pool_run(parts, gemm_part, &job);
+    else swk_pool_run(pool, parts, gemm_part, &job);
     return 0;
 }
 
@@ -214,9 +214,9 @@ int swl_lowp_gemm_q8_supported(void) { return 0; }
 
 int swl_lowp_gemm_q8(const float *x, ptrdiff_t ldx, ptrdiff_t m, const void *weights, const void *scales,
                      ptrdiff_t n, ptrdiff_t k, const float *bias, float *y, ptrdiff_t ldy,
-                     void *scratch, size_t scratch_bytes, int threads) {
+                     void *scratch, size_t scratch_bytes, swk_pool *pool) {
     (void)x; (void)ldx; (void)m; (void)weights; (void)scales; (void)n; (void)k; (void)bias; (void)y;
-    (void)ldy; (void)scratch; (void)scratch_bytes; (void)threads;
+    (void)ldy; (void)scratch; (void)scratch_bytes; (void)pool;
     return -2;
 }
 

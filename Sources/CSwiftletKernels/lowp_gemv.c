@@ -345,13 +345,13 @@ static void gemv_part(void *context, int index, int count) {
 }
 
 int swl_lowp_gemv(int format, const void *weights, const void *scales, ptrdiff_t rows, ptrdiff_t cols,
-                  const float *x, const float *bias, float *y, int threads) {
+                  const float *x, const float *bias, float *y, swk_pool *pool) {
     if (!valid_format(format) || rows < 0 || cols < 0) return -1;
     if (rows == 0) return 0;
     job_t job = {format, swl_lowp_level(), weights, scales, rows, cols, 0, x, bias, y};
-    int n = useful_threads(threads, rows, rows * cols);
+    int n = useful_threads(swk_pool_threads(pool), rows, rows * cols);
     if (n == 1) gemv_part(&job, 0, 1);
-    else swl_pool_run(n, gemv_part, &job);
+    else swk_pool_run(pool, n, gemv_part, &job);
     return 0;
 }
 
@@ -375,12 +375,12 @@ static void dequantize_part(void *context, int index, int count) {
 }
 
 int swl_lowp_dequantize_rows(int format, const void *weights, const void *scales, ptrdiff_t cols,
-                             ptrdiff_t row0, ptrdiff_t count, float *out, int threads) {
+                             ptrdiff_t row0, ptrdiff_t count, float *out, swk_pool *pool) {
     if (!valid_format(format) || cols < 0 || row0 < 0 || count < 0) return -1;
     if (count == 0 || cols == 0) return 0;
     job_t job = {format, swl_lowp_level(), weights, scales, count, cols, row0, NULL, NULL, out};
-    int n = useful_threads(threads, count, count * cols);
+    int n = useful_threads(swk_pool_threads(pool), count, count * cols);
     if (n == 1) dequantize_part(&job, 0, 1);
-    else swl_pool_run(n, dequantize_part, &job);
+    else swk_pool_run(pool, n, dequantize_part, &job);
     return 0;
 }

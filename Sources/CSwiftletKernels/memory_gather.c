@@ -12,7 +12,7 @@
 
 #include <string.h>
 
-#include "memory_internal.h"
+#include "swk_pool.h"
 #include "swiftlet_cpu.h"
 #include "swiftlet_memory.h"
 
@@ -395,7 +395,8 @@ static void gather_range(const gather_job *g, long n0, long n1, long c0, long c1
     }
 }
 
-static void gather_part(void *context, int part) {
+static void gather_part(void *context, int part, int parts) {
+    (void)parts;
     const gather_job *g = context;
     if (g->split_columns) {
         long out = g->t->out;
@@ -411,7 +412,8 @@ static void gather_part(void *context, int part) {
 }
 
 int swiftlet_memory_gather_isa(int isa, const swl_memory_tables *t, const int32_t *codes, const float *weights,
-                               long rows, const float *bias, float *y, long ldy, int threads) {
+                               long rows, const float *bias, float *y, long ldy, swk_pool *pool) {
+    int threads = swk_pool_threads(pool);
     if (isa == SWL_MEMORY_ISA_AUTO) isa = swiftlet_memory_best_isa(t->storage);
     if (!isa_available(isa, t->storage)) return -1;
     if (rows <= 0) return 0;
@@ -433,13 +435,13 @@ int swiftlet_memory_gather_isa(int isa, const swl_memory_tables *t, const int32_
         }
     }
     if (g.parts > 1)
-        swiftlet_memory_parallel(g.parts, threads, gather_part, &g);
+        swk_pool_run(pool, g.parts, gather_part, &g);
     else
         gather_range(&g, 0, rows, 0, t->out);
     return 0;
 }
 
 void swiftlet_memory_gather(const swl_memory_tables *t, const int32_t *codes, const float *weights, long rows,
-                            const float *bias, float *y, long ldy, int threads) {
-    (void)swiftlet_memory_gather_isa(SWL_MEMORY_ISA_AUTO, t, codes, weights, rows, bias, y, ldy, threads);
+                            const float *bias, float *y, long ldy, swk_pool *pool) {
+    (void)swiftlet_memory_gather_isa(SWL_MEMORY_ISA_AUTO, t, codes, weights, rows, bias, y, ldy, pool);
 }

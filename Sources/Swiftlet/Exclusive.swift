@@ -3,8 +3,8 @@ import Glibc
 import SwiftletKernels
 import SwiftletModels
 
-/// One call at a time per session or stream: a second concurrent call gets `.busy` instead of
-/// corrupting state.
+/// One call at a time per session or stream: a second concurrent call — a run, or a read of what the
+/// last run left — gets `.busy` instead of corrupting state or reading it half-written.
 final class BusyFlag: Sendable {
     private let flag = Atomic<Bool>(false)
 
@@ -25,19 +25,17 @@ func resolveThreads(_ n: Int) throws(SwiftletError) -> Int {
     return n == 0 ? max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))) : n
 }
 
-/// Runs a family call with the abort poll, BLAS threads and timing in place; maps errors. Streams pass
-/// their own `control` so that a push allocates nothing.
-func perform(threads: Int, abort: (@Sendable () -> Bool)?, control reused: RunControl? = nil,
-             _ body: (RunControl) throws(ModelError) -> Void) throws(SwiftletError) -> RunReport {
-    let control = reused ?? RunControl(shouldAbort: abort)
-    control.reset()
-    BLAS.setThreads(threads)
-    let start = monotonicMicroseconds()
-    do {
-        try body(control)
-    } catch {
-        throw SwiftletError(error)
+extension ExecutionContext {
+    /// Runs one family call in this context: the report started and finished around it, model errors
+    /// mapped to API errors.
+    func perform(_ body: () throws(ModelError) -> Void) throws(SwiftletError) -> RunReport {
+        begin()
+        do {
+            try body()
+        } catch {
+            _ = finish()
+            throw SwiftletError(error)
+        }
+        return finish()
     }
-    control.report.microseconds = monotonicMicroseconds() - start
-    return control.report
 }

@@ -13,60 +13,85 @@ public struct SessionOptions: Sendable {
     }
 }
 
-/// The per-caller state of a model: scratch memory, caches and the last outputs. Use a session from
-/// one thread at a time; a concurrent second call throws `.busy`.
+/// The per-caller state of a model: its execution context (threads, scratch, abort), caches and the
+/// last outputs. Use a session from one thread at a time: a concurrent second call — including a
+/// read of the outputs, report or logits — throws `.busy`.
 public final class Session: @unchecked Sendable {
     public let model: Model
+    let context: ExecutionContext
     let runner: any FamilyRunner
-    let threads: Int
-    let shouldAbort: (@Sendable () -> Bool)?
     let busy = BusyFlag()
-    /// Outputs of the last successful `run`.
-    public private(set) var lastOutputs: [Tensor] = []
-    /// Report of the last successful call.
-    public private(set) var lastReport = RunReport()
+    private var outputs: [Tensor] = []
+    private var report = RunReport()
 
     init(model: Model, options: SessionOptions) throws(SwiftletError) {
         self.model = model
-        threads = try resolveThreads(options.threads)
-        shouldAbort = options.shouldAbort
+        context = ExecutionContext(threads: try resolveThreads(options.threads), shouldAbort: options.shouldAbort)
         do {
-            runner = try model.impl.makeRunner(threads: threads)
+            runner = try model.impl.makeRunner(context: context)
         } catch {
             throw SwiftletError(error)
         }
     }
 
+    /// Threads the session's calls run on (the caller's included).
+    public var threads: Int { context.threads }
+
     /// Runs the model on owned tensors (float32 inputs); returns the outputs and what the run cost.
     public func run(_ inputs: [Tensor], budget: Budget = Budget()) throws(SwiftletError) -> (outputs: [Tensor], report: RunReport) {
-        let result: Result<RunReport, SwiftletError> = withViews(inputs) { views in
-            Result { () throws(SwiftletError) in try run(views: views, budget: budget) }
+        let result: Result<(outputs: [Tensor], report: RunReport), SwiftletError> = withViews(inputs) { views in
+            Result { () throws(SwiftletError) in
+                try busy.run("session") { () throws(SwiftletError) in
+                    let report = try runLocked(views, budget: budget)
+                    return (outputs, report)
+                }
+            }
         }
-        let report = try result.get()
-        return (lastOutputs, report)
+        return try result.get()
     }
 
     /// Runs the model on borrowed inputs (any dtype, zero-copy); outputs land in `lastOutputs`.
     @discardableResult
     public func run(views: [TensorView], budget: Budget = Budget()) throws(SwiftletError) -> RunReport {
-        try busy.run("session") { () throws(SwiftletError) in
-            var outputs: [Tensor] = []
-            let report = try perform(threads: threads, abort: shouldAbort) { (control) throws(ModelError) in
-                outputs = try runner.run(views, budget: budget, control: control)
-            }
-            lastOutputs = outputs
-            lastReport = report
-            return report
+        try busy.run("session") { () throws(SwiftletError) in try runLocked(views, budget: budget) }
+    }
+
+    private func runLocked(_ views: [TensorView], budget: Budget) throws(SwiftletError) -> RunReport {
+        var produced: [Tensor] = []
+        let r = try context.perform { () throws(ModelError) in
+            produced = try runner.run(views, budget: budget)
         }
+        outputs = produced
+        report = r
+        return r
+    }
+
+    /// Outputs of the last successful `run`.
+    public var lastOutputs: [Tensor] {
+        get throws(SwiftletError) { try busy.run("session") { () throws(SwiftletError) in outputs } }
+    }
+
+    /// Report of the last successful call.
+    public var lastReport: RunReport {
+        get throws(SwiftletError) { try busy.run("session") { () throws(SwiftletError) in report } }
     }
 
     // MARK: language models
 
-    /// Tokens in the cache.
-    public var position: Int { runner.position }
-    /// The model's context limit in tokens.
-    public var contextLength: Int { runner.contextLength }
-    public var vocabSize: Int { runner.vocabSize }
+    private func languageModel() throws(SwiftletError) -> LanguageModelState {
+        guard let lm = runner.languageModel else {
+            throw .unsupported("this model is not a language model: prefill and decode need LoopFormer or MemoryFormer")
+        }
+        return lm
+    }
+
+    /// Tokens in the cache (0 for models that are not language models).
+    public var position: Int {
+        get throws(SwiftletError) { try busy.run("session") { () throws(SwiftletError) in runner.languageModel?.position ?? 0 } }
+    }
+    /// The model's context limit in tokens (0 for models that are not language models).
+    public var contextLength: Int { runner.languageModel?.contextLength ?? 0 }
+    public var vocabSize: Int { runner.languageModel?.vocab ?? 0 }
 
     /// Starts a new sequence: clears the cache, fixes the budget's choice (e.g. the loop trajectory)
     /// for the sequence, and computes logits for every prompt position (see `logits`).
@@ -81,10 +106,7 @@ public final class Session: @unchecked Sendable {
     @discardableResult
     public func prefill(_ ids: UnsafeBufferPointer<Int32>, budget: Budget = Budget()) throws(SwiftletError) -> RunReport {
         try busy.run("session") { () throws(SwiftletError) in
-            let report = try perform(threads: threads, abort: shouldAbort) { (control) throws(ModelError) in
-                try runner.prefill(ids, budget: budget, control: control)
-            }
-            lastReport = report
+            report = try context.perform { () throws(ModelError) in try runner.prefill(ids, budget: budget) }
             return report
         }
     }
@@ -93,20 +115,30 @@ public final class Session: @unchecked Sendable {
     @discardableResult
     public func decode(_ id: Int32) throws(SwiftletError) -> RunReport {
         try busy.run("session") { () throws(SwiftletError) in
-            let report = try perform(threads: threads, abort: shouldAbort) { (control) throws(ModelError) in
-                try runner.decode(id, control: control)
-            }
-            lastReport = report
+            report = try context.perform { () throws(ModelError) in try runner.decode(id) }
             return report
         }
     }
 
-    /// Logits of the last prefill (every position) or decode (one row), positions × vocabulary.
-    /// After a prefill, the earlier positions' rows may be computed only when this is first read.
-    public var logits: UnsafeBufferPointer<Float> { runner.logits }
+    /// Logits of the last prefill (every position) or decode (one row), positions × vocabulary; a view
+    /// valid until the next call. After a prefill, the earlier positions' rows are computed when this
+    /// is first read.
+    public var logits: UnsafeBufferPointer<Float> {
+        get throws(SwiftletError) {
+            try busy.run("session") { () throws(SwiftletError) in
+                let lm = try languageModel()
+                let runner = self.runner
+                return lm.logits { normed, rows, out in runner.head(normed: normed, rows: rows, into: out) }
+            }
+        }
+    }
 
     /// Logits of the last position only: what sampling needs, without the other prompt rows.
-    public var lastLogits: UnsafeBufferPointer<Float> { runner.lastLogits }
+    public var lastLogits: UnsafeBufferPointer<Float> {
+        get throws(SwiftletError) {
+            try busy.run("session") { () throws(SwiftletError) in try languageModel().lastLogits }
+        }
+    }
 
     /// Prefills `prompt`, then samples and decodes up to `maxTokens` tokens. Returns the new tokens and
     /// the report of each decode step (the first entry is the prefill's).
@@ -117,10 +149,10 @@ public final class Session: @unchecked Sendable {
         var rng = seed
         var tokens: [Int32] = []
         for i in 0..<maxTokens {
-            let token = try sampler.sample(lastLogits, state: &rng)
+            let token = try sampler.sample(try lastLogits, state: &rng)
             tokens.append(token)
             if token == stopAt || i == maxTokens - 1 { break }
-            if position >= contextLength { break }
+            if try position >= contextLength { break }
             reports.append(try decode(token))
         }
         return (tokens, reports)

@@ -4,7 +4,8 @@ import SwiftletModels
 public struct StreamOptions: Sendable {
     /// Feature frames, or 16 kHz PCM through the model's audio front end.
     public var input: StreamInput
-    /// Compute threads; per-frame work is small, so 1 is the default.
+    /// Compute threads; per-frame work is small, so 1 is the default, and 0 means the default (as
+    /// `n_threads` 0 does in the C API).
     public var threads: Int
     public var shouldAbort: (@Sendable () -> Bool)?
 
@@ -16,72 +17,71 @@ public struct StreamOptions: Sendable {
 }
 
 /// Frame-by-frame inference with state that persists between pushes. Use from one thread at a time;
-/// a concurrent second call throws `.busy`.
+/// a concurrent second call — including a read of the rows or the report — throws `.busy`.
 public final class Stream: @unchecked Sendable {
     public let model: Model
+    let context: ExecutionContext
     let streamer: any FamilyStreamer
-    let threads: Int
-    let shouldAbort: (@Sendable () -> Bool)?
     let busy = BusyFlag()
-    let control: RunControl
 
     init(model: Model, options: StreamOptions) throws(SwiftletError) {
         self.model = model
-        threads = try resolveThreads(options.threads)
-        shouldAbort = options.shouldAbort
-        control = RunControl(shouldAbort: options.shouldAbort)
+        context = ExecutionContext(threads: options.threads == 0 ? 1 : try resolveThreads(options.threads),
+                                   shouldAbort: options.shouldAbort)
         do {
-            streamer = try model.impl.makeStreamer(input: options.input)
+            streamer = try model.impl.makeStreamer(input: options.input, context: context)
         } catch {
             throw SwiftletError(error)
         }
     }
+
+    /// Threads the stream's pushes run on (the caller's included).
+    public var threads: Int { context.threads }
 
     /// Floats per input frame and per output row.
     public var frameWidth: Int { streamer.frameWidth }
     public var outputWidth: Int { streamer.outputWidth }
 
     /// Rows produced by the last push or flush (a view, valid until the next call).
-    public var lastRows: UnsafeBufferPointer<Float> { streamer.outputRows }
+    public var lastRows: UnsafeBufferPointer<Float> {
+        get throws(SwiftletError) { try busy.run("stream") { () throws(SwiftletError) in streamer.outputRows } }
+    }
 
     /// Pushes frames (row-major, a whole number of frames); returns the rows they produced.
     public func push(_ frames: [Float]) throws(SwiftletError) -> [[Float]] {
         let result: Result<Int, SwiftletError> = frames.withUnsafeBufferPointer { buf in
             Result { () throws(SwiftletError) in try push(buf) }
         }
-        _ = try result.get()
-        return rowsArray()
+        return try rowsArray(result.get())
     }
 
     /// Pushes frames without copying; returns the number of rows now in `lastRows`.
     @discardableResult
     public func push(_ frames: UnsafeBufferPointer<Float>) throws(SwiftletError) -> Int {
-        try call { (control) throws(ModelError) in try streamer.push(frames, control: control) }
+        try call { () throws(ModelError) in try streamer.push(frames) }
     }
 
     /// Pushes 16 kHz PCM samples (streams made with `.pcm` input).
     @discardableResult
     public func pushPCM(_ samples: UnsafeBufferPointer<Int16>) throws(SwiftletError) -> Int {
-        try call { (control) throws(ModelError) in try streamer.pushPCM(samples, control: control) }
+        try call { () throws(ModelError) in try streamer.pushPCM(samples) }
     }
 
     public func pushPCM(_ samples: [Int16]) throws(SwiftletError) -> [[Float]] {
         let result: Result<Int, SwiftletError> = samples.withUnsafeBufferPointer { buf in
             Result { () throws(SwiftletError) in try pushPCM(buf) }
         }
-        _ = try result.get()
-        return rowsArray()
+        return try rowsArray(result.get())
     }
 
     /// Ends the input: returns the rows held back for look-ahead, as a whole-input run would give them.
     public func flush() throws(SwiftletError) -> [[Float]] {
-        _ = try flushInPlace()
-        return rowsArray()
+        try rowsArray(flushInPlace())
     }
 
     @discardableResult
     public func flushInPlace() throws(SwiftletError) -> Int {
-        try call { (control) throws(ModelError) in try streamer.flush(control: control) }
+        try call { () throws(ModelError) in try streamer.flush() }
     }
 
     /// Forgets everything pushed (the budget stays).
@@ -97,7 +97,9 @@ public final class Stream: @unchecked Sendable {
     }
 
     /// What the stream has used and decided since the last reset.
-    public var report: RunReport { streamer.report }
+    public var report: RunReport {
+        get throws(SwiftletError) { try busy.run("stream") { () throws(SwiftletError) in streamer.report } }
+    }
 
     /// The state as bytes, to resume on a stream of the same model.
     public var stateSize: Int { streamer.stateSize }
@@ -152,20 +154,19 @@ public final class Stream: @unchecked Sendable {
         }
     }
 
-    private func call(_ body: (RunControl) throws(ModelError) -> Int) throws(SwiftletError) -> Int {
+    private func call(_ body: () throws(ModelError) -> Int) throws(SwiftletError) -> Int {
         try busy.run("stream") { () throws(SwiftletError) in
             var n = 0
-            _ = try perform(threads: threads, abort: shouldAbort, control: control) { (control) throws(ModelError) in
-                n = try body(control)
-            }
+            _ = try context.perform { () throws(ModelError) in n = try body() }
             return n
         }
     }
 
-    private func rowsArray() -> [[Float]] {
+    /// The first `count` rows of the last push as arrays (read right after that push, on its thread).
+    private func rowsArray(_ count: Int) -> [[Float]] {
         let rows = streamer.outputRows
         let w = streamer.outputWidth
         guard w > 0 else { return [] }
-        return (0..<(rows.count / w)).map { Array(rows[($0 * w)..<(($0 + 1) * w)]) }
+        return (0..<min(count, rows.count / w)).map { Array(rows[($0 * w)..<(($0 + 1) * w)]) }
     }
 }

@@ -7,6 +7,7 @@ final class CStream {
     let stream: Stream
     let strings = OwnedCStrings()
     let series = SeriesStore()
+    let lock = HandleLock()
     var lastReport = RunReport()
 
     init(_ stream: Stream) { self.stream = stream }
@@ -32,7 +33,7 @@ public func swl_stream_create(_ model: OpaquePointer?, _ options: UnsafePointer<
         default: throw .invalidArgument("options.input_kind must be SWL_STREAM_FRAMES or SWL_STREAM_PCM, got \(o.input_kind)")
         }
         let s = try m.model.makeStream(options: StreamOptions(
-            input: input, threads: o.n_threads == 0 ? 1 : Int(o.n_threads),
+            input: input, threads: Int(o.n_threads),
             shouldAbort: abortClosure(o.abort_callback, o.abort_user_data)))
         out_stream.pointee = handle(CStream(s))
     }
@@ -47,8 +48,10 @@ public func swl_stream_free(_ stream: OpaquePointer?) {
 public func swl_stream_frame_width(_ stream: OpaquePointer?, _ out_width: UnsafeMutablePointer<UInt64>?) -> swl_status {
     guarded { () throws(SwiftletError) in
         let s = try cstream(stream)
-        guard let out_width else { throw nullArgument("out_width") }
-        out_width.pointee = UInt64(s.stream.frameWidth)
+        try s.lock.run("stream") { () throws(SwiftletError) in
+            guard let out_width else { throw nullArgument("out_width") }
+            out_width.pointee = UInt64(s.stream.frameWidth)
+        }
     }
 }
 
@@ -56,8 +59,10 @@ public func swl_stream_frame_width(_ stream: OpaquePointer?, _ out_width: Unsafe
 public func swl_stream_output_width(_ stream: OpaquePointer?, _ out_width: UnsafeMutablePointer<UInt64>?) -> swl_status {
     guarded { () throws(SwiftletError) in
         let s = try cstream(stream)
-        guard let out_width else { throw nullArgument("out_width") }
-        out_width.pointee = UInt64(s.stream.outputWidth)
+        try s.lock.run("stream") { () throws(SwiftletError) in
+            guard let out_width else { throw nullArgument("out_width") }
+            out_width.pointee = UInt64(s.stream.outputWidth)
+        }
     }
 }
 
@@ -66,12 +71,14 @@ public func swl_stream_push(_ stream: OpaquePointer?, _ frames: UnsafePointer<Fl
                             _ out_n_ready: UnsafeMutablePointer<UInt64>?) -> swl_status {
     guarded { () throws(SwiftletError) in
         let s = try cstream(stream)
-        guard n_frames == 0 || frames != nil else { throw nullArgument("frames") }
-        let w = UInt64(s.stream.frameWidth)
-        let (count, overflow) = n_frames.multipliedReportingOverflow(by: w)
-        guard !overflow, count <= UInt64(Int32.max) else { throw .invalidArgument("n_frames \(n_frames) is too large for one push") }
-        let n = try s.stream.push(UnsafeBufferPointer(start: frames, count: Int(count)))
-        out_n_ready?.pointee = UInt64(n)
+        try s.lock.run("stream") { () throws(SwiftletError) in
+            guard n_frames == 0 || frames != nil else { throw nullArgument("frames") }
+            let w = UInt64(s.stream.frameWidth)
+            let (count, overflow) = n_frames.multipliedReportingOverflow(by: w)
+            guard !overflow, count <= UInt64(Int32.max) else { throw .invalidArgument("n_frames \(n_frames) is too large for one push") }
+            let n = try s.stream.push(UnsafeBufferPointer(start: frames, count: Int(count)))
+            out_n_ready?.pointee = UInt64(n)
+        }
     }
 }
 
@@ -80,10 +87,12 @@ public func swl_stream_push_pcm(_ stream: OpaquePointer?, _ samples: UnsafePoint
                                 _ out_n_ready: UnsafeMutablePointer<UInt64>?) -> swl_status {
     guarded { () throws(SwiftletError) in
         let s = try cstream(stream)
-        guard n_samples == 0 || samples != nil else { throw nullArgument("samples") }
-        guard n_samples <= UInt64(Int32.max) else { throw .invalidArgument("n_samples \(n_samples) is too large for one push") }
-        let n = try s.stream.pushPCM(UnsafeBufferPointer(start: samples, count: Int(n_samples)))
-        out_n_ready?.pointee = UInt64(n)
+        try s.lock.run("stream") { () throws(SwiftletError) in
+            guard n_samples == 0 || samples != nil else { throw nullArgument("samples") }
+            guard n_samples <= UInt64(Int32.max) else { throw .invalidArgument("n_samples \(n_samples) is too large for one push") }
+            let n = try s.stream.pushPCM(UnsafeBufferPointer(start: samples, count: Int(n_samples)))
+            out_n_ready?.pointee = UInt64(n)
+        }
     }
 }
 
@@ -91,8 +100,10 @@ public func swl_stream_push_pcm(_ stream: OpaquePointer?, _ samples: UnsafePoint
 public func swl_stream_flush(_ stream: OpaquePointer?, _ out_n_ready: UnsafeMutablePointer<UInt64>?) -> swl_status {
     guarded { () throws(SwiftletError) in
         let s = try cstream(stream)
-        let n = try s.stream.flushInPlace()
-        out_n_ready?.pointee = UInt64(n)
+        try s.lock.run("stream") { () throws(SwiftletError) in
+            let n = try s.stream.flushInPlace()
+            out_n_ready?.pointee = UInt64(n)
+        }
     }
 }
 
@@ -101,23 +112,32 @@ public func swl_stream_outputs(_ stream: OpaquePointer?, _ out_rows: UnsafeMutab
                                _ out_n_rows: UnsafeMutablePointer<UInt64>?) -> swl_status {
     guarded { () throws(SwiftletError) in
         let s = try cstream(stream)
-        guard let out_rows, let out_n_rows else { throw nullArgument("out_rows/out_n_rows") }
-        let rows = s.stream.lastRows
-        out_rows.pointee = rows.baseAddress
-        out_n_rows.pointee = s.stream.outputWidth > 0 ? UInt64(rows.count / s.stream.outputWidth) : 0
+        try s.lock.run("stream") { () throws(SwiftletError) in
+            guard let out_rows, let out_n_rows else { throw nullArgument("out_rows/out_n_rows") }
+            let rows = try s.stream.lastRows
+            out_rows.pointee = rows.baseAddress
+            out_n_rows.pointee = s.stream.outputWidth > 0 ? UInt64(rows.count / s.stream.outputWidth) : 0
+        }
     }
 }
 
 @c @implementation
 public func swl_stream_reset(_ stream: OpaquePointer?) -> swl_status {
-    guarded { () throws(SwiftletError) in try cstream(stream).stream.reset() }
+    guarded { () throws(SwiftletError) in
+        let s = try cstream(stream)
+        try s.lock.run("stream") { () throws(SwiftletError) in
+            try s.stream.reset()
+        }
+    }
 }
 
 @c @implementation
 public func swl_stream_set_budget(_ stream: OpaquePointer?, _ budget: UnsafePointer<swl_budget>?) -> swl_status {
     guarded { () throws(SwiftletError) in
         let s = try cstream(stream)
-        try s.stream.setBudget(try swiftBudget(from: budget))
+        try s.lock.run("stream") { () throws(SwiftletError) in
+            try s.stream.setBudget(try swiftBudget(from: budget))
+        }
     }
 }
 
@@ -125,9 +145,11 @@ public func swl_stream_set_budget(_ stream: OpaquePointer?, _ budget: UnsafePoin
 public func swl_stream_report(_ stream: OpaquePointer?, _ report: UnsafeMutablePointer<swl_run_report>?) -> swl_status {
     guarded { () throws(SwiftletError) in
         let s = try cstream(stream)
-        guard let report else { throw nullArgument("report") }
-        s.lastReport = s.stream.report
-        try fill(report, s.lastReport, choice: s.strings.set("choice", s.lastReport.choice))
+        try s.lock.run("stream") { () throws(SwiftletError) in
+            guard let report else { throw nullArgument("report") }
+            s.lastReport = try s.stream.report
+            try fill(report, s.lastReport, choice: s.strings.set("choice", s.lastReport.choice))
+        }
     }
 }
 
@@ -137,7 +159,9 @@ public func swl_stream_report_values(_ stream: OpaquePointer?, _ name: UnsafePoi
                                      _ out_count: UnsafeMutablePointer<UInt64>?) -> swl_status {
     guarded { () throws(SwiftletError) in
         let s = try cstream(stream)
-        try reportValues(s.stream.report, name, out_values, out_count) { s.series.keep(&$0) }
+        try s.lock.run("stream") { () throws(SwiftletError) in
+            try reportValues(try s.stream.report, name, out_values, out_count) { s.series.keep(&$0) }
+        }
     }
 }
 
@@ -145,8 +169,10 @@ public func swl_stream_report_values(_ stream: OpaquePointer?, _ name: UnsafePoi
 public func swl_stream_state_size(_ stream: OpaquePointer?, _ out_size: UnsafeMutablePointer<UInt64>?) -> swl_status {
     guarded { () throws(SwiftletError) in
         let s = try cstream(stream)
-        guard let out_size else { throw nullArgument("out_size") }
-        out_size.pointee = UInt64(s.stream.stateSize)
+        try s.lock.run("stream") { () throws(SwiftletError) in
+            guard let out_size else { throw nullArgument("out_size") }
+            out_size.pointee = UInt64(s.stream.stateSize)
+        }
     }
 }
 
@@ -155,15 +181,17 @@ public func swl_stream_save_state(_ stream: OpaquePointer?, _ buffer: UnsafeMuta
                                   _ out_written: UnsafeMutablePointer<UInt64>?) -> swl_status {
     guarded { () throws(SwiftletError) in
         let s = try cstream(stream)
-        let need = UInt64(s.stream.stateSize)
-        out_written?.pointee = 0
-        guard capacity >= need else {
+        try s.lock.run("stream") { () throws(SwiftletError) in
+            let need = UInt64(s.stream.stateSize)
+            out_written?.pointee = 0
+            guard capacity >= need else {
+                out_written?.pointee = need
+                throw .bufferTooSmall("the stream state needs \(need) bytes, the buffer has \(capacity) (see swl_stream_state_size)")
+            }
+            guard let buffer else { throw nullArgument("buffer") }
+            try s.stream.saveState(into: UnsafeMutableRawBufferPointer(start: buffer, count: Int(need)))
             out_written?.pointee = need
-            throw .bufferTooSmall("the stream state needs \(need) bytes, the buffer has \(capacity) (see swl_stream_state_size)")
         }
-        guard let buffer else { throw nullArgument("buffer") }
-        try s.stream.saveState(into: UnsafeMutableRawBufferPointer(start: buffer, count: Int(need)))
-        out_written?.pointee = need
     }
 }
 
@@ -171,8 +199,10 @@ public func swl_stream_save_state(_ stream: OpaquePointer?, _ buffer: UnsafeMuta
 public func swl_stream_load_state(_ stream: OpaquePointer?, _ buffer: UnsafeRawPointer?, _ size: UInt64) -> swl_status {
     guarded { () throws(SwiftletError) in
         let s = try cstream(stream)
-        guard let buffer else { throw nullArgument("buffer") }
-        guard size <= UInt64(Int32.max) else { throw .invalidArgument("size \(size) is too large") }
-        try s.stream.loadState(UnsafeRawBufferPointer(start: buffer, count: Int(size)))
+        try s.lock.run("stream") { () throws(SwiftletError) in
+            guard let buffer else { throw nullArgument("buffer") }
+            guard size <= UInt64(Int32.max) else { throw .invalidArgument("size \(size) is too large") }
+            try s.stream.loadState(UnsafeRawBufferPointer(start: buffer, count: Int(size)))
+        }
     }
 }

@@ -115,6 +115,7 @@ func fill(_ pointer: UnsafeMutablePointer<swl_run_report>?, _ r: RunReport, choi
     c.frames_used = Int64(r.framesUsed)
     c.decided = r.decided ? 1 : 0
     c.choice = choice
+    c.threads_used = Int32(clamping: r.threadsUsed)
     try writeStruct(c, to: pointer, "report")
 }
 

@@ -1,9 +1,9 @@
 extension Kernels {
   /// A PyTorch `Linear`: `y[rows, out] = x[rows, in] · Wᵀ + bias`, with `W` stored `[out, in]` and
-  /// `bias` `[out]` optional. `y` must not overlap `x`. One row goes through `sgemv`.
+  /// `bias` `[out]` optional. `y` must not overlap `x`. Large products are split over `pool`.
   public static func linear(
     _ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, weight: UnsafePointer<Float>,
-    bias: UnsafePointer<Float>?, outFeatures: Int, into y: UnsafeMutablePointer<Float>
+    bias: UnsafePointer<Float>?, outFeatures: Int, into y: UnsafeMutablePointer<Float>, pool: WorkerPool? = nil
   ) {
     guard rows > 0, outFeatures > 0 else { return }
     // Start from the bias and let BLAS accumulate into it (beta = 1): one pass fewer over y.
@@ -17,7 +17,7 @@ extension Kernels {
     BLAS.sgemm(
       transA: false, transB: true, m: rows, n: outFeatures, k: inFeatures, alpha: 1,
       a: x, lda: max(inFeatures, 1), b: weight, ldb: max(inFeatures, 1),
-      beta: beta, c: y, ldc: outFeatures)
+      beta: beta, c: y, ldc: outFeatures, pool: pool)
   }
 
   /// Copies row `ids[i]` of `table[vocabularySize, dim]` to row `i` of `y[count, dim]`.

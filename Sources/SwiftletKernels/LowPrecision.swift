@@ -69,28 +69,29 @@ extension Kernels {
   }
 
   /// `y[r] = W[r, :] · x + bias[r]` for a compact `W` read in place (`x`: `cols` floats, `y`: `rows`
-  /// floats, not overlapping `x`). Rows are split among `threads` threads (default: the count
-  /// OpenBLAS is set to, which the session sets); small matrices run on the calling thread.
+  /// floats, not overlapping `x`). Rows are split over `pool`'s threads; small matrices, or no pool,
+  /// run on the calling thread.
   public static func gemv(
     _ w: CompactMatrix, x: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>,
-    threads: Int = BLAS.threads
+    pool: WorkerPool? = nil
   ) {
     guard w.rows > 0 else { return }
-    _ = swl_lowp_gemv(w.format.rawValue, w.values, w.scales, w.rows, w.cols, x, bias, y, Int32(clamping: threads))
+    _ = swl_lowp_gemv(w.format.rawValue, w.values, w.scales, w.rows, w.cols, x, bias, y, pool?.raw)
   }
 
   /// Decodes rows `row0 ..< row0 + count` of `w` to float32 (`count · cols` floats, row stride
   /// `cols`), scales applied. Rows outside the matrix are not read: the range is clamped to it.
   public static func dequantizeRows(
-    _ w: CompactMatrix, from row0: Int, count: Int, into out: UnsafeMutablePointer<Float>, threads: Int = 1
+    _ w: CompactMatrix, from row0: Int, count: Int, into out: UnsafeMutablePointer<Float>,
+    pool: WorkerPool? = nil
   ) {
     let start = min(max(row0, 0), w.rows)
     let n = min(max(count, 0), w.rows - start)
     guard n > 0 else { return }
-    _ = swl_lowp_dequantize_rows(w.format.rawValue, w.values, w.scales, w.cols, start, n, out, Int32(clamping: threads))
+    _ = swl_lowp_dequantize_rows(w.format.rawValue, w.values, w.scales, w.cols, start, n, out, pool?.raw)
   }
 
-  /// Floats of scratch ``linear(_:rows:weight:bias:into:panel:panelFloats:threads:)`` wants for a
+  /// Floats of scratch ``linear(_:rows:weight:bias:into:panel:panelFloats:pool:)`` wants for a
   /// matrix with `cols` columns: a panel of at least 128 rows, about 1 MiB for narrow matrices.
   public static func compactPanelFloats(cols: Int) -> Int {
     compactPanelRows(cols: cols) * max(cols, 1)
@@ -104,45 +105,44 @@ extension Kernels {
 
   /// A PyTorch `Linear` with a compact weight: `y[rows, out] = x[rows, in] · Wᵀ + bias`.
   ///
-  /// - One row: ``gemv(_:x:bias:into:threads:)``.
+  /// - One row: ``gemv(_:x:bias:into:pool:)``.
   /// - Several rows of a `q8Row` matrix where the CPU has AVX-512 VNNI (``q8ProductsUseVNNI``): int8
   ///   products, with `x` rounded to int16 per row (within 2^-16 of each row's largest magnitude).
   /// - Otherwise `W` is decoded a panel of rows at a time into `panel` (``compactPanelFloats(cols:)``
   ///   floats; a smaller panel works at some speed, one smaller than a row falls back to a
   ///   matrix-vector product per row) and each panel multiplied with BLAS; f32 goes to BLAS directly.
   ///
-  /// `y` must not overlap `x` or `panel`. `threads` splits the matrix-vector and int8 products and the
-  /// decoding (default: the count OpenBLAS is set to); the BLAS products use OpenBLAS's own setting.
+  /// `y` must not overlap `x` or `panel`. `pool` splits every product and the decoding.
   public static func linear(
     _ x: UnsafePointer<Float>, rows: Int, weight w: CompactMatrix, bias: UnsafePointer<Float>?,
     into y: UnsafeMutablePointer<Float>, panel: UnsafeMutablePointer<Float>, panelFloats: Int,
-    threads: Int = BLAS.threads
+    pool: WorkerPool? = nil
   ) {
     guard rows > 0, w.rows > 0 else { return }
     if rows == 1 {
-      gemv(w, x: x, bias: bias, into: y, threads: threads)
+      gemv(w, x: x, bias: bias, into: y, pool: pool)
       return
     }
     if w.format == .f32 {
       linear(x, rows: rows, inFeatures: w.cols, weight: w.values.assumingMemoryBound(to: Float.self), bias: bias,
-             outFeatures: w.rows, into: y)
+             outFeatures: w.rows, into: y, pool: pool)
       return
     }
     let K = w.cols, N = w.rows
     if w.format == .q8Row, swl_lowp_gemm_q8_supported() != 0,
-       q8Linear(x, rows: rows, weight: w, bias: bias, into: y, panel: panel, panelFloats: panelFloats, threads: threads) {
+       q8Linear(x, rows: rows, weight: w, bias: bias, into: y, panel: panel, panelFloats: panelFloats, pool: pool) {
       return
     }
     guard panelFloats >= K else {
       // No room for a single decoded row: one matrix-vector product per input row.
-      for r in 0..<rows { gemv(w, x: x + r * K, bias: bias, into: y + r * N, threads: threads) }
+      for r in 0..<rows { gemv(w, x: x + r * K, bias: bias, into: y + r * N, pool: pool) }
       return
     }
     let step = max(1, min(compactPanelRows(cols: K), panelFloats / max(K, 1), N))
     var n0 = 0
     while n0 < N {
       let nb = min(step, N - n0)
-      _ = swl_lowp_dequantize_rows(w.format.rawValue, w.values, w.scales, K, n0, nb, panel, Int32(clamping: threads))
+      _ = swl_lowp_dequantize_rows(w.format.rawValue, w.values, w.scales, K, n0, nb, panel, pool?.raw)
       let beta: Float
       if let bias {
         for r in 0..<rows { (y + r * N + n0).update(from: bias + n0, count: nb) }
@@ -151,7 +151,7 @@ extension Kernels {
         beta = 0
       }
       BLAS.sgemm(transA: false, transB: true, m: rows, n: nb, k: K, alpha: 1, a: x, lda: max(K, 1),
-                 b: panel, ldb: max(K, 1), beta: beta, c: y + n0, ldc: N)
+                 b: panel, ldb: max(K, 1), beta: beta, c: y + n0, ldc: N, pool: pool)
       n0 += nb
     }
   }
@@ -164,7 +164,7 @@ extension Kernels {
   /// run here.
   private static func q8Linear(
     _ x: UnsafePointer<Float>, rows: Int, weight w: CompactMatrix, bias: UnsafePointer<Float>?,
-    into y: UnsafeMutablePointer<Float>, panel: UnsafeMutablePointer<Float>, panelFloats: Int, threads: Int
+    into y: UnsafeMutablePointer<Float>, panel: UnsafeMutablePointer<Float>, panelFloats: Int, pool: WorkerPool?
   ) -> Bool {
     let bytes = panelFloats * MemoryLayout<Float>.stride
     var chunk = rows
@@ -174,11 +174,11 @@ extension Kernels {
     while r0 < rows {
       let m = min(chunk, rows - r0)
       let status = swl_lowp_gemm_q8(x + r0 * w.cols, w.cols, m, w.values, w.scales, w.rows, w.cols, bias,
-                                    y + r0 * w.rows, w.rows, panel, bytes, Int32(clamping: threads))
+                                    y + r0 * w.rows, w.rows, panel, bytes, pool?.raw)
       if status != 0 {
         // Refused up front (too many columns for exact int32 sums), so the first chunk tells.
         if r0 == 0 { return false }
-        for r in r0..<rows { gemv(w, x: x + r * w.cols, bias: bias, into: y + r * w.rows, threads: threads) }
+        for r in r0..<rows { gemv(w, x: x + r * w.cols, bias: bias, into: y + r * w.rows, pool: pool) }
         return true
       }
       r0 += m

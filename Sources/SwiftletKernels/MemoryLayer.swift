@@ -230,11 +230,11 @@ extension Kernels {
   /// `y[n] = Σ_k weights[n, k] · table[k·2^L + codes[n, k]] + bias` for `rows` rows, with `codes` and
   /// `weights` as `memoryHash` writes them (`[rows, tables]`) and `y` `[rows, outFeatures]` (row
   /// stride `ldy`). `bias` (`[outFeatures]`) is optional. Throws, before writing anything, when a code
-  /// is outside `0 ..< 2^L`. With `threads > 1` a large call is split over that many threads (tokens,
-  /// or the columns of a single token). An explicit `isa` this CPU lacks throws `invalidShape`.
+  /// is outside `0 ..< 2^L`. A large call is split over `pool`'s threads (tokens, or the columns of a
+  /// single token). An explicit `isa` this CPU lacks throws `invalidShape`.
   public static func memoryGather(
     codes: UnsafePointer<Int32>, weights: UnsafePointer<Float>, rows: Int, table: MemoryTables,
-    bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, ldy: Int, threads: Int = 1,
+    bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, ldy: Int, pool: WorkerPool? = nil,
     isa: MemoryKernelISA = .automatic
   ) throws(KernelError) {
     guard ldy >= table.outFeatures else {
@@ -247,7 +247,7 @@ extension Kernels {
     }
     var t = table.cTables
     let status = swiftlet_memory_gather_isa(
-      isa.rawValue, &t, codes, weights, rows, bias, y, ldy, Int32(clamping: max(threads, 1)))
+      isa.rawValue, &t, codes, weights, rows, bias, y, ldy, pool?.raw)
     guard status == 0 else {
       throw .invalidShape("memory gather: the \(isa) code path is not available on this CPU for \(table.storage) rows")
     }
@@ -257,7 +257,7 @@ extension Kernels {
   /// `y[rows, table.outFeatures]` (row stride `ldy`). Codes and weights are borrowed from `scratch`.
   public static func memoryLayer(
     _ x: UnsafePointer<Float>, rows: Int, ldx: Int, table: MemoryTables, bias: UnsafePointer<Float>?,
-    into y: UnsafeMutablePointer<Float>, ldy: Int, scratch: Arena, threads: Int = 1
+    into y: UnsafeMutablePointer<Float>, ldy: Int, scratch: Arena, pool: WorkerPool? = nil
   ) throws(KernelError) {
     guard rows > 0 else { return }
     let mark = scratch.mark()
@@ -267,7 +267,7 @@ extension Kernels {
     try memoryHash(x, rows: rows, ldz: ldx, tables: table.tables, codeLength: table.codeLength,
                    codes: codes, weights: weights)
     try memoryGather(codes: codes, weights: weights, rows: rows, table: table, bias: bias, into: y, ldy: ldy,
-                     threads: threads)
+                     pool: pool)
   }
 }
 

@@ -3,8 +3,7 @@ import CSwiftletKernels
 // Kernels for spiking and streamed layers (C, CSwiftletKernels/lmu_*.c, picked at run time for the
 // CPU): a multi-step LIF neuron run along time; products that sum only the weight rows of the
 // non-zero inputs (spikes are exactly 0 or 1, ReLU outputs are mostly 0, so a dense product mostly
-// multiplies by zero); dense products for a few rows that read every weight once; and a pool that
-// splits work by columns over threads.
+// multiplies by zero); and dense products for a few rows that read every weight once.
 
 /// Instruction sets of the spike kernels. `.automatic` (the default everywhere) takes the best this
 /// CPU has; the others exist so that tests and benchmarks can compare the code paths.
@@ -126,26 +125,4 @@ extension Kernels {
       isa.rawValue, x, rows, ldx, inFeatures, weight.base, weight.type, weight.rowStride, outFeatures, bias, y,
       ldy, accumulate ? 1 : 0) == 0
   }
-
-  /// Runs `body(part, parts)` for every part in `0..<parts` on the calling thread and the helper
-  /// threads of a process-wide pool, returning when all are done. Parts go to whichever thread is
-  /// free; `body` must be safe to run concurrently for different parts and must not call
-  /// `parallel` itself. Allocates nothing.
-  public static func parallel(parts: Int, _ body: (_ part: Int, _ parts: Int) -> Void) {
-    guard parts > 1 else {
-      body(0, 1)
-      return
-    }
-    withoutActuallyEscaping(body) { escaping in
-      var closure = escaping
-      withUnsafeMutablePointer(to: &closure) { p in
-        swiftlet_lmu_parallel(Int32(clamping: min(parts, 0xFFFF)), parallelTrampoline, UnsafeMutableRawPointer(p))
-      }
-    }
-  }
-}
-
-private func parallelTrampoline(_ ctx: UnsafeMutableRawPointer?, _ index: Int32, _ parts: Int32) {
-  let body = ctx!.assumingMemoryBound(to: ((Int, Int) -> Void).self).pointee
-  body(Int(index), Int(parts))
 }

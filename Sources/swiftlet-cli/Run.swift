@@ -47,7 +47,7 @@ struct Run: ParsableCommand {
         let session = try orFail { () throws(SwiftletError) in try m.makeSession(options: SessionOptions(threads: threads)) }
         let b = try budget.budget()
         let report = try orFail { () throws(SwiftletError) in try array.withView(for: m) { (v) throws(SwiftletError) in try session.run(views: [v], budget: b) } }
-        let outputs = session.lastOutputs
+        let outputs = try orFail { () throws(SwiftletError) in try session.lastOutputs }
         try writeNPY(outputs[0], to: output)
         let extra: [(String?, String)] = [(perStep, "logits_per_step"), (tokensOutput, "tokens"), (sizesOutput, "sizes")]
         for (path, name) in extra {

@@ -85,7 +85,7 @@ struct StreamCommand: ParsableCommand {
             try NPYArray(floats: rows, shape: [rows.count / max(w, 1), w]).write(to: output!)
         } catch { failAndExit("cannot write \(output!): \(error)") }
         note(String(format: "%d frames in chunks of %d: %d rows, %.1f µs per frame; %@", frames, chunk, rows.count / max(w, 1),
-                    elapsed * 1e6 / Double(max(frames, 1)), describe(stream.report)))
+                    elapsed * 1e6 / Double(max(frames, 1)), describe(try orFail { () throws(SwiftletError) in try stream.report })))
     }
 
     private func streamWAV(_ m: Model, _ path: String) throws {
@@ -113,10 +113,10 @@ struct StreamCommand: ParsableCommand {
             let end = min(samples.count, i + 160)
             show(try orFail { () throws(SwiftletError) in try stream.pushPCM(Array(samples[i..<end])) })
             i = end
-            if stream.report.decided { break }
+            if try orFail({ () throws(SwiftletError) in try stream.report }).decided { break }
         }
         show(try orFail { () throws(SwiftletError) in try stream.flush() })
-        let r = stream.report
+        let r = try orFail { () throws(SwiftletError) in try stream.report }
         let perFrame = r.microseconds / Double(max(frame, 1))
         note(String(format: "%d frames from %.2f s of audio: %.1f µs of compute per 10 ms frame (%.0f× real time); %@",
                     frame, Double(samples.count) / 16000, perFrame, 10_000 / max(perFrame, 1e-9), describe(r)))

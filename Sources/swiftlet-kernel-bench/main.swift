@@ -156,7 +156,7 @@ let dense640a = floats(H * W, &rng, scale: 0.05), dense640b = floats(W * H, &rng
 let ffnA = floats(H * FFN, &rng, scale: 0.05), ffnB = floats(FFN * H, &rng, scale: 0.05)
 let lnWeight = floats(W, &rng), lnBias = floats(W, &rng, scale: 0.1)
 let arena = Arena(initialBytes: 1 << 22)
-BLAS.setThreads(o.threads)
+let workers = WorkerPool(threads: o.threads)
 
 struct Row {
   let name: String
@@ -215,18 +215,18 @@ do {
     if wanted("dense") {
       record("dense linear 512x512", "f32", tokens, measure(tokens: tokens) { _, row in
         Kernels.linear(inputs + row * H, rows: tokens, inFeatures: H, weight: dense512, bias: bias512,
-                       outFeatures: H, into: out)
+                       outFeatures: H, into: out, pool: workers)
       })
       record("dense pair 512-640-512", "f32", tokens, measure(tokens: tokens) { _, row in
         Kernels.linear(inputs + row * H, rows: tokens, inFeatures: H, weight: dense640a, bias: bias512,
-                       outFeatures: W, into: middle)
+                       outFeatures: W, into: middle, pool: workers)
         Kernels.layerNorm(middle, rows: tokens, cols: W, weight: lnWeight, bias: lnBias, eps: 1e-5, into: middle)
-        Kernels.linear(middle, rows: tokens, inFeatures: W, weight: dense640b, bias: bias512, outFeatures: H, into: out)
+        Kernels.linear(middle, rows: tokens, inFeatures: W, weight: dense640b, bias: bias512, outFeatures: H, into: out, pool: workers)
       })
       record("dense ffn 512-2048-512", "f32", tokens, measure(tokens: tokens) { _, row in
         Kernels.linear(inputs + row * H, rows: tokens, inFeatures: H, weight: ffnA, bias: bias512,
-                       outFeatures: FFN, into: middle)
-        Kernels.linear(middle, rows: tokens, inFeatures: FFN, weight: ffnB, bias: bias512, outFeatures: H, into: out)
+                       outFeatures: FFN, into: middle, pool: workers)
+        Kernels.linear(middle, rows: tokens, inFeatures: FFN, weight: ffnB, bias: bias512, outFeatures: H, into: out, pool: workers)
       })
     }
     if wanted("hash") {
@@ -255,7 +255,7 @@ do {
           try Kernels.memoryHash(inputs + row * H, rows: tokens, ldz: H, tables: T, codeLength: L,
                                  codes: codes, weights: weights)
           try Kernels.memoryGather(codes: codes, weights: weights, rows: tokens, table: t, bias: bias512,
-                                   into: out, ldy: H, threads: o.threads, isa: o.isa)
+                                   into: out, ldy: H, pool: workers, isa: o.isa)
         })
       }
       arena.reset()
@@ -271,12 +271,12 @@ do {
           try Kernels.memoryHash(inputs + row * H, rows: tokens, ldz: H, tables: T, codeLength: L,
                                  codes: codes, weights: weights)
           try Kernels.memoryGather(codes: codes, weights: weights, rows: tokens, table: a, bias: bias512,
-                                   into: middle, ldy: W, threads: o.threads, isa: o.isa)
+                                   into: middle, ldy: W, pool: workers, isa: o.isa)
           Kernels.layerNorm(middle, rows: tokens, cols: W, weight: lnWeight, bias: lnBias, eps: 1e-5, into: middle)
           try Kernels.memoryHash(middle, rows: tokens, ldz: W, tables: T, codeLength: L + 2,
                                  codes: codes, weights: weights)
           try Kernels.memoryGather(codes: codes, weights: weights, rows: tokens, table: b, bias: bias512,
-                                   into: out, ldy: H, threads: o.threads, isa: o.isa)
+                                   into: out, ldy: H, pool: workers, isa: o.isa)
         })
       }
       arena.reset()

@@ -300,6 +300,26 @@ static void test_session(swl_model *m) {
     swl_session_free(NULL);
 }
 
+/* Every call on a session that another thread is running must answer BUSY and leave it alone,
+ * the read-side calls included (they return memory the running call is rewriting). */
+static void check_session_calls_busy(swl_session *s) {
+    swl_tensor out;
+    const double *values = NULL;
+    const float *logits = NULL;
+    uint64_t count = 0, positions = 0, vocab = 0, context = 0;
+    int32_t ids[2] = {1, 2};
+    swl_run_report r;
+    swl_tensor_init(&out);
+    swl_run_report_init(&r);
+    CHECK_STATUS(swl_session_output(s, 0, &out), SWL_ERR_BUSY);
+    CHECK_STATUS(swl_session_report_values(s, "tokens_per_layer", &values, &count), SWL_ERR_BUSY);
+    CHECK_STATUS(swl_session_logits(s, &logits, &positions, &vocab), SWL_ERR_BUSY);
+    CHECK_STATUS(swl_session_last_logits(s, &logits, &vocab), SWL_ERR_BUSY);
+    CHECK_STATUS(swl_session_position(s, &positions, &context), SWL_ERR_BUSY);
+    CHECK_STATUS(swl_session_prefill(s, ids, 2, NULL, &r), SWL_ERR_BUSY);
+    CHECK_STATUS(swl_session_decode(s, 1, &r), SWL_ERR_BUSY);
+}
+
 static void test_abort_and_busy(swl_model *m) {
     swl_session *s = NULL;
     swl_session_options so;
@@ -338,6 +358,7 @@ static void test_abort_and_busy(swl_model *m) {
     pthread_mutex_unlock(&sync.lock);
     run_in_thread(&b2); /* the callback is still holding the session: must be BUSY */
     CHECK(b2.status == SWL_ERR_BUSY, "concurrent call got %s", swl_status_name(b2.status));
+    check_session_calls_busy(s);
     pthread_mutex_lock(&sync.lock);
     sync.released = 1;
     pthread_cond_broadcast(&sync.cond);
@@ -345,6 +366,70 @@ static void test_abort_and_busy(swl_model *m) {
     pthread_join(ta, NULL);
     CHECK(a.status == SWL_OK, "holder finished with %s", swl_status_name(a.status));
     swl_session_free(s);
+    pthread_mutex_destroy(&sync.lock);
+    pthread_cond_destroy(&sync.cond);
+}
+
+typedef struct {
+    swl_stream *stream;
+    swl_status status;
+} push_args;
+
+static void *push_in_thread(void *p) {
+    push_args *a = (push_args *)p;
+    float frames[2 * 4] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f, 0.6f, 0.7f, 0.8f};
+    a->status = swl_stream_push(a->stream, frames, 2, NULL);
+    return NULL;
+}
+
+/* The same promise for streams: while one thread pushes, every call on that stream is BUSY. */
+static void test_stream_busy(swl_model *m) {
+    swl_stream *st = NULL;
+    swl_stream_options so;
+    swl_run_report r;
+    busy_sync sync;
+    push_args a;
+    pthread_t ta;
+    const float *rows = NULL;
+    const double *values = NULL;
+    uint64_t n = 0;
+    float frame[4] = {0, 0, 0, 0};
+    unsigned char state[16];
+
+    pthread_mutex_init(&sync.lock, NULL);
+    pthread_cond_init(&sync.cond, NULL);
+    sync.inside = 0;
+    sync.released = 0;
+    swl_stream_options_init(&so);
+    so.abort_callback = hold_in_callback;
+    so.abort_user_data = &sync;
+    CHECK_STATUS(swl_stream_create(m, &so, &st), SWL_OK);
+    a.stream = st;
+    pthread_create(&ta, NULL, push_in_thread, &a);
+    pthread_mutex_lock(&sync.lock);
+    while (!sync.inside) pthread_cond_wait(&sync.cond, &sync.lock);
+    pthread_mutex_unlock(&sync.lock);
+    swl_run_report_init(&r);
+    CHECK_STATUS(swl_stream_push(st, frame, 1, &n), SWL_ERR_BUSY);
+    CHECK_STATUS(swl_stream_flush(st, &n), SWL_ERR_BUSY);
+    CHECK_STATUS(swl_stream_outputs(st, &rows, &n), SWL_ERR_BUSY);
+    CHECK_STATUS(swl_stream_report(st, &r), SWL_ERR_BUSY);
+    CHECK_STATUS(swl_stream_report_values(st, "frames_in", &values, &n), SWL_ERR_BUSY);
+    CHECK_STATUS(swl_stream_reset(st), SWL_ERR_BUSY);
+    CHECK_STATUS(swl_stream_set_budget(st, NULL), SWL_ERR_BUSY);
+    CHECK_STATUS(swl_stream_state_size(st, &n), SWL_ERR_BUSY);
+    CHECK_STATUS(swl_stream_save_state(st, state, sizeof state, &n), SWL_ERR_BUSY);
+    CHECK_STATUS(swl_stream_load_state(st, state, sizeof state), SWL_ERR_BUSY);
+    pthread_mutex_lock(&sync.lock);
+    sync.released = 1;
+    pthread_cond_broadcast(&sync.cond);
+    pthread_mutex_unlock(&sync.lock);
+    pthread_join(ta, NULL);
+    CHECK(a.status == SWL_OK, "pushing thread finished with %s", swl_status_name(a.status));
+    CHECK_STATUS(swl_stream_outputs(st, &rows, &n), SWL_OK);
+    CHECK_STATUS(swl_stream_report(st, &r), SWL_OK);
+    CHECK(r.threads_used == 1, "a one-thread stream used %d threads", (int)r.threads_used);
+    swl_stream_free(st);
     pthread_mutex_destroy(&sync.lock);
     pthread_cond_destroy(&sync.cond);
 }
@@ -549,6 +634,7 @@ int main(int argc, char **argv) {
         test_abort_and_busy(m);
         test_generation(m2);
         test_stream(m);
+        test_stream_busy(m);
     }
     /* a model freed before its session: the session keeps it alive */
     {

@@ -77,12 +77,21 @@ import Testing
     #expect(yt.array != yt0)
   }
 
-  @Test func threadsCanBeSet() {
-    let before = BLAS.threads
-    BLAS.setThreads(1)
-    #expect(BLAS.threads == 1)
-    BLAS.setThreads(before)
-    #expect(BLAS.threads == before)
+  /// A product gives the same bits on any number of threads (its blocks depend on its shape only),
+  /// and is as exact as a double-precision reference.
+  @Test(arguments: [(1, 700, 512), (5, 700, 512), (64, 300, 96), (300, 40, 64), (197, 1152, 384)])
+  func pooledProductsAreTheSameOnAnyThreadCount(m: Int, n: Int, k: Int) {
+    var rng = SeededRandom(seed: UInt64(m * 31 + n))
+    let a = Buffer(random: m * k, &rng), b = Buffer(random: n * k, &rng)
+    let alone = Buffer(count: m * n, fill: .nan), split = Buffer(count: m * n, fill: .nan)
+    let pool = WorkerPool(threads: 3)
+    BLAS.sgemm(transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a.c, lda: k, b: b.c, ldb: k,
+               beta: 0, c: alone.p, ldc: n)
+    BLAS.sgemm(transA: false, transB: true, m: m, n: n, k: k, alpha: 1, a: a.c, lda: k, b: b.c, ldb: k,
+               beta: 0, c: split.p, ldc: n, pool: pool)
+    let ref = referenceGemm(transA: false, transB: true, m: m, n: n, k: k, a: a.array, lda: k, b: b.array, ldb: k)
+    expectClose(split.array, ref, "split \(m)x\(n)x\(k)")
+    #expect(alone.array == split.array)
   }
 
   @Test(arguments: [1, 3, 17])

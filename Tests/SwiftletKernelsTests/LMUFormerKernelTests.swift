@@ -159,27 +159,6 @@ import SwiftletKernels
         }
     }
 
-    @Test func parallelRunsEveryPartOnce() {
-        for parts in [1, 2, 3, 9] {
-            var hits = [Int](repeating: 0, count: parts)
-            var counts = [Int](repeating: 0, count: parts)
-            hits.withUnsafeMutableBufferPointer { h in
-                counts.withUnsafeMutableBufferPointer { c in
-                    let base = h.baseAddress!, seen = c.baseAddress!
-                    for _ in 0..<50 {
-                        // Each part writes only its own slots (no test macros off the test's thread).
-                        Kernels.parallel(parts: parts) { part, count in
-                            base[part] += 1
-                            seen[part] = count
-                        }
-                    }
-                }
-            }
-            #expect(hits == [Int](repeating: 50, count: parts))
-            #expect(counts == [Int](repeating: parts, count: parts))
-        }
-    }
-
     /// x_t = A x_{t−1} + B u_t step by step in double.
     static func recurrence(_ a: [Float], _ b: [Float], _ u: [Float], _ x0: [Float]) -> [Double] {
         let n = b.count

@@ -218,7 +218,7 @@ import Testing
       for withBias in [true, false] {
         let y = Buffer(count: rows * ldy, fill: .nan)
         try Kernels.memoryGather(codes: codes, weights: weights, rows: rows, table: table, bias: withBias ? bias : nil,
-                                 into: y.p, ldy: ldy, threads: shape.threads, isa: isa)
+                                 into: y.p, ldy: ldy, pool: WorkerPool(threads: shape.threads), isa: isa)
         var worst = 0.0
         for n in 0..<rows {
           let ref = Self.referenceGather(

@@ -4,35 +4,39 @@ import Testing
 @testable import SwiftletKernels
 
 @Suite struct WorkerPoolTests {
-  /// Every part runs exactly once per split, the caller's part on the caller's thread, the others
-  /// elsewhere, over many consecutive splits (the steady state of a forward pass).
+  /// Every part runs exactly once per job, over many consecutive jobs (the steady state of a forward
+  /// pass), whatever the part count against the thread count.
   @Test(arguments: [1, 2, 3])
-  func everyPartRunsOncePerSplit(helpers: Int) throws {
-    let pool = try #require(WorkerPool(helpers: helpers))
-    #expect(pool.parts == helpers + 1)
-    let caller = pthread_self()
-    let counts = UnsafeMutablePointer<Int>.allocate(capacity: pool.parts)
-    let onCaller = UnsafeMutablePointer<Bool>.allocate(capacity: pool.parts)
-    defer { counts.deallocate(); onCaller.deallocate() }
-    counts.initialize(repeating: 0, count: pool.parts)
-    for _ in 0..<2000 {
-      pool.split { part in
-        counts[part] += 1
-        onCaller[part] = pthread_equal(pthread_self(), caller) != 0
-      }
-      #expect(onCaller[0])
-      for part in 1..<pool.parts { #expect(!onCaller[part]) }
+  func everyPartRunsOncePerJob(threads: Int) throws {
+    let pool = WorkerPool(threads: threads)
+    #expect(pool.threads == threads)
+    #expect((pool.raw == nil) == (threads == 1))
+    for parts in [1, 2, 3, 7] {
+      let counts = UnsafeMutablePointer<Int>.allocate(capacity: parts)
+      defer { counts.deallocate() }
+      counts.initialize(repeating: 0, count: parts)
+      for _ in 0..<500 { pool.run(parts: parts) { counts[$0] += 1 } }
+      for part in 0..<parts { #expect(counts[part] == 500, "threads \(threads) parts \(parts)") }
     }
-    for part in 0..<pool.parts { #expect(counts[part] == 2000) }
+  }
+
+  /// `split` gives each of the pool's threads one part and tells it the count.
+  @Test func splitGivesOnePartPerThread() {
+    let pool = WorkerPool(threads: 3)
+    let seen = UnsafeMutablePointer<Int>.allocate(capacity: 3)
+    defer { seen.deallocate() }
+    seen.initialize(repeating: 0, count: 3)
+    pool.split { part, parts in seen[part] = parts }
+    #expect((0..<3).map { seen[$0] } == [3, 3, 3])
   }
 
   /// Parts really run at the same time: each waits until all have started (with a time limit, so a
   /// pool that ran them one after another fails instead of hanging).
   @Test func partsRunConcurrently() throws {
-    let pool = try #require(WorkerPool(helpers: 2))
+    let pool = WorkerPool(threads: 3)
     let started = Atomic<Int>(0)
     let allMet = Atomic<Int>(0)
-    pool.split { _ in
+    pool.run(parts: 3) { _ in
       started.wrappingAdd(1, ordering: .acquiringAndReleasing)
       var waited = 0
       while started.load(ordering: .acquiring) < 3 && waited < 2_000 {
@@ -46,11 +50,11 @@ import Testing
 
   /// A helper that went to sleep (idle longer than its spin) wakes up for the next job.
   @Test func helpersWakeUpAfterSleeping() throws {
-    let pool = try #require(WorkerPool(helpers: 1))
+    let pool = WorkerPool(threads: 2)
     for _ in 0..<3 {
       usleep(20_000)
       let sum = Atomic<Int>(0)
-      pool.split { part in sum.wrappingAdd(part + 1, ordering: .relaxed) }
+      pool.run(parts: 2) { part in sum.wrappingAdd(part + 1, ordering: .relaxed) }
       #expect(sum.load(ordering: .relaxed) == 3)
     }
   }
@@ -58,17 +62,17 @@ import Testing
   /// A split from inside a body, or from another thread while the pool is busy, runs its parts on
   /// the calling thread: same results, no deadlock.
   @Test func busyPoolRunsNestedSplitsInline() throws {
-    let pool = try #require(WorkerPool(helpers: 1))
+    let pool = WorkerPool(threads: 2)
     let total = Atomic<Int>(0)
-    pool.split { outer in
-      pool.split { inner in total.wrappingAdd(10 * outer + inner + 1, ordering: .relaxed) }
+    pool.run(parts: 2) { outer in
+      pool.run(parts: 2) { inner in total.wrappingAdd(10 * outer + inner + 1, ordering: .relaxed) }
     }
     // Parts (outer, inner): (0,0)=1, (0,1)=2, (1,0)=11, (1,1)=12.
     #expect(total.load(ordering: .relaxed) == 26)
   }
 
   @Test func concurrentCallersAllGetTheirParts() throws {
-    let pool = try #require(WorkerPool(helpers: 1))
+    let pool = WorkerPool(threads: 2)
     let callers = 4
     let caller = Caller(pool: pool, splits: 500)
     let box = Unmanaged.passRetained(caller)
@@ -78,7 +82,7 @@ import Testing
       var t = pthread_t()
       let rc = pthread_create(&t, nil, { context in
         let c = Unmanaged<Caller>.fromOpaque(context!).takeUnretainedValue()
-        for _ in 0..<c.splits { c.pool.split { part in c.total.wrappingAdd(part + 1, ordering: .relaxed) } }
+        for _ in 0..<c.splits { c.pool.run(parts: 2) { part in c.total.wrappingAdd(part + 1, ordering: .relaxed) } }
         return nil
       }, box.toOpaque())
       try #require(rc == 0)
@@ -88,23 +92,40 @@ import Testing
     #expect(caller.total.load(ordering: .relaxed) == callers * caller.splits * 3)
   }
 
-  @Test func noHelpersMeansOnePartOnTheCaller() throws {
-    for count in [0, -3] {
-      let pool = try #require(WorkerPool(helpers: count))
-      #expect(pool.parts == 1)
+  @Test func oneThreadRunsEveryPartOnTheCaller() throws {
+    let caller = pthread_self()
+    for count in [1, 0, -3] {
+      let pool = WorkerPool(threads: count)
+      #expect(pool.threads == 1)
       var seen: [Int] = []
-      pool.split { seen.append($0) }
-      #expect(seen == [0])
+      var elsewhere = false
+      pool.run(parts: 3) { part in
+        seen.append(part)
+        if pthread_equal(pthread_self(), caller) == 0 { elsewhere = true }
+      }
+      #expect(seen == [0, 1, 2])
+      #expect(!elsewhere)
+      #expect(pool.takeThreadsUsed() == 1)
     }
+  }
+
+  /// The record of threads used counts the helpers that took a part, and is cleared by reading it.
+  @Test func threadsUsedCountsTheHelpersThatWorked() {
+    let pool = WorkerPool(threads: 2)
+    _ = pool.takeThreadsUsed()
+    // Parts that each take 2 ms: the helper is bound to take some of them.
+    pool.run(parts: 8) { _ in usleep(2000) }
+    #expect(pool.takeThreadsUsed() == 2)
+    #expect(pool.takeThreadsUsed() == 1)
   }
 
   /// Pools come and go (each stops and joins its threads) without leaking a stuck thread.
   @Test func poolsStopTheirThreads() throws {
     for i in 0..<50 {
-      let pool = try #require(WorkerPool(helpers: 2))
+      let pool = WorkerPool(threads: 3)
       if i % 2 == 0 {
         let sum = Atomic<Int>(0)
-        pool.split { sum.wrappingAdd($0, ordering: .relaxed) }
+        pool.run(parts: 3) { sum.wrappingAdd($0, ordering: .relaxed) }
         #expect(sum.load(ordering: .relaxed) == 3)
       }
     }

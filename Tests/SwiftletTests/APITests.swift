@@ -121,14 +121,14 @@ import SwiftletModels
     @Test func cachedDecodeEqualsPrefill() throws {
         let session = try model.makeSession()
         try session.prefill([1, 2, 3, 4], budget: Budget(loops: 2))
-        let full = Array(session.logits)
+        let full = Array(try session.logits)
         #expect(full.count == 4 * 6)
         try session.prefill([1, 2], budget: Budget(loops: 2))
         try session.decode(3)
         try session.decode(4)
-        let last = Array(session.logits)
+        let last = Array(try session.logits)
         for i in 0..<6 { #expect(abs(last[i] - full[18 + i]) < 1e-6) }
-        #expect(session.position == 4)
+        #expect(try session.position == 4)
         #expect(throws: SwiftletError.self) { try session.decode(6) }
     }
 
@@ -143,11 +143,11 @@ import SwiftletModels
         // The last sampled token is returned but not decoded: 2 prompt + 13 decoded positions.
         let greedy = try s1.generate(prompt: [1, 2], maxTokens: 14)
         #expect(greedy.tokens.count == 14)
-        #expect(s1.position == 15)
+        #expect(try s1.position == 15)
         // Generation stops when the 16-token context is full.
         let long = try s2.generate(prompt: [1, 2], maxTokens: 40)
         #expect(long.tokens.count == 15)
-        #expect(s2.position == 16)
+        #expect(try s2.position == 16)
     }
 
     @Test func samplerEdges() throws {
@@ -171,7 +171,7 @@ import SwiftletModels
         #expect(whole.count == 9)
         whole += try one.flush()
         #expect(whole.count == 10)
-        #expect(one.report.framesUsed == 10)
+        #expect(try one.report.framesUsed == 10)
 
         for chunk in [1, 3, 7] {
             let s = try model.makeStream()
@@ -197,8 +197,8 @@ import SwiftletModels
         let s = try model.makeStream()
         try s.setBudget(Budget(earlyFraction: 0.3, expectedFrames: 10))
         _ = try s.push((0..<40).map { Float($0) / 40 })
-        #expect(s.report.decided)
-        #expect(s.report.framesUsed == 3)
+        #expect(try s.report.decided)
+        #expect(try s.report.framesUsed == 3)
         #expect(throws: SwiftletError.self) { try s.setBudget(Budget(earlyFraction: 0.3)) }
         #expect(throws: SwiftletError.self) { try s.push([1, 2, 3]) }
         #expect(throws: SwiftletError.self) { try s.pushPCM([1, 2, 3]) }

@@ -18,7 +18,7 @@ import SwiftletKernels
             rows += try stream.push(fx.frames(0, start..<min(start + 7, fx.frames))).flatMap { $0 }
         }
         #expect(try stream.flush().isEmpty)
-        let report = stream.report
+        let report = try stream.report
         #expect(report.decided)
         #expect(!report.completed)
         #expect(report.framesUsed == 64)
@@ -29,7 +29,7 @@ import SwiftletKernels
         try stream.setBudget(Budget())
         let (all, _) = try lmuStream(stream, fx, clip: 0, chunk: 128)
         #expect(all.count == fx.frames * fx.classes)
-        #expect(!stream.report.decided)
+        #expect(try !stream.report.decided)
     }
 
     @Test(arguments: ["lmu-test", "slmu-ms-test"])
@@ -57,8 +57,8 @@ import SwiftletKernels
         let stream = try Model(bytes: fx.bytes).makeStream()
         try stream.setBudget(Budget(earlyMargin: Double(threshold)))
         let (rows, _) = try lmuStream(stream, fx, clip: 0, chunk: 1)
-        #expect(stream.report.decided)
-        #expect(stream.report.framesUsed == decisionRow + 1)
+        #expect(try stream.report.decided)
+        #expect(try stream.report.framesUsed == decisionRow + 1)
         #expect(rows.count == (decisionRow + 1) * fx.classes)
     }
 
@@ -156,7 +156,7 @@ import SwiftletKernels
             guard case .aborted = e else { Issue.record("wrong error \(e)"); return }
         }
         // The abort came before any frame was taken: the stream is intact.
-        #expect(stream.report.values["frames_in"] == [0])
+        #expect(try stream.report.values["frames_in"] == [0])
     }
 
     // MARK: PCM through the front end
@@ -207,7 +207,7 @@ import SwiftletKernels
         #expect(ok, "\(clip): max abs error \(err)")
         // A clip longer than 128 frames is cut there and ends by itself, like the data loader's.
         if clip == "both" { #expect(beforeFlush == 128) }
-        #expect(stream.report.framesUsed == 128)
+        #expect(try stream.report.framesUsed == 128)
     }
 
     @Test func pcmStateSaveAndRestoreMidFrame() throws {
@@ -235,18 +235,17 @@ import SwiftletKernels
         let fx = try LMUFixture.load(name)
         let file = try fx.bytes.withUnsafeBytes { try SWLFile(bytes: $0, copy: true) }
         let model = try LMUFormerModel(file: file)
-        let streamer = try #require(try model.makeStreamer(input: .frames) as? LMUFormerStreamer)
-        let control = RunControl(shouldAbort: nil)
+        let streamer = try #require(try model.makeStreamer(input: .frames, context: ExecutionContext(threads: 1)) as? LMUFormerStreamer)
         let frames = fx.frames(0, 0..<fx.frames)
         try frames.withUnsafeBufferPointer { all in
             func push(_ t: Int, _ n: Int) throws {
-                _ = try streamer.push(UnsafeBufferPointer(rebasing: all[(t * fx.features)..<((t + n) * fx.features)]), control: control)
+                _ = try streamer.push(UnsafeBufferPointer(rebasing: all[(t * fx.features)..<((t + n) * fx.features)]))
             }
             // Warm up every path once (first rows, chunked blocks, a flush).
             try push(0, 32)
             try push(32, 7)
             try push(39, 1)
-            _ = try streamer.flush(control: control)
+            _ = try streamer.flush()
             streamer.reset()
             let chunks = streamer.engine.arena.chunkAllocations
             let rows = streamer.outputRows.baseAddress
@@ -256,7 +255,7 @@ import SwiftletKernels
                     try push(t, n)
                     t += n
                 }
-                _ = try streamer.flush(control: control)
+                _ = try streamer.flush()
                 if round < 2 { streamer.reset() }
             }
             #expect(streamer.engine.arena.chunkAllocations == chunks)

@@ -86,10 +86,10 @@ import Testing
             // of the same compact model (panels through BLAS): the same weights, float32 arithmetic.
             let row = ids[1]
             try compact.prefill(Array(row[..<3]), budget: budget)
-            var cached = Array(compact.logits)
+            var cached = Array(try compact.logits)
             for t in 3..<row.count {
                 try compact.decode(row[t])
-                cached += Array(compact.logits)
+                cached += Array(try compact.logits)
             }
             let V = LoopFormerFixture.vocab
             let wholeRow = Array(whole[(row.count * V)...])
@@ -118,10 +118,10 @@ import Testing
             // Token by token: matrix-vector products read the compact rows in place.
             let row = ids[0]
             try compact.prefill([row[0]], budget: budget)
-            var cached = Array(compact.logits)
+            var cached = Array(try compact.logits)
             for t in 1..<row.count {
                 try compact.decode(row[t])
-                cached += Array(compact.logits)
+                cached += Array(try compact.logits)
             }
             let (errCached, okCached) = loopFormerCompare(cached, want[..<(row.count * LoopFormerFixture.vocab)])
             #expect(okCached, "\(dtype) \(tag) cached: max abs error \(errCached)")
@@ -135,9 +135,9 @@ import Testing
         let ids = try LoopFormerFixture.ids()[0]
         let V = LoopFormerFixture.vocab
         try session.prefill(ids, budget: Budget(loops: 4))
-        let last = Array(session.lastLogits)
+        let last = Array(try session.lastLogits)
         #expect(last.count == V)
-        let all = Array(session.logits)
+        let all = Array(try session.logits)
         #expect(all.count == ids.count * V)
         #expect(Array(all[((ids.count - 1) * V)...]) == last)
         let (whole, _) = try loopFormerRun(session, [ids], budget: Budget(loops: 4))

@@ -81,7 +81,7 @@ func loopFormerRun(_ session: Session, _ ids: [[Int32]], budget: Budget) throws 
     let report = try flat.withUnsafeBytes { raw in
         try session.run(views: [TensorView(dtype: .i32, shape: shape, data: raw.baseAddress!)], budget: budget)
     }
-    return (session.lastOutputs[0].values, report)
+    return (try session.lastOutputs[0].values, report)
 }
 
 /// The case name of a thrown Swiftlet error ("budget", "contextFull", ...), nil if nothing was thrown.

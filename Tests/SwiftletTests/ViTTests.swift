@@ -164,7 +164,7 @@ func compare(_ got: [Float], _ want: [Float]) -> (maxAbs: Double, ok: Bool) {
         for (tag, r) in [("r8dec", [8, -1]), ("list", [16, 8, 4])] {
             let out = reference.forward(Array(input.values[0..<3072]), r: r)
             let logits = try ViTFixture.expected("logits_\(tag).npy")!.floats()
-            #expect(compare(out.logits.map(Float.init), Array(logits[0..<10])).ok)
+            #expect(try compare(out.logits.map(Float.init), Array(logits[0..<10])).ok)
             let sizes = try ViTFixture.expected("sizes_\(tag).npy")!.floats()
             #expect(out.sizes.map(Float.init) == Array(sizes[0..<out.sizes.count]))
         }
@@ -261,7 +261,7 @@ func compare(_ got: [Float], _ want: [Float]) -> (maxAbs: Double, ok: Bool) {
         for t in tensors { dict[t.name] = try t.floats() }
         let reference = ViTReference(tensors: dict, imageSize: 32, patch: 4, dim: 48, depth: 4, heads: 3, mlpRatio: 4, classes: 10)
         let want = reference.forward(Array(input.values[0..<3072]), r: [8, -1])
-        #expect(compare(Array(outputs[0].values[0..<10]), want.logits.map(Float.init)).ok)
+        #expect(try compare(Array(outputs[0].values[0..<10]), want.logits.map(Float.init)).ok)
         #expect(Array(outputs[2].values[0..<want.sizes.count]) == want.sizes.map(Float.init))
         // A no_embed_class model's positions differ from the fixture's: the outputs must too.
         let fixture = try ViTFixture.expected("logits_r8dec.npy")!.floats()
@@ -474,19 +474,19 @@ func compare(_ got: [Float], _ want: [Float]) -> (maxAbs: Double, ok: Bool) {
         let bytes = try ViTFixture.convert("checkpoint.safetensors")
         let file = try bytes.withUnsafeBytes { try SWLFile(bytes: $0, copy: true) }
         let model = try ViTModel(file: file)
-        let runner = try #require(try model.makeRunner(threads: 1) as? ViTRunner)
+        let runner = try #require(try model.makeRunner(context: ExecutionContext(threads: 1)) as? ViTRunner)
         let input = try ViTFixture.input()
         func run(_ r: [Int]) throws {
             try input.values.withUnsafeBytes { raw in
                 let view = TensorView(dtype: .f32, shape: input.shape, data: raw.baseAddress!)
-                _ = try runner.run([view], budget: Budget(mergeR: r), control: RunControl(shouldAbort: nil))
+                _ = try runner.run([view], budget: Budget(mergeR: r))
             }
         }
         try run([0])
-        let after = runner.arena.chunkAllocations
+        let after = runner.context.arena.chunkAllocations
         try run([8])
         try run([0])
         try run([8, -1])
-        #expect(runner.arena.chunkAllocations == after)
+        #expect(runner.context.arena.chunkAllocations == after)
     }
 }

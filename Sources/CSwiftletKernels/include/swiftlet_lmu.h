@@ -1,7 +1,7 @@
 // LMUFormer's products and neurons: linear layers for a few rows (a streamed frame or a small chunk),
 // linear layers whose input is mostly zero (spikes, ReLU outputs: only the weight rows of non-zero
-// inputs are read), LIF neurons along time, a vectorised GELU, and a small thread pool that splits
-// work by columns. Each kernel picks AVX-512, AVX2/FMA(/F16C) or portable code at run time
+// inputs are read), LIF neurons along time, a vectorised GELU (callers split work by
+// columns over the session's pool, swk_pool.h). Each kernel picks AVX-512, AVX2/FMA(/F16C) or portable code at run time
 // (swiftlet_cpu.h).
 //
 // Weights are input-major, `w[k, n]` (row i holds the n outputs' weights of input i, row stride
@@ -66,12 +66,6 @@ long swiftlet_lmu_lif(int isa, const float *x, long rows, long cols, long ldx, c
 /// 1.5e-7); NaN stays NaN. Returns 0, or −1 when this CPU lacks `isa`.
 int swiftlet_lmu_gelu(int isa, float *x, long count);
 
-/// Calls `fn(ctx, i, parts)` for i = 0 ..< parts (parts ≤ 65535) on the calling thread and up to 7
-/// helper threads of a process-wide pool (started on first use), and returns when all are done.
-/// Parts go to whichever thread is free, so a helper that is not scheduled only costs time.
-/// `parts` ≤ 1 runs fn(ctx, 0, 1) inline. While another thread's call is using the pool, a call runs
-/// all its parts on the calling thread. fn must not call swiftlet_lmu_parallel itself.
-void swiftlet_lmu_parallel(int parts, void (*fn)(void *ctx, int index, int parts), void *ctx);
 
 #ifdef __cplusplus
 }

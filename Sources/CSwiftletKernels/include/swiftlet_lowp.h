@@ -7,6 +7,8 @@
 
 #include <stddef.h>
 
+#include "swk_pool.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -39,15 +41,15 @@ int swl_lowp_set_max_level(int level);
 
 /// `y[r] = dot(W[r, :], x) + bias[r]` for r in [0, rows): `weights` in `format`, `scales` the
 /// per-row scales of SWL_LOWP_Q8ROW (ignored otherwise), `bias` optional (NULL). `y` must not
-/// overlap `x`. The rows are split among up to `threads` threads (the caller's included).
+/// overlap `x`. The rows are split among the threads of `pool` (NULL: the calling thread).
 /// Returns 0, or -1 for an unknown format or negative sizes (nothing is written).
 int swl_lowp_gemv(int format, const void *weights, const void *scales, ptrdiff_t rows, ptrdiff_t cols,
-                  const float *x, const float *bias, float *y, int threads);
+                  const float *x, const float *bias, float *y, swk_pool *pool);
 
 /// Decodes rows [row0, row0 + count) of the matrix to float32 `out` (`count * cols` floats, row
-/// stride `cols`), split among up to `threads` threads. Returns 0, or -1 as `swl_lowp_gemv`.
+/// stride `cols`), split among the threads of `pool`. Returns 0, or -1 as `swl_lowp_gemv`.
 int swl_lowp_dequantize_rows(int format, const void *weights, const void *scales, ptrdiff_t cols,
-                             ptrdiff_t row0, ptrdiff_t count, float *out, int threads);
+                             ptrdiff_t row0, ptrdiff_t count, float *out, swk_pool *pool);
 
 /// Whether `swl_lowp_gemm_q8` runs on this CPU (AVX-512 with VNNI, and the level cap allows AVX-512).
 int swl_lowp_gemm_q8_supported(void);
@@ -59,17 +61,13 @@ size_t swl_lowp_gemm_q8_scratch(ptrdiff_t m, ptrdiff_t k);
 /// SWL_LOWP_Q8ROW matrix [n, k] read in place, `x` row stride `ldx`, `y` row stride `ldy`, `bias`
 /// optional. Each row of x is first rounded to int16 with its own scale (max|x| / 32767: an error of
 /// at most 2^-16 of the row's largest magnitude per element); the products are exact int32 sums.
-/// Output columns are split among up to `threads` threads. Returns 0; -2 when this CPU (or the level
+/// Output columns are split among the threads of `pool`. Returns 0; -2 when this CPU (or the level
 /// cap) has no AVX-512 VNNI or k > 8192, so that the caller takes another path; -1 for bad sizes
 /// or a scratch smaller than `swl_lowp_gemm_q8_scratch(m, k)`.
 int swl_lowp_gemm_q8(const float *x, ptrdiff_t ldx, ptrdiff_t m, const void *weights, const void *scales,
                      ptrdiff_t n, ptrdiff_t k, const float *bias, float *y, ptrdiff_t ldy,
-                     void *scratch, size_t scratch_bytes, int threads);
+                     void *scratch, size_t scratch_bytes, swk_pool *pool);
 
-/// Runs `fn(context, i, count)` for i in [0, count) on the calling thread (i = 0) and pool threads
-/// (started on first use, then kept). A call made while another thread is using the pool runs
-/// every part on the calling thread. `count` is clamped to [1, 64].
-void swl_pool_run(int count, void (*fn)(void *context, int index, int count), void *context);
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "swk_pool.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -56,15 +58,15 @@ int swiftlet_memory_hash_isa(int isa, const float *z, long rows, long ldz, int t
 
 /// y[n, :] = Σ_k weights[n, k] · row(k, codes[n, k]) + bias for n < rows (`bias` may be NULL; y has
 /// row stride `ldy`). Codes must lie in 0 ..< 2^code_length. Splits the rows (or, for a single row,
-/// the columns) over up to `threads` threads of a small shared pool when the work is large enough;
-/// threads ≤ 1 runs on the calling thread only.
+/// the columns) over the threads of `pool` when the work is large enough; a NULL pool runs on the
+/// calling thread only.
 void swiftlet_memory_gather(const swl_memory_tables *tables, const int32_t *codes, const float *weights,
-                            long rows, const float *bias, float *y, long ldy, int threads);
+                            long rows, const float *bias, float *y, long ldy, swk_pool *pool);
 
 /// Same, on a given instruction set. Returns 0, or −1 (writing nothing) when this CPU lacks it.
 int swiftlet_memory_gather_isa(int isa, const swl_memory_tables *tables, const int32_t *codes,
                                const float *weights, long rows, const float *bias, float *y, long ldy,
-                               int threads);
+                               swk_pool *pool);
 
 /// The instruction set `_AUTO` resolves to for `storage` on this CPU (for reports and tests).
 int swiftlet_memory_best_isa(int storage);

@@ -68,6 +68,8 @@ public struct RunReport: Sendable, Equatable {
     /// False if the call was aborted or a stream decided early.
     public var completed = true
     public var microseconds: Double = 0
+    /// Threads that ran parts of the call (the caller's included): at most the session's count.
+    public var threadsUsed = 1
     /// Work done, GFLOP (a multiply-add counts 2).
     public var gflops: Double = 0
     public var loops = 0
@@ -81,4 +83,60 @@ public struct RunReport: Sendable, Equatable {
     public var values: [String: [Double]] = [:]
 
     public init() {}
+}
+
+/// The knobs of a `Budget`. Each family declares which it takes (`FamilyModel.sessionKnobs` and
+/// `streamKnobs`); `Budget.validate(for:stream:)` refuses the others, with one message for all.
+public enum BudgetKnob: Int, Sendable, CaseIterable, Comparable {
+    case maxLatencyMs, maxGFLOPs, loops, trajectory, mergeR, earlyFraction, earlyMargin, expectedFrames
+
+    /// The knob as the C header and the CLI name it.
+    public var name: String {
+        switch self {
+        case .maxLatencyMs: return "max_latency_ms"
+        case .maxGFLOPs: return "max_gflops"
+        case .loops: return "loops"
+        case .trajectory: return "trajectory"
+        case .mergeR: return "merge_r"
+        case .earlyFraction: return "early_fraction"
+        case .earlyMargin: return "early_margin"
+        case .expectedFrames: return "expected_frames"
+        }
+    }
+
+    public static func < (a: BudgetKnob, b: BudgetKnob) -> Bool { a.rawValue < b.rawValue }
+}
+
+extension Budget {
+    /// The knobs this budget sets.
+    public var knobs: Set<BudgetKnob> {
+        var k = Set<BudgetKnob>()
+        if maxLatencyMs != nil { k.insert(.maxLatencyMs) }
+        if maxGFLOPs != nil { k.insert(.maxGFLOPs) }
+        if loops != nil { k.insert(.loops) }
+        if trajectory != nil { k.insert(.trajectory) }
+        if mergeR != nil { k.insert(.mergeR) }
+        if earlyFraction != nil { k.insert(.earlyFraction) }
+        if earlyMargin != nil { k.insert(.earlyMargin) }
+        if expectedFrames != nil { k.insert(.expectedFrames) }
+        return k
+    }
+
+    /// Checks the shared fields, then that the family takes every knob set, for a session call or a
+    /// stream. The one place a knob of another family is refused.
+    public func validate(for model: any FamilyModel, stream: Bool) throws(ModelError) {
+        try validateCommon()
+        let accepted = stream ? model.streamKnobs : model.sessionKnobs
+        let refused = knobs.subtracting(accepted)
+        guard !refused.isEmpty else { return }
+        let what = stream ? "stream" : "session"
+        let names = refused.sorted().map(\.name).joined(separator: ", ")
+        let takes = accepted.isEmpty ? "no budget knobs" : accepted.sorted().map(\.name).joined(separator: ", ")
+        var message = "a \(model.family) \(what) takes no \(names) in its budget; it takes \(takes)"
+        let other = stream ? model.sessionKnobs : model.streamKnobs
+        if refused.isSubset(of: other) {
+            message += " (\(names) \(refused.count == 1 ? "is a" : "are") \(stream ? "session" : "stream") knob\(refused.count == 1 ? "" : "s") of this family)"
+        }
+        throw ModelError(.unsupported, message)
+    }
 }

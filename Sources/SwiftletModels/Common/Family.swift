@@ -6,14 +6,20 @@ public protocol FamilyModel: AnyObject, Sendable {
     var family: String { get }
     var inputs: [TensorInfo] { get }
     var outputs: [TensorInfo] { get }
-    /// Makes the per-session state (scratch arena, caches, output buffers).
-    func makeRunner(threads: Int) throws(ModelError) -> any FamilyRunner
+    /// The budget knobs a session call (run, prefill) takes; `Budget.validate(for:stream:)` refuses
+    /// the others.
+    var sessionKnobs: Set<BudgetKnob> { get }
+    /// The budget knobs a stream takes (none for families that do not stream).
+    var streamKnobs: Set<BudgetKnob> { get }
+    /// Makes the per-session state (caches, output buffers), bound to the session's context.
+    func makeRunner(context: ExecutionContext) throws(ModelError) -> any FamilyRunner
     /// Makes the per-stream state. Families without streaming keep the default, which refuses.
-    func makeStreamer(input: StreamInput) throws(ModelError) -> any FamilyStreamer
+    func makeStreamer(input: StreamInput, context: ExecutionContext) throws(ModelError) -> any FamilyStreamer
 }
 
 extension FamilyModel {
-    public func makeStreamer(input: StreamInput) throws(ModelError) -> any FamilyStreamer {
+    public var streamKnobs: Set<BudgetKnob> { [] }
+    public func makeStreamer(input: StreamInput, context: ExecutionContext) throws(ModelError) -> any FamilyStreamer {
         throw ModelError(.unsupported, "the \(family) family does not stream; use a session run instead")
     }
 }
@@ -24,52 +30,44 @@ public enum StreamInput: Sendable, Equatable {
     case pcm
 }
 
-/// Per-session state of a model. Not thread-safe: the API layer serialises calls.
+/// Per-session state of a model, bound to the session's `ExecutionContext` (threads, arena, clock,
+/// abort, report). Not thread-safe: the API layer serialises calls.
 public protocol FamilyRunner: AnyObject {
     /// Runs the whole input and returns the outputs in the model's output order.
-    func run(_ inputs: [TensorView], budget: Budget, control: RunControl) throws(ModelError) -> [Tensor]
+    func run(_ inputs: [TensorView], budget: Budget) throws(ModelError) -> [Tensor]
 
-    // Language models: prefill a prompt, then decode token by token through the cache.
-    var contextLength: Int { get }
-    var position: Int { get }
-    var vocabSize: Int { get }
-    func prefill(_ ids: UnsafeBufferPointer<Int32>, budget: Budget, control: RunControl) throws(ModelError)
-    func decode(_ id: Int32, control: RunControl) throws(ModelError)
-    /// Logits of the last prefill (every position) or decode (one row), `positions × vocabSize`.
-    /// A runner may defer the LM head of the earlier prompt positions until this is read.
-    var logits: UnsafeBufferPointer<Float> { get }
-    /// Logits of the last position only (what generation needs), `vocabSize` floats.
-    var lastLogits: UnsafeBufferPointer<Float> { get }
+    /// Language models: the shared state (position, logits, deferred head); nil for other families.
+    var languageModel: LanguageModelState? { get }
+    /// Starts a sequence from a prompt; the last position's logits are computed now.
+    func prefill(_ ids: UnsafeBufferPointer<Int32>, budget: Budget) throws(ModelError)
+    /// Appends one token through the cache.
+    func decode(_ id: Int32) throws(ModelError)
+    /// The LM head over `rows` rows that went through the final norm (a prefill's deferred rows).
+    func head(normed: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>)
 }
 
 extension FamilyRunner {
-    public var contextLength: Int { 0 }
-    public var position: Int { 0 }
-    public var vocabSize: Int { 0 }
-    public func prefill(_ ids: UnsafeBufferPointer<Int32>, budget: Budget, control: RunControl) throws(ModelError) {
+    public var languageModel: LanguageModelState? { nil }
+    public func prefill(_ ids: UnsafeBufferPointer<Int32>, budget: Budget) throws(ModelError) {
         throw ModelError(.unsupported, "this model is not a language model: prefill and decode need LoopFormer or MemoryFormer")
     }
-    public func decode(_ id: Int32, control: RunControl) throws(ModelError) {
+    public func decode(_ id: Int32) throws(ModelError) {
         throw ModelError(.unsupported, "this model is not a language model: prefill and decode need LoopFormer or MemoryFormer")
     }
-    public var logits: UnsafeBufferPointer<Float> { UnsafeBufferPointer(start: nil, count: 0) }
-    public var lastLogits: UnsafeBufferPointer<Float> {
-        let all = logits
-        guard vocabSize > 0, all.count >= vocabSize else { return UnsafeBufferPointer(start: nil, count: 0) }
-        return UnsafeBufferPointer(rebasing: all[(all.count - vocabSize)...])
-    }
+    public func head(normed: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>) {}
 }
 
-/// Per-stream state of a model. Not thread-safe: the API layer serialises calls.
+/// Per-stream state of a model, bound to the stream's `ExecutionContext`. Not thread-safe: the API
+/// layer serialises calls.
 public protocol FamilyStreamer: AnyObject {
     var frameWidth: Int { get }
     var outputWidth: Int { get }
     /// Consumes frames; returns the number of output rows now in `outputRows`.
-    func push(_ frames: UnsafeBufferPointer<Float>, control: RunControl) throws(ModelError) -> Int
+    func push(_ frames: UnsafeBufferPointer<Float>) throws(ModelError) -> Int
     /// Consumes 16 kHz PCM samples (streams made with `.pcm`).
-    func pushPCM(_ samples: UnsafeBufferPointer<Int16>, control: RunControl) throws(ModelError) -> Int
+    func pushPCM(_ samples: UnsafeBufferPointer<Int16>) throws(ModelError) -> Int
     /// Ends the input: emits what was held back for look-ahead.
-    func flush(control: RunControl) throws(ModelError) -> Int
+    func flush() throws(ModelError) -> Int
     /// Rows produced by the last push or flush, `count × outputWidth`.
     var outputRows: UnsafeBufferPointer<Float> { get }
     func reset()
@@ -82,7 +80,7 @@ public protocol FamilyStreamer: AnyObject {
 }
 
 extension FamilyStreamer {
-    public func pushPCM(_ samples: UnsafeBufferPointer<Int16>, control: RunControl) throws(ModelError) -> Int {
+    public func pushPCM(_ samples: UnsafeBufferPointer<Int16>) throws(ModelError) -> Int {
         throw ModelError(.unsupported, "this stream takes feature frames, not PCM; create it with PCM input on a model that has an audio front end")
     }
 }

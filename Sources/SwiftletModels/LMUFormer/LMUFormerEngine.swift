@@ -49,16 +49,19 @@ final class LMUFormerEngine {
     let arena: Arena
     /// Spike counts of the parts of a split LIF layer.
     private let partCounts: UnsafeMutablePointer<Int>
-    /// Threads of the current step (see ``process``).
-    private var threads = 1
-    static let maxThreads = 8
+    /// The stream's or session's threads: the products and LIF layers split their columns over them
+    /// (BLAS, for the memory scan, stays on one thread).
+    private let pool: WorkerPool?
+    private let threads: Int
     private var squarings: [UnsafePointer<Float>?]
     private let lifOffset: [Int], lifWidth: [Int], lifThreshold: [Float]
     private let allocations: [UnsafeMutableRawPointer]
 
     /// `streaming`: the memory runs in its streaming form (no product with A per step; a block's
     /// free response computed once per `impulseLength` steps).
-    init(model: LMUFormerModel, cap: Int, streaming: Bool) {
+    init(model: LMUFormerModel, cap: Int, streaming: Bool, pool: WorkerPool?) {
+        self.pool = pool
+        threads = pool?.threads ?? 1
         self.model = model
         self.cap = cap
         self.streaming = streaming
@@ -103,8 +106,8 @@ final class LMUFormerEngine {
         owned.append(UnsafeMutableRawPointer(spikes))
         uActive = .allocate(capacity: model.depth)
         owned.append(UnsafeMutableRawPointer(uActive))
-        partCounts = .allocate(capacity: Self.maxThreads)
-        partCounts.initialize(repeating: 0, count: Self.maxThreads)
+        partCounts = .allocate(capacity: threads)
+        partCounts.initialize(repeating: 0, count: threads)
         owned.append(UnsafeMutableRawPointer(partCounts))
         allocations = owned
         squarings = [UnsafePointer<Float>?](repeating: nil, count: model.depth)
@@ -144,22 +147,17 @@ final class LMUFormerEngine {
 
     /// Runs `count ≤ cap` new frames (`frames`, `count × F`), and with `final` the end of the input.
     /// Writes one prediction row (`K` floats: the head of the running mean) per emitted frame to
-    /// `out` and returns how many (at most `rowCap`). With `control`, the abort callback is polled
+    /// `out` and returns how many (at most `rowCap`). With `context`, the abort callback is polled
     /// between blocks; an abort there leaves the state mid-step (whole-clip runs reset anyway;
     /// streams pass nil and poll between steps).
     func process(_ frames: UnsafePointer<Float>?, count k: Int, final: Bool,
-                 into out: UnsafeMutablePointer<Float>, control: RunControl?) throws(ModelError) -> Int {
+                 into out: UnsafeMutablePointer<Float>, context: ExecutionContext?) throws(ModelError) -> Int {
         guard !finished else {
             throw ModelError(.state, "this clip was flushed; reset the stream to start a new one")
         }
         guard k >= 0, k <= cap, k == 0 || frames != nil else {
             throw ModelError(.internalError, "lmuformer: a step of \(k) frames (at most \(cap))")
         }
-        // The API layer sets BLAS's thread count for the call; the products split their columns over
-        // that many threads themselves, so BLAS (the memory scan) stays on one.
-        threads = max(1, min(BLAS.threads, Self.maxThreads))
-        if threads > 1 { BLAS.setThreads(1) }
-        defer { if threads > 1 { BLAS.setThreads(threads) } }
         let f = model.features, c = model.dim
         if k > 0 { (stage[0] + held[0] * f).update(from: frames!, count: k * f) }
         framesIn += k
@@ -202,10 +200,10 @@ final class LMUFormerEngine {
         }
         if final { finished = true }
         guard tail > 0 else { return 0 }
-        try control?.checkAbort("after the patch embedding")
+        try context?.checkAbort("after the patch embedding")
         for n in 0..<model.depth {
             block(n, rows: tail)
-            try control?.checkAbort("after block \(n)")
+            try context?.checkAbort("after block \(n)")
         }
         head(rows: tail, into: out)
         rowsOut += tail
@@ -423,7 +421,7 @@ final class LMUFormerEngine {
             return
         }
         let step = ((n + parts - 1) / parts + 15) / 16 * 16
-        Kernels.parallel(parts: parts) { p, _ in
+        pool!.run(parts: parts) { p in
             let c0 = min(n, p * step), c1 = min(n, c0 + step)
             if c0 < c1 { body(p, c0, c1) }
         }
@@ -476,7 +474,7 @@ final class LMUFormerEngine {
                                        shift: shift.map { $0 + c0 }, membrane: membrane + c0, threshold: threshold,
                                        into: dst + c0, ldy: ldy) ?? 0
         }
-        for p in 0..<Self.maxThreads {
+        for p in 0..<threads {
             spikes[layer] += counts[p]
             counts[p] = 0
         }

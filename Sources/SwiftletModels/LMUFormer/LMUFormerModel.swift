@@ -276,15 +276,18 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
          TensorInfo(name: "logits_per_step", dtype: .f32, shape: [-1, -1, classes])]
     }
 
-    public func makeRunner(threads: Int) throws(ModelError) -> any FamilyRunner {
-        LMUFormerRunner(model: self)
+    public var sessionKnobs: Set<BudgetKnob> { [.maxLatencyMs, .maxGFLOPs] }
+    public var streamKnobs: Set<BudgetKnob> { [.maxLatencyMs, .maxGFLOPs, .earlyFraction, .earlyMargin, .expectedFrames] }
+
+    public func makeRunner(context: ExecutionContext) throws(ModelError) -> any FamilyRunner {
+        LMUFormerRunner(model: self, context: context)
     }
 
-    public func makeStreamer(input: StreamInput) throws(ModelError) -> any FamilyStreamer {
+    public func makeStreamer(input: StreamInput, context: ExecutionContext) throws(ModelError) -> any FamilyStreamer {
         if input == .pcm && audio == nil {
             throw ModelError(.unsupported, "this model file has no audio front end; stream feature frames instead of PCM")
         }
-        return try LMUFormerStreamer(model: self, input: input)
+        return try LMUFormerStreamer(model: self, input: input, context: context)
     }
 
     /// An input-major weight matrix (last dimension = outputs), used in place: binary16 as stored

@@ -2,17 +2,19 @@
 /// and `logits_per_step` [B, T, K] (the head of the running mean after every frame, 'all_seq').
 final class LMUFormerRunner: FamilyRunner {
     let model: LMUFormerModel
+    let context: ExecutionContext
     let engine: LMUFormerEngine
     /// Calibrated by every run; predicts a clip's time for a latency budget.
     var latency = LatencyModel(microsecondsPerGFLOP: 20_000)
 
-    init(model: LMUFormerModel) {
+    init(model: LMUFormerModel, context: ExecutionContext) {
         self.model = model
+        self.context = context
         // 128 frames per step: a Speech Commands clip is one step, its memory one Toeplitz product.
-        engine = LMUFormerEngine(model: model, cap: 128, streaming: false)
+        engine = LMUFormerEngine(model: model, cap: 128, streaming: false, pool: context.pool)
     }
 
-    func run(_ inputs: [TensorView], budget: Budget, control: RunControl) throws(ModelError) -> [Tensor] {
+    func run(_ inputs: [TensorView], budget: Budget) throws(ModelError) -> [Tensor] {
         guard inputs.count == 1 else {
             throw ModelError(.invalidArgument, "lmuformer takes one input ('x', [batch, frames, \(model.features)]), got \(inputs.count)")
         }
@@ -38,7 +40,7 @@ final class LMUFormerRunner: FamilyRunner {
                     let n = min(engine.cap, frames - fed)
                     let final = fed + n == frames
                     rows += try engine.process(source + (b * frames + fed) * f, count: n, final: final,
-                                               into: out.baseAddress! + (b * frames + rows) * k, control: control)
+                                               into: out.baseAddress! + (b * frames + rows) * k, context: context)
                     fed += n
                     if final { break }
                 }
@@ -56,29 +58,23 @@ final class LMUFormerRunner: FamilyRunner {
         }
         let elapsed = monotonicMicroseconds() - start
         latency.observe(gflops: model.gflopsPerFrame * Double(batch * frames), microseconds: elapsed)
-        control.report.layers = model.depth
-        control.report.framesUsed = frames
-        control.report.gflops = flops * 1e-9
-        control.report.choice = "whole clip: \(batch) × \(frames) frames"
+        context.report.layers = model.depth
+        context.report.framesUsed = frames
+        context.report.gflops = flops * 1e-9
+        context.report.choice = "whole clip: \(batch) × \(frames) frames"
         if !spikes.isEmpty {
             let total = Double(batch * frames)
-            control.report.values["spike_rate"] = spikes.indices.map {
+            context.report.values["spike_rate"] = spikes.indices.map {
                 Double(spikes[$0]) / (total * Double(model.lifLayers[$0].width))
             }
         }
-        control.report.values["u_active_fraction"] = active
+        context.report.values["u_active_fraction"] = active
         return [logits, steps]
     }
 
     /// LMUFormer has one setting per clip: limits are checked, not traded against quality.
     private func checkBudget(_ budget: Budget, frames: Int) throws(ModelError) {
-        try budget.validateCommon()
-        if budget.loops != nil || budget.trajectory != nil || budget.mergeR != nil {
-            throw ModelError(.unsupported, "lmuformer has no loop or token-merging knobs; its budget is an early decision on a stream (early fraction / early margin)")
-        }
-        if budget.earlyFraction != nil || budget.earlyMargin != nil || budget.expectedFrames != nil {
-            throw ModelError(.unsupported, "an early decision is a stream budget: make a stream, set the budget on it and push the clip's frames")
-        }
+        try budget.validate(for: model, stream: false)
         let gflops = model.gflopsPerFrame * Double(frames)
         if let limit = budget.maxGFLOPs, gflops > limit {
             throw ModelError(.budget, "this run costs \(gflops) GFLOP (\(frames) frames), above the limit of \(limit); lmuformer has no cheaper setting — stream the clip with an early decision instead")

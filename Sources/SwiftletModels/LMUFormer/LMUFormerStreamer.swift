@@ -18,6 +18,7 @@ final class LMUFormerStreamer: FamilyStreamer {
     let model: LMUFormerModel
     let input: StreamInput
     let engine: LMUFormerEngine
+    let context: ExecutionContext
     var frameWidth: Int { model.features }
     var outputWidth: Int { model.classes }
 
@@ -36,10 +37,11 @@ final class LMUFormerStreamer: FamilyStreamer {
     private let pcmFeatures: UnsafeMutablePointer<Float>
     private var featuresFed = 0
 
-    init(model: LMUFormerModel, input: StreamInput) throws(ModelError) {
+    init(model: LMUFormerModel, input: StreamInput, context: ExecutionContext) throws(ModelError) {
+        self.context = context
         self.model = model
         self.input = input
-        engine = LMUFormerEngine(model: model, cap: Self.stepFrames, streaming: true)
+        engine = LMUFormerEngine(model: model, cap: Self.stepFrames, streaming: true, pool: context.pool)
         outCapacity = engine.rowCap
         out = .allocate(capacity: outCapacity * model.classes)
         if input == .pcm, let audio = model.audio {
@@ -69,7 +71,7 @@ final class LMUFormerStreamer: FamilyStreamer {
 
     // MARK: - Pushing
 
-    func push(_ frames: UnsafeBufferPointer<Float>, control: RunControl) throws(ModelError) -> Int {
+    func push(_ frames: UnsafeBufferPointer<Float>) throws(ModelError) -> Int {
         guard input == .frames else {
             throw ModelError(.invalidArgument, "this stream takes PCM samples (it was made with PCM input); push them with pushPCM")
         }
@@ -92,13 +94,13 @@ final class LMUFormerStreamer: FamilyStreamer {
         var i = 0
         while i < n && !decided {
             let k = min(engine.cap, n - i)
-            try step(base + i * f, count: k, final: false, control: control)
+            try step(base + i * f, count: k, final: false)
             i += k
         }
         return rowCount
     }
 
-    func pushPCM(_ samples: UnsafeBufferPointer<Int16>, control: RunControl) throws(ModelError) -> Int {
+    func pushPCM(_ samples: UnsafeBufferPointer<Int16>) throws(ModelError) -> Int {
         guard input == .pcm, let extractor else {
             throw ModelError(.unsupported, "this stream takes feature frames; make the stream with PCM input to push audio")
         }
@@ -125,15 +127,15 @@ final class LMUFormerStreamer: FamilyStreamer {
             guard use > 0 else { continue }
             normalization.normalize(pcmFeatures, count: use * f)
             featuresFed += use
-            try step(pcmFeatures, count: use, final: false, control: control)
+            try step(pcmFeatures, count: use, final: false)
             if target > 0 && featuresFed == target && !decided {
-                try step(nil, count: 0, final: true, control: control)
+                try step(nil, count: 0, final: true)
             }
         }
         return rowCount
     }
 
-    func flush(control: RunControl) throws(ModelError) -> Int {
+    func flush() throws(ModelError) -> Int {
         rowCount = 0
         guard !decided, !engine.finished else { return 0 }
         let start = monotonicMicroseconds()
@@ -147,26 +149,26 @@ final class LMUFormerStreamer: FamilyStreamer {
             var left = pad
             while left > 0 && !decided {
                 let k = min(engine.cap, left)
-                try step(pcmFeatures, count: k, final: false, control: control)
+                try step(pcmFeatures, count: k, final: false)
                 featuresFed += k
                 left -= k
             }
             if decided { return rowCount }
         }
         reserve(rows: LMUFormerModel.latencyFrames + 1)
-        try step(nil, count: 0, final: true, control: control)
+        try step(nil, count: 0, final: true)
         return rowCount
     }
 
     /// One engine step; its rows go after the rows already produced by this call.
-    private func step(_ frames: UnsafePointer<Float>?, count: Int, final: Bool, control: RunControl) throws(ModelError) {
-        try control.checkAbort("before frame \(engine.framesIn)")
+    private func step(_ frames: UnsafePointer<Float>?, count: Int, final: Bool) throws(ModelError) {
+        try context.checkAbort("before frame \(engine.framesIn)")
         let first = rowCount
         let made = try engine.process(frames, count: count, final: final, into: out + rowCount * model.classes,
-                                      control: nil)
+                                      context: nil)
         rowCount += made
-        control.report.framesUsed = engine.rowsOut
-        control.report.gflops = engine.flops * 1e-9
+        context.report.framesUsed = engine.rowsOut
+        context.report.gflops = engine.flops * 1e-9
         guard budget.earlyFraction != nil || budget.earlyMargin != nil else { return }
         // Global index (1-based) of this call's row `first`.
         let base = engine.rowsOut - made + 1
@@ -174,8 +176,8 @@ final class LMUFormerStreamer: FamilyStreamer {
             decided = true
             decidedRows = base + r - first
             rowCount = r + 1
-            control.report.decided = true
-            control.report.completed = false
+            context.report.decided = true
+            context.report.completed = false
             return
         }
     }
@@ -222,10 +224,7 @@ final class LMUFormerStreamer: FamilyStreamer {
     }
 
     func setBudget(_ budget: Budget) throws(ModelError) {
-        try budget.validateCommon()
-        if budget.loops != nil || budget.trajectory != nil || budget.mergeR != nil {
-            throw ModelError(.unsupported, "lmuformer has no loop or token-merging knobs; a stream's budget is an early decision (early fraction / early margin)")
-        }
+        try budget.validate(for: model, stream: true)
         if budget.earlyFraction != nil && budget.expectedFrames == nil && !(input == .pcm && normalization.targetFrames > 0) {
             throw ModelError(.budget, "an early fraction needs the expected number of frames of the clip")
         }

@@ -12,7 +12,7 @@ final class LoopFormerModulation {
     let width: Int
     let blocks: Int
 
-    init(model: LoopFormerModel, steps: [Double], threads: Int) {
+    init(model: LoopFormerModel, steps: [Double], pool: WorkerPool?) {
         self.steps = steps
         width = model.width
         blocks = model.blockCount
@@ -44,7 +44,7 @@ final class LoopFormerModulation {
                 c.withUnsafeBufferPointer { cp in
                     m.withUnsafeMutableBufferPointer { mp in
                         Kernels.gemv(block.adaWeight, x: cp.baseAddress!, bias: block.adaBias, into: mp.baseAddress!,
-                                     threads: threads)
+                                     pool: pool)
                     }
                 }
                 let base = (s * blocks + i) * 4 * C

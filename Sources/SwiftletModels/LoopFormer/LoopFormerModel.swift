@@ -172,8 +172,10 @@ public final class LoopFormerModel: FamilyModel, @unchecked Sendable {
     public var inputs: [TensorInfo] { [TensorInfo(name: "input_ids", dtype: .i32, shape: [-1, -1])] }
     public var outputs: [TensorInfo] { [TensorInfo(name: "logits", dtype: .f32, shape: [-1, -1, vocab])] }
 
-    public func makeRunner(threads: Int) throws(ModelError) -> any FamilyRunner {
-        LoopFormerRunner(model: self)
+    public var sessionKnobs: Set<BudgetKnob> { [.maxLatencyMs, .maxGFLOPs, .loops, .trajectory] }
+
+    public func makeRunner(context: ExecutionContext) throws(ModelError) -> any FamilyRunner {
+        LoopFormerRunner(model: self, context: context)
     }
 
     // MARK: work model (a multiply-add counts 2 FLOPs)

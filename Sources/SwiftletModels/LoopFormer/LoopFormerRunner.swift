@@ -8,8 +8,10 @@ import SwiftletKernels
 /// trajectory needs a new `prefill`, which recomputes the prefix.
 final class LoopFormerRunner: FamilyRunner {
     let model: LoopFormerModel
-    let arena = Arena()
+    let context: ExecutionContext
     let kv: LoopFormerKVLayout
+    let lm: LanguageModelState
+    private var arena: Arena { context.arena }
 
     /// Modulation vectors per trajectory, computed once (they do not depend on the tokens).
     private var modulations: [[Double]: LoopFormerModulation] = [:]
@@ -22,35 +24,22 @@ final class LoopFormerRunner: FamilyRunner {
     private var runLatency = LatencyModel()
     private var decodeLatency = LatencyModel()
 
-    // Language-model state.
-    private let cache = LoopFormerFloatBuffer()
-    private let logitBuffer = LoopFormerFloatBuffer()
-    private var logitRows = 0
-    /// After a prefill only the last row's logits are computed (generation needs no more); the
-    /// final-norm rows of the other positions wait here until `logits` is read.
-    private let deferredNormed = LoopFormerFloatBuffer()
-    private var deferredRows = 0
-    /// Rows of a compact weight matrix decoded for one multi-row product (see `Kernels.linear`).
-    private let panel = LoopFormerFloatBuffer()
-    private var cachePosition = 0
+    /// The K/V cache of the sequence (see `LoopFormerKVLayout`) and the trajectory that filled it.
+    private let cache = FloatBuffer()
     private var cacheModulation: LoopFormerModulation?
-    /// Threads of the call in progress (see `withThreads`).
-    private var threads = 1
-    /// Score scratch of each thread when the attention heads are split among threads.
-    private var partArenas: [Arena] = []
+    /// Rows of a compact weight matrix decoded for one multi-row product (see `Kernels.linear`).
+    private let panel = FloatBuffer()
 
-    init(model: LoopFormerModel) {
+    init(model: LoopFormerModel, context: ExecutionContext) {
         self.model = model
+        self.context = context
         kv = LoopFormerKVLayout(blocks: model.blockCount, context: model.contextLength, width: model.width)
+        lm = LanguageModelState(vocab: model.vocab, contextLength: model.contextLength, width: model.width)
     }
 
     // MARK: whole sequences
 
-    func run(_ inputs: [TensorView], budget: Budget, control: RunControl) throws(ModelError) -> [Tensor] {
-        try withThreads { () throws(ModelError) in try runSequences(inputs, budget: budget, control: control) }
-    }
-
-    private func runSequences(_ inputs: [TensorView], budget: Budget, control: RunControl) throws(ModelError) -> [Tensor] {
+    func run(_ inputs: [TensorView], budget: Budget) throws(ModelError) -> [Tensor] {
         guard inputs.count == 1 else {
             throw ModelError(.invalidArgument, "loopformer takes 1 input ('input_ids' int32 [B, T]), got \(inputs.count)")
         }
@@ -60,11 +49,9 @@ final class LoopFormerRunner: FamilyRunner {
         guard batch > 0, seq > 0 else {
             throw ModelError(.shape, "input 'input_ids' must hold at least one token per row, got shape \(input.shape)")
         }
-        guard seq <= model.contextLength else {
-            throw ModelError(.contextFull, "the sequence has \(seq) tokens but the model's context (block_size) holds \(model.contextLength)")
-        }
+        try lm.checkLength(seq)
         let ids = input.int32s
-        try checkIDs(ids)
+        try lm.checkIDs(ids)
         let (rows, o1) = batch.multipliedReportingOverflow(by: seq)
         let (outCount, o2) = rows.multipliedReportingOverflow(by: model.vocab)
         guard !o1, !o2, outCount < 1 << 36 else {
@@ -78,56 +65,29 @@ final class LoopFormerRunner: FamilyRunner {
         for b in 0..<batch {
             embed(ids.baseAddress! + b * seq, count: seq, firstPosition: 0, into: s.x + b * seq * model.width)
         }
-        try stack(s, batch: batch, seq: seq, past: 0, modulation: modulation, cache: nil, control: control)
+        try stack(s, batch: batch, seq: seq, past: 0, modulation: modulation, cache: nil)
         var out = Tensor(zeros: [batch, seq, model.vocab])
         out.values.withUnsafeMutableBufferPointer { head(s, rows: rows, into: $0.baseAddress!) }
         arena.reset()
 
         let gflops = Double(batch) * model.gflops(tokens: seq, past: 0, loops: steps.count) + conditioning
-        report(control, steps: steps, gflops: gflops)
+        report(steps: steps, gflops: gflops)
         runLatency.observe(gflops: gflops, microseconds: monotonicMicroseconds() - start)
         return [out]
     }
 
     // MARK: language model
 
-    var contextLength: Int { model.contextLength }
-    var position: Int { cachePosition }
-    var vocabSize: Int { model.vocab }
-    /// Every row of the last call; after a prefill the deferred rows are computed here, once.
-    var logits: UnsafeBufferPointer<Float> {
-        guard let out = logitBuffer.pointer, logitRows > 0 else { return UnsafeBufferPointer(start: nil, count: 0) }
-        if deferredRows > 0, let normed = deferredNormed.pointer {
-            headRows(normed, rows: deferredRows, into: out)
-            deferredRows = 0
-        }
-        return UnsafeBufferPointer(start: out, count: logitRows * model.vocab)
-    }
-
-    var lastLogits: UnsafeBufferPointer<Float> {
-        guard let out = logitBuffer.pointer, logitRows > 0 else { return UnsafeBufferPointer(start: nil, count: 0) }
-        return UnsafeBufferPointer(start: out + (logitRows - 1) * model.vocab, count: model.vocab)
-    }
+    var languageModel: LanguageModelState? { lm }
 
     /// Starts a sequence: chooses the trajectory from the budget, clears the cache and fills it with
     /// the prompt. The last position's logits are computed now (`lastLogits`); the other positions'
     /// when `logits` is first read.
-    func prefill(_ ids: UnsafeBufferPointer<Int32>, budget: Budget, control: RunControl) throws(ModelError) {
-        try withThreads { () throws(ModelError) in try prefillPrompt(ids, budget: budget, control: control) }
-    }
-
-    private func prefillPrompt(_ ids: UnsafeBufferPointer<Int32>, budget: Budget, control: RunControl) throws(ModelError) {
-        guard !ids.isEmpty else { throw ModelError(.invalidArgument, "prefill needs at least one token") }
-        guard ids.count <= model.contextLength else {
-            throw ModelError(.contextFull, "the prompt has \(ids.count) tokens but the context (block_size) holds \(model.contextLength)")
-        }
-        try checkIDs(ids)
-        let steps = try model.chooseTrajectory(budget, keys: ids.count, latency: decodeLatency)
+    func prefill(_ ids: UnsafeBufferPointer<Int32>, budget: Budget) throws(ModelError) {
         // The old sequence is gone from here on, whether or not this prefill completes.
-        cachePosition = 0
+        let (out, deferred) = try lm.startPrefill(ids)
         cacheModulation = nil
-        logitRows = 0
-        deferredRows = 0
+        let steps = try model.chooseTrajectory(budget, keys: ids.count, latency: decodeLatency)
 
         let seq = ids.count
         let (modulation, conditioning) = modulation(for: steps)
@@ -135,55 +95,39 @@ final class LoopFormerRunner: FamilyRunner {
             throw ModelError(.budget, "the K/V cache for \(steps.count) loop steps is too large; use fewer steps")
         }
         let kvCache = try cache.ensure(need, what: "the K/V cache for \(steps.count) loop steps")
-        let out = try logitBuffer.ensure(seq * model.vocab, what: "the logits of \(seq) positions")
-        let normed = try deferredNormed.ensure((seq - 1) * model.width, what: "the final activations of \(seq) positions")
         let s = try scratch(rows: seq)
         embed(ids.baseAddress!, count: seq, firstPosition: 0, into: s.x)
-        try stack(s, batch: 1, seq: seq, past: 0, modulation: modulation, cache: kvCache, control: control)
+        try stack(s, batch: 1, seq: seq, past: 0, modulation: modulation, cache: kvCache)
         // The head of the last position now; the others' only if `logits` is read.
         let C = model.width
         Kernels.rmsNorm(s.x, rows: seq, cols: C, weight: model.normF, eps: model.eps, into: s.h)
         headRows(s.h + (seq - 1) * C, rows: 1, into: out + (seq - 1) * model.vocab)
-        normed.update(from: s.h, count: (seq - 1) * C)
+        deferred?.update(from: s.h, count: (seq - 1) * C)
         arena.reset()
 
-        cachePosition = seq
         cacheModulation = modulation
-        logitRows = seq
-        deferredRows = seq - 1
-        report(control, steps: steps, gflops: model.gflops(tokens: seq, past: 0, loops: steps.count, headRows: 1) + conditioning)
+        lm.finishPrefill(count: seq)
+        report(steps: steps, gflops: model.gflops(tokens: seq, past: 0, loops: steps.count, headRows: 1) + conditioning)
     }
 
     /// Appends one token through the cache, with the trajectory chosen at prefill.
-    func decode(_ id: Int32, control: RunControl) throws(ModelError) {
-        try withThreads { () throws(ModelError) in try decodeToken(id, control: control) }
-    }
-
-    private func decodeToken(_ id: Int32, control: RunControl) throws(ModelError) {
-        guard let modulation = cacheModulation, cachePosition > 0, let kvCache = cache.pointer else {
+    func decode(_ id: Int32) throws(ModelError) {
+        let out = try lm.startDecode(id)
+        guard let modulation = cacheModulation, let kvCache = cache.pointer else {
             throw ModelError(.state, "decode needs a prefill first")
         }
-        guard cachePosition < model.contextLength else {
-            throw ModelError(.contextFull, "the context of \(model.contextLength) tokens (block_size) is full; start a new prefill with a shorter prompt")
-        }
-        guard id >= 0, Int(id) < model.vocab else {
-            throw ModelError(.invalidArgument, "token id \(id) is outside the vocabulary 0..<\(model.vocab)")
-        }
         let start = monotonicMicroseconds()
-        let out = try logitBuffer.ensure(model.vocab, what: "the logits")
-        logitRows = 0
-        deferredRows = 0
+        let past = lm.position
         let s = try scratch(rows: 1)
         var token = id
-        embed(&token, count: 1, firstPosition: cachePosition, into: s.x)
-        try stack(s, batch: 1, seq: 1, past: cachePosition, modulation: modulation, cache: kvCache, control: control)
+        embed(&token, count: 1, firstPosition: past, into: s.x)
+        try stack(s, batch: 1, seq: 1, past: past, modulation: modulation, cache: kvCache)
         head(s, rows: 1, into: out)
         arena.reset()
 
-        let gflops = model.gflops(tokens: 1, past: cachePosition, loops: modulation.steps.count)
-        cachePosition += 1
-        logitRows = 1
-        report(control, steps: modulation.steps, gflops: gflops)
+        let gflops = model.gflops(tokens: 1, past: past, loops: modulation.steps.count)
+        lm.finishDecode()
+        report(steps: modulation.steps, gflops: gflops)
         decodeLatency.observe(gflops: gflops, microseconds: monotonicMicroseconds() - start)
     }
 
@@ -212,10 +156,9 @@ final class LoopFormerRunner: FamilyRunner {
         } catch {
             throw ModelError(.budget, "cannot allocate scratch for \(rows) token rows (\(error)); use a smaller batch or shorter sequence")
         }
-        _ = try panel.ensure(max(model.panelFloats, 1), what: "the weight panel")
-        let parts = splitParts
-        while partArenas.count < parts { partArenas.append(Arena()) }
-        for a in partArenas.prefix(parts) {
+        try panel.ensure(max(model.panelFloats, 1), what: "the weight panel")
+        for p in 0..<context.threads {
+            let a = context.partArena(p)
             a.reset()
             do {
                 try a.reserve(bytes: (max(64 * 1024, model.contextLength) + 16) * MemoryLayout<Float>.stride)
@@ -231,19 +174,15 @@ final class LoopFormerRunner: FamilyRunner {
     private func linear(_ x: UnsafePointer<Float>, rows: Int, _ w: CompactMatrix, bias: UnsafePointer<Float>?,
                         into y: UnsafeMutablePointer<Float>) {
         Kernels.linear(x, rows: rows, weight: w, bias: bias, into: y, panel: panel.pointer!, panelFloats: panel.capacity,
-                       threads: threads)
+                       pool: context.pool)
     }
 
-    /// How many threads share the attention heads and the GELU: with int8 weights the session's
-    /// threads are this family's (OpenBLAS is held to one), otherwise OpenBLAS's own.
-    private var splitParts: Int { model.int8Products ? max(threads, 1) : 1 }
-
-    /// Causal attention of all heads (`Kernels.attention`), the heads split among `splitParts` threads.
+    /// Causal attention of all heads (`Kernels.attention`), the heads split among the session's threads.
     private func attention(q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>, ldk: Int,
                            v: UnsafePointer<Float>, ldv: Int, out: UnsafeMutablePointer<Float>,
                            seqQ: Int, seqK: Int, queryOffset: Int, scale: Float) throws(KernelError) {
         let H = model.heads, d = model.headDim
-        let parts = min(splitParts, H)
+        let parts = min(context.threads, H)
         if parts == 1 {
             try Kernels.attention(q: q, ldq: ldq, k: k, ldk: ldk, v: v, ldv: ldv, out: out, ldo: model.width,
                                   seqQ: seqQ, seqK: seqK, heads: H, headDim: d, scale: scale, causal: true,
@@ -253,13 +192,13 @@ final class LoopFormerRunner: FamilyRunner {
         let failures = UnsafeMutablePointer<KernelError?>.allocate(capacity: parts)
         failures.initialize(repeating: nil, count: parts)
         defer { failures.deinitialize(count: parts); failures.deallocate() }
-        let arenas = partArenas, C = model.width
-        Kernels.parallel(parts: parts) { p in
+        let C = model.width, context = self.context
+        context.parallel(parts: parts) { p in
             let h0 = H * p / parts, h1 = H * (p + 1) / parts
             do throws(KernelError) {
                 try Kernels.attention(q: q + h0 * d, ldq: ldq, k: k + h0 * d, ldk: ldk, v: v + h0 * d, ldv: ldv,
                                       out: out + h0 * d, ldo: C, seqQ: seqQ, seqK: seqK, heads: h1 - h0, headDim: d,
-                                      scale: scale, causal: true, queryOffset: queryOffset, scratch: arenas[p])
+                                      scale: scale, causal: true, queryOffset: queryOffset, scratch: context.partArena(p))
             } catch {
                 failures[p] = error
             }
@@ -267,26 +206,13 @@ final class LoopFormerRunner: FamilyRunner {
         for p in 0..<parts { if let e = failures[p] { throw e } }
     }
 
-    /// GELU in place over `count` values, split among `splitParts` threads.
+    /// GELU in place over `count` values, split among the session's threads.
     private func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
-        let parts = min(splitParts, max(count / (64 * 1024), 1))
-        Kernels.parallel(parts: parts) { p in
+        let parts = min(context.threads, max(count / (64 * 1024), 1))
+        context.parallel(parts: parts) { p in
             let a = count * p / parts, b = count * (p + 1) / parts
             Kernels.geluFast(x + a, count: b - a)
         }
-    }
-
-    /// Runs one call's work with the session's thread count (which the API layer has just given
-    /// OpenBLAS) for this family's own kernels. When no big product goes through OpenBLAS (int8
-    /// weights), OpenBLAS is held to one thread meanwhile: its idle workers would otherwise spin
-    /// beside the kernels' threads on the same cores after every small attention product.
-    private func withThreads<T>(_ body: () throws(ModelError) -> T) throws(ModelError) -> T {
-        let n = BLAS.threads
-        threads = n
-        guard model.int8Products, n > 1 else { return try body() }
-        BLAS.setThreads(1)
-        defer { BLAS.setThreads(n) }
-        return try body()
     }
 
     /// x = wte[id] + wpe[position] for `count` consecutive positions.
@@ -302,12 +228,12 @@ final class LoopFormerRunner: FamilyRunner {
     /// Every loop step of the trajectory over x [batch·seq, C], in place. With `cache` (batch 1) the
     /// rows are positions past..<past+seq: their K/V are stored and attention reads the whole cache.
     private func stack(_ s: Scratch, batch: Int, seq: Int, past: Int, modulation: LoopFormerModulation,
-                       cache: UnsafeMutablePointer<Float>?, control: RunControl) throws(ModelError) {
+                       cache: UnsafeMutablePointer<Float>?) throws(ModelError) {
         let C = model.width, I = model.hidden, rows = batch * seq
         let scale = 1 / Float(model.headDim).squareRoot()
         let loops = modulation.steps.count
         for step in 0..<loops {
-            try control.checkAbort("before loop step \(step + 1) of \(loops)")
+            try context.checkAbort("before loop step \(step + 1) of \(loops)")
             for (i, block) in model.blocks.enumerated() {
                 let m = modulation.values + modulation.offset(step: step, block: i)
                 let gateMSA = m, gateMLP = m + C, scaleMSA = m + 2 * C, scaleMLP = m + 3 * C
@@ -362,7 +288,11 @@ final class LoopFormerRunner: FamilyRunner {
         headRows(s.h, rows: rows, into: out)
     }
 
-    /// logits = normed · wteᵀ for rows already through the final norm.
+    /// logits = normed · wteᵀ for rows already through the final norm (a prefill's deferred rows too).
+    func head(normed: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
+        headRows(normed, rows: rows, into: out)
+    }
+
     private func headRows(_ normed: UnsafePointer<Float>, rows: Int, into out: UnsafeMutablePointer<Float>) {
         linear(normed, rows: rows, model.wte, bias: nil, into: out)
     }
@@ -379,29 +309,23 @@ final class LoopFormerRunner: FamilyRunner {
 
     // MARK: helpers
 
-    private func checkIDs(_ ids: UnsafeBufferPointer<Int32>) throws(ModelError) {
-        for (i, id) in ids.enumerated() where id < 0 || Int(id) >= model.vocab {
-            throw ModelError(.invalidArgument, "token id \(id) at index \(i) is outside the vocabulary 0..<\(model.vocab)")
-        }
-    }
-
     /// The modulation vectors of `steps` (cached) and the GFLOP spent computing them now (0 if cached).
     private func modulation(for steps: [Double]) -> (LoopFormerModulation, Double) {
         if let m = modulations[steps] { return (m, 0) }
         if modulations.count >= Self.modulationCacheSize, !modulationOrder.isEmpty {
             modulations[modulationOrder.removeFirst()] = nil
         }
-        let m = LoopFormerModulation(model: model, steps: steps, threads: threads)
+        let m = LoopFormerModulation(model: model, steps: steps, pool: context.pool)
         modulations[steps] = m
         modulationOrder.append(steps)
         return (m, model.conditioningGFLOPs(loops: steps.count))
     }
 
-    private func report(_ control: RunControl, steps: [Double], gflops: Double) {
-        control.report.loops = steps.count
-        control.report.layers = steps.count * model.blockCount
-        control.report.gflops = gflops
-        control.report.choice = LoopFormerModel.describe(steps)
-        control.report.values["trajectory"] = steps
+    private func report(steps: [Double], gflops: Double) {
+        context.report.loops = steps.count
+        context.report.layers = steps.count * model.blockCount
+        context.report.gflops = gflops
+        context.report.choice = LoopFormerModel.describe(steps)
+        context.report.values["trajectory"] = steps
     }
 }

@@ -26,13 +26,7 @@ extension LoopFormerModel {
     /// The trajectory the budget asks for; `keys` is the number of positions the call's last token
     /// attends, `latency` predicts microseconds per token from GFLOP.
     func chooseTrajectory(_ budget: Budget, keys: Int, latency: LatencyModel) throws(ModelError) -> [Double] {
-        try budget.validateCommon()
-        if budget.mergeR != nil {
-            throw ModelError(.unsupported, "loopformer has no token merging; its budget knobs are loops, trajectory, maxGFLOPs and maxLatencyMs")
-        }
-        if budget.earlyFraction != nil || budget.earlyMargin != nil || budget.expectedFrames != nil {
-            throw ModelError(.unsupported, "loopformer does not stream; early-decision knobs do not apply")
-        }
+        try budget.validate(for: self, stream: false)
         if let steps = budget.trajectory {
             guard steps.count <= Self.maxTrajectorySteps else {
                 throw ModelError(.budget, "a trajectory may have at most \(Self.maxTrajectorySteps) steps, got \(steps.count)")

@@ -52,15 +52,18 @@ public final class TestModel: FamilyModel, @unchecked Sendable {
     public var inputs: [TensorInfo] { [TensorInfo(name: "x", dtype: .f32, shape: [-1, width])] }
     public var outputs: [TensorInfo] { [TensorInfo(name: "y", dtype: .f32, shape: [-1, classes])] }
 
-    public func makeRunner(threads: Int) throws(ModelError) -> any FamilyRunner {
-        TestRunner(model: self)
+    public var sessionKnobs: Set<BudgetKnob> { [.maxLatencyMs, .maxGFLOPs, .loops] }
+    public var streamKnobs: Set<BudgetKnob> { [.maxLatencyMs, .maxGFLOPs, .earlyFraction, .earlyMargin, .expectedFrames] }
+
+    public func makeRunner(context: ExecutionContext) throws(ModelError) -> any FamilyRunner {
+        TestRunner(model: self, context: context)
     }
 
-    public func makeStreamer(input: StreamInput) throws(ModelError) -> any FamilyStreamer {
+    public func makeStreamer(input: StreamInput, context: ExecutionContext) throws(ModelError) -> any FamilyStreamer {
         guard input == .frames else {
             throw ModelError(.unsupported, "the test model has no audio front end; stream feature frames instead of PCM")
         }
-        return TestStreamer(model: self)
+        return TestStreamer(model: self, context: context)
     }
 
     // MARK: shared arithmetic
@@ -74,16 +77,16 @@ public final class TestModel: FamilyModel, @unchecked Sendable {
 
     /// h ← h + relu(W h + b), `loops` times; `tmp` has `width` floats.
     func blocks(_ h: UnsafeMutablePointer<Float>, loops: Int, tmp: UnsafeMutablePointer<Float>,
-                control: RunControl) throws(ModelError) {
+                context: ExecutionContext) throws(ModelError) {
         for l in 0..<loops {
-            try control.checkAbort("before block \(l)")
+            try context.checkAbort("before block \(l)")
             for o in 0..<width {
                 var s = biases[l][o]
                 for i in 0..<width { s += weights[l][o * width + i] * h[i] }
                 tmp[o] = max(0, s)
             }
             for o in 0..<width { h[o] += tmp[o] }
-            control.report.layers += 1
+            context.report.layers += 1
         }
     }
 
@@ -98,10 +101,7 @@ public final class TestModel: FamilyModel, @unchecked Sendable {
 
     /// Picks the number of blocks from the budget: explicit loops, else the most that fit the limits.
     func chooseLoops(_ budget: Budget, rows: Int, latency: LatencyModel) throws(ModelError) -> Int {
-        try budget.validateCommon()
-        if budget.trajectory != nil || budget.mergeR != nil {
-            throw ModelError(.unsupported, "the test model takes loops or limits, not a trajectory or merge schedule")
-        }
+        try budget.validate(for: self, stream: false)
         if let loops = budget.loops {
             guard loops <= layers else {
                 throw ModelError(.budget, "loops must be between 1 and \(layers) for this model, got \(loops)")

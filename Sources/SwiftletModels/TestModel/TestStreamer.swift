@@ -21,8 +21,11 @@ final class TestStreamer: FamilyStreamer {
     var tmp: [Float]
     var y: [Float]
 
-    init(model: TestModel) {
+    let context: ExecutionContext
+
+    init(model: TestModel, context: ExecutionContext) {
         self.model = model
+        self.context = context
         pending = [Float](repeating: 0, count: model.width)
         sum = [Float](repeating: 0, count: model.classes)
         h = [Float](repeating: 0, count: model.width)
@@ -45,7 +48,7 @@ final class TestStreamer: FamilyStreamer {
     }
 
     func setBudget(_ budget: Budget) throws(ModelError) {
-        try budget.validateCommon()
+        try budget.validate(for: model, stream: true)
         if budget.earlyFraction != nil && budget.expectedFrames == nil {
             throw ModelError(.budget, "an early fraction needs the expected number of frames")
         }
@@ -62,7 +65,7 @@ final class TestStreamer: FamilyStreamer {
         rowCount = 0
     }
 
-    func push(_ frames: UnsafeBufferPointer<Float>, control: RunControl) throws(ModelError) -> Int {
+    func push(_ frames: UnsafeBufferPointer<Float>) throws(ModelError) -> Int {
         let w = model.width
         guard frames.count % w == 0 else {
             throw ModelError(.shape, "pushed \(frames.count) floats, not a whole number of \(w)-float frames")
@@ -76,9 +79,9 @@ final class TestStreamer: FamilyStreamer {
         let start = monotonicMicroseconds()
         for f in 0..<n {
             if decided { break }
-            try control.checkAbort("at frame \(emitted)")
+            try context.checkAbort("at frame \(emitted)")
             let frame = UnsafeBufferPointer(rebasing: frames[(f * w)..<((f + 1) * w)])
-            if hasPending { try emit(next: frame, control: control) }
+            if hasPending { try emit(next: frame) }
             for i in 0..<w { pending[i] = frame[i] }
             hasPending = true
         }
@@ -86,11 +89,11 @@ final class TestStreamer: FamilyStreamer {
         return rowCount
     }
 
-    func flush(control: RunControl) throws(ModelError) -> Int {
+    func flush() throws(ModelError) -> Int {
         reserveRows(1)
         rowCount = 0
         if hasPending && !decided {
-            try emit(next: nil, control: control)
+            try emit(next: nil)
             hasPending = false
         }
         return rowCount
@@ -101,13 +104,13 @@ final class TestStreamer: FamilyStreamer {
     }
 
     /// Emits the row of the pending frame, with `next` (nil = a zero frame) as its look-ahead.
-    private func emit(next: UnsafeBufferPointer<Float>?, control: RunControl) throws(ModelError) {
+    private func emit(next: UnsafeBufferPointer<Float>?) throws(ModelError) {
         let w = model.width, c = model.classes
         for i in 0..<w { h[i] = 0.5 * (pending[i] + (next?[i] ?? 0)) }
         let loops = model.layers
         try h.withUnsafeMutableBufferPointer { (h) throws(ModelError) in
             try tmp.withUnsafeMutableBufferPointer { (tmp) throws(ModelError) in
-                try model.blocks(h.baseAddress!, loops: loops, tmp: tmp.baseAddress!, control: control)
+                try model.blocks(h.baseAddress!, loops: loops, tmp: tmp.baseAddress!, context: context)
             }
             y.withUnsafeMutableBufferPointer {
                 model.affine(h.baseAddress!, model.headWeight, model.headBias, rows: c, into: $0.baseAddress!)

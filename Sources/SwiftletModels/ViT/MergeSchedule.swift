@@ -109,13 +109,7 @@ extension ViTModel {
     /// The schedule a budget asks for: explicit `mergeR` wins; else the gentlest constant r (the
     /// smallest) whose FLOPs and predicted latency fit the limits; else r = 0.
     func chooseSchedule(_ budget: Budget, images: Int, latency: LatencyModel) throws(ModelError) -> (MergeSchedule, TokenPlan) {
-        try budget.validateCommon()
-        if budget.loops != nil || budget.trajectory != nil {
-            throw ModelError(.unsupported, "a vit model takes a merge schedule (mergeR) or GFLOP/latency limits, not loops or a trajectory")
-        }
-        if budget.earlyFraction != nil || budget.earlyMargin != nil || budget.expectedFrames != nil {
-            throw ModelError(.unsupported, "early decisions are for streams; a vit model takes a merge schedule or GFLOP/latency limits")
-        }
+        try budget.validate(for: self, stream: false)
         let depth = config.depth
         if let values = budget.mergeR {
             let schedule = try MergeSchedule(values, depth: depth)

@@ -39,8 +39,10 @@ public final class ViTModel: FamilyModel, @unchecked Sendable {
          TensorInfo(name: "sizes", dtype: .f32, shape: [-1, -1])]
     }
 
-    public func makeRunner(threads: Int) throws(ModelError) -> any FamilyRunner {
-        ViTRunner(model: self, threads: threads)
+    public var sessionKnobs: Set<BudgetKnob> { [.maxLatencyMs, .maxGFLOPs, .mergeR] }
+
+    public func makeRunner(context: ExecutionContext) throws(ModelError) -> any FamilyRunner {
+        ViTRunner(model: self, context: context)
     }
 }
 

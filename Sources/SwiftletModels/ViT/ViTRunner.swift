@@ -14,24 +14,22 @@ import SwiftletKernels
 /// batch size allocates nothing.
 final class ViTRunner: FamilyRunner {
     let model: ViTModel
-    let arena = Arena()
+    let context: ExecutionContext
+    private var arena: Arena { context.arena }
     /// Starts at 50 GFLOP/s and follows the measured runs.
     var latency = LatencyModel(microsecondsPerGFLOP: 20_000, fixedMicroseconds: 0)
-    let threads: Int
-    /// With two or more threads: the helper threads (see `WorkerPool`).
-    let pool: WorkerPool?
-    var parts: Int { pool?.parts ?? 1 }
+    /// One part per thread of the session.
+    var parts: Int { context.threads }
 
-    init(model: ViTModel, threads: Int) {
+    init(model: ViTModel, context: ExecutionContext) {
         self.model = model
-        self.threads = threads
-        pool = threads >= 2 ? WorkerPool(helpers: min(threads, 64) - 1) : nil
+        self.context = context
     }
 
-    /// Runs `body(part, parts)` for every part, on the pool's threads when there is one.
+    /// Runs `body(part, parts)` once per thread of the session.
     private func parallel(_ body: (Int, Int) -> Void) {
-        guard let pool else { return body(0, 1) }
-        pool.split { body($0, pool.parts) }
+        let n = parts
+        context.parallel(parts: n) { body($0, n) }
     }
 
     /// `y[rows, outFeatures] = act(x · Wᵀ + bias)` with `W` (`[outFeatures, inFeatures]`) in the
@@ -62,7 +60,7 @@ final class ViTRunner: FamilyRunner {
         }
     }
 
-    func run(_ inputs: [TensorView], budget: Budget, control: RunControl) throws(ModelError) -> [Tensor] {
+    func run(_ inputs: [TensorView], budget: Budget) throws(ModelError) -> [Tensor] {
         guard inputs.count == 1 else {
             throw ModelError(.invalidArgument, "a vit model takes 1 input ('images' [B, \(model.config.channels), \(model.config.imageHeight), \(model.config.imageWidth)]), got \(inputs.count)")
         }
@@ -74,16 +72,16 @@ final class ViTRunner: FamilyRunner {
         }
         let (schedule, plan) = try model.chooseSchedule(budget, images: batch, latency: latency)
         let start = monotonicMicroseconds()
-        let outputs = try forward(images.floats.baseAddress!, batch: batch, plan: plan, control: control)
+        let outputs = try forward(images.floats.baseAddress!, batch: batch, plan: plan)
         let gflops = plan.gflops(images: batch)
         latency.observe(gflops: gflops, microseconds: monotonicMicroseconds() - start)
 
-        control.report.layers = model.config.depth
-        control.report.tokensKept = plan.tokensLeft
-        control.report.gflops = gflops
-        control.report.choice = schedule.description
-        control.report.values["tokens_per_layer"] = plan.tokensOut.map(Double.init)
-        control.report.values["merged_per_layer"] = plan.merged.map(Double.init)
+        context.report.layers = model.config.depth
+        context.report.tokensKept = plan.tokensLeft
+        context.report.gflops = gflops
+        context.report.choice = schedule.description
+        context.report.values["tokens_per_layer"] = plan.tokensOut.map(Double.init)
+        context.report.values["merged_per_layer"] = plan.merged.map(Double.init)
         return outputs
     }
 
@@ -106,7 +104,7 @@ final class ViTRunner: FamilyRunner {
     }
 
     private func forward(_ input: UnsafePointer<Float>, batch: Int, plan: TokenPlan,
-                         control: RunControl) throws(ModelError) -> [Tensor] {
+                         ) throws(ModelError) -> [Tensor] {
         let c = model.config, w = model.weights
         let d = c.dim, n0 = c.tokens, hidden = c.hidden, np = c.patches, pl = c.patchLength
 
@@ -128,13 +126,8 @@ final class ViTRunner: FamilyRunner {
         let logSizes = arena.floats(batch * n0)
         let merging = (0..<parts).map { _ in MergeScratch(arena: arena, tokens: n0, headDim: c.headDim) }
         let scores = (0..<parts).map { _ in arena.floats(attentionScratch) }
-        if pool != nil {
-            // Our threads split the work; BLAS runs single-threaded inside each part.
-            BLAS.setThreads(1)
-        }
-        defer { if pool != nil { BLAS.setThreads(threads) } }
 
-        try control.checkAbort("before the patch embedding")
+        try context.checkAbort("before the patch embedding")
         embed(input, batch: batch, patches: big, into: x)
         sizes.update(repeating: 1, count: batch * n0)
 
@@ -142,7 +135,7 @@ final class ViTRunner: FamilyRunner {
         var sized = false   // ToMe's `size` is None until the first merge
         var t = n0
         for (l, b) in w.blocks.enumerated() {
-            try control.checkAbort("before block \(l)")
+            try context.checkAbort("before block \(l)")
             let rows = batch * t
             layerNorm(x, rows: rows, weight: b.norm1Weight, bias: b.norm1Bias, into: h)
             linear(h, rows: rows, inFeatures: d, weight: b.qkvWeight, bias: b.qkvBias, outFeatures: 3 * d, into: big)
@@ -192,7 +185,7 @@ final class ViTRunner: FamilyRunner {
             linear(big, rows: mrows, inFeatures: hidden, weight: b.fc2Weight, bias: b.fc2Bias, outFeatures: d, into: x,
                    accumulate: true)
         }
-        try control.checkAbort("before the head")
+        try context.checkAbort("before the head")
 
         // Final norm over all tokens, then the head on the class token (and the distillation head on
         // token 1, averaged with it).

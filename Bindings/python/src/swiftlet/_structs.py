@@ -89,6 +89,8 @@ class RunReport(ctypes.Structure):
         ("decided", ctypes.c_int32),
         ("reserved", ctypes.c_int32),
         ("choice", ctypes.c_char_p),
+        ("threads_used", ctypes.c_int32),
+        ("reserved2", ctypes.c_int32),
     ]
 
 
@@ -133,7 +135,7 @@ EXPECTED_SIZES: Dict[str, int] = {
     "swl_tensor_info": 88,
     "swl_load_options": 8,
     "swl_budget": 80,
-    "swl_run_report": 64,
+    "swl_run_report": 72,
     "swl_session_options": 24,
     "swl_sampler": 16,
     "swl_stream_options": 32,

@@ -105,6 +105,7 @@ class RunReport:
         frames_used: streams: frames consumed (before deciding, with an early decision).
         decided: streams: an early decision was made.
         choice: what the budget chose, e.g. ``"r=8"`` or ``"loops=4 (0.25,0.25,0.25,0.25)"``.
+        threads_used: threads that did work in the call (never more than the session's).
         values: per-layer or per-step series the call reported (e.g. ``"tokens_per_layer"``,
             ``"spike_rate"``, ``"trajectory"``), for the names in :data:`KNOWN_VALUES`.
     """
@@ -118,6 +119,7 @@ class RunReport:
     frames_used: int = 0
     decided: bool = False
     choice: str = ""
+    threads_used: int = 1
     values: Dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
@@ -133,6 +135,7 @@ class RunReport:
             frames_used=int(r.frames_used),
             decided=bool(r.decided),
             choice=decode(r.choice),
+            threads_used=int(r.threads_used),
             values=values or {},
         )
 
