@@ -53,6 +53,6 @@ let package = Package(
     .testTarget(name: "SwiftletFormatTests", dependencies: ["SwiftletFormat"]),
     .testTarget(name: "SwiftletKernelsTests", dependencies: ["SwiftletKernels"]),
     .testTarget(name: "SwiftletConvertTests", dependencies: ["SwiftletConvert", "SwiftletFormat"]),
-    .testTarget(name: "SwiftletTests", dependencies: ["Swiftlet", "SwiftletConvert", "SwiftletModels", "SwiftletFormat"]),
+    .testTarget(name: "SwiftletTests", dependencies: ["Swiftlet", "SwiftletConvert", "SwiftletModels", "SwiftletFormat", "SwiftletKernels"]),
   ]
 )

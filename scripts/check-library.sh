@@ -18,6 +18,7 @@ missing=$(comm -23 <(echo "$declared") <(echo "$exports"))
 extra=$(comm -13 <(echo "$declared") <(echo "$exports"))
 [ -z "$extra" ] && ok || bad "exported but not declared in the header: $(echo $extra)"
 count=$(echo "$declared" | wc -l)
+[ "$count" -gt 0 ] && [ -n "$(echo "$declared" | head -1)" ] && ok || bad "no swl_* declarations found in $header"
 readelf -d "$lib" | grep -q 'SONAME.*libswiftlet.so.0' && ok || bad "soname is not libswiftlet.so.0"
 swiftdeps=$(ldd "$lib" | grep -iE 'swift|Foundation|dispatch|BlocksRuntime' || true)
 [ -z "$swiftdeps" ] && ok || bad "depends on toolchain libraries: $swiftdeps"
@@ -28,7 +29,7 @@ for n in $needed; do
     *) bad "unexpected NEEDED library $n";;
   esac
 done
-ok
+[ -n "$needed" ] && ok || bad "readelf found no NEEDED entries (not a dynamic library?)"
 echo "library: $count swl_* symbols, NEEDED: $needed"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -12,14 +12,10 @@
 
 #include <string.h>
 
+#include "simd_internal.h"
+#include "swk_memory.h"
 #include "swk_pool.h"
-#include "swiftlet_cpu.h"
-#include "swiftlet_memory.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define SWL_MEMORY_X86 1
-#endif
 
 enum {
     GROUP = 8,             // rows summed per pass over the accumulator
@@ -35,7 +31,7 @@ enum {
 
 // What one call gathers; parts of it run on different threads.
 typedef struct {
-    const swl_memory_tables *t;
+    const swk_memory_tables *t;
     const int32_t *codes;
     const float *weights;
     const float *bias;
@@ -48,12 +44,12 @@ typedef struct {
     long column_step;   // column ranges are multiples of this
 } gather_job;
 
-static inline const char *row_address(const swl_memory_tables *t, const int32_t *codes, long n, int k) {
+static inline const char *row_address(const swk_memory_tables *t, const int32_t *codes, long n, int k) {
     long r = ((long)k << t->code_length) + codes[n * t->tables + k];
     return (const char *)t->values + r * t->row_stride;
 }
 
-static inline float row_scale(const swl_memory_tables *t, const int32_t *codes, long n, int k) {
+static inline float row_scale(const swk_memory_tables *t, const int32_t *codes, long n, int k) {
     long r = ((long)k << t->code_length) + codes[n * t->tables + k];
     float s;
     memcpy(&s, (const char *)t->scales + r * t->scale_stride, sizeof s);
@@ -69,30 +65,14 @@ static inline void start_accumulator(float *acc, const float *bias, long c0, lon
 
 // ---- portable -------------------------------------------------------------------------------------
 
-static inline float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exponent = (h >> 10) & 0x1f, mantissa = h & 0x3ff;
-    uint32_t bits;
-    if (exponent == 0) {
-        float f = (float)mantissa * 0x1p-24f;  // zero or subnormal, exact
-        return sign ? -f : f;
-    }
-    if (exponent == 31)
-        bits = sign | 0x7f800000u | (mantissa << 13);
-    else
-        bits = sign | ((exponent + 112) << 23) | (mantissa << 13);
-    float f;
-    memcpy(&f, &bits, sizeof f);
-    return f;
-}
-
 static inline float load1_portable(const char *row, long j, int storage) {
     switch (storage) {
-    case SWL_MEMORY_F16: {
+    case SWK_F16: {
         uint16_t h;
         memcpy(&h, row + 2 * j, 2);
-        return half_to_float(h);
+        return swk_half_to_float(h);
     }
-    case SWL_MEMORY_Q8:
+    case SWK_Q8ROW:
         return (float)(int8_t)row[j];
     default: {
         float f;
@@ -103,14 +83,14 @@ static inline float load1_portable(const char *row, long j, int storage) {
 }
 
 static void gather_portable(const gather_job *g, long n0, long n1, long c0, long c1) {
-    const swl_memory_tables *t = g->t;
+    const swk_memory_tables *t = g->t;
     for (long n = n0; n < n1; n++) {
         float *acc = g->y + n * g->ldy;
         start_accumulator(acc, g->bias, c0, c1);
         for (int k = 0; k < t->tables; k++) {
             const char *row = row_address(t, g->codes, n, k);
             float w = g->weights[n * t->tables + k];
-            if (t->storage == SWL_MEMORY_Q8) w *= row_scale(t, g->codes, n, k);
+            if (t->storage == SWK_Q8ROW) w *= row_scale(t, g->codes, n, k);
             for (long j = c0; j < c1; j++) acc[j] += w * load1_portable(row, j, t->storage);
         }
     }
@@ -118,22 +98,22 @@ static void gather_portable(const gather_job *g, long n0, long n1, long c0, long
 
 // ---- AVX2 / AVX-512 -------------------------------------------------------------------------------
 
-#ifdef SWL_MEMORY_X86
+#ifdef SWK_X86
 
 static inline long element_bytes(int storage) {
-    return storage == SWL_MEMORY_F32 ? 4 : storage == SWL_MEMORY_F16 ? 2 : 1;
+    return storage == SWK_F32 ? 4 : storage == SWK_F16 ? 2 : 1;
 }
 
 // Prefetches every line of the eight rows of (token n, group), and their scales for q8: the first
 // step of a call, which nothing before has prefetched.
 static inline void prefetch_whole_group(const gather_job *g, long n, int group, long c0, long c1) {
-    const swl_memory_tables *t = g->t;
+    const swk_memory_tables *t = g->t;
     long esz = element_bytes(t->storage);
     for (int i = 0; i < GROUP; i++) {
         int k = group * GROUP + i;
         const char *row = row_address(t, g->codes, n, k);
         for (long b = c0 * esz; b < c1 * esz; b += LINE) _mm_prefetch(row + b, _MM_HINT_T0);
-        if (t->storage == SWL_MEMORY_Q8) {
+        if (t->storage == SWK_Q8ROW) {
             long r = ((long)k << t->code_length) + g->codes[n * t->tables + k];
             _mm_prefetch((const char *)t->scales + r * t->scale_stride, _MM_HINT_T0);
         }
@@ -144,9 +124,9 @@ static inline void prefetch_whole_group(const gather_job *g, long n, int group, 
 
 AVX2_TARGET __m256 load8_avx2(const char *row, long j, int storage) {
     switch (storage) {
-    case SWL_MEMORY_F16:
+    case SWK_F16:
         return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + 2 * j)));
-    case SWL_MEMORY_Q8:
+    case SWK_Q8ROW:
         return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(row + j))));
     default:
         return _mm256_loadu_ps((const float *)row + j);
@@ -154,7 +134,7 @@ AVX2_TARGET __m256 load8_avx2(const char *row, long j, int storage) {
 }
 
 AVX2_TARGET float load1_avx2(const char *row, long j, int storage) {
-    if (storage == SWL_MEMORY_F16) {
+    if (storage == SWK_F16) {
         uint16_t h;
         memcpy(&h, row + 2 * j, 2);
         return _cvtsh_ss(h);
@@ -224,7 +204,7 @@ static inline void block_step(long s, long b0, long nb, long *n, int *group) {
 __attribute__((always_inline)) static inline void gather_tokens(const gather_job *g, long n0, long n1, long c0,
                                                                 long c1, int storage, group_kernel group8,
                                                                 row_kernel row1) {
-    const swl_memory_tables *t = g->t;
+    const swk_memory_tables *t = g->t;
     const int T = t->tables, groups = T / GROUP;
     const long esz = element_bytes(storage);
     // Group-major blocks: the tokens of a block read the same eight tables one after another, so a
@@ -247,7 +227,7 @@ __attribute__((always_inline)) static inline void gather_tokens(const gather_job
                 int k = group * GROUP + i;
                 r[i] = row_address(t, g->codes, n, k) + c0 * esz;
                 w[i] = wn[k];
-                if (storage == SWL_MEMORY_Q8) w[i] *= row_scale(t, g->codes, n, k);
+                if (storage == SWK_Q8ROW) w[i] *= row_scale(t, g->codes, n, k);
             }
             // The step PREFETCH_GROUPS ahead, in this block or the next.
             long ahead = s + PREFETCH_GROUPS;
@@ -261,7 +241,7 @@ __attribute__((always_inline)) static inline void gather_tokens(const gather_job
             const char *const *pf = NULL;
             if (have) {
                 for (int i = 0; i < GROUP; i++) next[i] = row_address(t, g->codes, tn, tg * GROUP + i) + c0 * esz;
-                if (storage == SWL_MEMORY_Q8)
+                if (storage == SWK_Q8ROW)
                     for (int i = 0; i < GROUP; i++) {
                         int k = tg * GROUP + i;
                         long row = ((long)k << t->code_length) + g->codes[tn * T + k];
@@ -276,7 +256,7 @@ __attribute__((always_inline)) static inline void gather_tokens(const gather_job
             const float *wn = g->weights + n * T;
             for (int k = groups * GROUP; k < T; k++) {
                 float w = wn[k];
-                if (storage == SWL_MEMORY_Q8) w *= row_scale(t, g->codes, n, k);
+                if (storage == SWK_Q8ROW) w *= row_scale(t, g->codes, n, k);
                 row1(row_address(t, g->codes, n, k) + c0 * esz, w, g->y + n * g->ldy + c0, 0, c1 - c0, storage);
             }
         }
@@ -286,9 +266,9 @@ __attribute__((always_inline)) static inline void gather_tokens(const gather_job
 __attribute__((target("avx2,fma,f16c"))) static void gather_avx2(const gather_job *g, long n0, long n1,
                                                                   long c0, long c1) {
     switch (g->t->storage) {
-    case SWL_MEMORY_F16: gather_tokens(g, n0, n1, c0, c1, SWL_MEMORY_F16, group8_avx2, row1_avx2); break;
-    case SWL_MEMORY_Q8: gather_tokens(g, n0, n1, c0, c1, SWL_MEMORY_Q8, group8_avx2, row1_avx2); break;
-    default: gather_tokens(g, n0, n1, c0, c1, SWL_MEMORY_F32, group8_avx2, row1_avx2); break;
+    case SWK_F16: gather_tokens(g, n0, n1, c0, c1, SWK_F16, group8_avx2, row1_avx2); break;
+    case SWK_Q8ROW: gather_tokens(g, n0, n1, c0, c1, SWK_Q8ROW, group8_avx2, row1_avx2); break;
+    default: gather_tokens(g, n0, n1, c0, c1, SWK_F32, group8_avx2, row1_avx2); break;
     }
 }
 
@@ -297,9 +277,9 @@ __attribute__((target("avx2,fma,f16c"))) static void gather_avx2(const gather_jo
 
 AVX512_TARGET __m512 load16_avx512(const char *row, long j, int storage) {
     switch (storage) {
-    case SWL_MEMORY_F16:
+    case SWK_F16:
         return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 2 * j)));
-    case SWL_MEMORY_Q8:
+    case SWK_Q8ROW:
         return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(row + j))));
     default:
         return _mm512_loadu_ps((const float *)row + j);
@@ -351,45 +331,21 @@ AVX512_TARGET void row1_avx512(const char *r, float w, float *acc, long c0, long
 __attribute__((target("avx512f,avx2,fma,f16c"))) static void gather_avx512(const gather_job *g, long n0, long n1,
                                                                            long c0, long c1) {
     switch (g->t->storage) {
-    case SWL_MEMORY_F16: gather_tokens(g, n0, n1, c0, c1, SWL_MEMORY_F16, group8_avx512, row1_avx512); break;
-    case SWL_MEMORY_Q8: gather_tokens(g, n0, n1, c0, c1, SWL_MEMORY_Q8, group8_avx512, row1_avx512); break;
-    default: gather_tokens(g, n0, n1, c0, c1, SWL_MEMORY_F32, group8_avx512, row1_avx512); break;
+    case SWK_F16: gather_tokens(g, n0, n1, c0, c1, SWK_F16, group8_avx512, row1_avx512); break;
+    case SWK_Q8ROW: gather_tokens(g, n0, n1, c0, c1, SWK_Q8ROW, group8_avx512, row1_avx512); break;
+    default: gather_tokens(g, n0, n1, c0, c1, SWK_F32, group8_avx512, row1_avx512); break;
     }
 }
 
-#endif  // SWL_MEMORY_X86
+#endif  // SWK_X86
 
 // ---- dispatch -------------------------------------------------------------------------------------
 
-static int isa_available(int isa, int storage) {
-    if (isa == SWL_MEMORY_ISA_PORTABLE) return 1;
-#ifdef SWL_MEMORY_X86
-    int f = swiftlet_cpu_features();
-    switch (isa) {
-    case SWL_MEMORY_ISA_AVX2:
-        return (f & SWL_CPU_AVX2_FMA) && (storage != SWL_MEMORY_F16 || (f & SWL_CPU_F16C));
-    case SWL_MEMORY_ISA_AVX512:
-        // The AVX-512 kernels finish rows with the AVX2 ones.
-        return (f & SWL_CPU_AVX512F) && (f & SWL_CPU_AVX2_FMA) && (f & SWL_CPU_F16C);
-    default: return 0;
-    }
-#else
-    (void)storage;
-    return 0;
-#endif
-}
-
-int swiftlet_memory_best_isa(int storage) {
-    if (isa_available(SWL_MEMORY_ISA_AVX512, storage)) return SWL_MEMORY_ISA_AVX512;
-    if (isa_available(SWL_MEMORY_ISA_AVX2, storage)) return SWL_MEMORY_ISA_AVX2;
-    return SWL_MEMORY_ISA_PORTABLE;
-}
-
 static void gather_range(const gather_job *g, long n0, long n1, long c0, long c1) {
     switch (g->isa) {
-#ifdef SWL_MEMORY_X86
-    case SWL_MEMORY_ISA_AVX2: gather_avx2(g, n0, n1, c0, c1); break;
-    case SWL_MEMORY_ISA_AVX512: gather_avx512(g, n0, n1, c0, c1); break;
+#ifdef SWK_X86
+    case SWK_ISA_AVX2: gather_avx2(g, n0, n1, c0, c1); break;
+    case SWK_ISA_AVX512: gather_avx512(g, n0, n1, c0, c1); break;
 #endif
     default: gather_portable(g, n0, n1, c0, c1); break;
     }
@@ -411,13 +367,12 @@ static void gather_part(void *context, int part, int parts) {
     }
 }
 
-int swiftlet_memory_gather_isa(int isa, const swl_memory_tables *t, const int32_t *codes, const float *weights,
-                               long rows, const float *bias, float *y, long ldy, swk_pool *pool) {
+void swk_memory_gather(const swk_memory_tables *t, const int32_t *codes, const float *weights, long rows,
+                       const float *bias, float *y, long ldy, swk_pool *pool) {
     int threads = swk_pool_threads(pool);
-    if (isa == SWL_MEMORY_ISA_AUTO) isa = swiftlet_memory_best_isa(t->storage);
-    if (!isa_available(isa, t->storage)) return -1;
-    if (rows <= 0) return 0;
-    gather_job g = {t, codes, weights, bias, y, ldy, rows, isa, 1, 0, 64};
+    if (rows <= 0) return;
+    // Resolved here, on the calling thread: the helpers run the same path.
+    gather_job g = {t, codes, weights, bias, y, ldy, rows, swk_isa(), 1, 0, 64};
     double macs = (double)rows * t->tables * t->out;
     if (threads > 1 && macs >= PARALLEL_MIN_MACS) {
         if (rows >= threads) {
@@ -438,10 +393,4 @@ int swiftlet_memory_gather_isa(int isa, const swl_memory_tables *t, const int32_
         swk_pool_run(pool, g.parts, gather_part, &g);
     else
         gather_range(&g, 0, rows, 0, t->out);
-    return 0;
-}
-
-void swiftlet_memory_gather(const swl_memory_tables *t, const int32_t *codes, const float *weights, long rows,
-                            const float *bias, float *y, long ldy, swk_pool *pool) {
-    (void)swiftlet_memory_gather_isa(SWL_MEMORY_ISA_AUTO, t, codes, weights, rows, bias, y, ldy, pool);
 }

@@ -7,13 +7,9 @@
 #include <math.h>
 #include <string.h>
 
-#include "swiftlet_cpu.h"
-#include "swiftlet_memory.h"
+#include "simd_internal.h"
+#include "swk_memory.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define SWL_MEMORY_X86 1
-#endif
 
 // One chunk, plain C (the portable path, and the chunks left over by the vector paths).
 static void hash_chunk(const float *c, int L, int32_t *code, float *weight) {
@@ -37,7 +33,7 @@ static void hash_portable(const float *z, long rows, long ldz, int tables, int L
             hash_chunk(z + n * ldz + (long)k * L, L, codes + n * tables + k, weights + n * tables + k);
 }
 
-#ifdef SWL_MEMORY_X86
+#ifdef SWK_X86
 
 // exp(x) for x ≤ 0 (or NaN), within ~2 ulp: x = n·ln2 + r with |r| ≤ ln2/2, e^r by a degree-7
 // polynomial (Cody–Waite split of ln2 keeps r exact enough), 2^n put into the exponent field.
@@ -147,28 +143,15 @@ __attribute__((target("avx2,fma"))) static void hash_avx2(const float *z, long r
     }
 }
 
-#endif  // SWL_MEMORY_X86
+#endif  // SWK_X86
 
-int swiftlet_memory_hash_isa(int isa, const float *z, long rows, long ldz, int tables, int code_length,
-                             int32_t *codes, float *weights) {
-    if (isa == SWL_MEMORY_ISA_AUTO)
-        isa = (swiftlet_cpu_features() & SWL_CPU_AVX2_FMA) ? SWL_MEMORY_ISA_AVX2 : SWL_MEMORY_ISA_PORTABLE;
-    switch (isa) {
-    case SWL_MEMORY_ISA_PORTABLE:
-        hash_portable(z, rows, ldz, tables, code_length, codes, weights);
-        return 0;
-#ifdef SWL_MEMORY_X86
-    case SWL_MEMORY_ISA_AVX2:
-        if (!(swiftlet_cpu_features() & SWL_CPU_AVX2_FMA)) return -1;
+void swk_memory_hash(const float *z, long rows, long ldz, int tables, int code_length, int32_t *codes,
+                     float *weights) {
+#ifdef SWK_X86
+    if (swk_isa() >= SWK_ISA_AVX2) {
         hash_avx2(z, rows, ldz, tables, code_length, codes, weights);
-        return 0;
-#endif
-    default:
-        return -1;
+        return;
     }
-}
-
-void swiftlet_memory_hash(const float *z, long rows, long ldz, int tables, int code_length, int32_t *codes,
-                          float *weights) {
-    (void)swiftlet_memory_hash_isa(SWL_MEMORY_ISA_AUTO, z, rows, ldz, tables, code_length, codes, weights);
+#endif
+    hash_portable(z, rows, ldz, tables, code_length, codes, weights);
 }

@@ -58,16 +58,6 @@ public struct CompactMatrix: @unchecked Sendable {
 }
 
 extension Kernels {
-  /// The instruction set the compact-weight kernels use on this thread: 0 portable C, 1 AVX2, 2 AVX-512.
-  public static var lowPrecisionLevel: Int { Int(swl_lowp_level()) }
-
-  /// Caps the instruction set of the compact-weight kernels for calls made from the calling thread
-  /// (tests compare the implementations); returns the level now in use.
-  @discardableResult
-  public static func setLowPrecisionMaxLevel(_ level: Int) -> Int {
-    Int(swl_lowp_set_max_level(Int32(clamping: level)))
-  }
-
   /// `y[r] = W[r, :] · x + bias[r]` for a compact `W` read in place (`x`: `cols` floats, `y`: `rows`
   /// floats, not overlapping `x`). Rows are split over `pool`'s threads; small matrices, or no pool,
   /// run on the calling thread.
@@ -76,7 +66,7 @@ extension Kernels {
     pool: WorkerPool? = nil
   ) {
     guard w.rows > 0 else { return }
-    _ = swl_lowp_gemv(w.format.rawValue, w.values, w.scales, w.rows, w.cols, x, bias, y, pool?.raw)
+    _ = swk_compact_gemv(w.format.rawValue, w.values, w.scales, w.rows, w.cols, x, bias, y, pool?.raw)
   }
 
   /// Decodes rows `row0 ..< row0 + count` of `w` to float32 (`count · cols` floats, row stride
@@ -88,7 +78,7 @@ extension Kernels {
     let start = min(max(row0, 0), w.rows)
     let n = min(max(count, 0), w.rows - start)
     guard n > 0 else { return }
-    _ = swl_lowp_dequantize_rows(w.format.rawValue, w.values, w.scales, w.cols, start, n, out, pool?.raw)
+    _ = swk_compact_decode_rows(w.format.rawValue, w.values, w.scales, w.cols, start, n, out, pool?.raw)
   }
 
   /// Floats of scratch ``linear(_:rows:weight:bias:into:panel:panelFloats:pool:)`` wants for a
@@ -129,7 +119,7 @@ extension Kernels {
       return
     }
     let K = w.cols, N = w.rows
-    if w.format == .q8Row, swl_lowp_gemm_q8_supported() != 0,
+    if w.format == .q8Row, swk_gemm_q8_supported() != 0,
        q8Linear(x, rows: rows, weight: w, bias: bias, into: y, panel: panel, panelFloats: panelFloats, pool: pool) {
       return
     }
@@ -142,7 +132,7 @@ extension Kernels {
     var n0 = 0
     while n0 < N {
       let nb = min(step, N - n0)
-      _ = swl_lowp_dequantize_rows(w.format.rawValue, w.values, w.scales, K, n0, nb, panel, pool?.raw)
+      _ = swk_compact_decode_rows(w.format.rawValue, w.values, w.scales, K, n0, nb, panel, pool?.raw)
       let beta: Float
       if let bias {
         for r in 0..<rows { (y + r * N + n0).update(from: bias + n0, count: nb) }
@@ -158,7 +148,7 @@ extension Kernels {
 
   /// Whether several rows times a `q8Row` matrix take the int8 path (AVX-512 VNNI: activations rounded
   /// to int16 per row, products summed exactly in int32) rather than decoded panels through BLAS.
-  public static var q8ProductsUseVNNI: Bool { swl_lowp_gemm_q8_supported() != 0 }
+  public static var q8ProductsUseVNNI: Bool { KernelISA.hasVNNI }
 
   /// The VNNI path over as many rows at a time as `panel` holds; false (nothing written) if it cannot
   /// run here.
@@ -168,12 +158,12 @@ extension Kernels {
   ) -> Bool {
     let bytes = panelFloats * MemoryLayout<Float>.stride
     var chunk = rows
-    while chunk > 1 && swl_lowp_gemm_q8_scratch(chunk, w.cols) > bytes { chunk = (chunk + 1) / 2 }
-    guard swl_lowp_gemm_q8_scratch(chunk, w.cols) <= bytes else { return false }
+    while chunk > 1 && swk_gemm_q8_scratch(chunk, w.cols) > bytes { chunk = (chunk + 1) / 2 }
+    guard swk_gemm_q8_scratch(chunk, w.cols) <= bytes else { return false }
     var r0 = 0
     while r0 < rows {
       let m = min(chunk, rows - r0)
-      let status = swl_lowp_gemm_q8(x + r0 * w.cols, w.cols, m, w.values, w.scales, w.rows, w.cols, bias,
+      let status = swk_gemm_q8(x + r0 * w.cols, w.cols, m, w.values, w.scales, w.rows, w.cols, bias,
                                     y + r0 * w.rows, w.rows, panel, bytes, pool?.raw)
       if status != 0 {
         // Refused up front (too many columns for exact int32 sums), so the first chunk tells.

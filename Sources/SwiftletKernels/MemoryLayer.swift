@@ -34,9 +34,9 @@ public enum MemoryTableStorage: Sendable, Equatable, CustomStringConvertible {
   /// The C kernels' storage code.
   var cKind: Int32 {
     switch self {
-    case .f32: return Int32(SWL_MEMORY_F32)
-    case .f16: return Int32(SWL_MEMORY_F16)
-    case .q8Row: return Int32(SWL_MEMORY_Q8)
+    case .f32: return Int32(SWK_F32)
+    case .f16: return Int32(SWK_F16)
+    case .q8Row: return Int32(SWK_Q8ROW)
     }
   }
 }
@@ -172,8 +172,8 @@ public struct MemoryTables: @unchecked Sendable {
   }
 
   /// The C kernels' description of these tables.
-  var cTables: swl_memory_tables {
-    swl_memory_tables(
+  var cTables: swk_memory_tables {
+    swk_memory_tables(
       storage: storage.cKind, tables: Int32(tables), code_length: Int32(codeLength), out: outFeatures,
       values: values, row_stride: rowStride, scales: scales, scale_stride: scaleStride)
   }
@@ -181,39 +181,13 @@ public struct MemoryTables: @unchecked Sendable {
 
 // MARK: - Kernels
 
-/// Instruction sets of the memory kernels. `.automatic` (the default everywhere) takes the best this
-/// CPU has; the others exist so that tests and benchmarks can compare the code paths.
-public enum MemoryKernelISA: Int32, Sendable, CaseIterable, CustomStringConvertible {
-  case automatic = -1
-  case portable = 0
-  /// AVX2 + FMA, and F16C for f16 rows.
-  case avx2 = 1
-  /// AVX-512F, and F16C for f16 rows.
-  case avx512 = 2
-
-  /// What `.automatic` runs for rows stored as `storage` on this CPU.
-  public static func best(for storage: MemoryTableStorage) -> MemoryKernelISA {
-    MemoryKernelISA(rawValue: swiftlet_memory_best_isa(storage.cKind)) ?? .portable
-  }
-
-  public var description: String {
-    switch self {
-    case .automatic: return "automatic"
-    case .portable: return "portable"
-    case .avx2: return "avx2"
-    case .avx512: return "avx512"
-    }
-  }
-}
-
 extension Kernels {
   /// Hashes each row of `z[rows, tables · codeLength]` (row stride `ldz`) into `codes[rows, tables]`
   /// and `weights[rows, tables]`: chunk `k` is `z[k·L ..< (k+1)·L]`; its code has bit `L−1−i` set when
   /// `z[k·L+i] ≥ 0`; its weight is `Σ|z| / Π(1 + exp(−2|z|))` (finite for every finite input).
-  /// An explicit `isa` this CPU lacks throws `invalidShape`.
   public static func memoryHash(
     _ z: UnsafePointer<Float>, rows: Int, ldz: Int, tables: Int, codeLength: Int,
-    codes: UnsafeMutablePointer<Int32>, weights: UnsafeMutablePointer<Float>, isa: MemoryKernelISA = .automatic
+    codes: UnsafeMutablePointer<Int32>, weights: UnsafeMutablePointer<Float>
   ) throws(KernelError) {
     guard (1...MemoryTables.maxTables).contains(tables), (1...MemoryTables.maxCodeLength).contains(codeLength),
           ldz >= tables * codeLength else {
@@ -222,20 +196,17 @@ extension Kernels {
           + "(need 1...\(MemoryTables.maxTables) tables, 1...\(MemoryTables.maxCodeLength) bits, stride ≥ tables × bits)")
     }
     guard rows > 0 else { return }
-    guard swiftlet_memory_hash_isa(isa.rawValue, z, rows, ldz, Int32(tables), Int32(codeLength), codes, weights) == 0 else {
-      throw .invalidShape("memory hash: the \(isa) code path is not available on this CPU")
-    }
+    swk_memory_hash(z, rows, ldz, Int32(tables), Int32(codeLength), codes, weights)
   }
 
   /// `y[n] = Σ_k weights[n, k] · table[k·2^L + codes[n, k]] + bias` for `rows` rows, with `codes` and
   /// `weights` as `memoryHash` writes them (`[rows, tables]`) and `y` `[rows, outFeatures]` (row
   /// stride `ldy`). `bias` (`[outFeatures]`) is optional. Throws, before writing anything, when a code
   /// is outside `0 ..< 2^L`. A large call is split over `pool`'s threads (tokens, or the columns of a
-  /// single token). An explicit `isa` this CPU lacks throws `invalidShape`.
+  /// single token).
   public static func memoryGather(
     codes: UnsafePointer<Int32>, weights: UnsafePointer<Float>, rows: Int, table: MemoryTables,
-    bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, ldy: Int, pool: WorkerPool? = nil,
-    isa: MemoryKernelISA = .automatic
+    bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, ldy: Int, pool: WorkerPool? = nil
   ) throws(KernelError) {
     guard ldy >= table.outFeatures else {
       throw .invalidShape("memory gather: output stride \(ldy) < \(table.outFeatures)")
@@ -246,11 +217,7 @@ extension Kernels {
       throw .indexOutOfRange(index: Int(codes[i]), bound: Int(size))
     }
     var t = table.cTables
-    let status = swiftlet_memory_gather_isa(
-      isa.rawValue, &t, codes, weights, rows, bias, y, ldy, pool?.raw)
-    guard status == 0 else {
-      throw .invalidShape("memory gather: the \(isa) code path is not available on this CPU for \(table.storage) rows")
-    }
+    swk_memory_gather(&t, codes, weights, rows, bias, y, ldy, pool?.raw)
   }
 
   /// Hash then gather, the whole memory layer: `x[rows, table.inFeatures]` (row stride `ldx`) →

@@ -1,39 +1,9 @@
 import CSwiftletKernels
 
-// Kernels for spiking and streamed layers (C, CSwiftletKernels/lmu_*.c, picked at run time for the
-// CPU): a multi-step LIF neuron run along time; products that sum only the weight rows of the
+// Kernels for spiking and streamed layers (C, CSwiftletKernels/row_linear.c and lif.c, at
+// `KernelISA.current`): a multi-step LIF neuron run along time; products that sum only the weight rows of the
 // non-zero inputs (spikes are exactly 0 or 1, ReLU outputs are mostly 0, so a dense product mostly
 // multiplies by zero); and dense products for a few rows that read every weight once.
-
-/// Instruction sets of the spike kernels. `.automatic` (the default everywhere) takes the best this
-/// CPU has; the others exist so that tests and benchmarks can compare the code paths.
-public enum SpikeKernelISA: Int32, Sendable, CaseIterable, CustomStringConvertible {
-  case automatic = -1
-  case portable = 0
-  /// AVX2 + FMA + F16C.
-  case avx2 = 1
-  /// AVX-512F.
-  case avx512 = 2
-
-  /// What `.automatic` runs on this CPU.
-  public static var best: SpikeKernelISA {
-    SpikeKernelISA(rawValue: swiftlet_lmu_best_isa(Int32(SWL_LMU_F32))) ?? .portable
-  }
-
-  /// Whether this CPU runs the path.
-  public var isAvailable: Bool {
-    self == .automatic || self == .portable || rawValue <= SpikeKernelISA.best.rawValue
-  }
-
-  public var description: String {
-    switch self {
-    case .automatic: return "automatic"
-    case .portable: return "portable"
-    case .avx2: return "avx2"
-    case .avx512: return "avx512"
-    }
-  }
-}
 
 /// An input-major weight matrix `w[inFeatures, outFeatures]` (row `i` holds input `i`'s weights, row
 /// stride `rowStride` elements) of float32 or IEEE binary16 values, used in place.
@@ -64,7 +34,7 @@ public struct LinearWeights: @unchecked Sendable {
       : LinearWeights(p.assumingMemoryBound(to: Float.self), rowStride: rowStride)
   }
 
-  var type: Int32 { Int32(isHalf ? SWL_LMU_F16 : SWL_LMU_F32) }
+  var type: Int32 { Int32(isHalf ? SWK_F16 : SWK_F32) }
 }
 
 extension Kernels {
@@ -73,56 +43,51 @@ extension Kernels {
   /// BatchNorm), `h = v + (i − v) / tau`, spike `s = h ≥ threshold`, then `v = s ? 0 : h` (hard reset
   /// to 0, spikingjelly's `MultiStepLIFNode` with `decay_input`). `membrane[cols]` carries `v` in and
   /// out. Writes the spikes (exactly 0 or 1) to `y` (row stride `ldy`; may be `x`). Returns the
-  /// number of spikes, or nil when this CPU lacks `isa`.
+  /// number of spikes.
   @discardableResult
   public static func lif(
     _ x: UnsafePointer<Float>, rows: Int, cols: Int, ldx: Int, scale: UnsafePointer<Float>?,
     shift: UnsafePointer<Float>?, membrane: UnsafeMutablePointer<Float>, threshold: Float,
-    tau: Float = 2, into y: UnsafeMutablePointer<Float>, ldy: Int, isa: SpikeKernelISA = .automatic
-  ) -> Int? {
+    tau: Float = 2, into y: UnsafeMutablePointer<Float>, ldy: Int
+  ) -> Int {
     guard rows > 0, cols > 0 else { return 0 }
-    let n = swiftlet_lmu_lif(isa.rawValue, x, rows, cols, ldx, scale, shift, membrane, threshold, tau, y, ldy)
-    return n < 0 ? nil : n
+    return swk_lif(x, rows, cols, ldx, scale, shift, membrane, threshold, tau, y, ldy)
   }
 
   /// Number of non-zero entries of `x[rows, cols]` (row stride `ldx`); NaN counts as non-zero.
   public static func countNonZero(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ldx: Int) -> Int {
     guard rows > 0, cols > 0 else { return 0 }
-    return swiftlet_lmu_count_nonzero(x, rows, cols, ldx)
+    return swk_count_nonzero(x, rows, cols, ldx)
   }
 
   /// `y[r, :] (+)= bias + Σ_{i : x[r, i] ≠ 0} x[r, i] · w[i, :]` for each row `r`: a linear layer
   /// whose input is mostly zero (spikes, small integer sums of spikes, ReLU outputs). Only the
   /// weight rows of non-zero inputs are read. With `binary`, the non-zero inputs must all be 1 and
   /// are not multiplied. With `accumulate`, the sums are added to `y`; otherwise `y` is overwritten.
-  /// `bias` (`[outFeatures]`) is optional. Returns the number of non-zero inputs, or nil when this
-  /// CPU lacks `isa`.
+  /// `bias` (`[outFeatures]`) is optional. Returns the number of non-zero inputs.
   @discardableResult
   public static func sparseInputLinear(
     _ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, ldx: Int, weight: LinearWeights,
     bias: UnsafePointer<Float>?, outFeatures: Int, into y: UnsafeMutablePointer<Float>, ldy: Int,
-    accumulate: Bool, binary: Bool, isa: SpikeKernelISA = .automatic
-  ) -> Int? {
+    accumulate: Bool, binary: Bool
+  ) -> Int {
     guard rows > 0 else { return 0 }
-    let n = swiftlet_lmu_sparse_linear(
-      isa.rawValue, x, rows, ldx, inFeatures, binary ? 1 : 0, weight.base, weight.type, weight.rowStride,
-      outFeatures, bias, y, ldy, accumulate ? 1 : 0)
-    return n < 0 ? nil : n
+    return swk_sparse_linear(
+      x, rows, ldx, inFeatures, binary ? 1 : 0, weight.base, weight.type, weight.rowStride, outFeatures, bias, y, ldy,
+      accumulate ? 1 : 0)
   }
 
   /// `y[r, :] (+)= bias + x[r, :] · w`, register-tiled: each weight row is read once per group of up
   /// to 8 rows, so for a streamed frame or a small chunk (weights not cache-resident) every weight
   /// is read once, and for many rows it runs near the FMA peak (on a Zen 4 core as fast as
   /// OpenBLAS's sgemm for LMUFormer's shapes). `x`'s rows may overlap (`ldx` < `inFeatures`).
-  /// Returns false when this CPU lacks `isa`.
-  @discardableResult
   public static func fewRowsLinear(
     _ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, ldx: Int, weight: LinearWeights,
     bias: UnsafePointer<Float>?, outFeatures: Int, into y: UnsafeMutablePointer<Float>, ldy: Int,
-    accumulate: Bool, isa: SpikeKernelISA = .automatic
-  ) -> Bool {
-    swiftlet_lmu_linear(
-      isa.rawValue, x, rows, ldx, inFeatures, weight.base, weight.type, weight.rowStride, outFeatures, bias, y,
-      ldy, accumulate ? 1 : 0) == 0
+    accumulate: Bool
+  ) {
+    swk_row_linear(
+      x, rows, ldx, inFeatures, weight.base, weight.type, weight.rowStride, outFeatures, bias, y, ldy,
+      accumulate ? 1 : 0)
   }
 }

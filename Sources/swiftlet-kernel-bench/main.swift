@@ -7,6 +7,7 @@
 // per "layer") so that, as in a model, a table is not still cached from the previous token.
 
 import Glibc
+import CSwiftletKernels
 import SwiftletKernels
 
 struct Options {
@@ -15,7 +16,7 @@ struct Options {
   var repeats = 7
   var copies = 1
   var storages: [MemoryTableStorage] = [.f32, .f16, .q8Row]
-  var isa = MemoryKernelISA.automatic
+  var isa = KernelISA.detected
   var json = false
   var same = false
   var huge = false
@@ -25,7 +26,7 @@ struct Options {
 func usage() -> Never {
   print("""
     usage: swiftlet-kernel-bench [--tokens 1,128] [--threads N] [--repeats N] [--copies N]
-                                 [--storage f32,f16,q8] [--isa automatic|portable|avx2|avx512]
+                                 [--storage f32,f16,q8] [--isa portable|avx2|avx512 (default: the best here)]
                                  [--only layer,mlp,hash,dense] [--same-input] [--huge-pages] [--json]
     Prints the median over --repeats of µs per token for: one memory layer 512→512 (64 tables × 8
     bits, hash + gather), its hash alone, the dense Linear 512×512, the memory MLP pair
@@ -61,7 +62,7 @@ func parseOptions() -> Options {
       }
     case "--isa":
       let name = value()
-      guard let isa = MemoryKernelISA.allCases.first(where: { $0.description == name }) else { usage() }
+      guard let isa = KernelISA.available.first(where: { $0.description == name }) else { usage() }
       o.isa = isa
     case "--only": o.only = Set(value().split(separator: ",").map(String.init))
     case "--json": o.json = true
@@ -157,6 +158,8 @@ let ffnA = floats(H * FFN, &rng, scale: 0.05), ffnB = floats(FFN * H, &rng, scal
 let lnWeight = floats(W, &rng), lnBias = floats(W, &rng, scale: 0.1)
 let arena = Arena(initialBytes: 1 << 22)
 let workers = WorkerPool(threads: o.threads)
+// Kernels run at the level asked for (the helpers of `workers` run at the detected level).
+swk_isa_set_cap(o.isa.rawValue)
 
 struct Row {
   let name: String
@@ -234,11 +237,11 @@ do {
       let weights = arena.floats(maxTokens * T)
       try record("hash 64x8", "-", tokens, measure(tokens: tokens) { _, row in
         try Kernels.memoryHash(inputs + row * H, rows: tokens, ldz: H, tables: T, codeLength: L,
-                               codes: codes, weights: weights, isa: o.isa == .avx512 ? .avx2 : o.isa)
+                               codes: codes, weights: weights)
       })
       try record("hash 64x10", "-", tokens, measure(tokens: tokens) { _, row in
         try Kernels.memoryHash(middleInputs + row * W, rows: tokens, ldz: W, tables: T, codeLength: L + 2,
-                               codes: codes, weights: weights, isa: o.isa == .avx512 ? .avx2 : o.isa)
+                               codes: codes, weights: weights)
       })
       arena.reset()
     }
@@ -255,7 +258,7 @@ do {
           try Kernels.memoryHash(inputs + row * H, rows: tokens, ldz: H, tables: T, codeLength: L,
                                  codes: codes, weights: weights)
           try Kernels.memoryGather(codes: codes, weights: weights, rows: tokens, table: t, bias: bias512,
-                                   into: out, ldy: H, pool: workers, isa: o.isa)
+                                   into: out, ldy: H, pool: workers)
         })
       }
       arena.reset()
@@ -271,12 +274,12 @@ do {
           try Kernels.memoryHash(inputs + row * H, rows: tokens, ldz: H, tables: T, codeLength: L,
                                  codes: codes, weights: weights)
           try Kernels.memoryGather(codes: codes, weights: weights, rows: tokens, table: a, bias: bias512,
-                                   into: middle, ldy: W, pool: workers, isa: o.isa)
+                                   into: middle, ldy: W, pool: workers)
           Kernels.layerNorm(middle, rows: tokens, cols: W, weight: lnWeight, bias: lnBias, eps: 1e-5, into: middle)
           try Kernels.memoryHash(middle, rows: tokens, ldz: W, tables: T, codeLength: L + 2,
                                  codes: codes, weights: weights)
           try Kernels.memoryGather(codes: codes, weights: weights, rows: tokens, table: b, bias: bias512,
-                                   into: out, ldy: H, pool: workers, isa: o.isa)
+                                   into: out, ldy: H, pool: workers)
         })
       }
       arena.reset()

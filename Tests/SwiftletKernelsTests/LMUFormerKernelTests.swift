@@ -20,7 +20,7 @@ import SwiftletKernels
     }
 
     /// The code paths this CPU runs (the portable one always).
-    static var paths: [SpikeKernelISA] { [.portable, .avx2, .avx512].filter(\.isAvailable) }
+    static var paths: [KernelISA] { KernelISA.available }
 
     @Test(arguments: [(Float(2), Float(1)), (Float(2), Float(0.5)), (Float(3), Float(0.8))])
     func lifMatchesTheDefinition(tau: Float, threshold: Float) throws {
@@ -32,9 +32,9 @@ import SwiftletKernels
             for affine in [true, false] {
                 var v = [Float](repeating: 0, count: cols)
                 var y = [Float](repeating: -7, count: rows * ld)
-                let count = try #require(Kernels.lif(
+                let count = Kernels.lif(
                     x, rows: rows, cols: cols, ldx: ld, scale: affine ? scale : nil, shift: affine ? shift : nil,
-                    membrane: &v, threshold: threshold, tau: tau, into: &y, ldy: ld, isa: isa))
+                    membrane: &v, threshold: threshold, tau: tau, into: &y, ldy: ld, isa: isa)
                 var ref = [Float](repeating: 0, count: cols)
                 var spikes = 0
                 for r in 0..<rows {
@@ -72,16 +72,15 @@ import SwiftletKernels
                 let wf = halfWeights ? w16f : w32
                 for (accumulate, useBias) in [(false, false), (false, true), (true, true)] {
                     var y = start
-                    let ok = w32.withUnsafeBufferPointer { p32 in
+                    w32.withUnsafeBufferPointer { p32 in
                         w16.withUnsafeBufferPointer { p16 in
                             let w = halfWeights ? LinearWeights(half: p16.baseAddress!, rowStride: outFeatures)
                                                 : LinearWeights(p32.baseAddress!, rowStride: outFeatures)
-                            return Kernels.fewRowsLinear(x, rows: rows, inFeatures: inFeatures, ldx: ldx, weight: w,
+                            Kernels.fewRowsLinear(x, rows: rows, inFeatures: inFeatures, ldx: ldx, weight: w,
                                                          bias: useBias ? bias : nil, outFeatures: outFeatures,
                                                          into: &y, ldy: ldy, accumulate: accumulate, isa: isa)
                         }
                     }
-                    #expect(ok)
                     for r in 0..<rows {
                         for o in 0..<ldy {
                             guard o < outFeatures else {
@@ -254,7 +253,7 @@ import SwiftletKernels
         Kernels.gelu(&exact, count: exact.count)
         for isa in Self.paths {
             var fast = x
-            #expect(Kernels.geluFast(&fast, count: fast.count, isa: isa))
+            Kernels.geluFast(&fast, count: fast.count, isa: isa)
             var worst: Float = 0
             for i in x.indices {
                 let err = abs(fast[i] - exact[i])

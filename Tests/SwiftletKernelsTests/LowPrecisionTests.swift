@@ -1,3 +1,4 @@
+import CSwiftletKernels
 import Foundation
 import SwiftletKernels
 import Testing
@@ -101,10 +102,7 @@ private struct SplitMix {
 }
 
 /// Levels this CPU runs (portable C always).
-private let levels: [Int] = {
-  let best = Kernels.setLowPrecisionMaxLevel(2)
-  return Array(0...best)
-}()
+private let levels = KernelISA.available
 
 /// The worst |got − want| relative to the row's Σ|w·x| (the scale of float32 rounding in a dot product).
 private func worstRelativeError(_ got: [Float], _ ref: (y: [Double], magnitude: [Double])) -> Double {
@@ -116,7 +114,7 @@ private func worstRelativeError(_ got: [Float], _ ref: (y: [Double], magnitude: 
   return worst
 }
 
-// The kernels are process-wide switchable (level cap), so these tests run one at a time.
+// The level cap is per thread and these tests set it, so they run one at a time.
 @Suite(.serialized) struct LowPrecisionTests {
   /// Shapes that exercise the 4-row groups, the 2×16 / 16 / scalar column tails of every level.
   static let shapes: [(rows: Int, cols: Int)] = [(1, 1), (3, 7), (4, 16), (5, 33), (13, 70), (64, 256), (130, 1000)]
@@ -124,9 +122,9 @@ private func worstRelativeError(_ got: [Float], _ ref: (y: [Double], magnitude: 
   @Test(arguments: CompactFormat.allCases)
   func gemvMatchesTheDecodedReference(_ format: CompactFormat) throws {
     for level in levels {
-      Kernels.setLowPrecisionMaxLevel(level)
-      defer { Kernels.setLowPrecisionMaxLevel(2) }
-      #expect(Kernels.lowPrecisionLevel == level)
+      swk_isa_set_cap(level.rawValue)
+      defer { swk_isa_set_cap(KernelISA.avx512.rawValue) }
+      #expect(KernelISA.current == level)
       for (i, shape) in Self.shapes.enumerated() {
         let fixture = CompactFixture(format, rows: shape.rows, cols: shape.cols, seed: UInt64(17 + i))
         var rng = SplitMix(UInt64(99 + i))
@@ -157,8 +155,8 @@ private func worstRelativeError(_ got: [Float], _ ref: (y: [Double], magnitude: 
   @Test(arguments: CompactFormat.allCases)
   func dequantizedRowsAreExact(_ format: CompactFormat) throws {
     for level in levels {
-      Kernels.setLowPrecisionMaxLevel(level)
-      defer { Kernels.setLowPrecisionMaxLevel(2) }
+      swk_isa_set_cap(level.rawValue)
+      defer { swk_isa_set_cap(KernelISA.avx512.rawValue) }
       let fixture = CompactFixture(format, rows: 37, cols: 45, seed: 5)
       for (row0, count, threads) in [(0, 37, 1), (3, 20, 2), (36, 1, 1), (30, 50, 4)] {
         let n = min(count, 37 - row0)

@@ -34,19 +34,15 @@ import Testing
     return y
   }
 
-  /// Whether this CPU runs a code path: the best one for a storage, and every path below it.
-  static func available(_ isa: MemoryKernelISA, _ storage: MemoryTableStorage = .f32) -> Bool {
-    isa == .automatic || isa.rawValue <= MemoryKernelISA.best(for: storage).rawValue
-  }
-  /// The explicit code paths this CPU has (the portable one always).
-  static let isas: [MemoryKernelISA] = [.portable, .avx2, .avx512].filter { available($0) }
+  /// The code paths this CPU has (the portable one always).
+  static let isas: [KernelISA] = KernelISA.available
 
   // 8-bit chunks take the eight-chunks-per-vector path (with 3 chunks left over for T = 11), other
   // lengths the strided one (one left over for T = 9); each ISA against the float64 definition.
   @Test(arguments: [(tables: 4, bits: 8), (tables: 11, bits: 8), (tables: 16, bits: 8), (tables: 3, bits: 10),
                     (tables: 9, bits: 10), (tables: 5, bits: 3), (tables: 2, bits: 17), (tables: 8, bits: 24)],
-        [MemoryKernelISA.automatic] + isas.filter { $0 != .avx512 })
-  func hashMatchesDefinition(_ shape: (tables: Int, bits: Int), _ isa: MemoryKernelISA) throws {
+        isas.filter { $0 != .avx512 })
+  func hashMatchesDefinition(_ shape: (tables: Int, bits: Int), _ isa: KernelISA) throws {
     var rng = SeededRandom(seed: UInt64(shape.tables * 100 + shape.bits))
     let D = shape.tables * shape.bits, rows = 6, ldz = D + 3
     let z = Buffer(random: rows * ldz, &rng, lo: -3, hi: 3)
@@ -182,7 +178,7 @@ import Testing
   /// few tokens on two); and a shape large enough (64 tables × 1600 outputs) for the threaded
   /// paths, split by columns for one row and by rows for several.
   @Test(arguments: Storage.allCases, isas)
-  func gatherMatchesDefinition(_ storage: Storage, _ isa: MemoryKernelISA) throws {
+  func gatherMatchesDefinition(_ storage: Storage, _ isa: KernelISA) throws {
     let shapes = [(tables: 11, bits: 3, out: 37, rows: 4, threads: 1), (tables: 19, bits: 4, out: 203, rows: 5, threads: 1),
                   (tables: 19, bits: 4, out: 203, rows: 300, threads: 1), (tables: 19, bits: 4, out: 203, rows: 300, threads: 2),
                   (tables: 64, bits: 1, out: 1600, rows: 1, threads: 2), (tables: 64, bits: 1, out: 1600, rows: 3, threads: 2),
@@ -199,15 +195,6 @@ import Testing
       codes[0] = 0
       codes[tables - 1] = Int32((1 << bits) - 1)
       let weights = (0..<(rows * tables)).map { _ in rng.float(0, 3) }
-      guard Self.available(isa, table.storage) else {
-        // (AVX2 without F16C, for f16 rows.)
-        var y = [Float](repeating: 0, count: rows * ldy)
-        #expect(throws: KernelError.self) {
-          try Kernels.memoryGather(codes: codes, weights: weights, rows: rows, table: table, bias: nil, into: &y,
-                                   ldy: ldy, isa: isa)
-        }
-        return
-      }
       // What every stored row decodes to, computed once (the reference reads rows many times).
       let stored: [[Float]] = (0..<(tables << bits)).map { r in
         let row = Array(values[(r * out)..<((r + 1) * out)])
@@ -240,19 +227,13 @@ import Testing
   /// zero accumulator comes out as the exact float32 value on every code path (−0 as +0: it is
   /// added to 0). One table of 2 rows × 32768 outputs holds all 65536 patterns.
   @Test(arguments: isas)
-  func halfRowsWidenExactlyForEveryBitPattern(_ isa: MemoryKernelISA) throws {
+  func halfRowsWidenExactlyForEveryBitPattern(_ isa: KernelISA) throws {
     let out = 32768
     let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: 2 * out * 2, alignment: 64)
     defer { raw.deallocate() }
     for h in 0..<65536 { raw.storeBytes(of: UInt16(h), toByteOffset: 2 * h, as: UInt16.self) }
     let table = try MemoryTables.f16(UnsafeRawBufferPointer(raw), tables: 1, codeLength: 1, outFeatures: out)
     let y = Buffer(count: 2 * out)
-    guard Self.available(isa, .f16) else {
-      #expect(throws: KernelError.self) {
-        try Kernels.memoryGather(codes: [0, 1], weights: [1, 1], rows: 2, table: table, bias: nil, into: y.p, ldy: out, isa: isa)
-      }
-      return
-    }
     try Kernels.memoryGather(codes: [0, 1], weights: [1, 1], rows: 2, table: table, bias: nil, into: y.p, ldy: out, isa: isa)
     var mismatches = 0
     for h in 0..<65536 {
@@ -271,8 +252,8 @@ import Testing
     let storage: Storage = kind == .f32 ? .f32 : kind == .f16 ? .f16 : .q8Separate
     let encoded = try Self.encode(values, storage: storage, tables: tables, bits: bits, out: out)
     let x = Buffer(random: rows * tables * bits, &rng, lo: -1, hi: 1)
-    var results: [(MemoryKernelISA, [Float])] = []
-    let paths = Self.isas.filter { Self.available($0, kind) }
+    var results: [(KernelISA, [Float])] = []
+    let paths = Self.isas
     for isa in paths {
       let codes = UnsafeMutablePointer<Int32>.allocate(capacity: rows * tables)
       defer { codes.deallocate() }

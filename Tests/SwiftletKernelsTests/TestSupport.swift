@@ -100,3 +100,67 @@ func referenceGemm(
   }
   return c
 }
+
+/// The kernels run at one instruction-set level, through the one override (`KernelISA.withCap`):
+/// how the tests compare the code paths with each other and with the definitions.
+extension Kernels {
+  @discardableResult
+  static func lif(
+    _ x: UnsafePointer<Float>, rows: Int, cols: Int, ldx: Int, scale: UnsafePointer<Float>?,
+    shift: UnsafePointer<Float>?, membrane: UnsafeMutablePointer<Float>, threshold: Float,
+    tau: Float = 2, into y: UnsafeMutablePointer<Float>, ldy: Int, isa: KernelISA
+  ) -> Int {
+    KernelISA.withCap(isa) {
+      lif(x, rows: rows, cols: cols, ldx: ldx, scale: scale, shift: shift, membrane: membrane, threshold: threshold,
+          tau: tau, into: y, ldy: ldy)
+    }
+  }
+
+  @discardableResult
+  static func sparseInputLinear(
+    _ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, ldx: Int, weight: LinearWeights,
+    bias: UnsafePointer<Float>?, outFeatures: Int, into y: UnsafeMutablePointer<Float>, ldy: Int,
+    accumulate: Bool, binary: Bool, isa: KernelISA
+  ) -> Int {
+    KernelISA.withCap(isa) {
+      sparseInputLinear(x, rows: rows, inFeatures: inFeatures, ldx: ldx, weight: weight, bias: bias,
+                        outFeatures: outFeatures, into: y, ldy: ldy, accumulate: accumulate, binary: binary)
+    }
+  }
+
+  static func fewRowsLinear(
+    _ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, ldx: Int, weight: LinearWeights,
+    bias: UnsafePointer<Float>?, outFeatures: Int, into y: UnsafeMutablePointer<Float>, ldy: Int,
+    accumulate: Bool, isa: KernelISA
+  ) {
+    KernelISA.withCap(isa) {
+      fewRowsLinear(x, rows: rows, inFeatures: inFeatures, ldx: ldx, weight: weight, bias: bias,
+                    outFeatures: outFeatures, into: y, ldy: ldy, accumulate: accumulate)
+    }
+  }
+
+  static func geluFast(_ x: UnsafeMutablePointer<Float>, count: Int, isa: KernelISA) {
+    KernelISA.withCap(isa) { geluFast(x, count: count) }
+  }
+
+  static func memoryHash(
+    _ z: UnsafePointer<Float>, rows: Int, ldz: Int, tables: Int, codeLength: Int,
+    codes: UnsafeMutablePointer<Int32>, weights: UnsafeMutablePointer<Float>, isa: KernelISA
+  ) throws(KernelError) {
+    try KernelISA.withCap(isa) { () throws(KernelError) in
+      try memoryHash(z, rows: rows, ldz: ldz, tables: tables, codeLength: codeLength, codes: codes, weights: weights)
+    }
+  }
+
+  /// With a pool, the level is resolved on the calling thread and the helpers run the same path.
+  static func memoryGather(
+    codes: UnsafePointer<Int32>, weights: UnsafePointer<Float>, rows: Int, table: MemoryTables,
+    bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, ldy: Int, pool: WorkerPool? = nil,
+    isa: KernelISA
+  ) throws(KernelError) {
+    try KernelISA.withCap(isa) { () throws(KernelError) in
+      try memoryGather(codes: codes, weights: weights, rows: rows, table: table, bias: bias, into: y, ldy: ldy,
+                       pool: pool)
+    }
+  }
+}

@@ -3,23 +3,21 @@ import Foundation
 import Testing
 @testable import SwiftletConvert
 import SwiftletFormat
+import SwiftletKernels
 import Swiftlet
 
-/// The ViT kernels (CSwiftletKernels/vit_*.c) at every instruction-set level this CPU has, against
+/// The ViT kernels (CSwiftletKernels/panel_gemm.c, attention.c, layer_norm.c) at every instruction-set level this CPU has, against
 /// float64 references, on shapes with ragged edges (rows not a multiple of the tile, columns not a
 /// multiple of the panel, column ranges starting mid-matrix).
 @Suite struct ViTKernelTests {
     /// Levels to test: portable always, then whatever this CPU adds.
     static var levels: [Int32] {
-        let best = swl_vit_level()
-        return (0...best).map { $0 }
+        KernelISA.available.map(\.rawValue)
     }
 
     /// Runs `body` with the kernels of this thread capped at `level`.
     static func at<T>(_ level: Int32, _ body: () throws -> T) rethrows -> T {
-        _ = swl_vit_set_max_level(level)
-        defer { _ = swl_vit_set_max_level(Int32(SWL_VIT_AVX512)) }
-        return try body()
+        try KernelISA.withCap(KernelISA(rawValue: level) ?? .portable, body)
     }
 
     static func random(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
@@ -35,8 +33,8 @@ import Swiftlet
     @Test func packingMatchesTheConverter() {
         for (n, k) in [(1, 1), (16, 3), (17, 5), (48, 48), (50, 7)] {
             let w = Self.random(n * k, seed: UInt64(n * 100 + k))
-            var packed = [Float](repeating: .nan, count: swl_vit_panel_floats(n, k))
-            swl_vit_pack(w, n, k, &packed)
+            var packed = [Float](repeating: .nan, count: swk_panel_floats(n, k))
+            swk_panel_pack(w, n, k, &packed)
             #expect(packed == ViTConverter.panels(w, n: n, k: k))
             #expect(ViTConverter.panelShape(n: n, k: k).reduce(1, *) == packed.count)
             // Spot check the layout itself: panel j, input p, column c.
@@ -51,15 +49,15 @@ import Swiftlet
         let w = Self.random(n * k, seed: 2)
         let bias = Self.random(n, seed: 3)
         let start = Self.random(m * n, seed: 4)
-        var panels = [Float](repeating: 0, count: swl_vit_panel_floats(n, k))
-        swl_vit_pack(w, n, k, &panels)
+        var panels = [Float](repeating: 0, count: swk_panel_floats(n, k))
+        swk_panel_pack(w, n, k, &panels)
         for level in Self.levels {
-            for flags in [0, SWL_VIT_ACCUMULATE, SWL_VIT_GELU] {
+            for flags in [0, SWK_PANEL_ACCUMULATE, SWK_PANEL_GELU] {
                 for withBias in [false, true] {
                     for col0 in Set([0, n > 32 ? 32 : 0, n > 16 ? 16 : 0]) {
                         var c = start
                         Self.at(level) {
-                            swl_vit_linear(a, k, m, k, panels, n, col0, n, withBias ? bias : nil, Int32(flags), &c, n)
+                            swk_panel_linear(a, k, m, k, panels, n, col0, n, withBias ? bias : nil, Int32(flags), &c, n)
                         }
                         var worst = 0.0
                         for i in 0..<m {
@@ -68,7 +66,7 @@ import Swiftlet
                                 if j >= col0 {
                                     var s = withBias ? Double(bias[j]) : 0
                                     for p in 0..<k { s += Double(a[i * k + p]) * Double(w[j * k + p]) }
-                                    want = flags == SWL_VIT_ACCUMULATE ? want + s : flags == SWL_VIT_GELU ? Self.gelu(s) : s
+                                    want = flags == SWK_PANEL_ACCUMULATE ? want + s : flags == SWK_PANEL_GELU ? Self.gelu(s) : s
                                 }
                                 worst = max(worst, abs(Double(c[i * n + j]) - want))
                             }
@@ -86,7 +84,7 @@ import Swiftlet
         let qkv = Self.random(tokens * stride, seed: 5, scale: 2)
         let keyBias = (0..<tokens).map { Float(log(Double(1 + $0 % 4))) }
         let scale = Float(1 / Double(headDim).squareRoot())
-        var scratch = [Float](repeating: 0, count: swl_vit_attention_scratch(tokens, headDim))
+        var scratch = [Float](repeating: 0, count: swk_attention_scratch(tokens, headDim))
         for level in Self.levels {
             for biased in [false, true] {
                 // All queries at once, and in two pieces as two threads would.
@@ -96,7 +94,7 @@ import Swiftlet
                         qkv.withUnsafeBufferPointer { p in
                             let q = p.baseAddress!
                             for (q0, q1) in [(0, cut), (cut, tokens)] where q1 > q0 {
-                                swl_vit_attention(q, q + width, q + 2 * width, stride, tokens, q0, q1, heads, headDim,
+                                swk_attention(q, q + width, q + 2 * width, stride, tokens, q0, q1, heads, headDim,
                                                   scale, biased ? keyBias : nil, &out, width, &scratch)
                             }
                         }
@@ -135,7 +133,7 @@ import Swiftlet
             let w = Self.random(cols, seed: 7), b = Self.random(cols, seed: 8)
             for level in Self.levels {
                 var y = [Float](repeating: .nan, count: rows * cols)
-                Self.at(level) { swl_vit_layer_norm(x, rows, cols, w, b, 1e-6, &y) }
+                Self.at(level) { swk_layer_norm(x, rows, cols, w, b, 1e-6, &y) }
                 var worst = 0.0
                 for r in 0..<rows {
                     let row = x[(r * cols)..<((r + 1) * cols)].map(Double.init)
@@ -158,7 +156,7 @@ import Swiftlet
         x += [0, -0.0, 1e-30, -1e-30, Float(3.925 * 2.0.squareRoot()), 1e6, -1e6]
         for level in Self.levels {
             var y = x
-            Self.at(level) { swl_vit_gelu(&y, y.count) }
+            Self.at(level) { swk_gelu(&y, y.count) }
             var worst = 0.0
             for (xi, yi) in zip(x, y) {
                 let e = abs(Double(yi) - Self.gelu(Double(xi))) / max(1, abs(Double(xi)))
@@ -166,7 +164,7 @@ import Swiftlet
             }
             #expect(worst < 1e-6, "level \(level): \(worst)")
             var special: [Float] = [.nan, 1, .nan]
-            Self.at(level) { swl_vit_gelu(&special, 3) }
+            Self.at(level) { swk_gelu(&special, 3) }
             #expect(special[0].isNaN && special[2].isNaN)
         }
     }

@@ -6,8 +6,8 @@ import SwiftletKernels
 ///
 /// The whole batch's tokens form one `[B·N, D]` matrix (every image keeps the same number of tokens
 /// per layer), so qkv, proj, fc1 and fc2 are one GEMM each over all tokens, on the weight panels the
-/// converter laid out (`swl_vit_linear`: no repacking per call, bias, GELU and the residual add fused
-/// into the store); attention (`swl_vit_attention`, softmax fused) and the merge run per image. With
+/// converter laid out (`swk_panel_linear`: no repacking per call, bias, GELU and the residual add fused
+/// into the store); attention (`swk_attention`, softmax fused) and the merge run per image. With
 /// several threads every step is split between the caller and the runner's helper threads (GEMMs by
 /// output columns, attention by query rows, norms by rows; BLAS, left for the merge's similarities and
 /// the head, single-threaded). All scratch comes from the arena, which after the first run of a given
@@ -40,11 +40,11 @@ final class ViTRunner: FamilyRunner {
                         into y: UnsafeMutablePointer<Float>, ldy: Int? = nil, accumulate: Bool = false,
                         gelu: Bool = false) {
         let lda = lda ?? inFeatures, ldy = ldy ?? outFeatures
-        let flags = Int32((accumulate ? SWL_VIT_ACCUMULATE : 0) | (gelu ? SWL_VIT_GELU : 0))
+        let flags = Int32((accumulate ? SWK_PANEL_ACCUMULATE : 0) | (gelu ? SWK_PANEL_GELU : 0))
         parallel { part, parts in
             let cols = WorkerPool.block(part, of: parts, outFeatures, align: 32)
             guard !cols.isEmpty else { return }
-            swl_vit_linear(x, lda, rows, inFeatures, weight, outFeatures, cols.lowerBound, cols.upperBound,
+            swk_panel_linear(x, lda, rows, inFeatures, weight, outFeatures, cols.lowerBound, cols.upperBound,
                            bias, flags, y, ldy)
         }
     }
@@ -56,7 +56,7 @@ final class ViTRunner: FamilyRunner {
         parallel { part, parts in
             let r = WorkerPool.block(part, of: parts, rows)
             guard !r.isEmpty else { return }
-            swl_vit_layer_norm(x + r.lowerBound * d, r.count, d, weight, bias, eps, y + r.lowerBound * d)
+            swk_layer_norm(x + r.lowerBound * d, r.count, d, weight, bias, eps, y + r.lowerBound * d)
         }
     }
 
@@ -86,7 +86,7 @@ final class ViTRunner: FamilyRunner {
     }
 
     /// Attention scratch floats per part.
-    private var attentionScratch: Int { swl_vit_attention_scratch(model.config.tokens, model.config.headDim) }
+    private var attentionScratch: Int { swk_attention_scratch(model.config.tokens, model.config.headDim) }
 
     /// Scratch floats a batch needs (the same sum `forward` allocates, plus alignment slack).
     private func scratchFloats(batch: Int) -> Int? {
@@ -147,7 +147,7 @@ final class ViTRunner: FamilyRunner {
                 let q0 = part * t / parts, q1 = (part + 1) * t / parts
                 for i in 0..<batch {
                     let q = big + i * t * 3 * d
-                    swl_vit_attention(q, q + d, q + 2 * d, 3 * d, t, q0, q1, c.heads, c.headDim, scale,
+                    swk_attention(q, q + d, q + 2 * d, 3 * d, t, q0, q1, c.heads, c.headDim, scale,
                                       biased ? UnsafePointer(logSizes + i * t) : nil, h + i * t * d, d, scores[part])
                 }
             }

@@ -1,4 +1,4 @@
-// Linear layers for LMUFormer's per-frame work: dense products for a few rows, and products whose
+// Linear layers for few rows (streamed frames): dense products that read each weight once, and products whose
 // input is mostly zero (spikes, ReLU outputs), which add up only the weight rows of the non-zero
 // inputs. Weights are input-major w[k, n], float32 or binary16.
 //
@@ -6,25 +6,7 @@
 // each weight row through it once, so the weights (the bulk of the memory traffic for a streamed
 // frame) are read exactly once per call whatever the number of rows.
 
-#include "lmu_internal.h"
-
-// ---------------------------------------------------------------------------------------------
-// Dispatch
-
-int swiftlet_lmu_resolve_isa(int isa, int wtype) {
-    int f = swiftlet_cpu_features();
-    int avx512 = (f & SWL_CPU_AVX512F) && (f & SWL_CPU_AVX2_FMA) && (f & SWL_CPU_F16C);
-    int avx2 = (f & SWL_CPU_AVX2_FMA) && (wtype != SWL_LMU_F16 || (f & SWL_CPU_F16C));
-    switch (isa) {
-    case SWL_LMU_ISA_AUTO: return avx512 ? SWL_LMU_ISA_AVX512 : avx2 ? SWL_LMU_ISA_AVX2 : SWL_LMU_ISA_PORTABLE;
-    case SWL_LMU_ISA_PORTABLE: return SWL_LMU_ISA_PORTABLE;
-    case SWL_LMU_ISA_AVX2: return avx2 ? SWL_LMU_ISA_AVX2 : -1;
-    case SWL_LMU_ISA_AVX512: return avx512 ? SWL_LMU_ISA_AVX512 : -1;
-    default: return -1;
-    }
-}
-
-int swiftlet_lmu_best_isa(int wtype) { return swiftlet_lmu_resolve_isa(SWL_LMU_ISA_AUTO, wtype); }
+#include "simd_internal.h"
 
 // Columns [from, n) of rows [0, rows) in plain C: the portable path, and the columns left over
 // by the vector paths.
@@ -40,9 +22,9 @@ static void linear_columns(const float *x, long rows, long ldx, long k, const vo
         const float *xr = x + r * ldx;
         for (long i = 0; i < k; i++) {
             float v = xr[i];
-            if (wtype == SWL_LMU_F16) {
+            if (wtype == SWK_F16) {
                 const uint16_t *wi = (const uint16_t *)w + i * ldw;
-                for (long j = from; j < n; j++) yr[j] += v * swl_lmu_half_to_float(wi[j]);
+                for (long j = from; j < n; j++) yr[j] += v * swk_half_to_float(wi[j]);
             } else {
                 const float *wi = (const float *)w + i * ldw;
                 for (long j = from; j < n; j++) yr[j] += v * wi[j];
@@ -63,9 +45,9 @@ static void sum_columns(const void *w, int wtype, long ldw, long from, long n, c
         long row = (long)idx[e] * ldw;
         if (val) {
             float v = val[e];
-            for (long j = from; j < n; j++) y[j] += v * swl_lmu_weight(w, row + j, wtype);
+            for (long j = from; j < n; j++) y[j] += v * swk_weight(w, row + j, wtype);
         } else {
-            for (long j = from; j < n; j++) y[j] += swl_lmu_weight(w, row + j, wtype);
+            for (long j = from; j < n; j++) y[j] += swk_weight(w, row + j, wtype);
         }
     }
 }
@@ -111,20 +93,20 @@ static long sparse_portable(const float *x, long rows, long ldx, long k, int bin
     return active;
 }
 
-long swiftlet_lmu_count_nonzero(const float *x, long rows, long cols, long ldx);
+long swk_count_nonzero(const float *x, long rows, long cols, long ldx);
 
-#ifdef SWL_LMU_X86
+#ifdef SWK_X86
 
 // ---------------------------------------------------------------------------------------------
 // AVX-512
 
-SWL_LMU_AVX512 SWL_LMU_INLINE __m512 w512(const void *w, long off, int f16) {
+SWK_AVX512 SWK_INLINE __m512 w512(const void *w, long off, int f16) {
     if (f16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + off)));
     return _mm512_loadu_ps((const float *)w + off);
 }
 
 // Rows [0, R) of a group, columns [c0, c0 + 16·tv) with tv ≤ T vectors (tv == T when `full`).
-SWL_LMU_AVX512 SWL_LMU_INLINE void dense_tile_512(const int R, const int T, const int full, const int f16,
+SWK_AVX512 SWK_INLINE void dense_tile_512(const int R, const int T, const int full, const int f16,
                                                   const float *x, long ldx, long k, const void *w, long ldw,
                                                   long c0, long tv, const float *bias, float *y, long ldy,
                                                   int accumulate) {
@@ -155,7 +137,7 @@ SWL_LMU_AVX512 SWL_LMU_INLINE void dense_tile_512(const int R, const int T, cons
             if (full || t < tv) _mm512_storeu_ps(y + r * ldy + c0 + 16 * t, acc[r][t]);
 }
 
-SWL_LMU_AVX512 SWL_LMU_INLINE void dense_group_512(const int R, const int T, const int f16, const float *x,
+SWK_AVX512 SWK_INLINE void dense_group_512(const int R, const int T, const int f16, const float *x,
                                                    long ldx, long k, const void *w, long ldw, long n16,
                                                    const float *bias, float *y, long ldy, int accumulate) {
     long c0 = 0;
@@ -167,7 +149,7 @@ SWL_LMU_AVX512 SWL_LMU_INLINE void dense_group_512(const int R, const int T, con
 
 // One row, more than 512 outputs: the tiles above would read each weight row in short strided pieces.
 // Instead stream the weight rows in order, four at a time, through y (which stays in L1).
-SWL_LMU_AVX512 SWL_LMU_INLINE void dense_row_axpy_512(const int f16, const float *x, long k, const void *w,
+SWK_AVX512 SWK_INLINE void dense_row_axpy_512(const int f16, const float *x, long k, const void *w,
                                                       long ldw, long n16, const float *bias, float *y,
                                                       int accumulate) {
     for (long j = 0; j < n16; j += 16) {
@@ -208,7 +190,7 @@ SWL_LMU_AVX512 SWL_LMU_INLINE void dense_row_axpy_512(const int f16, const float
     default: dense_group_512(8, 2, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;      \
     }
 
-SWL_LMU_AVX512 static void linear_512(const float *x, long rows, long ldx, long k, const void *w, int wtype,
+SWK_AVX512 static void linear_512(const float *x, long rows, long ldx, long k, const void *w, int wtype,
                                       long ldw, long n, const float *bias, float *y, long ldy, int accumulate) {
     long n16 = n & ~15L;
     for (long r0 = 0; r0 < rows; r0 += 8) {
@@ -216,9 +198,9 @@ SWL_LMU_AVX512 static void linear_512(const float *x, long rows, long ldx, long 
         const float *xr = x + r0 * ldx;
         float *yr = y + r0 * ldy;
         if (g == 1 && n16 > 512) {
-            dense_row_axpy_512(wtype == SWL_LMU_F16, xr, k, w, ldw, n16, bias, yr, accumulate);
+            dense_row_axpy_512(wtype == SWK_F16, xr, k, w, ldw, n16, bias, yr, accumulate);
         } else if (n16 > 0) {
-            if (wtype == SWL_LMU_F16) {
+            if (wtype == SWK_F16) {
                 DENSE_GROUPS_512(1)
             } else {
                 DENSE_GROUPS_512(0)
@@ -228,7 +210,7 @@ SWL_LMU_AVX512 static void linear_512(const float *x, long rows, long ldx, long 
     }
 }
 
-SWL_LMU_AVX512 static long compact_512(const float *x, long len, long base, int32_t *idx, float *val,
+SWK_AVX512 static long compact_512(const float *x, long len, long base, int32_t *idx, float *val,
                                        int values) {
     const __m512 zero = _mm512_setzero_ps();
     __m512i iota = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
@@ -252,7 +234,7 @@ SWL_LMU_AVX512 static long compact_512(const float *x, long len, long base, int3
 }
 
 // y[c0, c0 + 16·tv) (+)= bias + Σ_e val[e] · w[idx[e], ...] (val NULL: all 1), in registers.
-SWL_LMU_AVX512 SWL_LMU_INLINE void sum_tile_512(const int full, const int f16, const int binary, const void *w,
+SWK_AVX512 SWK_INLINE void sum_tile_512(const int full, const int f16, const int binary, const void *w,
                                                 long ldw, long c0, long tv, const int32_t *idx,
                                                 const float *val, long m, const float *bias, float *y,
                                                 int accumulate) {
@@ -293,7 +275,7 @@ SWL_LMU_AVX512 SWL_LMU_INLINE void sum_tile_512(const int full, const int f16, c
 
 // The same over whole weight rows, y kept in L1 (more than 512 columns: the tiles would read each
 // selected row in short strided pieces).
-SWL_LMU_AVX512 SWL_LMU_INLINE void sum_rows_axpy_512(const int f16, const int binary, const void *w, long ldw,
+SWK_AVX512 SWK_INLINE void sum_rows_axpy_512(const int f16, const int binary, const void *w, long ldw,
                                                      long n16, const int32_t *idx, const float *val, long m,
                                                      const float *bias, float *y, int accumulate) {
     for (long j = 0; j < n16; j += 16) {
@@ -324,7 +306,7 @@ SWL_LMU_AVX512 SWL_LMU_INLINE void sum_rows_axpy_512(const int f16, const int bi
     }
 }
 
-SWL_LMU_AVX512 SWL_LMU_INLINE void sum_rows_512(const int f16, const int binary, const void *w, long ldw,
+SWK_AVX512 SWK_INLINE void sum_rows_512(const int f16, const int binary, const void *w, long ldw,
                                                 long n16, const int32_t *idx, const float *val, long m,
                                                 const float *bias, float *y, int accumulate) {
     if (n16 > 512) {
@@ -336,13 +318,13 @@ SWL_LMU_AVX512 SWL_LMU_INLINE void sum_rows_512(const int f16, const int binary,
     if (c0 < n16) sum_tile_512(0, f16, binary, w, ldw, c0, (n16 - c0) / 16, idx, val, m, bias, y, accumulate);
 }
 
-SWL_LMU_AVX512 static long sparse_512(const float *x, long rows, long ldx, long k, int binary, const void *w,
+SWK_AVX512 static long sparse_512(const float *x, long rows, long ldx, long k, int binary, const void *w,
                                       int wtype, long ldw, long n, const float *bias, float *y, long ldy,
                                       int accumulate) {
     int32_t idx[PIECE + 16];
     float val[PIECE + 16];
     const long n16 = n & ~15L;
-    const int f16 = wtype == SWL_LMU_F16;
+    const int f16 = wtype == SWK_F16;
     long active = 0;
     for (long r = 0; r < rows; r++) {
         const float *xr = x + r * ldx;
@@ -374,7 +356,7 @@ SWL_LMU_AVX512 static long sparse_512(const float *x, long rows, long ldx, long 
     return active;
 }
 
-SWL_LMU_AVX512 static long count_nonzero_512(const float *x, long rows, long cols, long ldx) {
+SWK_AVX512 static long count_nonzero_512(const float *x, long rows, long cols, long ldx) {
     long count = 0;
     const __m512 zero = _mm512_setzero_ps();
     for (long r = 0; r < rows; r++) {
@@ -391,12 +373,12 @@ SWL_LMU_AVX512 static long count_nonzero_512(const float *x, long rows, long col
 // ---------------------------------------------------------------------------------------------
 // AVX2 (+ FMA, F16C): the same structure with 8-wide vectors and 16 registers.
 
-SWL_LMU_AVX2 SWL_LMU_INLINE __m256 w256(const void *w, long off, int f16) {
+SWK_AVX2 SWK_INLINE __m256 w256(const void *w, long off, int f16) {
     if (f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + off)));
     return _mm256_loadu_ps((const float *)w + off);
 }
 
-SWL_LMU_AVX2 SWL_LMU_INLINE void dense_tile_256(const int R, const int T, const int full, const int f16,
+SWK_AVX2 SWK_INLINE void dense_tile_256(const int R, const int T, const int full, const int f16,
                                                 const float *x, long ldx, long k, const void *w, long ldw,
                                                 long c0, long tv, const float *bias, float *y, long ldy,
                                                 int accumulate) {
@@ -427,7 +409,7 @@ SWL_LMU_AVX2 SWL_LMU_INLINE void dense_tile_256(const int R, const int T, const 
             if (full || t < tv) _mm256_storeu_ps(y + r * ldy + c0 + 8 * t, acc[r][t]);
 }
 
-SWL_LMU_AVX2 SWL_LMU_INLINE void dense_group_256(const int R, const int T, const int f16, const float *x,
+SWK_AVX2 SWK_INLINE void dense_group_256(const int R, const int T, const int f16, const float *x,
                                                  long ldx, long k, const void *w, long ldw, long n8,
                                                  const float *bias, float *y, long ldy, int accumulate) {
     long c0 = 0;
@@ -444,7 +426,7 @@ SWL_LMU_AVX2 SWL_LMU_INLINE void dense_group_256(const int R, const int T, const
     default: dense_group_256(4, 3, F16, xr, ldx, k, w, ldw, n8, bias, yr, ldy, accumulate); break;       \
     }
 
-SWL_LMU_AVX2 static void linear_256(const float *x, long rows, long ldx, long k, const void *w, int wtype,
+SWK_AVX2 static void linear_256(const float *x, long rows, long ldx, long k, const void *w, int wtype,
                                     long ldw, long n, const float *bias, float *y, long ldy, int accumulate) {
     long n8 = n & ~7L;
     for (long r0 = 0; r0 < rows; r0 += 4) {
@@ -452,7 +434,7 @@ SWL_LMU_AVX2 static void linear_256(const float *x, long rows, long ldx, long k,
         const float *xr = x + r0 * ldx;
         float *yr = y + r0 * ldy;
         if (n8 > 0) {
-            if (wtype == SWL_LMU_F16) {
+            if (wtype == SWK_F16) {
                 DENSE_GROUPS_256(1)
             } else {
                 DENSE_GROUPS_256(0)
@@ -462,7 +444,7 @@ SWL_LMU_AVX2 static void linear_256(const float *x, long rows, long ldx, long k,
     }
 }
 
-SWL_LMU_AVX2 SWL_LMU_INLINE void sum_tile_256(const int full, const int f16, const int binary, const void *w,
+SWK_AVX2 SWK_INLINE void sum_tile_256(const int full, const int f16, const int binary, const void *w,
                                               long ldw, long c0, long tv, const int32_t *idx,
                                               const float *val, long m, const float *bias, float *y,
                                               int accumulate) {
@@ -491,7 +473,7 @@ SWL_LMU_AVX2 SWL_LMU_INLINE void sum_tile_256(const int full, const int f16, con
         if (full || t < tv) _mm256_storeu_ps(y + c0 + 8 * t, acc[t]);
 }
 
-SWL_LMU_AVX2 SWL_LMU_INLINE void sum_rows_256(const int f16, const int binary, const void *w, long ldw, long n8,
+SWK_AVX2 SWK_INLINE void sum_rows_256(const int f16, const int binary, const void *w, long ldw, long n8,
                                               const int32_t *idx, const float *val, long m, const float *bias,
                                               float *y, int accumulate) {
     long c0 = 0;
@@ -499,13 +481,13 @@ SWL_LMU_AVX2 SWL_LMU_INLINE void sum_rows_256(const int f16, const int binary, c
     if (c0 < n8) sum_tile_256(0, f16, binary, w, ldw, c0, (n8 - c0) / 8, idx, val, m, bias, y, accumulate);
 }
 
-SWL_LMU_AVX2 static long sparse_256(const float *x, long rows, long ldx, long k, int binary, const void *w,
+SWK_AVX2 static long sparse_256(const float *x, long rows, long ldx, long k, int binary, const void *w,
                                     int wtype, long ldw, long n, const float *bias, float *y, long ldy,
                                     int accumulate) {
     int32_t idx[PIECE];
     float val[PIECE];
     const long n8 = n & ~7L;
-    const int f16 = wtype == SWL_LMU_F16;
+    const int f16 = wtype == SWK_F16;
     long active = 0;
     for (long r = 0; r < rows; r++) {
         const float *xr = x + r * ldx;
@@ -537,49 +519,45 @@ SWL_LMU_AVX2 static long sparse_256(const float *x, long rows, long ldx, long k,
     return active;
 }
 
-#endif  // SWL_LMU_X86
+#endif  // SWK_X86
 
 // ---------------------------------------------------------------------------------------------
 // Entry points
 
-int swiftlet_lmu_linear(int isa, const float *x, long rows, long ldx, long k, const void *w, int wtype,
-                        long ldw, long n, const float *bias, float *y, long ldy, int accumulate) {
-    int use = swiftlet_lmu_resolve_isa(isa, wtype);
-    if (use < 0) return -1;
-    if (rows <= 0 || n <= 0) return 0;
-#ifdef SWL_LMU_X86
-    if (use == SWL_LMU_ISA_AVX512) {
+void swk_row_linear(const float *x, long rows, long ldx, long k, const void *w, int wtype, long ldw, long n,
+                    const float *bias, float *y, long ldy, int accumulate) {
+    int use = swk_isa();
+    if (rows <= 0 || n <= 0) return;
+#ifdef SWK_X86
+    if (use == SWK_ISA_AVX512) {
         linear_512(x, rows, ldx, k, w, wtype, ldw, n, bias, y, ldy, accumulate);
-        return 0;
+        return;
     }
-    if (use == SWL_LMU_ISA_AVX2) {
+    if (use == SWK_ISA_AVX2) {
         linear_256(x, rows, ldx, k, w, wtype, ldw, n, bias, y, ldy, accumulate);
-        return 0;
+        return;
     }
 #endif
     linear_columns(x, rows, ldx, k, w, wtype, ldw, 0, n, bias, y, ldy, accumulate);
-    return 0;
 }
 
-long swiftlet_lmu_sparse_linear(int isa, const float *x, long rows, long ldx, long k, int binary,
-                                const void *w, int wtype, long ldw, long n, const float *bias, float *y,
-                                long ldy, int accumulate) {
-    int use = swiftlet_lmu_resolve_isa(isa, wtype);
-    if (use < 0) return -1;
-    if (rows <= 0 || n <= 0) return rows > 0 ? swiftlet_lmu_count_nonzero(x, rows, k, ldx) : 0;
-#ifdef SWL_LMU_X86
-    if (use == SWL_LMU_ISA_AVX512)
+long swk_sparse_linear(const float *x, long rows, long ldx, long k, int binary, const void *w, int wtype, long ldw,
+                       long n, const float *bias, float *y, long ldy, int accumulate) {
+    int use = swk_isa();
+    if (rows <= 0 || n <= 0) return rows > 0 ? swk_count_nonzero(x, rows, k, ldx) : 0;
+#ifdef SWK_X86
+    if (use == SWK_ISA_AVX512)
         return sparse_512(x, rows, ldx, k, binary, w, wtype, ldw, n, bias, y, ldy, accumulate);
-    if (use == SWL_LMU_ISA_AVX2)
+    if (use == SWK_ISA_AVX2)
         return sparse_256(x, rows, ldx, k, binary, w, wtype, ldw, n, bias, y, ldy, accumulate);
 #endif
     return sparse_portable(x, rows, ldx, k, binary, w, wtype, ldw, n, bias, y, ldy, accumulate);
 }
 
-long swiftlet_lmu_count_nonzero(const float *x, long rows, long cols, long ldx) {
+long swk_count_nonzero(const float *x, long rows, long cols, long ldx) {
     if (rows <= 0 || cols <= 0) return 0;
-#ifdef SWL_LMU_X86
-    if (swiftlet_lmu_resolve_isa(SWL_LMU_ISA_AUTO, SWL_LMU_F32) == SWL_LMU_ISA_AVX512)
+#ifdef SWK_X86
+    if (swk_isa() == SWK_ISA_AVX512)
         return count_nonzero_512(x, rows, cols, ldx);
 #endif
     long count = 0;

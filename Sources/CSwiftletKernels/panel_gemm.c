@@ -1,4 +1,4 @@
-// Products with weights in the panel layout (swiftlet_vit.h) and the fused epilogue.
+// Products with weights in the panel layout (swk_panel.h) and the fused epilogue.
 //
 // Micro-kernels keep a tile of C in registers while walking k: AVX-512 12 rows × 32 columns (two
 // panels; 24 accumulators, two weight vectors and one broadcast of 32 registers), AVX2 6 × 16. The
@@ -9,33 +9,13 @@
 #include <math.h>
 #include <string.h>
 
-#include "vit_internal.h"
+#include "panel_internal.h"
 
-// Per thread, so a test comparing levels does not change what other threads run.
-static _Thread_local int max_level = SWL_VIT_AVX512;
-
-static int cpu_level(void) {
-    int f = swiftlet_cpu_features();
-    if (f & SWL_CPU_AVX512F) return SWL_VIT_AVX512;
-    if (f & SWL_CPU_AVX2_FMA) return SWL_VIT_AVX2;
-    return SWL_VIT_PORTABLE;
-}
-
-int swl_vit_level(void) {
-    int l = cpu_level();
-    return l < max_level ? l : max_level;
-}
-
-int swl_vit_set_max_level(int level) {
-    max_level = level < SWL_VIT_PORTABLE ? SWL_VIT_PORTABLE : level;
-    return swl_vit_level();
-}
-
-size_t swl_vit_panel_floats(ptrdiff_t n, ptrdiff_t k) {
+size_t swk_panel_floats(ptrdiff_t n, ptrdiff_t k) {
     return (size_t)((n + 15) / 16) * 16 * (size_t)k;
 }
 
-void swl_vit_pack(const float *w, ptrdiff_t n, ptrdiff_t k, float *panels) {
+void swk_panel_pack(const float *w, ptrdiff_t n, ptrdiff_t k, float *panels) {
     for (ptrdiff_t j = 0; j < (n + 15) / 16; j++) {
         float *panel = panels + j * k * 16;
         for (ptrdiff_t c = 0; c < 16; c++) {
@@ -52,7 +32,7 @@ static float gelu_scalar(float x) {
 }
 
 static void gemm_portable(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, const float *panels,
-                          ptrdiff_t col0, ptrdiff_t col1, const vit_epilogue *e, float *c, ptrdiff_t ldc) {
+                          ptrdiff_t col0, ptrdiff_t col1, const swk_epilogue *e, float *c, ptrdiff_t ldc) {
     for (ptrdiff_t col = col0; col < col1; col += 16) {
         const float *b = panels + (col / 16) * k * 16;
         ptrdiff_t cols = col1 - col < 16 ? col1 - col : 16;
@@ -74,64 +54,64 @@ static void gemm_portable(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t 
     }
 }
 
-#ifdef VIT_X86
+#ifdef SWK_X86
 
 // ---- AVX-512 -------------------------------------------------------------------------------------
 
-#define VIT_ROWS12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
-#define VIT_ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
-#define VIT_ROWS4(X) X(0) X(1) X(2) X(3)
-#define VIT_ROWS2(X) X(0) X(1)
+#define SWK_ROWS12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
+#define SWK_ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define SWK_ROWS4(X) X(0) X(1) X(2) X(3)
+#define SWK_ROWS2(X) X(0) X(1)
 
 // Rows past `mr` read row mr − 1 again (valid memory); their sums are never stored.
-#define VIT_A_ROW(i) const float *a##i = a + (i < mr ? i : mr - 1) * lda;
+#define SWK_A_ROW(i) const float *a##i = a + (i < mr ? i : mr - 1) * lda;
 
-#define VIT_Z512_2(i) __m512 s##i##a = _mm512_setzero_ps(), s##i##b = _mm512_setzero_ps();
-#define VIT_F512_2(i)                                          \
+#define SWK_Z512_2(i) __m512 s##i##a = _mm512_setzero_ps(), s##i##b = _mm512_setzero_ps();
+#define SWK_F512_2(i)                                          \
     {                                                          \
         __m512 x = _mm512_set1_ps(a##i[p]);                    \
         s##i##a = _mm512_fmadd_ps(x, w0, s##i##a);             \
         s##i##b = _mm512_fmadd_ps(x, w1, s##i##b);             \
     }
-#define VIT_O512_2(i) out[2 * i] = s##i##a, out[2 * i + 1] = s##i##b;
+#define SWK_O512_2(i) out[2 * i] = s##i##a, out[2 * i + 1] = s##i##b;
 
-#define VIT_Z512_1(i) __m512 s##i##a = _mm512_setzero_ps();
-#define VIT_F512_1(i) s##i##a = _mm512_fmadd_ps(_mm512_set1_ps(a##i[p]), w0, s##i##a);
-#define VIT_O512_1(i) out[i] = s##i##a;
+#define SWK_Z512_1(i) __m512 s##i##a = _mm512_setzero_ps();
+#define SWK_F512_1(i) s##i##a = _mm512_fmadd_ps(_mm512_set1_ps(a##i[p]), w0, s##i##a);
+#define SWK_O512_1(i) out[i] = s##i##a;
 
-#define VIT_TILE512_2(NAME, ROWS)                                                                   \
-    VIT_AVX512 static void NAME(int mr, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *b0, \
+#define SWK_TILE512_2(NAME, ROWS)                                                                   \
+    SWK_AVX512 static void NAME(int mr, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *b0, \
                                 const float *b1, __m512 *out) {                                     \
-        ROWS(VIT_A_ROW)                                                                             \
-        ROWS(VIT_Z512_2)                                                                            \
+        ROWS(SWK_A_ROW)                                                                             \
+        ROWS(SWK_Z512_2)                                                                            \
         for (ptrdiff_t p = 0; p < k; p++) {                                                         \
             __m512 w0 = _mm512_loadu_ps(b0 + 16 * p), w1 = _mm512_loadu_ps(b1 + 16 * p);           \
-            ROWS(VIT_F512_2)                                                                        \
+            ROWS(SWK_F512_2)                                                                        \
         }                                                                                           \
-        ROWS(VIT_O512_2)                                                                            \
+        ROWS(SWK_O512_2)                                                                            \
     }
 
-#define VIT_TILE512_1(NAME, ROWS)                                                                   \
-    VIT_AVX512 static void NAME(int mr, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *b0, \
+#define SWK_TILE512_1(NAME, ROWS)                                                                   \
+    SWK_AVX512 static void NAME(int mr, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *b0, \
                                 __m512 *out) {                                                      \
-        ROWS(VIT_A_ROW)                                                                             \
-        ROWS(VIT_Z512_1)                                                                            \
+        ROWS(SWK_A_ROW)                                                                             \
+        ROWS(SWK_Z512_1)                                                                            \
         for (ptrdiff_t p = 0; p < k; p++) {                                                         \
             __m512 w0 = _mm512_loadu_ps(b0 + 16 * p);                                               \
-            ROWS(VIT_F512_1)                                                                        \
+            ROWS(SWK_F512_1)                                                                        \
         }                                                                                           \
-        ROWS(VIT_O512_1)                                                                            \
+        ROWS(SWK_O512_1)                                                                            \
     }
 
-VIT_TILE512_2(tile512_12x2, VIT_ROWS12)
-VIT_TILE512_2(tile512_4x2, VIT_ROWS4)
-VIT_TILE512_1(tile512_12x1, VIT_ROWS12)
-VIT_TILE512_1(tile512_4x1, VIT_ROWS4)
+SWK_TILE512_2(tile512_12x2, SWK_ROWS12)
+SWK_TILE512_2(tile512_4x2, SWK_ROWS4)
+SWK_TILE512_1(tile512_12x1, SWK_ROWS12)
+SWK_TILE512_1(tile512_4x1, SWK_ROWS4)
 
 /// Stores `mr` rows × `np` panels of sums (`s[np·i + q]`) at rows row0… and columns col…, of which
 /// `cols` are valid.
-VIT_AVX512 static void store512(const __m512 *s, int mr, int np, ptrdiff_t cols, ptrdiff_t row0, ptrdiff_t col,
-                                const vit_epilogue *e, float *c, ptrdiff_t ldc) {
+SWK_AVX512 static void store512(const __m512 *s, int mr, int np, ptrdiff_t cols, ptrdiff_t row0, ptrdiff_t col,
+                                const swk_epilogue *e, float *c, ptrdiff_t ldc) {
     for (int q = 0; q < np; q++) {
         ptrdiff_t valid = cols - 16 * q;
         if (valid <= 0) break;
@@ -144,14 +124,14 @@ VIT_AVX512 static void store512(const __m512 *s, int mr, int np, ptrdiff_t cols,
             r = _mm512_add_ps(r, bias);
             float *dst = c + (row0 + i) * ldc + col + 16 * q;
             if (e->accumulate) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(mask, dst));
-            if (e->gelu) r = vit_gelu512(r);
+            if (e->gelu) r = swk_gelu512(r);
             _mm512_mask_storeu_ps(dst, mask, r);
         }
     }
 }
 
-VIT_AVX512 static void gemm512(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, const float *panels,
-                               ptrdiff_t col0, ptrdiff_t col1, const vit_epilogue *e, float *c, ptrdiff_t ldc) {
+SWK_AVX512 static void gemm512(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, const float *panels,
+                               ptrdiff_t col0, ptrdiff_t col1, const swk_epilogue *e, float *c, ptrdiff_t ldc) {
     __m512 s[24];
     for (ptrdiff_t col = col0; col < col1; col += 32) {
         ptrdiff_t cols = col1 - col < 32 ? col1 - col : 32;
@@ -177,32 +157,32 @@ VIT_AVX512 static void gemm512(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdi
 
 // ---- AVX2 ----------------------------------------------------------------------------------------
 
-#define VIT_Z256(i) __m256 s##i##a = _mm256_setzero_ps(), s##i##b = _mm256_setzero_ps();
-#define VIT_F256(i)                                            \
+#define SWK_Z256(i) __m256 s##i##a = _mm256_setzero_ps(), s##i##b = _mm256_setzero_ps();
+#define SWK_F256(i)                                            \
     {                                                          \
         __m256 x = _mm256_broadcast_ss(a##i + p);              \
         s##i##a = _mm256_fmadd_ps(x, w0, s##i##a);             \
         s##i##b = _mm256_fmadd_ps(x, w1, s##i##b);             \
     }
-#define VIT_O256(i) out[2 * i] = s##i##a, out[2 * i + 1] = s##i##b;
+#define SWK_O256(i) out[2 * i] = s##i##a, out[2 * i + 1] = s##i##b;
 
-#define VIT_TILE256(NAME, ROWS)                                                                   \
-    VIT_AVX2 static void NAME(int mr, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *b, \
+#define SWK_TILE256(NAME, ROWS)                                                                   \
+    SWK_AVX2 static void NAME(int mr, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *b, \
                               __m256 *out) {                                                      \
-        ROWS(VIT_A_ROW)                                                                           \
-        ROWS(VIT_Z256)                                                                            \
+        ROWS(SWK_A_ROW)                                                                           \
+        ROWS(SWK_Z256)                                                                            \
         for (ptrdiff_t p = 0; p < k; p++) {                                                       \
             __m256 w0 = _mm256_loadu_ps(b + 16 * p), w1 = _mm256_loadu_ps(b + 16 * p + 8);       \
-            ROWS(VIT_F256)                                                                        \
+            ROWS(SWK_F256)                                                                        \
         }                                                                                         \
-        ROWS(VIT_O256)                                                                            \
+        ROWS(SWK_O256)                                                                            \
     }
 
-VIT_TILE256(tile256_6, VIT_ROWS6)
-VIT_TILE256(tile256_2, VIT_ROWS2)
+SWK_TILE256(tile256_6, SWK_ROWS6)
+SWK_TILE256(tile256_2, SWK_ROWS2)
 
-VIT_AVX2 static void store256(const __m256 *s, int mr, ptrdiff_t cols, ptrdiff_t row0, ptrdiff_t col,
-                              const vit_epilogue *e, float *c, ptrdiff_t ldc) {
+SWK_AVX2 static void store256(const __m256 *s, int mr, ptrdiff_t cols, ptrdiff_t row0, ptrdiff_t col,
+                              const swk_epilogue *e, float *c, ptrdiff_t ldc) {
     for (int i = 0; i < mr; i++) {
         float f = e->row_scale ? e->alpha * e->row_scale[row0 + i] : e->alpha;
         float *dst = c + (row0 + i) * ldc + col;
@@ -214,7 +194,7 @@ VIT_AVX2 static void store256(const __m256 *s, int mr, ptrdiff_t cols, ptrdiff_t
             if (valid >= 8) {
                 if (e->bias) r = _mm256_add_ps(r, _mm256_loadu_ps(e->bias + col + 8 * h));
                 if (e->accumulate) r = _mm256_add_ps(r, _mm256_loadu_ps(dst + 8 * h));
-                if (e->gelu) r = vit_gelu256(r);
+                if (e->gelu) r = swk_gelu256(r);
                 _mm256_storeu_ps(dst + 8 * h, r);
             } else {
                 float tmp[8], add[8] = {0};
@@ -226,7 +206,7 @@ VIT_AVX2 static void store256(const __m256 *s, int mr, ptrdiff_t cols, ptrdiff_t
                     for (ptrdiff_t j = 0; j < valid; j++) add[j] = dst[8 * h + j];
                     r = _mm256_add_ps(r, _mm256_loadu_ps(add));
                 }
-                if (e->gelu) r = vit_gelu256(r);
+                if (e->gelu) r = swk_gelu256(r);
                 _mm256_storeu_ps(tmp, r);
                 memcpy(dst + 8 * h, tmp, (size_t)valid * sizeof(float));
             }
@@ -234,8 +214,8 @@ VIT_AVX2 static void store256(const __m256 *s, int mr, ptrdiff_t cols, ptrdiff_t
     }
 }
 
-VIT_AVX2 static void gemm256(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, const float *panels,
-                             ptrdiff_t col0, ptrdiff_t col1, const vit_epilogue *e, float *c, ptrdiff_t ldc) {
+SWK_AVX2 static void gemm256(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, const float *panels,
+                             ptrdiff_t col0, ptrdiff_t col1, const swk_epilogue *e, float *c, ptrdiff_t ldc) {
     __m256 s[12];
     for (ptrdiff_t col = col0; col < col1; col += 16) {
         ptrdiff_t cols = col1 - col < 16 ? col1 - col : 16;
@@ -251,57 +231,57 @@ VIT_AVX2 static void gemm256(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff
     }
 }
 
-#endif  // VIT_X86
+#endif  // SWK_X86
 
-void vit_gemm(int level, const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, const float *panels,
-              ptrdiff_t col0, ptrdiff_t col1, const vit_epilogue *epi, float *c, ptrdiff_t ldc) {
+void swk_panel_tiles(int level, const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, const float *panels,
+              ptrdiff_t col0, ptrdiff_t col1, const swk_epilogue *epi, float *c, ptrdiff_t ldc) {
     if (m <= 0 || col1 <= col0) return;
-#ifdef VIT_X86
-    if (level >= SWL_VIT_AVX512) return gemm512(a, lda, m, k, panels, col0, col1, epi, c, ldc);
-    if (level >= SWL_VIT_AVX2) return gemm256(a, lda, m, k, panels, col0, col1, epi, c, ldc);
+#ifdef SWK_X86
+    if (level >= SWK_ISA_AVX512) return gemm512(a, lda, m, k, panels, col0, col1, epi, c, ldc);
+    if (level >= SWK_ISA_AVX2) return gemm256(a, lda, m, k, panels, col0, col1, epi, c, ldc);
 #else
     (void)level;
 #endif
     gemm_portable(a, lda, m, k, panels, col0, col1, epi, c, ldc);
 }
 
-void swl_vit_linear(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, const float *panels, ptrdiff_t n,
+void swk_panel_linear(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, const float *panels, ptrdiff_t n,
                     ptrdiff_t col0, ptrdiff_t col1, const float *bias, int flags, float *c, ptrdiff_t ldc) {
     if (col1 > n) col1 = n;
-    vit_epilogue e = {1.0f, NULL, bias, (flags & SWL_VIT_ACCUMULATE) != 0, (flags & SWL_VIT_GELU) != 0};
-    vit_gemm(swl_vit_level(), a, lda, m, k, panels, col0, col1, &e, c, ldc);
+    swk_epilogue e = {1.0f, NULL, bias, (flags & SWK_PANEL_ACCUMULATE) != 0, (flags & SWK_PANEL_GELU) != 0};
+    swk_panel_tiles(swk_isa(), a, lda, m, k, panels, col0, col1, &e, c, ldc);
 }
 
 // ---- GELU in place -------------------------------------------------------------------------------
 
-#ifdef VIT_X86
-VIT_AVX512 static void gelu512(float *x, ptrdiff_t count) {
+#ifdef SWK_X86
+SWK_AVX512 static void gelu512(float *x, ptrdiff_t count) {
     ptrdiff_t i = 0;
-    for (; i + 16 <= count; i += 16) _mm512_storeu_ps(x + i, vit_gelu512(_mm512_loadu_ps(x + i)));
+    for (; i + 16 <= count; i += 16) _mm512_storeu_ps(x + i, swk_gelu512(_mm512_loadu_ps(x + i)));
     if (i < count) {
         __mmask16 mask = (__mmask16)((1u << (count - i)) - 1);
-        _mm512_mask_storeu_ps(x + i, mask, vit_gelu512(_mm512_maskz_loadu_ps(mask, x + i)));
+        _mm512_mask_storeu_ps(x + i, mask, swk_gelu512(_mm512_maskz_loadu_ps(mask, x + i)));
     }
 }
 
-VIT_AVX2 static void gelu256(float *x, ptrdiff_t count) {
+SWK_AVX2 static void gelu256(float *x, ptrdiff_t count) {
     ptrdiff_t i = 0;
-    for (; i + 8 <= count; i += 8) _mm256_storeu_ps(x + i, vit_gelu256(_mm256_loadu_ps(x + i)));
+    for (; i + 8 <= count; i += 8) _mm256_storeu_ps(x + i, swk_gelu256(_mm256_loadu_ps(x + i)));
     if (i < count) {
         float tmp[8] = {0};
         memcpy(tmp, x + i, (size_t)(count - i) * sizeof(float));
-        _mm256_storeu_ps(tmp, vit_gelu256(_mm256_loadu_ps(tmp)));
+        _mm256_storeu_ps(tmp, swk_gelu256(_mm256_loadu_ps(tmp)));
         memcpy(x + i, tmp, (size_t)(count - i) * sizeof(float));
     }
 }
 #endif
 
-void swl_vit_gelu(float *x, ptrdiff_t count) {
+void swk_gelu(float *x, ptrdiff_t count) {
     if (count <= 0) return;
-#ifdef VIT_X86
-    int level = swl_vit_level();
-    if (level >= SWL_VIT_AVX512) return gelu512(x, count);
-    if (level >= SWL_VIT_AVX2) return gelu256(x, count);
+#ifdef SWK_X86
+    int level = swk_isa();
+    if (level >= SWK_ISA_AVX512) return gelu512(x, count);
+    if (level >= SWK_ISA_AVX2) return gelu256(x, count);
 #endif
     for (ptrdiff_t i = 0; i < count; i++) x[i] = gelu_scalar(x[i]);
 }

@@ -1,44 +1,16 @@
-// Matrix-vector products and dequantization on compact weight matrices (see swiftlet_lowp.h).
+// Matrix-vector products and dequantization on compact weight matrices (see swk_compact.h).
 // Three implementations of each kernel — portable C, AVX2+FMA+F16C, AVX-512F — compiled with
 // per-function target attributes (the rest of the library stays baseline x86-64) and chosen once at
 // run time from the CPU's features.
-#include "swiftlet_lowp.h"
-#include "swiftlet_cpu.h"
+#include "swk_compact.h"
+#include "simd_internal.h"
 
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define LOWP_X86 1
-#endif
 
 // ---- scalar element decoding (portable) --------------------------------------------------------
 
-static inline float f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
-    uint32_t exp = (h >> 10) & 0x1F, mant = h & 0x3FF;
-    uint32_t bits;
-    if (exp == 0) {
-        // Zero or subnormal: mant · 2^-24, exact in float32.
-        float v = (float)mant * 0x1p-24f;
-        return sign ? -v : v;
-    } else if (exp == 0x1F) {
-        bits = sign | 0x7F800000u | (mant << 13);
-    } else {
-        bits = sign | ((exp + 112) << 23) | (mant << 13);
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-static inline float bf16_to_f32(uint16_t h) {
-    uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
 
 static inline uint16_t load_u16(const uint8_t *p) {
     uint16_t v;
@@ -55,15 +27,15 @@ static inline float load_f32(const uint8_t *p) {
 /// Element (r, c) of a matrix as float32, the q8 scale not applied.
 __attribute__((always_inline)) static inline float element(int format, const uint8_t *w, ptrdiff_t index) {
     switch (format) {
-    case SWL_LOWP_F16: return f16_to_f32(load_u16(w + 2 * index));
-    case SWL_LOWP_BF16: return bf16_to_f32(load_u16(w + 2 * index));
-    case SWL_LOWP_Q8ROW: return (float)(int8_t)w[index];
+    case SWK_F16: return swk_half_to_float(load_u16(w + 2 * index));
+    case SWK_BF16: return swk_bf16_to_float(load_u16(w + 2 * index));
+    case SWK_Q8ROW: return (float)(int8_t)w[index];
     default: return load_f32(w + 4 * index);
     }
 }
 
 __attribute__((always_inline)) static inline float row_scale(int format, const uint8_t *scales, ptrdiff_t r) {
-    return format == SWL_LOWP_Q8ROW ? load_f32(scales + 4 * r) : 1.0f;
+    return format == SWK_Q8ROW ? load_f32(scales + 4 * r) : 1.0f;
 }
 
 // ---- portable kernels ----------------------------------------------------------------------------
@@ -96,7 +68,7 @@ static void dequantize_portable(int format, const uint8_t *w, const uint8_t *sca
     }
 }
 
-#ifdef LOWP_X86
+#ifdef SWK_X86
 
 // ---- AVX2 + FMA + F16C ---------------------------------------------------------------------------
 
@@ -104,10 +76,10 @@ static void dequantize_portable(int format, const uint8_t *w, const uint8_t *sca
 
 AVX2_TARGET __attribute__((always_inline)) static inline __m256 load8_avx2(int format, const uint8_t *w, ptrdiff_t i) {
     switch (format) {
-    case SWL_LOWP_F16: return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 2 * i)));
-    case SWL_LOWP_BF16:
+    case SWK_F16: return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 2 * i)));
+    case SWK_BF16:
         return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + 2 * i))), 16));
-    case SWL_LOWP_Q8ROW: return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(w + i))));
+    case SWK_Q8ROW: return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(w + i))));
     default: return _mm256_loadu_ps((const float *)(w + 4 * i));
     }
 }
@@ -134,8 +106,8 @@ AVX2_TARGET static inline float hsum_avx2(__m256 v) {
         const uint8_t *ahead = w + (b0 + PREFETCH_GROUPS * 4 * cols) * ES;                              \
         for (; k + 2 * WIDTH <= cols; k += 2 * WIDTH) {                                                 \
             for (int line = 0; line < 8 * WIDTH * ES; line += 64) _mm_prefetch((const char *)ahead + 4 * k * ES + line, _MM_HINT_T0); \
-            VEC x0 = LOAD(SWL_LOWP_F32, (const uint8_t *)x, k);                                         \
-            VEC x1 = LOAD(SWL_LOWP_F32, (const uint8_t *)x, k + WIDTH);                                 \
+            VEC x0 = LOAD(SWK_F32, (const uint8_t *)x, k);                                         \
+            VEC x1 = LOAD(SWK_F32, (const uint8_t *)x, k + WIDTH);                                 \
             a0 = FMA(LOAD(format, w, b0 + k), x0, a0);                                                  \
             a1 = FMA(LOAD(format, w, b1 + k), x0, a1);                                                  \
             a2 = FMA(LOAD(format, w, b2 + k), x0, a2);                                                  \
@@ -146,7 +118,7 @@ AVX2_TARGET static inline float hsum_avx2(__m256 v) {
             c3 = FMA(LOAD(format, w, b3 + k + WIDTH), x1, c3);                                          \
         }                                                                                               \
         for (; k + WIDTH <= cols; k += WIDTH) {                                                         \
-            VEC x0 = LOAD(SWL_LOWP_F32, (const uint8_t *)x, k);                                         \
+            VEC x0 = LOAD(SWK_F32, (const uint8_t *)x, k);                                         \
             a0 = FMA(LOAD(format, w, b0 + k), x0, a0);                                                  \
             a1 = FMA(LOAD(format, w, b1 + k), x0, a1);                                                  \
             a2 = FMA(LOAD(format, w, b2 + k), x0, a2);                                                  \
@@ -168,7 +140,7 @@ AVX2_TARGET static inline float hsum_avx2(__m256 v) {
         ptrdiff_t b0 = r * cols;                                                                        \
         VEC a0 = ZERO;                                                                                  \
         ptrdiff_t k = 0;                                                                                \
-        for (; k + WIDTH <= cols; k += WIDTH) a0 = FMA(LOAD(format, w, b0 + k), LOAD(SWL_LOWP_F32, (const uint8_t *)x, k), a0); \
+        for (; k + WIDTH <= cols; k += WIDTH) a0 = FMA(LOAD(format, w, b0 + k), LOAD(SWK_F32, (const uint8_t *)x, k), a0); \
         float s0 = HSUM(a0);                                                                            \
         for (; k < cols; k++) s0 += element(format, w, b0 + k) * x[k];                                 \
         float v = s0 * row_scale(format, scales, r);                                                    \
@@ -183,23 +155,23 @@ AVX2_TARGET static inline float hsum_avx2(__m256 v) {
     TARGET static void NAME(const uint8_t *w, const uint8_t *scales, ptrdiff_t r0, ptrdiff_t r1,         \
                             ptrdiff_t cols, const float *x, const float *bias, float *y) {               \
         const int format = FORMAT;                                                                      \
-        const ptrdiff_t ES = format == SWL_LOWP_F32 ? 4 : format == SWL_LOWP_Q8ROW ? 1 : 2;             \
+        const ptrdiff_t ES = format == SWK_F32 ? 4 : format == SWK_Q8ROW ? 1 : 2;             \
         GEMV_BODY(LOAD, VEC, ZERO, FMA, ADD, HSUM, WIDTH)                                               \
     }
 
 #define DEFINE_GEMV_AVX2(NAME, FORMAT) \
     DEFINE_GEMV(NAME, AVX2_TARGET, FORMAT, load8_avx2, __m256, _mm256_setzero_ps(), FMA_AVX2, ADD_AVX2, hsum_avx2, 8)
-DEFINE_GEMV_AVX2(gemv_avx2_f32, SWL_LOWP_F32)
-DEFINE_GEMV_AVX2(gemv_avx2_f16, SWL_LOWP_F16)
-DEFINE_GEMV_AVX2(gemv_avx2_bf16, SWL_LOWP_BF16)
-DEFINE_GEMV_AVX2(gemv_avx2_q8, SWL_LOWP_Q8ROW)
+DEFINE_GEMV_AVX2(gemv_avx2_f32, SWK_F32)
+DEFINE_GEMV_AVX2(gemv_avx2_f16, SWK_F16)
+DEFINE_GEMV_AVX2(gemv_avx2_bf16, SWK_BF16)
+DEFINE_GEMV_AVX2(gemv_avx2_q8, SWK_Q8ROW)
 
 static void gemv_avx2(int format, const uint8_t *w, const uint8_t *scales, ptrdiff_t r0, ptrdiff_t r1,
                       ptrdiff_t cols, const float *x, const float *bias, float *y) {
     switch (format) {
-    case SWL_LOWP_F16: gemv_avx2_f16(w, scales, r0, r1, cols, x, bias, y); break;
-    case SWL_LOWP_BF16: gemv_avx2_bf16(w, scales, r0, r1, cols, x, bias, y); break;
-    case SWL_LOWP_Q8ROW: gemv_avx2_q8(w, scales, r0, r1, cols, x, bias, y); break;
+    case SWK_F16: gemv_avx2_f16(w, scales, r0, r1, cols, x, bias, y); break;
+    case SWK_BF16: gemv_avx2_bf16(w, scales, r0, r1, cols, x, bias, y); break;
+    case SWK_Q8ROW: gemv_avx2_q8(w, scales, r0, r1, cols, x, bias, y); break;
     default: gemv_avx2_f32(w, scales, r0, r1, cols, x, bias, y); break;
     }
 }
@@ -222,10 +194,10 @@ AVX2_TARGET static void dequantize_avx2(int format, const uint8_t *w, const uint
 
 AVX512_TARGET __attribute__((always_inline)) static inline __m512 load16_avx512(int format, const uint8_t *w, ptrdiff_t i) {
     switch (format) {
-    case SWL_LOWP_F16: return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + 2 * i)));
-    case SWL_LOWP_BF16:
+    case SWK_F16: return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + 2 * i)));
+    case SWK_BF16:
         return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(w + 2 * i))), 16));
-    case SWL_LOWP_Q8ROW: return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(w + i))));
+    case SWK_Q8ROW: return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(w + i))));
     default: return _mm512_loadu_ps((const float *)(w + 4 * i));
     }
 }
@@ -243,17 +215,17 @@ AVX512_TARGET static inline float hsum_avx512(__m512 v) {
 
 #define DEFINE_GEMV_AVX512(NAME, FORMAT) \
     DEFINE_GEMV(NAME, AVX512_TARGET, FORMAT, load16_avx512, __m512, _mm512_setzero_ps(), FMA_AVX512, ADD_AVX512, hsum_avx512, 16)
-DEFINE_GEMV_AVX512(gemv_avx512_f32, SWL_LOWP_F32)
-DEFINE_GEMV_AVX512(gemv_avx512_f16, SWL_LOWP_F16)
-DEFINE_GEMV_AVX512(gemv_avx512_bf16, SWL_LOWP_BF16)
-DEFINE_GEMV_AVX512(gemv_avx512_q8, SWL_LOWP_Q8ROW)
+DEFINE_GEMV_AVX512(gemv_avx512_f32, SWK_F32)
+DEFINE_GEMV_AVX512(gemv_avx512_f16, SWK_F16)
+DEFINE_GEMV_AVX512(gemv_avx512_bf16, SWK_BF16)
+DEFINE_GEMV_AVX512(gemv_avx512_q8, SWK_Q8ROW)
 
 static void gemv_avx512(int format, const uint8_t *w, const uint8_t *scales, ptrdiff_t r0, ptrdiff_t r1,
                         ptrdiff_t cols, const float *x, const float *bias, float *y) {
     switch (format) {
-    case SWL_LOWP_F16: gemv_avx512_f16(w, scales, r0, r1, cols, x, bias, y); break;
-    case SWL_LOWP_BF16: gemv_avx512_bf16(w, scales, r0, r1, cols, x, bias, y); break;
-    case SWL_LOWP_Q8ROW: gemv_avx512_q8(w, scales, r0, r1, cols, x, bias, y); break;
+    case SWK_F16: gemv_avx512_f16(w, scales, r0, r1, cols, x, bias, y); break;
+    case SWK_BF16: gemv_avx512_bf16(w, scales, r0, r1, cols, x, bias, y); break;
+    case SWK_Q8ROW: gemv_avx512_q8(w, scales, r0, r1, cols, x, bias, y); break;
     default: gemv_avx512_f32(w, scales, r0, r1, cols, x, bias, y); break;
     }
 }
@@ -270,41 +242,13 @@ AVX512_TARGET static void dequantize_avx512(int format, const uint8_t *w, const 
     }
 }
 
-#endif  // LOWP_X86
+#endif  // SWK_X86
 
 // ---- dispatch --------------------------------------------------------------------------------------
 
-static int detected_level(void) {
-    static int level = -1;
-    if (level < 0) {
-        int l = SWL_LOWP_PORTABLE;
-#ifdef LOWP_X86
-        int f = swiftlet_cpu_features();
-        if ((f & SWL_CPU_AVX2_FMA) && (f & SWL_CPU_F16C)) {
-            l = SWL_LOWP_AVX2;
-            if (f & SWL_CPU_AVX512F) l = SWL_LOWP_AVX512;
-        }
-#endif
-        level = l;  // benign race: every thread computes the same value
-    }
-    return level;
-}
-
-// Per thread, so that a test comparing the implementations does not change what other threads run.
-static _Thread_local int max_level = SWL_LOWP_AVX512;
-
-int swl_lowp_level(void) {
-    int l = detected_level();
-    return l < max_level ? l : max_level;
-}
-
-int swl_lowp_set_max_level(int level) {
-    max_level = level < SWL_LOWP_PORTABLE ? SWL_LOWP_PORTABLE : level;
-    return swl_lowp_level();
-}
 
 static int valid_format(int format) {
-    return format == SWL_LOWP_F32 || format == SWL_LOWP_F16 || format == SWL_LOWP_BF16 || format == SWL_LOWP_Q8ROW;
+    return format == SWK_F32 || format == SWK_F16 || format == SWK_BF16 || format == SWK_Q8ROW;
 }
 
 /// Threads worth using for `elements` weights: below ~64 Ki weights the hand-off costs more than it saves.
@@ -337,18 +281,18 @@ static void gemv_part(void *context, int index, int count) {
     ptrdiff_t r0, r1;
     part_rows(j->rows, index, count, &r0, &r1);
     if (r0 >= r1) return;
-#ifdef LOWP_X86
-    if (j->level == SWL_LOWP_AVX512) { gemv_avx512(j->format, j->w, j->scales, r0, r1, j->cols, j->x, j->bias, j->y); return; }
-    if (j->level == SWL_LOWP_AVX2) { gemv_avx2(j->format, j->w, j->scales, r0, r1, j->cols, j->x, j->bias, j->y); return; }
+#ifdef SWK_X86
+    if (j->level == SWK_ISA_AVX512) { gemv_avx512(j->format, j->w, j->scales, r0, r1, j->cols, j->x, j->bias, j->y); return; }
+    if (j->level == SWK_ISA_AVX2) { gemv_avx2(j->format, j->w, j->scales, r0, r1, j->cols, j->x, j->bias, j->y); return; }
 #endif
     gemv_portable(j->format, j->w, j->scales, r0, r1, j->cols, j->x, j->bias, j->y);
 }
 
-int swl_lowp_gemv(int format, const void *weights, const void *scales, ptrdiff_t rows, ptrdiff_t cols,
+int swk_compact_gemv(int format, const void *weights, const void *scales, ptrdiff_t rows, ptrdiff_t cols,
                   const float *x, const float *bias, float *y, swk_pool *pool) {
     if (!valid_format(format) || rows < 0 || cols < 0) return -1;
     if (rows == 0) return 0;
-    job_t job = {format, swl_lowp_level(), weights, scales, rows, cols, 0, x, bias, y};
+    job_t job = {format, swk_isa(), weights, scales, rows, cols, 0, x, bias, y};
     int n = useful_threads(swk_pool_threads(pool), rows, rows * cols);
     if (n == 1) gemv_part(&job, 0, 1);
     else swk_pool_run(pool, n, gemv_part, &job);
@@ -363,22 +307,22 @@ static void dequantize_part(void *context, int index, int count) {
     // Rows are absolute in the matrix (for the scales), relative in the output.
     const ptrdiff_t a = j->row0 + r0, b = j->row0 + r1;
     float *out = j->y + r0 * j->cols;
-    if (j->format == SWL_LOWP_F32) {
+    if (j->format == SWK_F32) {
         memcpy(out, j->w + 4 * a * j->cols, (size_t)((b - a) * j->cols) * 4);
         return;
     }
-#ifdef LOWP_X86
-    if (j->level == SWL_LOWP_AVX512) { dequantize_avx512(j->format, j->w, j->scales, j->cols, a, b, out); return; }
-    if (j->level == SWL_LOWP_AVX2) { dequantize_avx2(j->format, j->w, j->scales, j->cols, a, b, out); return; }
+#ifdef SWK_X86
+    if (j->level == SWK_ISA_AVX512) { dequantize_avx512(j->format, j->w, j->scales, j->cols, a, b, out); return; }
+    if (j->level == SWK_ISA_AVX2) { dequantize_avx2(j->format, j->w, j->scales, j->cols, a, b, out); return; }
 #endif
     dequantize_portable(j->format, j->w, j->scales, j->cols, a, b, out);
 }
 
-int swl_lowp_dequantize_rows(int format, const void *weights, const void *scales, ptrdiff_t cols,
+int swk_compact_decode_rows(int format, const void *weights, const void *scales, ptrdiff_t cols,
                              ptrdiff_t row0, ptrdiff_t count, float *out, swk_pool *pool) {
     if (!valid_format(format) || cols < 0 || row0 < 0 || count < 0) return -1;
     if (count == 0 || cols == 0) return 0;
-    job_t job = {format, swl_lowp_level(), weights, scales, count, cols, row0, NULL, NULL, out};
+    job_t job = {format, swk_isa(), weights, scales, count, cols, row0, NULL, NULL, out};
     int n = useful_threads(swk_pool_threads(pool), count, count * cols);
     if (n == 1) dequantize_part(&job, 0, 1);
     else swk_pool_run(pool, n, dequantize_part, &job);

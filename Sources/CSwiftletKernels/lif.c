@@ -1,4 +1,4 @@
-// LIF neurons along time and the GELU of LMUFormer's plain FFN.
+// LIF neurons along time, and a fast GELU (A&S erf), for spiking and streamed layers.
 //
 // The LIF input is computed as a product then a sum (never fused), as the Swift reference and the
 // official code do, so every path fires on the same inputs; 1/tau is used as a factor only when it
@@ -6,7 +6,7 @@
 
 #include <math.h>
 
-#include "lmu_internal.h"
+#include "simd_internal.h"
 
 #pragma STDC FP_CONTRACT OFF
 
@@ -51,9 +51,9 @@ static float gelu_one(float x) {
     return 0.5f * x * (x >= 0 ? 2.0f - q : q);
 }
 
-#ifdef SWL_LMU_X86
+#ifdef SWK_X86
 
-SWL_LMU_AVX512 static long lif_512(const float *x, long rows, long cols, long ldx, const float *scale,
+SWK_AVX512 static long lif_512(const float *x, long rows, long cols, long ldx, const float *scale,
                                    const float *shift, float *membrane, float threshold, float tau, float *y,
                                    long ldy) {
     const int exact = exact_reciprocal(tau);
@@ -79,7 +79,7 @@ SWL_LMU_AVX512 static long lif_512(const float *x, long rows, long cols, long ld
     return spikes;
 }
 
-SWL_LMU_AVX2 static long lif_256(const float *x, long rows, long cols, long ldx, const float *scale,
+SWK_AVX2 static long lif_256(const float *x, long rows, long cols, long ldx, const float *scale,
                                  const float *shift, float *membrane, float threshold, float tau, float *y,
                                  long ldy) {
     const int exact = exact_reciprocal(tau);
@@ -111,7 +111,7 @@ SWL_LMU_AVX2 static long lif_256(const float *x, long rows, long cols, long ldx,
 // e^x for x ≤ 0 (or NaN), within ~2 ulp: x = n·ln2 + r, |r| ≤ ln2/2, e^r by a degree-7 Taylor
 // polynomial, 2^n put into the exponent. Inputs below −87 are clamped (the result, ~1e-38, only
 // scales a term that is then negligible).
-SWL_LMU_AVX512 SWL_LMU_INLINE __m512 exp_nonpositive_512(__m512 x) {
+SWK_AVX512 SWK_INLINE __m512 exp_nonpositive_512(__m512 x) {
     x = _mm512_max_ps(_mm512_set1_ps(-87.0f), x);  // operand order keeps a NaN in x
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -128,7 +128,7 @@ SWL_LMU_AVX512 SWL_LMU_INLINE __m512 exp_nonpositive_512(__m512 x) {
     return _mm512_scalef_ps(p, n);
 }
 
-SWL_LMU_AVX512 static void gelu_512(float *x, long count) {
+SWK_AVX512 static void gelu_512(float *x, long count) {
     const __m512 half_sqrt2 = _mm512_set1_ps(0.70710678118654752f), one = _mm512_set1_ps(1.0f);
     const __m512 two = _mm512_set1_ps(2.0f), halfv = _mm512_set1_ps(0.5f);
     const __m512 sign = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
@@ -149,7 +149,7 @@ SWL_LMU_AVX512 static void gelu_512(float *x, long count) {
     }
 }
 
-SWL_LMU_AVX2 SWL_LMU_INLINE __m256 exp_nonpositive_256(__m256 x) {
+SWK_AVX2 SWK_INLINE __m256 exp_nonpositive_256(__m256 x) {
     x = _mm256_max_ps(_mm256_set1_ps(-87.0f), x);
     __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -167,7 +167,7 @@ SWL_LMU_AVX2 SWL_LMU_INLINE __m256 exp_nonpositive_256(__m256 x) {
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-SWL_LMU_AVX2 static void gelu_256(float *x, long count) {
+SWK_AVX2 static void gelu_256(float *x, long count) {
     const __m256 half_sqrt2 = _mm256_set1_ps(0.70710678118654752f), one = _mm256_set1_ps(1.0f);
     const __m256 two = _mm256_set1_ps(2.0f), halfv = _mm256_set1_ps(0.5f);
     const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
@@ -189,33 +189,30 @@ SWL_LMU_AVX2 static void gelu_256(float *x, long count) {
     for (; i < count; i++) x[i] = gelu_one(x[i]);
 }
 
-#endif  // SWL_LMU_X86
+#endif  // SWK_X86
 
-long swiftlet_lmu_lif(int isa, const float *x, long rows, long cols, long ldx, const float *scale,
-                      const float *shift, float *membrane, float threshold, float tau, float *y, long ldy) {
-    int use = swiftlet_lmu_resolve_isa(isa, SWL_LMU_F32);
-    if (use < 0) return -1;
+long swk_lif(const float *x, long rows, long cols, long ldx, const float *scale, const float *shift, float *membrane,
+             float threshold, float tau, float *y, long ldy) {
+    int use = swk_isa();
     if (rows <= 0 || cols <= 0) return 0;
-#ifdef SWL_LMU_X86
-    if (use == SWL_LMU_ISA_AVX512) return lif_512(x, rows, cols, ldx, scale, shift, membrane, threshold, tau, y, ldy);
-    if (use == SWL_LMU_ISA_AVX2) return lif_256(x, rows, cols, ldx, scale, shift, membrane, threshold, tau, y, ldy);
+#ifdef SWK_X86
+    if (use == SWK_ISA_AVX512) return lif_512(x, rows, cols, ldx, scale, shift, membrane, threshold, tau, y, ldy);
+    if (use == SWK_ISA_AVX2) return lif_256(x, rows, cols, ldx, scale, shift, membrane, threshold, tau, y, ldy);
 #endif
     return lif_portable(x, rows, cols, ldx, scale, shift, membrane, threshold, tau, y, ldy);
 }
 
-int swiftlet_lmu_gelu(int isa, float *x, long count) {
-    int use = swiftlet_lmu_resolve_isa(isa, SWL_LMU_F32);
-    if (use < 0) return -1;
-#ifdef SWL_LMU_X86
-    if (use == SWL_LMU_ISA_AVX512) {
+void swk_gelu_fast(float *x, long count) {
+    int use = swk_isa();
+#ifdef SWK_X86
+    if (use == SWK_ISA_AVX512) {
         gelu_512(x, count);
-        return 0;
+        return;
     }
-    if (use == SWL_LMU_ISA_AVX2) {
+    if (use == SWK_ISA_AVX2) {
         gelu_256(x, count);
-        return 0;
+        return;
     }
 #endif
     for (long i = 0; i < count; i++) x[i] = gelu_one(x[i]);
-    return 0;
 }

@@ -1,27 +1,24 @@
-// Shared by the lmu_*.c files: target attributes and weight loads.
-#ifndef SWIFTLET_LMU_INTERNAL_H
-#define SWIFTLET_LMU_INTERNAL_H
+// Shared by the kernel files: per-function target attributes (the library stays baseline x86-64 and
+// picks a path at run time, swk_cpu.h), and the scalar decoding of compact elements.
+#ifndef SWK_SIMD_INTERNAL_H
+#define SWK_SIMD_INTERNAL_H
 
 #include <stdint.h>
 #include <string.h>
 
-#include "swiftlet_cpu.h"
-#include "swiftlet_lmu.h"
+#include "swk_cpu.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
-#define SWL_LMU_X86 1
-#define SWL_LMU_AVX2 __attribute__((target("avx2,fma,f16c")))
-#define SWL_LMU_AVX512 __attribute__((target("avx512f,avx2,fma,f16c")))
+#define SWK_X86 1
+#define SWK_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define SWK_AVX512 __attribute__((target("avx512f,avx2,fma,f16c")))
 #endif
 
-#define SWL_LMU_INLINE static inline __attribute__((always_inline))
-
-/// Resolves `isa` (possibly _AUTO) for weights of type `wtype`; −1 when the CPU lacks it.
-int swiftlet_lmu_resolve_isa(int isa, int wtype);
+#define SWK_INLINE static inline __attribute__((always_inline))
 
 /// IEEE binary16 → float32 (portable; handles subnormals, infinities and NaN).
-SWL_LMU_INLINE float swl_lmu_half_to_float(uint16_t h) {
+SWK_INLINE float swk_half_to_float(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
     uint32_t exp = (h >> 10) & 0x1Fu;
     uint32_t man = h & 0x3FFu;
@@ -46,9 +43,17 @@ SWL_LMU_INLINE float swl_lmu_half_to_float(uint16_t h) {
     return f;
 }
 
+/// bfloat16 → float32 (exact).
+SWK_INLINE float swk_bf16_to_float(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
 /// Weight element `i` of a float32 or binary16 array.
-SWL_LMU_INLINE float swl_lmu_weight(const void *w, long i, int wtype) {
-    return wtype == SWL_LMU_F16 ? swl_lmu_half_to_float(((const uint16_t *)w)[i]) : ((const float *)w)[i];
+SWK_INLINE float swk_weight(const void *w, long i, int wtype) {
+    return wtype == SWK_F16 ? swk_half_to_float(((const uint16_t *)w)[i]) : ((const float *)w)[i];
 }
 
 #endif

@@ -3,7 +3,8 @@
 // — twice the multiply-adds per instruction of float32 FMA. The weights are read in place, as
 // stored (no packing): each product is a dot product along the rows of X and W, 6 rows of X by 4
 // rows of W per tile.
-#include "swiftlet_lowp.h"
+#include "swk_compact.h"
+#include "swk_cpu.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -17,7 +18,7 @@ enum { MR = 6, NR = 4, KSTEP = 32, MAX_K = 8192 };
 
 static ptrdiff_t round_up(ptrdiff_t x, ptrdiff_t a) { return (x + a - 1) / a * a; }
 
-size_t swl_lowp_gemm_q8_scratch(ptrdiff_t m, ptrdiff_t k) {
+size_t swk_gemm_q8_scratch(ptrdiff_t m, ptrdiff_t k) {
     if (m < 0 || k < 0) return 0;
     return (size_t)round_up(m, MR) * (size_t)round_up(k, KSTEP) * 2 + (size_t)round_up(m, MR) * 4 + 64;
 }
@@ -26,14 +27,8 @@ size_t swl_lowp_gemm_q8_scratch(ptrdiff_t m, ptrdiff_t k) {
 
 #define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")))
 
-int swl_lowp_gemm_q8_supported(void) {
-    static int supported = -1;
-    if (supported < 0) {
-        __builtin_cpu_init();
-        supported = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
-    }
-    return supported && swl_lowp_level() >= SWL_LOWP_AVX512;
+int swk_gemm_q8_supported(void) {
+    return (swk_cpu_features() & SWK_CPU_AVX512_VNNI) && swk_isa() >= SWK_ISA_AVX512;
 }
 
 typedef struct {
@@ -186,13 +181,13 @@ VNNI_TARGET static void quantize_rows(const float *x, ptrdiff_t ldx, ptrdiff_t m
     }
 }
 
-int swl_lowp_gemm_q8(const float *x, ptrdiff_t ldx, ptrdiff_t m, const void *weights, const void *scales,
+int swk_gemm_q8(const float *x, ptrdiff_t ldx, ptrdiff_t m, const void *weights, const void *scales,
                      ptrdiff_t n, ptrdiff_t k, const float *bias, float *y, ptrdiff_t ldy,
                      void *scratch, size_t scratch_bytes, swk_pool *pool) {
     if (m < 0 || n < 0 || k < 0 || ldx < k || ldy < n) return -1;
-    if (!swl_lowp_gemm_q8_supported() || k > MAX_K) return -2;
+    if (!swk_gemm_q8_supported() || k > MAX_K) return -2;
     if (m == 0 || n == 0) return 0;
-    if (scratch_bytes < swl_lowp_gemm_q8_scratch(m, k)) return -1;
+    if (scratch_bytes < swk_gemm_q8_scratch(m, k)) return -1;
     const ptrdiff_t mpad = round_up(m, MR), kpad = round_up(k, KSTEP);
     uintptr_t base = ((uintptr_t)scratch + 63) & ~(uintptr_t)63;
     int16_t *xq = (int16_t *)base;
@@ -210,9 +205,9 @@ int swl_lowp_gemm_q8(const float *x, ptrdiff_t ldx, ptrdiff_t m, const void *wei
 
 #else
 
-int swl_lowp_gemm_q8_supported(void) { return 0; }
+int swk_gemm_q8_supported(void) { return 0; }
 
-int swl_lowp_gemm_q8(const float *x, ptrdiff_t ldx, ptrdiff_t m, const void *weights, const void *scales,
+int swk_gemm_q8(const float *x, ptrdiff_t ldx, ptrdiff_t m, const void *weights, const void *scales,
                      ptrdiff_t n, ptrdiff_t k, const float *bias, float *y, ptrdiff_t ldy,
                      void *scratch, size_t scratch_bytes, swk_pool *pool) {
     (void)x; (void)ldx; (void)m; (void)weights; (void)scales; (void)n; (void)k; (void)bias; (void)y;

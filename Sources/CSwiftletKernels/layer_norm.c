@@ -1,7 +1,7 @@
-// LayerNorm over the last axis for the ViT blocks (see swiftlet_vit.h).
+// LayerNorm over the last axis (see swk_panel.h).
 #include <math.h>
 
-#include "vit_internal.h"
+#include "panel_internal.h"
 
 static void row_portable(const float *x, ptrdiff_t n, const float *w, const float *b, float eps, float *y) {
     float sum = 0;
@@ -12,8 +12,8 @@ static void row_portable(const float *x, ptrdiff_t n, const float *w, const floa
     for (ptrdiff_t j = 0; j < n; j++) y[j] = (x[j] - mean) * inv * w[j] + b[j];
 }
 
-#ifdef VIT_X86
-VIT_AVX512 static void row512(const float *x, ptrdiff_t n, const float *w, const float *b, float eps, float *y) {
+#ifdef SWK_X86
+SWK_AVX512 static void row512(const float *x, ptrdiff_t n, const float *w, const float *b, float eps, float *y) {
     __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
     ptrdiff_t j = 0;
     for (; j + 32 <= n; j += 32) {
@@ -48,14 +48,14 @@ VIT_AVX512 static void row512(const float *x, ptrdiff_t n, const float *w, const
     }
 }
 
-VIT_AVX2 static float hsum256(__m256 v) {
+SWK_AVX2 static float hsum256(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
 
-VIT_AVX2 static void row256(const float *x, ptrdiff_t n, const float *w, const float *b, float eps, float *y) {
+SWK_AVX2 static void row256(const float *x, ptrdiff_t n, const float *w, const float *b, float eps, float *y) {
     __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
     ptrdiff_t j = 0;
     for (; j + 16 <= n; j += 16) {
@@ -85,15 +85,15 @@ VIT_AVX2 static void row256(const float *x, ptrdiff_t n, const float *w, const f
 }
 #endif
 
-void swl_vit_layer_norm(const float *x, ptrdiff_t rows, ptrdiff_t cols, const float *weight, const float *bias,
+void swk_layer_norm(const float *x, ptrdiff_t rows, ptrdiff_t cols, const float *weight, const float *bias,
                         float eps, float *y) {
     if (rows <= 0 || cols <= 0) return;
-#ifdef VIT_X86
-    if (swl_vit_level() >= SWL_VIT_AVX512) {
+#ifdef SWK_X86
+    if (swk_isa() >= SWK_ISA_AVX512) {
         for (ptrdiff_t r = 0; r < rows; r++) row512(x + r * cols, cols, weight, bias, eps, y + r * cols);
         return;
     }
-    if (swl_vit_level() >= SWL_VIT_AVX2) {
+    if (swk_isa() >= SWK_ISA_AVX2) {
         for (ptrdiff_t r = 0; r < rows; r++) row256(x + r * cols, cols, weight, bias, eps, y + r * cols);
         return;
     }

@@ -1,17 +1,17 @@
 // Multi-head attention with an additive per-key bias, head by head and a block of query rows at a
 // time: S = scale · Q Kᵀ + bias (the bias rides in the GEMM epilogue), e^(S − rowmax) in place, then
 // O = e^(…) V with each row divided by its sum in the second GEMM's epilogue. K and V of the head are
-// first laid out as panels (swiftlet_vit.h) so both products use the weight-panel micro-kernels; the
+// first laid out as panels (swk_panel.h) so both products use the weight-panel micro-kernels; the
 // block of scores stays in L1/L2.
 #include <math.h>
 
-#include "vit_internal.h"
+#include "panel_internal.h"
 
 /// Query rows per block: the score block (rows × tokens) stays in L2, and the V panels are reused
 /// by that many rows.
 #define QUERY_BLOCK 24
 
-size_t swl_vit_attention_scratch(ptrdiff_t tokens, ptrdiff_t head_dim) {
+size_t swk_attention_scratch(ptrdiff_t tokens, ptrdiff_t head_dim) {
     size_t tpad = (size_t)(tokens + 15) / 16 * 16, hpad = (size_t)(head_dim + 15) / 16 * 16;
     return tpad * (size_t)head_dim + hpad * (size_t)tokens + QUERY_BLOCK * tpad + QUERY_BLOCK;
 }
@@ -28,8 +28,8 @@ static float softmax_portable(float *x, ptrdiff_t n) {
     return 1.0f / sum;
 }
 
-#ifdef VIT_X86
-VIT_AVX512 static float softmax512(float *x, ptrdiff_t n) {
+#ifdef SWK_X86
+SWK_AVX512 static float softmax512(float *x, ptrdiff_t n) {
     __m512 m0 = _mm512_set1_ps(-INFINITY);
     ptrdiff_t j = 0;
     for (; j + 16 <= n; j += 16) m0 = _mm512_max_ps(m0, _mm512_loadu_ps(x + j));
@@ -38,19 +38,19 @@ VIT_AVX512 static float softmax512(float *x, ptrdiff_t n) {
     __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(m0));
     __m512 s0 = _mm512_setzero_ps();
     for (j = 0; j + 16 <= n; j += 16) {
-        __m512 e = vit_exp512(_mm512_sub_ps(_mm512_loadu_ps(x + j), m));
+        __m512 e = swk_exp512(_mm512_sub_ps(_mm512_loadu_ps(x + j), m));
         _mm512_storeu_ps(x + j, e);
         s0 = _mm512_add_ps(s0, e);
     }
     if (j < n) {
-        __m512 e = vit_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + j), m));
+        __m512 e = swk_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + j), m));
         _mm512_mask_storeu_ps(x + j, tail, e);
         s0 = _mm512_mask_add_ps(s0, tail, s0, e);
     }
     return 1.0f / _mm512_reduce_add_ps(s0);
 }
 
-VIT_AVX2 static float softmax256(float *x, ptrdiff_t n) {
+SWK_AVX2 static float softmax256(float *x, ptrdiff_t n) {
     __m256 m0 = _mm256_set1_ps(-INFINITY);
     ptrdiff_t j = 0;
     for (; j + 8 <= n; j += 8) m0 = _mm256_max_ps(m0, _mm256_loadu_ps(x + j));
@@ -61,7 +61,7 @@ VIT_AVX2 static float softmax256(float *x, ptrdiff_t n) {
     for (ptrdiff_t t = j; t < n; t++) m = x[t] > m ? x[t] : m;
     __m256 mm = _mm256_set1_ps(m), s0 = _mm256_setzero_ps();
     for (j = 0; j + 8 <= n; j += 8) {
-        __m256 e = vit_exp256(_mm256_sub_ps(_mm256_loadu_ps(x + j), mm));
+        __m256 e = swk_exp256(_mm256_sub_ps(_mm256_loadu_ps(x + j), mm));
         _mm256_storeu_ps(x + j, e);
         s0 = _mm256_add_ps(s0, e);
     }
@@ -77,20 +77,20 @@ VIT_AVX2 static float softmax256(float *x, ptrdiff_t n) {
 #endif
 
 static float softmax_row(int level, float *x, ptrdiff_t n) {
-#ifdef VIT_X86
-    if (level >= SWL_VIT_AVX512) return softmax512(x, n);
-    if (level >= SWL_VIT_AVX2) return softmax256(x, n);
+#ifdef SWK_X86
+    if (level >= SWK_ISA_AVX512) return softmax512(x, n);
+    if (level >= SWK_ISA_AVX2) return softmax256(x, n);
 #else
     (void)level;
 #endif
     return softmax_portable(x, n);
 }
 
-void swl_vit_attention(const float *q, const float *k, const float *v, ptrdiff_t stride, ptrdiff_t tokens,
+void swk_attention(const float *q, const float *k, const float *v, ptrdiff_t stride, ptrdiff_t tokens,
                        ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t heads, ptrdiff_t head_dim, float scale,
                        const float *key_bias, float *out, ptrdiff_t ldo, float *scratch) {
     if (tokens <= 0 || q1 <= q0 || heads <= 0 || head_dim <= 0) return;
-    const int level = swl_vit_level();
+    const int level = swk_isa();
     const ptrdiff_t tpad = (tokens + 15) / 16 * 16, hpad = (head_dim + 15) / 16 * 16;
     float *kp = scratch, *vp = kp + tpad * head_dim, *s = vp + hpad * tokens, *inv = s + QUERY_BLOCK * tpad;
     for (ptrdiff_t h = 0; h < heads; h++) {
@@ -115,11 +115,11 @@ void swl_vit_attention(const float *q, const float *k, const float *v, ptrdiff_t
         }
         for (ptrdiff_t i0 = q0; i0 < q1; i0 += QUERY_BLOCK) {
             ptrdiff_t rows = q1 - i0 < QUERY_BLOCK ? q1 - i0 : QUERY_BLOCK;
-            vit_epilogue scores = {scale, NULL, key_bias, 0, 0};
-            vit_gemm(level, q + i0 * stride + off, stride, rows, head_dim, kp, 0, tokens, &scores, s, tpad);
+            swk_epilogue scores = {scale, NULL, key_bias, 0, 0};
+            swk_panel_tiles(level, q + i0 * stride + off, stride, rows, head_dim, kp, 0, tokens, &scores, s, tpad);
             for (ptrdiff_t i = 0; i < rows; i++) inv[i] = softmax_row(level, s + i * tpad, tokens);
-            vit_epilogue mix = {1.0f, inv, NULL, 0, 0};
-            vit_gemm(level, s, tpad, rows, tokens, vp, 0, head_dim, &mix, out + i0 * ldo + off, ldo);
+            swk_epilogue mix = {1.0f, inv, NULL, 0, 0};
+            swk_panel_tiles(level, s, tpad, rows, tokens, vp, 0, head_dim, &mix, out + i0 * ldo + off, ldo);
         }
     }
 }

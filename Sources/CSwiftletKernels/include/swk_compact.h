@@ -1,0 +1,53 @@
+// Matrix-vector products and row dequantization on weight matrices kept in a compact storage format
+// (float16, bfloat16, or int8 with one float32 scale per row), read in place, e.g. from a mapped
+// model file. Memory-bound decoding reads each weight once per token, so fewer bytes per weight is
+// what makes it faster; the arithmetic is float32 throughout.
+#ifndef SWK_COMPACT_H
+#define SWK_COMPACT_H
+
+#include <stddef.h>
+
+#include "swk_cpu.h"
+#include "swk_pool.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Storage formats (`format`): SWK_F32, SWK_F16, SWK_BF16, SWK_Q8ROW (swk_cpu.h).
+
+/// `y[r] = dot(W[r, :], x) + bias[r]` for r in [0, rows): `weights` in `format`, `scales` the
+/// per-row scales of SWK_Q8ROW (ignored otherwise), `bias` optional (NULL). `y` must not
+/// overlap `x`. The rows are split among the threads of `pool` (NULL: the calling thread).
+/// Returns 0, or -1 for an unknown format or negative sizes (nothing is written).
+int swk_compact_gemv(int format, const void *weights, const void *scales, ptrdiff_t rows, ptrdiff_t cols,
+                  const float *x, const float *bias, float *y, swk_pool *pool);
+
+/// Decodes rows [row0, row0 + count) of the matrix to float32 `out` (`count * cols` floats, row
+/// stride `cols`), split among the threads of `pool`. Returns 0, or -1 as `swk_compact_gemv`.
+int swk_compact_decode_rows(int format, const void *weights, const void *scales, ptrdiff_t cols,
+                             ptrdiff_t row0, ptrdiff_t count, float *out, swk_pool *pool);
+
+/// Whether `swk_gemm_q8` runs here: AVX-512 VNNI, and `swk_isa()` is AVX-512.
+int swk_gemm_q8_supported(void);
+
+/// Bytes of scratch `swk_gemm_q8` needs for `m` rows of `k` columns.
+size_t swk_gemm_q8_scratch(ptrdiff_t m, ptrdiff_t k);
+
+/// `y[r, c] = dot(x[r, :], W[c, :]) * scales[c] + bias[c]` for r in [0, m), c in [0, n), with W a
+/// SWK_Q8ROW matrix [n, k] read in place, `x` row stride `ldx`, `y` row stride `ldy`, `bias`
+/// optional. Each row of x is first rounded to int16 with its own scale (max|x| / 32767: an error of
+/// at most 2^-16 of the row's largest magnitude per element); the products are exact int32 sums.
+/// Output columns are split among the threads of `pool`. Returns 0; -2 when this CPU (or the level
+/// cap) has no AVX-512 VNNI or k > 8192, so that the caller takes another path; -1 for bad sizes
+/// or a scratch smaller than `swk_gemm_q8_scratch(m, k)`.
+int swk_gemm_q8(const float *x, ptrdiff_t ldx, ptrdiff_t m, const void *weights, const void *scales,
+                     ptrdiff_t n, ptrdiff_t k, const float *bias, float *y, ptrdiff_t ldy,
+                     void *scratch, size_t scratch_bytes, swk_pool *pool);
+
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,53 @@
+// The one CPU probe of the kernels, their one instruction-set vocabulary, and the element types of
+// weights read in place. Every kernel picks its code path from `swk_isa()`: the best level this CPU
+// runs, capped per thread by `swk_isa_set_cap` (tests and benchmarks compare the paths that way).
+// Each vector path sits beside a portable C fallback in the same file.
+#ifndef SWK_CPU_H
+#define SWK_CPU_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// CPU features (bit set: available), probed once per process.
+enum {
+    SWK_CPU_AVX2_FMA = 1,
+    SWK_CPU_F16C = 2,
+    SWK_CPU_AVX512F = 4,
+    SWK_CPU_AVX512_VNNI = 8,   ///< with AVX-512 BW and VL
+    SWK_CPU_AVX512_BF16 = 16,
+    SWK_CPU_NEON = 32,         ///< AArch64 Advanced SIMD (no kernel uses it yet)
+};
+
+int swk_cpu_features(void);
+
+/// Instruction-set levels. A level includes the ones below it.
+enum {
+    SWK_ISA_PORTABLE = 0,
+    SWK_ISA_AVX2 = 1,    ///< AVX2 + FMA + F16C
+    SWK_ISA_AVX512 = 2,  ///< AVX-512F on top of AVX2
+};
+
+/// The best level this CPU runs.
+int swk_isa_detected(void);
+
+/// The level kernels called from this thread use: `swk_isa_detected()` capped by this thread's cap.
+int swk_isa(void);
+
+/// Caps the level of this thread's later kernel calls (other threads are not affected; helpers of a
+/// pool run at their own level, so tests that cap call kernels without a pool); returns `swk_isa()`.
+int swk_isa_set_cap(int level);
+
+/// Element types of matrices and tables read in place.
+enum {
+    SWK_F32 = 0,
+    SWK_F16 = 1,    ///< IEEE binary16
+    SWK_BF16 = 2,   ///< bfloat16 (the high half of a float32)
+    SWK_Q8ROW = 3,  ///< int8, one float32 scale per row: value = q · scale
+};
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
