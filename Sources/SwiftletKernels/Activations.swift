@@ -46,13 +46,4 @@ extension Kernels {
     }
   }
 
-  /// Tanh-approximated GELU, `½x · (1 + tanh(√(2/π) · (x + 0.044715 x³)))` (`GELU(approximate='tanh')`).
-  public static func geluTanh(_ x: UnsafeMutablePointer<Float>, count: Int) {
-    guard count > 0 else { return }
-    let k: Float = 0.79788456080286536  // √(2/π)
-    for i in 0..<count {
-      let v = x[i]
-      x[i] = 0.5 * v * (1 + tanhf(k * (v + 0.044715 * v * v * v)))
-    }
-  }
 }

@@ -34,17 +34,6 @@ extension Kernels {
     mapVector(x, x, count) { $0 * factor }
   }
 
-  /// Adds `bias[cols]` to every row of `x[rows, cols]`.
-  public static func addBias(
-    _ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int, bias: UnsafePointer<Float>
-  ) {
-    guard rows > 0, cols > 0 else { return }
-    for r in 0..<rows {
-      let row = x + r * cols
-      zipVector(row, bias, row, cols) { $0 + $1 }
-    }
-  }
-
   /// Per-channel affine map in place, `x = x · scale[c] + shift[c]` (a folded BatchNorm, for example).
   ///
   /// `x` is `[channels, length]` or `[length, channels]` according to `layout`; `shift` may be nil.
@@ -73,26 +62,4 @@ extension Kernels {
     }
   }
 
-  /// `y[c, r] = x[r, c]` for `x[rows, cols]`; `y` must not overlap `x`.
-  public static func transpose(
-    _ x: UnsafePointer<Float>, rows: Int, cols: Int, into y: UnsafeMutablePointer<Float>
-  ) {
-    guard rows > 0, cols > 0 else { return }
-    // Tiles keep both the reads and the writes within a few cache lines.
-    let tile = 32
-    var r0 = 0
-    while r0 < rows {
-      let r1 = min(r0 + tile, rows)
-      var c0 = 0
-      while c0 < cols {
-        let c1 = min(c0 + tile, cols)
-        for r in r0..<r1 {
-          let src = x + r * cols
-          for c in c0..<c1 { y[c * rows + r] = src[c] }
-        }
-        c0 = c1
-      }
-      r0 = r1
-    }
-  }
 }

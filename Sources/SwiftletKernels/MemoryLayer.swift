@@ -220,22 +220,6 @@ extension Kernels {
     swk_memory_gather(&t, codes, weights, rows, bias, y, ldy, pool?.raw)
   }
 
-  /// Hash then gather, the whole memory layer: `x[rows, table.inFeatures]` (row stride `ldx`) →
-  /// `y[rows, table.outFeatures]` (row stride `ldy`). Codes and weights are borrowed from `scratch`.
-  public static func memoryLayer(
-    _ x: UnsafePointer<Float>, rows: Int, ldx: Int, table: MemoryTables, bias: UnsafePointer<Float>?,
-    into y: UnsafeMutablePointer<Float>, ldy: Int, scratch: Arena, pool: WorkerPool? = nil
-  ) throws(KernelError) {
-    guard rows > 0 else { return }
-    let mark = scratch.mark()
-    defer { scratch.release(to: mark) }
-    let codes = scratch.ints(rows * table.tables)
-    let weights = scratch.floats(rows * table.tables)
-    try memoryHash(x, rows: rows, ldz: ldx, tables: table.tables, codeLength: table.codeLength,
-                   codes: codes, weights: weights)
-    try memoryGather(codes: codes, weights: weights, rows: rows, table: table, bias: bias, into: y, ldy: ldy,
-                     pool: pool)
-  }
 }
 
 // MARK: - Residency accounting

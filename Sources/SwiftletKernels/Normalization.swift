@@ -50,25 +50,6 @@ extension Kernels {
     }
   }
 
-  /// Folds an inference-mode BatchNorm into a per-channel affine map `x · scale + shift` with
-  /// `scale = gamma / √(variance + eps)` and `shift = beta − mean · scale` (computed in double).
-  /// `gamma`/`beta` may be nil (`affine=False`). A load-time helper: it returns arrays.
-  public static func batchNormFold(
-    gamma: UnsafePointer<Float>?, beta: UnsafePointer<Float>?, mean: UnsafePointer<Float>,
-    variance: UnsafePointer<Float>, eps: Float, count: Int
-  ) -> (scale: [Float], shift: [Float]) {
-    guard count > 0 else { return ([], []) }
-    var scale = [Float](repeating: 0, count: count)
-    var shift = [Float](repeating: 0, count: count)
-    for c in 0..<count {
-      let g = Double(gamma?[c] ?? 1), b = Double(beta?[c] ?? 0)
-      let s = g / (Double(variance[c]) + Double(eps)).squareRoot()
-      scale[c] = Float(s)
-      shift[c] = Float(b - Double(mean[c]) * s)
-    }
-    return (scale, shift)
-  }
-
   /// `dst = (src − center) · inv · weight + bias`, the shared tail of both norms.
   @inline(__always)
   private static func normalizeRow(

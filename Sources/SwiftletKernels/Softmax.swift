@@ -1,11 +1,4 @@
 extension Kernels {
-  /// Softmax of each row of `x[rows, cols]`, in place, with the row maximum subtracted first.
-  /// A row of all −∞ gives NaN, as PyTorch does.
-  public static func softmaxRows(_ x: UnsafeMutablePointer<Float>, rows: Int, cols: Int) {
-    guard rows > 0, cols > 0 else { return }
-    for r in 0..<rows { softmaxRow(x + r * cols, cols) }
-  }
-
   /// Softmax of one contiguous row of `count > 0` floats, in place.
   @inline(__always)
   static func softmaxRow(_ row: UnsafeMutablePointer<Float>, _ count: Int) {

@@ -21,7 +21,7 @@ struct Convert: ParsableCommand {
           swiftlet convert --family vit --config kwargs.json --checkpoint deit_tiny.pth --output deit.swl
         """)
 
-    @Option(help: "Model family: vit, lmuformer, loopformer or memoryformer.")
+    @Option(help: ArgumentHelp("Model family: \(Converter.families.map { $0.family }.joined(separator: ", "))."))
     var family: String
 
     @Option(help: "JSON file with the reference constructor's keyword arguments.")

@@ -28,9 +28,6 @@ import Testing
     // error is a few ulp of |x| there, so it is judged against the buffer's scale.
     checkUnary({ Kernels.gelu($0, count: $1) }, { 0.5 * $0 * (1 + erf($0 / 2.0.squareRoot())) },
                atolFraction: 0.1, "gelu")
-    checkUnary({ Kernels.geluTanh($0, count: $1) }, {
-      0.5 * $0 * (1 + Glibc.tanh((2 / Double.pi).squareRoot() * ($0 + 0.044715 * $0 * $0 * $0)))
-    }, atolFraction: 0.1, "geluTanh")
     checkUnary({ Kernels.exp($0, count: $1) }, { Glibc.exp($0) }, lo: -80, hi: 80, tolerance: 3e-7, "exp")
   }
 
@@ -94,15 +91,9 @@ import Testing
     }
   }
 
-  @Test func biasAndScaleShift() {
+  @Test func scaleShift() {
     var rng = SeededRandom(seed: 8)
     let rows = 5, cols = 19
-    let x = Buffer(random: rows * cols, &rng)
-    let x0 = x.doubles
-    let bias = Buffer(random: cols, &rng)
-    Kernels.addBias(x.p, rows: rows, cols: cols, bias: bias.c)
-    expectClose(x.array, x0.enumerated().map { $0.element + Double(bias[$0.offset % cols]) }, "addBias")
-
     let scale = Buffer(random: cols, &rng), shift = Buffer(random: cols, &rng)
     // channels-first: x[c, t] with c = cols channels and t = rows steps.
     let cf = Buffer(random: cols * rows, &rng)
@@ -121,37 +112,6 @@ import Testing
     let noShift0 = noShift.doubles
     Kernels.scaleShift(noShift.p, layout: .channelsLast, channels: cols, length: rows, scale: scale.c, shift: nil)
     expectClose(noShift.array, noShift0.enumerated().map { $1 * Double(scale[$0 % cols]) }, "scale only")
-  }
-
-  @Test func batchNormFoldMatchesDefinition() {
-    var rng = SeededRandom(seed: 3)
-    let n = 11
-    let gamma = Buffer(random: n, &rng), beta = Buffer(random: n, &rng), mean = Buffer(random: n, &rng)
-    let variance = Buffer(random: n, &rng, lo: 0.1, hi: 3)
-    let (scale, shift) = Kernels.batchNormFold(
-      gamma: gamma.c, beta: beta.c, mean: mean.c, variance: variance.c, eps: 1e-5, count: n)
-    // Applying the fold must equal (x − mean) / √(var + eps) · γ + β.
-    let x: Float = 0.7
-    let folded = (0..<n).map { x * scale[$0] + shift[$0] }
-    let direct = (0..<n).map { c in
-      (Double(x) - Double(mean[c])) / (Double(variance[c]) + 1e-5).squareRoot() * Double(gamma[c]) + Double(beta[c])
-    }
-    expectClose(folded, direct, "batchNormFold")
-    let (s2, t2) = Kernels.batchNormFold(gamma: nil, beta: nil, mean: mean.c, variance: variance.c, eps: 0, count: n)
-    expectClose(s2, (0..<n).map { 1 / Double(variance[$0]).squareRoot() }, "no affine scale")
-    expectClose(t2, (0..<n).map { -Double(mean[$0]) / Double(variance[$0]).squareRoot() }, "no affine shift")
-  }
-
-  @Test func transposeMovesEveryElement() {
-    var rng = SeededRandom(seed: 6)
-    for (rows, cols) in [(1, 1), (3, 70), (45, 33), (64, 1)] {
-      let x = Buffer(random: rows * cols, &rng)
-      let y = Buffer(count: rows * cols, fill: .nan)
-      Kernels.transpose(x.c, rows: rows, cols: cols, into: y.p)
-      var ok = true
-      for r in 0..<rows { for c in 0..<cols where y[c * rows + r] != x[r * cols + c] { ok = false } }
-      #expect(ok, "\(rows)x\(cols)")
-    }
   }
 
   @Test func embeddingCopiesRowsAndRejectsBadIds() throws {

@@ -272,26 +272,6 @@ import Testing
     }
   }
 
-  @Test func memoryLayerIsHashThenGatherAndReturnsScratch() throws {
-    let tables = 4, bits = 8, out = 24, rows = 3
-    var rng = SeededRandom(seed: 5)
-    let values = (0..<((tables << bits) * out)).map { _ in rng.float() }
-    let encoded = try Self.encode(values, storage: .f32, tables: tables, bits: bits, out: out)
-    let x = Buffer(random: rows * tables * bits, &rng, lo: -1, hi: 1)
-    let y = Buffer(count: rows * out)
-    let arena = Arena()
-    let mark = arena.mark()
-    try Kernels.memoryLayer(x.c, rows: rows, ldx: tables * bits, table: encoded.table, bias: nil,
-                            into: y.p, ldy: out, scratch: arena)
-    #expect(arena.mark() == mark)
-    for n in 0..<rows {
-      let h = Self.referenceHash(Array(x.array[(n * tables * bits)..<((n + 1) * tables * bits)]), tables: tables, bits: bits)
-      let ref = Self.referenceGather(codes: h.codes, weights: h.weights,
-                                     rows: { r in Array(values[(r * out)..<((r + 1) * out)]) }, bias: nil, bits: bits, out: out)
-      for j in 0..<out { #expect(abs(Double(y[n * out + j]) - ref[j]) <= 1e-5 * (1 + abs(ref[j]))) }
-    }
-  }
-
   @Test func badArgumentsThrowInsteadOfTrapping() throws {
     let raw = UnsafeMutableRawBufferPointer.allocate(byteCount: 4 * 16 * 2, alignment: 16)
     defer { raw.deallocate() }

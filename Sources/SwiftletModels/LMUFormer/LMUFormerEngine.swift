@@ -446,7 +446,7 @@ final class LMUFormerEngine {
             if sparse {
                 let a = Kernels.sparseInputLinear(src, rows: rows, inFeatures: k, ldx: ldx, weight: wc, bias: b,
                                                   outFeatures: c1 - c0, into: out + c0, ldy: n,
-                                                  accumulate: accumulate, binary: input == .binary) ?? 0
+                                                  accumulate: accumulate, binary: input == .binary)
                 if part == 0 { active = a }
             } else {
                 Kernels.fewRowsLinear(src, rows: rows, inFeatures: k, ldx: ldx, weight: wc, bias: b, outFeatures: c1 - c0,
@@ -472,7 +472,7 @@ final class LMUFormerEngine {
         columns(width, work: 16 * rows * width) { part, c0, c1 in
             counts[part] = Kernels.lif(src + c0, rows: rows, cols: c1 - c0, ldx: ldx, scale: scale.map { $0 + c0 },
                                        shift: shift.map { $0 + c0 }, membrane: membrane + c0, threshold: threshold,
-                                       into: dst + c0, ldy: ldy) ?? 0
+                                       into: dst + c0, ldy: ldy)
         }
         for p in 0..<threads {
             spikes[layer] += counts[p]
