@@ -8,11 +8,13 @@ import SwiftletFormat
 /// whole clips split over threads.
 @Suite struct LMUFormerCompactWeightsTests {
     static func convert(_ name: String, dtype: DType) throws -> [UInt8] {
-        let dir = LMUFixture.directory(name)
-        let config = try ConstructorConfig(path: dir + "/config.json")
-        let checkpoint = try CheckpointReader.read(path: dir + "/checkpoint.safetensors")
-        return try Converter.convertToBytes(LMUFormerConverter.self, checkpoint: checkpoint, config: config,
-                                           options: ConvertOptions(weightDType: dtype))
+        try FixtureCache.bytes("\(name)/checkpoint.safetensors \(dtype)") {
+            let dir = LMUFixture.directory(name)
+            let config = try ConstructorConfig(path: dir + "/config.json")
+            let checkpoint = try CheckpointReader.read(path: dir + "/checkpoint.safetensors")
+            return try Converter.convertToBytes(LMUFormerConverter.self, checkpoint: checkpoint, config: config,
+                                               options: ConvertOptions(weightDType: dtype))
+        }
     }
 
     /// The same file with every f16 tensor widened to f32 (the values the f16 kernels compute with).

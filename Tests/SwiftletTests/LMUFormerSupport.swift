@@ -22,10 +22,12 @@ struct LMUFixture {
 
     /// Converts the safetensors checkpoint (the .pth gives the same bytes; a test checks that).
     static func convert(_ name: String, checkpoint file: String = "checkpoint.safetensors") throws -> [UInt8] {
-        let dir = directory(name)
-        let config = try ConstructorConfig(path: dir + "/config.json")
-        let checkpoint = try CheckpointReader.read(path: dir + "/" + file)
-        return try Converter.convertToBytes(LMUFormerConverter.self, checkpoint: checkpoint, config: config, options: ConvertOptions())
+        try FixtureCache.bytes("\(name)/\(file)") {
+            let dir = directory(name)
+            let config = try ConstructorConfig(path: dir + "/config.json")
+            let checkpoint = try CheckpointReader.read(path: dir + "/" + file)
+            return try Converter.convertToBytes(LMUFormerConverter.self, checkpoint: checkpoint, config: config, options: ConvertOptions())
+        }
     }
 
     static func load(_ name: String) throws -> LMUFixture {

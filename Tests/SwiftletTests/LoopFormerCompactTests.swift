@@ -9,8 +9,10 @@ import Testing
 /// logits stay close to the float32 model's, whole-sequence and through the cache.
 @Suite struct LoopFormerCompactTests {
     static func convert(_ dtype: DType) throws -> [UInt8] {
-        let checkpoint = try CheckpointReader.read(path: LoopFormerFixture.path("checkpoint.safetensors"))
-        return try LoopFormerFixture.convert(checkpoint, options: ConvertOptions(weightDType: dtype))
+        try FixtureCache.bytes("loopformer-test/checkpoint.safetensors \(dtype)") {
+            let checkpoint = try CheckpointReader.read(path: LoopFormerFixture.path("checkpoint.safetensors"))
+            return try LoopFormerFixture.convert(checkpoint, options: ConvertOptions(weightDType: dtype))
+        }
     }
 
     /// Largest |compact − f32| over the logits, and the largest |f32| (the logits' scale).

@@ -34,8 +34,8 @@ enum LoopFormerFixture {
     }
 
     static func convert(_ file: String, config: ConstructorConfig? = nil) throws -> [UInt8] {
-        let checkpoint = try CheckpointReader.read(path: path(file))
-        return try convert(checkpoint, config: config)
+        let make = { try convert(try CheckpointReader.read(path: path(file)), config: config) }
+        return config == nil ? try FixtureCache.bytes("loopformer-test/\(file)", make) : try make()
     }
 
     static func convert(_ checkpoint: Checkpoint, config: ConstructorConfig? = nil,

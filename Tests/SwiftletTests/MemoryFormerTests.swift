@@ -22,9 +22,12 @@ enum MemoryFormerFixture {
 
     static func convert(checkpoint: String = "checkpoint.safetensors", tables: DType = .f32,
                         config: ConstructorConfig? = nil) throws -> [UInt8] {
-        let ckpt = try CheckpointReader.read(path: path(checkpoint))
-        return try Converter.convertToBytes(MemoryFormerConverter.self, checkpoint: ckpt, config: config ?? self.config(),
-                                            options: ConvertOptions(tableDType: tables))
+        let make = {
+            let ckpt = try CheckpointReader.read(path: path(checkpoint))
+            return try Converter.convertToBytes(MemoryFormerConverter.self, checkpoint: ckpt, config: config ?? self.config(),
+                                                options: ConvertOptions(tableDType: tables))
+        }
+        return config == nil ? try FixtureCache.bytes("memoryformer-test/\(checkpoint) \(tables)", make) : try make()
     }
 
     /// input_ids [B, T] and reference logits [B, T, V].

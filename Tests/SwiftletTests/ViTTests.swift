@@ -31,8 +31,11 @@ enum ViTFixture {
 
     static func convert(_ checkpoint: String, config: ConstructorConfig? = nil,
                         options: ConvertOptions = ConvertOptions()) throws -> [UInt8] {
-        let ckpt = try CheckpointReader.read(path: path(checkpoint))
-        return try Converter.convertToBytes(ViTConverter.self, checkpoint: ckpt, config: config ?? self.config, options: options)
+        let make = {
+            let ckpt = try CheckpointReader.read(path: path(checkpoint))
+            return try Converter.convertToBytes(ViTConverter.self, checkpoint: ckpt, config: config ?? self.config, options: options)
+        }
+        return config == nil ? try FixtureCache.bytes("vit-tiny-test/\(checkpoint) \(options)", make) : try make()
     }
 
     static func input() throws -> Tensor {
