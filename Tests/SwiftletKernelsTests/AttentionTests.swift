@@ -4,55 +4,51 @@ import Testing
 
 @Suite struct AttentionTests {
   struct Case: CustomStringConvertible, Sendable {
-    var seqQ: Int, seqK: Int, heads: Int, kvHeads: Int, headDim: Int
-    var keyBias = false, causal = false, queryOffset = 0
-    var description: String {
-      "q\(seqQ) k\(seqK) h\(heads)/\(kvHeads) d\(headDim) bias=\(keyBias) causal=\(causal) off=\(queryOffset)"
-    }
+    var seqQ: Int, seqK: Int, heads: Int, headDim: Int
+    var causal = false, queryOffset = 0
+    var description: String { "q\(seqQ) k\(seqK) h\(heads) d\(headDim) causal=\(causal) off=\(queryOffset)" }
   }
 
   static let cases: [Case] = [
-    Case(seqQ: 7, seqK: 11, heads: 3, kvHeads: 3, headDim: 8),
-    Case(seqQ: 9, seqK: 9, heads: 2, kvHeads: 2, headDim: 5, keyBias: true),
-    Case(seqQ: 6, seqK: 6, heads: 4, kvHeads: 2, headDim: 16, causal: true),
-    Case(seqQ: 5, seqK: 5, heads: 3, kvHeads: 3, headDim: 7, keyBias: true, causal: true),
-    Case(seqQ: 1, seqK: 10, heads: 2, kvHeads: 2, headDim: 12, causal: true, queryOffset: 9),  // decoding
-    Case(seqQ: 3, seqK: 12, heads: 2, kvHeads: 1, headDim: 6, causal: true, queryOffset: 9),  // chunked prefill
-    Case(seqQ: 2, seqK: 5, heads: 1, kvHeads: 1, headDim: 4, causal: true, queryOffset: 7),  // all keys visible
-    Case(seqQ: 40, seqK: 2000, heads: 2, kvHeads: 2, headDim: 9, keyBias: true),  // several score tiles
-    Case(seqQ: 40, seqK: 2000, heads: 1, kvHeads: 1, headDim: 9, causal: true, queryOffset: 1960),
+    Case(seqQ: 7, seqK: 11, heads: 3, headDim: 8),
+    Case(seqQ: 9, seqK: 9, heads: 2, headDim: 5),
+    Case(seqQ: 6, seqK: 6, heads: 4, headDim: 16, causal: true),
+    Case(seqQ: 5, seqK: 5, heads: 3, headDim: 7, causal: true),
+    Case(seqQ: 1, seqK: 10, heads: 2, headDim: 12, causal: true, queryOffset: 9),  // decoding
+    Case(seqQ: 3, seqK: 12, heads: 2, headDim: 6, causal: true, queryOffset: 9),  // chunked prefill
+    Case(seqQ: 2, seqK: 5, heads: 1, headDim: 4, causal: true, queryOffset: 7),  // all keys visible
+    Case(seqQ: 40, seqK: 2000, heads: 2, headDim: 9),  // several score tiles
+    Case(seqQ: 40, seqK: 2000, heads: 1, headDim: 9, causal: true, queryOffset: 1960),
   ]
 
   @Test(arguments: cases)
   func matchesReference(_ t: Case) throws {
     var rng = SeededRandom(seed: UInt64(t.seqQ * 7919 + t.seqK * 31 + t.headDim))
-    let width = t.heads * t.headDim, kvWidth = t.kvHeads * t.headDim
+    let width = t.heads * t.headDim, kvWidth = width
     // Q, K, V and the output live in wider rows, as column slices of fused buffers would.
     let ldq = width + 3, ldk = kvWidth + 5, ldv = kvWidth + 1, ldo = width + 2
     let q = Buffer(random: t.seqQ * ldq, &rng, lo: -2, hi: 2)
     let k = Buffer(random: t.seqK * ldk, &rng, lo: -2, hi: 2)
     let v = Buffer(random: t.seqK * ldv, &rng)
-    let bias = t.keyBias ? Buffer(random: t.seqK, &rng, lo: 0, hi: 2) : nil
     let out = Buffer(count: t.seqQ * ldo, fill: -7)
     let scale = 1 / Float(t.headDim).squareRoot()
     let arena = Arena()
     let mark = arena.mark()
     try Kernels.attention(
       q: q.c, ldq: ldq, k: k.c, ldk: ldk, v: v.c, ldv: ldv, out: out.p, ldo: ldo,
-      seqQ: t.seqQ, seqK: t.seqK, heads: t.heads, kvHeads: t.kvHeads, headDim: t.headDim, scale: scale,
-      keyBias: bias?.c, causal: t.causal, queryOffset: t.queryOffset, scratch: arena)
+      seqQ: t.seqQ, seqK: t.seqK, heads: t.heads, headDim: t.headDim, scale: scale,
+      causal: t.causal, queryOffset: t.queryOffset, scratch: arena)
     #expect(arena.mark() == mark, "scratch must be given back")
 
     var actual: [Float] = [], expected: [Double] = []
-    let group = t.heads / t.kvHeads
     for i in 0..<t.seqQ {
       for h in 0..<t.heads {
-        let kh = (h / group) * t.headDim
+        let kh = h * t.headDim
         let visible = t.causal ? min(t.seqK, t.queryOffset + i + 1) : t.seqK
         var scores = (0..<visible).map { j -> Double in
           var s = 0.0
           for d in 0..<t.headDim { s += Double(q[i * ldq + h * t.headDim + d]) * Double(k[j * ldk + kh + d]) }
-          return s * Double(scale) + Double(bias?[j] ?? 0)
+          return s * Double(scale)
         }
         let m = scores.max()!
         scores = scores.map { Glibc.exp($0 - m) }
@@ -98,7 +94,7 @@ import Testing
     #expect(out.array == [Float](repeating: 0, count: 8))
     #expect(throws: KernelError.self) {
       try Kernels.attention(q: q.c, ldq: 4, k: q.c, ldk: 4, v: q.c, ldv: 4, out: out.p, ldo: 4,
-                            seqQ: 2, seqK: 2, heads: 3, kvHeads: 2, headDim: 1, scale: 1, scratch: arena)
+                            seqQ: 2, seqK: 2, heads: 0, headDim: 1, scale: 1, scratch: arena)
     }
     #expect(throws: KernelError.self) {
       try Kernels.attention(q: q.c, ldq: 3, k: q.c, ldk: 4, v: q.c, ldv: 4, out: out.p, ldo: 4,
