@@ -251,7 +251,9 @@ typedef struct swl_session swl_session;
 
 typedef struct swl_session_options {
     uint32_t struct_size;
-    int32_t n_threads;            /* compute threads; 0 = all cores */
+    int32_t n_threads;            /* compute threads; 0 = all cores. The session owns a pool of exactly
+                                     this many threads (the caller's included); results are the same
+                                     bits whatever the count */
     swl_abort_callback abort_callback;  /* may be NULL */
     void *abort_user_data;
 } swl_session_options;
@@ -294,7 +296,8 @@ swl_status swl_session_decode(swl_session *session, int32_t token_id, swl_run_re
 /* Logits of the last prefill (every prompt position) or decode (one position): n_positions rows of
  * vocab_size floats, session-owned, valid until the next call. The rows of earlier prompt positions
  * may be computed only when this is called; a generation loop that needs only the last row should
- * call swl_session_last_logits instead. */
+ * call swl_session_last_logits instead. Like every session call, this one and the two below return
+ * SWL_ERR_BUSY while another thread's call on the session is running. */
 swl_status swl_session_logits(swl_session *session, const float **out_logits,
                               uint64_t *out_n_positions, uint64_t *out_vocab_size);
 
