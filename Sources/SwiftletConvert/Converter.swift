@@ -36,17 +36,11 @@ extension FamilyConverter {
 }
 
 extension Checkpoint {
-    /// The `keys` of the extra entry `name` (a dict, or an object's attributes), renamed by
-    /// `renaming` (stored name → constructor key); nil when there is no such entry.
-    public func storedArguments(_ name: String, keys: Set<String>, renaming: [String: String] = [:])
-        -> (origin: String, values: [String: Any])? {
+    /// The `keys` found in the extra entry `name` (a dict, or an object's attributes); nil when
+    /// there is no such entry.
+    public func storedArguments(_ name: String, keys: Set<String>) -> (origin: String, values: [String: Any])? {
         guard let entries = extras[name]?.dictionary else { return nil }
-        var values: [String: Any] = [:]
-        for (stored, value) in entries {
-            let key = renaming[stored] ?? stored
-            if keys.contains(key) { values[key] = value.foundationValue }
-        }
-        return ("the checkpoint's '\(name)'", values)
+        return ("the checkpoint's '\(name)'", entries.filter { keys.contains($0.key) }.mapValues(\.foundationValue))
     }
 }
 

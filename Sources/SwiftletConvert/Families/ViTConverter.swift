@@ -67,9 +67,7 @@ public enum ViTConverter: FamilyConverter {
             }
         }
         if let json = checkpoint.extras["config.json"]?.dictionary {
-            if let model = checkpoint.storedArguments("config.json", keys: known) {
-                sources.append((model.origin, model.values))
-            }
+            add("the checkpoint's 'config.json'", json.filter { known.contains($0.key) })
             if let args = json["model_args"]?.dictionary {
                 add("the checkpoint's 'config.json' model_args", args.filter { known.contains($0.key) })
             }
