@@ -20,11 +20,28 @@ public struct ConvertOptions: Sendable {
 /// One family's conversion: official checkpoint tensors + constructor arguments → .swl contents.
 public protocol FamilyConverter: Sendable {
     static var family: String { get }
+    /// Constructor arguments the checkpoint records about itself (training arguments, a
+    /// `config.json`), renamed to the constructor's keys, each set with where it was found. They
+    /// complete the user's config, which must agree with them.
+    static func storedArguments(in checkpoint: Checkpoint) -> [(origin: String, values: [String: Any])]
     /// Fills `output` (metadata and tensors). `general.family` and `general.converter` are set by
     /// the caller. Must not record anything about the source file, so that a .pth and a
     /// .safetensors of the same weights convert to identical bytes.
     static func convert(_ checkpoint: Checkpoint, config: ConstructorConfig, options: ConvertOptions,
                         into output: inout ModelWriter) throws
+}
+
+extension FamilyConverter {
+    public static func storedArguments(in checkpoint: Checkpoint) -> [(origin: String, values: [String: Any])] { [] }
+}
+
+extension Checkpoint {
+    /// The `keys` found in the extra entry `name` (a dict, or an object's attributes); nil when
+    /// there is no such entry.
+    public func storedArguments(_ name: String, keys: Set<String>) -> (origin: String, values: [String: Any])? {
+        guard let entries = extras[name]?.dictionary else { return nil }
+        return ("the checkpoint's '\(name)'", entries.filter { keys.contains($0.key) }.mapValues(\.foundationValue))
+    }
 }
 
 /// Wraps SWLWriter with the conversions every family needs: float tensors stored in the chosen dtype
@@ -33,6 +50,8 @@ public struct ModelWriter {
     public var writer = SWLWriter()
     public let options: ConvertOptions
     let progress: (String) -> Void
+    /// Things the user should know about the result (a guessed constructor argument), one line each.
+    public private(set) var warnings: [String] = []
 
     public init(options: ConvertOptions, progress: @escaping (String) -> Void = { _ in }) {
         self.options = options
@@ -41,6 +60,10 @@ public struct ModelWriter {
 
     public mutating func metadata(_ key: String, _ value: MetadataValue) {
         writer.setMetadata(key, value)
+    }
+
+    public mutating func warn(_ message: String) {
+        warnings.append(message)
     }
 
     /// Stores float values as `dtype` (f32 unless the caller asks for a compact type).
@@ -100,30 +123,45 @@ public enum Converter {
         return c
     }
 
-    /// Converts `checkpointPath` with the constructor arguments at `configPath` into `outputPath`.
-    public static func convert(family: String, configPath: String, checkpointPath: String, outputPath: String,
-                               options: ConvertOptions, force: Bool, progress: @escaping (String) -> Void) throws {
+    /// Converts `checkpointPath` with the constructor arguments at `configPath` (none: only what the
+    /// checkpoint records and its tensors show) into `outputPath`. Returns the warnings.
+    @discardableResult
+    public static func convert(family: String, configPath: String?, checkpointPath: String, outputPath: String,
+                               options: ConvertOptions, force: Bool, progress: @escaping (String) -> Void) throws -> [String] {
         if !force && FileManager.default.fileExists(atPath: outputPath) {
             throw ConvertError("\(outputPath) exists; pass --force to overwrite it")
         }
         let converter = try converter(for: family)
-        let config = try ConstructorConfig(path: configPath)
+        let config = try configPath.map(ConstructorConfig.init(path:)) ?? ConstructorConfig(values: [:], source: "the config")
         progress("reading \(checkpointPath)")
         let checkpoint = try CheckpointReader.read(path: checkpointPath)
         progress("  \(checkpoint.tensors.count) tensors (\(checkpoint.format)\(checkpoint.stateDictKey.map { ", state dict under '\($0)'" } ?? ""))")
         let out = try build(converter, checkpoint: checkpoint, config: config, options: options, progress: progress)
         progress("writing \(outputPath)")
         try out.writer.write(to: outputPath)
+        return out.warnings
     }
 
     /// The .swl bytes of a conversion (deterministic).
     public static func convertToBytes(_ converter: any FamilyConverter.Type, checkpoint: Checkpoint, config: ConstructorConfig,
                                       options: ConvertOptions, progress: @escaping (String) -> Void = { _ in }) throws -> [UInt8] {
-        try build(converter, checkpoint: checkpoint, config: config, options: options, progress: progress).writer.serialize()
+        try conversion(converter, checkpoint: checkpoint, config: config, options: options, progress: progress).bytes
+    }
+
+    /// The .swl bytes of a conversion and its warnings.
+    public static func conversion(_ converter: any FamilyConverter.Type, checkpoint: Checkpoint, config: ConstructorConfig,
+                                  options: ConvertOptions, progress: @escaping (String) -> Void = { _ in }) throws
+        -> (bytes: [UInt8], warnings: [String]) {
+        let out = try build(converter, checkpoint: checkpoint, config: config, options: options, progress: progress)
+        return (try out.writer.serialize(), out.warnings)
     }
 
     static func build(_ converter: any FamilyConverter.Type, checkpoint: Checkpoint, config: ConstructorConfig,
                       options: ConvertOptions, progress: @escaping (String) -> Void) throws -> ModelWriter {
+        var config = config
+        for (origin, values) in converter.storedArguments(in: checkpoint) {
+            config = try config.completed(by: values, origin: origin)
+        }
         var out = ModelWriter(options: options, progress: progress)
         out.metadata("general.family", .string(converter.family))
         out.metadata("general.converter", .string(version))

@@ -9,7 +9,12 @@ struct Convert: ParsableCommand {
         discussion: """
         The config is a JSON object of the reference constructor's keyword arguments (for ViTs the timm
         arguments: img_size, patch_size, embed_dim, depth, num_heads, mlp_ratio, num_classes). A file
-        that nests them under "constructor", "timm_kwargs" or "config" works as is.
+        that nests them under "constructor", "timm_kwargs" or "config" works as is. Arguments the
+        checkpoint records (LoopFormer's model_args, DeiT's args, GPT-NeoX's args, the config.json of a
+        Hugging Face folder passed as --checkpoint) complete it, and so do the sizes its tensors show
+        (widths, counts, vocabulary): the config may leave those out, and is refused where it
+        contradicts them. What nothing determines (a head count) takes the official default with a
+        warning on stderr; set it in the config.
 
         .pth files are read by a restricted unpickler that never runs code from the file; the state
         dict may sit at the top level or under model / state_dict / model_state_dict / module.
@@ -24,10 +29,10 @@ struct Convert: ParsableCommand {
     @Option(help: ArgumentHelp("Model family: \(Converter.families.map { $0.family }.joined(separator: ", "))."))
     var family: String
 
-    @Option(help: "JSON file with the reference constructor's keyword arguments.")
-    var config: String
+    @Option(help: "JSON file with the reference constructor's keyword arguments (what the checkpoint does not record or show).")
+    var config: String?
 
-    @Option(help: "The official checkpoint: a torch.save .pth/.pt zip or a .safetensors file.")
+    @Option(help: "The official checkpoint: a torch.save .pth/.pt zip, a .safetensors file, or a Hugging Face folder.")
     var checkpoint: String
 
     @Option(help: "Where to write the .swl file.")
@@ -45,7 +50,7 @@ struct Convert: ParsableCommand {
     @Flag(help: "Overwrite the output file if it exists.")
     var force = false
 
-    @Flag(help: "Print nothing but errors.")
+    @Flag(help: "Print nothing but warnings and errors.")
     var quiet = false
 
     func run() throws {
@@ -54,8 +59,10 @@ struct Convert: ParsableCommand {
                                      compress: compress)
         let start = Date()
         do {
-            try Converter.convert(family: family, configPath: config, checkpointPath: checkpoint, outputPath: output,
-                                  options: options, force: force, progress: { if !quiet { note($0) } })
+            let warnings = try Converter.convert(family: family, configPath: config, checkpointPath: checkpoint,
+                                                 outputPath: output, options: options, force: force,
+                                                 progress: { if !quiet { note($0) } })
+            for w in warnings { note("warning: \(w)") }
         } catch let e as ConvertError {
             failAndExit(e.message)
         } catch let e as CheckpointError {

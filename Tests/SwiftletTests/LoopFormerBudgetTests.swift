@@ -158,7 +158,7 @@ import Testing
 
     /// Hugging Face style (`gpt.` prefix, only `lm_head.weight`) and torch.compile/DDP prefixes
     /// (only `transformer.wte.weight`) convert to the same file; a wrong MLP width in the config is
-    /// overridden by the tensor shape.
+    /// refused, naming the tensor shape.
     @Test func converterAcceptsPrefixesAndEitherTiedWeight() throws {
         let original = try CheckpointReader.read(path: LoopFormerFixture.path("checkpoint.safetensors"))
         let reference = try LoopFormerFixture.convert(original)
@@ -171,7 +171,8 @@ import Testing
         #expect(try LoopFormerFixture.convert(renamed("gpt.", dropping: "transformer.wte.weight")) == reference)
         #expect(try LoopFormerFixture.convert(renamed("_orig_mod.module.", dropping: "lm_head.weight")) == reference)
         let wideConfig = try LoopFormerFixture.config { $0["intermediate_dim"] = 5120 }
-        #expect(try LoopFormerFixture.convert(original, config: wideConfig) == reference)
+        let wide = #expect(throws: ConvertError.self) { try LoopFormerFixture.convert(original, config: wideConfig) }
+        #expect(wide?.message.contains("intermediate_dim = 5120") == true && wide?.message.contains("[80, 32]") == true)
         // max_model_loops is carried to the runtime.
         let twelve = try LoopFormerFixture.config { $0["max_model_loops"] = 12 }
         let model = try Model(bytes: try LoopFormerFixture.convert(original, config: twelve))

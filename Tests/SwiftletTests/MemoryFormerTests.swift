@@ -128,8 +128,9 @@ enum MemoryFormerFixture {
     }
 
     @Test func missingOrContradictoryConfigIsRefused() throws {
-        // double_mlp_table and norm default to the GPT-NeoX values (false / layernorm), which are refused.
-        for field in ["double_mlp_table", "norm", "remove_projection", "hidden_size"] {
+        // double_mlp_table and norm default to the GPT-NeoX values (false / layernorm), which are refused;
+        // num_attention_heads has no default. (hidden_size is read from the tensors.)
+        for field in ["double_mlp_table", "norm", "remove_projection", "num_attention_heads"] {
             let error = #expect(throws: ConvertError.self) { try F.convert(config: F.config(removing: [field])) }
             #expect(error?.message.contains(field) == true, "\(error?.message ?? "")")
         }

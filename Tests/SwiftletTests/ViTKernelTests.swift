@@ -36,7 +36,7 @@ import Swiftlet
             var packed = [Float](repeating: .nan, count: swk_panel_floats(n, k))
             swk_panel_pack(w, n, k, &packed)
             #expect(packed == ViTConverter.panels(w, n: n, k: k))
-            #expect(ViTConverter.panelShape(n: n, k: k).reduce(1, *) == packed.count)
+            #expect(ViTSchema.panelShape(n: n, k: k).reduce(1, *) == packed.count)
             // Spot check the layout itself: panel j, input p, column c.
             let (j, p, c) = ((n - 1) / 16, k - 1, (n - 1) % 16)
             #expect(packed[(j * k + p) * 16 + c] == w[(n - 1) * k + k - 1])

@@ -12,13 +12,17 @@ public struct Checkpoint: Sendable {
   /// State-dict entries that are not readable tensors (an unsupported dtype, a non-tensor value),
   /// each with the reason. Everything else loaded; converters decide whether they need these.
   public let skipped: [SkippedEntry]
+  /// Plain values saved beside the weights, by name: the other top-level entries of a torch
+  /// checkpoint (`model_args`, `args`, ...), or `config.json` of a Hugging Face folder. Converters
+  /// read constructor arguments from them.
+  public let extras: [String: StoredValue]
 
   private let index: [String: Int]
 
   /// Fails if two tensors share a name.
   public init(
     tensors: [CheckpointTensor], format: String, stateDictKey: String? = nil,
-    metadata: [String: String] = [:], skipped: [SkippedEntry] = []
+    metadata: [String: String] = [:], skipped: [SkippedEntry] = [], extras: [String: StoredValue] = [:]
   ) throws {
     var index = [String: Int](minimumCapacity: tensors.count)
     for (i, tensor) in tensors.enumerated() {
@@ -31,7 +35,14 @@ public struct Checkpoint: Sendable {
     self.stateDictKey = stateDictKey
     self.metadata = metadata
     self.skipped = skipped
+    self.extras = extras
     self.index = index
+  }
+
+  /// The same tensors with `extras` added (replacing entries of the same name).
+  public func adding(extras more: [String: StoredValue]) throws -> Checkpoint {
+    try Checkpoint(tensors: tensors, format: format, stateDictKey: stateDictKey, metadata: metadata,
+                   skipped: skipped, extras: extras.merging(more) { $1 })
   }
 
   /// Tensor names in source order.

@@ -3,8 +3,13 @@ import Foundation
 /// Reads a checkpoint file into tensors. The format is recognised from the bytes, not the file
 /// extension: safetensors, or a `torch.save` zip archive. Nothing in the file is ever executed.
 public enum CheckpointReader {
-  /// Reads the checkpoint at `path` (memory-mapped).
+  /// Reads the checkpoint at `path` (memory-mapped), or a Hugging Face model folder: its
+  /// `model.safetensors` or `pytorch_model.bin`, with its `config.json` as the extra `config.json`.
   public static func read(path: String) throws -> Checkpoint {
+    var isFolder: ObjCBool = false
+    if FileManager.default.fileExists(atPath: path, isDirectory: &isFolder), isFolder.boolValue {
+      return try readFolder(path)
+    }
     let data: Data
     do {
       data = try Data(contentsOf: URL(fileURLWithPath: path), options: [.alwaysMapped])
@@ -15,6 +20,26 @@ public enum CheckpointReader {
       return try read(data: data)
     } catch let failure as CheckpointError {
       throw CheckpointError("\(path): \(failure.message)")
+    }
+  }
+
+  static let folderWeights = ["model.safetensors", "pytorch_model.bin"]
+
+  private static func readFolder(_ path: String) throws -> Checkpoint {
+    let files = folderWeights.map { (path as NSString).appendingPathComponent($0) }
+    guard let weights = files.first(where: { FileManager.default.fileExists(atPath: $0) }) else {
+      let sharded = FileManager.default.fileExists(atPath: (path as NSString).appendingPathComponent("model.safetensors.index.json"))
+      throw CheckpointError(sharded
+        ? "\(path): sharded checkpoints (model.safetensors.index.json) are not supported; merge the shards into one file"
+        : "\(path) is a folder without \(folderWeights.joined(separator: " or ")); pass the checkpoint file itself")
+    }
+    let checkpoint = try read(path: weights)
+    let configPath = (path as NSString).appendingPathComponent("config.json")
+    guard let data = FileManager.default.contents(atPath: configPath) else { return checkpoint }
+    do {
+      return try checkpoint.adding(extras: ["config.json": try data.withUnsafeBytes(StoredValue.json)])
+    } catch let failure as CheckpointError {
+      throw CheckpointError("\(configPath): \(failure.message)")
     }
   }
 

@@ -63,7 +63,8 @@ enum TorchZipReader {
       tensors.append(try CheckpointTensor(name: name, dtype: dtype, shape: tensor.size, bytes: bytes))
     }
     return try Checkpoint(
-      tensors: tensors, format: "torch-zip", stateDictKey: located.path, skipped: skipped)
+      tensors: tensors, format: "torch-zip", stateDictKey: located.path, skipped: skipped,
+      extras: StoredValue.extras(root, stateDictPath: located.path, arena: arena))
   }
 
   /// The pickle is `<archive>/data.pkl`, where `<archive>` is whatever folder name torch chose.

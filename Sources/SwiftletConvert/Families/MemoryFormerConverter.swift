@@ -8,11 +8,19 @@ import SwiftletFormat
 /// `rms_norm_epsilon`, `mlp_layernorm_epsilon`, `remove_projection`, `del_dense`, `double_mlp_table`,
 /// `mlp_expand_type`, `extra_bits`, `no_weight_tying` — or the official NeoX YAML keys (dashes or
 /// underscores; `attn_memory_config` / `memory_config` dicts carry the table settings, and win over
-/// top-level `ffn_num_table` / `code_length`, which must then agree). Defaults are the official
-/// ones (`norm: layernorm`, `rotary_pct: 1`, `no_weight_tying: false`, `double_mlp_table: false`,
-/// ...); `pos_emb` and `mlp_type` are not in the fixture's schema and default to the only values the
-/// official MemoryFormer layer accepts with a memory MLP (`rotary`, `MemoryBlock`). Options the
-/// runtime does not implement are refused, naming the field.
+/// top-level `ffn_num_table` / `code_length`, which must then agree). A GPT-NeoX checkpoint records
+/// `args` (layers, width, heads, positions, padded vocabulary), a folder its `config.json`: they
+/// complete the config.
+///
+/// The tensors determine `hidden_size`, `vocab_size`, `num_layers`, the table layouts
+/// (`ffn_num_table`, `code_length`) and `no_weight_tying`: omitted ones are read from them,
+/// contradicting ones refused. `num_attention_heads` has no official default and must be given.
+/// `rotary_pct` (1), `rotary_emb_base` (10000), `rms_norm_epsilon` (1e-8), `mlp_layernorm_epsilon`
+/// (1e-5) and `seq_length` (2048) take those defaults with a warning. The switches must be given
+/// where the official default (`norm: layernorm`, `double_mlp_table: false`, ...) is not what the
+/// runtime implements; `pos_emb` and `mlp_type` default to the only values the official
+/// MemoryFormer layer accepts with a memory MLP (`rotary`, `MemoryBlock`). Options the runtime does
+/// not implement are refused, naming the field.
 ///
 /// Tensor names: the fixture's (`word_embeddings.weight`, `layers.N.…`, `final_norm.scale`,
 /// `lm_head.weight`) or the official DeepSpeed pipeline names (`sequential.0.word_embeddings.weight`,
@@ -20,14 +28,29 @@ import SwiftletFormat
 /// optionally under a `module.` prefix. Tables are stored as `options.tableDType` (f32, f16 or
 /// q8_row), the embedding and LM head as `options.weightDType`, everything else as f32.
 public enum MemoryFormerConverter: FamilyConverter {
-    public static let family = "memoryformer"
+    public static let family = MemoryFormerSchema.family
+    typealias S = MemoryFormerSchema
 
     /// The official code hard-codes two extra bits for the MLP's second table (`extra_bit = 2`).
     static let officialExtraBits = 2
 
+    /// Every key `settings` reads: what a stored config may contribute.
+    static let readKeys: Set<String> = [
+        "hidden_size", "num_attention_heads", "num_layers", "vocab_size", "padded_vocab_size",
+        "ffn_num_table", "code_length", "attn_memory_config", "memory_config", "fc_qkv", "remove_projection",
+        "shared_projection", "del_dense", "value_size", "mlp_type", "double_mlp_table", "mlp_expand_type",
+        "extra_bits", "norm", "rms_norm_epsilon", "mlp_layernorm_epsilon", "pos_emb", "rotary_pct",
+        "rotary_emb_base", "use_qk_layernorm", "apply_query_key_layer_scaling", "use_mup", "gpt_j_residual",
+        "no_weight_tying", "seq_length", "max_position_embeddings",
+    ]
+
+    /// GPT-NeoX's `save_ds_checkpoint` stores `args`; a Hugging Face-style folder has `config.json`.
+    public static func storedArguments(in checkpoint: Checkpoint) -> [(origin: String, values: [String: Any])] {
+        ["args", "config.json"].compactMap { checkpoint.storedArguments($0, keys: readKeys) }
+    }
+
     struct Settings {
-        var hidden = 0, heads = 0, layers = 0
-        var vocab: Int?
+        var hidden = 0, heads = 0, layers = 0, vocab = 0
         var attentionTables = 0, attentionCodeLength = 0
         var mlpTables = 0, mlpCodeLength = 0
         var rotaryDims = 0
@@ -40,42 +63,34 @@ public enum MemoryFormerConverter: FamilyConverter {
 
     public static func convert(_ checkpoint: Checkpoint, config: ConstructorConfig, options: ConvertOptions,
                                into output: inout ModelWriter) throws {
-        var s = try settings(config)
         switch options.tableDType {
         case .f32, .f16, .q8Row: break
         default:
             throw ConvertError("memoryformer tables can be stored as f32, f16 or q8 (--table-dtype), not \(options.tableDType.name)")
         }
-        let names = try Names(checkpoint, layers: s.layers)
+        let names = try Names(checkpoint)
         try names.refuseUnimplementedTensors(checkpoint)
-
-        let embedding = try checkpoint.require(names.embedding)
-        guard embedding.shape.count == 2, embedding.shape[1] == s.hidden else {
-            throw ConvertError("'\(names.embedding)' has shape \(embedding.shape), expected [vocab, \(s.hidden)] (hidden_size)")
-        }
-        if let vocab = s.vocab, vocab != embedding.shape[0] {
-            throw ConvertError("vocab_size is \(vocab) but '\(names.embedding)' has \(embedding.shape[0]) rows; give the padded vocabulary size")
-        }
-        s.vocab = embedding.shape[0]
-        let V = embedding.shape[0], H = s.hidden
+        var hp = Hyperparameters(try config.renamingKeys { $0.replacingOccurrences(of: "-", with: "_") })
+        let s = try settings(&hp, checkpoint, names)
+        for w in hp.warnings { output.warn(w) }
+        let V = s.vocab, H = s.hidden
         let mlpWidth = s.mlpTables * (s.mlpCodeLength + officialExtraBits)
 
-        let p = "memoryformer."
-        output.metadata(p + "hidden_size", .int(Int64(H)))
-        output.metadata(p + "num_attention_heads", .int(Int64(s.heads)))
-        output.metadata(p + "num_layers", .int(Int64(s.layers)))
-        output.metadata(p + "vocab_size", .int(Int64(V)))
-        output.metadata(p + "attention_tables", .int(Int64(s.attentionTables)))
-        output.metadata(p + "attention_code_length", .int(Int64(s.attentionCodeLength)))
-        output.metadata(p + "mlp_tables", .int(Int64(s.mlpTables)))
-        output.metadata(p + "mlp_code_length", .int(Int64(s.mlpCodeLength)))
-        output.metadata(p + "extra_bits", .int(Int64(officialExtraBits)))
-        output.metadata(p + "rotary_dims", .int(Int64(s.rotaryDims)))
-        output.metadata(p + "rotary_emb_base", .float(s.rotaryBase))
-        output.metadata(p + "rms_norm_epsilon", .float(s.rmsEpsilon))
-        output.metadata(p + "mlp_layernorm_epsilon", .float(s.layerNormEpsilon))
-        output.metadata(p + "context_length", .int(Int64(s.context)))
-        output.metadata(p + "table_dtype", .string(options.tableDType.name))
+        output.metadata(S.Key.hidden, .int(Int64(H)))
+        output.metadata(S.Key.heads, .int(Int64(s.heads)))
+        output.metadata(S.Key.layers, .int(Int64(s.layers)))
+        output.metadata(S.Key.vocab, .int(Int64(V)))
+        output.metadata(S.Key.attentionTables, .int(Int64(s.attentionTables)))
+        output.metadata(S.Key.attentionCodeLength, .int(Int64(s.attentionCodeLength)))
+        output.metadata(S.Key.mlpTables, .int(Int64(s.mlpTables)))
+        output.metadata(S.Key.mlpCodeLength, .int(Int64(s.mlpCodeLength)))
+        output.metadata(S.Key.extraBits, .int(Int64(officialExtraBits)))
+        output.metadata(S.Key.rotaryDims, .int(Int64(s.rotaryDims)))
+        output.metadata(S.Key.rotaryBase, .float(s.rotaryBase))
+        output.metadata(S.Key.rmsNormEpsilon, .float(s.rmsEpsilon))
+        output.metadata(S.Key.mlpLayerNormEpsilon, .float(s.layerNormEpsilon))
+        output.metadata(S.Key.context, .int(Int64(s.context)))
+        output.metadata(S.Key.tableDType, .string(options.tableDType.name))
 
         let attentionRows = s.attentionTables << s.attentionCodeLength
         let mlpInRows = s.mlpTables << s.mlpCodeLength
@@ -89,90 +104,115 @@ public enum MemoryFormerConverter: FamilyConverter {
             }
             try output.floats(name, values, shape: shape, dtype: dtype)
         }
-        try put(names.embedding, as: "word_embeddings.weight", shape: [V, H], dtype: options.weightDType)
+        try put(names.embedding, as: S.embedding, shape: [V, H], dtype: options.weightDType)
         for i in 0..<s.layers {
-            let src = names.layer(i), dst = "layers.\(i)."
-            func copy(_ suffix: String, _ shape: [Int], _ dtype: DType = .f32) throws {
-                try put(src + suffix, as: dst + suffix, shape: shape, dtype: dtype)
+            func copy(_ t: S.LayerTensor, _ shape: [Int], _ dtype: DType = .f32) throws {
+                try put(names.layer(i) + t.rawValue, as: S.layer(i, t), shape: shape, dtype: dtype)
             }
-            try copy("input_layernorm.scale", [H])
-            for proj in ["query_proj", "key_proj", "value_proj"] {
-                try copy("attention.\(proj).tables", [attentionRows, H], options.tableDType)
-                try copy("attention.\(proj).bias", [H])
+            try copy(.inputNorm, [H])
+            for (tables, bias) in [(S.LayerTensor.queryTables, S.LayerTensor.queryBias), (.keyTables, .keyBias), (.valueTables, .valueBias)] {
+                try copy(tables, [attentionRows, H], options.tableDType)
+                try copy(bias, [H])
             }
-            try copy("post_attention_layernorm.scale", [H])
-            try copy("mlp.0.tables", [mlpInRows, mlpWidth], options.tableDType)
-            try copy("mlp.0.bias", [mlpWidth])
-            try copy("mlp.1.weight", [mlpWidth])
-            try copy("mlp.1.bias", [mlpWidth])
-            try copy("mlp.2.tables", [mlpOutRows, H], options.tableDType)
-            try copy("mlp.2.bias", [H])
+            try copy(.postAttentionNorm, [H])
+            try copy(.mlpInTables, [mlpInRows, mlpWidth], options.tableDType)
+            try copy(.mlpInBias, [mlpWidth])
+            try copy(.mlpNormWeight, [mlpWidth])
+            try copy(.mlpNormBias, [mlpWidth])
+            try copy(.mlpOutTables, [mlpOutRows, H], options.tableDType)
+            try copy(.mlpOutBias, [H])
         }
-        try put(names.finalNorm, as: "final_norm.scale", shape: [H])
-        if s.tied {
-            if checkpoint[names.head] != nil {
-                throw ConvertError("the config ties the LM head to the embedding (no_weight_tying is false or absent, the GPT-NeoX default) but the checkpoint has '\(names.head)'; set no_weight_tying: true")
-            }
-        } else {
-            guard checkpoint[names.head] != nil else {
-                throw ConvertError("no_weight_tying is true but the checkpoint has no LM head '\(names.head)'")
-            }
-            try put(names.head, as: "lm_head.weight", shape: [V, H], dtype: options.weightDType)
+        try put(names.finalNorm, as: S.finalNorm, shape: [H])
+        if !s.tied {
+            try put(names.head, as: S.head, shape: [V, H], dtype: options.weightDType)
         }
     }
 
     // MARK: configuration
 
-    /// Reads and checks the KWARGS, refusing every option whose computation the runtime lacks.
-    static func settings(_ config: ConstructorConfig) throws -> Settings {
-        let top = normalized(config.values)
-        let cfg = ConstructorConfig(values: top, source: config.source)
+    /// Reads the KWARGS against the tensors, refusing every option whose computation the runtime lacks.
+    static func settings(_ hp: inout Hyperparameters, _ checkpoint: Checkpoint, _ names: Names) throws -> Settings {
+        let cfg = hp.config
+        let source = cfg.source
         func nested(_ key: String) throws -> ConstructorConfig? {
-            guard let v = top[key], !(v is NSNull) else { return nil }
-            guard let d = v as? [String: Any] else { throw ConvertError("\(config.source): '\(key)' must be an object") }
-            return ConstructorConfig(values: d, source: "\(config.source) → \(key)")
+            guard cfg.has(key), let v = cfg.values[key] else { return nil }
+            guard let d = v as? [String: Any] else { throw ConvertError("\(cfg.origin(of: key)): '\(key)' must be an object") }
+            return ConstructorConfig(values: d, source: "\(cfg.origin(of: key)) → \(key)")
         }
         let attention = try nested("attn_memory_config")
         let memory = try nested("memory_config")
         func refuse(_ field: String, _ value: Any, _ why: String) -> ConvertError {
-            ConvertError("\(config.source): \(field) = \(value) is not supported: \(why)")
+            ConvertError("\(cfg.origin(of: field)): \(field) = \(value) is not supported: \(why)")
         }
+        func shape(_ t: CheckpointTensor) -> String { "'\(t.name)' has shape \(t.shape)" }
 
+        // Sizes the tensors show.
         var s = Settings()
-        s.hidden = try cfg.int("hidden_size")
-        s.heads = try cfg.int("num_attention_heads")
-        s.layers = try cfg.int("num_layers")
-        guard s.hidden > 0, s.heads > 0, s.hidden % s.heads == 0, s.layers > 0 else {
-            throw ConvertError("\(config.source): hidden_size \(s.hidden) must be a positive multiple of num_attention_heads \(s.heads), and num_layers \(s.layers) positive")
+        let embedding = try checkpoint.require(names.embedding)
+        guard embedding.shape.count == 2 else {
+            throw ConvertError("'\(names.embedding)' has shape \(embedding.shape), expected [vocab, hidden_size]")
         }
-        if cfg.has("vocab_size") { s.vocab = try cfg.int("vocab_size") }
-        else if cfg.has("padded_vocab_size") { s.vocab = try cfg.int("padded_vocab_size") }
+        s.hidden = try hp.int("hidden_size", inferred: embedding.shape[1], shape(embedding))
+        // NeoX pads the vocabulary: padded_vocab_size is the embedding's row count when both are given.
+        s.vocab = try hp.int(cfg.has("padded_vocab_size") ? "padded_vocab_size" : "vocab_size", inferred: embedding.shape[0], shape(embedding))
+        s.layers = try hp.int("num_layers", inferred: names.layers, "it has layers 0…\(names.layers - 1)")
+        guard cfg.has("num_attention_heads") else {
+            throw ConvertError("num_attention_heads is given neither by the config nor by the checkpoint, and the tensors do not determine it (GPT-NeoX has no default); set it in the config")
+        }
+        s.heads = try cfg.int("num_attention_heads")
+        guard s.heads > 0, s.hidden % s.heads == 0 else {
+            throw ConvertError("\(cfg.origin(of: "num_attention_heads")): hidden_size \(s.hidden) must be a positive multiple of num_attention_heads \(s.heads)")
+        }
 
         /// A table setting: the nested dict's value, else the top-level one; both present must agree.
-        func tableField(_ dict: ConstructorConfig?, _ dictName: String, _ key: String) throws -> Int {
+        func tableField(_ dict: ConstructorConfig?, _ dictName: String, _ key: String) throws -> (value: Int, label: String)? {
             let inner = try dict.flatMap { d in d.has(key) ? try d.int(key) : nil }
             let outer = cfg.has(key) ? try cfg.int(key) : nil
             if let inner, let outer, inner != outer {
-                throw ConvertError("\(config.source): \(dictName).\(key) = \(inner) disagrees with \(key) = \(outer)")
+                throw ConvertError("\(source): \(dictName).\(key) = \(inner) disagrees with \(key) = \(outer)")
             }
-            guard let v = inner ?? outer else {
-                throw ConvertError("\(config.source): the field '\(key)' (an integer, top level or in \(dictName)) is missing")
-            }
-            return v
+            return inner.map { ($0, "\(dictName).\(key)") } ?? outer.map { ($0, key) }
         }
+        /// How `tables` (shape `[T · 2^L, out(T, L)]`) splits hidden_size into T chunks of L bits:
+        /// the layout the tensor fits, which the config (if it says) must match.
+        func layout(_ tables: CheckpointTensor, _ dict: ConstructorConfig?, _ dictName: String, maxBits: Int,
+                    out: (Int, Int) -> Int) throws -> (tables: Int, bits: Int) {
+            let H = s.hidden
+            let fits = tables.shape.count != 2 ? [] : (1...maxBits).compactMap { L -> (tables: Int, bits: Int)? in
+                let T = H / L
+                return H % L == 0 && T << L == tables.shape[0] && out(T, L) == tables.shape[1] ? (T, L) : nil
+            }
+            guard !fits.isEmpty else {
+                throw ConvertError("\(shape(tables)), which fits no split of hidden_size \(H) into ffn_num_table × code_length (code_length ≤ \(maxBits))")
+            }
+            var matching = fits
+            for (key, part) in [("ffn_num_table", \(tables: Int, bits: Int).tables), ("code_length", \.bits)] {
+                guard let given = try tableField(dict, dictName, key) else { continue }
+                matching = matching.filter { $0[keyPath: part] == given.value }
+                if matching.isEmpty {
+                    let actual = fits.map { String($0[keyPath: part]) }.joined(separator: " or ")
+                    throw hp.contradiction(String(given.label.prefix { $0 != "." }), given.value,
+                                           "\(shape(tables)), so \(key) = \(actual)", as: given.label)
+                }
+            }
+            guard matching.count == 1 else {
+                throw ConvertError("\(shape(tables)), which fits \(matching.map { "\($0.tables) tables of \($0.bits) bits" }.joined(separator: " and ")); set ffn_num_table and code_length in \(dictName)")
+            }
+            return matching[0]
+        }
+        let first = names.layer(0)
+        (s.attentionTables, s.attentionCodeLength) = try layout(
+            try checkpoint.require(first + S.LayerTensor.queryTables.rawValue), attention, "attn_memory_config",
+            maxBits: 20, out: { [H = s.hidden] _, _ in H })
+        (s.mlpTables, s.mlpCodeLength) = try layout(
+            try checkpoint.require(first + S.LayerTensor.mlpInTables.rawValue), memory, "memory_config",
+            maxBits: 18, out: { T, L in T * (L + officialExtraBits) })   // the second table gets 2 more bits
+
         func flag(_ dict: ConstructorConfig?, _ key: String, default d: Bool?) throws -> Bool {
             if let dict, dict.has(key) { return try dict.bool(key, default: false) }
             if cfg.has(key) { return try cfg.bool(key, default: false) }
-            guard let d else { throw ConvertError("\(config.source): the field '\(key)' (true or false) is missing") }
+            guard let d else { throw ConvertError("\(source): the field '\(key)' (true or false) is missing") }
             return d
-        }
-        s.attentionTables = try tableField(attention, "attn_memory_config", "ffn_num_table")
-        s.attentionCodeLength = try tableField(attention, "attn_memory_config", "code_length")
-        s.mlpTables = try tableField(memory, "memory_config", "ffn_num_table")
-        s.mlpCodeLength = try tableField(memory, "memory_config", "code_length")
-        guard s.attentionTables > 0, s.mlpTables > 0, (1...20).contains(s.attentionCodeLength),
-              (1...18).contains(s.mlpCodeLength) else {
-            throw ConvertError("\(config.source): ffn_num_table must be positive and code_length 1...20 (MLP: 1...18, it gets 2 extra bits)")
         }
 
         // Attention: memory-layer Q/K/V hashing the normed input itself, no dense output.
@@ -192,9 +232,6 @@ public enum MemoryFormerConverter: FamilyConverter {
             ?? cfg.int("value_size", default: s.hidden)
         if valueSize != s.hidden {
             throw refuse("value_size", valueSize, "only value_size == hidden_size (\(s.hidden)) is implemented (no zero-pad / repeat residual)")
-        }
-        if s.attentionTables * s.attentionCodeLength != s.hidden {
-            throw ConvertError("\(config.source): without a projection the attention hash splits hidden_size \(s.hidden) into ffn_num_table × code_length, but \(s.attentionTables) × \(s.attentionCodeLength) = \(s.attentionTables * s.attentionCodeLength)")
         }
 
         // MLP: memory layer → LayerNorm → memory layer with 2 extra bits.
@@ -216,53 +253,43 @@ public enum MemoryFormerConverter: FamilyConverter {
         if extraBits != officialExtraBits {
             throw refuse("extra_bits", extraBits, "the official code hard-codes 2 extra bits")
         }
-        if s.mlpTables * s.mlpCodeLength != s.hidden {
-            throw ConvertError("\(config.source): without a projection the MLP hash splits hidden_size \(s.hidden) into memory_config ffn_num_table × code_length, but \(s.mlpTables) × \(s.mlpCodeLength) = \(s.mlpTables * s.mlpCodeLength)")
-        }
 
         // Norms, positions, attention scaling.
         let norm = try cfg.string("norm", default: "layernorm")
         if norm != "rmsnorm" {
             throw refuse("norm", norm, "only rmsnorm (GPT-NeoX form, eps added to the RMS) is implemented; GPT-NeoX defaults to layernorm when the field is absent")
         }
-        s.rmsEpsilon = try cfg.double("rms_norm_epsilon", default: 1e-8)
-        s.layerNormEpsilon = try cfg.double("mlp_layernorm_epsilon", default: 1e-5)
+        s.rmsEpsilon = try hp.double("rms_norm_epsilon", default: 1e-8, "GPT-NeoX's default")
+        s.layerNormEpsilon = try hp.double("mlp_layernorm_epsilon", default: 1e-5, "nn.LayerNorm's default")
         guard s.rmsEpsilon >= 0, s.layerNormEpsilon >= 0 else {
-            throw ConvertError("\(config.source): epsilons must be ≥ 0")
+            throw ConvertError("\(source): epsilons must be ≥ 0")
         }
         let posEmb = try cfg.string("pos_emb", default: "rotary")
         if posEmb != "rotary" {
             throw refuse("pos_emb", posEmb, "only rotary position embeddings are implemented")
         }
-        let pct = try cfg.double("rotary_pct", default: 1.0)
+        let pct = try hp.double("rotary_pct", default: 1.0, "GPT-NeoX's default; it sets how many dimensions rotate")
         guard pct > 0, pct <= 1 else { throw refuse("rotary_pct", pct, "it must be in (0, 1]") }
         let headDim = s.hidden / s.heads
         s.rotaryDims = Int((Double(headDim) * pct).rounded(.towardZero))   // Python int()
         if s.rotaryDims % 2 != 0 {
             throw refuse("rotary_pct", pct, "it gives \(s.rotaryDims) rotary dims of \(headDim); rotate_half needs an even count")
         }
-        s.rotaryBase = try cfg.double("rotary_emb_base", default: 10000)
+        s.rotaryBase = try hp.double("rotary_emb_base", default: 10000, "GPT-NeoX's default")
         guard s.rotaryBase > 0 else { throw refuse("rotary_emb_base", s.rotaryBase, "it must be positive") }
         for key in ["use_qk_layernorm", "apply_query_key_layer_scaling", "use_mup", "gpt_j_residual"]
         where try cfg.bool(key, default: false) {
             throw refuse(key, true, "not implemented (the released MemoryFormer configs leave it off)")
         }
-        s.tied = !(try cfg.bool("no_weight_tying", default: false))
-        s.context = try cfg.int("seq_length", default: cfg.int("max_position_embeddings", default: 2048))
+        let hasHead = checkpoint[names.head] != nil
+        s.tied = !(try hp.bool("no_weight_tying", inferred: hasHead, "it \(hasHead ? "has" : "has no") LM head '\(names.head)'"))
+        // seq_length, else NeoX's max_position_embeddings (what its `args` record), else the default.
+        s.context = try cfg.has("seq_length") || !cfg.has("max_position_embeddings")
+            ? hp.int("seq_length", default: 2048, "the longest context the runtime will accept") : cfg.int("max_position_embeddings")
         guard (1...(1 << 20)).contains(s.context) else {
-            throw ConvertError("\(config.source): seq_length \(s.context) must be in 1...\(1 << 20)")
+            throw ConvertError("\(source): seq_length \(s.context) must be in 1...\(1 << 20)")
         }
         return s
-    }
-
-    /// The official YAML spells keys with dashes; NeoX treats them as underscores.
-    static func normalized(_ values: [String: Any]) -> [String: Any] {
-        var out: [String: Any] = [:]
-        for (k, v) in values {
-            let key = k.replacingOccurrences(of: "-", with: "_")
-            if let d = v as? [String: Any] { out[key] = normalized(d) } else { out[key] = v }
-        }
-        return out
     }
 
     // MARK: checkpoint names
@@ -276,29 +303,30 @@ public enum MemoryFormerConverter: FamilyConverter {
 
         func layer(_ i: Int) -> String { layerPrefix(i) }
 
-        init(_ checkpoint: Checkpoint, layers: Int) throws {
-            self.layers = layers
+        /// Finds the naming and counts the layers (those with an input norm, numbered from 0).
+        init(_ checkpoint: Checkpoint) throws {
             let prefix = checkpoint["module.sequential.0.word_embeddings.weight"] != nil
                 || checkpoint["module.word_embeddings.weight"] != nil ? "module." : ""
-            if checkpoint[prefix + "sequential.0.word_embeddings.weight"] != nil {
-                // DeepSpeed pipeline naming: 1 and L+2 are parameter-free functions.
+            let pipeline = checkpoint[prefix + "sequential.0.word_embeddings.weight"] != nil
+            guard pipeline || checkpoint[prefix + S.embedding] != nil else {
+                throw ConvertError("the checkpoint has neither '\(S.embedding)' nor 'sequential.0.word_embeddings.weight'; is this a MemoryFormer checkpoint?")
+            }
+            // DeepSpeed pipeline naming: module 1 and L+2 are parameter-free functions.
+            let layerPrefix: (Int) -> String = pipeline ? { "\(prefix)sequential.\($0 + 2)." } : { "\(prefix)\(S.layerPrefix)\($0)." }
+            let norm = S.LayerTensor.inputNorm.rawValue
+            var layers = 0
+            while checkpoint[layerPrefix(layers) + norm] != nil { layers += 1 }
+            guard layers > 0 else { throw ConvertError("the checkpoint has no layer ('\(layerPrefix(0))\(norm)')") }
+            self.layers = layers
+            self.layerPrefix = layerPrefix
+            if pipeline {
                 embedding = prefix + "sequential.0.word_embeddings.weight"
-                layerPrefix = { "\(prefix)sequential.\($0 + 2)." }
                 finalNorm = "\(prefix)sequential.\(layers + 3).norm.scale"
                 head = "\(prefix)sequential.\(layers + 4).final_linear.weight"
-                if checkpoint["\(prefix)sequential.\(layers + 2).input_layernorm.scale"] != nil {
-                    throw ConvertError("the checkpoint has more than num_layers = \(layers) layers")
-                }
-            } else if checkpoint[prefix + "word_embeddings.weight"] != nil {
-                embedding = prefix + "word_embeddings.weight"
-                layerPrefix = { "\(prefix)layers.\($0)." }
-                finalNorm = prefix + "final_norm.scale"
-                head = prefix + "lm_head.weight"
-                if checkpoint["\(prefix)layers.\(layers).input_layernorm.scale"] != nil {
-                    throw ConvertError("the checkpoint has more than num_layers = \(layers) layers")
-                }
             } else {
-                throw ConvertError("the checkpoint has neither 'word_embeddings.weight' nor 'sequential.0.word_embeddings.weight'; is this a MemoryFormer checkpoint?")
+                embedding = prefix + S.embedding
+                finalNorm = prefix + S.finalNorm
+                head = prefix + S.head
             }
         }
 

@@ -4,22 +4,27 @@ import SwiftletFormat
 /// at run time and adds no weights).
 ///
 /// Config: the timm constructor arguments (`img_size`, `patch_size`, `in_chans`, `embed_dim`, `depth`,
-/// `num_heads`, `mlp_ratio`, `num_classes`, `qkv_bias` — default true —, `no_embed_class`, ...), plus
-/// two optional non-timm keys: `distilled` (DeiT's `VisionTransformerDistilled`; detected from the
-/// checkpoint's `dist_token` when absent) and `prop_attn` (ToMe's proportional attention, default
-/// true). Arguments the runtime does not implement (average pooling, no class token, layer scale,
-/// register tokens, qk-norm, ...) are refused.
+/// `num_heads`, `mlp_ratio`, `num_classes`, `qkv_bias`, `no_embed_class`, ...), plus two optional
+/// non-timm keys: `distilled` (DeiT's `VisionTransformerDistilled`) and `prop_attn` (ToMe's
+/// proportional attention, default true: a run-time choice, not a property of the weights). A DeiT
+/// `.pth` records its `args` (model name, input size, class count), a Hugging Face timm folder its
+/// `config.json`; they complete the config. The tensors determine `embed_dim`, `in_chans`,
+/// `patch_size`, `depth`, `mlp_ratio`, `num_classes`, `qkv_bias`, `distilled` and, for a square
+/// grid, `img_size` and `no_embed_class`; `num_heads` shows in no tensor and comes from the config,
+/// from a known model name (`deit_tiny_…`: 3), or is timm's default 12 with a warning. Arguments the
+/// runtime does not implement (average pooling, no class token, layer scale, register tokens,
+/// qk-norm, ...) are refused.
 ///
 /// Checkpoints: a timm state dict, a DeiT `.pth` (state dict under `model`) or safetensors, with the
 /// official key names, optionally all prefixed by `module.` (DataParallel). Tensors keep timm's names
 /// and the tokens lose their leading `[1, 1]` / `[1]` axes. The matrices the runtime multiplies by
 /// (patch embedding, qkv, proj, fc1, fc2; the patch conv flattened to `[D, C·p·p]` first) are stored
-/// as column panels, `vit.weight_layout = "panels16"`: an `[n, k]` matrix becomes
-/// `[ceil(n/16), k, 16]` with `panel[j][p][c] = W[16j + c, p]` (zero past n), the layout the runtime's
-/// micro-kernels read in place (CSwiftletKernels/include/swiftlet_vit.h). With `q8_row` storage each
-/// last-axis row, 16 weights of one input, then gets its own scale.
+/// as column panels (`ViTSchema.weightLayout`), the layout the runtime's micro-kernels read in place
+/// (CSwiftletKernels/include/swiftlet_vit.h). With `q8_row` storage each last-axis row, 16 weights
+/// of one input, then gets its own scale.
 public enum ViTConverter: FamilyConverter {
-    public static let family = "vit"
+    public static let family = ViTSchema.family
+    typealias S = ViTSchema
 
     /// Constructor arguments with no effect at inference (dropout, init schemes).
     static let ignored: Set<String> = [
@@ -37,6 +42,48 @@ public enum ViTConverter: FamilyConverter {
         "distilled", "prop_attn",
     ]
 
+    /// Head counts of timm's named sizes: a DeiT checkpoint records only its model name.
+    static func heads(ofModel name: String) -> Int? {
+        let sizes = ["tiny": 3, "small": 6, "base": 12, "large": 16, "huge": 16]
+        let parts = name.split(separator: "_").map(String.init)
+        guard let first = parts.first, first.hasPrefix("deit") || first.hasPrefix("vit") else { return nil }
+        return parts.lazy.compactMap { sizes[$0] }.first
+    }
+
+    /// DeiT's `args` (argparse: `model`, `input_size`, `nb_classes`) or timm's Hugging Face
+    /// `config.json` (`architecture`, `num_classes`, `pretrained_cfg.input_size`, `model_args`).
+    public static func storedArguments(in checkpoint: Checkpoint) -> [(origin: String, values: [String: Any])] {
+        var sources: [(origin: String, values: [String: Any])] = []
+        func add(_ origin: String, _ values: [String: StoredValue?]) {
+            let found = values.compactMapValues { $0 }
+            if !found.isEmpty { sources.append((origin, found.mapValues(\.foundationValue))) }
+        }
+        if let args = checkpoint.extras["args"]?.dictionary {
+            var size: StoredValue? = nil
+            if case .int(let n)? = args["input_size"] { size = .list([.int(n), .int(n)]) }
+            add("the checkpoint's 'args'", ["img_size": size, "num_classes": args["nb_classes"]])
+            if case .string(let model)? = args["model"], let h = heads(ofModel: model) {
+                add("the checkpoint's 'args' (model '\(model)')", ["num_heads": .int(h)])
+            }
+        }
+        if let json = checkpoint.extras["config.json"]?.dictionary {
+            add("the checkpoint's 'config.json'", json.filter { known.contains($0.key) })
+            if let args = json["model_args"]?.dictionary {
+                add("the checkpoint's 'config.json' model_args", args.filter { known.contains($0.key) })
+            }
+            var size: StoredValue? = nil, channels: StoredValue? = nil
+            if case .list(let shape)? = json["pretrained_cfg"]?.dictionary?["input_size"], shape.count == 3 {
+                channels = shape[0]
+                size = .list(Array(shape[1...]))
+            }
+            add("the checkpoint's 'config.json' pretrained_cfg", ["img_size": size, "in_chans": channels])
+            if case .string(let model)? = json["architecture"], let h = heads(ofModel: model) {
+                add("the checkpoint's 'config.json' (architecture '\(model)')", ["num_heads": .int(h)])
+            }
+        }
+        return sources
+    }
+
     public static func convert(_ checkpoint: Checkpoint, config: ConstructorConfig, options: ConvertOptions,
                                into output: inout ModelWriter) throws {
         let unknown = config.values.keys.filter { !known.contains($0) && !ignored.contains($0) }.sorted()
@@ -46,34 +93,13 @@ public enum ViTConverter: FamilyConverter {
         func refuse(_ key: String, _ why: String) throws -> Never {
             throw ConvertError("\(config.source): \(key) is not supported by the vit runtime (\(why))")
         }
-        func pair(_ key: String, default d: Int) throws -> (Int, Int) {
-            guard config.has(key) else { return (d, d) }
+        func pair(_ key: String) throws -> (Int, Int) {
             if let list = try? config.ints(key), list.count == 2, config.values[key] is [Any] { return (list[0], list[1]) }
             let v = try config.int(key)
             return (v, v)
         }
 
-        // Shapes.
-        let (imageHeight, imageWidth) = try pair("img_size", default: 224)
-        let (patchH, patchW) = try pair("patch_size", default: 16)
-        guard patchH == patchW else { try refuse("patch_size \([patchH, patchW])", "patches must be square") }
-        let patch = patchH
-        let channels = try config.int("in_chans", default: 3)
-        let dim = try config.int("embed_dim", default: 768)
-        let depth = try config.int("depth", default: 12)
-        let heads = try config.int("num_heads", default: 12)
-        let mlpRatio = try config.double("mlp_ratio", default: 4)
-        let classes = try config.int("num_classes", default: 1000)
-        guard patch >= 1, channels >= 1, dim >= 1, depth >= 1, heads >= 1, dim % heads == 0,
-              imageHeight >= patch, imageWidth >= patch, mlpRatio > 0 else {
-            throw ConvertError("\(config.source): inconsistent shapes (img_size \(imageHeight)×\(imageWidth), patch_size \(patch), in_chans \(channels), embed_dim \(dim), depth \(depth), num_heads \(heads), mlp_ratio \(mlpRatio)); embed_dim must be a multiple of num_heads")
-        }
-        guard classes >= 1 else { try refuse("num_classes=\(classes)", "the runtime needs a classifier head") }
-        let hidden = Int(mlpRatio * Double(dim))   // timm: int(dim * mlp_ratio)
-
         // Switches the runtime implements, and the ones it refuses.
-        let qkvBias = try config.bool("qkv_bias", default: true)
-        let noEmbedClass = try config.bool("no_embed_class", default: false)
         let propAttn = try config.bool("prop_attn", default: true)
         let pool = try config.string("global_pool", default: "token")
         guard pool == "token" else { try refuse("global_pool='\(pool)'", "only the class-token head, global_pool='token', is implemented") }
@@ -104,41 +130,99 @@ public enum ViTConverter: FamilyConverter {
         }
 
         // Checkpoint names, optionally under a DataParallel `module.` prefix.
-        let prefix = checkpoint["cls_token"] == nil && checkpoint["module.cls_token"] != nil ? "module." : ""
+        let prefix = checkpoint[S.classToken] == nil && checkpoint["module." + S.classToken] != nil ? "module." : ""
         func name(_ key: String) -> String { prefix + key }
-        let hasDist = checkpoint[name("dist_token")] != nil
-        let distilled = try config.bool("distilled", default: hasDist)
-        if distilled != hasDist {
-            throw ConvertError(distilled
-                ? "the config says distilled but the checkpoint has no 'dist_token'; is this a distilled DeiT?"
-                : "the checkpoint has a 'dist_token' (a distilled DeiT) but the config says distilled=false")
+        func tensor(_ key: String, rank: Int) throws -> CheckpointTensor {
+            let t = try checkpoint.require(name(key))
+            guard t.shape.count == rank else { throw ConvertError("checkpoint tensor '\(t.name)' has shape \(t.shape), expected \(rank) dimensions") }
+            return t
         }
-        guard checkpoint[name("head_dist.weight")] != nil || !distilled else {
-            throw ConvertError("the checkpoint has a 'dist_token' but no 'head_dist.weight'")
+        func shape(_ t: CheckpointTensor) -> String { "'\(t.name)' has shape \(t.shape)" }
+
+        // Shapes: the tensors' word where they have one.
+        var hp = Hyperparameters(config)
+        let patchWeight = try tensor(S.patchWeight, rank: 4)   // [D, C, p, p]
+        let dim = try hp.int("embed_dim", inferred: patchWeight.shape[0], shape(patchWeight))
+        let channels = try hp.int("in_chans", inferred: patchWeight.shape[1], shape(patchWeight))
+        let patch = patchWeight.shape[2]
+        guard patchWeight.shape[3] == patch else { try refuse("patch_size \(patchWeight.shape[2...])", "patches must be square") }
+        if config.has("patch_size"), try pair("patch_size") != (patch, patch) {
+            throw hp.contradiction("patch_size", config.values["patch_size"]!, "\(shape(patchWeight)), so patch_size = \(patch)")
+        }
+        let blockIndices = Set(checkpoint.names.compactMap { n -> Int? in
+            guard n.hasPrefix(name("blocks.")) else { return nil }
+            return Int(n.dropFirst(name("blocks.").count).prefix { $0 != "." })
+        })
+        guard !blockIndices.isEmpty, blockIndices == Set(0..<blockIndices.count) else {
+            throw ConvertError("the checkpoint has blocks \(blockIndices.sorted()); expected blocks 0, 1, …")
+        }
+        let depth = try hp.int("depth", inferred: blockIndices.count, "it has blocks 0…\(blockIndices.count - 1)")
+        let fc1 = try tensor(S.block(0, .fc1Weight), rank: 2)
+        let hidden = fc1.shape[0]
+        if config.has("mlp_ratio"), Int(try config.double("mlp_ratio") * Double(dim)) != hidden {   // timm: int(dim * mlp_ratio)
+            throw hp.contradiction("mlp_ratio", config.values["mlp_ratio"]!, "\(shape(fc1)), so mlp_ratio = \(Double(hidden) / Double(dim))")
+        }
+        let head = try tensor(S.headWeight, rank: 2)
+        let classes = try hp.int("num_classes", inferred: head.shape[0], shape(head))
+        let hasQKVBias = checkpoint[name(S.block(0, .qkvBias))] != nil
+        let qkvBias = try hp.bool("qkv_bias", inferred: hasQKVBias, "it \(hasQKVBias ? "has" : "has no") '\(S.block(0, .qkvBias))'")
+        let hasDist = checkpoint[name(S.distillationToken)] != nil
+        let distilled = try hp.bool("distilled", inferred: hasDist, "it \(hasDist ? "has" : "has no") '\(S.distillationToken)' (a distilled DeiT has one)")
+        guard checkpoint[name(S.distillationHeadWeight)] != nil || !distilled else {
+            throw ConvertError("the checkpoint has a '\(S.distillationToken)' but no '\(S.distillationHeadWeight)'")
         }
 
-        let tokens = (imageHeight / patch) * (imageWidth / patch) + (distilled ? 2 : 1)
-        let positions = noEmbedClass ? tokens - (distilled ? 2 : 1) : tokens
-        if let pos = checkpoint[name("pos_embed")], pos.shape != [1, positions, dim] {
-            throw ConvertError("checkpoint 'pos_embed' has shape \(pos.shape) but img_size \(imageHeight)×\(imageWidth) with patch \(patch) needs [1, \(positions), \(dim)]; the runtime does not resample position embeddings")
+        // Image size and where the position embeddings start, from their count.
+        let prefixTokens = distilled ? 2 : 1
+        let pos = try tensor(S.positionEmbedding, rank: 3)
+        let positions = pos.shape[1]
+        let (imageHeight, imageWidth): (Int, Int)
+        let noEmbedClass: Bool
+        if config.has("img_size") {
+            (imageHeight, imageWidth) = try pair("img_size")
+            guard imageHeight >= patch, imageWidth >= patch else {
+                throw ConvertError("\(config.origin(of: "img_size")): img_size \(imageHeight)×\(imageWidth) is smaller than a \(patch)×\(patch) patch")
+            }
+            let patches = (imageHeight / patch) * (imageWidth / patch)
+            guard positions == patches || positions == patches + prefixTokens else {
+                throw hp.contradiction("img_size", config.values["img_size"]!, "\(shape(pos)), but a \(imageHeight)×\(imageWidth) image in \(patch)×\(patch) patches has \(patches) patches (+\(prefixTokens) prefix token(s)); the runtime does not resample position embeddings")
+            }
+            noEmbedClass = try hp.bool("no_embed_class", inferred: positions == patches, "\(shape(pos)) for \(patches) patches")
+        } else {
+            // A square grid: the only shape a count of positions pins down.
+            let choices = config.has("no_embed_class") ? [try config.bool("no_embed_class", default: false)] : [false, true]
+            let grid = choices.lazy.compactMap { noEmbed -> (Bool, Int)? in
+                let patches = noEmbed ? positions : positions - prefixTokens
+                let side = Int(Double(max(patches, 0)).squareRoot().rounded())
+                return side > 0 && side * side == patches ? (noEmbed, side) : nil
+            }.first
+            guard let (noEmbed, side) = grid else {
+                throw ConvertError("img_size is not in the config, and \(shape(pos)), which is not a square grid of patches (with \(prefixTokens) prefix token(s)); set img_size")
+            }
+            noEmbedClass = noEmbed
+            (imageHeight, imageWidth) = (side * patch, side * patch)
+        }
+        let heads = try hp.int("num_heads", default: 12, "timm's default; a wrong head count runs but computes wrong logits")
+        for w in hp.warnings { output.warn(w) }
+        guard heads >= 1, dim % heads == 0 else {
+            throw ConvertError("\(config.origin(of: "num_heads")): embed_dim \(dim) is not a multiple of num_heads \(heads)")
         }
 
-        output.metadata("vit.image_size", .ints([Int64(imageHeight), Int64(imageWidth)]))
-        output.metadata("vit.patch_size", .int(Int64(patch)))
-        output.metadata("vit.in_chans", .int(Int64(channels)))
-        output.metadata("vit.embed_dim", .int(Int64(dim)))
-        output.metadata("vit.depth", .int(Int64(depth)))
-        output.metadata("vit.num_heads", .int(Int64(heads)))
-        output.metadata("vit.mlp_hidden", .int(Int64(hidden)))
-        output.metadata("vit.num_classes", .int(Int64(classes)))
-        output.metadata("vit.qkv_bias", .bool(qkvBias))
-        output.metadata("vit.distilled", .bool(distilled))
-        output.metadata("vit.no_embed_class", .bool(noEmbedClass))
-        output.metadata("vit.prop_attn", .bool(propAttn))
-        output.metadata("vit.layer_norm_eps", .float(1e-6))
-        output.metadata("vit.global_pool", .string("token"))
-
-        output.metadata("vit.weight_layout", .string(weightLayout))
+        output.metadata(S.Key.imageSize, .ints([Int64(imageHeight), Int64(imageWidth)]))
+        output.metadata(S.Key.patchSize, .int(Int64(patch)))
+        output.metadata(S.Key.channels, .int(Int64(channels)))
+        output.metadata(S.Key.width, .int(Int64(dim)))
+        output.metadata(S.Key.depth, .int(Int64(depth)))
+        output.metadata(S.Key.heads, .int(Int64(heads)))
+        output.metadata(S.Key.mlpWidth, .int(Int64(hidden)))
+        output.metadata(S.Key.classes, .int(Int64(classes)))
+        output.metadata(S.Key.qkvBias, .bool(qkvBias))
+        output.metadata(S.Key.distilled, .bool(distilled))
+        output.metadata(S.Key.noEmbedClass, .bool(noEmbedClass))
+        output.metadata(S.Key.proportionalAttention, .bool(propAttn))
+        output.metadata(S.Key.layerNormEpsilon, .float(1e-6))
+        output.metadata(S.Key.globalPool, .string("token"))
+        output.metadata(S.Key.weightLayout, .string(S.weightLayout))
 
         let big = options.weightDType
         func copy(_ key: String, _ shape: [Int], as stored: [Int]? = nil, dtype: DType = .f32) throws {
@@ -149,53 +233,41 @@ public enum ViTConverter: FamilyConverter {
         func matrix(_ key: String, _ shape: [Int]) throws {
             let t = try checkpoint.require(name(key), shape: shape)
             let n = shape[0], k = shape.dropFirst().reduce(1, *)
-            try output.floats(key, panels(try t.floats(), n: n, k: k), shape: panelShape(n: n, k: k), dtype: big)
+            try output.floats(key, panels(try t.floats(), n: n, k: k), shape: S.panelShape(n: n, k: k), dtype: big)
         }
-        try matrix("patch_embed.proj.weight", [dim, channels, patch, patch])
-        try copy("patch_embed.proj.bias", [dim])
-        try copy("cls_token", [1, 1, dim], as: [dim])
-        if distilled { try copy("dist_token", [1, 1, dim], as: [dim]) }
-        try copy("pos_embed", [1, positions, dim], as: [positions, dim])
+        try matrix(S.patchWeight, [dim, channels, patch, patch])
+        try copy(S.patchBias, [dim])
+        try copy(S.classToken, [1, 1, dim], as: [dim])
+        if distilled { try copy(S.distillationToken, [1, 1, dim], as: [dim]) }
+        try copy(S.positionEmbedding, [1, positions, dim], as: [positions, dim])
         for i in 0..<depth {
+            func b(_ t: S.BlockTensor) -> String { S.block(i, t) }
+            try copy(b(.norm1Weight), [dim])
+            try copy(b(.norm1Bias), [dim])
+            try matrix(b(.qkvWeight), [3 * dim, dim])
+            if qkvBias { try copy(b(.qkvBias), [3 * dim]) }
             let p = "blocks.\(i)."
-            try copy(p + "norm1.weight", [dim])
-            try copy(p + "norm1.bias", [dim])
-            try matrix(p + "attn.qkv.weight", [3 * dim, dim])
-            if qkvBias {
-                try copy(p + "attn.qkv.bias", [3 * dim])
-            } else if checkpoint[name(p + "attn.qkv.bias")] != nil {
-                throw ConvertError("the config says qkv_bias=false but the checkpoint has '\(p)attn.qkv.bias'")
-            }
             for key in ["attn.q_norm.weight", "attn.k_norm.weight", "ls1.gamma", "ls2.gamma"] where checkpoint[name(p + key)] != nil {
                 throw ConvertError("the checkpoint has '\(p)\(key)', which the config does not describe and the runtime does not implement")
             }
-            try matrix(p + "attn.proj.weight", [dim, dim])
-            try copy(p + "attn.proj.bias", [dim])
-            try copy(p + "norm2.weight", [dim])
-            try copy(p + "norm2.bias", [dim])
-            try matrix(p + "mlp.fc1.weight", [hidden, dim])
-            try copy(p + "mlp.fc1.bias", [hidden])
-            try matrix(p + "mlp.fc2.weight", [dim, hidden])
-            try copy(p + "mlp.fc2.bias", [dim])
+            try matrix(b(.projWeight), [dim, dim])
+            try copy(b(.projBias), [dim])
+            try copy(b(.norm2Weight), [dim])
+            try copy(b(.norm2Bias), [dim])
+            try matrix(b(.fc1Weight), [hidden, dim])
+            try copy(b(.fc1Bias), [hidden])
+            try matrix(b(.fc2Weight), [dim, hidden])
+            try copy(b(.fc2Bias), [dim])
         }
-        if checkpoint[name("blocks.\(depth).norm1.weight")] != nil {
-            throw ConvertError("the checkpoint has more than depth=\(depth) blocks; check 'depth' in the config")
-        }
-        try copy("norm.weight", [dim])
-        try copy("norm.bias", [dim])
-        try copy("head.weight", [classes, dim], dtype: big)
-        try copy("head.bias", [classes])
+        try copy(S.normWeight, [dim])
+        try copy(S.normBias, [dim])
+        try copy(S.headWeight, [classes, dim], dtype: big)
+        try copy(S.headBias, [classes])
         if distilled {
-            try copy("head_dist.weight", [classes, dim], dtype: big)
-            try copy("head_dist.bias", [classes])
+            try copy(S.distillationHeadWeight, [classes, dim], dtype: big)
+            try copy(S.distillationHeadBias, [classes])
         }
     }
-
-    /// The value of `vit.weight_layout` this converter writes.
-    public static let weightLayout = "panels16"
-
-    /// Shape of an `[n, k]` matrix in the panel layout.
-    static func panelShape(n: Int, k: Int) -> [Int] { [(n + 15) / 16, k, 16] }
 
     /// `w` (`[n, k]`, row-major) in the panel layout: `out[(j·k + p)·16 + c] = w[(16j + c)·k + p]`,
     /// zero for rows past n.

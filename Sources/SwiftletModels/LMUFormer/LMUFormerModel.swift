@@ -13,23 +13,11 @@ import SwiftletKernels
 /// converted as f16 (`--dtype f16`) are used in place: half the bytes to read per streamed frame,
 /// at a cost in accuracy (about 1e-2 on the logits of the fixtures), so f32 stays the default.
 public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
-    public static let familyName = "lmuformer"
+    public static let familyName = LMUFormerSchema.family
     public var family: String { Self.familyName }
 
     /// The official constructors.
-    enum Variant: String {
-        case plain = "lmu_rnn_conv1d"
-        case spiking = "slmu_rnn_conv1d"
-        case membraneShortcut = "slmu_rnn_ms_conv1d"
-
-        var code: UInt32 {
-            switch self {
-            case .plain: 1
-            case .spiking: 2
-            case .membraneShortcut: 3
-            }
-        }
-    }
+    typealias Variant = LMUFormerSchema.Variant
 
     /// A k=3, padding-1 convolution of the patch embedding and what is folded around it.
     struct Conv {
@@ -102,21 +90,23 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
     let squaringCount: Int
 
     public init(file: SWLFile) throws(ModelError) {
+        typealias S = LMUFormerSchema
+        typealias K = LMUFormerSchema.Key
         self.file = file
         let w = Weights(file)
-        let name = try w.string("lmuformer.variant")
+        let name = try w.string(K.variant)
         guard let variant = Variant(rawValue: name) else {
-            throw ModelError(.unsupported, "unknown lmuformer variant '\(name)'; this build runs lmu_rnn_conv1d, slmu_rnn_conv1d and slmu_rnn_ms_conv1d")
+            throw ModelError(.unsupported, "unknown lmuformer variant '\(name)'; this build runs \(Variant.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         self.variant = variant
-        features = try w.int("lmuformer.in_channels")
-        dim = try w.int("lmuformer.embed_dims")
-        depth = try w.int("lmuformer.depths")
-        hidden = try w.int("lmuformer.hidden_dims")
-        memory = try w.int("lmuformer.memory_size")
-        classes = try w.int("lmuformer.num_classes")
-        impulseLength = try w.int("lmuformer.theta", default: 128)
-        let tau = try w.double("lmuformer.lif_tau", default: 2)
+        features = try w.int(K.inChannels)
+        dim = try w.int(K.width)
+        depth = try w.int(K.depth)
+        hidden = try w.int(K.mlpWidth)
+        memory = try w.int(K.memorySize)
+        classes = try w.int(K.classes)
+        impulseLength = try w.int(K.theta, default: 128)
+        let tau = try w.double(K.lifTau, default: 2)
         guard (1...65536).contains(features), (1...65536).contains(dim), (1...256).contains(depth),
               (1...262144).contains(hidden), (1...65536).contains(memory), (1...65536).contains(classes),
               (1...4096).contains(impulseLength), tau == 2 else {
@@ -134,28 +124,27 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
         }
 
         var convs: [Conv] = []
-        for i in 0..<5 {
-            let prefix = i < 4 ? "patch.conv\(i)" : "patch.rpe"
+        for i in 0..<S.patchConvolutions {
             let cin = i == 0 ? features : c
-            let weight = try Self.matrix(w, "\(prefix).weight", shape: [3, cin, c])
+            let weight = try Self.matrix(w, S.patch(i, .weight), shape: [3, cin, c])
             var bias: UnsafePointer<Float>? = nil
             var scale: UnsafePointer<Float>? = nil, shift: UnsafePointer<Float>? = nil
             var layer = -1
             switch variant {
             case .plain:
                 if i < 4 {
-                    scale = try w.floats("\(prefix).bn_scale", shape: [c]).baseAddress
-                    shift = try w.floats("\(prefix).bn_shift", shape: [c]).baseAddress
+                    scale = try w.floats(S.patch(i, .bnScale), shape: [c]).baseAddress
+                    shift = try w.floats(S.patch(i, .bnShift), shape: [c]).baseAddress
                 }
             case .spiking:
-                bias = try w.floats("\(prefix).bias", shape: [c]).baseAddress
+                bias = try w.floats(S.patch(i, .bias), shape: [c]).baseAddress
                 layer = lif(i < 4 ? "patch.\(i)" : "patch.rpe", c)
             case .membraneShortcut:
                 if i < 3 {
-                    bias = try w.floats("\(prefix).bias", shape: [c]).baseAddress
+                    bias = try w.floats(S.patch(i, .bias), shape: [c]).baseAddress
                 } else if i == 3 {
-                    scale = try w.floats("\(prefix).bn_scale", shape: [c]).baseAddress
-                    shift = try w.floats("\(prefix).bn_shift", shape: [c]).baseAddress
+                    scale = try w.floats(S.patch(i, .bnScale), shape: [c]).baseAddress
+                    shift = try w.floats(S.patch(i, .bnShift), shape: [c]).baseAddress
                 }
                 if i < 4 { layer = lif("patch.\(i)", c) }
             }
@@ -167,14 +156,15 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
         var impulses: [UnsafeMutablePointer<Float>] = []
         do {
             for n in 0..<depth {
-                let p = "block.\(n)"
-                let a = try w.floats("\(p).lmu.A", shape: [m, m]).baseAddress!
-                let b = try w.floats("\(p).lmu.B", shape: [m, 1]).baseAddress!
-                let uBias = try w.floats("\(p).u.bias", shape: [1])[0]
+                let p = "block.\(n)"   // LIF layer labels in reports
+                func t(_ tensor: S.BlockTensor) -> String { S.block(n, tensor) }
+                let a = try w.floats(t(.lmuA), shape: [m, m]).baseAddress!
+                let b = try w.floats(t(.lmuB), shape: [m, 1]).baseAddress!
+                let uBias = try w.floats(t(.uBias), shape: [1])[0]
                 let spiking = variant != .plain
                 let ms = variant == .membraneShortcut
-                func opt(_ name: String, _ n: Int) throws(ModelError) -> UnsafePointer<Float> {
-                    try w.floats(name, shape: [n]).baseAddress!
+                func opt(_ tensor: S.BlockTensor, _ n: Int) throws(ModelError) -> UnsafePointer<Float> {
+                    try w.floats(t(tensor), shape: [n]).baseAddress!
                 }
                 let prevLIF = ms ? lif("\(p).prev", c, 0.5) : -1
                 let uLIF = lif("\(p).u", 1)
@@ -189,31 +179,31 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
                 impulses.append(impulse)
                 blocks.append(try Block(
                     a: a, b: b, impulse: impulse,
-                    uWeight: w.floats("\(p).u.weight", shape: [c]).baseAddress!, uBias: uBias,
-                    mScale: spiking ? opt("\(p).m_bn.scale", m) : nil,
-                    mShift: spiking ? opt("\(p).m_bn.shift", m) : nil,
-                    hWeight: Self.matrix(w, "\(p).h.weight", shape: [m + c, c]),
-                    hBias: opt("\(p).h.bias", c),
-                    projWeight: Self.matrix(w, "\(p).proj.weight", shape: [c, c]),
-                    projBias: opt("\(p).proj.bias", c),
-                    fc1Weight: Self.matrix(w, "\(p).fc1.weight", shape: [c, hid]),
-                    fc1Bias: opt("\(p).fc1.bias", hid),
-                    fc2Weight: Self.matrix(w, "\(p).fc2.weight", shape: [hid, c]),
-                    fc2Bias: opt("\(p).fc2.bias", c),
-                    prevScale: ms ? opt("\(p).prev_bn.scale", c) : nil,
-                    prevShift: ms ? opt("\(p).prev_bn.shift", c) : nil,
-                    fc1Scale: ms ? opt("\(p).fc1_bn.scale", c) : nil,
-                    fc1Shift: ms ? opt("\(p).fc1_bn.shift", c) : nil,
-                    fc2Scale: ms ? opt("\(p).fc2_bn.scale", hid) : nil,
-                    fc2Shift: ms ? opt("\(p).fc2_bn.shift", hid) : nil,
+                    uWeight: opt(.uWeight, c), uBias: uBias,
+                    mScale: spiking ? opt(.memoryScale, m) : nil,
+                    mShift: spiking ? opt(.memoryShift, m) : nil,
+                    hWeight: Self.matrix(w, t(.hWeight), shape: [m + c, c]),
+                    hBias: opt(.hBias, c),
+                    projWeight: Self.matrix(w, t(.projWeight), shape: [c, c]),
+                    projBias: opt(.projBias, c),
+                    fc1Weight: Self.matrix(w, t(.fc1Weight), shape: [c, hid]),
+                    fc1Bias: opt(.fc1Bias, hid),
+                    fc2Weight: Self.matrix(w, t(.fc2Weight), shape: [hid, c]),
+                    fc2Bias: opt(.fc2Bias, c),
+                    prevScale: ms ? opt(.prevScale, c) : nil,
+                    prevShift: ms ? opt(.prevShift, c) : nil,
+                    fc1Scale: ms ? opt(.fc1Scale, c) : nil,
+                    fc1Shift: ms ? opt(.fc1Shift, c) : nil,
+                    fc2Scale: ms ? opt(.fc2Scale, hid) : nil,
+                    fc2Shift: ms ? opt(.fc2Shift, hid) : nil,
                     prevLIF: prevLIF, uLIF: uLIF, mLIF: mLIF, hLIF: hLIF, projLIF: projLIF,
                     fc1LIF: fc1LIF, fc2LIF: fc2LIF))
             }
-            headWeight = try Self.matrix(w, "head.weight", shape: [c, classes])
-            headBias = try w.floats("head.bias", shape: [classes]).baseAddress!
+            headWeight = try Self.matrix(w, S.headWeight, shape: [c, classes])
+            headBias = try w.floats(S.headBias, shape: [classes]).baseAddress!
             if variant == .membraneShortcut {
-                headScale = try w.floats("head_bn.scale", shape: [c]).baseAddress
-                headShift = try w.floats("head_bn.shift", shape: [c]).baseAddress
+                headScale = try w.floats(S.headScale, shape: [c]).baseAddress
+                headShift = try w.floats(S.headShift, shape: [c]).baseAddress
             } else {
                 headScale = nil
                 headShift = nil
@@ -230,26 +220,26 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
         squaringCache = Mutex([UnsafeMutablePointer<Float>?](repeating: nil, count: depth))
 
         // The audio front end: present unless the converter wrote `lmuformer.audio.enabled = false`.
-        if try w.bool("lmuformer.audio.enabled", default: true) {
+        if try w.bool(K.audioEnabled, default: true) {
             var o = FbankOptions()
-            o.sampleRate = try w.double("lmuformer.audio.sample_rate", default: 16000)
-            o.numMelBins = try w.int("lmuformer.audio.num_mel_bins", default: features)
-            o.frameLengthMs = try w.double("lmuformer.audio.frame_length_ms", default: 25)
-            o.frameShiftMs = try w.double("lmuformer.audio.frame_shift_ms", default: 10)
-            o.preemphasis = try w.double("lmuformer.audio.preemphasis", default: 0.97)
-            o.lowFrequency = try w.double("lmuformer.audio.low_freq", default: 20)
-            o.highFrequency = try w.double("lmuformer.audio.high_freq", default: 0)
-            let window = w.file.metadata["lmuformer.audio.window"] == nil ? "hanning" : try w.string("lmuformer.audio.window")
+            o.sampleRate = try w.double(K.sampleRate, default: 16000)
+            o.numMelBins = try w.int(K.melBins, default: features)
+            o.frameLengthMs = try w.double(K.frameLengthMs, default: 25)
+            o.frameShiftMs = try w.double(K.frameShiftMs, default: 10)
+            o.preemphasis = try w.double(K.preemphasis, default: 0.97)
+            o.lowFrequency = try w.double(K.lowFrequency, default: 20)
+            o.highFrequency = try w.double(K.highFrequency, default: 0)
+            let window = w.file.metadata[K.window] == nil ? "hanning" : try w.string(K.window)
             guard let kind = FbankWindow(rawValue: window) else {
-                throw ModelError(.unsupported, "unknown fbank window '\(window)' in lmuformer.audio.window")
+                throw ModelError(.unsupported, "unknown fbank window '\(window)' in \(K.window)")
             }
             o.window = kind
             let norm = FbankNormalization(
-                mean: Float(try w.double("lmuformer.audio.mean", default: Double(FbankNormalization.speechCommands.mean))),
-                std: Float(try w.double("lmuformer.audio.std", default: Double(FbankNormalization.speechCommands.std))),
-                targetFrames: try w.int("lmuformer.audio.target_frames", default: 128))
+                mean: Float(try w.double(K.audioMean, default: Double(FbankNormalization.speechCommands.mean))),
+                std: Float(try w.double(K.audioStd, default: Double(FbankNormalization.speechCommands.std))),
+                targetFrames: try w.int(K.targetFrames, default: 128))
             guard o.numMelBins == features else {
-                throw ModelError(.format, "lmuformer.audio.num_mel_bins (\(o.numMelBins)) must equal in_channels (\(features))")
+                throw ModelError(.format, "\(K.melBins) (\(o.numMelBins)) must equal in_channels (\(features))")
             }
             do {
                 try o.validate()
@@ -335,4 +325,15 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
 
     /// Frames of look-ahead: each of the five k=3 convolutions needs one future frame.
     static let latencyFrames = 5
+}
+
+extension LMUFormerSchema.Variant {
+    /// The variant's number in stream snapshots.
+    var code: UInt32 {
+        switch self {
+        case .plain: 1
+        case .spiking: 2
+        case .membraneShortcut: 3
+        }
+    }
 }

@@ -10,11 +10,11 @@ import SwiftletKernels
 /// position. As a language model a session prefills a prompt and decodes through one K/V cache per
 /// (loop step, block); that cache belongs to the trajectory chosen at prefill.
 public final class LoopFormerModel: FamilyModel, @unchecked Sendable {
-    public static let familyName = "loopformer"
+    public static let familyName = LoopFormerSchema.family
     public var family: String { Self.familyName }
 
     /// Width of the sinusoidal time features (`frequency_embedding_size` in the official code).
-    static let frequencyFeatures = 256
+    static let frequencyFeatures = LoopFormerSchema.frequencyEmbeddingSize
     /// Explicit trajectories longer than this are refused (each step needs its own K/V cache).
     public static let maxTrajectorySteps = 1024
 
@@ -70,19 +70,20 @@ public final class LoopFormerModel: FamilyModel, @unchecked Sendable {
     let int8Products: Bool
 
     public init(file: SWLFile) throws(ModelError) {
+        typealias S = LoopFormerSchema
         let w = Weights(file)
         self.file = file
-        contextLength = try w.int("loopformer.block_size")
-        vocab = try w.int("loopformer.vocab_size")
-        blockCount = try w.int("loopformer.n_layer")
-        heads = try w.int("loopformer.n_head")
-        width = try w.int("loopformer.n_embd")
-        hidden = try w.int("loopformer.intermediate_dim")
-        maxLoops = try w.int("loopformer.max_model_loops", default: 8)
-        let bias = try w.bool("loopformer.bias", default: false)
-        eps = Float(try w.double("loopformer.rmsnorm_eps", default: Double(Float.ulpOfOne)))
-        maxPeriod = Float(try w.double("loopformer.max_period", default: 10_000))
-        let features = try w.int("loopformer.frequency_embedding_size", default: Self.frequencyFeatures)
+        contextLength = try w.int(S.Key.blockSize)
+        vocab = try w.int(S.Key.vocabSize)
+        blockCount = try w.int(S.Key.layers)
+        heads = try w.int(S.Key.heads)
+        width = try w.int(S.Key.width)
+        hidden = try w.int(S.Key.mlpWidth)
+        maxLoops = try w.int(S.Key.maxLoops, default: 8)
+        let bias = try w.bool(S.Key.bias, default: false)
+        eps = Float(try w.double(S.Key.rmsNormEpsilon, default: Double(Float.ulpOfOne)))
+        maxPeriod = Float(try w.double(S.Key.maxPeriod, default: 10_000))
+        let features = try w.int(S.Key.frequencyEmbeddingSize, default: Self.frequencyFeatures)
         guard features == Self.frequencyFeatures else {
             throw ModelError(.unsupported, "loopformer: frequency_embedding_size \(features) is not supported (the official models use 256)")
         }
@@ -136,37 +137,37 @@ public final class LoopFormerModel: FamilyModel, @unchecked Sendable {
             panel = max(panel, Kernels.compactPanelFloats(cols: shape[1]))
             return m
         }
-        wte = try matrix("transformer.wte.weight", [vocab, C])
-        wpe = try p("transformer.wpe.weight", [contextLength, C])
-        normF = try p("transformer.norm_f.weight", [C])
+        wte = try matrix(S.tokenEmbedding, [vocab, C])
+        wpe = try p(S.positionEmbedding, [contextLength, C])
+        normF = try p(S.finalNorm, [C])
         var blocks: [Block] = []
         for i in 0..<blockCount {
-            let b = "transformer.h.blocks.\(i)."
+            func b(_ t: S.BlockTensor) -> String { S.block(i, t) }
             blocks.append(Block(
-                attnWeight: try matrix(b + "attn.c_attn.weight", [3 * C, C]),
-                attnBias: try optional(b + "attn.c_attn.bias", [3 * C]),
-                attnProjWeight: try matrix(b + "attn.c_proj.weight", [C, C]),
-                attnProjBias: try optional(b + "attn.c_proj.bias", [C]),
-                fcWeight: try matrix(b + "mlp.c_fc.weight", [I, C]),
-                fcBias: try optional(b + "mlp.c_fc.bias", [I]),
-                mlpProjWeight: try matrix(b + "mlp.c_proj.weight", [C, I]),
-                mlpProjBias: try optional(b + "mlp.c_proj.bias", [C]),
-                adaWeight: try matrix(b + "adaLN_modulation.1.weight", [4 * C, C]),
-                adaBias: try p(b + "adaLN_modulation.1.bias", [4 * C])))
+                attnWeight: try matrix(b(.qkvWeight), [3 * C, C]),
+                attnBias: try optional(b(.qkvBias), [3 * C]),
+                attnProjWeight: try matrix(b(.attnProjWeight), [C, C]),
+                attnProjBias: try optional(b(.attnProjBias), [C]),
+                fcWeight: try matrix(b(.fcWeight), [I, C]),
+                fcBias: try optional(b(.fcBias), [I]),
+                mlpProjWeight: try matrix(b(.mlpProjWeight), [C, I]),
+                mlpProjBias: try optional(b(.mlpProjBias), [C]),
+                adaWeight: try matrix(b(.adaLNWeight), [4 * C, C]),
+                adaBias: try p(b(.adaLNBias), [4 * C])))
         }
         self.blocks = blocks
         let names: [CompactFormat: String] = [.f32: "f32", .f16: "f16", .bf16: "bf16", .q8Row: "q8_row"]
         int8Products = formats == [.q8Row] && Kernels.q8ProductsUseVNNI
         weightFormat = formats.sorted { $0.rawValue < $1.rawValue }.compactMap { names[$0] }.joined(separator: "+")
         panelFloats = panel
-        func embedder(_ prefix: String) throws(ModelError) -> TimestepEmbedder {
-            TimestepEmbedder(w1: try p(prefix + ".mlp.0.weight", [C, Self.frequencyFeatures]),
-                             b1: try p(prefix + ".mlp.0.bias", [C]),
-                             w2: try p(prefix + ".mlp.2.weight", [C, C]),
-                             b2: try p(prefix + ".mlp.2.bias", [C]))
+        func embedder(_ e: S.Embedder) throws(ModelError) -> TimestepEmbedder {
+            TimestepEmbedder(w1: try p(S.embedder(e, .inWeight), [C, Self.frequencyFeatures]),
+                             b1: try p(S.embedder(e, .inBias), [C]),
+                             w2: try p(S.embedder(e, .outWeight), [C, C]),
+                             b2: try p(S.embedder(e, .outBias), [C]))
         }
-        timeEmbedder = try embedder("time_embedder")
-        dtEmbedder = try embedder("dt_embedder")
+        timeEmbedder = try embedder(.time)
+        dtEmbedder = try embedder(.dt)
     }
 
     public var inputs: [TensorInfo] { [TensorInfo(name: "input_ids", dtype: .i32, shape: [-1, -1])] }

@@ -10,7 +10,7 @@ import SwiftletKernels
 /// `RMSNorm(a)`; `x = mlp + a`. Then a final RMSNorm and an untied (or tied) LM head.
 /// Tables are read in place from the mapped file in f32, f16 or q8_row.
 public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
-    public static let familyName = "memoryformer"
+    public static let familyName = MemoryFormerSchema.family
     public var family: String { Self.familyName }
 
     struct Config {
@@ -61,19 +61,19 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
 
     public init(file: SWLFile) throws(ModelError) {
         self.file = file
+        typealias S = MemoryFormerSchema
         let w = Weights(file)
-        let p = "memoryformer."
-        let hidden = try w.int(p + "hidden_size")
-        let heads = try w.int(p + "num_attention_heads")
-        let layerCount = try w.int(p + "num_layers")
-        let vocab = try w.int(p + "vocab_size")
-        let attentionTables = try w.int(p + "attention_tables")
-        let attentionCodeLength = try w.int(p + "attention_code_length")
-        let mlpTables = try w.int(p + "mlp_tables")
-        let mlpCodeLength = try w.int(p + "mlp_code_length")
-        let extraBits = try w.int(p + "extra_bits")
-        let rotaryDims = try w.int(p + "rotary_dims")
-        let context = try w.int(p + "context_length")
+        let hidden = try w.int(S.Key.hidden)
+        let heads = try w.int(S.Key.heads)
+        let layerCount = try w.int(S.Key.layers)
+        let vocab = try w.int(S.Key.vocab)
+        let attentionTables = try w.int(S.Key.attentionTables)
+        let attentionCodeLength = try w.int(S.Key.attentionCodeLength)
+        let mlpTables = try w.int(S.Key.mlpTables)
+        let mlpCodeLength = try w.int(S.Key.mlpCodeLength)
+        let extraBits = try w.int(S.Key.extraBits)
+        let rotaryDims = try w.int(S.Key.rotaryDims)
+        let context = try w.int(S.Key.context)
         let maxBits = MemoryTables.maxCodeLength
         guard (1...1 << 16).contains(hidden), (1...hidden).contains(heads), hidden % heads == 0,
               (1...4096).contains(layerCount), (1...1 << 24).contains(vocab),
@@ -84,9 +84,9 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
               (1...1 << 20).contains(context) else {
             throw ModelError(.format, "memoryformer metadata is inconsistent (hidden \(hidden), heads \(heads), layers \(layerCount), vocab \(vocab), attention tables \(attentionTables)×\(attentionCodeLength) bits, MLP tables \(mlpTables)×\(mlpCodeLength)+\(extraBits) bits, rotary dims \(rotaryDims), context \(context)); convert the checkpoint again")
         }
-        let rmsEpsilon = try w.double(p + "rms_norm_epsilon")
-        let layerNormEpsilon = try w.double(p + "mlp_layernorm_epsilon")
-        let rotaryBase = try w.double(p + "rotary_emb_base")
+        let rmsEpsilon = try w.double(S.Key.rmsNormEpsilon)
+        let layerNormEpsilon = try w.double(S.Key.mlpLayerNormEpsilon)
+        let rotaryBase = try w.double(S.Key.rotaryBase)
         guard rmsEpsilon >= 0, layerNormEpsilon >= 0, rotaryBase > 0, rotaryBase.isFinite else {
             throw ModelError(.format, "memoryformer metadata: epsilons must be ≥ 0 and the rotary base > 0")
         }
@@ -106,29 +106,28 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
         }
         var built: [Layer] = []
         for i in 0..<layerCount {
-            let l = "layers.\(i)."
-            let a = l + "attention."
+            func l(_ t: S.LayerTensor) -> String { S.layer(i, t) }
             built.append(Layer(
-                inputNorm: try w.floats(l + "input_layernorm.scale", shape: [hidden]),
-                query: try table(a + "query_proj.tables", tables: attentionTables, bits: attentionCodeLength, out: hidden),
-                key: try table(a + "key_proj.tables", tables: attentionTables, bits: attentionCodeLength, out: hidden),
-                value: try table(a + "value_proj.tables", tables: attentionTables, bits: attentionCodeLength, out: hidden),
-                queryBias: try w.floats(a + "query_proj.bias", shape: [hidden]),
-                keyBias: try w.floats(a + "key_proj.bias", shape: [hidden]),
-                valueBias: try w.floats(a + "value_proj.bias", shape: [hidden]),
-                postNorm: try w.floats(l + "post_attention_layernorm.scale", shape: [hidden]),
-                mlpIn: try table(l + "mlp.0.tables", tables: mlpTables, bits: mlpCodeLength, out: cfg.mlpWidth),
-                mlpInBias: try w.floats(l + "mlp.0.bias", shape: [cfg.mlpWidth]),
-                mlpNormWeight: try w.floats(l + "mlp.1.weight", shape: [cfg.mlpWidth]),
-                mlpNormBias: try w.floats(l + "mlp.1.bias", shape: [cfg.mlpWidth]),
-                mlpOut: try table(l + "mlp.2.tables", tables: mlpTables, bits: mlpCodeLength + extraBits, out: hidden),
-                mlpOutBias: try w.floats(l + "mlp.2.bias", shape: [hidden])))
+                inputNorm: try w.floats(l(.inputNorm), shape: [hidden]),
+                query: try table(l(.queryTables), tables: attentionTables, bits: attentionCodeLength, out: hidden),
+                key: try table(l(.keyTables), tables: attentionTables, bits: attentionCodeLength, out: hidden),
+                value: try table(l(.valueTables), tables: attentionTables, bits: attentionCodeLength, out: hidden),
+                queryBias: try w.floats(l(.queryBias), shape: [hidden]),
+                keyBias: try w.floats(l(.keyBias), shape: [hidden]),
+                valueBias: try w.floats(l(.valueBias), shape: [hidden]),
+                postNorm: try w.floats(l(.postAttentionNorm), shape: [hidden]),
+                mlpIn: try table(l(.mlpInTables), tables: mlpTables, bits: mlpCodeLength, out: cfg.mlpWidth),
+                mlpInBias: try w.floats(l(.mlpInBias), shape: [cfg.mlpWidth]),
+                mlpNormWeight: try w.floats(l(.mlpNormWeight), shape: [cfg.mlpWidth]),
+                mlpNormBias: try w.floats(l(.mlpNormBias), shape: [cfg.mlpWidth]),
+                mlpOut: try table(l(.mlpOutTables), tables: mlpTables, bits: mlpCodeLength + extraBits, out: hidden),
+                mlpOutBias: try w.floats(l(.mlpOutBias), shape: [hidden])))
         }
         layers = built
         tableStorage = storages.joined(separator: "+")
-        embedding = try w.floats("word_embeddings.weight", shape: [vocab, hidden])
-        finalNorm = try w.floats("final_norm.scale", shape: [hidden])
-        head = w.has("lm_head.weight") ? try w.floats("lm_head.weight", shape: [vocab, hidden]) : embedding
+        embedding = try w.floats(S.embedding, shape: [vocab, hidden])
+        finalNorm = try w.floats(S.finalNorm, shape: [hidden])
+        head = w.has(S.head) ? try w.floats(S.head, shape: [vocab, hidden]) : embedding
         rotary = HalfSplitRotary(dims: rotaryDims, base: rotaryBase, positions: context)
     }
 

@@ -5,7 +5,7 @@ import SwiftletFormat
 /// decision, and a cached language model. Its file is made by `TestModel.fileBytes()`; integrations
 /// and the C ABI tests use it to check plumbing without a real checkpoint.
 public final class TestModel: FamilyModel, @unchecked Sendable {
-    public static let familyName = "test"
+    public static let familyName = TestSchema.family
     public var family: String { Self.familyName }
 
     let layers: Int
@@ -26,11 +26,12 @@ public final class TestModel: FamilyModel, @unchecked Sendable {
     public init(file: SWLFile) throws(ModelError) {
         let w = Weights(file)
         self.file = file
-        layers = try w.int("test.layers")
-        width = try w.int("test.width")
-        classes = try w.int("test.classes")
-        vocab = try w.int("test.vocab")
-        context = try w.int("test.context")
+        typealias S = TestSchema
+        layers = try w.int(S.Key.layers)
+        width = try w.int(S.Key.width)
+        classes = try w.int(S.Key.classes)
+        vocab = try w.int(S.Key.vocab)
+        context = try w.int(S.Key.context)
         guard (1...64).contains(layers), (1...64).contains(width), (2...64).contains(classes),
               (2...64).contains(vocab), (1...4096).contains(context) else {
             throw ModelError(.format, "test model metadata out of range")
@@ -38,15 +39,15 @@ public final class TestModel: FamilyModel, @unchecked Sendable {
         var ws: [UnsafeBufferPointer<Float>] = []
         var bs: [UnsafeBufferPointer<Float>] = []
         for i in 0..<layers {
-            ws.append(try w.floats("layers.\(i).weight", shape: [width, width]))
-            bs.append(try w.floats("layers.\(i).bias", shape: [width]))
+            ws.append(try w.floats(S.layerWeight(i), shape: [width, width]))
+            bs.append(try w.floats(S.layerBias(i), shape: [width]))
         }
         weights = ws
         biases = bs
-        headWeight = try w.floats("head.weight", shape: [classes, width])
-        headBias = try w.floats("head.bias", shape: [classes])
-        embed = try w.floats("embed.weight", shape: [vocab, width])
-        lmHead = try w.floats("lm_head.weight", shape: [vocab, width])
+        headWeight = try w.floats(S.headWeight, shape: [classes, width])
+        headBias = try w.floats(S.headBias, shape: [classes])
+        embed = try w.floats(S.embedding, shape: [vocab, width])
+        lmHead = try w.floats(S.lmHead, shape: [vocab, width])
     }
 
     public var inputs: [TensorInfo] { [TensorInfo(name: "x", dtype: .f32, shape: [-1, width])] }

@@ -20,19 +20,20 @@ extension TestModel {
         var writer = SWLWriter()
         writer.setMetadata("general.family", .string(familyName))
         writer.setMetadata("general.name", .string("swiftlet-test"))
-        writer.setMetadata("test.layers", .int(Int64(layers)))
-        writer.setMetadata("test.width", .int(Int64(width)))
-        writer.setMetadata("test.classes", .int(Int64(classes)))
-        writer.setMetadata("test.vocab", .int(Int64(vocab)))
-        writer.setMetadata("test.context", .int(Int64(context)))
+        typealias S = TestSchema
+        writer.setMetadata(S.Key.layers, .int(Int64(layers)))
+        writer.setMetadata(S.Key.width, .int(Int64(width)))
+        writer.setMetadata(S.Key.classes, .int(Int64(classes)))
+        writer.setMetadata(S.Key.vocab, .int(Int64(vocab)))
+        writer.setMetadata(S.Key.context, .int(Int64(context)))
         for i in 0..<layers {
-            try writer.addTensor(name: "layers.\(i).weight", dtype: .f32, shape: [width, width], bytes: tensor(width * width))
-            try writer.addTensor(name: "layers.\(i).bias", dtype: .f32, shape: [width], bytes: tensor(width))
+            try writer.addTensor(name: S.layerWeight(i), dtype: .f32, shape: [width, width], bytes: tensor(width * width))
+            try writer.addTensor(name: S.layerBias(i), dtype: .f32, shape: [width], bytes: tensor(width))
         }
-        try writer.addTensor(name: "head.weight", dtype: .f32, shape: [classes, width], bytes: tensor(classes * width))
-        try writer.addTensor(name: "head.bias", dtype: .f32, shape: [classes], bytes: tensor(classes))
-        try writer.addTensor(name: "embed.weight", dtype: .f32, shape: [vocab, width], bytes: tensor(vocab * width), codec: .zstd, shuffle: true)
-        try writer.addTensor(name: "lm_head.weight", dtype: .f32, shape: [vocab, width], bytes: tensor(vocab * width))
+        try writer.addTensor(name: S.headWeight, dtype: .f32, shape: [classes, width], bytes: tensor(classes * width))
+        try writer.addTensor(name: S.headBias, dtype: .f32, shape: [classes], bytes: tensor(classes))
+        try writer.addTensor(name: S.embedding, dtype: .f32, shape: [vocab, width], bytes: tensor(vocab * width), codec: .zstd, shuffle: true)
+        try writer.addTensor(name: S.lmHead, dtype: .f32, shape: [vocab, width], bytes: tensor(vocab * width))
         return try writer.serialize()
     }
 }

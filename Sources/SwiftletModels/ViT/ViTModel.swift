@@ -14,7 +14,7 @@ import SwiftletFormat
 /// ToMe's decreasing `(r, -1)` schedule (2r down to 0), any other list is a per-layer list padded with
 /// zeros. Without `mergeR`, a GFLOP or latency limit picks the smallest constant r that fits.
 public final class ViTModel: FamilyModel, @unchecked Sendable {
-    public static let familyName = "vit"
+    public static let familyName = ViTSchema.family
     public var family: String { Self.familyName }
 
     let config: ViTConfig
@@ -80,23 +80,24 @@ struct ViTConfig: Sendable {
 
 extension ViTConfig {
     init(_ w: Weights) throws(ModelError) {
-        guard case .ints(let size)? = w.file.metadata["vit.image_size"], size.count == 2 else {
-            throw ModelError(.format, "metadata 'vit.image_size' ([height, width]) is missing from the model file")
+        typealias K = ViTSchema.Key
+        guard case .ints(let size)? = w.file.metadata[K.imageSize], size.count == 2 else {
+            throw ModelError(.format, "metadata '\(K.imageSize)' ([height, width]) is missing from the model file")
         }
         imageHeight = Int(size[0])
         imageWidth = Int(size[1])
-        patch = try w.int("vit.patch_size")
-        channels = try w.int("vit.in_chans", default: 3)
-        dim = try w.int("vit.embed_dim")
-        depth = try w.int("vit.depth")
-        heads = try w.int("vit.num_heads")
-        hidden = try w.int("vit.mlp_hidden")
-        classes = try w.int("vit.num_classes")
-        qkvBias = try w.bool("vit.qkv_bias", default: true)
-        distilled = try w.bool("vit.distilled", default: false)
-        noEmbedClass = try w.bool("vit.no_embed_class", default: false)
-        propAttn = try w.bool("vit.prop_attn", default: true)
-        eps = Float(try w.double("vit.layer_norm_eps", default: 1e-6))
+        patch = try w.int(K.patchSize)
+        channels = try w.int(K.channels, default: 3)
+        dim = try w.int(K.width)
+        depth = try w.int(K.depth)
+        heads = try w.int(K.heads)
+        hidden = try w.int(K.mlpWidth)
+        classes = try w.int(K.classes)
+        qkvBias = try w.bool(K.qkvBias, default: true)
+        distilled = try w.bool(K.distilled, default: false)
+        noEmbedClass = try w.bool(K.noEmbedClass, default: false)
+        propAttn = try w.bool(K.proportionalAttention, default: true)
+        eps = Float(try w.double(K.layerNormEpsilon, default: 1e-6))
         let limit = 1 << 16
         guard (1...limit).contains(patch), (1...limit).contains(channels), (1...limit).contains(dim),
               (1...4096).contains(depth), (1...limit).contains(heads), (1...(1 << 20)).contains(hidden),
@@ -133,48 +134,46 @@ struct ViTWeights {
     let headWeight, headBias: UnsafePointer<Float>
     let headDistWeight, headDistBias: UnsafePointer<Float>?
 
-    /// The `vit.weight_layout` this runtime reads.
-    static let layout = "panels16"
-
     init(_ w: Weights, _ c: ViTConfig) throws(ModelError) {
+        typealias S = ViTSchema
         let d = c.dim
         func f(_ name: String, _ shape: [Int]) throws(ModelError) -> UnsafePointer<Float> {
             try w.floats(name, shape: shape).baseAddress!
         }
         // An `[n, k]` matrix in the panel layout.
         func panels(_ name: String, _ n: Int, _ k: Int) throws(ModelError) -> UnsafePointer<Float> {
-            try f(name, [(n + 15) / 16, k, 16])
+            try f(name, S.panelShape(n: n, k: k))
         }
-        let layout = w.file.metadata["vit.weight_layout"]
-        guard case .string(ViTWeights.layout)? = layout else {
+        let layout = w.file.metadata[S.Key.weightLayout]
+        guard case .string(S.weightLayout)? = layout else {
             if layout == nil {
                 throw ModelError(.format, "this vit file stores its weight matrices unpacked (converted by an older swiftlet); convert the checkpoint again")
             }
-            throw ModelError(.unsupported, "vit.weight_layout \(layout!) is not supported (this runtime reads '\(ViTWeights.layout)')")
+            throw ModelError(.unsupported, "\(S.Key.weightLayout) \(layout!) is not supported (this runtime reads '\(S.weightLayout)')")
         }
-        patchWeight = try panels("patch_embed.proj.weight", d, c.patchLength)
-        patchBias = try f("patch_embed.proj.bias", [d])
-        classToken = try f("cls_token", [d])
-        distToken = c.distilled ? try f("dist_token", [d]) : nil
-        positions = try f("pos_embed", [c.positions, d])
+        patchWeight = try panels(S.patchWeight, d, c.patchLength)
+        patchBias = try f(S.patchBias, [d])
+        classToken = try f(S.classToken, [d])
+        distToken = c.distilled ? try f(S.distillationToken, [d]) : nil
+        positions = try f(S.positionEmbedding, [c.positions, d])
         var blocks: [ViTBlockWeights] = []
         for i in 0..<c.depth {
-            let p = "blocks.\(i)."
+            func b(_ t: S.BlockTensor) -> String { S.block(i, t) }
             blocks.append(ViTBlockWeights(
-                norm1Weight: try f(p + "norm1.weight", [d]), norm1Bias: try f(p + "norm1.bias", [d]),
-                qkvWeight: try panels(p + "attn.qkv.weight", 3 * d, d),
-                qkvBias: c.qkvBias ? try f(p + "attn.qkv.bias", [3 * d]) : nil,
-                projWeight: try panels(p + "attn.proj.weight", d, d), projBias: try f(p + "attn.proj.bias", [d]),
-                norm2Weight: try f(p + "norm2.weight", [d]), norm2Bias: try f(p + "norm2.bias", [d]),
-                fc1Weight: try panels(p + "mlp.fc1.weight", c.hidden, d), fc1Bias: try f(p + "mlp.fc1.bias", [c.hidden]),
-                fc2Weight: try panels(p + "mlp.fc2.weight", d, c.hidden), fc2Bias: try f(p + "mlp.fc2.bias", [d])))
+                norm1Weight: try f(b(.norm1Weight), [d]), norm1Bias: try f(b(.norm1Bias), [d]),
+                qkvWeight: try panels(b(.qkvWeight), 3 * d, d),
+                qkvBias: c.qkvBias ? try f(b(.qkvBias), [3 * d]) : nil,
+                projWeight: try panels(b(.projWeight), d, d), projBias: try f(b(.projBias), [d]),
+                norm2Weight: try f(b(.norm2Weight), [d]), norm2Bias: try f(b(.norm2Bias), [d]),
+                fc1Weight: try panels(b(.fc1Weight), c.hidden, d), fc1Bias: try f(b(.fc1Bias), [c.hidden]),
+                fc2Weight: try panels(b(.fc2Weight), d, c.hidden), fc2Bias: try f(b(.fc2Bias), [d])))
         }
         self.blocks = blocks
-        normWeight = try f("norm.weight", [d])
-        normBias = try f("norm.bias", [d])
-        headWeight = try f("head.weight", [c.classes, d])
-        headBias = try f("head.bias", [c.classes])
-        headDistWeight = c.distilled ? try f("head_dist.weight", [c.classes, d]) : nil
-        headDistBias = c.distilled ? try f("head_dist.bias", [c.classes]) : nil
+        normWeight = try f(S.normWeight, [d])
+        normBias = try f(S.normBias, [d])
+        headWeight = try f(S.headWeight, [c.classes, d])
+        headBias = try f(S.headBias, [c.classes])
+        headDistWeight = c.distilled ? try f(S.distillationHeadWeight, [c.classes, d]) : nil
+        headDistBias = c.distilled ? try f(S.distillationHeadBias, [c.classes]) : nil
     }
 }
