@@ -154,7 +154,7 @@ final class LoopFormerRunner: FamilyRunner {
             guard !o1 else { throw KernelError.outOfMemory(bytes: Int.max) }
             try arena.reserve(bytes: floats * MemoryLayout<Float>.stride)
         } catch {
-            throw ModelError(.budget, "cannot allocate scratch for \(rows) token rows (\(error)); use a smaller batch or shorter sequence")
+            throw ModelError(.outOfMemory, "cannot allocate scratch for \(rows) token rows (\(error)); use a smaller batch or shorter sequence")
         }
         try panel.ensure(max(model.panelFloats, 1), what: "the weight panel")
         for p in 0..<context.threads {
@@ -163,7 +163,7 @@ final class LoopFormerRunner: FamilyRunner {
             do {
                 try a.reserve(bytes: (max(64 * 1024, model.contextLength) + 16) * MemoryLayout<Float>.stride)
             } catch {
-                throw ModelError(.budget, "cannot allocate attention scratch (\(error))")
+                throw ModelError(.outOfMemory, "cannot allocate attention scratch (\(error))")
             }
         }
         return Scratch(x: arena.floats(rows * C), h: arena.floats(rows * C), qkv: arena.floats(rows * 3 * C),
