@@ -41,10 +41,15 @@ public struct FbankOptions: Sendable, Equatable {
   /// LMUFormer's Speech Commands front end (the defaults).
   public static let speechCommands = FbankOptions()
 
-  /// Samples per frame.
-  public var frameLength: Int { Int(sampleRate * frameLengthMs * 0.001) }
-  /// Samples between frame starts.
-  public var frameShift: Int { Int(sampleRate * frameShiftMs * 0.001) }
+  /// Samples per frame (0 when the settings give no representable count; `validate` refuses that).
+  public var frameLength: Int { Self.samples(sampleRate * frameLengthMs * 0.001) }
+  /// Samples between frame starts (0 when not representable, as `frameLength`).
+  public var frameShift: Int { Self.samples(sampleRate * frameShiftMs * 0.001) }
+
+  /// `Int(x)` traps on NaN, ±inf and values beyond Int, which settings read from a file can give.
+  private static func samples(_ x: Double) -> Int {
+    x.isFinite && x >= 0 && x < 0x1p40 ? Int(x) : 0
+  }
   /// FFT length.
   public var fftSize: Int {
     guard roundToPowerOfTwo else { return frameLength }
@@ -64,6 +69,9 @@ public struct FbankOptions: Sendable, Equatable {
   public func validate() throws(KernelError) {
     guard sampleRate.isFinite, sampleRate >= 1000, sampleRate <= 1_000_000 else {
       throw .invalidShape("fbank: sample rate must be between 1 kHz and 1 MHz, got \(sampleRate)")
+    }
+    guard frameLengthMs.isFinite, frameShiftMs.isFinite else {
+      throw .invalidShape("fbank: frame length and shift must be finite, got \(frameLengthMs) ms and \(frameShiftMs) ms")
     }
     guard frameLength >= 4, frameLength <= 1 << 20 else {
       throw .invalidShape("fbank: a frame must hold 4 to 2^20 samples, got \(frameLength) (\(frameLengthMs) ms)")

@@ -168,6 +168,22 @@ struct FbankFixtureError: Error, CustomStringConvertible {
     }
   }
 
+  /// Issue 11 F1: times read from a model file (NaN, ±inf, 1e300) reached `Int(rate · ms)`, which
+  /// traps; now the counts are 0 and `validate` (and the extractor) refuse them.
+  @Test(arguments: [Double.nan, .infinity, -.infinity, 1e300, -1e300])
+  func nonFiniteFrameTimesAreRefusedNotTrapped(_ v: Double) {
+    var o = FbankOptions()
+    o.frameLengthMs = v
+    #expect(o.frameLength == 0 && o.fftSize == 1)
+    #expect(throws: KernelError.self) { try o.validate() }
+    #expect(throws: KernelError.self) { try FbankExtractor(options: o) }
+    o = FbankOptions()
+    o.frameShiftMs = v
+    #expect(o.frameShift == 0)
+    #expect(throws: KernelError.self) { try o.validate() }
+    #expect(o.frameCount(sampleCount: 16000) == 0)
+  }
+
   @Test func shortClipHasNoFrames() throws {
     let r = try [Float](repeating: 0.5, count: 399).withUnsafeBufferPointer { try FbankExtractor.features($0) }
     #expect(r.frames == 0 && r.values.isEmpty)

@@ -51,6 +51,27 @@ public struct Weights: @unchecked Sendable {
         file.metadata[key] == nil ? value : try double(key)
     }
 
+    /// An integer that must lie in `range` (`value` when the key is absent): a family checks every
+    /// numeric key this way before any arithmetic uses it, so a crafted file is refused with the key
+    /// and the range instead of reaching an overflow or a conversion that traps.
+    public func int(_ key: String, in range: ClosedRange<Int>, default value: Int? = nil) throws(ModelError) -> Int {
+        let v = if let value { try int(key, default: value) } else { try int(key) }
+        guard range.contains(v) else {
+            throw ModelError(.format, "metadata '\(key)' must be an integer in \(range.lowerBound)...\(range.upperBound), got \(v)")
+        }
+        return v
+    }
+
+    /// A finite number that must lie in `range` (`value` when the key is absent); NaN and ±inf are
+    /// refused like any value outside the range.
+    public func double(_ key: String, in range: ClosedRange<Double>, default value: Double? = nil) throws(ModelError) -> Double {
+        let v = if let value { try double(key, default: value) } else { try double(key) }
+        guard v.isFinite, range.contains(v) else {
+            throw ModelError(.format, "metadata '\(key)' must be a finite number in \(range.lowerBound)...\(range.upperBound), got \(v)")
+        }
+        return v
+    }
+
     public func string(_ key: String) throws(ModelError) -> String {
         guard case .string(let v)? = file.metadata[key] else {
             throw ModelError(.format, "metadata '\(key)' (a string) is missing from the model file")
@@ -66,4 +87,16 @@ public struct Weights: @unchecked Sendable {
         default: throw ModelError(.format, "metadata '\(key)' must be a boolean")
         }
     }
+}
+
+/// The product of sizes that come from a model file, overflow-checked: a format error naming `what`
+/// instead of a trap when a crafted file makes it wrap.
+public func sizeProduct(_ factors: Int..., what: String) throws(ModelError) -> Int {
+    var n = 1
+    for f in factors {
+        let (p, o) = n.multipliedReportingOverflow(by: f)
+        guard !o, f >= 0 else { throw ModelError(.format, "\(what) overflows (\(factors.map(String.init).joined(separator: " × ")))") }
+        n = p
+    }
+    return n
 }

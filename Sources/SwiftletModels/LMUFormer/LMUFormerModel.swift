@@ -99,19 +99,15 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
             throw ModelError(.unsupported, "unknown lmuformer variant '\(name)'; this build runs \(Variant.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         self.variant = variant
-        features = try w.int(K.inChannels)
-        dim = try w.int(K.width)
-        depth = try w.int(K.depth)
-        hidden = try w.int(K.mlpWidth)
-        memory = try w.int(K.memorySize)
-        classes = try w.int(K.classes)
-        impulseLength = try w.int(K.theta, default: 128)
-        let tau = try w.double(K.lifTau, default: 2)
-        guard (1...65536).contains(features), (1...65536).contains(dim), (1...256).contains(depth),
-              (1...262144).contains(hidden), (1...65536).contains(memory), (1...65536).contains(classes),
-              (1...4096).contains(impulseLength), tau == 2 else {
-            throw ModelError(.format, "lmuformer metadata out of range (in_channels \(features), embed_dims \(dim), depths \(depth), hidden \(hidden), memory \(memory), classes \(classes), theta \(impulseLength), tau \(tau))")
-        }
+        let meta = try LMUFormerMetadata(w)
+        features = meta.features
+        dim = meta.dim
+        depth = meta.depth
+        hidden = meta.hidden
+        memory = meta.memory
+        classes = meta.classes
+        impulseLength = meta.impulseLength
+        audio = meta.audio
         let c = dim, m = memory, hid = hidden
 
         // LIF layers in the order of the official modules (the order of report "spike_rate").
@@ -218,39 +214,6 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
         membraneCount = layers.last.map { $0.offset + $0.width } ?? 0
         squaringCount = Kernels.squaringsNeeded(blockLength: impulseLength)
         squaringCache = Mutex([UnsafeMutablePointer<Float>?](repeating: nil, count: depth))
-
-        // The audio front end: present unless the converter wrote `lmuformer.audio.enabled = false`.
-        if try w.bool(K.audioEnabled, default: true) {
-            var o = FbankOptions()
-            o.sampleRate = try w.double(K.sampleRate, default: 16000)
-            o.numMelBins = try w.int(K.melBins, default: features)
-            o.frameLengthMs = try w.double(K.frameLengthMs, default: 25)
-            o.frameShiftMs = try w.double(K.frameShiftMs, default: 10)
-            o.preemphasis = try w.double(K.preemphasis, default: 0.97)
-            o.lowFrequency = try w.double(K.lowFrequency, default: 20)
-            o.highFrequency = try w.double(K.highFrequency, default: 0)
-            let window = w.file.metadata[K.window] == nil ? "hanning" : try w.string(K.window)
-            guard let kind = FbankWindow(rawValue: window) else {
-                throw ModelError(.unsupported, "unknown fbank window '\(window)' in \(K.window)")
-            }
-            o.window = kind
-            let norm = FbankNormalization(
-                mean: Float(try w.double(K.audioMean, default: Double(FbankNormalization.speechCommands.mean))),
-                std: Float(try w.double(K.audioStd, default: Double(FbankNormalization.speechCommands.std))),
-                targetFrames: try w.int(K.targetFrames, default: 128))
-            guard o.numMelBins == features else {
-                throw ModelError(.format, "\(K.melBins) (\(o.numMelBins)) must equal in_channels (\(features))")
-            }
-            do {
-                try o.validate()
-                try norm.validate()
-            } catch {
-                throw ModelError(.format, "the model's audio front end settings are invalid: \(error)")
-            }
-            audio = (o, norm)
-        } else {
-            audio = nil
-        }
     }
 
     deinit {
