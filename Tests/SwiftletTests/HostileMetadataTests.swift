@@ -1,6 +1,7 @@
 import Testing
 import Swiftlet
 import SwiftletFormat
+import SwiftletModels
 
 /// The same model file with some metadata values replaced, written by the writer so that the header
 /// checksum and every tensor checksum are valid: only the loader's own checks stand between the values
@@ -66,6 +67,54 @@ let hostileInts: [Int64] = [.max, .min, 1 << 62, -1]
         let crafted = try withMetadata(bytes, ["lmuformer.audio.frame_length_ms": .float(.nan)])
         #expect(throws: SwiftletError.format("metadata 'lmuformer.audio.frame_length_ms' must be a finite number in 0.001...60000.0, got nan")) {
             try Model(bytes: crafted)
+        }
+    }
+
+    /// Issue 11 F2: ±2^63 tables wrapped inside `tables × bits == hidden` and trapped.
+    @Test func memoryformerNumbersOutOfRangeAreRefused() throws {
+        let bytes = try MemoryFormerFixture.convert()
+        _ = try Model(bytes: try withMetadata(bytes, [:]))
+        for key in ["hidden_size", "num_attention_heads", "num_layers", "vocab_size", "attention_tables",
+                    "attention_code_length", "mlp_tables", "mlp_code_length", "extra_bits", "rotary_dims",
+                    "context_length"] {
+            for v in hostileInts { try expectRefused(bytes, "memoryformer." + key, .int(v)) }
+        }
+        for key in ["rms_norm_epsilon", "mlp_layernorm_epsilon", "rotary_emb_base"] {
+            for v in hostileFloats { try expectRefused(bytes, "memoryformer." + key, .float(v)) }
+        }
+        // Consistent-looking but wrapping: 2^62 tables of 4 bits "are" 0 wide in 64 bits.
+        let wrapped = try withMetadata(bytes, ["memoryformer.attention_tables": .int(1 << 62),
+                                               "memoryformer.attention_code_length": .int(4)])
+        #expect(throws: SwiftletError.self) { try Model(bytes: wrapped) }
+    }
+
+    @Test func loopformerNumbersOutOfRangeAreRefused() throws {
+        let bytes = try LoopFormerFixture.convert("checkpoint.safetensors")
+        _ = try Model(bytes: try withMetadata(bytes, [:]))
+        for key in ["block_size", "vocab_size", "n_layer", "n_head", "n_embd", "intermediate_dim",
+                    "max_model_loops", "frequency_embedding_size"] {
+            for v in hostileInts { try expectRefused(bytes, "loopformer." + key, .int(v)) }
+        }
+        for key in ["rmsnorm_eps", "max_period"] {
+            for v in hostileFloats { try expectRefused(bytes, "loopformer." + key, .float(v)) }
+        }
+    }
+
+    @Test func vitNumbersOutOfRangeAreRefused() throws {
+        let bytes = try ViTFixture.convert("checkpoint.safetensors")
+        _ = try Model(bytes: try withMetadata(bytes, [:]))
+        for key in ["patch_size", "in_chans", "embed_dim", "depth", "num_heads", "mlp_hidden", "num_classes"] {
+            for v in hostileInts { try expectRefused(bytes, "vit." + key, .int(v)) }
+        }
+        for v in hostileInts { try expectRefused(bytes, "vit.image_size", .ints([v, 32])) }
+        // A 1e300 epsilon became +inf as a Float and passed `eps > 0`.
+        for v in hostileFloats { try expectRefused(bytes, "vit.layer_norm_eps", .float(v)) }
+    }
+
+    @Test func testModelNumbersOutOfRangeAreRefused() throws {
+        let bytes = try TestModel.fileBytes()
+        for key in ["layers", "width", "classes", "vocab", "context"] {
+            for v in hostileInts { try expectRefused(bytes, "test." + key, .int(v)) }
         }
     }
 }

@@ -73,32 +73,17 @@ public final class LoopFormerModel: FamilyModel, @unchecked Sendable {
         typealias S = LoopFormerSchema
         let w = Weights(file)
         self.file = file
-        contextLength = try w.int(S.Key.blockSize)
-        vocab = try w.int(S.Key.vocabSize)
-        blockCount = try w.int(S.Key.layers)
-        heads = try w.int(S.Key.heads)
-        width = try w.int(S.Key.width)
-        hidden = try w.int(S.Key.mlpWidth)
-        maxLoops = try w.int(S.Key.maxLoops, default: 8)
-        let bias = try w.bool(S.Key.bias, default: false)
-        eps = Float(try w.double(S.Key.rmsNormEpsilon, default: Double(Float.ulpOfOne)))
-        maxPeriod = Float(try w.double(S.Key.maxPeriod, default: 10_000))
-        let features = try w.int(S.Key.frequencyEmbeddingSize, default: Self.frequencyFeatures)
-        guard features == Self.frequencyFeatures else {
-            throw ModelError(.unsupported, "loopformer: frequency_embedding_size \(features) is not supported (the official models use 256)")
-        }
-        let limit = 1 << 20
-        guard (1...limit).contains(contextLength), (1...limit).contains(vocab), (1...1024).contains(blockCount),
-              (1...4096).contains(heads), (1...65536).contains(width), (1...limit).contains(hidden),
-              (1...4096).contains(maxLoops) else {
-            throw ModelError(.format, "loopformer metadata out of range (block_size \(contextLength), vocab \(vocab), n_layer \(blockCount), n_head \(heads), n_embd \(width), intermediate_dim \(hidden), max_model_loops \(maxLoops))")
-        }
-        guard width % heads == 0 else {
-            throw ModelError(.format, "loopformer: n_embd \(width) is not a multiple of n_head \(heads)")
-        }
-        guard eps.isFinite, eps >= 0, maxPeriod.isFinite, maxPeriod > 0 else {
-            throw ModelError(.format, "loopformer: rmsnorm_eps \(eps) / max_period \(maxPeriod) out of range")
-        }
+        let meta = try LoopFormerMetadata(w)
+        contextLength = meta.contextLength
+        vocab = meta.vocab
+        blockCount = meta.blockCount
+        heads = meta.heads
+        width = meta.width
+        hidden = meta.hidden
+        maxLoops = meta.maxLoops
+        let bias = meta.bias
+        eps = meta.eps
+        maxPeriod = meta.maxPeriod
         headDim = width / heads
 
         let C = width, I = hidden

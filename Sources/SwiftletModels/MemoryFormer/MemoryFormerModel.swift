@@ -63,39 +63,10 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
         self.file = file
         typealias S = MemoryFormerSchema
         let w = Weights(file)
-        let hidden = try w.int(S.Key.hidden)
-        let heads = try w.int(S.Key.heads)
-        let layerCount = try w.int(S.Key.layers)
-        let vocab = try w.int(S.Key.vocab)
-        let attentionTables = try w.int(S.Key.attentionTables)
-        let attentionCodeLength = try w.int(S.Key.attentionCodeLength)
-        let mlpTables = try w.int(S.Key.mlpTables)
-        let mlpCodeLength = try w.int(S.Key.mlpCodeLength)
-        let extraBits = try w.int(S.Key.extraBits)
-        let rotaryDims = try w.int(S.Key.rotaryDims)
-        let context = try w.int(S.Key.context)
-        let maxBits = MemoryTables.maxCodeLength
-        guard (1...1 << 16).contains(hidden), (1...hidden).contains(heads), hidden % heads == 0,
-              (1...4096).contains(layerCount), (1...1 << 24).contains(vocab),
-              (1...maxBits).contains(attentionCodeLength), attentionTables * attentionCodeLength == hidden,
-              mlpCodeLength >= 1, extraBits >= 0, mlpCodeLength + extraBits <= maxBits,
-              mlpTables * mlpCodeLength == hidden,
-              rotaryDims >= 0, rotaryDims <= hidden / heads, rotaryDims % 2 == 0,
-              (1...1 << 20).contains(context) else {
-            throw ModelError(.format, "memoryformer metadata is inconsistent (hidden \(hidden), heads \(heads), layers \(layerCount), vocab \(vocab), attention tables \(attentionTables)×\(attentionCodeLength) bits, MLP tables \(mlpTables)×\(mlpCodeLength)+\(extraBits) bits, rotary dims \(rotaryDims), context \(context)); convert the checkpoint again")
-        }
-        let rmsEpsilon = try w.double(S.Key.rmsNormEpsilon)
-        let layerNormEpsilon = try w.double(S.Key.mlpLayerNormEpsilon)
-        let rotaryBase = try w.double(S.Key.rotaryBase)
-        guard rmsEpsilon >= 0, layerNormEpsilon >= 0, rotaryBase > 0, rotaryBase.isFinite else {
-            throw ModelError(.format, "memoryformer metadata: epsilons must be ≥ 0 and the rotary base > 0")
-        }
-        let cfg = Config(
-            hidden: hidden, heads: heads, headDim: hidden / heads, layers: layerCount, vocab: vocab,
-            attentionTables: attentionTables, attentionCodeLength: attentionCodeLength,
-            mlpTables: mlpTables, mlpCodeLength: mlpCodeLength, extraBits: extraBits,
-            rotaryDims: rotaryDims, rotaryBase: rotaryBase, rmsEpsilon: Float(rmsEpsilon),
-            layerNormEpsilon: Float(layerNormEpsilon), context: context)
+        let cfg = try Config(w)
+        let hidden = cfg.hidden, attentionTables = cfg.attentionTables, attentionCodeLength = cfg.attentionCodeLength
+        let mlpTables = cfg.mlpTables, mlpCodeLength = cfg.mlpCodeLength, extraBits = cfg.extraBits
+        let vocab = cfg.vocab
         config = cfg
 
         var storages: [String] = []
@@ -105,7 +76,7 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
             return t
         }
         var built: [Layer] = []
-        for i in 0..<layerCount {
+        for i in 0..<cfg.layers {
             func l(_ t: S.LayerTensor) -> String { S.layer(i, t) }
             built.append(Layer(
                 inputNorm: try w.floats(l(.inputNorm), shape: [hidden]),
@@ -128,7 +99,7 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
         embedding = try w.floats(S.embedding, shape: [vocab, hidden])
         finalNorm = try w.floats(S.finalNorm, shape: [hidden])
         head = w.has(S.head) ? try w.floats(S.head, shape: [vocab, hidden]) : embedding
-        rotary = HalfSplitRotary(dims: rotaryDims, base: rotaryBase, positions: context)
+        rotary = HalfSplitRotary(dims: cfg.rotaryDims, base: cfg.rotaryBase, positions: cfg.context)
     }
 
     /// A table tensor read in place: f32, f16, or q8_row (int8 values, then one f32 scale per row).

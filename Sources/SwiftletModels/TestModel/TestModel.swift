@@ -27,15 +27,13 @@ public final class TestModel: FamilyModel, @unchecked Sendable {
         let w = Weights(file)
         self.file = file
         typealias S = TestSchema
-        layers = try w.int(S.Key.layers)
-        width = try w.int(S.Key.width)
-        classes = try w.int(S.Key.classes)
-        vocab = try w.int(S.Key.vocab)
-        context = try w.int(S.Key.context)
-        guard (1...64).contains(layers), (1...64).contains(width), (2...64).contains(classes),
-              (2...64).contains(vocab), (1...4096).contains(context) else {
-            throw ModelError(.format, "test model metadata out of range")
-        }
+        typealias K = TestSchema.Key
+        // Every numeric key range-checked before any arithmetic uses it.
+        layers = try w.int(K.layers, in: 1...64)
+        width = try w.int(K.width, in: 1...64)
+        classes = try w.int(K.classes, in: 2...64)
+        vocab = try w.int(K.vocab, in: 2...64)
+        context = try w.int(K.context, in: 1...4096)
         var ws: [UnsafeBufferPointer<Float>] = []
         var bs: [UnsafeBufferPointer<Float>] = []
         for i in 0..<layers {

@@ -79,35 +79,41 @@ struct ViTConfig: Sendable {
 }
 
 extension ViTConfig {
+    /// Every numeric `vit.*` key, range-checked here before any arithmetic uses it: a crafted file
+    /// (±2^63 sizes, a NaN or 1e300 epsilon) is refused with the key and the allowed range.
     init(_ w: Weights) throws(ModelError) {
         typealias K = ViTSchema.Key
+        let limit = 1 << 16
         guard case .ints(let size)? = w.file.metadata[K.imageSize], size.count == 2 else {
             throw ModelError(.format, "metadata '\(K.imageSize)' ([height, width]) is missing from the model file")
         }
+        guard size.allSatisfy({ (1...Int64(limit)).contains($0) }) else {
+            throw ModelError(.format, "metadata '\(K.imageSize)' must be two integers in 1...\(limit), got \(size)")
+        }
         imageHeight = Int(size[0])
         imageWidth = Int(size[1])
-        patch = try w.int(K.patchSize)
-        channels = try w.int(K.channels, default: 3)
-        dim = try w.int(K.width)
-        depth = try w.int(K.depth)
-        heads = try w.int(K.heads)
-        hidden = try w.int(K.mlpWidth)
-        classes = try w.int(K.classes)
+        patch = try w.int(K.patchSize, in: 1...limit)
+        channels = try w.int(K.channels, in: 1...limit, default: 3)
+        dim = try w.int(K.width, in: 1...limit)
+        depth = try w.int(K.depth, in: 1...4096)
+        heads = try w.int(K.heads, in: 1...limit)
+        hidden = try w.int(K.mlpWidth, in: 1...(1 << 20))
+        classes = try w.int(K.classes, in: 1...(1 << 20))
         qkvBias = try w.bool(K.qkvBias, default: true)
         distilled = try w.bool(K.distilled, default: false)
         noEmbedClass = try w.bool(K.noEmbedClass, default: false)
         propAttn = try w.bool(K.proportionalAttention, default: true)
-        eps = Float(try w.double(K.layerNormEpsilon, default: 1e-6))
-        let limit = 1 << 16
-        guard (1...limit).contains(patch), (1...limit).contains(channels), (1...limit).contains(dim),
-              (1...4096).contains(depth), (1...limit).contains(heads), (1...(1 << 20)).contains(hidden),
-              (1...(1 << 20)).contains(classes), imageHeight >= patch, imageWidth >= patch,
-              imageHeight <= limit, imageWidth <= limit, dim % heads == 0, eps > 0 else {
-            throw ModelError(.format, "vit metadata out of range or inconsistent (image \(imageHeight)×\(imageWidth), patch \(patch), dim \(dim), heads \(heads), depth \(depth), hidden \(hidden), classes \(classes))")
+        eps = Float(try w.double(K.layerNormEpsilon, in: 1e-30...1, default: 1e-6))
+        guard imageHeight >= patch, imageWidth >= patch, dim % heads == 0 else {
+            throw ModelError(.format, "vit metadata is inconsistent (image \(imageHeight)×\(imageWidth), patch \(patch), dim \(dim), heads \(heads)): need image ≥ patch and dim a multiple of heads")
         }
         guard patches <= limit else {
             throw ModelError(.format, "vit metadata gives \(patches) patches; at most \(limit) are supported")
         }
+        // The largest weight matrices, so that every later size product fits.
+        _ = try sizeProduct(dim, patchLength, 4, what: "the patch embedding's size")
+        _ = try sizeProduct(hidden, dim, 4, what: "the MLP matrix's size")
+        _ = try sizeProduct(classes, dim, 4, what: "the head's size")
     }
 }
 
