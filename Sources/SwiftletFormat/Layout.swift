@@ -141,6 +141,17 @@ enum Layout {
         return o1 || o2 ? nil : b
     }
 
+    /// Most bytes one stored byte of a zstd frame can decode to: a block decodes to at most 128 KiB
+    /// and takes at least 4 bytes (a 3-byte header and an RLE byte; RFC 8878 §3.1.1.2).
+    static let zstdMaxExpansion = 32768
+
+    /// Whether `stored` bytes of one zstd frame can decode to `raw` bytes: a file whose index claims
+    /// more (a small tensor "declaring" gigabytes) is refused before anything is allocated.
+    static func zstdCanHold(stored: Int, raw: Int) -> Bool {
+        let (most, o) = stored.multipliedReportingOverflow(by: zstdMaxExpansion)
+        return o || raw <= most
+    }
+
     static func align(_ x: Int, _ a: Int) -> Int { (x + a - 1) / a * a }
 }
 

@@ -191,6 +191,9 @@ private func parseIndex(_ b: UnsafeRawBufferPointer, _ index: Range<Int>, count:
             guard stored > 0, let bound = Layout.zstdBound(raw), stored <= bound else {
                 throw FormatError(.corruptIndex, "tensor '\(name)': stored size \(stored) is impossible for a zstd frame of \(raw) bytes", tensor: name)
             }
+            guard Layout.zstdCanHold(stored: stored, raw: raw) else {
+                throw FormatError(.corruptIndex, "tensor '\(name)': \(stored) stored bytes cannot decode to \(raw) bytes (a zstd frame expands at most \(Layout.zstdMaxExpansion)×): the file is damaged or crafted", tensor: name)
+            }
         case nil:
             break
         }

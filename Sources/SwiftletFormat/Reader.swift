@@ -199,11 +199,12 @@ public final class SWLFile: @unchecked Sendable {
     }
 
     /// Verifies every tensor checksum now (zstd tensors are decoded and cached). Tensors with an
-    /// unknown codec, filter or (when shuffled) data type are skipped: they fail only when used.
+    /// unknown codec or filter, and zstd tensors of an unknown data type (nothing bounds their
+    /// decoded size), are skipped: they fail only when used.
     public func verifyAll() throws(FormatError) {
         for (i, t) in tensors.enumerated() {
             guard let codec = t.codec, t.filters & ~Layout.knownFilters == 0 else { continue }
-            if codec == .zstd && t.shuffle && t.dtype == nil { continue }
+            if codec == .zstd && t.dtype == nil { continue }
             _ = try decodedBytes(i, verify: true)
         }
     }
@@ -280,7 +281,13 @@ public final class SWLFile: @unchecked Sendable {
         func fail(_ msg: String) -> FormatError {
             FormatError(.decompression, "tensor '\(t.name)': \(msg): the file is damaged; download or convert it again", tensor: t.name)
         }
-        if t.shuffle && t.dtype == nil { throw unknownDType(t) }
+        // Nothing is allocated before the size is bounded: raw_size by the dtype and shape (so a
+        // tensor of unknown dtype is never decoded) and by what the stored bytes can hold, and the
+        // frame's own content size must equal it.
+        guard let dtype = t.dtype else { throw unknownDType(t) }
+        guard dtype.rawSize(shape: t.shape) == t.rawSize, Layout.zstdCanHold(stored: src.count, raw: t.rawSize) else {
+            throw fail("\(t.rawSize) decoded bytes are impossible for a \(dtype.name) tensor of shape \(t.shape) in \(src.count) stored bytes")
+        }
         let content = ZSTD_getFrameContentSize(src.baseAddress, src.count)
         if content == UInt64.max { throw fail("the zstd frame does not record its content size") }
         if content == UInt64.max - 1 { throw fail("the stored bytes are not a valid zstd frame") }
@@ -310,7 +317,7 @@ public final class SWLFile: @unchecked Sendable {
             freeAligned(out)
             throw fail("zstd produced \(n) bytes, expected \(t.rawSize)")
         }
-        if let scratch, let dtype = t.dtype {
+        if let scratch {
             unshuffleBytes(UnsafeRawBufferPointer(scratch), out, width: dtype.elementSize)
         }
         return out

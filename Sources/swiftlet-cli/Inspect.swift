@@ -42,7 +42,13 @@ struct Inspect: ParsableCommand {
                          String(t.storedSize), String(t.rawSize), state])
         }
         printTable(rows)
-        if verify { print("all \(swl.tensors.count) checksums verified") }
+        if verify {
+            // Tensors this runtime cannot decode (unknown dtype, codec or filter) are skipped.
+            let verified = swl.tensors.filter { swl.checksumState($0.name) == .verified }.count
+            let skipped = swl.tensors.count - verified
+            print(skipped == 0 ? "all \(verified) checksums verified"
+                               : "\(verified) checksums verified; \(skipped) tensors this runtime cannot read were skipped")
+        }
     }
 }
 

@@ -300,6 +300,67 @@ private let corruptions: [Corruption] = [
         #expect(openError(img.b, verify: .eager)?.kind == .decompression)
     }
 
+    /// A zstd frame (RFC 8878) with an 8-byte content size, `emptyRawBlocks` empty raw blocks, then
+    /// a last RLE block of one byte: its header declares `content` bytes whatever it really holds.
+    static func frame(declaring content: UInt64, emptyRawBlocks: Int = 0) -> [UInt8] {
+        var f: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD, 0xE0]   // magic; single segment, 8-byte content size
+        for k in 0..<8 { f.append(UInt8(truncatingIfNeeded: content >> (8 * UInt64(k)))) }
+        for _ in 0..<emptyRawBlocks { f += [0, 0, 0] }    // type raw, size 0, not last
+        f += [0x0B, 0, 0, 0x55]                          // last, type RLE, size 1
+        return f
+    }
+
+    /// Writes `frame` over a zstd tensor's stored bytes (which must be at least as long) and gives the
+    /// tensor `dtype`, `shape` (two dims, as the sample's) and `raw` bytes.
+    static func craft(_ img: inout Image, _ name: String, frame: [UInt8], dtype: UInt8, shape: (UInt64, UInt64), raw: UInt64) {
+        let p = img.entry(named: name)
+        let off = Int(img.u(p + E.offset, 8))
+        precondition(img.b[p + E.nDims] == 2 && Int(img.u(p + E.stored, 8)) >= frame.count)
+        img.b.replaceSubrange(off..<(off + frame.count), with: frame)
+        img.set(p + E.stored, 8, UInt64(frame.count))
+        img.b[p + E.dtype] = dtype
+        img.b[p + E.filters] = 0
+        img.set(p + E.dims, 8, shape.0)
+        img.set(p + E.dims + 8, 8, shape.1)
+        img.set(p + E.raw, 8, raw)
+        img.reseal()
+    }
+
+    /// Issue 11 F4: a 17-byte frame declaring 4 GiB, under an index entry whose dtype and shape agree
+    /// (u8 [65536, 65536]), made the reader allocate 4 GiB before zstd found out. No zstd frame can
+    /// decode to more than 32768× its size: the index is refused when the file opens.
+    @Test func smallZstdTensorDeclaringGigabytesIsRefusedAtOpen() throws {
+        var img = Image(try sampleFile())
+        let gib4: UInt64 = 1 << 32
+        Self.craft(&img, "c.embed", frame: Self.frame(declaring: gib4), dtype: DType.u8.rawValue, shape: (1 << 16, 1 << 16), raw: gib4)
+        let refused = openError(img.b)
+        let error = try #require(refused, "a 17-byte tensor declaring 4 GiB was accepted")
+        #expect(error.kind == .corruptIndex && error.tensor == "c.embed", "\(error)")
+        #expect(error.message.contains("cannot decode to 4294967296 bytes"))
+        #expect(openError(img.b, verify: .eager)?.kind == .corruptIndex)
+    }
+
+    /// Issue 11 F4: a zstd tensor of an unknown dtype has no shape-derived size, so `raw_size` bounded
+    /// nothing: eager verification (`inspect --verify`) allocated the 4 GiB its frame declared. Such a
+    /// tensor (it cannot be used anyway) is now skipped by eager verification and never decoded.
+    @Test func zstdTensorOfUnknownDTypeIsNeverDecoded() throws {
+        var rng = SplitMix(7)
+        var w = SWLWriter()
+        w.setMetadata("general.family", .string("test"))
+        try w.addTensor(name: "a.weight", dtype: .f32, shape: [4, 8], bytes: Quantize.f32Bytes(rng.floats(32)))
+        // Random bytes do not compress: the frame takes as many bytes as the crafted one needs.
+        try w.addTensor(name: "big", dtype: .u8, shape: [2, 70_000], bytes: rng.bytes(140_000), codec: .zstd)
+        var img = Image(try w.serialize())
+        let gib4: UInt64 = 1 << 32
+        // 13 + 3·43 686 + 4 = 131 075 bytes: enough for 4 GiB by the expansion bound.
+        let frame = Self.frame(declaring: gib4, emptyRawBlocks: 43_686)
+        Self.craft(&img, "big", frame: frame, dtype: 200, shape: (2, 2), raw: gib4)
+        let f = try open(img.b, verify: .eager).get()
+        #expect(f.entry("big")?.rawSize == 1 << 32 && f.entry("big")?.dtype == nil)
+        #expect { try f.rawBytes("big") } throws: { ($0 as? FormatError)?.kind == .unsupportedDType }
+        #expect(try f.floats("a.weight").count == 32)
+    }
+
     /// Unknown dtype and codec codes (a newer minor version) fail only that tensor, when used.
     @Test func unknownDTypeAndCodecFailOnlyTheirTensor() throws {
         var img = Image(try sampleFile())
