@@ -150,7 +150,8 @@ void swl_tensor_info_init(swl_tensor_info *info);
 typedef struct swl_model swl_model;
 
 /* Verify every tensor checksum while loading (slower start; otherwise each tensor is verified the
- * first time it is used). */
+ * first time it is used — for MemoryFormer's hash tables, read sparsely, that is the model's first
+ * session call, which hashes them in full: about 0.6 s for 1.7 GB of tables, see Formats/swl.md §10). */
 #define SWL_LOAD_VERIFY_EAGER 1u
 /* swl_model_load_memory only: copy the buffer, so the caller may free it after the call. Without
  * this flag the buffer must outlive the model. */

@@ -166,6 +166,21 @@ public final class SWLFile: @unchecked Sendable {
         return try decodedBytes(i, verify: verifyChecksum)
     }
 
+    /// Tells the kernel that a mapped `raw` tensor's pages are not needed now: they leave this
+    /// process's resident memory and are read again from the file (usually from the page cache) when
+    /// touched. For a large tensor read sparsely after hashing it in full (MemoryFormer's tables), so
+    /// that only the rows in use stay resident. No effect on files read from memory, zstd tensors or
+    /// the pages a tensor shares with its neighbours.
+    public func releasePages(_ name: String) {
+        guard storage == .mapped, let i = byName[name], tensors[i].codec == .raw, let base = bytes.baseAddress else { return }
+        let page = max(Int(sysconf(Int32(_SC_PAGESIZE))), 1)
+        let start = Int(bitPattern: base) + tensors[i].offset
+        let first = (start + page - 1) / page * page, end = (start + tensors[i].storedSize) / page * page
+        guard end > first else { return }
+        // A read-only private mapping has no private copies to lose: the pages come back unchanged.
+        _ = madvise(UnsafeMutableRawPointer(bitPattern: first), end - first, MADV_DONTNEED)
+    }
+
     /// A tensor as float32: `f32` in place (copied once if the memory is not 4-byte aligned);
     /// `f16`, `bf16` and `q8_row` dequantized once and cached.
     public func floats(_ name: String) throws(FormatError) -> UnsafeBufferPointer<Float> {

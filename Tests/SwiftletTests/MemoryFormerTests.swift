@@ -342,19 +342,54 @@ enum MemoryFormerFixture {
         #expect(again.values["resident_table_bytes"]?.first == resident1)
     }
 
-    @Test func tablesAreReadInPlaceNotHashedOrDequantizedAtLoad() throws {
+    /// Tables are read in place and loading does not touch them; as the format promises ("each
+    /// tensor is verified the first time it is used"), the first call hashes each one in full.
+    @Test func tablesAreVerifiedOnFirstUseNotAtLoad() throws {
         for dtype in [DType.f32, .q8Row] {
             let bytes = try F.convert(tables: dtype)
             let file = try bytes.withUnsafeBytes { try SWLFile(bytes: $0, copy: true) }
             let model = try MemoryFormerModel(file: file)
+            #expect(file.checksumState("layers.0.mlp.2.tables") == .unverified)
+            #expect(file.checksumState("layers.1.attention.query_proj.tables") == .unverified)
             let runner = try model.makeRunner(context: ExecutionContext(threads: 1))
             try [Int32(3), 5, 7].withUnsafeBufferPointer { ids in
                 try runner.prefill(ids, budget: Budget())
             }
-            // The first-use checksum would read every row; the tables must not have been hashed.
-            #expect(file.checksumState("layers.0.mlp.2.tables") == .unverified)
-            #expect(file.checksumState("layers.1.attention.query_proj.tables") == .unverified)
+            let tables = file.tensors.filter { $0.name.hasSuffix(".tables") }
+            #expect(tables.count == 10)
+            for t in tables { #expect(file.checksumState(t.name) == .verified, "\(t.name)") }
         }
+    }
+
+    /// Issue 11 F5: a damaged table used to give silently wrong logits (its checksum was never
+    /// checked unless verification was eager). Now the first call fails with a checksum error naming
+    /// it, and so does every later call, of any session; the other tables' file still loads.
+    @Test func damagedTableFailsTheFirstCall() throws {
+        var bytes = try F.convert()
+        let name = "layers.1.mlp.0.tables"
+        let entry = try #require(try bytes.withUnsafeBytes { try SWLFile(bytes: $0, copy: true) }.entry(name))
+        bytes[entry.offset + entry.storedSize / 2] ^= 0x40
+        let model = try Model(bytes: bytes)
+        let session = try model.makeSession(options: SessionOptions(threads: 1))
+        for _ in 0..<2 {
+            #expect { try session.prefill([3, 5, 7]) } throws: { e in
+                guard case .checksum(let message)? = e as? SwiftletError else { return false }
+                return message.contains(name)
+            }
+        }
+        #expect { try session.decode(4) } throws: { e in
+            if case .checksum? = e as? SwiftletError { return true }
+            return false
+        }
+        let other = try model.makeSession(options: SessionOptions(threads: 1))
+        #expect { try other.run([Tensor(shape: [1, 2], values: [3, 5])]) } throws: { e in
+            if case .checksum? = e as? SwiftletError { return true }
+            return false
+        }
+        // Verification off (a file opened with `.never`): the caller asked for no hashing.
+        let unchecked = try bytes.withUnsafeBytes { try SWLFile(bytes: $0, copy: true, options: ReadOptions(verify: .never)) }
+        let runner = try MemoryFormerModel(file: unchecked).makeRunner(context: ExecutionContext(threads: 1))
+        try [Int32(3), 5, 7].withUnsafeBufferPointer { try runner.prefill($0, budget: Budget()) }
     }
 
     @Test func steadyStateCallsAllocateNoScratch() throws {

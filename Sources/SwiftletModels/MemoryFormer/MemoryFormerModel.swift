@@ -1,3 +1,4 @@
+import Synchronization
 import SwiftletFormat
 import SwiftletKernels
 
@@ -8,7 +9,11 @@ import SwiftletKernels
 /// half-split rotary on Q and K; causal attention; no output projection; `a = ctx + x`;
 /// MLP = memory layer (T·(L+2) outputs) → LayerNorm → memory layer with L+2-bit codes on
 /// `RMSNorm(a)`; `x = mlp + a`. Then a final RMSNorm and an untied (or tied) LM head.
-/// Tables are read in place from the mapped file in f32, f16 or q8_row.
+/// Tables are read in place from the mapped file in f32, f16 or q8_row. Loading does not touch them;
+/// the first call of any session hashes each raw table in full against its checksum (what "verified
+/// the first time it is used" means for a tensor read sparsely: about 0.6 s for 1.7 GB of mapped f32
+/// tables on the benchmark machine, see Formats/swl.md §10) and then releases its pages, so that only
+/// the rows in use stay resident.
 public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
     public static let familyName = MemoryFormerSchema.family
     public var family: String { Self.familyName }
@@ -58,6 +63,8 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
     /// "f32", "f16", "q8" (or a list if the tables were stored in several types).
     let tableStorage: String
     let file: SWLFile                           // keeps the mapped weights alive
+    /// Raw tables whose checksum has not been checked yet (see `verifyTables`).
+    private let unverifiedTables: Mutex<[String]>
 
     public init(file: SWLFile) throws(ModelError) {
         self.file = file
@@ -70,9 +77,11 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
         config = cfg
 
         var storages: [String] = []
+        var unverified: [String] = []
         func table(_ name: String, tables: Int, bits: Int, out: Int) throws(ModelError) -> MemoryTables {
             let t = try Self.loadTable(file, name, tables: tables, codeLength: bits, outFeatures: out)
             if !storages.contains(t.storage.description) { storages.append(t.storage.description) }
+            if file.entry(name)?.codec == .raw && file.checksumState(name) != .verified { unverified.append(name) }
             return t
         }
         var built: [Layer] = []
@@ -95,6 +104,7 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
                 mlpOutBias: try w.floats(l(.mlpOutBias), shape: [hidden])))
         }
         layers = built
+        unverifiedTables = Mutex(unverified.reversed())
         tableStorage = storages.joined(separator: "+")
         embedding = try w.floats(S.embedding, shape: [vocab, hidden])
         finalNorm = try w.floats(S.finalNorm, shape: [hidden])
@@ -112,8 +122,8 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
         guard entry.shape == [rows, outFeatures] else {
             throw ModelError(.format, "tensor '\(name)' has shape \(entry.shape), expected \([rows, outFeatures]) (\(tables) tables of 2^\(codeLength) rows)")
         }
-        // Tables are read sparsely. Hashing a raw table on first use would page all of it in, so its
-        // checksum is left to eager verification (LoadOptions.verifyEagerly, `swiftlet inspect --verify`).
+        // Tables are read sparsely and loading must not page them in: a raw table's checksum is
+        // checked at the first call (`verifyTables`), a zstd one's when it is decoded here.
         let raw: UnsafeRawBufferPointer
         do {
             raw = try file.rawBytes(name, verifyChecksum: entry.codec != .raw)
@@ -141,6 +151,21 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
             }
         } catch {
             throw ModelError(.format, "table '\(name)': \(error)")
+        }
+    }
+
+    /// Checks every raw table against its checksum the first time the model is used (each call of a
+    /// session starts here; after the first it only takes the lock). Hashing pages a table in, so its
+    /// pages are released afterwards. A damaged table fails this call and every later one with a
+    /// checksum error naming it, before the call changes anything. Follows the file's read options
+    /// (verification off: nothing is hashed).
+    func verifyTables() throws(ModelError) {
+        try unverifiedTables.withLock { (names) throws(ModelError) in
+            while let name = names.last {
+                do throws(FormatError) { _ = try file.rawBytes(name) } catch { throw ModelError(error) }
+                file.releasePages(name)
+                names.removeLast()
+            }
         }
     }
 

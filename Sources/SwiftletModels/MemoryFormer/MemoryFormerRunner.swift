@@ -43,6 +43,7 @@ final class MemoryFormerRunner: FamilyRunner {
         guard inputs.count == 1 else {
             throw ModelError(.invalidArgument, "memoryformer takes 1 input ('input_ids' [batch, tokens] int32), got \(inputs.count)")
         }
+        try model.verifyTables()
         let ids = inputs[0]
         try ids.validate(against: model.inputs[0])
         let batch = ids.shape[0], length = ids.shape[1]
@@ -80,6 +81,7 @@ final class MemoryFormerRunner: FamilyRunner {
     // MARK: generation
 
     func prefill(_ ids: UnsafeBufferPointer<Int32>, budget: Budget) throws(ModelError) {
+        try model.verifyTables()
         // The cache is invalid until this prefill completes.
         let (logits, deferred) = try lm.startPrefill(ids)
         try checkBudget(budget, gflopsPerToken: model.gflops(tokens: ids.count, start: 0) / Double(ids.count))
@@ -97,6 +99,7 @@ final class MemoryFormerRunner: FamilyRunner {
     }
 
     func decode(_ id: Int32) throws(ModelError) {
+        try model.verifyTables()
         let past = lm.position
         let gflops = model.gflops(tokens: 1, start: past)
         try checkBudget(sequenceBudget, gflopsPerToken: gflops)
