@@ -318,8 +318,9 @@ typedef struct swl_sampler {
 void swl_sampler_init(swl_sampler *sampler);
 
 /* Picks a token from `vocab_size` logits. `rng_state` is the caller's generator state: seed it once
- * with any value and pass the same variable on every call for a reproducible sequence. Pure function:
- * thread-safe. */
+ * with any value and pass the same variable on every call for a reproducible sequence. A logit of
+ * -INFINITY masks its token (never picked); NaN, +INFINITY or every logit -INFINITY return
+ * SWL_ERR_NUMERIC. Pure function: thread-safe. */
 swl_status swl_sample(const float *logits, uint64_t vocab_size, const swl_sampler *sampler,
                       uint64_t *rng_state, int32_t *out_token);
 

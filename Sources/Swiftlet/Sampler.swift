@@ -21,20 +21,30 @@ public struct Sampler: Sendable, Equatable {
             throw .invalidArgument("temperature must be a finite number ≥ 0, got \(temperature)")
         }
         guard topK >= 0 else { throw .invalidArgument("top-k must be ≥ 0, got \(topK)") }
-        for v in logits where v.isNaN { throw .numeric("the logits hold NaN") }
-        var best = 0
-        for i in 1..<logits.count where logits[i] > logits[best] { best = i }
+        // NaN and +inf mean the model overflowed: an error, not a token. −inf marks a token that can
+        // never be picked (a mask); at least one logit must be finite. (A +inf used to turn every
+        // weight into NaN, and the sampler then returned the last candidate, even a −inf one.)
+        var best = -1
+        for i in 0..<logits.count {
+            let v = logits[i]
+            if v.isNaN || v == .infinity {
+                throw .numeric("logit \(i) is \(v): the logits must be finite (−inf masks a token)")
+            }
+            if v > -.infinity && (best < 0 || v > logits[best]) { best = i }
+        }
+        guard best >= 0 else { throw .numeric("every logit is −inf: no token can be sampled") }
         if temperature == 0 || topK == 1 { return Int32(best) }
 
-        // Candidates: the top k by logit (stable: ties keep the lower index first).
+        // Candidates: the top k by logit (stable: ties keep the lower index first), masked ones out.
         var order = Array(0..<logits.count)
         if topK > 0 && topK < logits.count {
             order.sort { logits[$0] > logits[$1] || (logits[$0] == logits[$1] && $0 < $1) }
             order.removeSubrange(topK...)
         }
+        order.removeAll { logits[$0] == -.infinity }
         let maxLogit = Double(logits[best])
         var weights = order.map { exp((Double(logits[$0]) - maxLogit) / Double(temperature)) }
-        let total = weights.reduce(0, +)
+        let total = weights.reduce(0, +)   // ≥ 1: the best candidate weighs exp(0)
         for i in weights.indices { weights[i] /= total }
         let u = Double(Self.next(&state) >> 11) / Double(1 << 53)
         var acc = 0.0
@@ -42,7 +52,8 @@ public struct Sampler: Sendable, Equatable {
             acc += w
             if u < acc { return Int32(order[i]) }
         }
-        return Int32(order[order.count - 1])
+        // Rounding left u above the sum: the last candidate that has any weight.
+        return Int32(order[weights.lastIndex { $0 > 0 } ?? 0])
     }
 
     /// SplitMix64: tiny, fast, and the same on every platform.

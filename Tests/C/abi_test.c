@@ -488,6 +488,26 @@ static void test_generation(swl_model *m) {
     }
     sp.temperature = -1.0f;
     CHECK_STATUS(swl_sample(step_logits, 6, &sp, &rng1, &tok), SWL_ERR_INVALID_ARGUMENT);
+    /* +inf and NaN logits are errors; -inf masks a token, which is never picked; all -inf is an error */
+    {
+        float overflowed[3], masked[3], none[2];
+        overflowed[0] = 0.0f; overflowed[1] = INFINITY; overflowed[2] = -INFINITY;
+        masked[0] = -INFINITY; masked[1] = 1.0f; masked[2] = -INFINITY;
+        none[0] = -INFINITY; none[1] = -INFINITY;
+        sp.temperature = 1.0f;
+        sp.top_k = 0;
+        CHECK_STATUS(swl_sample(overflowed, 3, &sp, &rng1, &tok), SWL_ERR_NUMERIC);
+        CHECK_STATUS(swl_sample(none, 2, &sp, &rng1, &tok), SWL_ERR_NUMERIC);
+        overflowed[1] = NAN;
+        CHECK_STATUS(swl_sample(overflowed, 3, &sp, &rng1, &tok), SWL_ERR_NUMERIC);
+        for (j = 0; j < 20; j++) {
+            tok = -1;
+            CHECK_STATUS(swl_sample(masked, 3, &sp, &rng1, &tok), SWL_OK);
+            CHECK(tok == 1, "sampled masked token %d", tok);
+        }
+        sp.temperature = 0.0f;
+        CHECK_STATUS(swl_sample(none, 2, &sp, &rng1, &tok), SWL_ERR_NUMERIC);
+    }
 
     /* bad ids and the context limit */
     CHECK_STATUS(swl_session_decode(s, 6, NULL), SWL_ERR_INVALID_ARGUMENT);

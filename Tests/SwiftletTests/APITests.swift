@@ -164,6 +164,34 @@ import SwiftletModels
         }
     }
 
+    /// Issue 11: with temperature > 0 a +inf logit made every weight NaN and the sampler returned
+    /// the last index, even one whose logit was −inf; all −inf returned a token too.
+    @Test func samplerRefusesNonFiniteLogitsAndNeverPicksAMaskedOne() throws {
+        var state: UInt64 = 3
+        func sample(_ logits: [Float], _ s: Sampler) throws(SwiftletError) -> Int32 {
+            let r: Result<Int32, SwiftletError> = logits.withUnsafeBufferPointer { l in
+                Result { () throws(SwiftletError) in try s.sample(l, state: &state) }
+            }
+            return try r.get()
+        }
+        func isNumeric(_ e: any Error) -> Bool {
+            if case .numeric? = e as? SwiftletError { return true }
+            return false
+        }
+        for s in [Sampler(), Sampler(temperature: 1), Sampler(temperature: 0.7, topK: 2)] {
+            #expect { try sample([0, .infinity, -.infinity], s) } throws: { isNumeric($0) }
+            #expect { try sample([0, .nan, 1], s) } throws: { isNumeric($0) }
+            #expect { try sample([-.infinity, -.infinity], s) } throws: { isNumeric($0) }
+            for _ in 0..<100 { #expect(try sample([-.infinity, 1, -.infinity], s) == 1) }
+        }
+        // Masked tokens never come out, whatever the draw; the others keep their odds.
+        var seen = Set<Int32>()
+        for _ in 0..<200 { seen.insert(try sample([-.infinity, 2, 1.5, -.infinity, 1], Sampler(temperature: 2))) }
+        #expect(seen == [1, 2, 4])
+        // A temperature so small that every other weight underflows still picks the best.
+        #expect(try sample([1, 3, -.infinity], Sampler(temperature: 1e-30)) == 1)
+    }
+
     @Test func streamMatchesChunkingAndStateRestore() throws {
         let frames: [Float] = (0..<40).map { Float(($0 * 37) % 11) / 11 - 0.5 }
         let one = try model.makeStream()
