@@ -271,8 +271,9 @@ void swl_session_free(swl_session *session);
  * Outputs: if `outputs` is NULL (n_outputs 0) the session keeps them — read them with
  * swl_session_output. Otherwise the caller passes n_outputs tensors whose `data`/`size_bytes` are
  * caller-owned buffers; the library writes dtype, n_dims and shape, and fills the data, or returns
- * SWL_ERR_BUFFER_TOO_SMALL (shape still written) without touching the data. Inputs are read only
- * during the call. */
+ * SWL_ERR_BUFFER_TOO_SMALL (shape still written) without touching the data; data = NULL with
+ * size_bytes = 0 thus asks for the shapes, while data = NULL with a non-zero size_bytes returns
+ * SWL_ERR_INVALID_ARGUMENT before running. Inputs are read only during the call. */
 swl_status swl_session_run(swl_session *session, const swl_tensor *inputs, uint32_t n_inputs,
                            swl_tensor *outputs, uint32_t n_outputs, const swl_budget *budget,
                            swl_run_report *report);

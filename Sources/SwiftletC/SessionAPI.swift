@@ -55,6 +55,17 @@ public func swl_session_run(_ session: OpaquePointer?, _ inputs: UnsafePointer<s
             guard n_outputs == 0 || outputs != nil else { throw nullArgument("outputs") }
             var views: [TensorView] = []
             for i in 0..<Int(n_inputs) { views.append(try view(of: inputs![i], index: i)) }
+            // Output descriptors are checked before the run: a NULL buffer that claims a size is a
+            // caller's mistake, not a buffer too small (NULL with size 0 asks for the shapes only).
+            for i in 0..<Int(n_outputs) {
+                let o = outputs![i]
+                guard o.struct_size >= UInt32(MemoryLayout<swl_tensor>.size) else {
+                    throw .invalidArgument("outputs[\(i)].struct_size is \(o.struct_size); initialise it with swl_tensor_init")
+                }
+                guard o.data != nil || o.size_bytes == 0 else {
+                    throw .invalidArgument("outputs[\(i)].data is NULL but size_bytes is \(o.size_bytes)")
+                }
+            }
             let b = try swiftBudget(from: budget)
             let r = try s.session.run(views: views, budget: b)
             if let outputs, n_outputs > 0 {
@@ -66,9 +77,6 @@ public func swl_session_run(_ session: OpaquePointer?, _ inputs: UnsafePointer<s
                 for i in 0..<Int(n_outputs) {
                     let t = results[i]
                     var o = outputs[i]
-                    guard o.struct_size >= UInt32(MemoryLayout<swl_tensor>.size) else {
-                        throw .invalidArgument("outputs[\(i)].struct_size is \(o.struct_size); initialise it with swl_tensor_init")
-                    }
                     o.dtype = SWL_DTYPE_F32
                     setShape(&o, t.shape)
                     let need = UInt64(t.values.count * 4)

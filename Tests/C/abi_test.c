@@ -273,6 +273,14 @@ static void test_session(swl_model *m) {
     small[0] = 42.0f;
     CHECK_STATUS(swl_session_run(s, &in, 1, &out, 1, NULL, NULL), SWL_ERR_BUFFER_TOO_SMALL);
     CHECK(out.shape[0] == 2 && out.shape[1] == 3 && small[0] == 42.0f, "too-small buffer untouched");
+    /* NULL data that claims a size is an invalid argument, not a small buffer; NULL with size 0
+     * asks for the shapes */
+    swl_tensor_init(&out);
+    out.size_bytes = sizeof y2;
+    CHECK_STATUS(swl_session_run(s, &in, 1, &out, 1, NULL, NULL), SWL_ERR_INVALID_ARGUMENT);
+    swl_tensor_init(&out);
+    CHECK_STATUS(swl_session_run(s, &in, 1, &out, 1, NULL, NULL), SWL_ERR_BUFFER_TOO_SMALL);
+    CHECK(out.n_dims == 2 && out.shape[0] == 2 && out.shape[1] == 3, "shape query with a NULL buffer");
 
     /* wrong shapes, dtype, NaN, NULLs */
     in.shape[1] = 5;
