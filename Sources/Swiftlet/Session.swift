@@ -60,6 +60,8 @@ public final class Session: @unchecked Sendable {
         var produced: [Tensor] = []
         let r = try context.perform { () throws(ModelError) in
             produced = try runner.run(views, budget: budget)
+            let names = model.impl.outputs.map(\.name)
+            for (i, t) in produced.enumerated() { try t.requireFinite(i < names.count ? names[i] : "\(i)") }
         }
         outputs = produced
         report = r

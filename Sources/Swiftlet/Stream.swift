@@ -154,10 +154,19 @@ public final class Stream: @unchecked Sendable {
         }
     }
 
+    /// Runs a push or flush. Rows that overflowed float32 (finite frames can still overflow inside
+    /// the model) are an error, not a result; the stream's state then holds the overflow, so the
+    /// message says to reset it.
     private func call(_ body: () throws(ModelError) -> Int) throws(SwiftletError) -> Int {
         try busy.run("stream") { () throws(SwiftletError) in
             var n = 0
-            _ = try context.perform { () throws(ModelError) in n = try body() }
+            _ = try context.perform { () throws(ModelError) in
+                n = try body()
+                let rows = streamer.outputRows
+                if let i = firstNonFinite(rows) {
+                    throw ModelError(.numeric, "output row \(i / max(streamer.outputWidth, 1)) of this call holds \(rows[i]): the computation overflowed float32 (are the frames scaled as the model expects?); reset the stream")
+                }
+            }
             return n
         }
     }

@@ -208,7 +208,7 @@ static void test_session(swl_model *m) {
     swl_run_report r;
     swl_tensor in, out, owned;
     float x[8] = {0.5f, -0.25f, 1.0f, 0.0f, -1.0f, 0.75f, 0.1f, 0.3f};
-    float y2[6], y4[6], small[2];
+    float y2[6], y4[6], small[2], huge[8];
     const double *values = NULL;
     uint64_t count = 0;
     int32_t merge[1] = {4};
@@ -298,6 +298,11 @@ static void test_session(swl_model *m) {
     x[3] = NAN;
     CHECK_STATUS(swl_session_run(s, &in, 1, NULL, 0, NULL, NULL), SWL_ERR_NUMERIC);
     x[3] = 0.0f;
+    /* finite inputs that overflow inside the model: an error, not NaN outputs with SWL_OK */
+    for (i = 0; i < 8; i++) huge[i] = 3e38f;
+    make_input(&in, huge, 2);
+    CHECK_STATUS(swl_session_run(s, &in, 1, NULL, 0, NULL, NULL), SWL_ERR_NUMERIC);
+    make_input(&in, x, 2);
     CHECK_STATUS(swl_session_run(s, &in, 2, NULL, 0, NULL, NULL), SWL_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(swl_session_run(s, NULL, 1, NULL, 0, NULL, NULL), SWL_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(swl_session_run(NULL, &in, 1, NULL, 0, NULL, NULL), SWL_ERR_INVALID_ARGUMENT);

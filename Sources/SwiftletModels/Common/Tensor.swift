@@ -75,6 +75,27 @@ public struct Tensor: Sendable, Equatable {
     }
 }
 
+extension Tensor {
+    /// Throws `.numeric` if a value is NaN or infinite: inputs are checked to be finite, but a finite
+    /// input can still overflow inside a model (a ViT image of 3e38 gave NaN logits), and such an
+    /// output is an error, not a result.
+    public func requireFinite(_ name: String) throws(ModelError) {
+        if let i = values.withUnsafeBufferPointer({ firstNonFinite($0) }) {
+            throw ModelError(.numeric, "output '\(name)' holds \(values[i]) at flat index \(i): the computation overflowed float32 (are the inputs scaled as the model expects?)")
+        }
+    }
+}
+
+/// The index of the first NaN or ±inf, or nil. The scan is an integer max over the exponent bits,
+/// which vectorises (a whole-sequence output can be 6 M logits), then the slow search runs only on
+/// failure.
+public func firstNonFinite(_ values: UnsafeBufferPointer<Float>) -> Int? {
+    var largest: UInt32 = 0
+    for v in values { largest = max(largest, v.bitPattern & 0x7FFF_FFFF) }
+    guard largest >= 0x7F80_0000 else { return nil }
+    return values.firstIndex { !$0.isFinite }
+}
+
 extension TensorView {
     /// Checks this input against `info`: dtype, rank, fixed dimensions; and that floats are finite.
     public func validate(against info: TensorInfo) throws(ModelError) {
