@@ -26,6 +26,13 @@ public struct Weights: @unchecked Sendable {
 
     public func has(_ name: String) -> Bool { file.entry(name) != nil }
 
+    /// An identity of the weights: XXH64 of `general.tensor_hash` (the writer's hash of every tensor's
+    /// name, type, shape and bytes), so that a saved stream state can be bound to its model.
+    public var fingerprint: UInt64 {
+        if case .string(let s)? = file.metadata["general.tensor_hash"] { return xxh64(Array(s.utf8)) }
+        return 0
+    }
+
     public func shape(_ name: String) -> [Int]? { file.entry(name)?.shape }
 
     public func int(_ key: String) throws(ModelError) -> Int {

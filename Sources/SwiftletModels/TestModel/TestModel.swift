@@ -20,6 +20,8 @@ public final class TestModel: FamilyModel, @unchecked Sendable {
     let embed: UnsafeBufferPointer<Float>       // [vocab, width]
     let lmHead: UnsafeBufferPointer<Float>      // [vocab, width]
     let file: SWLFile                            // keeps the mapped weights alive
+    /// Identity of the weights, the seed of saved stream states' checksum.
+    let fingerprint: UInt64
     // The buffers point into `file`, which is immutable and lives as long as the model: sharing them
     // between threads is safe, hence @unchecked Sendable.
 
@@ -28,6 +30,7 @@ public final class TestModel: FamilyModel, @unchecked Sendable {
         self.file = file
         typealias S = TestSchema
         typealias K = TestSchema.Key
+        fingerprint = w.fingerprint
         // Every numeric key range-checked before any arithmetic uses it.
         layers = try w.int(K.layers, in: 1...64)
         width = try w.int(K.width, in: 1...64)

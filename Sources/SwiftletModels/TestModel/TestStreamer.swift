@@ -1,3 +1,5 @@
+import SwiftletFormat
+
 /// Stream state of the test model. Row t is the running mean of head(blocks((x_t + x_{t+1}) / 2)),
 /// so each frame needs one frame of look-ahead and flush supplies a zero frame — the same contract as
 /// a real model whose convolutions look ahead.
@@ -138,10 +140,11 @@ final class TestStreamer: FamilyStreamer {
     }
 
     // State layout: magic "TSTS", u32 width, u32 classes, u32 flags (bit0 pending, bit1 decided),
-    // u64 emitted, pending[width] f32, sum[classes] f32.
+    // u64 emitted, pending[width] f32, sum[classes] f32, then u64 XXH64 of all that seeded with the
+    // model's fingerprint: a damaged state, or one of another test model, is refused.
     private static let magic: UInt32 = 0x5354_5354
 
-    var stateSize: Int { 4 * 4 + 8 + 4 * (model.width + model.classes) }
+    var stateSize: Int { 4 * 4 + 8 + 4 * (model.width + model.classes) + 8 }
 
     func saveState(into buffer: UnsafeMutableRawBufferPointer) throws(ModelError) {
         guard buffer.count >= stateSize else {
@@ -156,11 +159,17 @@ final class TestStreamer: FamilyStreamer {
         put(UInt64(emitted))
         for v in pending { put(v) }
         for v in sum { put(v) }
+        put(xxh64(UnsafeRawBufferPointer(rebasing: buffer[0..<o]), seed: model.fingerprint).littleEndian)
     }
 
     func loadState(from buffer: UnsafeRawBufferPointer) throws(ModelError) {
         guard buffer.count == stateSize else {
             throw ModelError(.invalidArgument, "a saved state of this model has \(stateSize) bytes, got \(buffer.count)")
+        }
+        let body = stateSize - 8
+        let stored = UInt64(littleEndian: buffer.loadUnaligned(fromByteOffset: body, as: UInt64.self))
+        guard stored == xxh64(UnsafeRawBufferPointer(rebasing: buffer[0..<body]), seed: model.fingerprint) else {
+            throw ModelError(.invalidArgument, "the saved state is damaged or from another model (checksum mismatch)")
         }
         var o = 0
         func get<T>(_: T.Type) -> T { defer { o += MemoryLayout<T>.size }; return buffer.loadUnaligned(fromByteOffset: o, as: T.self) }
@@ -173,7 +182,9 @@ final class TestStreamer: FamilyStreamer {
         var newPending = pending, newSum = sum
         for i in newPending.indices { newPending[i] = get(Float.self) }
         for i in newSum.indices { newSum[i] = get(Float.self) }
-        guard flags <= 3, count <= UInt64(Int.max), (newPending + newSum).allSatisfy({ $0.isFinite }) else {
+        // A count near Int.max would trap at the next row; a decision needs a row.
+        guard flags <= 3, count <= 1 << 53, flags & 2 == 0 || count >= 1,
+              (newPending + newSum).allSatisfy({ $0.isFinite }) else {
             throw ModelError(.invalidArgument, "the saved state is damaged")
         }
         pending = newPending
