@@ -174,7 +174,7 @@ public final class FbankExtractor {
     let newPending = Int(get(UInt32.self)), newSkip = Int(get(UInt32.self))
     let produced = get(UInt64.self)
     guard magic == Self.stateMagic, Int(length) == frameLength, newPending < frameLength,
-          newSkip <= max(frameShift - frameLength, 0), produced < UInt64(Int.max) else {
+          newSkip <= max(frameShift - frameLength, 0), produced <= 1 << 53 else {
       throw .invalidShape("fbank: the saved state is damaged or from other options")
     }
     var values = [Float](repeating: 0, count: frameLength)

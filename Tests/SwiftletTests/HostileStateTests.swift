@@ -60,4 +60,99 @@ import SwiftletModels
         #expect(Self.load(b, forged) == nil)
         #expect(try b.push([0.1, 0.2, 0.3, 0.4]).count == 1)
     }
+
+    // MARK: LMUFormer
+
+    /// Offsets in a saved LMUFormer stream state (LMUFormerStreamer.saveState, version 3): header,
+    /// then the engine's counters (LMUFormerEngine.save).
+    enum LMU {
+        static let fingerprint = 40, decidedFlag = 48, decidedRows = 52, featuresFed = 60
+        static let finished = 68, framesIn = 72, rowsOut = 80, held = 96
+    }
+
+    /// FNV-1a, the state's checksum (LMUFormerState.swift), recomputed after an edit.
+    static func forge(_ state: inout [UInt8]) {
+        var h: UInt64 = 0xCBF2_9CE4_8422_2325
+        for b in state[0..<(state.count - 8)] {
+            h ^= UInt64(b)
+            h = h &* 0x0000_0100_0000_01B3
+        }
+        put(h, at: state.count - 8, in: &state)
+    }
+
+    /// Issue 11: forged LMUFormer states were accepted whenever each field was in its own range:
+    /// counters that contradict each other, a decision at a row never produced, and a state of
+    /// another model with the same shapes (an f16 conversion of the same checkpoint).
+    @Test func lmuformerForgedStatesAreCheckedFieldByField() throws {
+        let fx = try LMUFixture.load("lmu-test")
+        let model = try Model(bytes: fx.bytes)
+        let a = try model.makeStream()
+        _ = try a.push(fx.frames(0, 0..<43))
+        let state = try a.saveState()
+        let b = try model.makeStream()
+        var same = state
+        Self.forge(&same)
+        #expect(same == state)
+        #expect(Self.load(b, state) == nil)
+
+        func refused(_ what: String, _ edit: (inout [UInt8]) -> Void) {
+            var s = state
+            edit(&s)
+            Self.forge(&s)
+            let error = Self.load(b, s)
+            #expect(error != nil, "forged state accepted: \(what)")
+        }
+        refused("one more frame in than the rows and held rows say") { Self.put(UInt64(44), at: LMU.framesIn, in: &$0) }
+        refused("one row fewer out") { Self.put(UInt64(37), at: LMU.rowsOut, in: &$0) }
+        refused("first convolution holding one row after 43 frames") { Self.put(UInt32(1), at: LMU.held, in: &$0) }
+        refused("finished with rows still held") { Self.put(UInt32(1), at: LMU.finished, in: &$0) }
+        refused("decided at row 0") { Self.put(UInt32(1), at: LMU.decidedFlag, in: &$0) }
+        refused("decided at a row not produced") {
+            Self.put(UInt32(1), at: LMU.decidedFlag, in: &$0)
+            Self.put(UInt64(39), at: LMU.decidedRows, in: &$0)
+        }
+        refused("a decision row without a decision") { Self.put(UInt64(5), at: LMU.decidedRows, in: &$0) }
+        refused("PCM features fed to a frames stream") { Self.put(UInt64(7), at: LMU.featuresFed, in: &$0) }
+        refused("another model's fingerprint") { Self.put(UInt64(0x1234), at: LMU.fingerprint, in: &$0) }
+        // A consistent forgery is a state the stream could have reached: it loads and runs.
+        var decided = state
+        Self.put(UInt32(1), at: LMU.decidedFlag, in: &decided)
+        Self.put(UInt64(38), at: LMU.decidedRows, in: &decided)
+        Self.forge(&decided)
+        #expect(Self.load(b, decided) == nil)
+        #expect(try b.push(fx.frames(0, 43..<50)).isEmpty)
+        #expect(try b.report.decided)
+
+        // The same checkpoint converted with f16 weights: same variant and shapes, other weights.
+        let half = try Model(bytes: try LMUFormerCompactWeightsTests.convert("lmu-test", dtype: .f16))
+        let h = try half.makeStream()
+        _ = try h.push(fx.frames(0, 0..<43))
+        let error = Self.load(b, try h.saveState())
+        #expect(error?.message.contains("another model") == true, "\(String(describing: error))")
+    }
+
+    /// A PCM stream's front-end counter near Int.max (checksum recomputed) trapped two frames later.
+    @Test func lmuformerForgedPCMStateIsRefused() throws {
+        let fx = try LMUFixture.load("lmu-test")
+        let model = try Model(bytes: fx.bytes)
+        let pcm = StreamOptions(input: .pcm)
+        let a = try model.makeStream(options: pcm)
+        _ = try a.pushPCM((0..<7000).map { Int16(truncatingIfNeeded: $0 * 37) })
+        let state = try a.saveState()
+        let b = try model.makeStream(options: pcm)
+        #expect(Self.load(b, state) == nil)
+        // The front end's state closes the stream state: magic, frame length, pending, skip, then
+        // the u64 count of frames produced; 400 samples per frame at 16 kHz and 25 ms.
+        let produced = state.count - 8 - (4 * 4 + 8 + 4 * 400) + 16
+        var forged = state
+        Self.put(UInt64(Int.max - 1), at: produced, in: &forged)
+        Self.forge(&forged)
+        #expect(Self.load(b, forged) != nil)
+        forged = state
+        Self.put(UInt64(3), at: LMU.featuresFed, in: &forged)   // not the frames the engine has
+        Self.forge(&forged)
+        #expect(Self.load(b, forged) != nil)
+        #expect(Self.load(b, state) == nil)
+        _ = try b.pushPCM([Int16](repeating: 100, count: 1600))
+    }
 }

@@ -83,6 +83,8 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
     /// The audio front end and normalisation of PCM streams (nil when the file has none).
     let audio: (options: FbankOptions, normalization: FbankNormalization)?
     let file: SWLFile
+    /// Identity of the weights, written into saved stream states (`Weights.fingerprint`).
+    let fingerprint: UInt64
 
     /// A^2, A^4, … per block, computed on first need (they are only used to carry a non-zero memory
     /// state across a block of frames).
@@ -94,6 +96,7 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
         typealias K = LMUFormerSchema.Key
         self.file = file
         let w = Weights(file)
+        fingerprint = w.fingerprint
         let name = try w.string(K.variant)
         guard let variant = Variant(rawValue: name) else {
             throw ModelError(.unsupported, "unknown lmuformer variant '\(name)'; this build runs \(Variant.allCases.map(\.rawValue).joined(separator: ", "))")

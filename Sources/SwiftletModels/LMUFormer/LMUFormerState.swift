@@ -111,8 +111,14 @@ extension LMUFormerEngine {
         let work = try r.double()
         var heldRows = [Int](repeating: 0, count: 5)
         for s in 0..<5 { heldRows[s] = Int(try r.get(UInt32.self)) }
-        guard fin <= 1, heldRows.allSatisfy({ $0 <= 2 }), rows <= frames, work >= 0 else {
-            throw ModelError(.invalidArgument, "the saved stream state is damaged")
+        // The counters of a stream are tied together: each of the five convolutions holds two rows
+        // once a frame has reached it (one, the left pad, before), rows trail frames by the five of
+        // look-ahead, and a flushed clip holds nothing and has emitted every row.
+        let consistent = fin == 1
+            ? heldRows.allSatisfy({ $0 == 0 }) && rows == frames
+            : (0..<5).allSatisfy({ heldRows[$0] == (frames > $0 ? 2 : 1) }) && rows == max(0, frames - LMUFormerModel.latencyFrames)
+        guard fin <= 1, consistent, work >= 0 else {
+            throw ModelError(.invalidArgument, "the saved stream state is damaged or inconsistent (\(frames) frames in, \(rows) rows out, held \(heldRows))")
         }
         var history: [[Float]] = []
         for s in 0..<5 {
@@ -146,6 +152,17 @@ extension LMUFormerEngine {
         for i in spikeCounts.indices { spikeCounts[i] = try r.count(max: limit) }
         var active = [Int](repeating: 0, count: d)
         for n in 0..<d { active[n] = try r.count(max: limit) }
+        // The memory has run once per emitted row: its place in the block of `l` steps, whether a
+        // block has completed (before that its start state is zero), and the counts it bounds.
+        for n in 0..<d {
+            let zero = memory[(n * m)..<((n + 1) * m)].allSatisfy { $0 == 0 }
+            guard positions[n] == rows % l, fresh[n] == (rows < l), !fresh[n] || zero, active[n] <= rows else {
+                throw ModelError(.invalidArgument, "the saved stream state is inconsistent (block \(n): memory at step \(positions[n]) after \(rows) rows)")
+            }
+        }
+        for (i, layer) in model.lifLayers.enumerated() where spikeCounts[i] > (frames + LMUFormerModel.latencyFrames) * layer.width {
+            throw ModelError(.invalidArgument, "the saved stream state is inconsistent (\(spikeCounts[i]) spikes in \(layer.name) after \(frames) frames)")
+        }
 
         finished = fin == 1
         framesIn = frames

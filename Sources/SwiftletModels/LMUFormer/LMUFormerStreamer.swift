@@ -126,8 +126,9 @@ final class LMUFormerStreamer: FamilyStreamer {
             let use = target > 0 ? min(made, target - featuresFed) : made
             guard use > 0 else { continue }
             normalization.normalize(pcmFeatures, count: use * f)
-            featuresFed += use
+            // Counted once the engine has them (an abort before the step leaves both unchanged).
             try step(pcmFeatures, count: use, final: false)
+            featuresFed += use
             if target > 0 && featuresFed == target && !decided {
                 try step(nil, count: 0, final: true)
             }
@@ -257,9 +258,12 @@ final class LMUFormerStreamer: FamilyStreamer {
 
     // MARK: - State
 
+    // The checksum catches damage, not a deliberate edit (anyone can recompute it): a state that
+    // passes it is also checked field by field against what a stream of this model can reach, and
+    // bound to the model's weights by their fingerprint.
     private static let magic: UInt32 = 0x534D_554C  // "LUMS"
-    private static let version: UInt32 = 2
-    private var headerBytes: Int { 4 * 4 + 6 * 4 + 4 + 8 + 8 }
+    private static let version: UInt32 = 3
+    private var headerBytes: Int { 4 * 4 + 6 * 4 + 8 + 4 + 8 + 8 }
 
     var stateSize: Int {
         headerBytes + engine.stateByteCount + (extractor?.stateByteCount ?? 0) + 8
@@ -276,6 +280,7 @@ final class LMUFormerStreamer: FamilyStreamer {
         w.put(model.variant.code)
         w.put(UInt32(input == .pcm ? 1 : 0))
         for v in [model.features, model.dim, model.depth, model.hidden, model.memory, model.classes] { w.put(UInt32(v)) }
+        w.put(model.fingerprint)
         w.put(UInt32(decided ? 1 : 0))
         w.put(UInt64(decidedRows))
         w.put(UInt64(featuresFed))
@@ -319,12 +324,22 @@ final class LMUFormerStreamer: FamilyStreamer {
               dims == [model.features, model.dim, model.depth, model.hidden, model.memory, model.classes] else {
             throw ModelError(.invalidArgument, "the saved state is from a stream of another model or input kind")
         }
+        guard try r.get(UInt64.self) == model.fingerprint else {
+            throw ModelError(.invalidArgument, "the saved state is from a stream of another model (same shapes, other weights)")
+        }
         let flag = try r.get(UInt32.self)
         let rowsAtDecision = try r.count(max: 1 << 53)
         let fed = try r.count(max: 1 << 53)
         guard flag <= 1 else { throw ModelError(.invalidArgument, "the saved stream state is damaged") }
         do throws(ModelError) {
             try engine.load(&r)
+            // A decision names a row already produced; a PCM stream has fed the engine every frame
+            // it made (a frames stream feeds none through the front end).
+            let decision = flag == 1 ? rowsAtDecision >= 1 && rowsAtDecision <= engine.rowsOut : rowsAtDecision == 0
+            guard decision,
+                  fed == (input == .pcm ? engine.framesIn : 0) else {
+                throw ModelError(.invalidArgument, "the saved stream state is inconsistent (decision at row \(rowsAtDecision) of \(engine.rowsOut), \(fed) features fed for \(engine.framesIn) frames)")
+            }
             if let extractor {
                 let n = extractor.stateByteCount
                 do {
