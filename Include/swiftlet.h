@@ -380,7 +380,10 @@ swl_status swl_stream_report(swl_stream *stream, swl_run_report *report);
 swl_status swl_stream_report_values(swl_stream *stream, const char *name, const double **out_values,
                                     uint64_t *out_count);
 
-/* The stream state as bytes, to resume later on a stream of the same model. */
+/* The stream state as bytes, to resume later on a stream of the same model. Loading refuses
+ * (SWL_ERR_INVALID_ARGUMENT) a state that is damaged, comes from another model (other weights
+ * included) or input kind, or whose fields no stream of the model could reach. The checksum detects
+ * damage, not deliberate edits: a state is not authenticated. */
 swl_status swl_stream_state_size(swl_stream *stream, uint64_t *out_size);
 swl_status swl_stream_save_state(swl_stream *stream, void *buffer, uint64_t capacity, uint64_t *out_written);
 swl_status swl_stream_load_state(swl_stream *stream, const void *buffer, uint64_t size);
