@@ -165,6 +165,10 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
 
         var blocks: [Block] = []
         var impulses: [UnsafeMutablePointer<Float>] = []
+        // Until the last property is set, a throw does not run deinit: free the impulses here on any
+        // error below (the audio front end settings are checked after the blocks are built).
+        var initialized = false
+        defer { if !initialized { for p in impulses { p.deallocate() } } }
         do {
             for n in 0..<depth {
                 let p = "block.\(n)"
@@ -218,9 +222,6 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
                 headScale = nil
                 headShift = nil
             }
-        } catch {
-            for p in impulses { p.deallocate() }
-            throw error
         }
         self.blocks = blocks
         headLIF = variant == .membraneShortcut ? lif("head", c) : -1
@@ -261,6 +262,7 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
         } else {
             audio = nil
         }
+        initialized = true
     }
 
     deinit {
