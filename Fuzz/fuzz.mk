@@ -16,6 +16,8 @@
 TOOLCHAIN_BIN := $(dir $(realpath $(shell command -v $(SWIFT) 2>/dev/null)))
 CLANG   ?= $(TOOLCHAIN_BIN)clang
 SWIFTC  ?= $(TOOLCHAIN_BIN)swiftc
+# The toolchain's TSan runtime intercepts libdispatch, so a C program linked with it needs libdispatch.
+SWIFT_RUNTIME := $(realpath $(TOOLCHAIN_BIN)../lib/swift/linux)
 
 FUZZ_SECONDS       ?= 60
 FUZZ_SMOKE_SECONDS ?= 8
@@ -123,7 +125,8 @@ test-tsan: $(FUZZ_SEEDS)/.stamp
 	@mkdir -p $(BUILD)/tsan/lib
 	cp -p $$($(TSAN_SPM) --show-bin-path)/libSwiftletShared.so $(BUILD)/tsan/lib/libswiftlet.so.0
 	$(CLANG) -fuse-ld=lld -std=c99 -g -O1 -fsanitize=thread -IInclude Tests/C/abi_test.c -L$(BUILD)/tsan/lib \
-	    -l:libswiftlet.so.0 -Wl,-rpath,'$$ORIGIN/lib' -lpthread -lm -o $(BUILD)/tsan/abi_test
+	    -l:libswiftlet.so.0 -Wl,-rpath,'$$ORIGIN/lib' -lpthread -lm \
+	    -L$(SWIFT_RUNTIME) -ldispatch -lBlocksRuntime -Wl,-rpath,$(SWIFT_RUNTIME) -o $(BUILD)/tsan/abi_test
 	OPENBLAS_NUM_THREADS=1 TSAN_OPTIONS=halt_on_error=1 $(BUILD)/tsan/abi_test $(FUZZ_SEEDS)/model/test.swl
 
 test-sanitizers: test-asan fuzz-smoke test-tsan
