@@ -13,6 +13,8 @@
 
 #include <string.h>
 
+size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
+
 static const struct {
     const char *file;
     int32_t kind;
@@ -61,6 +63,29 @@ static void push_frames(swl_stream *st, int32_t kind, uint64_t width, unsigned n
     CHECKED(swl_stream_outputs(st, &rows, &rows_n));
 }
 
+static uint64_t u64_at(const uint8_t *p) {
+    uint64_t v = 0;
+    int i;
+    for (i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+/* Crashes that are fixed on another branch (`hostile`: the test model's and the fbank front end's
+ * saved frame counts are bounded by 2^53 there); skipped unless SWL_FUZZ_KNOWN=1, so that short runs
+ * look for other bugs. Inputs are in Tests/Fuzz/known/state. Delete once that branch is merged. */
+static int known_defect(unsigned which, const uint8_t *state, size_t n) {
+    static int enabled = -1;
+    const uint64_t limit = 1ULL << 53;
+    if (enabled < 0) enabled = getenv("SWL_FUZZ_KNOWN") == NULL;
+    if (!enabled) return 0;
+    if (which == 0 && n >= 24 && u64_at(state + 16) > limit) return 1; /* test model: emitted */
+    if (targets[which].kind == SWL_STREAM_PCM && n >= 8 + 24 + 1600) {
+        const uint8_t *fbank = state + n - 8 - 24 - 1600; /* 400-sample frames at 16 kHz */
+        if (memcmp(fbank, "SFBK", 4) == 0 && u64_at(fbank + 16) > limit) return 1; /* framesProduced */
+    }
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     unsigned which, flags;
     swl_stream *st = NULL;
@@ -91,6 +116,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         int i;
         for (i = 0; i < 8; i++) state[n - 8 + i] = (uint8_t)(sum >> (8 * i));
     }
+    if (known_defect(which, state, n)) {
+        free(state);
+        swl_stream_free(st);
+        return -1;
+    }
     if (flags & 4) push_frames(st, targets[which].kind, width, (flags >> 4) + 1);
 
     if (CHECKED(swl_stream_load_state(st, state, n)) == SWL_OK) {
@@ -108,4 +138,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
 done:
     swl_stream_free(st);
     return 0;
+}
+
+/* Half of the mutations write a boundary value into one aligned 4- or 8-byte word of the state (counts,
+ * sizes, float bit patterns): the fields of every state format are aligned words. A few change the
+ * stream or the flags; the rest are libFuzzer's byte mutations. */
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed) {
+    static const uint64_t words[] = {0, 1, 2, 3, 0xff, 0x100, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xffffffff,
+                                     0x100000000ULL, 1ULL << 53, (1ULL << 53) + 1, 0x7ffffffffffffffeULL,
+                                     0x7fffffffffffffffULL, 0x8000000000000000ULL, 0xffffffffffffffffULL,
+                                     0x7fc00000, 0x7f800000, 0xff800000, 0x7f7fffff, 0x7ff8000000000000ULL,
+                                     0x7ff0000000000000ULL, 0x7fefffffffffffffULL};
+    uint64_t r = seed * 0x9E3779B97F4A7C15ULL;
+    r ^= r >> 29;
+    if (size > 2 && (r & 3) < 2) {
+        size_t n = size - 2, width = (r & 4) ? 8 : 4, at;
+        uint64_t v = words[(r >> 8) % (sizeof words / sizeof words[0])];
+        int i;
+        if (n >= width) {
+            at = 2 + ((r >> 16) % (n / width)) * width;
+            if ((r >> 40) % 4 == 0) v = 0 - v; /* and the negatives */
+            for (i = 0; i < (int)width; i++) data[at + i] = (uint8_t)(v >> (8 * i));
+            if ((r >> 44) % 8 < 6) data[1] |= 1; /* usually keep the checksum right */
+            return size;
+        }
+    }
+    if (size >= 2 && (r & 3) == 2 && ((r >> 8) & 7) == 0) {
+        data[(r >> 12) & 1] = (uint8_t)(r >> 16);
+        return size;
+    }
+    return LLVMFuzzerMutate(data, size, max_size);
 }
