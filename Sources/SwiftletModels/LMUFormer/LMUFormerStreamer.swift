@@ -127,7 +127,13 @@ final class LMUFormerStreamer: FamilyStreamer {
             guard use > 0 else { continue }
             normalization.normalize(pcmFeatures, count: use * f)
             featuresFed += use
-            try step(pcmFeatures, count: use, final: false)
+            // A piece makes up to pcmPiece / frameShift + 1 frames; the engine takes `cap` per step.
+            var j = 0
+            while j < use && !decided {
+                let k = min(engine.cap, use - j)
+                try step(pcmFeatures + j * f, count: k, final: false)
+                j += k
+            }
             if target > 0 && featuresFed == target && !decided {
                 try step(nil, count: 0, final: true)
             }
