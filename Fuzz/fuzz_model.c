@@ -187,8 +187,11 @@ static void run_stream(swl_model *m, int32_t kind) {
     swl_stream_free(st);
 }
 
-/* Defects that are being fixed on another branch (issue 11: F1/F2 numeric metadata out of range,
- * F4 zstd tensors that decode to very large sizes). Inputs that would only rediscover them are skipped,
+static void remember_loadable(const uint8_t *data, size_t size);
+
+/* Defects that are being fixed on another branch (issue 11: F1/F2 numeric metadata out of range —
+ * non-finite or huge floats, integers beyond 2^24 whose products overflow — and F4 zstd tensors that
+ * decode to very large sizes). Inputs that would only rediscover them are skipped,
  * so that short runs keep finding other bugs; SWL_FUZZ_KNOWN=1 turns the filter off (`make fuzz-known`
  * replays Tests/Fuzz/known that way). Once those fixes are merged, delete this filter. */
 static int known_defect(const uint8_t *data, size_t size) {
@@ -200,11 +203,16 @@ static int known_defect(const uint8_t *data, size_t size) {
     if (!enabled || swlfz_parse(data, size, &f) != 0) return 0;
     for (i = 0; i < f.n_meta && !hit; i++) {
         const swlfz_meta *m = &f.meta[i];
-        if (m->type != 2 && m->type != 6) continue;
         for (k = 0; k + 8 <= m->value_size && !hit; k += 8) {
-            double v;
-            memcpy(&v, m->value + k, 8);
-            if (!isfinite(v) || fabs(v) > 1e7) hit = 1; /* F1/F2 */
+            if (m->type == 2 || m->type == 6) { /* F1/F2: non-finite or huge floats */
+                double v;
+                memcpy(&v, m->value + k, 8);
+                if (!isfinite(v) || fabs(v) > 1e7) hit = 1;
+            } else if (m->type == 1 || m->type == 5) { /* F2: integers whose products overflow */
+                int64_t v;
+                memcpy(&v, m->value + k, 8);
+                if (v > (1 << 24) || v < -(1 << 24)) hit = 1;
+            }
         }
     }
     for (i = 0; i < f.n_tensors && !hit; i++)
@@ -213,17 +221,54 @@ static int known_defect(const uint8_t *data, size_t size) {
     return hit;
 }
 
+/* SWL_FUZZ_STATS=1: at exit, how far the inputs got (to tune the mutator). */
+static unsigned long stat_status[SWL_ERR_CONTEXT_FULL + 1], stat_family[6], stat_skipped;
+
+static void print_stats(void) {
+    static const char *families[] = {"test", "vit", "lmuformer", "loopformer", "memoryformer", "other"};
+    int i;
+    fprintf(stderr, "fuzz_model stats: %lu skipped (known defects);", stat_skipped);
+    for (i = 0; i <= SWL_ERR_CONTEXT_FULL; i++)
+        if (stat_status[i]) fprintf(stderr, " %s %lu", swl_status_name(i), stat_status[i]);
+    fprintf(stderr, "; loaded:");
+    for (i = 0; i < 6; i++) fprintf(stderr, " %s %lu", families[i], stat_family[i]);
+    fprintf(stderr, "\n");
+}
+
+static void count_load(swl_status st, swl_model *m) {
+    static int enabled = -1;
+    if (enabled < 0) {
+        enabled = getenv("SWL_FUZZ_STATS") != NULL;
+        if (enabled) atexit(print_stats);
+    }
+    if (!enabled) return;
+    if (st >= 0 && st <= SWL_ERR_CONTEXT_FULL) stat_status[st]++;
+    if (st == SWL_OK) {
+        const char *f = swl_model_family(m);
+        int i = strcmp(f, "test") == 0 ? 0 : strcmp(f, "vit") == 0 ? 1 : strcmp(f, "lmuformer") == 0 ? 2
+              : strcmp(f, "loopformer") == 0 ? 3 : strcmp(f, "memoryformer") == 0 ? 4 : 5;
+        stat_family[i]++;
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     swl_model *m = NULL;
     swl_load_options o;
-    if (known_defect(data, size)) return -1; /* -1: libFuzzer does not add the input to the corpus */
+    swl_status st;
+    if (known_defect(data, size)) {
+        stat_skipped++;
+        return -1; /* -1: libFuzzer does not add the input to the corpus */
+    }
     swl_load_options_init(&o);
     /* odd sizes: the loader copies the buffer; even sizes: it works in place on the fuzzer's bytes */
     o.flags = (size & 1) ? SWL_LOAD_COPY_BUFFER : 0;
-    if (CHECKED(swl_model_load_memory(data, size, &o, &m)) != SWL_OK) {
+    st = CHECKED(swl_model_load_memory(data, size, &o, &m));
+    count_load(st, m);
+    if (st != SWL_OK) {
         if (m) fuzz_fail("swl_model_load_memory", SWL_OK, "out_model not NULL after a failure");
         return 0;
     }
+    remember_loadable(data, size);
     query_model(m);
     run_session(m, size >= 2 ? data[size / 2] : 0);
     run_stream(m, SWL_STREAM_FRAMES);
@@ -232,6 +277,38 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     return 0;
 }
 
+/* Inputs that loaded, kept to restart from: the corpus fills up with files that reached new error
+ * paths, and mutants of those rarely load, so a third of the mutations start from a loadable file. */
+#define POOL 32
+static struct {
+    uint8_t *data;
+    size_t size;
+} pool[POOL];
+static unsigned pool_count;
+static uint64_t pool_rng = 0x2545F4914F6CDD1DULL;
+
+static void remember_loadable(const uint8_t *data, size_t size) {
+    unsigned slot;
+    uint8_t *copy;
+    pool_rng = pool_rng * 6364136223846793005ULL + 1442695040888963407ULL;
+    slot = pool_count < POOL ? pool_count : (unsigned)((pool_rng >> 33) % POOL);
+    if (pool_count >= POOL && (pool_rng >> 20) % 4 != 0) return; /* replace now and then */
+    copy = malloc(size ? size : 1);
+    if (!copy) return;
+    memcpy(copy, data, size);
+    if (slot < pool_count) free(pool[slot].data);
+    else pool_count++;
+    pool[slot].data = copy;
+    pool[slot].size = size;
+}
+
 size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed) {
-    return swlfz_mutate(data, size, max_size, seed, LLVMFuzzerMutate);
+    if (pool_count && seed % 3 == 0) {
+        unsigned i = (seed / 3) % pool_count;
+        if (pool[i].size <= max_size) {
+            memcpy(data, pool[i].data, pool[i].size);
+            size = pool[i].size;
+        }
+    }
+    return swlfz_mutate(data, size, max_size, seed / 3 + seed, LLVMFuzzerMutate);
 }

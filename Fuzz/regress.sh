@@ -31,7 +31,9 @@ for target in model state checkpoint; do
       if SWL_FUZZ_KNOWN=1 SWL_FUZZ_MODELS=$seeds/model "$bin/fuzz_$target" -rss_limit_mb=3072 "$f" > "$out/$(basename "$f").log" 2>&1; then
         echo "fixed      $target/$(basename "$f") (no longer crashes: move it to Tests/Fuzz/regressions)"
       else
-        echo "crashes    $target/$(basename "$f"): $(grep -m1 -E 'ERROR: |Fatal error|fuzz oracle' "$out/$(basename "$f").log" | cut -c1-150)"
+        log=$out/$(basename "$f").log
+        why=$(grep -m1 -oE 'Fatal error: .*|Swift runtime failure: [^/]*|(Address|Leak|UndefinedBehavior)Sanitizer: [a-z-]+.*|fuzz oracle: .*' "$log")
+        echo "crashes    $target/$(basename "$f"): ${why:-$(grep -m1 'ERROR: ' "$log")}" | cut -c1-200
       fi
     done
     continue

@@ -845,16 +845,18 @@ size_t swlfz_mutate(uint8_t *data, size_t size, size_t max_size, unsigned int se
     r.s = seed * 0x9E3779B97F4A7C15ULL + 1;
     parsed = swlfz_parse(data, size, &f) == 0;
     choice = (int)rbelow(&r, 100);
-    if (parsed && choice < 65) {
-        int rounds = 1 + (int)rbelow(&r, 3), i;
+    if (parsed && choice < 82) {
+        /* mostly one mutation: most of them already make the loaders refuse the file, and the ones
+         * that keep it loadable (tensor data, codecs, gentle metadata values) should stay that way */
+        int rounds = rchance(&r, 65) ? 1 : rchance(&r, 70) ? 2 : 3, i;
         size_t out;
         for (i = 0; i < rounds; i++) {
-            switch (rbelow(&r, 7)) {
-            case 0: case 1: mutate_meta_value(&f, &r); break;
-            case 2: mutate_meta_structure(&f, &r); break;
-            case 3: mutate_tensor_shape(&f, &r); break;
-            case 4: mutate_tensor_data(&f, &r); break;
-            case 5: mutate_tensor_set(&f, &r); break;
+            switch (rbelow(&r, 10)) {
+            case 0: case 1: case 2: mutate_meta_value(&f, &r); break;
+            case 3: mutate_meta_structure(&f, &r); break;
+            case 4: mutate_tensor_shape(&f, &r); break;
+            case 5: case 6: case 7: mutate_tensor_data(&f, &r); break;
+            case 8: mutate_tensor_set(&f, &r); break;
             default: mutate_tensor_codec(&f, &r); break;
             }
         }
@@ -868,13 +870,13 @@ size_t swlfz_mutate(uint8_t *data, size_t size, size_t max_size, unsigned int se
         if (out) {
             memcpy(data, scratch, out);
             size = out;
-            if (rchance(&r, 15)) mutate_raw_field(data, size, &r);
+            if (rchance(&r, 8)) mutate_raw_field(data, size, &r);
         } else {
             mutate_raw_field(data, size, &r); /* the mutant did not fit: mutate a field instead */
         }
     } else {
         if (parsed) swlfz_free(&f);
-        if (choice < 85 && size >= HEADER_SIZE) mutate_raw_field(data, size, &r);
+        if (choice < 93 && size >= HEADER_SIZE) mutate_raw_field(data, size, &r);
         else if (byte_mutate) size = byte_mutate(data, size, max_size);
     }
     if (!rchance(&r, 3)) swlfz_fix_header_checksum(data, size);
