@@ -278,7 +278,7 @@ static uint64_t interesting_u64(rng_t *r, uint64_t old) {
     case 0: return old + 1 + rbelow(r, 4);
     case 1: return old - 1 - rbelow(r, 4);
     case 2: return rchance(r, 50) ? old * 2 : old / 2;
-    case 3: return (uint64_t)(-(int64_t)old);
+    case 3: return 0 - old; /* the negative, as two's complement */
     default: return table[rbelow(r, sizeof table / sizeof table[0])];
     }
 }
