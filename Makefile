@@ -1,6 +1,8 @@
 # Swiftlet — build, test, demo, install.
 #   make          release build: build/lib/libswiftlet.so, build/bin/swiftlet, build/include/swiftlet.h
-#   make test     the whole suite: Swift tests, C ABI tests (gcc -std=c99 -pedantic), Python bindings
+#   make test     the whole suite: Swift tests, C ABI tests (gcc -std=c99 -pedantic), Python bindings,
+#                 sanitizer builds (ASan+UBSan, TSan) and a short run of every fuzzer
+#   make fuzz     each fuzzer for FUZZ_SECONDS (default 60) — see Fuzz/fuzz.mk
 #   make demo     converts the shipped reference models and runs every family under a few budgets
 #   make install PREFIX=/usr/local
 
@@ -35,7 +37,7 @@ build: deps
 	@echo "built $(BUILD)/lib/libswiftlet.so ($$(du -h $(BUILD)/lib/libswiftlet.so.$(VERSION) | cut -f1)) and $(BUILD)/bin/swiftlet"
 
 # ---- tests -------------------------------------------------------------------------------------
-test: deps test-swift test-c test-python
+test: deps test-swift test-c test-python test-sanitizers
 	@echo "make test: all suites passed"
 
 test-swift:
@@ -93,4 +95,6 @@ install: build stage
 	@echo "installed into $(DESTDIR)$(PREFIX)"
 
 clean:
-	rm -rf $(BUILD) .build
+	rm -rf $(BUILD) .build .build-asan .build-tsan
+
+include Fuzz/fuzz.mk

@@ -53,6 +53,11 @@ public func swl_session_run(_ session: OpaquePointer?, _ inputs: UnsafePointer<s
         try s.lock.run("session") { () throws(SwiftletError) in
             guard n_inputs == 0 || inputs != nil else { throw nullArgument("inputs") }
             guard n_outputs == 0 || outputs != nil else { throw nullArgument("outputs") }
+            // Check the count before reading any tensor: never read past the inputs the model takes.
+            let expected = s.session.model.inputs.count
+            guard Int(n_inputs) == expected else {
+                throw .invalidArgument("the model takes \(expected) input(s), n_inputs is \(n_inputs)")
+            }
             var views: [TensorView] = []
             for i in 0..<Int(n_inputs) { views.append(try view(of: inputs![i], index: i)) }
             // Output descriptors are checked before the run: a NULL buffer that claims a size is a

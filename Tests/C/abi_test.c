@@ -545,6 +545,7 @@ static void test_stream(swl_model *m) {
     int i, same = 1;
 
     for (i = 0; i < 40; i++) frames[i] = (float)((i * 37) % 11) / 11.0f - 0.5f;
+    swl_run_report_init(&r);
     swl_stream_options_init(&so);
     CHECK(so.n_threads == 1, "stream default threads");
     so.input_kind = SWL_STREAM_PCM;

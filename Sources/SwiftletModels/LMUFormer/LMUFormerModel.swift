@@ -153,6 +153,10 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
 
         var blocks: [Block] = []
         var impulses: [UnsafeMutablePointer<Float>] = []
+        // Until the last property is set, a throw does not run deinit: free the impulses here on any
+        // error below (the audio front end settings are checked after the blocks are built).
+        var initialized = false
+        defer { if !initialized { for p in impulses { p.deallocate() } } }
         do {
             for n in 0..<depth {
                 let p = "block.\(n)"   // LIF layer labels in reports
@@ -207,9 +211,6 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
                 headScale = nil
                 headShift = nil
             }
-        } catch {
-            for p in impulses { p.deallocate() }
-            throw error
         }
         self.blocks = blocks
         headLIF = variant == .membraneShortcut ? lif("head", c) : -1
@@ -217,6 +218,7 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
         membraneCount = layers.last.map { $0.offset + $0.width } ?? 0
         squaringCount = Kernels.squaringsNeeded(blockLength: impulseLength)
         squaringCache = Mutex([UnsafeMutablePointer<Float>?](repeating: nil, count: depth))
+        initialized = true
     }
 
     deinit {

@@ -126,9 +126,15 @@ final class LMUFormerStreamer: FamilyStreamer {
             let use = target > 0 ? min(made, target - featuresFed) : made
             guard use > 0 else { continue }
             normalization.normalize(pcmFeatures, count: use * f)
-            // Counted once the engine has them (an abort before the step leaves both unchanged).
-            try step(pcmFeatures, count: use, final: false)
-            featuresFed += use
+            // A piece makes up to pcmPiece / frameShift + 1 frames; the engine takes `cap` per step. Each
+            // step's frames are counted once the engine has them (an abort leaves the count exact).
+            var j = 0
+            while j < use && !decided {
+                let k = min(engine.cap, use - j)
+                try step(pcmFeatures + j * f, count: k, final: false)
+                featuresFed += k
+                j += k
+            }
             if target > 0 && featuresFed == target && !decided {
                 try step(nil, count: 0, final: true)
             }

@@ -1,0 +1,171 @@
+/* libFuzzer harness: swl_stream_load_state on hostile bytes, then the stream is used (push, flush,
+ * outputs, report, save) so that a state that loads must also run.
+ *
+ * Input: byte 0 picks the stream (see `targets`), byte 1 holds flags, the rest is the state:
+ *   bit 0  end the state with its correct FNV-1a 64 checksum (lmuformer states carry one), so that
+ *          mutants reach the field checks behind it;
+ *   bit 1  cut or zero-pad the state to the size this stream expects;
+ *   bit 2  push (flags >> 4) + 1 frames before loading, so the load replaces a non-empty state.
+ * Models come from $SWL_FUZZ_MODELS (default build/fuzz/seeds/model): test.swl, lmu-test.swl,
+ * slmu-ms-test.swl and audio-demo.swl, made by Fuzz/make-seeds.sh. */
+#include "fuzz_common.h"
+#include "swl_fuzz.h"
+
+#include <string.h>
+
+size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
+
+static const struct {
+    const char *file;
+    int32_t kind;
+} targets[] = {
+    {"test.swl", SWL_STREAM_FRAMES},     {"lmu-test.swl", SWL_STREAM_FRAMES},  {"slmu-ms-test.swl", SWL_STREAM_FRAMES},
+    {"audio-demo.swl", SWL_STREAM_FRAMES}, {"audio-demo.swl", SWL_STREAM_PCM},
+};
+#define N_TARGETS (sizeof targets / sizeof targets[0])
+
+static swl_model *models[N_TARGETS];
+
+int LLVMFuzzerInitialize(int *argc, char ***argv) {
+    const char *dir = getenv("SWL_FUZZ_MODELS");
+    size_t i, loaded = 0;
+    char path[4096];
+    (void)argc;
+    (void)argv;
+    if (!dir) dir = "build/fuzz/seeds/model";
+    for (i = 0; i < N_TARGETS; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, targets[i].file);
+        if (swl_model_load(path, NULL, &models[i]) == SWL_OK) loaded++;
+        else fprintf(stderr, "fuzz_state: cannot load %s: %s\n", path, swl_last_error());
+    }
+    if (!loaded) {
+        fprintf(stderr, "fuzz_state: no models; run Fuzz/make-seeds.sh or set SWL_FUZZ_MODELS\n");
+        exit(1);
+    }
+    return 0;
+}
+
+static void push_frames(swl_stream *st, int32_t kind, uint64_t width, unsigned n) {
+    uint64_t ready = 0, rows_n = 0;
+    const float *rows = NULL;
+    size_t k;
+    if (kind == SWL_STREAM_PCM) {
+        int16_t pcm[800];
+        for (k = 0; k < 800; k++) pcm[k] = (int16_t)((k * 977u) % 4000u) - 2000;
+        for (k = 0; k < n; k++) CHECKED(swl_stream_push_pcm(st, pcm, 800, &ready));
+    } else if (width > 0 && width <= 4096) {
+        float *frames = malloc((size_t)(n * width) * sizeof(float));
+        if (!frames) return;
+        for (k = 0; k < n * width; k++) frames[k] = (float)((k * 31u) % 13u) / 13.0f - 0.5f;
+        CHECKED(swl_stream_push(st, frames, n, &ready));
+        free(frames);
+    }
+    CHECKED(swl_stream_outputs(st, &rows, &rows_n));
+}
+
+static uint64_t u64_at(const uint8_t *p) {
+    uint64_t v = 0;
+    int i;
+    for (i = 7; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+/* Crashes that are fixed on another branch (`hostile`: the test model's and the fbank front end's
+ * saved frame counts are bounded by 2^53 there); skipped unless SWL_FUZZ_KNOWN=1, so that short runs
+ * look for other bugs. Inputs are in Tests/Fuzz/known/state. Delete once that branch is merged. */
+static int known_defect(unsigned which, const uint8_t *state, size_t n) {
+    static int enabled = -1;
+    const uint64_t limit = 1ULL << 53;
+    if (enabled < 0) enabled = getenv("SWL_FUZZ_KNOWN") == NULL;
+    if (!enabled) return 0;
+    if (which == 0 && n >= 24 && u64_at(state + 16) > limit) return 1; /* test model: emitted */
+    if (targets[which].kind == SWL_STREAM_PCM && n >= 8 + 24 + 1600) {
+        const uint8_t *fbank = state + n - 8 - 24 - 1600; /* 400-sample frames at 16 kHz */
+        if (memcmp(fbank, "SFBK", 4) == 0 && u64_at(fbank + 16) > limit) return 1; /* framesProduced */
+    }
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    unsigned which, flags;
+    swl_stream *st = NULL;
+    swl_stream_options so;
+    swl_run_report r;
+    uint64_t width = 0, expected = 0, ready = 0, written = 0;
+    uint8_t *state;
+    size_t n;
+
+    if (size < 2) return 0;
+    which = data[0] % N_TARGETS;
+    flags = data[1];
+    if (!models[which]) return 0;
+    swl_stream_options_init(&so);
+    so.input_kind = targets[which].kind;
+    if (CHECKED(swl_stream_create(models[which], &so, &st)) != SWL_OK) return 0;
+    CHECKED(swl_stream_frame_width(st, &width));
+    CHECKED(swl_stream_state_size(st, &expected));
+
+    n = size - 2;
+    if ((flags & 2) && expected <= (1u << 24)) n = (size_t)expected;
+    state = malloc(n + 1);
+    if (!state) goto done;
+    memset(state, 0, n + 1);
+    memcpy(state, data + 2, n < size - 2 ? n : size - 2);
+    if ((flags & 1) && n >= 8) {
+        uint64_t sum = swlfz_fnv1a64(state, n - 8);
+        int i;
+        for (i = 0; i < 8; i++) state[n - 8 + i] = (uint8_t)(sum >> (8 * i));
+    }
+    if (known_defect(which, state, n)) {
+        free(state);
+        swl_stream_free(st);
+        return -1;
+    }
+    if (flags & 4) push_frames(st, targets[which].kind, width, (flags >> 4) + 1);
+
+    if (CHECKED(swl_stream_load_state(st, state, n)) == SWL_OK) {
+        /* a state that loads must run, report and save again */
+        uint8_t *again = malloc(n + 1);
+        push_frames(st, targets[which].kind, width, 2);
+        CHECKED(swl_stream_flush(st, &ready));
+        swl_run_report_init(&r);
+        CHECKED(swl_stream_report(st, &r));
+        if (again && CHECKED(swl_stream_save_state(st, again, n, &written)) == SWL_OK && written != n)
+            fuzz_fail("swl_stream_save_state", SWL_OK, "the state size changed");
+        free(again);
+    }
+    free(state);
+done:
+    swl_stream_free(st);
+    return 0;
+}
+
+/* Half of the mutations write a boundary value into one aligned 4- or 8-byte word of the state (counts,
+ * sizes, float bit patterns): the fields of every state format are aligned words. A few change the
+ * stream or the flags; the rest are libFuzzer's byte mutations. */
+size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed) {
+    static const uint64_t words[] = {0, 1, 2, 3, 0xff, 0x100, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xffffffff,
+                                     0x100000000ULL, 1ULL << 53, (1ULL << 53) + 1, 0x7ffffffffffffffeULL,
+                                     0x7fffffffffffffffULL, 0x8000000000000000ULL, 0xffffffffffffffffULL,
+                                     0x7fc00000, 0x7f800000, 0xff800000, 0x7f7fffff, 0x7ff8000000000000ULL,
+                                     0x7ff0000000000000ULL, 0x7fefffffffffffffULL};
+    uint64_t r = seed * 0x9E3779B97F4A7C15ULL;
+    r ^= r >> 29;
+    if (size > 2 && (r & 3) < 2) {
+        size_t n = size - 2, width = (r & 4) ? 8 : 4, at;
+        uint64_t v = words[(r >> 8) % (sizeof words / sizeof words[0])];
+        int i;
+        if (n >= width) {
+            at = 2 + ((r >> 16) % (n / width)) * width;
+            if ((r >> 40) % 4 == 0) v = 0 - v; /* and the negatives */
+            for (i = 0; i < (int)width; i++) data[at + i] = (uint8_t)(v >> (8 * i));
+            if ((r >> 44) % 8 < 6) data[1] |= 1; /* usually keep the checksum right */
+            return size;
+        }
+    }
+    if (size >= 2 && (r & 3) == 2 && ((r >> 8) & 7) == 0) {
+        data[(r >> 12) & 1] = (uint8_t)(r >> 16);
+        return size;
+    }
+    return LLVMFuzzerMutate(data, size, max_size);
+}
