@@ -8,7 +8,6 @@
 #                          in build/fuzz/work/corpus, findings in build/fuzz/work/findings
 #   make fuzz-smoke        mutator self-test, each fuzzer FUZZ_SMOKE_SECONDS, the regressions (debug build)
 #   make fuzz-regress      replays Tests/Fuzz/regressions through the harnesses
-#   make fuzz-known        replays Tests/Fuzz/known (defects fixed elsewhere) and says which still crash
 #   make test-asan         Tests/C/abi_test.c against the ASan+UBSan library
 #   make test-tsan         the concurrency tests (Swift and C) under ThreadSanitizer
 #   make test-sanitizers   test-asan + fuzz-smoke + test-tsan (part of `make test`)
@@ -36,7 +35,7 @@ LIB_FLAGS  = -L$(@D)/lib -lswiftlet -Wl,-rpath,'$$ORIGIN/lib'
 TSAN_FILTER := Busy|busy|Concurrent|concurrent|ExecutionContextTests
 
 .PRECIOUS: $(BUILD)/fuzz/%/lib/libswiftlet.so.0
-.PHONY: fuzz fuzz-smoke fuzz-regress fuzz-known fuzz-seeds test-asan test-tsan test-sanitizers FORCE
+.PHONY: fuzz fuzz-smoke fuzz-regress fuzz-seeds test-asan test-tsan test-sanitizers FORCE
 
 # ---- the instrumented library and the harnesses, per configuration: build/fuzz/{debug,release}/ ----
 # The library is rebuilt incrementally every time and copied only when it changed (cp -p keeps its
@@ -104,9 +103,6 @@ fuzz-smoke: $(call fuzz_bins,debug) fuzz-seeds-debug
 
 fuzz-regress: $(call fuzz_bins,debug) $(FUZZ_SEEDS)/.stamp
 	Fuzz/regress.sh $(BUILD)/fuzz/debug Tests/Fuzz/regressions $(FUZZ_SEEDS) $(BUILD)/fuzz/smoke
-
-fuzz-known: $(call fuzz_bins,debug) $(FUZZ_SEEDS)/.stamp
-	Fuzz/regress.sh $(BUILD)/fuzz/debug Tests/Fuzz/known $(FUZZ_SEEDS) $(BUILD)/fuzz/smoke --expect-crash
 
 # ---- sanitizers ----------------------------------------------------------------------------------------
 # The C ABI test against the ASan+UBSan library (the same debug build the fuzz smoke uses).

@@ -189,45 +189,13 @@ static void run_stream(swl_model *m, int32_t kind) {
 
 static void remember_loadable(const uint8_t *data, size_t size);
 
-/* Defects that are being fixed on another branch (issue 11: F1/F2 numeric metadata out of range —
- * non-finite or huge floats, integers beyond 2^24 whose products overflow — and F4 zstd tensors that
- * decode to very large sizes). Inputs that would only rediscover them are skipped,
- * so that short runs keep finding other bugs; SWL_FUZZ_KNOWN=1 turns the filter off (`make fuzz-known`
- * replays Tests/Fuzz/known that way). Once those fixes are merged, delete this filter. */
-static int known_defect(const uint8_t *data, size_t size) {
-    static int enabled = -1;
-    swlfz_file f;
-    size_t i, k;
-    int hit = 0;
-    if (enabled < 0) enabled = getenv("SWL_FUZZ_KNOWN") == NULL;
-    if (!enabled || swlfz_parse(data, size, &f) != 0) return 0;
-    for (i = 0; i < f.n_meta && !hit; i++) {
-        const swlfz_meta *m = &f.meta[i];
-        for (k = 0; k + 8 <= m->value_size && !hit; k += 8) {
-            if (m->type == 2 || m->type == 6) { /* F1/F2: non-finite or huge floats */
-                double v;
-                memcpy(&v, m->value + k, 8);
-                if (!isfinite(v) || fabs(v) > 1e7) hit = 1;
-            } else if (m->type == 1 || m->type == 5) { /* F2: integers whose products overflow */
-                int64_t v;
-                memcpy(&v, m->value + k, 8);
-                if (v > (1 << 24) || v < -(1 << 24)) hit = 1;
-            }
-        }
-    }
-    for (i = 0; i < f.n_tensors && !hit; i++)
-        if (f.tensors[i].codec == 1 && f.tensors[i].raw_size > (64u << 20)) hit = 1; /* F4 */
-    swlfz_free(&f);
-    return hit;
-}
-
 /* SWL_FUZZ_STATS=1: at exit, how far the inputs got (to tune the mutator). */
-static unsigned long stat_status[SWL_ERR_CONTEXT_FULL + 1], stat_family[6], stat_skipped;
+static unsigned long stat_status[SWL_ERR_CONTEXT_FULL + 1], stat_family[6];
 
 static void print_stats(void) {
     static const char *families[] = {"test", "vit", "lmuformer", "loopformer", "memoryformer", "other"};
     int i;
-    fprintf(stderr, "fuzz_model stats: %lu skipped (known defects);", stat_skipped);
+    fprintf(stderr, "fuzz_model stats:");
     for (i = 0; i <= SWL_ERR_CONTEXT_FULL; i++)
         if (stat_status[i]) fprintf(stderr, " %s %lu", swl_status_name(i), stat_status[i]);
     fprintf(stderr, "; loaded:");
@@ -255,10 +223,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     swl_model *m = NULL;
     swl_load_options o;
     swl_status st;
-    if (known_defect(data, size)) {
-        stat_skipped++;
-        return -1; /* -1: libFuzzer does not add the input to the corpus */
-    }
     swl_load_options_init(&o);
     /* odd sizes: the loader copies the buffer; even sizes: it works in place on the fuzzer's bytes */
     o.flags = (size & 1) ? SWL_LOAD_COPY_BUFFER : 0;

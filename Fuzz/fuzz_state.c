@@ -63,29 +63,6 @@ static void push_frames(swl_stream *st, int32_t kind, uint64_t width, unsigned n
     CHECKED(swl_stream_outputs(st, &rows, &rows_n));
 }
 
-static uint64_t u64_at(const uint8_t *p) {
-    uint64_t v = 0;
-    int i;
-    for (i = 7; i >= 0; i--) v = (v << 8) | p[i];
-    return v;
-}
-
-/* Crashes that are fixed on another branch (`hostile`: the test model's and the fbank front end's
- * saved frame counts are bounded by 2^53 there); skipped unless SWL_FUZZ_KNOWN=1, so that short runs
- * look for other bugs. Inputs are in Tests/Fuzz/known/state. Delete once that branch is merged. */
-static int known_defect(unsigned which, const uint8_t *state, size_t n) {
-    static int enabled = -1;
-    const uint64_t limit = 1ULL << 53;
-    if (enabled < 0) enabled = getenv("SWL_FUZZ_KNOWN") == NULL;
-    if (!enabled) return 0;
-    if (which == 0 && n >= 24 && u64_at(state + 16) > limit) return 1; /* test model: emitted */
-    if (targets[which].kind == SWL_STREAM_PCM && n >= 8 + 24 + 1600) {
-        const uint8_t *fbank = state + n - 8 - 24 - 1600; /* 400-sample frames at 16 kHz */
-        if (memcmp(fbank, "SFBK", 4) == 0 && u64_at(fbank + 16) > limit) return 1; /* framesProduced */
-    }
-    return 0;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     unsigned which, flags;
     swl_stream *st = NULL;
@@ -115,11 +92,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         uint64_t sum = swlfz_fnv1a64(state, n - 8);
         int i;
         for (i = 0; i < 8; i++) state[n - 8 + i] = (uint8_t)(sum >> (8 * i));
-    }
-    if (known_defect(which, state, n)) {
-        free(state);
-        swl_stream_free(st);
-        return -1;
     }
     if (flags & 4) push_frames(st, targets[which].kind, width, (flags >> 4) + 1);
 
