@@ -2,8 +2,8 @@
  * outputs, report, save) so that a state that loads must also run.
  *
  * Input: byte 0 picks the stream (see `targets`), byte 1 holds flags, the rest is the state:
- *   bit 0  end the state with its correct FNV-1a 64 checksum (lmuformer states carry one), so that
- *          mutants reach the field checks behind it;
+ *   bit 0  end the state with its correct checksum, so that mutants reach the field checks behind it:
+ *          XXH64 seeded with the model's fingerprint for the test model, FNV-1a 64 for lmuformer;
  *   bit 1  cut or zero-pad the state to the size this stream expects;
  *   bit 2  push (flags >> 4) + 1 frames before loading, so the load replaces a non-empty state.
  * Models come from $SWL_FUZZ_MODELS (default build/fuzz/seeds/model): test.swl, lmu-test.swl,
@@ -25,6 +25,9 @@ static const struct {
 #define N_TARGETS (sizeof targets / sizeof targets[0])
 
 static swl_model *models[N_TARGETS];
+/* Weights.fingerprint: XXH64 of the general.tensor_hash string (seeds the test model's state checksum). */
+static uint64_t fingerprints[N_TARGETS];
+static int verbose;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     const char *dir = getenv("SWL_FUZZ_MODELS");
@@ -33,10 +36,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc;
     (void)argv;
     if (!dir) dir = "build/fuzz/seeds/model";
+    verbose = getenv("SWL_FUZZ_VERBOSE") != NULL; /* print why each state was refused */
     for (i = 0; i < N_TARGETS; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, targets[i].file);
-        if (swl_model_load(path, NULL, &models[i]) == SWL_OK) loaded++;
-        else fprintf(stderr, "fuzz_state: cannot load %s: %s\n", path, swl_last_error());
+        if (swl_model_load(path, NULL, &models[i]) == SWL_OK) {
+            const char *hash = NULL;
+            if (swl_model_metadata(models[i], "general.tensor_hash", &hash) == SWL_OK)
+                fingerprints[i] = swlfz_xxh64(hash, strlen(hash), 0);
+            loaded++;
+        } else {
+            fprintf(stderr, "fuzz_state: cannot load %s: %s\n", path, swl_last_error());
+        }
     }
     if (!loaded) {
         fprintf(stderr, "fuzz_state: no models; run Fuzz/make-seeds.sh or set SWL_FUZZ_MODELS\n");
@@ -89,13 +99,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memset(state, 0, n + 1);
     memcpy(state, data + 2, n < size - 2 ? n : size - 2);
     if ((flags & 1) && n >= 8) {
-        uint64_t sum = swlfz_fnv1a64(state, n - 8);
+        uint64_t sum = which == 0 ? swlfz_xxh64(state, n - 8, fingerprints[which]) : swlfz_fnv1a64(state, n - 8);
         int i;
         for (i = 0; i < 8; i++) state[n - 8 + i] = (uint8_t)(sum >> (8 * i));
     }
     if (flags & 4) push_frames(st, targets[which].kind, width, (flags >> 4) + 1);
 
-    if (CHECKED(swl_stream_load_state(st, state, n)) == SWL_OK) {
+    if (CHECKED(swl_stream_load_state(st, state, n)) != SWL_OK) {
+        if (verbose) fprintf(stderr, "fuzz_state: target %u refused the state: %s\n", which, swl_last_error());
+    } else {
         /* a state that loads must run, report and save again */
         uint8_t *again = malloc(n + 1);
         push_frames(st, targets[which].kind, width, 2);
