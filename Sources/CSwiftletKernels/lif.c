@@ -149,24 +149,6 @@ SWK_AVX512 static void gelu_512(float *x, long count) {
     }
 }
 
-SWK_AVX2 SWK_INLINE __m256 exp_nonpositive_256(__m256 x) {
-    x = _mm256_max_ps(_mm256_set1_ps(-87.0f), x);
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.0f / 5040);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r);
-    p = _mm256_add_ps(p, _mm256_set1_ps(1.0f));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
-
 SWK_AVX2 static void gelu_256(float *x, long count) {
     const __m256 half_sqrt2 = _mm256_set1_ps(0.70710678118654752f), one = _mm256_set1_ps(1.0f);
     const __m256 two = _mm256_set1_ps(2.0f), halfv = _mm256_set1_ps(0.5f);
@@ -181,7 +163,7 @@ SWK_AVX2 static void gelu_256(float *x, long count) {
         poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(erf_a3));
         poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(erf_a2));
         poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(erf_a1));
-        __m256 q = _mm256_mul_ps(_mm256_mul_ps(poly, t), exp_nonpositive_256(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(a, a))));
+        __m256 q = _mm256_mul_ps(_mm256_mul_ps(poly, t), swk_exp_nonpositive_256(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(a, a))));
         __m256 positive = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ);
         __m256 onePlusErf = _mm256_blendv_ps(q, _mm256_sub_ps(two, q), positive);
         _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_mul_ps(halfv, v), onePlusErf));

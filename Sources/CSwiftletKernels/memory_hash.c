@@ -35,41 +35,19 @@ static void hash_portable(const float *z, long rows, long ldz, int tables, int L
 
 #ifdef SWK_X86
 
-// exp(x) for x ≤ 0 (or NaN), within ~2 ulp: x = n·ln2 + r with |r| ≤ ln2/2, e^r by a degree-7
-// polynomial (Cody–Waite split of ln2 keeps r exact enough), 2^n put into the exponent field.
-// Inputs below −87 are clamped (the result, ~1e-38, vanishes next to the 1 it is added to).
-__attribute__((target("avx2,fma"))) static inline __m256 exp_nonpositive(__m256 x) {
-    x = _mm256_max_ps(_mm256_set1_ps(-87.0f), x);  // operand order keeps a NaN in x
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    // Taylor coefficients 1/7! … 1/2!: on |r| ≤ 0.347 the truncation is below 1e-8 relative.
-    __m256 p = _mm256_set1_ps(1.0f / 5040);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 720));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 120));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 24));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.0f / 6));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5f));
-    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), r);
-    p = _mm256_add_ps(p, _mm256_set1_ps(1.0f));
-    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
-
 // Per 128-bit half, [x0·x1, x2·x3, y0·y1, y2·y3]: the multiplicative twin of _mm256_hadd_ps.
-__attribute__((target("avx2,fma"))) static inline __m256 hmul(__m256 x, __m256 y) {
+SWK_AVX2 static inline __m256 hmul(__m256 x, __m256 y) {
     return _mm256_mul_ps(_mm256_shuffle_ps(x, y, 0x88), _mm256_shuffle_ps(x, y, 0xDD));
 }
 
 // Lane k of the result = the sum (product) of the 8 lanes of v[k].
-__attribute__((target("avx2,fma"))) static inline __m256 reduce8_sum(const __m256 *v) {
+SWK_AVX2 static inline __m256 reduce8_sum(const __m256 *v) {
     __m256 u0 = _mm256_hadd_ps(_mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3]));
     __m256 u1 = _mm256_hadd_ps(_mm256_hadd_ps(v[4], v[5]), _mm256_hadd_ps(v[6], v[7]));
     return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 
-__attribute__((target("avx2,fma"))) static inline __m256 reduce8_product(const __m256 *v) {
+SWK_AVX2 static inline __m256 reduce8_product(const __m256 *v) {
     __m256 u0 = hmul(hmul(v[0], v[1]), hmul(v[2], v[3]));
     __m256 u1 = hmul(hmul(v[4], v[5]), hmul(v[6], v[7]));
     return _mm256_mul_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
@@ -87,7 +65,7 @@ static const uint8_t reverse8[256] = {
 };
 
 // L = 8 (the released configurations): one chunk is one vector; eight chunks are reduced at once.
-__attribute__((target("avx2,fma"))) static void hash8_avx2(const float *z, long rows, long ldz, int tables,
+SWK_AVX2 static void hash8_avx2(const float *z, long rows, long ldz, int tables,
                                                             int32_t *codes, float *weights) {
     const __m256 absMask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     const __m256 minusTwo = _mm256_set1_ps(-2.0f), one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
@@ -102,7 +80,7 @@ __attribute__((target("avx2,fma"))) static void hash8_avx2(const float *z, long 
                 __m256 v = _mm256_loadu_ps(row + (long)(k + i) * 8);
                 outCodes[k + i] = reverse8[_mm256_movemask_ps(_mm256_cmp_ps(v, zero, _CMP_GE_OQ))];
                 a[i] = _mm256_and_ps(v, absMask);
-                f[i] = _mm256_add_ps(one, exp_nonpositive(_mm256_mul_ps(a[i], minusTwo)));
+                f[i] = _mm256_add_ps(one, swk_exp_nonpositive_256(_mm256_mul_ps(a[i], minusTwo)));
             }
             _mm256_storeu_ps(outWeights + k, _mm256_div_ps(reduce8_sum(a), reduce8_product(f)));
         }
@@ -111,7 +89,7 @@ __attribute__((target("avx2,fma"))) static void hash8_avx2(const float *z, long 
 }
 
 // Any other L: lane j follows chunk k + j, element i of the eight chunks is gathered with stride L.
-__attribute__((target("avx2,fma"))) static void hash_avx2(const float *z, long rows, long ldz, int tables,
+SWK_AVX2 static void hash_avx2(const float *z, long rows, long ldz, int tables,
                                                            int L, int32_t *codes, float *weights) {
     if (L == 8) {
         hash8_avx2(z, rows, ldz, tables, codes, weights);
@@ -133,7 +111,7 @@ __attribute__((target("avx2,fma"))) static void hash_avx2(const float *z, long r
                 bits = _mm256_sub_epi32(_mm256_slli_epi32(bits, 1), ge);  // ge is 0 or −1
                 __m256 a = _mm256_and_ps(v, absMask);
                 sum = _mm256_add_ps(sum, a);
-                product = _mm256_mul_ps(product, _mm256_add_ps(one, exp_nonpositive(_mm256_mul_ps(a, minusTwo))));
+                product = _mm256_mul_ps(product, _mm256_add_ps(one, swk_exp_nonpositive_256(_mm256_mul_ps(a, minusTwo))));
             }
             _mm256_storeu_si256((__m256i *)(codes + n * tables + k), bits);
             _mm256_storeu_ps(weights + n * tables + k, _mm256_div_ps(sum, product));
