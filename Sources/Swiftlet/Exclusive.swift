@@ -4,11 +4,14 @@ import SwiftletKernels
 import SwiftletModels
 
 /// One call at a time per session or stream: a second concurrent call — a run, or a read of what the
-/// last run left — gets `.busy` instead of corrupting state or reading it half-written.
-final class BusyFlag: Sendable {
+/// last run left — gets `.busy` instead of corrupting state or reading it half-written. The C layer
+/// holds one per handle too, around what it keeps beside the Swift object (report strings, series).
+public final class BusyFlag: Sendable {
     private let flag = Atomic<Bool>(false)
 
-    func run<T>(_ what: String, _ body: () throws(SwiftletError) -> T) throws(SwiftletError) -> T {
+    public init() {}
+
+    public func run<T>(_ what: String, _ body: () throws(SwiftletError) -> T) throws(SwiftletError) -> T {
         guard flag.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
             throw SwiftletError.busy("this \(what) is already running a call on another thread; use one \(what) per thread")
         }

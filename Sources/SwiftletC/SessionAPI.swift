@@ -7,7 +7,7 @@ final class CSession {
     let session: Session
     let strings = OwnedCStrings()
     let series = SeriesStore()
-    let lock = HandleLock()
+    let lock = BusyFlag()
     var choice: UnsafePointer<CChar>?
 
     init(_ session: Session) { self.session = session }

@@ -7,7 +7,7 @@ final class CStream {
     let stream: Stream
     let strings = OwnedCStrings()
     let series = SeriesStore()
-    let lock = HandleLock()
+    let lock = BusyFlag()
     var lastReport = RunReport()
 
     init(_ stream: Stream) { self.stream = stream }

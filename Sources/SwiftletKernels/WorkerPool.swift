@@ -51,12 +51,6 @@ public final class WorkerPool: @unchecked Sendable {
     }
   }
 
-  /// Runs `body(part, parts)` once per thread of the pool.
-  public func split(_ body: (_ part: Int, _ parts: Int) -> Void) {
-    let n = threads
-    run(parts: n) { body($0, n) }
-  }
-
   /// How many threads ran parts since the last call (the caller counts as one); clears the record.
   public func takeThreadsUsed() -> Int {
     1 + swk_pool_take_used(raw).nonzeroBitCount

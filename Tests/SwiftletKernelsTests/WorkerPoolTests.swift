@@ -20,16 +20,6 @@ import Testing
     }
   }
 
-  /// `split` gives each of the pool's threads one part and tells it the count.
-  @Test func splitGivesOnePartPerThread() {
-    let pool = WorkerPool(threads: 3)
-    let seen = UnsafeMutablePointer<Int>.allocate(capacity: 3)
-    defer { seen.deallocate() }
-    seen.initialize(repeating: 0, count: 3)
-    pool.split { part, parts in seen[part] = parts }
-    #expect((0..<3).map { seen[$0] } == [3, 3, 3])
-  }
-
   /// Parts really run at the same time: each waits until all have started (with a time limit, so a
   /// pool that ran them one after another fails instead of hanging).
   @Test func partsRunConcurrently() throws {

@@ -51,9 +51,6 @@ public final class ExecutionContext {
         return report
     }
 
-    /// Microseconds since `begin`.
-    public var elapsed: Double { clock() - started }
-
     /// Called between layers, loop steps and frames: throws `.aborted` when the caller asked to stop.
     public func checkAbort(_ whereabouts: @autoclosure () -> String) throws(ModelError) {
         if let shouldAbort, shouldAbort() {

@@ -167,7 +167,8 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
                 let spiking = variant != .plain
                 let ms = variant == .membraneShortcut
                 func opt(_ tensor: S.BlockTensor, _ n: Int) throws(ModelError) -> UnsafePointer<Float> {
-                    try w.floats(t(tensor), shape: [n]).baseAddress!
+                    let values = try w.floats(t(tensor), shape: [n])
+                    return values.baseAddress!
                 }
                 let prevLIF = ms ? lif("\(p).prev", c, 0.5) : -1
                 let uLIF = lif("\(p).u", 1)

@@ -88,7 +88,8 @@ public final class LoopFormerModel: FamilyModel, @unchecked Sendable {
 
         let C = width, I = hidden
         func p(_ name: String, _ shape: [Int]) throws(ModelError) -> UnsafePointer<Float> {
-            try w.floats(name, shape: shape).baseAddress!
+            let values = try w.floats(name, shape: shape)
+            return values.baseAddress!
         }
         func optional(_ name: String, _ shape: [Int]) throws(ModelError) -> UnsafePointer<Float>? {
             bias ? try p(name, shape) : nil

@@ -144,7 +144,8 @@ struct ViTWeights {
         typealias S = ViTSchema
         let d = c.dim
         func f(_ name: String, _ shape: [Int]) throws(ModelError) -> UnsafePointer<Float> {
-            try w.floats(name, shape: shape).baseAddress!
+            let values = try w.floats(name, shape: shape)
+            return values.baseAddress!
         }
         // An `[n, k]` matrix in the panel layout.
         func panels(_ name: String, _ n: Int, _ k: Int) throws(ModelError) -> UnsafePointer<Float> {
