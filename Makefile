@@ -1,6 +1,6 @@
 # Swiftlet — build, test, demo, install.
 #   make          release build: build/lib/libswiftlet.so, build/bin/swiftlet, build/include/swiftlet.h
-#   make test     the whole suite: Swift tests, C ABI tests (gcc -std=c99 -pedantic), Python bindings,
+#   make test     the whole suite: formatting (scripts/check-format.sh), Swift tests, C ABI tests (gcc -std=c99 -pedantic), Python bindings,
 #                 sanitizer builds (ASan+UBSan, TSan) and a short run of every fuzzer
 #   make fuzz     each fuzzer for FUZZ_SECONDS (default 60) — see Fuzz/fuzz.mk
 #   make demo     converts the shipped reference models and runs every family under a few budgets
@@ -17,7 +17,7 @@ SPM       := $(SWIFT) build
 DEBUG_BIN  = $(shell $(SPM) --show-bin-path 2>/dev/null)
 RELEASE_BIN = $(shell $(SPM) -c release --show-bin-path 2>/dev/null)
 
-.PHONY: all build deps test test-swift test-c test-python stage demo install clean
+.PHONY: all build deps test test-format test-swift test-c test-python stage demo install clean
 
 all: build
 
@@ -37,8 +37,12 @@ build: deps
 	@echo "built $(BUILD)/lib/libswiftlet.so ($$(du -h $(BUILD)/lib/libswiftlet.so.$(VERSION) | cut -f1)) and $(BUILD)/bin/swiftlet"
 
 # ---- tests -------------------------------------------------------------------------------------
-test: deps test-swift test-c test-python test-sanitizers
+test: deps test-format test-swift test-c test-python test-sanitizers
 	@echo "make test: all suites passed"
+
+# Swift and C files as the committed .swift-format and .clang-format make them (fix: scripts/check-format.sh --fix).
+test-format:
+	scripts/check-format.sh
 
 test-swift:
 	$(SPM) --build-tests

@@ -17,11 +17,12 @@ size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
 
 /* Inputs larger than this many elements are not built (a mutated model may ask for anything). */
 #define MAX_INPUT_ELEMENTS (1u << 20)
-#define MAX_INPUTS 4
+#define MAX_INPUTS         4
 
 static size_t dtype_size(int32_t dtype) {
     switch (dtype) {
-    case SWL_DTYPE_F32: case SWL_DTYPE_I32: return 4;
+    case SWL_DTYPE_F32:
+    case SWL_DTYPE_I32: return 4;
     case SWL_DTYPE_I64: return 8;
     case SWL_DTYPE_I16: return 2;
     case SWL_DTYPE_U8: return 1;
@@ -76,10 +77,26 @@ static uint32_t make_inputs(swl_model *m, swl_tensor *in, void **buffers) {
         for (k = 0; k < count; k++) {
             unsigned char *p = (unsigned char *)buffers[i] + k * width;
             switch (info.dtype) {
-            case SWL_DTYPE_F32: { float v = (float)((k * 7919u) % 17u) / 17.0f - 0.5f; memcpy(p, &v, 4); break; }
-            case SWL_DTYPE_I32: { int32_t v = (int32_t)(k % 5u); memcpy(p, &v, 4); break; }
-            case SWL_DTYPE_I64: { int64_t v = (int64_t)(k % 5u); memcpy(p, &v, 8); break; }
-            case SWL_DTYPE_I16: { int16_t v = (int16_t)((k * 131u) % 2000u) - 1000; memcpy(p, &v, 2); break; }
+            case SWL_DTYPE_F32: {
+                float v = (float)((k * 7919u) % 17u) / 17.0f - 0.5f;
+                memcpy(p, &v, 4);
+                break;
+            }
+            case SWL_DTYPE_I32: {
+                int32_t v = (int32_t)(k % 5u);
+                memcpy(p, &v, 4);
+                break;
+            }
+            case SWL_DTYPE_I64: {
+                int64_t v = (int64_t)(k % 5u);
+                memcpy(p, &v, 8);
+                break;
+            }
+            case SWL_DTYPE_I16: {
+                int16_t v = (int16_t)((k * 131u) % 2000u) - 1000;
+                memcpy(p, &v, 2);
+                break;
+            }
             default: *p = (unsigned char)(k % 251u); break;
             }
         }
@@ -122,8 +139,14 @@ static void run_session(swl_model *m, unsigned variant) {
         swl_budget_init(&b);
         switch (variant % 5) {
         case 0: b.loops = 2; break;
-        case 1: b.n_trajectory = 2; b.trajectory = trajectory; break;
-        case 2: b.n_merge_r = 2; b.merge_r = merge_r; break;
+        case 1:
+            b.n_trajectory = 2;
+            b.trajectory = trajectory;
+            break;
+        case 2:
+            b.n_merge_r = 2;
+            b.merge_r = merge_r;
+            break;
         case 3: b.max_gflops = 1e-6; break;
         default: b.max_latency_ms = 1000.0; break;
         }
@@ -156,7 +179,8 @@ static void run_stream(swl_model *m, int32_t kind) {
     swl_stream_options_init(&so);
     so.input_kind = kind;
     if (CHECKED(swl_stream_create(m, &so, &st)) != SWL_OK) return;
-    if (CHECKED(swl_stream_frame_width(st, &width)) == SWL_OK && CHECKED(swl_stream_output_width(st, &out_width)) == SWL_OK) {
+    if (CHECKED(swl_stream_frame_width(st, &width)) == SWL_OK &&
+        CHECKED(swl_stream_output_width(st, &out_width)) == SWL_OK) {
         if (kind == SWL_STREAM_PCM) {
             int16_t pcm[1600];
             for (k = 0; k < 1600; k++) pcm[k] = (int16_t)((k * 977u) % 4000u) - 2000;
@@ -213,8 +237,12 @@ static void count_load(swl_status st, swl_model *m) {
     if (st >= 0 && st <= SWL_ERR_CONTEXT_FULL) stat_status[st]++;
     if (st == SWL_OK) {
         const char *f = swl_model_family(m);
-        int i = strcmp(f, "test") == 0 ? 0 : strcmp(f, "vit") == 0 ? 1 : strcmp(f, "lmuformer") == 0 ? 2
-              : strcmp(f, "loopformer") == 0 ? 3 : strcmp(f, "memoryformer") == 0 ? 4 : 5;
+        int i = strcmp(f, "test") == 0           ? 0
+                : strcmp(f, "vit") == 0          ? 1
+                : strcmp(f, "lmuformer") == 0    ? 2
+                : strcmp(f, "loopformer") == 0   ? 3
+                : strcmp(f, "memoryformer") == 0 ? 4
+                                                 : 5;
         stat_family[i]++;
     }
 }
@@ -260,8 +288,10 @@ static void remember_loadable(const uint8_t *data, size_t size) {
     copy = malloc(size ? size : 1);
     if (!copy) return;
     memcpy(copy, data, size);
-    if (slot < pool_count) free(pool[slot].data);
-    else pool_count++;
+    if (slot < pool_count)
+        free(pool[slot].data);
+    else
+        pool_count++;
     pool[slot].data = copy;
     pool[slot].size = size;
 }

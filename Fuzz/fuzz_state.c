@@ -19,7 +19,7 @@ static const struct {
     const char *file;
     int32_t kind;
 } targets[] = {
-    {"test.swl", SWL_STREAM_FRAMES},     {"lmu-test.swl", SWL_STREAM_FRAMES},  {"slmu-ms-test.swl", SWL_STREAM_FRAMES},
+    {"test.swl", SWL_STREAM_FRAMES},       {"lmu-test.swl", SWL_STREAM_FRAMES}, {"slmu-ms-test.swl", SWL_STREAM_FRAMES},
     {"audio-demo.swl", SWL_STREAM_FRAMES}, {"audio-demo.swl", SWL_STREAM_PCM},
 };
 #define N_TARGETS (sizeof targets / sizeof targets[0])
@@ -128,11 +128,31 @@ done:
  * sizes, float bit patterns): the fields of every state format are aligned words. A few change the
  * stream or the flags; the rest are libFuzzer's byte mutations. */
 size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max_size, unsigned int seed) {
-    static const uint64_t words[] = {0, 1, 2, 3, 0xff, 0x100, 0xffff, 0x10000, 0x7fffffff, 0x80000000, 0xffffffff,
-                                     0x100000000ULL, 1ULL << 53, (1ULL << 53) + 1, 0x7ffffffffffffffeULL,
-                                     0x7fffffffffffffffULL, 0x8000000000000000ULL, 0xffffffffffffffffULL,
-                                     0x7fc00000, 0x7f800000, 0xff800000, 0x7f7fffff, 0x7ff8000000000000ULL,
-                                     0x7ff0000000000000ULL, 0x7fefffffffffffffULL};
+    static const uint64_t words[] = {0,
+                                     1,
+                                     2,
+                                     3,
+                                     0xff,
+                                     0x100,
+                                     0xffff,
+                                     0x10000,
+                                     0x7fffffff,
+                                     0x80000000,
+                                     0xffffffff,
+                                     0x100000000ULL,
+                                     1ULL << 53,
+                                     (1ULL << 53) + 1,
+                                     0x7ffffffffffffffeULL,
+                                     0x7fffffffffffffffULL,
+                                     0x8000000000000000ULL,
+                                     0xffffffffffffffffULL,
+                                     0x7fc00000,
+                                     0x7f800000,
+                                     0xff800000,
+                                     0x7f7fffff,
+                                     0x7ff8000000000000ULL,
+                                     0x7ff0000000000000ULL,
+                                     0x7fefffffffffffffULL};
     uint64_t r = seed * 0x9E3779B97F4A7C15ULL;
     r ^= r >> 29;
     if (size > 2 && (r & 3) < 2) {

@@ -12,7 +12,7 @@ static const struct {
     const char *file;
     int32_t kind;
 } targets[] = {
-    {"test.swl", SWL_STREAM_FRAMES},     {"lmu-test.swl", SWL_STREAM_FRAMES},  {"slmu-ms-test.swl", SWL_STREAM_FRAMES},
+    {"test.swl", SWL_STREAM_FRAMES},       {"lmu-test.swl", SWL_STREAM_FRAMES}, {"slmu-ms-test.swl", SWL_STREAM_FRAMES},
     {"audio-demo.swl", SWL_STREAM_FRAMES}, {"audio-demo.swl", SWL_STREAM_PCM},
 };
 
@@ -66,7 +66,8 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "fuzz_state_seeds: save: %s\n", swl_last_error());
                 return 1;
             }
-            snprintf(path, sizeof path, "%s/state-%zu-%s-%u", argv[2], t, targets[t].kind == SWL_STREAM_PCM ? "pcm" : "frames", pushes[p]);
+            snprintf(path, sizeof path, "%s/state-%zu-%s-%u", argv[2], t,
+                     targets[t].kind == SWL_STREAM_PCM ? "pcm" : "frames", pushes[p]);
             f = fopen(path, "wb");
             if (!f || fwrite(buf, 1, (size_t)got + 2, f) != (size_t)got + 2) {
                 fprintf(stderr, "fuzz_state_seeds: cannot write %s\n", path);

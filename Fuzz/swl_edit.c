@@ -96,8 +96,10 @@ static void set_value(swlfz_meta *m, uint8_t type, const void *bytes, size_t n) 
 
 static int width_of(uint8_t dtype) {
     switch (dtype) {
-    case 1: case 5: return 4;
-    case 2: case 3: return 2;
+    case 1:
+    case 5: return 4;
+    case 2:
+    case 3: return 2;
     case 6: return 8;
     default: return 1;
     }
@@ -110,7 +112,12 @@ static uint64_t raw_size(const swlfz_tensor *t, int *ok) {
     *ok = 1;
     for (i = 0; i < t->n_dims; i++) count *= t->dims[i];
     switch (t->dtype) {
-    case 1: case 2: case 3: case 5: case 6: case 7: return count * (uint64_t)width_of(t->dtype);
+    case 1:
+    case 2:
+    case 3:
+    case 5:
+    case 6:
+    case 7: return count * (uint64_t)width_of(t->dtype);
     case 4:
         if (t->n_dims && t->dims[t->n_dims - 1]) return count + 4 * (count / t->dims[t->n_dims - 1]);
         if (t->n_dims) return count;
@@ -141,7 +148,10 @@ int main(int argc, char **argv) {
     uint8_t *seed = NULL, *out;
     size_t seed_size = 0, out_size, cap;
     int have_seed = 0, fix_checksum = 1, lineno = 0;
-    struct { uint64_t offset, value; int width; } pokes[64];
+    struct {
+        uint64_t offset, value;
+        int width;
+    } pokes[64];
     int n_pokes = 0, i;
 
     if (argc != 4) {

@@ -269,11 +269,47 @@ int swlfz_fix_header_checksum(uint8_t *d, size_t size) {
 /* ---- value tables ----------------------------------------------------------------------------- */
 
 static uint64_t interesting_u64(rng_t *r, uint64_t old) {
-    static const uint64_t table[] = {
-        0, 1, 2, 3, 4, 5, 7, 8, 15, 16, 17, 31, 32, 33, 63, 64, 127, 128, 255, 256, 1000, 1023, 1024, 4095,
-        4096, 65535, 65536, 1000000, 0x7fffffffULL, 0x80000000ULL, 0xffffffffULL, 0x100000000ULL,
-        0x100000001ULL, 1ULL << 40, 1ULL << 52, 1ULL << 53, 1ULL << 62, 0x7fffffffffffffffULL,
-        0x8000000000000000ULL, 0xfffffffffffffffeULL, 0xffffffffffffffffULL};
+    static const uint64_t table[] = {0,
+                                     1,
+                                     2,
+                                     3,
+                                     4,
+                                     5,
+                                     7,
+                                     8,
+                                     15,
+                                     16,
+                                     17,
+                                     31,
+                                     32,
+                                     33,
+                                     63,
+                                     64,
+                                     127,
+                                     128,
+                                     255,
+                                     256,
+                                     1000,
+                                     1023,
+                                     1024,
+                                     4095,
+                                     4096,
+                                     65535,
+                                     65536,
+                                     1000000,
+                                     0x7fffffffULL,
+                                     0x80000000ULL,
+                                     0xffffffffULL,
+                                     0x100000000ULL,
+                                     0x100000001ULL,
+                                     1ULL << 40,
+                                     1ULL << 52,
+                                     1ULL << 53,
+                                     1ULL << 62,
+                                     0x7fffffffffffffffULL,
+                                     0x8000000000000000ULL,
+                                     0xfffffffffffffffeULL,
+                                     0xffffffffffffffffULL};
     switch (rbelow(r, 6)) {
     case 0: return old + 1 + rbelow(r, 4);
     case 1: return old - 1 - rbelow(r, 4);
@@ -284,9 +320,25 @@ static uint64_t interesting_u64(rng_t *r, uint64_t old) {
 }
 
 static double interesting_f64(rng_t *r, double old) {
-    static const double table[] = {0.0, -0.0, 1.0, -1.0, 0.5, 2.0, 1e-300, 4.9e-324, 1e300, 1.7976931348623157e308,
-                                   -1.7976931348623157e308, 9.2233720368547758e18, 1.8446744073709552e19,
-                                   -9.2233720368547758e18, 1e10, 65536.5, 3.4028235e38, 3.5e38, 1e-45};
+    static const double table[] = {0.0,
+                                   -0.0,
+                                   1.0,
+                                   -1.0,
+                                   0.5,
+                                   2.0,
+                                   1e-300,
+                                   4.9e-324,
+                                   1e300,
+                                   1.7976931348623157e308,
+                                   -1.7976931348623157e308,
+                                   9.2233720368547758e18,
+                                   1.8446744073709552e19,
+                                   -9.2233720368547758e18,
+                                   1e10,
+                                   65536.5,
+                                   3.4028235e38,
+                                   3.5e38,
+                                   1e-45};
     switch (rbelow(r, 8)) {
     case 0: return NAN;
     case 1: return -NAN;
@@ -328,15 +380,19 @@ static void mutate_number_at(rng_t *r, uint8_t *p, int is_float) {
 }
 
 static void mutate_meta_value(swlfz_file *f, rng_t *r) {
-    static const char *strings[] = {"vit", "lmuformer", "loopformer", "memoryformer", "test", "", "VIT", "vit ",
-                                    "lmu", "slmu", "slmu_ms", "relu", "gelu", "none", "\xff\xfe", "f16", "q8"};
+    static const char *strings[] = {"vit",  "lmuformer", "loopformer", "memoryformer", "test",    "",
+                                    "VIT",  "vit ",      "lmu",        "slmu",         "slmu_ms", "relu",
+                                    "gelu", "none",      "\xff\xfe",   "f16",          "q8"};
     swlfz_meta *m;
     uint8_t buf[512];
     size_t n;
     if (!f->n_meta) return;
     m = &f->meta[rbelow(r, f->n_meta)];
     switch (m->type) {
-    case 1: case 2: case 5: case 6: {
+    case 1:
+    case 2:
+    case 5:
+    case 6: {
         int is_float = m->type == 2 || m->type == 6;
         size_t count = m->value_size / 8;
         uint8_t *copy;
@@ -391,9 +447,7 @@ static void mutate_meta_value(swlfz_file *f, rng_t *r) {
                 m->value = copy;
             }
             return;
-        case 3: /* truncated */
-            m->value_size = (uint32_t)rbelow(r, m->value_size + 1);
-            return;
+        case 3: /* truncated */ m->value_size = (uint32_t)rbelow(r, m->value_size + 1); return;
         default: /* long */
             n = 1 + rbelow(r, sizeof buf);
             memset(buf, 'a' + (int)rbelow(r, 26), n);
@@ -446,9 +500,7 @@ static void mutate_meta_structure(swlfz_file *f, rng_t *r) {
         memmove(&f->meta[i + 1], &f->meta[i], (f->n_meta - i) * sizeof *f->meta);
         f->n_meta++;
         return;
-    case 2: /* another type code with the same bytes */
-        f->meta[i].type = (uint8_t)rbelow(r, 10);
-        return;
+    case 2: /* another type code with the same bytes */ f->meta[i].type = (uint8_t)rbelow(r, 10); return;
     case 3: /* another entry's type and value under this key (a key of the wrong type or size) */
         j = rbelow(r, f->n_meta);
         f->meta[i].type = f->meta[j].type;
@@ -485,8 +537,10 @@ static int raw_size_of(uint8_t dtype, const uint64_t *dims, int n_dims, uint64_t
         count *= dims[i];
     }
     switch (dtype) {
-    case 1: case 5: width = 4; break;
-    case 2: case 3: width = 2; break;
+    case 1:
+    case 5: width = 4; break;
+    case 2:
+    case 3: width = 2; break;
     case 6: width = 8; break;
     case 7: width = 1; break;
     case 4: {
@@ -507,8 +561,10 @@ static int raw_size_of(uint8_t dtype, const uint64_t *dims, int n_dims, uint64_t
 
 static int element_width(uint8_t dtype) {
     switch (dtype) {
-    case 1: case 5: return 4;
-    case 2: case 3: return 2;
+    case 1:
+    case 5: return 4;
+    case 2:
+    case 3: return 2;
     case 6: return 8;
     default: return 1;
     }
@@ -542,7 +598,8 @@ static void mutate_tensor_shape(swlfz_file *f, rng_t *r) {
     if (!f->n_tensors) return;
     t = &f->tensors[rbelow(r, f->n_tensors)];
     switch (rbelow(r, 6)) {
-    case 0: case 1:
+    case 0:
+    case 1:
         if (t->n_dims) {
             j = (int)rbelow(r, t->n_dims);
             t->dims[j] = rchance(r, 60) ? rbelow(r, 2 * t->dims[j] + 3) : interesting_u64(r, t->dims[j]);
@@ -576,8 +633,10 @@ static void mutate_tensor_shape(swlfz_file *f, rng_t *r) {
     default: /* another codec or filter */ {
         static const uint8_t codecs[] = {0, 1, 2, 255};
         static const uint8_t filters[] = {0, 1, 2, 3, 128};
-        if (rchance(r, 50)) t->codec = codecs[rbelow(r, sizeof codecs)];
-        else t->filters = filters[rbelow(r, sizeof filters)];
+        if (rchance(r, 50))
+            t->codec = codecs[rbelow(r, sizeof codecs)];
+        else
+            t->filters = filters[rbelow(r, sizeof filters)];
         return;
     }
     }
@@ -621,10 +680,13 @@ static void mutate_tensor_data(swlfz_file *f, rng_t *r) {
             case 2: wr(p + at, h16s[rbelow(r, sizeof h16s / sizeof h16s[0])], 2); break;
             case 3: wr(p + at, bf16s[rbelow(r, sizeof bf16s / sizeof bf16s[0])], 2); break;
             case 4:
-                if (at + 4 <= n && rchance(r, 50)) wr(p + at, f32s[rbelow(r, sizeof f32s / sizeof f32s[0])], 4);
-                else p[at] = rchance(r, 50) ? 0x80 : 0x7f;
+                if (at + 4 <= n && rchance(r, 50))
+                    wr(p + at, f32s[rbelow(r, sizeof f32s / sizeof f32s[0])], 4);
+                else
+                    p[at] = rchance(r, 50) ? 0x80 : 0x7f;
                 break;
-            case 5: case 6: wr(p + at, interesting_u64(r, rd(p + at, (int)w)), (int)w); break;
+            case 5:
+            case 6: wr(p + at, interesting_u64(r, rd(p + at, (int)w)), (int)w); break;
             default: p[at] = (uint8_t)rnext(r); break;
             }
         }
@@ -705,8 +767,10 @@ static void shuffle_bytes(const uint8_t *src, uint8_t *dst, size_t n, size_t w, 
     size_t count = n / w, i, j;
     for (i = 0; i < count; i++)
         for (j = 0; j < w; j++) {
-            if (inverse) dst[i * w + j] = src[j * count + i];
-            else dst[j * count + i] = src[i * w + j];
+            if (inverse)
+                dst[i * w + j] = src[j * count + i];
+            else
+                dst[j * count + i] = src[i * w + j];
         }
     memcpy(dst + count * w, src + count * w, n - count * w);
 }
@@ -782,11 +846,12 @@ static void mutate_tensor_codec(swlfz_file *f, rng_t *r) {
 static void mutate_raw_field(uint8_t *d, size_t size, rng_t *r) {
     static const struct {
         int offset, width;
-    } header_fields[] = {{8, 2}, {10, 2}, {12, 4}, {16, 8}, {24, 8}, {32, 8}, {40, 8}, {48, 8},
-                         {56, 8}, {64, 8}, {72, 8}, {80, 4}, {84, 4}};
+    } header_fields[] = {{8, 2},  {10, 2}, {12, 4}, {16, 8}, {24, 8}, {32, 8}, {40, 8},
+                         {48, 8}, {56, 8}, {64, 8}, {72, 8}, {80, 4}, {84, 4}};
     static const struct {
         int offset, width;
-    } entry_fields[] = {{0, 4}, {4, 2}, {6, 1}, {7, 1}, {8, 1}, {9, 1}, {10, 1}, {16, 8}, {24, 8}, {32, 8}, {48, 8}, {56, 8}};
+    } entry_fields[] = {{0, 4},  {4, 2},  {6, 1},  {7, 1},  {8, 1},  {9, 1},
+                        {10, 1}, {16, 8}, {24, 8}, {32, 8}, {48, 8}, {56, 8}};
     uint64_t io, is, mo, ms;
     size_t at = 0;
     int width = 0, which = (int)rbelow(r, 3);
@@ -852,10 +917,14 @@ size_t swlfz_mutate(uint8_t *data, size_t size, size_t max_size, unsigned int se
         size_t out;
         for (i = 0; i < rounds; i++) {
             switch (rbelow(&r, 10)) {
-            case 0: case 1: case 2: mutate_meta_value(&f, &r); break;
+            case 0:
+            case 1:
+            case 2: mutate_meta_value(&f, &r); break;
             case 3: mutate_meta_structure(&f, &r); break;
             case 4: mutate_tensor_shape(&f, &r); break;
-            case 5: case 6: case 7: mutate_tensor_data(&f, &r); break;
+            case 5:
+            case 6:
+            case 7: mutate_tensor_data(&f, &r); break;
             case 8: mutate_tensor_set(&f, &r); break;
             default: mutate_tensor_codec(&f, &r); break;
             }
@@ -876,8 +945,10 @@ size_t swlfz_mutate(uint8_t *data, size_t size, size_t max_size, unsigned int se
         }
     } else {
         if (parsed) swlfz_free(&f);
-        if (choice < 93 && size >= HEADER_SIZE) mutate_raw_field(data, size, &r);
-        else if (byte_mutate) size = byte_mutate(data, size, max_size);
+        if (choice < 93 && size >= HEADER_SIZE)
+            mutate_raw_field(data, size, &r);
+        else if (byte_mutate)
+            size = byte_mutate(data, size, max_size);
     }
     if (!rchance(&r, 3)) swlfz_fix_header_checksum(data, size);
     return size;

@@ -55,24 +55,24 @@ uint32_t swl_abi_version(void);
 typedef int32_t swl_status;
 
 /* These numbers are part of the ABI and are never renumbered; new codes are only added. */
-#define SWL_OK                    0
-#define SWL_ERR_INVALID_ARGUMENT  1  /* NULL where not allowed, bad struct_size, bad option value   */
-#define SWL_ERR_IO                2  /* the file could not be opened, read, mapped or written         */
-#define SWL_ERR_FORMAT            3  /* the file is not a valid .swl file (truncated, corrupt, ...)   */
-#define SWL_ERR_VERSION           4  /* the file needs a newer Swiftlet                               */
-#define SWL_ERR_CHECKSUM          5  /* a checksum did not match: the file is damaged                 */
-#define SWL_ERR_UNSUPPORTED       6  /* unknown family, dtype, codec or an option the model lacks     */
-#define SWL_ERR_SHAPE             7  /* an input has the wrong dtype, rank or dimensions              */
-#define SWL_ERR_BUSY              8  /* the session or stream is in use by another call               */
-#define SWL_ERR_ABORTED           9  /* the abort callback asked to stop                              */
-#define SWL_ERR_BUDGET            10 /* the budget is out of range or cannot be met                   */
-#define SWL_ERR_OUT_OF_MEMORY     11 /* an allocation failed                                          */
-#define SWL_ERR_NOT_FOUND         12 /* no such metadata key, input, output or report value           */
-#define SWL_ERR_BUFFER_TOO_SMALL  13 /* a caller-owned buffer is too small; the needed size is given  */
-#define SWL_ERR_STATE             14 /* the call is not valid now (e.g. decode before prefill)         */
-#define SWL_ERR_NUMERIC           15 /* an input holds NaN or infinity                                */
-#define SWL_ERR_CONTEXT_FULL      16 /* a language model's context length would be exceeded           */
-#define SWL_ERR_INTERNAL          99 /* a bug in Swiftlet; please report it with the message          */
+#define SWL_OK                   0
+#define SWL_ERR_INVALID_ARGUMENT 1  /* NULL where not allowed, bad struct_size, bad option value   */
+#define SWL_ERR_IO               2  /* the file could not be opened, read, mapped or written         */
+#define SWL_ERR_FORMAT           3  /* the file is not a valid .swl file (truncated, corrupt, ...)   */
+#define SWL_ERR_VERSION          4  /* the file needs a newer Swiftlet                               */
+#define SWL_ERR_CHECKSUM         5  /* a checksum did not match: the file is damaged                 */
+#define SWL_ERR_UNSUPPORTED      6  /* unknown family, dtype, codec or an option the model lacks     */
+#define SWL_ERR_SHAPE            7  /* an input has the wrong dtype, rank or dimensions              */
+#define SWL_ERR_BUSY             8  /* the session or stream is in use by another call               */
+#define SWL_ERR_ABORTED          9  /* the abort callback asked to stop                              */
+#define SWL_ERR_BUDGET           10 /* the budget is out of range or cannot be met                   */
+#define SWL_ERR_OUT_OF_MEMORY    11 /* an allocation failed                                          */
+#define SWL_ERR_NOT_FOUND        12 /* no such metadata key, input, output or report value           */
+#define SWL_ERR_BUFFER_TOO_SMALL 13 /* a caller-owned buffer is too small; the needed size is given  */
+#define SWL_ERR_STATE            14 /* the call is not valid now (e.g. decode before prefill)         */
+#define SWL_ERR_NUMERIC          15 /* an input holds NaN or infinity                                */
+#define SWL_ERR_CONTEXT_FULL     16 /* a language model's context length would be exceeded           */
+#define SWL_ERR_INTERNAL         99 /* a bug in Swiftlet; please report it with the message          */
 
 /* A short constant name for a status, e.g. "SWL_ERR_SHAPE". Static storage; never NULL. */
 const char *swl_status_name(swl_status status);
@@ -120,10 +120,10 @@ typedef int32_t (*swl_abort_callback)(void *user_data);
  * output). */
 typedef struct swl_tensor {
     uint32_t struct_size;
-    int32_t dtype;                /* SWL_DTYPE_* */
-    int32_t n_dims;               /* 0 .. SWL_MAX_DIMS */
-    int32_t reserved;             /* set to 0 */
-    int64_t shape[SWL_MAX_DIMS];  /* the first n_dims entries are used */
+    int32_t dtype;               /* SWL_DTYPE_* */
+    int32_t n_dims;              /* 0 .. SWL_MAX_DIMS */
+    int32_t reserved;            /* set to 0 */
+    int64_t shape[SWL_MAX_DIMS]; /* the first n_dims entries are used */
     void *data;
     uint64_t size_bytes;
 } swl_tensor;
@@ -138,7 +138,7 @@ typedef struct swl_tensor_info {
     int32_t n_dims;
     int32_t reserved;
     int64_t shape[SWL_MAX_DIMS];
-    const char *name;             /* owned by the model */
+    const char *name; /* owned by the model */
 } swl_tensor_info;
 
 void swl_tensor_info_init(swl_tensor_info *info);
@@ -155,11 +155,11 @@ typedef struct swl_model swl_model;
 #define SWL_LOAD_VERIFY_EAGER 1u
 /* swl_model_load_memory only: copy the buffer, so the caller may free it after the call. Without
  * this flag the buffer must outlive the model. */
-#define SWL_LOAD_COPY_BUFFER  2u
+#define SWL_LOAD_COPY_BUFFER 2u
 
 typedef struct swl_load_options {
     uint32_t struct_size;
-    uint32_t flags;               /* SWL_LOAD_* bits */
+    uint32_t flags; /* SWL_LOAD_* bits */
 } swl_load_options;
 
 void swl_load_options_init(swl_load_options *options);
@@ -203,17 +203,17 @@ swl_status swl_model_output_info(const swl_model *model, uint32_t index, swl_ten
 typedef struct swl_budget {
     uint32_t struct_size;
     uint32_t reserved;
-    double max_latency_ms;        /* per call; per token for language models; 0 = none */
-    double max_gflops;            /* GFLOP per call (per token for language models); 0 = none */
+    double max_latency_ms; /* per call; per token for language models; 0 = none */
+    double max_gflops;     /* GFLOP per call (per token for language models); 0 = none */
     /* LoopFormer */
-    int32_t loops;                /* number of loop steps; 0 = chosen by the limits, else full */
-    int32_t n_trajectory;         /* > 0: explicit step sizes that sum to 1 (overrides loops) */
-    const float *trajectory;      /* n_trajectory entries; read during the call only */
+    int32_t loops;           /* number of loop steps; 0 = chosen by the limits, else full */
+    int32_t n_trajectory;    /* > 0: explicit step sizes that sum to 1 (overrides loops) */
+    const float *trajectory; /* n_trajectory entries; read during the call only */
     /* Token merging (ToMe's r): 1 entry = constant r; {r, -1} = decreasing from 2r to 0; longer =
      * per-layer list padded with zeros. n_merge_r = 0: chosen by the limits, else no merging. */
     int32_t n_merge_r;
     int32_t reserved2;
-    const int32_t *merge_r;       /* read during the call only */
+    const int32_t *merge_r; /* read during the call only */
     /* Streams (early decision): stop once this fraction (0, 1] of expected_frames has arrived, or once
      * the running top-1 minus top-2 score exceeds early_margin. 0 = off. */
     double early_fraction;
@@ -226,18 +226,18 @@ void swl_budget_init(swl_budget *budget);
 /* What a call chose and what it cost. Filled by run, prefill, decode and the stream report. */
 typedef struct swl_run_report {
     uint32_t struct_size;
-    int32_t completed;            /* 1 if the call ran to the end, 0 if aborted or decided early */
-    double microseconds;          /* wall-clock time of the call */
-    double gflops;                /* work done, GFLOP (a multiply-add counts 2) */
-    int32_t loops;                /* LoopFormer: loop steps run */
-    int32_t layers;               /* blocks evaluated (all loop steps counted) */
-    int64_t tokens_kept;          /* ViT: tokens left after the last block, per image */
-    int64_t frames_used;          /* streams: frames consumed; early decision: frames before deciding */
-    int32_t decided;              /* streams: 1 once an early decision was made */
+    int32_t completed;   /* 1 if the call ran to the end, 0 if aborted or decided early */
+    double microseconds; /* wall-clock time of the call */
+    double gflops;       /* work done, GFLOP (a multiply-add counts 2) */
+    int32_t loops;       /* LoopFormer: loop steps run */
+    int32_t layers;      /* blocks evaluated (all loop steps counted) */
+    int64_t tokens_kept; /* ViT: tokens left after the last block, per image */
+    int64_t frames_used; /* streams: frames consumed; early decision: frames before deciding */
+    int32_t decided;     /* streams: 1 once an early decision was made */
     int32_t reserved;
-    const char *choice;           /* what the budget chose, e.g. "r=8" or "loops=4 (0.25,0.25,0.25,0.25)";
+    const char *choice;   /* what the budget chose, e.g. "r=8" or "loops=4 (0.25,0.25,0.25,0.25)";
                                      owned by the session/stream, valid until its next call */
-    int32_t threads_used;         /* threads that did work in the call, the caller's included; never more
+    int32_t threads_used; /* threads that did work in the call, the caller's included; never more
                                      than the session's or stream's n_threads; 0 from a library older than this field */
     int32_t reserved2;
 } swl_run_report;
@@ -252,10 +252,10 @@ typedef struct swl_session swl_session;
 
 typedef struct swl_session_options {
     uint32_t struct_size;
-    int32_t n_threads;            /* compute threads; 0 = all cores. The session owns a pool of exactly
+    int32_t n_threads;                 /* compute threads; 0 = all cores. The session owns a pool of exactly
                                      this many threads (the caller's included); results are the same
                                      bits whatever the count */
-    swl_abort_callback abort_callback;  /* may be NULL */
+    swl_abort_callback abort_callback; /* may be NULL */
     void *abort_user_data;
 } swl_session_options;
 
@@ -263,8 +263,7 @@ void swl_session_options_init(swl_session_options *options);
 
 /* Creates a session: the per-caller state of a model (scratch memory, caches, outputs). `options` may
  * be NULL. The session keeps the model alive. */
-swl_status swl_session_create(swl_model *model, const swl_session_options *options,
-                              swl_session **out_session);
+swl_status swl_session_create(swl_model *model, const swl_session_options *options, swl_session **out_session);
 void swl_session_free(swl_session *session);
 
 /* Runs the model on `n_inputs` inputs in the model's input order. `budget` and `report` may be NULL.
@@ -274,9 +273,8 @@ void swl_session_free(swl_session *session);
  * SWL_ERR_BUFFER_TOO_SMALL (shape still written) without touching the data; data = NULL with
  * size_bytes = 0 thus asks for the shapes, while data = NULL with a non-zero size_bytes returns
  * SWL_ERR_INVALID_ARGUMENT before running. Inputs are read only during the call. */
-swl_status swl_session_run(swl_session *session, const swl_tensor *inputs, uint32_t n_inputs,
-                           swl_tensor *outputs, uint32_t n_outputs, const swl_budget *budget,
-                           swl_run_report *report);
+swl_status swl_session_run(swl_session *session, const swl_tensor *inputs, uint32_t n_inputs, swl_tensor *outputs,
+                           uint32_t n_outputs, const swl_budget *budget, swl_run_report *report);
 
 /* Describes output `index` of the last successful run; out->data points into session-owned memory
  * valid until the next call on the session or its free. */
@@ -284,8 +282,8 @@ swl_status swl_session_output(swl_session *session, uint32_t index, swl_tensor *
 
 /* A per-layer or per-step series from the last call, e.g. "tokens_per_layer", "spike_rate",
  * "trajectory", "resident_table_bytes". *out_values is session-owned, valid until the next call. */
-swl_status swl_session_report_values(swl_session *session, const char *name,
-                                     const double **out_values, uint64_t *out_count);
+swl_status swl_session_report_values(swl_session *session, const char *name, const double **out_values,
+                                     uint64_t *out_count);
 
 /* Language models (LoopFormer, MemoryFormer, test). Prefill starts a new sequence: it clears the KV
  * cache, fixes the budget's choice (e.g. the loop trajectory) for the whole sequence and computes
@@ -300,8 +298,8 @@ swl_status swl_session_decode(swl_session *session, int32_t token_id, swl_run_re
  * may be computed only when this is called; a generation loop that needs only the last row should
  * call swl_session_last_logits instead. Like every session call, this one and the two below return
  * SWL_ERR_BUSY while another thread's call on the session is running. */
-swl_status swl_session_logits(swl_session *session, const float **out_logits,
-                              uint64_t *out_n_positions, uint64_t *out_vocab_size);
+swl_status swl_session_logits(swl_session *session, const float **out_logits, uint64_t *out_n_positions,
+                              uint64_t *out_vocab_size);
 
 /* The logits of the last position only (vocab_size floats), session-owned, valid until the next call. */
 swl_status swl_session_last_logits(swl_session *session, const float **out_logits, uint64_t *out_vocab_size);
@@ -311,8 +309,8 @@ swl_status swl_session_position(swl_session *session, uint64_t *out_position, ui
 
 typedef struct swl_sampler {
     uint32_t struct_size;
-    float temperature;            /* 0 = greedy (argmax, lowest index on ties) */
-    int32_t top_k;                /* 0 = whole vocabulary */
+    float temperature; /* 0 = greedy (argmax, lowest index on ties) */
+    int32_t top_k;     /* 0 = whole vocabulary */
     uint32_t reserved;
 } swl_sampler;
 
@@ -322,8 +320,8 @@ void swl_sampler_init(swl_sampler *sampler);
  * with any value and pass the same variable on every call for a reproducible sequence. A logit of
  * -INFINITY masks its token (never picked); NaN, +INFINITY or every logit -INFINITY return
  * SWL_ERR_NUMERIC. Pure function: thread-safe. */
-swl_status swl_sample(const float *logits, uint64_t vocab_size, const swl_sampler *sampler,
-                      uint64_t *rng_state, int32_t *out_token);
+swl_status swl_sample(const float *logits, uint64_t vocab_size, const swl_sampler *sampler, uint64_t *rng_state,
+                      int32_t *out_token);
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Streams: frame-by-frame inference (LMUFormer, test)                                            */
@@ -332,15 +330,15 @@ swl_status swl_sample(const float *logits, uint64_t vocab_size, const swl_sample
 typedef struct swl_stream swl_stream;
 
 /* What a stream is fed. */
-#define SWL_STREAM_FRAMES 0       /* feature frames of swl_stream_frame_width floats */
-#define SWL_STREAM_PCM    1       /* 16 kHz mono PCM samples; the model's audio front end makes frames */
+#define SWL_STREAM_FRAMES 0 /* feature frames of swl_stream_frame_width floats */
+#define SWL_STREAM_PCM    1 /* 16 kHz mono PCM samples; the model's audio front end makes frames */
 
 typedef struct swl_stream_options {
     uint32_t struct_size;
-    int32_t input_kind;           /* SWL_STREAM_FRAMES or SWL_STREAM_PCM */
-    int32_t n_threads;            /* 0 = 1 thread (per-frame work is too small to split) */
+    int32_t input_kind; /* SWL_STREAM_FRAMES or SWL_STREAM_PCM */
+    int32_t n_threads;  /* 0 = 1 thread (per-frame work is too small to split) */
     int32_t reserved;
-    swl_abort_callback abort_callback;  /* may be NULL */
+    swl_abort_callback abort_callback; /* may be NULL */
     void *abort_user_data;
 } swl_stream_options;
 
@@ -359,8 +357,7 @@ swl_status swl_stream_output_width(swl_stream *stream, uint64_t *out_width);
 swl_status swl_stream_push(swl_stream *stream, const float *frames, uint64_t n_frames, uint64_t *out_n_ready);
 
 /* Pushes PCM samples (streams created with SWL_STREAM_PCM). */
-swl_status swl_stream_push_pcm(swl_stream *stream, const int16_t *samples, uint64_t n_samples,
-                               uint64_t *out_n_ready);
+swl_status swl_stream_push_pcm(swl_stream *stream, const int16_t *samples, uint64_t n_samples, uint64_t *out_n_ready);
 
 /* Ends the input: emits the rows still held back for look-ahead, as a whole-input run would. */
 swl_status swl_stream_flush(swl_stream *stream, uint64_t *out_n_ready);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Checks the system packages Swiftlet needs. As root it installs what is missing; otherwise it prints
-# the exact apt command. Usage: scripts/deps.sh [--python]  (--python: also what the bindings' tests need)
+# the exact apt command. Usage: scripts/deps.sh [--python]  (--python: also what `make test` needs beyond the
+# build: the bindings' Python venv and clang-format, which checks the C formatting)
 set -euo pipefail
 need=()
 pkg-config --exists openblas 2>/dev/null || need+=(libopenblas-dev)
@@ -11,6 +12,7 @@ command -v g++ >/dev/null || need+=(g++)
 if [ "${1:-}" = "--python" ]; then
   command -v python3 >/dev/null || need+=(python3)
   python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+  command -v clang-format >/dev/null || need+=(clang-format)
 fi
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

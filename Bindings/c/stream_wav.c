@@ -19,7 +19,10 @@ static int16_t *read_wav(const char *path, uint64_t *n_samples) {
     unsigned char head[12], chunk[8], fmt[16];
     int16_t *samples = NULL;
     int have_fmt = 0;
-    if (!f) { fprintf(stderr, "cannot open %s\n", path); return NULL; }
+    if (!f) {
+        fprintf(stderr, "cannot open %s\n", path);
+        return NULL;
+    }
     if (fread(head, 1, 12, f) != 12 || memcmp(head, "RIFF", 4) || memcmp(head + 8, "WAVE", 4)) {
         fprintf(stderr, "%s is not a RIFF/WAVE file\n", path);
         fclose(f);
@@ -89,15 +92,16 @@ int main(int argc, char **argv) {
     for (pos = 0; !flushed; pos += 160) {
         uint64_t n = n_samples - pos < 160 ? n_samples - pos : 160, ready = 0, r, k;
         const float *rows;
-        swl_status st = pos < n_samples ? swl_stream_push_pcm(stream, samples + pos, n, &ready)
-                                        : swl_stream_flush(stream, &ready);
+        swl_status st =
+            pos < n_samples ? swl_stream_push_pcm(stream, samples + pos, n, &ready) : swl_stream_flush(stream, &ready);
         if (st != SWL_OK) return fail("push");
         flushed = pos >= n_samples;
         swl_stream_outputs(stream, &rows, &ready);
         for (r = 0; r < ready; r++, frame++) {
             const float *row = rows + r * width;
             uint64_t best = 0;
-            for (k = 1; k < width; k++) if (row[k] > row[best]) best = k;
+            for (k = 1; k < width; k++)
+                if (row[k] > row[best]) best = k;
             if (frame % 25 == 0)
                 printf("%5.2f s  frame %3llu  top: %s (%.3f)\n", (double)frame * 0.01, (unsigned long long)frame,
                        (int)best < n_labels ? labels[best] : "?", row[best]);

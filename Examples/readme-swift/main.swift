@@ -14,11 +14,12 @@ do {
     print(rows.count, "rows")
 
     // Language models: prefill, then decode through the KV cache.
-    let (tokens, _) = try session.generate(prompt: [1, 2, 3], maxTokens: 5,
-                                           sampler: Sampler(temperature: 0.8, topK: 3), seed: 7)
+    let (tokens, _) = try session.generate(
+        prompt: [1, 2, 3], maxTokens: 5,
+        sampler: Sampler(temperature: 0.8, topK: 3), seed: 7)
     print(tokens)
 
     _ = try session.run([Tensor(shape: [1, 5], values: [1, 2, 3, 4, 5])])
-} catch {  // every call throws SwiftletError, which carries the library's message
-    print("error:", error.message)  // e.g. "input 'x' dimension 1 must be 4 (shape [N, 4]), got [1, 5]"
+} catch { // every call throws SwiftletError, which carries the library's message
+    print("error:", error.message) // e.g. "input 'x' dimension 1 must be 4 (shape [N, 4]), got [1, 5]"
 }

@@ -86,9 +86,9 @@ static float softmax_row(int level, float *x, ptrdiff_t n) {
     return softmax_portable(x, n);
 }
 
-void swk_attention(const float *q, const float *k, const float *v, ptrdiff_t stride, ptrdiff_t tokens,
-                       ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t heads, ptrdiff_t head_dim, float scale,
-                       const float *key_bias, float *out, ptrdiff_t ldo, float *scratch) {
+void swk_attention(const float *q, const float *k, const float *v, ptrdiff_t stride, ptrdiff_t tokens, ptrdiff_t q0,
+                   ptrdiff_t q1, ptrdiff_t heads, ptrdiff_t head_dim, float scale, const float *key_bias, float *out,
+                   ptrdiff_t ldo, float *scratch) {
     if (tokens <= 0 || q1 <= q0 || heads <= 0 || head_dim <= 0) return;
     const int level = swk_isa();
     const ptrdiff_t tpad = (tokens + 15) / 16 * 16, hpad = (head_dim + 15) / 16 * 16;

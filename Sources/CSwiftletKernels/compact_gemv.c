@@ -8,9 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
-
 // ---- scalar element decoding (portable) --------------------------------------------------------
-
 
 static inline uint16_t load_u16(const uint8_t *p) {
     uint16_t v;
@@ -59,8 +57,8 @@ static void gemv_portable(int format, const uint8_t *w, const uint8_t *scales, p
     }
 }
 
-static void dequantize_portable(int format, const uint8_t *w, const uint8_t *scales, ptrdiff_t cols,
-                                ptrdiff_t r0, ptrdiff_t r1, float *out) {
+static void dequantize_portable(int format, const uint8_t *w, const uint8_t *scales, ptrdiff_t cols, ptrdiff_t r0,
+                                ptrdiff_t r1, float *out) {
     for (ptrdiff_t r = r0; r < r1; r++) {
         float s = row_scale(format, scales, r);
         float *o = out + (r - r0) * cols;
@@ -78,7 +76,8 @@ AVX2_TARGET __attribute__((always_inline)) static inline __m256 load8_avx2(int f
     switch (format) {
     case SWK_F16: return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(w + 2 * i)));
     case SWK_BF16:
-        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + 2 * i))), 16));
+        return _mm256_castsi256_ps(
+            _mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(w + 2 * i))), 16));
     case SWK_Q8ROW: return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(w + i))));
     default: return _mm256_loadu_ps((const float *)(w + 4 * i));
     }
@@ -96,78 +95,80 @@ AVX2_TARGET static inline float hsum_avx2(__m256 v) {
 #endif
 
 // Four rows at a time share each load of x; two accumulators per row keep eight FMA chains in flight.
-#define GEMV_BODY(LOAD, VEC, ZERO, FMA, ADD, HSUM, WIDTH)                                                \
-    ptrdiff_t r = r0;                                                                                   \
-    for (; r + 4 <= r1; r += 4) {                                                                       \
-        ptrdiff_t b0 = r * cols, b1 = b0 + cols, b2 = b1 + cols, b3 = b2 + cols;                        \
-        VEC a0 = ZERO, a1 = ZERO, a2 = ZERO, a3 = ZERO, c0 = ZERO, c1 = ZERO, c2 = ZERO, c3 = ZERO;       \
-        ptrdiff_t k = 0;                                                                                \
-        /* Rows are short streams (1–4 KiB): prefetch the group PREFETCH_GROUPS ahead in step. */      \
-        const uint8_t *ahead = w + (b0 + PREFETCH_GROUPS * 4 * cols) * ES;                              \
-        for (; k + 2 * WIDTH <= cols; k += 2 * WIDTH) {                                                 \
-            for (int line = 0; line < 8 * WIDTH * ES; line += 64) _mm_prefetch((const char *)ahead + 4 * k * ES + line, _MM_HINT_T0); \
-            VEC x0 = LOAD(SWK_F32, (const uint8_t *)x, k);                                         \
-            VEC x1 = LOAD(SWK_F32, (const uint8_t *)x, k + WIDTH);                                 \
-            a0 = FMA(LOAD(format, w, b0 + k), x0, a0);                                                  \
-            a1 = FMA(LOAD(format, w, b1 + k), x0, a1);                                                  \
-            a2 = FMA(LOAD(format, w, b2 + k), x0, a2);                                                  \
-            a3 = FMA(LOAD(format, w, b3 + k), x0, a3);                                                  \
-            c0 = FMA(LOAD(format, w, b0 + k + WIDTH), x1, c0);                                          \
-            c1 = FMA(LOAD(format, w, b1 + k + WIDTH), x1, c1);                                          \
-            c2 = FMA(LOAD(format, w, b2 + k + WIDTH), x1, c2);                                          \
-            c3 = FMA(LOAD(format, w, b3 + k + WIDTH), x1, c3);                                          \
-        }                                                                                               \
-        for (; k + WIDTH <= cols; k += WIDTH) {                                                         \
-            VEC x0 = LOAD(SWK_F32, (const uint8_t *)x, k);                                         \
-            a0 = FMA(LOAD(format, w, b0 + k), x0, a0);                                                  \
-            a1 = FMA(LOAD(format, w, b1 + k), x0, a1);                                                  \
-            a2 = FMA(LOAD(format, w, b2 + k), x0, a2);                                                  \
-            a3 = FMA(LOAD(format, w, b3 + k), x0, a3);                                                  \
-        }                                                                                               \
-        float s[4] = {HSUM(ADD(a0, c0)), HSUM(ADD(a1, c1)), HSUM(ADD(a2, c2)), HSUM(ADD(a3, c3))};       \
-        for (; k < cols; k++) {                                                                         \
-            s[0] += element(format, w, b0 + k) * x[k];                                                  \
-            s[1] += element(format, w, b1 + k) * x[k];                                                  \
-            s[2] += element(format, w, b2 + k) * x[k];                                                  \
-            s[3] += element(format, w, b3 + k) * x[k];                                                  \
-        }                                                                                               \
-        for (int j = 0; j < 4; j++) {                                                                   \
-            float v = s[j] * row_scale(format, scales, r + j);                                          \
-            y[r + j] = bias ? v + bias[r + j] : v;                                                      \
-        }                                                                                               \
-    }                                                                                                   \
-    for (; r < r1; r++) {                                                                               \
-        ptrdiff_t b0 = r * cols;                                                                        \
-        VEC a0 = ZERO;                                                                                  \
-        ptrdiff_t k = 0;                                                                                \
-        for (; k + WIDTH <= cols; k += WIDTH) a0 = FMA(LOAD(format, w, b0 + k), LOAD(SWK_F32, (const uint8_t *)x, k), a0); \
-        float s0 = HSUM(a0);                                                                            \
-        for (; k < cols; k++) s0 += element(format, w, b0 + k) * x[k];                                 \
-        float v = s0 * row_scale(format, scales, r);                                                    \
-        y[r] = bias ? v + bias[r] : v;                                                                  \
+#define GEMV_BODY(LOAD, VEC, ZERO, FMA, ADD, HSUM, WIDTH)                                                              \
+    ptrdiff_t r = r0;                                                                                                  \
+    for (; r + 4 <= r1; r += 4) {                                                                                      \
+        ptrdiff_t b0 = r * cols, b1 = b0 + cols, b2 = b1 + cols, b3 = b2 + cols;                                       \
+        VEC a0 = ZERO, a1 = ZERO, a2 = ZERO, a3 = ZERO, c0 = ZERO, c1 = ZERO, c2 = ZERO, c3 = ZERO;                    \
+        ptrdiff_t k = 0;                                                                                               \
+        /* Rows are short streams (1–4 KiB): prefetch the group PREFETCH_GROUPS ahead in step. */                    \
+        const uint8_t *ahead = w + (b0 + PREFETCH_GROUPS * 4 * cols) * ES;                                             \
+        for (; k + 2 * WIDTH <= cols; k += 2 * WIDTH) {                                                                \
+            for (int line = 0; line < 8 * WIDTH * ES; line += 64)                                                      \
+                _mm_prefetch((const char *)ahead + 4 * k * ES + line, _MM_HINT_T0);                                    \
+            VEC x0 = LOAD(SWK_F32, (const uint8_t *)x, k);                                                             \
+            VEC x1 = LOAD(SWK_F32, (const uint8_t *)x, k + WIDTH);                                                     \
+            a0 = FMA(LOAD(format, w, b0 + k), x0, a0);                                                                 \
+            a1 = FMA(LOAD(format, w, b1 + k), x0, a1);                                                                 \
+            a2 = FMA(LOAD(format, w, b2 + k), x0, a2);                                                                 \
+            a3 = FMA(LOAD(format, w, b3 + k), x0, a3);                                                                 \
+            c0 = FMA(LOAD(format, w, b0 + k + WIDTH), x1, c0);                                                         \
+            c1 = FMA(LOAD(format, w, b1 + k + WIDTH), x1, c1);                                                         \
+            c2 = FMA(LOAD(format, w, b2 + k + WIDTH), x1, c2);                                                         \
+            c3 = FMA(LOAD(format, w, b3 + k + WIDTH), x1, c3);                                                         \
+        }                                                                                                              \
+        for (; k + WIDTH <= cols; k += WIDTH) {                                                                        \
+            VEC x0 = LOAD(SWK_F32, (const uint8_t *)x, k);                                                             \
+            a0 = FMA(LOAD(format, w, b0 + k), x0, a0);                                                                 \
+            a1 = FMA(LOAD(format, w, b1 + k), x0, a1);                                                                 \
+            a2 = FMA(LOAD(format, w, b2 + k), x0, a2);                                                                 \
+            a3 = FMA(LOAD(format, w, b3 + k), x0, a3);                                                                 \
+        }                                                                                                              \
+        float s[4] = {HSUM(ADD(a0, c0)), HSUM(ADD(a1, c1)), HSUM(ADD(a2, c2)), HSUM(ADD(a3, c3))};                     \
+        for (; k < cols; k++) {                                                                                        \
+            s[0] += element(format, w, b0 + k) * x[k];                                                                 \
+            s[1] += element(format, w, b1 + k) * x[k];                                                                 \
+            s[2] += element(format, w, b2 + k) * x[k];                                                                 \
+            s[3] += element(format, w, b3 + k) * x[k];                                                                 \
+        }                                                                                                              \
+        for (int j = 0; j < 4; j++) {                                                                                  \
+            float v = s[j] * row_scale(format, scales, r + j);                                                         \
+            y[r + j] = bias ? v + bias[r + j] : v;                                                                     \
+        }                                                                                                              \
+    }                                                                                                                  \
+    for (; r < r1; r++) {                                                                                              \
+        ptrdiff_t b0 = r * cols;                                                                                       \
+        VEC a0 = ZERO;                                                                                                 \
+        ptrdiff_t k = 0;                                                                                               \
+        for (; k + WIDTH <= cols; k += WIDTH)                                                                          \
+            a0 = FMA(LOAD(format, w, b0 + k), LOAD(SWK_F32, (const uint8_t *)x, k), a0);                               \
+        float s0 = HSUM(a0);                                                                                           \
+        for (; k < cols; k++) s0 += element(format, w, b0 + k) * x[k];                                                 \
+        float v = s0 * row_scale(format, scales, r);                                                                   \
+        y[r] = bias ? v + bias[r] : v;                                                                                 \
     }
 
-#define ADD_AVX2(a, b) _mm256_add_ps(a, b)
+#define ADD_AVX2(a, b)    _mm256_add_ps(a, b)
 #define FMA_AVX2(a, b, c) _mm256_fmadd_ps(a, b, c)
 
 // One function per format, so that the element decoding is resolved at compile time.
-#define DEFINE_GEMV(NAME, TARGET, FORMAT, LOAD, VEC, ZERO, FMA, ADD, HSUM, WIDTH)                          \
-    TARGET static void NAME(const uint8_t *w, const uint8_t *scales, ptrdiff_t r0, ptrdiff_t r1,         \
-                            ptrdiff_t cols, const float *x, const float *bias, float *y) {               \
-        const int format = FORMAT;                                                                      \
-        const ptrdiff_t ES = format == SWK_F32 ? 4 : format == SWK_Q8ROW ? 1 : 2;             \
-        GEMV_BODY(LOAD, VEC, ZERO, FMA, ADD, HSUM, WIDTH)                                               \
+#define DEFINE_GEMV(NAME, TARGET, FORMAT, LOAD, VEC, ZERO, FMA, ADD, HSUM, WIDTH)                                      \
+    TARGET static void NAME(const uint8_t *w, const uint8_t *scales, ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t cols,       \
+                            const float *x, const float *bias, float *y) {                                             \
+        const int format = FORMAT;                                                                                     \
+        const ptrdiff_t ES = format == SWK_F32 ? 4 : format == SWK_Q8ROW ? 1 : 2;                                      \
+        GEMV_BODY(LOAD, VEC, ZERO, FMA, ADD, HSUM, WIDTH)                                                              \
     }
 
-#define DEFINE_GEMV_AVX2(NAME, FORMAT) \
+#define DEFINE_GEMV_AVX2(NAME, FORMAT)                                                                                 \
     DEFINE_GEMV(NAME, AVX2_TARGET, FORMAT, load8_avx2, __m256, _mm256_setzero_ps(), FMA_AVX2, ADD_AVX2, hsum_avx2, 8)
 DEFINE_GEMV_AVX2(gemv_avx2_f32, SWK_F32)
 DEFINE_GEMV_AVX2(gemv_avx2_f16, SWK_F16)
 DEFINE_GEMV_AVX2(gemv_avx2_bf16, SWK_BF16)
 DEFINE_GEMV_AVX2(gemv_avx2_q8, SWK_Q8ROW)
 
-static void gemv_avx2(int format, const uint8_t *w, const uint8_t *scales, ptrdiff_t r0, ptrdiff_t r1,
-                      ptrdiff_t cols, const float *x, const float *bias, float *y) {
+static void gemv_avx2(int format, const uint8_t *w, const uint8_t *scales, ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t cols,
+                      const float *x, const float *bias, float *y) {
     switch (format) {
     case SWK_F16: gemv_avx2_f16(w, scales, r0, r1, cols, x, bias, y); break;
     case SWK_BF16: gemv_avx2_bf16(w, scales, r0, r1, cols, x, bias, y); break;
@@ -192,36 +193,40 @@ AVX2_TARGET static void dequantize_avx2(int format, const uint8_t *w, const uint
 
 #define AVX512_TARGET __attribute__((target("avx512f,avx2,fma,f16c")))
 
-AVX512_TARGET __attribute__((always_inline)) static inline __m512 load16_avx512(int format, const uint8_t *w, ptrdiff_t i) {
+AVX512_TARGET __attribute__((always_inline)) static inline __m512 load16_avx512(int format, const uint8_t *w,
+                                                                                ptrdiff_t i) {
     switch (format) {
     case SWK_F16: return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + 2 * i)));
     case SWK_BF16:
-        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(w + 2 * i))), 16));
+        return _mm512_castsi512_ps(
+            _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(w + 2 * i))), 16));
     case SWK_Q8ROW: return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(w + i))));
     default: return _mm512_loadu_ps((const float *)(w + 4 * i));
     }
 }
 
 AVX512_TARGET static inline float hsum_avx512(__m512 v) {
-    __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
+    __m256 h =
+        _mm256_add_ps(_mm512_castps512_ps256(v), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1)));
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
 
-#define ADD_AVX512(a, b) _mm512_add_ps(a, b)
+#define ADD_AVX512(a, b)    _mm512_add_ps(a, b)
 #define FMA_AVX512(a, b, c) _mm512_fmadd_ps(a, b, c)
 
-#define DEFINE_GEMV_AVX512(NAME, FORMAT) \
-    DEFINE_GEMV(NAME, AVX512_TARGET, FORMAT, load16_avx512, __m512, _mm512_setzero_ps(), FMA_AVX512, ADD_AVX512, hsum_avx512, 16)
+#define DEFINE_GEMV_AVX512(NAME, FORMAT)                                                                               \
+    DEFINE_GEMV(NAME, AVX512_TARGET, FORMAT, load16_avx512, __m512, _mm512_setzero_ps(), FMA_AVX512, ADD_AVX512,       \
+                hsum_avx512, 16)
 DEFINE_GEMV_AVX512(gemv_avx512_f32, SWK_F32)
 DEFINE_GEMV_AVX512(gemv_avx512_f16, SWK_F16)
 DEFINE_GEMV_AVX512(gemv_avx512_bf16, SWK_BF16)
 DEFINE_GEMV_AVX512(gemv_avx512_q8, SWK_Q8ROW)
 
-static void gemv_avx512(int format, const uint8_t *w, const uint8_t *scales, ptrdiff_t r0, ptrdiff_t r1,
-                        ptrdiff_t cols, const float *x, const float *bias, float *y) {
+static void gemv_avx512(int format, const uint8_t *w, const uint8_t *scales, ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t cols,
+                        const float *x, const float *bias, float *y) {
     switch (format) {
     case SWK_F16: gemv_avx512_f16(w, scales, r0, r1, cols, x, bias, y); break;
     case SWK_BF16: gemv_avx512_bf16(w, scales, r0, r1, cols, x, bias, y); break;
@@ -237,15 +242,15 @@ AVX512_TARGET static void dequantize_avx512(int format, const uint8_t *w, const 
         __m512 sv = _mm512_set1_ps(s);
         float *o = out + (r - r0) * cols;
         ptrdiff_t c = 0;
-        for (; c + 16 <= cols; c += 16) _mm512_storeu_ps(o + c, _mm512_mul_ps(load16_avx512(format, w, r * cols + c), sv));
+        for (; c + 16 <= cols; c += 16)
+            _mm512_storeu_ps(o + c, _mm512_mul_ps(load16_avx512(format, w, r * cols + c), sv));
         for (; c < cols; c++) o[c] = element(format, w, r * cols + c) * s;
     }
 }
 
-#endif  // SWK_X86
+#endif // SWK_X86
 
 // ---- dispatch --------------------------------------------------------------------------------------
-
 
 static int valid_format(int format) {
     return format == SWK_F32 || format == SWK_F16 || format == SWK_BF16 || format == SWK_Q8ROW;
@@ -282,20 +287,28 @@ static void gemv_part(void *context, int index, int count) {
     part_rows(j->rows, index, count, &r0, &r1);
     if (r0 >= r1) return;
 #ifdef SWK_X86
-    if (j->level == SWK_ISA_AVX512) { gemv_avx512(j->format, j->w, j->scales, r0, r1, j->cols, j->x, j->bias, j->y); return; }
-    if (j->level == SWK_ISA_AVX2) { gemv_avx2(j->format, j->w, j->scales, r0, r1, j->cols, j->x, j->bias, j->y); return; }
+    if (j->level == SWK_ISA_AVX512) {
+        gemv_avx512(j->format, j->w, j->scales, r0, r1, j->cols, j->x, j->bias, j->y);
+        return;
+    }
+    if (j->level == SWK_ISA_AVX2) {
+        gemv_avx2(j->format, j->w, j->scales, r0, r1, j->cols, j->x, j->bias, j->y);
+        return;
+    }
 #endif
     gemv_portable(j->format, j->w, j->scales, r0, r1, j->cols, j->x, j->bias, j->y);
 }
 
 int swk_compact_gemv(int format, const void *weights, const void *scales, ptrdiff_t rows, ptrdiff_t cols,
-                  const float *x, const float *bias, float *y, swk_pool *pool) {
+                     const float *x, const float *bias, float *y, swk_pool *pool) {
     if (!valid_format(format) || rows < 0 || cols < 0) return -1;
     if (rows == 0) return 0;
     job_t job = {format, swk_isa(), weights, scales, rows, cols, 0, x, bias, y};
     int n = useful_threads(swk_pool_threads(pool), rows, rows * cols);
-    if (n == 1) gemv_part(&job, 0, 1);
-    else swk_pool_run(pool, n, gemv_part, &job);
+    if (n == 1)
+        gemv_part(&job, 0, 1);
+    else
+        swk_pool_run(pool, n, gemv_part, &job);
     return 0;
 }
 
@@ -312,19 +325,27 @@ static void dequantize_part(void *context, int index, int count) {
         return;
     }
 #ifdef SWK_X86
-    if (j->level == SWK_ISA_AVX512) { dequantize_avx512(j->format, j->w, j->scales, j->cols, a, b, out); return; }
-    if (j->level == SWK_ISA_AVX2) { dequantize_avx2(j->format, j->w, j->scales, j->cols, a, b, out); return; }
+    if (j->level == SWK_ISA_AVX512) {
+        dequantize_avx512(j->format, j->w, j->scales, j->cols, a, b, out);
+        return;
+    }
+    if (j->level == SWK_ISA_AVX2) {
+        dequantize_avx2(j->format, j->w, j->scales, j->cols, a, b, out);
+        return;
+    }
 #endif
     dequantize_portable(j->format, j->w, j->scales, j->cols, a, b, out);
 }
 
-int swk_compact_decode_rows(int format, const void *weights, const void *scales, ptrdiff_t cols,
-                             ptrdiff_t row0, ptrdiff_t count, float *out, swk_pool *pool) {
+int swk_compact_decode_rows(int format, const void *weights, const void *scales, ptrdiff_t cols, ptrdiff_t row0,
+                            ptrdiff_t count, float *out, swk_pool *pool) {
     if (!valid_format(format) || cols < 0 || row0 < 0 || count < 0) return -1;
     if (count == 0 || cols == 0) return 0;
     job_t job = {format, swk_isa(), weights, scales, count, cols, row0, NULL, NULL, out};
     int n = useful_threads(swk_pool_threads(pool), count, count * cols);
-    if (n == 1) dequantize_part(&job, 0, 1);
-    else swk_pool_run(pool, n, dequantize_part, &job);
+    if (n == 1)
+        dequantize_part(&job, 0, 1);
+    else
+        swk_pool_run(pool, n, dequantize_part, &job);
     return 0;
 }

@@ -16,7 +16,7 @@ int swk_cpu_features(void) {
 #elif defined(__aarch64__)
         f |= SWK_CPU_NEON;
 #endif
-        features = f;  // benign race: every thread computes the same value
+        features = f; // benign race: every thread computes the same value
     }
     return features;
 }

@@ -27,13 +27,11 @@ size_t swk_gemm_q8_scratch(ptrdiff_t m, ptrdiff_t k) {
 
 #define VNNI_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")))
 
-int swk_gemm_q8_supported(void) {
-    return (swk_cpu_features() & SWK_CPU_AVX512_VNNI) && swk_isa() >= SWK_ISA_AVX512;
-}
+int swk_gemm_q8_supported(void) { return (swk_cpu_features() & SWK_CPU_AVX512_VNNI) && swk_isa() >= SWK_ISA_AVX512; }
 
 typedef struct {
-    const int16_t *xq;     // [mpad, kpad] int16, rows zero-padded
-    const float *sx;       // [mpad] row scales
+    const int16_t *xq; // [mpad, kpad] int16, rows zero-padded
+    const float *sx;   // [mpad] row scales
     ptrdiff_t m, mpad, kpad, k;
     const int8_t *w;       // [n, k]
     const uint8_t *scales; // [n] float32, any alignment
@@ -61,21 +59,21 @@ VNNI_TARGET __attribute__((always_inline)) static inline __m512i dpwssd(__m512i 
 
 // The 6 × 4 tile: 24 int32 accumulators, 4 weight vectors and one x vector stay in registers. The
 // accumulators are named one by one (an array of them is spilled to the stack by the compiler).
-#define ROW_STEP(r)                                                                                     \
-    xv = _mm512_loadu_si512((const void *)(x + (r) * ld + k));                                          \
-    a##r##0 = dpwssd(a##r##0, xv, w0);                                                     \
-    a##r##1 = dpwssd(a##r##1, xv, w1);                                                     \
-    a##r##2 = dpwssd(a##r##2, xv, w2);                                                     \
+#define ROW_STEP(r)                                                                                                    \
+    xv = _mm512_loadu_si512((const void *)(x + (r)*ld + k));                                                           \
+    a##r##0 = dpwssd(a##r##0, xv, w0);                                                                                 \
+    a##r##1 = dpwssd(a##r##1, xv, w1);                                                                                 \
+    a##r##2 = dpwssd(a##r##2, xv, w2);                                                                                 \
     a##r##3 = dpwssd(a##r##3, xv, w3);
 #define ZERO_ROW(r) __m512i a##r##0 = _mm512_setzero_si512(), a##r##1 = a##r##0, a##r##2 = a##r##0, a##r##3 = a##r##0;
-#define STORE_ROW(r)                                                                                    \
-    if (m0 + (r) < j->m) {                                                                              \
-        float *yr = j->y + (m0 + (r)) * j->ldy + n0;                                                    \
-        const float s = j->sx[m0 + (r)];                                                                \
-        yr[0] = (float)hsum_epi32(a##r##0) * s * sw[0] + b[0];                                          \
-        yr[1] = (float)hsum_epi32(a##r##1) * s * sw[1] + b[1];                                          \
-        yr[2] = (float)hsum_epi32(a##r##2) * s * sw[2] + b[2];                                          \
-        yr[3] = (float)hsum_epi32(a##r##3) * s * sw[3] + b[3];                                          \
+#define STORE_ROW(r)                                                                                                   \
+    if (m0 + (r) < j->m) {                                                                                             \
+        float *yr = j->y + (m0 + (r)) * j->ldy + n0;                                                                   \
+        const float s = j->sx[m0 + (r)];                                                                               \
+        yr[0] = (float)hsum_epi32(a##r##0) * s * sw[0] + b[0];                                                         \
+        yr[1] = (float)hsum_epi32(a##r##1) * s * sw[1] + b[1];                                                         \
+        yr[2] = (float)hsum_epi32(a##r##2) * s * sw[2] + b[2];                                                         \
+        yr[3] = (float)hsum_epi32(a##r##3) * s * sw[3] + b[3];                                                         \
     }
 
 /// Output columns [n0, n0 + 4) for every row of X, one MR-row tile at a time.
@@ -90,8 +88,7 @@ VNNI_TARGET static void gemm_tile4(const gemm_job_t *j, ptrdiff_t n0) {
     }
     for (ptrdiff_t m0 = 0; m0 < j->m; m0 += MR) {
         const int16_t *x = j->xq + m0 * ld;
-        ZERO_ROW(0) ZERO_ROW(1) ZERO_ROW(2) ZERO_ROW(3) ZERO_ROW(4) ZERO_ROW(5)
-        __m512i xv, w0, w1, w2, w3;
+        ZERO_ROW(0) ZERO_ROW(1) ZERO_ROW(2) ZERO_ROW(3) ZERO_ROW(4) ZERO_ROW(5) __m512i xv, w0, w1, w2, w3;
         ptrdiff_t k = 0;
         for (; k < kfull; k += KSTEP) {
             w0 = load_w(w0p + k, KSTEP);
@@ -170,7 +167,7 @@ VNNI_TARGET static void quantize_rows(const float *x, ptrdiff_t ldx, ptrdiff_t m
         sx[r] = scale;
         __m512 iv = _mm512_set1_ps(inv);
         for (c = 0; c + 16 <= k; c += 16) {
-            __m512i i32 = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(row + c), iv));  // round to nearest
+            __m512i i32 = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(row + c), iv)); // round to nearest
             _mm256_storeu_si256((__m256i *)(q + c), _mm512_cvtsepi32_epi16(i32));
         }
         for (; c < k; c++) {
@@ -181,9 +178,9 @@ VNNI_TARGET static void quantize_rows(const float *x, ptrdiff_t ldx, ptrdiff_t m
     }
 }
 
-int swk_gemm_q8(const float *x, ptrdiff_t ldx, ptrdiff_t m, const void *weights, const void *scales,
-                     ptrdiff_t n, ptrdiff_t k, const float *bias, float *y, ptrdiff_t ldy,
-                     void *scratch, size_t scratch_bytes, swk_pool *pool) {
+int swk_gemm_q8(const float *x, ptrdiff_t ldx, ptrdiff_t m, const void *weights, const void *scales, ptrdiff_t n,
+                ptrdiff_t k, const float *bias, float *y, ptrdiff_t ldy, void *scratch, size_t scratch_bytes,
+                swk_pool *pool) {
     if (m < 0 || n < 0 || k < 0 || ldx < k || ldy < n) return -1;
     if (!swk_gemm_q8_supported() || k > MAX_K) return -2;
     if (m == 0 || n == 0) return 0;
@@ -198,8 +195,10 @@ int swk_gemm_q8(const float *x, ptrdiff_t ldx, ptrdiff_t m, const void *weights,
     ptrdiff_t by_work = n * k / (64 * 1024);
     int parts = swk_pool_threads(pool);
     if (by_work < parts) parts = by_work < 1 ? 1 : (int)by_work;
-    if (parts == 1) gemm_part(&job, 0, 1);
-    else swk_pool_run(pool, parts, gemm_part, &job);
+    if (parts == 1)
+        gemm_part(&job, 0, 1);
+    else
+        swk_pool_run(pool, parts, gemm_part, &job);
     return 0;
 }
 
@@ -207,11 +206,22 @@ int swk_gemm_q8(const float *x, ptrdiff_t ldx, ptrdiff_t m, const void *weights,
 
 int swk_gemm_q8_supported(void) { return 0; }
 
-int swk_gemm_q8(const float *x, ptrdiff_t ldx, ptrdiff_t m, const void *weights, const void *scales,
-                     ptrdiff_t n, ptrdiff_t k, const float *bias, float *y, ptrdiff_t ldy,
-                     void *scratch, size_t scratch_bytes, swk_pool *pool) {
-    (void)x; (void)ldx; (void)m; (void)weights; (void)scales; (void)n; (void)k; (void)bias; (void)y;
-    (void)ldy; (void)scratch; (void)scratch_bytes; (void)pool;
+int swk_gemm_q8(const float *x, ptrdiff_t ldx, ptrdiff_t m, const void *weights, const void *scales, ptrdiff_t n,
+                ptrdiff_t k, const float *bias, float *y, ptrdiff_t ldy, void *scratch, size_t scratch_bytes,
+                swk_pool *pool) {
+    (void)x;
+    (void)ldx;
+    (void)m;
+    (void)weights;
+    (void)scales;
+    (void)n;
+    (void)k;
+    (void)bias;
+    (void)y;
+    (void)ldy;
+    (void)scratch;
+    (void)scratch_bytes;
+    (void)pool;
     return -2;
 }
 

@@ -85,8 +85,8 @@ SWK_AVX2 static void row256(const float *x, ptrdiff_t n, const float *w, const f
 }
 #endif
 
-void swk_layer_norm(const float *x, ptrdiff_t rows, ptrdiff_t cols, const float *weight, const float *bias,
-                        float eps, float *y) {
+void swk_layer_norm(const float *x, ptrdiff_t rows, ptrdiff_t cols, const float *weight, const float *bias, float eps,
+                    float *y) {
     if (rows <= 0 || cols <= 0) return;
 #ifdef SWK_X86
     if (swk_isa() >= SWK_ISA_AVX512) {

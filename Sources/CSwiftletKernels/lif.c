@@ -12,7 +12,7 @@
 
 static int exact_reciprocal(float tau) {
     int e;
-    return frexpf(tau, &e) == 0.5f;  // tau = 2^(e−1)
+    return frexpf(tau, &e) == 0.5f; // tau = 2^(e−1)
 }
 
 static long lif_portable(const float *x, long rows, long cols, long ldx, const float *scale, const float *shift,
@@ -47,15 +47,14 @@ static float gelu_one(float x) {
     float a = fabsf(x) * 0.70710678118654752f;
     float t = 1.0f / (1.0f + erf_p * a);
     float poly = ((((erf_a5 * t + erf_a4) * t + erf_a3) * t + erf_a2) * t + erf_a1) * t;
-    float q = poly * expf(-(a * a));  // erfc(|x|/√2)
+    float q = poly * expf(-(a * a)); // erfc(|x|/√2)
     return 0.5f * x * (x >= 0 ? 2.0f - q : q);
 }
 
 #ifdef SWK_X86
 
-SWK_AVX512 static long lif_512(const float *x, long rows, long cols, long ldx, const float *scale,
-                                   const float *shift, float *membrane, float threshold, float tau, float *y,
-                                   long ldy) {
+SWK_AVX512 static long lif_512(const float *x, long rows, long cols, long ldx, const float *scale, const float *shift,
+                               float *membrane, float threshold, float tau, float *y, long ldy) {
     const int exact = exact_reciprocal(tau);
     const __m512 th = _mm512_set1_ps(threshold), one = _mm512_set1_ps(1.0f), zero = _mm512_setzero_ps();
     const __m512 vtau = _mm512_set1_ps(tau), vinv = _mm512_set1_ps(1.0f / tau);
@@ -79,9 +78,8 @@ SWK_AVX512 static long lif_512(const float *x, long rows, long cols, long ldx, c
     return spikes;
 }
 
-SWK_AVX2 static long lif_256(const float *x, long rows, long cols, long ldx, const float *scale,
-                                 const float *shift, float *membrane, float threshold, float tau, float *y,
-                                 long ldy) {
+SWK_AVX2 static long lif_256(const float *x, long rows, long cols, long ldx, const float *scale, const float *shift,
+                             float *membrane, float threshold, float tau, float *y, long ldy) {
     const int exact = exact_reciprocal(tau);
     const __m256 th = _mm256_set1_ps(threshold), one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
     const __m256 vtau = _mm256_set1_ps(tau), vinv = _mm256_set1_ps(1.0f / tau);
@@ -112,7 +110,7 @@ SWK_AVX2 static long lif_256(const float *x, long rows, long cols, long ldx, con
 // polynomial, 2^n put into the exponent. Inputs below −87 are clamped (the result, ~1e-38, only
 // scales a term that is then negligible).
 SWK_AVX512 SWK_INLINE __m512 exp_nonpositive_512(__m512 x) {
-    x = _mm512_max_ps(_mm512_set1_ps(-87.0f), x);  // operand order keeps a NaN in x
+    x = _mm512_max_ps(_mm512_set1_ps(-87.0f), x); // operand order keeps a NaN in x
     __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
@@ -135,14 +133,16 @@ SWK_AVX512 static void gelu_512(float *x, long count) {
     for (long i = 0; i < count; i += 16) {
         __mmask16 in = count - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (count - i)) - 1);
         __m512 v = _mm512_maskz_loadu_ps(in, x + i);
-        __m512 a = _mm512_mul_ps(_mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), _mm512_castps_si512(sign))), half_sqrt2);
+        __m512 a = _mm512_mul_ps(
+            _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), _mm512_castps_si512(sign))), half_sqrt2);
         __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(_mm512_set1_ps(erf_p), a, one));
         __m512 poly = _mm512_set1_ps(erf_a5);
         poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(erf_a4));
         poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(erf_a3));
         poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(erf_a2));
         poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(erf_a1));
-        __m512 q = _mm512_mul_ps(_mm512_mul_ps(poly, t), exp_nonpositive_512(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(a, a))));
+        __m512 q = _mm512_mul_ps(_mm512_mul_ps(poly, t),
+                                 exp_nonpositive_512(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(a, a))));
         __mmask16 positive = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
         __m512 onePlusErf = _mm512_mask_sub_ps(q, positive, two, q);
         _mm512_mask_storeu_ps(x + i, in, _mm512_mul_ps(_mm512_mul_ps(halfv, v), onePlusErf));
@@ -163,7 +163,8 @@ SWK_AVX2 static void gelu_256(float *x, long count) {
         poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(erf_a3));
         poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(erf_a2));
         poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(erf_a1));
-        __m256 q = _mm256_mul_ps(_mm256_mul_ps(poly, t), swk_exp_nonpositive_256(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(a, a))));
+        __m256 q = _mm256_mul_ps(_mm256_mul_ps(poly, t),
+                                 swk_exp_nonpositive_256(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(a, a))));
         __m256 positive = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ);
         __m256 onePlusErf = _mm256_blendv_ps(q, _mm256_sub_ps(two, q), positive);
         _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_mul_ps(halfv, v), onePlusErf));
@@ -171,7 +172,7 @@ SWK_AVX2 static void gelu_256(float *x, long count) {
     for (; i < count; i++) x[i] = gelu_one(x[i]);
 }
 
-#endif  // SWK_X86
+#endif // SWK_X86
 
 long swk_lif(const float *x, long rows, long cols, long ldx, const float *scale, const float *shift, float *membrane,
              float threshold, float tau, float *y, long ldy) {

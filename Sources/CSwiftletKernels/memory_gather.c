@@ -16,13 +16,12 @@
 #include "swk_memory.h"
 #include "swk_pool.h"
 
-
 enum {
-    GROUP = 8,             // rows summed per pass over the accumulator
-    PREFETCH_GROUPS = 1,   // how far ahead rows are prefetched, in groups (1 measured best)
-    BLOCK_BYTES = 384 * 1024,  // accumulators of one block of tokens (in L2)
+    GROUP = 8,                // rows summed per pass over the accumulator
+    PREFETCH_GROUPS = 1,      // how far ahead rows are prefetched, in groups (1 measured best)
+    BLOCK_BYTES = 384 * 1024, // accumulators of one block of tokens (in L2)
     MAX_BLOCK_TOKENS = 128,
-    LINE = 64,             // cache line bytes
+    LINE = 64, // cache line bytes
     // Below this many multiply-adds a job is not worth waking another thread for.
     PARALLEL_MIN_MACS = 96 * 1024,
     PARTS_PER_THREAD = 4,
@@ -40,8 +39,8 @@ typedef struct {
     long rows;
     int isa;
     int parts;
-    int split_columns;  // parts are column ranges of every row, else token ranges
-    long column_step;   // column ranges are multiples of this
+    int split_columns; // parts are column ranges of every row, else token ranges
+    long column_step;  // column ranges are multiples of this
 } gather_job;
 
 static inline const char *row_address(const swk_memory_tables *t, const int32_t *codes, long n, int k) {
@@ -72,8 +71,7 @@ static inline float load1_portable(const char *row, long j, int storage) {
         memcpy(&h, row + 2 * j, 2);
         return swk_half_to_float(h);
     }
-    case SWK_Q8ROW:
-        return (float)(int8_t)row[j];
+    case SWK_Q8ROW: return (float)(int8_t)row[j];
     default: {
         float f;
         memcpy(&f, row + 4 * j, 4);
@@ -100,9 +98,7 @@ static void gather_portable(const gather_job *g, long n0, long n1, long c0, long
 
 #ifdef SWK_X86
 
-static inline long element_bytes(int storage) {
-    return storage == SWK_F32 ? 4 : storage == SWK_F16 ? 2 : 1;
-}
+static inline long element_bytes(int storage) { return storage == SWK_F32 ? 4 : storage == SWK_F16 ? 2 : 1; }
 
 // Prefetches every line of the eight rows of (token n, group), and their scales for q8: the first
 // step of a call, which nothing before has prefetched.
@@ -124,12 +120,9 @@ static inline void prefetch_whole_group(const gather_job *g, long n, int group, 
 
 AVX2_TARGET __m256 load8_avx2(const char *row, long j, int storage) {
     switch (storage) {
-    case SWK_F16:
-        return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + 2 * j)));
-    case SWK_Q8ROW:
-        return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(row + j))));
-    default:
-        return _mm256_loadu_ps((const float *)row + j);
+    case SWK_F16: return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(row + 2 * j)));
+    case SWK_Q8ROW: return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(row + j))));
+    default: return _mm256_loadu_ps((const float *)row + j);
     }
 }
 
@@ -151,18 +144,18 @@ AVX2_TARGET void group8_avx2(const char *const *r, const float *w, float *acc, l
                  w6 = _mm256_set1_ps(w[6]), w7 = _mm256_set1_ps(w[7]);
     const long esz = element_bytes(storage), perLine = LINE / esz;
     long j = c0;
-#define SWL_GROUP8_STEP(jj)                                                          \
-    do {                                                                             \
-        __m256 a = _mm256_loadu_ps(acc + (jj));                                      \
-        a = _mm256_fmadd_ps(w0, load8_avx2(r[0], (jj), storage), a);                 \
-        a = _mm256_fmadd_ps(w1, load8_avx2(r[1], (jj), storage), a);                 \
-        a = _mm256_fmadd_ps(w2, load8_avx2(r[2], (jj), storage), a);                 \
-        a = _mm256_fmadd_ps(w3, load8_avx2(r[3], (jj), storage), a);                 \
-        a = _mm256_fmadd_ps(w4, load8_avx2(r[4], (jj), storage), a);                 \
-        a = _mm256_fmadd_ps(w5, load8_avx2(r[5], (jj), storage), a);                 \
-        a = _mm256_fmadd_ps(w6, load8_avx2(r[6], (jj), storage), a);                 \
-        a = _mm256_fmadd_ps(w7, load8_avx2(r[7], (jj), storage), a);                 \
-        _mm256_storeu_ps(acc + (jj), a);                                             \
+#define SWL_GROUP8_STEP(jj)                                                                                            \
+    do {                                                                                                               \
+        __m256 a = _mm256_loadu_ps(acc + (jj));                                                                        \
+        a = _mm256_fmadd_ps(w0, load8_avx2(r[0], (jj), storage), a);                                                   \
+        a = _mm256_fmadd_ps(w1, load8_avx2(r[1], (jj), storage), a);                                                   \
+        a = _mm256_fmadd_ps(w2, load8_avx2(r[2], (jj), storage), a);                                                   \
+        a = _mm256_fmadd_ps(w3, load8_avx2(r[3], (jj), storage), a);                                                   \
+        a = _mm256_fmadd_ps(w4, load8_avx2(r[4], (jj), storage), a);                                                   \
+        a = _mm256_fmadd_ps(w5, load8_avx2(r[5], (jj), storage), a);                                                   \
+        a = _mm256_fmadd_ps(w6, load8_avx2(r[6], (jj), storage), a);                                                   \
+        a = _mm256_fmadd_ps(w7, load8_avx2(r[7], (jj), storage), a);                                                   \
+        _mm256_storeu_ps(acc + (jj), a);                                                                               \
     } while (0)
     if (next) {
         for (; j + perLine <= c1; j += perLine) {
@@ -201,9 +194,8 @@ static inline void block_step(long s, long b0, long nb, long *n, int *group) {
     *n = b0 + s % nb;
 }
 
-__attribute__((always_inline)) static inline void gather_tokens(const gather_job *g, long n0, long n1, long c0,
-                                                                long c1, int storage, group_kernel group8,
-                                                                row_kernel row1) {
+__attribute__((always_inline)) static inline void gather_tokens(const gather_job *g, long n0, long n1, long c0, long c1,
+                                                                int storage, group_kernel group8, row_kernel row1) {
     const swk_memory_tables *t = g->t;
     const int T = t->tables, groups = T / GROUP;
     const long esz = element_bytes(storage);
@@ -263,8 +255,8 @@ __attribute__((always_inline)) static inline void gather_tokens(const gather_job
     }
 }
 
-__attribute__((target("avx2,fma,f16c"))) static void gather_avx2(const gather_job *g, long n0, long n1,
-                                                                  long c0, long c1) {
+__attribute__((target("avx2,fma,f16c"))) static void gather_avx2(const gather_job *g, long n0, long n1, long c0,
+                                                                 long c1) {
     switch (g->t->storage) {
     case SWK_F16: gather_tokens(g, n0, n1, c0, c1, SWK_F16, group8_avx2, row1_avx2); break;
     case SWK_Q8ROW: gather_tokens(g, n0, n1, c0, c1, SWK_Q8ROW, group8_avx2, row1_avx2); break;
@@ -277,12 +269,9 @@ __attribute__((target("avx2,fma,f16c"))) static void gather_avx2(const gather_jo
 
 AVX512_TARGET __m512 load16_avx512(const char *row, long j, int storage) {
     switch (storage) {
-    case SWK_F16:
-        return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 2 * j)));
-    case SWK_Q8ROW:
-        return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(row + j))));
-    default:
-        return _mm512_loadu_ps((const float *)row + j);
+    case SWK_F16: return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(row + 2 * j)));
+    case SWK_Q8ROW: return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(row + j))));
+    default: return _mm512_loadu_ps((const float *)row + j);
     }
 }
 
@@ -294,18 +283,18 @@ AVX512_TARGET void group8_avx512(const char *const *r, const float *w, float *ac
     const long esz = element_bytes(storage), perLine = LINE / esz;
     long j = c0;
     // Two chains of four rows each: half the dependent-FMA latency per block.
-#define SWL_GROUP16_STEP(jj)                                                          \
-    do {                                                                              \
-        __m512 a = _mm512_loadu_ps(acc + (jj));                                       \
-        __m512 b = _mm512_mul_ps(w4, load16_avx512(r[4], (jj), storage));             \
-        a = _mm512_fmadd_ps(w0, load16_avx512(r[0], (jj), storage), a);               \
-        b = _mm512_fmadd_ps(w5, load16_avx512(r[5], (jj), storage), b);               \
-        a = _mm512_fmadd_ps(w1, load16_avx512(r[1], (jj), storage), a);               \
-        b = _mm512_fmadd_ps(w6, load16_avx512(r[6], (jj), storage), b);               \
-        a = _mm512_fmadd_ps(w2, load16_avx512(r[2], (jj), storage), a);               \
-        b = _mm512_fmadd_ps(w7, load16_avx512(r[7], (jj), storage), b);               \
-        a = _mm512_fmadd_ps(w3, load16_avx512(r[3], (jj), storage), a);               \
-        _mm512_storeu_ps(acc + (jj), _mm512_add_ps(a, b));                            \
+#define SWL_GROUP16_STEP(jj)                                                                                           \
+    do {                                                                                                               \
+        __m512 a = _mm512_loadu_ps(acc + (jj));                                                                        \
+        __m512 b = _mm512_mul_ps(w4, load16_avx512(r[4], (jj), storage));                                              \
+        a = _mm512_fmadd_ps(w0, load16_avx512(r[0], (jj), storage), a);                                                \
+        b = _mm512_fmadd_ps(w5, load16_avx512(r[5], (jj), storage), b);                                                \
+        a = _mm512_fmadd_ps(w1, load16_avx512(r[1], (jj), storage), a);                                                \
+        b = _mm512_fmadd_ps(w6, load16_avx512(r[6], (jj), storage), b);                                                \
+        a = _mm512_fmadd_ps(w2, load16_avx512(r[2], (jj), storage), a);                                                \
+        b = _mm512_fmadd_ps(w7, load16_avx512(r[7], (jj), storage), b);                                                \
+        a = _mm512_fmadd_ps(w3, load16_avx512(r[3], (jj), storage), a);                                                \
+        _mm512_storeu_ps(acc + (jj), _mm512_add_ps(a, b));                                                             \
     } while (0)
     if (next) {
         for (; j + perLine <= c1; j += perLine) {
@@ -337,7 +326,7 @@ __attribute__((target("avx512f,avx2,fma,f16c"))) static void gather_avx512(const
     }
 }
 
-#endif  // SWK_X86
+#endif // SWK_X86
 
 // ---- dispatch -------------------------------------------------------------------------------------
 
@@ -380,7 +369,8 @@ void swk_memory_gather(const swk_memory_tables *t, const int32_t *codes, const f
             // its core holds up the call by one small part, not by half of it.
             long parts = (long)threads * PARTS_PER_THREAD;
             if (parts > rows) parts = rows;
-            if (parts > rows / MIN_PART_TOKENS) parts = rows / MIN_PART_TOKENS > threads ? rows / MIN_PART_TOKENS : threads;
+            if (parts > rows / MIN_PART_TOKENS)
+                parts = rows / MIN_PART_TOKENS > threads ? rows / MIN_PART_TOKENS : threads;
             g.parts = (int)parts;
         } else {
             // A single token (or a few): split the columns on whole cache lines of every storage.

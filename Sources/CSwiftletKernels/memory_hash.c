@@ -10,7 +10,6 @@
 #include "simd_internal.h"
 #include "swk_memory.h"
 
-
 // One chunk, plain C (the portable path, and the chunks left over by the vector paths).
 static void hash_chunk(const float *c, int L, int32_t *code, float *weight) {
     int32_t bits = 0;
@@ -26,8 +25,7 @@ static void hash_chunk(const float *c, int L, int32_t *code, float *weight) {
     *weight = sum / product;
 }
 
-static void hash_portable(const float *z, long rows, long ldz, int tables, int L, int32_t *codes,
-                          float *weights) {
+static void hash_portable(const float *z, long rows, long ldz, int tables, int L, int32_t *codes, float *weights) {
     for (long n = 0; n < rows; n++)
         for (int k = 0; k < tables; k++)
             hash_chunk(z + n * ldz + (long)k * L, L, codes + n * tables + k, weights + n * tables + k);
@@ -65,8 +63,7 @@ static const uint8_t reverse8[256] = {
 };
 
 // L = 8 (the released configurations): one chunk is one vector; eight chunks are reduced at once.
-SWK_AVX2 static void hash8_avx2(const float *z, long rows, long ldz, int tables,
-                                                            int32_t *codes, float *weights) {
+SWK_AVX2 static void hash8_avx2(const float *z, long rows, long ldz, int tables, int32_t *codes, float *weights) {
     const __m256 absMask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     const __m256 minusTwo = _mm256_set1_ps(-2.0f), one = _mm256_set1_ps(1.0f), zero = _mm256_setzero_ps();
     for (long n = 0; n < rows; n++) {
@@ -89,8 +86,7 @@ SWK_AVX2 static void hash8_avx2(const float *z, long rows, long ldz, int tables,
 }
 
 // Any other L: lane j follows chunk k + j, element i of the eight chunks is gathered with stride L.
-SWK_AVX2 static void hash_avx2(const float *z, long rows, long ldz, int tables,
-                                                           int L, int32_t *codes, float *weights) {
+SWK_AVX2 static void hash_avx2(const float *z, long rows, long ldz, int tables, int L, int32_t *codes, float *weights) {
     if (L == 8) {
         hash8_avx2(z, rows, ldz, tables, codes, weights);
         return;
@@ -108,23 +104,22 @@ SWK_AVX2 static void hash_avx2(const float *z, long rows, long ldz, int tables,
             for (int i = 0; i < L; i++) {
                 __m256 v = _mm256_i32gather_ps(chunks + i, index, 4);
                 __m256i ge = _mm256_castps_si256(_mm256_cmp_ps(v, zero, _CMP_GE_OQ));
-                bits = _mm256_sub_epi32(_mm256_slli_epi32(bits, 1), ge);  // ge is 0 or −1
+                bits = _mm256_sub_epi32(_mm256_slli_epi32(bits, 1), ge); // ge is 0 or −1
                 __m256 a = _mm256_and_ps(v, absMask);
                 sum = _mm256_add_ps(sum, a);
-                product = _mm256_mul_ps(product, _mm256_add_ps(one, swk_exp_nonpositive_256(_mm256_mul_ps(a, minusTwo))));
+                product =
+                    _mm256_mul_ps(product, _mm256_add_ps(one, swk_exp_nonpositive_256(_mm256_mul_ps(a, minusTwo))));
             }
             _mm256_storeu_si256((__m256i *)(codes + n * tables + k), bits);
             _mm256_storeu_ps(weights + n * tables + k, _mm256_div_ps(sum, product));
         }
-        for (; k < tables; k++)
-            hash_chunk(row + (long)k * L, L, codes + n * tables + k, weights + n * tables + k);
+        for (; k < tables; k++) hash_chunk(row + (long)k * L, L, codes + n * tables + k, weights + n * tables + k);
     }
 }
 
-#endif  // SWK_X86
+#endif // SWK_X86
 
-void swk_memory_hash(const float *z, long rows, long ldz, int tables, int code_length, int32_t *codes,
-                     float *weights) {
+void swk_memory_hash(const float *z, long rows, long ldz, int tables, int code_length, int32_t *codes, float *weights) {
 #ifdef SWK_X86
     if (swk_isa() >= SWK_ISA_AVX2) {
         hash_avx2(z, rows, ldz, tables, code_length, codes, weights);

@@ -11,9 +11,7 @@
 
 #include "panel_internal.h"
 
-size_t swk_panel_floats(ptrdiff_t n, ptrdiff_t k) {
-    return (size_t)((n + 15) / 16) * 16 * (size_t)k;
-}
+size_t swk_panel_floats(ptrdiff_t n, ptrdiff_t k) { return (size_t)((n + 15) / 16) * 16 * (size_t)k; }
 
 void swk_panel_pack(const float *w, ptrdiff_t n, ptrdiff_t k, float *panels) {
     for (ptrdiff_t j = 0; j < (n + 15) / 16; j++) {
@@ -27,12 +25,10 @@ void swk_panel_pack(const float *w, ptrdiff_t n, ptrdiff_t k, float *panels) {
 
 // ---- portable ------------------------------------------------------------------------------------
 
-static float gelu_scalar(float x) {
-    return x * 0.5f * (1.0f + erff(x * 0.70710678118654752f));
-}
+static float gelu_scalar(float x) { return x * 0.5f * (1.0f + erff(x * 0.70710678118654752f)); }
 
-static void gemm_portable(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, const float *panels,
-                          ptrdiff_t col0, ptrdiff_t col1, const swk_epilogue *e, float *c, ptrdiff_t ldc) {
+static void gemm_portable(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, const float *panels, ptrdiff_t col0,
+                          ptrdiff_t col1, const swk_epilogue *e, float *c, ptrdiff_t ldc) {
     for (ptrdiff_t col = col0; col < col1; col += 16) {
         const float *b = panels + (col / 16) * k * 16;
         ptrdiff_t cols = col1 - col < 16 ? col1 - col : 16;
@@ -59,19 +55,19 @@ static void gemm_portable(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t 
 // ---- AVX-512 -------------------------------------------------------------------------------------
 
 #define SWK_ROWS12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
-#define SWK_ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
-#define SWK_ROWS4(X) X(0) X(1) X(2) X(3)
-#define SWK_ROWS2(X) X(0) X(1)
+#define SWK_ROWS6(X)  X(0) X(1) X(2) X(3) X(4) X(5)
+#define SWK_ROWS4(X)  X(0) X(1) X(2) X(3)
+#define SWK_ROWS2(X)  X(0) X(1)
 
 // Rows past `mr` read row mr − 1 again (valid memory); their sums are never stored.
 #define SWK_A_ROW(i) const float *a##i = a + (i < mr ? i : mr - 1) * lda;
 
 #define SWK_Z512_2(i) __m512 s##i##a = _mm512_setzero_ps(), s##i##b = _mm512_setzero_ps();
-#define SWK_F512_2(i)                                          \
-    {                                                          \
-        __m512 x = _mm512_set1_ps(a##i[p]);                    \
-        s##i##a = _mm512_fmadd_ps(x, w0, s##i##a);             \
-        s##i##b = _mm512_fmadd_ps(x, w1, s##i##b);             \
+#define SWK_F512_2(i)                                                                                                  \
+    {                                                                                                                  \
+        __m512 x = _mm512_set1_ps(a##i[p]);                                                                            \
+        s##i##a = _mm512_fmadd_ps(x, w0, s##i##a);                                                                     \
+        s##i##b = _mm512_fmadd_ps(x, w1, s##i##b);                                                                     \
     }
 #define SWK_O512_2(i) out[2 * i] = s##i##a, out[2 * i + 1] = s##i##b;
 
@@ -79,28 +75,27 @@ static void gemm_portable(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t 
 #define SWK_F512_1(i) s##i##a = _mm512_fmadd_ps(_mm512_set1_ps(a##i[p]), w0, s##i##a);
 #define SWK_O512_1(i) out[i] = s##i##a;
 
-#define SWK_TILE512_2(NAME, ROWS)                                                                   \
-    SWK_AVX512 static void NAME(int mr, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *b0, \
-                                const float *b1, __m512 *out) {                                     \
-        ROWS(SWK_A_ROW)                                                                             \
-        ROWS(SWK_Z512_2)                                                                            \
-        for (ptrdiff_t p = 0; p < k; p++) {                                                         \
-            __m512 w0 = _mm512_loadu_ps(b0 + 16 * p), w1 = _mm512_loadu_ps(b1 + 16 * p);           \
-            ROWS(SWK_F512_2)                                                                        \
-        }                                                                                           \
-        ROWS(SWK_O512_2)                                                                            \
+#define SWK_TILE512_2(NAME, ROWS)                                                                                      \
+    SWK_AVX512 static void NAME(int mr, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *b0, const float *b1,  \
+                                __m512 *out) {                                                                         \
+        ROWS(SWK_A_ROW)                                                                                                \
+        ROWS(SWK_Z512_2)                                                                                               \
+        for (ptrdiff_t p = 0; p < k; p++) {                                                                            \
+            __m512 w0 = _mm512_loadu_ps(b0 + 16 * p), w1 = _mm512_loadu_ps(b1 + 16 * p);                               \
+            ROWS(SWK_F512_2)                                                                                           \
+        }                                                                                                              \
+        ROWS(SWK_O512_2)                                                                                               \
     }
 
-#define SWK_TILE512_1(NAME, ROWS)                                                                   \
-    SWK_AVX512 static void NAME(int mr, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *b0, \
-                                __m512 *out) {                                                      \
-        ROWS(SWK_A_ROW)                                                                             \
-        ROWS(SWK_Z512_1)                                                                            \
-        for (ptrdiff_t p = 0; p < k; p++) {                                                         \
-            __m512 w0 = _mm512_loadu_ps(b0 + 16 * p);                                               \
-            ROWS(SWK_F512_1)                                                                        \
-        }                                                                                           \
-        ROWS(SWK_O512_1)                                                                            \
+#define SWK_TILE512_1(NAME, ROWS)                                                                                      \
+    SWK_AVX512 static void NAME(int mr, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *b0, __m512 *out) {    \
+        ROWS(SWK_A_ROW)                                                                                                \
+        ROWS(SWK_Z512_1)                                                                                               \
+        for (ptrdiff_t p = 0; p < k; p++) {                                                                            \
+            __m512 w0 = _mm512_loadu_ps(b0 + 16 * p);                                                                  \
+            ROWS(SWK_F512_1)                                                                                           \
+        }                                                                                                              \
+        ROWS(SWK_O512_1)                                                                                               \
     }
 
 SWK_TILE512_2(tile512_12x2, SWK_ROWS12)
@@ -143,11 +138,15 @@ SWK_AVX512 static void gemm512(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdi
             int mr = rem > 8 ? (rem < 12 ? (int)rem : 12) : (rem < 4 ? (int)rem : 4);
             const float *ai = a + i * lda;
             if (rem > 8) {
-                if (np == 2) tile512_12x2(mr, k, ai, lda, b0, b1, s);
-                else tile512_12x1(mr, k, ai, lda, b0, s);
+                if (np == 2)
+                    tile512_12x2(mr, k, ai, lda, b0, b1, s);
+                else
+                    tile512_12x1(mr, k, ai, lda, b0, s);
             } else {
-                if (np == 2) tile512_4x2(mr, k, ai, lda, b0, b1, s);
-                else tile512_4x1(mr, k, ai, lda, b0, s);
+                if (np == 2)
+                    tile512_4x2(mr, k, ai, lda, b0, b1, s);
+                else
+                    tile512_4x1(mr, k, ai, lda, b0, s);
             }
             store512(s, mr, np, cols, i, col, e, c, ldc);
             i += mr;
@@ -158,24 +157,23 @@ SWK_AVX512 static void gemm512(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdi
 // ---- AVX2 ----------------------------------------------------------------------------------------
 
 #define SWK_Z256(i) __m256 s##i##a = _mm256_setzero_ps(), s##i##b = _mm256_setzero_ps();
-#define SWK_F256(i)                                            \
-    {                                                          \
-        __m256 x = _mm256_broadcast_ss(a##i + p);              \
-        s##i##a = _mm256_fmadd_ps(x, w0, s##i##a);             \
-        s##i##b = _mm256_fmadd_ps(x, w1, s##i##b);             \
+#define SWK_F256(i)                                                                                                    \
+    {                                                                                                                  \
+        __m256 x = _mm256_broadcast_ss(a##i + p);                                                                      \
+        s##i##a = _mm256_fmadd_ps(x, w0, s##i##a);                                                                     \
+        s##i##b = _mm256_fmadd_ps(x, w1, s##i##b);                                                                     \
     }
 #define SWK_O256(i) out[2 * i] = s##i##a, out[2 * i + 1] = s##i##b;
 
-#define SWK_TILE256(NAME, ROWS)                                                                   \
-    SWK_AVX2 static void NAME(int mr, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *b, \
-                              __m256 *out) {                                                      \
-        ROWS(SWK_A_ROW)                                                                           \
-        ROWS(SWK_Z256)                                                                            \
-        for (ptrdiff_t p = 0; p < k; p++) {                                                       \
-            __m256 w0 = _mm256_loadu_ps(b + 16 * p), w1 = _mm256_loadu_ps(b + 16 * p + 8);       \
-            ROWS(SWK_F256)                                                                        \
-        }                                                                                         \
-        ROWS(SWK_O256)                                                                            \
+#define SWK_TILE256(NAME, ROWS)                                                                                        \
+    SWK_AVX2 static void NAME(int mr, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *b, __m256 *out) {       \
+        ROWS(SWK_A_ROW)                                                                                                \
+        ROWS(SWK_Z256)                                                                                                 \
+        for (ptrdiff_t p = 0; p < k; p++) {                                                                            \
+            __m256 w0 = _mm256_loadu_ps(b + 16 * p), w1 = _mm256_loadu_ps(b + 16 * p + 8);                             \
+            ROWS(SWK_F256)                                                                                             \
+        }                                                                                                              \
+        ROWS(SWK_O256)                                                                                                 \
     }
 
 SWK_TILE256(tile256_6, SWK_ROWS6)
@@ -198,9 +196,7 @@ SWK_AVX2 static void store256(const __m256 *s, int mr, ptrdiff_t cols, ptrdiff_t
                 _mm256_storeu_ps(dst + 8 * h, r);
             } else {
                 float tmp[8], add[8] = {0};
-                for (ptrdiff_t j = 0; j < valid; j++) {
-                    add[j] = (e->bias ? e->bias[col + 8 * h + j] : 0.0f);
-                }
+                for (ptrdiff_t j = 0; j < valid; j++) { add[j] = (e->bias ? e->bias[col + 8 * h + j] : 0.0f); }
                 r = _mm256_add_ps(r, _mm256_loadu_ps(add));
                 if (e->accumulate) {
                     for (ptrdiff_t j = 0; j < valid; j++) add[j] = dst[8 * h + j];
@@ -223,18 +219,20 @@ SWK_AVX2 static void gemm256(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff
         for (ptrdiff_t i = 0; i < m;) {
             ptrdiff_t rem = m - i;
             int mr = rem > 4 ? (rem < 6 ? (int)rem : 6) : (rem < 2 ? (int)rem : 2);
-            if (rem > 4) tile256_6(mr, k, a + i * lda, lda, b, s);
-            else tile256_2(mr, k, a + i * lda, lda, b, s);
+            if (rem > 4)
+                tile256_6(mr, k, a + i * lda, lda, b, s);
+            else
+                tile256_2(mr, k, a + i * lda, lda, b, s);
             store256(s, mr, cols, i, col, e, c, ldc);
             i += mr;
         }
     }
 }
 
-#endif  // SWK_X86
+#endif // SWK_X86
 
 void swk_panel_tiles(int level, const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, const float *panels,
-              ptrdiff_t col0, ptrdiff_t col1, const swk_epilogue *epi, float *c, ptrdiff_t ldc) {
+                     ptrdiff_t col0, ptrdiff_t col1, const swk_epilogue *epi, float *c, ptrdiff_t ldc) {
     if (m <= 0 || col1 <= col0) return;
 #ifdef SWK_X86
     if (level >= SWK_ISA_AVX512) return gemm512(a, lda, m, k, panels, col0, col1, epi, c, ldc);
@@ -246,7 +244,7 @@ void swk_panel_tiles(int level, const float *a, ptrdiff_t lda, ptrdiff_t m, ptrd
 }
 
 void swk_panel_linear(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, const float *panels, ptrdiff_t n,
-                    ptrdiff_t col0, ptrdiff_t col1, const float *bias, int flags, float *c, ptrdiff_t ldc) {
+                      ptrdiff_t col0, ptrdiff_t col1, const float *bias, int flags, float *c, ptrdiff_t ldc) {
     if (col1 > n) col1 = n;
     swk_epilogue e = {1.0f, NULL, bias, (flags & SWK_PANEL_ACCUMULATE) != 0, (flags & SWK_PANEL_GELU) != 0};
     swk_panel_tiles(swk_isa(), a, lda, m, k, panels, col0, col1, &e, c, ldc);

@@ -8,13 +8,12 @@
 #include "simd_internal.h"
 #include "swk_panel.h"
 
-
 /// What happens to a tile of sums `s` before it is stored:
 /// `C[i, j] = act(s · alpha · row_scale[i] + bias[j])`, or `C[i, j] += s · alpha · … + bias[j]`.
 typedef struct {
     float alpha;
-    const float *row_scale;  // per output row (indexed like C's rows), or NULL
-    const float *bias;       // per output column (absolute column index), or NULL
+    const float *row_scale; // per output row (indexed like C's rows), or NULL
+    const float *bias;      // per output column (absolute column index), or NULL
     int accumulate;
     int gelu;
 } swk_epilogue;
@@ -22,35 +21,35 @@ typedef struct {
 /// `C[0..m, col0..col1)` from `A[m, k]` (row stride lda) and B in the panel layout (panel j at
 /// `panels + j·k·16`), finished by `epi`. `col0` is a multiple of 16. Implemented per level.
 void swk_panel_tiles(int level, const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, const float *panels,
-              ptrdiff_t col0, ptrdiff_t col1, const swk_epilogue *epi, float *c, ptrdiff_t ldc);
+                     ptrdiff_t col0, ptrdiff_t col1, const swk_epilogue *epi, float *c, ptrdiff_t ldc);
 
 // erf(z) ≈ z·P(z²)/Q(z²) on |z| ≤ 3.925 (beyond, erf rounds to ±1 in float32): a weighted
 // least-squares fit made for Swiftlet's ViT; |error| < 4e-7 over the whole line in float32.
 #define SWK_ERF_CLAMP 3.925f
-#define SWK_ERF_P0 1.128378987312317f
-#define SWK_ERF_P1 0.19514267146587372f
-#define SWK_ERF_P2 0.05336739867925644f
-#define SWK_ERF_P3 0.003968413453549147f
-#define SWK_ERF_P4 0.00028939914773218334f
-#define SWK_ERF_P5 2.0120105546084233e-06f
-#define SWK_ERF_Q1 0.5062717199325562f
-#define SWK_ERF_Q2 0.11606118083000183f
-#define SWK_ERF_Q3 0.015372633002698421f
-#define SWK_ERF_Q4 0.0012117866426706314f
-#define SWK_ERF_Q5 3.7935828004265204e-05f
+#define SWK_ERF_P0    1.128378987312317f
+#define SWK_ERF_P1    0.19514267146587372f
+#define SWK_ERF_P2    0.05336739867925644f
+#define SWK_ERF_P3    0.003968413453549147f
+#define SWK_ERF_P4    0.00028939914773218334f
+#define SWK_ERF_P5    2.0120105546084233e-06f
+#define SWK_ERF_Q1    0.5062717199325562f
+#define SWK_ERF_Q2    0.11606118083000183f
+#define SWK_ERF_Q3    0.015372633002698421f
+#define SWK_ERF_Q4    0.0012117866426706314f
+#define SWK_ERF_Q5    3.7935828004265204e-05f
 
 // e^x by Cody–Waite reduction x = n·ln2 + f and a degree-7 Taylor-like polynomial (Cephes' expf
 // coefficients); only used for x ≤ 0 here (softmax), where results below e^-87 flush to 0.
 #define SWK_EXP_LOW -87.0f
-#define SWK_LOG2E 1.44269504088896341f
-#define SWK_LN2_HI 0.693359375f
-#define SWK_LN2_LO -2.12194440e-4f
-#define SWK_EXP_C0 1.9875691500e-4f
-#define SWK_EXP_C1 1.3981999507e-3f
-#define SWK_EXP_C2 8.3334519073e-3f
-#define SWK_EXP_C3 4.1665795894e-2f
-#define SWK_EXP_C4 1.6666665459e-1f
-#define SWK_EXP_C5 5.0000001201e-1f
+#define SWK_LOG2E   1.44269504088896341f
+#define SWK_LN2_HI  0.693359375f
+#define SWK_LN2_LO  -2.12194440e-4f
+#define SWK_EXP_C0  1.9875691500e-4f
+#define SWK_EXP_C1  1.3981999507e-3f
+#define SWK_EXP_C2  8.3334519073e-3f
+#define SWK_EXP_C3  4.1665795894e-2f
+#define SWK_EXP_C4  1.6666665459e-1f
+#define SWK_EXP_C5  5.0000001201e-1f
 
 #ifdef SWK_X86
 
@@ -116,8 +115,8 @@ SWK_AVX512 SWK_INLINE __m512 swk_exp512(__m512 x) {
 SWK_AVX2 SWK_INLINE __m256 swk_exp256(__m256 x) {
     const __m256 low = _mm256_set1_ps(SWK_EXP_LOW);
     __m256 xc = _mm256_max_ps(low, x);
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(SWK_LOG2E)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 n =
+        _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(SWK_LOG2E)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 f = _mm256_fnmadd_ps(n, _mm256_set1_ps(SWK_LN2_HI), xc);
     f = _mm256_fnmadd_ps(n, _mm256_set1_ps(SWK_LN2_LO), f);
     __m256 p = _mm256_fmadd_ps(_mm256_set1_ps(SWK_EXP_C0), f, _mm256_set1_ps(SWK_EXP_C1));
@@ -132,6 +131,6 @@ SWK_AVX2 SWK_INLINE __m256 swk_exp256(__m256 x) {
     return _mm256_blendv_ps(r, _mm256_setzero_ps(), _mm256_cmp_ps(x, low, _CMP_LT_OQ));
 }
 
-#endif  // SWK_X86
+#endif // SWK_X86
 
 #endif

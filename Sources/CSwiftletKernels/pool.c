@@ -32,12 +32,12 @@ enum {
 
 typedef struct {
     swk_pool *pool;
-    int index;  // 1 ... helpers
+    int index; // 1 ... helpers
     pthread_t thread;
 } helper_t;
 
 struct swk_pool {
-    pthread_mutex_t dispatch;  // held by the thread whose job runs
+    pthread_mutex_t dispatch; // held by the thread whose job runs
     pthread_mutex_t wake_lock;
     pthread_cond_t wake;
     atomic_int sleepers;
@@ -132,7 +132,7 @@ swk_pool *swk_pool_create(int threads) {
         pthread_attr_setstacksize(&attr, 256 * 1024);
         int failed = pthread_create(&h->thread, &attr, helper_main, h);
         pthread_attr_destroy(&attr);
-        if (failed) break;  // run with the helpers that started
+        if (failed) break; // run with the helpers that started
         p->helpers++;
     }
     return p;

@@ -10,8 +10,8 @@
 
 // Columns [from, n) of rows [0, rows) in plain C: the portable path, and the columns left over
 // by the vector paths.
-static void linear_columns(const float *x, long rows, long ldx, long k, const void *w, int wtype, long ldw,
-                           long from, long n, const float *bias, float *y, long ldy, int accumulate) {
+static void linear_columns(const float *x, long rows, long ldx, long k, const void *w, int wtype, long ldw, long from,
+                           long n, const float *bias, float *y, long ldy, int accumulate) {
     for (long r = 0; r < rows; r++) {
         float *yr = y + r * ldy;
         for (long j = from; j < n; j++) {
@@ -34,8 +34,8 @@ static void linear_columns(const float *x, long rows, long ldx, long k, const vo
 }
 
 // Sums over a list of selected weight rows, columns [from, n), plain C.
-static void sum_columns(const void *w, int wtype, long ldw, long from, long n, const int32_t *idx,
-                        const float *val, long m, const float *bias, float *y, int accumulate) {
+static void sum_columns(const void *w, int wtype, long ldw, long from, long n, const int32_t *idx, const float *val,
+                        long m, const float *bias, float *y, int accumulate) {
     for (long j = from; j < n; j++) {
         float a = accumulate ? y[j] : 0.0f;
         if (bias) a += bias[j];
@@ -63,13 +63,13 @@ static long compact_portable(const float *x, long len, long base, int32_t *idx, 
         float v = x[i];
         idx[m] = (int32_t)(base + i);
         val[m] = v;
-        m += v != 0.0f;  // branch-free: the slot is overwritten unless the entry is kept
+        m += v != 0.0f; // branch-free: the slot is overwritten unless the entry is kept
     }
     return m;
 }
 
-static long sparse_portable(const float *x, long rows, long ldx, long k, int binary, const void *w, int wtype,
-                            long ldw, long n, const float *bias, float *y, long ldy, int accumulate) {
+static long sparse_portable(const float *x, long rows, long ldx, long k, int binary, const void *w, int wtype, long ldw,
+                            long n, const float *bias, float *y, long ldy, int accumulate) {
     int32_t idx[PIECE];
     float val[PIECE];
     long active = 0;
@@ -106,10 +106,9 @@ SWK_AVX512 SWK_INLINE __m512 w512(const void *w, long off, int f16) {
 }
 
 // Rows [0, R) of a group, columns [c0, c0 + 16·tv) with tv ≤ T vectors (tv == T when `full`).
-SWK_AVX512 SWK_INLINE void dense_tile_512(const int R, const int T, const int full, const int f16,
-                                                  const float *x, long ldx, long k, const void *w, long ldw,
-                                                  long c0, long tv, const float *bias, float *y, long ldy,
-                                                  int accumulate) {
+SWK_AVX512 SWK_INLINE void dense_tile_512(const int R, const int T, const int full, const int f16, const float *x,
+                                          long ldx, long k, const void *w, long ldw, long c0, long tv,
+                                          const float *bias, float *y, long ldy, int accumulate) {
     __m512 acc[8][16];
     for (int r = 0; r < R; r++) {
         for (int t = 0; t < T; t++) {
@@ -137,21 +136,19 @@ SWK_AVX512 SWK_INLINE void dense_tile_512(const int R, const int T, const int fu
             if (full || t < tv) _mm512_storeu_ps(y + r * ldy + c0 + 16 * t, acc[r][t]);
 }
 
-SWK_AVX512 SWK_INLINE void dense_group_512(const int R, const int T, const int f16, const float *x,
-                                                   long ldx, long k, const void *w, long ldw, long n16,
-                                                   const float *bias, float *y, long ldy, int accumulate) {
+SWK_AVX512 SWK_INLINE void dense_group_512(const int R, const int T, const int f16, const float *x, long ldx, long k,
+                                           const void *w, long ldw, long n16, const float *bias, float *y, long ldy,
+                                           int accumulate) {
     long c0 = 0;
     for (; c0 + 16 * T <= n16; c0 += 16 * T)
         dense_tile_512(R, T, 1, f16, x, ldx, k, w, ldw, c0, T, bias, y, ldy, accumulate);
-    if (c0 < n16)
-        dense_tile_512(R, T, 0, f16, x, ldx, k, w, ldw, c0, (n16 - c0) / 16, bias, y, ldy, accumulate);
+    if (c0 < n16) dense_tile_512(R, T, 0, f16, x, ldx, k, w, ldw, c0, (n16 - c0) / 16, bias, y, ldy, accumulate);
 }
 
 // One row, more than 512 outputs: the tiles above would read each weight row in short strided pieces.
 // Instead stream the weight rows in order, four at a time, through y (which stays in L1).
-SWK_AVX512 SWK_INLINE void dense_row_axpy_512(const int f16, const float *x, long k, const void *w,
-                                                      long ldw, long n16, const float *bias, float *y,
-                                                      int accumulate) {
+SWK_AVX512 SWK_INLINE void dense_row_axpy_512(const int f16, const float *x, long k, const void *w, long ldw, long n16,
+                                              const float *bias, float *y, int accumulate) {
     for (long j = 0; j < n16; j += 16) {
         __m512 a = accumulate ? _mm512_loadu_ps(y + j) : _mm512_setzero_ps();
         if (bias) a = _mm512_add_ps(a, _mm512_loadu_ps(bias + j));
@@ -178,20 +175,20 @@ SWK_AVX512 SWK_INLINE void dense_row_axpy_512(const int f16, const float *x, lon
 }
 
 // Group sizes: R rows share each weight load; R·T accumulators stay within the 32 registers.
-#define DENSE_GROUPS_512(F16)                                                                             \
-    switch (g) {                                                                                          \
-    case 1: dense_group_512(1, 16, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;      \
-    case 2: dense_group_512(2, 8, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;       \
-    case 3: dense_group_512(3, 5, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;       \
-    case 4: dense_group_512(4, 4, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;       \
-    case 5: dense_group_512(5, 3, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;       \
-    case 6: dense_group_512(6, 2, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;       \
-    case 7: dense_group_512(7, 2, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;       \
-    default: dense_group_512(8, 2, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;      \
+#define DENSE_GROUPS_512(F16)                                                                                          \
+    switch (g) {                                                                                                       \
+    case 1: dense_group_512(1, 16, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;                    \
+    case 2: dense_group_512(2, 8, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;                     \
+    case 3: dense_group_512(3, 5, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;                     \
+    case 4: dense_group_512(4, 4, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;                     \
+    case 5: dense_group_512(5, 3, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;                     \
+    case 6: dense_group_512(6, 2, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;                     \
+    case 7: dense_group_512(7, 2, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;                     \
+    default: dense_group_512(8, 2, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;                    \
     }
 
-SWK_AVX512 static void linear_512(const float *x, long rows, long ldx, long k, const void *w, int wtype,
-                                      long ldw, long n, const float *bias, float *y, long ldy, int accumulate) {
+SWK_AVX512 static void linear_512(const float *x, long rows, long ldx, long k, const void *w, int wtype, long ldw,
+                                  long n, const float *bias, float *y, long ldy, int accumulate) {
     long n16 = n & ~15L;
     for (long r0 = 0; r0 < rows; r0 += 8) {
         long g = rows - r0 < 8 ? rows - r0 : 8;
@@ -210,8 +207,7 @@ SWK_AVX512 static void linear_512(const float *x, long rows, long ldx, long k, c
     }
 }
 
-SWK_AVX512 static long compact_512(const float *x, long len, long base, int32_t *idx, float *val,
-                                       int values) {
+SWK_AVX512 static long compact_512(const float *x, long len, long base, int32_t *idx, float *val, int values) {
     const __m512 zero = _mm512_setzero_ps();
     __m512i iota = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
                                     _mm512_set1_epi32((int)base));
@@ -234,10 +230,9 @@ SWK_AVX512 static long compact_512(const float *x, long len, long base, int32_t 
 }
 
 // y[c0, c0 + 16·tv) (+)= bias + Σ_e val[e] · w[idx[e], ...] (val NULL: all 1), in registers.
-SWK_AVX512 SWK_INLINE void sum_tile_512(const int full, const int f16, const int binary, const void *w,
-                                                long ldw, long c0, long tv, const int32_t *idx,
-                                                const float *val, long m, const float *bias, float *y,
-                                                int accumulate) {
+SWK_AVX512 SWK_INLINE void sum_tile_512(const int full, const int f16, const int binary, const void *w, long ldw,
+                                        long c0, long tv, const int32_t *idx, const float *val, long m,
+                                        const float *bias, float *y, int accumulate) {
     enum { T = 16 };
     __m512 acc[T];
     for (int t = 0; t < T; t++) {
@@ -275,9 +270,9 @@ SWK_AVX512 SWK_INLINE void sum_tile_512(const int full, const int f16, const int
 
 // The same over whole weight rows, y kept in L1 (more than 512 columns: the tiles would read each
 // selected row in short strided pieces).
-SWK_AVX512 SWK_INLINE void sum_rows_axpy_512(const int f16, const int binary, const void *w, long ldw,
-                                                     long n16, const int32_t *idx, const float *val, long m,
-                                                     const float *bias, float *y, int accumulate) {
+SWK_AVX512 SWK_INLINE void sum_rows_axpy_512(const int f16, const int binary, const void *w, long ldw, long n16,
+                                             const int32_t *idx, const float *val, long m, const float *bias, float *y,
+                                             int accumulate) {
     for (long j = 0; j < n16; j += 16) {
         __m512 a = accumulate ? _mm512_loadu_ps(y + j) : _mm512_setzero_ps();
         if (bias) a = _mm512_add_ps(a, _mm512_loadu_ps(bias + j));
@@ -293,8 +288,9 @@ SWK_AVX512 SWK_INLINE void sum_rows_axpy_512(const int f16, const int binary, co
         } else {
             const __m512 v0 = _mm512_set1_ps(val[e]), v1 = _mm512_set1_ps(val[e + 1]);
             for (long j = 0; j < n16; j += 16)
-                _mm512_storeu_ps(y + j, _mm512_fmadd_ps(w512(w, r1 + j, f16), v1,
-                                                        _mm512_fmadd_ps(w512(w, r0 + j, f16), v0, _mm512_loadu_ps(y + j))));
+                _mm512_storeu_ps(y + j,
+                                 _mm512_fmadd_ps(w512(w, r1 + j, f16), v1,
+                                                 _mm512_fmadd_ps(w512(w, r0 + j, f16), v0, _mm512_loadu_ps(y + j))));
         }
     }
     for (; e < m; e++) {
@@ -306,9 +302,9 @@ SWK_AVX512 SWK_INLINE void sum_rows_axpy_512(const int f16, const int binary, co
     }
 }
 
-SWK_AVX512 SWK_INLINE void sum_rows_512(const int f16, const int binary, const void *w, long ldw,
-                                                long n16, const int32_t *idx, const float *val, long m,
-                                                const float *bias, float *y, int accumulate) {
+SWK_AVX512 SWK_INLINE void sum_rows_512(const int f16, const int binary, const void *w, long ldw, long n16,
+                                        const int32_t *idx, const float *val, long m, const float *bias, float *y,
+                                        int accumulate) {
     if (n16 > 512) {
         sum_rows_axpy_512(f16, binary, w, ldw, n16, idx, val, m, bias, y, accumulate);
         return;
@@ -318,9 +314,8 @@ SWK_AVX512 SWK_INLINE void sum_rows_512(const int f16, const int binary, const v
     if (c0 < n16) sum_tile_512(0, f16, binary, w, ldw, c0, (n16 - c0) / 16, idx, val, m, bias, y, accumulate);
 }
 
-SWK_AVX512 static long sparse_512(const float *x, long rows, long ldx, long k, int binary, const void *w,
-                                      int wtype, long ldw, long n, const float *bias, float *y, long ldy,
-                                      int accumulate) {
+SWK_AVX512 static long sparse_512(const float *x, long rows, long ldx, long k, int binary, const void *w, int wtype,
+                                  long ldw, long n, const float *bias, float *y, long ldy, int accumulate) {
     int32_t idx[PIECE + 16];
     float val[PIECE + 16];
     const long n16 = n & ~15L;
@@ -340,11 +335,15 @@ SWK_AVX512 static long sparse_512(const float *x, long rows, long ldx, long k, i
                 int acc = first ? accumulate : 1;
                 if (n16 > 0) {
                     if (f16) {
-                        if (binary) sum_rows_512(1, 1, w, ldw, n16, idx, NULL, m, b, yr, acc);
-                        else sum_rows_512(1, 0, w, ldw, n16, idx, val, m, b, yr, acc);
+                        if (binary)
+                            sum_rows_512(1, 1, w, ldw, n16, idx, NULL, m, b, yr, acc);
+                        else
+                            sum_rows_512(1, 0, w, ldw, n16, idx, val, m, b, yr, acc);
                     } else {
-                        if (binary) sum_rows_512(0, 1, w, ldw, n16, idx, NULL, m, b, yr, acc);
-                        else sum_rows_512(0, 0, w, ldw, n16, idx, val, m, b, yr, acc);
+                        if (binary)
+                            sum_rows_512(0, 1, w, ldw, n16, idx, NULL, m, b, yr, acc);
+                        else
+                            sum_rows_512(0, 0, w, ldw, n16, idx, val, m, b, yr, acc);
                     }
                 }
                 if (n16 < n) sum_columns(w, wtype, ldw, n16, n, idx, binary ? NULL : val, m, b, yr, acc);
@@ -378,10 +377,9 @@ SWK_AVX2 SWK_INLINE __m256 w256(const void *w, long off, int f16) {
     return _mm256_loadu_ps((const float *)w + off);
 }
 
-SWK_AVX2 SWK_INLINE void dense_tile_256(const int R, const int T, const int full, const int f16,
-                                                const float *x, long ldx, long k, const void *w, long ldw,
-                                                long c0, long tv, const float *bias, float *y, long ldy,
-                                                int accumulate) {
+SWK_AVX2 SWK_INLINE void dense_tile_256(const int R, const int T, const int full, const int f16, const float *x,
+                                        long ldx, long k, const void *w, long ldw, long c0, long tv, const float *bias,
+                                        float *y, long ldy, int accumulate) {
     __m256 acc[4][12];
     for (int r = 0; r < R; r++) {
         for (int t = 0; t < T; t++) {
@@ -409,25 +407,25 @@ SWK_AVX2 SWK_INLINE void dense_tile_256(const int R, const int T, const int full
             if (full || t < tv) _mm256_storeu_ps(y + r * ldy + c0 + 8 * t, acc[r][t]);
 }
 
-SWK_AVX2 SWK_INLINE void dense_group_256(const int R, const int T, const int f16, const float *x,
-                                                 long ldx, long k, const void *w, long ldw, long n8,
-                                                 const float *bias, float *y, long ldy, int accumulate) {
+SWK_AVX2 SWK_INLINE void dense_group_256(const int R, const int T, const int f16, const float *x, long ldx, long k,
+                                         const void *w, long ldw, long n8, const float *bias, float *y, long ldy,
+                                         int accumulate) {
     long c0 = 0;
     for (; c0 + 8 * T <= n8; c0 += 8 * T)
         dense_tile_256(R, T, 1, f16, x, ldx, k, w, ldw, c0, T, bias, y, ldy, accumulate);
     if (c0 < n8) dense_tile_256(R, T, 0, f16, x, ldx, k, w, ldw, c0, (n8 - c0) / 8, bias, y, ldy, accumulate);
 }
 
-#define DENSE_GROUPS_256(F16)                                                                             \
-    switch (g) {                                                                                          \
-    case 1: dense_group_256(1, 12, F16, xr, ldx, k, w, ldw, n8, bias, yr, ldy, accumulate); break;       \
-    case 2: dense_group_256(2, 6, F16, xr, ldx, k, w, ldw, n8, bias, yr, ldy, accumulate); break;        \
-    case 3: dense_group_256(3, 4, F16, xr, ldx, k, w, ldw, n8, bias, yr, ldy, accumulate); break;        \
-    default: dense_group_256(4, 3, F16, xr, ldx, k, w, ldw, n8, bias, yr, ldy, accumulate); break;       \
+#define DENSE_GROUPS_256(F16)                                                                                          \
+    switch (g) {                                                                                                       \
+    case 1: dense_group_256(1, 12, F16, xr, ldx, k, w, ldw, n8, bias, yr, ldy, accumulate); break;                     \
+    case 2: dense_group_256(2, 6, F16, xr, ldx, k, w, ldw, n8, bias, yr, ldy, accumulate); break;                      \
+    case 3: dense_group_256(3, 4, F16, xr, ldx, k, w, ldw, n8, bias, yr, ldy, accumulate); break;                      \
+    default: dense_group_256(4, 3, F16, xr, ldx, k, w, ldw, n8, bias, yr, ldy, accumulate); break;                     \
     }
 
-SWK_AVX2 static void linear_256(const float *x, long rows, long ldx, long k, const void *w, int wtype,
-                                    long ldw, long n, const float *bias, float *y, long ldy, int accumulate) {
+SWK_AVX2 static void linear_256(const float *x, long rows, long ldx, long k, const void *w, int wtype, long ldw, long n,
+                                const float *bias, float *y, long ldy, int accumulate) {
     long n8 = n & ~7L;
     for (long r0 = 0; r0 < rows; r0 += 4) {
         long g = rows - r0 < 4 ? rows - r0 : 4;
@@ -444,10 +442,9 @@ SWK_AVX2 static void linear_256(const float *x, long rows, long ldx, long k, con
     }
 }
 
-SWK_AVX2 SWK_INLINE void sum_tile_256(const int full, const int f16, const int binary, const void *w,
-                                              long ldw, long c0, long tv, const int32_t *idx,
-                                              const float *val, long m, const float *bias, float *y,
-                                              int accumulate) {
+SWK_AVX2 SWK_INLINE void sum_tile_256(const int full, const int f16, const int binary, const void *w, long ldw, long c0,
+                                      long tv, const int32_t *idx, const float *val, long m, const float *bias,
+                                      float *y, int accumulate) {
     enum { T = 12 };
     __m256 acc[T];
     for (int t = 0; t < T; t++) {
@@ -474,16 +471,15 @@ SWK_AVX2 SWK_INLINE void sum_tile_256(const int full, const int f16, const int b
 }
 
 SWK_AVX2 SWK_INLINE void sum_rows_256(const int f16, const int binary, const void *w, long ldw, long n8,
-                                              const int32_t *idx, const float *val, long m, const float *bias,
-                                              float *y, int accumulate) {
+                                      const int32_t *idx, const float *val, long m, const float *bias, float *y,
+                                      int accumulate) {
     long c0 = 0;
     for (; c0 + 96 <= n8; c0 += 96) sum_tile_256(1, f16, binary, w, ldw, c0, 12, idx, val, m, bias, y, accumulate);
     if (c0 < n8) sum_tile_256(0, f16, binary, w, ldw, c0, (n8 - c0) / 8, idx, val, m, bias, y, accumulate);
 }
 
-SWK_AVX2 static long sparse_256(const float *x, long rows, long ldx, long k, int binary, const void *w,
-                                    int wtype, long ldw, long n, const float *bias, float *y, long ldy,
-                                    int accumulate) {
+SWK_AVX2 static long sparse_256(const float *x, long rows, long ldx, long k, int binary, const void *w, int wtype,
+                                long ldw, long n, const float *bias, float *y, long ldy, int accumulate) {
     int32_t idx[PIECE];
     float val[PIECE];
     const long n8 = n & ~7L;
@@ -503,11 +499,15 @@ SWK_AVX2 static long sparse_256(const float *x, long rows, long ldx, long k, int
                 int acc = first ? accumulate : 1;
                 if (n8 > 0) {
                     if (f16) {
-                        if (binary) sum_rows_256(1, 1, w, ldw, n8, idx, NULL, m, b, yr, acc);
-                        else sum_rows_256(1, 0, w, ldw, n8, idx, val, m, b, yr, acc);
+                        if (binary)
+                            sum_rows_256(1, 1, w, ldw, n8, idx, NULL, m, b, yr, acc);
+                        else
+                            sum_rows_256(1, 0, w, ldw, n8, idx, val, m, b, yr, acc);
                     } else {
-                        if (binary) sum_rows_256(0, 1, w, ldw, n8, idx, NULL, m, b, yr, acc);
-                        else sum_rows_256(0, 0, w, ldw, n8, idx, val, m, b, yr, acc);
+                        if (binary)
+                            sum_rows_256(0, 1, w, ldw, n8, idx, NULL, m, b, yr, acc);
+                        else
+                            sum_rows_256(0, 0, w, ldw, n8, idx, val, m, b, yr, acc);
                     }
                 }
                 if (n8 < n) sum_columns(w, wtype, ldw, n8, n, idx, binary ? NULL : val, m, b, yr, acc);
@@ -519,7 +519,7 @@ SWK_AVX2 static long sparse_256(const float *x, long rows, long ldx, long k, int
     return active;
 }
 
-#endif  // SWK_X86
+#endif // SWK_X86
 
 // ---------------------------------------------------------------------------------------------
 // Entry points
@@ -546,10 +546,8 @@ long swk_sparse_linear(const float *x, long rows, long ldx, long k, int binary, 
     int use = swk_isa();
     if (rows <= 0 || n <= 0) return rows > 0 ? swk_count_nonzero(x, rows, k, ldx) : 0;
 #ifdef SWK_X86
-    if (use == SWK_ISA_AVX512)
-        return sparse_512(x, rows, ldx, k, binary, w, wtype, ldw, n, bias, y, ldy, accumulate);
-    if (use == SWK_ISA_AVX2)
-        return sparse_256(x, rows, ldx, k, binary, w, wtype, ldw, n, bias, y, ldy, accumulate);
+    if (use == SWK_ISA_AVX512) return sparse_512(x, rows, ldx, k, binary, w, wtype, ldw, n, bias, y, ldy, accumulate);
+    if (use == SWK_ISA_AVX2) return sparse_256(x, rows, ldx, k, binary, w, wtype, ldw, n, bias, y, ldy, accumulate);
 #endif
     return sparse_portable(x, rows, ldx, k, binary, w, wtype, ldw, n, bias, y, ldy, accumulate);
 }
@@ -557,8 +555,7 @@ long swk_sparse_linear(const float *x, long rows, long ldx, long k, int binary, 
 long swk_count_nonzero(const float *x, long rows, long cols, long ldx) {
     if (rows <= 0 || cols <= 0) return 0;
 #ifdef SWK_X86
-    if (swk_isa() == SWK_ISA_AVX512)
-        return count_nonzero_512(x, rows, cols, ldx);
+    if (swk_isa() == SWK_ISA_AVX512) return count_nonzero_512(x, rows, cols, ldx);
 #endif
     long count = 0;
     for (long r = 0; r < rows; r++)

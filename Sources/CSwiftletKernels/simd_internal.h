@@ -10,8 +10,8 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
-#define SWK_X86 1
-#define SWK_AVX2 __attribute__((target("avx2,fma,f16c")))
+#define SWK_X86    1
+#define SWK_AVX2   __attribute__((target("avx2,fma,f16c")))
 #define SWK_AVX512 __attribute__((target("avx512f,avx2,fma,f16c")))
 #endif
 
@@ -62,7 +62,7 @@ SWK_INLINE float swk_weight(const void *w, long i, int wtype) {
 // polynomial (Cody–Waite split of ln2 keeps r exact enough), 2^n put into the exponent field.
 // Inputs below −87 are clamped (the result, ~1e-38, vanishes next to the 1 it is added to).
 SWK_AVX2 SWK_INLINE __m256 swk_exp_nonpositive_256(__m256 x) {
-    x = _mm256_max_ps(_mm256_set1_ps(-87.0f), x);  // operand order keeps a NaN in x
+    x = _mm256_max_ps(_mm256_set1_ps(-87.0f), x); // operand order keeps a NaN in x
     __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
                                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
@@ -80,6 +80,6 @@ SWK_AVX2 SWK_INLINE __m256 swk_exp_nonpositive_256(__m256 x) {
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
-#endif  // SWK_X86
+#endif // SWK_X86
 
 #endif

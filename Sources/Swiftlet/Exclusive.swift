@@ -1,7 +1,7 @@
-import Synchronization
 import Glibc
 import SwiftletKernels
 import SwiftletModels
+import Synchronization
 
 /// One call at a time per session or stream: a second concurrent call — a run, or a read of what the
 /// last run left — gets `.busy` instead of corrupting state or reading it half-written. The C layer
@@ -13,7 +13,8 @@ public final class BusyFlag: Sendable {
 
     public func run<T>(_ what: String, _ body: () throws(SwiftletError) -> T) throws(SwiftletError) -> T {
         guard flag.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
-            throw SwiftletError.busy("this \(what) is already running a call on another thread; use one \(what) per thread")
+            throw SwiftletError.busy(
+                "this \(what) is already running a call on another thread; use one \(what) per thread")
         }
         defer { flag.store(false, ordering: .releasing) }
         return try body()

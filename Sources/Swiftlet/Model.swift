@@ -27,7 +27,9 @@ public final class Model: Sendable {
     }
 
     /// Loads a model from memory. With `copy: false` the bytes must outlive the model.
-    public init(bytes: UnsafeRawBufferPointer, copy: Bool = true, options: LoadOptions = LoadOptions()) throws(SwiftletError) {
+    public init(bytes: UnsafeRawBufferPointer, copy: Bool = true, options: LoadOptions = LoadOptions())
+        throws(SwiftletError)
+    {
         do {
             file = try SWLFile(bytes: bytes, copy: copy, options: options.readOptions)
         } catch {
@@ -52,7 +54,10 @@ public final class Model: Sendable {
     private static func family(_ file: SWLFile) throws(SwiftletError) -> any FamilyModel {
         do {
             let model = try FamilyRegistry.load(file)
-            Log.write(.info, "loaded a \(model.family) model: \(file.tensors.count) tensors, \(file.fileSize) bytes, format \(file.major).\(file.minor)")
+            Log.write(
+                .info,
+                "loaded a \(model.family) model: \(file.tensors.count) tensors, \(file.fileSize) bytes, format \(file.major).\(file.minor)"
+            )
             return model
         } catch {
             Log.write(.error, "model load failed: \(error.message)")

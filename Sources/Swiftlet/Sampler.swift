@@ -44,7 +44,7 @@ public struct Sampler: Sendable, Equatable {
         order.removeAll { logits[$0] == -.infinity }
         let maxLogit = Double(logits[best])
         var weights = order.map { exp((Double(logits[$0]) - maxLogit) / Double(temperature)) }
-        let total = weights.reduce(0, +)   // ≥ 1: the best candidate weighs exp(0)
+        let total = weights.reduce(0, +) // ≥ 1: the best candidate weighs exp(0)
         for i in weights.indices { weights[i] /= total }
         let u = Double(Self.next(&state) >> 11) / Double(1 << 53)
         var acc = 0.0

@@ -38,7 +38,9 @@ public final class Session: @unchecked Sendable {
     public var threads: Int { context.threads }
 
     /// Runs the model on owned tensors (float32 inputs); returns the outputs and what the run cost.
-    public func run(_ inputs: [Tensor], budget: Budget = Budget()) throws(SwiftletError) -> (outputs: [Tensor], report: RunReport) {
+    public func run(_ inputs: [Tensor], budget: Budget = Budget()) throws(SwiftletError) -> (
+        outputs: [Tensor], report: RunReport
+    ) {
         let result: Result<(outputs: [Tensor], report: RunReport), SwiftletError> = withViews(inputs) { views in
             Result { () throws(SwiftletError) in
                 try busy.run("session") { () throws(SwiftletError) in
@@ -89,7 +91,9 @@ public final class Session: @unchecked Sendable {
 
     /// Tokens in the cache (0 for models that are not language models).
     public var position: Int {
-        get throws(SwiftletError) { try busy.run("session") { () throws(SwiftletError) in runner.languageModel?.position ?? 0 } }
+        get throws(SwiftletError) {
+            try busy.run("session") { () throws(SwiftletError) in runner.languageModel?.position ?? 0 }
+        }
     }
     /// The model's context limit in tokens (0 for models that are not language models).
     public var contextLength: Int { runner.languageModel?.contextLength ?? 0 }
@@ -106,7 +110,8 @@ public final class Session: @unchecked Sendable {
     }
 
     @discardableResult
-    public func prefill(_ ids: UnsafeBufferPointer<Int32>, budget: Budget = Budget()) throws(SwiftletError) -> RunReport {
+    public func prefill(_ ids: UnsafeBufferPointer<Int32>, budget: Budget = Budget()) throws(SwiftletError) -> RunReport
+    {
         try busy.run("session") { () throws(SwiftletError) in
             report = try context.perform { () throws(ModelError) in try runner.prefill(ids, budget: budget) }
             return report
@@ -144,8 +149,10 @@ public final class Session: @unchecked Sendable {
 
     /// Prefills `prompt`, then samples and decodes up to `maxTokens` tokens. Returns the new tokens and
     /// the report of each decode step (the first entry is the prefill's).
-    public func generate(prompt: [Int32], maxTokens: Int, sampler: Sampler = Sampler(), seed: UInt64 = 0,
-                         budget: Budget = Budget(), stopAt: Int32? = nil) throws(SwiftletError) -> (tokens: [Int32], reports: [RunReport]) {
+    public func generate(
+        prompt: [Int32], maxTokens: Int, sampler: Sampler = Sampler(), seed: UInt64 = 0,
+        budget: Budget = Budget(), stopAt: Int32? = nil
+    ) throws(SwiftletError) -> (tokens: [Int32], reports: [RunReport]) {
         guard maxTokens >= 0 else { throw .invalidArgument("maxTokens must be at least 0, got \(maxTokens)") }
         var reports = [try prefill(prompt, budget: budget)]
         var rng = seed

@@ -26,8 +26,9 @@ public final class Stream: @unchecked Sendable {
 
     init(model: Model, options: StreamOptions) throws(SwiftletError) {
         self.model = model
-        context = ExecutionContext(threads: options.threads == 0 ? 1 : try resolveThreads(options.threads),
-                                   shouldAbort: options.shouldAbort)
+        context = ExecutionContext(
+            threads: options.threads == 0 ? 1 : try resolveThreads(options.threads),
+            shouldAbort: options.shouldAbort)
         do {
             streamer = try model.impl.makeStreamer(input: options.input, context: context)
         } catch {
@@ -164,7 +165,10 @@ public final class Stream: @unchecked Sendable {
                 n = try body()
                 let rows = streamer.outputRows
                 if let i = firstNonFinite(rows) {
-                    throw ModelError(.numeric, "output row \(i / max(streamer.outputWidth, 1)) of this call holds \(rows[i]): the computation overflowed float32 (are the frames scaled as the model expects?); reset the stream")
+                    throw ModelError(
+                        .numeric,
+                        "output row \(i / max(streamer.outputWidth, 1)) of this call holds \(rows[i]): the computation overflowed float32 (are the frames scaled as the model expects?); reset the stream"
+                    )
                 }
             }
             return n

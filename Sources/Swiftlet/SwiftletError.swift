@@ -25,9 +25,9 @@ public enum SwiftletError: Error, CustomStringConvertible, Sendable, Equatable {
     public var message: String {
         switch self {
         case .invalidArgument(let m), .io(let m), .format(let m), .newerVersion(let m), .checksum(let m),
-             .unsupported(let m), .shape(let m), .busy(let m), .aborted(let m), .budget(let m),
-             .outOfMemory(let m), .notFound(let m), .bufferTooSmall(let m), .state(let m),
-             .numeric(let m), .contextFull(let m), .internalError(let m):
+            .unsupported(let m), .shape(let m), .busy(let m), .aborted(let m), .budget(let m),
+            .outOfMemory(let m), .notFound(let m), .bufferTooSmall(let m), .state(let m),
+            .numeric(let m), .contextFull(let m), .internalError(let m):
             return m
         }
     }

@@ -5,8 +5,10 @@ func withViews<R>(_ tensors: [Tensor], _ body: ([TensorView]) -> R) -> R {
     func next(_ i: Int) -> R {
         if i == tensors.count { return body(views) }
         return tensors[i].values.withUnsafeBytes { raw in
-            views.append(TensorView(dtype: .f32, shape: tensors[i].shape,
-                                    data: raw.baseAddress ?? UnsafeRawPointer(bitPattern: 16)!))
+            views.append(
+                TensorView(
+                    dtype: .f32, shape: tensors[i].shape,
+                    data: raw.baseAddress ?? UnsafeRawPointer(bitPattern: 16)!))
             return next(i + 1)
         }
     }

@@ -1,5 +1,5 @@
-import Glibc
 import CSwiftletABI
+import Glibc
 import Swiftlet
 
 // The thread-local last-error message: one malloc'ed C string per thread, freed when replaced or when
@@ -119,14 +119,17 @@ public func swl_abi_version() -> UInt32 {
 }
 
 @c @implementation
-public func swl_set_log_callback(_ callback: swl_log_callback?, _ max_level: Int32, _ user_data: UnsafeMutableRawPointer?) {
+public func swl_set_log_callback(
+    _ callback: swl_log_callback?, _ max_level: Int32, _ user_data: UnsafeMutableRawPointer?
+) {
     guard let callback else {
         Log.setHandler(nil, maxLevel: .error)
         return
     }
     let level = LogLevel(rawValue: min(max(max_level, 0), 3)) ?? .error
     let context = UInt(bitPattern: user_data)
-    Log.setHandler({ level, message in
-        message.withCString { callback(level.rawValue, $0, UnsafeMutableRawPointer(bitPattern: context)) }
-    }, maxLevel: level)
+    Log.setHandler(
+        { level, message in
+            message.withCString { callback(level.rawValue, $0, UnsafeMutableRawPointer(bitPattern: context)) }
+        }, maxLevel: level)
 }

@@ -1,5 +1,5 @@
-import Glibc
 import CSwiftletABI
+import Glibc
 import Swiftlet
 
 /// What a swl_model handle points at: the Swift model plus the C strings the model owns.
@@ -53,31 +53,37 @@ private func loadOptions(_ p: UnsafePointer<swl_load_options>?) throws(SwiftletE
 }
 
 @c @implementation
-public func swl_model_load(_ path: UnsafePointer<CChar>?, _ options: UnsafePointer<swl_load_options>?,
-                           _ out_model: UnsafeMutablePointer<OpaquePointer?>?) -> swl_status {
+public func swl_model_load(
+    _ path: UnsafePointer<CChar>?, _ options: UnsafePointer<swl_load_options>?,
+    _ out_model: UnsafeMutablePointer<OpaquePointer?>?
+) -> swl_status {
     out_model?.pointee = nil
     return guarded { () throws(SwiftletError) in
         guard let out_model else { throw nullArgument("out_model") }
         guard let path else { throw nullArgument("path") }
         let o = try loadOptions(options)
-        let model = try Model(path: String(cString: path),
-                              options: LoadOptions(verifyEagerly: o.flags & UInt32(SWL_LOAD_VERIFY_EAGER) != 0))
+        let model = try Model(
+            path: String(cString: path),
+            options: LoadOptions(verifyEagerly: o.flags & UInt32(SWL_LOAD_VERIFY_EAGER) != 0))
         out_model.pointee = handle(CModel(model))
     }
 }
 
 @c @implementation
-public func swl_model_load_memory(_ data: UnsafeRawPointer?, _ size: UInt64, _ options: UnsafePointer<swl_load_options>?,
-                                  _ out_model: UnsafeMutablePointer<OpaquePointer?>?) -> swl_status {
+public func swl_model_load_memory(
+    _ data: UnsafeRawPointer?, _ size: UInt64, _ options: UnsafePointer<swl_load_options>?,
+    _ out_model: UnsafeMutablePointer<OpaquePointer?>?
+) -> swl_status {
     out_model?.pointee = nil
     return guarded { () throws(SwiftletError) in
         guard let out_model else { throw nullArgument("out_model") }
         guard let data else { throw nullArgument("data") }
         guard size <= UInt64(Int.max) else { throw .invalidArgument("size \(size) is too large") }
         let o = try loadOptions(options)
-        let model = try Model(bytes: UnsafeRawBufferPointer(start: data, count: Int(size)),
-                              copy: o.flags & UInt32(SWL_LOAD_COPY_BUFFER) != 0,
-                              options: LoadOptions(verifyEagerly: o.flags & UInt32(SWL_LOAD_VERIFY_EAGER) != 0))
+        let model = try Model(
+            bytes: UnsafeRawBufferPointer(start: data, count: Int(size)),
+            copy: o.flags & UInt32(SWL_LOAD_COPY_BUFFER) != 0,
+            options: LoadOptions(verifyEagerly: o.flags & UInt32(SWL_LOAD_VERIFY_EAGER) != 0))
         out_model.pointee = handle(CModel(model))
     }
 }
@@ -93,8 +99,10 @@ public func swl_model_family(_ model: OpaquePointer?) -> UnsafePointer<CChar>? {
 }
 
 @c @implementation
-public func swl_model_metadata(_ model: OpaquePointer?, _ key: UnsafePointer<CChar>?,
-                               _ out_value: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> swl_status {
+public func swl_model_metadata(
+    _ model: OpaquePointer?, _ key: UnsafePointer<CChar>?,
+    _ out_value: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+) -> swl_status {
     guarded { () throws(SwiftletError) in
         guard let m = object(model, as: CModel.self) else { throw nullArgument("model") }
         guard let key else { throw nullArgument("key") }
@@ -111,12 +119,16 @@ public func swl_model_metadata_count(_ model: OpaquePointer?) -> UInt32 {
 }
 
 @c @implementation
-public func swl_model_metadata_key(_ model: OpaquePointer?, _ index: UInt32,
-                                   _ out_key: UnsafeMutablePointer<UnsafePointer<CChar>?>?) -> swl_status {
+public func swl_model_metadata_key(
+    _ model: OpaquePointer?, _ index: UInt32,
+    _ out_key: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+) -> swl_status {
     guarded { () throws(SwiftletError) in
         guard let m = object(model, as: CModel.self) else { throw nullArgument("model") }
         guard let out_key else { throw nullArgument("out_key") }
-        guard Int(index) < m.keys.count else { throw .notFound("metadata index \(index) is past the last key (\(m.keys.count) keys)") }
+        guard Int(index) < m.keys.count else {
+            throw .notFound("metadata index \(index) is past the last key (\(m.keys.count) keys)")
+        }
         out_key.pointee = UnsafePointer(m.keyStrings[Int(index)])
     }
 }
@@ -131,14 +143,17 @@ public func swl_model_output_count(_ model: OpaquePointer?) -> UInt32 {
     UInt32(object(model, as: CModel.self)?.model.outputs.count ?? 0)
 }
 
-private func info(_ model: OpaquePointer?, _ index: UInt32, _ out: UnsafeMutablePointer<swl_tensor_info>?,
-                  inputs: Bool) -> swl_status {
+private func info(
+    _ model: OpaquePointer?, _ index: UInt32, _ out: UnsafeMutablePointer<swl_tensor_info>?,
+    inputs: Bool
+) -> swl_status {
     guarded { () throws(SwiftletError) in
         guard let m = object(model, as: CModel.self) else { throw nullArgument("model") }
         guard let out else { throw nullArgument("out_info") }
         let list = inputs ? m.model.inputs : m.model.outputs
         guard Int(index) < list.count else {
-            throw .notFound("the model has \(list.count) \(inputs ? "inputs" : "outputs"); index \(index) is past the end")
+            throw .notFound(
+                "the model has \(list.count) \(inputs ? "inputs" : "outputs"); index \(index) is past the end")
         }
         let t = list[Int(index)]
         var i = swl_tensor_info()
@@ -155,11 +170,15 @@ private func info(_ model: OpaquePointer?, _ index: UInt32, _ out: UnsafeMutable
 }
 
 @c @implementation
-public func swl_model_input_info(_ model: OpaquePointer?, _ index: UInt32, _ out_info: UnsafeMutablePointer<swl_tensor_info>?) -> swl_status {
+public func swl_model_input_info(
+    _ model: OpaquePointer?, _ index: UInt32, _ out_info: UnsafeMutablePointer<swl_tensor_info>?
+) -> swl_status {
     info(model, index, out_info, inputs: true)
 }
 
 @c @implementation
-public func swl_model_output_info(_ model: OpaquePointer?, _ index: UInt32, _ out_info: UnsafeMutablePointer<swl_tensor_info>?) -> swl_status {
+public func swl_model_output_info(
+    _ model: OpaquePointer?, _ index: UInt32, _ out_info: UnsafeMutablePointer<swl_tensor_info>?
+) -> swl_status {
     info(model, index, out_info, inputs: false)
 }

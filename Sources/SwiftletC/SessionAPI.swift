@@ -1,5 +1,5 @@
-import Glibc
 import CSwiftletABI
+import Glibc
 import Swiftlet
 
 /// What a swl_session handle points at.
@@ -26,15 +26,18 @@ func abortClosure(_ callback: swl_abort_callback?, _ userData: UnsafeMutableRawP
 }
 
 @c @implementation
-public func swl_session_create(_ model: OpaquePointer?, _ options: UnsafePointer<swl_session_options>?,
-                               _ out_session: UnsafeMutablePointer<OpaquePointer?>?) -> swl_status {
+public func swl_session_create(
+    _ model: OpaquePointer?, _ options: UnsafePointer<swl_session_options>?,
+    _ out_session: UnsafeMutablePointer<OpaquePointer?>?
+) -> swl_status {
     out_session?.pointee = nil
     return guarded { () throws(SwiftletError) in
         guard let m = object(model, as: CModel.self) else { throw nullArgument("model") }
         guard let out_session else { throw nullArgument("out_session") }
         let o = try readStruct(options, defaults: .defaults, "options")
-        let session = try m.model.makeSession(options: SessionOptions(
-            threads: Int(o.n_threads), shouldAbort: abortClosure(o.abort_callback, o.abort_user_data)))
+        let session = try m.model.makeSession(
+            options: SessionOptions(
+                threads: Int(o.n_threads), shouldAbort: abortClosure(o.abort_callback, o.abort_user_data)))
         out_session.pointee = handle(CSession(session))
     }
 }
@@ -45,9 +48,11 @@ public func swl_session_free(_ session: OpaquePointer?) {
 }
 
 @c @implementation
-public func swl_session_run(_ session: OpaquePointer?, _ inputs: UnsafePointer<swl_tensor>?, _ n_inputs: UInt32,
-                            _ outputs: UnsafeMutablePointer<swl_tensor>?, _ n_outputs: UInt32,
-                            _ budget: UnsafePointer<swl_budget>?, _ report: UnsafeMutablePointer<swl_run_report>?) -> swl_status {
+public func swl_session_run(
+    _ session: OpaquePointer?, _ inputs: UnsafePointer<swl_tensor>?, _ n_inputs: UInt32,
+    _ outputs: UnsafeMutablePointer<swl_tensor>?, _ n_outputs: UInt32,
+    _ budget: UnsafePointer<swl_budget>?, _ report: UnsafeMutablePointer<swl_run_report>?
+) -> swl_status {
     guarded { () throws(SwiftletError) in
         guard let s = object(session, as: CSession.self) else { throw nullArgument("session") }
         try s.lock.run("session") { () throws(SwiftletError) in
@@ -65,7 +70,8 @@ public func swl_session_run(_ session: OpaquePointer?, _ inputs: UnsafePointer<s
             for i in 0..<Int(n_outputs) {
                 let o = outputs![i]
                 guard o.struct_size >= UInt32(MemoryLayout<swl_tensor>.size) else {
-                    throw .invalidArgument("outputs[\(i)].struct_size is \(o.struct_size); initialise it with swl_tensor_init")
+                    throw .invalidArgument(
+                        "outputs[\(i)].struct_size is \(o.struct_size); initialise it with swl_tensor_init")
                 }
                 guard o.data != nil || o.size_bytes == 0 else {
                     throw .invalidArgument("outputs[\(i)].data is NULL but size_bytes is \(o.size_bytes)")
@@ -86,7 +92,9 @@ public func swl_session_run(_ session: OpaquePointer?, _ inputs: UnsafePointer<s
                     setShape(&o, t.shape)
                     let need = UInt64(t.values.count * 4)
                     if o.size_bytes < need || (need > 0 && o.data == nil) {
-                        tooSmall = tooSmall ?? "outputs[\(i)] needs \(need) bytes for shape \(t.shape), the buffer has \(o.size_bytes)"
+                        tooSmall =
+                            tooSmall
+                            ?? "outputs[\(i)] needs \(need) bytes for shape \(t.shape), the buffer has \(o.size_bytes)"
                     } else if need > 0 {
                         t.values.withUnsafeBytes { _ = memcpy(o.data!, $0.baseAddress!, Int(need)) }
                     }
@@ -100,7 +108,9 @@ public func swl_session_run(_ session: OpaquePointer?, _ inputs: UnsafePointer<s
 }
 
 @c @implementation
-public func swl_session_output(_ session: OpaquePointer?, _ index: UInt32, _ out: UnsafeMutablePointer<swl_tensor>?) -> swl_status {
+public func swl_session_output(_ session: OpaquePointer?, _ index: UInt32, _ out: UnsafeMutablePointer<swl_tensor>?)
+    -> swl_status
+{
     guarded { () throws(SwiftletError) in
         guard let s = object(session, as: CSession.self) else { throw nullArgument("session") }
         try s.lock.run("session") { () throws(SwiftletError) in
@@ -122,8 +132,10 @@ public func swl_session_output(_ session: OpaquePointer?, _ index: UInt32, _ out
 }
 
 /// Shared by sessions and streams: a named series of the last report.
-func reportValues(_ r: RunReport, _ name: UnsafePointer<CChar>?, _ out_values: UnsafeMutablePointer<UnsafePointer<Double>?>?,
-                  _ out_count: UnsafeMutablePointer<UInt64>?, keep: (inout [Double]) -> UnsafePointer<Double>?) throws(SwiftletError) {
+func reportValues(
+    _ r: RunReport, _ name: UnsafePointer<CChar>?, _ out_values: UnsafeMutablePointer<UnsafePointer<Double>?>?,
+    _ out_count: UnsafeMutablePointer<UInt64>?, keep: (inout [Double]) -> UnsafePointer<Double>?
+) throws(SwiftletError) {
     guard let name else { throw nullArgument("name") }
     guard let out_values else { throw nullArgument("out_values") }
     guard let out_count else { throw nullArgument("out_count") }
@@ -150,9 +162,11 @@ final class SeriesStore {
 }
 
 @c @implementation
-public func swl_session_report_values(_ session: OpaquePointer?, _ name: UnsafePointer<CChar>?,
-                                      _ out_values: UnsafeMutablePointer<UnsafePointer<Double>?>?,
-                                      _ out_count: UnsafeMutablePointer<UInt64>?) -> swl_status {
+public func swl_session_report_values(
+    _ session: OpaquePointer?, _ name: UnsafePointer<CChar>?,
+    _ out_values: UnsafeMutablePointer<UnsafePointer<Double>?>?,
+    _ out_count: UnsafeMutablePointer<UInt64>?
+) -> swl_status {
     guarded { () throws(SwiftletError) in
         guard let s = object(session, as: CSession.self) else { throw nullArgument("session") }
         try s.lock.run("session") { () throws(SwiftletError) in
@@ -162,8 +176,10 @@ public func swl_session_report_values(_ session: OpaquePointer?, _ name: UnsafeP
 }
 
 @c @implementation
-public func swl_session_prefill(_ session: OpaquePointer?, _ token_ids: UnsafePointer<Int32>?, _ n_tokens: UInt64,
-                                _ budget: UnsafePointer<swl_budget>?, _ report: UnsafeMutablePointer<swl_run_report>?) -> swl_status {
+public func swl_session_prefill(
+    _ session: OpaquePointer?, _ token_ids: UnsafePointer<Int32>?, _ n_tokens: UInt64,
+    _ budget: UnsafePointer<swl_budget>?, _ report: UnsafeMutablePointer<swl_run_report>?
+) -> swl_status {
     guarded { () throws(SwiftletError) in
         guard let s = object(session, as: CSession.self) else { throw nullArgument("session") }
         try s.lock.run("session") { () throws(SwiftletError) in
@@ -177,7 +193,9 @@ public func swl_session_prefill(_ session: OpaquePointer?, _ token_ids: UnsafePo
 }
 
 @c @implementation
-public func swl_session_decode(_ session: OpaquePointer?, _ token_id: Int32, _ report: UnsafeMutablePointer<swl_run_report>?) -> swl_status {
+public func swl_session_decode(
+    _ session: OpaquePointer?, _ token_id: Int32, _ report: UnsafeMutablePointer<swl_run_report>?
+) -> swl_status {
     guarded { () throws(SwiftletError) in
         guard let s = object(session, as: CSession.self) else { throw nullArgument("session") }
         try s.lock.run("session") { () throws(SwiftletError) in
@@ -188,15 +206,21 @@ public func swl_session_decode(_ session: OpaquePointer?, _ token_id: Int32, _ r
 }
 
 @c @implementation
-public func swl_session_logits(_ session: OpaquePointer?, _ out_logits: UnsafeMutablePointer<UnsafePointer<Float>?>?,
-                               _ out_n_positions: UnsafeMutablePointer<UInt64>?, _ out_vocab_size: UnsafeMutablePointer<UInt64>?) -> swl_status {
+public func swl_session_logits(
+    _ session: OpaquePointer?, _ out_logits: UnsafeMutablePointer<UnsafePointer<Float>?>?,
+    _ out_n_positions: UnsafeMutablePointer<UInt64>?, _ out_vocab_size: UnsafeMutablePointer<UInt64>?
+) -> swl_status {
     guarded { () throws(SwiftletError) in
         guard let s = object(session, as: CSession.self) else { throw nullArgument("session") }
         try s.lock.run("session") { () throws(SwiftletError) in
-            guard let out_logits, let out_n_positions, let out_vocab_size else { throw nullArgument("out_logits/out_n_positions/out_vocab_size") }
+            guard let out_logits, let out_n_positions, let out_vocab_size else {
+                throw nullArgument("out_logits/out_n_positions/out_vocab_size")
+            }
             let l = try s.session.logits
             let v = s.session.vocabSize
-            guard v > 0, l.count > 0 else { throw .state("no logits yet: call swl_session_prefill first (language models only)") }
+            guard v > 0, l.count > 0 else {
+                throw .state("no logits yet: call swl_session_prefill first (language models only)")
+            }
             out_logits.pointee = l.baseAddress
             out_n_positions.pointee = UInt64(l.count / v)
             out_vocab_size.pointee = UInt64(v)
@@ -205,14 +229,18 @@ public func swl_session_logits(_ session: OpaquePointer?, _ out_logits: UnsafeMu
 }
 
 @c @implementation
-public func swl_session_last_logits(_ session: OpaquePointer?, _ out_logits: UnsafeMutablePointer<UnsafePointer<Float>?>?,
-                                    _ out_vocab_size: UnsafeMutablePointer<UInt64>?) -> swl_status {
+public func swl_session_last_logits(
+    _ session: OpaquePointer?, _ out_logits: UnsafeMutablePointer<UnsafePointer<Float>?>?,
+    _ out_vocab_size: UnsafeMutablePointer<UInt64>?
+) -> swl_status {
     guarded { () throws(SwiftletError) in
         guard let s = object(session, as: CSession.self) else { throw nullArgument("session") }
         try s.lock.run("session") { () throws(SwiftletError) in
             guard let out_logits, let out_vocab_size else { throw nullArgument("out_logits/out_vocab_size") }
             let l = try s.session.lastLogits
-            guard l.count > 0 else { throw .state("no logits yet: call swl_session_prefill first (language models only)") }
+            guard l.count > 0 else {
+                throw .state("no logits yet: call swl_session_prefill first (language models only)")
+            }
             out_logits.pointee = l.baseAddress
             out_vocab_size.pointee = UInt64(l.count)
         }
@@ -220,12 +248,16 @@ public func swl_session_last_logits(_ session: OpaquePointer?, _ out_logits: Uns
 }
 
 @c @implementation
-public func swl_session_position(_ session: OpaquePointer?, _ out_position: UnsafeMutablePointer<UInt64>?,
-                                 _ out_context_length: UnsafeMutablePointer<UInt64>?) -> swl_status {
+public func swl_session_position(
+    _ session: OpaquePointer?, _ out_position: UnsafeMutablePointer<UInt64>?,
+    _ out_context_length: UnsafeMutablePointer<UInt64>?
+) -> swl_status {
     guarded { () throws(SwiftletError) in
         guard let s = object(session, as: CSession.self) else { throw nullArgument("session") }
         try s.lock.run("session") { () throws(SwiftletError) in
-            guard let out_position, let out_context_length else { throw nullArgument("out_position/out_context_length") }
+            guard let out_position, let out_context_length else {
+                throw nullArgument("out_position/out_context_length")
+            }
             out_position.pointee = UInt64(try s.session.position)
             out_context_length.pointee = UInt64(s.session.contextLength)
         }
@@ -233,15 +265,20 @@ public func swl_session_position(_ session: OpaquePointer?, _ out_position: Unsa
 }
 
 @c @implementation
-public func swl_sample(_ logits: UnsafePointer<Float>?, _ vocab_size: UInt64, _ sampler: UnsafePointer<swl_sampler>?,
-                       _ rng_state: UnsafeMutablePointer<UInt64>?, _ out_token: UnsafeMutablePointer<Int32>?) -> swl_status {
+public func swl_sample(
+    _ logits: UnsafePointer<Float>?, _ vocab_size: UInt64, _ sampler: UnsafePointer<swl_sampler>?,
+    _ rng_state: UnsafeMutablePointer<UInt64>?, _ out_token: UnsafeMutablePointer<Int32>?
+) -> swl_status {
     guarded { () throws(SwiftletError) in
         guard let logits else { throw nullArgument("logits") }
         guard let rng_state else { throw nullArgument("rng_state") }
         guard let out_token else { throw nullArgument("out_token") }
-        guard vocab_size > 0, vocab_size <= UInt64(Int32.max) else { throw .invalidArgument("vocab_size must be between 1 and 2^31-1, got \(vocab_size)") }
+        guard vocab_size > 0, vocab_size <= UInt64(Int32.max) else {
+            throw .invalidArgument("vocab_size must be between 1 and 2^31-1, got \(vocab_size)")
+        }
         let o = try readStruct(sampler, defaults: .defaults, "sampler")
         let s = Sampler(temperature: o.temperature, topK: Int(o.top_k))
-        out_token.pointee = try s.sample(UnsafeBufferPointer(start: logits, count: Int(vocab_size)), state: &rng_state.pointee)
+        out_token.pointee = try s.sample(
+            UnsafeBufferPointer(start: logits, count: Int(vocab_size)), state: &rng_state.pointee)
     }
 }

@@ -1,5 +1,5 @@
-import Glibc
 import CSwiftletABI
+import Glibc
 import Swiftlet
 
 /// What a swl_stream handle points at.
@@ -19,8 +19,10 @@ private func cstream(_ p: OpaquePointer?) throws(SwiftletError) -> CStream {
 }
 
 @c @implementation
-public func swl_stream_create(_ model: OpaquePointer?, _ options: UnsafePointer<swl_stream_options>?,
-                              _ out_stream: UnsafeMutablePointer<OpaquePointer?>?) -> swl_status {
+public func swl_stream_create(
+    _ model: OpaquePointer?, _ options: UnsafePointer<swl_stream_options>?,
+    _ out_stream: UnsafeMutablePointer<OpaquePointer?>?
+) -> swl_status {
     out_stream?.pointee = nil
     return guarded { () throws(SwiftletError) in
         guard let m = object(model, as: CModel.self) else { throw nullArgument("model") }
@@ -30,11 +32,14 @@ public func swl_stream_create(_ model: OpaquePointer?, _ options: UnsafePointer<
         switch o.input_kind {
         case SWL_STREAM_FRAMES: input = .frames
         case SWL_STREAM_PCM: input = .pcm
-        default: throw .invalidArgument("options.input_kind must be SWL_STREAM_FRAMES or SWL_STREAM_PCM, got \(o.input_kind)")
+        default:
+            throw .invalidArgument(
+                "options.input_kind must be SWL_STREAM_FRAMES or SWL_STREAM_PCM, got \(o.input_kind)")
         }
-        let s = try m.model.makeStream(options: StreamOptions(
-            input: input, threads: Int(o.n_threads),
-            shouldAbort: abortClosure(o.abort_callback, o.abort_user_data)))
+        let s = try m.model.makeStream(
+            options: StreamOptions(
+                input: input, threads: Int(o.n_threads),
+                shouldAbort: abortClosure(o.abort_callback, o.abort_user_data)))
         out_stream.pointee = handle(CStream(s))
     }
 }
@@ -56,7 +61,8 @@ public func swl_stream_frame_width(_ stream: OpaquePointer?, _ out_width: Unsafe
 }
 
 @c @implementation
-public func swl_stream_output_width(_ stream: OpaquePointer?, _ out_width: UnsafeMutablePointer<UInt64>?) -> swl_status {
+public func swl_stream_output_width(_ stream: OpaquePointer?, _ out_width: UnsafeMutablePointer<UInt64>?) -> swl_status
+{
     guarded { () throws(SwiftletError) in
         let s = try cstream(stream)
         try s.lock.run("stream") { () throws(SwiftletError) in
@@ -67,15 +73,19 @@ public func swl_stream_output_width(_ stream: OpaquePointer?, _ out_width: Unsaf
 }
 
 @c @implementation
-public func swl_stream_push(_ stream: OpaquePointer?, _ frames: UnsafePointer<Float>?, _ n_frames: UInt64,
-                            _ out_n_ready: UnsafeMutablePointer<UInt64>?) -> swl_status {
+public func swl_stream_push(
+    _ stream: OpaquePointer?, _ frames: UnsafePointer<Float>?, _ n_frames: UInt64,
+    _ out_n_ready: UnsafeMutablePointer<UInt64>?
+) -> swl_status {
     guarded { () throws(SwiftletError) in
         let s = try cstream(stream)
         try s.lock.run("stream") { () throws(SwiftletError) in
             guard n_frames == 0 || frames != nil else { throw nullArgument("frames") }
             let w = UInt64(s.stream.frameWidth)
             let (count, overflow) = n_frames.multipliedReportingOverflow(by: w)
-            guard !overflow, count <= UInt64(Int32.max) else { throw .invalidArgument("n_frames \(n_frames) is too large for one push") }
+            guard !overflow, count <= UInt64(Int32.max) else {
+                throw .invalidArgument("n_frames \(n_frames) is too large for one push")
+            }
             let n = try s.stream.push(UnsafeBufferPointer(start: frames, count: Int(count)))
             out_n_ready?.pointee = UInt64(n)
         }
@@ -83,13 +93,17 @@ public func swl_stream_push(_ stream: OpaquePointer?, _ frames: UnsafePointer<Fl
 }
 
 @c @implementation
-public func swl_stream_push_pcm(_ stream: OpaquePointer?, _ samples: UnsafePointer<Int16>?, _ n_samples: UInt64,
-                                _ out_n_ready: UnsafeMutablePointer<UInt64>?) -> swl_status {
+public func swl_stream_push_pcm(
+    _ stream: OpaquePointer?, _ samples: UnsafePointer<Int16>?, _ n_samples: UInt64,
+    _ out_n_ready: UnsafeMutablePointer<UInt64>?
+) -> swl_status {
     guarded { () throws(SwiftletError) in
         let s = try cstream(stream)
         try s.lock.run("stream") { () throws(SwiftletError) in
             guard n_samples == 0 || samples != nil else { throw nullArgument("samples") }
-            guard n_samples <= UInt64(Int32.max) else { throw .invalidArgument("n_samples \(n_samples) is too large for one push") }
+            guard n_samples <= UInt64(Int32.max) else {
+                throw .invalidArgument("n_samples \(n_samples) is too large for one push")
+            }
             let n = try s.stream.pushPCM(UnsafeBufferPointer(start: samples, count: Int(n_samples)))
             out_n_ready?.pointee = UInt64(n)
         }
@@ -108,8 +122,10 @@ public func swl_stream_flush(_ stream: OpaquePointer?, _ out_n_ready: UnsafeMuta
 }
 
 @c @implementation
-public func swl_stream_outputs(_ stream: OpaquePointer?, _ out_rows: UnsafeMutablePointer<UnsafePointer<Float>?>?,
-                               _ out_n_rows: UnsafeMutablePointer<UInt64>?) -> swl_status {
+public func swl_stream_outputs(
+    _ stream: OpaquePointer?, _ out_rows: UnsafeMutablePointer<UnsafePointer<Float>?>?,
+    _ out_n_rows: UnsafeMutablePointer<UInt64>?
+) -> swl_status {
     guarded { () throws(SwiftletError) in
         let s = try cstream(stream)
         try s.lock.run("stream") { () throws(SwiftletError) in
@@ -154,9 +170,11 @@ public func swl_stream_report(_ stream: OpaquePointer?, _ report: UnsafeMutableP
 }
 
 @c @implementation
-public func swl_stream_report_values(_ stream: OpaquePointer?, _ name: UnsafePointer<CChar>?,
-                                     _ out_values: UnsafeMutablePointer<UnsafePointer<Double>?>?,
-                                     _ out_count: UnsafeMutablePointer<UInt64>?) -> swl_status {
+public func swl_stream_report_values(
+    _ stream: OpaquePointer?, _ name: UnsafePointer<CChar>?,
+    _ out_values: UnsafeMutablePointer<UnsafePointer<Double>?>?,
+    _ out_count: UnsafeMutablePointer<UInt64>?
+) -> swl_status {
     guarded { () throws(SwiftletError) in
         let s = try cstream(stream)
         try s.lock.run("stream") { () throws(SwiftletError) in
@@ -177,8 +195,10 @@ public func swl_stream_state_size(_ stream: OpaquePointer?, _ out_size: UnsafeMu
 }
 
 @c @implementation
-public func swl_stream_save_state(_ stream: OpaquePointer?, _ buffer: UnsafeMutableRawPointer?, _ capacity: UInt64,
-                                  _ out_written: UnsafeMutablePointer<UInt64>?) -> swl_status {
+public func swl_stream_save_state(
+    _ stream: OpaquePointer?, _ buffer: UnsafeMutableRawPointer?, _ capacity: UInt64,
+    _ out_written: UnsafeMutablePointer<UInt64>?
+) -> swl_status {
     guarded { () throws(SwiftletError) in
         let s = try cstream(stream)
         try s.lock.run("stream") { () throws(SwiftletError) in
@@ -186,7 +206,8 @@ public func swl_stream_save_state(_ stream: OpaquePointer?, _ buffer: UnsafeMuta
             out_written?.pointee = 0
             guard capacity >= need else {
                 out_written?.pointee = need
-                throw .bufferTooSmall("the stream state needs \(need) bytes, the buffer has \(capacity) (see swl_stream_state_size)")
+                throw .bufferTooSmall(
+                    "the stream state needs \(need) bytes, the buffer has \(capacity) (see swl_stream_state_size)")
             }
             guard let buffer else { throw nullArgument("buffer") }
             try s.stream.saveState(into: UnsafeMutableRawBufferPointer(start: buffer, count: Int(need)))

@@ -1,5 +1,5 @@
-import Glibc
 import CSwiftletABI
+import Glibc
 import Swiftlet
 
 /// Reads a caller's versioned struct: only its first struct_size bytes, the rest from `defaults`, so
@@ -65,14 +65,41 @@ public func swl_stream_options_init(_ options: UnsafeMutablePointer<swl_stream_o
 @c @implementation
 public func swl_sampler_init(_ sampler: UnsafeMutablePointer<swl_sampler>?) { initStruct(sampler) }
 
-extension swl_load_options { static var defaults: swl_load_options {
-    var v = swl_load_options(); initStruct(&v); return v } }
-extension swl_budget { static var defaults: swl_budget { var v = swl_budget(); initStruct(&v); return v } }
-extension swl_session_options { static var defaults: swl_session_options {
-    var v = swl_session_options(); initStruct(&v); return v } }
-extension swl_stream_options { static var defaults: swl_stream_options {
-    var v = swl_stream_options(); initStruct(&v) { $0.n_threads = 1 }; return v } }
-extension swl_sampler { static var defaults: swl_sampler { var v = swl_sampler(); initStruct(&v); return v } }
+extension swl_load_options {
+    static var defaults: swl_load_options {
+        var v = swl_load_options()
+        initStruct(&v)
+        return v
+    }
+}
+extension swl_budget {
+    static var defaults: swl_budget {
+        var v = swl_budget()
+        initStruct(&v)
+        return v
+    }
+}
+extension swl_session_options {
+    static var defaults: swl_session_options {
+        var v = swl_session_options()
+        initStruct(&v)
+        return v
+    }
+}
+extension swl_stream_options {
+    static var defaults: swl_stream_options {
+        var v = swl_stream_options()
+        initStruct(&v) { $0.n_threads = 1 }
+        return v
+    }
+}
+extension swl_sampler {
+    static var defaults: swl_sampler {
+        var v = swl_sampler()
+        initStruct(&v)
+        return v
+    }
+}
 
 /// The Swift budget of a C budget (NULL = no budget).
 func swiftBudget(from pointer: UnsafePointer<swl_budget>?) throws(SwiftletError) -> Budget {
@@ -85,14 +112,18 @@ func swiftBudget(from pointer: UnsafePointer<swl_budget>?) throws(SwiftletError)
         throw .invalidArgument("budget.n_trajectory must be between 0 and 4096, got \(b.n_trajectory)")
     }
     if b.n_trajectory > 0 {
-        guard let t = b.trajectory else { throw .invalidArgument("budget.trajectory is NULL but n_trajectory is \(b.n_trajectory)") }
+        guard let t = b.trajectory else {
+            throw .invalidArgument("budget.trajectory is NULL but n_trajectory is \(b.n_trajectory)")
+        }
         out.trajectory = (0..<Int(b.n_trajectory)).map { Double(t[$0]) }
     }
     if b.n_merge_r < 0 || b.n_merge_r > 4096 {
         throw .invalidArgument("budget.n_merge_r must be between 0 and 4096, got \(b.n_merge_r)")
     }
     if b.n_merge_r > 0 {
-        guard let r = b.merge_r else { throw .invalidArgument("budget.merge_r is NULL but n_merge_r is \(b.n_merge_r)") }
+        guard let r = b.merge_r else {
+            throw .invalidArgument("budget.merge_r is NULL but n_merge_r is \(b.n_merge_r)")
+        }
         out.mergeR = (0..<Int(b.n_merge_r)).map { Int(r[$0]) }
     }
     if b.early_fraction != 0 { out.earlyFraction = b.early_fraction }
@@ -102,7 +133,9 @@ func swiftBudget(from pointer: UnsafePointer<swl_budget>?) throws(SwiftletError)
 }
 
 /// Fills a C report from a Swift one; `choice` must stay alive until the owner's next call.
-func fill(_ pointer: UnsafeMutablePointer<swl_run_report>?, _ r: RunReport, choice: UnsafePointer<CChar>?) throws(SwiftletError) {
+func fill(_ pointer: UnsafeMutablePointer<swl_run_report>?, _ r: RunReport, choice: UnsafePointer<CChar>?)
+    throws(SwiftletError)
+{
     guard let pointer else { return }
     var c = swl_run_report()
     c.struct_size = UInt32(MemoryLayout<swl_run_report>.size)
@@ -143,7 +176,9 @@ func view(of t: swl_tensor, index: Int) throws(SwiftletError) -> TensorView {
     }
     let (bytes, o) = count.multipliedReportingOverflow(by: dtype.size)
     guard !o, UInt64(bytes) <= t.size_bytes else {
-        throw .shape("inputs[\(index)] needs \(count) × \(dtype.size) bytes for shape \(shape), but size_bytes is \(t.size_bytes)")
+        throw .shape(
+            "inputs[\(index)] needs \(count) × \(dtype.size) bytes for shape \(shape), but size_bytes is \(t.size_bytes)"
+        )
     }
     guard let data = t.data ?? (count == 0 ? UnsafeMutableRawPointer(bitPattern: 16) : nil) else {
         throw .invalidArgument("inputs[\(index)].data is NULL")

@@ -23,7 +23,9 @@ public struct ConstructorConfig: @unchecked Sendable {
         for (key, value) in stored.sorted(by: { $0.key < $1.key }) where !(value is NSNull) {
             if let mine = has(key) ? values[key] : nil {
                 guard Self.same(mine, value) else {
-                    throw ConvertError("\(self.origin(of: key)): \(key) = \(Self.describe(mine)) contradicts \(origin), which records \(key) = \(Self.describe(value))")
+                    throw ConvertError(
+                        "\(self.origin(of: key)): \(key) = \(Self.describe(mine)) contradicts \(origin), which records \(key) = \(Self.describe(value))"
+                    )
                 }
             } else {
                 out.values[key] = value
@@ -42,7 +44,9 @@ public struct ConstructorConfig: @unchecked Sendable {
                 let new = rename(key)
                 let v = try (value as? [String: Any]).map { try renamed($0, path + new + ".") } ?? value
                 if let other = out[new], !Self.same(other, v) {
-                    throw ConvertError("\(source): \(path)\(new) is given twice with different values (\(Self.describe(other)) and \(Self.describe(v)))")
+                    throw ConvertError(
+                        "\(source): \(path)\(new) is given twice with different values (\(Self.describe(other)) and \(Self.describe(v)))"
+                    )
                 }
                 out[new] = v
             }
@@ -97,7 +101,10 @@ public struct ConstructorConfig: @unchecked Sendable {
             throw ConvertError("\(path) must hold a JSON object of constructor arguments")
         }
         for key in ["constructor", "timm_kwargs", "config"] {
-            if let inner = dict[key] as? [String: Any] { dict = inner; break }
+            if let inner = dict[key] as? [String: Any] {
+                dict = inner
+                break
+            }
         }
         self.init(values: dict, source: path)
     }
@@ -120,7 +127,9 @@ public struct ConstructorConfig: @unchecked Sendable {
 
     public func int(_ key: String) throws -> Int {
         guard let v = values[key] else { throw ConvertError("\(source): the field '\(key)' (an integer) is missing") }
-        if let n = Self.number(v), n.doubleValue == n.doubleValue.rounded(), abs(n.doubleValue) < 1e15 { return n.intValue }
+        if let n = Self.number(v), n.doubleValue == n.doubleValue.rounded(), abs(n.doubleValue) < 1e15 {
+            return n.intValue
+        }
         throw ConvertError("\(origin(of: key)): '\(key)' must be an integer, got \(v)")
     }
 

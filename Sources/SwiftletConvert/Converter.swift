@@ -27,8 +27,9 @@ public protocol FamilyConverter: Sendable {
     /// Fills `output` (metadata and tensors). `general.family` and `general.converter` are set by
     /// the caller. Must not record anything about the source file, so that a .pth and a
     /// .safetensors of the same weights convert to identical bytes.
-    static func convert(_ checkpoint: Checkpoint, config: ConstructorConfig, options: ConvertOptions,
-                        into output: inout ModelWriter) throws
+    static func convert(
+        _ checkpoint: Checkpoint, config: ConstructorConfig, options: ConvertOptions,
+        into output: inout ModelWriter) throws
 }
 
 extension FamilyConverter {
@@ -81,14 +82,17 @@ public struct ModelWriter {
             bytes = Quantize.q8RowBytes(values, rows: values.count / max(cols, 1), cols: cols)
         default: throw ConvertError("internal: cannot store floats as \(dtype)")
         }
-        try writer.addTensor(name: name, dtype: dtype, shape: shape, bytes: bytes,
-                             codec: options.compress ? .zstd : .raw, shuffle: options.compress)
+        try writer.addTensor(
+            name: name, dtype: dtype, shape: shape, bytes: bytes,
+            codec: options.compress ? .zstd : .raw, shuffle: options.compress)
         progress("  \(name) \(shape) \(dtype)")
     }
 
     /// Copies a checkpoint tensor as float32 (any float dtype), checking its shape.
-    public mutating func copy(_ checkpoint: Checkpoint, _ source: String, as name: String? = nil,
-                              shape: [Int]? = nil, dtype: DType = .f32) throws {
+    public mutating func copy(
+        _ checkpoint: Checkpoint, _ source: String, as name: String? = nil,
+        shape: [Int]? = nil, dtype: DType = .f32
+    ) throws {
         let t = try checkpoint.require(source, shape: shape)
         try floats(name ?? source, try t.floats(), shape: t.shape, dtype: dtype)
     }
@@ -126,16 +130,21 @@ public enum Converter {
     /// Converts `checkpointPath` with the constructor arguments at `configPath` (none: only what the
     /// checkpoint records and its tensors show) into `outputPath`. Returns the warnings.
     @discardableResult
-    public static func convert(family: String, configPath: String?, checkpointPath: String, outputPath: String,
-                               options: ConvertOptions, force: Bool, progress: @escaping (String) -> Void) throws -> [String] {
+    public static func convert(
+        family: String, configPath: String?, checkpointPath: String, outputPath: String,
+        options: ConvertOptions, force: Bool, progress: @escaping (String) -> Void
+    ) throws -> [String] {
         if !force && FileManager.default.fileExists(atPath: outputPath) {
             throw ConvertError("\(outputPath) exists; pass --force to overwrite it")
         }
         let converter = try converter(for: family)
-        let config = try configPath.map(ConstructorConfig.init(path:)) ?? ConstructorConfig(values: [:], source: "the config")
+        let config =
+            try configPath.map(ConstructorConfig.init(path:)) ?? ConstructorConfig(values: [:], source: "the config")
         progress("reading \(checkpointPath)")
         let checkpoint = try CheckpointReader.read(path: checkpointPath)
-        progress("  \(checkpoint.tensors.count) tensors (\(checkpoint.format)\(checkpoint.stateDictKey.map { ", state dict under '\($0)'" } ?? ""))")
+        progress(
+            "  \(checkpoint.tensors.count) tensors (\(checkpoint.format)\(checkpoint.stateDictKey.map { ", state dict under '\($0)'" } ?? ""))"
+        )
         let out = try build(converter, checkpoint: checkpoint, config: config, options: options, progress: progress)
         progress("writing \(outputPath)")
         try out.writer.write(to: outputPath)
@@ -143,21 +152,28 @@ public enum Converter {
     }
 
     /// The .swl bytes of a conversion (deterministic).
-    public static func convertToBytes(_ converter: any FamilyConverter.Type, checkpoint: Checkpoint, config: ConstructorConfig,
-                                      options: ConvertOptions, progress: @escaping (String) -> Void = { _ in }) throws -> [UInt8] {
+    public static func convertToBytes(
+        _ converter: any FamilyConverter.Type, checkpoint: Checkpoint, config: ConstructorConfig,
+        options: ConvertOptions, progress: @escaping (String) -> Void = { _ in }
+    ) throws -> [UInt8] {
         try conversion(converter, checkpoint: checkpoint, config: config, options: options, progress: progress).bytes
     }
 
     /// The .swl bytes of a conversion and its warnings.
-    public static func conversion(_ converter: any FamilyConverter.Type, checkpoint: Checkpoint, config: ConstructorConfig,
-                                  options: ConvertOptions, progress: @escaping (String) -> Void = { _ in }) throws
-        -> (bytes: [UInt8], warnings: [String]) {
+    public static func conversion(
+        _ converter: any FamilyConverter.Type, checkpoint: Checkpoint, config: ConstructorConfig,
+        options: ConvertOptions, progress: @escaping (String) -> Void = { _ in }
+    ) throws
+        -> (bytes: [UInt8], warnings: [String])
+    {
         let out = try build(converter, checkpoint: checkpoint, config: config, options: options, progress: progress)
         return (try out.writer.serialize(), out.warnings)
     }
 
-    static func build(_ converter: any FamilyConverter.Type, checkpoint: Checkpoint, config: ConstructorConfig,
-                      options: ConvertOptions, progress: @escaping (String) -> Void) throws -> ModelWriter {
+    static func build(
+        _ converter: any FamilyConverter.Type, checkpoint: Checkpoint, config: ConstructorConfig,
+        options: ConvertOptions, progress: @escaping (String) -> Void
+    ) throws -> ModelWriter {
         var config = config
         for (origin, values) in converter.storedArguments(in: checkpoint) {
             config = try config.completed(by: values, origin: origin)

@@ -34,8 +34,11 @@ public struct Hyperparameters {
 
     /// The error for a config value `given` that the checkpoint contradicts, as `evidence` says
     /// (`label`: how to name the key when it sits inside a nested object).
-    public func contradiction(_ key: String, _ given: Any, _ evidence: String, as label: String? = nil) -> ConvertError {
-        ConvertError("\(config.origin(of: key)): \(label ?? key) = \(ConstructorConfig.describe(given)) contradicts the checkpoint: \(evidence)")
+    public func contradiction(_ key: String, _ given: Any, _ evidence: String, as label: String? = nil) -> ConvertError
+    {
+        ConvertError(
+            "\(config.origin(of: key)): \(label ?? key) = \(ConstructorConfig.describe(given)) contradicts the checkpoint: \(evidence)"
+        )
     }
 
     /// `key` from the config; when absent, the official default `d`, with a warning (`why`: whose
@@ -56,6 +59,8 @@ public struct Hyperparameters {
     public mutating func warnDefault(_ keys: [String], _ values: [String], _ why: String? = nil) {
         let one = keys.count == 1
         let settings = zip(keys, values).map { "\($0) = \($1)" }.joined(separator: ", ")
-        warnings.append("\(keys.joined(separator: ", ")) \(one ? "is" : "are") given neither by the config nor by the checkpoint, and the tensors do not determine \(one ? "it" : "them"): using \(settings)\(why.map { " (\($0))" } ?? ""); if the model was trained otherwise, set \(one ? "it" : "them") in the config")
+        warnings.append(
+            "\(keys.joined(separator: ", ")) \(one ? "is" : "are") given neither by the config nor by the checkpoint, and the tensors do not determine \(one ? "it" : "them"): using \(settings)\(why.map { " (\($0))" } ?? ""); if the model was trained otherwise, set \(one ? "it" : "them") in the config"
+        )
     }
 }

@@ -1,6 +1,12 @@
 /// Element types of `.swl` tensors (codes are part of the file format and never change).
 public enum DType: UInt8, Sendable, CaseIterable {
-    case f32 = 1, f16 = 2, bf16 = 3, q8Row = 4, i32 = 5, i64 = 6, u8 = 7
+    case f32 = 1
+    case f16 = 2
+    case bf16 = 3
+    case q8Row = 4
+    case i32 = 5
+    case i64 = 6
+    case u8 = 7
 
     /// The name used in the format specification and in messages.
     public var name: String {
@@ -181,7 +187,8 @@ extension UnsafeRawBufferPointer {
     func compareBytes(_ a: Range<Int>, _ b: Range<Int>) -> Int {
         let n = Swift.min(a.count, b.count)
         for i in 0..<n {
-            let x = self[a.lowerBound + i], y = self[b.lowerBound + i]
+            let x = self[a.lowerBound + i]
+            let y = self[b.lowerBound + i]
             if x != y { return x < y ? -1 : 1 }
         }
         return a.count == b.count ? 0 : (a.count < b.count ? -1 : 1)

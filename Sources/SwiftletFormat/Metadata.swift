@@ -50,8 +50,10 @@ extension Array where Element == UInt8 {
 }
 
 /// Parses and validates the metadata section (Formats/swl.md §9 step 17).
-func parseMetadata(_ b: UnsafeRawBufferPointer, _ section: Range<Int>,
-                   count: Int) throws(FormatError) -> ([String: MetadataValue], [String]) {
+func parseMetadata(
+    _ b: UnsafeRawBufferPointer, _ section: Range<Int>,
+    count: Int
+) throws(FormatError) -> ([String: MetadataValue], [String]) {
     var values: [String: MetadataValue] = [:]
     var keys: [String] = []
     values.reserveCapacity(count)
@@ -62,13 +64,17 @@ func parseMetadata(_ b: UnsafeRawBufferPointer, _ section: Range<Int>,
         func bad(_ msg: String) -> FormatError { FormatError(.corruptMetadata, "metadata entry \(i): \(msg)") }
         let left = section.upperBound - pos
         guard left >= 8 else { throw bad("truncated (runs past the end of the metadata section)") }
-        let keyLen = Int(b.u16(pos)), type = b.u8(pos + 2), valueSize = Int(b.u32(pos + 4))
+        let keyLen = Int(b.u16(pos))
+        let type = b.u8(pos + 2)
+        let valueSize = Int(b.u32(pos + 4))
         guard keyLen >= 1 else { throw bad("empty key") }
         guard keyLen <= left - 8 else { throw bad("the \(keyLen)-byte key runs past the end of the metadata section") }
         let keyRange = (pos + 8)..<(pos + 8 + keyLen)
         guard let key = b.utf8String(keyRange.lowerBound, keyLen) else { throw bad("the key is not valid UTF-8") }
         guard valueSize <= left - 8 - keyLen else {
-            throw FormatError(.corruptMetadata, "metadata '\(key)': its \(valueSize)-byte value runs past the end of the metadata section")
+            throw FormatError(
+                .corruptMetadata,
+                "metadata '\(key)': its \(valueSize)-byte value runs past the end of the metadata section")
         }
         if let prev = previousKey {
             let c = b.compareBytes(prev, keyRange)
@@ -90,7 +96,9 @@ func parseMetadata(_ b: UnsafeRawBufferPointer, _ section: Range<Int>,
             guard let s = b.utf8String(v, valueSize) else { throw wrong("the string is not valid UTF-8") }
             value = .string(s)
         case 5, 6:
-            guard valueSize % 8 == 0 else { throw wrong("an array of numbers must take a multiple of 8 bytes, not \(valueSize)") }
+            guard valueSize % 8 == 0 else {
+                throw wrong("an array of numbers must take a multiple of 8 bytes, not \(valueSize)")
+            }
             let n = valueSize / 8
             if type == 5 {
                 value = .ints((0..<n).map { Int64(bitPattern: b.u64(v + 8 * $0)) })
@@ -108,7 +116,9 @@ func parseMetadata(_ b: UnsafeRawBufferPointer, _ section: Range<Int>,
             for k in 0..<n {
                 guard end - p >= 4 else { throw wrong("string \(k) runs past the end of the value") }
                 let len = Int(b.u32(p))
-                guard len <= end - p - 4 else { throw wrong("string \(k) (\(len) bytes) runs past the end of the value") }
+                guard len <= end - p - 4 else {
+                    throw wrong("string \(k) (\(len) bytes) runs past the end of the value")
+                }
                 guard let s = b.utf8String(p + 4, len) else { throw wrong("string \(k) is not valid UTF-8") }
                 strings.append(s)
                 p += 4 + len
@@ -116,7 +126,7 @@ func parseMetadata(_ b: UnsafeRawBufferPointer, _ section: Range<Int>,
             guard p == end else { throw wrong("\(end - p) unexpected bytes after the last string") }
             value = .strings(strings)
         default:
-            value = nil   // A type from a later minor version: skipped.
+            value = nil // A type from a later minor version: skipped.
         }
         if let value {
             values[key] = value

@@ -135,18 +135,22 @@ public enum Quantize {
     // MARK: - Dequantization (reader side)
 
     /// Decodes `count` elements of `raw` into float32 `out`.
-    static func dequantize(_ dtype: DType, _ raw: UnsafeRawBufferPointer, shape: [Int],
-                           into out: UnsafeMutableBufferPointer<Float>) {
+    static func dequantize(
+        _ dtype: DType, _ raw: UnsafeRawBufferPointer, shape: [Int],
+        into out: UnsafeMutableBufferPointer<Float>
+    ) {
         guard let src = raw.baseAddress, let dst = out.baseAddress else { return }
         let n = out.count
         switch dtype {
         case .f16:
             for i in 0..<n {
-                dst[i] = float(halfBits: UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+                dst[i] = float(
+                    halfBits: UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
             }
         case .bf16:
             for i in 0..<n {
-                dst[i] = float(bfloat16Bits: UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
+                dst[i] = float(
+                    bfloat16Bits: UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self)))
             }
         case .q8Row:
             let cols = shape.last ?? 1
@@ -161,7 +165,8 @@ public enum Quantize {
             }
         case .f32:
             for i in 0..<n {
-                dst[i] = Float(bitPattern: UInt32(littleEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
+                dst[i] = Float(
+                    bitPattern: UInt32(littleEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)))
             }
         case .i32, .i64, .u8:
             break

@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import CZstd
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// How a reader checks tensor checksums.
 public struct ReadOptions: Sendable {
@@ -78,7 +79,8 @@ public final class SWLFile: @unchecked Sendable {
         let size = Int(st.st_size)
         guard size > 0 else { throw FormatError(.truncated, "'\(path)' is empty (0 bytes)") }
         guard let p = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0),
-              p != UnsafeMutableRawPointer(bitPattern: -1) else {
+            p != UnsafeMutableRawPointer(bitPattern: -1)
+        else {
             throw FormatError(.io, "cannot map '\(path)' (\(size) bytes): \(errnoText())")
         }
         let buffer = UnsafeRawBufferPointer(start: p, count: size)
@@ -94,7 +96,9 @@ public final class SWLFile: @unchecked Sendable {
 
     /// Reads a file held in memory. With `copy: false` the bytes are used in place and must stay
     /// valid and unchanged while this object lives.
-    public convenience init(bytes: UnsafeRawBufferPointer, copy: Bool, options: ReadOptions = .init()) throws(FormatError) {
+    public convenience init(bytes: UnsafeRawBufferPointer, copy: Bool, options: ReadOptions = .init())
+        throws(FormatError)
+    {
         guard copy, bytes.count > 0 else {
             try self.init(try parseFile(bytes), bytes, .borrowed, options)
             return
@@ -105,8 +109,10 @@ public final class SWLFile: @unchecked Sendable {
         try self.init(parsed, UnsafeRawBufferPointer(owned), .owned, options)
     }
 
-    private init(_ parsed: ParsedFile, _ bytes: UnsafeRawBufferPointer, _ storage: Storage,
-                 _ options: ReadOptions) throws(FormatError) {
+    private init(
+        _ parsed: ParsedFile, _ bytes: UnsafeRawBufferPointer, _ storage: Storage,
+        _ options: ReadOptions
+    ) throws(FormatError) {
         major = parsed.major
         minor = parsed.minor
         fileSize = parsed.fileSize
@@ -172,10 +178,13 @@ public final class SWLFile: @unchecked Sendable {
     /// that only the rows in use stay resident. No effect on files read from memory, zstd tensors or
     /// the pages a tensor shares with its neighbours.
     public func releasePages(_ name: String) {
-        guard storage == .mapped, let i = byName[name], tensors[i].codec == .raw, let base = bytes.baseAddress else { return }
+        guard storage == .mapped, let i = byName[name], tensors[i].codec == .raw, let base = bytes.baseAddress else {
+            return
+        }
         let page = max(Int(sysconf(Int32(_SC_PAGESIZE))), 1)
         let start = Int(bitPattern: base) + tensors[i].offset
-        let first = (start + page - 1) / page * page, end = (start + tensors[i].storedSize) / page * page
+        let first = (start + page - 1) / page * page
+        let end = (start + tensors[i].storedSize) / page * page
         guard end > first else { return }
         // A read-only private mapping has no private copies to lose: the pages come back unchanged.
         _ = madvise(UnsafeMutableRawPointer(bitPattern: first), end - first, MADV_DONTNEED)
@@ -188,7 +197,9 @@ public final class SWLFile: @unchecked Sendable {
         let t = tensors[i]
         guard let dtype = t.dtype else { throw unknownDType(t) }
         guard dtype.isFloat else {
-            throw FormatError(.wrongType, "tensor '\(name)' is \(dtype.name), not a float tensor (f32, f16, bf16 or q8_row)", tensor: name)
+            throw FormatError(
+                .wrongType, "tensor '\(name)' is \(dtype.name), not a float tensor (f32, f16, bf16 or q8_row)",
+                tensor: name)
         }
         let raw = try decodedBytes(i, verify: options.verify != .never)
         let count = t.elementCount
@@ -234,21 +245,33 @@ public final class SWLFile: @unchecked Sendable {
     }
 
     private func unknownDType(_ t: TensorEntry) -> FormatError {
-        FormatError(.unsupportedDType, "tensor '\(t.name)' has data type code \(t.dtypeCode), which this runtime does not know: it needs a newer Swiftlet", tensor: t.name)
+        FormatError(
+            .unsupportedDType,
+            "tensor '\(t.name)' has data type code \(t.dtypeCode), which this runtime does not know: it needs a newer Swiftlet",
+            tensor: t.name)
     }
 
     private func checksumError(_ t: TensorEntry, _ actual: UInt64?) -> FormatError {
         let detail = actual.map { ", computed \(hex($0))" } ?? ""
-        return FormatError(.checksum, "tensor '\(t.name)': checksum mismatch (stored \(hex(t.checksum))\(detail)): the file is damaged; download or convert it again", tensor: t.name)
+        return FormatError(
+            .checksum,
+            "tensor '\(t.name)': checksum mismatch (stored \(hex(t.checksum))\(detail)): the file is damaged; download or convert it again",
+            tensor: t.name)
     }
 
     private func decodedBytes(_ i: Int, verify: Bool) throws(FormatError) -> UnsafeRawBufferPointer {
         let t = tensors[i]
         guard let codec = t.codec else {
-            throw FormatError(.unsupportedCodec, "tensor '\(t.name)' uses codec code \(t.codecCode), which this runtime does not know: it needs a newer Swiftlet", tensor: t.name)
+            throw FormatError(
+                .unsupportedCodec,
+                "tensor '\(t.name)' uses codec code \(t.codecCode), which this runtime does not know: it needs a newer Swiftlet",
+                tensor: t.name)
         }
         guard t.filters & ~Layout.knownFilters == 0 else {
-            throw FormatError(.unsupportedCodec, "tensor '\(t.name)' uses unknown filter bits 0x\(String(t.filters, radix: 16)): it needs a newer Swiftlet", tensor: t.name)
+            throw FormatError(
+                .unsupportedCodec,
+                "tensor '\(t.name)' uses unknown filter bits 0x\(String(t.filters, radix: 16)): it needs a newer Swiftlet",
+                tensor: t.name)
         }
         let stored = UnsafeRawBufferPointer(rebasing: bytes[t.offset..<(t.offset + t.storedSize)])
         switch codec {
@@ -272,7 +295,10 @@ public final class SWLFile: @unchecked Sendable {
                 }
                 let out = try decompress(t, stored)
                 if verify {
-                    do throws(FormatError) { try check(i, UnsafeRawBufferPointer(out)) } catch { freeAligned(out); throw error }
+                    do throws(FormatError) { try check(i, UnsafeRawBufferPointer(out)) } catch {
+                        freeAligned(out)
+                        throw error
+                    }
                 }
                 decoded[i] = out
                 return UnsafeRawBufferPointer(out)
@@ -292,16 +318,22 @@ public final class SWLFile: @unchecked Sendable {
     }
 
     /// Decodes one zstd tensor into a new buffer; call with the lock held (the DCtx is shared).
-    private func decompress(_ t: TensorEntry, _ src: UnsafeRawBufferPointer) throws(FormatError) -> UnsafeMutableRawBufferPointer {
+    private func decompress(_ t: TensorEntry, _ src: UnsafeRawBufferPointer) throws(FormatError)
+        -> UnsafeMutableRawBufferPointer
+    {
         func fail(_ msg: String) -> FormatError {
-            FormatError(.decompression, "tensor '\(t.name)': \(msg): the file is damaged; download or convert it again", tensor: t.name)
+            FormatError(
+                .decompression, "tensor '\(t.name)': \(msg): the file is damaged; download or convert it again",
+                tensor: t.name)
         }
         // Nothing is allocated before the size is bounded: raw_size by the dtype and shape (so a
         // tensor of unknown dtype is never decoded) and by what the stored bytes can hold, and the
         // frame's own content size must equal it.
         guard let dtype = t.dtype else { throw unknownDType(t) }
         guard dtype.rawSize(shape: t.shape) == t.rawSize, Layout.zstdCanHold(stored: src.count, raw: t.rawSize) else {
-            throw fail("\(t.rawSize) decoded bytes are impossible for a \(dtype.name) tensor of shape \(t.shape) in \(src.count) stored bytes")
+            throw fail(
+                "\(t.rawSize) decoded bytes are impossible for a \(dtype.name) tensor of shape \(t.shape) in \(src.count) stored bytes"
+            )
         }
         let content = ZSTD_getFrameContentSize(src.baseAddress, src.count)
         if content == UInt64.max { throw fail("the zstd frame does not record its content size") }
@@ -314,12 +346,17 @@ public final class SWLFile: @unchecked Sendable {
             throw fail("the stored bytes are not exactly one zstd frame")
         }
         if dctx == nil { dctx = ZSTD_createDCtx() }
-        guard let dctx else { throw FormatError(.io, "cannot create a zstd decompression context: out of memory", tensor: t.name) }
+        guard let dctx else {
+            throw FormatError(.io, "cannot create a zstd decompression context: out of memory", tensor: t.name)
+        }
         let out = try allocateAligned(t.rawSize, for: t.name)
         var target = out
         var scratch: UnsafeMutableRawBufferPointer? = nil
         if t.shuffle {
-            do { scratch = try allocateAligned(t.rawSize, for: t.name) } catch { freeAligned(out); throw error }
+            do { scratch = try allocateAligned(t.rawSize, for: t.name) } catch {
+                freeAligned(out)
+                throw error
+            }
             target = scratch!
         }
         defer { if let scratch { freeAligned(scratch) } }

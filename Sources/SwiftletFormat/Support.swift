@@ -1,9 +1,9 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Musl)
-import Musl
+    import Musl
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// A pthread mutex on the heap (a Swift struct holding one could be moved).
@@ -30,7 +30,9 @@ final class Lock: @unchecked Sendable {
 }
 
 /// An aligned heap allocation that reports failure instead of trapping (sizes may come from files).
-func allocateAligned(_ size: Int, alignment: Int = 64, for tensor: String? = nil) throws(FormatError) -> UnsafeMutableRawBufferPointer {
+func allocateAligned(_ size: Int, alignment: Int = 64, for tensor: String? = nil) throws(FormatError)
+    -> UnsafeMutableRawBufferPointer
+{
     var p: UnsafeMutableRawPointer? = nil
     let rc = posix_memalign(&p, alignment, max(size, 1))
     guard rc == 0, let p else {

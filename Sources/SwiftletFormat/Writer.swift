@@ -1,11 +1,12 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
 import CZstd
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Musl)
+    import Musl
+#elseif canImport(Darwin)
+    import Darwin
+#endif
 
 /// Builds a `.swl` file (Formats/swl.md). Output bytes depend only on the tensors, metadata and
 /// codec choices, never on the order of calls.
@@ -33,10 +34,16 @@ public struct SWLWriter {
 
     /// Adds a tensor. `bytes` are its raw little-endian bytes (see `Quantize` for encoders); their
     /// count must match the data type and shape.
-    public mutating func addTensor(name: String, dtype: DType, shape: [Int], bytes: [UInt8],
-                                   codec: Codec = .raw, shuffle: Bool = false) throws(FormatError) {
-        func bad(_ msg: String) -> FormatError { FormatError(.invalidArgument, "tensor '\(name)': \(msg)", tensor: name) }
-        guard !name.isEmpty, name.utf8.count <= Int(UInt16.max) else { throw bad("a name must be 1 to 65535 UTF-8 bytes") }
+    public mutating func addTensor(
+        name: String, dtype: DType, shape: [Int], bytes: [UInt8],
+        codec: Codec = .raw, shuffle: Bool = false
+    ) throws(FormatError) {
+        func bad(_ msg: String) -> FormatError {
+            FormatError(.invalidArgument, "tensor '\(name)': \(msg)", tensor: name)
+        }
+        guard !name.isEmpty, name.utf8.count <= Int(UInt16.max) else {
+            throw bad("a name must be 1 to 65535 UTF-8 bytes")
+        }
         guard tensors[name] == nil else { throw bad("a tensor of this name was already added") }
         guard tensors.count < Layout.maxTensors else { throw bad("more than \(Layout.maxTensors) tensors") }
         guard shape.count <= Layout.maxDims else { throw bad("\(shape.count) dimensions, more than \(Layout.maxDims)") }
@@ -52,7 +59,8 @@ public struct SWLWriter {
     /// The complete file.
     public func serialize() throws(FormatError) -> [UInt8] {
         guard case .string? = metadata["general.family"] else {
-            throw FormatError(.invalidArgument, "metadata 'general.family' (a string) is required: set it to the model family")
+            throw FormatError(
+                .invalidArgument, "metadata 'general.family' (a string) is required: set it to the model family")
         }
         let sorted = tensors.values.sorted { utf8Less($0.name, $1.name) }
 
@@ -76,7 +84,9 @@ public struct SWLWriter {
                 stored.append(t.bytes)
             case .zstd:
                 if cctx == nil { cctx = ZSTD_createCCtx() }
-                guard let cctx else { throw FormatError(.io, "cannot create a zstd compression context: out of memory") }
+                guard let cctx else {
+                    throw FormatError(.io, "cannot create a zstd compression context: out of memory")
+                }
                 stored.append(try compress(t, cctx))
             }
         }
@@ -102,14 +112,18 @@ public struct SWLWriter {
             metaBytes.append(contentsOf: encoded)
         }
         guard metaBytes.count <= Layout.maxMetadataSize else {
-            throw FormatError(.invalidArgument, "the metadata takes \(metaBytes.count) bytes, more than the \(Layout.maxMetadataSize)-byte limit")
+            throw FormatError(
+                .invalidArgument,
+                "the metadata takes \(metaBytes.count) bytes, more than the \(Layout.maxMetadataSize)-byte limit")
         }
 
         // Layout: header | index | metadata | pad | data (each tensor 64-aligned).
         var indexSize = 0
         for t in sorted { indexSize += Layout.align(Layout.entryFixedSize + 8 * t.shape.count + t.name.utf8.count, 8) }
         guard indexSize <= Layout.maxIndexSize else {
-            throw FormatError(.invalidArgument, "the tensor index takes \(indexSize) bytes, more than the \(Layout.maxIndexSize)-byte limit")
+            throw FormatError(
+                .invalidArgument,
+                "the tensor index takes \(indexSize) bytes, more than the \(Layout.maxIndexSize)-byte limit")
         }
         let indexOffset = Layout.headerSize
         let metaOffset = indexOffset + indexSize
@@ -164,7 +178,7 @@ public struct SWLWriter {
 
         let checksum = out.withUnsafeBytes { b -> UInt64 in
             var h = XXH64()
-            h.update(UnsafeRawBufferPointer(rebasing: b[0..<Layout.headerSize]))   // checksum field still zero
+            h.update(UnsafeRawBufferPointer(rebasing: b[0..<Layout.headerSize])) // checksum field still zero
             h.update(UnsafeRawBufferPointer(rebasing: b[indexOffset..<(metaOffset + metaBytes.count)]))
             return h.finalize()
         }
@@ -237,7 +251,9 @@ public struct SWLWriter {
             }
         }
         guard ZSTD_isError(n) == 0 else {
-            throw FormatError(.io, "tensor '\(t.name)': zstd compression failed: \(String(cString: ZSTD_getErrorName(n)))", tensor: t.name)
+            throw FormatError(
+                .io, "tensor '\(t.name)': zstd compression failed: \(String(cString: ZSTD_getErrorName(n)))",
+                tensor: t.name)
         }
         out.removeSubrange(n...)
         return out

@@ -5,10 +5,10 @@ import CSwiftletKernels
 // (|error| ≤ 1.5e-7) on AVX-512 or AVX2 lanes when the CPU has them.
 
 extension Kernels {
-  /// GELU in place, `x · ½ · (1 + erf(x / √2))` with a vectorised erf: within 1e-6 · max(1, |x|)
-  /// of the exact form (`gelu`), several times faster. NaN stays NaN.
-  public static func geluFast(_ x: UnsafeMutablePointer<Float>, count: Int) {
-    guard count > 0 else { return }
-    swk_gelu_fast(x, count)
-  }
+    /// GELU in place, `x · ½ · (1 + erf(x / √2))` with a vectorised erf: within 1e-6 · max(1, |x|)
+    /// of the exact form (`gelu`), several times faster. NaN stays NaN.
+    public static func geluFast(_ x: UnsafeMutablePointer<Float>, count: Int) {
+        guard count > 0 else { return }
+        swk_gelu_fast(x, count)
+    }
 }

@@ -2,177 +2,182 @@ import CSwiftletKernels
 
 /// Storage format of a ``CompactMatrix``.
 public enum CompactFormat: Int32, Sendable, CaseIterable {
-  /// float32.
-  case f32 = 0
-  /// IEEE binary16.
-  case f16 = 1
-  /// bfloat16.
-  case bf16 = 2
-  /// int8 with one float32 scale per row: `W[r, c] = q[r, c] · scale[r]`.
-  case q8Row = 3
+    /// float32.
+    case f32 = 0
+    /// IEEE binary16.
+    case f16 = 1
+    /// bfloat16.
+    case bf16 = 2
+    /// int8 with one float32 scale per row: `W[r, c] = q[r, c] · scale[r]`.
+    case q8Row = 3
 
-  /// Bytes per weight, scales excluded.
-  public var bytesPerWeight: Int {
-    switch self {
-    case .f32: 4
-    case .f16, .bf16: 2
-    case .q8Row: 1
+    /// Bytes per weight, scales excluded.
+    public var bytesPerWeight: Int {
+        switch self {
+        case .f32: 4
+        case .f16, .bf16: 2
+        case .q8Row: 1
+        }
     }
-  }
 }
 
 /// A row-major `[rows, cols]` weight matrix in a compact format, read in place (e.g. from a mapped
 /// model file). The memory must stay valid and unchanged while the matrix is used.
 public struct CompactMatrix: @unchecked Sendable {
-  public let format: CompactFormat
-  public let rows: Int
-  public let cols: Int
-  /// The `rows · cols` elements (any alignment).
-  public let values: UnsafeRawPointer
-  /// `q8Row`: `rows` float32 scales (any alignment); nil for the other formats.
-  public let scales: UnsafeRawPointer?
+    public let format: CompactFormat
+    public let rows: Int
+    public let cols: Int
+    /// The `rows · cols` elements (any alignment).
+    public let values: UnsafeRawPointer
+    /// `q8Row`: `rows` float32 scales (any alignment); nil for the other formats.
+    public let scales: UnsafeRawPointer?
 
-  /// A matrix over `bytes` laid out as a .swl tensor: the elements, then for `q8Row` one float32
-  /// scale per row. Returns nil when the sizes do not match `bytes.count` (or overflow).
-  public init?(format: CompactFormat, rows: Int, cols: Int, bytes: UnsafeRawBufferPointer) {
-    guard rows >= 0, cols >= 0, let base = bytes.baseAddress else { return nil }
-    let (count, o1) = rows.multipliedReportingOverflow(by: cols)
-    let (elements, o2) = count.multipliedReportingOverflow(by: format.bytesPerWeight)
-    let (total, o3) = elements.addingReportingOverflow(format == .q8Row ? 4 * rows : 0)
-    guard !o1, !o2, !o3, total == bytes.count else { return nil }
-    self.format = format
-    self.rows = rows
-    self.cols = cols
-    values = base
-    scales = format == .q8Row ? base + elements : nil
-  }
+    /// A matrix over `bytes` laid out as a .swl tensor: the elements, then for `q8Row` one float32
+    /// scale per row. Returns nil when the sizes do not match `bytes.count` (or overflow).
+    public init?(format: CompactFormat, rows: Int, cols: Int, bytes: UnsafeRawBufferPointer) {
+        guard rows >= 0, cols >= 0, let base = bytes.baseAddress else { return nil }
+        let (count, o1) = rows.multipliedReportingOverflow(by: cols)
+        let (elements, o2) = count.multipliedReportingOverflow(by: format.bytesPerWeight)
+        let (total, o3) = elements.addingReportingOverflow(format == .q8Row ? 4 * rows : 0)
+        guard !o1, !o2, !o3, total == bytes.count else { return nil }
+        self.format = format
+        self.rows = rows
+        self.cols = cols
+        values = base
+        scales = format == .q8Row ? base + elements : nil
+    }
 
-  /// A float32 matrix.
-  public init(rows: Int, cols: Int, floats: UnsafePointer<Float>) {
-    format = .f32
-    self.rows = max(rows, 0)
-    self.cols = max(cols, 0)
-    values = UnsafeRawPointer(floats)
-    scales = nil
-  }
+    /// A float32 matrix.
+    public init(rows: Int, cols: Int, floats: UnsafePointer<Float>) {
+        format = .f32
+        self.rows = max(rows, 0)
+        self.cols = max(cols, 0)
+        values = UnsafeRawPointer(floats)
+        scales = nil
+    }
 }
 
 extension Kernels {
-  /// `y[r] = W[r, :] · x + bias[r]` for a compact `W` read in place (`x`: `cols` floats, `y`: `rows`
-  /// floats, not overlapping `x`). Rows are split over `pool`'s threads; small matrices, or no pool,
-  /// run on the calling thread.
-  public static func gemv(
-    _ w: CompactMatrix, x: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>,
-    pool: WorkerPool? = nil
-  ) {
-    guard w.rows > 0 else { return }
-    _ = swk_compact_gemv(w.format.rawValue, w.values, w.scales, w.rows, w.cols, x, bias, y, pool?.raw)
-  }
-
-  /// Decodes rows `row0 ..< row0 + count` of `w` to float32 (`count · cols` floats, row stride
-  /// `cols`), scales applied. Rows outside the matrix are not read: the range is clamped to it.
-  public static func dequantizeRows(
-    _ w: CompactMatrix, from row0: Int, count: Int, into out: UnsafeMutablePointer<Float>,
-    pool: WorkerPool? = nil
-  ) {
-    let start = min(max(row0, 0), w.rows)
-    let n = min(max(count, 0), w.rows - start)
-    guard n > 0 else { return }
-    _ = swk_compact_decode_rows(w.format.rawValue, w.values, w.scales, w.cols, start, n, out, pool?.raw)
-  }
-
-  /// Floats of scratch ``linear(_:rows:weight:bias:into:panel:panelFloats:pool:)`` wants for a
-  /// matrix with `cols` columns: a panel of at least 128 rows, about 1 MiB for narrow matrices.
-  public static func compactPanelFloats(cols: Int) -> Int {
-    compactPanelRows(cols: cols) * max(cols, 1)
-  }
-
-  static func compactPanelRows(cols: Int) -> Int {
-    // Each panel is one sgemm, which packs all of x again: wide panels keep that copy small.
-    let rows = max(128, (256 * 1024) / max(cols, 1))
-    return (rows + 15) / 16 * 16
-  }
-
-  /// A PyTorch `Linear` with a compact weight: `y[rows, out] = x[rows, in] · Wᵀ + bias`.
-  ///
-  /// - One row: ``gemv(_:x:bias:into:pool:)``.
-  /// - Several rows of a `q8Row` matrix where the CPU has AVX-512 VNNI (``q8ProductsUseVNNI``): int8
-  ///   products, with `x` rounded to int16 per row (within 2^-16 of each row's largest magnitude).
-  /// - Otherwise `W` is decoded a panel of rows at a time into `panel` (``compactPanelFloats(cols:)``
-  ///   floats; a smaller panel works at some speed, one smaller than a row falls back to a
-  ///   matrix-vector product per row) and each panel multiplied with BLAS; f32 goes to BLAS directly.
-  ///
-  /// `y` must not overlap `x` or `panel`. `pool` splits every product and the decoding.
-  public static func linear(
-    _ x: UnsafePointer<Float>, rows: Int, weight w: CompactMatrix, bias: UnsafePointer<Float>?,
-    into y: UnsafeMutablePointer<Float>, panel: UnsafeMutablePointer<Float>, panelFloats: Int,
-    pool: WorkerPool? = nil
-  ) {
-    guard rows > 0, w.rows > 0 else { return }
-    if rows == 1 {
-      gemv(w, x: x, bias: bias, into: y, pool: pool)
-      return
+    /// `y[r] = W[r, :] · x + bias[r]` for a compact `W` read in place (`x`: `cols` floats, `y`: `rows`
+    /// floats, not overlapping `x`). Rows are split over `pool`'s threads; small matrices, or no pool,
+    /// run on the calling thread.
+    public static func gemv(
+        _ w: CompactMatrix, x: UnsafePointer<Float>, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>,
+        pool: WorkerPool? = nil
+    ) {
+        guard w.rows > 0 else { return }
+        _ = swk_compact_gemv(w.format.rawValue, w.values, w.scales, w.rows, w.cols, x, bias, y, pool?.raw)
     }
-    if w.format == .f32 {
-      linear(x, rows: rows, inFeatures: w.cols, weight: w.values.assumingMemoryBound(to: Float.self), bias: bias,
-             outFeatures: w.rows, into: y, pool: pool)
-      return
-    }
-    let K = w.cols, N = w.rows
-    if w.format == .q8Row, swk_gemm_q8_supported() != 0,
-       q8Linear(x, rows: rows, weight: w, bias: bias, into: y, panel: panel, panelFloats: panelFloats, pool: pool) {
-      return
-    }
-    guard panelFloats >= K else {
-      // No room for a single decoded row: one matrix-vector product per input row.
-      for r in 0..<rows { gemv(w, x: x + r * K, bias: bias, into: y + r * N, pool: pool) }
-      return
-    }
-    let step = max(1, min(compactPanelRows(cols: K), panelFloats / max(K, 1), N))
-    var n0 = 0
-    while n0 < N {
-      let nb = min(step, N - n0)
-      _ = swk_compact_decode_rows(w.format.rawValue, w.values, w.scales, K, n0, nb, panel, pool?.raw)
-      let beta: Float
-      if let bias {
-        for r in 0..<rows { (y + r * N + n0).update(from: bias + n0, count: nb) }
-        beta = 1
-      } else {
-        beta = 0
-      }
-      BLAS.sgemm(transA: false, transB: true, m: rows, n: nb, k: K, alpha: 1, a: x, lda: max(K, 1),
-                 b: panel, ldb: max(K, 1), beta: beta, c: y + n0, ldc: N, pool: pool)
-      n0 += nb
-    }
-  }
 
-  /// Whether several rows times a `q8Row` matrix take the int8 path (AVX-512 VNNI: activations rounded
-  /// to int16 per row, products summed exactly in int32) rather than decoded panels through BLAS.
-  public static var q8ProductsUseVNNI: Bool { KernelISA.hasVNNI }
+    /// Decodes rows `row0 ..< row0 + count` of `w` to float32 (`count · cols` floats, row stride
+    /// `cols`), scales applied. Rows outside the matrix are not read: the range is clamped to it.
+    public static func dequantizeRows(
+        _ w: CompactMatrix, from row0: Int, count: Int, into out: UnsafeMutablePointer<Float>,
+        pool: WorkerPool? = nil
+    ) {
+        let start = min(max(row0, 0), w.rows)
+        let n = min(max(count, 0), w.rows - start)
+        guard n > 0 else { return }
+        _ = swk_compact_decode_rows(w.format.rawValue, w.values, w.scales, w.cols, start, n, out, pool?.raw)
+    }
 
-  /// The VNNI path over as many rows at a time as `panel` holds; false (nothing written) if it cannot
-  /// run here.
-  private static func q8Linear(
-    _ x: UnsafePointer<Float>, rows: Int, weight w: CompactMatrix, bias: UnsafePointer<Float>?,
-    into y: UnsafeMutablePointer<Float>, panel: UnsafeMutablePointer<Float>, panelFloats: Int, pool: WorkerPool?
-  ) -> Bool {
-    let bytes = panelFloats * MemoryLayout<Float>.stride
-    var chunk = rows
-    while chunk > 1 && swk_gemm_q8_scratch(chunk, w.cols) > bytes { chunk = (chunk + 1) / 2 }
-    guard swk_gemm_q8_scratch(chunk, w.cols) <= bytes else { return false }
-    var r0 = 0
-    while r0 < rows {
-      let m = min(chunk, rows - r0)
-      let status = swk_gemm_q8(x + r0 * w.cols, w.cols, m, w.values, w.scales, w.rows, w.cols, bias,
-                                    y + r0 * w.rows, w.rows, panel, bytes, pool?.raw)
-      if status != 0 {
-        // Refused up front (too many columns for exact int32 sums), so the first chunk tells.
-        if r0 == 0 { return false }
-        for r in r0..<rows { gemv(w, x: x + r * w.cols, bias: bias, into: y + r * w.rows, pool: pool) }
+    /// Floats of scratch ``linear(_:rows:weight:bias:into:panel:panelFloats:pool:)`` wants for a
+    /// matrix with `cols` columns: a panel of at least 128 rows, about 1 MiB for narrow matrices.
+    public static func compactPanelFloats(cols: Int) -> Int {
+        compactPanelRows(cols: cols) * max(cols, 1)
+    }
+
+    static func compactPanelRows(cols: Int) -> Int {
+        // Each panel is one sgemm, which packs all of x again: wide panels keep that copy small.
+        let rows = max(128, (256 * 1024) / max(cols, 1))
+        return (rows + 15) / 16 * 16
+    }
+
+    /// A PyTorch `Linear` with a compact weight: `y[rows, out] = x[rows, in] · Wᵀ + bias`.
+    ///
+    /// - One row: ``gemv(_:x:bias:into:pool:)``.
+    /// - Several rows of a `q8Row` matrix where the CPU has AVX-512 VNNI (``q8ProductsUseVNNI``): int8
+    ///   products, with `x` rounded to int16 per row (within 2^-16 of each row's largest magnitude).
+    /// - Otherwise `W` is decoded a panel of rows at a time into `panel` (``compactPanelFloats(cols:)``
+    ///   floats; a smaller panel works at some speed, one smaller than a row falls back to a
+    ///   matrix-vector product per row) and each panel multiplied with BLAS; f32 goes to BLAS directly.
+    ///
+    /// `y` must not overlap `x` or `panel`. `pool` splits every product and the decoding.
+    public static func linear(
+        _ x: UnsafePointer<Float>, rows: Int, weight w: CompactMatrix, bias: UnsafePointer<Float>?,
+        into y: UnsafeMutablePointer<Float>, panel: UnsafeMutablePointer<Float>, panelFloats: Int,
+        pool: WorkerPool? = nil
+    ) {
+        guard rows > 0, w.rows > 0 else { return }
+        if rows == 1 {
+            gemv(w, x: x, bias: bias, into: y, pool: pool)
+            return
+        }
+        if w.format == .f32 {
+            linear(
+                x, rows: rows, inFeatures: w.cols, weight: w.values.assumingMemoryBound(to: Float.self), bias: bias,
+                outFeatures: w.rows, into: y, pool: pool)
+            return
+        }
+        let K = w.cols
+        let N = w.rows
+        if w.format == .q8Row, swk_gemm_q8_supported() != 0,
+            q8Linear(x, rows: rows, weight: w, bias: bias, into: y, panel: panel, panelFloats: panelFloats, pool: pool)
+        {
+            return
+        }
+        guard panelFloats >= K else {
+            // No room for a single decoded row: one matrix-vector product per input row.
+            for r in 0..<rows { gemv(w, x: x + r * K, bias: bias, into: y + r * N, pool: pool) }
+            return
+        }
+        let step = max(1, min(compactPanelRows(cols: K), panelFloats / max(K, 1), N))
+        var n0 = 0
+        while n0 < N {
+            let nb = min(step, N - n0)
+            _ = swk_compact_decode_rows(w.format.rawValue, w.values, w.scales, K, n0, nb, panel, pool?.raw)
+            let beta: Float
+            if let bias {
+                for r in 0..<rows { (y + r * N + n0).update(from: bias + n0, count: nb) }
+                beta = 1
+            } else {
+                beta = 0
+            }
+            BLAS.sgemm(
+                transA: false, transB: true, m: rows, n: nb, k: K, alpha: 1, a: x, lda: max(K, 1),
+                b: panel, ldb: max(K, 1), beta: beta, c: y + n0, ldc: N, pool: pool)
+            n0 += nb
+        }
+    }
+
+    /// Whether several rows times a `q8Row` matrix take the int8 path (AVX-512 VNNI: activations rounded
+    /// to int16 per row, products summed exactly in int32) rather than decoded panels through BLAS.
+    public static var q8ProductsUseVNNI: Bool { KernelISA.hasVNNI }
+
+    /// The VNNI path over as many rows at a time as `panel` holds; false (nothing written) if it cannot
+    /// run here.
+    private static func q8Linear(
+        _ x: UnsafePointer<Float>, rows: Int, weight w: CompactMatrix, bias: UnsafePointer<Float>?,
+        into y: UnsafeMutablePointer<Float>, panel: UnsafeMutablePointer<Float>, panelFloats: Int, pool: WorkerPool?
+    ) -> Bool {
+        let bytes = panelFloats * MemoryLayout<Float>.stride
+        var chunk = rows
+        while chunk > 1 && swk_gemm_q8_scratch(chunk, w.cols) > bytes { chunk = (chunk + 1) / 2 }
+        guard swk_gemm_q8_scratch(chunk, w.cols) <= bytes else { return false }
+        var r0 = 0
+        while r0 < rows {
+            let m = min(chunk, rows - r0)
+            let status = swk_gemm_q8(
+                x + r0 * w.cols, w.cols, m, w.values, w.scales, w.rows, w.cols, bias,
+                y + r0 * w.rows, w.rows, panel, bytes, pool?.raw)
+            if status != 0 {
+                // Refused up front (too many columns for exact int32 sums), so the first chunk tells.
+                if r0 == 0 { return false }
+                for r in r0..<rows { gemv(w, x: x + r * w.cols, bias: bias, into: y + r * w.rows, pool: pool) }
+                return true
+            }
+            r0 += m
+        }
         return true
-      }
-      r0 += m
     }
-    return true
-  }
 }

@@ -16,29 +16,29 @@ import CSwiftletKernels
 
 /// How the rows of a memory layer's tables are stored.
 public enum MemoryTableStorage: Sendable, Equatable, CustomStringConvertible {
-  /// IEEE float32 values.
-  case f32
-  /// IEEE binary16 values (widened to float32 while gathering).
-  case f16
-  /// Signed 8-bit values with one float32 scale per row: `value = Float(q) · scale`.
-  case q8Row
+    /// IEEE float32 values.
+    case f32
+    /// IEEE binary16 values (widened to float32 while gathering).
+    case f16
+    /// Signed 8-bit values with one float32 scale per row: `value = Float(q) · scale`.
+    case q8Row
 
-  public var description: String {
-    switch self {
-    case .f32: return "f32"
-    case .f16: return "f16"
-    case .q8Row: return "q8"
+    public var description: String {
+        switch self {
+        case .f32: return "f32"
+        case .f16: return "f16"
+        case .q8Row: return "q8"
+        }
     }
-  }
 
-  /// The C kernels' storage code.
-  var cKind: Int32 {
-    switch self {
-    case .f32: return Int32(SWK_F32)
-    case .f16: return Int32(SWK_F16)
-    case .q8Row: return Int32(SWK_Q8ROW)
+    /// The C kernels' storage code.
+    var cKind: Int32 {
+        switch self {
+        case .f32: return Int32(SWK_F32)
+        case .f16: return Int32(SWK_F16)
+        case .q8Row: return Int32(SWK_Q8ROW)
+        }
     }
-  }
 }
 
 /// The tables of one memory layer, `[tables · 2^codeLength, outFeatures]`, read in place (no copy):
@@ -47,178 +47,184 @@ public enum MemoryTableStorage: Sendable, Equatable, CustomStringConvertible {
 /// The view borrows the memory it was made from; the owner (for example a memory-mapped model file)
 /// must outlive it.
 public struct MemoryTables: @unchecked Sendable {
-  public let storage: MemoryTableStorage
-  /// Number of tables T (= chunks of the hashed input).
-  public let tables: Int
-  /// Bits per code L; each table has 2^L rows.
-  public let codeLength: Int
-  /// Width of a row (the layer's output width).
-  public let outFeatures: Int
-  let values: UnsafeRawPointer
-  /// Bytes from one row's values to the next row's.
-  let rowStride: Int
-  /// q8Row only: where row 0's float32 scale is, and the bytes between consecutive scales.
-  let scales: UnsafeRawPointer?
-  let scaleStride: Int
+    public let storage: MemoryTableStorage
+    /// Number of tables T (= chunks of the hashed input).
+    public let tables: Int
+    /// Bits per code L; each table has 2^L rows.
+    public let codeLength: Int
+    /// Width of a row (the layer's output width).
+    public let outFeatures: Int
+    let values: UnsafeRawPointer
+    /// Bytes from one row's values to the next row's.
+    let rowStride: Int
+    /// q8Row only: where row 0's float32 scale is, and the bytes between consecutive scales.
+    let scales: UnsafeRawPointer?
+    let scaleStride: Int
 
-  /// Rows over all tables, `tables · 2^codeLength`.
-  public var rowCount: Int { tables << codeLength }
-  /// Width of the hashed input, `tables · codeLength`.
-  public var inFeatures: Int { tables * codeLength }
-  /// Bytes one gathered row reads: its values, plus its scale for q8Row.
-  public var bytesPerRow: Int {
-    switch storage {
-    case .f32: return 4 * outFeatures
-    case .f16: return 2 * outFeatures
-    case .q8Row: return outFeatures + 4
+    /// Rows over all tables, `tables · 2^codeLength`.
+    public var rowCount: Int { tables << codeLength }
+    /// Width of the hashed input, `tables · codeLength`.
+    public var inFeatures: Int { tables * codeLength }
+    /// Bytes one gathered row reads: its values, plus its scale for q8Row.
+    public var bytesPerRow: Int {
+        switch storage {
+        case .f32: return 4 * outFeatures
+        case .f16: return 2 * outFeatures
+        case .q8Row: return outFeatures + 4
+        }
     }
-  }
-  /// Bytes of all the tables (what a dense copy in this storage would occupy).
-  public var totalBytes: Int { rowCount * bytesPerRow }
+    /// Bytes of all the tables (what a dense copy in this storage would occupy).
+    public var totalBytes: Int { rowCount * bytesPerRow }
 
-  /// Largest supported code length: 2^24 rows per table is already far beyond any released model.
-  public static let maxCodeLength = 24
-  /// Largest supported table count (the C kernels index tables with 32-bit integers).
-  public static let maxTables = 1 << 24
+    /// Largest supported code length: 2^24 rows per table is already far beyond any released model.
+    public static let maxCodeLength = 24
+    /// Largest supported table count (the C kernels index tables with 32-bit integers).
+    public static let maxTables = 1 << 24
 
-  private init(
-    storage: MemoryTableStorage, tables: Int, codeLength: Int, outFeatures: Int,
-    values: UnsafeRawPointer, rowStride: Int, scales: UnsafeRawPointer?, scaleStride: Int
-  ) {
-    self.storage = storage
-    self.tables = tables
-    self.codeLength = codeLength
-    self.outFeatures = outFeatures
-    self.values = values
-    self.rowStride = rowStride
-    self.scales = scales
-    self.scaleStride = scaleStride
-  }
-
-  /// Checks the geometry and returns the row count, or throws.
-  private static func rows(tables: Int, codeLength: Int, outFeatures: Int) throws(KernelError) -> Int {
-    guard (1...maxTables).contains(tables), outFeatures > 0, (1...maxCodeLength).contains(codeLength) else {
-      throw .invalidShape(
-        "memory tables: \(tables) tables, code length \(codeLength), \(outFeatures) outputs "
-          + "(need 1...\(maxTables) tables, 1...\(maxCodeLength) bits, ≥ 1 output)")
+    private init(
+        storage: MemoryTableStorage, tables: Int, codeLength: Int, outFeatures: Int,
+        values: UnsafeRawPointer, rowStride: Int, scales: UnsafeRawPointer?, scaleStride: Int
+    ) {
+        self.storage = storage
+        self.tables = tables
+        self.codeLength = codeLength
+        self.outFeatures = outFeatures
+        self.values = values
+        self.rowStride = rowStride
+        self.scales = scales
+        self.scaleStride = scaleStride
     }
-    let (rows, overflow) = tables.multipliedReportingOverflow(by: 1 << codeLength)
-    let (_, overflow2) = rows.multipliedReportingOverflow(by: outFeatures * 4)
-    guard !overflow, !overflow2 else {
-      throw .invalidShape("memory tables: \(tables) × 2^\(codeLength) rows of \(outFeatures) overflow")
+
+    /// Checks the geometry and returns the row count, or throws.
+    private static func rows(tables: Int, codeLength: Int, outFeatures: Int) throws(KernelError) -> Int {
+        guard (1...maxTables).contains(tables), outFeatures > 0, (1...maxCodeLength).contains(codeLength) else {
+            throw .invalidShape(
+                "memory tables: \(tables) tables, code length \(codeLength), \(outFeatures) outputs "
+                    + "(need 1...\(maxTables) tables, 1...\(maxCodeLength) bits, ≥ 1 output)")
+        }
+        let (rows, overflow) = tables.multipliedReportingOverflow(by: 1 << codeLength)
+        let (_, overflow2) = rows.multipliedReportingOverflow(by: outFeatures * 4)
+        guard !overflow, !overflow2 else {
+            throw .invalidShape("memory tables: \(tables) × 2^\(codeLength) rows of \(outFeatures) overflow")
+        }
+        return rows
     }
-    return rows
-  }
 
-  private static func check(_ bytes: UnsafeRawBufferPointer, needs: Int, _ what: String) throws(KernelError) {
-    guard bytes.baseAddress != nil, bytes.count >= needs else {
-      throw .invalidShape("memory tables (\(what)): the buffer has \(bytes.count) bytes, the shape needs \(needs)")
+    private static func check(_ bytes: UnsafeRawBufferPointer, needs: Int, _ what: String) throws(KernelError) {
+        guard bytes.baseAddress != nil, bytes.count >= needs else {
+            throw .invalidShape(
+                "memory tables (\(what)): the buffer has \(bytes.count) bytes, the shape needs \(needs)")
+        }
     }
-  }
 
-  /// Float32 tables: `rows × outFeatures` contiguous floats.
-  public static func f32(
-    _ bytes: UnsafeRawBufferPointer, tables: Int, codeLength: Int, outFeatures: Int
-  ) throws(KernelError) -> MemoryTables {
-    let rows = try rows(tables: tables, codeLength: codeLength, outFeatures: outFeatures)
-    try check(bytes, needs: rows * outFeatures * 4, "f32")
-    return MemoryTables(
-      storage: .f32, tables: tables, codeLength: codeLength, outFeatures: outFeatures,
-      values: bytes.baseAddress!, rowStride: outFeatures * 4, scales: nil, scaleStride: 0)
-  }
-
-  /// Float16 tables: `rows × outFeatures` contiguous binary16 values (little-endian bit patterns).
-  public static func f16(
-    _ bytes: UnsafeRawBufferPointer, tables: Int, codeLength: Int, outFeatures: Int
-  ) throws(KernelError) -> MemoryTables {
-    let rows = try rows(tables: tables, codeLength: codeLength, outFeatures: outFeatures)
-    try check(bytes, needs: rows * outFeatures * 2, "f16")
-    return MemoryTables(
-      storage: .f16, tables: tables, codeLength: codeLength, outFeatures: outFeatures,
-      values: bytes.baseAddress!, rowStride: outFeatures * 2, scales: nil, scaleStride: 0)
-  }
-
-  /// Int8 tables with one float32 scale per row. Row `r`'s `outFeatures` int8 values start at
-  /// `values + r · rowStride`, its scale at `scales + r · scaleStride` (so both a separate scale array
-  /// and scales stored inside each row are expressible).
-  public static func q8Row(
-    values: UnsafeRawBufferPointer, rowStride: Int, scales: UnsafeRawBufferPointer, scaleStride: Int,
-    tables: Int, codeLength: Int, outFeatures: Int
-  ) throws(KernelError) -> MemoryTables {
-    let rows = try rows(tables: tables, codeLength: codeLength, outFeatures: outFeatures)
-    guard rowStride >= outFeatures, scaleStride >= 4 || (scaleStride >= 0 && rows == 1) else {
-      throw .invalidShape("memory tables (q8): row stride \(rowStride) < \(outFeatures) or scale stride \(scaleStride) < 4")
+    /// Float32 tables: `rows × outFeatures` contiguous floats.
+    public static func f32(
+        _ bytes: UnsafeRawBufferPointer, tables: Int, codeLength: Int, outFeatures: Int
+    ) throws(KernelError) -> MemoryTables {
+        let rows = try rows(tables: tables, codeLength: codeLength, outFeatures: outFeatures)
+        try check(bytes, needs: rows * outFeatures * 4, "f32")
+        return MemoryTables(
+            storage: .f32, tables: tables, codeLength: codeLength, outFeatures: outFeatures,
+            values: bytes.baseAddress!, rowStride: outFeatures * 4, scales: nil, scaleStride: 0)
     }
-    try check(values, needs: (rows - 1) * rowStride + outFeatures, "q8 values")
-    try check(scales, needs: (rows - 1) * scaleStride + 4, "q8 scales")
-    return MemoryTables(
-      storage: .q8Row, tables: tables, codeLength: codeLength, outFeatures: outFeatures,
-      values: values.baseAddress!, rowStride: rowStride, scales: scales.baseAddress!, scaleStride: scaleStride)
-  }
 
-  /// Row `row` decoded to float32, or `[]` for a row outside the tables (a test and debugging
-  /// helper; the gather never materialises rows).
-  public func decodeRow(_ row: Int) -> [Float] {
-    guard row >= 0 && row < rowCount else { return [] }
-    let p = values + row * rowStride
-    switch storage {
-    case .f32: return (0..<outFeatures).map { p.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
-    case .f16:
-      return (0..<outFeatures).map { Float(Float16(bitPattern: p.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) }
-    case .q8Row:
-      let s = scales!.loadUnaligned(fromByteOffset: row * scaleStride, as: Float.self)
-      return (0..<outFeatures).map { Float(p.loadUnaligned(fromByteOffset: $0, as: Int8.self)) * s }
+    /// Float16 tables: `rows × outFeatures` contiguous binary16 values (little-endian bit patterns).
+    public static func f16(
+        _ bytes: UnsafeRawBufferPointer, tables: Int, codeLength: Int, outFeatures: Int
+    ) throws(KernelError) -> MemoryTables {
+        let rows = try rows(tables: tables, codeLength: codeLength, outFeatures: outFeatures)
+        try check(bytes, needs: rows * outFeatures * 2, "f16")
+        return MemoryTables(
+            storage: .f16, tables: tables, codeLength: codeLength, outFeatures: outFeatures,
+            values: bytes.baseAddress!, rowStride: outFeatures * 2, scales: nil, scaleStride: 0)
     }
-  }
 
-  /// The C kernels' description of these tables.
-  var cTables: swk_memory_tables {
-    swk_memory_tables(
-      storage: storage.cKind, tables: Int32(tables), code_length: Int32(codeLength), out: outFeatures,
-      values: values, row_stride: rowStride, scales: scales, scale_stride: scaleStride)
-  }
+    /// Int8 tables with one float32 scale per row. Row `r`'s `outFeatures` int8 values start at
+    /// `values + r · rowStride`, its scale at `scales + r · scaleStride` (so both a separate scale array
+    /// and scales stored inside each row are expressible).
+    public static func q8Row(
+        values: UnsafeRawBufferPointer, rowStride: Int, scales: UnsafeRawBufferPointer, scaleStride: Int,
+        tables: Int, codeLength: Int, outFeatures: Int
+    ) throws(KernelError) -> MemoryTables {
+        let rows = try rows(tables: tables, codeLength: codeLength, outFeatures: outFeatures)
+        guard rowStride >= outFeatures, scaleStride >= 4 || (scaleStride >= 0 && rows == 1) else {
+            throw .invalidShape(
+                "memory tables (q8): row stride \(rowStride) < \(outFeatures) or scale stride \(scaleStride) < 4")
+        }
+        try check(values, needs: (rows - 1) * rowStride + outFeatures, "q8 values")
+        try check(scales, needs: (rows - 1) * scaleStride + 4, "q8 scales")
+        return MemoryTables(
+            storage: .q8Row, tables: tables, codeLength: codeLength, outFeatures: outFeatures,
+            values: values.baseAddress!, rowStride: rowStride, scales: scales.baseAddress!, scaleStride: scaleStride)
+    }
+
+    /// Row `row` decoded to float32, or `[]` for a row outside the tables (a test and debugging
+    /// helper; the gather never materialises rows).
+    public func decodeRow(_ row: Int) -> [Float] {
+        guard row >= 0 && row < rowCount else { return [] }
+        let p = values + row * rowStride
+        switch storage {
+        case .f32: return (0..<outFeatures).map { p.loadUnaligned(fromByteOffset: 4 * $0, as: Float.self) }
+        case .f16:
+            return (0..<outFeatures).map {
+                Float(Float16(bitPattern: p.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self)))
+            }
+        case .q8Row:
+            let s = scales!.loadUnaligned(fromByteOffset: row * scaleStride, as: Float.self)
+            return (0..<outFeatures).map { Float(p.loadUnaligned(fromByteOffset: $0, as: Int8.self)) * s }
+        }
+    }
+
+    /// The C kernels' description of these tables.
+    var cTables: swk_memory_tables {
+        swk_memory_tables(
+            storage: storage.cKind, tables: Int32(tables), code_length: Int32(codeLength), out: outFeatures,
+            values: values, row_stride: rowStride, scales: scales, scale_stride: scaleStride)
+    }
 }
 
 // MARK: - Kernels
 
 extension Kernels {
-  /// Hashes each row of `z[rows, tables · codeLength]` (row stride `ldz`) into `codes[rows, tables]`
-  /// and `weights[rows, tables]`: chunk `k` is `z[k·L ..< (k+1)·L]`; its code has bit `L−1−i` set when
-  /// `z[k·L+i] ≥ 0`; its weight is `Σ|z| / Π(1 + exp(−2|z|))` (finite for every finite input).
-  public static func memoryHash(
-    _ z: UnsafePointer<Float>, rows: Int, ldz: Int, tables: Int, codeLength: Int,
-    codes: UnsafeMutablePointer<Int32>, weights: UnsafeMutablePointer<Float>
-  ) throws(KernelError) {
-    guard (1...MemoryTables.maxTables).contains(tables), (1...MemoryTables.maxCodeLength).contains(codeLength),
-          ldz >= tables * codeLength else {
-      throw .invalidShape(
-        "memory hash: \(tables) tables × \(codeLength) bits with row stride \(ldz) "
-          + "(need 1...\(MemoryTables.maxTables) tables, 1...\(MemoryTables.maxCodeLength) bits, stride ≥ tables × bits)")
+    /// Hashes each row of `z[rows, tables · codeLength]` (row stride `ldz`) into `codes[rows, tables]`
+    /// and `weights[rows, tables]`: chunk `k` is `z[k·L ..< (k+1)·L]`; its code has bit `L−1−i` set when
+    /// `z[k·L+i] ≥ 0`; its weight is `Σ|z| / Π(1 + exp(−2|z|))` (finite for every finite input).
+    public static func memoryHash(
+        _ z: UnsafePointer<Float>, rows: Int, ldz: Int, tables: Int, codeLength: Int,
+        codes: UnsafeMutablePointer<Int32>, weights: UnsafeMutablePointer<Float>
+    ) throws(KernelError) {
+        guard (1...MemoryTables.maxTables).contains(tables), (1...MemoryTables.maxCodeLength).contains(codeLength),
+            ldz >= tables * codeLength
+        else {
+            throw .invalidShape(
+                "memory hash: \(tables) tables × \(codeLength) bits with row stride \(ldz) "
+                    + "(need 1...\(MemoryTables.maxTables) tables, 1...\(MemoryTables.maxCodeLength) bits, stride ≥ tables × bits)"
+            )
+        }
+        guard rows > 0 else { return }
+        swk_memory_hash(z, rows, ldz, Int32(tables), Int32(codeLength), codes, weights)
     }
-    guard rows > 0 else { return }
-    swk_memory_hash(z, rows, ldz, Int32(tables), Int32(codeLength), codes, weights)
-  }
 
-  /// `y[n] = Σ_k weights[n, k] · table[k·2^L + codes[n, k]] + bias` for `rows` rows, with `codes` and
-  /// `weights` as `memoryHash` writes them (`[rows, tables]`) and `y` `[rows, outFeatures]` (row
-  /// stride `ldy`). `bias` (`[outFeatures]`) is optional. Throws, before writing anything, when a code
-  /// is outside `0 ..< 2^L`. A large call is split over `pool`'s threads (tokens, or the columns of a
-  /// single token).
-  public static func memoryGather(
-    codes: UnsafePointer<Int32>, weights: UnsafePointer<Float>, rows: Int, table: MemoryTables,
-    bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, ldy: Int, pool: WorkerPool? = nil
-  ) throws(KernelError) {
-    guard ldy >= table.outFeatures else {
-      throw .invalidShape("memory gather: output stride \(ldy) < \(table.outFeatures)")
+    /// `y[n] = Σ_k weights[n, k] · table[k·2^L + codes[n, k]] + bias` for `rows` rows, with `codes` and
+    /// `weights` as `memoryHash` writes them (`[rows, tables]`) and `y` `[rows, outFeatures]` (row
+    /// stride `ldy`). `bias` (`[outFeatures]`) is optional. Throws, before writing anything, when a code
+    /// is outside `0 ..< 2^L`. A large call is split over `pool`'s threads (tokens, or the columns of a
+    /// single token).
+    public static func memoryGather(
+        codes: UnsafePointer<Int32>, weights: UnsafePointer<Float>, rows: Int, table: MemoryTables,
+        bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>, ldy: Int, pool: WorkerPool? = nil
+    ) throws(KernelError) {
+        guard ldy >= table.outFeatures else {
+            throw .invalidShape("memory gather: output stride \(ldy) < \(table.outFeatures)")
+        }
+        guard rows > 0 else { return }
+        let size = Int32(1 << table.codeLength)
+        for i in 0..<(rows * table.tables) where codes[i] < 0 || codes[i] >= size {
+            throw .indexOutOfRange(index: Int(codes[i]), bound: Int(size))
+        }
+        var t = table.cTables
+        swk_memory_gather(&t, codes, weights, rows, bias, y, ldy, pool?.raw)
     }
-    guard rows > 0 else { return }
-    let size = Int32(1 << table.codeLength)
-    for i in 0..<(rows * table.tables) where codes[i] < 0 || codes[i] >= size {
-      throw .indexOutOfRange(index: Int(codes[i]), bound: Int(size))
-    }
-    var t = table.cTables
-    swk_memory_gather(&t, codes, weights, rows, bias, y, ldy, pool?.raw)
-  }
 
 }
 
@@ -228,46 +234,47 @@ extension Kernels {
 /// table bytes a workload actually needed (the rest of a memory-mapped table is never paged in).
 /// One bit per row.
 public struct MemoryRowTracker: Sendable {
-  private var bits: [UInt64]
-  /// Rows in the tracked tables.
-  public let rowCount: Int
-  /// Distinct rows read since creation or the last `reset()`.
-  public private(set) var touchedRows = 0
+    private var bits: [UInt64]
+    /// Rows in the tracked tables.
+    public let rowCount: Int
+    /// Distinct rows read since creation or the last `reset()`.
+    public private(set) var touchedRows = 0
 
-  public init(rowCount: Int) {
-    self.rowCount = max(rowCount, 0)
-    bits = [UInt64](repeating: 0, count: (self.rowCount + 63) / 64)
-  }
-
-  /// Marks the rows selected by `codes[rows, tables]` (codes of `codeLength` bits, as `memoryHash`
-  /// writes them); codes outside the tables are ignored. Returns how many rows were new.
-  @discardableResult
-  public mutating func mark(codes: UnsafePointer<Int32>, rows: Int, tables: Int, codeLength: Int) -> Int {
-    guard rows > 0, tables > 0 else { return 0 }
-    let size = 1 << codeLength
-    var added = 0
-    bits.withUnsafeMutableBufferPointer { b in
-      for n in 0..<rows {
-        for k in 0..<tables {
-          let c = Int(codes[n * tables + k])
-          guard c >= 0, c < size else { continue }
-          let index = k * size + c
-          guard index < rowCount else { continue }
-          let word = index >> 6, bit = UInt64(1) << UInt64(index & 63)
-          if b[word] & bit == 0 {
-            b[word] |= bit
-            added += 1
-          }
-        }
-      }
+    public init(rowCount: Int) {
+        self.rowCount = max(rowCount, 0)
+        bits = [UInt64](repeating: 0, count: (self.rowCount + 63) / 64)
     }
-    touchedRows += added
-    return added
-  }
 
-  /// Forgets every row.
-  public mutating func reset() {
-    for i in bits.indices { bits[i] = 0 }
-    touchedRows = 0
-  }
+    /// Marks the rows selected by `codes[rows, tables]` (codes of `codeLength` bits, as `memoryHash`
+    /// writes them); codes outside the tables are ignored. Returns how many rows were new.
+    @discardableResult
+    public mutating func mark(codes: UnsafePointer<Int32>, rows: Int, tables: Int, codeLength: Int) -> Int {
+        guard rows > 0, tables > 0 else { return 0 }
+        let size = 1 << codeLength
+        var added = 0
+        bits.withUnsafeMutableBufferPointer { b in
+            for n in 0..<rows {
+                for k in 0..<tables {
+                    let c = Int(codes[n * tables + k])
+                    guard c >= 0, c < size else { continue }
+                    let index = k * size + c
+                    guard index < rowCount else { continue }
+                    let word = index >> 6
+                    let bit = UInt64(1) << UInt64(index & 63)
+                    if b[word] & bit == 0 {
+                        b[word] |= bit
+                        added += 1
+                    }
+                }
+            }
+        }
+        touchedRows += added
+        return added
+    }
+
+    /// Forgets every row.
+    public mutating func reset() {
+        for i in bits.indices { bits[i] = 0 }
+        touchedRows = 0
+    }
 }

@@ -8,86 +8,87 @@ import CSwiftletKernels
 /// An input-major weight matrix `w[inFeatures, outFeatures]` (row `i` holds input `i`'s weights, row
 /// stride `rowStride` elements) of float32 or IEEE binary16 values, used in place.
 public struct LinearWeights: @unchecked Sendable {
-  public let base: UnsafeRawPointer
-  public let isHalf: Bool
-  public let rowStride: Int
+    public let base: UnsafeRawPointer
+    public let isHalf: Bool
+    public let rowStride: Int
 
-  public init(_ p: UnsafePointer<Float>, rowStride: Int) {
-    base = UnsafeRawPointer(p)
-    isHalf = false
-    self.rowStride = rowStride
-  }
+    public init(_ p: UnsafePointer<Float>, rowStride: Int) {
+        base = UnsafeRawPointer(p)
+        isHalf = false
+        self.rowStride = rowStride
+    }
 
-  /// Binary16 bit patterns.
-  public init(half p: UnsafePointer<UInt16>, rowStride: Int) {
-    base = UnsafeRawPointer(p)
-    isHalf = true
-    self.rowStride = rowStride
-  }
+    /// Binary16 bit patterns.
+    public init(half p: UnsafePointer<UInt16>, rowStride: Int) {
+        base = UnsafeRawPointer(p)
+        isHalf = true
+        self.rowStride = rowStride
+    }
 
-  /// The weights from row `row` and column `column` on.
-  public func offset(row: Int, column: Int = 0) -> LinearWeights {
-    let elements = row * rowStride + column
-    let p = base + elements * (isHalf ? 2 : 4)
-    return isHalf
-      ? LinearWeights(half: p.assumingMemoryBound(to: UInt16.self), rowStride: rowStride)
-      : LinearWeights(p.assumingMemoryBound(to: Float.self), rowStride: rowStride)
-  }
+    /// The weights from row `row` and column `column` on.
+    public func offset(row: Int, column: Int = 0) -> LinearWeights {
+        let elements = row * rowStride + column
+        let p = base + elements * (isHalf ? 2 : 4)
+        return isHalf
+            ? LinearWeights(half: p.assumingMemoryBound(to: UInt16.self), rowStride: rowStride)
+            : LinearWeights(p.assumingMemoryBound(to: Float.self), rowStride: rowStride)
+    }
 
-  var type: Int32 { Int32(isHalf ? SWK_F16 : SWK_F32) }
+    var type: Int32 { Int32(isHalf ? SWK_F16 : SWK_F32) }
 }
 
 extension Kernels {
-  /// A leaky integrate-and-fire neuron per column, stepped along the rows (time) of
-  /// `x[rows, cols]` (row stride `ldx`): with the input `i = x · scale + shift` (an optional folded
-  /// BatchNorm), `h = v + (i − v) / tau`, spike `s = h ≥ threshold`, then `v = s ? 0 : h` (hard reset
-  /// to 0, spikingjelly's `MultiStepLIFNode` with `decay_input`). `membrane[cols]` carries `v` in and
-  /// out. Writes the spikes (exactly 0 or 1) to `y` (row stride `ldy`; may be `x`). Returns the
-  /// number of spikes.
-  @discardableResult
-  public static func lif(
-    _ x: UnsafePointer<Float>, rows: Int, cols: Int, ldx: Int, scale: UnsafePointer<Float>?,
-    shift: UnsafePointer<Float>?, membrane: UnsafeMutablePointer<Float>, threshold: Float,
-    tau: Float = 2, into y: UnsafeMutablePointer<Float>, ldy: Int
-  ) -> Int {
-    guard rows > 0, cols > 0 else { return 0 }
-    return swk_lif(x, rows, cols, ldx, scale, shift, membrane, threshold, tau, y, ldy)
-  }
+    /// A leaky integrate-and-fire neuron per column, stepped along the rows (time) of
+    /// `x[rows, cols]` (row stride `ldx`): with the input `i = x · scale + shift` (an optional folded
+    /// BatchNorm), `h = v + (i − v) / tau`, spike `s = h ≥ threshold`, then `v = s ? 0 : h` (hard reset
+    /// to 0, spikingjelly's `MultiStepLIFNode` with `decay_input`). `membrane[cols]` carries `v` in and
+    /// out. Writes the spikes (exactly 0 or 1) to `y` (row stride `ldy`; may be `x`). Returns the
+    /// number of spikes.
+    @discardableResult
+    public static func lif(
+        _ x: UnsafePointer<Float>, rows: Int, cols: Int, ldx: Int, scale: UnsafePointer<Float>?,
+        shift: UnsafePointer<Float>?, membrane: UnsafeMutablePointer<Float>, threshold: Float,
+        tau: Float = 2, into y: UnsafeMutablePointer<Float>, ldy: Int
+    ) -> Int {
+        guard rows > 0, cols > 0 else { return 0 }
+        return swk_lif(x, rows, cols, ldx, scale, shift, membrane, threshold, tau, y, ldy)
+    }
 
-  /// Number of non-zero entries of `x[rows, cols]` (row stride `ldx`); NaN counts as non-zero.
-  public static func countNonZero(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ldx: Int) -> Int {
-    guard rows > 0, cols > 0 else { return 0 }
-    return swk_count_nonzero(x, rows, cols, ldx)
-  }
+    /// Number of non-zero entries of `x[rows, cols]` (row stride `ldx`); NaN counts as non-zero.
+    public static func countNonZero(_ x: UnsafePointer<Float>, rows: Int, cols: Int, ldx: Int) -> Int {
+        guard rows > 0, cols > 0 else { return 0 }
+        return swk_count_nonzero(x, rows, cols, ldx)
+    }
 
-  /// `y[r, :] (+)= bias + Σ_{i : x[r, i] ≠ 0} x[r, i] · w[i, :]` for each row `r`: a linear layer
-  /// whose input is mostly zero (spikes, small integer sums of spikes, ReLU outputs). Only the
-  /// weight rows of non-zero inputs are read. With `binary`, the non-zero inputs must all be 1 and
-  /// are not multiplied. With `accumulate`, the sums are added to `y`; otherwise `y` is overwritten.
-  /// `bias` (`[outFeatures]`) is optional. Returns the number of non-zero inputs.
-  @discardableResult
-  public static func sparseInputLinear(
-    _ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, ldx: Int, weight: LinearWeights,
-    bias: UnsafePointer<Float>?, outFeatures: Int, into y: UnsafeMutablePointer<Float>, ldy: Int,
-    accumulate: Bool, binary: Bool
-  ) -> Int {
-    guard rows > 0 else { return 0 }
-    return swk_sparse_linear(
-      x, rows, ldx, inFeatures, binary ? 1 : 0, weight.base, weight.type, weight.rowStride, outFeatures, bias, y, ldy,
-      accumulate ? 1 : 0)
-  }
+    /// `y[r, :] (+)= bias + Σ_{i : x[r, i] ≠ 0} x[r, i] · w[i, :]` for each row `r`: a linear layer
+    /// whose input is mostly zero (spikes, small integer sums of spikes, ReLU outputs). Only the
+    /// weight rows of non-zero inputs are read. With `binary`, the non-zero inputs must all be 1 and
+    /// are not multiplied. With `accumulate`, the sums are added to `y`; otherwise `y` is overwritten.
+    /// `bias` (`[outFeatures]`) is optional. Returns the number of non-zero inputs.
+    @discardableResult
+    public static func sparseInputLinear(
+        _ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, ldx: Int, weight: LinearWeights,
+        bias: UnsafePointer<Float>?, outFeatures: Int, into y: UnsafeMutablePointer<Float>, ldy: Int,
+        accumulate: Bool, binary: Bool
+    ) -> Int {
+        guard rows > 0 else { return 0 }
+        return swk_sparse_linear(
+            x, rows, ldx, inFeatures, binary ? 1 : 0, weight.base, weight.type, weight.rowStride, outFeatures, bias, y,
+            ldy,
+            accumulate ? 1 : 0)
+    }
 
-  /// `y[r, :] (+)= bias + x[r, :] · w`, register-tiled: each weight row is read once per group of up
-  /// to 8 rows, so for a streamed frame or a small chunk (weights not cache-resident) every weight
-  /// is read once, and for many rows it runs near the FMA peak (on a Zen 4 core as fast as
-  /// OpenBLAS's sgemm for LMUFormer's shapes). `x`'s rows may overlap (`ldx` < `inFeatures`).
-  public static func fewRowsLinear(
-    _ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, ldx: Int, weight: LinearWeights,
-    bias: UnsafePointer<Float>?, outFeatures: Int, into y: UnsafeMutablePointer<Float>, ldy: Int,
-    accumulate: Bool
-  ) {
-    swk_row_linear(
-      x, rows, ldx, inFeatures, weight.base, weight.type, weight.rowStride, outFeatures, bias, y, ldy,
-      accumulate ? 1 : 0)
-  }
+    /// `y[r, :] (+)= bias + x[r, :] · w`, register-tiled: each weight row is read once per group of up
+    /// to 8 rows, so for a streamed frame or a small chunk (weights not cache-resident) every weight
+    /// is read once, and for many rows it runs near the FMA peak (on a Zen 4 core as fast as
+    /// OpenBLAS's sgemm for LMUFormer's shapes). `x`'s rows may overlap (`ldx` < `inFeatures`).
+    public static func fewRowsLinear(
+        _ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, ldx: Int, weight: LinearWeights,
+        bias: UnsafePointer<Float>?, outFeatures: Int, into y: UnsafeMutablePointer<Float>, ldy: Int,
+        accumulate: Bool
+    ) {
+        swk_row_linear(
+            x, rows, ldx, inFeatures, weight.base, weight.type, weight.rowStride, outFeatures, bias, y, ldy,
+            accumulate ? 1 : 0)
+    }
 }

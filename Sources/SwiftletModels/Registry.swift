@@ -16,10 +16,12 @@ public enum FamilyRegistry {
 
     public static func load(_ file: SWLFile) throws(ModelError) -> any FamilyModel {
         guard let family = file.family else {
-            throw ModelError(.format, "the file has no 'general.family' metadata; convert it again with `swiftlet convert`")
+            throw ModelError(
+                .format, "the file has no 'general.family' metadata; convert it again with `swiftlet convert`")
         }
         guard let loader = loaders.first(where: { $0.name == family }) else {
-            throw ModelError(.unsupported, "unknown model family '\(family)'; this build runs: \(families.joined(separator: ", "))")
+            throw ModelError(
+                .unsupported, "unknown model family '\(family)'; this build runs: \(families.joined(separator: ", "))")
         }
         return try loader.load(file)
     }

@@ -7,14 +7,14 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure a model's latency distribution under one or more budgets.",
         discussion: """
-        Runs the model --runs times per budget after --warmup runs and prints min, median, p90, max and
-        mean latency with what each budget chose. The input is --input, or random values in the
-        model's input shape (--shape fills the dimensions the model leaves free, e.g. 1,3,224,224).
-        Budgets: full, r=8, r=8,-1, r=16,8,4, loops=4, trajectory=0.5,0.5, ms=20, gflops=1.5.
+            Runs the model --runs times per budget after --warmup runs and prints min, median, p90, max and
+            mean latency with what each budget chose. The input is --input, or random values in the
+            model's input shape (--shape fills the dimensions the model leaves free, e.g. 1,3,224,224).
+            Budgets: full, r=8, r=8,-1, r=16,8,4, loops=4, trajectory=0.5,0.5, ms=20, gflops=1.5.
 
-        Example:
-          swiftlet bench deit.swl --shape 1,3,224,224 --budget r=0 --budget r=13 --budget ms=20 --threads 2
-        """)
+            Example:
+              swiftlet bench deit.swl --shape 1,3,224,224 --budget r=0 --budget r=13 --budget ms=20 --threads 2
+            """)
 
     @Argument(help: "The .swl model.")
     var model: String
@@ -40,29 +40,37 @@ struct Bench: ParsableCommand {
     func run() throws {
         let m = try openModel(model)
         let budgets = try budget.map(parseBudgetSpec)
-        let session = try orFail { () throws(SwiftletError) in try m.makeSession(options: SessionOptions(threads: threads)) }
+        let session = try orFail { () throws(SwiftletError) in
+            try m.makeSession(options: SessionOptions(threads: threads))
+        }
         let array: NPYArray
         if let input {
             array = try readNPY(input)
         } else {
             array = try randomInput(m)
         }
-        print("model \(model) (\(m.family)), input \(array.shape), \(threads == 0 ? "all cores" : "\(threads) thread(s)"), \(runs) runs after \(warmup) warm-up")
+        print(
+            "model \(model) (\(m.family)), input \(array.shape), \(threads == 0 ? "all cores" : "\(threads) thread(s)"), \(runs) runs after \(warmup) warm-up"
+        )
         var rows = [["budget", "chose", "GFLOP", "min ms", "p50 ms", "p90 ms", "max ms", "mean ms"]]
         for (spec, b) in zip(budget, budgets) {
             var times: [Double] = []
             var last = RunReport()
             for i in 0..<(warmup + runs) {
-                let r = try orFail { () throws(SwiftletError) in try array.withView(for: m) { (v) throws(SwiftletError) in try session.run(views: [v], budget: b) } }
+                let r = try orFail { () throws(SwiftletError) in
+                    try array.withView(for: m) { (v) throws(SwiftletError) in try session.run(views: [v], budget: b) }
+                }
                 if i >= warmup { times.append(r.microseconds / 1000) }
                 last = r
             }
             times.sort()
             let pick = { (q: Double) in times[min(times.count - 1, Int(q * Double(times.count - 1) + 0.5))] }
-            rows.append([spec, last.choice, String(format: "%.3f", last.gflops), String(format: "%.3f", times[0]),
-                         String(format: "%.3f", pick(0.5)), String(format: "%.3f", pick(0.9)),
-                         String(format: "%.3f", times[times.count - 1]),
-                         String(format: "%.3f", times.reduce(0, +) / Double(times.count))])
+            rows.append([
+                spec, last.choice, String(format: "%.3f", last.gflops), String(format: "%.3f", times[0]),
+                String(format: "%.3f", pick(0.5)), String(format: "%.3f", pick(0.9)),
+                String(format: "%.3f", times[times.count - 1]),
+                String(format: "%.3f", times.reduce(0, +) / Double(times.count)),
+            ])
         }
         printTable(rows)
     }

@@ -1,9 +1,14 @@
 import ArgumentParser
+import Foundation
 import Swiftlet
 
 /// Budget flags shared by run, generate and bench.
 struct BudgetOptions: ParsableArguments {
-    @Option(name: .customLong("budget-ms"), help: "Latency budget per call (per token for language models), in milliseconds. The model picks the best setting predicted to fit.")
+    @Option(
+        name: .customLong("budget-ms"),
+        help:
+            "Latency budget per call (per token for language models), in milliseconds. The model picks the best setting predicted to fit."
+    )
     var budgetMs: Double?
 
     @Option(name: .customLong("budget-gflops"), help: "Work budget per call (per token for language models), in GFLOP.")
@@ -15,7 +20,9 @@ struct BudgetOptions: ParsableArguments {
     @Option(help: "LoopFormer: explicit step sizes summing to 1, e.g. 0.375,0.375,0.25.")
     var trajectory: String?
 
-    @Option(name: .customLong("merge-r"), help: "Token merging: r (constant), r,-1 (decreasing) or a per-layer list like 16,8,4.")
+    @Option(
+        name: .customLong("merge-r"),
+        help: "Token merging: r (constant), r,-1 (decreasing) or a per-layer list like 16,8,4.")
     var mergeR: String?
 
     func budget() throws -> Budget {
@@ -33,7 +40,9 @@ func parseList<T>(_ text: String, _ flag: String, _ parse: (String) -> T?) throw
     let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
     var out: [T] = []
     for p in parts {
-        guard let v = parse(p) else { throw ValidationError("\(flag): '\(p)' is not a number (expected a comma-separated list)") }
+        guard let v = parse(p) else {
+            throw ValidationError("\(flag): '\(p)' is not a number (expected a comma-separated list)")
+        }
         out.append(v)
     }
     guard !out.isEmpty else { throw ValidationError("\(flag) needs at least one value") }
@@ -46,7 +55,8 @@ func parseBudgetSpec(_ spec: String) throws -> Budget {
     guard let eq = spec.firstIndex(of: "=") else {
         throw ValidationError("budget '\(spec)' must look like r=8, r=8,-1, loops=4, ms=20, gflops=1.5 or full")
     }
-    let key = String(spec[..<eq]), value = String(spec[spec.index(after: eq)...])
+    let key = String(spec[..<eq])
+    let value = String(spec[spec.index(after: eq)...])
     var b = Budget()
     switch key {
     case "r": b.mergeR = try parseList(value, "r", Int.init)
@@ -58,5 +68,3 @@ func parseBudgetSpec(_ spec: String) throws -> Budget {
     }
     return b
 }
-
-import Foundation

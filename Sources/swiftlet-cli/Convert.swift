@@ -7,29 +7,32 @@ struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Convert an official PyTorch checkpoint (.pth or .safetensors) into a .swl model file.",
         discussion: """
-        The config is a JSON object of the reference constructor's keyword arguments (for ViTs the timm
-        arguments: img_size, patch_size, embed_dim, depth, num_heads, mlp_ratio, num_classes). A file
-        that nests them under "constructor", "timm_kwargs" or "config" works as is. Arguments the
-        checkpoint records (LoopFormer's model_args, DeiT's args, GPT-NeoX's args, the config.json of a
-        Hugging Face folder passed as --checkpoint) complete it, and so do the sizes its tensors show
-        (widths, counts, vocabulary): the config may leave those out, and is refused where it
-        contradicts them. What nothing determines (a head count) takes the official default with a
-        warning on stderr; set it in the config.
+            The config is a JSON object of the reference constructor's keyword arguments (for ViTs the timm
+            arguments: img_size, patch_size, embed_dim, depth, num_heads, mlp_ratio, num_classes). A file
+            that nests them under "constructor", "timm_kwargs" or "config" works as is. Arguments the
+            checkpoint records (LoopFormer's model_args, DeiT's args, GPT-NeoX's args, the config.json of a
+            Hugging Face folder passed as --checkpoint) complete it, and so do the sizes its tensors show
+            (widths, counts, vocabulary): the config may leave those out, and is refused where it
+            contradicts them. What nothing determines (a head count) takes the official default with a
+            warning on stderr; set it in the config.
 
-        .pth files are read by a restricted unpickler that never runs code from the file; the state
-        dict may sit at the top level or under model / state_dict / model_state_dict / module.
-        The output is deterministic: the same weights from a .pth and a .safetensors give identical
-        bytes. The file is written to a temporary name, synced and renamed, so a failed conversion
-        never leaves a half-written model behind.
+            .pth files are read by a restricted unpickler that never runs code from the file; the state
+            dict may sit at the top level or under model / state_dict / model_state_dict / module.
+            The output is deterministic: the same weights from a .pth and a .safetensors give identical
+            bytes. The file is written to a temporary name, synced and renamed, so a failed conversion
+            never leaves a half-written model behind.
 
-        Example:
-          swiftlet convert --family vit --config kwargs.json --checkpoint deit_tiny.pth --output deit.swl
-        """)
+            Example:
+              swiftlet convert --family vit --config kwargs.json --checkpoint deit_tiny.pth --output deit.swl
+            """)
 
     @Option(help: ArgumentHelp("Model family: \(Converter.families.map { $0.family }.joined(separator: ", "))."))
     var family: String
 
-    @Option(help: "JSON file with the reference constructor's keyword arguments (what the checkpoint does not record or show).")
+    @Option(
+        help:
+            "JSON file with the reference constructor's keyword arguments (what the checkpoint does not record or show)."
+    )
     var config: String?
 
     @Option(help: "The official checkpoint: a torch.save .pth/.pt zip, a .safetensors file, or a Hugging Face folder.")
@@ -38,10 +41,15 @@ struct Convert: ParsableCommand {
     @Option(help: "Where to write the .swl file.")
     var output: String
 
-    @Option(help: "Storage type of weight matrices: f32 (exact), f16, bf16, or q8 (int8, one scale per row; LoopFormer and ViT).")
+    @Option(
+        help:
+            "Storage type of weight matrices: f32 (exact), f16, bf16, or q8 (int8, one scale per row; LoopFormer and ViT)."
+    )
     var dtype: String = "f32"
 
-    @Option(name: .customLong("table-dtype"), help: "MemoryFormer: storage type of the hash tables: f32, f16 or q8 (int8 with a scale per row).")
+    @Option(
+        name: .customLong("table-dtype"),
+        help: "MemoryFormer: storage type of the hash tables: f32, f16 or q8 (int8 with a scale per row).")
     var tableDType: String = "f32"
 
     @Flag(help: "Compress tensors with zstd (floats are byte-shuffled first). Smaller files, slower first use.")
@@ -54,14 +62,16 @@ struct Convert: ParsableCommand {
     var quiet = false
 
     func run() throws {
-        let options = ConvertOptions(weightDType: try parseDType(dtype, "--dtype", allowQ8: true),
-                                     tableDType: try parseDType(tableDType, "--table-dtype", allowQ8: true),
-                                     compress: compress)
+        let options = ConvertOptions(
+            weightDType: try parseDType(dtype, "--dtype", allowQ8: true),
+            tableDType: try parseDType(tableDType, "--table-dtype", allowQ8: true),
+            compress: compress)
         let start = Date()
         do {
-            let warnings = try Converter.convert(family: family, configPath: config, checkpointPath: checkpoint,
-                                                 outputPath: output, options: options, force: force,
-                                                 progress: { if !quiet { note($0) } })
+            let warnings = try Converter.convert(
+                family: family, configPath: config, checkpointPath: checkpoint,
+                outputPath: output, options: options, force: force,
+                progress: { if !quiet { note($0) } })
             for w in warnings { note("warning: \(w)") }
         } catch let e as ConvertError {
             failAndExit(e.message)

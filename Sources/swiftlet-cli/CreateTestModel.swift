@@ -8,10 +8,10 @@ struct CreateTestModel: ParsableCommand {
         commandName: "create-test-model",
         abstract: "Write Swiftlet's tiny built-in test model, for checking an integration without a real checkpoint.",
         discussion: """
-        The test model (family "test") is a 4-block residual MLP on 4-float rows with 3 outputs, a stream
-        with one frame of look-ahead, and a 6-token toy language model with a 16-token context. It
-        exercises every function of the C API; bindings use it in their tests.
-        """)
+            The test model (family "test") is a 4-block residual MLP on 4-float rows with 3 outputs, a stream
+            with one frame of look-ahead, and a 6-token toy language model with a 16-token context. It
+            exercises every function of the C API; bindings use it in their tests.
+            """)
 
     @Argument(help: "Where to write the .swl file.")
     var output: String

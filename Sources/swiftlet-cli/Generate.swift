@@ -6,12 +6,12 @@ struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate tokens with a language model (LoopFormer, MemoryFormer) through its KV cache.",
         discussion: """
-        Prefills the prompt, then decodes one token at a time, printing each new id with its time.
-        Greedy by default; --temperature with optional --top-k samples, reproducibly for a --seed.
+            Prefills the prompt, then decodes one token at a time, printing each new id with its time.
+            Greedy by default; --temperature with optional --top-k samples, reproducibly for a --seed.
 
-        Example:
-          swiftlet generate lm.swl --prompt-ids 1,2,3 --max-tokens 20 --loops 4 --temperature 0.8 --top-k 40 --seed 7
-        """)
+            Example:
+              swiftlet generate lm.swl --prompt-ids 1,2,3 --max-tokens 20 --loops 4 --temperature 0.8 --top-k 40 --seed 7
+            """)
 
     @Argument(help: "The .swl language model.")
     var model: String
@@ -39,7 +39,9 @@ struct Generate: ParsableCommand {
     func run() throws {
         let prompt = try parseList(promptIds, "--prompt-ids", Int32.init)
         let m = try openModel(model)
-        let session = try orFail { () throws(SwiftletError) in try m.makeSession(options: SessionOptions(threads: threads)) }
+        let session = try orFail { () throws(SwiftletError) in
+            try m.makeSession(options: SessionOptions(threads: threads))
+        }
         let b = try budget.budget()
         let sampler = Sampler(temperature: temperature, topK: topK)
         let result = try orFail { () throws(SwiftletError) in
@@ -57,8 +59,10 @@ struct Generate: ParsableCommand {
         let decodes = result.reports.dropFirst()
         if !decodes.isEmpty {
             let mean = decodes.map(\.microseconds).reduce(0, +) / Double(decodes.count)
-            note(String(format: "ids: %@\nmean decode %.1f µs/token (%.1f tokens/s)",
-                        result.tokens.map(String.init).joined(separator: ","), mean, 1e6 / mean))
+            note(
+                String(
+                    format: "ids: %@\nmean decode %.1f µs/token (%.1f tokens/s)",
+                    result.tokens.map(String.init).joined(separator: ","), mean, 1e6 / mean))
         }
     }
 }

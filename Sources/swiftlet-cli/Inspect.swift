@@ -6,10 +6,10 @@ struct Inspect: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show what a .swl file holds: metadata and a table of tensors.",
         discussion: """
-        Prints the format version, the metadata, and one row per tensor: name, dtype, shape, codec,
-        stored and raw size, and whether its checksum was verified. With --verify every checksum is
-        checked; the command exits non-zero with a one-line reason if the file is damaged.
-        """)
+            Prints the format version, the metadata, and one row per tensor: name, dtype, shape, codec,
+            stored and raw size, and whether its checksum was verified. With --verify every checksum is
+            checked; the command exits non-zero with a one-line reason if the file is damaged.
+            """)
 
     @Argument(help: "The .swl file.")
     var file: String
@@ -24,7 +24,9 @@ struct Inspect: ParsableCommand {
         } catch {
             failAndExit(error.message.contains(file) ? error.message : "\(file): \(error.message)")
         }
-        print("\(file): Swiftlet model format \(swl.major).\(swl.minor), \(swl.fileSize) bytes, \(swl.tensors.count) tensors")
+        print(
+            "\(file): Swiftlet model format \(swl.major).\(swl.minor), \(swl.fileSize) bytes, \(swl.tensors.count) tensors"
+        )
         print("metadata:")
         for key in swl.metadataKeys {
             print("  \(key) = \(describe(swl.metadata[key]!))")
@@ -38,16 +40,20 @@ struct Inspect: ParsableCommand {
             case .failed: state = "FAILED"
             case .unverified: state = "unverified"
             }
-            rows.append([t.name, t.dtypeName, "[" + t.shape.map(String.init).joined(separator: ", ") + "]", codec,
-                         String(t.storedSize), String(t.rawSize), state])
+            rows.append([
+                t.name, t.dtypeName, "[" + t.shape.map(String.init).joined(separator: ", ") + "]", codec,
+                String(t.storedSize), String(t.rawSize), state,
+            ])
         }
         printTable(rows)
         if verify {
             // Tensors this runtime cannot decode (unknown dtype, codec or filter) are skipped.
             let verified = swl.tensors.filter { swl.checksumState($0.name) == .verified }.count
             let skipped = swl.tensors.count - verified
-            print(skipped == 0 ? "all \(verified) checksums verified"
-                               : "\(verified) checksums verified; \(skipped) tensors this runtime cannot read were skipped")
+            print(
+                skipped == 0
+                    ? "all \(verified) checksums verified"
+                    : "\(verified) checksums verified; \(skipped) tensors this runtime cannot read were skipped")
         }
     }
 }
@@ -69,7 +75,8 @@ func printTable(_ rows: [[String]]) {
     var widths = first.map(\.count)
     for r in rows { for (i, c) in r.enumerated() { widths[i] = max(widths[i], c.count) } }
     for r in rows {
-        print(r.enumerated().map { i, c in c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
-            .joined(separator: "  ").trimmingCharacters(in: .whitespaces))
+        print(
+            r.enumerated().map { i, c in c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }
+                .joined(separator: "  ").trimmingCharacters(in: .whitespaces))
     }
 }

@@ -7,16 +7,16 @@ struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a model on .npy inputs and write its outputs as .npy files.",
         discussion: """
-        The input is one .npy array in the model's input layout (float32 images [B, 3, H, W] for ViTs,
-        features [B, T, C] for LMUFormer, int32 or int64 token ids [B, T] for the language models).
-        The first output goes to --output; the others, where the model has them, to the named flags.
-        The run report (what the budget chose, work, time) is printed on stderr.
+            The input is one .npy array in the model's input layout (float32 images [B, 3, H, W] for ViTs,
+            features [B, T, C] for LMUFormer, int32 or int64 token ids [B, T] for the language models).
+            The first output goes to --output; the others, where the model has them, to the named flags.
+            The run report (what the budget chose, work, time) is printed on stderr.
 
-        Examples:
-          swiftlet run deit.swl --input images.npy --output logits.npy --merge-r 8,-1
-          swiftlet run lm.swl --input ids.npy --output logits.npy --loops 3
-          swiftlet run lm.swl --input ids.npy --output logits.npy --budget-ms 5
-        """)
+            Examples:
+              swiftlet run deit.swl --input images.npy --output logits.npy --merge-r 8,-1
+              swiftlet run lm.swl --input ids.npy --output logits.npy --loops 3
+              swiftlet run lm.swl --input ids.npy --output logits.npy --budget-ms 5
+            """)
 
     @Argument(help: "The .swl model.")
     var model: String
@@ -33,7 +33,9 @@ struct Run: ParsableCommand {
     @Option(name: .customLong("tokens-output"), help: "ViT: where to write the final tokens (.npy).")
     var tokensOutput: String?
 
-    @Option(name: .customLong("sizes-output"), help: "ViT: where to write how many patches each final token stands for (.npy).")
+    @Option(
+        name: .customLong("sizes-output"),
+        help: "ViT: where to write how many patches each final token stands for (.npy).")
     var sizesOutput: String?
 
     @Option(help: "Compute threads (0 = all cores).")
@@ -44,12 +46,18 @@ struct Run: ParsableCommand {
     func run() throws {
         let m = try openModel(model)
         let array = try readNPY(input)
-        let session = try orFail { () throws(SwiftletError) in try m.makeSession(options: SessionOptions(threads: threads)) }
+        let session = try orFail { () throws(SwiftletError) in
+            try m.makeSession(options: SessionOptions(threads: threads))
+        }
         let b = try budget.budget()
-        let report = try orFail { () throws(SwiftletError) in try array.withView(for: m) { (v) throws(SwiftletError) in try session.run(views: [v], budget: b) } }
+        let report = try orFail { () throws(SwiftletError) in
+            try array.withView(for: m) { (v) throws(SwiftletError) in try session.run(views: [v], budget: b) }
+        }
         let outputs = try orFail { () throws(SwiftletError) in try session.lastOutputs }
         try writeNPY(outputs[0], to: output)
-        let extra: [(String?, String)] = [(perStep, "logits_per_step"), (tokensOutput, "tokens"), (sizesOutput, "sizes")]
+        let extra: [(String?, String)] = [
+            (perStep, "logits_per_step"), (tokensOutput, "tokens"), (sizesOutput, "sizes"),
+        ]
         for (path, name) in extra {
             guard let path else { continue }
             guard let i = m.outputs.firstIndex(where: { $0.name == name }), i < outputs.count else {
@@ -62,8 +70,10 @@ struct Run: ParsableCommand {
 }
 
 func describe(_ r: RunReport) -> String {
-    var parts = ["chose \(r.choice.isEmpty ? "full model" : r.choice)",
-                 String(format: "%.1f µs", r.microseconds), String(format: "%.4f GFLOP", r.gflops)]
+    var parts = [
+        "chose \(r.choice.isEmpty ? "full model" : r.choice)",
+        String(format: "%.1f µs", r.microseconds), String(format: "%.4f GFLOP", r.gflops),
+    ]
     if r.loops > 0 { parts.append("loops \(r.loops)") }
     if r.tokensKept > 0 { parts.append("tokens kept \(r.tokensKept)") }
     if r.framesUsed > 0 { parts.append("frames \(r.framesUsed)") }
@@ -115,7 +125,8 @@ extension NPYArray {
         }
         let result: Result<R, SwiftletError> = bytes.withUnsafeBytes { raw in
             Result { () throws(SwiftletError) in
-                try body(TensorView(dtype: want, shape: shape, data: raw.baseAddress ?? UnsafeRawPointer(bitPattern: 16)!))
+                try body(
+                    TensorView(dtype: want, shape: shape, data: raw.baseAddress ?? UnsafeRawPointer(bitPattern: 16)!))
             }
         }
         return try result.get()

@@ -8,18 +8,18 @@ struct StreamCommand: ParsableCommand {
         commandName: "stream",
         abstract: "Stream frames or a WAV file through a model frame by frame (LMUFormer).",
         discussion: """
-        With --input, frames of a [T, C] or [1, T, C] .npy array are pushed --chunk at a time through
-        the stream API, the stream is flushed, and the per-frame predictions are written to --output
-        as [T, classes] — the same rows a whole-clip run gives.
+            With --input, frames of a [T, C] or [1, T, C] .npy array are pushed --chunk at a time through
+            the stream API, the stream is flushed, and the per-frame predictions are written to --output
+            as [T, classes] — the same rows a whole-clip run gives.
 
-        With --wav, 16 kHz mono 16-bit PCM is pushed in 10 ms pieces through the model's audio front
-        end, and the running top class is printed as the audio streams (label names from --labels,
-        one per line).
+            With --wav, 16 kHz mono 16-bit PCM is pushed in 10 ms pieces through the model's audio front
+            end, and the running top class is printed as the audio streams (label names from --labels,
+            one per line).
 
-        Examples:
-          swiftlet stream lmu.swl --input clip.npy --chunk 7 --output steps.npy
-          swiftlet stream kws.swl --wav yes.wav --labels labels.txt
-        """)
+            Examples:
+              swiftlet stream lmu.swl --input clip.npy --chunk 7 --output steps.npy
+              swiftlet stream kws.swl --wav yes.wav --labels labels.txt
+            """)
 
     @Argument(help: "The .swl model.")
     var model: String
@@ -64,10 +64,15 @@ struct StreamCommand: ParsableCommand {
         let values: [Float]
         do { values = try array.floats() } catch { failAndExit("\(path): \(error)") }
         guard let last = array.shape.last, last == width, array.shape.count <= 3,
-              array.shape.count < 3 || array.shape[0] == 1 else {
-            failAndExit("\(path) has shape \(array.shape); the stream takes frames of \(width) floats as [T, \(width)] or [1, T, \(width)]")
+            array.shape.count < 3 || array.shape[0] == 1
+        else {
+            failAndExit(
+                "\(path) has shape \(array.shape); the stream takes frames of \(width) floats as [T, \(width)] or [1, T, \(width)]"
+            )
         }
-        if let earlyMargin { try orFail { () throws(SwiftletError) in try stream.setBudget(Budget(earlyMargin: earlyMargin)) } }
+        if let earlyMargin {
+            try orFail { () throws(SwiftletError) in try stream.setBudget(Budget(earlyMargin: earlyMargin)) }
+        }
         let frames = values.count / width
         var rows: [Float] = []
         var start = 0
@@ -84,8 +89,12 @@ struct StreamCommand: ParsableCommand {
         do {
             try NPYArray(floats: rows, shape: [rows.count / max(w, 1), w]).write(to: output!)
         } catch { failAndExit("cannot write \(output!): \(error)") }
-        note(String(format: "%d frames in chunks of %d: %d rows, %.1f µs per frame; %@", frames, chunk, rows.count / max(w, 1),
-                    elapsed * 1e6 / Double(max(frames, 1)), describe(try orFail { () throws(SwiftletError) in try stream.report })))
+        note(
+            String(
+                format: "%d frames in chunks of %d: %d rows, %.1f µs per frame; %@", frames, chunk,
+                rows.count / max(w, 1),
+                elapsed * 1e6 / Double(max(frames, 1)),
+                describe(try orFail { () throws(SwiftletError) in try stream.report })))
     }
 
     private func streamWAV(_ m: Model, _ path: String) throws {
@@ -93,11 +102,15 @@ struct StreamCommand: ParsableCommand {
         do { samples = try readWAV16kMono(path) } catch { failAndExit("\(path): \(error)") }
         var names: [String] = []
         if let labels {
-            guard let text = try? String(contentsOfFile: labels, encoding: .utf8) else { failAndExit("cannot read \(labels)") }
+            guard let text = try? String(contentsOfFile: labels, encoding: .utf8) else {
+                failAndExit("cannot read \(labels)")
+            }
             names = text.split(whereSeparator: \.isNewline).map(String.init)
         }
         let stream = try orFail { () throws(SwiftletError) in try m.makeStream(options: StreamOptions(input: .pcm)) }
-        if let earlyMargin { try orFail { () throws(SwiftletError) in try stream.setBudget(Budget(earlyMargin: earlyMargin)) } }
+        if let earlyMargin {
+            try orFail { () throws(SwiftletError) in try stream.setBudget(Budget(earlyMargin: earlyMargin)) }
+        }
         var frame = 0
         func show(_ rows: [[Float]]) {
             for row in rows {
@@ -105,7 +118,8 @@ struct StreamCommand: ParsableCommand {
                 guard frame % every == 0 || frame == 1 else { continue }
                 let best = row.indices.max { row[$0] < row[$1] } ?? 0
                 let name = best < names.count ? names[best] : "class \(best)"
-                print(String(format: "%6.2f s  frame %4d  top: %@ (%.3f)", Double(frame) * 0.01, frame, name, row[best]))
+                print(
+                    String(format: "%6.2f s  frame %4d  top: %@ (%.3f)", Double(frame) * 0.01, frame, name, row[best]))
             }
         }
         var i = 0
@@ -118,8 +132,10 @@ struct StreamCommand: ParsableCommand {
         show(try orFail { () throws(SwiftletError) in try stream.flush() })
         let r = try orFail { () throws(SwiftletError) in try stream.report }
         let perFrame = r.microseconds / Double(max(frame, 1))
-        note(String(format: "%d frames from %.2f s of audio: %.1f µs of compute per 10 ms frame (%.0f× real time); %@",
-                    frame, Double(samples.count) / 16000, perFrame, 10_000 / max(perFrame, 1e-9), describe(r)))
+        note(
+            String(
+                format: "%d frames from %.2f s of audio: %.1f µs of compute per 10 ms frame (%.0f× real time); %@",
+                frame, Double(samples.count) / 16000, perFrame, 10_000 / max(perFrame, 1e-9), describe(r)))
     }
 }
 
@@ -129,9 +145,13 @@ struct WAVError: Error, CustomStringConvertible {
 
 /// Reads a RIFF WAV file of 16-bit PCM, mono, 16 kHz.
 func readWAV16kMono(_ path: String) throws -> [Int16] {
-    guard let data = FileManager.default.contents(atPath: path) else { throw WAVError(description: "cannot read the file") }
+    guard let data = FileManager.default.contents(atPath: path) else {
+        throw WAVError(description: "cannot read the file")
+    }
     let b = [UInt8](data)
-    func u32(_ o: Int) -> UInt32 { UInt32(b[o]) | UInt32(b[o + 1]) << 8 | UInt32(b[o + 2]) << 16 | UInt32(b[o + 3]) << 24 }
+    func u32(_ o: Int) -> UInt32 {
+        UInt32(b[o]) | UInt32(b[o + 1]) << 8 | UInt32(b[o + 2]) << 16 | UInt32(b[o + 3]) << 24
+    }
     func u16(_ o: Int) -> UInt16 { UInt16(b[o]) | UInt16(b[o + 1]) << 8 }
     guard b.count >= 12, b[0..<4] == [0x52, 0x49, 0x46, 0x46], b[8..<12] == [0x57, 0x41, 0x56, 0x45] else {
         throw WAVError(description: "not a RIFF/WAVE file")
@@ -142,14 +162,18 @@ func readWAV16kMono(_ path: String) throws -> [Int16] {
         let id = String(decoding: b[o..<(o + 4)], as: UTF8.self)
         let size = Int(u32(o + 4))
         let body = o + 8
-        guard body + size <= b.count || id == "data" else { throw WAVError(description: "chunk '\(id)' runs past the end") }
+        guard body + size <= b.count || id == "data" else {
+            throw WAVError(description: "chunk '\(id)' runs past the end")
+        }
         if id == "fmt " {
             guard size >= 16 else { throw WAVError(description: "fmt chunk too short") }
             format = (u16(body + 2), u32(body + 4), u16(body + 14), u16(body))
         } else if id == "data" {
             guard let f = format else { throw WAVError(description: "data before fmt") }
             guard f.tag == 1 || f.tag == 0xFFFE, f.bits == 16, f.channels == 1, f.rate == 16000 else {
-                throw WAVError(description: "need 16 kHz mono 16-bit PCM, got \(f.rate) Hz, \(f.channels) channel(s), \(f.bits)-bit")
+                throw WAVError(
+                    description:
+                        "need 16 kHz mono 16-bit PCM, got \(f.rate) Hz, \(f.channels) channel(s), \(f.bits)-bit")
             }
             let n = min(size, b.count - body) / 2
             return (0..<n).map { Int16(bitPattern: u16(body + 2 * $0)) }

@@ -8,20 +8,23 @@ struct SwiftletCommand: ParsableCommand {
         commandName: "swiftlet",
         abstract: "Convert, inspect, run and benchmark efficient transformers under a compute budget.",
         discussion: """
-        Swiftlet runs four families of efficient transformers on the CPU from compressed .swl files:
-        token-merging ViTs (vit), LMUFormer (lmuformer), LoopFormer (loopformer) and MemoryFormer
-        (memoryformer). A typical session:
+            Swiftlet runs four families of efficient transformers on the CPU from compressed .swl files:
+            token-merging ViTs (vit), LMUFormer (lmuformer), LoopFormer (loopformer) and MemoryFormer
+            (memoryformer). A typical session:
 
-          swiftlet convert --family vit --config kwargs.json --checkpoint deit.pth --output deit.swl
-          swiftlet inspect deit.swl --verify
-          swiftlet run deit.swl --input images.npy --output logits.npy --merge-r 8
-          swiftlet bench deit.swl --budget r=0 --budget r=8 --budget ms=20
+              swiftlet convert --family vit --config kwargs.json --checkpoint deit.pth --output deit.swl
+              swiftlet inspect deit.swl --verify
+              swiftlet run deit.swl --input images.npy --output logits.npy --merge-r 8
+              swiftlet bench deit.swl --budget r=0 --budget r=8 --budget ms=20
 
-        Run `swiftlet help <command>` for the options of each command.
-        """,
+            Run `swiftlet help <command>` for the options of each command.
+            """,
         version: swiftletVersion,
-        subcommands: [Convert.self, Inspect.self, Run.self, Generate.self, StreamCommand.self, Bench.self, Compare.self, Features.self,
-                      CreateTestModel.self]
+        subcommands: [
+            Convert.self, Inspect.self, Run.self, Generate.self, StreamCommand.self, Bench.self, Compare.self,
+            Features.self,
+            CreateTestModel.self,
+        ]
     )
 }
 
@@ -32,6 +35,6 @@ func failAndExit(_ message: String) -> Never {
 }
 
 func note(_ message: String) {
-    fflush(nil)  // keep stdout rows and stderr notes in order when both go to one terminal or file
+    fflush(nil) // keep stdout rows and stderr notes in order when both go to one terminal or file
     FileHandle.standardError.write(Data("\(message)\n".utf8))
 }

@@ -14,23 +14,22 @@
 
 static int passed = 0, failed = 0;
 
-#define CHECK(cond, ...)                                                                 \
-    do {                                                                                 \
-        if (cond) {                                                                      \
-            passed++;                                                                    \
-        } else {                                                                         \
-            failed++;                                                                    \
-            fprintf(stderr, "FAIL %s:%d: %s — ", __FILE__, __LINE__, #cond);           \
-            fprintf(stderr, __VA_ARGS__);                                                \
-            fprintf(stderr, " (last error: %s)\n", swl_last_error());                   \
-        }                                                                                \
+#define CHECK(cond, ...)                                                                                               \
+    do {                                                                                                               \
+        if (cond) {                                                                                                    \
+            passed++;                                                                                                  \
+        } else {                                                                                                       \
+            failed++;                                                                                                  \
+            fprintf(stderr, "FAIL %s:%d: %s — ", __FILE__, __LINE__, #cond);                                           \
+            fprintf(stderr, __VA_ARGS__);                                                                              \
+            fprintf(stderr, " (last error: %s)\n", swl_last_error());                                                  \
+        }                                                                                                              \
     } while (0)
 
-#define CHECK_STATUS(expr, want)                                                         \
-    do {                                                                                 \
-        swl_status got_ = (expr);                                                        \
-        CHECK(got_ == (want), "%s returned %s, expected %s", #expr, swl_status_name(got_), \
-              swl_status_name(want));                                                    \
+#define CHECK_STATUS(expr, want)                                                                                       \
+    do {                                                                                                               \
+        swl_status got_ = (expr);                                                                                      \
+        CHECK(got_ == (want), "%s returned %s, expected %s", #expr, swl_status_name(got_), swl_status_name(want));     \
     } while (0)
 
 /* Compile-time layout checks (C99 has no static_assert): a negative array size fails the build. */
@@ -195,7 +194,8 @@ static void test_model_queries(swl_model *m) {
     swl_tensor_info_init(&info);
     CHECK_STATUS(swl_model_input_info(m, 0, &info), SWL_OK);
     CHECK(info.dtype == SWL_DTYPE_F32 && info.n_dims == 2 && info.shape[0] == -1 && info.shape[1] == 4 &&
-              strcmp(info.name, "x") == 0, "input info");
+              strcmp(info.name, "x") == 0,
+          "input info");
     CHECK_STATUS(swl_model_output_info(m, 0, &info), SWL_OK);
     CHECK(info.n_dims == 2 && info.shape[1] == 3 && strcmp(info.name, "y") == 0, "output info");
     CHECK_STATUS(swl_model_input_info(m, 1, &info), SWL_ERR_NOT_FOUND);
@@ -228,7 +228,8 @@ static void test_session(swl_model *m) {
     out.size_bytes = sizeof y2;
     CHECK_STATUS(swl_session_run(s, &in, 1, &out, 1, &b, &r), SWL_OK);
     CHECK(out.n_dims == 2 && out.shape[0] == 2 && out.shape[1] == 3, "caller output shape");
-    CHECK(r.loops == 2 && r.completed == 1 && strcmp(r.choice, "loops=2") == 0, "report loops %d choice %s", r.loops, r.choice);
+    CHECK(r.loops == 2 && r.completed == 1 && strcmp(r.choice, "loops=2") == 0, "report loops %d choice %s", r.loops,
+          r.choice);
     CHECK(r.gflops > 0 && r.microseconds >= 0, "report cost");
     b.loops = 4;
     out.data = y4;
@@ -468,7 +469,8 @@ static void test_generation(swl_model *m) {
     CHECK_STATUS(swl_session_prefill(s, prompt, 3, &b, &r), SWL_OK);
     CHECK(r.loops == 3, "prefill loops %d", r.loops);
     CHECK_STATUS(swl_session_logits(s, &logits, &positions, &vocab), SWL_OK);
-    CHECK(positions == 3 && vocab == 6, "prefill logits %llu x %llu", (unsigned long long)positions, (unsigned long long)vocab);
+    CHECK(positions == 3 && vocab == 6, "prefill logits %llu x %llu", (unsigned long long)positions,
+          (unsigned long long)vocab);
     memcpy(first_full, logits + 2 * 6, sizeof first_full);
     CHECK_STATUS(swl_session_position(s, &pos, &ctx), SWL_OK);
     CHECK(pos == 3 && ctx == 16, "position %llu ctx %llu", (unsigned long long)pos, (unsigned long long)ctx);
@@ -488,7 +490,8 @@ static void test_generation(swl_model *m) {
     CHECK_STATUS(swl_session_decode(s, 3, NULL), SWL_OK);
 
     /* sampling: greedy is argmax; seeded sampling is reproducible */
-    for (i = 1; i < 6; i++) if (step_logits[i] > step_logits[best]) best = i;
+    for (i = 1; i < 6; i++)
+        if (step_logits[i] > step_logits[best]) best = i;
     swl_sampler_init(&sp);
     CHECK_STATUS(swl_sample(step_logits, 6, &sp, &rng1, &tok), SWL_OK);
     CHECK(tok == best, "greedy picked %d, argmax %d", tok, best);
@@ -504,9 +507,14 @@ static void test_generation(swl_model *m) {
     /* +inf and NaN logits are errors; -inf masks a token, which is never picked; all -inf is an error */
     {
         float overflowed[3], masked[3], none[2];
-        overflowed[0] = 0.0f; overflowed[1] = INFINITY; overflowed[2] = -INFINITY;
-        masked[0] = -INFINITY; masked[1] = 1.0f; masked[2] = -INFINITY;
-        none[0] = -INFINITY; none[1] = -INFINITY;
+        overflowed[0] = 0.0f;
+        overflowed[1] = INFINITY;
+        overflowed[2] = -INFINITY;
+        masked[0] = -INFINITY;
+        masked[1] = 1.0f;
+        masked[2] = -INFINITY;
+        none[0] = -INFINITY;
+        none[1] = -INFINITY;
         sp.temperature = 1.0f;
         sp.top_k = 0;
         CHECK_STATUS(swl_sample(overflowed, 3, &sp, &rng1, &tok), SWL_ERR_NUMERIC);
@@ -617,7 +625,8 @@ static void test_stream(swl_model *m) {
     CHECK_STATUS(swl_stream_reset(st), SWL_OK);
     CHECK_STATUS(swl_stream_push(st, frames, 10, &n), SWL_OK);
     CHECK_STATUS(swl_stream_report(st, &r), SWL_OK);
-    CHECK(r.decided == 1 && r.frames_used == 5 && r.completed == 0, "decided after %lld frames", (long long)r.frames_used);
+    CHECK(r.decided == 1 && r.frames_used == 5 && r.completed == 0, "decided after %lld frames",
+          (long long)r.frames_used);
     b.early_fraction = 2.0;
     CHECK_STATUS(swl_stream_set_budget(st, &b), SWL_ERR_BUDGET);
     CHECK_STATUS(swl_stream_set_budget(st, NULL), SWL_OK);

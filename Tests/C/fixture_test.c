@@ -45,17 +45,32 @@ static int read_npy(const char *path, array *a) {
         hlen = b[0] | (unsigned)b[1] << 8 | (unsigned)b[2] << 16 | (unsigned)b[3] << 24;
     }
     header = calloc(hlen + 1, 1);
-    if (!header || fread(header, 1, hlen, f) != hlen) { free(header); goto done; }
-    if (strstr(header, "'<f4'")) a->dtype = SWL_DTYPE_F32;
-    else if (strstr(header, "'<i4'")) a->dtype = SWL_DTYPE_I32;
-    else if (strstr(header, "'<i8'")) { a->dtype = SWL_DTYPE_I32; is_i8 = 1; elem = 8; }
-    if (!a->dtype || strstr(header, "True")) { free(header); goto done; }
+    if (!header || fread(header, 1, hlen, f) != hlen) {
+        free(header);
+        goto done;
+    }
+    if (strstr(header, "'<f4'"))
+        a->dtype = SWL_DTYPE_F32;
+    else if (strstr(header, "'<i4'"))
+        a->dtype = SWL_DTYPE_I32;
+    else if (strstr(header, "'<i8'")) {
+        a->dtype = SWL_DTYPE_I32;
+        is_i8 = 1;
+        elem = 8;
+    }
+    if (!a->dtype || strstr(header, "True")) {
+        free(header);
+        goto done;
+    }
     p = strchr(strstr(header, "shape"), '(') + 1;
     a->count = 1;
     while (*p && *p != ')') {
         char *end;
         long long v = strtoll(p, &end, 10);
-        if (end == p) { p++; continue; }
+        if (end == p) {
+            p++;
+            continue;
+        }
         a->shape[a->n_dims++] = v;
         a->count *= v;
         p = end;
@@ -89,7 +104,8 @@ static void parse_budget(int argc, char **argv, swl_budget *b, float *traj, int3
     int i;
     swl_budget_init(b);
     for (i = 0; i < argc; i++) {
-        if (strncmp(argv[i], "loops=", 6) == 0) b->loops = atoi(argv[i] + 6);
+        if (strncmp(argv[i], "loops=", 6) == 0)
+            b->loops = atoi(argv[i] + 6);
         else if (strncmp(argv[i], "traj=", 5) == 0) {
             b->n_trajectory = parse_floats(argv[i] + 5, traj, 64);
             b->trajectory = traj;
@@ -117,8 +133,8 @@ static void compare(const char *what, const float *got, const float *want, int64
         printf("ok   %s: %lld values, max abs error %.3g\n", what, (long long)n, max_abs);
     } else {
         failed++;
-        printf("FAIL %s: value %lld is %g, expected %g (max abs error %.3g)\n", what, (long long)bad,
-               got[bad], want[bad], max_abs);
+        printf("FAIL %s: value %lld is %g, expected %g (max abs error %.3g)\n", what, (long long)bad, got[bad],
+               want[bad], max_abs);
     }
 }
 
@@ -217,15 +233,23 @@ int main(int argc, char **argv) {
                     uint64_t n = 0, nr = 0;
                     const float *out;
                     int64_t m = t + chunk <= T ? chunk : T - t;
-                    swl_status s2 = t < T ? swl_stream_push(st, (const float *)in.data + (b * T + t) * C, (uint64_t)m, &n)
-                                          : swl_stream_flush(st, &n);
+                    swl_status s2 = t < T
+                                        ? swl_stream_push(st, (const float *)in.data + (b * T + t) * C, (uint64_t)m, &n)
+                                        : swl_stream_flush(st, &n);
                     if (!status_ok(s2, "push/flush") || !status_ok(swl_stream_outputs(st, &out, &nr), "outputs")) break;
-                    if (rows + (int64_t)nr > T) { failed++; printf("FAIL too many rows\n"); break; }
+                    if (rows + (int64_t)nr > T) {
+                        failed++;
+                        printf("FAIL too many rows\n");
+                        break;
+                    }
                     memcpy(got + (b * T + rows) * K, out, (size_t)(nr * (uint64_t)K) * sizeof(float));
                     rows += (int64_t)nr;
                     t = t < T ? t + m : T + 1;
                 }
-                if (rows != T) { failed++; printf("FAIL clip %lld: %lld rows, expected %lld\n", (long long)b, (long long)rows, (long long)T); }
+                if (rows != T) {
+                    failed++;
+                    printf("FAIL clip %lld: %lld rows, expected %lld\n", (long long)b, (long long)rows, (long long)T);
+                }
             }
             snprintf(what, sizeof what, "stream in chunks of %lld", (long long)chunk);
             compare(what, got, (const float *)want.data, B * T * K);

@@ -1,6 +1,6 @@
 import Glibc
-import Testing
 import SwiftletFormat
+import Testing
 
 /// A hand-made corrupt file and the error kind it must produce when opened.
 struct Corruption: CustomStringConvertible, Sendable {
@@ -8,7 +8,10 @@ struct Corruption: CustomStringConvertible, Sendable {
     let kind: FormatError.Kind
     let make: @Sendable (inout Image) -> Void
     /// Whether the edit recomputes the header checksum (so the check after it is reached).
-    init(_ description: String, _ kind: FormatError.Kind, reseal: Bool = false, _ edit: @escaping @Sendable (inout Image) -> Void) {
+    init(
+        _ description: String, _ kind: FormatError.Kind, reseal: Bool = false,
+        _ edit: @escaping @Sendable (inout Image) -> Void
+    ) {
         self.description = description
         self.kind = kind
         make = { img in
@@ -18,7 +21,8 @@ struct Corruption: CustomStringConvertible, Sendable {
     }
 }
 
-private let lfsPointer = Array("""
+private let lfsPointer = Array(
+    """
     version https://git-lfs.github.com/spec/v1
     oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393
     size 12345
@@ -51,7 +55,10 @@ private let corruptions: [Corruption] = [
         img.b = rng.bytes(40)
     },
     Corruption("Git LFS pointer", .gitLFSPointer) { $0.b = lfsPointer },
-    Corruption("newer major version", .newerVersion) { $0.set(8, 2, 2); $0.set(10, 2, 3) },
+    Corruption("newer major version", .newerVersion) {
+        $0.set(8, 2, 2)
+        $0.set(10, 2, 3)
+    },
     Corruption("major version 0", .corruptHeader) { $0.set(8, 2, 0) },
     Corruption("header_size 0", .corruptHeader) { $0.set(12, 4, 0) },
     Corruption("header_size 95", .corruptHeader) { $0.set(12, 4, 95) },
@@ -67,7 +74,7 @@ private let corruptions: [Corruption] = [
     Corruption("metadata overlaps the index", .overlap) { $0.set(48, 8, $0.u(32, 8)) },
     Corruption("index overlaps the header", .overlap) { $0.set(32, 8, 8) },
     Corruption("data overlaps the metadata", .overlap) { img in
-        let start = UInt64(img.metaOffset + img.metaSize - 1) / 64 * 64   // inside the metadata
+        let start = UInt64(img.metaOffset + img.metaSize - 1) / 64 * 64 // inside the metadata
         img.set(72, 8, img.u(72, 8) + img.u(64, 8) - start)
         img.set(64, 8, start)
     },
@@ -112,7 +119,9 @@ private let corruptions: [Corruption] = [
         img.set(p + E.dims, 8, 1 << 40)
         img.set(p + E.dims + 8, 8, 1 << 40)
     },
-    Corruption("dim beyond 2^63", .tooLarge, reseal: true) { $0.set($0.entry(named: "a.weight") + E.dims, 8, UInt64.max) },
+    Corruption("dim beyond 2^63", .tooLarge, reseal: true) {
+        $0.set($0.entry(named: "a.weight") + E.dims, 8, UInt64.max)
+    },
     Corruption("raw size does not match the shape", .corruptIndex, reseal: true) { img in
         let p = img.entry(named: "a.weight")
         img.set(p + E.raw, 8, img.u(p + E.raw, 8) + 4)
@@ -125,8 +134,12 @@ private let corruptions: [Corruption] = [
     Corruption("zstd stored size impossible", .corruptIndex, reseal: true) { img in
         img.set(img.entry(named: "c.embed") + E.stored, 8, 1 << 20)
     },
-    Corruption("zstd stored size 0", .corruptIndex, reseal: true) { $0.set($0.entry(named: "c.embed") + E.stored, 8, 0) },
-    Corruption("shuffle on a raw tensor", .corruptIndex, reseal: true) { $0.b[$0.entry(named: "a.weight") + E.filters] = 1 },
+    Corruption("zstd stored size 0", .corruptIndex, reseal: true) {
+        $0.set($0.entry(named: "c.embed") + E.stored, 8, 0)
+    },
+    Corruption("shuffle on a raw tensor", .corruptIndex, reseal: true) {
+        $0.b[$0.entry(named: "a.weight") + E.filters] = 1
+    },
     Corruption("q8_row scalar", .corruptIndex, reseal: true) { img in
         // Make the 2-D q8_row tensor a scalar.
         let p = img.entry(named: "d.proj")
@@ -162,14 +175,18 @@ private let corruptions: [Corruption] = [
     },
     Corruption("metadata string-array element past its value", .corruptMetadata, reseal: true) { img in
         let p = img.metaEntry("test.vocab")
-        img.set(p + 8 + 10 + 4, 4, 1000)   // length of the first string
+        img.set(p + 8 + 10 + 4, 4, 1000) // length of the first string
     },
     Corruption("metadata string-array count too large", .corruptMetadata, reseal: true) { img in
         img.set(img.metaEntry("test.vocab") + 8 + 10, 4, UInt64(UInt32.max))
     },
-    Corruption("metadata int of 4 bytes", .corruptMetadata, reseal: true) { $0.set($0.metaEntry("test.layers") + 4, 4, 4) },
+    Corruption("metadata int of 4 bytes", .corruptMetadata, reseal: true) {
+        $0.set($0.metaEntry("test.layers") + 4, 4, 4)
+    },
     Corruption("metadata bool 2", .corruptMetadata, reseal: true) { $0.b[$0.metaEntry("test.causal") + 8 + 11] = 2 },
-    Corruption("metadata string not UTF-8", .corruptMetadata, reseal: true) { $0.b[$0.metaEntry("general.name") + 8 + 12] = 0xC0 },
+    Corruption("metadata string not UTF-8", .corruptMetadata, reseal: true) {
+        $0.b[$0.metaEntry("general.name") + 8 + 12] = 0xC0
+    },
     Corruption("duplicate metadata key", .corruptMetadata, reseal: true) { img in
         // "test.scales" follows "test.layers" and has the same length.
         let p = img.metaEntry("test.scales")
@@ -256,14 +273,19 @@ private let corruptions: [Corruption] = [
         let explicit = try open(img.b).get()
         #expect(try explicit.rawBytes("b.bias", verifyChecksum: false).count == 32)
         #expect(explicit.checksumState("b.bias") == .unverified)
-        #expect { try explicit.rawBytes("b.bias", verifyChecksum: true) } throws: { ($0 as? FormatError)?.kind == .checksum }
-        #expect { try explicit.rawBytes("b.bias", verifyChecksum: false) } throws: { ($0 as? FormatError)?.kind == .checksum }
+        #expect { try explicit.rawBytes("b.bias", verifyChecksum: true) } throws: {
+            ($0 as? FormatError)?.kind == .checksum
+        }
+        #expect { try explicit.rawBytes("b.bias", verifyChecksum: false) } throws: {
+            ($0 as? FormatError)?.kind == .checksum
+        }
     }
 
     @Test func damagedZstdTensor() throws {
         var img = Image(try sampleFile())
         let p = img.entry(named: "c.embed")
-        let off = Int(img.u(p + E.offset, 8)), size = Int(img.u(p + E.stored, 8))
+        let off = Int(img.u(p + E.offset, 8))
+        let size = Int(img.u(p + E.stored, 8))
         img.b[off + size - 3] ^= 0x55
         let f = try open(img.b).get()
         #expect { try f.floats("c.embed") } throws: { e in
@@ -290,7 +312,7 @@ private let corruptions: [Corruption] = [
         let fcsAt = off + 5 + (single ? 0 : 1) + dictSize
         let stored = Int(img.u(fcsAt, fcsSize)) + (fcsSize == 2 ? 256 : 0)
         #expect(stored == raw)
-        img.set(fcsAt, fcsSize, img.u(fcsAt, fcsSize) + 1)   // claims one byte more
+        img.set(fcsAt, fcsSize, img.u(fcsAt, fcsSize) + 1) // claims one byte more
 
         let f = try open(img.b).get()
         #expect { try f.rawBytes("c.embed") } throws: { e in
@@ -303,16 +325,18 @@ private let corruptions: [Corruption] = [
     /// A zstd frame (RFC 8878) with an 8-byte content size, `emptyRawBlocks` empty raw blocks, then
     /// a last RLE block of one byte: its header declares `content` bytes whatever it really holds.
     static func frame(declaring content: UInt64, emptyRawBlocks: Int = 0) -> [UInt8] {
-        var f: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD, 0xE0]   // magic; single segment, 8-byte content size
+        var f: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD, 0xE0] // magic; single segment, 8-byte content size
         for k in 0..<8 { f.append(UInt8(truncatingIfNeeded: content >> (8 * UInt64(k)))) }
-        for _ in 0..<emptyRawBlocks { f += [0, 0, 0] }    // type raw, size 0, not last
-        f += [0x0B, 0, 0, 0x55]                          // last, type RLE, size 1
+        for _ in 0..<emptyRawBlocks { f += [0, 0, 0] } // type raw, size 0, not last
+        f += [0x0B, 0, 0, 0x55] // last, type RLE, size 1
         return f
     }
 
     /// Writes `frame` over a zstd tensor's stored bytes (which must be at least as long) and gives the
     /// tensor `dtype`, `shape` (two dims, as the sample's) and `raw` bytes.
-    static func craft(_ img: inout Image, _ name: String, frame: [UInt8], dtype: UInt8, shape: (UInt64, UInt64), raw: UInt64) {
+    static func craft(
+        _ img: inout Image, _ name: String, frame: [UInt8], dtype: UInt8, shape: (UInt64, UInt64), raw: UInt64
+    ) {
         let p = img.entry(named: name)
         let off = Int(img.u(p + E.offset, 8))
         precondition(img.b[p + E.nDims] == 2 && Int(img.u(p + E.stored, 8)) >= frame.count)
@@ -332,7 +356,9 @@ private let corruptions: [Corruption] = [
     @Test func smallZstdTensorDeclaringGigabytesIsRefusedAtOpen() throws {
         var img = Image(try sampleFile())
         let gib4: UInt64 = 1 << 32
-        Self.craft(&img, "c.embed", frame: Self.frame(declaring: gib4), dtype: DType.u8.rawValue, shape: (1 << 16, 1 << 16), raw: gib4)
+        Self.craft(
+            &img, "c.embed", frame: Self.frame(declaring: gib4), dtype: DType.u8.rawValue, shape: (1 << 16, 1 << 16),
+            raw: gib4)
         let refused = openError(img.b)
         let error = try #require(refused, "a 17-byte tensor declaring 4 GiB was accepted")
         #expect(error.kind == .corruptIndex && error.tensor == "c.embed", "\(error)")
@@ -367,7 +393,7 @@ private let corruptions: [Corruption] = [
         img.b[img.entry(named: "b.bias") + E.dtype] = 200
         img.b[img.entry(named: "d.proj") + E.codec] = 9
         img.b[img.entry(named: "e.ids") + E.filters] |= 0x80
-        img.set(10, 2, 4)   // minor 4: readable
+        img.set(10, 2, 4) // minor 4: readable
         img.reseal()
         let f = try open(img.b, verify: .eager).get()
         #expect(f.minor == 4)
@@ -409,25 +435,34 @@ private let corruptions: [Corruption] = [
         let padding = img.paddingRanges()
         let zstdSpans = reference.tensors.filter { $0.codec == .zstd }.map { $0.offset..<($0.offset + $0.storedSize) }
         #expect(padding.reduce(0) { $0 + $1.count } > 0)
-        var errors = 0, silent = 0
+        var errors = 0
+        var silent = 0
         var unexplained: [Int] = []
         for pos in 0..<original.count {
             for mask: UInt8 in [0x01, 0x80, 0xFF] {
                 var bytes = original
                 bytes[pos] ^= mask
-                guard case .success(let f) = open(bytes) else { errors += 1; continue }
+                guard case .success(let f) = open(bytes) else {
+                    errors += 1
+                    continue
+                }
                 var failed = false
                 for t in reference.tensors {
                     do {
                         let got = try f.rawBytes(t.name)
-                        #expect(Array(got) == Array(try reference.rawBytes(t.name)), "byte \(pos) changed \(t.name) undetected")
+                        #expect(
+                            Array(got) == Array(try reference.rawBytes(t.name)),
+                            "byte \(pos) changed \(t.name) undetected")
                         if t.dtype?.isFloat == true { _ = try f.floats(t.name) }
                     } catch {
                         failed = true
                         #expect(error.tensor == t.name)
                     }
                 }
-                if failed { errors += 1; continue }
+                if failed {
+                    errors += 1
+                    continue
+                }
                 silent += 1
                 #expect(f.metadata == reference.metadata && f.tensors == reference.tensors)
                 if !padding.contains(where: { $0.contains(pos) }) && !zstdSpans.contains(where: { $0.contains(pos) }) {

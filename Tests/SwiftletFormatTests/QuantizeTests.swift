@@ -1,5 +1,5 @@
-import Testing
 import SwiftletFormat
+import Testing
 
 @Suite struct QuantizeTests {
     /// Every binary16 value decodes exactly as the standard library's Float16 does.
@@ -17,9 +17,11 @@ import SwiftletFormat
     /// overflow to infinity and the halfway cases.
     @Test func floatToHalfMatchesFloat16() {
         var rng = SplitMix(7)
-        var inputs: [Float] = [0, -0, 1, -1, 65504, 65519.99, 65520, 1e9, -1e9, .infinity, -.infinity,
-                               0x1p-24, 0x1p-25, 0x1.8p-25, 0x1p-26, 0x1p-14, 0x1.ffcp-15, 5.96e-8, 6.1e-5,
-                               1 + 0x1p-11, 1 + 0x1p-11 + 0x1p-23, 1 + 3 * 0x1p-11, .leastNonzeroMagnitude]
+        var inputs: [Float] = [
+            0, -0, 1, -1, 65504, 65519.99, 65520, 1e9, -1e9, .infinity, -.infinity,
+            0x1p-24, 0x1p-25, 0x1.8p-25, 0x1p-26, 0x1p-14, 0x1.ffcp-15, 5.96e-8, 6.1e-5,
+            1 + 0x1p-11, 1 + 0x1p-11 + 0x1p-23, 1 + 3 * 0x1p-11, .leastNonzeroMagnitude,
+        ]
         for _ in 0..<200_000 {
             // Random bit patterns across the whole exponent range near half precision.
             let exp = UInt32(rng.next() % 40) + 97
@@ -55,13 +57,16 @@ import SwiftletFormat
 
     @Test func q8RowErrorIsAtMostHalfAStep() {
         var rng = SplitMix(3)
-        let rows = 5, cols = 33
+        let rows = 5
+        let cols = 33
         var x = rng.floats(rows * cols, scale: 4)
-        for c in 0..<cols { x[2 * cols + c] = 0 }   // a zero row
+        for c in 0..<cols { x[2 * cols + c] = 0 } // a zero row
         let bytes = Quantize.q8RowBytes(x, rows: rows, cols: cols)
         #expect(bytes.count == rows * cols + 4 * rows)
         for r in 0..<rows {
-            let scaleBits = (0..<4).reduce(UInt32(0)) { $0 | UInt32(bytes[rows * cols + 4 * r + $1]) << (8 * UInt32($1)) }
+            let scaleBits = (0..<4).reduce(UInt32(0)) {
+                $0 | UInt32(bytes[rows * cols + 4 * r + $1]) << (8 * UInt32($1))
+            }
             let scale = Float(bitPattern: scaleBits)
             let row = x[(r * cols)..<((r + 1) * cols)]
             let maxAbs = row.map(abs).max()!
@@ -83,13 +88,19 @@ import SwiftletFormat
         #expect(Quantize.q8RowBytes([], rows: -1, cols: 0).isEmpty)
         // The empty result makes the writer report the mismatch instead of storing garbage.
         var w = SWLWriter()
-        #expect { try w.addTensor(name: "q", dtype: .q8Row, shape: [2, 2], bytes: Quantize.q8RowBytes([1, 2, 3], rows: 2, cols: 2)) }
-            throws: { ($0 as? FormatError)?.kind == .invalidArgument }
+        #expect {
+            try w.addTensor(
+                name: "q", dtype: .q8Row, shape: [2, 2], bytes: Quantize.q8RowBytes([1, 2, 3], rows: 2, cols: 2))
+        } throws: { ($0 as? FormatError)?.kind == .invalidArgument }
         // Non-finite values: the scale comes from the finite ones; NaN → 0, ±inf → ±127.
         let b = Quantize.q8RowBytes([.nan, 2, -.infinity, .infinity, -1], rows: 1, cols: 5)
         #expect(b.count == 5 + 4)
         #expect(b[0..<5].map { Int8(bitPattern: $0) } == [0, 127, -127, 127, -64])
-        #expect(Float(bitPattern: b[5..<9].enumerated().reduce(UInt32(0)) { $0 | UInt32($1.element) << (8 * UInt32($1.offset)) }) == Float(2) / 127)
+        #expect(
+            Float(
+                bitPattern: b[5..<9].enumerated().reduce(UInt32(0)) {
+                    $0 | UInt32($1.element) << (8 * UInt32($1.offset))
+                }) == Float(2) / 127)
     }
 
     @Test func integerAndFloatEncodersAreLittleEndian() {

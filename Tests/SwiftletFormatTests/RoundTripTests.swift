@@ -1,6 +1,6 @@
 import Glibc
-import Testing
 import SwiftletFormat
+import Testing
 
 /// Raw bytes and expected float32 values for one tensor of each dtype.
 private func sample(_ dtype: DType, rows: Int, cols: Int, seed: UInt64) throws -> (bytes: [UInt8], floats: [Float]?) {
@@ -19,8 +19,8 @@ private func sample(_ dtype: DType, rows: Int, cols: Int, seed: UInt64) throws -
     }
 }
 
-private extension UInt16 {
-    var asUpperHalf: UInt32 { UInt32(self) << 16 }
+extension UInt16 {
+    fileprivate var asUpperHalf: UInt32 { UInt32(self) << 16 }
 }
 
 private struct Case: CustomStringConvertible, Sendable {
@@ -29,8 +29,10 @@ private struct Case: CustomStringConvertible, Sendable {
 }
 
 private let allCases: [Case] = DType.allCases.flatMap { d in
-    [Case(dtype: d, codec: .raw, shuffle: false), Case(dtype: d, codec: .zstd, shuffle: false),
-     Case(dtype: d, codec: .zstd, shuffle: true)]
+    [
+        Case(dtype: d, codec: .raw, shuffle: false), Case(dtype: d, codec: .zstd, shuffle: false),
+        Case(dtype: d, codec: .zstd, shuffle: true),
+    ]
 }
 
 @Suite struct RoundTripTests {
@@ -41,10 +43,12 @@ private let allCases: [Case] = DType.allCases.flatMap { d in
         w.setMetadata("general.family", .string("test"))
         var expected: [String: ([UInt8], [Float]?, Case)] = [:]
         for (k, c) in allCases.enumerated() {
-            let rows = 3 + k % 4, cols = 17 + k
+            let rows = 3 + k % 4
+            let cols = 17 + k
             let (bytes, floats) = try sample(c.dtype, rows: rows, cols: cols, seed: UInt64(k))
             let name = "t\(k).\(c.dtype.name)"
-            try w.addTensor(name: name, dtype: c.dtype, shape: [rows, cols], bytes: bytes, codec: c.codec, shuffle: c.shuffle)
+            try w.addTensor(
+                name: name, dtype: c.dtype, shape: [rows, cols], bytes: bytes, codec: c.codec, shuffle: c.shuffle)
             expected[name] = (bytes, floats, c)
         }
         let file = try w.serialize()
@@ -141,9 +145,10 @@ private let allCases: [Case] = DType.allCases.flatMap { d in
             }
             if metadataFirst { meta() }
             for i in order {
-                try w.addTensor(name: tensors[i].0, dtype: .f16, shape: [8, 5],
-                                bytes: Quantize.f16Bytes(tensors[i].1), codec: i % 2 == 0 ? .zstd : .raw,
-                                shuffle: i % 2 == 0)
+                try w.addTensor(
+                    name: tensors[i].0, dtype: .f16, shape: [8, 5],
+                    bytes: Quantize.f16Bytes(tensors[i].1), codec: i % 2 == 0 ? .zstd : .raw,
+                    shuffle: i % 2 == 0)
             }
             if !metadataFirst { meta() }
             return try w.serialize()
@@ -181,7 +186,7 @@ private let allCases: [Case] = DType.allCases.flatMap { d in
         w.setMetadata("general.family", .string("test"))
         try w.addTensor(name: "x", dtype: .u8, shape: [3], bytes: [1, 2, 3])
         try w.write(to: dir.path + "/m.swl")
-        try w.write(to: dir.path + "/m.swl")   // replaces
+        try w.write(to: dir.path + "/m.swl") // replaces
         #expect(dir.entries() == ["m.swl"])
         let f = try SWLFile(path: dir.path + "/m.swl")
         #expect(Array(try f.rawBytes("x")) == [1, 2, 3])
@@ -194,15 +199,23 @@ private let allCases: [Case] = DType.allCases.flatMap { d in
     @Test func writerRejectsInconsistentInput() {
         var w = SWLWriter()
         func kind(_ body: (inout SWLWriter) throws -> Void) -> FormatError.Kind? {
-            do { try body(&w); return nil } catch { return (error as? FormatError)?.kind }
+            do {
+                try body(&w)
+                return nil
+            } catch { return (error as? FormatError)?.kind }
         }
         #expect(kind { try $0.addTensor(name: "a", dtype: .f32, shape: [2], bytes: [0, 0, 0]) } == .invalidArgument)
         #expect(kind { try $0.addTensor(name: "", dtype: .u8, shape: [1], bytes: [0]) } == .invalidArgument)
-        #expect(kind { try $0.addTensor(name: "a", dtype: .u8, shape: [1, 1, 1, 1, 1, 1, 1, 1, 1], bytes: [0]) } == .invalidArgument)
+        #expect(
+            kind { try $0.addTensor(name: "a", dtype: .u8, shape: [1, 1, 1, 1, 1, 1, 1, 1, 1], bytes: [0]) }
+                == .invalidArgument)
         #expect(kind { try $0.addTensor(name: "a", dtype: .u8, shape: [Int.max, 2], bytes: []) } == .invalidArgument)
         #expect(kind { try $0.addTensor(name: "a", dtype: .u8, shape: [-1], bytes: []) } == .invalidArgument)
-        #expect(kind { try $0.addTensor(name: "a", dtype: .u8, shape: [1], bytes: [0], codec: .raw, shuffle: true) } == .invalidArgument)
-        #expect(kind { try $0.addTensor(name: "a", dtype: .q8Row, shape: [], bytes: [0, 0, 0, 0, 0]) } == .invalidArgument)
+        #expect(
+            kind { try $0.addTensor(name: "a", dtype: .u8, shape: [1], bytes: [0], codec: .raw, shuffle: true) }
+                == .invalidArgument)
+        #expect(
+            kind { try $0.addTensor(name: "a", dtype: .q8Row, shape: [], bytes: [0, 0, 0, 0, 0]) } == .invalidArgument)
         #expect(kind { try $0.addTensor(name: "a", dtype: .u8, shape: [1], bytes: [0]) } == nil)
         #expect(kind { try $0.addTensor(name: "a", dtype: .u8, shape: [1], bytes: [0]) } == .invalidArgument)
         // general.family is required.
@@ -289,7 +302,7 @@ private let allCases: [Case] = DType.allCases.flatMap { d in
         try w.addTensor(name: "table", dtype: .u8, shape: [8 << 20], bytes: rng.bytes(8 << 20))
         try w.write(to: dir.path + "/t.swl")
         let f = try SWLFile(path: dir.path + "/t.swl")
-        let bytes = try f.rawBytes("table")   // hashed: every page touched
+        let bytes = try f.rawBytes("table") // hashed: every page touched
         #expect(f.checksumState("table") == .verified)
         let before = try #require(Self.residentBytes(ofMappingAt: bytes.baseAddress!))
         #expect(before >= 8 << 20)

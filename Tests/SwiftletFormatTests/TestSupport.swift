@@ -1,6 +1,6 @@
 import Glibc
-import Testing
 import SwiftletFormat
+import Testing
 
 /// Deterministic pseudo-random numbers (SplitMix64) so that every run tests the same data.
 struct SplitMix {
@@ -20,7 +20,8 @@ struct SplitMix {
 }
 
 /// Opens bytes through the public API (copied), returning the error instead of throwing.
-func open(_ bytes: [UInt8], verify: ReadOptions.Verify = .onFirstUse, copy: Bool = true) -> Result<SWLFile, FormatError> {
+func open(_ bytes: [UInt8], verify: ReadOptions.Verify = .onFirstUse, copy: Bool = true) -> Result<SWLFile, FormatError>
+{
     bytes.withUnsafeBytes { raw in
         Result { () throws(FormatError) in try SWLFile(bytes: raw, copy: copy, options: ReadOptions(verify: verify)) }
     }
@@ -149,10 +150,12 @@ func sampleFile() throws -> [UInt8] {
     w.setMetadata("test.vocab", .strings(["<s>", "é", ""]))
     try w.addTensor(name: "a.weight", dtype: .f32, shape: [4, 8], bytes: Quantize.f32Bytes(rng.floats(32)))
     try w.addTensor(name: "b.bias", dtype: .f32, shape: [8], bytes: Quantize.f32Bytes(rng.floats(8)))
-    try w.addTensor(name: "c.embed", dtype: .f16, shape: [3, 20], bytes: Quantize.f16Bytes(rng.floats(60)),
-                    codec: .zstd, shuffle: true)
-    try w.addTensor(name: "d.proj", dtype: .q8Row, shape: [2, 6],
-                    bytes: Quantize.q8RowBytes(rng.floats(12), rows: 2, cols: 6))
+    try w.addTensor(
+        name: "c.embed", dtype: .f16, shape: [3, 20], bytes: Quantize.f16Bytes(rng.floats(60)),
+        codec: .zstd, shuffle: true)
+    try w.addTensor(
+        name: "d.proj", dtype: .q8Row, shape: [2, 6],
+        bytes: Quantize.q8RowBytes(rng.floats(12), rows: 2, cols: 6))
     try w.addTensor(name: "e.ids", dtype: .i32, shape: [5], bytes: Quantize.i32Bytes([1, 2, 3, -4, 5]), codec: .zstd)
     return try w.serialize()
 }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import SwiftletKernels
+import Testing
 
 /// The generic kernels LMUFormer added: LIF neurons, sparse-input products, the blocked
 /// state-space scan and the vectorised GELU.
@@ -16,7 +16,9 @@ import SwiftletKernels
             z ^= z >> 31
             return lo + (hi - lo) * Float(z >> 40) / Float(1 << 24)
         }
-        mutating func array(_ n: Int, _ lo: Float = -1, _ hi: Float = 1) -> [Float] { (0..<n).map { _ in next(lo, hi) } }
+        mutating func array(_ n: Int, _ lo: Float = -1, _ hi: Float = 1) -> [Float] {
+            (0..<n).map { _ in next(lo, hi) }
+        }
     }
 
     /// The code paths this CPU runs (the portable one always).
@@ -25,9 +27,12 @@ import SwiftletKernels
     @Test(arguments: [(Float(2), Float(1)), (Float(2), Float(0.5)), (Float(3), Float(0.8))])
     func lifMatchesTheDefinition(tau: Float, threshold: Float) throws {
         var g = Numbers(state: 1)
-        let rows = 37, cols = 21, ld = 24
+        let rows = 37
+        let cols = 21
+        let ld = 24
         let x = g.array(rows * ld, -1, 3)
-        let scale = g.array(cols, 0.5, 1.5), shift = g.array(cols, -0.5, 0.5)
+        let scale = g.array(cols, 0.5, 1.5)
+        let shift = g.array(cols, -0.5, 0.5)
         for isa in Self.paths {
             for affine in [true, false] {
                 var v = [Float](repeating: 0, count: cols)
@@ -46,7 +51,7 @@ import SwiftletKernels
                         spikes += Int(s)
                         #expect(y[r * ld + c] == s, "\(isa): row \(r) col \(c)")
                     }
-                    for c in cols..<ld { #expect(y[r * ld + c] == -7) }  // the stride's gap is untouched
+                    for c in cols..<ld { #expect(y[r * ld + c] == -7) } // the stride's gap is untouched
                 }
                 #expect(count == spikes, "\(isa)")
                 #expect(spikes > 0 && spikes < rows * cols)
@@ -62,10 +67,14 @@ import SwiftletKernels
     @Test(arguments: [1, 2, 3, 4, 5, 7, 8, 11], [1, 16, 35, 256, 300])
     func fewRowsLinearEqualsTheProduct(rows: Int, outFeatures: Int) throws {
         var g = Numbers(state: UInt64(rows * 1000 + outFeatures))
-        let inFeatures = 45, ldx = 50, ldy = outFeatures + 3
+        let inFeatures = 45
+        let ldx = 50
+        let ldy = outFeatures + 3
         let x = g.array(rows * ldx)
-        let w32 = g.array(inFeatures * outFeatures), bias = g.array(outFeatures)
-        let w16 = Self.half(w32), w16f = Self.unhalf(w16)
+        let w32 = g.array(inFeatures * outFeatures)
+        let bias = g.array(outFeatures)
+        let w16 = Self.half(w32)
+        let w16f = Self.unhalf(w16)
         let start = g.array(rows * ldy)
         for isa in Self.paths {
             for halfWeights in [false, true] {
@@ -74,17 +83,20 @@ import SwiftletKernels
                     var y = start
                     w32.withUnsafeBufferPointer { p32 in
                         w16.withUnsafeBufferPointer { p16 in
-                            let w = halfWeights ? LinearWeights(half: p16.baseAddress!, rowStride: outFeatures)
-                                                : LinearWeights(p32.baseAddress!, rowStride: outFeatures)
-                            Kernels.fewRowsLinear(x, rows: rows, inFeatures: inFeatures, ldx: ldx, weight: w,
-                                                         bias: useBias ? bias : nil, outFeatures: outFeatures,
-                                                         into: &y, ldy: ldy, accumulate: accumulate, isa: isa)
+                            let w =
+                                halfWeights
+                                ? LinearWeights(half: p16.baseAddress!, rowStride: outFeatures)
+                                : LinearWeights(p32.baseAddress!, rowStride: outFeatures)
+                            Kernels.fewRowsLinear(
+                                x, rows: rows, inFeatures: inFeatures, ldx: ldx, weight: w,
+                                bias: useBias ? bias : nil, outFeatures: outFeatures,
+                                into: &y, ldy: ldy, accumulate: accumulate, isa: isa)
                         }
                     }
                     for r in 0..<rows {
                         for o in 0..<ldy {
                             guard o < outFeatures else {
-                                #expect(y[r * ldy + o] == start[r * ldy + o])  // past the outputs: untouched
+                                #expect(y[r * ldy + o] == start[r * ldy + o]) // past the outputs: untouched
                                 continue
                             }
                             var s = Double(accumulate ? start[r * ldy + o] : 0) + Double(useBias ? bias[o] : 0)
@@ -101,13 +113,17 @@ import SwiftletKernels
     func sparseInputLinearEqualsTheDenseProduct(binary: Bool, outFeatures: Int) throws {
         var g = Numbers(state: UInt64(outFeatures) + (binary ? 100 : 0))
         // 1100 inputs: more than one compaction piece (1024) per row.
-        let rows = 6, inFeatures = outFeatures == 300 ? 1100 : 70, ldy = outFeatures + 5
+        let rows = 6
+        let inFeatures = outFeatures == 300 ? 1100 : 70
+        let ldy = outFeatures + 5
         let x: [Float] = (0..<(rows * inFeatures)).map { _ in
             let u = g.next(0, 1)
             return u < 0.8 ? 0 : (binary ? 1 : Float(Int(u * 10) - 7) + 0.25)
         }
-        let w32 = g.array(inFeatures * outFeatures), bias = g.array(outFeatures)
-        let w16 = Self.half(w32), w16f = Self.unhalf(w16)
+        let w32 = g.array(inFeatures * outFeatures)
+        let bias = g.array(outFeatures)
+        let w16 = Self.half(w32)
+        let w16f = Self.unhalf(w16)
         let start = g.array(rows * ldy)
         let nonZero = x.filter { $0 != 0 }.count
         #expect(Kernels.countNonZero(x, rows: rows, cols: inFeatures, ldx: inFeatures) == nonZero)
@@ -119,8 +135,10 @@ import SwiftletKernels
                         var y = start
                         let active = w32.withUnsafeBufferPointer { p32 in
                             w16.withUnsafeBufferPointer { p16 in
-                                let w = halfWeights ? LinearWeights(half: p16.baseAddress!, rowStride: outFeatures)
-                                                    : LinearWeights(p32.baseAddress!, rowStride: outFeatures)
+                                let w =
+                                    halfWeights
+                                    ? LinearWeights(half: p16.baseAddress!, rowStride: outFeatures)
+                                    : LinearWeights(p32.baseAddress!, rowStride: outFeatures)
                                 return Kernels.sparseInputLinear(
                                     x, rows: rows, inFeatures: inFeatures, ldx: inFeatures, weight: w,
                                     bias: useBias ? bias : nil, outFeatures: outFeatures, into: &y, ldy: ldy,
@@ -135,8 +153,11 @@ import SwiftletKernels
                                     continue
                                 }
                                 var s = Double(accumulate ? start[r * ldy + o] : 0) + Double(useBias ? bias[o] : 0)
-                                for i in 0..<inFeatures { s += Double(x[r * inFeatures + i]) * Double(wf[i * outFeatures + o]) }
-                                #expect(abs(Double(y[r * ldy + o]) - s) < 1e-4, "\(isa) half \(halfWeights) r \(r) o \(o)")
+                                for i in 0..<inFeatures {
+                                    s += Double(x[r * inFeatures + i]) * Double(wf[i * outFeatures + o])
+                                }
+                                #expect(
+                                    abs(Double(y[r * ldy + o]) - s) < 1e-4, "\(isa) half \(halfWeights) r \(r) o \(o)")
                             }
                         }
                     }
@@ -147,12 +168,14 @@ import SwiftletKernels
 
     @Test func sparseInputLinearWithNoInputsWritesTheBias() throws {
         let x = [Float](repeating: 0, count: 2 * 16)
-        let w = [Float](repeating: 9, count: 16 * 20), bias = (0..<20).map(Float.init)
+        let w = [Float](repeating: 9, count: 16 * 20)
+        let bias = (0..<20).map(Float.init)
         for isa in Self.paths {
             var y = [Float](repeating: .nan, count: 2 * 20)
-            let active = Kernels.sparseInputLinear(x, rows: 2, inFeatures: 16, ldx: 16, weight: LinearWeights(w, rowStride: 20),
-                                                   bias: bias, outFeatures: 20, into: &y, ldy: 20, accumulate: false,
-                                                   binary: true, isa: isa)
+            let active = Kernels.sparseInputLinear(
+                x, rows: 2, inFeatures: 16, ldx: 16, weight: LinearWeights(w, rowStride: 20),
+                bias: bias, outFeatures: 20, into: &y, ldy: 20, accumulate: false,
+                binary: true, isa: isa)
             #expect(active == 0)
             #expect(y == bias + bias, "\(isa)")
         }
@@ -179,12 +202,15 @@ import SwiftletKernels
     @Test(arguments: [1, 7, 8, 31, 64, 100, 150])
     func stateSpaceScanEqualsTheRecurrence(steps: Int) {
         var g = Numbers(state: UInt64(steps))
-        let n = 24, length = 32
+        let n = 24
+        let length = 32
         var a = g.array(n * n, -0.03, 0.03)
         for i in 0..<n { a[i * n + i] += 0.9 }
-        let b = g.array(n), u = g.array(steps, 0, 1)
+        let b = g.array(n)
+        let u = g.array(steps, 0, 1)
         let impulse = Kernels.impulseResponse(a: a, b: b, stateSize: n, length: length)
-        let squarings = Kernels.transposedPowers(a: a, stateSize: n, count: Kernels.squaringsNeeded(blockLength: length))
+        let squarings = Kernels.transposedPowers(
+            a: a, stateSize: n, count: Kernels.squaringsNeeded(blockLength: length))
         let arena = Arena()
         for fresh in [true, false] {
             for useSquarings in [true, false] {
@@ -199,7 +225,7 @@ import SwiftletKernels
                 }
                 let want = Self.recurrence(a, b, u, x0)
                 var worst = 0.0
-                for i in 0..<want.count { worst = max(worst, abs(Double(y[i]) - want[i]) / max(1, abs(want[i]))) }  // float32 rounding over 150 steps
+                for i in 0..<want.count { worst = max(worst, abs(Double(y[i]) - want[i]) / max(1, abs(want[i]))) } // float32 rounding over 150 steps
                 #expect(worst < 1e-5, "fresh \(fresh) squarings \(useSquarings): \(worst)")
                 #expect(Array(state) == Array(y.suffix(n)))
             }
@@ -209,7 +235,9 @@ import SwiftletKernels
     @Test(arguments: [1, 3, 7, 32])
     func stateSpaceStreamEqualsTheRecurrence(chunk: Int) {
         var g = Numbers(state: UInt64(chunk) + 500)
-        let n = 24, length = 16, steps = 70  // blocks of 16 steps: the free response is used from step 16 on
+        let n = 24
+        let length = 16
+        let steps = 70 // blocks of 16 steps: the free response is used from step 16 on
         var a = g.array(n * n, -0.03, 0.03)
         for i in 0..<n { a[i * n + i] += 0.9 }
         let b = g.array(n)
@@ -220,14 +248,17 @@ import SwiftletKernels
         }
         let impulse = Kernels.impulseResponse(a: a, b: b, stateSize: n, length: length)
         let powers = Kernels.transposedPowers(a: a, stateSize: n, count: Kernels.squaringsNeeded(blockLength: length))
-        var start = [Float](repeating: 0, count: n), history = [Float](repeating: 0, count: length)
+        var start = [Float](repeating: 0, count: n)
+        var history = [Float](repeating: 0, count: length)
         var free = [Float](repeating: 0, count: length * n)
-        var zero = true, position = 0, ready = false
+        var zero = true
+        var position = 0
+        var ready = false
         var y = [Float](repeating: .nan, count: steps * n)
         var t = 0
         while t < steps {
             let k = min(chunk, steps - t)
-            if t == 37 { ready = false }  // as after restoring a saved state mid-block
+            if t == 37 { ready = false } // as after restoring a saved state mid-block
             u.withUnsafeBufferPointer { up in
                 y.withUnsafeMutableBufferPointer { yp in
                     Kernels.stateSpaceStream(

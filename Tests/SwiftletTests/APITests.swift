@@ -1,7 +1,8 @@
-import Testing
-import Synchronization
-@testable import Swiftlet
 import SwiftletModels
+import Synchronization
+import Testing
+
+@testable import Swiftlet
 
 /// The public Swift API on the built-in test model: every call, its errors and its contracts.
 @Suite struct APITests {
@@ -16,7 +17,8 @@ import SwiftletModels
         let file = model.file
         var h = x
         for l in 0..<loops {
-            let w = try file.floats("layers.\(l).weight"), b = try file.floats("layers.\(l).bias")
+            let w = try file.floats("layers.\(l).weight")
+            let b = try file.floats("layers.\(l).bias")
             var next = h
             for o in 0..<4 {
                 var s = b[o]
@@ -25,7 +27,8 @@ import SwiftletModels
             }
             h = next
         }
-        let w = try file.floats("head.weight"), b = try file.floats("head.bias")
+        let w = try file.floats("head.weight")
+        let b = try file.floats("head.bias")
         return (0..<3).map { o in (0..<4).reduce(b[o]) { $0 + w[o * 4 + $1] * h[$1] } }
     }
 
@@ -57,7 +60,8 @@ import SwiftletModels
     @Test func flopBudgetPicksTheMostLoopsThatFit() throws {
         let session = try model.makeSession()
         let x = Tensor(shape: [1, 4], values: [1, 2, 3, 4])
-        let perLoop = 40e-9, head = 24e-9
+        let perLoop = 40e-9
+        let head = 24e-9
         for loops in 1...4 {
             let r = try session.run([x], budget: Budget(maxGFLOPs: head + Double(loops) * perLoop + 1e-12)).report
             #expect(r.loops == loops)
@@ -87,31 +91,43 @@ import SwiftletModels
         #expect(kind { _ = try session.run([Tensor(shape: [1, 5], values: [1, 2, 3, 4, 5])]) } == "shape")
         #expect(kind { _ = try session.run([Tensor(shape: [1, 4], values: [1, .nan, 3, 4])]) } == "numeric")
         #expect(kind { _ = try session.run([]) } == "invalidArgument")
-        #expect(kind { _ = try session.run([Tensor(shape: [1, 4], values: [1, 2, 3, 4])], budget: Budget(loops: 9)) } == "budget")
-        #expect(kind { _ = try session.run([Tensor(shape: [1, 4], values: [1, 2, 3, 4])], budget: Budget(trajectory: [0.5, 0.4])) } == "budget")
+        #expect(
+            kind { _ = try session.run([Tensor(shape: [1, 4], values: [1, 2, 3, 4])], budget: Budget(loops: 9)) }
+                == "budget")
+        #expect(
+            kind {
+                _ = try session.run(
+                    [Tensor(shape: [1, 4], values: [1, 2, 3, 4])], budget: Budget(trajectory: [0.5, 0.4]))
+            } == "budget")
         #expect(kind { _ = try model.makeSession(options: SessionOptions(threads: -1)) } == "invalidArgument")
     }
 
     @Test func abortStopsBetweenLayers() throws {
         let polls = Atomic<Int>(0)
-        let session = try model.makeSession(options: SessionOptions(shouldAbort: {
-            polls.add(1, ordering: .relaxed).newValue > 2
-        }))
+        let session = try model.makeSession(
+            options: SessionOptions(shouldAbort: {
+                polls.add(1, ordering: .relaxed).newValue > 2
+            }))
         #expect(throws: SwiftletError.self) { try session.run([Tensor(shape: [1, 4], values: [1, 2, 3, 4])]) }
         #expect(polls.load(ordering: .relaxed) == 3)
     }
 
     @Test func concurrentUseOfOneSessionIsBusy() async throws {
-        let entered = Atomic<Bool>(false), release = Atomic<Bool>(false)
-        let session = try model.makeSession(options: SessionOptions(shouldAbort: {
-            entered.store(true, ordering: .releasing)
-            while !release.load(ordering: .acquiring) {}
-            return false
-        }))
+        let entered = Atomic<Bool>(false)
+        let release = Atomic<Bool>(false)
+        let session = try model.makeSession(
+            options: SessionOptions(shouldAbort: {
+                entered.store(true, ordering: .releasing)
+                while !release.load(ordering: .acquiring) {}
+                return false
+            }))
         let x = Tensor(shape: [1, 4], values: [1, 2, 3, 4])
         let holder = Task.detached { try session.run([x]) }
         while !entered.load(ordering: .acquiring) { await Task.yield() }
-        #expect(throws: SwiftletError.busy("this session is already running a call on another thread; use one session per thread")) {
+        #expect(
+            throws: SwiftletError.busy(
+                "this session is already running a call on another thread; use one session per thread")
+        ) {
             try session.run([x])
         }
         release.store(true, ordering: .releasing)
@@ -133,13 +149,14 @@ import SwiftletModels
     }
 
     @Test func generateIsReproducible() throws {
-        let s1 = try model.makeSession(), s2 = try model.makeSession()
+        let s1 = try model.makeSession()
+        let s2 = try model.makeSession()
         let sampler = Sampler(temperature: 0.9, topK: 4)
         let a = try s1.generate(prompt: [1, 2], maxTokens: 8, sampler: sampler, seed: 42)
         let b = try s2.generate(prompt: [1, 2], maxTokens: 8, sampler: sampler, seed: 42)
         #expect(a.tokens == b.tokens)
         #expect(a.tokens.count == 8)
-        #expect(a.reports.count == 8)  // prefill + 7 decodes
+        #expect(a.reports.count == 8) // prefill + 7 decodes
         // The last sampled token is returned but not decoded: 2 prompt + 13 decoded positions.
         let greedy = try s1.generate(prompt: [1, 2], maxTokens: 14)
         #expect(greedy.tokens.count == 14)
@@ -154,7 +171,7 @@ import SwiftletModels
         var state: UInt64 = 1
         let logits: [Float] = [0.1, 2, 2, -1]
         try logits.withUnsafeBufferPointer { l in
-            #expect(try Sampler().sample(l, state: &state) == 1)   // ties → lowest index
+            #expect(try Sampler().sample(l, state: &state) == 1) // ties → lowest index
             #expect(try Sampler(temperature: 5, topK: 1).sample(l, state: &state) == 1)
             for _ in 0..<50 {
                 let t = try Sampler(temperature: 1, topK: 2).sample(l, state: &state)

@@ -1,7 +1,8 @@
 import Foundation
-import Testing
-@testable import Swiftlet
 import SwiftletConvert
+import Testing
+
+@testable import Swiftlet
 
 /// Each session owns its threads: two sessions with different thread counts, run at the same time
 /// from two threads, each use their own count and give the answers they give alone.
@@ -15,42 +16,64 @@ import SwiftletConvert
     }
 
     static let cases: [Case] = [
-        Case(name: "loopformer", model: { try LoopFormerFixture.model() }, run: { session in
-            try loopFormerRun(session, try LoopFormerFixture.ids(), budget: Budget())
-        }),
-        Case(name: "loopformer q8", model: {
-            let checkpoint = try CheckpointReader.read(path: LoopFormerFixture.path("checkpoint.safetensors"))
-            return try Model(bytes: try LoopFormerFixture.convert(checkpoint, options: ConvertOptions(weightDType: .q8Row)))
-        }, run: { session in
-            try loopFormerRun(session, try LoopFormerFixture.ids(), budget: Budget())
-        }),
-        Case(name: "memoryformer q8 tables", model: { try Model(bytes: try MemoryFormerFixture.convert(tables: .q8Row)) }, run: { session in
-            let c = try MemoryFormerFixture.cases()
-            return try MemoryFormerFixture.run(session, ids: c.ids, batch: c.batch, length: c.length)
-        }),
-        Case(name: "memoryformer", model: { try Model(bytes: try MemoryFormerFixture.convert()) }, run: { session in
-            let c = try MemoryFormerFixture.cases()
-            return try MemoryFormerFixture.run(session, ids: c.ids, batch: c.batch, length: c.length)
-        }),
-        Case(name: "lmuformer", model: { try Model(bytes: try LMUFixture.convert("lmu-test")) }, run: { session in
-            let fx = try LMUFixture.load("lmu-test")
-            let (out, report) = try session.run([Tensor(shape: [fx.batch, fx.frames, fx.features], values: fx.input)])
-            return (out[0].values, report)
-        }),
-        Case(name: "spiking lmuformer", model: { try Model(bytes: try LMUFixture.convert("slmu-ms-test")) }, run: { session in
-            let fx = try LMUFixture.load("slmu-ms-test")
-            let (out, report) = try session.run([Tensor(shape: [fx.batch, fx.frames, fx.features], values: fx.input)])
-            return (out[0].values, report)
-        }),
-        Case(name: "vit", model: { try Model(bytes: try ViTFixture.convert("checkpoint.safetensors")) }, run: { session in
-            let (out, report) = try session.run([try ViTFixture.input()])
-            return (out[0].values, report)
-        }),
+        Case(
+            name: "loopformer", model: { try LoopFormerFixture.model() },
+            run: { session in
+                try loopFormerRun(session, try LoopFormerFixture.ids(), budget: Budget())
+            }),
+        Case(
+            name: "loopformer q8",
+            model: {
+                let checkpoint = try CheckpointReader.read(path: LoopFormerFixture.path("checkpoint.safetensors"))
+                return try Model(
+                    bytes: try LoopFormerFixture.convert(checkpoint, options: ConvertOptions(weightDType: .q8Row)))
+            },
+            run: { session in
+                try loopFormerRun(session, try LoopFormerFixture.ids(), budget: Budget())
+            }),
+        Case(
+            name: "memoryformer q8 tables",
+            model: { try Model(bytes: try MemoryFormerFixture.convert(tables: .q8Row)) },
+            run: { session in
+                let c = try MemoryFormerFixture.cases()
+                return try MemoryFormerFixture.run(session, ids: c.ids, batch: c.batch, length: c.length)
+            }),
+        Case(
+            name: "memoryformer", model: { try Model(bytes: try MemoryFormerFixture.convert()) },
+            run: { session in
+                let c = try MemoryFormerFixture.cases()
+                return try MemoryFormerFixture.run(session, ids: c.ids, batch: c.batch, length: c.length)
+            }),
+        Case(
+            name: "lmuformer", model: { try Model(bytes: try LMUFixture.convert("lmu-test")) },
+            run: { session in
+                let fx = try LMUFixture.load("lmu-test")
+                let (out, report) = try session.run([
+                    Tensor(shape: [fx.batch, fx.frames, fx.features], values: fx.input)
+                ])
+                return (out[0].values, report)
+            }),
+        Case(
+            name: "spiking lmuformer", model: { try Model(bytes: try LMUFixture.convert("slmu-ms-test")) },
+            run: { session in
+                let fx = try LMUFixture.load("slmu-ms-test")
+                let (out, report) = try session.run([
+                    Tensor(shape: [fx.batch, fx.frames, fx.features], values: fx.input)
+                ])
+                return (out[0].values, report)
+            }),
+        Case(
+            name: "vit", model: { try Model(bytes: try ViTFixture.convert("checkpoint.safetensors")) },
+            run: { session in
+                let (out, report) = try session.run([try ViTFixture.input()])
+                return (out[0].values, report)
+            }),
     ]
 
     /// `count` runs of `c` on `session`: the output of each and the threads each reported.
     static func runs(_ c: Case, _ session: Session, count: Int) throws -> ([[Float]], [Int]) {
-        var outputs: [[Float]] = [], threads: [Int] = []
+        var outputs: [[Float]] = []
+        var threads: [Int] = []
         for _ in 0..<count {
             let (out, report) = try c.run(session)
             outputs.append(out)

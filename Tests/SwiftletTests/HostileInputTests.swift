@@ -1,6 +1,6 @@
-import Testing
 import Swiftlet
 import SwiftletModels
+import Testing
 
 /// Finite inputs that overflow float32 inside a model: the call fails with `.numeric` instead of
 /// returning NaN or infinite outputs with success.
@@ -39,7 +39,9 @@ import SwiftletModels
         let fx = try LMUFixture.load("lmu-test")
         let model = try Model(bytes: fx.bytes)
         let x = [Float](repeating: 3e38, count: 12 * fx.features)
-        #expect { try model.makeSession().run([Tensor(shape: [1, 12, fx.features], values: x)]) } throws: { Self.isNumeric($0) }
+        #expect { try model.makeSession().run([Tensor(shape: [1, 12, fx.features], values: x)]) } throws: {
+            Self.isNumeric($0)
+        }
         let stream = try model.makeStream()
         #expect { _ = try stream.push(x) + stream.flush() } throws: { Self.isNumeric($0) }
     }

@@ -1,7 +1,7 @@
-import Testing
 import Swiftlet
 import SwiftletFormat
 import SwiftletModels
+import Testing
 
 /// The same model file with some metadata values replaced, written by the writer so that the header
 /// checksum and every tensor checksum are valid: only the loader's own checks stand between the values
@@ -20,8 +20,10 @@ func withMetadata(_ bytes: [UInt8], _ changes: [String: MetadataValue]) throws -
 }
 
 /// Loading must refuse `value` under `key` with a format error that names the key — not trap.
-func expectRefused(_ bytes: [UInt8], _ key: String, _ value: MetadataValue,
-                   sourceLocation: SourceLocation = #_sourceLocation) throws {
+func expectRefused(
+    _ bytes: [UInt8], _ key: String, _ value: MetadataValue,
+    sourceLocation: SourceLocation = #_sourceLocation
+) throws {
     let crafted = try withMetadata(bytes, [key: value])
     do {
         _ = try Model(bytes: crafted)
@@ -31,8 +33,9 @@ func expectRefused(_ bytes: [UInt8], _ key: String, _ value: MetadataValue,
             Issue.record("\(key) = \(value): \(error) is not a format error", sourceLocation: sourceLocation)
             return
         }
-        #expect(message.contains("metadata '\(key)' must be"), "\(key) = \(value): \(message)",
-                sourceLocation: sourceLocation)
+        #expect(
+            message.contains("metadata '\(key)' must be"), "\(key) = \(value): \(message)",
+            sourceLocation: sourceLocation)
     }
 }
 
@@ -56,7 +59,7 @@ let hostileInts: [Int64] = [.max, .min, 1 << 62, -1]
     /// Issue 11 F1: a NaN frame length reached `Int(sampleRate · ms)` and killed the host.
     @Test func lmuformerNumbersOutOfRangeAreRefused() throws {
         let bytes = try LMUFixture.convert("lmu-test")
-        _ = try Model(bytes: try withMetadata(bytes, [:]))   // the rewrite itself is harmless
+        _ = try Model(bytes: try withMetadata(bytes, [:])) // the rewrite itself is harmless
         for key in Self.lmuFloatKeys {
             for v in hostileFloats { try expectRefused(bytes, key, .float(v)) }
         }
@@ -65,7 +68,10 @@ let hostileInts: [Int64] = [.max, .min, 1 << 62, -1]
         }
         // The message says which range is allowed.
         let crafted = try withMetadata(bytes, ["lmuformer.audio.frame_length_ms": .float(.nan)])
-        #expect(throws: SwiftletError.format("metadata 'lmuformer.audio.frame_length_ms' must be a finite number in 0.001...60000.0, got nan")) {
+        #expect(
+            throws: SwiftletError.format(
+                "metadata 'lmuformer.audio.frame_length_ms' must be a finite number in 0.001...60000.0, got nan")
+        ) {
             try Model(bytes: crafted)
         }
     }
@@ -74,25 +80,33 @@ let hostileInts: [Int64] = [.max, .min, 1 << 62, -1]
     @Test func memoryformerNumbersOutOfRangeAreRefused() throws {
         let bytes = try MemoryFormerFixture.convert()
         _ = try Model(bytes: try withMetadata(bytes, [:]))
-        for key in ["hidden_size", "num_attention_heads", "num_layers", "vocab_size", "attention_tables",
-                    "attention_code_length", "mlp_tables", "mlp_code_length", "extra_bits", "rotary_dims",
-                    "context_length"] {
+        for key in [
+            "hidden_size", "num_attention_heads", "num_layers", "vocab_size", "attention_tables",
+            "attention_code_length", "mlp_tables", "mlp_code_length", "extra_bits", "rotary_dims",
+            "context_length",
+        ] {
             for v in hostileInts { try expectRefused(bytes, "memoryformer." + key, .int(v)) }
         }
         for key in ["rms_norm_epsilon", "mlp_layernorm_epsilon", "rotary_emb_base"] {
             for v in hostileFloats { try expectRefused(bytes, "memoryformer." + key, .float(v)) }
         }
         // Consistent-looking but wrapping: 2^62 tables of 4 bits "are" 0 wide in 64 bits.
-        let wrapped = try withMetadata(bytes, ["memoryformer.attention_tables": .int(1 << 62),
-                                               "memoryformer.attention_code_length": .int(4)])
+        let wrapped = try withMetadata(
+            bytes,
+            [
+                "memoryformer.attention_tables": .int(1 << 62),
+                "memoryformer.attention_code_length": .int(4),
+            ])
         #expect(throws: SwiftletError.self) { try Model(bytes: wrapped) }
     }
 
     @Test func loopformerNumbersOutOfRangeAreRefused() throws {
         let bytes = try LoopFormerFixture.convert("checkpoint.safetensors")
         _ = try Model(bytes: try withMetadata(bytes, [:]))
-        for key in ["block_size", "vocab_size", "n_layer", "n_head", "n_embd", "intermediate_dim",
-                    "max_model_loops", "frequency_embedding_size"] {
+        for key in [
+            "block_size", "vocab_size", "n_layer", "n_head", "n_embd", "intermediate_dim",
+            "max_model_loops", "frequency_embedding_size",
+        ] {
             for v in hostileInts { try expectRefused(bytes, "loopformer." + key, .int(v)) }
         }
         for key in ["rmsnorm_eps", "max_period"] {

@@ -1,7 +1,7 @@
-import Testing
 import Swiftlet
 import SwiftletFormat
 import SwiftletModels
+import Testing
 
 /// Saved stream states that were damaged, taken from another model, or edited with their checksum
 /// recomputed ("forged": the checksum is not a secret, anyone can recompute it). Damage and other
@@ -149,7 +149,7 @@ import SwiftletModels
         Self.forge(&forged)
         #expect(Self.load(b, forged) != nil)
         forged = state
-        Self.put(UInt64(3), at: LMU.featuresFed, in: &forged)   // not the frames the engine has
+        Self.put(UInt64(3), at: LMU.featuresFed, in: &forged) // not the frames the engine has
         Self.forge(&forged)
         #expect(Self.load(b, forged) != nil)
         #expect(Self.load(b, state) == nil)

@@ -1,8 +1,8 @@
 import Foundation
-import Testing
 import Swiftlet
 import SwiftletConvert
 import SwiftletFormat
+import Testing
 
 /// Models converted with `--dtype f16` (compact weights, streamed per frame at half the bytes) and
 /// whole clips split over threads.
@@ -12,8 +12,9 @@ import SwiftletFormat
             let dir = LMUFixture.directory(name)
             let config = try ConstructorConfig(path: dir + "/config.json")
             let checkpoint = try CheckpointReader.read(path: dir + "/checkpoint.safetensors")
-            return try Converter.convertToBytes(LMUFormerConverter.self, checkpoint: checkpoint, config: config,
-                                               options: ConvertOptions(weightDType: dtype))
+            return try Converter.convertToBytes(
+                LMUFormerConverter.self, checkpoint: checkpoint, config: config,
+                options: ConvertOptions(weightDType: dtype))
         }
     }
 
@@ -28,11 +29,13 @@ import SwiftletFormat
         for t in file.tensors {
             if t.dtype == .f16 {
                 widenedAny = true
-                try writer.addTensor(name: t.name, dtype: .f32, shape: t.shape,
-                                     bytes: Quantize.f32Bytes(Array(try file.floats(t.name))))
+                try writer.addTensor(
+                    name: t.name, dtype: .f32, shape: t.shape,
+                    bytes: Quantize.f32Bytes(Array(try file.floats(t.name))))
             } else {
-                try writer.addTensor(name: t.name, dtype: t.dtype!, shape: t.shape,
-                                     bytes: Array(try file.rawBytes(t.name)))
+                try writer.addTensor(
+                    name: t.name, dtype: t.dtype!, shape: t.shape,
+                    bytes: Array(try file.rawBytes(t.name)))
             }
         }
         #expect(widenedAny)
@@ -68,8 +71,9 @@ import SwiftletFormat
 
     @Test func threadsSplitColumnsWithoutChangingResults() throws {
         let (checkpoint, input) = try LMUFormerSpikingTests.synthetic()
-        let bytes = try Converter.convertToBytes(LMUFormerConverter.self, checkpoint: checkpoint,
-                                                 config: LMUFormerSpikingTests.config(), options: ConvertOptions())
+        let bytes = try Converter.convertToBytes(
+            LMUFormerConverter.self, checkpoint: checkpoint,
+            config: LMUFormerSpikingTests.config(), options: ConvertOptions())
         let model = try Model(bytes: bytes)
         let x = Tensor(shape: [1, LMUFormerSpikingTests.frames, LMUFormerSpikingTests.f], values: input)
         var outputs: [[Float]] = []

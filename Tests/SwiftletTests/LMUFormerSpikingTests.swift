@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import Swiftlet
 import SwiftletConvert
+import Testing
 
 /// `slmu_rnn_conv1d` has no public fixture (its patch embedding is always 128 → 256 channels). These
 /// tests build a checkpoint from a seeded generator and compare with values that an independent
@@ -102,8 +102,9 @@ import SwiftletConvert
 
     @Test func matchesTheReferenceAndStreamsLikeItself() throws {
         let (checkpoint, input) = try Self.synthetic()
-        let bytes = try Converter.convertToBytes(LMUFormerConverter.self, checkpoint: checkpoint, config: Self.config(),
-                                                 options: ConvertOptions())
+        let bytes = try Converter.convertToBytes(
+            LMUFormerConverter.self, checkpoint: checkpoint, config: Self.config(),
+            options: ConvertOptions())
         let model = try Model(bytes: bytes)
         let (out, report) = try model.makeSession().run([Tensor(shape: [1, Self.frames, Self.f], values: input)])
         let (e0, ok0) = lmuCompare(out[0].values, Self.normal)
@@ -122,7 +123,8 @@ import SwiftletConvert
             let stream = try model.makeStream()
             var rows: [Float] = []
             for start in stride(from: 0, to: Self.frames, by: chunk) {
-                rows += try stream.push(Array(input[(start * Self.f)..<(min(start + chunk, Self.frames) * Self.f)])).flatMap { $0 }
+                rows += try stream.push(Array(input[(start * Self.f)..<(min(start + chunk, Self.frames) * Self.f)]))
+                    .flatMap { $0 }
             }
             rows += try stream.flush().flatMap { $0 }
             let (e, ok) = lmuCompare(rows, out[1].values)
@@ -135,27 +137,34 @@ import SwiftletConvert
         let (checkpoint, _) = try Self.synthetic()
         // Conv1d4EB ignores its arguments: anything but 128 → 256 cannot be the official model.
         #expect(throws: ConvertError.self) {
-            try Converter.convertToBytes(LMUFormerConverter.self, checkpoint: checkpoint,
-                                         config: Self.config(["in_channels": NSNumber(value: 64)]), options: ConvertOptions())
+            try Converter.convertToBytes(
+                LMUFormerConverter.self, checkpoint: checkpoint,
+                config: Self.config(["in_channels": NSNumber(value: 64)]), options: ConvertOptions())
         }
         #expect(throws: ConvertError.self) {
-            try Converter.convertToBytes(LMUFormerConverter.self, checkpoint: checkpoint,
-                                         config: Self.config(["model": "slmu_rnn_ms_conv1d"]), options: ConvertOptions())
+            try Converter.convertToBytes(
+                LMUFormerConverter.self, checkpoint: checkpoint,
+                config: Self.config(["model": "slmu_rnn_ms_conv1d"]), options: ConvertOptions())
         }
         #expect(throws: ConvertError.self) {
-            try Converter.convertToBytes(LMUFormerConverter.self, checkpoint: checkpoint,
-                                         config: Self.config(["depths": NSNumber(value: 2)]), options: ConvertOptions())
+            try Converter.convertToBytes(
+                LMUFormerConverter.self, checkpoint: checkpoint,
+                config: Self.config(["depths": NSNumber(value: 2)]), options: ConvertOptions())
         }
         #expect(throws: ConvertError.self) {
-            try Converter.convertToBytes(LMUFormerConverter.self, checkpoint: checkpoint,
-                                         config: Self.config(["unknown_knob": NSNumber(value: 1)]), options: ConvertOptions())
+            try Converter.convertToBytes(
+                LMUFormerConverter.self, checkpoint: checkpoint,
+                config: Self.config(["unknown_knob": NSNumber(value: 1)]), options: ConvertOptions())
         }
         // The DataParallel prefix is accepted.
-        let prefixed = try Checkpoint(tensors: checkpoint.tensors.map {
-            try CheckpointTensor(name: "module." + $0.name, dtype: $0.dtype, shape: $0.shape, bytes: $0.bytes)
-        }, format: "safetensors")
-        let a = try Converter.convertToBytes(LMUFormerConverter.self, checkpoint: prefixed, config: Self.config(), options: ConvertOptions())
-        let b = try Converter.convertToBytes(LMUFormerConverter.self, checkpoint: checkpoint, config: Self.config(), options: ConvertOptions())
+        let prefixed = try Checkpoint(
+            tensors: checkpoint.tensors.map {
+                try CheckpointTensor(name: "module." + $0.name, dtype: $0.dtype, shape: $0.shape, bytes: $0.bytes)
+            }, format: "safetensors")
+        let a = try Converter.convertToBytes(
+            LMUFormerConverter.self, checkpoint: prefixed, config: Self.config(), options: ConvertOptions())
+        let b = try Converter.convertToBytes(
+            LMUFormerConverter.self, checkpoint: checkpoint, config: Self.config(), options: ConvertOptions())
         #expect(a == b)
     }
 }

@@ -1,9 +1,10 @@
 import Foundation
-import Testing
 import Swiftlet
 import SwiftletConvert
 import SwiftletFormat
 import SwiftletKernels
+import Testing
+
 @testable import SwiftletModels
 
 @Suite struct LMUFormerStreamTests {
@@ -93,7 +94,10 @@ import SwiftletKernels
             _ = try stream.push([Float](repeating: 0, count: fx.features + 1))
             Issue.record("a frame of the wrong width was accepted")
         } catch let e {
-            guard case .shape = e else { Issue.record("wrong error \(e)"); return }
+            guard case .shape = e else {
+                Issue.record("wrong error \(e)")
+                return
+            }
         }
         var bad = fx.frames(0, 20..<22)
         bad[fx.features + 3] = .nan
@@ -101,7 +105,10 @@ import SwiftletKernels
             _ = try stream.push(bad)
             Issue.record("a NaN frame was accepted")
         } catch let e {
-            guard case .numeric = e else { Issue.record("wrong error \(e)"); return }
+            guard case .numeric = e else {
+                Issue.record("wrong error \(e)")
+                return
+            }
         }
         #expect(throws: SwiftletError.self) { _ = try stream.pushPCM([Int16](repeating: 0, count: 160)) }
         // The refused pushes changed nothing: the clip still comes out right.
@@ -113,7 +120,10 @@ import SwiftletKernels
             _ = try stream.push(fx.frames(0, 0..<1))
             Issue.record("a push after flush was accepted")
         } catch let e {
-            guard case .state = e else { Issue.record("wrong error \(e)"); return }
+            guard case .state = e else {
+                Issue.record("wrong error \(e)")
+                return
+            }
         }
         try stream.reset()
         #expect(try stream.push(fx.frames(0, 0..<6)).count == 1)
@@ -123,8 +133,12 @@ import SwiftletKernels
         let fx = try LMUFixture.load("lmu-test")
         let session = try Model(bytes: fx.bytes).makeSession()
         let f = fx.features
-        #expect(throws: SwiftletError.self) { try session.run([Tensor(shape: [1, 4, f + 1], values: .init(repeating: 0, count: 4 * (f + 1)))]) }
-        #expect(throws: SwiftletError.self) { try session.run([Tensor(shape: [4, f], values: .init(repeating: 0, count: 4 * f))]) }
+        #expect(throws: SwiftletError.self) {
+            try session.run([Tensor(shape: [1, 4, f + 1], values: .init(repeating: 0, count: 4 * (f + 1)))])
+        }
+        #expect(throws: SwiftletError.self) {
+            try session.run([Tensor(shape: [4, f], values: .init(repeating: 0, count: 4 * f))])
+        }
         #expect(throws: SwiftletError.self) { try session.run([Tensor(shape: [1, 0, f], values: [])]) }
         var nan = [Float](repeating: 0.5, count: 3 * f)
         nan[7] = .infinity
@@ -146,14 +160,20 @@ import SwiftletKernels
             _ = try session.run([x])
             Issue.record("an aborted run returned")
         } catch let e {
-            guard case .aborted = e else { Issue.record("wrong error \(e)"); return }
+            guard case .aborted = e else {
+                Issue.record("wrong error \(e)")
+                return
+            }
         }
         let stream = try model.makeStream(options: StreamOptions(shouldAbort: { true }))
         do {
             _ = try stream.push(fx.frames(0, 0..<10))
             Issue.record("an aborted push returned")
         } catch let e {
-            guard case .aborted = e else { Issue.record("wrong error \(e)"); return }
+            guard case .aborted = e else {
+                Issue.record("wrong error \(e)")
+                return
+            }
         }
         // The abort came before any frame was taken: the stream is intact.
         #expect(try stream.report.values["frames_in"] == [0])
@@ -168,7 +188,9 @@ import SwiftletKernels
         while o + 8 <= b.count {
             let size = Int(b[o + 4]) | Int(b[o + 5]) << 8 | Int(b[o + 6]) << 16 | Int(b[o + 7]) << 24
             if b[o] == UInt8(ascii: "d") && b[o + 1] == UInt8(ascii: "a") {
-                return (0..<(size / 2)).map { Int16(bitPattern: UInt16(b[o + 8 + 2 * $0]) | UInt16(b[o + 9 + 2 * $0]) << 8) }
+                return (0..<(size / 2)).map {
+                    Int16(bitPattern: UInt16(b[o + 8 + 2 * $0]) | UInt16(b[o + 9 + 2 * $0]) << 8)
+                }
             }
             o += 8 + size + (size & 1)
         }
@@ -180,7 +202,9 @@ import SwiftletKernels
     static func loaderInput(_ pcm: [Int16], bins: Int) throws -> [Float] {
         var options = FbankOptions()
         options.numMelBins = bins
-        let (frames, values) = try pcm.withUnsafeBufferPointer { try FbankExtractor.features(pcm: $0, options: options) }
+        let (frames, values) = try pcm.withUnsafeBufferPointer {
+            try FbankExtractor.features(pcm: $0, options: options)
+        }
         return try FbankNormalization.speechCommands.modelInput(features: values, frames: frames, bins: bins)
     }
 
@@ -193,7 +217,8 @@ import SwiftletKernels
         let (want, _) = try model.makeSession().run([Tensor(shape: [1, 128, fx.features], values: x)])
         let stream = try model.makeStream(options: StreamOptions(input: .pcm))
         var rows: [Float] = []
-        var i = 0, p = 0
+        var i = 0
+        var p = 0
         let pieces = [160, 7, 1000, 3333, 1]
         while i < pcm.count {
             let n = min(pieces[p % pieces.count], pcm.count - i)
@@ -235,7 +260,8 @@ import SwiftletKernels
         let fx = try LMUFixture.load(name)
         let file = try fx.bytes.withUnsafeBytes { try SWLFile(bytes: $0, copy: true) }
         let model = try LMUFormerModel(file: file)
-        let streamer = try #require(try model.makeStreamer(input: .frames, context: ExecutionContext(threads: 1)) as? LMUFormerStreamer)
+        let streamer = try #require(
+            try model.makeStreamer(input: .frames, context: ExecutionContext(threads: 1)) as? LMUFormerStreamer)
         let frames = fx.frames(0, 0..<fx.frames)
         try frames.withUnsafeBufferPointer { all in
             func push(_ t: Int, _ n: Int) throws {

@@ -1,17 +1,17 @@
 import Foundation
-import Testing
 import Swiftlet
 import SwiftletConvert
+import Testing
 
 /// The LMUFormer fixtures (`lmu-test`, `slmu-ms-test`): converted model bytes, inputs and the
 /// official outputs.
 struct LMUFixture {
     let name: String
     let bytes: [UInt8]
-    let input: [Float]      // [B, T, F]
+    let input: [Float] // [B, T, F]
     let batch: Int, frames: Int, features: Int
-    let logits: [Float]     // [B, K]
-    let perStep: [Float]    // [B, T, K]
+    let logits: [Float] // [B, K]
+    let perStep: [Float] // [B, T, K]
     let classes: Int
     let config: [String: Any]
 
@@ -26,7 +26,8 @@ struct LMUFixture {
             let dir = directory(name)
             let config = try ConstructorConfig(path: dir + "/config.json")
             let checkpoint = try CheckpointReader.read(path: dir + "/" + file)
-            return try Converter.convertToBytes(LMUFormerConverter.self, checkpoint: checkpoint, config: config, options: ConvertOptions())
+            return try Converter.convertToBytes(
+                LMUFormerConverter.self, checkpoint: checkpoint, config: config, options: ConvertOptions())
         }
     }
 
@@ -35,10 +36,13 @@ struct LMUFixture {
         let input = try NPYArray(path: dir + "/input.npy")
         let logits = try NPYArray(path: dir + "/logits.npy")
         let steps = try NPYArray(path: dir + "/logits_per_step.npy")
-        let json = try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: dir + "/config.json"))) as! [String: Any]
-        return LMUFixture(name: name, bytes: try convert(name), input: try input.floats(), batch: input.shape[0],
-                          frames: input.shape[1], features: input.shape[2], logits: try logits.floats(),
-                          perStep: try steps.floats(), classes: logits.shape[1], config: json)
+        let json =
+            try JSONSerialization.jsonObject(with: try Data(contentsOf: URL(fileURLWithPath: dir + "/config.json")))
+            as! [String: Any]
+        return LMUFixture(
+            name: name, bytes: try convert(name), input: try input.floats(), batch: input.shape[0],
+            frames: input.shape[1], features: input.shape[2], logits: try logits.floats(),
+            perStep: try steps.floats(), classes: logits.shape[1], config: json)
     }
 
     /// Frames of clip `b`, rows `range`.
@@ -67,7 +71,9 @@ func lmuCompare(_ actual: [Float], _ expected: [Float]) -> (maxError: Float, ok:
 
 /// Streams clip `b` of a fixture `chunk` frames at a time, then flushes; returns every row and
 /// checks that each push emitted exactly the rows its look-ahead allows.
-func lmuStream(_ stream: Swiftlet.Stream, _ fx: LMUFixture, clip b: Int, chunk: Int) throws -> (rows: [Float], pushCountsOK: Bool) {
+func lmuStream(_ stream: Swiftlet.Stream, _ fx: LMUFixture, clip b: Int, chunk: Int) throws -> (
+    rows: [Float], pushCountsOK: Bool
+) {
     var rows: [Float] = []
     var pushed = 0
     var ok = true

@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import Swiftlet
 import SwiftletConvert
+import Testing
 
 @Suite struct LMUFormerTests {
     static let fixtures = ["lmu-test", "slmu-ms-test"]
@@ -118,12 +118,16 @@ import SwiftletConvert
             let frames = 300
             var x: [Float] = []
             while x.count < frames * fx.features { x += fx.frames(0, 0..<fx.frames) }
-            x = Array(x.prefix(frames * fx.features)).enumerated().map { $0.element * (1 + 0.1 * sin(Float($0.offset) * 0.01)) }
+            x = Array(x.prefix(frames * fx.features)).enumerated().map {
+                $0.element * (1 + 0.1 * sin(Float($0.offset) * 0.01))
+            }
             let session = try model.makeSession(options: SessionOptions(threads: 1))
             let (outputs, _) = try session.run([Tensor(shape: [1, frames, fx.features], values: x)])
             let stream = try model.makeStream()
             var rows: [Float] = []
-            for t in 0..<frames { rows += try stream.push(Array(x[(t * fx.features)..<((t + 1) * fx.features)])).flatMap { $0 } }
+            for t in 0..<frames {
+                rows += try stream.push(Array(x[(t * fx.features)..<((t + 1) * fx.features)])).flatMap { $0 }
+            }
             rows += try stream.flush().flatMap { $0 }
             let (err, ok) = lmuCompare(rows, outputs[1].values)
             print("\(name) 300 frames, stream vs whole clip: max abs error \(err)")
@@ -133,7 +137,9 @@ import SwiftletConvert
                 try stream.reset()
                 var chunked: [Float] = []
                 for start in stride(from: 0, to: frames, by: chunk) {
-                    chunked += try stream.push(Array(x[(start * fx.features)..<(min(start + chunk, frames) * fx.features)])).flatMap { $0 }
+                    chunked += try stream.push(
+                        Array(x[(start * fx.features)..<(min(start + chunk, frames) * fx.features)])
+                    ).flatMap { $0 }
                 }
                 chunked += try stream.flush().flatMap { $0 }
                 let (e2, ok2) = lmuCompare(chunked, outputs[1].values)

@@ -55,7 +55,9 @@ import Testing
         #expect(r.loops == 2)
         #expect(!loopFormerCompare(whole, try LoopFormerFixture.gold("L2")).ok)
         for bad in [[0.5, 0.4], [1.5, -0.5], [], [Double.nan, 1]] {
-            #expect(loopFormerErrorKind { _ = try loopFormerRun(session, ids, budget: Budget(trajectory: bad)) } == "budget")
+            #expect(
+                loopFormerErrorKind { _ = try loopFormerRun(session, ids, budget: Budget(trajectory: bad)) } == "budget"
+            )
         }
     }
 
@@ -74,7 +76,9 @@ import Testing
         #expect(try loopFormerRun(session, ids, budget: Budget(maxGFLOPs: exact)).report.loops == 5)
         #expect(try loopFormerRun(session, ids, budget: Budget(maxGFLOPs: 1)).report.loops == 8)
         let tooSmall = Self.fixtureFLOPs(loops: 1) * 0.99e-9
-        #expect(loopFormerErrorKind { _ = try loopFormerRun(session, ids, budget: Budget(maxGFLOPs: tooSmall)) } == "budget")
+        #expect(
+            loopFormerErrorKind { _ = try loopFormerRun(session, ids, budget: Budget(maxGFLOPs: tooSmall)) } == "budget"
+        )
         // The same limit chooses for a prefill (here 11 prompt tokens), and decode keeps the choice.
         let report = try session.prefill(ids[0], budget: Budget(maxGFLOPs: limit))
         #expect(report.loops == 3)
@@ -113,7 +117,9 @@ import Testing
         let session = try LoopFormerFixture.model().makeSession()
         #expect(loopFormerErrorKind { try session.decode(1) } == "state")
         for bad: Int32 in [101, -1, 1000] {
-            #expect(loopFormerErrorKind { _ = try loopFormerRun(session, [[1, 2, bad]], budget: Budget()) } == "invalidArgument")
+            #expect(
+                loopFormerErrorKind { _ = try loopFormerRun(session, [[1, 2, bad]], budget: Budget()) }
+                    == "invalidArgument")
             #expect(loopFormerErrorKind { try session.prefill([3, bad]) } == "invalidArgument")
         }
         #expect(loopFormerErrorKind { try session.prefill([]) } == "invalidArgument")
@@ -136,19 +142,22 @@ import Testing
         }
         #expect(rank == "shape")
         #expect(loopFormerErrorKind { _ = try session.run(views: []) } == "invalidArgument")
-        #expect(loopFormerErrorKind { _ = try loopFormerRun(session, [[1, 2]], budget: Budget(mergeR: [2])) } == "unsupported")
+        #expect(
+            loopFormerErrorKind { _ = try loopFormerRun(session, [[1, 2]], budget: Budget(mergeR: [2])) }
+                == "unsupported")
     }
 
     @Test func abortBetweenLoopSteps() throws {
         final class Counter: @unchecked Sendable { var polls = 0 }
         let counter = Counter()
         let model = try LoopFormerFixture.model()
-        let session = try model.makeSession(options: SessionOptions(shouldAbort: {
-            counter.polls += 1
-            return counter.polls > 3
-        }))
+        let session = try model.makeSession(
+            options: SessionOptions(shouldAbort: {
+                counter.polls += 1
+                return counter.polls > 3
+            }))
         #expect(loopFormerErrorKind { try session.prefill([1, 2, 3], budget: Budget(loops: 8)) } == "aborted")
-        #expect(counter.polls == 4)   // polled before each loop step; the 4th stopped it
+        #expect(counter.polls == 4) // polled before each loop step; the 4th stopped it
         // The aborted prefill left no sequence behind.
         #expect(loopFormerErrorKind { try session.decode(4) } == "state")
         // Three steps need three polls and finish.
@@ -187,13 +196,16 @@ import Testing
     @Test func oneBlockConfigFromJSON() throws {
         let original = try CheckpointReader.read(path: LoopFormerFixture.path("checkpoint.safetensors"))
         let kept = original.tensors.filter { !$0.name.hasPrefix("transformer.h.blocks.1.") }
-        let json = #"{"block_size": 32, "vocab_size": 101, "n_layer": 1, "n_head": 4, "n_embd": 32, "#
+        let json =
+            #"{"block_size": 32, "vocab_size": 101, "n_layer": 1, "n_head": 4, "n_embd": 32, "#
             + #""intermediate_dim": 80, "bias": false, "dropout": 0.0, "model_type": "loopformer", "max_model_loops": 1}"#
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("loopformer-1blk-\(getpid()).json").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("loopformer-1blk-\(getpid()).json")
+            .path
         try json.write(toFile: path, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: path) }
-        let bytes = try LoopFormerFixture.convert(try Checkpoint(tensors: kept, format: "safetensors"),
-                                                  config: try ConstructorConfig(path: path))
+        let bytes = try LoopFormerFixture.convert(
+            try Checkpoint(tensors: kept, format: "safetensors"),
+            config: try ConstructorConfig(path: path))
         let session = try Model(bytes: bytes).makeSession()
         let (logits, report) = try loopFormerRun(session, try LoopFormerFixture.ids(), budget: Budget())
         #expect(report.loops == 1)
@@ -208,12 +220,15 @@ import Testing
         var tensors = original.tensors
         for i in 0..<2 {
             for (name, n) in [("attn.c_attn", 96), ("attn.c_proj", 32), ("mlp.c_fc", 80), ("mlp.c_proj", 32)] {
-                tensors.append(try CheckpointTensor(name: "transformer.h.blocks.\(i).\(name).bias", dtype: .f32,
-                                                    shape: [n], bytes: [UInt8](repeating: 0, count: 4 * n)))
+                tensors.append(
+                    try CheckpointTensor(
+                        name: "transformer.h.blocks.\(i).\(name).bias", dtype: .f32,
+                        shape: [n], bytes: [UInt8](repeating: 0, count: 4 * n)))
             }
         }
         let config = try LoopFormerFixture.config { $0["bias"] = true }
-        let bytes = try LoopFormerFixture.convert(try Checkpoint(tensors: tensors, format: "safetensors"), config: config)
+        let bytes = try LoopFormerFixture.convert(
+            try Checkpoint(tensors: tensors, format: "safetensors"), config: config)
         #expect(try Model(bytes: bytes).metadataText("loopformer.bias") == "true")
         let session = try Model(bytes: bytes).makeSession()
         let (logits, _) = try loopFormerRun(session, try LoopFormerFixture.ids(), budget: Budget(loops: 4))
@@ -244,13 +259,16 @@ import Testing
         let i = tensors.firstIndex { $0.name == "lm_head.weight" }!
         var bytes = tensors[i].bytes
         bytes[0] ^= 0x40
-        tensors[i] = try CheckpointTensor(name: "lm_head.weight", dtype: tensors[i].dtype, shape: tensors[i].shape, bytes: bytes)
+        tensors[i] = try CheckpointTensor(
+            name: "lm_head.weight", dtype: tensors[i].dtype, shape: tensors[i].shape, bytes: bytes)
         #expect(throws: ConvertError.self) {
             _ = try LoopFormerFixture.convert(try Checkpoint(tensors: tensors, format: "safetensors"))
         }
-        let extra = try CheckpointTensor(name: "transformer.h.blocks.0.extra.weight", dtype: .f32, shape: [1], bytes: [0, 0, 0, 0])
+        let extra = try CheckpointTensor(
+            name: "transformer.h.blocks.0.extra.weight", dtype: .f32, shape: [1], bytes: [0, 0, 0, 0])
         #expect(throws: ConvertError.self) {
-            _ = try LoopFormerFixture.convert(try Checkpoint(tensors: original.tensors + [extra], format: "safetensors"))
+            _ = try LoopFormerFixture.convert(
+                try Checkpoint(tensors: original.tensors + [extra], format: "safetensors"))
         }
     }
 }

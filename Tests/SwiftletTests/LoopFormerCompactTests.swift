@@ -17,7 +17,8 @@ import Testing
 
     /// Largest |compact − f32| over the logits, and the largest |f32| (the logits' scale).
     static func deviation(_ got: [Float], _ reference: [Float]) -> (maxAbs: Float, scale: Float) {
-        var worst: Float = 0, scale: Float = 0
+        var worst: Float = 0
+        var scale: Float = 0
         for (g, r) in zip(got, reference) {
             worst = max(worst, g.isFinite ? abs(g - r) : .infinity)
             scale = max(scale, abs(r))
@@ -68,7 +69,9 @@ import Testing
         #expect(file.entry("transformer.h.blocks.1.adaLN_modulation.1.bias")?.dtype == .f32)
         #expect(file.entry("time_embedder.mlp.0.weight")?.dtype == .f32)
         // c_fc [80, 32]: 2 bytes per weight, or 1 plus a float32 scale per row.
-        #expect(file.entry("transformer.h.blocks.0.mlp.c_fc.weight")?.rawSize == (dtype == .q8Row ? 80 * 32 + 80 * 4 : 80 * 32 * 2))
+        #expect(
+            file.entry("transformer.h.blocks.0.mlp.c_fc.weight")?.rawSize
+                == (dtype == .q8Row ? 80 * 32 + 80 * 4 : 80 * 32 * 2))
 
         let compact = try Model(bytes: bytes).makeSession()
         let exact = try Model(bytes: f32Bytes).makeSession()
@@ -82,7 +85,9 @@ import Testing
             #expect(report.loops == budget.trajectory?.count)
             let (err, scale) = Self.deviation(whole, reference)
             worst = max(worst, err / scale)
-            #expect(err <= tolerance * scale, "\(dtype) \(tag) whole-sequence: max abs deviation \(err) (logit scale \(scale))")
+            #expect(
+                err <= tolerance * scale,
+                "\(dtype) \(tag) whole-sequence: max abs deviation \(err) (logit scale \(scale))")
 
             // Through the cache (matrix-vector kernels on the compact weights) against the whole run
             // of the same compact model (panels through BLAS): the same weights, float32 arithmetic.
@@ -154,7 +159,8 @@ import Testing
         let i = tensors.firstIndex { $0.name == "transformer.h.blocks.0.mlp.c_fc.weight" }!
         var bytes = tensors[i].bytes
         withUnsafeBytes(of: Float.nan.bitPattern.littleEndian) { for k in 0..<4 { bytes[8 + k] = $0[k] } }
-        tensors[i] = try CheckpointTensor(name: tensors[i].name, dtype: tensors[i].dtype, shape: tensors[i].shape, bytes: bytes)
+        tensors[i] = try CheckpointTensor(
+            name: tensors[i].name, dtype: tensors[i].dtype, shape: tensors[i].shape, bytes: bytes)
         let damaged = try Checkpoint(tensors: tensors, format: "safetensors")
         #expect(throws: ConvertError.self) {
             _ = try LoopFormerFixture.convert(damaged, options: ConvertOptions(weightDType: .q8Row))

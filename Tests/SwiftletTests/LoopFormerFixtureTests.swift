@@ -22,7 +22,8 @@ import Testing
     func wholeSequence(_ tag: String) throws {
         let session = try LoopFormerFixture.model().makeSession()
         let steps = try LoopFormerFixture.steps(tag)
-        let (logits, report) = try loopFormerRun(session, try LoopFormerFixture.ids(), budget: Budget(trajectory: steps))
+        let (logits, report) = try loopFormerRun(
+            session, try LoopFormerFixture.ids(), budget: Budget(trajectory: steps))
         #expect(try session.lastOutputs[0].shape == [2, 11, LoopFormerFixture.vocab])
         let (err, ok) = loopFormerCompare(logits, try LoopFormerFixture.gold(tag))
         print("loopformer \(tag) whole-sequence max abs error \(err)")

@@ -38,10 +38,13 @@ enum LoopFormerFixture {
         return config == nil ? try FixtureCache.bytes("loopformer-test/\(file)", make) : try make()
     }
 
-    static func convert(_ checkpoint: Checkpoint, config: ConstructorConfig? = nil,
-                        options: ConvertOptions = ConvertOptions()) throws -> [UInt8] {
-        try Converter.convertToBytes(LoopFormerConverter.self, checkpoint: checkpoint,
-                                     config: config ?? self.config(), options: options)
+    static func convert(
+        _ checkpoint: Checkpoint, config: ConstructorConfig? = nil,
+        options: ConvertOptions = ConvertOptions()
+    ) throws -> [UInt8] {
+        try Converter.convertToBytes(
+            LoopFormerConverter.self, checkpoint: checkpoint,
+            config: config ?? self.config(), options: options)
     }
 
     static func model() throws -> Model {
@@ -75,7 +78,8 @@ func loopFormerCompare<G: Collection<Float>, W: Collection<Float>>(_ got: G, _ w
 }
 
 /// Runs `ids` (rows of equal length) through `session.run` and returns the logits and report.
-func loopFormerRun(_ session: Session, _ ids: [[Int32]], budget: Budget) throws -> (logits: [Float], report: RunReport) {
+func loopFormerRun(_ session: Session, _ ids: [[Int32]], budget: Budget) throws -> (logits: [Float], report: RunReport)
+{
     let flat = ids.flatMap { $0 }
     let shape = [ids.count, ids.first?.count ?? 0]
     let report = try flat.withUnsafeBytes { raw in

@@ -1,8 +1,9 @@
 import Foundation
-import Testing
 import Swiftlet
 import SwiftletConvert
 import SwiftletFormat
+import Testing
+
 @testable import SwiftletModels
 
 /// The `memoryformer-test` fixture (official MemoryLayer + GPT-NeoX wiring, float64 reference logits).
@@ -20,12 +21,15 @@ enum MemoryFormerFixture {
         return ConstructorConfig(values: values, source: "memoryformer-test config")
     }
 
-    static func convert(checkpoint: String = "checkpoint.safetensors", tables: DType = .f32,
-                        config: ConstructorConfig? = nil) throws -> [UInt8] {
+    static func convert(
+        checkpoint: String = "checkpoint.safetensors", tables: DType = .f32,
+        config: ConstructorConfig? = nil
+    ) throws -> [UInt8] {
         let make = {
             let ckpt = try CheckpointReader.read(path: path(checkpoint))
-            return try Converter.convertToBytes(MemoryFormerConverter.self, checkpoint: ckpt, config: config ?? self.config(),
-                                                options: ConvertOptions(tableDType: tables))
+            return try Converter.convertToBytes(
+                MemoryFormerConverter.self, checkpoint: ckpt, config: config ?? self.config(),
+                options: ConvertOptions(tableDType: tables))
         }
         return config == nil ? try FixtureCache.bytes("memoryformer-test/\(checkpoint) \(tables)", make) : try make()
     }
@@ -38,9 +42,12 @@ enum MemoryFormerFixture {
     }
 
     /// Largest |got − want|, and whether every element is within `abs + rel·|want|`.
-    static func compare(_ got: some Collection<Float>, _ want: some Collection<Float>,
-                        abs atol: Float, rel rtol: Float) -> (maxAbs: Float, ok: Bool) {
-        var worst: Float = 0, ok = got.count == want.count
+    static func compare(
+        _ got: some Collection<Float>, _ want: some Collection<Float>,
+        abs atol: Float, rel rtol: Float
+    ) -> (maxAbs: Float, ok: Bool) {
+        var worst: Float = 0
+        var ok = got.count == want.count
         for (g, w) in zip(got, want) {
             let e = Swift.abs(g - w)
             worst = max(worst, e.isNaN ? .infinity : e)
@@ -49,7 +56,9 @@ enum MemoryFormerFixture {
         return (worst, ok)
     }
 
-    static func run(_ session: Session, ids: [Int32], batch: Int, length: Int) throws -> (logits: [Float], report: RunReport) {
+    static func run(_ session: Session, ids: [Int32], batch: Int, length: Int) throws -> (
+        logits: [Float], report: RunReport
+    ) {
         let report = try ids.withUnsafeBytes { raw in
             try session.run(views: [TensorView(dtype: .i32, shape: [batch, length], data: raw.baseAddress!)])
         }
@@ -78,10 +87,13 @@ enum MemoryFormerFixture {
         var renamed: [CheckpointTensor] = []
         for t in original.tensors {
             var name = t.name
-            if name == "word_embeddings.weight" { name = "sequential.0.word_embeddings.weight" }
-            else if name == "final_norm.scale" { name = "sequential.\(layers + 3).norm.scale" }
-            else if name == "lm_head.weight" { name = "sequential.\(layers + 4).final_linear.weight" }
-            else if name.hasPrefix("layers.") {
+            if name == "word_embeddings.weight" {
+                name = "sequential.0.word_embeddings.weight"
+            } else if name == "final_norm.scale" {
+                name = "sequential.\(layers + 3).norm.scale"
+            } else if name == "lm_head.weight" {
+                name = "sequential.\(layers + 4).final_linear.weight"
+            } else if name.hasPrefix("layers.") {
                 let parts = name.split(separator: ".", maxSplits: 2)
                 name = "module.sequential.\(Int(parts[1])! + 2).\(parts[2])"
             }
@@ -89,8 +101,9 @@ enum MemoryFormerFixture {
             renamed.append(try CheckpointTensor(name: name, dtype: t.dtype, shape: t.shape, bytes: t.bytes))
         }
         let official = try Checkpoint(tensors: renamed, format: "torch-zip")
-        let bytes = try Converter.convertToBytes(MemoryFormerConverter.self, checkpoint: official, config: F.config(),
-                                                 options: ConvertOptions())
+        let bytes = try Converter.convertToBytes(
+            MemoryFormerConverter.self, checkpoint: official, config: F.config(),
+            options: ConvertOptions())
         #expect(bytes == (try F.convert()))
     }
 
@@ -101,13 +114,17 @@ enum MemoryFormerFixture {
             "pos-emb": "rotary", "no-weight-tying": true, "norm": "rmsnorm", "mlp_type": "MemoryBlock",
             "double_mlp_table": true, "mlp_expand_type": "extra_bit", "seq-length": 2048,
         ]
-        values["attn_memory_config"] = ["fc_qkv": false, "value_size": 32, "remove_projection": true,
-                                        "shared_projection": false, "del_dense": true, "dense_size": 32,
-                                        "ffn_num_table": 4, "code_length": 8] as [String: Any]
+        values["attn_memory_config"] =
+            [
+                "fc_qkv": false, "value_size": 32, "remove_projection": true,
+                "shared_projection": false, "del_dense": true, "dense_size": 32,
+                "ffn_num_table": 4, "code_length": 8,
+            ] as [String: Any]
         values["memory_config"] = ["remove_projection": true, "ffn_num_table": 4, "code_length": 8] as [String: Any]
         let ckpt = try CheckpointReader.read(path: F.path("checkpoint.safetensors"))
-        let bytes = try Converter.convertToBytes(MemoryFormerConverter.self, checkpoint: ckpt,
-                                                 config: ConstructorConfig(values: values), options: ConvertOptions())
+        let bytes = try Converter.convertToBytes(
+            MemoryFormerConverter.self, checkpoint: ckpt,
+            config: ConstructorConfig(values: values), options: ConvertOptions())
         let model = try Model(bytes: bytes)
         #expect(model.metadataText("memoryformer.rotary_dims") == "2")
         #expect(model.metadataText("memoryformer.mlp_tables") == "4")
@@ -151,8 +168,9 @@ enum MemoryFormerFixture {
             return try CheckpointTensor(name: t.name, dtype: .f32, shape: t.shape, bytes: Quantize.f32Bytes(v))
         }
         let error = #expect(throws: ConvertError.self) {
-            try Converter.convertToBytes(MemoryFormerConverter.self, checkpoint: Checkpoint(tensors: tensors, format: "test"),
-                                         config: F.config(), options: ConvertOptions(tableDType: .q8Row))
+            try Converter.convertToBytes(
+                MemoryFormerConverter.self, checkpoint: Checkpoint(tensors: tensors, format: "test"),
+                config: F.config(), options: ConvertOptions(tableDType: .q8Row))
         }
         #expect(error?.message.contains(target) == true)
     }
@@ -218,7 +236,9 @@ enum MemoryFormerFixture {
             r = F.compare(try session.lastLogits, want(4), abs: 1e-4, rel: 1e-4)
             #expect(try r.ok && session.lastLogits.count == c.vocab)
             #expect(try session.logits.count == 5 * c.vocab)
-            r = F.compare(try session.logits, c.logits[(b * c.length * c.vocab)..<((b * c.length + 5) * c.vocab)], abs: 1e-4, rel: 1e-4)
+            r = F.compare(
+                try session.logits, c.logits[(b * c.length * c.vocab)..<((b * c.length + 5) * c.vocab)], abs: 1e-4,
+                rel: 1e-4)
             #expect(r.ok)
             worst = max(worst, r.maxAbs)
             for t in 5..<c.length { try session.decode(row[t]) }
@@ -259,7 +279,8 @@ enum MemoryFormerFixture {
         let meanAbs = zip(logits, c.logits).reduce(0) { $0 + Double(abs($1.0 - $1.1)) } / Double(logits.count)
         var agree = 0
         for p in 0..<(c.batch * c.length) {
-            let g = logits[(p * c.vocab)..<((p + 1) * c.vocab)], w = c.logits[(p * c.vocab)..<((p + 1) * c.vocab)]
+            let g = logits[(p * c.vocab)..<((p + 1) * c.vocab)]
+            let w = c.logits[(p * c.vocab)..<((p + 1) * c.vocab)]
             if g.indices.max(by: { g[$0] < g[$1] }) == w.indices.max(by: { w[$0] < w[$1] }) { agree += 1 }
         }
         let agreement = Double(agree) / Double(c.batch * c.length)
@@ -284,25 +305,34 @@ enum MemoryFormerFixture {
         let original = try CheckpointReader.read(path: F.path("checkpoint.safetensors"))
         var rounded: [CheckpointTensor] = []
         for t in original.tensors {
-            guard t.name.hasSuffix(".tables") else { rounded.append(t); continue }
+            guard t.name.hasSuffix(".tables") else {
+                rounded.append(t)
+                continue
+            }
             let v = try t.floats()
-            let rows = t.shape[0], cols = t.shape[1]
+            let rows = t.shape[0]
+            let cols = t.shape[1]
             var r = [Float](repeating: 0, count: v.count)
             if dtype == .f16 {
                 for i in v.indices { r[i] = Quantize.float(halfBits: Quantize.halfBits(v[i])) }
             } else {
                 let q = Quantize.q8RowBytes(v, rows: rows, cols: cols)
                 for row in 0..<rows {
-                    let scale = q.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: rows * cols + 4 * row, as: Float.self) }
+                    let scale = q.withUnsafeBytes {
+                        $0.loadUnaligned(fromByteOffset: rows * cols + 4 * row, as: Float.self)
+                    }
                     for j in 0..<cols { r[row * cols + j] = Float(Int8(bitPattern: q[row * cols + j])) * scale }
                 }
             }
             rounded.append(try CheckpointTensor(name: t.name, dtype: .f32, shape: t.shape, bytes: Quantize.f32Bytes(r)))
         }
-        let asF32 = try Converter.convertToBytes(MemoryFormerConverter.self, checkpoint: Checkpoint(tensors: rounded, format: "test"),
-                                                 config: F.config(), options: ConvertOptions())
+        let asF32 = try Converter.convertToBytes(
+            MemoryFormerConverter.self, checkpoint: Checkpoint(tensors: rounded, format: "test"),
+            config: F.config(), options: ConvertOptions())
         let want = try F.run(try Model(bytes: asF32).makeSession(), ids: c.ids, batch: c.batch, length: c.length).logits
-        let got = try F.run(try Model(bytes: F.convert(tables: dtype)).makeSession(), ids: c.ids, batch: c.batch, length: c.length).logits
+        let got = try F.run(
+            try Model(bytes: F.convert(tables: dtype)).makeSession(), ids: c.ids, batch: c.batch, length: c.length
+        ).logits
         let r = F.compare(got, want, abs: 1e-4, rel: 1e-4)
         print("memoryformer \(dtype.name) tables vs f32 tables holding the same values: max abs \(r.maxAbs)")
         #expect(r.ok, "max abs \(r.maxAbs)")
@@ -313,7 +343,11 @@ enum MemoryFormerFixture {
     @Test func reportCountsWorkAndResidentTableBytes() throws {
         let c = try F.cases()
         let session = try Model(bytes: try F.convert()).makeSession()
-        let H = 32.0, V = 97.0, T = 4.0, W = 4.0 * 10, layers = 2.0
+        let H = 32.0
+        let V = 97.0
+        let T = 4.0
+        let W = 4.0 * 10
+        let layers = 2.0
         // Independent FLOP count: gathers (T rows of `out` multiply-adds each), LM head, attention.
         func gflops(position p: Int) -> Double {
             2 * (layers * (3 * T * H + T * W + T * H) + H * V + layers * 2 * H * Double(p + 1)) * 1e-9
@@ -387,14 +421,17 @@ enum MemoryFormerFixture {
             return false
         }
         // Verification off (a file opened with `.never`): the caller asked for no hashing.
-        let unchecked = try bytes.withUnsafeBytes { try SWLFile(bytes: $0, copy: true, options: ReadOptions(verify: .never)) }
+        let unchecked = try bytes.withUnsafeBytes {
+            try SWLFile(bytes: $0, copy: true, options: ReadOptions(verify: .never))
+        }
         let runner = try MemoryFormerModel(file: unchecked).makeRunner(context: ExecutionContext(threads: 1))
         try [Int32(3), 5, 7].withUnsafeBufferPointer { try runner.prefill($0, budget: Budget()) }
     }
 
     @Test func steadyStateCallsAllocateNoScratch() throws {
         let file = try F.convert().withUnsafeBytes { try SWLFile(bytes: $0, copy: true) }
-        let runner = try #require(try MemoryFormerModel(file: file).makeRunner(context: ExecutionContext(threads: 1)) as? MemoryFormerRunner)
+        let runner = try #require(
+            try MemoryFormerModel(file: file).makeRunner(context: ExecutionContext(threads: 1)) as? MemoryFormerRunner)
         try [Int32(1), 2, 3, 4].withUnsafeBufferPointer { try runner.prefill($0, budget: Budget()) }
         for t in 0..<4 { try runner.decode(Int32(t)) }
         let chunks = runner.context.arena.chunkAllocations
@@ -416,7 +453,7 @@ enum MemoryFormerFixture {
         let bytes = try F.convert(config: F.config(["seq_length": 6]))
         let session = try Model(bytes: bytes).makeSession()
         #expect(session.contextLength == 6 && session.vocabSize == 97)
-        #expect(throws: SwiftletError.self) { try session.decode(1) }   // no prefill yet
+        #expect(throws: SwiftletError.self) { try session.decode(1) } // no prefill yet
         #expect(throws: SwiftletError.self) { try session.prefill([]) }
         #expect(throws: SwiftletError.self) { try session.prefill([97]) }
         #expect(throws: SwiftletError.self) { try session.prefill([-1]) }
@@ -428,7 +465,10 @@ enum MemoryFormerFixture {
             try session.decode(7)
             Issue.record("decoding past the context must fail")
         } catch {
-            guard case .contextFull = error else { Issue.record("expected contextFull, got \(error)"); return }
+            guard case .contextFull = error else {
+                Issue.record("expected contextFull, got \(error)")
+                return
+            }
         }
         // Whole-sequence runs: int32 ids of rank 2 only.
         let floats = [Float](repeating: 0, count: 4)
@@ -459,9 +499,12 @@ enum MemoryFormerFixture {
             try session.prefill([1, 2, 3])
             Issue.record("an abort must stop the prefill")
         } catch {
-            guard case .aborted = error else { Issue.record("expected aborted, got \(error)"); return }
+            guard case .aborted = error else {
+                Issue.record("expected aborted, got \(error)")
+                return
+            }
         }
-        #expect(throws: SwiftletError.self) { try session.decode(4) }   // the cache is invalid
+        #expect(throws: SwiftletError.self) { try session.decode(4) } // the cache is invalid
         flag.value = false
         try session.prefill([1, 2, 3])
         #expect(try session.position == 3)
@@ -479,7 +522,7 @@ enum MemoryFormerFixture {
         for (i, token) in tokens.enumerated() {
             let row = logits[((prompt.count - 1 + i) * 97)..<((prompt.count + i) * 97)]
             var best = row.startIndex
-            for j in row.indices where row[j] > row[best] { best = j }   // lowest index on ties
+            for j in row.indices where row[j] > row[best] { best = j } // lowest index on ties
             #expect(Int(token) == best - row.startIndex)
         }
         // Seeded sampling is reproducible.
@@ -493,12 +536,18 @@ enum MemoryFormerFixture {
     /// Half-split (GPT-NeoX `rotate_half`) rotary on 8 of 12 head dims, against the formula. The
     /// fixture (2 rotary dims) cannot tell half-split from interleaved; this can.
     @Test func rotaryIsHalfSplitOnTheFirstDims() {
-        let dims = 8, headDim = 12, heads = 2, base = 10000.0, rows = 3, first = 5
+        let dims = 8
+        let headDim = 12
+        let heads = 2
+        let base = 10000.0
+        let rows = 3
+        let first = 5
         let rotary = HalfSplitRotary(dims: dims, base: base, positions: 16)
         var x = (0..<(rows * heads * headDim)).map { Float(sin(Double($0) * 0.7) * 2) }
         let original = x
         x.withUnsafeMutableBufferPointer {
-            rotary.apply($0.baseAddress!, rows: rows, ld: heads * headDim, heads: heads, headDim: headDim, firstPosition: first)
+            rotary.apply(
+                $0.baseAddress!, rows: rows, ld: heads * headDim, heads: heads, headDim: headDim, firstPosition: first)
         }
         var worst = 0.0
         for r in 0..<rows {
@@ -507,11 +556,14 @@ enum MemoryFormerFixture {
                 let o = r * heads * headDim + h * headDim
                 for d in 0..<(dims / 2) {
                     let angle = p * pow(base, -2 * Double(d) / Double(dims))
-                    let a = Double(original[o + d]), b = Double(original[o + d + dims / 2])
+                    let a = Double(original[o + d])
+                    let b = Double(original[o + d + dims / 2])
                     worst = max(worst, abs(Double(x[o + d]) - (a * cos(angle) - b * sin(angle))))
                     worst = max(worst, abs(Double(x[o + d + dims / 2]) - (b * cos(angle) + a * sin(angle))))
                 }
-                for d in dims..<headDim { #expect(x[o + d] == original[o + d], "dims past the rotary ones pass through") }
+                for d in dims..<headDim {
+                    #expect(x[o + d] == original[o + d], "dims past the rotary ones pass through")
+                }
             }
         }
         #expect(worst < 1e-5, "max error \(worst)")

@@ -1,7 +1,7 @@
 import Foundation
-import Testing
 import Swiftlet
 import SwiftletConvert
+import Testing
 
 /// Writes a `torch.save`-style zip (stored entries) whose pickle is a DeiT training checkpoint:
 /// `{'epoch': 300, 'model': state_dict}`. Built by hand so the test needs no PyTorch.
@@ -51,18 +51,22 @@ enum DeiTCheckpointWriter {
             op("Q")
             int(0)
             tuple(t.shape)
-            var strides: [Int] = [], s = 1
-            for d in t.shape.reversed() { strides.insert(s, at: 0); s *= d }
+            var strides: [Int] = []
+            var s = 1
+            for d in t.shape.reversed() {
+                strides.insert(s, at: 0)
+                s *= d
+            }
             tuple(strides)
-            pickle.append(0x89)   // NEWFALSE: requires_grad
+            pickle.append(0x89) // NEWFALSE: requires_grad
             global("collections", "OrderedDict")
             op(")")
             op("R")
             op("t")
             op("R")
         }
-        op("u")   // the state dict's items
-        op("u")   // the checkpoint's items
+        op("u") // the state dict's items
+        op("u") // the checkpoint's items
         op(".")
 
         var entries: [(String, [UInt8])] = [("archive/data.pkl", pickle), ("archive/byteorder", Array("little".utf8))]
@@ -73,26 +77,56 @@ enum DeiTCheckpointWriter {
 
     /// A zip archive of STORED entries.
     static func zip(_ entries: [(String, [UInt8])]) -> [UInt8] {
-        var out: [UInt8] = [], central: [UInt8] = []
+        var out: [UInt8] = []
+        var central: [UInt8] = []
         func u16(_ v: Int, _ into: inout [UInt8]) { into += withUnsafeBytes(of: UInt16(v).littleEndian, Array.init) }
         func u32(_ v: UInt32, _ into: inout [UInt8]) { into += withUnsafeBytes(of: v.littleEndian, Array.init) }
         for (name, data) in entries {
-            let offset = UInt32(out.count), crc = crc32(data), nameBytes = Array(name.utf8)
-            u32(0x0403_4B50, &out); u16(20, &out); u16(0, &out); u16(0, &out); u16(0, &out); u16(0, &out)
-            u32(crc, &out); u32(UInt32(data.count), &out); u32(UInt32(data.count), &out)
-            u16(nameBytes.count, &out); u16(0, &out)
+            let offset = UInt32(out.count)
+            let crc = crc32(data)
+            let nameBytes = Array(name.utf8)
+            u32(0x0403_4B50, &out)
+            u16(20, &out)
+            u16(0, &out)
+            u16(0, &out)
+            u16(0, &out)
+            u16(0, &out)
+            u32(crc, &out)
+            u32(UInt32(data.count), &out)
+            u32(UInt32(data.count), &out)
+            u16(nameBytes.count, &out)
+            u16(0, &out)
             out += nameBytes
             out += data
-            u32(0x0201_4B50, &central); u16(20, &central); u16(20, &central); u16(0, &central); u16(0, &central)
-            u16(0, &central); u16(0, &central); u32(crc, &central); u32(UInt32(data.count), &central)
-            u32(UInt32(data.count), &central); u16(nameBytes.count, &central); u16(0, &central); u16(0, &central)
-            u16(0, &central); u16(0, &central); u32(0, &central); u32(offset, &central)
+            u32(0x0201_4B50, &central)
+            u16(20, &central)
+            u16(20, &central)
+            u16(0, &central)
+            u16(0, &central)
+            u16(0, &central)
+            u16(0, &central)
+            u32(crc, &central)
+            u32(UInt32(data.count), &central)
+            u32(UInt32(data.count), &central)
+            u16(nameBytes.count, &central)
+            u16(0, &central)
+            u16(0, &central)
+            u16(0, &central)
+            u16(0, &central)
+            u32(0, &central)
+            u32(offset, &central)
             central += nameBytes
         }
         let centralOffset = UInt32(out.count)
         out += central
-        u32(0x0605_4B50, &out); u16(0, &out); u16(0, &out); u16(entries.count, &out); u16(entries.count, &out)
-        u32(UInt32(central.count), &out); u32(centralOffset, &out); u16(0, &out)
+        u32(0x0605_4B50, &out)
+        u16(0, &out)
+        u16(0, &out)
+        u16(entries.count, &out)
+        u16(entries.count, &out)
+        u32(UInt32(central.count), &out)
+        u32(centralOffset, &out)
+        u16(0, &out)
         return out
     }
 
@@ -112,14 +146,17 @@ enum DeiTCheckpointWriter {
     @Test(arguments: [false, true])
     func deitStylePthWithTheStateDictUnderModel(distilled: Bool) throws {
         let tensors = try ViTDistilledTests.tensors(distilled: distilled)
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("swiftlet-deit-\(UUID().uuidString).pth").path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "swiftlet-deit-\(UUID().uuidString).pth"
+        ).path
         defer { try? FileManager.default.removeItem(atPath: path) }
         try Data(try DeiTCheckpointWriter.pth(tensors)).write(to: URL(fileURLWithPath: path))
 
         let read = try CheckpointReader.read(path: path)
         #expect(read.stateDictKey == "model")
-        let fromPth = try Converter.convertToBytes(ViTConverter.self, checkpoint: read, config: try ViTFixture.config,
-                                                   options: ConvertOptions())
+        let fromPth = try Converter.convertToBytes(
+            ViTConverter.self, checkpoint: read, config: try ViTFixture.config,
+            options: ConvertOptions())
         let fromSafetensors = try Converter.convertToBytes(
             ViTConverter.self, checkpoint: try Checkpoint(tensors: tensors, format: "safetensors"),
             config: try ViTFixture.config, options: ConvertOptions())

@@ -1,10 +1,11 @@
 import CSwiftletKernels
 import Foundation
-import Testing
-@testable import SwiftletConvert
+import Swiftlet
 import SwiftletFormat
 import SwiftletKernels
-import Swiftlet
+import Testing
+
+@testable import SwiftletConvert
 
 /// The ViT kernels (CSwiftletKernels/panel_gemm.c, attention.c, layer_norm.c) at every instruction-set level this CPU has, against
 /// float64 references, on shapes with ragged edges (rows not a multiple of the tile, columns not a
@@ -23,7 +24,7 @@ import Swiftlet
     static func random(_ count: Int, seed: UInt64, scale: Float = 1) -> [Float] {
         var s = seed
         return (0..<count).map { _ in
-            s = s &* 6364136223846793005 &+ 1442695040888963407
+            s = s &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             return (Float(s >> 40) / Float(1 << 24) * 2 - 1) * scale
         }
     }
@@ -66,12 +67,16 @@ import Swiftlet
                                 if j >= col0 {
                                     var s = withBias ? Double(bias[j]) : 0
                                     for p in 0..<k { s += Double(a[i * k + p]) * Double(w[j * k + p]) }
-                                    want = flags == SWK_PANEL_ACCUMULATE ? want + s : flags == SWK_PANEL_GELU ? Self.gelu(s) : s
+                                    want =
+                                        flags == SWK_PANEL_ACCUMULATE
+                                        ? want + s : flags == SWK_PANEL_GELU ? Self.gelu(s) : s
                                 }
                                 worst = max(worst, abs(Double(c[i * n + j]) - want))
                             }
                         }
-                        #expect(worst < 1e-5 * Double(k + 1), "level \(level) flags \(flags) bias \(withBias) col0 \(col0): \(worst)")
+                        #expect(
+                            worst < 1e-5 * Double(k + 1),
+                            "level \(level) flags \(flags) bias \(withBias) col0 \(col0): \(worst)")
                     }
                 }
             }
@@ -80,7 +85,8 @@ import Swiftlet
 
     @Test(arguments: [(1, 1, 8), (5, 3, 16), (17, 2, 24), (40, 3, 16), (197, 1, 64)])
     func attentionMatchesTheDefinition(tokens: Int, heads: Int, headDim: Int) throws {
-        let width = heads * headDim, stride = 3 * width
+        let width = heads * headDim
+        let stride = 3 * width
         let qkv = Self.random(tokens * stride, seed: 5, scale: 2)
         let keyBias = (0..<tokens).map { Float(log(Double(1 + $0 % 4))) }
         let scale = Float(1 / Double(headDim).squareRoot())
@@ -94,8 +100,9 @@ import Swiftlet
                         qkv.withUnsafeBufferPointer { p in
                             let q = p.baseAddress!
                             for (q0, q1) in [(0, cut), (cut, tokens)] where q1 > q0 {
-                                swk_attention(q, q + width, q + 2 * width, stride, tokens, q0, q1, heads, headDim,
-                                                  scale, biased ? keyBias : nil, &out, width, &scratch)
+                                swk_attention(
+                                    q, q + width, q + 2 * width, stride, tokens, q0, q1, heads, headDim,
+                                    scale, biased ? keyBias : nil, &out, width, &scratch)
                             }
                         }
                     }
@@ -105,7 +112,9 @@ import Swiftlet
                             var s = (0..<tokens).map { j -> Double in
                                 var dot = 0.0
                                 for d in 0..<headDim {
-                                    dot += Double(qkv[i * stride + h * headDim + d]) * Double(qkv[j * stride + width + h * headDim + d])
+                                    dot +=
+                                        Double(qkv[i * stride + h * headDim + d])
+                                        * Double(qkv[j * stride + width + h * headDim + d])
                                 }
                                 return dot * Double(scale) + (biased ? Double(keyBias[j]) : 0)
                             }
@@ -114,7 +123,9 @@ import Swiftlet
                             let total = s.reduce(0, +)
                             for d in 0..<headDim {
                                 var o = 0.0
-                                for j in 0..<tokens { o += s[j] / total * Double(qkv[j * stride + 2 * width + h * headDim + d]) }
+                                for j in 0..<tokens {
+                                    o += s[j] / total * Double(qkv[j * stride + 2 * width + h * headDim + d])
+                                }
                                 worst = max(worst, abs(Double(out[i * width + h * headDim + d]) - o))
                             }
                         }
@@ -130,7 +141,8 @@ import Swiftlet
             let rows = 3
             // A large mean next to a small spread: the two-pass variance must not cancel.
             let x = Self.random(rows * cols, seed: 6).map { $0 + 100 }
-            let w = Self.random(cols, seed: 7), b = Self.random(cols, seed: 8)
+            let w = Self.random(cols, seed: 7)
+            let b = Self.random(cols, seed: 8)
             for level in Self.levels {
                 var y = [Float](repeating: .nan, count: rows * cols)
                 Self.at(level) { swk_layer_norm(x, rows, cols, w, b, 1e-6, &y) }
@@ -176,7 +188,9 @@ import Swiftlet
         let session = try model.makeSession(options: SessionOptions(threads: 1))
         let logits = try #require(try ViTFixture.expected("logits_r8dec.npy")).floats()
         for level in Self.levels {
-            let (outputs, _) = try Self.at(level) { try session.run([try ViTFixture.input()], budget: Budget(mergeR: [8, -1])) }
+            let (outputs, _) = try Self.at(level) {
+                try session.run([try ViTFixture.input()], budget: Budget(mergeR: [8, -1]))
+            }
             let l = compare(outputs[0].values, logits)
             #expect(l.ok, "level \(level): logits max abs \(l.maxAbs)")
         }
@@ -194,8 +208,9 @@ import Swiftlet
         w.setMetadata("vit.num_heads", .int(1))
         w.setMetadata("vit.mlp_hidden", .int(16))
         w.setMetadata("vit.num_classes", .int(2))
-        try w.addTensor(name: "patch_embed.proj.weight", dtype: .f32, shape: [16, 768],
-                        bytes: Quantize.f32Bytes([Float](repeating: 0, count: 16 * 768)))
+        try w.addTensor(
+            name: "patch_embed.proj.weight", dtype: .f32, shape: [16, 768],
+            bytes: Quantize.f32Bytes([Float](repeating: 0, count: 16 * 768)))
         do {
             _ = try Model(bytes: try w.serialize())
             Issue.record("an unpacked file loaded")

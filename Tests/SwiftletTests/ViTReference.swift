@@ -10,8 +10,10 @@ struct ViTReference {
     /// DeiT-III style: positions on the patches only.
     let noEmbedClass: Bool
 
-    init(tensors: [String: [Float]], imageSize: Int, patch: Int, dim: Int, depth: Int, heads: Int,
-         mlpRatio: Double, classes: Int, channels: Int = 3) {
+    init(
+        tensors: [String: [Float]], imageSize: Int, patch: Int, dim: Int, depth: Int, heads: Int,
+        mlpRatio: Double, classes: Int, channels: Int = 3
+    ) {
         p = tensors.mapValues { $0.map(Double.init) }
         self.imageSize = imageSize
         self.patch = patch
@@ -30,7 +32,8 @@ struct ViTReference {
     static func parseR(_ r: [Int], depth: Int) -> [Int] {
         if r.count == 1 { return Array(repeating: r[0], count: depth) }
         if r.count == 2 && r[1] == -1 {
-            let lo = Int(Double(r[0]) * 2), hi = 2 * r[0] - lo
+            let lo = Int(Double(r[0]) * 2)
+            let hi = 2 * r[0] - lo
             let step = Double(hi - lo) / Double(depth - 1)
             return (0..<depth).map { Int(Double(lo) + step * Double($0)) }
         }
@@ -38,7 +41,8 @@ struct ViTReference {
     }
 
     func layerNorm(_ x: [[Double]], _ name: String) -> [[Double]] {
-        let w = p[name + ".weight"]!, b = p[name + ".bias"]!
+        let w = p[name + ".weight"]!
+        let b = p[name + ".bias"]!
         return x.map { row in
             let mean = row.reduce(0, +) / Double(row.count)
             let variance = row.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(row.count)
@@ -48,7 +52,8 @@ struct ViTReference {
     }
 
     func linear(_ x: [[Double]], _ name: String, out: Int) -> [[Double]] {
-        let w = p[name + ".weight"]!, b = p[name + ".bias"]
+        let w = p[name + ".weight"]!
+        let b = p[name + ".bias"]
         let inF = w.count / out
         return x.map { row in
             (0..<out).map { o in
@@ -61,9 +66,11 @@ struct ViTReference {
 
     /// One image `[C, H, W]` → (logits, final normed tokens, sizes).
     func forward(_ image: [Float], r: [Int]) -> (logits: [Double], tokens: [[Double]], sizes: [Double]) {
-        let g = imageSize / patch, hd = dim / heads
+        let g = imageSize / patch
+        let hd = dim / heads
         // Patch embedding: conv with stride = kernel = patch.
-        let wp = p["patch_embed.proj.weight"]!, bp = p["patch_embed.proj.bias"]!
+        let wp = p["patch_embed.proj.weight"]!
+        let bp = p["patch_embed.proj.bias"]!
         var x: [[Double]] = []
         for gy in 0..<g {
             for gx in 0..<g {
@@ -111,7 +118,9 @@ struct ViTReference {
                     let m = logits.max()!
                     logits = logits.map { exp($0 - m) }
                     let z = logits.reduce(0, +)
-                    for j in 0..<n { for e in 0..<hd { o[i][h * hd + e] += logits[j] / z * qkv[j][2 * dim + h * hd + e] } }
+                    for j in 0..<n {
+                        for e in 0..<hd { o[i][h * hd + e] += logits[j] / z * qkv[j][2 * dim + h * hd + e] }
+                    }
                 }
                 for t in 0..<n { for e in 0..<hd { metric[t][e] += qkv[t][dim + h * hd + e] / Double(heads) } }
             }
@@ -125,28 +134,37 @@ struct ViTReference {
                     let norm = row.map { $0 * $0 }.reduce(0, +).squareRoot()
                     return row.map { $0 / norm }
                 }
-                let aIdx = Array(stride(from: 0, to: n, by: 2)), bIdx = Array(stride(from: 1, to: n, by: 2))
-                var best: [Double] = [], match: [Int] = []
+                let aIdx = Array(stride(from: 0, to: n, by: 2))
+                let bIdx = Array(stride(from: 1, to: n, by: 2))
+                var best: [Double] = []
+                var match: [Int] = []
                 for (ai, a) in aIdx.enumerated() {
-                    var bv = -Double.infinity, bi = 0
+                    var bv = -Double.infinity
+                    var bi = 0
                     for (bj, b) in bIdx.enumerated() {
                         var s = zip(m[a], m[b]).map { $0 * $1 }.reduce(0, +)
                         if ai == 0 || (distilled && bj == 0) { s = -.infinity }
-                        if s > bv { bv = s; bi = bj }
+                        if s > bv {
+                            bv = s
+                            bi = bj
+                        }
                     }
                     best.append(bv)
                     match.append(bi)
                 }
                 let order = best.indices.sorted { best[$0] != best[$1] ? best[$0] > best[$1] : $0 < $1 }
-                let src = Array(order.prefix(re)), unm = order.dropFirst(re).sorted()
+                let src = Array(order.prefix(re))
+                let unm = order.dropFirst(re).sorted()
                 var bx = bIdx.map { b in x[b].map { $0 * size[b] } }
                 var bs = bIdx.map { size[$0] }
                 for a in src {
-                    let t = aIdx[a], d = match[a]
+                    let t = aIdx[a]
+                    let d = match[a]
                     for j in 0..<dim { bx[d][j] += x[t][j] * size[t] }
                     bs[d] += size[t]
                 }
-                let unmRows = unm.map { x[aIdx[$0]] }, unmSizes = unm.map { size[aIdx[$0]] }
+                let unmRows = unm.map { x[aIdx[$0]] }
+                let unmSizes = unm.map { size[aIdx[$0]] }
                 let bRows = bx.indices.map { i in bx[i].map { $0 / bs[i] } }
                 if distilled {
                     x = [unmRows[0], bRows[0]] + unmRows.dropFirst() + bRows.dropFirst()

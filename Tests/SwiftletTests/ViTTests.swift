@@ -1,8 +1,9 @@
 import Foundation
-import Testing
 import Swiftlet
 import SwiftletConvert
 import SwiftletFormat
+import Testing
+
 @testable import SwiftletModels
 
 /// The vit-tiny-test fixture: timm ViT (32×32, patch 4, D 48, depth 4, 3 heads, 10 classes) with the
@@ -29,11 +30,14 @@ enum ViTFixture {
         }
     }
 
-    static func convert(_ checkpoint: String, config: ConstructorConfig? = nil,
-                        options: ConvertOptions = ConvertOptions()) throws -> [UInt8] {
+    static func convert(
+        _ checkpoint: String, config: ConstructorConfig? = nil,
+        options: ConvertOptions = ConvertOptions()
+    ) throws -> [UInt8] {
         let make = {
             let ckpt = try CheckpointReader.read(path: path(checkpoint))
-            return try Converter.convertToBytes(ViTConverter.self, checkpoint: ckpt, config: config ?? self.config, options: options)
+            return try Converter.convertToBytes(
+                ViTConverter.self, checkpoint: ckpt, config: config ?? self.config, options: options)
         }
         return config == nil ? try FixtureCache.bytes("vit-tiny-test/\(checkpoint) \(options)", make) : try make()
     }
@@ -51,7 +55,8 @@ enum ViTFixture {
 /// Largest |got − want| and whether every element is within 1e-4 abs + 1e-4 rel.
 func compare(_ got: [Float], _ want: [Float]) -> (maxAbs: Double, ok: Bool) {
     guard got.count == want.count else { return (.infinity, false) }
-    var worst = 0.0, ok = true
+    var worst = 0.0
+    var ok = true
     for (g, w) in zip(got, want) {
         let e = abs(Double(g) - Double(w))
         worst = max(worst, e)
@@ -105,11 +110,12 @@ func compare(_ got: [Float], _ want: [Float]) -> (maxAbs: Double, ok: Bool) {
         #expect(report.layers == 4)
         #expect(report.values["tokens_per_layer"]?.count == 4)
         #expect(report.values["tokens_per_layer"]?.last == Double(budget.tokensLeft))
-        let expectedChoice = switch tag {
-        case "r8dec": "r=(8,-1)"
-        case "list": "r=[16,8,4]"
-        default: "r=\(budget.mergeR[0])"
-        }
+        let expectedChoice =
+            switch tag {
+            case "r8dec": "r=(8,-1)"
+            case "list": "r=[16,8,4]"
+            default: "r=\(budget.mergeR[0])"
+            }
         #expect(report.choice == expectedChoice)
     }
 
@@ -181,7 +187,7 @@ func compare(_ got: [Float], _ want: [Float]) -> (maxAbs: Double, ok: Bool) {
         guard distilled else { return ckpt.tensors }
         var state: UInt64 = 0x5649_5444_4953_5431
         func next() -> Float {
-            state = state &* 6364136223846793005 &+ 1442695040888963407
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
             return Float(Int64(bitPattern: state >> 11) % 2001 - 1000) / 1000
         }
         func tensor(_ name: String, _ shape: [Int], _ values: [Float]) throws -> CheckpointTensor {
@@ -200,13 +206,15 @@ func compare(_ got: [Float], _ want: [Float]) -> (maxAbs: Double, ok: Bool) {
     static func reference(distilled: Bool) throws -> ViTReference {
         var dict: [String: [Float]] = [:]
         for t in try tensors(distilled: distilled) { dict[t.name] = try t.floats() }
-        return ViTReference(tensors: dict, imageSize: 32, patch: 4, dim: 48, depth: 4, heads: 3, mlpRatio: 4, classes: 10)
+        return ViTReference(
+            tensors: dict, imageSize: 32, patch: 4, dim: 48, depth: 4, heads: 3, mlpRatio: 4, classes: 10)
     }
 
     static func modelBytes() throws -> [UInt8] {
         let ckpt = try Checkpoint(tensors: try tensors(distilled: true), format: "safetensors")
-        return try Converter.convertToBytes(ViTConverter.self, checkpoint: ckpt, config: try ViTFixture.config,
-                                            options: ConvertOptions())
+        return try Converter.convertToBytes(
+            ViTConverter.self, checkpoint: ckpt, config: try ViTFixture.config,
+            options: ConvertOptions())
     }
 
     @Test(arguments: [[32, 0, 0, 0], [8], [8, -1], [16, 8, 4]])
@@ -239,7 +247,9 @@ func compare(_ got: [Float], _ want: [Float]) -> (maxAbs: Double, ok: Bool) {
         var values = try ViTFixture.config.values
         values["distilled"] = false
         #expect(throws: (any Error).self) {
-            try Converter.convertToBytes(ViTConverter.self, checkpoint: ckpt, config: ConstructorConfig(values: values), options: ConvertOptions())
+            try Converter.convertToBytes(
+                ViTConverter.self, checkpoint: ckpt, config: ConstructorConfig(values: values),
+                options: ConvertOptions())
         }
     }
 }
@@ -251,18 +261,22 @@ func compare(_ got: [Float], _ want: [Float]) -> (maxAbs: Double, ok: Bool) {
         var tensors = try ViTDistilledTests.tensors(distilled: false).filter { $0.name != "pos_embed" }
         let pos = try CheckpointReader.read(path: ViTFixture.path("checkpoint.safetensors"))["pos_embed"]!.floats()
         let patchPositions = Array(pos[48...])
-        tensors.append(try CheckpointTensor(name: "pos_embed", dtype: .f32, shape: [1, 64, 48],
-                                            bytes: patchPositions.withUnsafeBytes { Array($0) }))
+        tensors.append(
+            try CheckpointTensor(
+                name: "pos_embed", dtype: .f32, shape: [1, 64, 48],
+                bytes: patchPositions.withUnsafeBytes { Array($0) }))
         var values = try ViTFixture.config.values
         values["no_embed_class"] = true
-        let bytes = try Converter.convertToBytes(ViTConverter.self, checkpoint: try Checkpoint(tensors: tensors, format: "safetensors"),
-                                                 config: ConstructorConfig(values: values), options: ConvertOptions())
+        let bytes = try Converter.convertToBytes(
+            ViTConverter.self, checkpoint: try Checkpoint(tensors: tensors, format: "safetensors"),
+            config: ConstructorConfig(values: values), options: ConvertOptions())
         let model = try Model(bytes: bytes)
         let input = try ViTFixture.input()
         let (outputs, _) = try model.makeSession().run([input], budget: Budget(mergeR: [8, -1]))
         var dict: [String: [Float]] = [:]
         for t in tensors { dict[t.name] = try t.floats() }
-        let reference = ViTReference(tensors: dict, imageSize: 32, patch: 4, dim: 48, depth: 4, heads: 3, mlpRatio: 4, classes: 10)
+        let reference = ViTReference(
+            tensors: dict, imageSize: 32, patch: 4, dim: 48, depth: 4, heads: 3, mlpRatio: 4, classes: 10)
         let want = reference.forward(Array(input.values[0..<3072]), r: [8, -1])
         #expect(try compare(Array(outputs[0].values[0..<10]), want.logits.map(Float.init)).ok)
         #expect(Array(outputs[2].values[0..<want.sizes.count]) == want.sizes.map(Float.init))
@@ -274,7 +288,8 @@ func compare(_ got: [Float], _ want: [Float]) -> (maxAbs: Double, ok: Bool) {
     /// Weights stored as f16 or q8 rows are dequantized at load; the outputs stay close to f32.
     @Test(arguments: [DType.f16, DType.q8Row])
     func compactWeightsRunCloseToFloat32(dtype: DType) throws {
-        let model = try Model(bytes: try ViTFixture.convert("checkpoint.safetensors", options: ConvertOptions(weightDType: dtype)))
+        let model = try Model(
+            bytes: try ViTFixture.convert("checkpoint.safetensors", options: ConvertOptions(weightDType: dtype)))
         let (outputs, _) = try model.makeSession().run([try ViTFixture.input()], budget: Budget(mergeR: [4]))
         let want = try ViTFixture.expected("logits_r4.npy")!.floats()
         let worst = zip(outputs[0].values, want).map { abs($0 - $1) }.max()!
@@ -287,7 +302,8 @@ func compare(_ got: [Float], _ want: [Float]) -> (maxAbs: Double, ok: Bool) {
     /// MACs of the fixture model for constant r, written out from the ToMe/fvcore counting rule:
     /// per block 4·N·D² + 2·N²·D + 2·N'·D·M (+ the matching scores when merging); stem and head.
     static func fixtureGFLOPs(r: Int, images: Int = 2) -> Double {
-        let d = 48.0, m = 192.0
+        let d = 48.0
+        let m = 192.0
         var macs = 64.0 * 48 * 48 + 48 * 10
         var n = 65
         for _ in 0..<4 {
@@ -305,7 +321,9 @@ func compare(_ got: [Float], _ want: [Float]) -> (maxAbs: Double, ok: Bool) {
         let input = try ViTFixture.input()
         for target in [0, 3, 5, 11] {
             // A limit just above r's cost and below r−1's: r is the smallest that fits.
-            let limit = target == 0 ? Self.fixtureGFLOPs(r: 0) * 1.0001
+            let limit =
+                target == 0
+                ? Self.fixtureGFLOPs(r: 0) * 1.0001
                 : (Self.fixtureGFLOPs(r: target) + Self.fixtureGFLOPs(r: target - 1)) / 2
             let (_, report) = try session.run([input], budget: Budget(maxGFLOPs: limit))
             #expect(report.choice == "r=\(target)")
@@ -329,7 +347,10 @@ func compare(_ got: [Float], _ want: [Float]) -> (maxAbs: Double, ok: Bool) {
             _ = try session.run([input], budget: Budget(maxGFLOPs: 0.001))
             Issue.record("expected a budget error")
         } catch {
-            guard case .budget(let message) = error else { Issue.record("wrong error \(error)"); return }
+            guard case .budget(let message) = error else {
+                Issue.record("wrong error \(error)")
+                return
+            }
             #expect(message.contains("cheapest"))
             #expect(message.contains("r=32"))
         }
@@ -371,26 +392,56 @@ func compare(_ got: [Float], _ want: [Float]) -> (maxAbs: Double, ok: Bool) {
 
     @Test func badInputsAreRefused() throws {
         let good = try ViTFixture.input()
-        guard case .shape? = error([Tensor(zeros: [1, 3, 32, 31])]) else { Issue.record("width 31"); return }
-        guard case .shape? = error([Tensor(zeros: [1, 1, 32, 32])]) else { Issue.record("one channel"); return }
-        guard case .shape? = error([Tensor(zeros: [3, 32, 32])]) else { Issue.record("no batch axis"); return }
-        guard case .shape? = error([Tensor(zeros: [0, 3, 32, 32])]) else { Issue.record("empty batch"); return }
-        guard case .invalidArgument? = error([good, good]) else { Issue.record("two inputs"); return }
+        guard case .shape? = error([Tensor(zeros: [1, 3, 32, 31])]) else {
+            Issue.record("width 31")
+            return
+        }
+        guard case .shape? = error([Tensor(zeros: [1, 1, 32, 32])]) else {
+            Issue.record("one channel")
+            return
+        }
+        guard case .shape? = error([Tensor(zeros: [3, 32, 32])]) else {
+            Issue.record("no batch axis")
+            return
+        }
+        guard case .shape? = error([Tensor(zeros: [0, 3, 32, 32])]) else {
+            Issue.record("empty batch")
+            return
+        }
+        guard case .invalidArgument? = error([good, good]) else {
+            Issue.record("two inputs")
+            return
+        }
         var nan = good
         nan.values[1234] = .nan
-        guard case .numeric? = error([nan]) else { Issue.record("NaN"); return }
+        guard case .numeric? = error([nan]) else {
+            Issue.record("NaN")
+            return
+        }
         var inf = good
         inf.values[7] = -.infinity
-        guard case .numeric? = error([inf]) else { Issue.record("infinity"); return }
+        guard case .numeric? = error([inf]) else {
+            Issue.record("infinity")
+            return
+        }
     }
 
     @Test func badBudgetsAreRefused() throws {
         let x = try ViTFixture.input()
         for r in [[-1], [8, -2], [], [1, 2, 3, 4, 5], [-3, -1], [4, -1, 0]] {
-            guard case .budget? = error([x], Budget(mergeR: r)) else { Issue.record("mergeR \(r)"); continue }
+            guard case .budget? = error([x], Budget(mergeR: r)) else {
+                Issue.record("mergeR \(r)")
+                continue
+            }
         }
-        guard case .unsupported? = error([x], Budget(loops: 2)) else { Issue.record("loops"); return }
-        guard case .budget? = error([x], Budget(maxGFLOPs: -1)) else { Issue.record("negative GFLOPs"); return }
+        guard case .unsupported? = error([x], Budget(loops: 2)) else {
+            Issue.record("loops")
+            return
+        }
+        guard case .budget? = error([x], Budget(maxGFLOPs: -1)) else {
+            Issue.record("negative GFLOPs")
+            return
+        }
     }
 
     @Test func abortStopsBetweenBlocks() throws {
@@ -400,28 +451,36 @@ func compare(_ got: [Float], _ want: [Float]) -> (maxAbs: Double, ok: Bool) {
         do throws(SwiftletError) {
             _ = try session.run([input])
         } catch {
-            guard case .aborted = error else { Issue.record("expected aborted, got \(error)"); return }
+            guard case .aborted = error else {
+                Issue.record("expected aborted, got \(error)")
+                return
+            }
         }
     }
 
     @Test func unsupportedConstructorArgumentsAreRefused() throws {
         let ckpt = try CheckpointReader.read(path: ViTFixture.path("checkpoint.safetensors"))
         let base = try ViTFixture.config.values
-        let bad: [(String, Any)] = [("global_pool", "avg"), ("class_token", false), ("init_values", 1e-5),
-                                    ("reg_tokens", 4), ("qk_norm", true), ("no_such_argument", 1),
-                                    ("depth", 5), ("embed_dim", 64), ("img_size", 64)]
+        let bad: [(String, Any)] = [
+            ("global_pool", "avg"), ("class_token", false), ("init_values", 1e-5),
+            ("reg_tokens", 4), ("qk_norm", true), ("no_such_argument", 1),
+            ("depth", 5), ("embed_dim", 64), ("img_size", 64),
+        ]
         for (key, value) in bad {
             var values = base
             values[key] = value
             #expect(throws: (any Error).self, "\(key)=\(value)") {
-                try Converter.convertToBytes(ViTConverter.self, checkpoint: ckpt, config: ConstructorConfig(values: values), options: ConvertOptions())
+                try Converter.convertToBytes(
+                    ViTConverter.self, checkpoint: ckpt, config: ConstructorConfig(values: values),
+                    options: ConvertOptions())
             }
         }
         // Inference-only arguments are accepted; qkv_bias defaults to true.
         var values = base
         values["drop_path_rate"] = 0.1
         values["qkv_bias"] = true
-        let a = try Converter.convertToBytes(ViTConverter.self, checkpoint: ckpt, config: ConstructorConfig(values: values), options: ConvertOptions())
+        let a = try Converter.convertToBytes(
+            ViTConverter.self, checkpoint: ckpt, config: ConstructorConfig(values: values), options: ConvertOptions())
         #expect(a == (try ViTFixture.convert("checkpoint.safetensors")))
     }
 }
@@ -433,9 +492,12 @@ func compare(_ got: [Float], _ want: [Float]) -> (maxAbs: Double, ok: Bool) {
         #expect(try MergeSchedule([16, 8, 4], depth: 4).perLayer(depth: 4) == [16, 8, 4, 0])
         #expect(try MergeSchedule([8, 4], depth: 4).perLayer(depth: 4) == [8, 4, 0, 0])
         // ToMe's parse_r for DeiT depth 12 (values from the official utils.py).
-        #expect(try MergeSchedule([8, -1], depth: 12).perLayer(depth: 12) == [16, 14, 13, 11, 10, 8, 7, 5, 4, 2, 1, 0])
-        #expect(try MergeSchedule([13, -1], depth: 12).perLayer(depth: 12) == [26, 23, 21, 18, 16, 14, 11, 9, 7, 4, 2, 0])
-        #expect(try MergeSchedule([16, -1], depth: 12).perLayer(depth: 12) == [32, 29, 26, 23, 20, 17, 14, 11, 8, 5, 2, 0])
+        #expect(
+            try MergeSchedule([8, -1], depth: 12).perLayer(depth: 12) == [16, 14, 13, 11, 10, 8, 7, 5, 4, 2, 1, 0])
+        #expect(
+            try MergeSchedule([13, -1], depth: 12).perLayer(depth: 12) == [26, 23, 21, 18, 16, 14, 11, 9, 7, 4, 2, 0])
+        #expect(
+            try MergeSchedule([16, -1], depth: 12).perLayer(depth: 12) == [32, 29, 26, 23, 20, 17, 14, 11, 8, 5, 2, 0])
         #expect(try MergeSchedule([8], depth: 4).description == "r=8")
         #expect(try MergeSchedule([8, -1], depth: 4).description == "r=(8,-1)")
         #expect(try MergeSchedule([16, 8, 4], depth: 4).description == "r=[16,8,4]")
@@ -444,15 +506,17 @@ func compare(_ got: [Float], _ want: [Float]) -> (maxAbs: Double, ok: Bool) {
     }
 
     static func deit(dim: Int, heads: Int, distilled: Bool = false) -> ViTConfig {
-        ViTConfig(imageHeight: 224, imageWidth: 224, patch: 16, channels: 3, dim: dim, depth: 12, heads: heads,
-                  hidden: 4 * dim, classes: 1000, qkvBias: true, distilled: distilled, noEmbedClass: false,
-                  propAttn: true, eps: 1e-6)
+        ViTConfig(
+            imageHeight: 224, imageWidth: 224, patch: 16, channels: 3, dim: dim, depth: 12, heads: heads,
+            hidden: 4 * dim, classes: 1000, qkvBias: true, distilled: distilled, noEmbedClass: false,
+            propAttn: true, eps: 1e-6)
     }
 
     /// Token counts and G MACs of DeiT-Ti/S against the ToMe paper's table (3.4 / 2.7 / 2.3 G for
     /// DeiT-S at r = 8 / 13 / 16; the matching scores add well under 0.01 G).
     @Test func deitTokenCountsAndWork() throws {
-        let s = Self.deit(dim: 384, heads: 6), ti = Self.deit(dim: 192, heads: 3)
+        let s = Self.deit(dim: 384, heads: 6)
+        let ti = Self.deit(dim: 192, heads: 3)
         func plan(_ c: ViTConfig, _ r: [Int]) throws -> TokenPlan {
             TokenPlan(try MergeSchedule(r, depth: 12).perLayer(depth: 12), c)
         }

@@ -21,12 +21,12 @@ extern "C" {
 /// overlap `x`. The rows are split among the threads of `pool` (NULL: the calling thread).
 /// Returns 0, or -1 for an unknown format or negative sizes (nothing is written).
 int swk_compact_gemv(int format, const void *weights, const void *scales, ptrdiff_t rows, ptrdiff_t cols,
-                  const float *x, const float *bias, float *y, swk_pool *pool);
+                     const float *x, const float *bias, float *y, swk_pool *pool);
 
 /// Decodes rows [row0, row0 + count) of the matrix to float32 `out` (`count * cols` floats, row
 /// stride `cols`), split among the threads of `pool`. Returns 0, or -1 as `swk_compact_gemv`.
-int swk_compact_decode_rows(int format, const void *weights, const void *scales, ptrdiff_t cols,
-                             ptrdiff_t row0, ptrdiff_t count, float *out, swk_pool *pool);
+int swk_compact_decode_rows(int format, const void *weights, const void *scales, ptrdiff_t cols, ptrdiff_t row0,
+                            ptrdiff_t count, float *out, swk_pool *pool);
 
 /// Whether `swk_gemm_q8` runs here: AVX-512 VNNI, and `swk_isa()` is AVX-512.
 int swk_gemm_q8_supported(void);
@@ -41,10 +41,9 @@ size_t swk_gemm_q8_scratch(ptrdiff_t m, ptrdiff_t k);
 /// Output columns are split among the threads of `pool`. Returns 0; -2 when this CPU (or the level
 /// cap) has no AVX-512 VNNI or k > 8192, so that the caller takes another path; -1 for bad sizes
 /// or a scratch smaller than `swk_gemm_q8_scratch(m, k)`.
-int swk_gemm_q8(const float *x, ptrdiff_t ldx, ptrdiff_t m, const void *weights, const void *scales,
-                     ptrdiff_t n, ptrdiff_t k, const float *bias, float *y, ptrdiff_t ldy,
-                     void *scratch, size_t scratch_bytes, swk_pool *pool);
-
+int swk_gemm_q8(const float *x, ptrdiff_t ldx, ptrdiff_t m, const void *weights, const void *scales, ptrdiff_t n,
+                ptrdiff_t k, const float *bias, float *y, ptrdiff_t ldy, void *scratch, size_t scratch_bytes,
+                swk_pool *pool);
 
 #ifdef __cplusplus
 }

@@ -14,9 +14,9 @@ enum {
     SWK_CPU_AVX2_FMA = 1,
     SWK_CPU_F16C = 2,
     SWK_CPU_AVX512F = 4,
-    SWK_CPU_AVX512_VNNI = 8,   ///< with AVX-512 BW and VL
+    SWK_CPU_AVX512_VNNI = 8, ///< with AVX-512 BW and VL
     SWK_CPU_AVX512_BF16 = 16,
-    SWK_CPU_NEON = 32,         ///< AArch64 Advanced SIMD (no kernel uses it yet)
+    SWK_CPU_NEON = 32, ///< AArch64 Advanced SIMD (no kernel uses it yet)
 };
 
 int swk_cpu_features(void);
@@ -24,8 +24,8 @@ int swk_cpu_features(void);
 /// Instruction-set levels. A level includes the ones below it.
 enum {
     SWK_ISA_PORTABLE = 0,
-    SWK_ISA_AVX2 = 1,    ///< AVX2 + FMA + F16C
-    SWK_ISA_AVX512 = 2,  ///< AVX-512F on top of AVX2
+    SWK_ISA_AVX2 = 1,   ///< AVX2 + FMA + F16C
+    SWK_ISA_AVX512 = 2, ///< AVX-512F on top of AVX2
 };
 
 /// The best level this CPU runs.
@@ -41,9 +41,9 @@ int swk_isa_set_cap(int level);
 /// Element types of matrices and tables read in place.
 enum {
     SWK_F32 = 0,
-    SWK_F16 = 1,    ///< IEEE binary16
-    SWK_BF16 = 2,   ///< bfloat16 (the high half of a float32)
-    SWK_Q8ROW = 3,  ///< int8, one float32 scale per row: value = q · scale
+    SWK_F16 = 1,   ///< IEEE binary16
+    SWK_BF16 = 2,  ///< bfloat16 (the high half of a float32)
+    SWK_Q8ROW = 3, ///< int8, one float32 scale per row: value = q · scale
 };
 
 #ifdef __cplusplus

@@ -30,8 +30,8 @@ void swk_panel_pack(const float *w, ptrdiff_t n, ptrdiff_t k, float *panels);
 
 /// Epilogue switches of `swk_panel_linear`.
 enum {
-    SWK_PANEL_ACCUMULATE = 1,  ///< add the result to C instead of overwriting it
-    SWK_PANEL_GELU = 2,        ///< exact (erf) GELU of the biased result before it is stored
+    SWK_PANEL_ACCUMULATE = 1, ///< add the result to C instead of overwriting it
+    SWK_PANEL_GELU = 2,       ///< exact (erf) GELU of the biased result before it is stored
 };
 
 /// `C[i, j] = act(Σ_p A[i, p] · W[j, p] + bias[j])` for i < m and j in [col0, col1), with `W` in the
@@ -39,7 +39,7 @@ enum {
 /// SWK_PANEL_ACCUMULATE `C[i, j] += Σ … + bias[j]`. `col0` must be a multiple of 16 (a panel
 /// boundary), col1 ≤ n. A's and C's rows are `lda` and `ldc` floats apart; C must not overlap A.
 void swk_panel_linear(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, const float *panels, ptrdiff_t n,
-                    ptrdiff_t col0, ptrdiff_t col1, const float *bias, int flags, float *c, ptrdiff_t ldc);
+                      ptrdiff_t col0, ptrdiff_t col1, const float *bias, int flags, float *c, ptrdiff_t ldc);
 
 /// Floats of scratch `swk_attention` needs for `tokens` keys and heads of `head_dim`.
 size_t swk_attention_scratch(ptrdiff_t tokens, ptrdiff_t head_dim);
@@ -49,15 +49,15 @@ size_t swk_attention_scratch(ptrdiff_t tokens, ptrdiff_t head_dim);
 /// Row t of Q, K and V is at `q + t · stride` (likewise k, v), heads side by side (`heads · head_dim`
 /// floats); `key_bias` (`[tokens]`) may be NULL; `out` rows are `ldo` floats apart (head h at column
 /// h · head_dim) and must not overlap the inputs. `scratch` holds `swk_attention_scratch` floats.
-void swk_attention(const float *q, const float *k, const float *v, ptrdiff_t stride, ptrdiff_t tokens,
-                       ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t heads, ptrdiff_t head_dim, float scale,
-                       const float *key_bias, float *out, ptrdiff_t ldo, float *scratch);
+void swk_attention(const float *q, const float *k, const float *v, ptrdiff_t stride, ptrdiff_t tokens, ptrdiff_t q0,
+                   ptrdiff_t q1, ptrdiff_t heads, ptrdiff_t head_dim, float scale, const float *key_bias, float *out,
+                   ptrdiff_t ldo, float *scratch);
 
 /// LayerNorm of each row of `x[rows, cols]` (row stride `cols`): `y = (x − mean) / √(var + eps) ·
 /// weight + bias` with the biased variance, computed in two passes (the centred sum of squares stays
 /// accurate when |mean| ≫ std). `y` may be `x`.
-void swk_layer_norm(const float *x, ptrdiff_t rows, ptrdiff_t cols, const float *weight, const float *bias,
-                        float eps, float *y);
+void swk_layer_norm(const float *x, ptrdiff_t rows, ptrdiff_t cols, const float *weight, const float *bias, float eps,
+                    float *y);
 
 /// Exact GELU `x · ½ · (1 + erf(x/√2))` in place, with the same vectorised erf as the fused epilogue
 /// (|error of erf| < 4e-7; the portable level calls libm's erff).

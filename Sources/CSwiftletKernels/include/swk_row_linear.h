@@ -46,7 +46,6 @@ long swk_lif(const float *x, long rows, long cols, long ldx, const float *scale,
 /// 1.5e-7); NaN stays NaN.
 void swk_gelu_fast(float *x, long count);
 
-
 #ifdef __cplusplus
 }
 #endif

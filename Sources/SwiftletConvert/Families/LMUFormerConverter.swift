@@ -32,17 +32,24 @@ public enum LMUFormerConverter: FamilyConverter {
     /// The patch-embedding module only each constructor has (checked in this order: the spiking
     /// embedding also has `proj_bn3`).
     static let variantMarkers: [(S.Variant, String)] = [
-        (.spiking, "patch_embed.rpe_bn"), (.membraneShortcut, "patch_embed.proj_bn3"), (.plain, "patch_embed.conv_layers.0.3"),
+        (.spiking, "patch_embed.rpe_bn"), (.membraneShortcut, "patch_embed.proj_bn3"),
+        (.plain, "patch_embed.conv_layers.0.3"),
     ]
 
-    public static func convert(_ checkpoint: Checkpoint, config: ConstructorConfig, options: ConvertOptions,
-                               into output: inout ModelWriter) throws {
+    public static func convert(
+        _ checkpoint: Checkpoint, config: ConstructorConfig, options: ConvertOptions,
+        into output: inout ModelWriter
+    ) throws {
         let unknown = config.values.keys.filter { !acceptedKeys.contains($0) }.sorted()
         guard unknown.isEmpty else {
-            throw ConvertError("\(config.source): unknown LMUFormer argument(s) \(unknown.joined(separator: ", ")); the official constructors take model, in_channels, embed_dims, depths, mlp_ratios, num_classes, test_mode and ignored layout arguments")
+            throw ConvertError(
+                "\(config.source): unknown LMUFormer argument(s) \(unknown.joined(separator: ", ")); the official constructors take model, in_channels, embed_dims, depths, mlp_ratios, num_classes, test_mode and ignored layout arguments"
+            )
         }
         if config.has("model"), S.Variant(rawValue: try config.string("model")) == nil {
-            throw ConvertError("\(config.source): model '\(try config.string("model"))' is not supported; use lmu_rnn_conv1d, slmu_rnn_conv1d or slmu_rnn_ms_conv1d (attn_ms_conv1d, the attention ablation, is not an LMU)")
+            throw ConvertError(
+                "\(config.source): model '\(try config.string("model"))' is not supported; use lmu_rnn_conv1d, slmu_rnn_conv1d or slmu_rnn_ms_conv1d (attn_ms_conv1d, the attention ablation, is not an LMU)"
+            )
         }
         if let mode = config.values["test_mode"] as? String, mode != "normal" && mode != "all_seq" {
             throw ConvertError("\(config.source): test_mode must be 'normal' or 'all_seq', got '\(mode)'")
@@ -52,65 +59,88 @@ public enum LMUFormerConverter: FamilyConverter {
         let prefix = checkpoint.names.contains { $0.hasPrefix("module.") } ? "module." : ""
         func tensor(_ name: String, rank: Int) throws -> CheckpointTensor {
             let t = try checkpoint.require(prefix + name)
-            guard t.shape.count == rank else { throw ConvertError("checkpoint tensor '\(t.name)' has shape \(t.shape), expected \(rank) dimensions") }
+            guard t.shape.count == rank else {
+                throw ConvertError("checkpoint tensor '\(t.name)' has shape \(t.shape), expected \(rank) dimensions")
+            }
             return t
         }
         func shape(_ t: CheckpointTensor) -> String { "'\(t.name)' has shape \(t.shape)" }
 
         // Constructor arguments: the tensors determine them all.
         var hp = Hyperparameters(config)
-        guard let (variant, marker) = variantMarkers.first(where: { checkpoint[prefix + $0.1 + ".weight"] != nil }) else {
-            throw ConvertError("the checkpoint has none of \(variantMarkers.map { "'\($0.1).weight'" }.joined(separator: ", ")): it is not an LMUFormer state dict")
+        guard let (variant, marker) = variantMarkers.first(where: { checkpoint[prefix + $0.1 + ".weight"] != nil })
+        else {
+            throw ConvertError(
+                "the checkpoint has none of \(variantMarkers.map { "'\($0.1).weight'" }.joined(separator: ", ")): it is not an LMUFormer state dict"
+            )
         }
-        let modelName = try hp.string("model", inferred: variant.rawValue, "it has '\(prefix)\(marker).weight', which only \(variant.rawValue) has")
+        let modelName = try hp.string(
+            "model", inferred: variant.rawValue,
+            "it has '\(prefix)\(marker).weight', which only \(variant.rawValue) has")
         let ms = variant == .membraneShortcut
         let eb = variant == .spiking
-        let firstConv = try tensor(variant == .plain ? "patch_embed.conv_layers.0.0.weight" : "patch_embed.proj_conv.weight", rank: 3)
+        let firstConv = try tensor(
+            variant == .plain ? "patch_embed.conv_layers.0.0.weight" : "patch_embed.proj_conv.weight", rank: 3)
         let f = try hp.int("in_channels", inferred: firstConv.shape[1], shape(firstConv))
         let c = try hp.int("embed_dims", inferred: firstConv.shape[0], shape(firstConv))
-        let blocksInFile = Set(checkpoint.names.compactMap { name -> Int? in
-            let parts = name.dropFirst(prefix.count).split(separator: ".")
-            return parts.count > 1 && parts[0] == "block" ? Int(parts[1]) : nil
-        })
+        let blocksInFile = Set(
+            checkpoint.names.compactMap { name -> Int? in
+                let parts = name.dropFirst(prefix.count).split(separator: ".")
+                return parts.count > 1 && parts[0] == "block" ? Int(parts[1]) : nil
+            })
         guard !blocksInFile.isEmpty, blocksInFile == Set(0..<blocksInFile.count) else {
             throw ConvertError("the checkpoint has blocks \(blocksInFile.sorted()); expected block.0, block.1, …")
         }
         let depth = try hp.int("depths", inferred: blocksInFile.count, "it has blocks 0…\(blocksInFile.count - 1)")
         let fc1 = try tensor("block.0.mlp.fc1_conv.weight", rank: 3)
         let hid = fc1.shape[0]
-        if config.has("mlp_ratios"), Int(Double(c) * (try config.double("mlp_ratios"))) != hid {   // Python int(dim * ratio)
-            throw hp.contradiction("mlp_ratios", config.values["mlp_ratios"]!, "\(shape(fc1)), so mlp_ratios = \(Double(hid) / Double(c))")
+        if config.has("mlp_ratios"), Int(Double(c) * (try config.double("mlp_ratios"))) != hid { // Python int(dim * ratio)
+            throw hp.contradiction(
+                "mlp_ratios", config.values["mlp_ratios"]!, "\(shape(fc1)), so mlp_ratios = \(Double(hid) / Double(c))")
         }
         let head = try tensor("head.weight", rank: 2)
         let k = try hp.int("num_classes", inferred: head.shape[0], shape(head))
         guard f >= 1, c >= 1, hid >= 1, k >= 1 else {
-            throw ConvertError("the checkpoint's in_channels \(f), embed_dims \(c), MLP width \(hid) and num_classes \(k) must be positive")
+            throw ConvertError(
+                "the checkpoint's in_channels \(f), embed_dims \(c), MLP width \(hid) and num_classes \(k) must be positive"
+            )
         }
         if eb && (f != 128 || c != 256) {
-            throw ConvertError("slmu_rnn_conv1d's patch embedding is always 128 → 256 channels in the official code (it ignores its arguments), but this checkpoint's is \(f) → \(c)")
+            throw ConvertError(
+                "slmu_rnn_conv1d's patch embedding is always 128 → 256 channels in the official code (it ignores its arguments), but this checkpoint's is \(f) → \(c)"
+            )
         }
         let m = ms || eb ? 2 * c : c
         if !ms && checkpoint[prefix + "head_bn.weight"] != nil {
-            throw ConvertError("the checkpoint has 'head_bn' (a slmu_rnn_ms_conv1d model) but its patch embedding is \(modelName)'s")
+            throw ConvertError(
+                "the checkpoint has 'head_bn' (a slmu_rnn_ms_conv1d model) but its patch embedding is \(modelName)'s")
         }
         // The data loader's normalisation is not in the checkpoint: Speech Commands unless told.
-        let audio: [(key: String, value: Double)] = [("audio_mean", -6.845978), ("audio_std", 5.5654526), ("target_frames", 128)]
+        let audio: [(key: String, value: Double)] = [
+            ("audio_mean", -6.845978), ("audio_std", 5.5654526), ("target_frames", 128),
+        ]
         let missing = audio.filter { !config.has($0.key) }
         if !missing.isEmpty {
-            hp.warnDefault(missing.map(\.key), missing.map { ConstructorConfig.describe($0.value) }, "the official Speech Commands data loader")
+            hp.warnDefault(
+                missing.map(\.key), missing.map { ConstructorConfig.describe($0.value) },
+                "the official Speech Commands data loader")
         }
         let mean = try config.double("audio_mean", default: audio[0].value)
         let std = try config.double("audio_std", default: audio[1].value)
         let target = try config.int("target_frames", default: Int(audio[2].value))
-        guard std > 0, target >= 0 else { throw ConvertError("\(config.source): audio_std must be positive and target_frames at least 0") }
+        guard std > 0, target >= 0 else {
+            throw ConvertError("\(config.source): audio_std must be positive and target_frames at least 0")
+        }
         for w in hp.warnings { output.warn(w) }
 
         func tensor(_ name: String, _ shape: [Int]) throws -> [Double] {
             try checkpoint.require(prefix + name, shape: shape).floats().map(Double.init)
         }
         func bn(_ name: String, _ n: Int) throws -> (scale: [Double], shift: [Double]) {
-            let w = try tensor("\(name).weight", [n]), b = try tensor("\(name).bias", [n])
-            let mean = try tensor("\(name).running_mean", [n]), variance = try tensor("\(name).running_var", [n])
+            let w = try tensor("\(name).weight", [n])
+            let b = try tensor("\(name).bias", [n])
+            let mean = try tensor("\(name).running_mean", [n])
+            let variance = try tensor("\(name).running_var", [n])
             let scale = (0..<n).map { w[$0] / (variance[$0] + bnEpsilon).squareRoot() }
             return (scale, (0..<n).map { b[$0] - mean[$0] * scale[$0] })
         }
@@ -131,8 +161,11 @@ public enum LMUFormerConverter: FamilyConverter {
         }
         /// A linear map [out, in] (or a 1×1 convolution [out, in, 1]) → input-major [in, out], with a
         /// following BatchNorm folded in when given.
-        func linear(_ name: String, inFeatures: Int, outFeatures: Int, kernel: Bool, bn fold: (scale: [Double], shift: [Double])?,
-                    into dest: (weight: String, bias: String), shape: [Int]? = nil) throws {
+        func linear(
+            _ name: String, inFeatures: Int, outFeatures: Int, kernel: Bool,
+            bn fold: (scale: [Double], shift: [Double])?,
+            into dest: (weight: String, bias: String), shape: [Int]? = nil
+        ) throws {
             let w = try tensor("\(name).weight", kernel ? [outFeatures, inFeatures, 1] : [outFeatures, inFeatures])
             let b = try tensor("\(name).bias", [outFeatures])
             var wt = [Double](repeating: 0, count: inFeatures * outFeatures)
@@ -217,10 +250,12 @@ public enum LMUFormerConverter: FamilyConverter {
             func dst(_ t: S.BlockTensor) -> String { S.block(n, t) }
             let lmu = src + "attn.lmu."
             guard let a = checkpoint[prefix + lmu + "A"], a.shape == [m, m] else {
-                throw ConvertError("'\(lmu)A' must be [\(m), \(m)] for \(modelName) with embed_dims \(c) (memory size \(m))")
+                throw ConvertError(
+                    "'\(lmu)A' must be [\(m), \(m)] for \(modelName) with embed_dims \(c) (memory size \(m))")
             }
             try output.floats(dst(.lmuA), try a.floats(), shape: [m, m])
-            try output.floats(dst(.lmuB), try checkpoint.require(prefix + lmu + "B", shape: [m, 1]).floats(), shape: [m, 1])
+            try output.floats(
+                dst(.lmuB), try checkpoint.require(prefix + lmu + "B", shape: [m, 1]).floats(), shape: [m, 1])
             let spiking = ms || eb
             var uFold: (scale: [Double], shift: [Double])? = nil
             var hFold: (scale: [Double], shift: [Double])? = nil
@@ -228,23 +263,33 @@ public enum LMUFormerConverter: FamilyConverter {
                 uFold = try bn(lmu + "bn_u", 1)
                 hFold = try bn(lmu + "bn_h", c)
             }
-            try linear(lmu + "W_u", inFeatures: c, outFeatures: 1, kernel: false, bn: uFold, into: (dst(.uWeight), dst(.uBias)), shape: [c])
+            try linear(
+                lmu + "W_u", inFeatures: c, outFeatures: 1, kernel: false, bn: uFold,
+                into: (dst(.uWeight), dst(.uBias)), shape: [c])
             if spiking { try storeBN(lmu + "bn_m", m, as: (dst(.memoryScale), dst(.memoryShift))) }
-            try linear(lmu + "W_h", inFeatures: m + c, outFeatures: c, kernel: false,
-                       bn: hFold, into: (dst(.hWeight), dst(.hBias)))
-            try linear(src + "attn.proj_conv", inFeatures: c, outFeatures: c, kernel: true,
-                       bn: try bn(src + "attn.proj_bn", c), into: (dst(.projWeight), dst(.projBias)))
+            try linear(
+                lmu + "W_h", inFeatures: m + c, outFeatures: c, kernel: false,
+                bn: hFold, into: (dst(.hWeight), dst(.hBias)))
+            try linear(
+                src + "attn.proj_conv", inFeatures: c, outFeatures: c, kernel: true,
+                bn: try bn(src + "attn.proj_bn", c), into: (dst(.projWeight), dst(.projBias)))
             if ms {
                 try storeBN(src + "attn.prev_bn", c, as: (dst(.prevScale), dst(.prevShift)))
                 try storeBN(src + "mlp.fc1_bn", c, as: (dst(.fc1Scale), dst(.fc1Shift)))
                 try storeBN(src + "mlp.fc2_bn", hid, as: (dst(.fc2Scale), dst(.fc2Shift)))
-                try linear(src + "mlp.fc1_conv", inFeatures: c, outFeatures: hid, kernel: true, bn: nil, into: (dst(.fc1Weight), dst(.fc1Bias)))
-                try linear(src + "mlp.fc2_conv", inFeatures: hid, outFeatures: c, kernel: true, bn: nil, into: (dst(.fc2Weight), dst(.fc2Bias)))
+                try linear(
+                    src + "mlp.fc1_conv", inFeatures: c, outFeatures: hid, kernel: true, bn: nil,
+                    into: (dst(.fc1Weight), dst(.fc1Bias)))
+                try linear(
+                    src + "mlp.fc2_conv", inFeatures: hid, outFeatures: c, kernel: true, bn: nil,
+                    into: (dst(.fc2Weight), dst(.fc2Bias)))
             } else {
-                try linear(src + "mlp.fc1_conv", inFeatures: c, outFeatures: hid, kernel: true,
-                           bn: try bn(src + "mlp.fc1_bn", hid), into: (dst(.fc1Weight), dst(.fc1Bias)))
-                try linear(src + "mlp.fc2_conv", inFeatures: hid, outFeatures: c, kernel: true,
-                           bn: try bn(src + "mlp.fc2_bn", c), into: (dst(.fc2Weight), dst(.fc2Bias)))
+                try linear(
+                    src + "mlp.fc1_conv", inFeatures: c, outFeatures: hid, kernel: true,
+                    bn: try bn(src + "mlp.fc1_bn", hid), into: (dst(.fc1Weight), dst(.fc1Bias)))
+                try linear(
+                    src + "mlp.fc2_conv", inFeatures: hid, outFeatures: c, kernel: true,
+                    bn: try bn(src + "mlp.fc2_bn", c), into: (dst(.fc2Weight), dst(.fc2Bias)))
             }
         }
 

@@ -51,11 +51,15 @@ public enum LoopFormerConverter: FamilyConverter {
         return String(n)
     }
 
-    public static func convert(_ checkpoint: Checkpoint, config: ConstructorConfig, options: ConvertOptions,
-                               into output: inout ModelWriter) throws {
+    public static func convert(
+        _ checkpoint: Checkpoint, config: ConstructorConfig, options: ConvertOptions,
+        into output: inout ModelWriter
+    ) throws {
         let unknown = config.values.keys.filter { !configKeys.contains($0) }.sorted()
         guard unknown.isEmpty else {
-            throw ConvertError("\(config.source): unknown loopformer config field(s) \(unknown.joined(separator: ", ")); expected GPTConfig fields (\(configKeys.sorted().joined(separator: ", ")))")
+            throw ConvertError(
+                "\(config.source): unknown loopformer config field(s) \(unknown.joined(separator: ", ")); expected GPTConfig fields (\(configKeys.sorted().joined(separator: ", ")))"
+            )
         }
 
         // Official names, wrapper prefixes stripped.
@@ -63,7 +67,8 @@ public enum LoopFormerConverter: FamilyConverter {
         for t in checkpoint.tensors {
             let name = stripPrefixes(t.name)
             if let other = tensors[name] {
-                throw ConvertError("checkpoint tensors '\(other.name)' and '\(t.name)' both name '\(name)' once prefixes are stripped")
+                throw ConvertError(
+                    "checkpoint tensors '\(other.name)' and '\(t.name)' both name '\(name)' once prefixes are stripped")
             }
             tensors[name] = t
         }
@@ -71,7 +76,9 @@ public enum LoopFormerConverter: FamilyConverter {
             guard let t = tensors[name] else {
                 throw ConvertError("the checkpoint has no tensor '\(name)'; is this a LoopFormer checkpoint?")
             }
-            guard t.shape.count == 2 else { throw ConvertError("checkpoint tensor '\(name)' has shape \(t.shape), expected a matrix") }
+            guard t.shape.count == 2 else {
+                throw ConvertError("checkpoint tensor '\(name)' has shape \(t.shape), expected a matrix")
+            }
             return t
         }
         func take(_ name: String, _ shape: [Int]) throws -> CheckpointTensor {
@@ -87,55 +94,69 @@ public enum LoopFormerConverter: FamilyConverter {
         // Tied embedding / LM head: either name, stored once.
         let embedding: CheckpointTensor
         switch (tensors.removeValue(forKey: S.tokenEmbedding), tensors.removeValue(forKey: "lm_head.weight")) {
-        case let (wte?, head?):
+        case (let wte?, let head?):
             guard wte.shape == head.shape, try wte.floats() == head.floats() else {
-                throw ConvertError("\(S.tokenEmbedding) and lm_head.weight differ; LoopFormer ties them and the runtime needs them equal")
+                throw ConvertError(
+                    "\(S.tokenEmbedding) and lm_head.weight differ; LoopFormer ties them and the runtime needs them equal"
+                )
             }
             embedding = wte
-        case let (wte?, nil): embedding = wte
-        case let (nil, head?): embedding = head
+        case (let wte?, nil): embedding = wte
+        case (nil, let head?): embedding = head
         case (nil, nil):
-            throw ConvertError("the checkpoint has neither '\(S.tokenEmbedding)' nor 'lm_head.weight'; is this a LoopFormer checkpoint?")
+            throw ConvertError(
+                "the checkpoint has neither '\(S.tokenEmbedding)' nor 'lm_head.weight'; is this a LoopFormer checkpoint?"
+            )
         }
         guard embedding.shape.count == 2 else {
-            throw ConvertError("the token embedding '\(embedding.name)' has shape \(embedding.shape), expected [vocab_size, n_embd]")
+            throw ConvertError(
+                "the token embedding '\(embedding.name)' has shape \(embedding.shape), expected [vocab_size, n_embd]")
         }
 
         // Constructor arguments: the tensors' word where they have one.
         var hp = Hyperparameters(config)
-        _ = try config.string("model_type", default: "loopformer")   // not used by the model
-        _ = try config.double("dropout", default: 0)                 // inference: dropout is a no-op
+        _ = try config.string("model_type", default: "loopformer") // not used by the model
+        _ = try config.double("dropout", default: 0) // inference: dropout is a no-op
         func shape(_ t: CheckpointTensor) -> String { "'\(t.name)' has shape \(t.shape)" }
         let vocab = try hp.int("vocab_size", inferred: embedding.shape[0], shape(embedding))
         let C = try hp.int("n_embd", inferred: embedding.shape[1], shape(embedding))
         let wpe = try matrix(S.positionEmbedding)
         let blockSize = try hp.int("block_size", inferred: wpe.shape[0], shape(wpe))
-        let blockIndices = Set(tensors.keys.compactMap { name -> Int? in
-            guard name.hasPrefix(S.blockPrefix) else { return nil }
-            return Int(name.dropFirst(S.blockPrefix.count).prefix { $0 != "." })
-        })
+        let blockIndices = Set(
+            tensors.keys.compactMap { name -> Int? in
+                guard name.hasPrefix(S.blockPrefix) else { return nil }
+                return Int(name.dropFirst(S.blockPrefix.count).prefix { $0 != "." })
+            })
         guard !blockIndices.isEmpty, blockIndices == Set(0..<blockIndices.count) else {
-            throw ConvertError("the checkpoint has blocks \(blockIndices.sorted()); expected blocks 0, 1, … under '\(S.blockPrefix)'")
+            throw ConvertError(
+                "the checkpoint has blocks \(blockIndices.sorted()); expected blocks 0, 1, … under '\(S.blockPrefix)'")
         }
         let layers = try hp.int("n_layer", inferred: blockIndices.count, "it has blocks 0…\(blockIndices.count - 1)")
         let fc = try matrix(S.block(0, .fcWeight))
         let hidden = try hp.int("intermediate_dim", inferred: fc.shape[0], shape(fc))
         let hasBias = tensors[S.block(0, .qkvBias)] != nil
-        let bias = try hp.bool("bias", inferred: hasBias, "it \(hasBias ? "has" : "has no") projection biases ('\(S.block(0, .qkvBias))')")
-        let heads = try hp.int("n_head", default: 32, "GPTConfig's default; a wrong head count runs but computes wrong logits")
-        let maxLoops = try hp.int("max_model_loops", default: 8, "train.py's default; the unit of the loop budget and the default trajectory")
+        let bias = try hp.bool(
+            "bias", inferred: hasBias, "it \(hasBias ? "has" : "has no") projection biases ('\(S.block(0, .qkvBias))')")
+        let heads = try hp.int(
+            "n_head", default: 32, "GPTConfig's default; a wrong head count runs but computes wrong logits")
+        let maxLoops = try hp.int(
+            "max_model_loops", default: 8, "train.py's default; the unit of the loop budget and the default trajectory")
         for w in hp.warnings { output.warn(w) }
         // The runtime's limits (LoopFormerModel.init).
         let limit = 1 << 20
         guard (1...limit).contains(blockSize), (1...limit).contains(vocab), (1...1024).contains(layers),
-              (1...4096).contains(heads), (1...65536).contains(C), (1...limit).contains(hidden) else {
-            throw ConvertError("block_size \(blockSize), vocab_size \(vocab), n_layer \(layers), n_head \(heads), n_embd \(C) or intermediate_dim \(hidden) is out of range (all positive; n_layer ≤ 1024, n_head ≤ 4096, n_embd ≤ 65536, the others ≤ 2^20)")
+            (1...4096).contains(heads), (1...65536).contains(C), (1...limit).contains(hidden)
+        else {
+            throw ConvertError(
+                "block_size \(blockSize), vocab_size \(vocab), n_layer \(layers), n_head \(heads), n_embd \(C) or intermediate_dim \(hidden) is out of range (all positive; n_layer ≤ 1024, n_head ≤ 4096, n_embd ≤ 65536, the others ≤ 2^20)"
+            )
         }
         guard C % heads == 0 else {
             throw ConvertError("\(config.origin(of: "n_head")): n_embd \(C) is not a multiple of n_head \(heads)")
         }
         guard (1...4096).contains(maxLoops) else {
-            throw ConvertError("\(config.origin(of: "max_model_loops")): max_model_loops must be between 1 and 4096, got \(maxLoops)")
+            throw ConvertError(
+                "\(config.origin(of: "max_model_loops")): max_model_loops must be between 1 and 4096, got \(maxLoops)")
         }
 
         output.metadata(S.Key.blockSize, .int(Int64(blockSize)))
@@ -160,7 +181,9 @@ public enum LoopFormerConverter: FamilyConverter {
             let dtype = t.shape.count == 2 ? dtype : .f32
             // int8 cannot hold NaN or inf (they would become 0 / ±127 silently).
             if dtype == .q8Row, let bad = values.firstIndex(where: { !$0.isFinite }) {
-                throw ConvertError("tensor '\(t.name)' holds \(values[bad]) at index \(bad): non-finite weights cannot be stored as q8_row; use --dtype f32 or f16")
+                throw ConvertError(
+                    "tensor '\(t.name)' holds \(values[bad]) at index \(bad): non-finite weights cannot be stored as q8_row; use --dtype f32 or f16"
+                )
             }
             try output.floats(name, values, shape: t.shape, dtype: dtype)
         }
@@ -193,7 +216,9 @@ public enum LoopFormerConverter: FamilyConverter {
         }
         guard tensors.isEmpty else {
             let names = tensors.keys.sorted()
-            throw ConvertError("the checkpoint has tensors a LoopFormer does not use: \(names.prefix(8).joined(separator: ", "))\(names.count > 8 ? ", …" : "")")
+            throw ConvertError(
+                "the checkpoint has tensors a LoopFormer does not use: \(names.prefix(8).joined(separator: ", "))\(names.count > 8 ? ", …" : "")"
+            )
         }
     }
 }

@@ -61,19 +61,23 @@ public enum MemoryFormerConverter: FamilyConverter {
         var tied = true
     }
 
-    public static func convert(_ checkpoint: Checkpoint, config: ConstructorConfig, options: ConvertOptions,
-                               into output: inout ModelWriter) throws {
+    public static func convert(
+        _ checkpoint: Checkpoint, config: ConstructorConfig, options: ConvertOptions,
+        into output: inout ModelWriter
+    ) throws {
         switch options.tableDType {
         case .f32, .f16, .q8Row: break
         default:
-            throw ConvertError("memoryformer tables can be stored as f32, f16 or q8 (--table-dtype), not \(options.tableDType.name)")
+            throw ConvertError(
+                "memoryformer tables can be stored as f32, f16 or q8 (--table-dtype), not \(options.tableDType.name)")
         }
         let names = try Names(checkpoint)
         try names.refuseUnimplementedTensors(checkpoint)
         var hp = Hyperparameters(try config.renamingKeys { $0.replacingOccurrences(of: "-", with: "_") })
         let s = try settings(&hp, checkpoint, names)
         for w in hp.warnings { output.warn(w) }
-        let V = s.vocab, H = s.hidden
+        let V = s.vocab
+        let H = s.hidden
         let mlpWidth = s.mlpTables * (s.mlpCodeLength + officialExtraBits)
 
         output.metadata(S.Key.hidden, .int(Int64(H)))
@@ -100,7 +104,8 @@ public enum MemoryFormerConverter: FamilyConverter {
         func put(_ source: String, as name: String, shape: [Int], dtype: DType = .f32) throws {
             let values = try checkpoint.require(source, shape: shape).floats()
             if let bad = values.firstIndex(where: { !$0.isFinite }) {
-                throw ConvertError("checkpoint tensor '\(source)' holds \(values[bad]) at flat index \(bad); weights must be finite")
+                throw ConvertError(
+                    "checkpoint tensor '\(source)' holds \(values[bad]) at flat index \(bad); weights must be finite")
             }
             try output.floats(name, values, shape: shape, dtype: dtype)
         }
@@ -110,7 +115,10 @@ public enum MemoryFormerConverter: FamilyConverter {
                 try put(names.layer(i) + t.rawValue, as: S.layer(i, t), shape: shape, dtype: dtype)
             }
             try copy(.inputNorm, [H])
-            for (tables, bias) in [(S.LayerTensor.queryTables, S.LayerTensor.queryBias), (.keyTables, .keyBias), (.valueTables, .valueBias)] {
+            for (tables, bias) in [
+                (S.LayerTensor.queryTables, S.LayerTensor.queryBias), (.keyTables, .keyBias),
+                (.valueTables, .valueBias),
+            ] {
                 try copy(tables, [attentionRows, H], options.tableDType)
                 try copy(bias, [H])
             }
@@ -136,7 +144,9 @@ public enum MemoryFormerConverter: FamilyConverter {
         let source = cfg.source
         func nested(_ key: String) throws -> ConstructorConfig? {
             guard cfg.has(key), let v = cfg.values[key] else { return nil }
-            guard let d = v as? [String: Any] else { throw ConvertError("\(cfg.origin(of: key)): '\(key)' must be an object") }
+            guard let d = v as? [String: Any] else {
+                throw ConvertError("\(cfg.origin(of: key)): '\(key)' must be an object")
+            }
             return ConstructorConfig(values: d, source: "\(cfg.origin(of: key)) → \(key)")
         }
         let attention = try nested("attn_memory_config")
@@ -154,18 +164,26 @@ public enum MemoryFormerConverter: FamilyConverter {
         }
         s.hidden = try hp.int("hidden_size", inferred: embedding.shape[1], shape(embedding))
         // NeoX pads the vocabulary: padded_vocab_size is the embedding's row count when both are given.
-        s.vocab = try hp.int(cfg.has("padded_vocab_size") ? "padded_vocab_size" : "vocab_size", inferred: embedding.shape[0], shape(embedding))
+        s.vocab = try hp.int(
+            cfg.has("padded_vocab_size") ? "padded_vocab_size" : "vocab_size", inferred: embedding.shape[0],
+            shape(embedding))
         s.layers = try hp.int("num_layers", inferred: names.layers, "it has layers 0…\(names.layers - 1)")
         guard cfg.has("num_attention_heads") else {
-            throw ConvertError("num_attention_heads is given neither by the config nor by the checkpoint, and the tensors do not determine it (GPT-NeoX has no default); set it in the config")
+            throw ConvertError(
+                "num_attention_heads is given neither by the config nor by the checkpoint, and the tensors do not determine it (GPT-NeoX has no default); set it in the config"
+            )
         }
         s.heads = try cfg.int("num_attention_heads")
         guard s.heads > 0, s.hidden % s.heads == 0 else {
-            throw ConvertError("\(cfg.origin(of: "num_attention_heads")): hidden_size \(s.hidden) must be a positive multiple of num_attention_heads \(s.heads)")
+            throw ConvertError(
+                "\(cfg.origin(of: "num_attention_heads")): hidden_size \(s.hidden) must be a positive multiple of num_attention_heads \(s.heads)"
+            )
         }
 
         /// A table setting: the nested dict's value, else the top-level one; both present must agree.
-        func tableField(_ dict: ConstructorConfig?, _ dictName: String, _ key: String) throws -> (value: Int, label: String)? {
+        func tableField(_ dict: ConstructorConfig?, _ dictName: String, _ key: String) throws -> (
+            value: Int, label: String
+        )? {
             let inner = try dict.flatMap { d in d.has(key) ? try d.int(key) : nil }
             let outer = cfg.has(key) ? try cfg.int(key) : nil
             if let inner, let outer, inner != outer {
@@ -175,15 +193,22 @@ public enum MemoryFormerConverter: FamilyConverter {
         }
         /// How `tables` (shape `[T · 2^L, out(T, L)]`) splits hidden_size into T chunks of L bits:
         /// the layout the tensor fits, which the config (if it says) must match.
-        func layout(_ tables: CheckpointTensor, _ dict: ConstructorConfig?, _ dictName: String, maxBits: Int,
-                    out: (Int, Int) -> Int) throws -> (tables: Int, bits: Int) {
+        func layout(
+            _ tables: CheckpointTensor, _ dict: ConstructorConfig?, _ dictName: String, maxBits: Int,
+            out: (Int, Int) -> Int
+        ) throws -> (tables: Int, bits: Int) {
             let H = s.hidden
-            let fits = tables.shape.count != 2 ? [] : (1...maxBits).compactMap { L -> (tables: Int, bits: Int)? in
-                let T = H / L
-                return H % L == 0 && T << L == tables.shape[0] && out(T, L) == tables.shape[1] ? (T, L) : nil
-            }
+            let fits =
+                tables.shape.count != 2
+                ? []
+                : (1...maxBits).compactMap { L -> (tables: Int, bits: Int)? in
+                    let T = H / L
+                    return H % L == 0 && T << L == tables.shape[0] && out(T, L) == tables.shape[1] ? (T, L) : nil
+                }
             guard !fits.isEmpty else {
-                throw ConvertError("\(shape(tables)), which fits no split of hidden_size \(H) into ffn_num_table × code_length (code_length ≤ \(maxBits))")
+                throw ConvertError(
+                    "\(shape(tables)), which fits no split of hidden_size \(H) into ffn_num_table × code_length (code_length ≤ \(maxBits))"
+                )
             }
             var matching = fits
             for (key, part) in [("ffn_num_table", \(tables: Int, bits: Int).tables), ("code_length", \.bits)] {
@@ -191,12 +216,15 @@ public enum MemoryFormerConverter: FamilyConverter {
                 matching = matching.filter { $0[keyPath: part] == given.value }
                 if matching.isEmpty {
                     let actual = fits.map { String($0[keyPath: part]) }.joined(separator: " or ")
-                    throw hp.contradiction(String(given.label.prefix { $0 != "." }), given.value,
-                                           "\(shape(tables)), so \(key) = \(actual)", as: given.label)
+                    throw hp.contradiction(
+                        String(given.label.prefix { $0 != "." }), given.value,
+                        "\(shape(tables)), so \(key) = \(actual)", as: given.label)
                 }
             }
             guard matching.count == 1 else {
-                throw ConvertError("\(shape(tables)), which fits \(matching.map { "\($0.tables) tables of \($0.bits) bits" }.joined(separator: " and ")); set ffn_num_table and code_length in \(dictName)")
+                throw ConvertError(
+                    "\(shape(tables)), which fits \(matching.map { "\($0.tables) tables of \($0.bits) bits" }.joined(separator: " and ")); set ffn_num_table and code_length in \(dictName)"
+                )
             }
             return matching[0]
         }
@@ -206,7 +234,7 @@ public enum MemoryFormerConverter: FamilyConverter {
             maxBits: 20, out: { [H = s.hidden] _, _ in H })
         (s.mlpTables, s.mlpCodeLength) = try layout(
             try checkpoint.require(first + S.LayerTensor.mlpInTables.rawValue), memory, "memory_config",
-            maxBits: 18, out: { T, L in T * (L + officialExtraBits) })   // the second table gets 2 more bits
+            maxBits: 18, out: { T, L in T * (L + officialExtraBits) }) // the second table gets 2 more bits
 
         func flag(_ dict: ConstructorConfig?, _ key: String, default d: Bool?) throws -> Bool {
             if let dict, dict.has(key) { return try dict.bool(key, default: false) }
@@ -217,21 +245,31 @@ public enum MemoryFormerConverter: FamilyConverter {
 
         // Attention: memory-layer Q/K/V hashing the normed input itself, no dense output.
         if try flag(attention, "fc_qkv", default: false) {
-            throw refuse("fc_qkv", true, "the nn.Linear Q/K/V baseline is not a MemoryFormer; only memory-layer Q/K/V are implemented")
+            throw refuse(
+                "fc_qkv", true,
+                "the nn.Linear Q/K/V baseline is not a MemoryFormer; only memory-layer Q/K/V are implemented")
         }
         if !(try flag(attention, "remove_projection", default: nil)) {
-            throw refuse("remove_projection", false, "a projection (nn.Linear) before hashing is not implemented; the runtime hashes the normed input itself")
+            throw refuse(
+                "remove_projection", false,
+                "a projection (nn.Linear) before hashing is not implemented; the runtime hashes the normed input itself"
+            )
         }
         if try flag(attention, "shared_projection", default: false) {
-            throw refuse("shared_projection", true, "the shared hash projection (attention.hash_proj) before the Q/K/V hash is not implemented")
+            throw refuse(
+                "shared_projection", true,
+                "the shared hash projection (attention.hash_proj) before the Q/K/V hash is not implemented")
         }
         if !(try flag(attention, "del_dense", default: nil)) {
             throw refuse("del_dense", false, "the dense attention output projection is not implemented")
         }
-        let valueSize = try (attention.flatMap { $0.has("value_size") ? try $0.int("value_size") : nil })
+        let valueSize =
+            try (attention.flatMap { $0.has("value_size") ? try $0.int("value_size") : nil })
             ?? cfg.int("value_size", default: s.hidden)
         if valueSize != s.hidden {
-            throw refuse("value_size", valueSize, "only value_size == hidden_size (\(s.hidden)) is implemented (no zero-pad / repeat residual)")
+            throw refuse(
+                "value_size", valueSize,
+                "only value_size == hidden_size (\(s.hidden)) is implemented (no zero-pad / repeat residual)")
         }
 
         // MLP: memory layer → LayerNorm → memory layer with 2 extra bits.
@@ -240,14 +278,20 @@ public enum MemoryFormerConverter: FamilyConverter {
             throw refuse("mlp_type", mlpType, "MemoryFormer's layer requires MemoryBlock")
         }
         if !(try flag(memory, "remove_projection", default: nil)) {
-            throw refuse("memory_config.remove_projection", false, "a projection (nn.Linear) before the MLP hash is not implemented")
+            throw refuse(
+                "memory_config.remove_projection", false,
+                "a projection (nn.Linear) before the MLP hash is not implemented")
         }
         if !(try cfg.bool("double_mlp_table", default: false)) {
-            throw refuse("double_mlp_table", false, "the single H→H MLP memory table (the GPT-NeoX default when absent) is not implemented; only the double table (memory → LayerNorm → memory)")
+            throw refuse(
+                "double_mlp_table", false,
+                "the single H→H MLP memory table (the GPT-NeoX default when absent) is not implemented; only the double table (memory → LayerNorm → memory)"
+            )
         }
         let expand = try cfg.string("mlp_expand_type", default: "extra_bit")
         if expand != "extra_bit" {
-            throw refuse("mlp_expand_type", expand, "only extra_bit (2 extra code bits in the second table) is implemented")
+            throw refuse(
+                "mlp_expand_type", expand, "only extra_bit (2 extra code bits in the second table) is implemented")
         }
         let extraBits = try cfg.int("extra_bits", default: officialExtraBits)
         if extraBits != officialExtraBits {
@@ -257,7 +301,10 @@ public enum MemoryFormerConverter: FamilyConverter {
         // Norms, positions, attention scaling.
         let norm = try cfg.string("norm", default: "layernorm")
         if norm != "rmsnorm" {
-            throw refuse("norm", norm, "only rmsnorm (GPT-NeoX form, eps added to the RMS) is implemented; GPT-NeoX defaults to layernorm when the field is absent")
+            throw refuse(
+                "norm", norm,
+                "only rmsnorm (GPT-NeoX form, eps added to the RMS) is implemented; GPT-NeoX defaults to layernorm when the field is absent"
+            )
         }
         s.rmsEpsilon = try hp.double("rms_norm_epsilon", default: 1e-8, "GPT-NeoX's default")
         s.layerNormEpsilon = try hp.double("mlp_layernorm_epsilon", default: 1e-5, "nn.LayerNorm's default")
@@ -271,9 +318,11 @@ public enum MemoryFormerConverter: FamilyConverter {
         let pct = try hp.double("rotary_pct", default: 1.0, "GPT-NeoX's default; it sets how many dimensions rotate")
         guard pct > 0, pct <= 1 else { throw refuse("rotary_pct", pct, "it must be in (0, 1]") }
         let headDim = s.hidden / s.heads
-        s.rotaryDims = Int((Double(headDim) * pct).rounded(.towardZero))   // Python int()
+        s.rotaryDims = Int((Double(headDim) * pct).rounded(.towardZero)) // Python int()
         if s.rotaryDims % 2 != 0 {
-            throw refuse("rotary_pct", pct, "it gives \(s.rotaryDims) rotary dims of \(headDim); rotate_half needs an even count")
+            throw refuse(
+                "rotary_pct", pct, "it gives \(s.rotaryDims) rotary dims of \(headDim); rotate_half needs an even count"
+            )
         }
         s.rotaryBase = try hp.double("rotary_emb_base", default: 10000, "GPT-NeoX's default")
         guard s.rotaryBase > 0 else { throw refuse("rotary_emb_base", s.rotaryBase, "it must be positive") }
@@ -282,10 +331,14 @@ public enum MemoryFormerConverter: FamilyConverter {
             throw refuse(key, true, "not implemented (the released MemoryFormer configs leave it off)")
         }
         let hasHead = checkpoint[names.head] != nil
-        s.tied = !(try hp.bool("no_weight_tying", inferred: hasHead, "it \(hasHead ? "has" : "has no") LM head '\(names.head)'"))
+        s.tied =
+            !(try hp.bool(
+                "no_weight_tying", inferred: hasHead, "it \(hasHead ? "has" : "has no") LM head '\(names.head)'"))
         // seq_length, else NeoX's max_position_embeddings (what its `args` record), else the default.
-        s.context = try cfg.has("seq_length") || !cfg.has("max_position_embeddings")
-            ? hp.int("seq_length", default: 2048, "the longest context the runtime will accept") : cfg.int("max_position_embeddings")
+        s.context =
+            try cfg.has("seq_length") || !cfg.has("max_position_embeddings")
+            ? hp.int("seq_length", default: 2048, "the longest context the runtime will accept")
+            : cfg.int("max_position_embeddings")
         guard (1...(1 << 20)).contains(s.context) else {
             throw ConvertError("\(source): seq_length \(s.context) must be in 1...\(1 << 20)")
         }
@@ -305,14 +358,18 @@ public enum MemoryFormerConverter: FamilyConverter {
 
         /// Finds the naming and counts the layers (those with an input norm, numbered from 0).
         init(_ checkpoint: Checkpoint) throws {
-            let prefix = checkpoint["module.sequential.0.word_embeddings.weight"] != nil
-                || checkpoint["module.word_embeddings.weight"] != nil ? "module." : ""
+            let prefix =
+                checkpoint["module.sequential.0.word_embeddings.weight"] != nil
+                    || checkpoint["module.word_embeddings.weight"] != nil ? "module." : ""
             let pipeline = checkpoint[prefix + "sequential.0.word_embeddings.weight"] != nil
             guard pipeline || checkpoint[prefix + S.embedding] != nil else {
-                throw ConvertError("the checkpoint has neither '\(S.embedding)' nor 'sequential.0.word_embeddings.weight'; is this a MemoryFormer checkpoint?")
+                throw ConvertError(
+                    "the checkpoint has neither '\(S.embedding)' nor 'sequential.0.word_embeddings.weight'; is this a MemoryFormer checkpoint?"
+                )
             }
             // DeepSpeed pipeline naming: module 1 and L+2 are parameter-free functions.
-            let layerPrefix: (Int) -> String = pipeline ? { "\(prefix)sequential.\($0 + 2)." } : { "\(prefix)\(S.layerPrefix)\($0)." }
+            let layerPrefix: (Int) -> String =
+                pipeline ? { "\(prefix)sequential.\($0 + 2)." } : { "\(prefix)\(S.layerPrefix)\($0)." }
             let norm = S.LayerTensor.inputNorm.rawValue
             var layers = 0
             while checkpoint[layerPrefix(layers) + norm] != nil { layers += 1 }
@@ -339,7 +396,10 @@ public enum MemoryFormerConverter: FamilyConverter {
                     (l + "attention.hash_proj.weight", "a shared hash projection (shared_projection)"),
                     (l + "attention.dense.weight", "a dense attention output projection (del_dense false)"),
                     (l + "attention.query_proj.weight", "nn.Linear Q/K/V (fc_qkv)"),
-                    (l + "attention.value_proj.hash.projection.weight", "a projection before hashing (remove_projection false)"),
+                    (
+                        l + "attention.value_proj.hash.projection.weight",
+                        "a projection before hashing (remove_projection false)"
+                    ),
                     (l + "mlp.0.hash.projection.weight", "a projection before the MLP hash (remove_projection false)"),
                 ]
                 for (name, what) in found where checkpoint[name] != nil {

@@ -71,7 +71,8 @@ public enum ViTConverter: FamilyConverter {
             if let args = json["model_args"]?.dictionary {
                 add("the checkpoint's 'config.json' model_args", args.filter { known.contains($0.key) })
             }
-            var size: StoredValue? = nil, channels: StoredValue? = nil
+            var size: StoredValue? = nil
+            var channels: StoredValue? = nil
             if case .list(let shape)? = json["pretrained_cfg"]?.dictionary?["input_size"], shape.count == 3 {
                 channels = shape[0]
                 size = .list(Array(shape[1...]))
@@ -84,17 +85,22 @@ public enum ViTConverter: FamilyConverter {
         return sources
     }
 
-    public static func convert(_ checkpoint: Checkpoint, config: ConstructorConfig, options: ConvertOptions,
-                               into output: inout ModelWriter) throws {
+    public static func convert(
+        _ checkpoint: Checkpoint, config: ConstructorConfig, options: ConvertOptions,
+        into output: inout ModelWriter
+    ) throws {
         let unknown = config.values.keys.filter { !known.contains($0) && !ignored.contains($0) }.sorted()
         guard unknown.isEmpty else {
-            throw ConvertError("\(config.source): unknown VisionTransformer argument(s) \(unknown.joined(separator: ", "))")
+            throw ConvertError(
+                "\(config.source): unknown VisionTransformer argument(s) \(unknown.joined(separator: ", "))")
         }
         func refuse(_ key: String, _ why: String) throws -> Never {
             throw ConvertError("\(config.source): \(key) is not supported by the vit runtime (\(why))")
         }
         func pair(_ key: String) throws -> (Int, Int) {
-            if let list = try? config.ints(key), list.count == 2, config.values[key] is [Any] { return (list[0], list[1]) }
+            if let list = try? config.ints(key), list.count == 2, config.values[key] is [Any] {
+                return (list[0], list[1])
+            }
             let v = try config.int(key)
             return (v, v)
         }
@@ -102,19 +108,39 @@ public enum ViTConverter: FamilyConverter {
         // Switches the runtime implements, and the ones it refuses.
         let propAttn = try config.bool("prop_attn", default: true)
         let pool = try config.string("global_pool", default: "token")
-        guard pool == "token" else { try refuse("global_pool='\(pool)'", "only the class-token head, global_pool='token', is implemented") }
-        guard try config.bool("class_token", default: true) else { try refuse("class_token=false", "ToMe here protects and classifies from the class token") }
+        guard pool == "token" else {
+            try refuse("global_pool='\(pool)'", "only the class-token head, global_pool='token', is implemented")
+        }
+        guard try config.bool("class_token", default: true) else {
+            try refuse("class_token=false", "ToMe here protects and classifies from the class token")
+        }
         guard !(try config.bool("qk_norm", default: false)) else { try refuse("qk_norm=true", "no q/k norm") }
-        guard try config.bool("proj_bias", default: true) else { try refuse("proj_bias=false", "projections have biases") }
+        guard try config.bool("proj_bias", default: true) else {
+            try refuse("proj_bias=false", "projections have biases")
+        }
         guard !config.has("init_values") else { try refuse("init_values", "layer scale; ToMe's block ignores it too") }
-        guard try config.string("pos_embed", default: "learn") == "learn" else { try refuse("pos_embed", "only learned position embeddings") }
+        guard try config.string("pos_embed", default: "learn") == "learn" else {
+            try refuse("pos_embed", "only learned position embeddings")
+        }
         guard try config.int("reg_tokens", default: 0) == 0 else { try refuse("reg_tokens", "no register tokens") }
-        guard !(try config.bool("pre_norm", default: false)) else { try refuse("pre_norm=true", "no norm before the blocks") }
-        guard try config.bool("final_norm", default: true) else { try refuse("final_norm=false", "the final norm is always applied") }
-        if config.has("fc_norm"), try config.bool("fc_norm", default: false) { try refuse("fc_norm=true", "the final norm comes before pooling") }
-        guard !(try config.bool("dynamic_img_size", default: false)) else { try refuse("dynamic_img_size=true", "the image size is fixed") }
-        guard !(try config.bool("dynamic_img_pad", default: false)) else { try refuse("dynamic_img_pad=true", "no padding") }
-        guard !(try config.bool("scale_attn_norm", default: false)), !(try config.bool("scale_mlp_norm", default: false)) else {
+        guard !(try config.bool("pre_norm", default: false)) else {
+            try refuse("pre_norm=true", "no norm before the blocks")
+        }
+        guard try config.bool("final_norm", default: true) else {
+            try refuse("final_norm=false", "the final norm is always applied")
+        }
+        if config.has("fc_norm"), try config.bool("fc_norm", default: false) {
+            try refuse("fc_norm=true", "the final norm comes before pooling")
+        }
+        guard !(try config.bool("dynamic_img_size", default: false)) else {
+            try refuse("dynamic_img_size=true", "the image size is fixed")
+        }
+        guard !(try config.bool("dynamic_img_pad", default: false)) else {
+            try refuse("dynamic_img_pad=true", "no padding")
+        }
+        guard !(try config.bool("scale_attn_norm", default: false)),
+            !(try config.bool("scale_mlp_norm", default: false))
+        else {
             try refuse("scale_attn_norm/scale_mlp_norm", "no extra norms")
         }
         for key in ["embed_layer", "embed_norm_layer", "block_fn", "mlp_layer", "attn_layer"] where config.has(key) {
@@ -122,7 +148,9 @@ public enum ViTConverter: FamilyConverter {
         }
         if config.has("norm_layer") {
             let v = try config.string("norm_layer")
-            guard ["layernorm", "LayerNorm"].contains(v) else { try refuse("norm_layer='\(v)'", "only LayerNorm (eps 1e-6)") }
+            guard ["layernorm", "LayerNorm"].contains(v) else {
+                try refuse("norm_layer='\(v)'", "only LayerNorm (eps 1e-6)")
+            }
         }
         if config.has("act_layer") {
             let v = try config.string("act_layer")
@@ -134,40 +162,51 @@ public enum ViTConverter: FamilyConverter {
         func name(_ key: String) -> String { prefix + key }
         func tensor(_ key: String, rank: Int) throws -> CheckpointTensor {
             let t = try checkpoint.require(name(key))
-            guard t.shape.count == rank else { throw ConvertError("checkpoint tensor '\(t.name)' has shape \(t.shape), expected \(rank) dimensions") }
+            guard t.shape.count == rank else {
+                throw ConvertError("checkpoint tensor '\(t.name)' has shape \(t.shape), expected \(rank) dimensions")
+            }
             return t
         }
         func shape(_ t: CheckpointTensor) -> String { "'\(t.name)' has shape \(t.shape)" }
 
         // Shapes: the tensors' word where they have one.
         var hp = Hyperparameters(config)
-        let patchWeight = try tensor(S.patchWeight, rank: 4)   // [D, C, p, p]
+        let patchWeight = try tensor(S.patchWeight, rank: 4) // [D, C, p, p]
         let dim = try hp.int("embed_dim", inferred: patchWeight.shape[0], shape(patchWeight))
         let channels = try hp.int("in_chans", inferred: patchWeight.shape[1], shape(patchWeight))
         let patch = patchWeight.shape[2]
-        guard patchWeight.shape[3] == patch else { try refuse("patch_size \(patchWeight.shape[2...])", "patches must be square") }
-        if config.has("patch_size"), try pair("patch_size") != (patch, patch) {
-            throw hp.contradiction("patch_size", config.values["patch_size"]!, "\(shape(patchWeight)), so patch_size = \(patch)")
+        guard patchWeight.shape[3] == patch else {
+            try refuse("patch_size \(patchWeight.shape[2...])", "patches must be square")
         }
-        let blockIndices = Set(checkpoint.names.compactMap { n -> Int? in
-            guard n.hasPrefix(name("blocks.")) else { return nil }
-            return Int(n.dropFirst(name("blocks.").count).prefix { $0 != "." })
-        })
+        if config.has("patch_size"), try pair("patch_size") != (patch, patch) {
+            throw hp.contradiction(
+                "patch_size", config.values["patch_size"]!, "\(shape(patchWeight)), so patch_size = \(patch)")
+        }
+        let blockIndices = Set(
+            checkpoint.names.compactMap { n -> Int? in
+                guard n.hasPrefix(name("blocks.")) else { return nil }
+                return Int(n.dropFirst(name("blocks.").count).prefix { $0 != "." })
+            })
         guard !blockIndices.isEmpty, blockIndices == Set(0..<blockIndices.count) else {
             throw ConvertError("the checkpoint has blocks \(blockIndices.sorted()); expected blocks 0, 1, …")
         }
         let depth = try hp.int("depth", inferred: blockIndices.count, "it has blocks 0…\(blockIndices.count - 1)")
         let fc1 = try tensor(S.block(0, .fc1Weight), rank: 2)
         let hidden = fc1.shape[0]
-        if config.has("mlp_ratio"), Int(try config.double("mlp_ratio") * Double(dim)) != hidden {   // timm: int(dim * mlp_ratio)
-            throw hp.contradiction("mlp_ratio", config.values["mlp_ratio"]!, "\(shape(fc1)), so mlp_ratio = \(Double(hidden) / Double(dim))")
+        if config.has("mlp_ratio"), Int(try config.double("mlp_ratio") * Double(dim)) != hidden { // timm: int(dim * mlp_ratio)
+            throw hp.contradiction(
+                "mlp_ratio", config.values["mlp_ratio"]!,
+                "\(shape(fc1)), so mlp_ratio = \(Double(hidden) / Double(dim))")
         }
         let head = try tensor(S.headWeight, rank: 2)
         let classes = try hp.int("num_classes", inferred: head.shape[0], shape(head))
         let hasQKVBias = checkpoint[name(S.block(0, .qkvBias))] != nil
-        let qkvBias = try hp.bool("qkv_bias", inferred: hasQKVBias, "it \(hasQKVBias ? "has" : "has no") '\(S.block(0, .qkvBias))'")
+        let qkvBias = try hp.bool(
+            "qkv_bias", inferred: hasQKVBias, "it \(hasQKVBias ? "has" : "has no") '\(S.block(0, .qkvBias))'")
         let hasDist = checkpoint[name(S.distillationToken)] != nil
-        let distilled = try hp.bool("distilled", inferred: hasDist, "it \(hasDist ? "has" : "has no") '\(S.distillationToken)' (a distilled DeiT has one)")
+        let distilled = try hp.bool(
+            "distilled", inferred: hasDist,
+            "it \(hasDist ? "has" : "has no") '\(S.distillationToken)' (a distilled DeiT has one)")
         guard checkpoint[name(S.distillationHeadWeight)] != nil || !distilled else {
             throw ConvertError("the checkpoint has a '\(S.distillationToken)' but no '\(S.distillationHeadWeight)'")
         }
@@ -181,31 +220,42 @@ public enum ViTConverter: FamilyConverter {
         if config.has("img_size") {
             (imageHeight, imageWidth) = try pair("img_size")
             guard imageHeight >= patch, imageWidth >= patch else {
-                throw ConvertError("\(config.origin(of: "img_size")): img_size \(imageHeight)×\(imageWidth) is smaller than a \(patch)×\(patch) patch")
+                throw ConvertError(
+                    "\(config.origin(of: "img_size")): img_size \(imageHeight)×\(imageWidth) is smaller than a \(patch)×\(patch) patch"
+                )
             }
             let patches = (imageHeight / patch) * (imageWidth / patch)
             guard positions == patches || positions == patches + prefixTokens else {
-                throw hp.contradiction("img_size", config.values["img_size"]!, "\(shape(pos)), but a \(imageHeight)×\(imageWidth) image in \(patch)×\(patch) patches has \(patches) patches (+\(prefixTokens) prefix token(s)); the runtime does not resample position embeddings")
+                throw hp.contradiction(
+                    "img_size", config.values["img_size"]!,
+                    "\(shape(pos)), but a \(imageHeight)×\(imageWidth) image in \(patch)×\(patch) patches has \(patches) patches (+\(prefixTokens) prefix token(s)); the runtime does not resample position embeddings"
+                )
             }
-            noEmbedClass = try hp.bool("no_embed_class", inferred: positions == patches, "\(shape(pos)) for \(patches) patches")
+            noEmbedClass = try hp.bool(
+                "no_embed_class", inferred: positions == patches, "\(shape(pos)) for \(patches) patches")
         } else {
             // A square grid: the only shape a count of positions pins down.
-            let choices = config.has("no_embed_class") ? [try config.bool("no_embed_class", default: false)] : [false, true]
+            let choices =
+                config.has("no_embed_class") ? [try config.bool("no_embed_class", default: false)] : [false, true]
             let grid = choices.lazy.compactMap { noEmbed -> (Bool, Int)? in
                 let patches = noEmbed ? positions : positions - prefixTokens
                 let side = Int(Double(max(patches, 0)).squareRoot().rounded())
                 return side > 0 && side * side == patches ? (noEmbed, side) : nil
             }.first
             guard let (noEmbed, side) = grid else {
-                throw ConvertError("img_size is not in the config, and \(shape(pos)), which is not a square grid of patches (with \(prefixTokens) prefix token(s)); set img_size")
+                throw ConvertError(
+                    "img_size is not in the config, and \(shape(pos)), which is not a square grid of patches (with \(prefixTokens) prefix token(s)); set img_size"
+                )
             }
             noEmbedClass = noEmbed
             (imageHeight, imageWidth) = (side * patch, side * patch)
         }
-        let heads = try hp.int("num_heads", default: 12, "timm's default; a wrong head count runs but computes wrong logits")
+        let heads = try hp.int(
+            "num_heads", default: 12, "timm's default; a wrong head count runs but computes wrong logits")
         for w in hp.warnings { output.warn(w) }
         guard heads >= 1, dim % heads == 0 else {
-            throw ConvertError("\(config.origin(of: "num_heads")): embed_dim \(dim) is not a multiple of num_heads \(heads)")
+            throw ConvertError(
+                "\(config.origin(of: "num_heads")): embed_dim \(dim) is not a multiple of num_heads \(heads)")
         }
 
         output.metadata(S.Key.imageSize, .ints([Int64(imageHeight), Int64(imageWidth)]))
@@ -232,7 +282,8 @@ public enum ViTConverter: FamilyConverter {
         /// A weight the runtime multiplies by, `[n, k]` after flattening, stored as panels.
         func matrix(_ key: String, _ shape: [Int]) throws {
             let t = try checkpoint.require(name(key), shape: shape)
-            let n = shape[0], k = shape.dropFirst().reduce(1, *)
+            let n = shape[0]
+            let k = shape.dropFirst().reduce(1, *)
             try output.floats(key, panels(try t.floats(), n: n, k: k), shape: S.panelShape(n: n, k: k), dtype: big)
         }
         try matrix(S.patchWeight, [dim, channels, patch, patch])
@@ -247,8 +298,11 @@ public enum ViTConverter: FamilyConverter {
             try matrix(b(.qkvWeight), [3 * dim, dim])
             if qkvBias { try copy(b(.qkvBias), [3 * dim]) }
             let p = "blocks.\(i)."
-            for key in ["attn.q_norm.weight", "attn.k_norm.weight", "ls1.gamma", "ls2.gamma"] where checkpoint[name(p + key)] != nil {
-                throw ConvertError("the checkpoint has '\(p)\(key)', which the config does not describe and the runtime does not implement")
+            for key in ["attn.q_norm.weight", "attn.k_norm.weight", "ls1.gamma", "ls2.gamma"]
+            where checkpoint[name(p + key)] != nil {
+                throw ConvertError(
+                    "the checkpoint has '\(p)\(key)', which the config does not describe and the runtime does not implement"
+                )
             }
             try matrix(b(.projWeight), [dim, dim])
             try copy(b(.projBias), [dim])
@@ -274,7 +328,8 @@ public enum ViTConverter: FamilyConverter {
     static func panels(_ w: [Float], n: Int, k: Int) -> [Float] {
         var out = [Float](repeating: 0, count: (n + 15) / 16 * 16 * k)
         for r in 0..<n {
-            let j = r / 16, c = r % 16
+            let j = r / 16
+            let c = r % 16
             for p in 0..<k { out[(j * k + p) * 16 + c] = w[r * k + p] }
         }
         return out

@@ -53,13 +53,13 @@ public enum LMUFormerSchema {
 
     /// Tensors of one block. Linear weights are input-major `[in, out]`.
     public enum BlockTensor: String, CaseIterable, Sendable {
-        case lmuA = "lmu.A", lmuB = "lmu.B"                  // [M, M], [M, 1]
-        case uWeight = "u.weight", uBias = "u.bias"          // [C], [1]
-        case memoryScale = "m_bn.scale", memoryShift = "m_bn.shift"   // spiking only, [M]
-        case hWeight = "h.weight", hBias = "h.bias"          // [M + C, C]: memory rows first
+        case lmuA = "lmu.A", lmuB = "lmu.B" // [M, M], [M, 1]
+        case uWeight = "u.weight", uBias = "u.bias" // [C], [1]
+        case memoryScale = "m_bn.scale", memoryShift = "m_bn.shift" // spiking only, [M]
+        case hWeight = "h.weight", hBias = "h.bias" // [M + C, C]: memory rows first
         case projWeight = "proj.weight", projBias = "proj.bias"
-        case fc1Weight = "fc1.weight", fc1Bias = "fc1.bias"  // [C, hid]
-        case fc2Weight = "fc2.weight", fc2Bias = "fc2.bias"  // [hid, C]
+        case fc1Weight = "fc1.weight", fc1Bias = "fc1.bias" // [C, hid]
+        case fc2Weight = "fc2.weight", fc2Bias = "fc2.bias" // [hid, C]
         // Membrane shortcut only: BatchNorms before LIF layers.
         case prevScale = "prev_bn.scale", prevShift = "prev_bn.shift"
         case fc1Scale = "fc1_bn.scale", fc1Shift = "fc1_bn.shift"
@@ -68,8 +68,8 @@ public enum LMUFormerSchema {
 
     public static func block(_ n: Int, _ t: BlockTensor) -> String { "block.\(n).\(t.rawValue)" }
 
-    public static let headWeight = "head.weight"    // [C, K]
-    public static let headBias = "head.bias"        // [K]
+    public static let headWeight = "head.weight" // [C, K]
+    public static let headBias = "head.bias" // [K]
     /// Membrane shortcut only: the BatchNorm before the head's LIF.
     public static let headScale = "head_bn.scale"
     public static let headShift = "head_bn.shift"

@@ -36,26 +36,26 @@ public enum LoopFormerSchema {
     }
 
     public enum EmbedderTensor: String, CaseIterable, Sendable {
-        case inWeight = "mlp.0.weight"    // [C, frequencyEmbeddingSize]
-        case inBias = "mlp.0.bias"        // [C]
-        case outWeight = "mlp.2.weight"   // [C, C]
-        case outBias = "mlp.2.bias"       // [C]
+        case inWeight = "mlp.0.weight" // [C, frequencyEmbeddingSize]
+        case inBias = "mlp.0.bias" // [C]
+        case outWeight = "mlp.2.weight" // [C, C]
+        case outBias = "mlp.2.bias" // [C]
     }
 
     public static func embedder(_ e: Embedder, _ t: EmbedderTensor) -> String { "\(e.rawValue).\(t.rawValue)" }
 
     /// Tensors of one block of the shared stack; the biases exist only when `bias` is true.
     public enum BlockTensor: String, CaseIterable, Sendable {
-        case qkvWeight = "attn.c_attn.weight"              // [3C, C]: rows Q | K | V
-        case qkvBias = "attn.c_attn.bias"                  // [3C]
-        case attnProjWeight = "attn.c_proj.weight"         // [C, C]
-        case attnProjBias = "attn.c_proj.bias"             // [C]
-        case fcWeight = "mlp.c_fc.weight"                  // [I, C]
-        case fcBias = "mlp.c_fc.bias"                      // [I]
-        case mlpProjWeight = "mlp.c_proj.weight"           // [C, I]
-        case mlpProjBias = "mlp.c_proj.bias"               // [C]
-        case adaLNWeight = "adaLN_modulation.1.weight"     // [4C, C]
-        case adaLNBias = "adaLN_modulation.1.bias"         // [4C]
+        case qkvWeight = "attn.c_attn.weight" // [3C, C]: rows Q | K | V
+        case qkvBias = "attn.c_attn.bias" // [3C]
+        case attnProjWeight = "attn.c_proj.weight" // [C, C]
+        case attnProjBias = "attn.c_proj.bias" // [C]
+        case fcWeight = "mlp.c_fc.weight" // [I, C]
+        case fcBias = "mlp.c_fc.bias" // [I]
+        case mlpProjWeight = "mlp.c_proj.weight" // [C, I]
+        case mlpProjBias = "mlp.c_proj.bias" // [C]
+        case adaLNWeight = "adaLN_modulation.1.weight" // [4C, C]
+        case adaLNBias = "adaLN_modulation.1.bias" // [4C]
     }
 
     public static let blockPrefix = "transformer.h.blocks."

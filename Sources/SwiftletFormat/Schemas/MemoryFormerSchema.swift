@@ -23,8 +23,8 @@ public enum MemoryFormerSchema {
         public static let tableDType = "memoryformer.table_dtype"
     }
 
-    public static let embedding = "word_embeddings.weight"   // [vocab, H]
-    public static let finalNorm = "final_norm.scale"         // [H]
+    public static let embedding = "word_embeddings.weight" // [vocab, H]
+    public static let finalNorm = "final_norm.scale" // [H]
     /// `[vocab, H]`; absent when the head is tied to the embedding.
     public static let head = "lm_head.weight"
 

@@ -11,10 +11,10 @@ public enum TestSchema {
         public static let context = "test.context"
     }
 
-    public static func layerWeight(_ i: Int) -> String { "layers.\(i).weight" }   // [width, width]
-    public static func layerBias(_ i: Int) -> String { "layers.\(i).bias" }       // [width]
-    public static let headWeight = "head.weight"       // [classes, width]
-    public static let headBias = "head.bias"           // [classes]
-    public static let embedding = "embed.weight"       // [vocab, width]
-    public static let lmHead = "lm_head.weight"        // [vocab, width]
+    public static func layerWeight(_ i: Int) -> String { "layers.\(i).weight" } // [width, width]
+    public static func layerBias(_ i: Int) -> String { "layers.\(i).bias" } // [width]
+    public static let headWeight = "head.weight" // [classes, width]
+    public static let headBias = "head.bias" // [classes]
+    public static let embedding = "embed.weight" // [vocab, width]
+    public static let lmHead = "lm_head.weight" // [vocab, width]
 }

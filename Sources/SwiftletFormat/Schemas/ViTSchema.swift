@@ -6,7 +6,7 @@ public enum ViTSchema {
 
     /// Metadata keys.
     public enum Key {
-        public static let imageSize = "vit.image_size"          // [height, width]
+        public static let imageSize = "vit.image_size" // [height, width]
         public static let patchSize = "vit.patch_size"
         public static let channels = "vit.in_chans"
         public static let width = "vit.embed_dim"
@@ -31,27 +31,27 @@ public enum ViTSchema {
     /// Stored shape of an `[n, k]` matrix in the panel layout.
     public static func panelShape(n: Int, k: Int) -> [Int] { [(n + 15) / 16, k, 16] }
 
-    public static let patchWeight = "patch_embed.proj.weight"   // panels of [D, C·p·p]
-    public static let patchBias = "patch_embed.proj.bias"       // [D]
-    public static let classToken = "cls_token"                  // [D]
-    public static let distillationToken = "dist_token"          // [D], distilled only
-    public static let positionEmbedding = "pos_embed"           // [positions, D]
+    public static let patchWeight = "patch_embed.proj.weight" // panels of [D, C·p·p]
+    public static let patchBias = "patch_embed.proj.bias" // [D]
+    public static let classToken = "cls_token" // [D]
+    public static let distillationToken = "dist_token" // [D], distilled only
+    public static let positionEmbedding = "pos_embed" // [positions, D]
     public static let normWeight = "norm.weight"
     public static let normBias = "norm.bias"
-    public static let headWeight = "head.weight"                // [classes, D]
+    public static let headWeight = "head.weight" // [classes, D]
     public static let headBias = "head.bias"
-    public static let distillationHeadWeight = "head_dist.weight"   // distilled only
+    public static let distillationHeadWeight = "head_dist.weight" // distilled only
     public static let distillationHeadBias = "head_dist.bias"
 
     /// Tensors of one block; the `*Weight` matrices of attention and MLP are stored as panels.
     public enum BlockTensor: String, CaseIterable, Sendable {
         case norm1Weight = "norm1.weight", norm1Bias = "norm1.bias"
-        case qkvWeight = "attn.qkv.weight"            // [3D, D]
-        case qkvBias = "attn.qkv.bias"                // [3D], only with qkv_bias
+        case qkvWeight = "attn.qkv.weight" // [3D, D]
+        case qkvBias = "attn.qkv.bias" // [3D], only with qkv_bias
         case projWeight = "attn.proj.weight", projBias = "attn.proj.bias"
         case norm2Weight = "norm2.weight", norm2Bias = "norm2.bias"
-        case fc1Weight = "mlp.fc1.weight", fc1Bias = "mlp.fc1.bias"   // [hidden, D]
-        case fc2Weight = "mlp.fc2.weight", fc2Bias = "mlp.fc2.bias"   // [D, hidden]
+        case fc1Weight = "mlp.fc1.weight", fc1Bias = "mlp.fc1.bias" // [hidden, D]
+        case fc2Weight = "mlp.fc2.weight", fc2Bias = "mlp.fc2.bias" // [D, hidden]
     }
 
     public static func block(_ i: Int, _ t: BlockTensor) -> String { "blocks.\(i).\(t.rawValue)" }

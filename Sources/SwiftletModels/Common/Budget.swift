@@ -18,9 +18,11 @@ public struct Budget: Sendable, Equatable {
     /// Streams: the number of frames a full input has.
     public var expectedFrames: Int?
 
-    public init(maxLatencyMs: Double? = nil, maxGFLOPs: Double? = nil, loops: Int? = nil,
-                trajectory: [Double]? = nil, mergeR: [Int]? = nil, earlyFraction: Double? = nil,
-                earlyMargin: Double? = nil, expectedFrames: Int? = nil) {
+    public init(
+        maxLatencyMs: Double? = nil, maxGFLOPs: Double? = nil, loops: Int? = nil,
+        trajectory: [Double]? = nil, mergeR: [Int]? = nil, earlyFraction: Double? = nil,
+        earlyMargin: Double? = nil, expectedFrames: Int? = nil
+    ) {
         self.maxLatencyMs = maxLatencyMs
         self.maxGFLOPs = maxGFLOPs
         self.loops = loops
@@ -135,7 +137,8 @@ extension Budget {
         var message = "a \(model.family) \(what) takes no \(names) in its budget; it takes \(takes)"
         let other = stream ? model.sessionKnobs : model.streamKnobs
         if refused.isSubset(of: other) {
-            message += " (\(names) \(refused.count == 1 ? "is a" : "are") \(stream ? "session" : "stream") knob\(refused.count == 1 ? "" : "s") of this family)"
+            message +=
+                " (\(names) \(refused.count == 1 ? "is a" : "are") \(stream ? "session" : "stream") knob\(refused.count == 1 ? "" : "s") of this family)"
         }
         throw ModelError(.unsupported, message)
     }

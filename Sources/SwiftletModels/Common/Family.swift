@@ -49,10 +49,12 @@ public protocol FamilyRunner: AnyObject {
 extension FamilyRunner {
     public var languageModel: LanguageModelState? { nil }
     public func prefill(_ ids: UnsafeBufferPointer<Int32>, budget: Budget) throws(ModelError) {
-        throw ModelError(.unsupported, "this model is not a language model: prefill and decode need LoopFormer or MemoryFormer")
+        throw ModelError(
+            .unsupported, "this model is not a language model: prefill and decode need LoopFormer or MemoryFormer")
     }
     public func decode(_ id: Int32) throws(ModelError) {
-        throw ModelError(.unsupported, "this model is not a language model: prefill and decode need LoopFormer or MemoryFormer")
+        throw ModelError(
+            .unsupported, "this model is not a language model: prefill and decode need LoopFormer or MemoryFormer")
     }
     public func head(normed: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>) {}
 }
@@ -81,7 +83,10 @@ public protocol FamilyStreamer: AnyObject {
 
 extension FamilyStreamer {
     public func pushPCM(_ samples: UnsafeBufferPointer<Int16>) throws(ModelError) -> Int {
-        throw ModelError(.unsupported, "this stream takes feature frames, not PCM; create it with PCM input on a model that has an audio front end")
+        throw ModelError(
+            .unsupported,
+            "this stream takes feature frames, not PCM; create it with PCM input on a model that has an audio front end"
+        )
     }
 }
 

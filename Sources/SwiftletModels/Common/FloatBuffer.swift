@@ -13,7 +13,8 @@ public final class FloatBuffer {
     /// Makes room for `count` floats; the contents are not kept when it grows. `what` names the
     /// buffer in the error.
     @discardableResult
-    public func ensure(_ count: Int, what: @autoclosure () -> String) throws(ModelError) -> UnsafeMutablePointer<Float> {
+    public func ensure(_ count: Int, what: @autoclosure () -> String) throws(ModelError) -> UnsafeMutablePointer<Float>
+    {
         if let pointer, count <= capacity { return pointer }
         free(pointer)
         pointer = nil
@@ -24,11 +25,15 @@ public final class FloatBuffer {
     /// Makes room for `count` floats keeping the contents: `copy(old, new)` moves them (for a layout
     /// that depends on the capacity, like a KV cache of several layers).
     @discardableResult
-    public func ensureKeeping(_ count: Int, what: @autoclosure () -> String,
-                              copy: (_ old: UnsafePointer<Float>, _ oldCapacity: Int, _ new: UnsafeMutablePointer<Float>) -> Void)
-        throws(ModelError) -> UnsafeMutablePointer<Float> {
+    public func ensureKeeping(
+        _ count: Int, what: @autoclosure () -> String,
+        copy: (_ old: UnsafePointer<Float>, _ oldCapacity: Int, _ new: UnsafeMutablePointer<Float>) -> Void
+    )
+        throws(ModelError) -> UnsafeMutablePointer<Float>
+    {
         if let pointer, count <= capacity { return pointer }
-        let old = pointer, oldCapacity = capacity
+        let old = pointer
+        let oldCapacity = capacity
         pointer = nil
         capacity = 0
         defer { free(old) }

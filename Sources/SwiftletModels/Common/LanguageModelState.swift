@@ -31,14 +31,16 @@ public final class LanguageModelState {
     /// Sequences of `length` tokens fit the context.
     public func checkLength(_ length: Int, what: String = "the sequence") throws(ModelError) {
         guard length <= contextLength else {
-            throw ModelError(.contextFull, "\(what) has \(length) tokens but the model's context holds \(contextLength)")
+            throw ModelError(
+                .contextFull, "\(what) has \(length) tokens but the model's context holds \(contextLength)")
         }
     }
 
     /// Checks a prompt and forgets the old sequence (whether or not the prefill completes). Returns
     /// room for the logits of every position and for the deferred rows (all but the last position).
     public func startPrefill(_ ids: UnsafeBufferPointer<Int32>) throws(ModelError)
-        -> (logits: UnsafeMutablePointer<Float>, deferred: UnsafeMutablePointer<Float>?) {
+        -> (logits: UnsafeMutablePointer<Float>, deferred: UnsafeMutablePointer<Float>?)
+    {
         guard !ids.isEmpty else { throw ModelError(.invalidArgument, "prefill needs at least one token") }
         try checkLength(ids.count, what: "the prompt")
         try checkIDs(ids)
@@ -47,7 +49,8 @@ public final class LanguageModelState {
         deferredRows = 0
         let logits = try logitBuffer.ensure(ids.count * vocab, what: "the logits of \(ids.count) positions")
         guard width > 0 else { return (logits, nil) }
-        let deferred = try deferredBuffer.ensure((ids.count - 1) * width, what: "the final activations of \(ids.count) positions")
+        let deferred = try deferredBuffer.ensure(
+            (ids.count - 1) * width, what: "the final activations of \(ids.count) positions")
         return (logits, deferred)
     }
 
@@ -64,7 +67,9 @@ public final class LanguageModelState {
     public func startDecode(_ id: Int32) throws(ModelError) -> UnsafeMutablePointer<Float> {
         guard position > 0 else { throw ModelError(.state, "decode needs a prefill first") }
         guard position < contextLength else {
-            throw ModelError(.contextFull, "the context of \(contextLength) tokens is full; start a new prefill with a shorter prompt")
+            throw ModelError(
+                .contextFull,
+                "the context of \(contextLength) tokens is full; start a new prefill with a shorter prompt")
         }
         guard id >= 0, Int(id) < vocab else {
             throw ModelError(.invalidArgument, "token id \(id) is outside the vocabulary 0..<\(vocab)")
@@ -83,7 +88,8 @@ public final class LanguageModelState {
     /// Every row of the last call, `positions × vocab`; after a prefill the deferred rows go through
     /// `head` here, once.
     public func logits(head: (_ normed: UnsafePointer<Float>, _ rows: Int, _ into: UnsafeMutablePointer<Float>) -> Void)
-        -> UnsafeBufferPointer<Float> {
+        -> UnsafeBufferPointer<Float>
+    {
         guard let out = logitBuffer.pointer, logitRows > 0 else { return UnsafeBufferPointer(start: nil, count: 0) }
         if deferredRows > 0, let normed = deferredBuffer.pointer {
             head(normed, deferredRows, out)

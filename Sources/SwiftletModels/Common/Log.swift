@@ -2,7 +2,10 @@ import Synchronization
 
 /// Log levels (values match SWL_LOG_* in swiftlet.h).
 public enum LogLevel: Int32, Sendable, Comparable {
-    case error = 0, warn = 1, info = 2, debug = 3
+    case error = 0
+    case warn = 1
+    case info = 2
+    case debug = 3
     public static func < (a: LogLevel, b: LogLevel) -> Bool { a.rawValue < b.rawValue }
 }
 

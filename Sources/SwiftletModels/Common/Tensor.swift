@@ -1,6 +1,10 @@
 /// Element types that cross the public interfaces (values match SWL_DTYPE_* in swiftlet.h).
 public enum ElementType: Int32, Sendable, CustomStringConvertible {
-    case f32 = 1, i32 = 2, i64 = 3, i16 = 4, u8 = 5
+    case f32 = 1
+    case i32 = 2
+    case i64 = 3
+    case i16 = 4
+    case u8 = 5
 
     public var size: Int {
         switch self {
@@ -81,7 +85,10 @@ extension Tensor {
     /// output is an error, not a result.
     public func requireFinite(_ name: String) throws(ModelError) {
         if let i = values.withUnsafeBufferPointer({ firstNonFinite($0) }) {
-            throw ModelError(.numeric, "output '\(name)' holds \(values[i]) at flat index \(i): the computation overflowed float32 (are the inputs scaled as the model expects?)")
+            throw ModelError(
+                .numeric,
+                "output '\(name)' holds \(values[i]) at flat index \(i): the computation overflowed float32 (are the inputs scaled as the model expects?)"
+            )
         }
     }
 }
@@ -103,11 +110,17 @@ extension TensorView {
             throw ModelError(.shape, "input '\(info.name)' must be \(info.dtype), got \(dtype)")
         }
         guard shape.count == info.shape.count else {
-            throw ModelError(.shape, "input '\(info.name)' must have \(info.shape.count) dimensions \(Self.describe(info.shape)), got \(shape)")
+            throw ModelError(
+                .shape,
+                "input '\(info.name)' must have \(info.shape.count) dimensions \(Self.describe(info.shape)), got \(shape)"
+            )
         }
         for (i, (got, want)) in zip(shape, info.shape).enumerated() {
             if got < 0 || (want >= 0 && got != want) {
-                throw ModelError(.shape, "input '\(info.name)' dimension \(i) must be \(want < 0 ? "positive" : String(want)) (shape \(Self.describe(info.shape))), got \(shape)")
+                throw ModelError(
+                    .shape,
+                    "input '\(info.name)' dimension \(i) must be \(want < 0 ? "positive" : String(want)) (shape \(Self.describe(info.shape))), got \(shape)"
+                )
             }
         }
         if dtype == .f32 {

@@ -64,17 +64,22 @@ public struct Weights: @unchecked Sendable {
     public func int(_ key: String, in range: ClosedRange<Int>, default value: Int? = nil) throws(ModelError) -> Int {
         let v = if let value { try int(key, default: value) } else { try int(key) }
         guard range.contains(v) else {
-            throw ModelError(.format, "metadata '\(key)' must be an integer in \(range.lowerBound)...\(range.upperBound), got \(v)")
+            throw ModelError(
+                .format, "metadata '\(key)' must be an integer in \(range.lowerBound)...\(range.upperBound), got \(v)")
         }
         return v
     }
 
     /// A finite number that must lie in `range` (`value` when the key is absent); NaN and ±inf are
     /// refused like any value outside the range.
-    public func double(_ key: String, in range: ClosedRange<Double>, default value: Double? = nil) throws(ModelError) -> Double {
+    public func double(_ key: String, in range: ClosedRange<Double>, default value: Double? = nil) throws(ModelError)
+        -> Double
+    {
         let v = if let value { try double(key, default: value) } else { try double(key) }
         guard v.isFinite, range.contains(v) else {
-            throw ModelError(.format, "metadata '\(key)' must be a finite number in \(range.lowerBound)...\(range.upperBound), got \(v)")
+            throw ModelError(
+                .format,
+                "metadata '\(key)' must be a finite number in \(range.lowerBound)...\(range.upperBound), got \(v)")
         }
         return v
     }
@@ -102,7 +107,9 @@ public func sizeProduct(_ factors: Int..., what: String) throws(ModelError) -> I
     var n = 1
     for f in factors {
         let (p, o) = n.multipliedReportingOverflow(by: f)
-        guard !o, f >= 0 else { throw ModelError(.format, "\(what) overflows (\(factors.map(String.init).joined(separator: " × ")))") }
+        guard !o, f >= 0 else {
+            throw ModelError(.format, "\(what) overflows (\(factors.map(String.init).joined(separator: " × ")))")
+        }
         n = p
     }
     return n

@@ -24,25 +24,25 @@ final class LMUFormerEngine {
     var rowsOut = 0
     /// Work done since the reset, FLOP (a dense multiply-add counts 2, a sparse row add 1 per element).
     var flops: Double = 0
-    let held: UnsafeMutablePointer<Int>             // [5] rows of history per convolution
-    let stage: [UnsafeMutablePointer<Float>]        // [5] convolution inputs, (cap + 8) rows each
-    let resid: UnsafeMutablePointer<Float>          // rows aligned with stage[4]: the residual stream
+    let held: UnsafeMutablePointer<Int> // [5] rows of history per convolution
+    let stage: [UnsafeMutablePointer<Float>] // [5] convolution inputs, (cap + 8) rows each
+    let resid: UnsafeMutablePointer<Float> // rows aligned with stage[4]: the residual stream
     let ownsResid: Bool
     let membranes: UnsafeMutablePointer<Float>
     /// Whole clips: the memory after the last step. Streams: the memory before the current block of
     /// `impulseLength` steps (see `Kernels.stateSpaceStream`).
-    let memState: UnsafeMutablePointer<Float>       // [depth, M]
-    let memFresh: UnsafeMutablePointer<Bool>        // [depth] memState is all zero
+    let memState: UnsafeMutablePointer<Float> // [depth, M]
+    let memFresh: UnsafeMutablePointer<Bool> // [depth] memState is all zero
     /// Streams only: steps done in the current block, its inputs (newest last, from the end), and
     /// its free responses (derived from memState; recomputed after a restore).
     let streaming: Bool
-    let memPosition: UnsafeMutablePointer<Int>      // [depth]
-    let memHistory: UnsafeMutablePointer<Float>     // [depth, L]
+    let memPosition: UnsafeMutablePointer<Int> // [depth]
+    let memHistory: UnsafeMutablePointer<Float> // [depth, L]
     private let memFree: UnsafeMutablePointer<Float> // [depth, L, M] (streams)
-    let memFreeReady: UnsafeMutablePointer<Bool>    // [depth]
-    let headSum: UnsafeMutablePointer<Double>       // [C] Σ of the head inputs so far
-    let spikes: UnsafeMutablePointer<Int>           // per LIF layer
-    let uActive: UnsafeMutablePointer<Int>          // per block: steps with u > 0
+    let memFreeReady: UnsafeMutablePointer<Bool> // [depth]
+    let headSum: UnsafeMutablePointer<Double> // [C] Σ of the head inputs so far
+    let spikes: UnsafeMutablePointer<Int> // per LIF layer
+    let uActive: UnsafeMutablePointer<Int> // per block: steps with u > 0
 
     // MARK: scratch
     private let x, u, mem, ms, sp, hb, z, y, cm: UnsafeMutablePointer<Float>
@@ -66,7 +66,9 @@ final class LMUFormerEngine {
         self.cap = cap
         self.streaming = streaming
         rowCap = cap + LMUFormerModel.latencyFrames
-        let c = model.dim, m = model.memory, hid = model.hidden
+        let c = model.dim
+        let m = model.memory
+        let hid = model.hidden
         var owned: [UnsafeMutableRawPointer] = []
         func floats(_ n: Int) -> UnsafeMutablePointer<Float> {
             let p = UnsafeMutablePointer<Float>.allocate(capacity: max(n, 1))
@@ -150,15 +152,18 @@ final class LMUFormerEngine {
     /// `out` and returns how many (at most `rowCap`). With `context`, the abort callback is polled
     /// between blocks; an abort there leaves the state mid-step (whole-clip runs reset anyway;
     /// streams pass nil and poll between steps).
-    func process(_ frames: UnsafePointer<Float>?, count k: Int, final: Bool,
-                 into out: UnsafeMutablePointer<Float>, context: ExecutionContext?) throws(ModelError) -> Int {
+    func process(
+        _ frames: UnsafePointer<Float>?, count k: Int, final: Bool,
+        into out: UnsafeMutablePointer<Float>, context: ExecutionContext?
+    ) throws(ModelError) -> Int {
         guard !finished else {
             throw ModelError(.state, "this clip was flushed; reset the stream to start a new one")
         }
         guard k >= 0, k <= cap, k == 0 || frames != nil else {
             throw ModelError(.internalError, "lmuformer: a step of \(k) frames (at most \(cap))")
         }
-        let f = model.features, c = model.dim
+        let f = model.features
+        let c = model.dim
         if k > 0 { (stage[0] + held[0] * f).update(from: frames!, count: k * f) }
         framesIn += k
         var incoming = k
@@ -174,8 +179,9 @@ final class LMUFormerEngine {
             let n = max(0, total - 2)
             if n > 0 {
                 if s < 4 {
-                    patchStage(s, input: buf, rows: n, into: stage[s + 1] + held[s + 1] * c,
-                               resid: resid + held[s + 1] * c)
+                    patchStage(
+                        s, input: buf, rows: n, into: stage[s + 1] + held[s + 1] * c,
+                        resid: resid + held[s + 1] * c)
                 } else {
                     conv(4, input: buf, rows: n, into: x)
                     let cv = model.convs[4]
@@ -213,15 +219,19 @@ final class LMUFormerEngine {
     // MARK: - Patch embedding
 
     /// Convolution `s < 4` and what follows it, writing the next convolution's input rows.
-    private func patchStage(_ s: Int, input: UnsafeMutablePointer<Float>, rows n: Int,
-                            into dest: UnsafeMutablePointer<Float>, resid residRows: UnsafeMutablePointer<Float>) {
-        let cv = model.convs[s], c = model.dim
+    private func patchStage(
+        _ s: Int, input: UnsafeMutablePointer<Float>, rows n: Int,
+        into dest: UnsafeMutablePointer<Float>, resid residRows: UnsafeMutablePointer<Float>
+    ) {
+        let cv = model.convs[s]
+        let c = model.dim
         switch model.variant {
         case .plain:
             // conv → ReLU → BatchNorm.
             conv(s, input: input, rows: n, into: dest)
             Kernels.relu(dest, count: n * c)
-            Kernels.scaleShift(dest, layout: .channelsLast, channels: c, length: n, scale: cv.bnScale!, shift: cv.bnShift)
+            Kernels.scaleShift(
+                dest, layout: .channelsLast, channels: c, length: n, scale: cv.bnScale!, shift: cv.bnShift)
         case .spiking:
             conv(s, input: input, rows: n, into: dest)
             lif(cv.lif, dest, rows: n, ldx: c, scale: nil, shift: nil, into: dest, ldy: c)
@@ -241,21 +251,26 @@ final class LMUFormerEngine {
     /// previous, current and next frame of output r). Rows r … r+2 are contiguous and the weight is
     /// `[3·in, C]`, so output row r is one product over the `3·in` inputs from input row r on:
     /// overlapping rows with row stride `in`.
-    private func conv(_ s: Int, input: UnsafeMutablePointer<Float>, rows n: Int, into out: UnsafeMutablePointer<Float>) {
+    private func conv(_ s: Int, input: UnsafeMutablePointer<Float>, rows n: Int, into out: UnsafeMutablePointer<Float>)
+    {
         let cv = model.convs[s]
         let cin = cv.inChannels
         // Past the first convolution the spiking variants' inputs are spikes.
         let spikes = model.variant != .plain && s > 0
-        let density = spikes ? Double(Kernels.countNonZero(input, rows: n + 2, cols: cin, ldx: cin)) / Double((n + 2) * cin) : 1
-        product(input, rows: n, ldx: cin, inFeatures: 3 * cin, weight: cv.weight, bias: cv.bias, outFeatures: model.dim,
-                into: out, accumulate: false, input: spikes ? .binary : .dense, density: density)
+        let density =
+            spikes ? Double(Kernels.countNonZero(input, rows: n + 2, cols: cin, ldx: cin)) / Double((n + 2) * cin) : 1
+        product(
+            input, rows: n, ldx: cin, inFeatures: 3 * cin, weight: cv.weight, bias: cv.bias, outFeatures: model.dim,
+            into: out, accumulate: false, input: spikes ? .binary : .dense, density: density)
     }
 
     // MARK: - Blocks
 
     private func block(_ n: Int, rows: Int) {
         let b = model.blocks[n]
-        let c = model.dim, m = model.memory, hid = model.hidden
+        let c = model.dim
+        let m = model.memory
+        let hid = model.hidden
         switch model.variant {
         case .plain:
             // u = ReLU(W_u x + b_u); m_t = A m_{t−1} + B u_t; h = ReLU(W_h [m; x] + b_h)
@@ -263,21 +278,26 @@ final class LMUFormerEngine {
             Kernels.relu(u, count: rows)
             for r in 0..<rows where u[r] > 0 { uActive[n] += 1 }
             scan(n, rows: rows)
-            linear(mem, rows: rows, inFeatures: m, weight: b.hWeight, bias: b.hBias, outFeatures: c, into: hb,
-                   accumulate: false, input: .dense)
-            linear(x, rows: rows, inFeatures: c, weight: b.hWeight.offset(row: m), bias: nil, outFeatures: c, into: hb,
-                   accumulate: true, input: .dense)
+            linear(
+                mem, rows: rows, inFeatures: m, weight: b.hWeight, bias: b.hBias, outFeatures: c, into: hb,
+                accumulate: false, input: .dense)
+            linear(
+                x, rows: rows, inFeatures: c, weight: b.hWeight.offset(row: m), bias: nil, outFeatures: c, into: hb,
+                accumulate: true, input: .dense)
             Kernels.relu(hb, count: rows * c)
             // x += BN(proj(h)) (folded); then the FFN: x += ReLU(BN(fc2(GELU(BN(fc1(x)))))).
-            linear(hb, rows: rows, inFeatures: c, weight: b.projWeight, bias: b.projBias, outFeatures: c, into: x,
-                   accumulate: true, input: .dense)
-            linear(x, rows: rows, inFeatures: c, weight: b.fc1Weight, bias: b.fc1Bias, outFeatures: hid, into: z,
-                   accumulate: false, input: .dense)
+            linear(
+                hb, rows: rows, inFeatures: c, weight: b.projWeight, bias: b.projBias, outFeatures: c, into: x,
+                accumulate: true, input: .dense)
+            linear(
+                x, rows: rows, inFeatures: c, weight: b.fc1Weight, bias: b.fc1Bias, outFeatures: hid, into: z,
+                accumulate: false, input: .dense)
             columns(hid, work: 32 * rows * hid) { _, c0, c1 in
                 for r in 0..<rows { Kernels.geluFast(z + r * hid + c0, count: c1 - c0) }
             }
-            linear(z, rows: rows, inFeatures: hid, weight: b.fc2Weight, bias: b.fc2Bias, outFeatures: c, into: y,
-                   accumulate: false, input: .dense)
+            linear(
+                z, rows: rows, inFeatures: hid, weight: b.fc2Weight, bias: b.fc2Bias, outFeatures: c, into: y,
+                accumulate: false, input: .dense)
             Kernels.relu(y, count: rows * c)
             Kernels.add(x, y, into: x, count: rows * c)
 
@@ -287,20 +307,25 @@ final class LMUFormerEngine {
             lif(b.uLIF, u, rows: rows, ldx: 1, scale: nil, shift: nil, into: u, ldy: 1)
             scan(n, rows: rows)
             lif(b.mLIF, mem, rows: rows, ldx: m, scale: b.mScale, shift: b.mShift, into: ms, ldy: m)
-            linear(ms, rows: rows, inFeatures: m, weight: b.hWeight, bias: b.hBias, outFeatures: c, into: hb,
-                   accumulate: false, input: .binary)
-            linear(x, rows: rows, inFeatures: c, weight: b.hWeight.offset(row: m), bias: nil, outFeatures: c, into: hb,
-                   accumulate: true, input: .integer)
+            linear(
+                ms, rows: rows, inFeatures: m, weight: b.hWeight, bias: b.hBias, outFeatures: c, into: hb,
+                accumulate: false, input: .binary)
+            linear(
+                x, rows: rows, inFeatures: c, weight: b.hWeight.offset(row: m), bias: nil, outFeatures: c, into: hb,
+                accumulate: true, input: .integer)
             lif(b.hLIF, hb, rows: rows, ldx: c, scale: nil, shift: nil, into: hb, ldy: c)
-            linear(hb, rows: rows, inFeatures: c, weight: b.projWeight, bias: b.projBias, outFeatures: c, into: y,
-                   accumulate: false, input: .binary)
+            linear(
+                hb, rows: rows, inFeatures: c, weight: b.projWeight, bias: b.projBias, outFeatures: c, into: y,
+                accumulate: false, input: .binary)
             lif(b.projLIF, y, rows: rows, ldx: c, scale: nil, shift: nil, into: y, ldy: c)
             Kernels.add(x, y, into: x, count: rows * c)
-            linear(x, rows: rows, inFeatures: c, weight: b.fc1Weight, bias: b.fc1Bias, outFeatures: hid, into: z,
-                   accumulate: false, input: .integer)
+            linear(
+                x, rows: rows, inFeatures: c, weight: b.fc1Weight, bias: b.fc1Bias, outFeatures: hid, into: z,
+                accumulate: false, input: .integer)
             lif(b.fc1LIF, z, rows: rows, ldx: hid, scale: nil, shift: nil, into: z, ldy: hid)
-            linear(z, rows: rows, inFeatures: hid, weight: b.fc2Weight, bias: b.fc2Bias, outFeatures: c, into: y,
-                   accumulate: false, input: .binary)
+            linear(
+                z, rows: rows, inFeatures: hid, weight: b.fc2Weight, bias: b.fc2Bias, outFeatures: c, into: y,
+                accumulate: false, input: .binary)
             lif(b.fc2LIF, y, rows: rows, ldx: c, scale: nil, shift: nil, into: y, ldy: c)
             Kernels.add(x, y, into: x, count: rows * c)
 
@@ -311,19 +336,24 @@ final class LMUFormerEngine {
             lif(b.uLIF, u, rows: rows, ldx: 1, scale: nil, shift: nil, into: u, ldy: 1)
             scan(n, rows: rows)
             lif(b.mLIF, mem, rows: rows, ldx: m, scale: b.mScale, shift: b.mShift, into: ms, ldy: m)
-            linear(ms, rows: rows, inFeatures: m, weight: b.hWeight, bias: b.hBias, outFeatures: c, into: hb,
-                   accumulate: false, input: .binary)
-            linear(sp, rows: rows, inFeatures: c, weight: b.hWeight.offset(row: m), bias: nil, outFeatures: c, into: hb,
-                   accumulate: true, input: .binary)
+            linear(
+                ms, rows: rows, inFeatures: m, weight: b.hWeight, bias: b.hBias, outFeatures: c, into: hb,
+                accumulate: false, input: .binary)
+            linear(
+                sp, rows: rows, inFeatures: c, weight: b.hWeight.offset(row: m), bias: nil, outFeatures: c, into: hb,
+                accumulate: true, input: .binary)
             lif(b.hLIF, hb, rows: rows, ldx: c, scale: nil, shift: nil, into: hb, ldy: c)
-            linear(hb, rows: rows, inFeatures: c, weight: b.projWeight, bias: b.projBias, outFeatures: c, into: x,
-                   accumulate: true, input: .binary)
+            linear(
+                hb, rows: rows, inFeatures: c, weight: b.projWeight, bias: b.projBias, outFeatures: c, into: x,
+                accumulate: true, input: .binary)
             lif(b.fc1LIF, x, rows: rows, ldx: c, scale: b.fc1Scale, shift: b.fc1Shift, into: sp, ldy: c)
-            linear(sp, rows: rows, inFeatures: c, weight: b.fc1Weight, bias: b.fc1Bias, outFeatures: hid, into: z,
-                   accumulate: false, input: .binary)
+            linear(
+                sp, rows: rows, inFeatures: c, weight: b.fc1Weight, bias: b.fc1Bias, outFeatures: hid, into: z,
+                accumulate: false, input: .binary)
             lif(b.fc2LIF, z, rows: rows, ldx: hid, scale: b.fc2Scale, shift: b.fc2Shift, into: z, ldy: hid)
-            linear(z, rows: rows, inFeatures: hid, weight: b.fc2Weight, bias: b.fc2Bias, outFeatures: c, into: x,
-                   accumulate: true, input: .binary)
+            linear(
+                z, rows: rows, inFeatures: hid, weight: b.fc2Weight, bias: b.fc2Bias, outFeatures: c, into: x,
+                accumulate: true, input: .binary)
         }
     }
 
@@ -338,7 +368,8 @@ final class LMUFormerEngine {
     /// The memory of block `n` for `rows` steps of `u`, into `mem`.
     private func scan(_ n: Int, rows: Int) {
         let b = model.blocks[n]
-        let m = model.memory, l = model.impulseLength
+        let m = model.memory
+        let l = model.impulseLength
         if streaming {
             if squarings[n] == nil { squarings[n] = model.squarings(block: n) }
             Kernels.stateSpaceStream(
@@ -376,15 +407,17 @@ final class LMUFormerEngine {
             input = sp
         }
         for r in 0..<rows {
-            let row = input + r * c, mean = cm + r * c
+            let row = input + r * c
+            let mean = cm + r * c
             let count = Double(rowsOut + r + 1)
             for i in 0..<c {
                 headSum[i] += Double(row[i])
                 mean[i] = Float(headSum[i] / count)
             }
         }
-        linear(cm, rows: rows, inFeatures: c, weight: model.headWeight, bias: model.headBias,
-               outFeatures: model.classes, into: out, accumulate: false, input: .dense)
+        linear(
+            cm, rows: rows, inFeatures: c, weight: model.headWeight, bias: model.headBias,
+            outFeatures: model.classes, into: out, accumulate: false, input: .dense)
     }
 
     // MARK: - Products
@@ -422,7 +455,8 @@ final class LMUFormerEngine {
         }
         let step = ((n + parts - 1) / parts + 15) / 16 * 16
         pool!.run(parts: parts) { p in
-            let c0 = min(n, p * step), c1 = min(n, c0 + step)
+            let c0 = min(n, p * step)
+            let c1 = min(n, c0 + step)
             if c0 < c1 { body(p, c0, c1) }
         }
     }
@@ -431,12 +465,15 @@ final class LMUFormerEngine {
     /// may be less than `k`: the convolutions' overlapping rows). Inputs that are mostly zero go
     /// through the sums of selected weight rows; `density` (the fraction of non-zero inputs) is
     /// counted here unless given.
-    private func product(_ src: UnsafePointer<Float>, rows: Int, ldx: Int, inFeatures k: Int, weight w: LinearWeights,
-                         bias: UnsafePointer<Float>?, outFeatures n: Int, into out: UnsafeMutablePointer<Float>,
-                         accumulate: Bool, input: InputKind, density given: Double? = nil) {
+    private func product(
+        _ src: UnsafePointer<Float>, rows: Int, ldx: Int, inFeatures k: Int, weight w: LinearWeights,
+        bias: UnsafePointer<Float>?, outFeatures n: Int, into out: UnsafeMutablePointer<Float>,
+        accumulate: Bool, input: InputKind, density given: Double? = nil
+    ) {
         var density = 1.0
         if input != .dense {
-            density = given ?? Double(Kernels.countNonZero(src, rows: rows, cols: k, ldx: ldx)) / Double(max(rows * k, 1))
+            density =
+                given ?? Double(Kernels.countNonZero(src, rows: rows, cols: k, ldx: ldx)) / Double(max(rows * k, 1))
         }
         let sparse = input != .dense && useSparse(density: density, rows: rows)
         var active = 0
@@ -444,13 +481,15 @@ final class LMUFormerEngine {
             let wc = w.offset(row: 0, column: c0)
             let b = bias.map { $0 + c0 }
             if sparse {
-                let a = Kernels.sparseInputLinear(src, rows: rows, inFeatures: k, ldx: ldx, weight: wc, bias: b,
-                                                  outFeatures: c1 - c0, into: out + c0, ldy: n,
-                                                  accumulate: accumulate, binary: input == .binary)
+                let a = Kernels.sparseInputLinear(
+                    src, rows: rows, inFeatures: k, ldx: ldx, weight: wc, bias: b,
+                    outFeatures: c1 - c0, into: out + c0, ldy: n,
+                    accumulate: accumulate, binary: input == .binary)
                 if part == 0 { active = a }
             } else {
-                Kernels.fewRowsLinear(src, rows: rows, inFeatures: k, ldx: ldx, weight: wc, bias: b, outFeatures: c1 - c0,
-                                      into: out + c0, ldy: n, accumulate: accumulate)
+                Kernels.fewRowsLinear(
+                    src, rows: rows, inFeatures: k, ldx: ldx, weight: wc, bias: b, outFeatures: c1 - c0,
+                    into: out + c0, ldy: n, accumulate: accumulate)
             }
         }
         flops += sparse ? Double(active * n * (input == .binary ? 1 : 2)) : Double(2 * rows * k * n)
@@ -458,21 +497,29 @@ final class LMUFormerEngine {
 
     /// `out[rows, outFeatures] (+)= src · w + bias`, with `w` input-major `[in, out]`.
     @inline(__always)
-    private func linear(_ src: UnsafePointer<Float>, rows: Int, inFeatures: Int, weight: LinearWeights,
-                        bias: UnsafePointer<Float>?, outFeatures: Int, into out: UnsafeMutablePointer<Float>,
-                        accumulate: Bool, input: InputKind) {
-        product(src, rows: rows, ldx: inFeatures, inFeatures: inFeatures, weight: weight, bias: bias,
-                outFeatures: outFeatures, into: out, accumulate: accumulate, input: input)
+    private func linear(
+        _ src: UnsafePointer<Float>, rows: Int, inFeatures: Int, weight: LinearWeights,
+        bias: UnsafePointer<Float>?, outFeatures: Int, into out: UnsafeMutablePointer<Float>,
+        accumulate: Bool, input: InputKind
+    ) {
+        product(
+            src, rows: rows, ldx: inFeatures, inFeatures: inFeatures, weight: weight, bias: bias,
+            outFeatures: outFeatures, into: out, accumulate: accumulate, input: input)
     }
 
-    private func lif(_ layer: Int, _ src: UnsafePointer<Float>, rows: Int, ldx: Int, scale: UnsafePointer<Float>?,
-                     shift: UnsafePointer<Float>?, into dst: UnsafeMutablePointer<Float>, ldy: Int) {
-        let width = lifWidth[layer], membrane = membranes + lifOffset[layer], threshold = lifThreshold[layer]
+    private func lif(
+        _ layer: Int, _ src: UnsafePointer<Float>, rows: Int, ldx: Int, scale: UnsafePointer<Float>?,
+        shift: UnsafePointer<Float>?, into dst: UnsafeMutablePointer<Float>, ldy: Int
+    ) {
+        let width = lifWidth[layer]
+        let membrane = membranes + lifOffset[layer]
+        let threshold = lifThreshold[layer]
         let counts = partCounts
         columns(width, work: 16 * rows * width) { part, c0, c1 in
-            counts[part] = Kernels.lif(src + c0, rows: rows, cols: c1 - c0, ldx: ldx, scale: scale.map { $0 + c0 },
-                                       shift: shift.map { $0 + c0 }, membrane: membrane + c0, threshold: threshold,
-                                       into: dst + c0, ldy: ldy)
+            counts[part] = Kernels.lif(
+                src + c0, rows: rows, cols: c1 - c0, ldx: ldx, scale: scale.map { $0 + c0 },
+                shift: shift.map { $0 + c0 }, membrane: membrane + c0, threshold: threshold,
+                into: dst + c0, ldy: ldy)
         }
         for p in 0..<threads {
             spikes[layer] += counts[p]

@@ -7,13 +7,13 @@ import SwiftletKernels
 /// The ranges are what this runtime can run; the audio settings are then checked together by
 /// `FbankOptions.validate` and `FbankNormalization.validate`.
 struct LMUFormerMetadata {
-    let features: Int       // in_channels, F
-    let dim: Int            // embed_dims, C
+    let features: Int // in_channels, F
+    let dim: Int // embed_dims, C
     let depth: Int
     let hidden: Int
-    let memory: Int         // memory_size, M
+    let memory: Int // memory_size, M
     let classes: Int
-    let impulseLength: Int  // theta
+    let impulseLength: Int // theta
     /// The audio front end and normalisation of PCM streams (nil with `lmuformer.audio.enabled = false`).
     let audio: (options: FbankOptions, normalization: FbankNormalization)?
 

@@ -1,6 +1,6 @@
-import Synchronization
 import SwiftletFormat
 import SwiftletKernels
+import Synchronization
 
 /// LMUFormer (zeyuliu1037/LMUFormer): a convolutional patch embedding, Legendre-memory mixer blocks
 /// with a convolutional FFN, and a linear head, in its plain and two spiking forms. Whole clips run
@@ -22,35 +22,35 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
     /// A k=3, padding-1 convolution of the patch embedding and what is folded around it.
     struct Conv {
         let inChannels: Int
-        let weight: LinearWeights               // [3, in, C]
-        let bias: UnsafePointer<Float>?          // [C], a folded BatchNorm shift
-        let bnScale: UnsafePointer<Float>?       // [C], a BatchNorm after a nonlinearity
+        let weight: LinearWeights // [3, in, C]
+        let bias: UnsafePointer<Float>? // [C], a folded BatchNorm shift
+        let bnScale: UnsafePointer<Float>? // [C], a BatchNorm after a nonlinearity
         let bnShift: UnsafePointer<Float>?
-        let lif: Int                             // LIF layer after it (-1: none)
+        let lif: Int // LIF layer after it (-1: none)
     }
 
     /// One block's weights and LIF layers (-1 where the variant has none).
     struct Block {
-        let a: UnsafePointer<Float>              // [M, M]
-        let b: UnsafePointer<Float>              // [M]
+        let a: UnsafePointer<Float> // [M, M]
+        let b: UnsafePointer<Float> // [M]
         let impulse: UnsafeMutablePointer<Float> // [impulseLength, M], row k = (A^k B)ᵀ
-        let uWeight: UnsafePointer<Float>        // [C]
+        let uWeight: UnsafePointer<Float> // [C]
         let uBias: Float
-        let mScale: UnsafePointer<Float>?        // [M]
+        let mScale: UnsafePointer<Float>? // [M]
         let mShift: UnsafePointer<Float>?
-        let hWeight: LinearWeights               // [M + C, C]: memory rows first
+        let hWeight: LinearWeights // [M + C, C]: memory rows first
         let hBias: UnsafePointer<Float>
-        let projWeight: LinearWeights            // [C, C]
+        let projWeight: LinearWeights // [C, C]
         let projBias: UnsafePointer<Float>
-        let fc1Weight: LinearWeights             // [C, hid]
+        let fc1Weight: LinearWeights // [C, hid]
         let fc1Bias: UnsafePointer<Float>
-        let fc2Weight: LinearWeights             // [hid, C]
+        let fc2Weight: LinearWeights // [hid, C]
         let fc2Bias: UnsafePointer<Float>
-        let prevScale: UnsafePointer<Float>?     // membrane shortcut: BN before the block's LIF
+        let prevScale: UnsafePointer<Float>? // membrane shortcut: BN before the block's LIF
         let prevShift: UnsafePointer<Float>?
-        let fc1Scale: UnsafePointer<Float>?      // membrane shortcut: BN before fc1 ([C])
+        let fc1Scale: UnsafePointer<Float>? // membrane shortcut: BN before fc1 ([C])
         let fc1Shift: UnsafePointer<Float>?
-        let fc2Scale: UnsafePointer<Float>?      // membrane shortcut: BN before fc2 ([hid])
+        let fc2Scale: UnsafePointer<Float>? // membrane shortcut: BN before fc2 ([hid])
         let fc2Shift: UnsafePointer<Float>?
         let prevLIF: Int, uLIF: Int, mLIF: Int, hLIF: Int, projLIF: Int, fc1LIF: Int, fc2LIF: Int
     }
@@ -64,18 +64,18 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
     }
 
     let variant: Variant
-    let features: Int      // F
-    let dim: Int           // C
+    let features: Int // F
+    let dim: Int // C
     let depth: Int
     let hidden: Int
-    let memory: Int        // M
-    let classes: Int       // K
+    let memory: Int // M
+    let classes: Int // K
     let impulseLength: Int
-    let convs: [Conv]      // conv0...conv3, rpe
+    let convs: [Conv] // conv0...conv3, rpe
     let blocks: [Block]
-    let headWeight: LinearWeights          // [C, K]
-    let headBias: UnsafePointer<Float>     // [K]
-    let headScale: UnsafePointer<Float>?   // membrane shortcut: BN + LIF before the head
+    let headWeight: LinearWeights // [C, K]
+    let headBias: UnsafePointer<Float> // [K]
+    let headScale: UnsafePointer<Float>? // membrane shortcut: BN + LIF before the head
     let headShift: UnsafePointer<Float>?
     let headLIF: Int
     let lifLayers: [LIFLayer]
@@ -99,7 +99,10 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
         fingerprint = w.fingerprint
         let name = try w.string(K.variant)
         guard let variant = Variant(rawValue: name) else {
-            throw ModelError(.unsupported, "unknown lmuformer variant '\(name)'; this build runs \(Variant.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw ModelError(
+                .unsupported,
+                "unknown lmuformer variant '\(name)'; this build runs \(Variant.allCases.map(\.rawValue).joined(separator: ", "))"
+            )
         }
         self.variant = variant
         let meta = try LMUFormerMetadata(w)
@@ -111,7 +114,9 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
         classes = meta.classes
         impulseLength = meta.impulseLength
         audio = meta.audio
-        let c = dim, m = memory, hid = hidden
+        let c = dim
+        let m = memory
+        let hid = hidden
 
         // LIF layers in the order of the official modules (the order of report "spike_rate").
         var layers: [LIFLayer] = []
@@ -127,7 +132,8 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
             let cin = i == 0 ? features : c
             let weight = try Self.matrix(w, S.patch(i, .weight), shape: [3, cin, c])
             var bias: UnsafePointer<Float>? = nil
-            var scale: UnsafePointer<Float>? = nil, shift: UnsafePointer<Float>? = nil
+            var scale: UnsafePointer<Float>? = nil
+            var shift: UnsafePointer<Float>? = nil
             var layer = -1
             switch variant {
             case .plain:
@@ -159,7 +165,7 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
         defer { if !initialized { for p in impulses { p.deallocate() } } }
         do {
             for n in 0..<depth {
-                let p = "block.\(n)"   // LIF layer labels in reports
+                let p = "block.\(n)" // LIF layer labels in reports
                 func t(_ tensor: S.BlockTensor) -> String { S.block(n, tensor) }
                 let a = try w.floats(t(.lmuA), shape: [m, m]).baseAddress!
                 let b = try w.floats(t(.lmuB), shape: [m, 1]).baseAddress!
@@ -181,27 +187,28 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
                 let impulse = UnsafeMutablePointer<Float>.allocate(capacity: response.count)
                 impulse.initialize(from: response, count: response.count)
                 impulses.append(impulse)
-                blocks.append(try Block(
-                    a: a, b: b, impulse: impulse,
-                    uWeight: opt(.uWeight, c), uBias: uBias,
-                    mScale: spiking ? opt(.memoryScale, m) : nil,
-                    mShift: spiking ? opt(.memoryShift, m) : nil,
-                    hWeight: Self.matrix(w, t(.hWeight), shape: [m + c, c]),
-                    hBias: opt(.hBias, c),
-                    projWeight: Self.matrix(w, t(.projWeight), shape: [c, c]),
-                    projBias: opt(.projBias, c),
-                    fc1Weight: Self.matrix(w, t(.fc1Weight), shape: [c, hid]),
-                    fc1Bias: opt(.fc1Bias, hid),
-                    fc2Weight: Self.matrix(w, t(.fc2Weight), shape: [hid, c]),
-                    fc2Bias: opt(.fc2Bias, c),
-                    prevScale: ms ? opt(.prevScale, c) : nil,
-                    prevShift: ms ? opt(.prevShift, c) : nil,
-                    fc1Scale: ms ? opt(.fc1Scale, c) : nil,
-                    fc1Shift: ms ? opt(.fc1Shift, c) : nil,
-                    fc2Scale: ms ? opt(.fc2Scale, hid) : nil,
-                    fc2Shift: ms ? opt(.fc2Shift, hid) : nil,
-                    prevLIF: prevLIF, uLIF: uLIF, mLIF: mLIF, hLIF: hLIF, projLIF: projLIF,
-                    fc1LIF: fc1LIF, fc2LIF: fc2LIF))
+                blocks.append(
+                    try Block(
+                        a: a, b: b, impulse: impulse,
+                        uWeight: opt(.uWeight, c), uBias: uBias,
+                        mScale: spiking ? opt(.memoryScale, m) : nil,
+                        mShift: spiking ? opt(.memoryShift, m) : nil,
+                        hWeight: Self.matrix(w, t(.hWeight), shape: [m + c, c]),
+                        hBias: opt(.hBias, c),
+                        projWeight: Self.matrix(w, t(.projWeight), shape: [c, c]),
+                        projBias: opt(.projBias, c),
+                        fc1Weight: Self.matrix(w, t(.fc1Weight), shape: [c, hid]),
+                        fc1Bias: opt(.fc1Bias, hid),
+                        fc2Weight: Self.matrix(w, t(.fc2Weight), shape: [hid, c]),
+                        fc2Bias: opt(.fc2Bias, c),
+                        prevScale: ms ? opt(.prevScale, c) : nil,
+                        prevShift: ms ? opt(.prevShift, c) : nil,
+                        fc1Scale: ms ? opt(.fc1Scale, c) : nil,
+                        fc1Shift: ms ? opt(.fc1Shift, c) : nil,
+                        fc2Scale: ms ? opt(.fc2Scale, hid) : nil,
+                        fc2Shift: ms ? opt(.fc2Shift, hid) : nil,
+                        prevLIF: prevLIF, uLIF: uLIF, mLIF: mLIF, hLIF: hLIF, projLIF: projLIF,
+                        fc1LIF: fc1LIF, fc2LIF: fc2LIF))
             }
             headWeight = try Self.matrix(w, S.headWeight, shape: [c, classes])
             headBias = try w.floats(S.headBias, shape: [classes]).baseAddress!
@@ -231,12 +238,16 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
 
     public var inputs: [TensorInfo] { [TensorInfo(name: "x", dtype: .f32, shape: [-1, -1, features])] }
     public var outputs: [TensorInfo] {
-        [TensorInfo(name: "logits", dtype: .f32, shape: [-1, classes]),
-         TensorInfo(name: "logits_per_step", dtype: .f32, shape: [-1, -1, classes])]
+        [
+            TensorInfo(name: "logits", dtype: .f32, shape: [-1, classes]),
+            TensorInfo(name: "logits_per_step", dtype: .f32, shape: [-1, -1, classes]),
+        ]
     }
 
     public var sessionKnobs: Set<BudgetKnob> { [.maxLatencyMs, .maxGFLOPs] }
-    public var streamKnobs: Set<BudgetKnob> { [.maxLatencyMs, .maxGFLOPs, .earlyFraction, .earlyMargin, .expectedFrames] }
+    public var streamKnobs: Set<BudgetKnob> {
+        [.maxLatencyMs, .maxGFLOPs, .earlyFraction, .earlyMargin, .expectedFrames]
+    }
 
     public func makeRunner(context: ExecutionContext) throws(ModelError) -> any FamilyRunner {
         LMUFormerRunner(model: self, context: context)
@@ -244,7 +255,8 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
 
     public func makeStreamer(input: StreamInput, context: ExecutionContext) throws(ModelError) -> any FamilyStreamer {
         if input == .pcm && audio == nil {
-            throw ModelError(.unsupported, "this model file has no audio front end; stream feature frames instead of PCM")
+            throw ModelError(
+                .unsupported, "this model file has no audio front end; stream feature frames instead of PCM")
         }
         return try LMUFormerStreamer(model: self, input: input, context: context)
     }
@@ -284,7 +296,8 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
     /// Multiply-adds per frame of the dense computation (the spiking variants do less: only the
     /// weight rows of inputs that spiked are summed).
     var macsPerFrame: Int {
-        let c = dim, m = memory
+        let c = dim
+        let m = memory
         var macs = 3 * features * c + 12 * c * c + classes * c
         macs += depth * (c + m * m + m + (m + c) * c + c * c + 2 * c * hidden)
         return macs

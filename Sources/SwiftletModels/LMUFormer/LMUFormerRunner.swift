@@ -16,17 +16,21 @@ final class LMUFormerRunner: FamilyRunner {
 
     func run(_ inputs: [TensorView], budget: Budget) throws(ModelError) -> [Tensor] {
         guard inputs.count == 1 else {
-            throw ModelError(.invalidArgument, "lmuformer takes one input ('x', [batch, frames, \(model.features)]), got \(inputs.count)")
+            throw ModelError(
+                .invalidArgument,
+                "lmuformer takes one input ('x', [batch, frames, \(model.features)]), got \(inputs.count)")
         }
         let x = inputs[0]
         try x.validate(against: model.inputs[0])
-        let batch = x.shape[0], frames = x.shape[1]
+        let batch = x.shape[0]
+        let frames = x.shape[1]
         guard batch >= 1, frames >= 1 else {
             throw ModelError(.shape, "input 'x' needs at least one clip of at least one frame, got shape \(x.shape)")
         }
         try checkBudget(budget, frames: batch * frames)
         let start = monotonicMicroseconds()
-        let f = model.features, k = model.classes
+        let f = model.features
+        let k = model.classes
         var steps = Tensor(zeros: [batch, frames, k])
         var spikes = [Int](repeating: 0, count: model.lifLayers.count)
         var active = [Double](repeating: 0, count: model.depth)
@@ -35,12 +39,14 @@ final class LMUFormerRunner: FamilyRunner {
         try steps.values.withUnsafeMutableBufferPointer { (out) throws(ModelError) in
             for b in 0..<batch {
                 engine.reset()
-                var fed = 0, rows = 0
+                var fed = 0
+                var rows = 0
                 while true {
                     let n = min(engine.cap, frames - fed)
                     let final = fed + n == frames
-                    rows += try engine.process(source + (b * frames + fed) * f, count: n, final: final,
-                                               into: out.baseAddress! + (b * frames + rows) * k, context: context)
+                    rows += try engine.process(
+                        source + (b * frames + fed) * f, count: n, final: final,
+                        into: out.baseAddress! + (b * frames + rows) * k, context: context)
                     fed += n
                     if final { break }
                 }
@@ -77,12 +83,18 @@ final class LMUFormerRunner: FamilyRunner {
         try budget.validate(for: model, stream: false)
         let gflops = model.gflopsPerFrame * Double(frames)
         if let limit = budget.maxGFLOPs, gflops > limit {
-            throw ModelError(.budget, "this run costs \(gflops) GFLOP (\(frames) frames), above the limit of \(limit); lmuformer has no cheaper setting — stream the clip with an early decision instead")
+            throw ModelError(
+                .budget,
+                "this run costs \(gflops) GFLOP (\(frames) frames), above the limit of \(limit); lmuformer has no cheaper setting — stream the clip with an early decision instead"
+            )
         }
         if let limit = budget.maxLatencyMs {
             let predicted = latency.predictMicroseconds(gflops: gflops) / 1000
             if predicted > limit {
-                throw ModelError(.budget, "this run is predicted to take \(predicted) ms (\(frames) frames), above the limit of \(limit) ms; lmuformer has no cheaper setting")
+                throw ModelError(
+                    .budget,
+                    "this run is predicted to take \(predicted) ms (\(frames) frames), above the limit of \(limit) ms; lmuformer has no cheaper setting"
+                )
             }
         }
     }

@@ -55,7 +55,9 @@ struct LMUStateReader {
 
     mutating func count(max: Int) throws(ModelError) -> Int {
         let v = try get(UInt64.self)
-        guard v <= UInt64(max) else { throw ModelError(.invalidArgument, "the saved stream state is damaged (a count of \(v))") }
+        guard v <= UInt64(max) else {
+            throw ModelError(.invalidArgument, "the saved stream state is damaged (a count of \(v))")
+        }
         return Int(v)
     }
 }
@@ -104,21 +106,29 @@ extension LMUFormerEngine {
 
     /// Reads a state written by ``save(_:)`` into scratch copies, checks it, then commits it.
     func load(_ r: inout LMUStateReader) throws(ModelError) {
-        let c = model.dim, m = model.memory, d = model.depth
+        let c = model.dim
+        let m = model.memory
+        let d = model.depth
         let limit = 1 << 53
         let fin = try r.get(UInt32.self)
-        let frames = try r.count(max: limit), rows = try r.count(max: limit)
+        let frames = try r.count(max: limit)
+        let rows = try r.count(max: limit)
         let work = try r.double()
         var heldRows = [Int](repeating: 0, count: 5)
         for s in 0..<5 { heldRows[s] = Int(try r.get(UInt32.self)) }
         // The counters of a stream are tied together: each of the five convolutions holds two rows
         // once a frame has reached it (one, the left pad, before), rows trail frames by the five of
         // look-ahead, and a flushed clip holds nothing and has emitted every row.
-        let consistent = fin == 1
+        let consistent =
+            fin == 1
             ? heldRows.allSatisfy({ $0 == 0 }) && rows == frames
-            : (0..<5).allSatisfy({ heldRows[$0] == (frames > $0 ? 2 : 1) }) && rows == max(0, frames - LMUFormerModel.latencyFrames)
+            : (0..<5).allSatisfy({ heldRows[$0] == (frames > $0 ? 2 : 1) })
+                && rows == max(0, frames - LMUFormerModel.latencyFrames)
         guard fin <= 1, consistent, work >= 0 else {
-            throw ModelError(.invalidArgument, "the saved stream state is damaged or inconsistent (\(frames) frames in, \(rows) rows out, held \(heldRows))")
+            throw ModelError(
+                .invalidArgument,
+                "the saved stream state is damaged or inconsistent (\(frames) frames in, \(rows) rows out, held \(heldRows))"
+            )
         }
         var history: [[Float]] = []
         for s in 0..<5 {
@@ -157,11 +167,18 @@ extension LMUFormerEngine {
         for n in 0..<d {
             let zero = memory[(n * m)..<((n + 1) * m)].allSatisfy { $0 == 0 }
             guard positions[n] == rows % l, fresh[n] == (rows < l), !fresh[n] || zero, active[n] <= rows else {
-                throw ModelError(.invalidArgument, "the saved stream state is inconsistent (block \(n): memory at step \(positions[n]) after \(rows) rows)")
+                throw ModelError(
+                    .invalidArgument,
+                    "the saved stream state is inconsistent (block \(n): memory at step \(positions[n]) after \(rows) rows)"
+                )
             }
         }
-        for (i, layer) in model.lifLayers.enumerated() where spikeCounts[i] > (frames + LMUFormerModel.latencyFrames) * layer.width {
-            throw ModelError(.invalidArgument, "the saved stream state is inconsistent (\(spikeCounts[i]) spikes in \(layer.name) after \(frames) frames)")
+        for (i, layer) in model.lifLayers.enumerated()
+        where spikeCounts[i] > (frames + LMUFormerModel.latencyFrames) * layer.width {
+            throw ModelError(
+                .invalidArgument,
+                "the saved stream state is inconsistent (\(spikeCounts[i]) spikes in \(layer.name) after \(frames) frames)"
+            )
         }
 
         finished = fin == 1
@@ -179,7 +196,7 @@ extension LMUFormerEngine {
             memFresh[n] = fresh[n]
             uActive[n] = active[n]
             memPosition[n] = positions[n]
-            memFreeReady[n] = false  // recomputed from memState at the next step
+            memFreeReady[n] = false // recomputed from memState at the next step
         }
         memHistory.update(from: inputs, count: inputs.count)
         headSum.update(from: sums, count: c)

@@ -73,7 +73,8 @@ final class LMUFormerStreamer: FamilyStreamer {
 
     func push(_ frames: UnsafeBufferPointer<Float>) throws(ModelError) -> Int {
         guard input == .frames else {
-            throw ModelError(.invalidArgument, "this stream takes PCM samples (it was made with PCM input); push them with pushPCM")
+            throw ModelError(
+                .invalidArgument, "this stream takes PCM samples (it was made with PCM input); push them with pushPCM")
         }
         let f = model.features
         guard frames.count % f == 0 else {
@@ -102,7 +103,8 @@ final class LMUFormerStreamer: FamilyStreamer {
 
     func pushPCM(_ samples: UnsafeBufferPointer<Int16>) throws(ModelError) -> Int {
         guard input == .pcm, let extractor else {
-            throw ModelError(.unsupported, "this stream takes feature frames; make the stream with PCM input to push audio")
+            throw ModelError(
+                .unsupported, "this stream takes feature frames; make the stream with PCM input to push audio")
         }
         rowCount = 0
         // A PCM clip ends by itself at the target length: later samples are ignored.
@@ -117,8 +119,9 @@ final class LMUFormerStreamer: FamilyStreamer {
             let n = min(Self.pcmPiece, samples.count - i)
             let made: Int
             do {
-                made = try extractor.push(pcm: UnsafeBufferPointer(start: base + i, count: n),
-                                          into: UnsafeMutableBufferPointer(start: pcmFeatures, count: (n / extractor.frameShift + 1) * f))
+                made = try extractor.push(
+                    pcm: UnsafeBufferPointer(start: base + i, count: n),
+                    into: UnsafeMutableBufferPointer(start: pcmFeatures, count: (n / extractor.frameShift + 1) * f))
             } catch {
                 throw ModelError(.internalError, "the audio front end failed: \(error)")
             }
@@ -171,8 +174,9 @@ final class LMUFormerStreamer: FamilyStreamer {
     private func step(_ frames: UnsafePointer<Float>?, count: Int, final: Bool) throws(ModelError) {
         try context.checkAbort("before frame \(engine.framesIn)")
         let first = rowCount
-        let made = try engine.process(frames, count: count, final: final, into: out + rowCount * model.classes,
-                                      context: nil)
+        let made = try engine.process(
+            frames, count: count, final: final, into: out + rowCount * model.classes,
+            context: nil)
         rowCount += made
         context.report.framesUsed = engine.rowsOut
         context.report.gflops = engine.flops * 1e-9
@@ -196,7 +200,8 @@ final class LMUFormerStreamer: FamilyStreamer {
         }
         if let margin = budget.earlyMargin, model.classes >= 2 {
             let row = out + r * model.classes
-            var best = -Float.infinity, second = -Float.infinity
+            var best = -Float.infinity
+            var second = -Float.infinity
             for j in 0..<model.classes {
                 let v = row[j]
                 if v > best {
@@ -232,11 +237,16 @@ final class LMUFormerStreamer: FamilyStreamer {
 
     func setBudget(_ budget: Budget) throws(ModelError) {
         try budget.validate(for: model, stream: true)
-        if budget.earlyFraction != nil && budget.expectedFrames == nil && !(input == .pcm && normalization.targetFrames > 0) {
+        if budget.earlyFraction != nil && budget.expectedFrames == nil
+            && !(input == .pcm && normalization.targetFrames > 0)
+        {
             throw ModelError(.budget, "an early fraction needs the expected number of frames of the clip")
         }
         if let limit = budget.maxGFLOPs, model.gflopsPerFrame > limit {
-            throw ModelError(.budget, "a frame costs \(model.gflopsPerFrame) GFLOP, above the limit of \(limit); lmuformer has no cheaper setting")
+            throw ModelError(
+                .budget,
+                "a frame costs \(model.gflopsPerFrame) GFLOP, above the limit of \(limit); lmuformer has no cheaper setting"
+            )
         }
         self.budget = budget
     }
@@ -267,7 +277,7 @@ final class LMUFormerStreamer: FamilyStreamer {
     // The checksum catches damage, not a deliberate edit (anyone can recompute it): a state that
     // passes it is also checked field by field against what a stream of this model can reach, and
     // bound to the model's weights by their fingerprint.
-    private static let magic: UInt32 = 0x534D_554C  // "LUMS"
+    private static let magic: UInt32 = 0x534D_554C // "LUMS"
     private static let version: UInt32 = 3
     private var headerBytes: Int { 4 * 4 + 6 * 4 + 8 + 4 + 8 + 8 }
 
@@ -285,7 +295,9 @@ final class LMUFormerStreamer: FamilyStreamer {
         w.put(Self.version)
         w.put(model.variant.code)
         w.put(UInt32(input == .pcm ? 1 : 0))
-        for v in [model.features, model.dim, model.depth, model.hidden, model.memory, model.classes] { w.put(UInt32(v)) }
+        for v in [model.features, model.dim, model.depth, model.hidden, model.memory, model.classes] {
+            w.put(UInt32(v))
+        }
         w.put(model.fingerprint)
         w.put(UInt32(decided ? 1 : 0))
         w.put(UInt64(decidedRows))
@@ -294,7 +306,8 @@ final class LMUFormerStreamer: FamilyStreamer {
         if let extractor {
             let n = extractor.stateByteCount
             do {
-                try extractor.saveState(into: UnsafeMutableRawBufferPointer(rebasing: buffer[w.offset..<(w.offset + n)]))
+                try extractor.saveState(
+                    into: UnsafeMutableRawBufferPointer(rebasing: buffer[w.offset..<(w.offset + n)]))
             } catch {
                 throw ModelError(.internalError, "saving the audio front end failed: \(error)")
             }
@@ -312,7 +325,8 @@ final class LMUFormerStreamer: FamilyStreamer {
             throw ModelError(.invalidArgument, "a saved state of this stream has \(size) bytes, got \(buffer.count)")
         }
         let stored = buffer.loadUnaligned(fromByteOffset: size - 8, as: UInt64.self)
-        guard UInt64(littleEndian: stored) == lmuStateChecksum(UnsafeRawBufferPointer(rebasing: buffer[0..<(size - 8)])) else {
+        guard UInt64(littleEndian: stored) == lmuStateChecksum(UnsafeRawBufferPointer(rebasing: buffer[0..<(size - 8)]))
+        else {
             throw ModelError(.invalidArgument, "the saved state is damaged (checksum mismatch)")
         }
         var r = LMUStateReader(buffer)
@@ -321,17 +335,21 @@ final class LMUFormerStreamer: FamilyStreamer {
         }
         let version = try r.get(UInt32.self)
         guard version == Self.version else {
-            throw ModelError(.invalidArgument, "the saved state has version \(version); this build reads version \(Self.version)")
+            throw ModelError(
+                .invalidArgument, "the saved state has version \(version); this build reads version \(Self.version)")
         }
-        let variant = try r.get(UInt32.self), kind = try r.get(UInt32.self)
+        let variant = try r.get(UInt32.self)
+        let kind = try r.get(UInt32.self)
         var dims: [Int] = []
         for _ in 0..<6 { dims.append(Int(try r.get(UInt32.self))) }
         guard variant == model.variant.code, kind == (input == .pcm ? 1 : 0),
-              dims == [model.features, model.dim, model.depth, model.hidden, model.memory, model.classes] else {
+            dims == [model.features, model.dim, model.depth, model.hidden, model.memory, model.classes]
+        else {
             throw ModelError(.invalidArgument, "the saved state is from a stream of another model or input kind")
         }
         guard try r.get(UInt64.self) == model.fingerprint else {
-            throw ModelError(.invalidArgument, "the saved state is from a stream of another model (same shapes, other weights)")
+            throw ModelError(
+                .invalidArgument, "the saved state is from a stream of another model (same shapes, other weights)")
         }
         let flag = try r.get(UInt32.self)
         let rowsAtDecision = try r.count(max: 1 << 53)
@@ -343,8 +361,12 @@ final class LMUFormerStreamer: FamilyStreamer {
             // it made (a frames stream feeds none through the front end).
             let decision = flag == 1 ? rowsAtDecision >= 1 && rowsAtDecision <= engine.rowsOut : rowsAtDecision == 0
             guard decision,
-                  fed == (input == .pcm ? engine.framesIn : 0) else {
-                throw ModelError(.invalidArgument, "the saved stream state is inconsistent (decision at row \(rowsAtDecision) of \(engine.rowsOut), \(fed) features fed for \(engine.framesIn) frames)")
+                fed == (input == .pcm ? engine.framesIn : 0)
+            else {
+                throw ModelError(
+                    .invalidArgument,
+                    "the saved stream state is inconsistent (decision at row \(rowsAtDecision) of \(engine.rowsOut), \(fed) features fed for \(engine.framesIn) frames)"
+                )
             }
             if let extractor {
                 let n = extractor.stateByteCount

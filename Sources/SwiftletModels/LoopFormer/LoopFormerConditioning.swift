@@ -16,7 +16,8 @@ final class LoopFormerModulation {
         self.steps = steps
         width = model.width
         blocks = model.blockCount
-        let C = model.width, F = LoopFormerModel.frequencyFeatures
+        let C = model.width
+        let F = LoopFormerModel.frequencyFeatures
         let values = UnsafeMutablePointer<Float>.allocate(capacity: max(steps.count * blocks * 4 * C, 1))
         var features = [Float](repeating: 0, count: F)
         var hidden = [Float](repeating: 0, count: C)
@@ -43,8 +44,9 @@ final class LoopFormerModulation {
             for (i, block) in model.blocks.enumerated() {
                 c.withUnsafeBufferPointer { cp in
                     m.withUnsafeMutableBufferPointer { mp in
-                        Kernels.gemv(block.adaWeight, x: cp.baseAddress!, bias: block.adaBias, into: mp.baseAddress!,
-                                     pool: pool)
+                        Kernels.gemv(
+                            block.adaWeight, x: cp.baseAddress!, bias: block.adaBias, into: mp.baseAddress!,
+                            pool: pool)
                     }
                 }
                 let base = (s * blocks + i) * 4 * C

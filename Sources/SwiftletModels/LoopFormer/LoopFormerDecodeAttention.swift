@@ -7,11 +7,14 @@ import Glibc
 enum LoopFormerDecodeAttention {
     /// `out[h·d ..< (h+1)·d] = softmax(scale · K_h q_h) · V_h` over `keys` cached rows (row stride
     /// `ld`) for each of `heads` heads of width `d`; `scores` holds `keys` floats.
-    static func run(q: UnsafePointer<Float>, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, ld: Int,
-                    keys count: Int, heads: Int, headDim d: Int, scale: Float,
-                    scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
+    static func run(
+        q: UnsafePointer<Float>, keys k: UnsafePointer<Float>, values v: UnsafePointer<Float>, ld: Int,
+        keys count: Int, heads: Int, headDim d: Int, scale: Float,
+        scores: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>
+    ) {
         for h in 0..<heads {
-            let qh = q + h * d, oh = out + h * d
+            let qh = q + h * d
+            let oh = out + h * d
             var maxScore = -Float.infinity
             for j in 0..<count {
                 let s = dot(qh, k + j * ld + h * d, d) * scale
@@ -37,7 +40,8 @@ enum LoopFormerDecodeAttention {
         var acc = SIMD16<Float>()
         var i = 0
         while i + 16 <= n {
-            acc += UnsafeRawPointer(a + i).loadUnaligned(as: SIMD16<Float>.self)
+            acc +=
+                UnsafeRawPointer(a + i).loadUnaligned(as: SIMD16<Float>.self)
                 * UnsafeRawPointer(b + i).loadUnaligned(as: SIMD16<Float>.self)
             i += 16
         }
@@ -55,8 +59,9 @@ enum LoopFormerDecodeAttention {
         var i = 0
         while i + 16 <= n {
             let r = UnsafeMutableRawPointer(y + i)
-            r.storeBytes(of: r.loadUnaligned(as: SIMD16<Float>.self)
-                            + alpha * UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
+            r.storeBytes(
+                of: r.loadUnaligned(as: SIMD16<Float>.self)
+                    + alpha * UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
             i += 16
         }
         while i < n {

@@ -3,12 +3,12 @@ import SwiftletFormat
 /// Every numeric `loopformer.*` key, range-checked in one place before any arithmetic uses it: a
 /// crafted file (±2^63 sizes, NaN or 1e300 epsilons) is refused with the key and the allowed range.
 struct LoopFormerMetadata {
-    let contextLength: Int   // block_size
+    let contextLength: Int // block_size
     let vocab: Int
-    let blockCount: Int      // n_layer
+    let blockCount: Int // n_layer
     let heads: Int
-    let width: Int           // n_embd
-    let hidden: Int          // intermediate_dim
+    let width: Int // n_embd
+    let hidden: Int // intermediate_dim
     let maxLoops: Int
     let bias: Bool
     let eps: Float
@@ -29,7 +29,9 @@ struct LoopFormerMetadata {
         maxPeriod = Float(try w.double(K.maxPeriod, in: 1...1e30, default: 10_000))
         let features = try w.int(K.frequencyEmbeddingSize, in: 1...65536, default: LoopFormerModel.frequencyFeatures)
         guard features == LoopFormerModel.frequencyFeatures else {
-            throw ModelError(.unsupported, "loopformer: frequency_embedding_size \(features) is not supported (the official models use 256)")
+            throw ModelError(
+                .unsupported,
+                "loopformer: frequency_embedding_size \(features) is not supported (the official models use 256)")
         }
         guard width % heads == 0 else {
             throw ModelError(.format, "loopformer: n_embd \(width) is not a multiple of n_head \(heads)")

@@ -19,48 +19,48 @@ public final class LoopFormerModel: FamilyModel, @unchecked Sendable {
     public static let maxTrajectorySteps = 1024
 
     // Configuration (metadata "loopformer.*").
-    let contextLength: Int      // block_size: rows of wpe
+    let contextLength: Int // block_size: rows of wpe
     let vocab: Int
-    let blockCount: Int         // n_layer: distinct blocks in the shared stack
+    let blockCount: Int // n_layer: distinct blocks in the shared stack
     let heads: Int
-    let width: Int              // n_embd, C
-    let hidden: Int             // intermediate_dim, I (MLP width)
+    let width: Int // n_embd, C
+    let hidden: Int // intermediate_dim, I (MLP width)
     let headDim: Int
     /// Loop count the model was trained with (`max_model_loops`); the unit of the step policy.
     public let maxLoops: Int
-    let eps: Float              // RMSNorm epsilon (float32 machine epsilon when the code leaves it unset)
+    let eps: Float // RMSNorm epsilon (float32 machine epsilon when the code leaves it unset)
     let maxPeriod: Float
 
     /// Weight matrices are used in place in the file's storage format (f32, or f16 / bf16 / q8_row
     /// from `swiftlet convert --dtype`): decoding reads every weight once per loop step and token, so
     /// fewer bytes per weight is what makes it faster.
     struct Block {
-        let attnWeight: CompactMatrix             // [3C, C]: rows Q | K | V
-        let attnBias: UnsafePointer<Float>?       // [3C]
-        let attnProjWeight: CompactMatrix         // [C, C]
+        let attnWeight: CompactMatrix // [3C, C]: rows Q | K | V
+        let attnBias: UnsafePointer<Float>? // [3C]
+        let attnProjWeight: CompactMatrix // [C, C]
         let attnProjBias: UnsafePointer<Float>?
-        let fcWeight: CompactMatrix               // [I, C]
+        let fcWeight: CompactMatrix // [I, C]
         let fcBias: UnsafePointer<Float>?
-        let mlpProjWeight: CompactMatrix          // [C, I]
+        let mlpProjWeight: CompactMatrix // [C, I]
         let mlpProjBias: UnsafePointer<Float>?
-        let adaWeight: CompactMatrix              // [4C, C]: gate_msa | gate_mlp | scale_msa | scale_mlp
-        let adaBias: UnsafePointer<Float>         // [4C]
+        let adaWeight: CompactMatrix // [4C, C]: gate_msa | gate_mlp | scale_msa | scale_mlp
+        let adaBias: UnsafePointer<Float> // [4C]
     }
 
     struct TimestepEmbedder {
-        let w1: UnsafePointer<Float>   // [C, 256]
-        let b1: UnsafePointer<Float>   // [C]
-        let w2: UnsafePointer<Float>   // [C, C]
-        let b2: UnsafePointer<Float>   // [C]
+        let w1: UnsafePointer<Float> // [C, 256]
+        let b1: UnsafePointer<Float> // [C]
+        let w2: UnsafePointer<Float> // [C, C]
+        let b2: UnsafePointer<Float> // [C]
     }
 
-    let wte: CompactMatrix             // [V, C], also the LM head (tied)
-    let wpe: UnsafePointer<Float>      // [block_size, C]
-    let normF: UnsafePointer<Float>    // [C]
+    let wte: CompactMatrix // [V, C], also the LM head (tied)
+    let wpe: UnsafePointer<Float> // [block_size, C]
+    let normF: UnsafePointer<Float> // [C]
     let blocks: [Block]
     let timeEmbedder: TimestepEmbedder
     let dtEmbedder: TimestepEmbedder
-    let file: SWLFile                  // keeps the mapped (or dequantised) weights alive
+    let file: SWLFile // keeps the mapped (or dequantised) weights alive
     /// Storage format(s) of the weight matrices: "f32" unless converted with a compact `--dtype`.
     public let weightFormat: String
     /// Scratch floats a multi-row product with a compact matrix needs (0 when all are f32).
@@ -86,7 +86,8 @@ public final class LoopFormerModel: FamilyModel, @unchecked Sendable {
         maxPeriod = meta.maxPeriod
         headDim = width / heads
 
-        let C = width, I = hidden
+        let C = width
+        let I = hidden
         func p(_ name: String, _ shape: [Int]) throws(ModelError) -> UnsafePointer<Float> {
             let values = try w.floats(name, shape: shape)
             return values.baseAddress!
@@ -117,7 +118,10 @@ public final class LoopFormerModel: FamilyModel, @unchecked Sendable {
             let bytes: UnsafeRawBufferPointer
             do { bytes = try file.rawBytes(name) } catch { throw ModelError(error) }
             guard let m = CompactMatrix(format: format, rows: shape[0], cols: shape[1], bytes: bytes) else {
-                throw ModelError(.format, "tensor '\(name)' (\(entry.dtypeName) \(shape)) has \(bytes.count) bytes, which does not match its shape")
+                throw ModelError(
+                    .format,
+                    "tensor '\(name)' (\(entry.dtypeName) \(shape)) has \(bytes.count) bytes, which does not match its shape"
+                )
             }
             formats.insert(format)
             panel = max(panel, Kernels.compactPanelFloats(cols: shape[1]))
@@ -129,17 +133,18 @@ public final class LoopFormerModel: FamilyModel, @unchecked Sendable {
         var blocks: [Block] = []
         for i in 0..<blockCount {
             func b(_ t: S.BlockTensor) -> String { S.block(i, t) }
-            blocks.append(Block(
-                attnWeight: try matrix(b(.qkvWeight), [3 * C, C]),
-                attnBias: try optional(b(.qkvBias), [3 * C]),
-                attnProjWeight: try matrix(b(.attnProjWeight), [C, C]),
-                attnProjBias: try optional(b(.attnProjBias), [C]),
-                fcWeight: try matrix(b(.fcWeight), [I, C]),
-                fcBias: try optional(b(.fcBias), [I]),
-                mlpProjWeight: try matrix(b(.mlpProjWeight), [C, I]),
-                mlpProjBias: try optional(b(.mlpProjBias), [C]),
-                adaWeight: try matrix(b(.adaLNWeight), [4 * C, C]),
-                adaBias: try p(b(.adaLNBias), [4 * C])))
+            blocks.append(
+                Block(
+                    attnWeight: try matrix(b(.qkvWeight), [3 * C, C]),
+                    attnBias: try optional(b(.qkvBias), [3 * C]),
+                    attnProjWeight: try matrix(b(.attnProjWeight), [C, C]),
+                    attnProjBias: try optional(b(.attnProjBias), [C]),
+                    fcWeight: try matrix(b(.fcWeight), [I, C]),
+                    fcBias: try optional(b(.fcBias), [I]),
+                    mlpProjWeight: try matrix(b(.mlpProjWeight), [C, I]),
+                    mlpProjBias: try optional(b(.mlpProjBias), [C]),
+                    adaWeight: try matrix(b(.adaLNWeight), [4 * C, C]),
+                    adaBias: try p(b(.adaLNBias), [4 * C])))
         }
         self.blocks = blocks
         let names: [CompactFormat: String] = [.f32: "f32", .f16: "f16", .bf16: "bf16", .q8Row: "q8_row"]
@@ -147,10 +152,11 @@ public final class LoopFormerModel: FamilyModel, @unchecked Sendable {
         weightFormat = formats.sorted { $0.rawValue < $1.rawValue }.compactMap { names[$0] }.joined(separator: "+")
         panelFloats = panel
         func embedder(_ e: S.Embedder) throws(ModelError) -> TimestepEmbedder {
-            TimestepEmbedder(w1: try p(S.embedder(e, .inWeight), [C, Self.frequencyFeatures]),
-                             b1: try p(S.embedder(e, .inBias), [C]),
-                             w2: try p(S.embedder(e, .outWeight), [C, C]),
-                             b2: try p(S.embedder(e, .outBias), [C]))
+            TimestepEmbedder(
+                w1: try p(S.embedder(e, .inWeight), [C, Self.frequencyFeatures]),
+                b1: try p(S.embedder(e, .inBias), [C]),
+                w2: try p(S.embedder(e, .outWeight), [C, C]),
+                b2: try p(S.embedder(e, .outBias), [C]))
         }
         timeEmbedder = try embedder(.time)
         dtEmbedder = try embedder(.dt)
@@ -170,7 +176,8 @@ public final class LoopFormerModel: FamilyModel, @unchecked Sendable {
     /// GFLOP of one token at `loops` loop steps attending to `keys` positions, LM head included:
     /// per step and block 8C² (QKV + out-projection) + 4CI (MLP) + 4C·keys (scores + weighted sum).
     public func gflopsPerToken(loops: Int, keys: Int) -> Double {
-        let C = Double(width), I = Double(hidden)
+        let C = Double(width)
+        let I = Double(hidden)
         let perStep = Double(blockCount) * (8 * C * C + 4 * C * I + 4 * C * Double(keys))
         return (Double(loops) * perStep + 2 * C * Double(vocab)) * 1e-9
     }
@@ -178,7 +185,9 @@ public final class LoopFormerModel: FamilyModel, @unchecked Sendable {
     /// GFLOP of `tokens` consecutive positions after `past` cached ones (token j attends past + j + 1 keys),
     /// with the LM head on `headRows` of them (all by default).
     func gflops(tokens: Int, past: Int, loops: Int, headRows: Int? = nil) -> Double {
-        let C = Double(width), I = Double(hidden), T = Double(tokens)
+        let C = Double(width)
+        let I = Double(hidden)
+        let T = Double(tokens)
         let keys = T * Double(past) + T * (T + 1) / 2
         let perStep = Double(blockCount) * ((8 * C * C + 4 * C * I) * T + 4 * C * keys)
         return (Double(loops) * perStep + 2 * C * Double(vocab) * Double(headRows ?? tokens)) * 1e-9
@@ -186,7 +195,8 @@ public final class LoopFormerModel: FamilyModel, @unchecked Sendable {
 
     /// GFLOP of the per-trajectory conditioning: both embedders per step, the adaLN map per (step, block).
     func conditioningGFLOPs(loops: Int) -> Double {
-        let C = Double(width), F = Double(Self.frequencyFeatures)
+        let C = Double(width)
+        let F = Double(Self.frequencyFeatures)
         let perStep = 2 * (2 * F * C + 2 * C * C) + Double(blockCount) * 8 * C * C
         return Double(loops) * perStep * 1e-9
     }

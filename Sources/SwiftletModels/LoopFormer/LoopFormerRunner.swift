@@ -41,11 +41,13 @@ final class LoopFormerRunner: FamilyRunner {
 
     func run(_ inputs: [TensorView], budget: Budget) throws(ModelError) -> [Tensor] {
         guard inputs.count == 1 else {
-            throw ModelError(.invalidArgument, "loopformer takes 1 input ('input_ids' int32 [B, T]), got \(inputs.count)")
+            throw ModelError(
+                .invalidArgument, "loopformer takes 1 input ('input_ids' int32 [B, T]), got \(inputs.count)")
         }
         let input = inputs[0]
         try input.validate(against: model.inputs[0])
-        let batch = input.shape[0], seq = input.shape[1]
+        let batch = input.shape[0]
+        let seq = input.shape[1]
         guard batch > 0, seq > 0 else {
             throw ModelError(.shape, "input 'input_ids' must hold at least one token per row, got shape \(input.shape)")
         }
@@ -135,16 +137,17 @@ final class LoopFormerRunner: FamilyRunner {
 
     /// Scratch of one pass over `rows` token rows.
     private struct Scratch {
-        let x: UnsafeMutablePointer<Float>     // [rows, C] residual stream
-        let h: UnsafeMutablePointer<Float>     // [rows, C] modulated norm
-        let qkv: UnsafeMutablePointer<Float>   // [rows, 3C]
-        let y: UnsafeMutablePointer<Float>     // [rows, C] attention output
-        let proj: UnsafeMutablePointer<Float>  // [rows, C] sublayer output
-        let u: UnsafeMutablePointer<Float>     // [rows, I] MLP hidden
+        let x: UnsafeMutablePointer<Float> // [rows, C] residual stream
+        let h: UnsafeMutablePointer<Float> // [rows, C] modulated norm
+        let qkv: UnsafeMutablePointer<Float> // [rows, 3C]
+        let y: UnsafeMutablePointer<Float> // [rows, C] attention output
+        let proj: UnsafeMutablePointer<Float> // [rows, C] sublayer output
+        let u: UnsafeMutablePointer<Float> // [rows, I] MLP hidden
     }
 
     private func scratch(rows: Int) throws(ModelError) -> Scratch {
-        let C = model.width, I = model.hidden
+        let C = model.width
+        let I = model.hidden
         arena.reset()
         // Six activations plus the attention kernel's score tile (≤ 64 Ki floats or one score row),
         // with room for each buffer's alignment.
@@ -154,7 +157,9 @@ final class LoopFormerRunner: FamilyRunner {
             guard !o1 else { throw KernelError.outOfMemory(bytes: Int.max) }
             try arena.reserve(bytes: floats * MemoryLayout<Float>.stride)
         } catch {
-            throw ModelError(.outOfMemory, "cannot allocate scratch for \(rows) token rows (\(error)); use a smaller batch or shorter sequence")
+            throw ModelError(
+                .outOfMemory,
+                "cannot allocate scratch for \(rows) token rows (\(error)); use a smaller batch or shorter sequence")
         }
         try panel.ensure(max(model.panelFloats, 1), what: "the weight panel")
         for p in 0..<context.threads {
@@ -166,39 +171,53 @@ final class LoopFormerRunner: FamilyRunner {
                 throw ModelError(.outOfMemory, "cannot allocate attention scratch (\(error))")
             }
         }
-        return Scratch(x: arena.floats(rows * C), h: arena.floats(rows * C), qkv: arena.floats(rows * 3 * C),
-                       y: arena.floats(rows * C), proj: arena.floats(rows * C), u: arena.floats(rows * I))
+        return Scratch(
+            x: arena.floats(rows * C), h: arena.floats(rows * C), qkv: arena.floats(rows * 3 * C),
+            y: arena.floats(rows * C), proj: arena.floats(rows * C), u: arena.floats(rows * I))
     }
 
     /// `y = x · Wᵀ + bias` with W in its stored format (one row: a matrix-vector product).
-    private func linear(_ x: UnsafePointer<Float>, rows: Int, _ w: CompactMatrix, bias: UnsafePointer<Float>?,
-                        into y: UnsafeMutablePointer<Float>) {
-        Kernels.linear(x, rows: rows, weight: w, bias: bias, into: y, panel: panel.pointer!, panelFloats: panel.capacity,
-                       pool: context.pool)
+    private func linear(
+        _ x: UnsafePointer<Float>, rows: Int, _ w: CompactMatrix, bias: UnsafePointer<Float>?,
+        into y: UnsafeMutablePointer<Float>
+    ) {
+        Kernels.linear(
+            x, rows: rows, weight: w, bias: bias, into: y, panel: panel.pointer!, panelFloats: panel.capacity,
+            pool: context.pool)
     }
 
     /// Causal attention of all heads (`Kernels.attention`), the heads split among the session's threads.
-    private func attention(q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>, ldk: Int,
-                           v: UnsafePointer<Float>, ldv: Int, out: UnsafeMutablePointer<Float>,
-                           seqQ: Int, seqK: Int, queryOffset: Int, scale: Float) throws(KernelError) {
-        let H = model.heads, d = model.headDim
+    private func attention(
+        q: UnsafePointer<Float>, ldq: Int, k: UnsafePointer<Float>, ldk: Int,
+        v: UnsafePointer<Float>, ldv: Int, out: UnsafeMutablePointer<Float>,
+        seqQ: Int, seqK: Int, queryOffset: Int, scale: Float
+    ) throws(KernelError) {
+        let H = model.heads
+        let d = model.headDim
         let parts = min(context.threads, H)
         if parts == 1 {
-            try Kernels.attention(q: q, ldq: ldq, k: k, ldk: ldk, v: v, ldv: ldv, out: out, ldo: model.width,
-                                  seqQ: seqQ, seqK: seqK, heads: H, headDim: d, scale: scale, causal: true,
-                                  queryOffset: queryOffset, scratch: arena)
+            try Kernels.attention(
+                q: q, ldq: ldq, k: k, ldk: ldk, v: v, ldv: ldv, out: out, ldo: model.width,
+                seqQ: seqQ, seqK: seqK, heads: H, headDim: d, scale: scale, causal: true,
+                queryOffset: queryOffset, scratch: arena)
             return
         }
         let failures = UnsafeMutablePointer<KernelError?>.allocate(capacity: parts)
         failures.initialize(repeating: nil, count: parts)
-        defer { failures.deinitialize(count: parts); failures.deallocate() }
-        let C = model.width, context = self.context
+        defer {
+            failures.deinitialize(count: parts)
+            failures.deallocate()
+        }
+        let C = model.width
+        let context = self.context
         context.parallel(parts: parts) { p in
-            let h0 = H * p / parts, h1 = H * (p + 1) / parts
+            let h0 = H * p / parts
+            let h1 = H * (p + 1) / parts
             do throws(KernelError) {
-                try Kernels.attention(q: q + h0 * d, ldq: ldq, k: k + h0 * d, ldk: ldk, v: v + h0 * d, ldv: ldv,
-                                      out: out + h0 * d, ldo: C, seqQ: seqQ, seqK: seqK, heads: h1 - h0, headDim: d,
-                                      scale: scale, causal: true, queryOffset: queryOffset, scratch: context.partArena(p))
+                try Kernels.attention(
+                    q: q + h0 * d, ldq: ldq, k: k + h0 * d, ldk: ldk, v: v + h0 * d, ldv: ldv,
+                    out: out + h0 * d, ldo: C, seqQ: seqQ, seqK: seqK, heads: h1 - h0, headDim: d,
+                    scale: scale, causal: true, queryOffset: queryOffset, scratch: context.partArena(p))
             } catch {
                 failures[p] = error
             }
@@ -210,16 +229,19 @@ final class LoopFormerRunner: FamilyRunner {
     private func gelu(_ x: UnsafeMutablePointer<Float>, count: Int) {
         let parts = min(context.threads, max(count / (64 * 1024), 1))
         context.parallel(parts: parts) { p in
-            let a = count * p / parts, b = count * (p + 1) / parts
+            let a = count * p / parts
+            let b = count * (p + 1) / parts
             Kernels.geluFast(x + a, count: b - a)
         }
     }
 
     /// x = wte[id] + wpe[position] for `count` consecutive positions.
-    private func embed(_ ids: UnsafePointer<Int32>, count: Int, firstPosition: Int, into x: UnsafeMutablePointer<Float>) {
+    private func embed(_ ids: UnsafePointer<Int32>, count: Int, firstPosition: Int, into x: UnsafeMutablePointer<Float>)
+    {
         let C = model.width
         for t in 0..<count {
-            let p = model.wpe + (firstPosition + t) * C, row = x + t * C
+            let p = model.wpe + (firstPosition + t) * C
+            let row = x + t * C
             Kernels.dequantizeRows(model.wte, from: Int(ids[t]), count: 1, into: row)
             for c in 0..<C { row[c] += p[c] }
         }
@@ -227,16 +249,23 @@ final class LoopFormerRunner: FamilyRunner {
 
     /// Every loop step of the trajectory over x [batch·seq, C], in place. With `cache` (batch 1) the
     /// rows are positions past..<past+seq: their K/V are stored and attention reads the whole cache.
-    private func stack(_ s: Scratch, batch: Int, seq: Int, past: Int, modulation: LoopFormerModulation,
-                       cache: UnsafeMutablePointer<Float>?) throws(ModelError) {
-        let C = model.width, I = model.hidden, rows = batch * seq
+    private func stack(
+        _ s: Scratch, batch: Int, seq: Int, past: Int, modulation: LoopFormerModulation,
+        cache: UnsafeMutablePointer<Float>?
+    ) throws(ModelError) {
+        let C = model.width
+        let I = model.hidden
+        let rows = batch * seq
         let scale = 1 / Float(model.headDim).squareRoot()
         let loops = modulation.steps.count
         for step in 0..<loops {
             try context.checkAbort("before loop step \(step + 1) of \(loops)")
             for (i, block) in model.blocks.enumerated() {
                 let m = modulation.values + modulation.offset(step: step, block: i)
-                let gateMSA = m, gateMLP = m + C, scaleMSA = m + 2 * C, scaleMLP = m + 3 * C
+                let gateMSA = m
+                let gateMLP = m + C
+                let scaleMSA = m + 2 * C
+                let scaleMLP = m + 3 * C
 
                 // x += gate_msa ⊙ attn(rms(x) ⊙ (1 + scale_msa))
                 Kernels.rmsNorm(s.x, rows: rows, cols: C, weight: scaleMSA, eps: model.eps, into: s.h)
@@ -244,7 +273,8 @@ final class LoopFormerRunner: FamilyRunner {
                 do {
                     if let cache {
                         let o = kv.offsets(step: step, block: i)
-                        let keys = cache + o.k, values = cache + o.v
+                        let keys = cache + o.k
+                        let values = cache + o.v
                         for t in 0..<seq {
                             (keys + (past + t) * C).update(from: s.qkv + t * 3 * C + C, count: C)
                             (values + (past + t) * C).update(from: s.qkv + t * 3 * C + 2 * C, count: C)
@@ -256,14 +286,16 @@ final class LoopFormerRunner: FamilyRunner {
                                 headDim: model.headDim, scale: scale, scores: arena.floats(past + 1), out: s.y)
                             arena.release(to: mark)
                         } else {
-                            try attention(q: s.qkv, ldq: 3 * C, k: keys, ldk: C, v: values, ldv: C, out: s.y,
-                                          seqQ: seq, seqK: past + seq, queryOffset: past, scale: scale)
+                            try attention(
+                                q: s.qkv, ldq: 3 * C, k: keys, ldk: C, v: values, ldv: C, out: s.y,
+                                seqQ: seq, seqK: past + seq, queryOffset: past, scale: scale)
                         }
                     } else {
                         for b in 0..<batch {
                             let q = s.qkv + b * seq * 3 * C
-                            try attention(q: q, ldq: 3 * C, k: q + C, ldk: 3 * C, v: q + 2 * C, ldv: 3 * C,
-                                          out: s.y + b * seq * C, seqQ: seq, seqK: seq, queryOffset: 0, scale: scale)
+                            try attention(
+                                q: q, ldq: 3 * C, k: q + C, ldk: 3 * C, v: q + 2 * C, ldv: 3 * C,
+                                out: s.y + b * seq * C, seqQ: seq, seqK: seq, queryOffset: 0, scale: scale)
                         }
                     }
                 } catch {
@@ -299,10 +331,13 @@ final class LoopFormerRunner: FamilyRunner {
 
     /// x[r, c] += gate[c] · y[r, c].
     @inline(__always)
-    private static func gatedAdd(_ y: UnsafePointer<Float>, gate: UnsafePointer<Float>, into x: UnsafeMutablePointer<Float>,
-                                 rows: Int, cols: Int) {
+    private static func gatedAdd(
+        _ y: UnsafePointer<Float>, gate: UnsafePointer<Float>, into x: UnsafeMutablePointer<Float>,
+        rows: Int, cols: Int
+    ) {
         for r in 0..<rows {
-            let xr = x + r * cols, yr = y + r * cols
+            let xr = x + r * cols
+            let yr = y + r * cols
             for c in 0..<cols { xr[c] += gate[c] * yr[c] }
         }
     }

@@ -16,9 +16,13 @@ extension LoopFormerModel {
     /// The most even trajectory of `loops` steps in units of 1/`maxLoops`, larger steps first.
     public static func evenTrajectory(loops: Int, maxLoops: Int) throws(ModelError) -> [Double] {
         guard maxLoops >= 1, (1...maxLoops).contains(loops) else {
-            throw ModelError(.budget, "loops must be between 1 and \(maxLoops) (max_model_loops of this model), got \(loops); pass an explicit trajectory for other step sizes")
+            throw ModelError(
+                .budget,
+                "loops must be between 1 and \(maxLoops) (max_model_loops of this model), got \(loops); pass an explicit trajectory for other step sizes"
+            )
         }
-        let q = maxLoops / loops, r = maxLoops % loops
+        let q = maxLoops / loops
+        let r = maxLoops % loops
         let unit = Double(maxLoops)
         return (0..<loops).map { Double($0 < r ? q + 1 : q) / unit }
     }
@@ -29,7 +33,8 @@ extension LoopFormerModel {
         try budget.validate(for: self, stream: false)
         if let steps = budget.trajectory {
             guard steps.count <= Self.maxTrajectorySteps else {
-                throw ModelError(.budget, "a trajectory may have at most \(Self.maxTrajectorySteps) steps, got \(steps.count)")
+                throw ModelError(
+                    .budget, "a trajectory may have at most \(Self.maxTrajectorySteps) steps, got \(steps.count)")
             }
             return steps
         }
@@ -49,7 +54,10 @@ extension LoopFormerModel {
         }
         let g = gflopsPerToken(loops: 1, keys: keys)
         let ms = latency.predictMicroseconds(gflops: g) / 1000
-        throw ModelError(.budget, "the budget is below the cheapest setting: 1 loop step costs \(g) GFLOP per token (predicted \(ms) ms at \(keys) positions)")
+        throw ModelError(
+            .budget,
+            "the budget is below the cheapest setting: 1 loop step costs \(g) GFLOP per token (predicted \(ms) ms at \(keys) positions)"
+        )
     }
 
     /// Report text, e.g. "loops=3 (0.375,0.375,0.25)".

@@ -24,11 +24,16 @@ extension MemoryFormerModel.Config {
         rotaryBase = try w.double(K.rotaryBase, in: 1e-6...1e12)
         headDim = hidden / heads
 
-        let attentionWidth = try sizeProduct(attentionTables, attentionCodeLength, what: "attention_tables × attention_code_length")
+        let attentionWidth = try sizeProduct(
+            attentionTables, attentionCodeLength, what: "attention_tables × attention_code_length")
         let mlpInWidth = try sizeProduct(mlpTables, mlpCodeLength, what: "mlp_tables × mlp_code_length")
         guard hidden % heads == 0, attentionWidth == hidden, mlpInWidth == hidden, mlpCodeLength + extraBits <= maxBits,
-              rotaryDims <= headDim, rotaryDims % 2 == 0 else {
-            throw ModelError(.format, "memoryformer metadata is inconsistent (hidden \(hidden), heads \(heads), attention tables \(attentionTables)×\(attentionCodeLength) bits, MLP tables \(mlpTables)×\(mlpCodeLength)+\(extraBits) bits, rotary dims \(rotaryDims)): need hidden = tables × bits for both, code + extra bits ≤ \(maxBits), rotary dims even and ≤ the head size; convert the checkpoint again")
+            rotaryDims <= headDim, rotaryDims % 2 == 0
+        else {
+            throw ModelError(
+                .format,
+                "memoryformer metadata is inconsistent (hidden \(hidden), heads \(heads), attention tables \(attentionTables)×\(attentionCodeLength) bits, MLP tables \(mlpTables)×\(mlpCodeLength)+\(extraBits) bits, rotary dims \(rotaryDims)): need hidden = tables × bits for both, code + extra bits ≤ \(maxBits), rotary dims even and ≤ the head size; convert the checkpoint again"
+            )
         }
         // The bytes of the largest table (tables · 2^bits rows of float32), so that every later size
         // product of the tables fits.

@@ -1,6 +1,6 @@
-import Synchronization
 import SwiftletFormat
 import SwiftletKernels
+import Synchronization
 
 /// MemoryFormer (C0-Design/MemoryFormer, GPT-NeoX based): a causal language model whose Q/K/V
 /// projections and MLP are hashed table lookups (memory layers) instead of matrix products.
@@ -56,13 +56,13 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
 
     let config: Config
     let layers: [Layer]
-    let embedding: UnsafeBufferPointer<Float>   // [vocab, hidden]
-    let finalNorm: UnsafeBufferPointer<Float>   // [hidden]
-    let head: UnsafeBufferPointer<Float>        // [vocab, hidden]
+    let embedding: UnsafeBufferPointer<Float> // [vocab, hidden]
+    let finalNorm: UnsafeBufferPointer<Float> // [hidden]
+    let head: UnsafeBufferPointer<Float> // [vocab, hidden]
     let rotary: HalfSplitRotary
     /// "f32", "f16", "q8" (or a list if the tables were stored in several types).
     let tableStorage: String
-    let file: SWLFile                           // keeps the mapped weights alive
+    let file: SWLFile // keeps the mapped weights alive
     /// Raw tables whose checksum has not been checked yet (see `verifyTables`).
     private let unverifiedTables: Mutex<[String]>
 
@@ -71,8 +71,12 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
         typealias S = MemoryFormerSchema
         let w = Weights(file)
         let cfg = try Config(w)
-        let hidden = cfg.hidden, attentionTables = cfg.attentionTables, attentionCodeLength = cfg.attentionCodeLength
-        let mlpTables = cfg.mlpTables, mlpCodeLength = cfg.mlpCodeLength, extraBits = cfg.extraBits
+        let hidden = cfg.hidden
+        let attentionTables = cfg.attentionTables
+        let attentionCodeLength = cfg.attentionCodeLength
+        let mlpTables = cfg.mlpTables
+        let mlpCodeLength = cfg.mlpCodeLength
+        let extraBits = cfg.extraBits
         let vocab = cfg.vocab
         config = cfg
 
@@ -87,21 +91,23 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
         var built: [Layer] = []
         for i in 0..<cfg.layers {
             func l(_ t: S.LayerTensor) -> String { S.layer(i, t) }
-            built.append(Layer(
-                inputNorm: try w.floats(l(.inputNorm), shape: [hidden]),
-                query: try table(l(.queryTables), tables: attentionTables, bits: attentionCodeLength, out: hidden),
-                key: try table(l(.keyTables), tables: attentionTables, bits: attentionCodeLength, out: hidden),
-                value: try table(l(.valueTables), tables: attentionTables, bits: attentionCodeLength, out: hidden),
-                queryBias: try w.floats(l(.queryBias), shape: [hidden]),
-                keyBias: try w.floats(l(.keyBias), shape: [hidden]),
-                valueBias: try w.floats(l(.valueBias), shape: [hidden]),
-                postNorm: try w.floats(l(.postAttentionNorm), shape: [hidden]),
-                mlpIn: try table(l(.mlpInTables), tables: mlpTables, bits: mlpCodeLength, out: cfg.mlpWidth),
-                mlpInBias: try w.floats(l(.mlpInBias), shape: [cfg.mlpWidth]),
-                mlpNormWeight: try w.floats(l(.mlpNormWeight), shape: [cfg.mlpWidth]),
-                mlpNormBias: try w.floats(l(.mlpNormBias), shape: [cfg.mlpWidth]),
-                mlpOut: try table(l(.mlpOutTables), tables: mlpTables, bits: mlpCodeLength + extraBits, out: hidden),
-                mlpOutBias: try w.floats(l(.mlpOutBias), shape: [hidden])))
+            built.append(
+                Layer(
+                    inputNorm: try w.floats(l(.inputNorm), shape: [hidden]),
+                    query: try table(l(.queryTables), tables: attentionTables, bits: attentionCodeLength, out: hidden),
+                    key: try table(l(.keyTables), tables: attentionTables, bits: attentionCodeLength, out: hidden),
+                    value: try table(l(.valueTables), tables: attentionTables, bits: attentionCodeLength, out: hidden),
+                    queryBias: try w.floats(l(.queryBias), shape: [hidden]),
+                    keyBias: try w.floats(l(.keyBias), shape: [hidden]),
+                    valueBias: try w.floats(l(.valueBias), shape: [hidden]),
+                    postNorm: try w.floats(l(.postAttentionNorm), shape: [hidden]),
+                    mlpIn: try table(l(.mlpInTables), tables: mlpTables, bits: mlpCodeLength, out: cfg.mlpWidth),
+                    mlpInBias: try w.floats(l(.mlpInBias), shape: [cfg.mlpWidth]),
+                    mlpNormWeight: try w.floats(l(.mlpNormWeight), shape: [cfg.mlpWidth]),
+                    mlpNormBias: try w.floats(l(.mlpNormBias), shape: [cfg.mlpWidth]),
+                    mlpOut: try table(
+                        l(.mlpOutTables), tables: mlpTables, bits: mlpCodeLength + extraBits, out: hidden),
+                    mlpOutBias: try w.floats(l(.mlpOutBias), shape: [hidden])))
         }
         layers = built
         unverifiedTables = Mutex(unverified.reversed())
@@ -113,14 +119,19 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
     }
 
     /// A table tensor read in place: f32, f16, or q8_row (int8 values, then one f32 scale per row).
-    static func loadTable(_ file: SWLFile, _ name: String, tables: Int, codeLength: Int,
-                          outFeatures: Int) throws(ModelError) -> MemoryTables {
+    static func loadTable(
+        _ file: SWLFile, _ name: String, tables: Int, codeLength: Int,
+        outFeatures: Int
+    ) throws(ModelError) -> MemoryTables {
         guard let entry = file.entry(name) else {
             throw ModelError(.format, "tensor '\(name)' is missing from the model file")
         }
         let rows = tables << codeLength
         guard entry.shape == [rows, outFeatures] else {
-            throw ModelError(.format, "tensor '\(name)' has shape \(entry.shape), expected \([rows, outFeatures]) (\(tables) tables of 2^\(codeLength) rows)")
+            throw ModelError(
+                .format,
+                "tensor '\(name)' has shape \(entry.shape), expected \([rows, outFeatures]) (\(tables) tables of 2^\(codeLength) rows)"
+            )
         }
         // Tables are read sparsely and loading must not page them in: a raw table's checksum is
         // checked at the first call (`verifyTables`), a zstd one's when it is decoded here.
@@ -131,7 +142,9 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
             throw ModelError(error)
         }
         guard let dtype = entry.dtype, [DType.f32, .f16, .q8Row].contains(dtype) else {
-            throw ModelError(.unsupported, "table '\(name)' is stored as \(entry.dtypeName); memory tables must be f32, f16 or q8_row")
+            throw ModelError(
+                .unsupported,
+                "table '\(name)' is stored as \(entry.dtypeName); memory tables must be f32, f16 or q8_row")
         }
         do throws(KernelError) {
             switch dtype {

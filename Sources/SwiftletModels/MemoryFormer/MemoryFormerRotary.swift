@@ -47,7 +47,8 @@ struct HalfSplitRotary: Sendable {
                         let v = x + i * ld + h * headDim
                         for d in 0..<half {
                             // x' = x·cos + rotate_half(x)·sin, rotate_half(x) = [−x₂, x₁].
-                            let a = v[d], b = v[d + half]
+                            let a = v[d]
+                            let b = v[d + half]
                             v[d] = a * c[d] - b * s[d]
                             v[d + half] = b * c[d] + a * s[d]
                         }

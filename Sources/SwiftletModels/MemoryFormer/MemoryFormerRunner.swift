@@ -21,10 +21,13 @@ final class MemoryFormerRunner: FamilyRunner {
     init(model: MemoryFormerModel, context: ExecutionContext) {
         self.model = model
         self.context = context
-        lm = LanguageModelState(vocab: model.config.vocab, contextLength: model.config.context, width: model.config.hidden)
+        lm = LanguageModelState(
+            vocab: model.config.vocab, contextLength: model.config.context, width: model.config.hidden)
         touched = model.layers.map { l in
-            (MemoryRowTracker(rowCount: l.query.rowCount), MemoryRowTracker(rowCount: l.mlpIn.rowCount),
-             MemoryRowTracker(rowCount: l.mlpOut.rowCount))
+            (
+                MemoryRowTracker(rowCount: l.query.rowCount), MemoryRowTracker(rowCount: l.mlpIn.rowCount),
+                MemoryRowTracker(rowCount: l.mlpOut.rowCount)
+            )
         }
     }
 
@@ -33,22 +36,26 @@ final class MemoryFormerRunner: FamilyRunner {
     /// The LM head over rows through the final norm (a prefill's deferred rows).
     func head(normed: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>) {
         let c = model.config
-        Kernels.linear(normed, rows: rows, inFeatures: c.hidden, weight: model.head.baseAddress!, bias: nil,
-                       outFeatures: c.vocab, into: logits, pool: context.pool)
+        Kernels.linear(
+            normed, rows: rows, inFeatures: c.hidden, weight: model.head.baseAddress!, bias: nil,
+            outFeatures: c.vocab, into: logits, pool: context.pool)
     }
 
     // MARK: whole sequences
 
     func run(_ inputs: [TensorView], budget: Budget) throws(ModelError) -> [Tensor] {
         guard inputs.count == 1 else {
-            throw ModelError(.invalidArgument, "memoryformer takes 1 input ('input_ids' [batch, tokens] int32), got \(inputs.count)")
+            throw ModelError(
+                .invalidArgument, "memoryformer takes 1 input ('input_ids' [batch, tokens] int32), got \(inputs.count)")
         }
         try model.verifyTables()
         let ids = inputs[0]
         try ids.validate(against: model.inputs[0])
-        let batch = ids.shape[0], length = ids.shape[1]
+        let batch = ids.shape[0]
+        let length = ids.shape[1]
         guard batch >= 1, length >= 1 else {
-            throw ModelError(.shape, "input_ids must hold at least one sequence of at least one token, got shape \(ids.shape)")
+            throw ModelError(
+                .shape, "input_ids must hold at least one sequence of at least one token, got shape \(ids.shape)")
         }
         try lm.checkLength(length)
         try lm.checkIDs(ids.int32s)
@@ -68,8 +75,9 @@ final class MemoryFormerRunner: FamilyRunner {
                 // Each sequence reuses the same scratch.
                 let mark = arena.mark()
                 defer { arena.release(to: mark) }
-                try forward(source + b * length, count: length, start: 0, cache: kv, capacity: length,
-                            logits: logits.baseAddress! + b * length * c.vocab, deferTo: nil)
+                try forward(
+                    source + b * length, count: length, start: 0, cache: kv, capacity: length,
+                    logits: logits.baseAddress! + b * length * c.vocab, deferTo: nil)
             }
         }
         let gflops = model.gflops(tokens: length, start: 0) * Double(batch)
@@ -90,8 +98,9 @@ final class MemoryFormerRunner: FamilyRunner {
         let start = monotonicMicroseconds()
         arena.reset()
         try reserveScratch(tokens: ids.count, extraFloats: 0)
-        try forward(ids.baseAddress!, count: ids.count, start: 0, cache: cache.pointer!, capacity: cacheCapacity,
-                    logits: logits, deferTo: deferred)
+        try forward(
+            ids.baseAddress!, count: ids.count, start: 0, cache: cache.pointer!, capacity: cacheCapacity,
+            logits: logits, deferTo: deferred)
         lm.finishPrefill(count: ids.count)
         let gflops = model.gflops(tokens: ids.count, start: 0, headRows: 1)
         latency.observe(gflops: gflops, microseconds: monotonicMicroseconds() - start)
@@ -109,8 +118,9 @@ final class MemoryFormerRunner: FamilyRunner {
         let start = monotonicMicroseconds()
         arena.reset()
         try reserveScratch(tokens: 1, extraFloats: 0)
-        try forward(&token, count: 1, start: past, cache: cache.pointer!, capacity: cacheCapacity,
-                    logits: logits, deferTo: nil)
+        try forward(
+            &token, count: 1, start: past, cache: cache.pointer!, capacity: cacheCapacity,
+            logits: logits, deferTo: nil)
         lm.finishDecode()
         latency.observe(gflops: gflops, microseconds: monotonicMicroseconds() - start)
         fillReport(gflops: gflops, tokens: lm.position)
@@ -122,11 +132,15 @@ final class MemoryFormerRunner: FamilyRunner {
     /// rotary) and values go to rows `start...` of each layer's slice of `cache`, whose earlier rows
     /// hold the positions before; their logits go to `logits[count, vocab]` — or, with `deferTo`,
     /// only the last position's, the other positions' final-normed rows going to `deferTo`.
-    private func forward(_ ids: UnsafePointer<Int32>, count S: Int, start: Int,
-                         cache: UnsafeMutablePointer<Float>, capacity: Int,
-                         logits: UnsafeMutablePointer<Float>, deferTo: UnsafeMutablePointer<Float>?) throws(ModelError) {
-        let m = model, c = m.config
-        let H = c.hidden, W = c.mlpWidth
+    private func forward(
+        _ ids: UnsafePointer<Int32>, count S: Int, start: Int,
+        cache: UnsafeMutablePointer<Float>, capacity: Int,
+        logits: UnsafeMutablePointer<Float>, deferTo: UnsafeMutablePointer<Float>?
+    ) throws(ModelError) {
+        let m = model
+        let c = m.config
+        let H = c.hidden
+        let W = c.mlpWidth
         let x = arena.floats(S * H)
         let normed = arena.floats(S * H)
         let q = arena.floats(S * H)
@@ -139,63 +153,79 @@ final class MemoryFormerRunner: FamilyRunner {
         let pool = context.pool
 
         try kernel { () throws(KernelError) in
-            try Kernels.embedding(ids: ids, count: S, table: m.embedding.baseAddress!, vocabularySize: c.vocab,
-                                  dim: H, into: x)
+            try Kernels.embedding(
+                ids: ids, count: S, table: m.embedding.baseAddress!, vocabularySize: c.vocab,
+                dim: H, into: x)
         }
         for (i, layer) in m.layers.enumerated() {
             try context.checkAbort("before layer \(i)")
             let keys = cache + (2 * i) * capacity * H
             let values = keys + capacity * H
-            let newKeys = keys + start * H, newValues = values + start * H
+            let newKeys = keys + start * H
+            let newValues = values + start * H
 
             // Attention: one hash of the normed input picks the Q, K and V rows.
-            Kernels.rmsNorm(x, rows: S, cols: H, weight: layer.inputNorm.baseAddress, eps: c.rmsEpsilon,
-                            epsilon: .addedToRMS, into: normed)
+            Kernels.rmsNorm(
+                x, rows: S, cols: H, weight: layer.inputNorm.baseAddress, eps: c.rmsEpsilon,
+                epsilon: .addedToRMS, into: normed)
             try kernel { () throws(KernelError) in
-                try Kernels.memoryHash(normed, rows: S, ldz: H, tables: c.attentionTables,
-                                       codeLength: c.attentionCodeLength, codes: codes, weights: weights)
-                try Kernels.memoryGather(codes: codes, weights: weights, rows: S, table: layer.query,
-                                         bias: layer.queryBias.baseAddress, into: q, ldy: H, pool: pool)
-                try Kernels.memoryGather(codes: codes, weights: weights, rows: S, table: layer.key,
-                                         bias: layer.keyBias.baseAddress, into: newKeys, ldy: H, pool: pool)
-                try Kernels.memoryGather(codes: codes, weights: weights, rows: S, table: layer.value,
-                                         bias: layer.valueBias.baseAddress, into: newValues, ldy: H, pool: pool)
+                try Kernels.memoryHash(
+                    normed, rows: S, ldz: H, tables: c.attentionTables,
+                    codeLength: c.attentionCodeLength, codes: codes, weights: weights)
+                try Kernels.memoryGather(
+                    codes: codes, weights: weights, rows: S, table: layer.query,
+                    bias: layer.queryBias.baseAddress, into: q, ldy: H, pool: pool)
+                try Kernels.memoryGather(
+                    codes: codes, weights: weights, rows: S, table: layer.key,
+                    bias: layer.keyBias.baseAddress, into: newKeys, ldy: H, pool: pool)
+                try Kernels.memoryGather(
+                    codes: codes, weights: weights, rows: S, table: layer.value,
+                    bias: layer.valueBias.baseAddress, into: newValues, ldy: H, pool: pool)
             }
-            touched[i].attention.mark(codes: codes, rows: S, tables: c.attentionTables, codeLength: c.attentionCodeLength)
+            touched[i].attention.mark(
+                codes: codes, rows: S, tables: c.attentionTables, codeLength: c.attentionCodeLength)
             m.rotary.apply(q, rows: S, ld: H, heads: c.heads, headDim: c.headDim, firstPosition: start)
             m.rotary.apply(newKeys, rows: S, ld: H, heads: c.heads, headDim: c.headDim, firstPosition: start)
             try kernel { () throws(KernelError) in
-                try Kernels.attention(q: q, ldq: H, k: keys, ldk: H, v: values, ldv: H, out: attended, ldo: H,
-                                      seqQ: S, seqK: start + S, heads: c.heads, headDim: c.headDim, scale: scale,
-                                      causal: true, queryOffset: start, scratch: arena)
+                try Kernels.attention(
+                    q: q, ldq: H, k: keys, ldk: H, v: values, ldv: H, out: attended, ldo: H,
+                    seqQ: S, seqK: start + S, heads: c.heads, headDim: c.headDim, scale: scale,
+                    causal: true, queryOffset: start, scratch: arena)
             }
-            Kernels.add(x, attended, into: x, count: S * H)   // no dense output projection
+            Kernels.add(x, attended, into: x, count: S * H) // no dense output projection
 
             // MLP: memory layer → LayerNorm → memory layer with extra bits, on RMSNorm(a).
-            Kernels.rmsNorm(x, rows: S, cols: H, weight: layer.postNorm.baseAddress, eps: c.rmsEpsilon,
-                            epsilon: .addedToRMS, into: normed)
+            Kernels.rmsNorm(
+                x, rows: S, cols: H, weight: layer.postNorm.baseAddress, eps: c.rmsEpsilon,
+                epsilon: .addedToRMS, into: normed)
             try kernel { () throws(KernelError) in
-                try Kernels.memoryHash(normed, rows: S, ldz: H, tables: c.mlpTables, codeLength: c.mlpCodeLength,
-                                       codes: codes, weights: weights)
-                try Kernels.memoryGather(codes: codes, weights: weights, rows: S, table: layer.mlpIn,
-                                         bias: layer.mlpInBias.baseAddress, into: middle, ldy: W, pool: pool)
+                try Kernels.memoryHash(
+                    normed, rows: S, ldz: H, tables: c.mlpTables, codeLength: c.mlpCodeLength,
+                    codes: codes, weights: weights)
+                try Kernels.memoryGather(
+                    codes: codes, weights: weights, rows: S, table: layer.mlpIn,
+                    bias: layer.mlpInBias.baseAddress, into: middle, ldy: W, pool: pool)
             }
             touched[i].mlpIn.mark(codes: codes, rows: S, tables: c.mlpTables, codeLength: c.mlpCodeLength)
-            Kernels.layerNorm(middle, rows: S, cols: W, weight: layer.mlpNormWeight.baseAddress,
-                              bias: layer.mlpNormBias.baseAddress, eps: c.layerNormEpsilon, into: middle)
+            Kernels.layerNorm(
+                middle, rows: S, cols: W, weight: layer.mlpNormWeight.baseAddress,
+                bias: layer.mlpNormBias.baseAddress, eps: c.layerNormEpsilon, into: middle)
             let outBits = c.mlpCodeLength + c.extraBits
             try kernel { () throws(KernelError) in
-                try Kernels.memoryHash(middle, rows: S, ldz: W, tables: c.mlpTables, codeLength: outBits,
-                                       codes: codes, weights: weights)
-                try Kernels.memoryGather(codes: codes, weights: weights, rows: S, table: layer.mlpOut,
-                                         bias: layer.mlpOutBias.baseAddress, into: q, ldy: H, pool: pool)
+                try Kernels.memoryHash(
+                    middle, rows: S, ldz: W, tables: c.mlpTables, codeLength: outBits,
+                    codes: codes, weights: weights)
+                try Kernels.memoryGather(
+                    codes: codes, weights: weights, rows: S, table: layer.mlpOut,
+                    bias: layer.mlpOutBias.baseAddress, into: q, ldy: H, pool: pool)
             }
             touched[i].mlpOut.mark(codes: codes, rows: S, tables: c.mlpTables, codeLength: outBits)
             Kernels.add(x, q, into: x, count: S * H)
         }
         try context.checkAbort("before the LM head")
-        Kernels.rmsNorm(x, rows: S, cols: H, weight: m.finalNorm.baseAddress, eps: c.rmsEpsilon,
-                        epsilon: .addedToRMS, into: normed)
+        Kernels.rmsNorm(
+            x, rows: S, cols: H, weight: m.finalNorm.baseAddress, eps: c.rmsEpsilon,
+            epsilon: .addedToRMS, into: normed)
         if let deferTo {
             deferTo.update(from: normed, count: (S - 1) * H)
             head(normed: normed + (S - 1) * H, rows: 1, into: logits + (S - 1) * c.vocab)
@@ -219,12 +249,18 @@ final class MemoryFormerRunner: FamilyRunner {
     private func checkBudget(_ budget: Budget, gflopsPerToken: Double) throws(ModelError) {
         try budget.validate(for: model, stream: false)
         if let limit = budget.maxGFLOPs, gflopsPerToken > limit {
-            throw ModelError(.budget, "a token costs \(gflopsPerToken) GFLOP here, above the limit of \(limit); memoryformer has no cheaper setting")
+            throw ModelError(
+                .budget,
+                "a token costs \(gflopsPerToken) GFLOP here, above the limit of \(limit); memoryformer has no cheaper setting"
+            )
         }
         if let limit = budget.maxLatencyMs {
             let predicted = latency.predictMicroseconds(gflops: gflopsPerToken) / 1000
             if predicted > limit {
-                throw ModelError(.budget, "a token is predicted to take \(predicted) ms here, above the limit of \(limit) ms; memoryformer has no cheaper setting")
+                throw ModelError(
+                    .budget,
+                    "a token is predicted to take \(predicted) ms here, above the limit of \(limit) ms; memoryformer has no cheaper setting"
+                )
             }
         }
     }
@@ -254,7 +290,8 @@ final class MemoryFormerRunner: FamilyRunner {
         let (perLayer, o1) = capacity.multipliedReportingOverflow(by: 2 * c.hidden)
         let (total, o2) = perLayer.multipliedReportingOverflow(by: c.layers)
         guard !o1, !o2 else { throw ModelError(.outOfMemory, "a KV cache of \(capacity) positions is too large") }
-        let kept = lm.position, oldCapacity = cacheCapacity
+        let kept = lm.position
+        let oldCapacity = cacheCapacity
         try cache.ensureKeeping(total, what: "a KV cache of \(capacity) positions") { old, _, fresh in
             for i in 0..<(2 * c.layers) where kept > 0 {
                 (fresh + i * capacity * c.hidden).update(from: old + i * oldCapacity * c.hidden, count: kept * c.hidden)
@@ -270,17 +307,22 @@ final class MemoryFormerRunner: FamilyRunner {
     /// three times). Rows are what a mapped table pages in; page granularity and read-ahead are not
     /// modelled.
     private func fillReport(gflops: Double, tokens: Int) {
-        let m = model, c = m.config
+        let m = model
+        let c = m.config
         var perLayer: [Double] = []
         var rows = 0
         for (i, l) in m.layers.enumerated() {
             let t = touched[i]
-            let bytes = t.attention.touchedRows * (l.query.bytesPerRow + l.key.bytesPerRow + l.value.bytesPerRow)
+            let bytes =
+                t.attention.touchedRows * (l.query.bytesPerRow + l.key.bytesPerRow + l.value.bytesPerRow)
                 + t.mlpIn.touchedRows * l.mlpIn.bytesPerRow + t.mlpOut.touchedRows * l.mlpOut.bytesPerRow
             rows += 3 * t.attention.touchedRows + t.mlpIn.touchedRows + t.mlpOut.touchedRows
             perLayer.append(Double(bytes))
         }
-        let tableBytes = m.layers.reduce(0) { $0 + $1.query.totalBytes + $1.key.totalBytes + $1.value.totalBytes + $1.mlpIn.totalBytes + $1.mlpOut.totalBytes }
+        let tableBytes = m.layers.reduce(0) {
+            $0 + $1.query.totalBytes + $1.key.totalBytes + $1.value.totalBytes + $1.mlpIn.totalBytes
+                + $1.mlpOut.totalBytes
+        }
         context.report.gflops = gflops
         context.report.layers = c.layers
         context.report.tokensKept = tokens

@@ -13,13 +13,13 @@ public final class TestModel: FamilyModel, @unchecked Sendable {
     let classes: Int
     let vocab: Int
     let context: Int
-    let weights: [UnsafeBufferPointer<Float>]   // per layer [width, width]
-    let biases: [UnsafeBufferPointer<Float>]    // per layer [width]
-    let headWeight: UnsafeBufferPointer<Float>  // [classes, width]
-    let headBias: UnsafeBufferPointer<Float>    // [classes]
-    let embed: UnsafeBufferPointer<Float>       // [vocab, width]
-    let lmHead: UnsafeBufferPointer<Float>      // [vocab, width]
-    let file: SWLFile                            // keeps the mapped weights alive
+    let weights: [UnsafeBufferPointer<Float>] // per layer [width, width]
+    let biases: [UnsafeBufferPointer<Float>] // per layer [width]
+    let headWeight: UnsafeBufferPointer<Float> // [classes, width]
+    let headBias: UnsafeBufferPointer<Float> // [classes]
+    let embed: UnsafeBufferPointer<Float> // [vocab, width]
+    let lmHead: UnsafeBufferPointer<Float> // [vocab, width]
+    let file: SWLFile // keeps the mapped weights alive
     /// Identity of the weights, the seed of saved stream states' checksum.
     let fingerprint: UInt64
     // The buffers point into `file`, which is immutable and lives as long as the model: sharing them
@@ -55,7 +55,9 @@ public final class TestModel: FamilyModel, @unchecked Sendable {
     public var outputs: [TensorInfo] { [TensorInfo(name: "y", dtype: .f32, shape: [-1, classes])] }
 
     public var sessionKnobs: Set<BudgetKnob> { [.maxLatencyMs, .maxGFLOPs, .loops] }
-    public var streamKnobs: Set<BudgetKnob> { [.maxLatencyMs, .maxGFLOPs, .earlyFraction, .earlyMargin, .expectedFrames] }
+    public var streamKnobs: Set<BudgetKnob> {
+        [.maxLatencyMs, .maxGFLOPs, .earlyFraction, .earlyMargin, .expectedFrames]
+    }
 
     public func makeRunner(context: ExecutionContext) throws(ModelError) -> any FamilyRunner {
         TestRunner(model: self, context: context)
@@ -63,7 +65,8 @@ public final class TestModel: FamilyModel, @unchecked Sendable {
 
     public func makeStreamer(input: StreamInput, context: ExecutionContext) throws(ModelError) -> any FamilyStreamer {
         guard input == .frames else {
-            throw ModelError(.unsupported, "the test model has no audio front end; stream feature frames instead of PCM")
+            throw ModelError(
+                .unsupported, "the test model has no audio front end; stream feature frames instead of PCM")
         }
         return TestStreamer(model: self, context: context)
     }
@@ -78,8 +81,10 @@ public final class TestModel: FamilyModel, @unchecked Sendable {
     }
 
     /// h ← h + relu(W h + b), `loops` times; `tmp` has `width` floats.
-    func blocks(_ h: UnsafeMutablePointer<Float>, loops: Int, tmp: UnsafeMutablePointer<Float>,
-                context: ExecutionContext) throws(ModelError) {
+    func blocks(
+        _ h: UnsafeMutablePointer<Float>, loops: Int, tmp: UnsafeMutablePointer<Float>,
+        context: ExecutionContext
+    ) throws(ModelError) {
         for l in 0..<loops {
             try context.checkAbort("before block \(l)")
             for o in 0..<width {
@@ -92,8 +97,10 @@ public final class TestModel: FamilyModel, @unchecked Sendable {
         }
     }
 
-    func affine(_ h: UnsafePointer<Float>, _ w: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>?,
-                rows: Int, into out: UnsafeMutablePointer<Float>) {
+    func affine(
+        _ h: UnsafePointer<Float>, _ w: UnsafeBufferPointer<Float>, _ b: UnsafeBufferPointer<Float>?,
+        rows: Int, into out: UnsafeMutablePointer<Float>
+    ) {
         for o in 0..<rows {
             var s = b?[o] ?? 0
             for i in 0..<width { s += w[o * width + i] * h[i] }
@@ -118,6 +125,8 @@ public final class TestModel: FamilyModel, @unchecked Sendable {
             if fitsFlops && fitsTime { return best }
             best -= 1
         }
-        throw ModelError(.budget, "the budget is below the cheapest setting (1 block, \(gflopsPerRow(loops: 1) * Double(rows)) GFLOP)")
+        throw ModelError(
+            .budget,
+            "the budget is below the cheapest setting (1 block, \(gflopsPerRow(loops: 1) * Double(rows)) GFLOP)")
     }
 }

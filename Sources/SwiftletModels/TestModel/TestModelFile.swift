@@ -2,8 +2,10 @@ import SwiftletFormat
 
 extension TestModel {
     /// The bytes of the test model's .swl file: deterministic weights from a fixed-seed generator.
-    public static func fileBytes(layers: Int = 4, width: Int = 4, classes: Int = 3, vocab: Int = 6,
-                                 context: Int = 16) throws(FormatError) -> [UInt8] {
+    public static func fileBytes(
+        layers: Int = 4, width: Int = 4, classes: Int = 3, vocab: Int = 6,
+        context: Int = 16
+    ) throws(FormatError) -> [UInt8] {
         var state: UInt64 = 0x5357_4C54_4553_5431
         func next() -> Float {
             // SplitMix64 → uniform in [-0.5, 0.5): enough variety to make every path matter.
@@ -27,12 +29,15 @@ extension TestModel {
         writer.setMetadata(S.Key.vocab, .int(Int64(vocab)))
         writer.setMetadata(S.Key.context, .int(Int64(context)))
         for i in 0..<layers {
-            try writer.addTensor(name: S.layerWeight(i), dtype: .f32, shape: [width, width], bytes: tensor(width * width))
+            try writer.addTensor(
+                name: S.layerWeight(i), dtype: .f32, shape: [width, width], bytes: tensor(width * width))
             try writer.addTensor(name: S.layerBias(i), dtype: .f32, shape: [width], bytes: tensor(width))
         }
         try writer.addTensor(name: S.headWeight, dtype: .f32, shape: [classes, width], bytes: tensor(classes * width))
         try writer.addTensor(name: S.headBias, dtype: .f32, shape: [classes], bytes: tensor(classes))
-        try writer.addTensor(name: S.embedding, dtype: .f32, shape: [vocab, width], bytes: tensor(vocab * width), codec: .zstd, shuffle: true)
+        try writer.addTensor(
+            name: S.embedding, dtype: .f32, shape: [vocab, width], bytes: tensor(vocab * width), codec: .zstd,
+            shuffle: true)
         try writer.addTensor(name: S.lmHead, dtype: .f32, shape: [vocab, width], bytes: tensor(vocab * width))
         return try writer.serialize()
     }

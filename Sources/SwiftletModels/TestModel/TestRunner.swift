@@ -36,8 +36,9 @@ final class TestRunner: FamilyRunner {
                     for i in 0..<model.width { h[i] = src[r * model.width + i] }
                     try model.blocks(h.baseAddress!, loops: loops, tmp: tmp.baseAddress!, context: context)
                     out.values.withUnsafeMutableBufferPointer {
-                        model.affine(h.baseAddress!, model.headWeight, model.headBias, rows: model.classes,
-                                     into: $0.baseAddress! + r * model.classes)
+                        model.affine(
+                            h.baseAddress!, model.headWeight, model.headBias, rows: model.classes,
+                            into: $0.baseAddress! + r * model.classes)
                     }
                 }
             }

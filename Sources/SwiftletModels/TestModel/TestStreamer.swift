@@ -107,7 +107,8 @@ final class TestStreamer: FamilyStreamer {
 
     /// Emits the row of the pending frame, with `next` (nil = a zero frame) as its look-ahead.
     private func emit(next: UnsafeBufferPointer<Float>?) throws(ModelError) {
-        let w = model.width, c = model.classes
+        let w = model.width
+        let c = model.classes
         for i in 0..<w { h[i] = 0.5 * (pending[i] + (next?[i] ?? 0)) }
         let loops = model.layers
         try h.withUnsafeMutableBufferPointer { (h) throws(ModelError) in
@@ -126,14 +127,21 @@ final class TestStreamer: FamilyStreamer {
         }
         rowCount += 1
         if let fraction = budget.earlyFraction, let expected = budget.expectedFrames,
-           Double(emitted) >= fraction * Double(expected) {
+            Double(emitted) >= fraction * Double(expected)
+        {
             decided = true
         }
         if let margin = budget.earlyMargin, c >= 2 {
-            var best = -Float.infinity, second = -Float.infinity
+            var best = -Float.infinity
+            var second = -Float.infinity
             for i in 0..<c {
                 let v = sum[i] / Float(emitted)
-                if v > best { second = best; best = v } else if v > second { second = v }
+                if v > best {
+                    second = best
+                    best = v
+                } else if v > second {
+                    second = v
+                }
             }
             if Double(best - second) > margin { decided = true }
         }
@@ -151,7 +159,10 @@ final class TestStreamer: FamilyStreamer {
             throw ModelError(.invalidArgument, "the state needs \(stateSize) bytes, the buffer has \(buffer.count)")
         }
         var o = 0
-        func put<T>(_ v: T) { buffer.storeBytes(of: v, toByteOffset: o, as: T.self); o += MemoryLayout<T>.size }
+        func put<T>(_ v: T) {
+            buffer.storeBytes(of: v, toByteOffset: o, as: T.self)
+            o += MemoryLayout<T>.size
+        }
         put(Self.magic)
         put(UInt32(model.width))
         put(UInt32(model.classes))
@@ -164,7 +175,8 @@ final class TestStreamer: FamilyStreamer {
 
     func loadState(from buffer: UnsafeRawBufferPointer) throws(ModelError) {
         guard buffer.count == stateSize else {
-            throw ModelError(.invalidArgument, "a saved state of this model has \(stateSize) bytes, got \(buffer.count)")
+            throw ModelError(
+                .invalidArgument, "a saved state of this model has \(stateSize) bytes, got \(buffer.count)")
         }
         let body = stateSize - 8
         let stored = UInt64(littleEndian: buffer.loadUnaligned(fromByteOffset: body, as: UInt64.self))
@@ -172,19 +184,25 @@ final class TestStreamer: FamilyStreamer {
             throw ModelError(.invalidArgument, "the saved state is damaged or from another model (checksum mismatch)")
         }
         var o = 0
-        func get<T>(_: T.Type) -> T { defer { o += MemoryLayout<T>.size }; return buffer.loadUnaligned(fromByteOffset: o, as: T.self) }
+        func get<T>(_: T.Type) -> T {
+            defer { o += MemoryLayout<T>.size }
+            return buffer.loadUnaligned(fromByteOffset: o, as: T.self)
+        }
         guard get(UInt32.self) == Self.magic, get(UInt32.self) == UInt32(model.width),
-              get(UInt32.self) == UInt32(model.classes) else {
+            get(UInt32.self) == UInt32(model.classes)
+        else {
             throw ModelError(.invalidArgument, "the saved state is not from a stream of this model")
         }
         let flags = get(UInt32.self)
         let count = get(UInt64.self)
-        var newPending = pending, newSum = sum
+        var newPending = pending
+        var newSum = sum
         for i in newPending.indices { newPending[i] = get(Float.self) }
         for i in newSum.indices { newSum[i] = get(Float.self) }
         // A count near Int.max would trap at the next row; a decision needs a row.
         guard flags <= 3, count <= 1 << 53, flags & 2 == 0 || count >= 1,
-              (newPending + newSum).allSatisfy({ $0.isFinite }) else {
+            (newPending + newSum).allSatisfy({ $0.isFinite })
+        else {
             throw ModelError(.invalidArgument, "the saved state is damaged")
         }
         pending = newPending

@@ -18,7 +18,9 @@ public enum MergeSchedule: Equatable, Sendable, CustomStringConvertible {
     public init(_ values: [Int], depth: Int) throws(ModelError) {
         if values.count == 2, values[1] == -1 {
             guard (0...Self.maxR).contains(values[0]) else {
-                throw ModelError(.budget, "the decreasing merge schedule [r, -1] needs r between 0 and \(Self.maxR), got \(values[0])")
+                throw ModelError(
+                    .budget,
+                    "the decreasing merge schedule [r, -1] needs r between 0 and \(Self.maxR), got \(values[0])")
             }
             self = .decreasing(values[0])
             return
@@ -27,7 +29,10 @@ public enum MergeSchedule: Equatable, Sendable, CustomStringConvertible {
             throw ModelError(.budget, "the merge schedule is empty; give r, [r, -1] or one r per layer")
         }
         for v in values where !(0...Self.maxR).contains(v) {
-            throw ModelError(.budget, "merge r must be between 0 and \(Self.maxR) (a negative value is only allowed as [r, -1], the decreasing schedule), got \(values)")
+            throw ModelError(
+                .budget,
+                "merge r must be between 0 and \(Self.maxR) (a negative value is only allowed as [r, -1], the decreasing schedule), got \(values)"
+            )
         }
         if values.count == 1 {
             self = .constant(values[0])
@@ -82,8 +87,10 @@ struct TokenPlan: Equatable {
     let macs: Double
 
     init(_ perLayer: [Int], _ c: ViTConfig) {
-        var tokensIn: [Int] = [], merged: [Int] = []
-        let d = Double(c.dim), m = Double(c.hidden)
+        var tokensIn: [Int] = []
+        var merged: [Int] = []
+        let d = Double(c.dim)
+        let m = Double(c.hidden)
         var macs = Double(c.patches * c.patchLength * c.dim) + Double(c.dim * c.classes * (c.distilled ? 2 : 1))
         var t = c.tokens
         for r in perLayer {
@@ -91,7 +98,8 @@ struct TokenPlan: Equatable {
             let e = r > 0 ? min(r, cap) : 0
             tokensIn.append(t)
             merged.append(e)
-            let n = Double(t), out = Double(t - e)
+            let n = Double(t)
+            let out = Double(t - e)
             macs += 4 * n * d * d + 2 * n * n * d + 2 * out * d * m
             if e > 0 { macs += Double((t + 1) / 2) * Double(t / 2) * Double(c.headDim) }
             t -= e
@@ -108,7 +116,9 @@ struct TokenPlan: Equatable {
 extension ViTModel {
     /// The schedule a budget asks for: explicit `mergeR` wins; else the gentlest constant r (the
     /// smallest) whose FLOPs and predicted latency fit the limits; else r = 0.
-    func chooseSchedule(_ budget: Budget, images: Int, latency: LatencyModel) throws(ModelError) -> (MergeSchedule, TokenPlan) {
+    func chooseSchedule(_ budget: Budget, images: Int, latency: LatencyModel) throws(ModelError) -> (
+        MergeSchedule, TokenPlan
+    ) {
         try budget.validate(for: self, stream: false)
         let depth = config.depth
         if let values = budget.mergeR {
@@ -134,8 +144,12 @@ extension ViTModel {
         let (schedule, plan) = cheapest!
         let g = plan.gflops(images: images)
         let ms = latency.predictMicroseconds(gflops: g) / 1000
-        let gText = formatted(g, 4), msText = formatted(ms, 3)
-        throw ModelError(.budget, "the budget is below the cheapest schedule: \(schedule) costs \(gText) GFLOP (predicted \(msText) ms) for \(images) image(s)")
+        let gText = formatted(g, 4)
+        let msText = formatted(ms, 3)
+        throw ModelError(
+            .budget,
+            "the budget is below the cheapest schedule: \(schedule) costs \(gText) GFLOP (predicted \(msText) ms) for \(images) image(s)"
+        )
     }
 }
 

@@ -4,17 +4,18 @@ import SwiftletKernels
 /// Scratch for matching and merging one image of at most `tokens` tokens, carved from an arena once
 /// per run and reused by every image and layer.
 struct MergeScratch {
-    let metric: UnsafeMutablePointer<Float>   // [tokens, headDim]: the A rows, then the B rows
-    let scores: UnsafeMutablePointer<Float>   // [ceil(T/2), floor(T/2)]
-    let best: UnsafeMutablePointer<Float>     // per A row: best score
-    let match: UnsafeMutablePointer<Int32>    // per A row: index of its best B row
-    let target: UnsafeMutablePointer<Int32>   // per A row: B row it merges into, or -1
-    let chosen: UnsafeMutablePointer<Int32>   // the merged A rows, best first
-    let total: UnsafeMutablePointer<Float>    // per B row: size after the merge
-    let hit: UnsafeMutablePointer<Int32>      // per B row: 1 when something merged into it
+    let metric: UnsafeMutablePointer<Float> // [tokens, headDim]: the A rows, then the B rows
+    let scores: UnsafeMutablePointer<Float> // [ceil(T/2), floor(T/2)]
+    let best: UnsafeMutablePointer<Float> // per A row: best score
+    let match: UnsafeMutablePointer<Int32> // per A row: index of its best B row
+    let target: UnsafeMutablePointer<Int32> // per A row: B row it merges into, or -1
+    let chosen: UnsafeMutablePointer<Int32> // the merged A rows, best first
+    let total: UnsafeMutablePointer<Float> // per B row: size after the merge
+    let hit: UnsafeMutablePointer<Int32> // per B row: 1 when something merged into it
 
     init(arena: Arena, tokens: Int, headDim: Int) {
-        let a = (tokens + 1) / 2, b = tokens / 2
+        let a = (tokens + 1) / 2
+        let b = tokens / 2
         metric = arena.floats(tokens * headDim)
         scores = arena.floats(max(a * b, 1))
         best = arena.floats(a)
@@ -26,7 +27,8 @@ struct MergeScratch {
     }
 
     static func floats(tokens: Int, headDim: Int) -> Int {
-        let a = (tokens + 1) / 2, b = tokens / 2
+        let a = (tokens + 1) / 2
+        let b = tokens / 2
         return tokens * headDim + max(a * b, 1) + 5 * a + 2 * max(b, 1)
     }
 }
@@ -46,8 +48,10 @@ enum TokenMerge {
         tokens: Int, r: Int, dim: Int, heads: Int, headDim: Int, distilled: Bool,
         out: UnsafeMutablePointer<Float>, sizesOut: UnsafeMutablePointer<Float>, scratch s: MergeScratch
     ) {
-        let na = (tokens + 1) / 2, nb = tokens / 2
-        let metricA = s.metric, metricB = s.metric + na * headDim
+        let na = (tokens + 1) / 2
+        let nb = tokens / 2
+        let metricA = s.metric
+        let metricB = s.metric + na * headDim
 
         // Metric: keys summed over heads (the 1/heads of the mean cancels in the normalisation),
         // then divided by their norm; even tokens are A, odd tokens B.
@@ -63,8 +67,9 @@ enum TokenMerge {
         }
 
         // Cosine similarity of every A row with every B row.
-        BLAS.sgemm(transA: false, transB: true, m: na, n: nb, k: headDim, alpha: 1,
-                   a: metricA, lda: headDim, b: metricB, ldb: headDim, beta: 0, c: s.scores, ldc: nb)
+        BLAS.sgemm(
+            transA: false, transB: true, m: na, n: nb, k: headDim, alpha: 1,
+            a: metricA, lda: headDim, b: metricB, ldb: headDim, beta: 0, c: s.scores, ldc: nb)
 
         // Best B match of each A row (first index on ties). The class token's row is −∞; the
         // distillation token's column (B row 0) is skipped.

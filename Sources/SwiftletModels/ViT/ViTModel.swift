@@ -19,7 +19,7 @@ public final class ViTModel: FamilyModel, @unchecked Sendable {
 
     let config: ViTConfig
     let weights: ViTWeights
-    let file: SWLFile   // keeps the mapped weights alive
+    let file: SWLFile // keeps the mapped weights alive
 
     public init(file: SWLFile) throws(ModelError) {
         self.file = file
@@ -29,14 +29,19 @@ public final class ViTModel: FamilyModel, @unchecked Sendable {
     }
 
     public var inputs: [TensorInfo] {
-        [TensorInfo(name: "images", dtype: .f32,
-                    shape: [-1, config.channels, config.imageHeight, config.imageWidth])]
+        [
+            TensorInfo(
+                name: "images", dtype: .f32,
+                shape: [-1, config.channels, config.imageHeight, config.imageWidth])
+        ]
     }
 
     public var outputs: [TensorInfo] {
-        [TensorInfo(name: "logits", dtype: .f32, shape: [-1, config.classes]),
-         TensorInfo(name: "tokens", dtype: .f32, shape: [-1, -1, config.dim]),
-         TensorInfo(name: "sizes", dtype: .f32, shape: [-1, -1])]
+        [
+            TensorInfo(name: "logits", dtype: .f32, shape: [-1, config.classes]),
+            TensorInfo(name: "tokens", dtype: .f32, shape: [-1, -1, config.dim]),
+            TensorInfo(name: "sizes", dtype: .f32, shape: [-1, -1]),
+        ]
     }
 
     public var sessionKnobs: Set<BudgetKnob> { [.maxLatencyMs, .maxGFLOPs, .mergeR] }
@@ -105,7 +110,10 @@ extension ViTConfig {
         propAttn = try w.bool(K.proportionalAttention, default: true)
         eps = Float(try w.double(K.layerNormEpsilon, in: 1e-30...1, default: 1e-6))
         guard imageHeight >= patch, imageWidth >= patch, dim % heads == 0 else {
-            throw ModelError(.format, "vit metadata is inconsistent (image \(imageHeight)×\(imageWidth), patch \(patch), dim \(dim), heads \(heads)): need image ≥ patch and dim a multiple of heads")
+            throw ModelError(
+                .format,
+                "vit metadata is inconsistent (image \(imageHeight)×\(imageWidth), patch \(patch), dim \(dim), heads \(heads)): need image ≥ patch and dim a multiple of heads"
+            )
         }
         guard patches <= limit else {
             throw ModelError(.format, "vit metadata gives \(patches) patches; at most \(limit) are supported")
@@ -130,11 +138,11 @@ struct ViTBlockWeights {
 }
 
 struct ViTWeights {
-    let patchWeight: UnsafePointer<Float>   // [D, C·p·p] as panels
-    let patchBias: UnsafePointer<Float>     // [D]
-    let classToken: UnsafePointer<Float>    // [D]
-    let distToken: UnsafePointer<Float>?    // [D]
-    let positions: UnsafePointer<Float>     // [positions, D]
+    let patchWeight: UnsafePointer<Float> // [D, C·p·p] as panels
+    let patchBias: UnsafePointer<Float> // [D]
+    let classToken: UnsafePointer<Float> // [D]
+    let distToken: UnsafePointer<Float>? // [D]
+    let positions: UnsafePointer<Float> // [positions, D]
     let blocks: [ViTBlockWeights]
     let normWeight, normBias: UnsafePointer<Float>
     let headWeight, headBias: UnsafePointer<Float>
@@ -154,9 +162,14 @@ struct ViTWeights {
         let layout = w.file.metadata[S.Key.weightLayout]
         guard case .string(S.weightLayout)? = layout else {
             if layout == nil {
-                throw ModelError(.format, "this vit file stores its weight matrices unpacked (converted by an older swiftlet); convert the checkpoint again")
+                throw ModelError(
+                    .format,
+                    "this vit file stores its weight matrices unpacked (converted by an older swiftlet); convert the checkpoint again"
+                )
             }
-            throw ModelError(.unsupported, "\(S.Key.weightLayout) \(layout!) is not supported (this runtime reads '\(S.weightLayout)')")
+            throw ModelError(
+                .unsupported,
+                "\(S.Key.weightLayout) \(layout!) is not supported (this runtime reads '\(S.weightLayout)')")
         }
         patchWeight = try panels(S.patchWeight, d, c.patchLength)
         patchBias = try f(S.patchBias, [d])
@@ -166,14 +179,15 @@ struct ViTWeights {
         var blocks: [ViTBlockWeights] = []
         for i in 0..<c.depth {
             func b(_ t: S.BlockTensor) -> String { S.block(i, t) }
-            blocks.append(ViTBlockWeights(
-                norm1Weight: try f(b(.norm1Weight), [d]), norm1Bias: try f(b(.norm1Bias), [d]),
-                qkvWeight: try panels(b(.qkvWeight), 3 * d, d),
-                qkvBias: c.qkvBias ? try f(b(.qkvBias), [3 * d]) : nil,
-                projWeight: try panels(b(.projWeight), d, d), projBias: try f(b(.projBias), [d]),
-                norm2Weight: try f(b(.norm2Weight), [d]), norm2Bias: try f(b(.norm2Bias), [d]),
-                fc1Weight: try panels(b(.fc1Weight), c.hidden, d), fc1Bias: try f(b(.fc1Bias), [c.hidden]),
-                fc2Weight: try panels(b(.fc2Weight), d, c.hidden), fc2Bias: try f(b(.fc2Bias), [d])))
+            blocks.append(
+                ViTBlockWeights(
+                    norm1Weight: try f(b(.norm1Weight), [d]), norm1Bias: try f(b(.norm1Bias), [d]),
+                    qkvWeight: try panels(b(.qkvWeight), 3 * d, d),
+                    qkvBias: c.qkvBias ? try f(b(.qkvBias), [3 * d]) : nil,
+                    projWeight: try panels(b(.projWeight), d, d), projBias: try f(b(.projBias), [d]),
+                    norm2Weight: try f(b(.norm2Weight), [d]), norm2Bias: try f(b(.norm2Bias), [d]),
+                    fc1Weight: try panels(b(.fc1Weight), c.hidden, d), fc1Bias: try f(b(.fc1Bias), [c.hidden]),
+                    fc2Weight: try panels(b(.fc2Weight), d, c.hidden), fc2Bias: try f(b(.fc2Bias), [d])))
         }
         self.blocks = blocks
         normWeight = try f(S.normWeight, [d])

@@ -35,24 +35,31 @@ final class ViTRunner: FamilyRunner {
     /// `y[rows, outFeatures] = act(x · Wᵀ + bias)` with `W` (`[outFeatures, inFeatures]`) in the
     /// panel layout and `act` GELU or nothing, or with `accumulate`, `y += x · Wᵀ + bias`; split over
     /// column blocks of the output (whole pairs of panels, the micro-kernel's width).
-    private func linear(_ x: UnsafePointer<Float>, lda: Int? = nil, rows: Int, inFeatures: Int,
-                        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outFeatures: Int,
-                        into y: UnsafeMutablePointer<Float>, ldy: Int? = nil, accumulate: Bool = false,
-                        gelu: Bool = false) {
-        let lda = lda ?? inFeatures, ldy = ldy ?? outFeatures
+    private func linear(
+        _ x: UnsafePointer<Float>, lda: Int? = nil, rows: Int, inFeatures: Int,
+        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outFeatures: Int,
+        into y: UnsafeMutablePointer<Float>, ldy: Int? = nil, accumulate: Bool = false,
+        gelu: Bool = false
+    ) {
+        let lda = lda ?? inFeatures
+        let ldy = ldy ?? outFeatures
         let flags = Int32((accumulate ? SWK_PANEL_ACCUMULATE : 0) | (gelu ? SWK_PANEL_GELU : 0))
         parallel { part, parts in
             let cols = WorkerPool.block(part, of: parts, outFeatures, align: 32)
             guard !cols.isEmpty else { return }
-            swk_panel_linear(x, lda, rows, inFeatures, weight, outFeatures, cols.lowerBound, cols.upperBound,
-                           bias, flags, y, ldy)
+            swk_panel_linear(
+                x, lda, rows, inFeatures, weight, outFeatures, cols.lowerBound, cols.upperBound,
+                bias, flags, y, ldy)
         }
     }
 
     /// LayerNorm of `rows` rows, split over row blocks.
-    private func layerNorm(_ x: UnsafePointer<Float>, rows: Int, weight: UnsafePointer<Float>,
-                           bias: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>) {
-        let d = model.config.dim, eps = model.config.eps
+    private func layerNorm(
+        _ x: UnsafePointer<Float>, rows: Int, weight: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>
+    ) {
+        let d = model.config.dim
+        let eps = model.config.eps
         parallel { part, parts in
             let r = WorkerPool.block(part, of: parts, rows)
             guard !r.isEmpty else { return }
@@ -62,7 +69,10 @@ final class ViTRunner: FamilyRunner {
 
     func run(_ inputs: [TensorView], budget: Budget) throws(ModelError) -> [Tensor] {
         guard inputs.count == 1 else {
-            throw ModelError(.invalidArgument, "a vit model takes 1 input ('images' [B, \(model.config.channels), \(model.config.imageHeight), \(model.config.imageWidth)]), got \(inputs.count)")
+            throw ModelError(
+                .invalidArgument,
+                "a vit model takes 1 input ('images' [B, \(model.config.channels), \(model.config.imageHeight), \(model.config.imageWidth)]), got \(inputs.count)"
+            )
         }
         let images = inputs[0]
         try images.validate(against: model.inputs[0])
@@ -93,9 +103,9 @@ final class ViTRunner: FamilyRunner {
         let c = model.config
         let n = c.tokens
         let perImage = [
-            3 * n * c.dim,                                            // two residual buffers and h
-            max(n * max(3 * c.dim, c.hidden), c.patches * c.patchLength),  // qkv / fc1 / patches
-            3 * n + 2 * c.classes,                                    // sizes ×2, log sizes, logits
+            3 * n * c.dim, // two residual buffers and h
+            max(n * max(3 * c.dim, c.hidden), c.patches * c.patchLength), // qkv / fc1 / patches
+            3 * n + 2 * c.classes, // sizes ×2, log sizes, logits
         ].reduce(0, +)
         let fixed = parts * (MergeScratch.floats(tokens: n, headDim: c.headDim) + attentionScratch + 64 * 16)
         let (total, overflow) = perImage.multipliedReportingOverflow(by: batch)
@@ -103,10 +113,16 @@ final class ViTRunner: FamilyRunner {
         return total + fixed
     }
 
-    private func forward(_ input: UnsafePointer<Float>, batch: Int, plan: TokenPlan,
-                         ) throws(ModelError) -> [Tensor] {
-        let c = model.config, w = model.weights
-        let d = c.dim, n0 = c.tokens, hidden = c.hidden, np = c.patches, pl = c.patchLength
+    private func forward(
+        _ input: UnsafePointer<Float>, batch: Int, plan: TokenPlan,
+    ) throws(ModelError) -> [Tensor] {
+        let c = model.config
+        let w = model.weights
+        let d = c.dim
+        let n0 = c.tokens
+        let hidden = c.hidden
+        let np = c.patches
+        let pl = c.patchLength
 
         arena.reset()
         guard let floats = scratchFloats(batch: batch) else {
@@ -115,7 +131,10 @@ final class ViTRunner: FamilyRunner {
         do {
             try arena.reserve(bytes: floats * 4)
         } catch {
-            throw ModelError(.outOfMemory, "a batch of \(batch) images needs \(floats * 4 / 1_048_576) MiB of scratch and the system refused it (\(error)); split the batch")
+            throw ModelError(
+                .outOfMemory,
+                "a batch of \(batch) images needs \(floats * 4 / 1_048_576) MiB of scratch and the system refused it (\(error)); split the batch"
+            )
         }
         var x = arena.floats(batch * n0 * d)
         var xNext = arena.floats(batch * n0 * d)
@@ -132,7 +151,7 @@ final class ViTRunner: FamilyRunner {
         sizes.update(repeating: 1, count: batch * n0)
 
         let scale = Float(1 / Double(c.headDim).squareRoot())
-        var sized = false   // ToMe's `size` is None until the first merge
+        var sized = false // ToMe's `size` is None until the first merge
         var t = n0
         for (l, b) in w.blocks.enumerated() {
             try context.checkAbort("before block \(l)")
@@ -144,29 +163,33 @@ final class ViTRunner: FamilyRunner {
                 for j in 0..<rows { logSizes[j] = logf(sizes[j]) }
             }
             parallel { part, parts in
-                let q0 = part * t / parts, q1 = (part + 1) * t / parts
+                let q0 = part * t / parts
+                let q1 = (part + 1) * t / parts
                 for i in 0..<batch {
                     let q = big + i * t * 3 * d
-                    swk_attention(q, q + d, q + 2 * d, 3 * d, t, q0, q1, c.heads, c.headDim, scale,
-                                      biased ? UnsafePointer(logSizes + i * t) : nil, h + i * t * d, d, scores[part])
+                    swk_attention(
+                        q, q + d, q + 2 * d, 3 * d, t, q0, q1, c.heads, c.headDim, scale,
+                        biased ? UnsafePointer(logSizes + i * t) : nil, h + i * t * d, d, scores[part])
                 }
             }
             // x += attn · Wprojᵀ + b, accumulated in place.
-            linear(h, rows: rows, inFeatures: d, weight: b.projWeight, bias: b.projBias, outFeatures: d, into: x,
-                   accumulate: true)
+            linear(
+                h, rows: rows, inFeatures: d, weight: b.projWeight, bias: b.projBias, outFeatures: d, into: x,
+                accumulate: true)
 
             let r = plan.merged[l]
             if r > 0 {
                 let out = t - r
                 let (src, dst, s, sNext) = (x, xNext, sizes, sizesNext)
                 let merge = { (i: Int, part: Int) in
-                    TokenMerge.merge(x: src + i * t * d, sizes: s + i * t, keys: big + i * t * 3 * d + d,
-                                     keyStride: 3 * d, tokens: t, r: r, dim: d, heads: c.heads,
-                                     headDim: c.headDim, distilled: c.distilled,
-                                     out: dst + i * out * d, sizesOut: sNext + i * out, scratch: merging[part])
+                    TokenMerge.merge(
+                        x: src + i * t * d, sizes: s + i * t, keys: big + i * t * 3 * d + d,
+                        keyStride: 3 * d, tokens: t, r: r, dim: d, heads: c.heads,
+                        headDim: c.headDim, distilled: c.distilled,
+                        out: dst + i * out * d, sizesOut: sNext + i * out, scratch: merging[part])
                 }
                 if batch == 1 {
-                    merge(0, 0)   // small next to the GEMMs; not worth a hand-off
+                    merge(0, 0) // small next to the GEMMs; not worth a hand-off
                 } else {
                     parallel { part, parts in
                         for i in stride(from: part, to: batch, by: parts) { merge(i, part) }
@@ -180,10 +203,12 @@ final class ViTRunner: FamilyRunner {
 
             let mrows = batch * t
             layerNorm(x, rows: mrows, weight: b.norm2Weight, bias: b.norm2Bias, into: h)
-            linear(h, rows: mrows, inFeatures: d, weight: b.fc1Weight, bias: b.fc1Bias, outFeatures: hidden, into: big,
-                   gelu: true)
-            linear(big, rows: mrows, inFeatures: hidden, weight: b.fc2Weight, bias: b.fc2Bias, outFeatures: d, into: x,
-                   accumulate: true)
+            linear(
+                h, rows: mrows, inFeatures: d, weight: b.fc1Weight, bias: b.fc1Bias, outFeatures: hidden, into: big,
+                gelu: true)
+            linear(
+                big, rows: mrows, inFeatures: hidden, weight: b.fc2Weight, bias: b.fc2Bias, outFeatures: d, into: x,
+                accumulate: true)
         }
         try context.checkAbort("before the head")
 
@@ -206,21 +231,34 @@ final class ViTRunner: FamilyRunner {
     }
 
     /// `out[b] = W · rows[b·stride] + bias` for the `batch` rows `stride` floats apart.
-    private func head(_ rows: UnsafePointer<Float>, stride: Int, batch: Int, weight: UnsafePointer<Float>,
-                      bias: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>) {
+    private func head(
+        _ rows: UnsafePointer<Float>, stride: Int, batch: Int, weight: UnsafePointer<Float>,
+        bias: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>
+    ) {
         let c = model.config
         for i in 0..<batch { (out + i * c.classes).update(from: bias, count: c.classes) }
-        BLAS.sgemm(transA: false, transB: true, m: batch, n: c.classes, k: c.dim, alpha: 1, a: rows, lda: stride,
-                   b: weight, ldb: c.dim, beta: 1, c: out, ldc: c.classes)
+        BLAS.sgemm(
+            transA: false, transB: true, m: batch, n: c.classes, k: c.dim, alpha: 1, a: rows, lda: stride,
+            b: weight, ldb: c.dim, beta: 1, c: out, ldc: c.classes)
     }
 
     /// Patch embedding as one GEMM per image over im2col rows, plus class/dist tokens and positions.
     /// `patches` holds `batch · patches · patchLength` floats of scratch.
-    private func embed(_ input: UnsafePointer<Float>, batch: Int, patches: UnsafeMutablePointer<Float>,
-                       into x: UnsafeMutablePointer<Float>) {
-        let c = model.config, w = model.weights
-        let d = c.dim, p = c.patch, gh = c.gridHeight, gw = c.gridWidth, pl = c.patchLength
-        let hImg = c.imageHeight, wImg = c.imageWidth, np = c.patches, n0 = c.tokens
+    private func embed(
+        _ input: UnsafePointer<Float>, batch: Int, patches: UnsafeMutablePointer<Float>,
+        into x: UnsafeMutablePointer<Float>
+    ) {
+        let c = model.config
+        let w = model.weights
+        let d = c.dim
+        let p = c.patch
+        let gh = c.gridHeight
+        let gw = c.gridWidth
+        let pl = c.patchLength
+        let hImg = c.imageHeight
+        let wImg = c.imageWidth
+        let np = c.patches
+        let n0 = c.tokens
         // im2col: patch (gy, gx) becomes a row ordered (channel, kh, kw), like the conv weight.
         for b in 0..<batch {
             for ch in 0..<c.channels {
@@ -245,10 +283,12 @@ final class ViTRunner: FamilyRunner {
             if !c.noEmbedClass { Kernels.add(img, w.positions, into: img, count: c.prefix * d) }
             // Patch rows start as bias + position; the GEMM accumulates into them.
             for i in 0..<np {
-                Kernels.add(w.patchBias, w.positions + (firstPatchPosition + i) * d, into: img + (c.prefix + i) * d, count: d)
+                Kernels.add(
+                    w.patchBias, w.positions + (firstPatchPosition + i) * d, into: img + (c.prefix + i) * d, count: d)
             }
-            linear(patches + b * np * pl, rows: np, inFeatures: pl, weight: w.patchWeight, bias: nil, outFeatures: d,
-                   into: img + c.prefix * d, accumulate: true)
+            linear(
+                patches + b * np * pl, rows: np, inFeatures: pl, weight: w.patchWeight, bias: nil, outFeatures: d,
+                into: img + c.prefix * d, accumulate: true)
         }
     }
 }
