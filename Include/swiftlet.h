@@ -219,6 +219,15 @@ typedef struct swl_budget {
     double early_fraction;
     double early_margin;
     int64_t expected_frames;
+    /* Language models, at prefill: the tokens the generation will add after the prompt. A per-token
+     * latency limit then plans for a decode step at the context length the generation reaches, not at
+     * the prompt's. 0 = not given (the prompt's length is used). */
+    int64_t generation_tokens;
+    /* Models that carry a quality profile (`swiftlet profile`; "quality.*" metadata): the least quality
+     * to keep, as a fraction (0, 1] of the full-quality setting's score; the cheapest profiled setting
+     * that keeps it (and fits the limits) is chosen. With a profile, limits alone choose the
+     * best-scoring profiled setting that fits. 0 = not set. */
+    double min_quality;
 } swl_budget;
 
 void swl_budget_init(swl_budget *budget);
@@ -235,11 +244,23 @@ typedef struct swl_run_report {
     int64_t frames_used; /* streams: frames consumed; early decision: frames before deciding */
     int32_t decided;     /* streams: 1 once an early decision was made */
     int32_t reserved;
-    const char *choice;   /* what the budget chose, e.g. "r=8" or "loops=4 (0.25,0.25,0.25,0.25)";
-                                     owned by the session/stream, valid until its next call */
-    int32_t threads_used; /* threads that did work in the call, the caller's included; never more
-                                     than the session's or stream's n_threads; 0 from a library older than this field */
+    /* What the budget chose, e.g. "r=8" or "loops=4 (0.25,0.25,0.25,0.25)", and what the call changed
+     * on the way ("r=8, then r=[8,8,8,8,8,16,...] from block 6 to meet the deadline"); owned by the
+     * session/stream, valid until its next call. */
+    const char *choice;
+    /* Threads that did work in the call, the caller's included; never more than the session's or
+     * stream's n_threads; 0 from a library older than this field. */
+    int32_t threads_used;
     int32_t reserved2;
+    /* With a latency limit: the time the budget planned for (its p95 prediction of the chosen
+     * setting), and whether the call ended within the limit (1), or not (0). Without one, or from a
+     * family without a latency model: predicted_us = 0 and deadline_met = -1. */
+    double predicted_us;
+    int32_t deadline_met;
+    int32_t reserved3;
+    /* With a quality profile: the chosen setting's measured quality as a fraction of full quality
+     * (1 = full); 0 when the model carries no profile or the setting was not profiled. */
+    double predicted_quality;
 } swl_run_report;
 
 void swl_run_report_init(swl_run_report *report);
@@ -250,13 +271,21 @@ void swl_run_report_init(swl_run_report *report);
 
 typedef struct swl_session swl_session;
 
+/* swl_session_options.flags: measure, when the session is created, what each setting of the budget's
+ * knobs costs on this machine with this thread count, so that the first call with a latency limit
+ * already chooses from measured costs (about four full-quality runs for a ViT). Without it, the first
+ * call with a latency limit measures them and takes that much longer. */
+#define SWL_SESSION_CALIBRATE 1u
+
 typedef struct swl_session_options {
     uint32_t struct_size;
-    int32_t n_threads;                 /* compute threads; 0 = all cores. The session owns a pool of exactly
-                                     this many threads (the caller's included); results are the same
-                                     bits whatever the count */
+    /* Compute threads; 0 = all cores. The session owns a pool of exactly this many threads (the
+     * caller's included); results are the same bits whatever the count. */
+    int32_t n_threads;
     swl_abort_callback abort_callback; /* may be NULL */
     void *abort_user_data;
+    uint32_t flags; /* SWL_SESSION_* bits */
+    uint32_t reserved;
 } swl_session_options;
 
 void swl_session_options_init(swl_session_options *options);

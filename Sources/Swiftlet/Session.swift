@@ -6,10 +6,15 @@ public struct SessionOptions: Sendable {
     public var threads: Int
     /// Polled between layers; return true to stop the call (it then throws `.aborted`).
     public var shouldAbort: (@Sendable () -> Bool)?
+    /// Measure at creation what each setting of the budget costs with these threads, so that the first
+    /// call with a latency limit already chooses from measured costs. Without it, that first call
+    /// measures them and takes longer.
+    public var calibrate: Bool
 
-    public init(threads: Int = 0, shouldAbort: (@Sendable () -> Bool)? = nil) {
+    public init(threads: Int = 0, shouldAbort: (@Sendable () -> Bool)? = nil, calibrate: Bool = false) {
         self.threads = threads
         self.shouldAbort = shouldAbort
+        self.calibrate = calibrate
     }
 }
 
@@ -31,6 +36,10 @@ public final class Session: @unchecked Sendable {
             runner = try model.impl.makeRunner(context: context)
         } catch {
             throw SwiftletError(error)
+        }
+        if options.calibrate {
+            let runner = self.runner
+            _ = try context.perform { () throws(ModelError) in try runner.calibrate() }
         }
     }
 
@@ -154,6 +163,12 @@ public final class Session: @unchecked Sendable {
         budget: Budget = Budget(), stopAt: Int32? = nil
     ) throws(SwiftletError) -> (tokens: [Int32], reports: [RunReport]) {
         guard maxTokens >= 0 else { throw .invalidArgument("maxTokens must be at least 0, got \(maxTokens)") }
+        var budget = budget
+        if budget.generationTokens == nil, maxTokens > 1 {
+            // A per-token limit plans for the context the generation reaches (the last token is sampled,
+            // not decoded).
+            budget.generationTokens = maxTokens - 1
+        }
         var reports = [try prefill(prompt, budget: budget)]
         var rng = seed
         var tokens: [Int32] = []

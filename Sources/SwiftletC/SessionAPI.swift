@@ -37,7 +37,8 @@ public func swl_session_create(
         let o = try readStruct(options, defaults: .defaults, "options")
         let session = try m.model.makeSession(
             options: SessionOptions(
-                threads: Int(o.n_threads), shouldAbort: abortClosure(o.abort_callback, o.abort_user_data)))
+                threads: Int(o.n_threads), shouldAbort: abortClosure(o.abort_callback, o.abort_user_data),
+                calibrate: o.flags & UInt32(SWL_SESSION_CALIBRATE) != 0))
         out_session.pointee = handle(CSession(session))
     }
 }

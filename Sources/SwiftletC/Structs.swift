@@ -129,6 +129,13 @@ func swiftBudget(from pointer: UnsafePointer<swl_budget>?) throws(SwiftletError)
     if b.early_fraction != 0 { out.earlyFraction = b.early_fraction }
     if b.early_margin != 0 { out.earlyMargin = b.early_margin }
     if b.expected_frames != 0 { out.expectedFrames = Int(b.expected_frames) }
+    if b.min_quality != 0 { out.minQuality = b.min_quality }
+    if b.generation_tokens != 0 {
+        guard b.generation_tokens > 0, b.generation_tokens <= Int64(Int32.max) else {
+            throw .budget("budget.generation_tokens must be between 1 and 2^31 - 1, got \(b.generation_tokens)")
+        }
+        out.generationTokens = Int(b.generation_tokens)
+    }
     return out
 }
 
@@ -149,6 +156,9 @@ func fill(_ pointer: UnsafeMutablePointer<swl_run_report>?, _ r: RunReport, choi
     c.decided = r.decided ? 1 : 0
     c.choice = choice
     c.threads_used = Int32(clamping: r.threadsUsed)
+    c.predicted_us = r.predictedMicroseconds
+    c.deadline_met = r.deadlineMet.map { $0 ? 1 : 0 } ?? -1
+    c.predicted_quality = r.predictedQuality ?? 0
     try writeStruct(c, to: pointer, "report")
 }
 

@@ -7,10 +7,16 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure a model's latency distribution under one or more budgets.",
         discussion: """
-            Runs the model --runs times per budget after --warmup runs and prints min, median, p90, max and
-            mean latency with what each budget chose. The input is --input, or random values in the
+            Runs the model --runs times per budget after --warmup runs and prints min, median, p90, p99, max
+            and mean latency with what each budget chose. The input is --input, or random values in the
             model's input shape (--shape fills the dimensions the model leaves free, e.g. 1,3,224,224).
             Budgets: full, r=8, r=8,-1, r=16,8,4, loops=4, trajectory=0.5,0.5, ms=20, gflops=1.5.
+
+            With a latency budget (ms=B) the session is calibrated when it is made (unless --no-calibrate),
+            and the table adds the share of calls that ended within B, the time the budget planned for
+            (its p95 prediction, median over the calls) and how many calls corrected their schedule on
+            the way. To see what a fresh process does on its first calls, give one ms= budget per process
+            and --warmup 0.
 
             Example:
               swiftlet bench deit.swl --shape 1,3,224,224 --budget r=0 --budget r=13 --budget ms=20 --threads 2
@@ -37,12 +43,18 @@ struct Bench: ParsableCommand {
     @Option(help: "Compute threads (0 = all cores).")
     var threads: Int = 0
 
+    @Flag(help: "Do not calibrate the session when it is made: the first latency-budgeted call measures the costs.")
+    var noCalibrate = false
+
     func run() throws {
         let m = try openModel(model)
         let budgets = try budget.map(parseBudgetSpec)
+        let latencyBudgets = budgets.contains { $0.maxLatencyMs != nil }
+        let made = Date()
         let session = try orFail { () throws(SwiftletError) in
-            try m.makeSession(options: SessionOptions(threads: threads))
+            try m.makeSession(options: SessionOptions(threads: threads, calibrate: latencyBudgets && !noCalibrate))
         }
+        let madeMs = Date().timeIntervalSince(made) * 1000
         let array: NPYArray
         if let input {
             array = try readNPY(input)
@@ -52,25 +64,52 @@ struct Bench: ParsableCommand {
         print(
             "model \(model) (\(m.family)), input \(array.shape), \(threads == 0 ? "all cores" : "\(threads) thread(s)"), \(runs) runs after \(warmup) warm-up"
         )
-        var rows = [["budget", "chose", "GFLOP", "min ms", "p50 ms", "p90 ms", "max ms", "mean ms"]]
+        if latencyBudgets && !noCalibrate {
+            print(String(format: "session made and calibrated in %.1f ms", madeMs))
+        }
+        var rows = [["budget", "chose", "GFLOP", "min ms", "p50 ms", "p90 ms", "p99 ms", "max ms", "mean ms"]]
+        if latencyBudgets { rows[0] += ["within B", "planned ms", "corrected"] }
         for (spec, b) in zip(budget, budgets) {
             var times: [Double] = []
+            var planned: [Double] = []
+            var met = 0
+            var corrected = 0
+            var choices: [String: Int] = [:]
             var last = RunReport()
             for i in 0..<(warmup + runs) {
                 let r = try orFail { () throws(SwiftletError) in
                     try array.withView(for: m) { (v) throws(SwiftletError) in try session.run(views: [v], budget: b) }
                 }
-                if i >= warmup { times.append(r.microseconds / 1000) }
+                if i >= warmup {
+                    times.append(r.microseconds / 1000)
+                    planned.append(r.predictedMicroseconds / 1000)
+                    if r.deadlineMet == true { met += 1 }
+                    if r.values["corrected_after_block"] != nil { corrected += 1 }
+                    choices[r.choice.split(separator: ",").first.map(String.init) ?? r.choice, default: 0] += 1
+                }
                 last = r
             }
             times.sort()
-            let pick = { (q: Double) in times[min(times.count - 1, Int(q * Double(times.count - 1) + 0.5))] }
-            rows.append([
-                spec, last.choice, String(format: "%.3f", last.gflops), String(format: "%.3f", times[0]),
-                String(format: "%.3f", pick(0.5)), String(format: "%.3f", pick(0.9)),
+            planned.sort()
+            // Nearest rank: the smallest time with at least q of the calls at or below it.
+            let pick = { (q: Double) in times[min(times.count - 1, max(0, Int((q * Double(times.count)).rounded(.up)) - 1))] }
+            // The setting most calls chose (the first word of the choice; a correction adds the rest).
+            let chose = choices.count <= 1 ? last.choice : choices.max { $0.value < $1.value }!.key + " (mostly)"
+            var row = [
+                spec, chose, String(format: "%.3f", last.gflops), String(format: "%.3f", times[0]),
+                String(format: "%.3f", pick(0.5)), String(format: "%.3f", pick(0.9)), String(format: "%.3f", pick(0.99)),
                 String(format: "%.3f", times[times.count - 1]),
                 String(format: "%.3f", times.reduce(0, +) / Double(times.count)),
-            ])
+            ]
+            if latencyBudgets {
+                row += b.maxLatencyMs == nil
+                    ? ["-", "-", "-"]
+                    : [
+                        String(format: "%.0f %%", 100 * Double(met) / Double(times.count)),
+                        String(format: "%.3f", planned[planned.count / 2]), "\(corrected)",
+                    ]
+            }
+            rows.append(row)
         }
         printTable(rows)
     }

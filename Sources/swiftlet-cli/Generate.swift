@@ -64,5 +64,14 @@ struct Generate: ParsableCommand {
                     format: "ids: %@\nmean decode %.1f µs/token (%.1f tokens/s)",
                     result.tokens.map(String.init).joined(separator: ","), mean, 1e6 / mean))
         }
+        if let limit = b.maxLatencyMs, !decodes.isEmpty {
+            let times = decodes.map(\.microseconds).sorted()
+            let p90 = times[min(times.count - 1, max(0, Int((0.9 * Double(times.count)).rounded(.up)) - 1))]
+            let within = decodes.filter { $0.deadlineMet == true }.count
+            note(
+                String(
+                    format: "budget %.3f ms per token: %d of %d decode steps within it, p90 %.1f µs, planned p95 %.1f µs",
+                    limit, within, decodes.count, p90, decodes.first!.predictedMicroseconds))
+        }
     }
 }

@@ -17,11 +17,18 @@ public struct Budget: Sendable, Equatable {
     public var earlyMargin: Double?
     /// Streams: the number of frames a full input has.
     public var expectedFrames: Int?
+    /// Language models, at prefill: the tokens the generation will add after the prompt, so that a
+    /// per-token latency limit plans for the decode step at the context length the generation reaches.
+    public var generationTokens: Int?
+    /// Models with a quality profile: the least quality to keep, as a fraction (0, 1] of full
+    /// quality; the cheapest profiled setting that keeps it is chosen.
+    public var minQuality: Double?
 
     public init(
         maxLatencyMs: Double? = nil, maxGFLOPs: Double? = nil, loops: Int? = nil,
         trajectory: [Double]? = nil, mergeR: [Int]? = nil, earlyFraction: Double? = nil,
-        earlyMargin: Double? = nil, expectedFrames: Int? = nil
+        earlyMargin: Double? = nil, expectedFrames: Int? = nil, generationTokens: Int? = nil,
+        minQuality: Double? = nil
     ) {
         self.maxLatencyMs = maxLatencyMs
         self.maxGFLOPs = maxGFLOPs
@@ -31,6 +38,8 @@ public struct Budget: Sendable, Equatable {
         self.earlyFraction = earlyFraction
         self.earlyMargin = earlyMargin
         self.expectedFrames = expectedFrames
+        self.generationTokens = generationTokens
+        self.minQuality = minQuality
     }
 
     /// Checks the fields every family shares; families check their own knobs.
@@ -53,6 +62,12 @@ public struct Budget: Sendable, Equatable {
         if let v = expectedFrames, v < 1 {
             throw ModelError(.budget, "expected frames must be at least 1, got \(v)")
         }
+        if let v = minQuality, !(v > 0 && v <= 1) {
+            throw ModelError(.budget, "min quality must be a fraction in (0, 1] of full quality, got \(v)")
+        }
+        if let v = generationTokens, v < 1 {
+            throw ModelError(.budget, "generation tokens must be at least 1, got \(v)")
+        }
         if let t = trajectory {
             guard !t.isEmpty, t.allSatisfy({ $0.isFinite && $0 > 0 }) else {
                 throw ModelError(.budget, "a trajectory is a non-empty list of positive step sizes, got \(t)")
@@ -70,6 +85,14 @@ public struct RunReport: Sendable, Equatable {
     /// False if the call was aborted or a stream decided early.
     public var completed = true
     public var microseconds: Double = 0
+    /// What the budget expected the call to take, at the percentile it plans for (p95); 0 when no
+    /// prediction was made (no latency limit, or a family without a latency model).
+    public var predictedMicroseconds: Double = 0
+    /// With a latency limit: whether the call ended within it; nil without one.
+    public var deadlineMet: Bool?
+    /// With a quality profile: the chosen setting's quality as a fraction of full quality; nil when
+    /// the model has no profile or the setting was not profiled.
+    public var predictedQuality: Double?
     /// Threads that ran parts of the call (the caller's included): at most the session's count.
     public var threadsUsed = 1
     /// Work done, GFLOP (a multiply-add counts 2).
@@ -91,6 +114,7 @@ public struct RunReport: Sendable, Equatable {
 /// `streamKnobs`); `Budget.validate(for:stream:)` refuses the others, with one message for all.
 public enum BudgetKnob: Int, Sendable, CaseIterable, Comparable {
     case maxLatencyMs, maxGFLOPs, loops, trajectory, mergeR, earlyFraction, earlyMargin, expectedFrames
+    case generationTokens, minQuality
 
     /// The knob as the C header and the CLI name it.
     public var name: String {
@@ -103,6 +127,8 @@ public enum BudgetKnob: Int, Sendable, CaseIterable, Comparable {
         case .earlyFraction: return "early_fraction"
         case .earlyMargin: return "early_margin"
         case .expectedFrames: return "expected_frames"
+        case .generationTokens: return "generation_tokens"
+        case .minQuality: return "min_quality"
         }
     }
 
@@ -121,6 +147,8 @@ extension Budget {
         if earlyFraction != nil { k.insert(.earlyFraction) }
         if earlyMargin != nil { k.insert(.earlyMargin) }
         if expectedFrames != nil { k.insert(.expectedFrames) }
+        if generationTokens != nil { k.insert(.generationTokens) }
+        if minQuality != nil { k.insert(.minQuality) }
         return k
     }
 

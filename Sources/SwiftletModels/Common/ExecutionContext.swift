@@ -17,14 +17,16 @@ public final class ExecutionContext {
     public let arena = Arena()
     /// Monotonic microseconds; replaceable so that tests can drive time.
     public let clock: () -> Double
-    /// Absolute time on `clock` by which the call should end, or nil.
+    /// Absolute time on `clock` by which the call should end, or nil. Set by a runner from a latency
+    /// budget (`callStart` + the limit); cleared when the next call begins.
     public var deadline: Double?
     /// What the call in progress chose and cost.
     public var report = RunReport()
 
     private let shouldAbort: (() -> Bool)?
     private let partArenas: [Arena]
-    private var started = 0.0
+    /// When the call in progress began, on `clock`.
+    public private(set) var callStart = 0.0
 
     public init(threads: Int, shouldAbort: (() -> Bool)? = nil, clock: @escaping () -> Double = monotonicMicroseconds) {
         let pool = threads > 1 ? WorkerPool(threads: threads) : nil
@@ -39,14 +41,17 @@ public final class ExecutionContext {
     /// Starts a call: a fresh report, the start time, the record of threads used cleared.
     public func begin() {
         report = RunReport()
-        started = clock()
+        deadline = nil
+        callStart = clock()
         _ = pool?.takeThreadsUsed()
     }
 
     /// Ends a call: the elapsed time and the threads that ran parts of it go into the report.
     @discardableResult
     public func finish() -> RunReport {
-        report.microseconds = clock() - started
+        let end = clock()
+        report.microseconds = end - callStart
+        report.deadlineMet = deadline.map { end <= $0 }
         report.threadsUsed = pool?.takeThreadsUsed() ?? 1
         return report
     }

@@ -44,6 +44,10 @@ public protocol FamilyRunner: AnyObject {
     func decode(_ id: Int32) throws(ModelError)
     /// The LM head over `rows` rows that went through the final norm (a prefill's deferred rows).
     func head(normed: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>)
+    /// Measures what the settings of the budget's knobs cost on this context's threads, for latency
+    /// budgets (`SessionOptions.calibrate`). Families whose cost model needs no measurement keep the
+    /// default, which does nothing.
+    func calibrate() throws(ModelError)
 }
 
 extension FamilyRunner {
@@ -57,6 +61,7 @@ extension FamilyRunner {
             .unsupported, "this model is not a language model: prefill and decode need LoopFormer or MemoryFormer")
     }
     public func head(normed: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>) {}
+    public func calibrate() throws(ModelError) {}
 }
 
 /// Per-stream state of a model, bound to the stream's `ExecutionContext`. Not thread-safe: the API

@@ -165,7 +165,7 @@ public final class LoopFormerModel: FamilyModel, @unchecked Sendable {
     public var inputs: [TensorInfo] { [TensorInfo(name: "input_ids", dtype: .i32, shape: [-1, -1])] }
     public var outputs: [TensorInfo] { [TensorInfo(name: "logits", dtype: .f32, shape: [-1, -1, vocab])] }
 
-    public var sessionKnobs: Set<BudgetKnob> { [.maxLatencyMs, .maxGFLOPs, .loops, .trajectory] }
+    public var sessionKnobs: Set<BudgetKnob> { [.maxLatencyMs, .maxGFLOPs, .loops, .trajectory, .generationTokens] }
 
     public func makeRunner(context: ExecutionContext) throws(ModelError) -> any FamilyRunner {
         LoopFormerRunner(model: self, context: context)

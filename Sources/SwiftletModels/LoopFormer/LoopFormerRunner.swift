@@ -18,11 +18,14 @@ final class LoopFormerRunner: FamilyRunner {
     private var modulationOrder: [[Double]] = []
     private static let modulationCacheSize = 16
 
-    /// Latency per GFLOP of whole-sequence runs and of single-token decoding (which runs at a much
-    /// lower rate: matrix-vector products). Prefill chooses by the decode rate, since its trajectory
-    /// then governs every decoded token.
+    /// Latency per GFLOP of whole-sequence runs, calibrated by those runs.
     private var runLatency = LatencyModel()
-    private var decodeLatency = LatencyModel()
+    /// What a decode step costs on this session's threads (measured by `calibrateDecode`); prefill
+    /// chooses by it, since its trajectory then governs every decoded token. nil until the first
+    /// latency budget or `calibrate()`.
+    private var decodeCost: LoopFormerDecodeCost?
+    /// The per-token latency limit of the sequence in progress, from its prefill's budget.
+    private var tokenLimitMs: Double?
 
     /// The K/V cache of the sequence (see `LoopFormerKVLayout`) and the trajectory that filled it.
     private let cache = FloatBuffer()
@@ -59,9 +62,11 @@ final class LoopFormerRunner: FamilyRunner {
         guard !o1, !o2, outCount < 1 << 36 else {
             throw ModelError(.shape, "input 'input_ids' of shape \(input.shape) is too large")
         }
-        let steps = try model.chooseTrajectory(budget, keys: seq, latency: runLatency)
+        let steps = try model.chooseTrajectory(budget, keys: seq) { [model, runLatency] loops in
+            runLatency.predictMicroseconds(gflops: Double(batch) * model.gflops(tokens: seq, past: 0, loops: loops))
+        }
 
-        let start = monotonicMicroseconds()
+        let start = context.clock()
         let (modulation, conditioning) = modulation(for: steps)
         let s = try scratch(rows: rows)
         for b in 0..<batch {
@@ -74,7 +79,7 @@ final class LoopFormerRunner: FamilyRunner {
 
         let gflops = Double(batch) * model.gflops(tokens: seq, past: 0, loops: steps.count) + conditioning
         report(steps: steps, gflops: gflops)
-        runLatency.observe(gflops: gflops, microseconds: monotonicMicroseconds() - start)
+        runLatency.observe(gflops: gflops, microseconds: context.clock() - start)
         return [out]
     }
 
@@ -89,7 +94,16 @@ final class LoopFormerRunner: FamilyRunner {
         // The old sequence is gone from here on, whether or not this prefill completes.
         let (out, deferred) = try lm.startPrefill(ids)
         cacheModulation = nil
-        let steps = try model.chooseTrajectory(budget, keys: ids.count, latency: decodeLatency)
+        tokenLimitMs = nil
+        // A per-token limit plans for the last token the generation will decode.
+        let target = min(ids.count + (budget.generationTokens ?? 0), model.contextLength)
+        if budget.maxLatencyMs != nil, budget.loops == nil, budget.trajectory == nil, decodeCost == nil {
+            try calibrateDecode(keys: target)
+        }
+        let cost = decodeCost
+        let steps = try model.chooseTrajectory(budget, keys: target) { [model] loops in
+            cost?.predictTail(loops: loops, keys: target, model: model)
+        }
 
         let seq = ids.count
         let (modulation, conditioning) = modulation(for: steps)
@@ -108,8 +122,14 @@ final class LoopFormerRunner: FamilyRunner {
         arena.reset()
 
         cacheModulation = modulation
+        tokenLimitMs = budget.maxLatencyMs
         lm.finishPrefill(count: seq)
         report(steps: steps, gflops: model.gflops(tokens: seq, past: 0, loops: steps.count, headRows: 1) + conditioning)
+        if budget.maxLatencyMs != nil, let cost {
+            // What one decode step of this sequence is planned to take, at its last token.
+            context.report.predictedMicroseconds = cost.predictTail(loops: steps.count, keys: target, model: model)
+        }
+        if let us = calibrationMicroseconds { context.report.values["calibration_us"] = [us] }
     }
 
     /// Appends one token through the cache, with the trajectory chosen at prefill.
@@ -118,7 +138,8 @@ final class LoopFormerRunner: FamilyRunner {
         guard let modulation = cacheModulation, let kvCache = cache.pointer else {
             throw ModelError(.state, "decode needs a prefill first")
         }
-        let start = monotonicMicroseconds()
+        if let limit = tokenLimitMs { context.deadline = context.callStart + limit * 1000 }
+        let start = context.clock()
         let past = lm.position
         let s = try scratch(rows: 1)
         var token = id
@@ -130,7 +151,57 @@ final class LoopFormerRunner: FamilyRunner {
         let gflops = model.gflops(tokens: 1, past: past, loops: modulation.steps.count)
         lm.finishDecode()
         report(steps: modulation.steps, gflops: gflops)
-        decodeLatency.observe(gflops: gflops, microseconds: monotonicMicroseconds() - start)
+        if let cost = decodeCost {
+            let loops = modulation.steps.count
+            if tokenLimitMs != nil {
+                context.report.predictedMicroseconds = cost.predictTail(loops: loops, keys: past + 1, model: model)
+            }
+            decodeCost?.tail.observe(
+                predicted: cost.predict(loops: loops, keys: past + 1, model: model), actual: context.clock() - start)
+        }
+    }
+
+    /// Microseconds the decode calibration took; nil until it ran.
+    private var calibrationMicroseconds: Double?
+
+    /// Measures the decode step for latency budgets, at half the context (a prefill's budget then
+    /// scales it to the keys it plans for).
+    func calibrate() throws(ModelError) {
+        try calibrateDecode(keys: max(model.contextLength / 2, 1))
+    }
+
+    /// Times decode steps of one and two loop steps whose token attends `keys` keys, on scratch rows of
+    /// the K/V cache (called when there is no sequence, or at a prefill that replaces it): the median
+    /// of three after a warm-up each. Sets `decodeCost`.
+    private func calibrateDecode(keys: Int) throws(ModelError) {
+        let started = context.clock()
+        let keys = max(1, min(keys, model.contextLength))
+        var medians: [Double] = []
+        for steps in [[1.0], [0.5, 0.5]] {
+            let (modulation, _) = modulation(for: steps)
+            guard let need = kv.floats(steps: steps.count) else {
+                throw ModelError(.budget, "the K/V cache for \(steps.count) loop steps is too large")
+            }
+            let kvCache = try cache.ensure(need, what: "the K/V cache for \(steps.count) loop steps")
+            // Rows the step attends are read: zeros, not whatever the allocation held.
+            kvCache.update(repeating: 0, count: need)
+            var times: [Double] = []
+            for rep in 0..<4 {
+                let t0 = context.clock()
+                let s = try scratch(rows: 1)
+                let logits = arena.floats(model.vocab)
+                var token: Int32 = 0
+                embed(&token, count: 1, firstPosition: keys - 1, into: s.x)
+                try stack(s, batch: 1, seq: 1, past: keys - 1, modulation: modulation, cache: kvCache)
+                head(s, rows: 1, into: logits)
+                arena.reset()
+                if rep > 0 { times.append(context.clock() - t0) }
+            }
+            medians.append(times.sorted()[times.count / 2])
+        }
+        let perLoop = max(medians[1] - medians[0], 1e-3)
+        decodeCost = LoopFormerDecodeCost(fixed: max(medians[0] - perLoop, 0), perLoop: perLoop, keys: keys)
+        calibrationMicroseconds = context.clock() - started
     }
 
     // MARK: the network

@@ -9,8 +9,10 @@
 ///    form of the short trajectories the model was trained on (multiples of 1/max_model_loops);
 ///    L > max_model_loops has no such split and is refused.
 /// 3. `budget.maxGFLOPs` / `budget.maxLatencyMs` (per token): the largest L in 1...max_model_loops whose
-///    per-token cost fits — FLOPs counted at the number of keys the call's last token attends;
-///    latency predicted by a model calibrated on this session's earlier calls.
+///    per-token cost fits — FLOPs counted at the number of keys the call's last token attends (at
+///    prefill with `generationTokens`, the last generated token's); the time is the p95 of a decode
+///    step (`LoopFormerDecodeCost`: measured on this session's threads, widened by the spread of its
+///    recent steps).
 /// 4. Nothing: the full trajectory, max_model_loops steps of 1/max_model_loops (the official default).
 extension LoopFormerModel {
     /// The most even trajectory of `loops` steps in units of 1/`maxLoops`, larger steps first.
@@ -28,8 +30,11 @@ extension LoopFormerModel {
     }
 
     /// The trajectory the budget asks for; `keys` is the number of positions the call's last token
-    /// attends, `latency` predicts microseconds per token from GFLOP.
-    func chooseTrajectory(_ budget: Budget, keys: Int, latency: LatencyModel) throws(ModelError) -> [Double] {
+    /// attends (for a prefill with `generationTokens`, the last generated token's), `predict` gives the
+    /// time the budget plans for at a number of loop steps (nil: no prediction yet).
+    func chooseTrajectory(
+        _ budget: Budget, keys: Int, predict: (Int) -> Double?
+    ) throws(ModelError) -> [Double] {
         try budget.validate(for: self, stream: false)
         if let steps = budget.trajectory {
             guard steps.count <= Self.maxTrajectorySteps else {
@@ -48,16 +53,15 @@ extension LoopFormerModel {
         while loops >= 1 {
             let g = gflopsPerToken(loops: loops, keys: keys)
             let fitsWork = budget.maxGFLOPs.map { g <= $0 } ?? true
-            let fitsTime = budget.maxLatencyMs.map { latency.predictMicroseconds(gflops: g) <= $0 * 1000 } ?? true
+            let fitsTime = budget.maxLatencyMs.map { limit in predict(loops).map { $0 <= limit * 1000 } ?? true } ?? true
             if fitsWork && fitsTime { return try Self.evenTrajectory(loops: loops, maxLoops: maxLoops) }
             loops -= 1
         }
         let g = gflopsPerToken(loops: 1, keys: keys)
-        let ms = latency.predictMicroseconds(gflops: g) / 1000
+        let ms = predict(1).map { ", predicted p95 \($0 / 1000) ms" } ?? ""
         throw ModelError(
             .budget,
-            "the budget is below the cheapest setting: 1 loop step costs \(g) GFLOP per token (predicted \(ms) ms at \(keys) positions)"
-        )
+            "the budget is below the cheapest setting: 1 loop step costs \(g) GFLOP per token\(ms) at \(keys) positions")
     }
 
     /// Report text, e.g. "loops=3 (0.375,0.375,0.25)".

@@ -185,7 +185,7 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
     public var inputs: [TensorInfo] { [TensorInfo(name: "input_ids", dtype: .i32, shape: [-1, -1])] }
     public var outputs: [TensorInfo] { [TensorInfo(name: "logits", dtype: .f32, shape: [-1, -1, config.vocab])] }
 
-    public var sessionKnobs: Set<BudgetKnob> { [.maxLatencyMs, .maxGFLOPs] }
+    public var sessionKnobs: Set<BudgetKnob> { [.maxLatencyMs, .maxGFLOPs, .generationTokens] }
 
     public func makeRunner(context: ExecutionContext) throws(ModelError) -> any FamilyRunner {
         MemoryFormerRunner(model: self, context: context)

@@ -54,7 +54,7 @@ public final class TestModel: FamilyModel, @unchecked Sendable {
     public var inputs: [TensorInfo] { [TensorInfo(name: "x", dtype: .f32, shape: [-1, width])] }
     public var outputs: [TensorInfo] { [TensorInfo(name: "y", dtype: .f32, shape: [-1, classes])] }
 
-    public var sessionKnobs: Set<BudgetKnob> { [.maxLatencyMs, .maxGFLOPs, .loops] }
+    public var sessionKnobs: Set<BudgetKnob> { [.maxLatencyMs, .maxGFLOPs, .loops, .generationTokens] }
     public var streamKnobs: Set<BudgetKnob> {
         [.maxLatencyMs, .maxGFLOPs, .earlyFraction, .earlyMargin, .expectedFrames]
     }

@@ -76,6 +76,8 @@ public enum MergeSchedule: Equatable, Sendable, CustomStringConvertible {
 /// Token counts depend only on the schedule and the caps, never on the image, so the cost is known
 /// before running.
 struct TokenPlan: Equatable {
+    /// r asked of each block, before the cap.
+    let requested: [Int]
     /// Tokens entering each block.
     let tokensIn: [Int]
     /// Tokens merged away in each block (after the cap).
@@ -87,10 +89,8 @@ struct TokenPlan: Equatable {
     let macs: Double
 
     init(_ perLayer: [Int], _ c: ViTConfig) {
-        var tokensIn: [Int] = []
-        var merged: [Int] = []
-        let d = Double(c.dim)
-        let m = Double(c.hidden)
+        var tokensIn: [Int] = [], merged: [Int] = []
+        let d = Double(c.dim), m = Double(c.hidden)
         var macs = Double(c.patches * c.patchLength * c.dim) + Double(c.dim * c.classes * (c.distilled ? 2 : 1))
         var t = c.tokens
         for r in perLayer {
@@ -98,12 +98,12 @@ struct TokenPlan: Equatable {
             let e = r > 0 ? min(r, cap) : 0
             tokensIn.append(t)
             merged.append(e)
-            let n = Double(t)
-            let out = Double(t - e)
+            let n = Double(t), out = Double(t - e)
             macs += 4 * n * d * d + 2 * n * n * d + 2 * out * d * m
             if e > 0 { macs += Double((t + 1) / 2) * Double(t / 2) * Double(c.headDim) }
             t -= e
         }
+        self.requested = perLayer
         self.tokensIn = tokensIn
         self.merged = merged
         self.macs = macs
@@ -111,45 +111,135 @@ struct TokenPlan: Equatable {
 
     /// GFLOP (a multiply-add counts 2) for a batch of `images`.
     func gflops(images: Int) -> Double { 2 * macs * Double(images) * 1e-9 }
+
+    /// "r=[8,8,8,16,16,…]": the r each block merged.
+    var mergedDescription: String { "r=[" + merged.map(String.init).joined(separator: ",") + "]" }
+}
+
+/// What a budget chose for a ViT call.
+struct ViTChoice {
+    let schedule: MergeSchedule
+    let plan: TokenPlan
+    /// The time the budget planned for (p95), when it had a latency limit and measured costs.
+    let predicted: Double?
+    /// The schedule's profiled quality, when the model carries a profile that lists it.
+    let quality: Double?
 }
 
 extension ViTModel {
-    /// The schedule a budget asks for: explicit `mergeR` wins; else the gentlest constant r (the
-    /// smallest) whose FLOPs and predicted latency fit the limits; else r = 0.
-    func chooseSchedule(_ budget: Budget, images: Int, latency: LatencyModel) throws(ModelError) -> (
-        MergeSchedule, TokenPlan
-    ) {
+    /// The schedule a budget asks for, in this order:
+    /// 1. explicit `mergeR`;
+    /// 2. with a quality profile and a limit or `minQuality`: among the profiled schedules that fit
+    ///    the limits (and keep `minQuality`), the best-scoring one — or, with `minQuality`, the
+    ///    cheapest; constant, decreasing and per-layer schedules compete alike;
+    /// 3. with limits: the gentlest constant r (the smallest) whose GFLOP and predicted time fit —
+    ///    the time at the percentile `LatencyTail` plans for, from the session's measured costs;
+    /// 4. r = 0.
+    func chooseSchedule(_ budget: Budget, images: Int, costs: inout ViTCostModel) throws(ModelError) -> ViTChoice {
         try budget.validate(for: self, stream: false)
         let depth = config.depth
+        let timed = budget.maxLatencyMs != nil
+        func choice(_ schedule: MergeSchedule, _ plan: TokenPlan) -> ViTChoice {
+            ViTChoice(
+                schedule: schedule, plan: plan, predicted: timed ? costs.predictTail(plan, batch: images) : nil,
+                quality: quality(of: schedule))
+        }
         if let values = budget.mergeR {
             let schedule = try MergeSchedule(values, depth: depth)
-            return (schedule, TokenPlan(schedule.perLayer(depth: depth), config))
+            return choice(schedule, TokenPlan(schedule.perLayer(depth: depth), config))
+        }
+        let limited = budget.maxGFLOPs != nil || budget.maxLatencyMs != nil
+        if budget.minQuality != nil, profile == nil {
+            throw ModelError(
+                .unsupported,
+                "min_quality needs a model that carries a quality profile; measure one with `swiftlet profile`")
+        }
+        if profile != nil, limited || budget.minQuality != nil,
+            let picked = try chooseProfiled(budget, images: images, costs: &costs)
+        {
+            return picked
         }
         let full = MergeSchedule.constant(0)
-        guard budget.maxGFLOPs != nil || budget.maxLatencyMs != nil else {
-            return (full, TokenPlan(full.perLayer(depth: depth), config))
-        }
+        guard limited else { return choice(full, TokenPlan(full.perLayer(depth: depth), config)) }
         // Beyond this r the first layer is capped, and so is every later one: nothing changes.
         let largest = (config.tokens - config.prefix) / 2
-        var cheapest: (MergeSchedule, TokenPlan)? = nil
+        var cheapest: ViTChoice? = nil
         for r in 0...largest {
-            let schedule = MergeSchedule.constant(r)
-            let plan = TokenPlan(schedule.perLayer(depth: depth), config)
-            let g = plan.gflops(images: images)
-            let fitsWork = budget.maxGFLOPs.map { g <= $0 } ?? true
-            let fitsTime = budget.maxLatencyMs.map { latency.predictMicroseconds(gflops: g) <= $0 * 1000 } ?? true
-            if fitsWork && fitsTime { return (schedule, plan) }
-            cheapest = (schedule, plan)
+            let c = choice(.constant(r), TokenPlan(MergeSchedule.constant(r).perLayer(depth: depth), config))
+            if fits(c, budget, images: images) { return c }
+            cheapest = c
         }
-        let (schedule, plan) = cheapest!
-        let g = plan.gflops(images: images)
-        let ms = latency.predictMicroseconds(gflops: g) / 1000
-        let gText = formatted(g, 4)
-        let msText = formatted(ms, 3)
+        let c = cheapest!
+        let gText = formatted(c.plan.gflops(images: images), 4)
+        let msText = c.predicted.map { ", predicted p95 " + formatted($0 / 1000, 3) + " ms" } ?? ""
         throw ModelError(
             .budget,
-            "the budget is below the cheapest schedule: \(schedule) costs \(gText) GFLOP (predicted \(msText) ms) for \(images) image(s)"
-        )
+            "the budget is below the cheapest schedule: \(c.schedule) costs \(gText) GFLOP\(msText) for \(images) image(s)")
+    }
+
+    private func fits(_ c: ViTChoice, _ budget: Budget, images: Int) -> Bool {
+        let fitsWork = budget.maxGFLOPs.map { c.plan.gflops(images: images) <= $0 } ?? true
+        let fitsTime = budget.maxLatencyMs.map { limit in c.predicted.map { $0 <= limit * 1000 } ?? true } ?? true
+        return fitsWork && fitsTime
+    }
+
+    /// Step 2 of `chooseSchedule`; nil when no profiled schedule fits the limits and no minimum quality
+    /// was asked (the constant-r search then takes over).
+    private func chooseProfiled(
+        _ budget: Budget, images: Int, costs: inout ViTCostModel
+    ) throws(ModelError) -> ViTChoice? {
+        guard let profile else { return nil }
+        let depth = config.depth
+        var candidates: [(choice: ViTChoice, cost: Double)] = []
+        for (entry, schedule) in profile {
+            let plan = TokenPlan(schedule.perLayer(depth: depth), config)
+            let predicted = budget.maxLatencyMs == nil ? nil : costs.predictTail(plan, batch: images)
+            let c = ViTChoice(schedule: schedule, plan: plan, predicted: predicted, quality: entry.quality)
+            guard fits(c, budget, images: images) else { continue }
+            // Cheapness: the measured time where there is one, else the work.
+            candidates.append((c, costs.predict(plan, batch: images) ?? plan.gflops(images: images)))
+        }
+        if let floor = budget.minQuality {
+            let keeping = candidates.filter { $0.choice.quality! >= floor - 1e-12 }
+            if let best = keeping.min(by: { ($0.cost, -$0.choice.quality!) < ($1.cost, -$1.choice.quality!) }) {
+                return best.choice
+            }
+            let best = profile.map(\.entry.quality).max() ?? 0
+            throw ModelError(
+                .budget,
+                best < floor - 1e-12
+                    ? "no profiled setting keeps \(formatted(floor * 100, 1)) % of full quality (the best keeps \(formatted(best * 100, 1)) %)"
+                    : "no profiled setting that keeps \(formatted(floor * 100, 1)) % of full quality fits the limits")
+        }
+        return candidates.max { ($0.choice.quality!, -$0.cost) < ($1.choice.quality!, -$1.cost) }?.choice
+    }
+
+    /// Correction inside a call: after block `layer`, with `available` microseconds left before the
+    /// deadline, the plan for the remaining blocks. nil when the planned rest is predicted to fit
+    /// (at `ratio` × the cost table); else every remaining block merges at least r', the smallest r'
+    /// whose rest fits, or as hard as the caps allow when none does.
+    func correctedPlan(
+        _ plan: TokenPlan, after layer: Int, available: Double, batch: Int, ratio: Double,
+        costs: inout ViTCostModel
+    ) -> TokenPlan? {
+        let depth = config.depth
+        guard layer + 1 < depth, let rest = costs.predict(plan, batch: batch, from: layer + 1) else { return nil }
+        if rest * ratio <= available { return nil }
+        let done = Array(plan.merged[0...layer])
+        let t = plan.tokensIn[layer] - plan.merged[layer]
+        let largest = max((t - config.prefix) / 2, 0)
+        var harshest = plan
+        guard largest >= 1 else { return nil }
+        for r in 1...largest {
+            let later = plan.requested[(layer + 1)...].map { max($0, r) }
+            let candidate = TokenPlan(done + later, config)
+            guard candidate.merged != plan.merged else { continue }
+            harshest = candidate
+            if let us = costs.predict(candidate, batch: batch, from: layer + 1), us * ratio <= available {
+                return candidate
+            }
+        }
+        return harshest == plan ? nil : harshest
     }
 }
 

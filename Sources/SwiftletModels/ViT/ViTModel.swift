@@ -20,12 +20,35 @@ public final class ViTModel: FamilyModel, @unchecked Sendable {
     let config: ViTConfig
     let weights: ViTWeights
     let file: SWLFile // keeps the mapped weights alive
+    /// The quality profile's settings as schedules, when the model carries one (`swiftlet profile`).
+    let profile: [(entry: QualityProfile.Entry, schedule: MergeSchedule)]?
 
     public init(file: SWLFile) throws(ModelError) {
         self.file = file
         let w = Weights(file)
         config = try ViTConfig(w)
         weights = try ViTWeights(w, config)
+        let depth = config.depth
+        profile = try QualityProfile(metadata: file.metadata, full: "r=0").map { (p) throws(ModelError) in
+            try p.entries.map { (e) throws(ModelError) in (e, try Self.schedule(e.setting, depth: depth)) }
+        }
+    }
+
+    /// The schedule of a profile setting spelled "r=8", "r=8,-1" or "r=16,8,4".
+    static func schedule(_ setting: String, depth: Int) throws(ModelError) -> MergeSchedule {
+        let values = setting.hasPrefix("r=") ? setting.dropFirst(2).split(separator: ",").map { Int($0) } : []
+        guard !values.isEmpty, !values.contains(nil) else {
+            throw ModelError(
+                .format,
+                "the model's quality profile lists '\(setting)', which is not a merge schedule (r=8, r=8,-1 or r=16,8,4); profile the model again"
+            )
+        }
+        return try MergeSchedule(values.map { $0! }, depth: depth)
+    }
+
+    /// The profiled quality of a schedule (nil when it was not profiled).
+    func quality(of schedule: MergeSchedule) -> Double? {
+        profile?.first { $0.schedule == schedule }?.entry.quality
     }
 
     public var inputs: [TensorInfo] {
@@ -44,7 +67,7 @@ public final class ViTModel: FamilyModel, @unchecked Sendable {
         ]
     }
 
-    public var sessionKnobs: Set<BudgetKnob> { [.maxLatencyMs, .maxGFLOPs, .mergeR] }
+    public var sessionKnobs: Set<BudgetKnob> { [.maxLatencyMs, .maxGFLOPs, .mergeR, .minQuality] }
 
     public func makeRunner(context: ExecutionContext) throws(ModelError) -> any FamilyRunner {
         ViTRunner(model: self, context: context)

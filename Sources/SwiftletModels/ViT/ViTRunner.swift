@@ -16,14 +16,16 @@ final class ViTRunner: FamilyRunner {
     let model: ViTModel
     let context: ExecutionContext
     private var arena: Arena { context.arena }
-    /// Starts at 50 GFLOP/s and follows the measured runs.
-    var latency = LatencyModel(microsecondsPerGFLOP: 20_000, fixedMicroseconds: 0)
+    /// What each part of a call costs on this session's threads (calibrated, then refreshed by every
+    /// call) and how calls spread around it.
+    var costs: ViTCostModel
     /// One part per thread of the session.
     var parts: Int { context.threads }
 
     init(model: ViTModel, context: ExecutionContext) {
         self.model = model
         self.context = context
+        costs = ViTCostModel(maxTokens: model.config.tokens)
     }
 
     /// Runs `body(part, parts)` once per thread of the session.
@@ -80,19 +82,56 @@ final class ViTRunner: FamilyRunner {
         guard batch >= 1 else {
             throw ModelError(.shape, "input 'images' holds no image (batch 0)")
         }
-        let (schedule, plan) = try model.chooseSchedule(budget, images: batch, latency: latency)
-        let start = monotonicMicroseconds()
-        let outputs = try forward(images.floats.baseAddress!, batch: batch, plan: plan)
-        let gflops = plan.gflops(images: batch)
-        latency.observe(gflops: gflops, microseconds: monotonicMicroseconds() - start)
+        if budget.maxLatencyMs != nil, !costs.isCalibrated, budget.mergeR == nil {
+            // The first latency budget of a session that was not calibrated at creation: calibrate now
+            // (this call takes longer; the report says by how much).
+            try calibrate()
+        }
+        let choice = try model.chooseSchedule(budget, images: batch, costs: &costs)
+        let start = context.clock()
+        if let limit = budget.maxLatencyMs { context.deadline = context.callStart + limit * 1000 }
+        var plan = choice.plan
+        let (outputs, timings, fixed, correctedAt) = try forward(
+            images.floats.baseAddress!, batch: batch, plan: &plan, deadline: context.deadline)
+        costs.observe(plan, batch: batch, blocks: timings, fixed: fixed, total: context.clock() - start)
 
+        let gflops = plan.gflops(images: batch)
         context.report.layers = model.config.depth
         context.report.tokensKept = plan.tokensLeft
         context.report.gflops = gflops
-        context.report.choice = schedule.description
+        context.report.predictedMicroseconds = choice.predicted ?? 0
+        context.report.predictedQuality = choice.quality
+        context.report.choice = choice.schedule.description
+        if let l = correctedAt {
+            context.report.choice += ", then \(plan.mergedDescription) from block \(l + 1) to meet the deadline"
+            context.report.values["corrected_after_block"] = [Double(l)]
+            context.report.predictedQuality = model.quality(of: .list(plan.merged))
+        }
         context.report.values["tokens_per_layer"] = plan.tokensOut.map(Double.init)
         context.report.values["merged_per_layer"] = plan.merged.map(Double.init)
+        if let us = costs.calibrationMicroseconds { context.report.values["calibration_us"] = [us] }
         return outputs
+    }
+
+    /// Measures what each part of a forward costs on this session's threads: a few runs of a blank
+    /// image at r = 0 (the first, which pages the weights in, is not counted) and at merge rates that
+    /// pass through every token count from the full one down to a handful. About four forwards' time,
+    /// and never more than a second past the first two runs.
+    func calibrate() throws(ModelError) {
+        let c = model.config
+        let start = context.clock()
+        let largest = max((c.tokens - c.prefix) / 2, 1)
+        let rates = [0, 0, max(largest / 12, 1), max(largest / 6, 1), max(largest / 4, 1), largest]
+        var image = [Float](repeating: 0, count: c.channels * c.imageHeight * c.imageWidth)
+        try image.withUnsafeMutableBufferPointer { (pixels) throws(ModelError) in
+            for (i, r) in rates.enumerated() {
+                if i >= 2, context.clock() - start > 1_000_000 { break }
+                var plan = TokenPlan([Int](repeating: r, count: c.depth), c)
+                let (_, timings, fixed, _) = try forward(pixels.baseAddress!, batch: 1, plan: &plan, deadline: nil)
+                if i > 0 { costs.observeCalibration(batch: 1, blocks: timings, fixed: fixed) }
+            }
+        }
+        costs.calibrationMicroseconds = context.clock() - start
     }
 
     /// Attention scratch floats per part.
@@ -113,9 +152,18 @@ final class ViTRunner: FamilyRunner {
         return total + fixed
     }
 
+    /// One forward pass. Times every block's parts; with a `deadline`, after each block compares the
+    /// clock with it and, if the rest of `plan` is predicted to overrun, merges harder in the remaining
+    /// blocks (`plan` is then the schedule actually run, and the block after which it changed is
+    /// returned).
     private func forward(
-        _ input: UnsafePointer<Float>, batch: Int, plan: TokenPlan,
-    ) throws(ModelError) -> [Tensor] {
+        _ input: UnsafePointer<Float>, batch: Int, plan: inout TokenPlan, deadline: Double?
+    ) throws(ModelError) -> (outputs: [Tensor], blocks: [BlockTiming], fixed: Double, correctedAt: Int?) {
+        let clock = context.clock
+        let began = clock()
+        var timings: [BlockTiming] = []
+        timings.reserveCapacity(model.config.depth)
+        var correctedAt: Int? = nil
         let c = model.config
         let w = model.weights
         let d = c.dim
@@ -153,6 +201,8 @@ final class ViTRunner: FamilyRunner {
         let scale = Float(1 / Double(c.headDim).squareRoot())
         var sized = false // ToMe's `size` is None until the first merge
         var t = n0
+        var blockStart = clock()
+        let embedding = blockStart - began
         for (l, b) in w.blocks.enumerated() {
             try context.checkAbort("before block \(l)")
             let rows = batch * t
@@ -176,8 +226,10 @@ final class ViTRunner: FamilyRunner {
             linear(
                 h, rows: rows, inFeatures: d, weight: b.projWeight, bias: b.projBias, outFeatures: d, into: x,
                 accumulate: true)
+            let attentionEnd = clock()
 
             let r = plan.merged[l]
+            let tokensIn = t
             if r > 0 {
                 let out = t - r
                 let (src, dst, s, sNext) = (x, xNext, sizes, sizesNext)
@@ -200,6 +252,7 @@ final class ViTRunner: FamilyRunner {
                 sized = true
                 t = out
             }
+            let mergeEnd = clock()
 
             let mrows = batch * t
             layerNorm(x, rows: mrows, weight: b.norm2Weight, bias: b.norm2Bias, into: h)
@@ -209,8 +262,23 @@ final class ViTRunner: FamilyRunner {
             linear(
                 big, rows: mrows, inFeatures: hidden, weight: b.fc2Weight, bias: b.fc2Bias, outFeatures: d, into: x,
                 accumulate: true)
+            let blockEnd = clock()
+            timings.append(
+                BlockTiming(
+                    tokensIn: tokensIn, merged: r, attention: attentionEnd - blockStart, merge: mergeEnd - attentionEnd,
+                    mlp: blockEnd - mergeEnd))
+            blockStart = blockEnd
+            if let deadline,
+                let corrected = model.correctedPlan(
+                    plan, after: l, available: deadline - blockEnd, batch: batch,
+                    ratio: costs.tail.ratio(at: 0.75), costs: &costs)
+            {
+                plan = corrected
+                if correctedAt == nil { correctedAt = l }
+            }
         }
         try context.checkAbort("before the head")
+        let headStart = clock()
 
         // Final norm over all tokens, then the head on the class token (and the distillation head on
         // token 1, averaged with it).
@@ -227,7 +295,8 @@ final class ViTRunner: FamilyRunner {
         }
         let tokens = Tensor(shape: [batch, t, d], values: Array(UnsafeBufferPointer(start: h, count: batch * t * d)))
         let sizeTensor = Tensor(shape: [batch, t], values: Array(UnsafeBufferPointer(start: sizes, count: batch * t)))
-        return [logits, tokens, sizeTensor]
+        let fixed = embedding + clock() - headStart
+        return ([logits, tokens, sizeTensor], timings, fixed, correctedAt)
     }
 
     /// `out[b] = W · rows[b·stride] + bias` for the `batch` rows `stride` floats apart.

@@ -71,6 +71,8 @@ class Budget(ctypes.Structure):
         ("early_fraction", ctypes.c_double),
         ("early_margin", ctypes.c_double),
         ("expected_frames", ctypes.c_int64),
+        ("generation_tokens", ctypes.c_int64),
+        ("min_quality", ctypes.c_double),
     ]
 
 
@@ -91,6 +93,10 @@ class RunReport(ctypes.Structure):
         ("choice", ctypes.c_char_p),
         ("threads_used", ctypes.c_int32),
         ("reserved2", ctypes.c_int32),
+        ("predicted_us", ctypes.c_double),
+        ("deadline_met", ctypes.c_int32),
+        ("reserved3", ctypes.c_int32),
+        ("predicted_quality", ctypes.c_double),
     ]
 
 
@@ -102,7 +108,13 @@ class SessionOptions(ctypes.Structure):
         ("n_threads", ctypes.c_int32),
         ("abort_callback", AbortCallback),
         ("abort_user_data", ctypes.c_void_p),
+        ("flags", ctypes.c_uint32),
+        ("reserved", ctypes.c_uint32),
     ]
+
+
+#: swl_session_options.flags
+SESSION_CALIBRATE = 1
 
 
 class Sampler(ctypes.Structure):
@@ -134,9 +146,9 @@ EXPECTED_SIZES: Dict[str, int] = {
     "swl_tensor": 96,
     "swl_tensor_info": 88,
     "swl_load_options": 8,
-    "swl_budget": 80,
-    "swl_run_report": 72,
-    "swl_session_options": 24,
+    "swl_budget": 96,
+    "swl_run_report": 96,
+    "swl_session_options": 32,
     "swl_sampler": 16,
     "swl_stream_options": 32,
 }

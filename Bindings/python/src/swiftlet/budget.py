@@ -31,6 +31,10 @@ class Budget:
         early_fraction: streams: decide once this fraction (0, 1] of ``expected_frames`` arrived.
         early_margin: streams: decide once the top-1 minus top-2 score exceeds this.
         expected_frames: streams: the number of frames a whole input has.
+        generation_tokens: language models, at prefill: the tokens the generation will add, so that
+            a per-token latency limit plans for the context length it reaches (``generate`` sets it).
+        min_quality: models with a quality profile: the least quality to keep, a fraction (0, 1] of
+            full quality; the cheapest profiled setting that keeps it is chosen.
     """
 
     max_latency_ms: Optional[float] = None
@@ -41,6 +45,8 @@ class Budget:
     early_fraction: Optional[float] = None
     early_margin: Optional[float] = None
     expected_frames: Optional[int] = None
+    generation_tokens: Optional[int] = None
+    min_quality: Optional[float] = None
 
     def to_c(self) -> Tuple[S.Budget, List[Any]]:
         """The C struct, and the arrays it points to (keep them alive for the call)."""
@@ -69,6 +75,8 @@ class Budget:
         b.early_fraction = _number(self.early_fraction, "early_fraction")
         b.early_margin = _number(self.early_margin, "early_margin")
         b.expected_frames = _integer(self.expected_frames, "expected_frames", 64)
+        b.generation_tokens = _integer(self.generation_tokens, "generation_tokens", 64)
+        b.min_quality = _number(self.min_quality, "min_quality")
         return b, keep
 
 
@@ -106,6 +114,11 @@ class RunReport:
         decided: streams: an early decision was made.
         choice: what the budget chose, e.g. ``"r=8"`` or ``"loops=4 (0.25,0.25,0.25,0.25)"``.
         threads_used: threads that did work in the call (never more than the session's).
+        predicted_us: with a latency limit, the time the budget planned for (its p95 prediction of
+            the chosen setting); 0 without one.
+        deadline_met: with a latency limit, whether the call ended within it; None without one.
+        predicted_quality: with a quality profile, the chosen setting's quality as a fraction of
+            full quality; None when the model has none or the setting was not profiled.
         values: per-layer or per-step series the call reported (e.g. ``"tokens_per_layer"``,
             ``"spike_rate"``, ``"trajectory"``), for the names in :data:`KNOWN_VALUES`.
     """
@@ -120,6 +133,9 @@ class RunReport:
     decided: bool = False
     choice: str = ""
     threads_used: int = 1
+    predicted_us: float = 0.0
+    deadline_met: Optional[bool] = None
+    predicted_quality: Optional[float] = None
     values: Dict[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
@@ -136,6 +152,9 @@ class RunReport:
             decided=bool(r.decided),
             choice=decode(r.choice),
             threads_used=int(r.threads_used),
+            predicted_us=float(r.predicted_us),
+            deadline_met=None if r.deadline_met < 0 else bool(r.deadline_met),
+            predicted_quality=float(r.predicted_quality) if r.predicted_quality > 0 else None,
             values=values or {},
         )
 
@@ -143,7 +162,8 @@ class RunReport:
 #: Report series the families publish; :attr:`RunReport.values` holds those a call reported. Any
 #: other name can still be read with ``Session.report_values`` / ``Stream.report_values``.
 KNOWN_VALUES: Tuple[str, ...] = (
-    "tokens_per_layer", "merged_per_layer",                          # vit
+    "tokens_per_layer", "merged_per_layer", "corrected_after_block",  # vit
+    "calibration_us",                                                # vit, loopformer
     "spike_rate", "u_active_fraction", "frames_in",                  # lmuformer
     "trajectory",                                                    # loopformer
     "resident_table_bytes", "resident_table_bytes_per_layer",        # memoryformer

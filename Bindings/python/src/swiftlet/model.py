@@ -160,16 +160,20 @@ class Model:
             with self._lock:
                 self._users -= 1
 
-    def session(self, threads: int = 0, abort: Optional[Callable[[], bool]] = None) -> Session:
+    def session(self, threads: int = 0, abort: Optional[Callable[[], bool]] = None, *,
+                calibrate: bool = False) -> Session:
         """A session for repeated whole-input runs or generation (one thread at a time).
 
         Args:
             threads: compute threads; 0 = all cores.
             abort: called between layers; return True to stop the call with AbortedError. An
                 exception it raises stops the call and propagates.
+            calibrate: measure now what each budget setting costs with these threads, so that the
+                first call with ``max_latency_ms`` already chooses from measured costs (otherwise
+                that call measures them and takes longer).
         """
         with self._use() as handle:
-            return Session._create(handle, self._inputs, threads, abort)
+            return Session._create(handle, self._inputs, threads, abort, calibrate)
 
     def stream(self, pcm: bool = False, *, budget: Optional[Budget] = None, threads: int = 0,
                abort: Optional[Callable[[], bool]] = None) -> Stream:

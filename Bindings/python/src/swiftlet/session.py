@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ctypes
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace as _replace
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -126,9 +126,10 @@ class Session(ExclusiveHandle):
 
     @classmethod
     def _create(cls, model_handle: int, inputs: Tuple[TensorInfo, ...], threads: int,
-                abort: Optional[Callable[[], bool]]) -> "Session":
+                abort: Optional[Callable[[], bool]], calibrate: bool = False) -> "Session":
         options = S.new(S.SessionOptions)
         options.n_threads = _threads(threads)
+        options.flags = S.SESSION_CALIBRATE if calibrate else 0
         hook = AbortHook(abort) if abort is not None else None
         options.abort_callback = hook.c_function if hook else null_abort()
         out = ctypes.c_void_p()
@@ -289,6 +290,9 @@ class Session(ExclusiveHandle):
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, (int, np.integer)) or max_tokens < 0:
             raise InvalidArgumentError(f"max_tokens must be an integer >= 0, got {max_tokens!r}")
         sampler = Sampler(temperature, top_k, seed)
+        if budget is not None and budget.generation_tokens is None and max_tokens > 1:
+            # A per-token limit plans for the context the generation reaches.
+            budget = _replace(budget, generation_tokens=int(max_tokens) - 1)
         # Held for the whole sequence so that no other thread's call interleaves with it.
         with self._use() as handle:
             prefill = self.prefill(prompt_ids, budget)

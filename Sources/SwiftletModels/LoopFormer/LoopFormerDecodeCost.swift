@@ -1,0 +1,34 @@
+/// What one decode step costs on a session's threads: a fixed part (embedding, final norm, LM head)
+/// plus one part per loop step, measured by timing decode steps of one and two loop steps at a known
+/// number of keys; the per-step part follows the attention's growth with the keys by FLOP count.
+///
+/// A step of L loops is predicted as `fixed + L · perLoop(keys)`; `tail` widens that to the percentile
+/// budgets plan for, from the ratios actual ÷ predicted of the session's recent decode steps.
+struct LoopFormerDecodeCost {
+    /// Microseconds of the part that does not loop.
+    let fixed: Double
+    /// Microseconds of one loop step at `keys` keys.
+    let perLoop: Double
+    let keys: Int
+    var tail = LatencyTail()
+
+    /// Mean microseconds of a decode step with `loops` steps whose token attends `keys` keys.
+    func predict(loops: Int, keys: Int, model: LoopFormerModel) -> Double {
+        let scale = model.loopGFLOPs(keys: keys) / max(model.loopGFLOPs(keys: self.keys), 1e-12)
+        return fixed + Double(loops) * perLoop * scale
+    }
+
+    /// The planned percentile (p95) of such a step.
+    func predictTail(loops: Int, keys: Int, model: LoopFormerModel) -> Double {
+        tail.tail(predict(loops: loops, keys: keys, model: model))
+    }
+}
+
+extension LoopFormerModel {
+    /// GFLOP of one loop step of one decoded token attending `keys` keys (the blocks, without the head).
+    func loopGFLOPs(keys: Int) -> Double {
+        let C = Double(width)
+        let I = Double(hidden)
+        return Double(blockCount) * (8 * C * C + 4 * C * I + 4 * C * Double(keys)) * 1e-9
+    }
+}

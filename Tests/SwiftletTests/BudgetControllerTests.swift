@@ -1,0 +1,278 @@
+import Foundation
+import Testing
+
+@testable import Swiftlet
+@testable import SwiftletModels
+
+/// The latency controller's logic, on a clock the test drives: what a budget chooses from measured
+/// costs, how the tail widens the plan, when a call corrects its schedule, and what the report says.
+/// Speed itself is measured in Benchmarks/, never asserted here.
+@Suite struct BudgetControllerTests {
+    /// A clock that moves only when read: `tick` µs per read, plus whatever the test adds.
+    final class FakeClock: @unchecked Sendable {
+        var now = 0.0
+        var tick = 10.0
+        /// Reads left before `jump` is added once (a stall in the middle of a call).
+        var readsBeforeJump: Int?
+        var jump = 0.0
+
+        func read() -> Double {
+            now += tick
+            if let n = readsBeforeJump {
+                if n == 0 {
+                    now += jump
+                    readsBeforeJump = nil
+                } else {
+                    readsBeforeJump = n - 1
+                }
+            }
+            return now
+        }
+    }
+
+    // MARK: the tail
+
+    @Test func tailPlansForTheHighPercentileWithAPriorUntilEnoughCalls() {
+        var tail = LatencyTail()
+        #expect(tail.ratio(at: 0.95) == LatencyTail.priorRatio)
+        for _ in 0..<3 { tail.observe(predicted: 100, actual: 100) }
+        // Three calls seen: the five missing ones still count as the prior margin.
+        #expect(tail.ratio(at: 0.95) == LatencyTail.priorRatio)
+        #expect(tail.ratio(at: 0.25) == 1.0)
+        // 40 calls: 38 on time, two 50 % slow: the p95 (nearest rank 38 of 40) is on time, the max is not.
+        tail = LatencyTail()
+        for i in 0..<40 { tail.observe(predicted: 100, actual: i % 20 == 19 ? 150 : 100) }
+        #expect(tail.ratio(at: 0.95) == 1.0)
+        #expect(tail.ratio(at: 1.0) == 1.5)
+        // Drift: a window of slow calls moves the plan.
+        for _ in 0..<LatencyTail.window { tail.observe(predicted: 100, actual: 130) }
+        #expect(tail.ratio(at: 0.95) == 1.3)
+        #expect(tail.tail(200) == 260)
+        // Nonsense observations are ignored.
+        tail.observe(predicted: 0, actual: 5)
+        tail.observe(predicted: 10, actual: .nan)
+        #expect(tail.count == LatencyTail.window)
+    }
+
+    @Test func costCurveInterpolatesBetweenMeasuredTokenCountsAndScalesBeyond() {
+        var curve = CostCurve(maxTokens: 100)
+        #expect(curve.isEmpty)
+        curve.observe(tokens: 20, microseconds: 200)
+        curve.observe(tokens: 60, microseconds: 1000)
+        #expect(curve.value(at: 40) == 600)
+        #expect(curve.value(at: 10) == 100) // proportional below the first point
+        #expect(curve.value(at: 90) == 1500) // and above the last
+        // A second measurement at the same count is averaged in, not replacing the first.
+        curve.observe(tokens: 60, microseconds: 2000)
+        #expect(curve.value(at: 60) == 1250)
+    }
+
+    // MARK: the ViT's choice
+
+    /// The ViT fixture's model (4 blocks, 65 tokens, 1 prefix token) with a cost table in which a
+    /// block's attention part costs 10 µs per token, its MLP part 20 µs per token and a merge 1 µs
+    /// per token, plus 100 µs fixed.
+    static func syntheticCosts(_ model: ViTModel) -> ViTCostModel {
+        var costs = ViTCostModel(maxTokens: model.config.tokens)
+        for t in stride(from: 3, through: model.config.tokens, by: 2) {
+            costs.observeCalibration(
+                batch: 1,
+                blocks: [
+                    BlockTiming(
+                        tokensIn: t, merged: 1, attention: 10 * Double(t), merge: Double(t),
+                        mlp: 20 * Double(t - 1))
+                ], fixed: 100)
+        }
+        return costs
+    }
+
+    /// What the synthetic table gives a plan, computed here from the plan's token counts.
+    static func syntheticMicroseconds(_ plan: TokenPlan) -> Double {
+        var us = 100.0
+        for (t, r) in zip(plan.tokensIn, plan.merged) {
+            us += 10 * Double(t) + 20 * Double(t - r) + (r > 0 ? Double(t) : 0)
+        }
+        return us
+    }
+
+    static func vitModel() throws -> ViTModel {
+        let model = try Model(bytes: try ViTFixture.convert("checkpoint.safetensors"))
+        return model.impl as! ViTModel
+    }
+
+    @Test func latencyBudgetPicksTheGentlestConstantRWhoseTailFits() throws {
+        let model = try Self.vitModel()
+        let c = model.config
+        var costs = Self.syntheticCosts(model)
+        let plan = { (r: Int) in TokenPlan([Int](repeating: r, count: c.depth), c) }
+        let full = Self.syntheticMicroseconds(plan(0))
+        #expect(costs.predict(plan(0), batch: 1) == full)
+        // With no call observed, the plan is the prediction times the prior margin.
+        for fraction in [0.6, 0.75, 0.9, 1.0, 1.2] {
+            let limitUs = full * fraction
+            let expected = (0...32).first { Self.syntheticMicroseconds(plan($0)) * LatencyTail.priorRatio <= limitUs }
+            let result = Result {
+                try model.chooseSchedule(Budget(maxLatencyMs: limitUs / 1000), images: 1, costs: &costs)
+            }
+            if let expected {
+                let c = try result.get()
+                #expect(c.schedule == .constant(expected), "limit \(fraction) of full")
+                #expect(c.plan == plan(expected))
+                #expect(c.predicted == Self.syntheticMicroseconds(plan(expected)) * LatencyTail.priorRatio)
+                #expect(c.quality == nil)
+            } else {
+                #expect(throws: ModelError.self) { try result.get() }
+            }
+        }
+        // Calls that ran 20 % over the table move the plan: the same limit now needs a harsher r.
+        let limitUs = full * 0.9
+        let before = try model.chooseSchedule(Budget(maxLatencyMs: limitUs / 1000), images: 1, costs: &costs).schedule
+        for _ in 0..<LatencyTail.window {
+            costs.tail.observe(predicted: 1000, actual: 1300)
+        }
+        let after = try model.chooseSchedule(Budget(maxLatencyMs: limitUs / 1000), images: 1, costs: &costs).schedule
+        guard case .constant(let r0) = before, case .constant(let r1) = after else {
+            Issue.record("expected constant schedules, got \(before) and \(after)")
+            return
+        }
+        #expect(r1 > r0)
+        #expect(Self.syntheticMicroseconds(plan(r1)) * 1.3 <= limitUs)
+        #expect(Self.syntheticMicroseconds(plan(r1 - 1)) * 1.3 > limitUs)
+        // A batch never measured is priced as that many images.
+        #expect(costs.predict(plan(0), batch: 3) == 3 * full)
+    }
+
+    @Test func correctionMergesHarderOnlyWhenTheRestWouldOverrun() throws {
+        let model = try Self.vitModel()
+        let c = model.config
+        var costs = Self.syntheticCosts(model)
+        let planned = TokenPlan([Int](repeating: 2, count: c.depth), c)
+        let rest = { (p: TokenPlan) in
+            zip(p.tokensIn, p.merged).dropFirst(2).reduce(0.0) { us, b in
+                us + 10 * Double(b.0) + 20 * Double(b.0 - b.1) + (b.1 > 0 ? Double(b.0) : 0)
+            }
+        }
+        // Enough time: no change.
+        #expect(
+            model.correctedPlan(planned, after: 1, available: rest(planned) + 1, batch: 1, ratio: 1, costs: &costs)
+                == nil)
+        // 10 % short: the blocks after block 1 merge at least r', the smallest that fits.
+        let available = rest(planned) * 0.9
+        let corrected = try #require(
+            model.correctedPlan(planned, after: 1, available: available, batch: 1, ratio: 1, costs: &costs))
+        #expect(Array(corrected.merged[0...1]) == Array(planned.merged[0...1]))
+        #expect(rest(corrected) <= available)
+        let rPrime = corrected.requested[2]
+        #expect(corrected.requested[2...].allSatisfy { $0 == rPrime })
+        let gentler = TokenPlan(Array(planned.merged[0...1]) + [Int](repeating: rPrime - 1, count: c.depth - 2), c)
+        #expect(rest(gentler) > available)
+        // No time at all: as hard as the caps allow.
+        let harshest = try #require(
+            model.correctedPlan(planned, after: 1, available: 0, batch: 1, ratio: 1, costs: &costs))
+        let t = planned.tokensOut[1]
+        #expect(harshest.merged[2] == (t - c.prefix) / 2)
+        // After the last block there is nothing left to change.
+        #expect(
+            model.correctedPlan(planned, after: c.depth - 1, available: 0, batch: 1, ratio: 1, costs: &costs) == nil)
+    }
+
+    // MARK: a whole call on the fake clock
+
+    /// A ViT runner on the fake clock, its calibration run.
+    static func runner(_ clock: FakeClock) throws -> ViTRunner {
+        let model = try vitModel()
+        let context = ExecutionContext(threads: 1, clock: { clock.read() })
+        let runner = try model.makeRunner(context: context) as! ViTRunner
+        try runner.calibrate()
+        return runner
+    }
+
+    @Test func aStallInsideTheCallMakesTheRemainingBlocksMergeHarder() throws {
+        let clock = FakeClock()
+        let runner = try Self.runner(clock)
+        #expect(runner.costs.isCalibrated)
+        #expect(runner.costs.calibrationMicroseconds! > 0)
+        let input = try ViTFixture.input()
+        // On this clock every timed part costs one tick whatever its tokens, so a budget of the full
+        // model's planned time chooses r = 0 and meets it.
+        let batch = input.shape[0]
+        let predictedFull = runner.costs.predictTail(TokenPlan([0, 0, 0, 0], runner.model.config), batch: batch)
+        let full = try #require(predictedFull)
+        let budget = Budget(maxLatencyMs: (full + 200) / 1000)
+        let quiet = try Self.call(runner, input, budget)
+        #expect(quiet.choice == "r=0")
+        #expect(quiet.values["corrected_after_block"] == nil)
+        #expect(quiet.deadlineMet == true)
+        #expect(quiet.predictedMicroseconds == full)
+        // A stall of the whole budget during block 1: after it, the rest cannot fit, so blocks 2 and 3
+        // merge as hard as the caps allow, and the report says so.
+        clock.readsBeforeJump = 8
+        clock.jump = full + 200
+        let stalled = try Self.call(runner, input, budget)
+        let correctedAt = try #require(stalled.values["corrected_after_block"]?.first)
+        let merged = try #require(stalled.values["merged_per_layer"])
+        #expect(merged[0] == 0)
+        #expect(merged[Int(correctedAt) + 1] > 0)
+        #expect(stalled.choice.hasPrefix("r=0, then r=["))
+        #expect(stalled.choice.hasSuffix("to meet the deadline"))
+        #expect(stalled.deadlineMet == false)
+        #expect(stalled.tokensKept < 65)
+    }
+
+    /// One run through the execution context, as a session makes it.
+    static func call(_ runner: ViTRunner, _ input: Tensor, _ budget: Budget) throws -> RunReport {
+        let context = runner.context
+        context.begin()
+        try input.values.withUnsafeBytes { bytes in
+            let view = TensorView(dtype: .f32, shape: input.shape, data: bytes.baseAddress!)
+            _ = try runner.run([view], budget: budget)
+        }
+        return context.finish()
+    }
+
+    // MARK: LoopFormer
+
+    @Test func loopFormerPlansTheDecodeStepAtTheContextTheGenerationReaches() throws {
+        let model = try LoopFormerFixture.model().impl as! LoopFormerModel
+        // 100 µs fixed, 50 µs per loop step at 16 keys; the attention part grows with the keys.
+        let cost = LoopFormerDecodeCost(fixed: 100, perLoop: 50, keys: 16)
+        #expect(cost.predict(loops: 3, keys: 16, model: model) == 250)
+        #expect(cost.predict(loops: 1, keys: 64, model: model) > 150)
+        #expect(cost.predictTail(loops: 1, keys: 16, model: model) == 150 * LatencyTail.priorRatio)
+        for limitUs in [150.0, 260.0, 340.0, 900.0] {
+            let steps = try model.chooseTrajectory(Budget(maxLatencyMs: limitUs / 1000), keys: 16) {
+                cost.predict(loops: $0, keys: 16, model: model)
+            }
+            let expected = (1...model.maxLoops).last { 100 + 50 * Double($0) <= limitUs }!
+            #expect(steps.count == expected, "limit \(limitUs) µs")
+        }
+        #expect(throws: ModelError.self) {
+            _ = try model.chooseTrajectory(Budget(maxLatencyMs: 0.1), keys: 16) {
+                cost.predict(loops: $0, keys: 16, model: model)
+            }
+        }
+    }
+
+    @Test func generateTellsPrefillHowLongTheGenerationIs() throws {
+        let session = try LoopFormerFixture.model().makeSession(options: SessionOptions(threads: 1, calibrate: true))
+        let ids = try LoopFormerFixture.ids()[0]
+        let (_, reports) = try session.generate(
+            prompt: Array(ids[0..<2]), maxTokens: 4, budget: Budget(maxLatencyMs: 1000))
+        // A generous limit: the full trajectory, planned and met on every decode step.
+        #expect(reports[0].loops == 8)
+        #expect(reports[0].predictedMicroseconds > 0)
+        #expect(reports[0].deadlineMet == nil) // the limit is per decoded token
+        for r in reports.dropFirst() {
+            #expect(r.deadlineMet == true)
+            #expect(r.predictedMicroseconds > 0)
+        }
+        // Without a latency limit nothing is planned.
+        let (_, plain) = try session.generate(prompt: Array(ids[0..<2]), maxTokens: 2, budget: Budget(loops: 2))
+        #expect(plain.allSatisfy { $0.predictedMicroseconds == 0 && $0.deadlineMet == nil })
+        // generation_tokens is a language-model knob.
+        let vit = try Model(bytes: try ViTFixture.convert("checkpoint.safetensors")).makeSession()
+        #expect(throws: SwiftletError.self) {
+            _ = try vit.run([try ViTFixture.input()], budget: Budget(generationTokens: 4))
+        }
+    }
+}
