@@ -92,17 +92,21 @@ struct Bench: ParsableCommand {
             times.sort()
             planned.sort()
             // Nearest rank: the smallest time with at least q of the calls at or below it.
-            let pick = { (q: Double) in times[min(times.count - 1, max(0, Int((q * Double(times.count)).rounded(.up)) - 1))] }
+            let pick = { (q: Double) in
+                times[min(times.count - 1, max(0, Int((q * Double(times.count)).rounded(.up)) - 1))]
+            }
             // The setting most calls chose (the first word of the choice; a correction adds the rest).
             let chose = choices.count <= 1 ? last.choice : choices.max { $0.value < $1.value }!.key + " (mostly)"
             var row = [
                 spec, chose, String(format: "%.3f", last.gflops), String(format: "%.3f", times[0]),
-                String(format: "%.3f", pick(0.5)), String(format: "%.3f", pick(0.9)), String(format: "%.3f", pick(0.99)),
+                String(format: "%.3f", pick(0.5)), String(format: "%.3f", pick(0.9)),
+                String(format: "%.3f", pick(0.99)),
                 String(format: "%.3f", times[times.count - 1]),
                 String(format: "%.3f", times.reduce(0, +) / Double(times.count)),
             ]
             if latencyBudgets {
-                row += b.maxLatencyMs == nil
+                row +=
+                    b.maxLatencyMs == nil
                     ? ["-", "-", "-"]
                     : [
                         String(format: "%.0f %%", 100 * Double(met) / Double(times.count)),

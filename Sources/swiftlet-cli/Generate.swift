@@ -70,7 +70,8 @@ struct Generate: ParsableCommand {
             let within = decodes.filter { $0.deadlineMet == true }.count
             note(
                 String(
-                    format: "budget %.3f ms per token: %d of %d decode steps within it, p90 %.1f µs, planned p95 %.1f µs",
+                    format:
+                        "budget %.3f ms per token: %d of %d decode steps within it, p90 %.1f µs, planned p95 %.1f µs",
                     limit, within, decodes.count, p90, decodes.first!.predictedMicroseconds))
         }
     }

@@ -23,7 +23,9 @@ public struct QualityProfile: Sendable, Equatable {
         typealias K = QualitySchema.Key
         guard let metricValue = metadata[K.metric] else { return nil }
         func bad(_ why: String) -> ModelError {
-            ModelError(.format, "the model's quality profile is damaged: \(why); profile the model again with `swiftlet profile`")
+            ModelError(
+                .format,
+                "the model's quality profile is damaged: \(why); profile the model again with `swiftlet profile`")
         }
         guard case .string(let name) = metricValue, let metric = QualitySchema.Metric(rawValue: name) else {
             throw bad("\(K.metric) must be one of \(QualitySchema.Metric.allCases.map(\.rawValue))")
@@ -35,7 +37,9 @@ public struct QualityProfile: Sendable, Equatable {
         default: throw bad("\(K.scores) is missing")
         }
         guard !settings.isEmpty, settings.count == scores.count, settings.count <= QualitySchema.maxSettings else {
-            throw bad("\(settings.count) settings and \(scores.count) scores (1 to \(QualitySchema.maxSettings), as many of each)")
+            throw bad(
+                "\(settings.count) settings and \(scores.count) scores (1 to \(QualitySchema.maxSettings), as many of each)"
+            )
         }
         for (s, v) in zip(settings, scores) {
             let valid = metric == .perplexity ? (v.isFinite && v >= 1) : (v >= 0 && v <= 1)

@@ -53,7 +53,8 @@ extension LoopFormerModel {
         while loops >= 1 {
             let g = gflopsPerToken(loops: loops, keys: keys)
             let fitsWork = budget.maxGFLOPs.map { g <= $0 } ?? true
-            let fitsTime = budget.maxLatencyMs.map { limit in predict(loops).map { $0 <= limit * 1000 } ?? true } ?? true
+            let fitsTime =
+                budget.maxLatencyMs.map { limit in predict(loops).map { $0 <= limit * 1000 } ?? true } ?? true
             if fitsWork && fitsTime { return try Self.evenTrajectory(loops: loops, maxLoops: maxLoops) }
             loops -= 1
         }
@@ -61,7 +62,8 @@ extension LoopFormerModel {
         let ms = predict(1).map { ", predicted p95 \($0 / 1000) ms" } ?? ""
         throw ModelError(
             .budget,
-            "the budget is below the cheapest setting: 1 loop step costs \(g) GFLOP per token\(ms) at \(keys) positions")
+            "the budget is below the cheapest setting: 1 loop step costs \(g) GFLOP per token\(ms) at \(keys) positions"
+        )
     }
 
     /// Report text, e.g. "loops=3 (0.375,0.375,0.25)".

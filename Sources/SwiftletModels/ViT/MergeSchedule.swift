@@ -89,8 +89,10 @@ struct TokenPlan: Equatable {
     let macs: Double
 
     init(_ perLayer: [Int], _ c: ViTConfig) {
-        var tokensIn: [Int] = [], merged: [Int] = []
-        let d = Double(c.dim), m = Double(c.hidden)
+        var tokensIn: [Int] = []
+        var merged: [Int] = []
+        let d = Double(c.dim)
+        let m = Double(c.hidden)
         var macs = Double(c.patches * c.patchLength * c.dim) + Double(c.dim * c.classes * (c.distilled ? 2 : 1))
         var t = c.tokens
         for r in perLayer {
@@ -98,7 +100,8 @@ struct TokenPlan: Equatable {
             let e = r > 0 ? min(r, cap) : 0
             tokensIn.append(t)
             merged.append(e)
-            let n = Double(t), out = Double(t - e)
+            let n = Double(t)
+            let out = Double(t - e)
             macs += 4 * n * d * d + 2 * n * n * d + 2 * out * d * m
             if e > 0 { macs += Double((t + 1) / 2) * Double(t / 2) * Double(c.headDim) }
             t -= e
@@ -174,7 +177,8 @@ extension ViTModel {
         let msText = c.predicted.map { ", predicted p95 " + formatted($0 / 1000, 3) + " ms" } ?? ""
         throw ModelError(
             .budget,
-            "the budget is below the cheapest schedule: \(c.schedule) costs \(gText) GFLOP\(msText) for \(images) image(s)")
+            "the budget is below the cheapest schedule: \(c.schedule) costs \(gText) GFLOP\(msText) for \(images) image(s)"
+        )
     }
 
     private func fits(_ c: ViTChoice, _ budget: Budget, images: Int) -> Bool {

@@ -42,7 +42,8 @@ struct CostCurve: Equatable {
                 dense[t] = measured[last] * Double(t) / Double(last)
             } else {
                 while points[k + 1] < t { k += 1 }
-                let a = points[k], b = points[k + 1]
+                let a = points[k]
+                let b = points[k + 1]
                 let w = Double(t - a) / Double(b - a)
                 dense[t] = measured[a] * (1 - w) + measured[b] * w
             }
@@ -79,7 +80,8 @@ struct ViTCostTable: Equatable {
     mutating func blocks(_ plan: TokenPlan, from layer: Int = 0) -> Double {
         var us = 0.0
         for l in layer..<plan.merged.count {
-            let t = plan.tokensIn[l], r = plan.merged[l]
+            let t = plan.tokensIn[l]
+            let r = plan.merged[l]
             us += attention.value(at: t) + mlp.value(at: t - r)
             if r > 0 { us += merge.value(at: t) }
         }
