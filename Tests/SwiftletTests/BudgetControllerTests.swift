@@ -71,17 +71,13 @@ import Testing
 
     /// The ViT fixture's model (4 blocks, 65 tokens, 1 prefix token) with a cost table in which a
     /// block's attention part costs 10 µs per token, its MLP part 20 µs per token and a merge 1 µs
-    /// per token, plus 100 µs fixed.
+    /// per token, plus 60 µs for the embedding and 40 µs for the head.
     static func syntheticCosts(_ model: ViTModel) -> ViTCostModel {
         var costs = ViTCostModel(maxTokens: model.config.tokens)
         for t in stride(from: 3, through: model.config.tokens, by: 2) {
-            costs.observeCalibration(
-                batch: 1,
-                blocks: [
-                    BlockTiming(
-                        tokensIn: t, merged: 1, attention: 10 * Double(t), merge: Double(t),
-                        mlp: 20 * Double(t - 1))
-                ], fixed: 100)
+            let block = BlockTiming(
+                tokensIn: t, merged: 1, attention: 10 * Double(t), merge: Double(t), mlp: 20 * Double(t - 1))
+            costs.observeCalibration(batch: 1, timing: ForwardTiming(blocks: [block], embed: 60, head: 40))
         }
         return costs
     }
@@ -147,8 +143,9 @@ import Testing
         let c = model.config
         var costs = Self.syntheticCosts(model)
         let planned = TokenPlan([Int](repeating: 2, count: c.depth), c)
+        // The blocks after block 1 and the head.
         let rest = { (p: TokenPlan) in
-            zip(p.tokensIn, p.merged).dropFirst(2).reduce(0.0) { us, b in
+            zip(p.tokensIn, p.merged).dropFirst(2).reduce(40.0) { us, b in
                 us + 10 * Double(b.0) + 20 * Double(b.0 - b.1) + (b.1 > 0 ? Double(b.0) : 0)
             }
         }

@@ -9,7 +9,7 @@ public struct LatencyTail: Sendable, Equatable {
     /// Calls remembered.
     public static let window = 48
     /// Ratio assumed for calls not yet seen.
-    public static let priorRatio = 1.15
+    public static let priorRatio = 1.05
     public static let minimumObservations = 8
     /// The percentile budgets plan for.
     public static let plannedQuantile = 0.95

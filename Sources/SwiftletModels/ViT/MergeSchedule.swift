@@ -136,7 +136,8 @@ extension ViTModel {
     ///    the limits (and keep `minQuality`), the best-scoring one — or, with `minQuality`, the
     ///    cheapest; constant, decreasing and per-layer schedules compete alike;
     /// 3. with limits: the gentlest constant r (the smallest) whose GFLOP and predicted time fit —
-    ///    the time at the percentile `LatencyTail` plans for, from the session's measured costs;
+    ///    the time at the percentile `LatencyTail` plans for, from the session's measured costs; when
+    ///    none does but the harshest one's mean time fits, the harshest one (best effort);
     /// 4. r = 0.
     func chooseSchedule(_ budget: Budget, images: Int, costs: inout ViTCostModel) throws(ModelError) -> ViTChoice {
         try budget.validate(for: self, stream: false)
@@ -173,6 +174,15 @@ extension ViTModel {
             cheapest = c
         }
         let c = cheapest!
+        // The planned percentile does not fit even merging all it can, but the mean may: run it, and
+        // let the deadline correction and the report say how it went. Only a limit below the mean (or
+        // a GFLOP limit, which is exact) is refused.
+        let mean = costs.predict(c.plan, batch: images)
+        if let limit = budget.maxLatencyMs, let mean, mean <= limit * 1000,
+            budget.maxGFLOPs.map({ c.plan.gflops(images: images) <= $0 }) ?? true
+        {
+            return c
+        }
         let gText = formatted(c.plan.gflops(images: images), 4)
         let msText = c.predicted.map { ", predicted p95 " + formatted($0 / 1000, 3) + " ms" } ?? ""
         throw ModelError(

@@ -51,6 +51,15 @@ struct CostCurve: Equatable {
     }
 }
 
+/// What a forward pass cost, measured while it ran.
+struct ForwardTiming {
+    var blocks: [BlockTiming] = []
+    /// Patch embedding.
+    var embed = 0.0
+    /// Final norm, head and the outputs.
+    var head = 0.0
+}
+
 /// What one block of a call cost, measured while it ran.
 struct BlockTiming {
     let tokensIn: Int
@@ -65,8 +74,9 @@ struct ViTCostTable: Equatable {
     var attention: CostCurve
     var merge: CostCurve
     var mlp: CostCurve
-    /// Patch embedding, final norm and head.
-    var fixed: Double = 0
+    /// Patch embedding; final norm, head and outputs.
+    var embed = 0.0
+    var head = 0.0
 
     init(maxTokens: Int) {
         attention = CostCurve(maxTokens: maxTokens)
@@ -88,13 +98,14 @@ struct ViTCostTable: Equatable {
         return us
     }
 
-    mutating func observe(_ blocks: [BlockTiming], fixed: Double) {
-        for b in blocks {
+    mutating func observe(_ timing: ForwardTiming) {
+        for b in timing.blocks {
             attention.observe(tokens: b.tokensIn, microseconds: b.attention)
             mlp.observe(tokens: b.tokensIn - b.merged, microseconds: b.mlp)
             if b.merged > 0 { merge.observe(tokens: b.tokensIn, microseconds: b.merge) }
         }
-        self.fixed = self.fixed == 0 ? fixed : 0.75 * self.fixed + 0.25 * fixed
+        embed = embed == 0 ? timing.embed : 0.75 * embed + 0.25 * timing.embed
+        head = head == 0 ? timing.head : 0.75 * head + 0.25 * timing.head
     }
 }
 
@@ -111,17 +122,17 @@ struct ViTCostModel {
 
     var isCalibrated: Bool { !(tables[1]?.isEmpty ?? true) }
 
-    /// Mean microseconds of a call running `plan` on `batch` images, from `layer` on (the fixed part
-    /// included only from layer 0); nil before any measurement. A batch size never seen is priced as
-    /// that many single images.
+    /// Mean microseconds of a call running `plan` on `batch` images from block `layer` on, the head
+    /// included (and the embedding from block 0); nil before any measurement. A batch size never seen
+    /// is priced as that many single images.
     mutating func predict(_ plan: TokenPlan, batch: Int, from layer: Int = 0) -> Double? {
         if var table = tables[batch], !table.isEmpty {
-            let us = table.blocks(plan, from: layer) + (layer == 0 ? table.fixed : 0)
+            let us = table.blocks(plan, from: layer) + (layer == 0 ? table.embed : 0) + table.head
             tables[batch] = table
             return us
         }
         guard var single = tables[1], !single.isEmpty else { return nil }
-        let us = single.blocks(plan, from: layer) + (layer == 0 ? single.fixed : 0)
+        let us = single.blocks(plan, from: layer) + (layer == 0 ? single.embed : 0) + single.head
         tables[1] = single
         return us * Double(batch)
     }
@@ -132,13 +143,13 @@ struct ViTCostModel {
     }
 
     /// Records a call: its time against what the table predicted before it ran, then its parts.
-    mutating func observe(_ plan: TokenPlan, batch: Int, blocks: [BlockTiming], fixed: Double, total: Double) {
+    mutating func observe(_ plan: TokenPlan, batch: Int, timing: ForwardTiming, total: Double) {
         if let predicted = predict(plan, batch: batch) { tail.observe(predicted: predicted, actual: total) }
-        tables[batch, default: ViTCostTable(maxTokens: maxTokens)].observe(blocks, fixed: fixed)
+        tables[batch, default: ViTCostTable(maxTokens: maxTokens)].observe(timing)
     }
 
     /// Measurements without a tail sample (calibration).
-    mutating func observeCalibration(batch: Int, blocks: [BlockTiming], fixed: Double) {
-        tables[batch, default: ViTCostTable(maxTokens: maxTokens)].observe(blocks, fixed: fixed)
+    mutating func observeCalibration(batch: Int, timing: ForwardTiming) {
+        tables[batch, default: ViTCostTable(maxTokens: maxTokens)].observe(timing)
     }
 }

@@ -91,9 +91,9 @@ final class ViTRunner: FamilyRunner {
         let start = context.clock()
         if let limit = budget.maxLatencyMs { context.deadline = context.callStart + limit * 1000 }
         var plan = choice.plan
-        let (outputs, timings, fixed, correctedAt) = try forward(
+        let (outputs, timing, correctedAt) = try forward(
             images.floats.baseAddress!, batch: batch, plan: &plan, deadline: context.deadline)
-        costs.observe(plan, batch: batch, blocks: timings, fixed: fixed, total: context.clock() - start)
+        costs.observe(plan, batch: batch, timing: timing, total: context.clock() - start)
 
         let gflops = plan.gflops(images: batch)
         context.report.layers = model.config.depth
@@ -113,7 +113,7 @@ final class ViTRunner: FamilyRunner {
         return outputs
     }
 
-    /// Measures what each part of a forward costs on this session's threads: a few runs of a blank
+    /// Measures what each part of a forward costs on this session's threads: a few runs of a made-up
     /// image at r = 0 (the first, which pages the weights in, is not counted) and at merge rates that
     /// pass through every token count from the full one down to a handful. About four forwards' time,
     /// and never more than a second past the first two runs.
@@ -122,13 +122,18 @@ final class ViTRunner: FamilyRunner {
         let start = context.clock()
         let largest = max((c.tokens - c.prefix) / 2, 1)
         let rates = [0, 0, max(largest / 12, 1), max(largest / 6, 1), max(largest / 4, 1), largest]
-        var image = [Float](repeating: 0, count: c.channels * c.imageHeight * c.imageWidth)
+        // Pixels like a normalised photo's (a blank image makes every token alike, which no call sees).
+        var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var image = (0..<(c.channels * c.imageHeight * c.imageWidth)).map { _ -> Float in
+            seed = seed &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return Float(Int64(bitPattern: seed >> 11) % 4000) / 1000 - 2
+        }
         try image.withUnsafeMutableBufferPointer { (pixels) throws(ModelError) in
             for (i, r) in rates.enumerated() {
                 if i >= 2, context.clock() - start > 1_000_000 { break }
                 var plan = TokenPlan([Int](repeating: r, count: c.depth), c)
-                let (_, timings, fixed, _) = try forward(pixels.baseAddress!, batch: 1, plan: &plan, deadline: nil)
-                if i > 0 { costs.observeCalibration(batch: 1, blocks: timings, fixed: fixed) }
+                let (_, timing, _) = try forward(pixels.baseAddress!, batch: 1, plan: &plan, deadline: nil)
+                if i > 0 { costs.observeCalibration(batch: 1, timing: timing) }
             }
         }
         costs.calibrationMicroseconds = context.clock() - start
@@ -158,11 +163,11 @@ final class ViTRunner: FamilyRunner {
     /// returned).
     private func forward(
         _ input: UnsafePointer<Float>, batch: Int, plan: inout TokenPlan, deadline: Double?
-    ) throws(ModelError) -> (outputs: [Tensor], blocks: [BlockTiming], fixed: Double, correctedAt: Int?) {
+    ) throws(ModelError) -> (outputs: [Tensor], timing: ForwardTiming, correctedAt: Int?) {
         let clock = context.clock
         let began = clock()
-        var timings: [BlockTiming] = []
-        timings.reserveCapacity(model.config.depth)
+        var timing = ForwardTiming()
+        timing.blocks.reserveCapacity(model.config.depth)
         var correctedAt: Int? = nil
         let c = model.config
         let w = model.weights
@@ -202,7 +207,7 @@ final class ViTRunner: FamilyRunner {
         var sized = false // ToMe's `size` is None until the first merge
         var t = n0
         var blockStart = clock()
-        let embedding = blockStart - began
+        timing.embed = blockStart - began
         for (l, b) in w.blocks.enumerated() {
             try context.checkAbort("before block \(l)")
             let rows = batch * t
@@ -263,7 +268,7 @@ final class ViTRunner: FamilyRunner {
                 big, rows: mrows, inFeatures: hidden, weight: b.fc2Weight, bias: b.fc2Bias, outFeatures: d, into: x,
                 accumulate: true)
             let blockEnd = clock()
-            timings.append(
+            timing.blocks.append(
                 BlockTiming(
                     tokensIn: tokensIn, merged: r, attention: attentionEnd - blockStart, merge: mergeEnd - attentionEnd,
                     mlp: blockEnd - mergeEnd))
@@ -271,7 +276,7 @@ final class ViTRunner: FamilyRunner {
             if let deadline,
                 let corrected = model.correctedPlan(
                     plan, after: l, available: deadline - blockEnd, batch: batch,
-                    ratio: costs.tail.ratio(at: 0.75), costs: &costs)
+                    ratio: costs.tail.ratio(at: 0.9), costs: &costs)
             {
                 plan = corrected
                 if correctedAt == nil { correctedAt = l }
@@ -295,8 +300,8 @@ final class ViTRunner: FamilyRunner {
         }
         let tokens = Tensor(shape: [batch, t, d], values: Array(UnsafeBufferPointer(start: h, count: batch * t * d)))
         let sizeTensor = Tensor(shape: [batch, t], values: Array(UnsafeBufferPointer(start: sizes, count: batch * t)))
-        let fixed = embedding + clock() - headStart
-        return ([logits, tokens, sizeTensor], timings, fixed, correctedAt)
+        timing.head = clock() - headStart
+        return ([logits, tokens, sizeTensor], timing, correctedAt)
     }
 
     /// `out[b] = W · rows[b·stride] + bias` for the `batch` rows `stride` floats apart.
