@@ -62,9 +62,11 @@ import Testing
         #expect(curve.value(at: 40) == 600)
         #expect(curve.value(at: 10) == 100) // proportional below the first point
         #expect(curve.value(at: 90) == 1500) // and above the last
-        // A second measurement at the same count is averaged in, not replacing the first.
+        // Repeated measurements keep the least: a slower one changes nothing, a faster one replaces it.
         curve.observe(tokens: 60, microseconds: 2000)
-        #expect(curve.value(at: 60) == 1250)
+        #expect(curve.value(at: 60) == 1000)
+        curve.observe(tokens: 60, microseconds: 800)
+        #expect(curve.value(at: 60) == 800)
     }
 
     // MARK: the ViT's choice
@@ -124,7 +126,7 @@ import Testing
         let limitUs = full * 0.9
         let before = try model.chooseSchedule(Budget(maxLatencyMs: limitUs / 1000), images: 1, costs: &costs).schedule
         for _ in 0..<LatencyTail.window {
-            costs.tail.observe(predicted: 1000, actual: 1300)
+            costs.observeTail(batch: 1, predicted: 1000, actual: 1300)
         }
         let after = try model.chooseSchedule(Budget(maxLatencyMs: limitUs / 1000), images: 1, costs: &costs).schedule
         guard case .constant(let r0) = before, case .constant(let r1) = after else {
@@ -235,7 +237,7 @@ import Testing
         let cost = LoopFormerDecodeCost(fixed: 100, perLoop: 50, keys: 16)
         #expect(cost.predict(loops: 3, keys: 16, model: model) == 250)
         #expect(cost.predict(loops: 1, keys: 64, model: model) > 150)
-        #expect(cost.predictTail(loops: 1, keys: 16, model: model) == 150 * LatencyTail.priorRatio)
+        #expect(cost.predictTail(loops: 1, keys: 16, model: model) == 150 * LoopFormerDecodeCost.priorRatio)
         for limitUs in [150.0, 260.0, 340.0, 900.0] {
             let steps = try model.chooseTrajectory(Budget(maxLatencyMs: limitUs / 1000), keys: 16) {
                 cost.predict(loops: $0, keys: 16, model: model)

@@ -3,12 +3,13 @@
 ///
 /// A budget plans for the tail, not the mean: a setting fits when `predicted × ratio(at: 0.95)` does.
 /// The window is short, so drift (heat, another process on the machine) moves the choice within a few
-/// dozen calls. Until `minimumObservations` calls were seen, the missing ones count as `priorRatio`, a
-/// margin that the first calls of a fresh process (cold caches, page faults) need.
+/// dozen calls. Until `minimumObservations` calls were seen, the missing ones count as the prior ratio
+/// (`priorRatio` unless the owner gives its own), a margin that the first calls of a fresh process
+/// (cold caches, page faults) need.
 public struct LatencyTail: Sendable, Equatable {
     /// Calls remembered.
     public static let window = 48
-    /// Ratio assumed for calls not yet seen.
+    /// Ratio assumed for calls not yet seen, by default.
     public static let priorRatio = 1.05
     public static let minimumObservations = 8
     /// The percentile budgets plan for.
@@ -16,8 +17,10 @@ public struct LatencyTail: Sendable, Equatable {
 
     private var ratios: [Double] = []
     private var next = 0
+    /// Ratio assumed for calls not yet seen.
+    public let prior: Double
 
-    public init() {}
+    public init(prior: Double = LatencyTail.priorRatio) { self.prior = prior }
 
     /// Calls observed so far, at most `window`.
     public var count: Int { ratios.count }
@@ -37,7 +40,7 @@ public struct LatencyTail: Sendable, Equatable {
     public func ratio(at q: Double) -> Double {
         var all = ratios
         if all.count < Self.minimumObservations {
-            all += [Double](repeating: Self.priorRatio, count: Self.minimumObservations - all.count)
+            all += [Double](repeating: prior, count: Self.minimumObservations - all.count)
         }
         all.sort()
         let rank = Int((q * Double(all.count)).rounded(.up)) - 1

@@ -4,13 +4,19 @@
 ///
 /// A step of L loops is predicted as `fixed + L · perLoop(keys)`; `tail` widens that to the percentile
 /// budgets plan for, from the ratios actual ÷ predicted of the session's recent decode steps.
+///
+/// The trajectory chosen at prefill holds for the whole generation (the K/V cache belongs to it), so
+/// nothing can correct a step that runs slow; and decoding reads every weight per step, so it runs at
+/// the speed of the memory, which on a shared machine moves by ±10 % within seconds (measured:
+/// Benchmarks/README.md). Until the session has seen its own steps, the tail assumes 15 % on top.
 struct LoopFormerDecodeCost {
+    static let priorRatio = 1.15
     /// Microseconds of the part that does not loop.
     let fixed: Double
     /// Microseconds of one loop step at `keys` keys.
     let perLoop: Double
     let keys: Int
-    var tail = LatencyTail()
+    var tail = LatencyTail(prior: LoopFormerDecodeCost.priorRatio)
 
     /// Mean microseconds of a decode step with `loops` steps whose token attends `keys` keys.
     func predict(loops: Int, keys: Int, model: LoopFormerModel) -> Double {

@@ -170,15 +170,15 @@ final class LoopFormerRunner: FamilyRunner {
         try calibrateDecode(keys: max(model.contextLength / 2, 1))
     }
 
-    /// Times decode steps of one and three loop steps whose token attends `keys` keys, on scratch rows
+    /// Times decode steps of one and four loop steps whose token attends `keys` keys, on scratch rows
     /// of the K/V cache (called when there is no sequence, or at a prefill that replaces it): the
-    /// median of four after a warm-up each. Three, not two, so that the per-step part is measured over
-    /// more than one step's noise. Sets `decodeCost`.
+    /// median of four after a warm-up each. Four, not two, so that the per-step part is measured over
+    /// three steps' difference and extrapolated less far to the longest trajectories. Sets `decodeCost`.
     private func calibrateDecode(keys: Int) throws(ModelError) {
         let started = context.clock()
         let keys = max(1, min(keys, model.contextLength))
         var medians: [Double] = []
-        for steps in [[1.0], [1.0 / 3, 1.0 / 3, 1.0 / 3]] {
+        for steps in [[1.0], [0.25, 0.25, 0.25, 0.25]] {
             let (modulation, _) = modulation(for: steps)
             guard let need = kv.floats(steps: steps.count) else {
                 throw ModelError(.budget, "the K/V cache for \(steps.count) loop steps is too large")
@@ -200,7 +200,7 @@ final class LoopFormerRunner: FamilyRunner {
             }
             medians.append(times.sorted()[times.count / 2])
         }
-        let perLoop = max((medians[1] - medians[0]) / 2, 1e-3)
+        let perLoop = max((medians[1] - medians[0]) / 3, 1e-3)
         decodeCost = LoopFormerDecodeCost(fixed: max(medians[0] - perLoop, 0), perLoop: perLoop, keys: keys)
         calibrationMicroseconds = context.clock() - started
     }

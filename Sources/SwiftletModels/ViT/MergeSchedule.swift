@@ -177,7 +177,8 @@ extension ViTModel {
         // The planned percentile does not fit even merging all it can, but the mean may: run it, and
         // let the deadline correction and the report say how it went. Only a limit below the mean (or
         // a GFLOP limit, which is exact) is refused.
-        let mean = costs.predict(c.plan, batch: images)
+        let tail = costs.tail(batch: images)
+        let mean = costs.predict(c.plan, batch: images).map { $0 * tail.ratio(at: 0.5) }
         if let limit = budget.maxLatencyMs, let mean, mean <= limit * 1000,
             budget.maxGFLOPs.map({ c.plan.gflops(images: images) <= $0 }) ?? true
         {

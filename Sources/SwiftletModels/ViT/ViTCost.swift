@@ -1,5 +1,5 @@
 /// Microseconds of one part of a ViT block as a function of the tokens it runs on: points measured on
-/// this session's threads (by calibration, then by every call, averaged), linear between them and
+/// this session's threads by the calibration (the least of its runs), linear between them and
 /// proportional to the token count beyond them.
 ///
 /// A cost per token count, not per GFLOP, because the kernels' efficiency changes with the count:
@@ -13,10 +13,12 @@ struct CostCurve: Equatable {
 
     var isEmpty: Bool { !measured.contains { $0 > 0 } }
 
+    /// Records a time at `t` tokens: the least seen there (repeated calibration runs: the least is
+    /// what the machine does without interruptions; the tail window adds the rest).
     mutating func observe(tokens t: Int, microseconds: Double) {
         guard t >= 1, t < measured.count, microseconds.isFinite, microseconds >= 0 else { return }
         let us = max(microseconds, 1e-3)
-        measured[t] = measured[t] == 0 ? us : 0.75 * measured[t] + 0.25 * us
+        measured[t] = measured[t] == 0 ? us : min(measured[t], us)
         dirty = true
     }
 
@@ -104,17 +106,24 @@ struct ViTCostTable: Equatable {
             mlp.observe(tokens: b.tokensIn - b.merged, microseconds: b.mlp)
             if b.merged > 0 { merge.observe(tokens: b.tokensIn, microseconds: b.merge) }
         }
-        embed = embed == 0 ? timing.embed : 0.75 * embed + 0.25 * timing.embed
-        head = head == 0 ? timing.head : 0.75 * head + 0.25 * timing.head
+        embed = embed == 0 ? timing.embed : min(embed, timing.embed)
+        head = head == 0 ? timing.head : min(head, timing.head)
     }
 }
 
-/// A ViT session's latency model: a cost table per batch size (measured by a short calibration and
-/// refreshed by every call) and the spread of recent calls around it (`LatencyTail`).
+/// A ViT session's latency model: a cost table per batch size, and how recent calls of that batch
+/// size spread around it (`LatencyTail`).
+///
+/// The table of one image is measured by the calibration, all token counts in one short spell, so
+/// that its shape across token counts is consistent; a batch size never calibrated gets the parts of
+/// its first call. Calls then only feed the tail window: the table keeps its shape and the window's
+/// ratios carry the drift (heat, other processes) and the spread. Refreshing only the token counts a
+/// call visited would leave the others at an older machine speed, and the choice would never move
+/// to settings it has not tried.
 struct ViTCostModel {
     let maxTokens: Int
     private var tables: [Int: ViTCostTable] = [:]
-    var tail = LatencyTail()
+    private var tails: [Int: LatencyTail] = [:]
     /// Microseconds the calibration took; nil until it ran.
     var calibrationMicroseconds: Double?
 
@@ -122,9 +131,12 @@ struct ViTCostModel {
 
     var isCalibrated: Bool { !(tables[1]?.isEmpty ?? true) }
 
-    /// Mean microseconds of a call running `plan` on `batch` images from block `layer` on, the head
-    /// included (and the embedding from block 0); nil before any measurement. A batch size never seen
-    /// is priced as that many single images.
+    /// The spread of recent calls of `batch` images (of single images for a batch size not seen yet).
+    func tail(batch: Int) -> LatencyTail { tails[batch] ?? tails[1] ?? LatencyTail() }
+
+    /// Microseconds of a call running `plan` on `batch` images from block `layer` on, the head included
+    /// (and the embedding from block 0), as the table has it; nil before any measurement. A batch size
+    /// never seen is priced as that many single images.
     mutating func predict(_ plan: TokenPlan, batch: Int, from layer: Int = 0) -> Double? {
         if var table = tables[batch], !table.isEmpty {
             let us = table.blocks(plan, from: layer) + (layer == 0 ? table.embed : 0) + table.head
@@ -139,16 +151,25 @@ struct ViTCostModel {
 
     /// The planned percentile of a call's time (`LatencyTail`); nil before any measurement.
     mutating func predictTail(_ plan: TokenPlan, batch: Int) -> Double? {
-        predict(plan, batch: batch).map { tail.tail($0) }
+        let tail = tail(batch: batch)
+        return predict(plan, batch: batch).map { tail.tail($0) }
     }
 
-    /// Records a call: its time against what the table predicted before it ran, then its parts.
+    /// Records a call: its time against the table's prediction in the tail window of its batch size,
+    /// or, for a batch size without a table yet, its parts as that table.
     mutating func observe(_ plan: TokenPlan, batch: Int, timing: ForwardTiming, total: Double) {
-        if let predicted = predict(plan, batch: batch) { tail.observe(predicted: predicted, actual: total) }
-        tables[batch, default: ViTCostTable(maxTokens: maxTokens)].observe(timing)
+        if tables[batch]?.isEmpty ?? true {
+            tables[batch, default: ViTCostTable(maxTokens: maxTokens)].observe(timing)
+        } else if let predicted = predict(plan, batch: batch) {
+            observeTail(batch: batch, predicted: predicted, actual: total)
+        }
     }
 
-    /// Measurements without a tail sample (calibration).
+    mutating func observeTail(batch: Int, predicted: Double, actual: Double) {
+        tails[batch, default: LatencyTail()].observe(predicted: predicted, actual: actual)
+    }
+
+    /// Calibration measurements: into the table, not the tail.
     mutating func observeCalibration(batch: Int, timing: ForwardTiming) {
         tables[batch, default: ViTCostTable(maxTokens: maxTokens)].observe(timing)
     }

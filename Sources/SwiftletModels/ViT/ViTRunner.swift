@@ -115,13 +115,18 @@ final class ViTRunner: FamilyRunner {
 
     /// Measures what each part of a forward costs on this session's threads: a few runs of a made-up
     /// image at r = 0 (the first, which pages the weights in, is not counted) and at merge rates that
-    /// pass through every token count from the full one down to a handful. About four forwards' time,
-    /// and never more than a second past the first two runs.
+    /// pass through every token count from the full one down to a handful, twice, keeping each part's
+    /// least time. About ten forwards' time, and never more than a second past the first sweep.
     func calibrate() throws(ModelError) {
         let c = model.config
         let start = context.clock()
         let largest = max((c.tokens - c.prefix) / 2, 1)
-        let rates = [0, 0, max(largest / 12, 1), max(largest / 6, 1), max(largest / 4, 1), largest]
+        let sweep = [
+            0, max(largest / 24, 1), max(largest / 12, 1), max(largest / 8, 1), max(largest / 6, 1),
+            max(largest / 4, 1), largest,
+        ]
+        // A warm-up run, then the sweep twice: each part keeps its least time.
+        let rates = [0] + sweep + sweep
         // Pixels like a normalised photo's (a blank image makes every token alike, which no call sees).
         var seed: UInt64 = 0x9E37_79B9_7F4A_7C15
         var image = (0..<(c.channels * c.imageHeight * c.imageWidth)).map { _ -> Float in
@@ -130,7 +135,7 @@ final class ViTRunner: FamilyRunner {
         }
         try image.withUnsafeMutableBufferPointer { (pixels) throws(ModelError) in
             for (i, r) in rates.enumerated() {
-                if i >= 2, context.clock() - start > 1_000_000 { break }
+                if i > sweep.count, context.clock() - start > 1_000_000 { break }
                 var plan = TokenPlan([Int](repeating: r, count: c.depth), c)
                 let (_, timing, _) = try forward(pixels.baseAddress!, batch: 1, plan: &plan, deadline: nil)
                 if i > 0 { costs.observeCalibration(batch: 1, timing: timing) }
@@ -276,7 +281,7 @@ final class ViTRunner: FamilyRunner {
             if let deadline,
                 let corrected = model.correctedPlan(
                     plan, after: l, available: deadline - blockEnd, batch: batch,
-                    ratio: costs.tail.ratio(at: 0.9), costs: &costs)
+                    ratio: costs.tail(batch: batch).ratio(at: 0.9), costs: &costs)
             {
                 plan = corrected
                 if correctedAt == nil { correctedAt = l }
