@@ -10,7 +10,8 @@ struct Bench: ParsableCommand {
             Runs the model --runs times per budget after --warmup runs and prints min, median, p90, p99, max
             and mean latency with what each budget chose. The input is --input, or random values in the
             model's input shape (--shape fills the dimensions the model leaves free, e.g. 1,3,224,224).
-            Budgets: full, r=8, r=8,-1, r=16,8,4, loops=4, trajectory=0.5,0.5, ms=20, gflops=1.5.
+            Budgets: full, r=8, r=8,-1, r=16,8,4, loops=4, trajectory=0.5,0.5, ms=20, gflops=1.5, and for a
+            model with a quality profile (swiftlet profile) quality=0.95 (keep 95 % of full quality).
 
             With a latency budget (ms=B) the session is calibrated when it is made (unless --no-calibrate),
             and the table adds the share of calls that ended within B, the time the budget planned for
@@ -68,6 +69,7 @@ struct Bench: ParsableCommand {
             print(String(format: "session made and calibrated in %.1f ms", madeMs))
         }
         var rows = [["budget", "chose", "GFLOP", "min ms", "p50 ms", "p90 ms", "p99 ms", "max ms", "mean ms"]]
+        var qualities: [String] = []
         if latencyBudgets { rows[0] += ["within B", "planned ms", "corrected"] }
         for (spec, b) in zip(budget, budgets) {
             var times: [Double] = []
@@ -114,6 +116,12 @@ struct Bench: ParsableCommand {
                     ]
             }
             rows.append(row)
+            qualities.append(last.predictedQuality.map { String(format: "%.3f", $0) } ?? "-")
+        }
+        if qualities.contains(where: { $0 != "-" }) {
+            // The model carries a quality profile: the profiled quality of what each budget chose.
+            rows[0].append("quality")
+            for i in qualities.indices { rows[i + 1].append(qualities[i]) }
         }
         printTable(rows)
     }

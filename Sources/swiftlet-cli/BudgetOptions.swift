@@ -21,6 +21,13 @@ struct BudgetOptions: ParsableArguments {
     var trajectory: String?
 
     @Option(
+        name: .customLong("min-quality"),
+        help:
+            "Models with a quality profile (swiftlet profile): the least quality to keep, a fraction of full quality (e.g. 0.95); the cheapest profiled setting that keeps it is chosen."
+    )
+    var minQuality: Double?
+
+    @Option(
         name: .customLong("merge-r"),
         help: "Token merging: r (constant), r,-1 (decreasing) or a per-layer list like 16,8,4.")
     var mergeR: String?
@@ -30,6 +37,7 @@ struct BudgetOptions: ParsableArguments {
         b.maxLatencyMs = budgetMs
         b.maxGFLOPs = budgetGFLOPs
         b.loops = loops
+        b.minQuality = minQuality
         if let trajectory { b.trajectory = try parseList(trajectory, "--trajectory", Double.init) }
         if let mergeR { b.mergeR = try parseList(mergeR, "--merge-r", Int.init) }
         return b
@@ -49,11 +57,14 @@ func parseList<T>(_ text: String, _ flag: String, _ parse: (String) -> T?) throw
     return out
 }
 
-/// A budget written as one word for `bench --budget`: r=8, r=8,-1, loops=4, ms=20, gflops=1.5, full.
+/// A budget written as one word for `bench --budget`: r=8, r=8,-1, loops=4, ms=20, gflops=1.5,
+/// quality=0.95, full.
 func parseBudgetSpec(_ spec: String) throws -> Budget {
     if spec == "full" { return Budget() }
     guard let eq = spec.firstIndex(of: "=") else {
-        throw ValidationError("budget '\(spec)' must look like r=8, r=8,-1, loops=4, ms=20, gflops=1.5 or full")
+        throw ValidationError(
+            "budget '\(spec)' must look like r=8, r=8,-1, loops=4, trajectory=0.5,0.5, ms=20, gflops=1.5, quality=0.95 or full"
+        )
     }
     let key = String(spec[..<eq])
     let value = String(spec[spec.index(after: eq)...])
@@ -64,7 +75,10 @@ func parseBudgetSpec(_ spec: String) throws -> Budget {
     case "trajectory": b.trajectory = try parseList(value, "trajectory", Double.init)
     case "ms": b.maxLatencyMs = try parseList(value, "ms", Double.init).first
     case "gflops": b.maxGFLOPs = try parseList(value, "gflops", Double.init).first
-    default: throw ValidationError("unknown budget key '\(key)' in '\(spec)' (use r, loops, trajectory, ms, gflops)")
+    case "quality": b.minQuality = try parseList(value, "quality", Double.init).first
+    default:
+        throw ValidationError(
+            "unknown budget key '\(key)' in '\(spec)' (use r, loops, trajectory, ms, gflops, quality)")
     }
     return b
 }

@@ -1,4 +1,6 @@
 import Foundation
+import SwiftletConvert
+import SwiftletFormat
 import Testing
 
 @testable import Swiftlet
@@ -272,6 +274,115 @@ import Testing
         let vit = try Model(bytes: try ViTFixture.convert("checkpoint.safetensors")).makeSession()
         #expect(throws: SwiftletError.self) {
             _ = try vit.run([try ViTFixture.input()], budget: Budget(generationTokens: 4))
+        }
+    }
+}
+
+/// Models that carry a quality profile (`swiftlet profile`): the choice among profiled settings.
+@Suite struct QualityProfileTests {
+    /// `bytes` with a quality profile added to its metadata.
+    static func profiled(_ bytes: [UInt8], metric: String, settings: [String], scores: [Double]) throws -> Model {
+        let file = try bytes.withUnsafeBytes { try SWLFile(bytes: $0, copy: true) }
+        var writer = try SWLWriter(copying: file)
+        writer.setMetadata(QualitySchema.Key.metric, .string(metric))
+        writer.setMetadata(QualitySchema.Key.settings, .strings(settings))
+        writer.setMetadata(QualitySchema.Key.scores, .floats(scores))
+        return try Model(bytes: try writer.serialize())
+    }
+
+    @Test func vitPicksTheBestScoringProfiledScheduleThatFitsAndTheCheapestThatKeepsAMinimum() throws {
+        let settings = ["r=0", "r=2", "r=4", "r=8", "r=4,-1", "r=8,4,2", "r=16"]
+        let scores = [0.90, 0.88, 0.80, 0.60, 0.86, 0.84, 0.40]
+        let model = try Self.profiled(
+            try ViTFixture.convert("checkpoint.safetensors"), metric: "top1", settings: settings, scores: scores)
+        let vit = model.impl as! ViTModel
+        let c = vit.config
+        let gflops = try settings.map { s in
+            TokenPlan(try ViTModel.schedule(s, depth: c.depth).perLayer(depth: c.depth), c).gflops(images: 1)
+        }
+        let session = try model.makeSession(options: SessionOptions(threads: 1))
+        let image = try ViTFixture.input()
+        let one = Tensor(
+            shape: [1] + Array(image.shape.dropFirst()),
+            values: Array(image.values.prefix(image.values.count / image.shape[0])))
+        // Under each GFLOP limit: the best score among the settings whose work fits, computed here.
+        for limit in gflops.sorted() {
+            let fitting = settings.indices.filter { gflops[$0] <= limit }
+            let best = fitting.max { (scores[$0], -gflops[$0]) < (scores[$1], -gflops[$1]) }!
+            let (_, report) = try session.run([one], budget: Budget(maxGFLOPs: limit))
+            #expect(
+                report.choice == (try ViTModel.schedule(settings[best], depth: c.depth)).description, "limit \(limit)")
+            #expect(report.predictedQuality == scores[best] / scores[0])
+        }
+        // A minimum quality: the cheapest setting keeping it.
+        for floor in [0.5, 0.9, 0.95, 1.0] {
+            let keeping = settings.indices.filter { scores[$0] / scores[0] >= floor - 1e-12 }
+            let cheapest = keeping.min { (gflops[$0], -scores[$0]) < (gflops[$1], -scores[$1]) }!
+            let (_, report) = try session.run([one], budget: Budget(minQuality: floor))
+            #expect(report.choice == (try ViTModel.schedule(settings[cheapest], depth: c.depth)).description)
+        }
+        // Both: the cheapest keeping 90 % among the settings no costlier than r=4.
+        let limit = gflops[2]
+        let candidates = settings.indices.filter { gflops[$0] <= limit && scores[$0] / scores[0] >= 0.9 }
+        let expected = try #require(candidates.min { (gflops[$0], -scores[$0]) < (gflops[$1], -scores[$1]) })
+        let (_, both) = try session.run([one], budget: Budget(maxGFLOPs: limit, minQuality: 0.9))
+        #expect(both.choice == (try ViTModel.schedule(settings[expected], depth: c.depth)).description)
+        // Nothing keeps 99 % within a limit that only r=16 meets.
+        #expect(throws: SwiftletError.self) {
+            _ = try session.run([one], budget: Budget(maxGFLOPs: gflops[6] + 1e-9, minQuality: 0.99))
+        }
+        // An explicit schedule still wins, and reports its profiled quality (none when not profiled).
+        let (_, explicit) = try session.run([one], budget: Budget(mergeR: [8]))
+        #expect(explicit.predictedQuality == scores[3] / scores[0])
+        let (_, unprofiled) = try session.run([one], budget: Budget(mergeR: [3]))
+        #expect(unprofiled.predictedQuality == nil)
+        // Without a profile, a minimum quality is refused with a message that says what to do.
+        let plain = try Model(bytes: try ViTFixture.convert("checkpoint.safetensors")).makeSession()
+        let refused = Result { () throws(SwiftletError) in try plain.run([one], budget: Budget(minQuality: 0.9)) }
+        if case .failure(let error) = refused {
+            #expect(error.message.contains("swiftlet profile"))
+        } else {
+            Issue.record("min quality without a profile was accepted")
+        }
+    }
+
+    @Test func loopFormerTrajectoriesCompeteOnPerplexity() throws {
+        let checkpoint = try CheckpointReader.read(path: LoopFormerFixture.path("checkpoint.safetensors"))
+        let bytes = try LoopFormerFixture.convert(checkpoint, options: ConvertOptions())
+        // Perplexities: full 10; an uneven three-step trajectory beats four even steps.
+        let settings = ["loops=8", "loops=1", "loops=2", "loops=4", "trajectory=0.5,0.25,0.25"]
+        let scores = [10.0, 20.0, 15.0, 12.0, 11.0]
+        let model = try Self.profiled(bytes, metric: "perplexity", settings: settings, scores: scores)
+        let lf = model.impl as! LoopFormerModel
+        let session = try model.makeSession(options: SessionOptions(threads: 1))
+        let prompt: [Int32] = [1, 2, 3]
+        // Work for up to four steps per token: the 3-step trajectory (quality 10/11) wins over loops=4 (10/12).
+        let limit = lf.gflopsPerToken(loops: 4, keys: prompt.count)
+        let report = try session.prefill(prompt, budget: Budget(maxGFLOPs: limit))
+        #expect(report.values["trajectory"] == [0.5, 0.25, 0.25])
+        #expect(report.predictedQuality == 10.0 / 11.0)
+        // Keep 80 %: loops=2 (10/15 = 0.67) is out, the cheapest keeping it is the 3-step trajectory.
+        let kept = try session.prefill(prompt, budget: Budget(minQuality: 0.8))
+        #expect(kept.loops == 3)
+        // Keep everything: only the full trajectory.
+        #expect(try session.prefill(prompt, budget: Budget(minQuality: 1)).loops == 8)
+    }
+
+    @Test func aDamagedProfileIsAnErrorWhenTheModelLoads() throws {
+        let bytes = try ViTFixture.convert("checkpoint.safetensors")
+        let cases: [(String, [String], [Double])] = [
+            ("top1", ["r=0", "r=4"], [0.9]), // counts differ
+            ("accuracy", ["r=0"], [0.9]), // unknown metric
+            ("top1", ["r=0", "loops=4"], [0.9, 0.8]), // not a merge schedule
+            ("top1", ["r=4", "r=8"], [0.9, 0.8]), // no full-quality setting
+            ("top1", ["r=0", "r=4"], [0.9, 1.5]), // an accuracy above 1
+            ("perplexity", ["r=0", "r=4"], [10, .nan]), // not a number
+            ("top1", ["r=0", "r=0"], [0.9, 0.9]), // listed twice
+        ]
+        for (metric, settings, scores) in cases {
+            #expect(throws: SwiftletError.self, "\(metric) \(settings) \(scores)") {
+                _ = try Self.profiled(bytes, metric: metric, settings: settings, scores: scores)
+            }
         }
     }
 }

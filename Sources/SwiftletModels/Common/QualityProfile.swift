@@ -53,7 +53,8 @@ public struct QualityProfile: Sendable, Equatable {
         entries = zip(settings, scores).map { s, v in
             let q: Double
             if metric.higherIsBetter {
-                q = fullScore > 0 ? v / fullScore : (v > 0 ? 1 : 0)
+                // A full score of 0 leaves nothing to compare with: every setting counts as full.
+                q = fullScore > 0 ? v / fullScore : 1
             } else {
                 q = fullScore / v
             }

@@ -68,6 +68,8 @@ public final class LoopFormerModel: FamilyModel, @unchecked Sendable {
     /// Every weight matrix is q8_row and this CPU multiplies them with int8 instructions: then no
     /// product of a call goes through OpenBLAS's GEMM, only the prompt's small attention products.
     let int8Products: Bool
+    /// The quality profile's settings as trajectories, when the model carries one (`swiftlet profile`).
+    let profile: [(entry: QualityProfile.Entry, steps: [Double])]?
 
     public init(file: SWLFile) throws(ModelError) {
         typealias S = LoopFormerSchema
@@ -160,12 +162,42 @@ public final class LoopFormerModel: FamilyModel, @unchecked Sendable {
         }
         timeEmbedder = try embedder(.time)
         dtEmbedder = try embedder(.dt)
+        let maxLoops = self.maxLoops
+        profile = try QualityProfile(metadata: file.metadata, full: "loops=\(maxLoops)").map {
+            (p) throws(ModelError) in
+            try p.entries.map { (e) throws(ModelError) in (e, try Self.trajectory(e.setting, maxLoops: maxLoops)) }
+        }
+    }
+
+    /// The trajectory of a profile setting spelled "loops=4" or "trajectory=0.5,0.25,0.25".
+    static func trajectory(_ setting: String, maxLoops: Int) throws(ModelError) -> [Double] {
+        func bad() -> ModelError {
+            ModelError(
+                .format,
+                "the model's quality profile lists '\(setting)', which is not loops=L or trajectory=a,b,...; profile the model again"
+            )
+        }
+        if setting.hasPrefix("loops="), let loops = Int(setting.dropFirst(6)) {
+            return try evenTrajectory(loops: loops, maxLoops: maxLoops)
+        }
+        guard setting.hasPrefix("trajectory=") else { throw bad() }
+        let steps = setting.dropFirst(11).split(separator: ",").map { Double($0) }
+        guard !steps.isEmpty, steps.count <= maxTrajectorySteps, !steps.contains(nil) else { throw bad() }
+        try Budget(trajectory: steps.map { $0! }).validateCommon()
+        return steps.map { $0! }
+    }
+
+    /// The profiled quality of a trajectory (nil when it was not profiled).
+    func quality(of steps: [Double]) -> Double? {
+        profile?.first { $0.steps == steps }?.entry.quality
     }
 
     public var inputs: [TensorInfo] { [TensorInfo(name: "input_ids", dtype: .i32, shape: [-1, -1])] }
     public var outputs: [TensorInfo] { [TensorInfo(name: "logits", dtype: .f32, shape: [-1, -1, vocab])] }
 
-    public var sessionKnobs: Set<BudgetKnob> { [.maxLatencyMs, .maxGFLOPs, .loops, .trajectory, .generationTokens] }
+    public var sessionKnobs: Set<BudgetKnob> {
+        [.maxLatencyMs, .maxGFLOPs, .loops, .trajectory, .generationTokens, .minQuality]
+    }
 
     public func makeRunner(context: ExecutionContext) throws(ModelError) -> any FamilyRunner {
         LoopFormerRunner(model: self, context: context)

@@ -434,5 +434,6 @@ final class LoopFormerRunner: FamilyRunner {
         context.report.gflops = gflops
         context.report.choice = LoopFormerModel.describe(steps)
         context.report.values["trajectory"] = steps
+        context.report.predictedQuality = model.quality(of: steps)
     }
 }

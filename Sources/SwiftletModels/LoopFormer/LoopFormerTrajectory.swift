@@ -14,6 +14,10 @@
 ///    step (`LoopFormerDecodeCost`: measured on this session's threads, widened by the spread of its
 ///    recent steps).
 /// 4. Nothing: the full trajectory, max_model_loops steps of 1/max_model_loops (the official default).
+///
+/// With a quality profile (`swiftlet profile`), limits or `budget.minQuality` choose among the profiled
+/// trajectories first: the best-scoring one that fits, or with `minQuality` the cheapest that keeps it;
+/// even and uneven trajectories compete alike. When no profiled one fits, step 3 takes over.
 extension LoopFormerModel {
     /// The most even trajectory of `loops` steps in units of 1/`maxLoops`, larger steps first.
     public static func evenTrajectory(loops: Int, maxLoops: Int) throws(ModelError) -> [Double] {
@@ -46,6 +50,14 @@ extension LoopFormerModel {
         if let loops = budget.loops {
             return try Self.evenTrajectory(loops: loops, maxLoops: maxLoops)
         }
+        if budget.minQuality != nil, profile == nil {
+            throw ModelError(
+                .unsupported,
+                "min_quality needs a model that carries a quality profile; measure one with `swiftlet profile`")
+        }
+        if let profile, budget.maxGFLOPs != nil || budget.maxLatencyMs != nil || budget.minQuality != nil {
+            if let steps = try chooseProfiled(profile, budget, keys: keys, predict: predict) { return steps }
+        }
         if budget.maxGFLOPs == nil && budget.maxLatencyMs == nil {
             return try Self.evenTrajectory(loops: maxLoops, maxLoops: maxLoops)
         }
@@ -64,6 +76,33 @@ extension LoopFormerModel {
             .budget,
             "the budget is below the cheapest setting: 1 loop step costs \(g) GFLOP per token\(ms) at \(keys) positions"
         )
+    }
+
+    /// Among the profiled trajectories that fit the limits (and keep `minQuality`), the best-scoring
+    /// one — or, with `minQuality`, the cheapest; nil when none fits and no minimum quality was asked
+    /// (the even-trajectory search then takes over).
+    private func chooseProfiled(
+        _ profile: [(entry: QualityProfile.Entry, steps: [Double])], _ budget: Budget, keys: Int,
+        predict: (Int) -> Double?
+    ) throws(ModelError) -> [Double]? {
+        var fitting: [(steps: [Double], quality: Double, cost: Double)] = []
+        for (entry, steps) in profile {
+            let g = gflopsPerToken(loops: steps.count, keys: keys)
+            let fitsWork = budget.maxGFLOPs.map { g <= $0 } ?? true
+            let fitsTime =
+                budget.maxLatencyMs.map { limit in predict(steps.count).map { $0 <= limit * 1000 } ?? true } ?? true
+            guard fitsWork && fitsTime else { continue }
+            fitting.append((steps, entry.quality, predict(steps.count) ?? g))
+        }
+        if let floor = budget.minQuality {
+            let keeping = fitting.filter { $0.quality >= floor - 1e-12 }
+            if let best = keeping.min(by: { ($0.cost, -$0.quality) < ($1.cost, -$1.quality) }) { return best.steps }
+            throw ModelError(
+                .budget,
+                "no profiled trajectory keeps \(floor * 100) % of full quality within the limits (the best keeps \((profile.map(\.entry.quality).max() ?? 0) * 100) %)"
+            )
+        }
+        return fitting.max { ($0.quality, -$0.cost) < ($1.quality, -$1.cost) }?.steps
     }
 
     /// Report text, e.g. "loops=3 (0.375,0.375,0.25)".
