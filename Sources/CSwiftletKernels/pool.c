@@ -129,7 +129,10 @@ swk_pool *swk_pool_create(int threads) {
         h->index = i + 1;
         pthread_attr_t attr;
         if (pthread_attr_init(&attr) != 0) break;
-        pthread_attr_setstacksize(&attr, 256 * 1024);
+        // 4 MiB of address space, touched only as used: an unoptimised (debug) build of the few-row
+        // kernels keeps every accumulator case in one frame of ~360 KiB (row_linear.c), which a 256 KiB
+        // stack overflowed on the helper threads.
+        pthread_attr_setstacksize(&attr, 4 * 1024 * 1024);
         int failed = pthread_create(&h->thread, &attr, helper_main, h);
         pthread_attr_destroy(&attr);
         if (failed) break; // run with the helpers that started

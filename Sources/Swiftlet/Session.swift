@@ -70,6 +70,8 @@ public final class Session: @unchecked Sendable {
     private func runLocked(_ views: [TensorView], budget: Budget) throws(SwiftletError) -> RunReport {
         var produced: [Tensor] = []
         let r = try context.perform { () throws(ModelError) in
+            // The report says whether a latency limit was met, whatever the family does with it.
+            if let limit = budget.maxLatencyMs, limit.isFinite { context.deadline = context.callStart + limit * 1000 }
             produced = try runner.run(views, budget: budget)
             let names = model.impl.outputs.map(\.name)
             for (i, t) in produced.enumerated() { try t.requireFinite(i < names.count ? names[i] : "\(i)") }

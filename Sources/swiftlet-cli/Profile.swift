@@ -56,7 +56,9 @@ struct Profile: ParsableCommand {
     func run() throws {
         let m = try openModel(model)
         let inputs = try readNPY(data)
-        let session = try orFail { () throws(SwiftletError) in try m.makeSession(options: SessionOptions(threads: threads)) }
+        let session = try orFail { () throws(SwiftletError) in
+            try m.makeSession(options: SessionOptions(threads: threads))
+        }
         let list = try settings.map { $0.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) } }
         let metric: QualitySchema.Metric
         var measured: [(String, Double)] = []
@@ -103,7 +105,9 @@ struct Profile: ParsableCommand {
             try? FileManager.default.removeItem(atPath: temporary)
             failAndExit("cannot move \(temporary) to \(output): \(reason)")
         }
-        note("wrote \(output): \(measured.count) settings scored by \(metric.rawValue) on \(inputs.shape.first ?? 0) inputs")
+        note(
+            "wrote \(output): \(measured.count) settings scored by \(metric.rawValue) on \(inputs.shape.first ?? 0) inputs"
+        )
     }
 
     // MARK: ViT
@@ -113,7 +117,9 @@ struct Profile: ParsableCommand {
     ) throws -> [(String, Double)] {
         guard let info = m.inputs.first, inputs.shape.count == 4, Array(inputs.shape[1...]) == Array(info.shape[1...])
         else {
-            failAndExit("--data must be float32 images [N, \(m.inputs.first.map { $0.shape.dropFirst().map(String.init).joined(separator: ", ") } ?? "")], got \(inputs.shape)")
+            failAndExit(
+                "--data must be float32 images [N, \(m.inputs.first.map { $0.shape.dropFirst().map(String.init).joined(separator: ", ") } ?? "")], got \(inputs.shape)"
+            )
         }
         let n = inputs.shape[0]
         guard n >= 1 else { failAndExit("--data holds no images") }

@@ -40,6 +40,14 @@ LAYOUT_CHECK(report_first_field, offsetof(swl_run_report, struct_size) == 0);
 LAYOUT_CHECK(tensor_shape_at_16, offsetof(swl_tensor, shape) == 16);
 LAYOUT_CHECK(tensor_size, sizeof(swl_tensor) == 96);
 LAYOUT_CHECK(budget_latency_at_8, offsetof(swl_budget, max_latency_ms) == 8);
+/* Appended fields: where they land decides whether an older caller's shorter struct stays valid. */
+LAYOUT_CHECK(budget_generation_tokens_at_80, offsetof(swl_budget, generation_tokens) == 80);
+LAYOUT_CHECK(budget_min_quality_at_88, offsetof(swl_budget, min_quality) == 88);
+LAYOUT_CHECK(budget_size, sizeof(swl_budget) == 96);
+LAYOUT_CHECK(report_predicted_us_at_72, offsetof(swl_run_report, predicted_us) == 72);
+LAYOUT_CHECK(report_predicted_quality_at_88, offsetof(swl_run_report, predicted_quality) == 88);
+LAYOUT_CHECK(report_size, sizeof(swl_run_report) == 96);
+LAYOUT_CHECK(session_options_flags_at_24, offsetof(swl_session_options, flags) == 24);
 
 static unsigned char *read_file(const char *path, long *size) {
     FILE *f = fopen(path, "rb");
@@ -216,6 +224,7 @@ static void test_session(swl_model *m) {
 
     swl_session_options_init(&so);
     so.n_threads = 1;
+    so.flags = SWL_SESSION_CALIBRATE; /* measures at creation for families with a latency model */
     CHECK_STATUS(swl_session_create(m, &so, &s), SWL_OK);
     make_input(&in, x, 2);
 
@@ -247,6 +256,37 @@ static void test_session(swl_model *m) {
     CHECK_STATUS(swl_session_report_values(s, "layers_used", &values, &count), SWL_OK);
     CHECK(count == 1 && values[0] == 4.0, "report series");
     CHECK_STATUS(swl_session_report_values(s, "nope", &values, &count), SWL_ERR_NOT_FOUND);
+
+    /* a latency limit: the report says whether the call met it; without one, deadline_met is -1 */
+    swl_budget_init(&b);
+    b.max_latency_ms = 10000;
+    CHECK_STATUS(swl_session_run(s, &in, 1, NULL, 0, &b, &r), SWL_OK);
+    CHECK(r.deadline_met == 1, "deadline_met %d under a generous limit", r.deadline_met);
+    CHECK_STATUS(swl_session_run(s, &in, 1, NULL, 0, NULL, &r), SWL_OK);
+    CHECK(r.deadline_met == -1 && r.predicted_us == 0 && r.predicted_quality == 0, "no limit, no plan");
+    /* a caller built before the appended report fields: nothing is written past its struct_size */
+    swl_run_report_init(&r);
+    r.struct_size = (uint32_t)offsetof(swl_run_report, predicted_us);
+    r.predicted_us = -7.0;
+    r.deadline_met = -7;
+    CHECK_STATUS(swl_session_run(s, &in, 1, NULL, 0, &b, &r), SWL_OK);
+    CHECK(r.predicted_us == -7.0 && r.deadline_met == -7 && r.completed == 1, "short report struct respected");
+    swl_run_report_init(&r);
+    /* and an older, shorter budget reads as one without the appended fields */
+    swl_budget_init(&b);
+    b.struct_size = (uint32_t)offsetof(swl_budget, generation_tokens);
+    b.loops = 2;
+    b.min_quality = 0.5; /* past the caller's struct: never read */
+    CHECK_STATUS(swl_session_run(s, &in, 1, NULL, 0, &b, &r), SWL_OK);
+    /* min_quality needs a quality profile: this model has none, and its family takes no such knob */
+    swl_budget_init(&b);
+    b.min_quality = 0.9;
+    CHECK_STATUS(swl_session_run(s, &in, 1, NULL, 0, &b, &r), SWL_ERR_UNSUPPORTED);
+    b.min_quality = 1.5;
+    CHECK_STATUS(swl_session_run(s, &in, 1, NULL, 0, &b, &r), SWL_ERR_BUDGET);
+    swl_budget_init(&b);
+    b.generation_tokens = -3;
+    CHECK_STATUS(swl_session_run(s, &in, 1, NULL, 0, &b, &r), SWL_ERR_BUDGET);
 
     /* a FLOP budget picks the most loops that fit: 2 rows x (2 x (2*16+8) + 24) FLOP = 208e-9 GFLOP */
     swl_budget_init(&b);

@@ -132,11 +132,22 @@ def test_nan_input(model: swiftlet.Model, x: np.ndarray) -> None:
     (swiftlet.Budget(merge_r=[]), swiftlet.InvalidArgumentError),
     (swiftlet.Budget(loops=2.5), swiftlet.InvalidArgumentError),  # type: ignore[arg-type]
     (swiftlet.Budget(max_latency_ms="fast"), swiftlet.InvalidArgumentError),  # type: ignore[arg-type]
+    (swiftlet.Budget(min_quality=0.9), swiftlet.UnsupportedError),  # no quality profile in this model
+    (swiftlet.Budget(min_quality=1.5), swiftlet.BudgetError),
+    (swiftlet.Budget(generation_tokens=-2), swiftlet.BudgetError),
 ])
 def test_budget_errors(model: swiftlet.Model, x: np.ndarray, budget: swiftlet.Budget, error: type) -> None:
     with pytest.raises(error) as info:
         model.run(x, budget=budget)
     assert info.value.message
+
+
+def test_latency_limit_reports_whether_it_was_met(model: swiftlet.Model, x: np.ndarray) -> None:
+    session = model.session(threads=1, calibrate=True)
+    _, met = session.run(x, budget=swiftlet.Budget(max_latency_ms=10_000))
+    assert met.deadline_met is True
+    _, plain = session.run(x)
+    assert plain.deadline_met is None and plain.predicted_us == 0 and plain.predicted_quality is None
 
 
 def test_budget_message_from_library(model: swiftlet.Model, x: np.ndarray) -> None:
