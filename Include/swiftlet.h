@@ -228,6 +228,10 @@ typedef struct swl_budget {
      * that keeps it (and fits the limits) is chosen. With a profile, limits alone choose the
      * best-scoring profiled setting that fits. 0 = not set. */
     double min_quality;
+    /* LoopFormer, at prefill: a deadline for the whole generation — this prefill and the
+     * generation_tokens decode steps after it — in milliseconds; the trajectory is chosen so that both
+     * are predicted to fit (at the planned percentile). Needs generation_tokens. 0 = none. */
+    double generation_ms;
 } swl_budget;
 
 void swl_budget_init(swl_budget *budget);

@@ -130,6 +130,7 @@ func swiftBudget(from pointer: UnsafePointer<swl_budget>?) throws(SwiftletError)
     if b.early_margin != 0 { out.earlyMargin = b.early_margin }
     if b.expected_frames != 0 { out.expectedFrames = Int(b.expected_frames) }
     if b.min_quality != 0 { out.minQuality = b.min_quality }
+    if b.generation_ms != 0 { out.generationMs = b.generation_ms }
     if b.generation_tokens != 0 {
         guard b.generation_tokens > 0, b.generation_tokens <= Int64(Int32.max) else {
             throw .budget("budget.generation_tokens must be between 1 and 2^31 - 1, got \(b.generation_tokens)")

@@ -21,6 +21,13 @@ struct BudgetOptions: ParsableArguments {
     var trajectory: String?
 
     @Option(
+        name: .customLong("generation-ms"),
+        help:
+            "LoopFormer: a deadline for the whole generation (prefill and every decoded token), in milliseconds; the trajectory is chosen to fit it."
+    )
+    var generationMs: Double?
+
+    @Option(
         name: .customLong("min-quality"),
         help:
             "Models with a quality profile (swiftlet profile): the least quality to keep, a fraction of full quality (e.g. 0.95); the cheapest profiled setting that keeps it is chosen."
@@ -38,6 +45,7 @@ struct BudgetOptions: ParsableArguments {
         b.maxGFLOPs = budgetGFLOPs
         b.loops = loops
         b.minQuality = minQuality
+        b.generationMs = generationMs
         if let trajectory { b.trajectory = try parseList(trajectory, "--trajectory", Double.init) }
         if let mergeR { b.mergeR = try parseList(mergeR, "--merge-r", Int.init) }
         return b

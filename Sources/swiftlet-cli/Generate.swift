@@ -40,7 +40,10 @@ struct Generate: ParsableCommand {
         let prompt = try parseList(promptIds, "--prompt-ids", Int32.init)
         let m = try openModel(model)
         let session = try orFail { () throws(SwiftletError) in
-            try m.makeSession(options: SessionOptions(threads: threads))
+            // A latency budget plans from measured costs: measure them now, not inside the prefill.
+            try m.makeSession(
+                options: SessionOptions(
+                    threads: threads, calibrate: budget.budgetMs != nil || budget.generationMs != nil))
         }
         let b = try budget.budget()
         let sampler = Sampler(temperature: temperature, topK: topK)
@@ -63,6 +66,16 @@ struct Generate: ParsableCommand {
                 String(
                     format: "ids: %@\nmean decode %.1f µs/token (%.1f tokens/s)",
                     result.tokens.map(String.init).joined(separator: ","), mean, 1e6 / mean))
+        }
+        if let deadline = b.generationMs {
+            let total = result.reports.map(\.microseconds).reduce(0, +) / 1000
+            let planned =
+                prefill.values["planned_generation_us"]?.first.map { String(format: ", planned %.1f ms", $0 / 1000) }
+                ?? ""
+            note(
+                String(
+                    format: "whole generation %.1f ms against a deadline of %.1f ms (%@)%@", total, deadline,
+                    total <= deadline ? "met" : "missed", planned))
         }
         if let limit = b.maxLatencyMs, !decodes.isEmpty {
             let times = decodes.map(\.microseconds).sorted()

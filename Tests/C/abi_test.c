@@ -43,7 +43,8 @@ LAYOUT_CHECK(budget_latency_at_8, offsetof(swl_budget, max_latency_ms) == 8);
 /* Appended fields: where they land decides whether an older caller's shorter struct stays valid. */
 LAYOUT_CHECK(budget_generation_tokens_at_80, offsetof(swl_budget, generation_tokens) == 80);
 LAYOUT_CHECK(budget_min_quality_at_88, offsetof(swl_budget, min_quality) == 88);
-LAYOUT_CHECK(budget_size, sizeof(swl_budget) == 96);
+LAYOUT_CHECK(budget_generation_ms_at_96, offsetof(swl_budget, generation_ms) == 96);
+LAYOUT_CHECK(budget_size, sizeof(swl_budget) == 104);
 LAYOUT_CHECK(report_predicted_us_at_72, offsetof(swl_run_report, predicted_us) == 72);
 LAYOUT_CHECK(report_predicted_quality_at_88, offsetof(swl_run_report, predicted_quality) == 88);
 LAYOUT_CHECK(report_size, sizeof(swl_run_report) == 96);

@@ -236,7 +236,7 @@ import Testing
     @Test func loopFormerPlansTheDecodeStepAtTheContextTheGenerationReaches() throws {
         let model = try LoopFormerFixture.model().impl as! LoopFormerModel
         // 100 µs fixed, 50 µs per loop step at 16 keys; the attention part grows with the keys.
-        let cost = LoopFormerDecodeCost(fixed: 100, perLoop: 50, keys: 16)
+        let cost = LoopFormerDecodeCost(fixed: 100, perLoop: 50, keys: 16, prefillPerLoop: 400, prefillTokens: 16)
         #expect(cost.predict(loops: 3, keys: 16, model: model) == 250)
         #expect(cost.predict(loops: 1, keys: 64, model: model) > 150)
         #expect(cost.predictTail(loops: 1, keys: 16, model: model) == 150 * LoopFormerDecodeCost.priorRatio)
@@ -251,6 +251,27 @@ import Testing
             _ = try model.chooseTrajectory(Budget(maxLatencyMs: 0.1), keys: 16) {
                 cost.predict(loops: $0, keys: 16, model: model)
             }
+        }
+        // A whole generation: a 16-token prefill at 400 µs per loop step (as calibrated), then 4 decode
+        // steps priced at the 20 keys the last one attends, all widened by the prior.
+        let scale = model.loopGFLOPs(keys: 20) / model.loopGFLOPs(keys: 16)
+        for loops in [1, 3, 8] {
+            let expected =
+                (400 * Double(loops) + 4 * (100 + 50 * Double(loops) * scale)) * LoopFormerDecodeCost.priorRatio
+            let got = cost.predictGeneration(loops: loops, prompt: 16, tokens: 4, model: model)
+            #expect(abs(got - expected) <= 1e-9 * expected)
+        }
+        for limitMs in [2.0, 4.0, 6.0] {
+            let budget = Budget(generationTokens: 4, generationMs: limitMs)
+            let steps = try model.chooseTrajectory(
+                budget, keys: 20, predict: { _ in nil },
+                fitsDeadline: {
+                    cost.predictGeneration(loops: $0, prompt: 16, tokens: 4, model: model) <= limitMs * 1000
+                })
+            let expected = (1...model.maxLoops).last {
+                cost.predictGeneration(loops: $0, prompt: 16, tokens: 4, model: model) <= limitMs * 1000
+            }
+            #expect(steps.count == expected ?? -1, "deadline \(limitMs) ms")
         }
     }
 
@@ -270,6 +291,14 @@ import Testing
         // Without a latency limit nothing is planned.
         let (_, plain) = try session.generate(prompt: Array(ids[0..<2]), maxTokens: 2, budget: Budget(loops: 2))
         #expect(plain.allSatisfy { $0.predictedMicroseconds == 0 && $0.deadlineMet == nil })
+        // A whole-generation deadline needs to know how long the generation is.
+        #expect(throws: SwiftletError.self) {
+            try session.prefill(Array(ids[0..<2]), budget: Budget(generationMs: 1000))
+        }
+        let (_, whole) = try session.generate(
+            prompt: Array(ids[0..<2]), maxTokens: 4, budget: Budget(generationMs: 10_000))
+        #expect(whole[0].loops == 8)
+        #expect(whole[0].values["planned_generation_us"]?.first ?? 0 > 0)
         // generation_tokens is a language-model knob.
         let vit = try Model(bytes: try ViTFixture.convert("checkpoint.safetensors")).makeSession()
         #expect(throws: SwiftletError.self) {

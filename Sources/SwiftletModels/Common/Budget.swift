@@ -23,12 +23,15 @@ public struct Budget: Sendable, Equatable {
     /// Models with a quality profile: the least quality to keep, as a fraction (0, 1] of full
     /// quality; the cheapest profiled setting that keeps it is chosen.
     public var minQuality: Double?
+    /// LoopFormer, at prefill: a deadline for the whole generation (the prefill and `generationTokens`
+    /// decode steps), milliseconds.
+    public var generationMs: Double?
 
     public init(
         maxLatencyMs: Double? = nil, maxGFLOPs: Double? = nil, loops: Int? = nil,
         trajectory: [Double]? = nil, mergeR: [Int]? = nil, earlyFraction: Double? = nil,
         earlyMargin: Double? = nil, expectedFrames: Int? = nil, generationTokens: Int? = nil,
-        minQuality: Double? = nil
+        minQuality: Double? = nil, generationMs: Double? = nil
     ) {
         self.maxLatencyMs = maxLatencyMs
         self.maxGFLOPs = maxGFLOPs
@@ -40,6 +43,7 @@ public struct Budget: Sendable, Equatable {
         self.expectedFrames = expectedFrames
         self.generationTokens = generationTokens
         self.minQuality = minQuality
+        self.generationMs = generationMs
     }
 
     /// Checks the fields every family shares; families check their own knobs.
@@ -61,6 +65,9 @@ public struct Budget: Sendable, Equatable {
         }
         if let v = expectedFrames, v < 1 {
             throw ModelError(.budget, "expected frames must be at least 1, got \(v)")
+        }
+        if let v = generationMs, !(v.isFinite && v > 0) {
+            throw ModelError(.budget, "the generation deadline must be a positive number of milliseconds, got \(v)")
         }
         if let v = minQuality, !(v > 0 && v <= 1) {
             throw ModelError(.budget, "min quality must be a fraction in (0, 1] of full quality, got \(v)")
@@ -114,7 +121,7 @@ public struct RunReport: Sendable, Equatable {
 /// `streamKnobs`); `Budget.validate(for:stream:)` refuses the others, with one message for all.
 public enum BudgetKnob: Int, Sendable, CaseIterable, Comparable {
     case maxLatencyMs, maxGFLOPs, loops, trajectory, mergeR, earlyFraction, earlyMargin, expectedFrames
-    case generationTokens, minQuality
+    case generationTokens, minQuality, generationMs
 
     /// The knob as the C header and the CLI name it.
     public var name: String {
@@ -129,6 +136,7 @@ public enum BudgetKnob: Int, Sendable, CaseIterable, Comparable {
         case .expectedFrames: return "expected_frames"
         case .generationTokens: return "generation_tokens"
         case .minQuality: return "min_quality"
+        case .generationMs: return "generation_ms"
         }
     }
 
@@ -149,6 +157,7 @@ extension Budget {
         if expectedFrames != nil { k.insert(.expectedFrames) }
         if generationTokens != nil { k.insert(.generationTokens) }
         if minQuality != nil { k.insert(.minQuality) }
+        if generationMs != nil { k.insert(.generationMs) }
         return k
     }
 

@@ -16,6 +16,10 @@ struct LoopFormerDecodeCost {
     /// Microseconds of one loop step at `keys` keys.
     let perLoop: Double
     let keys: Int
+    /// Microseconds of one loop step of a prefill of `prefillTokens` tokens (for a whole-generation
+    /// deadline); a prefill of T tokens and L steps is predicted as L times this, scaled by FLOPs.
+    let prefillPerLoop: Double
+    let prefillTokens: Int
     var tail = LatencyTail(prior: LoopFormerDecodeCost.priorRatio)
 
     /// Mean microseconds of a decode step with `loops` steps whose token attends `keys` keys.
@@ -27,6 +31,16 @@ struct LoopFormerDecodeCost {
     /// The planned percentile (p95) of such a step.
     func predictTail(loops: Int, keys: Int, model: LoopFormerModel) -> Double {
         tail.tail(predict(loops: loops, keys: keys, model: model))
+    }
+
+    /// The planned percentile of a whole generation: a prefill of `prompt` tokens with `loops` steps,
+    /// then `tokens` decode steps, each priced at the context the last one reaches.
+    func predictGeneration(loops: Int, prompt: Int, tokens: Int, model: LoopFormerModel) -> Double {
+        let perLoop = { (t: Int) in model.gflops(tokens: t, past: 0, loops: 1, headRows: 0) }
+        let prefill = Double(loops) * prefillPerLoop * perLoop(prompt) / max(perLoop(prefillTokens), 1e-12)
+        let decode =
+            Double(tokens) * predict(loops: loops, keys: min(prompt + tokens, model.contextLength), model: model)
+        return tail.tail(prefill + decode)
     }
 }
 

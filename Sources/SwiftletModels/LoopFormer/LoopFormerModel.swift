@@ -196,7 +196,7 @@ public final class LoopFormerModel: FamilyModel, @unchecked Sendable {
     public var outputs: [TensorInfo] { [TensorInfo(name: "logits", dtype: .f32, shape: [-1, -1, vocab])] }
 
     public var sessionKnobs: Set<BudgetKnob> {
-        [.maxLatencyMs, .maxGFLOPs, .loops, .trajectory, .generationTokens, .minQuality]
+        [.maxLatencyMs, .maxGFLOPs, .loops, .trajectory, .generationTokens, .minQuality, .generationMs]
     }
 
     public func makeRunner(context: ExecutionContext) throws(ModelError) -> any FamilyRunner {

@@ -97,13 +97,28 @@ final class LoopFormerRunner: FamilyRunner {
         tokenLimitMs = nil
         // A per-token limit plans for the last token the generation will decode.
         let target = min(ids.count + (budget.generationTokens ?? 0), model.contextLength)
-        if budget.maxLatencyMs != nil, budget.loops == nil, budget.trajectory == nil, decodeCost == nil {
+        if budget.generationMs != nil, budget.generationTokens == nil {
+            throw ModelError(
+                .budget,
+                "a whole-generation deadline needs generation_tokens, the number of tokens the generation decodes")
+        }
+        let timed = budget.maxLatencyMs != nil || budget.generationMs != nil
+        if timed, budget.loops == nil, budget.trajectory == nil, decodeCost == nil {
             try calibrateDecode(keys: target)
         }
         let cost = decodeCost
-        let steps = try model.chooseTrajectory(budget, keys: target) { [model] loops in
-            cost?.predictTail(loops: loops, keys: target, model: model)
-        }
+        let prompt = ids.count
+        let tokens = budget.generationTokens ?? 0
+        // The deadline counts from the start of this call: a calibration that just ran spent part of it.
+        let spent = context.clock() - context.callStart
+        let steps = try model.chooseTrajectory(
+            budget, keys: target,
+            predict: { [model] loops in cost?.predictTail(loops: loops, keys: target, model: model) },
+            fitsDeadline: { [model] loops in
+                guard let cost, let limit = budget.generationMs else { return true }
+                let planned = cost.predictGeneration(loops: loops, prompt: prompt, tokens: tokens, model: model)
+                return planned <= limit * 1000 - spent
+            })
 
         let seq = ids.count
         let (modulation, conditioning) = modulation(for: steps)
@@ -128,6 +143,11 @@ final class LoopFormerRunner: FamilyRunner {
         if budget.maxLatencyMs != nil, let cost {
             // What one decode step of this sequence is planned to take, at its last token.
             context.report.predictedMicroseconds = cost.predictTail(loops: steps.count, keys: target, model: model)
+        }
+        if budget.generationMs != nil, let cost {
+            context.report.values["planned_generation_us"] = [
+                cost.predictGeneration(loops: steps.count, prompt: prompt, tokens: tokens, model: model)
+            ]
         }
         if let us = calibrationMicroseconds { context.report.values["calibration_us"] = [us] }
     }
@@ -200,8 +220,27 @@ final class LoopFormerRunner: FamilyRunner {
             }
             medians.append(times.sorted()[times.count / 2])
         }
+        // A prompt-sized pass of one loop step, for whole-generation deadlines: the median of three.
+        let prefillTokens = max(1, min(keys, 64))
+        let (single, _) = modulation(for: [1.0])
+        guard let need = kv.floats(steps: 1) else {
+            throw ModelError(.budget, "the K/V cache for 1 loop step is too large")
+        }
+        let kvCache = try cache.ensure(need, what: "the K/V cache for 1 loop step")
+        var prefillTimes: [Double] = []
+        var ids = [Int32](repeating: 0, count: prefillTokens)
+        for rep in 0..<4 {
+            let t0 = context.clock()
+            let s = try scratch(rows: prefillTokens)
+            embed(&ids, count: prefillTokens, firstPosition: 0, into: s.x)
+            try stack(s, batch: 1, seq: prefillTokens, past: 0, modulation: single, cache: kvCache)
+            arena.reset()
+            if rep > 0 { prefillTimes.append(context.clock() - t0) }
+        }
         let perLoop = max((medians[1] - medians[0]) / 3, 1e-3)
-        decodeCost = LoopFormerDecodeCost(fixed: max(medians[0] - perLoop, 0), perLoop: perLoop, keys: keys)
+        decodeCost = LoopFormerDecodeCost(
+            fixed: max(medians[0] - perLoop, 0), perLoop: perLoop, keys: keys,
+            prefillPerLoop: prefillTimes.sorted()[prefillTimes.count / 2], prefillTokens: prefillTokens)
         calibrationMicroseconds = context.clock() - started
     }
 

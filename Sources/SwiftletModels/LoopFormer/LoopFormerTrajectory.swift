@@ -36,8 +36,11 @@ extension LoopFormerModel {
     /// The trajectory the budget asks for; `keys` is the number of positions the call's last token
     /// attends (for a prefill with `generationTokens`, the last generated token's), `predict` gives the
     /// time the budget plans for at a number of loop steps (nil: no prediction yet).
+    ///
+    /// `fitsDeadline` says whether a number of loop steps meets `budget.generationMs` (the runner
+    /// prices the whole generation); it is not asked without that deadline.
     func chooseTrajectory(
-        _ budget: Budget, keys: Int, predict: (Int) -> Double?
+        _ budget: Budget, keys: Int, predict: (Int) -> Double?, fitsDeadline: (Int) -> Bool = { _ in true }
     ) throws(ModelError) -> [Double] {
         try budget.validate(for: self, stream: false)
         if let steps = budget.trajectory {
@@ -55,10 +58,14 @@ extension LoopFormerModel {
                 .unsupported,
                 "min_quality needs a model that carries a quality profile; measure one with `swiftlet profile`")
         }
-        if let profile, budget.maxGFLOPs != nil || budget.maxLatencyMs != nil || budget.minQuality != nil {
-            if let steps = try chooseProfiled(profile, budget, keys: keys, predict: predict) { return steps }
+        let limited = budget.maxGFLOPs != nil || budget.maxLatencyMs != nil || budget.generationMs != nil
+        if let profile, limited || budget.minQuality != nil {
+            if let steps = try chooseProfiled(profile, budget, keys: keys, predict: predict, fitsDeadline: fitsDeadline)
+            {
+                return steps
+            }
         }
-        if budget.maxGFLOPs == nil && budget.maxLatencyMs == nil {
+        if !limited {
             return try Self.evenTrajectory(loops: maxLoops, maxLoops: maxLoops)
         }
         var loops = maxLoops
@@ -67,14 +74,17 @@ extension LoopFormerModel {
             let fitsWork = budget.maxGFLOPs.map { g <= $0 } ?? true
             let fitsTime =
                 budget.maxLatencyMs.map { limit in predict(loops).map { $0 <= limit * 1000 } ?? true } ?? true
-            if fitsWork && fitsTime { return try Self.evenTrajectory(loops: loops, maxLoops: maxLoops) }
+            let fitsWhole = budget.generationMs == nil || fitsDeadline(loops)
+            if fitsWork && fitsTime && fitsWhole { return try Self.evenTrajectory(loops: loops, maxLoops: maxLoops) }
             loops -= 1
         }
         let g = gflopsPerToken(loops: 1, keys: keys)
-        let ms = predict(1).map { ", predicted p95 \($0 / 1000) ms" } ?? ""
+        let ms = predict(1).map { ", predicted p95 " + formatted($0 / 1000, 3) + " ms" } ?? ""
+        let whole =
+            budget.generationMs != nil && !fitsDeadline(1) ? "; one loop step misses the generation deadline" : ""
         throw ModelError(
             .budget,
-            "the budget is below the cheapest setting: 1 loop step costs \(g) GFLOP per token\(ms) at \(keys) positions"
+            "the budget is below the cheapest setting: 1 loop step costs \(formatted(g, 4)) GFLOP per token\(ms) at \(keys) positions\(whole)"
         )
     }
 
@@ -83,7 +93,7 @@ extension LoopFormerModel {
     /// (the even-trajectory search then takes over).
     private func chooseProfiled(
         _ profile: [(entry: QualityProfile.Entry, steps: [Double])], _ budget: Budget, keys: Int,
-        predict: (Int) -> Double?
+        predict: (Int) -> Double?, fitsDeadline: (Int) -> Bool
     ) throws(ModelError) -> [Double]? {
         var fitting: [(steps: [Double], quality: Double, cost: Double)] = []
         for (entry, steps) in profile {
@@ -91,7 +101,7 @@ extension LoopFormerModel {
             let fitsWork = budget.maxGFLOPs.map { g <= $0 } ?? true
             let fitsTime =
                 budget.maxLatencyMs.map { limit in predict(steps.count).map { $0 <= limit * 1000 } ?? true } ?? true
-            guard fitsWork && fitsTime else { continue }
+            guard fitsWork && fitsTime && (budget.generationMs == nil || fitsDeadline(steps.count)) else { continue }
             fitting.append((steps, entry.quality, predict(steps.count) ?? g))
         }
         if let floor = budget.minQuality {
@@ -99,7 +109,7 @@ extension LoopFormerModel {
             if let best = keeping.min(by: { ($0.cost, -$0.quality) < ($1.cost, -$1.quality) }) { return best.steps }
             throw ModelError(
                 .budget,
-                "no profiled trajectory keeps \(floor * 100) % of full quality within the limits (the best keeps \((profile.map(\.entry.quality).max() ?? 0) * 100) %)"
+                "no profiled trajectory keeps \(formatted(floor * 100, 1)) % of full quality within the limits (the best keeps \(formatted((profile.map(\.entry.quality).max() ?? 0) * 100, 1)) %)"
             )
         }
         return fitting.max { ($0.quality, -$0.cost) < ($1.quality, -$1.cost) }?.steps

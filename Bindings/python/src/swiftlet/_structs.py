@@ -73,6 +73,7 @@ class Budget(ctypes.Structure):
         ("expected_frames", ctypes.c_int64),
         ("generation_tokens", ctypes.c_int64),
         ("min_quality", ctypes.c_double),
+        ("generation_ms", ctypes.c_double),
     ]
 
 
@@ -146,7 +147,7 @@ EXPECTED_SIZES: Dict[str, int] = {
     "swl_tensor": 96,
     "swl_tensor_info": 88,
     "swl_load_options": 8,
-    "swl_budget": 96,
+    "swl_budget": 104,
     "swl_run_report": 96,
     "swl_session_options": 32,
     "swl_sampler": 16,

@@ -35,6 +35,8 @@ class Budget:
             a per-token latency limit plans for the context length it reaches (``generate`` sets it).
         min_quality: models with a quality profile: the least quality to keep, a fraction (0, 1] of
             full quality; the cheapest profiled setting that keeps it is chosen.
+        generation_ms: LoopFormer, at prefill: a deadline for the whole generation (the prefill and
+            ``generation_tokens`` decode steps), in milliseconds.
     """
 
     max_latency_ms: Optional[float] = None
@@ -47,6 +49,7 @@ class Budget:
     expected_frames: Optional[int] = None
     generation_tokens: Optional[int] = None
     min_quality: Optional[float] = None
+    generation_ms: Optional[float] = None
 
     def to_c(self) -> Tuple[S.Budget, List[Any]]:
         """The C struct, and the arrays it points to (keep them alive for the call)."""
@@ -77,6 +80,7 @@ class Budget:
         b.expected_frames = _integer(self.expected_frames, "expected_frames", 64)
         b.generation_tokens = _integer(self.generation_tokens, "generation_tokens", 64)
         b.min_quality = _number(self.min_quality, "min_quality")
+        b.generation_ms = _number(self.generation_ms, "generation_ms")
         return b, keep
 
 
@@ -163,7 +167,7 @@ class RunReport:
 #: other name can still be read with ``Session.report_values`` / ``Stream.report_values``.
 KNOWN_VALUES: Tuple[str, ...] = (
     "tokens_per_layer", "merged_per_layer", "corrected_after_block",  # vit
-    "calibration_us",                                                # vit, loopformer
+    "calibration_us", "planned_generation_us",                        # vit, loopformer
     "spike_rate", "u_active_fraction", "frames_in",                  # lmuformer
     "trajectory",                                                    # loopformer
     "resident_table_bytes", "resident_table_bytes_per_layer",        # memoryformer
