@@ -52,6 +52,7 @@ struct swk_pool {
     atomic_ullong ticket;
     atomic_int done;
     atomic_ullong used;
+    atomic_ullong waited; // ns the caller spent waiting for helpers' parts, since the last take
 };
 
 static uint64_t now_ns(void) {
@@ -159,6 +160,8 @@ int swk_pool_threads(const swk_pool *p) { return p ? p->helpers + 1 : 1; }
 
 uint64_t swk_pool_take_used(swk_pool *p) { return p ? atomic_exchange(&p->used, 0) : 0; }
 
+uint64_t swk_pool_take_waited_ns(swk_pool *p) { return p ? atomic_exchange(&p->waited, 0) : 0; }
+
 void swk_pool_run(swk_pool *p, int parts, void (*fn)(void *, int, int), void *context) {
     if (parts <= 0) return;
     if (!p || p->helpers == 0 || parts == 1 || pthread_mutex_trylock(&p->dispatch) != 0) {
@@ -179,9 +182,13 @@ void swk_pool_run(swk_pool *p, int parts, void (*fn)(void *, int, int), void *co
     }
     run_slots(p, generation);
     // The rest are claimed: wait for their threads, yielding now and then in case one was descheduled.
-    for (int spins = 0; atomic_load(&p->done) < p->slots; spins++) {
-        RELAX();
-        if ((spins & 255) == 255) sched_yield();
+    if (atomic_load(&p->done) < p->slots) {
+        uint64_t start = now_ns();
+        for (int spins = 0; atomic_load(&p->done) < p->slots; spins++) {
+            RELAX();
+            if ((spins & 255) == 255) sched_yield();
+        }
+        atomic_fetch_add(&p->waited, now_ns() - start);
     }
     pthread_mutex_unlock(&p->dispatch);
 }

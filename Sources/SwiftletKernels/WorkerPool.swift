@@ -58,6 +58,11 @@ public final class WorkerPool: @unchecked Sendable {
         1 + swk_pool_take_used(raw).nonzeroBitCount
     }
 
+    /// Microseconds callers spent waiting for helpers' parts since the last call; clears the record.
+    public func takeWaitedMicroseconds() -> Double {
+        Double(swk_pool_take_waited_ns(raw)) / 1000
+    }
+
     /// Part `part` of `0..<count` cut into `parts` nearly equal blocks whose sizes are multiples of
     /// `align` (the last block takes the rest; trailing blocks may be empty).
     public static func block(_ part: Int, of parts: Int, _ count: Int, align: Int = 1) -> Range<Int> {

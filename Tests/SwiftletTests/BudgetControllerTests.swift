@@ -140,6 +140,19 @@ import Testing
         #expect(Self.syntheticMicroseconds(plan(r1 - 1)) * 1.3 > limitUs)
         // A batch never measured is priced as that many images.
         #expect(costs.predict(plan(0), batch: 3) == 3 * full)
+        // A call run alone (the helper threads kept earlier calls waiting) is first priced as the
+        // session's thread count times the threaded one, then by what such calls measured.
+        var twoThreads = ViTCostModel(maxTokens: c.tokens, threads: 2)
+        let block = BlockTiming(tokensIn: c.tokens, merged: 0, attention: 100, merge: 0, mlp: 200)
+        twoThreads.observeCalibration(batch: 1, timing: ForwardTiming(blocks: [block], embed: 10, head: 10))
+        let predictedThreaded = twoThreads.predict(plan(0), batch: 1)
+        let threaded = try #require(predictedThreaded)
+        #expect(twoThreads.predict(plan(0), batch: 1, alone: true) == 2 * threaded)
+        let aloneBlock = BlockTiming(tokensIn: c.tokens, merged: 0, attention: 150, merge: 0, mlp: 300)
+        twoThreads.observe(
+            plan(0), batch: 1, alone: true, timing: ForwardTiming(blocks: [aloneBlock], embed: 15, head: 15), total: 1)
+        #expect(twoThreads.predict(plan(0), batch: 1, alone: true) == Double(c.depth) * 450 + 30)
+        #expect(twoThreads.predict(plan(0), batch: 1) == threaded)
     }
 
     @Test func correctionMergesHarderOnlyWhenTheRestWouldOverrun() throws {

@@ -36,6 +36,11 @@ void swk_pool_run(swk_pool *pool, int parts, void (*fn)(void *context, int part,
 /// helpers past 63). Clears the record. Lets a caller report how many threads a call really used.
 uint64_t swk_pool_take_used(swk_pool *pool);
 
+/// Nanoseconds callers of `swk_pool_run` spent waiting for parts that helpers had claimed, since the
+/// last call; clears the record. Large against the work means a helper is not getting a core (another
+/// process holds it): a caller may then do better alone.
+uint64_t swk_pool_take_waited_ns(swk_pool *pool);
+
 #ifdef __cplusplus
 }
 #endif

@@ -139,13 +139,17 @@ extension ViTModel {
     ///    the time at the percentile `LatencyTail` plans for, from the session's measured costs; when
     ///    none does but the harshest one's mean time fits, the harshest one (best effort);
     /// 4. r = 0.
-    func chooseSchedule(_ budget: Budget, images: Int, costs: inout ViTCostModel) throws(ModelError) -> ViTChoice {
+    /// `alone`: the call will run on the calling thread only (the runner's answer to a busy machine).
+    func chooseSchedule(
+        _ budget: Budget, images: Int, alone: Bool = false, costs: inout ViTCostModel
+    ) throws(ModelError) -> ViTChoice {
         try budget.validate(for: self, stream: false)
         let depth = config.depth
         let timed = budget.maxLatencyMs != nil
         func choice(_ schedule: MergeSchedule, _ plan: TokenPlan) -> ViTChoice {
             ViTChoice(
-                schedule: schedule, plan: plan, predicted: timed ? costs.predictTail(plan, batch: images) : nil,
+                schedule: schedule, plan: plan,
+                predicted: timed ? costs.predictTail(plan, batch: images, alone: alone) : nil,
                 quality: quality(of: schedule))
         }
         if let values = budget.mergeR {
@@ -159,7 +163,7 @@ extension ViTModel {
                 "min_quality needs a model that carries a quality profile; measure one with `swiftlet profile`")
         }
         if profile != nil, limited || budget.minQuality != nil,
-            let picked = try chooseProfiled(budget, images: images, costs: &costs)
+            let picked = try chooseProfiled(budget, images: images, alone: alone, costs: &costs)
         {
             return picked
         }
@@ -177,8 +181,8 @@ extension ViTModel {
         // The planned percentile does not fit even merging all it can, but the mean may: run it, and
         // let the deadline correction and the report say how it went. Only a limit below the mean (or
         // a GFLOP limit, which is exact) is refused.
-        let tail = costs.tail(batch: images)
-        let mean = costs.predict(c.plan, batch: images).map { $0 * tail.ratio(at: 0.5) }
+        let tail = costs.tail(batch: images, alone: alone)
+        let mean = costs.predict(c.plan, batch: images, alone: alone).map { $0 * tail.ratio(at: 0.5) }
         if let limit = budget.maxLatencyMs, let mean, mean <= limit * 1000,
             budget.maxGFLOPs.map({ c.plan.gflops(images: images) <= $0 }) ?? true
         {
@@ -201,18 +205,18 @@ extension ViTModel {
     /// Step 2 of `chooseSchedule`; nil when no profiled schedule fits the limits and no minimum quality
     /// was asked (the constant-r search then takes over).
     private func chooseProfiled(
-        _ budget: Budget, images: Int, costs: inout ViTCostModel
+        _ budget: Budget, images: Int, alone: Bool, costs: inout ViTCostModel
     ) throws(ModelError) -> ViTChoice? {
         guard let profile else { return nil }
         let depth = config.depth
         var candidates: [(choice: ViTChoice, cost: Double)] = []
         for (entry, schedule) in profile {
             let plan = TokenPlan(schedule.perLayer(depth: depth), config)
-            let predicted = budget.maxLatencyMs == nil ? nil : costs.predictTail(plan, batch: images)
+            let predicted = budget.maxLatencyMs == nil ? nil : costs.predictTail(plan, batch: images, alone: alone)
             let c = ViTChoice(schedule: schedule, plan: plan, predicted: predicted, quality: entry.quality)
             guard fits(c, budget, images: images) else { continue }
             // Cheapness: the measured time where there is one, else the work.
-            candidates.append((c, costs.predict(plan, batch: images) ?? plan.gflops(images: images)))
+            candidates.append((c, costs.predict(plan, batch: images, alone: alone) ?? plan.gflops(images: images)))
         }
         if let floor = budget.minQuality {
             let keeping = candidates.filter { $0.choice.quality! >= floor - 1e-12 }
@@ -234,11 +238,13 @@ extension ViTModel {
     /// (at `ratio` × the cost table); else every remaining block merges at least r', the smallest r'
     /// whose rest fits, or as hard as the caps allow when none does.
     func correctedPlan(
-        _ plan: TokenPlan, after layer: Int, available: Double, batch: Int, ratio: Double,
+        _ plan: TokenPlan, after layer: Int, available: Double, batch: Int, alone: Bool = false, ratio: Double,
         costs: inout ViTCostModel
     ) -> TokenPlan? {
         let depth = config.depth
-        guard layer + 1 < depth, let rest = costs.predict(plan, batch: batch, from: layer + 1) else { return nil }
+        guard layer + 1 < depth, let rest = costs.predict(plan, batch: batch, alone: alone, from: layer + 1) else {
+            return nil
+        }
         if rest * ratio <= available { return nil }
         let done = Array(plan.merged[0...layer])
         let t = plan.tokensIn[layer] - plan.merged[layer]
@@ -250,7 +256,7 @@ extension ViTModel {
             let candidate = TokenPlan(done + later, config)
             guard candidate.merged != plan.merged else { continue }
             harshest = candidate
-            if let us = costs.predict(candidate, batch: batch, from: layer + 1), us * ratio <= available {
+            if let us = costs.predict(candidate, batch: batch, alone: alone, from: layer + 1), us * ratio <= available {
                 return candidate
             }
         }

@@ -60,6 +60,10 @@ struct ForwardTiming {
     var embed = 0.0
     /// Final norm, head and the outputs.
     var head = 0.0
+    /// The block after which the call went on alone (the helpers kept it waiting), if it did.
+    var aloneAfter: Int?
+    /// Microseconds the calling thread waited for parts the helpers had claimed.
+    var helperWait = 0.0
 }
 
 /// What one block of a call cost, measured while it ran.
@@ -121,56 +125,78 @@ struct ViTCostTable: Equatable {
 /// call visited would leave the others at an older machine speed, and the choice would never move
 /// to settings it has not tried.
 struct ViTCostModel {
+    /// What a table or tail window is for: a batch size, run with the session's helpers or by the
+    /// calling thread alone (`ViTRunner`'s answer to a busy machine).
+    struct Key: Hashable {
+        let batch: Int
+        let alone: Bool
+    }
+
     let maxTokens: Int
-    private var tables: [Int: ViTCostTable] = [:]
-    private var tails: [Int: LatencyTail] = [:]
+    /// The session's threads: a call run alone is first priced as this many times the threaded one.
+    let threads: Int
+    private var tables: [Key: ViTCostTable] = [:]
+    private var tails: [Key: LatencyTail] = [:]
     /// Microseconds the calibration took; nil until it ran.
     var calibrationMicroseconds: Double?
 
-    init(maxTokens: Int) { self.maxTokens = maxTokens }
+    init(maxTokens: Int, threads: Int = 1) {
+        self.maxTokens = maxTokens
+        self.threads = max(threads, 1)
+    }
 
-    var isCalibrated: Bool { !(tables[1]?.isEmpty ?? true) }
+    var isCalibrated: Bool { !(tables[Key(batch: 1, alone: false)]?.isEmpty ?? true) }
 
-    /// The spread of recent calls of `batch` images (of single images for a batch size not seen yet).
-    func tail(batch: Int) -> LatencyTail { tails[batch] ?? tails[1] ?? LatencyTail() }
+    /// The spread of recent calls of `batch` images run that way (else the nearest window kept).
+    func tail(batch: Int, alone: Bool = false) -> LatencyTail {
+        tails[Key(batch: batch, alone: alone)] ?? tails[Key(batch: batch, alone: false)]
+            ?? tails[Key(batch: 1, alone: false)] ?? LatencyTail()
+    }
 
     /// Microseconds of a call running `plan` on `batch` images from block `layer` on, the head included
-    /// (and the embedding from block 0), as the table has it; nil before any measurement. A batch size
-    /// never seen is priced as that many single images.
-    mutating func predict(_ plan: TokenPlan, batch: Int, from layer: Int = 0) -> Double? {
-        if var table = tables[batch], !table.isEmpty {
-            let us = table.blocks(plan, from: layer) + (layer == 0 ? table.embed : 0) + table.head
-            tables[batch] = table
-            return us
+    /// (and the embedding from block 0), as the table has it; nil before any measurement. Without a
+    /// table of its own, a batch size is priced as that many single images, and a call run alone as
+    /// `threads` times the threaded one (a bound: threads never scale better than that).
+    mutating func predict(_ plan: TokenPlan, batch: Int, alone: Bool = false, from layer: Int = 0) -> Double? {
+        var factor = 1.0
+        var key = Key(batch: batch, alone: alone)
+        if tables[key]?.isEmpty ?? true, alone {
+            factor *= Double(threads)
+            key = Key(batch: batch, alone: false)
         }
-        guard var single = tables[1], !single.isEmpty else { return nil }
-        let us = single.blocks(plan, from: layer) + (layer == 0 ? single.embed : 0) + single.head
-        tables[1] = single
-        return us * Double(batch)
+        if tables[key]?.isEmpty ?? true {
+            factor *= Double(batch)
+            key = Key(batch: 1, alone: false)
+        }
+        guard var table = tables[key], !table.isEmpty else { return nil }
+        let us = table.blocks(plan, from: layer) + (layer == 0 ? table.embed : 0) + table.head
+        tables[key] = table
+        return us * factor
     }
 
     /// The planned percentile of a call's time (`LatencyTail`); nil before any measurement.
-    mutating func predictTail(_ plan: TokenPlan, batch: Int) -> Double? {
-        let tail = tail(batch: batch)
-        return predict(plan, batch: batch).map { tail.tail($0) }
+    mutating func predictTail(_ plan: TokenPlan, batch: Int, alone: Bool = false) -> Double? {
+        let tail = tail(batch: batch, alone: alone)
+        return predict(plan, batch: batch, alone: alone).map { tail.tail($0) }
     }
 
-    /// Records a call: its time against the table's prediction in the tail window of its batch size,
-    /// or, for a batch size without a table yet, its parts as that table.
-    mutating func observe(_ plan: TokenPlan, batch: Int, timing: ForwardTiming, total: Double) {
-        if tables[batch]?.isEmpty ?? true {
-            tables[batch, default: ViTCostTable(maxTokens: maxTokens)].observe(timing)
-        } else if let predicted = predict(plan, batch: batch) {
-            observeTail(batch: batch, predicted: predicted, actual: total)
+    /// Records a call that ran one way throughout: its time against the table's prediction in the
+    /// tail window of its kind, or, for a kind without a table yet, its parts as that table.
+    mutating func observe(_ plan: TokenPlan, batch: Int, alone: Bool, timing: ForwardTiming, total: Double) {
+        let key = Key(batch: batch, alone: alone)
+        if tables[key]?.isEmpty ?? true {
+            tables[key, default: ViTCostTable(maxTokens: maxTokens)].observe(timing)
+        } else if let predicted = predict(plan, batch: batch, alone: alone) {
+            tails[key, default: LatencyTail()].observe(predicted: predicted, actual: total)
         }
     }
 
-    mutating func observeTail(batch: Int, predicted: Double, actual: Double) {
-        tails[batch, default: LatencyTail()].observe(predicted: predicted, actual: actual)
+    mutating func observeTail(batch: Int, alone: Bool = false, predicted: Double, actual: Double) {
+        tails[Key(batch: batch, alone: alone), default: LatencyTail()].observe(predicted: predicted, actual: actual)
     }
 
-    /// Calibration measurements: into the table, not the tail.
+    /// Calibration measurements (threaded): into the table, not the tail.
     mutating func observeCalibration(batch: Int, timing: ForwardTiming) {
-        tables[batch, default: ViTCostTable(maxTokens: maxTokens)].observe(timing)
+        tables[Key(batch: batch, alone: false), default: ViTCostTable(maxTokens: maxTokens)].observe(timing)
     }
 }

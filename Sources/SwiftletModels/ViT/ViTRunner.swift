@@ -19,13 +19,22 @@ final class ViTRunner: FamilyRunner {
     /// What each part of a call costs on this session's threads (calibrated, then refreshed by every
     /// call) and how calls spread around it.
     var costs: ViTCostModel
-    /// One part per thread of the session.
-    var parts: Int { context.threads }
+    /// One part per thread of the session, or one in all while the call runs alone.
+    var parts: Int { alone ? 1 : context.threads }
+    /// Whether the call in progress runs (from some block on) on the calling thread alone. Under a
+    /// latency limit, a call whose helpers keep it waiting — another process holds their core, and a
+    /// part a helper claimed waits for the scheduler — goes on alone, and so do the next
+    /// `aloneCallsAfterStall` calls; then the helpers are tried again, on a schedule chosen as if alone
+    /// (so that a helper that stalls again costs no deadline). The results are the same bits.
+    private var alone = false
+    private var aloneCalls = 0
+    private var probeHelpers = false
+    static let aloneCallsAfterStall = 32
 
     init(model: ViTModel, context: ExecutionContext) {
         self.model = model
         self.context = context
-        costs = ViTCostModel(maxTokens: model.config.tokens)
+        costs = ViTCostModel(maxTokens: model.config.tokens, threads: context.threads)
     }
 
     /// Runs `body(part, parts)` once per thread of the session.
@@ -87,13 +96,31 @@ final class ViTRunner: FamilyRunner {
             // (this call takes longer; the report says by how much).
             try calibrate()
         }
-        let choice = try model.chooseSchedule(budget, images: batch, costs: &costs)
+        alone = budget.maxLatencyMs != nil && aloneCalls > 0 && context.threads > 1
+        var planAlone = alone
+        if alone {
+            aloneCalls -= 1
+            probeHelpers = aloneCalls == 0
+        } else if probeHelpers, budget.maxLatencyMs != nil {
+            planAlone = true
+            probeHelpers = false
+        }
+        let startedAlone = alone
+        _ = context.pool?.takeWaitedMicroseconds()
+        defer { alone = false }
+        let choice = try model.chooseSchedule(budget, images: batch, alone: planAlone, costs: &costs)
         let start = context.clock()
         if let limit = budget.maxLatencyMs { context.deadline = context.callStart + limit * 1000 }
         var plan = choice.plan
         let (outputs, timing, correctedAt) = try forward(
             images.floats.baseAddress!, batch: batch, plan: &plan, deadline: context.deadline)
-        costs.observe(plan, batch: batch, timing: timing, total: context.clock() - start)
+        let total = context.clock() - start
+        if timing.aloneAfter == nil {
+            costs.observe(plan, batch: batch, alone: startedAlone, timing: timing, total: total)
+        } else if let threaded = costs.predict(plan, batch: batch) {
+            // What threaded calls take on this machine now, stall included: the next ones plan for it.
+            costs.observeTail(batch: batch, predicted: threaded, actual: total)
+        }
 
         let gflops = plan.gflops(images: batch)
         context.report.layers = model.config.depth
@@ -110,6 +137,13 @@ final class ViTRunner: FamilyRunner {
         context.report.values["tokens_per_layer"] = plan.tokensOut.map(Double.init)
         context.report.values["merged_per_layer"] = plan.merged.map(Double.init)
         if let us = costs.calibrationMicroseconds { context.report.values["calibration_us"] = [us] }
+        if context.pool != nil { context.report.values["helper_wait_us"] = [timing.helperWait] }
+        if let l = timing.aloneAfter {
+            context.report.choice += ", alone after block \(l) (the helper threads kept it waiting)"
+            context.report.values["alone_after_block"] = [Double(l)]
+        } else if startedAlone {
+            context.report.choice += ", alone (the helper threads kept earlier calls waiting)"
+        }
         return outputs
     }
 
@@ -213,6 +247,9 @@ final class ViTRunner: FamilyRunner {
         var t = n0
         var blockStart = clock()
         timing.embed = blockStart - began
+        // What the call does after its last block that the cost table does not time (the outputs'
+        // copies and checks, the report): the correction keeps 3 % of the limit for it.
+        let margin = deadline.map { 0.03 * ($0 - context.callStart) } ?? 0
         for (l, b) in w.blocks.enumerated() {
             try context.checkAbort("before block \(l)")
             let rows = batch * t
@@ -277,11 +314,21 @@ final class ViTRunner: FamilyRunner {
                 BlockTiming(
                     tokensIn: tokensIn, merged: r, attention: attentionEnd - blockStart, merge: mergeEnd - attentionEnd,
                     mlp: blockEnd - mergeEnd))
+            if !alone, let pool = context.pool {
+                // Waiting for helpers for a quarter of the block: their core is taken; go on alone.
+                let waited = pool.takeWaitedMicroseconds()
+                timing.helperWait += waited
+                if deadline != nil, waited > 100, waited > 0.25 * (blockEnd - blockStart) {
+                    alone = true
+                    aloneCalls = Self.aloneCallsAfterStall
+                    timing.aloneAfter = l
+                }
+            }
             blockStart = blockEnd
             if let deadline,
                 let corrected = model.correctedPlan(
-                    plan, after: l, available: deadline - blockEnd, batch: batch,
-                    ratio: costs.tail(batch: batch).ratio(at: 0.9), costs: &costs)
+                    plan, after: l, available: deadline - blockEnd - margin, batch: batch, alone: alone,
+                    ratio: costs.tail(batch: batch, alone: alone).ratio(at: 0.9), costs: &costs)
             {
                 plan = corrected
                 if correctedAt == nil { correctedAt = l }
