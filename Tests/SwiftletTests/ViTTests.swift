@@ -361,7 +361,9 @@ func compare(_ got: [Float], _ want: [Float]) -> (maxAbs: Double, ok: Bool) {
         let session = try model.makeSession()
         let input = try ViTFixture.input()
         let (_, generous) = try session.run([input], budget: Budget(maxLatencyMs: 10_000))
-        #expect(generous.choice == "r=0")
+        // r=0 (the call may add that it went on without the helper threads, on a busy machine).
+        #expect(generous.choice.hasPrefix("r=0"))
+        #expect(generous.values["merged_per_layer"] == [0, 0, 0, 0])
         // After a few observed runs the model knows this machine; a limit near the r=0 cost picks
         // some r, and the report says which and what it cost.
         var recent: [Double] = []

@@ -119,11 +119,11 @@ struct ViTCostTable: Equatable {
 /// size spread around it (`LatencyTail`).
 ///
 /// The table of one image is measured by the calibration, all token counts in one short spell, so
-/// that its shape across token counts is consistent; a batch size never calibrated gets the parts of
-/// its first call. Calls then only feed the tail window: the table keeps its shape and the window's
+/// that its shape across token counts is consistent; calls then only feed its tail window, whose
 /// ratios carry the drift (heat, other processes) and the spread. Refreshing only the token counts a
 /// call visited would leave the others at an older machine speed, and the choice would never move
-/// to settings it has not tried.
+/// to settings it has not tried. Kinds the calibration did not measure (another batch size, calls
+/// run alone) learn their table from their calls, least time per token count.
 struct ViTCostModel {
     /// What a table or tail window is for: a batch size, run with the session's helpers or by the
     /// calling thread alone (`ViTRunner`'s answer to a busy machine).
@@ -181,13 +181,17 @@ struct ViTCostModel {
     }
 
     /// Records a call that ran one way throughout: its time against the table's prediction in the
-    /// tail window of its kind, or, for a kind without a table yet, its parts as that table.
+    /// tail window of its kind; and, for a kind the calibration did not measure (another batch size,
+    /// a call run alone), its parts into that kind's table, which keeps the least time per token count
+    /// as the calibration does (a call that was interrupted only ever raises a time).
     mutating func observe(_ plan: TokenPlan, batch: Int, alone: Bool, timing: ForwardTiming, total: Double) {
         let key = Key(batch: batch, alone: alone)
-        if tables[key]?.isEmpty ?? true {
-            tables[key, default: ViTCostTable(maxTokens: maxTokens)].observe(timing)
-        } else if let predicted = predict(plan, batch: batch, alone: alone) {
+        let hadTable = !(tables[key]?.isEmpty ?? true)
+        if hadTable, let predicted = predict(plan, batch: batch, alone: alone) {
             tails[key, default: LatencyTail()].observe(predicted: predicted, actual: total)
+        }
+        if key != Key(batch: 1, alone: false) || !hadTable {
+            tables[key, default: ViTCostTable(maxTokens: maxTokens)].observe(timing)
         }
     }
 
