@@ -110,7 +110,8 @@ import Testing
         // With no call observed, the plan is the prediction times the prior margin.
         for fraction in [0.6, 0.75, 0.9, 1.0, 1.2] {
             let limitUs = full * fraction
-            let expected = (0...32).first { Self.syntheticMicroseconds(plan($0)) * LatencyTail.priorRatio <= limitUs }
+            let usable = limitUs * (1 - ViTCostModel.deadlineMargin)
+            let expected = (0...32).first { Self.syntheticMicroseconds(plan($0)) * LatencyTail.priorRatio <= usable }
             let result = Result {
                 try model.chooseSchedule(Budget(maxLatencyMs: limitUs / 1000), images: 1, costs: &costs)
             }
@@ -136,8 +137,9 @@ import Testing
             return
         }
         #expect(r1 > r0)
-        #expect(Self.syntheticMicroseconds(plan(r1)) * 1.3 <= limitUs)
-        #expect(Self.syntheticMicroseconds(plan(r1 - 1)) * 1.3 > limitUs)
+        let usable = limitUs * (1 - ViTCostModel.deadlineMargin)
+        #expect(Self.syntheticMicroseconds(plan(r1)) * 1.3 <= usable)
+        #expect(Self.syntheticMicroseconds(plan(r1 - 1)) * 1.3 > usable)
         // A batch never measured is priced as that many images.
         #expect(costs.predict(plan(0), batch: 3) == 3 * full)
         // A call run alone (the helper threads kept earlier calls waiting) is first priced as the

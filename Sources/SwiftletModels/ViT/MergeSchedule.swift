@@ -198,7 +198,9 @@ extension ViTModel {
 
     private func fits(_ c: ViTChoice, _ budget: Budget, images: Int) -> Bool {
         let fitsWork = budget.maxGFLOPs.map { c.plan.gflops(images: images) <= $0 } ?? true
-        let fitsTime = budget.maxLatencyMs.map { limit in c.predicted.map { $0 <= limit * 1000 } ?? true } ?? true
+        let usable = 1 - ViTCostModel.deadlineMargin
+        let fitsTime =
+            budget.maxLatencyMs.map { limit in c.predicted.map { $0 <= limit * 1000 * usable } ?? true } ?? true
         return fitsWork && fitsTime
     }
 

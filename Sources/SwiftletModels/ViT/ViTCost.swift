@@ -125,6 +125,11 @@ struct ViTCostTable: Equatable {
 /// to settings it has not tried. Kinds the calibration did not measure (another batch size, calls
 /// run alone) learn their table from their calls, least time per token count.
 struct ViTCostModel {
+    /// Share of a latency limit kept free of planned work, for what the call does after its last
+    /// block (copying and checking the outputs, the report); the plan and the in-call correction
+    /// both leave it, so that a call running to plan is never corrected.
+    static let deadlineMargin = 0.02
+
     /// What a table or tail window is for: a batch size, run with the session's helpers or by the
     /// calling thread alone (`ViTRunner`'s answer to a busy machine).
     struct Key: Hashable {

@@ -247,9 +247,8 @@ final class ViTRunner: FamilyRunner {
         var t = n0
         var blockStart = clock()
         timing.embed = blockStart - began
-        // What the call does after its last block that the cost table does not time (the outputs'
-        // copies and checks, the report): the correction keeps 3 % of the limit for it.
-        let margin = deadline.map { 0.03 * ($0 - context.callStart) } ?? 0
+        // Kept free for what follows the last block, as the plan kept it (`deadlineMargin`).
+        let margin = deadline.map { ViTCostModel.deadlineMargin * ($0 - context.callStart) } ?? 0
         for (l, b) in w.blocks.enumerated() {
             try context.checkAbort("before block \(l)")
             let rows = batch * t
@@ -328,7 +327,7 @@ final class ViTRunner: FamilyRunner {
             if let deadline,
                 let corrected = model.correctedPlan(
                     plan, after: l, available: deadline - blockEnd - margin, batch: batch, alone: alone,
-                    ratio: costs.tail(batch: batch, alone: alone).ratio(at: 0.9), costs: &costs)
+                    ratio: costs.tail(batch: batch, alone: alone).ratio(at: LatencyTail.plannedQuantile), costs: &costs)
             {
                 plan = corrected
                 if correctedAt == nil { correctedAt = l }
