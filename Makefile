@@ -74,6 +74,13 @@ test-c: test-swift
 	$(DEBUG_BIN)/swiftlet convert --quiet --force --family lmuformer --config Tests/Fixtures/audio-demo/config.json \
 	    --checkpoint Tests/Fixtures/audio-demo/checkpoint.safetensors --output $(BUILD)/test/audio-demo.swl
 	$(BUILD)/test/bin/stream_wav $(BUILD)/test/audio-demo.swl Tests/Fixtures/fbank-test/clip1.wav Tests/Fixtures/audio-demo/labels.txt
+	# A quality profile through the CLI: measured, stored, read back by a minimum-quality budget.
+	$(DEBUG_BIN)/swiftlet convert --quiet --force --family vit --config Tests/Fixtures/vit-tiny-test/config.json \
+	    --checkpoint Tests/Fixtures/vit-tiny-test/checkpoint.safetensors --output $(BUILD)/test/vit.swl
+	$(DEBUG_BIN)/swiftlet profile $(BUILD)/test/vit.swl --data Tests/Fixtures/vit-tiny-test/input.npy \
+	    --settings "r=0;r=8;r=8,-1" --output $(BUILD)/test/vit-profiled.swl
+	$(DEBUG_BIN)/swiftlet bench $(BUILD)/test/vit-profiled.swl --input Tests/Fixtures/vit-tiny-test/input.npy \
+	    --runs 2 --warmup 0 --budget quality=1 | grep -q quality
 
 # Lays out an install tree (header, library, pkg-config file) from LIBSRC without building.
 LIBSRC ?= $(BUILD)/lib/libswiftlet.so.$(VERSION)

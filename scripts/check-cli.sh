@@ -37,7 +37,7 @@ expect_clean_failure "Git LFS pointer" "$work/lfs.swl"
 expect_clean_failure "empty" "$work/empty.swl"
 expect_clean_failure "missing" "$work/does-not-exist.swl"
 "$bin" --help >/dev/null 2>&1 && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL --help"; }
-for c in convert inspect run generate stream bench create-test-model; do
+for c in convert inspect run generate stream bench profile create-test-model; do
   "$bin" help $c >/dev/null 2>&1 && pass=$((pass + 1)) || { fail=$((fail + 1)); echo "FAIL help $c"; }
 done
 echo "$pass passed, $fail failed"

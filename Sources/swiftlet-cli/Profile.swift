@@ -20,6 +20,11 @@ struct Profile: ParsableCommand {
               loopformer  --data ids.npy (integers [N, T], token ids of held-out text): perplexity of
                           each next token. Settings: loops=1 ... loops=max_model_loops, unless --settings
                           lists others (loops=L or trajectory=a,b,...).
+              lmuformer   --data clips.npy (float32 feature frames [N, T, F]) and --labels: top-1 of the
+                          stream's early decision (the last row before it stops) after a fraction of
+                          the T frames; without --labels, agreement with the whole clip. Settings:
+                          early_fraction=0.25, 0.375, ..., 1, unless --settings lists others. A stream
+                          budget with a minimum quality then decides as early as the profile allows.
 
             Example:
               swiftlet profile deit.swl --data val-images.npy --labels val-labels.npy --output deit.swl
@@ -67,13 +72,17 @@ struct Profile: ParsableCommand {
             let labelValues = try labels.map { try readNPY($0).int32s() }
             metric = labelValues == nil ? .agreement : .top1
             measured = try profileViT(m, session, inputs, labels: labelValues, settings: list)
+        case "lmuformer":
+            let labelValues = try labels.map { try readNPY($0).int32s() }
+            metric = labelValues == nil ? .agreement : .top1
+            measured = try profileLMUFormer(m, inputs, labels: labelValues, settings: list)
         case "loopformer":
             guard labels == nil else { failAndExit("--labels is for ViT models; a LoopFormer is scored by perplexity") }
             metric = .perplexity
             measured = try profileLoopFormer(m, session, inputs, settings: list)
         default:
             failAndExit(
-                "profiles are made for vit and loopformer models, whose budget knob (merge rate, loop steps) changes quality; a \(m.family) model has none"
+                "profiles are made for vit, loopformer and lmuformer models, whose budget knob (merge rate, loop steps, early decision) changes quality; a \(m.family) model has none"
             )
         }
         if let full = measured.first, metric.higherIsBetter, full.1 <= 0 {
@@ -159,6 +168,51 @@ struct Profile: ParsableCommand {
 
     private func defaultViTSettings(_ m: Model) -> [String] {
         (0...16).map { "r=\($0)" } + stride(from: 2, through: 16, by: 2).map { "r=\($0),-1" }
+    }
+
+    // MARK: LMUFormer
+
+    private func profileLMUFormer(
+        _ m: Model, _ inputs: NPYArray, labels: [Int32]?, settings: [String]?
+    ) throws -> [(String, Double)] {
+        guard inputs.shape.count == 3, inputs.shape[0] >= 1, inputs.shape[1] >= 1 else {
+            failAndExit("--data must be float32 feature frames [N, T, F], got \(inputs.shape)")
+        }
+        let (n, t, f) = (inputs.shape[0], inputs.shape[1], inputs.shape[2])
+        if let labels, labels.count != n { failAndExit("--labels has \(labels.count) entries for \(n) clips") }
+        let frames = try inputs.floats()
+        let specs = settings ?? [0.25, 0.375, 0.5, 0.625, 0.75, 0.875].map { "early_fraction=\($0)" }
+        let stream = try orFail { () throws(SwiftletError) in try m.makeStream(options: StreamOptions(threads: threads))
+        }
+        var full: [Int]? = nil
+        var out: [(String, Double)] = []
+        // The whole clip first: it is the full quality, and agreement is measured against it.
+        for spec in ["early_fraction=1"] + specs.filter({ $0 != "early_fraction=1" }) {
+            guard spec.hasPrefix("early_fraction="), let fraction = Double(spec.dropFirst(15)), fraction > 0,
+                fraction <= 1
+            else {
+                failAndExit("'\(spec)' is not an LMUFormer setting (early_fraction=F with F in (0, 1])")
+            }
+            var decisions: [Int] = []
+            for clip in 0..<n {
+                let rows = try orFail { () throws(SwiftletError) in
+                    try stream.reset()
+                    try stream.setBudget(Budget(earlyFraction: fraction < 1 ? fraction : nil, expectedFrames: t))
+                    let chunk = Array(frames[(clip * t * f)..<((clip + 1) * t * f)])
+                    return try stream.push(chunk) + stream.flush()
+                }
+                guard let last = rows.last else { failAndExit("the stream gave no output for clip \(clip)") }
+                decisions.append(last.indices.max { last[$0] < last[$1] }!)
+            }
+            if fraction == 1 { full = decisions }
+            let reference = labels.map { $0.map(Int.init) } ?? full!
+            let score = Double(zip(decisions, reference).filter { $0 == $1 }.count) / Double(n)
+            note(
+                "\(spec): \(labels == nil ? "agreement with the whole clip" : "top-1") \(String(format: "%.4f", score))"
+            )
+            out.append((spec, score))
+        }
+        return out
     }
 
     // MARK: LoopFormer

@@ -80,6 +80,7 @@ func describe(_ r: RunReport) -> String {
     if !r.completed { parts.append(r.decided ? "decided early" : "stopped early") }
     if r.predictedMicroseconds > 0 { parts.append(String(format: "planned %.1f µs (p95)", r.predictedMicroseconds)) }
     if let met = r.deadlineMet { parts.append(met ? "within the budget" : "over the budget") }
+    if let q = r.predictedQuality { parts.append(String(format: "profiled quality %.3f of full", q)) }
     if let us = r.values["calibration_us"]?.first { parts.append(String(format: "calibrated in %.1f ms", us / 1000)) }
     return parts.joined(separator: ", ")
 }

@@ -42,6 +42,13 @@ struct StreamCommand: ParsableCommand {
     @Option(name: .customLong("early-margin"), help: "Stop once the running top-1 minus top-2 score exceeds this.")
     var earlyMargin: Double?
 
+    @Option(
+        name: .customLong("min-quality"),
+        help:
+            "A model with a quality profile (swiftlet profile): decide as early as the profile says keeps this fraction of full quality (e.g. 0.95)."
+    )
+    var minQuality: Double?
+
     @Option(help: "With --wav: print every Nth frame's prediction.")
     var every: Int = 1
 
@@ -70,10 +77,11 @@ struct StreamCommand: ParsableCommand {
                 "\(path) has shape \(array.shape); the stream takes frames of \(width) floats as [T, \(width)] or [1, T, \(width)]"
             )
         }
-        if let earlyMargin {
-            try orFail { () throws(SwiftletError) in try stream.setBudget(Budget(earlyMargin: earlyMargin)) }
-        }
         let frames = values.count / width
+        if earlyMargin != nil || minQuality != nil {
+            let budget = Budget(earlyMargin: earlyMargin, expectedFrames: frames, minQuality: minQuality)
+            try orFail { () throws(SwiftletError) in try stream.setBudget(budget) }
+        }
         var rows: [Float] = []
         var start = 0
         let t0 = Date()
@@ -108,8 +116,9 @@ struct StreamCommand: ParsableCommand {
             names = text.split(whereSeparator: \.isNewline).map(String.init)
         }
         let stream = try orFail { () throws(SwiftletError) in try m.makeStream(options: StreamOptions(input: .pcm)) }
-        if let earlyMargin {
-            try orFail { () throws(SwiftletError) in try stream.setBudget(Budget(earlyMargin: earlyMargin)) }
+        if earlyMargin != nil || minQuality != nil {
+            let budget = Budget(earlyMargin: earlyMargin, minQuality: minQuality)
+            try orFail { () throws(SwiftletError) in try stream.setBudget(budget) }
         }
         var frame = 0
         func show(_ rows: [[Float]]) {

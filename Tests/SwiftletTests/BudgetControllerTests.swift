@@ -412,6 +412,37 @@ import Testing
         #expect(try session.prefill(prompt, budget: Budget(minQuality: 1)).loops == 8)
     }
 
+    @Test func lmuFormerStreamsDecideAsEarlyAsTheProfileAllows() throws {
+        let settings = ["early_fraction=1", "early_fraction=0.25", "early_fraction=0.5", "early_fraction=0.75"]
+        let scores = [0.9, 0.45, 0.72, 0.85]
+        let model = try Self.profiled(
+            try LMUFixture.convert("lmu-test"), metric: "top1", settings: settings, scores: scores)
+        let fx = try LMUFixture.load("lmu-test")
+        let clip = Array(fx.input.prefix(fx.frames * fx.features))
+        let stream = try model.makeStream()
+        for (floor, fraction) in [(0.5, 0.25), (0.8, 0.5), (0.9, 0.75), (1.0, 1.0)] {
+            try stream.reset()
+            try stream.setBudget(Budget(expectedFrames: fx.frames, minQuality: floor))
+            _ = try stream.push(clip)
+            _ = try stream.flush()
+            let report = try stream.report
+            // The smallest profiled fraction keeping `floor`, computed here: 0.25 keeps 0.5, 0.5 keeps 0.8, ...
+            let keeping = zip(settings, scores).filter { $0.1 / scores[0] >= floor - 1e-12 }
+            #expect(keeping.contains { $0.0 == "early_fraction=\(fraction == 1 ? "1" : String(fraction))" })
+            if fraction < 1 {
+                #expect(report.decided && report.framesUsed == Int((fraction * Double(fx.frames)).rounded(.up)))
+            } else {
+                #expect(!report.decided && report.framesUsed == fx.frames)
+            }
+            let expected = scores[
+                settings.firstIndex(of: fraction == 1 ? "early_fraction=1" : "early_fraction=\(fraction)")!]
+            #expect(report.predictedQuality == expected / scores[0])
+        }
+        #expect(throws: SwiftletError.self) {
+            try stream.setBudget(Budget(expectedFrames: fx.frames, minQuality: 0.01 + 1))
+        }
+    }
+
     @Test func aDamagedProfileIsAnErrorWhenTheModelLoads() throws {
         let bytes = try ViTFixture.convert("checkpoint.safetensors")
         let cases: [(String, [String], [Double])] = [

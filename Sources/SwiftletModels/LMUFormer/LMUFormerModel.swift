@@ -85,6 +85,9 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
     let file: SWLFile
     /// Identity of the weights, written into saved stream states (`Weights.fingerprint`).
     let fingerprint: UInt64
+    /// The quality profile's settings as early-decision fractions, when the model carries one
+    /// (`swiftlet profile`: "early_fraction=0.5", full quality "early_fraction=1").
+    let profile: [(entry: QualityProfile.Entry, fraction: Double)]?
 
     /// A^2, A^4, … per block, computed on first need (they are only used to carry a non-zero memory
     /// state across a block of frames).
@@ -226,6 +229,19 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
         membraneCount = layers.last.map { $0.offset + $0.width } ?? 0
         squaringCount = Kernels.squaringsNeeded(blockLength: impulseLength)
         squaringCache = Mutex([UnsafeMutablePointer<Float>?](repeating: nil, count: depth))
+        profile = try QualityProfile(metadata: file.metadata, full: "early_fraction=1").map {
+            (p) throws(ModelError) in
+            try p.entries.map { (e) throws(ModelError) in
+                guard e.setting.hasPrefix("early_fraction="), let f = Double(e.setting.dropFirst(15)), f > 0, f <= 1
+                else {
+                    throw ModelError(
+                        .format,
+                        "the model's quality profile lists '\(e.setting)', which is not early_fraction=F with F in (0, 1]; profile the model again"
+                    )
+                }
+                return (e, f)
+            }
+        }
         initialized = true
     }
 
@@ -246,7 +262,7 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
 
     public var sessionKnobs: Set<BudgetKnob> { [.maxLatencyMs, .maxGFLOPs] }
     public var streamKnobs: Set<BudgetKnob> {
-        [.maxLatencyMs, .maxGFLOPs, .earlyFraction, .earlyMargin, .expectedFrames]
+        [.maxLatencyMs, .maxGFLOPs, .earlyFraction, .earlyMargin, .expectedFrames, .minQuality]
     }
 
     public func makeRunner(context: ExecutionContext) throws(ModelError) -> any FamilyRunner {

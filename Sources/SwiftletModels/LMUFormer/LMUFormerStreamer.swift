@@ -27,6 +27,8 @@ final class LMUFormerStreamer: FamilyStreamer {
     private var rowCount = 0
 
     private var budget = Budget()
+    /// The profiled quality of the early decision the budget set, if the model carries a profile.
+    private var predictedQuality: Double?
     private var decided = false
     private var decidedRows = 0
     private var microseconds = 0.0
@@ -237,6 +239,26 @@ final class LMUFormerStreamer: FamilyStreamer {
 
     func setBudget(_ budget: Budget) throws(ModelError) {
         try budget.validate(for: model, stream: true)
+        var budget = budget
+        predictedQuality = nil
+        if let floor = budget.minQuality, budget.earlyFraction == nil {
+            // Decide as early as the profile says the quality allows.
+            guard let profile = model.profile else {
+                throw ModelError(
+                    .unsupported,
+                    "min_quality needs a model that carries a quality profile; measure one with `swiftlet profile`")
+            }
+            guard
+                let pick = profile.filter({ $0.entry.quality >= floor - 1e-12 }).min(by: { $0.fraction < $1.fraction })
+            else {
+                throw ModelError(
+                    .budget, "no profiled early decision keeps \(formatted(floor * 100, 1)) % of full quality")
+            }
+            budget.earlyFraction = pick.fraction < 1 ? pick.fraction : nil
+            predictedQuality = pick.entry.quality
+        } else if let f = budget.earlyFraction {
+            predictedQuality = model.profile?.first { abs($0.fraction - f) < 1e-9 }?.entry.quality
+        }
         if budget.earlyFraction != nil && budget.expectedFrames == nil
             && !(input == .pcm && normalization.targetFrames > 0)
         {
@@ -253,6 +275,7 @@ final class LMUFormerStreamer: FamilyStreamer {
 
     var report: RunReport {
         var r = RunReport()
+        r.predictedQuality = predictedQuality
         r.decided = decided
         r.completed = !decided
         r.framesUsed = decided ? decidedRows : engine.rowsOut
