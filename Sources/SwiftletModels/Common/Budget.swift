@@ -180,3 +180,28 @@ extension Budget {
         throw ModelError(.unsupported, message)
     }
 }
+
+extension Budget {
+    /// For a call with one possible setting (no knob to trade): refuses a limit that its cost
+    /// (`gflops`; the time `latency` predicts for it) exceeds, naming `what` costs it ("this run (128
+    /// frames)", "a token") and the family, with `advice` after. Nothing runs over a limit silently.
+    func refuseIfOver(
+        gflops: Double, latency: LatencyModel, what: String, family: String, advice: String = ""
+    ) throws(ModelError) {
+        if let limit = maxGFLOPs, gflops > limit {
+            throw ModelError(
+                .budget,
+                "\(what) costs \(formatted(gflops, 4)) GFLOP, above the limit of \(limit); \(family) has no cheaper setting\(advice)"
+            )
+        }
+        if let limit = maxLatencyMs {
+            let predicted = latency.predictMicroseconds(gflops: gflops) / 1000
+            if predicted > limit {
+                throw ModelError(
+                    .budget,
+                    "\(what) is predicted to take \(formatted(predicted, 3)) ms, above the limit of \(limit) ms; \(family) has no cheaper setting\(advice)"
+                )
+            }
+        }
+    }
+}

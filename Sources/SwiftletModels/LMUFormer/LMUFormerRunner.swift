@@ -81,21 +81,8 @@ final class LMUFormerRunner: FamilyRunner {
     /// LMUFormer has one setting per clip: limits are checked, not traded against quality.
     private func checkBudget(_ budget: Budget, frames: Int) throws(ModelError) {
         try budget.validate(for: model, stream: false)
-        let gflops = model.gflopsPerFrame * Double(frames)
-        if let limit = budget.maxGFLOPs, gflops > limit {
-            throw ModelError(
-                .budget,
-                "this run costs \(gflops) GFLOP (\(frames) frames), above the limit of \(limit); lmuformer has no cheaper setting — stream the clip with an early decision instead"
-            )
-        }
-        if let limit = budget.maxLatencyMs {
-            let predicted = latency.predictMicroseconds(gflops: gflops) / 1000
-            if predicted > limit {
-                throw ModelError(
-                    .budget,
-                    "this run is predicted to take \(predicted) ms (\(frames) frames), above the limit of \(limit) ms; lmuformer has no cheaper setting"
-                )
-            }
-        }
+        try budget.refuseIfOver(
+            gflops: model.gflopsPerFrame * Double(frames), latency: latency, what: "this run (\(frames) frames)",
+            family: model.family, advice: " — stream the clip with an early decision instead")
     }
 }

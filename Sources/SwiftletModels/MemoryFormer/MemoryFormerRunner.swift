@@ -248,21 +248,7 @@ final class MemoryFormerRunner: FamilyRunner {
     /// token throw instead of silently running something else.
     private func checkBudget(_ budget: Budget, gflopsPerToken: Double) throws(ModelError) {
         try budget.validate(for: model, stream: false)
-        if let limit = budget.maxGFLOPs, gflopsPerToken > limit {
-            throw ModelError(
-                .budget,
-                "a token costs \(gflopsPerToken) GFLOP here, above the limit of \(limit); memoryformer has no cheaper setting"
-            )
-        }
-        if let limit = budget.maxLatencyMs {
-            let predicted = latency.predictMicroseconds(gflops: gflopsPerToken) / 1000
-            if predicted > limit {
-                throw ModelError(
-                    .budget,
-                    "a token is predicted to take \(predicted) ms here, above the limit of \(limit) ms; memoryformer has no cheaper setting"
-                )
-            }
-        }
+        try budget.refuseIfOver(gflops: gflopsPerToken, latency: latency, what: "a token", family: model.family)
     }
 
     /// Makes sure the arena holds one forward pass of `tokens` tokens (plus `extraFloats`), so an
