@@ -106,26 +106,6 @@ SWK_AVX2 static long lif_256(const float *x, long rows, long cols, long ldx, con
     return spikes;
 }
 
-// e^x for x ≤ 0 (or NaN), within ~2 ulp: x = n·ln2 + r, |r| ≤ ln2/2, e^r by a degree-7 Taylor
-// polynomial, 2^n put into the exponent. Inputs below −87 are clamped (the result, ~1e-38, only
-// scales a term that is then negligible).
-SWK_AVX512 SWK_INLINE __m512 exp_nonpositive_512(__m512 x) {
-    x = _mm512_max_ps(_mm512_set1_ps(-87.0f), x); // operand order keeps a NaN in x
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 5040);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r);
-    p = _mm512_add_ps(p, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
-}
-
 SWK_AVX512 static void gelu_512(float *x, long count) {
     const __m512 half_sqrt2 = _mm512_set1_ps(0.70710678118654752f), one = _mm512_set1_ps(1.0f);
     const __m512 two = _mm512_set1_ps(2.0f), halfv = _mm512_set1_ps(0.5f);
@@ -142,7 +122,7 @@ SWK_AVX512 static void gelu_512(float *x, long count) {
         poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(erf_a2));
         poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(erf_a1));
         __m512 q = _mm512_mul_ps(_mm512_mul_ps(poly, t),
-                                 exp_nonpositive_512(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(a, a))));
+                                 swk_exp_nonpositive_512(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(a, a))));
         __mmask16 positive = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
         __m512 onePlusErf = _mm512_mask_sub_ps(q, positive, two, q);
         _mm512_mask_storeu_ps(x + i, in, _mm512_mul_ps(_mm512_mul_ps(halfv, v), onePlusErf));
