@@ -2,18 +2,52 @@
 
 from __future__ import annotations
 
+import ctypes
 import sys
 import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, List, Optional, TypeVar
 
+import numpy as np
+
 from ._structs import AbortCallback
 from .errors import BusyError, Error, StateError
+from .tensors import copy_rows
 
-H = TypeVar("H", bound="ExclusiveHandle")
+H = TypeVar("H", bound="OwnedHandle")
 
 
-class ExclusiveHandle:
+class OwnedHandle:
+    """A library handle freed by ``close()``, by a ``with`` block's end, or when collected."""
+
+    _handle: Optional[int]
+    _free: Callable[[Any], None]
+
+    def close(self) -> None:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def __enter__(self: H) -> H:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        handle = getattr(self, "_handle", None)
+        if handle and not sys.is_finalizing():
+            self._handle = None
+            self._free(handle)
+
+
+def report_series(function: Callable[..., Any], handle: int, name: str) -> "np.ndarray":
+    """A report series (``swl_session_report_values`` / ``swl_stream_report_values``), copied."""
+    pointer = ctypes.POINTER(ctypes.c_double)()
+    count = ctypes.c_uint64()
+    function(handle, name.encode(), ctypes.byref(pointer), ctypes.byref(count))
+    return copy_rows(pointer, 1, count.value, np.dtype(np.float64)).reshape(-1)
+
+
+class ExclusiveHandle(OwnedHandle):
     """A session or stream handle: one call at a time, like the C ABI's ownership rule.
 
     A second thread calling in while a call runs gets :class:`BusyError` at once, as the library
@@ -74,18 +108,6 @@ class ExclusiveHandle:
         finally:
             self._lock.release()
         if handle:
-            self._free(handle)
-
-    def __enter__(self: H) -> H:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        handle = getattr(self, "_handle", None)
-        if handle and not sys.is_finalizing():
-            self._handle = None
             self._free(handle)
 
 

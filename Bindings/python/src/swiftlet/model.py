@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import sys
 import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union
@@ -12,6 +11,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 
 from . import _structs as S
+from ._handle import OwnedHandle
 from ._library import decode, lib
 from .budget import Budget, RunReport
 from .errors import BusyError, StateError
@@ -27,7 +27,7 @@ LOAD_COPY_BUFFER = 2
 BytesLike = Union[bytes, bytearray, memoryview, np.ndarray]
 
 
-class Model:
+class Model(OwnedHandle):
     """A Swiftlet model loaded from a ``.swl`` file.
 
     A model is immutable: any number of threads may use it at once (queries, sessions, streams,
@@ -230,18 +230,6 @@ class Model:
                 raise BusyError("cannot close this model while another thread is using it")
             handle, self._handle = self._handle, None
         if handle:
-            self._free(handle)
-
-    def __enter__(self) -> "Model":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        handle = getattr(self, "_handle", None)
-        if handle and not sys.is_finalizing():
-            self._handle = None
             self._free(handle)
 
     def __repr__(self) -> str:

@@ -8,7 +8,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from . import _structs as S
-from ._handle import AbortHook, ExclusiveHandle, created as _created, null_abort
+from ._handle import AbortHook, ExclusiveHandle, created as _created, null_abort, report_series
 from ._library import lib
 from .budget import KNOWN_VALUES, Budget, RunReport
 from .errors import InvalidArgumentError, NotFoundError, ShapeError
@@ -152,10 +152,7 @@ class Stream(ExclusiveHandle):
 
     @staticmethod
     def _values(handle: int, name: str) -> np.ndarray:
-        pointer = ctypes.POINTER(ctypes.c_double)()
-        count = ctypes.c_uint64()
-        lib.swl_stream_report_values(handle, name.encode(), ctypes.byref(pointer), ctypes.byref(count))
-        return copy_rows(pointer, 1, count.value, np.dtype(np.float64)).reshape(-1)
+        return report_series(lib.swl_stream_report_values, handle, name)
 
     @property
     def state(self) -> bytes:
