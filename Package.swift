@@ -53,7 +53,7 @@ let package = Package(
         // The README's Swift snippet, built and run by `make test` (scripts/check-readme.sh keeps them equal).
         .executableTarget(name: "swiftlet-readme-example", dependencies: ["Swiftlet"], path: "Examples/readme-swift"),
 
-        .testTarget(name: "SwiftletFormatTests", dependencies: ["SwiftletFormat"]),
+        .testTarget(name: "SwiftletFormatTests", dependencies: ["SwiftletFormat", "SwiftletKernels"]),
         .testTarget(name: "SwiftletKernelsTests", dependencies: ["SwiftletKernels"]),
         .testTarget(name: "SwiftletConvertTests", dependencies: ["SwiftletConvert", "SwiftletFormat"]),
         .testTarget(

@@ -1,4 +1,5 @@
 import Glibc
+import SwiftletKernels
 
 /// Picks the next token from logits: greedy, or temperature with optional top-k, driven by a caller
 /// owned 64-bit generator state so that a seed reproduces a sequence.
@@ -56,12 +57,10 @@ public struct Sampler: Sendable, Equatable {
         return Int32(order[weights.lastIndex { $0 > 0 } ?? 0])
     }
 
-    /// SplitMix64: tiny, fast, and the same on every platform.
+    /// The next number of the seeded sequence (SplitMix64, the same on every platform).
     static func next(_ state: inout UInt64) -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        var generator = SplitMix64(seed: state)
+        defer { state = generator.state }
+        return generator.next()
     }
 }

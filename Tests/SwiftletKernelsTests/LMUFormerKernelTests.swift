@@ -5,17 +5,11 @@ import Testing
 /// The generic kernels LMUFormer added: LIF neurons, sparse-input products, the blocked
 /// state-space scan and the vectorised GELU.
 @Suite struct LMUFormerKernelTests {
-    /// SplitMix64 uniform floats.
+    /// Uniform floats from the library's SplitMix64.
     struct Numbers {
-        var state: UInt64
-        mutating func next(_ lo: Float = -1, _ hi: Float = 1) -> Float {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
-            return lo + (hi - lo) * Float(z >> 40) / Float(1 << 24)
-        }
+        var generator: SplitMix64
+        init(state: UInt64) { generator = SplitMix64(seed: state) }
+        mutating func next(_ lo: Float = -1, _ hi: Float = 1) -> Float { generator.float(lo, hi) }
         mutating func array(_ n: Int, _ lo: Float = -1, _ hi: Float = 1) -> [Float] {
             (0..<n).map { _ in next(lo, hi) }
         }

@@ -16,9 +16,9 @@ private struct CompactFixture {
         self.format = format
         self.rows = rows
         self.cols = cols
-        var rng = SplitMix(seed)
+        var rng = SplitMix64(seed: seed)
         // Rows of different magnitudes, so that a wrong per-row scale shows.
-        let values = (0..<(rows * cols)).map { i in rng.uniform() * Float(1 + (i / max(cols, 1)) % 5) * 0.1 }
+        let values = (0..<(rows * cols)).map { i in rng.float() * Float(1 + (i / max(cols, 1)) % 5) * 0.1 }
         var bytes: [UInt8] = []
         var decoded = [Float](repeating: 0, count: values.count)
         switch format {
@@ -92,20 +92,6 @@ private struct CompactFixture {
     }
 }
 
-private struct SplitMix {
-    var state: UInt64
-    init(_ seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [-1, 1).
-    mutating func uniform() -> Float { Float(next() >> 40) / Float(1 << 23) - 1 }
-}
-
 /// Levels this CPU runs (portable C always).
 private let levels = KernelISA.available
 
@@ -132,9 +118,9 @@ private func worstRelativeError(_ got: [Float], _ ref: (y: [Double], magnitude: 
             #expect(KernelISA.current == level)
             for (i, shape) in Self.shapes.enumerated() {
                 let fixture = CompactFixture(format, rows: shape.rows, cols: shape.cols, seed: UInt64(17 + i))
-                var rng = SplitMix(UInt64(99 + i))
-                let x = (0..<shape.cols).map { _ in rng.uniform() }
-                let bias = i % 2 == 0 ? (0..<shape.rows).map { _ in rng.uniform() } : nil
+                var rng = SplitMix64(seed: UInt64(99 + i))
+                let x = (0..<shape.cols).map { _ in rng.float() }
+                let bias = i % 2 == 0 ? (0..<shape.rows).map { _ in rng.float() } : nil
                 let ref = fixture.reference(x, bias: bias)
                 for threads in [1, 3] {
                     var y = [Float](repeating: .nan, count: shape.rows)
@@ -193,9 +179,9 @@ private func worstRelativeError(_ got: [Float], _ ref: (y: [Double], magnitude: 
         let outFeatures = 70
         let inFeatures = 48
         let fixture = CompactFixture(format, rows: outFeatures, cols: inFeatures, seed: 11)
-        var rng = SplitMix(3)
-        let x = (0..<(rows * inFeatures)).map { _ in rng.uniform() }
-        let bias = (0..<outFeatures).map { _ in rng.uniform() }
+        var rng = SplitMix64(seed: 3)
+        let x = (0..<(rows * inFeatures)).map { _ in rng.float() }
+        let bias = (0..<outFeatures).map { _ in rng.float() }
         for panelFloats in [Kernels.compactPanelFloats(cols: inFeatures), 16 * inFeatures, inFeatures, 1] {
             var y = [Float](repeating: .nan, count: rows * outFeatures)
             var panel = [Float](repeating: 0, count: max(panelFloats, 1))
@@ -228,9 +214,9 @@ private func worstRelativeError(_ got: [Float], _ ref: (y: [Double], magnitude: 
         guard Kernels.q8ProductsUseVNNI else { return } // other CPUs take the float32 panel path
         for (m, n, k) in [(1, 4, 32), (2, 4, 32), (7, 9, 70), (13, 33, 1000), (6, 4, 5)] {
             let fixture = CompactFixture(.q8Row, rows: n, cols: k, seed: UInt64(m * 100 + n))
-            var rng = SplitMix(UInt64(k))
-            let x = (0..<(m * k)).map { i in rng.uniform() * Float(1 + i % 3) }
-            let bias = (0..<n).map { _ in rng.uniform() }
+            var rng = SplitMix64(seed: UInt64(k))
+            let x = (0..<(m * k)).map { i in rng.float() * Float(1 + i % 3) }
+            let bias = (0..<n).map { _ in rng.float() }
             var y = [Float](repeating: .nan, count: m * n)
             var panel = [Float](repeating: 0, count: Kernels.compactPanelFloats(cols: k))
             fixture.withMatrix { w in
@@ -285,8 +271,8 @@ private func worstRelativeError(_ got: [Float], _ ref: (y: [Double], magnitude: 
     @Test func concurrentCallersGetCorrectResults() async throws {
         let fixture = CompactFixture(.q8Row, rows: 512, cols: 512, seed: 8)
         let pool = WorkerPool(threads: 2)
-        var rng = SplitMix(4)
-        let x = (0..<512).map { _ in rng.uniform() }
+        var rng = SplitMix64(seed: 4)
+        let x = (0..<512).map { _ in rng.float() }
         let ref = fixture.reference(x, bias: nil)
         let errors = await withTaskGroup(of: Double.self) { group in
             for _ in 0..<4 {

@@ -1,4 +1,5 @@
 import SwiftletFormat
+import SwiftletKernels
 
 extension TestModel {
     /// The bytes of the test model's .swl file: deterministic weights from a fixed-seed generator.
@@ -6,16 +7,9 @@ extension TestModel {
         layers: Int = 4, width: Int = 4, classes: Int = 3, vocab: Int = 6,
         context: Int = 16
     ) throws(FormatError) -> [UInt8] {
-        var state: UInt64 = 0x5357_4C54_4553_5431
-        func next() -> Float {
-            // SplitMix64 → uniform in [-0.5, 0.5): enough variety to make every path matter.
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
-            return Float(z >> 40) / Float(1 << 24) - 0.5
-        }
+        // Uniform in [-0.5, 0.5): enough variety to make every path matter.
+        var generator = SplitMix64(seed: 0x5357_4C54_4553_5431)
+        func next() -> Float { generator.float(-0.5, 0.5) }
         func tensor(_ count: Int) -> [UInt8] {
             Quantize.f32Bytes((0..<count).map { _ in next() })
         }
