@@ -150,7 +150,7 @@ final class ViTRunner: FamilyRunner {
     /// Measures what each part of a forward costs on this session's threads: a few runs of a made-up
     /// image at r = 0 (the first, which pages the weights in, is not counted) and at merge rates that
     /// pass through every token count from the full one down to a handful, twice, keeping each part's
-    /// least time. About ten forwards' time, and never more than a second past the first sweep.
+    /// least time: fifteen forwards, most of them merged; never more than a second past the first sweep.
     func calibrate() throws(ModelError) {
         let c = model.config
         let start = context.clock()
