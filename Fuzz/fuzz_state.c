@@ -9,20 +9,12 @@
  * Models come from $SWL_FUZZ_MODELS (default build/fuzz/seeds/model): test.swl, lmu-test.swl,
  * slmu-ms-test.swl and audio-demo.swl, made by Fuzz/make-seeds.sh. */
 #include "fuzz_common.h"
+#include "state_targets.h"
 #include "swl_fuzz.h"
 
 #include <string.h>
 
 size_t LLVMFuzzerMutate(uint8_t *data, size_t size, size_t max_size);
-
-static const struct {
-    const char *file;
-    int32_t kind;
-} targets[] = {
-    {"test.swl", SWL_STREAM_FRAMES},       {"lmu-test.swl", SWL_STREAM_FRAMES}, {"slmu-ms-test.swl", SWL_STREAM_FRAMES},
-    {"audio-demo.swl", SWL_STREAM_FRAMES}, {"audio-demo.swl", SWL_STREAM_PCM},
-};
-#define N_TARGETS (sizeof targets / sizeof targets[0])
 
 static swl_model *models[N_TARGETS];
 /* Weights.fingerprint: XXH64 of the general.tensor_hash string (seeds the test model's state checksum). */

@@ -2,19 +2,11 @@
  * 0, 3 and 150 pushed frames (PCM: 800-sample pushes), as [target index][flags 0][state bytes].
  *
  * Usage: fuzz_state_seeds MODEL_DIR OUT_DIR */
-#include "swiftlet.h"
+#include "state_targets.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const struct {
-    const char *file;
-    int32_t kind;
-} targets[] = {
-    {"test.swl", SWL_STREAM_FRAMES},       {"lmu-test.swl", SWL_STREAM_FRAMES}, {"slmu-ms-test.swl", SWL_STREAM_FRAMES},
-    {"audio-demo.swl", SWL_STREAM_FRAMES}, {"audio-demo.swl", SWL_STREAM_PCM},
-};
 
 int main(int argc, char **argv) {
     static const unsigned pushes[] = {0, 3, 150};

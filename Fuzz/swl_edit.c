@@ -94,17 +94,6 @@ static void set_value(swlfz_meta *m, uint8_t type, const void *bytes, size_t n) 
     m->value_size = (uint32_t)n;
 }
 
-static int width_of(uint8_t dtype) {
-    switch (dtype) {
-    case 1:
-    case 5: return 4;
-    case 2:
-    case 3: return 2;
-    case 6: return 8;
-    default: return 1;
-    }
-}
-
 /* The raw size of a known dtype and shape, or 0 with *ok = 0. */
 static uint64_t raw_size(const swlfz_tensor *t, int *ok) {
     uint64_t count = 1;
@@ -117,7 +106,7 @@ static uint64_t raw_size(const swlfz_tensor *t, int *ok) {
     case 3:
     case 5:
     case 6:
-    case 7: return count * (uint64_t)width_of(t->dtype);
+    case 7: return count * (uint64_t)swlfz_dtype_width(t->dtype);
     case 4:
         if (t->n_dims && t->dims[t->n_dims - 1]) return count + 4 * (count / t->dims[t->n_dims - 1]);
         if (t->n_dims) return count;
@@ -223,7 +212,7 @@ int main(int argc, char **argv) {
             swlfz_tensor *t = find_tensor(&f, a);
             char *p;
             uint64_t index = strtoull(b, &p, 0), bits = strtoull(p, NULL, 16);
-            int w = width_of(t->dtype);
+            int w = swlfz_dtype_width(t->dtype);
             uint8_t *copy;
             if (t->codec != 0) die("tensor-set needs an uncompressed tensor", a);
             if ((index + 1) * (uint64_t)w > t->raw_size) die("tensor-set: index out of range", a);

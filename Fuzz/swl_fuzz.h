@@ -53,6 +53,18 @@ void swlfz_free(swlfz_file *f);
 size_t swlfz_serialized_size(const swlfz_file *f);
 size_t swlfz_serialize(const swlfz_file *f, uint8_t *out, size_t cap);
 
+/* Bytes per element of a .swl data type code (Formats/swl.md §6); 1 for q8_row and unknown codes. */
+static inline int swlfz_dtype_width(uint8_t dtype) {
+    switch (dtype) {
+    case 1:
+    case 5: return 4;
+    case 2:
+    case 3: return 2;
+    case 6: return 8;
+    default: return 1;
+    }
+}
+
 /* Recomputes header_checksum when the header, index and metadata lie inside the buffer. Returns 1 if
  * it wrote the checksum. */
 int swlfz_fix_header_checksum(uint8_t *data, size_t size);

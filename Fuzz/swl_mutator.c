@@ -559,17 +559,6 @@ static int raw_size_of(uint8_t dtype, const uint64_t *dims, int n_dims, uint64_t
     return 1;
 }
 
-static int element_width(uint8_t dtype) {
-    switch (dtype) {
-    case 1:
-    case 5: return 4;
-    case 2:
-    case 3: return 2;
-    case 6: return 8;
-    default: return 1;
-    }
-}
-
 /* Gives a raw (uncompressed) tensor `raw_size` bytes: the old bytes, then a repeating pattern. */
 #define MAX_RESIZED (64u << 20)
 static int resize_raw(swlfz_file *f, swlfz_tensor *t, uint64_t raw_size, rng_t *r) {
@@ -664,7 +653,7 @@ static void mutate_tensor_data(swlfz_file *f, rng_t *r) {
     n = (size_t)t->raw_size;
     p = arena_copy(f, t->data, n);
     if (!p) return;
-    w = (size_t)element_width(t->dtype);
+    w = (size_t)swlfz_dtype_width(t->dtype);
     count = n / w;
     if (!count) return;
     if (rchance(r, 10)) { /* the whole tensor one value */
@@ -814,7 +803,7 @@ static void mutate_tensor_codec(swlfz_file *f, rng_t *r) {
         if (shuffle) {
             src = arena_alloc(f, n);
             if (!src) return;
-            shuffle_bytes(t->data, src, n, (size_t)element_width(t->dtype), 0);
+            shuffle_bytes(t->data, src, n, (size_t)swlfz_dtype_width(t->dtype), 0);
         }
         got = ZSTD_compress(frame, bound, src, n, 1);
         if (ZSTD_isError(got)) return;
@@ -831,7 +820,7 @@ static void mutate_tensor_codec(swlfz_file *f, rng_t *r) {
         if (t->filters & 1) {
             uint8_t *plain = arena_alloc(f, n);
             if (!plain) return;
-            shuffle_bytes(out, plain, n, (size_t)element_width(t->dtype), 1);
+            shuffle_bytes(out, plain, n, (size_t)swlfz_dtype_width(t->dtype), 1);
             out = plain;
         }
         t->data = out;
