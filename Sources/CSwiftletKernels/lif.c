@@ -1,4 +1,4 @@
-// LIF neurons along time, and a fast GELU (A&S erf), for spiking and streamed layers.
+// LIF neurons along time, for spiking and streamed layers.
 //
 // The LIF input is computed as a product then a sum (never fused), as the Swift reference and the
 // official code do, so every path fires on the same inputs; 1/tau is used as a factor only when it
@@ -37,18 +37,6 @@ static long lif_portable(const float *x, long rows, long cols, long ldx, const f
         membrane[c] = v;
     }
     return spikes;
-}
-
-// GELU of one value (portable path): the same erf approximation as the vector paths.
-static const float erf_p = 0.3275911f, erf_a1 = 0.254829592f, erf_a2 = -0.284496736f, erf_a3 = 1.421413741f,
-                   erf_a4 = -1.453152027f, erf_a5 = 1.061405429f;
-
-static float gelu_one(float x) {
-    float a = fabsf(x) * 0.70710678118654752f;
-    float t = 1.0f / (1.0f + erf_p * a);
-    float poly = ((((erf_a5 * t + erf_a4) * t + erf_a3) * t + erf_a2) * t + erf_a1) * t;
-    float q = poly * expf(-(a * a)); // erfc(|x|/√2)
-    return 0.5f * x * (x >= 0 ? 2.0f - q : q);
 }
 
 #ifdef SWK_X86
@@ -106,52 +94,6 @@ SWK_AVX2 static long lif_256(const float *x, long rows, long cols, long ldx, con
     return spikes;
 }
 
-SWK_AVX512 static void gelu_512(float *x, long count) {
-    const __m512 half_sqrt2 = _mm512_set1_ps(0.70710678118654752f), one = _mm512_set1_ps(1.0f);
-    const __m512 two = _mm512_set1_ps(2.0f), halfv = _mm512_set1_ps(0.5f);
-    const __m512 sign = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
-    for (long i = 0; i < count; i += 16) {
-        __mmask16 in = count - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (count - i)) - 1);
-        __m512 v = _mm512_maskz_loadu_ps(in, x + i);
-        __m512 a = _mm512_mul_ps(
-            _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(v), _mm512_castps_si512(sign))), half_sqrt2);
-        __m512 t = _mm512_div_ps(one, _mm512_fmadd_ps(_mm512_set1_ps(erf_p), a, one));
-        __m512 poly = _mm512_set1_ps(erf_a5);
-        poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(erf_a4));
-        poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(erf_a3));
-        poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(erf_a2));
-        poly = _mm512_fmadd_ps(poly, t, _mm512_set1_ps(erf_a1));
-        __m512 q = _mm512_mul_ps(_mm512_mul_ps(poly, t),
-                                 swk_exp_nonpositive_512(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(a, a))));
-        __mmask16 positive = _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ);
-        __m512 onePlusErf = _mm512_mask_sub_ps(q, positive, two, q);
-        _mm512_mask_storeu_ps(x + i, in, _mm512_mul_ps(_mm512_mul_ps(halfv, v), onePlusErf));
-    }
-}
-
-SWK_AVX2 static void gelu_256(float *x, long count) {
-    const __m256 half_sqrt2 = _mm256_set1_ps(0.70710678118654752f), one = _mm256_set1_ps(1.0f);
-    const __m256 two = _mm256_set1_ps(2.0f), halfv = _mm256_set1_ps(0.5f);
-    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
-    long i = 0;
-    for (; i + 8 <= count; i += 8) {
-        __m256 v = _mm256_loadu_ps(x + i);
-        __m256 a = _mm256_mul_ps(_mm256_and_ps(v, abs_mask), half_sqrt2);
-        __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(_mm256_set1_ps(erf_p), a, one));
-        __m256 poly = _mm256_set1_ps(erf_a5);
-        poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(erf_a4));
-        poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(erf_a3));
-        poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(erf_a2));
-        poly = _mm256_fmadd_ps(poly, t, _mm256_set1_ps(erf_a1));
-        __m256 q = _mm256_mul_ps(_mm256_mul_ps(poly, t),
-                                 swk_exp_nonpositive_256(_mm256_sub_ps(_mm256_setzero_ps(), _mm256_mul_ps(a, a))));
-        __m256 positive = _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ);
-        __m256 onePlusErf = _mm256_blendv_ps(q, _mm256_sub_ps(two, q), positive);
-        _mm256_storeu_ps(x + i, _mm256_mul_ps(_mm256_mul_ps(halfv, v), onePlusErf));
-    }
-    for (; i < count; i++) x[i] = gelu_one(x[i]);
-}
-
 #endif // SWK_X86
 
 long swk_lif(const float *x, long rows, long cols, long ldx, const float *scale, const float *shift, float *membrane,
@@ -163,19 +105,4 @@ long swk_lif(const float *x, long rows, long cols, long ldx, const float *scale,
     if (use == SWK_ISA_AVX2) return lif_256(x, rows, cols, ldx, scale, shift, membrane, threshold, tau, y, ldy);
 #endif
     return lif_portable(x, rows, cols, ldx, scale, shift, membrane, threshold, tau, y, ldy);
-}
-
-void swk_gelu_fast(float *x, long count) {
-    int use = swk_isa();
-#ifdef SWK_X86
-    if (use == SWK_ISA_AVX512) {
-        gelu_512(x, count);
-        return;
-    }
-    if (use == SWK_ISA_AVX2) {
-        gelu_256(x, count);
-        return;
-    }
-#endif
-    for (long i = 0; i < count; i++) x[i] = gelu_one(x[i]);
 }

@@ -58,24 +58,6 @@ SWK_INLINE float swk_weight(const void *w, long i, int wtype) {
 
 #ifdef SWK_X86
 
-// The same exp for 16 lanes (AVX-512): 2^n applied by scalef.
-SWK_AVX512 SWK_INLINE __m512 swk_exp_nonpositive_512(__m512 x) {
-    x = _mm512_max_ps(_mm512_set1_ps(-87.0f), x); // operand order keeps a NaN in x
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 5040);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), r);
-    p = _mm512_add_ps(p, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
-}
-
 // exp(x) for x ≤ 0 (or NaN), within ~2 ulp: x = n·ln2 + r with |r| ≤ ln2/2, e^r by a degree-7
 // polynomial (Cody–Waite split of ln2 keeps r exact enough), 2^n put into the exponent field.
 // Inputs below −87 are clamped (the result, ~1e-38, vanishes next to the 1 it is added to).

@@ -42,10 +42,6 @@ long swk_count_nonzero(const float *x, long rows, long cols, long ldx);
 long swk_lif(const float *x, long rows, long cols, long ldx, const float *scale, const float *shift, float *membrane,
              float threshold, float tau, float *y, long ldy);
 
-/// GELU in place, `x · ½ · (1 + erf(x / √2))` with erf by Abramowitz & Stegun 7.1.26 (|error| ≤
-/// 1.5e-7); NaN stays NaN.
-void swk_gelu_fast(float *x, long count);
-
 #ifdef __cplusplus
 }
 #endif
