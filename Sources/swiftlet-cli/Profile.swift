@@ -68,15 +68,15 @@ struct Profile: ParsableCommand {
         let metric: QualitySchema.Metric
         var measured: [(String, Double)] = []
         switch m.family {
-        case "vit":
+        case ViTSchema.family:
             let labelValues = try labels.map { try readNPY($0).int32s() }
             metric = labelValues == nil ? .agreement : .top1
             measured = try profileViT(m, session, inputs, labels: labelValues, settings: list)
-        case "lmuformer":
+        case LMUFormerSchema.family:
             let labelValues = try labels.map { try readNPY($0).int32s() }
             metric = labelValues == nil ? .agreement : .top1
             measured = try profileLMUFormer(m, inputs, labels: labelValues, settings: list)
-        case "loopformer":
+        case LoopFormerSchema.family:
             guard labels == nil else { failAndExit("--labels is for ViT models; a LoopFormer is scored by perplexity") }
             metric = .perplexity
             measured = try profileLoopFormer(m, session, inputs, settings: list)
