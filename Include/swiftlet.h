@@ -256,9 +256,11 @@ typedef struct swl_run_report {
      * stream's n_threads; 0 from a library older than this field. */
     int32_t threads_used;
     int32_t reserved2;
-    /* With a latency limit: the time the budget planned for (its p95 prediction of the chosen
-     * setting), and whether the call ended within the limit (1), or not (0). Without one, or from a
-     * family without a latency model: predicted_us = 0 and deadline_met = -1. */
+    /* predicted_us: with a latency limit, the time the budget planned for (its p95 prediction of the
+     * chosen setting; after a language model's prefill, of one decode step of the sequence); 0 when
+     * nothing was predicted (no limit, or a family whose cost has no knob). deadline_met: whether the
+     * call ended within its limit (1) or not (0); -1 when the call had no limit of its own (no latency
+     * limit; a prefill under a per-token limit; streams). */
     double predicted_us;
     int32_t deadline_met;
     int32_t reserved3;
