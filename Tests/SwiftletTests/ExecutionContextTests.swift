@@ -44,24 +44,8 @@ import Testing
                 let c = try MemoryFormerFixture.cases()
                 return try MemoryFormerFixture.run(session, ids: c.ids, batch: c.batch, length: c.length)
             }),
-        Case(
-            name: "lmuformer", model: { try Model(bytes: try LMUFixture.convert("lmu-test")) },
-            run: { session in
-                let fx = try LMUFixture.load("lmu-test")
-                let (out, report) = try session.run([
-                    Tensor(shape: [fx.batch, fx.frames, fx.features], values: fx.input)
-                ])
-                return (out[0].values, report)
-            }),
-        Case(
-            name: "spiking lmuformer", model: { try Model(bytes: try LMUFixture.convert("slmu-ms-test")) },
-            run: { session in
-                let fx = try LMUFixture.load("slmu-ms-test")
-                let (out, report) = try session.run([
-                    Tensor(shape: [fx.batch, fx.frames, fx.features], values: fx.input)
-                ])
-                return (out[0].values, report)
-            }),
+        lmuCase("lmuformer", fixture: "lmu-test"),
+        lmuCase("spiking lmuformer", fixture: "slmu-ms-test"),
         Case(
             name: "vit", model: { try Model(bytes: try ViTFixture.convert("checkpoint.safetensors")) },
             run: { session in
@@ -69,6 +53,19 @@ import Testing
                 return (out[0].values, report)
             }),
     ]
+
+    /// An LMUFormer fixture's whole clip.
+    static func lmuCase(_ name: String, fixture: String) -> Case {
+        Case(
+            name: name, model: { try Model(bytes: try LMUFixture.convert(fixture)) },
+            run: { session in
+                let fx = try LMUFixture.load(fixture)
+                let (out, report) = try session.run([
+                    Tensor(shape: [fx.batch, fx.frames, fx.features], values: fx.input)
+                ])
+                return (out[0].values, report)
+            })
+    }
 
     /// `count` runs of `c` on `session`: the output of each and the threads each reported.
     static func runs(_ c: Case, _ session: Session, count: Int) throws -> ([[Float]], [Int]) {

@@ -38,16 +38,32 @@ import Testing
     /// prefill(first token) + decode(each next token): every position's logits from the cache.
     @Test(arguments: LoopFormerFixture.tags)
     func tokenByToken(_ tag: String) throws {
+        let worst = try Self.cachedRun(tag) { _ in 1 }
+        print("loopformer \(tag) token-by-token max abs error \(worst)")
+    }
+
+    /// prefill(a prefix, logits for every prompt position) + decode of the rest.
+    @Test(arguments: LoopFormerFixture.tags)
+    func prefixThenDecode(_ tag: String) throws {
+        let worst = try Self.cachedRun(tag) { row in 4 + 3 * row }
+        print("loopformer \(tag) prefix+decode max abs error \(worst)")
+    }
+
+    /// Each fixture row as a prefill of `prefix(row)` tokens (logits of every prompt position) and a
+    /// decode of each later token, against the row's gold logits; returns the largest error.
+    static func cachedRun(_ tag: String, prefix: (Int) -> Int) throws -> Float {
         let session = try LoopFormerFixture.model().makeSession()
         let steps = try LoopFormerFixture.steps(tag)
         let gold = try LoopFormerFixture.gold(tag)
         let V = LoopFormerFixture.vocab
         var worst: Float = 0
         for (b, row) in try LoopFormerFixture.ids().enumerated() {
-            let report = try session.prefill([row[0]], budget: Budget(trajectory: steps))
+            let n = prefix(b)
+            let report = try session.prefill(Array(row[..<n]), budget: Budget(trajectory: steps))
             #expect(report.loops == steps.count)
+            #expect(try session.logits.count == n * V)
             var got = Array(try session.logits)
-            for t in 1..<row.count {
+            for t in n..<row.count {
                 #expect(try session.position == t)
                 let r = try session.decode(row[t])
                 #expect(r.values["trajectory"] == steps)
@@ -56,33 +72,9 @@ import Testing
             }
             let (err, ok) = loopFormerCompare(got, gold[(b * row.count * V)..<((b + 1) * row.count * V)])
             worst = max(worst, err)
-            #expect(ok, "row \(b): max abs error \(err)")
+            #expect(ok, "row \(b), prefix \(n): max abs error \(err)")
         }
-        print("loopformer \(tag) token-by-token max abs error \(worst)")
-    }
-
-    /// prefill(a prefix, logits for every prompt position) + decode of the rest.
-    @Test(arguments: LoopFormerFixture.tags)
-    func prefixThenDecode(_ tag: String) throws {
-        let session = try LoopFormerFixture.model().makeSession()
-        let steps = try LoopFormerFixture.steps(tag)
-        let gold = try LoopFormerFixture.gold(tag)
-        let V = LoopFormerFixture.vocab
-        var worst: Float = 0
-        for (b, row) in try LoopFormerFixture.ids().enumerated() {
-            let prefix = 4 + 3 * b
-            try session.prefill(Array(row[..<prefix]), budget: Budget(trajectory: steps))
-            #expect(try session.logits.count == prefix * V)
-            var got = Array(try session.logits)
-            for t in prefix..<row.count {
-                try session.decode(row[t])
-                got += Array(try session.logits)
-            }
-            let (err, ok) = loopFormerCompare(got, gold[(b * row.count * V)..<((b + 1) * row.count * V)])
-            worst = max(worst, err)
-            #expect(ok, "row \(b), prefix \(prefix): max abs error \(err)")
-        }
-        print("loopformer \(tag) prefix+decode max abs error \(worst)")
+        return worst
     }
 
     /// A new prefill with another trajectory replaces the cache: the second sequence matches its own gold.
