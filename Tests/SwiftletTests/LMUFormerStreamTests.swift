@@ -90,41 +90,19 @@ import Testing
         let model = try Model(bytes: fx.bytes)
         let stream = try model.makeStream()
         var rows = try stream.push(fx.frames(0, 0..<20)).flatMap { $0 }
-        do {
-            _ = try stream.push([Float](repeating: 0, count: fx.features + 1))
-            Issue.record("a frame of the wrong width was accepted")
-        } catch let e {
-            guard case .shape = e else {
-                Issue.record("wrong error \(e)")
-                return
-            }
-        }
+        #expect(
+            errorKind { _ = try stream.push([Float](repeating: 0, count: fx.features + 1)) } == "shape",
+            "a frame of the wrong width was accepted")
         var bad = fx.frames(0, 20..<22)
         bad[fx.features + 3] = .nan
-        do {
-            _ = try stream.push(bad)
-            Issue.record("a NaN frame was accepted")
-        } catch let e {
-            guard case .numeric = e else {
-                Issue.record("wrong error \(e)")
-                return
-            }
-        }
+        #expect(errorKind { _ = try stream.push(bad) } == "numeric", "a NaN frame was accepted")
         #expect(throws: SwiftletError.self) { _ = try stream.pushPCM([Int16](repeating: 0, count: 160)) }
         // The refused pushes changed nothing: the clip still comes out right.
         rows += try stream.push(fx.frames(0, 20..<fx.frames)).flatMap { $0 }
         rows += try stream.flush().flatMap { $0 }
         #expect(lmuCompare(rows, fx.steps(0, 0..<fx.frames)).ok)
         // A flushed stream needs a reset.
-        do {
-            _ = try stream.push(fx.frames(0, 0..<1))
-            Issue.record("a push after flush was accepted")
-        } catch let e {
-            guard case .state = e else {
-                Issue.record("wrong error \(e)")
-                return
-            }
-        }
+        #expect(errorKind { _ = try stream.push(fx.frames(0, 0..<1)) } == "state", "a push after flush was accepted")
         try stream.reset()
         #expect(try stream.push(fx.frames(0, 0..<6)).count == 1)
     }
@@ -156,25 +134,9 @@ import Testing
         let model = try Model(bytes: fx.bytes)
         let x = Tensor(shape: [1, fx.frames, fx.features], values: fx.frames(0, 0..<fx.frames))
         let session = try model.makeSession(options: SessionOptions(threads: 1, shouldAbort: { true }))
-        do {
-            _ = try session.run([x])
-            Issue.record("an aborted run returned")
-        } catch let e {
-            guard case .aborted = e else {
-                Issue.record("wrong error \(e)")
-                return
-            }
-        }
+        #expect(errorKind { _ = try session.run([x]) } == "aborted", "an aborted run returned")
         let stream = try model.makeStream(options: StreamOptions(shouldAbort: { true }))
-        do {
-            _ = try stream.push(fx.frames(0, 0..<10))
-            Issue.record("an aborted push returned")
-        } catch let e {
-            guard case .aborted = e else {
-                Issue.record("wrong error \(e)")
-                return
-            }
-        }
+        #expect(errorKind { _ = try stream.push(fx.frames(0, 0..<10)) } == "aborted", "an aborted push returned")
         // The abort came before any frame was taken: the stream is intact.
         #expect(try stream.report.values["frames_in"] == [0])
     }

@@ -31,8 +31,8 @@ import Testing
         let (full, r8) = try loopFormerRun(session, ids, budget: Budget())
         #expect(r8.loops == 8)
         #expect(loopFormerCompare(full, try LoopFormerFixture.gold("L8")).ok)
-        #expect(loopFormerErrorKind { _ = try loopFormerRun(session, ids, budget: Budget(loops: 9)) } == "budget")
-        #expect(loopFormerErrorKind { _ = try loopFormerRun(session, ids, budget: Budget(loops: 0)) } == "budget")
+        #expect(errorKind { _ = try loopFormerRun(session, ids, budget: Budget(loops: 9)) } == "budget")
+        #expect(errorKind { _ = try loopFormerRun(session, ids, budget: Budget(loops: 0)) } == "budget")
     }
 
     @Test func explicitTrajectories() throws {
@@ -56,7 +56,7 @@ import Testing
         #expect(!loopFormerCompare(whole, try LoopFormerFixture.gold("L2")).ok)
         for bad in [[0.5, 0.4], [1.5, -0.5], [], [Double.nan, 1]] {
             #expect(
-                loopFormerErrorKind { _ = try loopFormerRun(session, ids, budget: Budget(trajectory: bad)) } == "budget"
+                errorKind { _ = try loopFormerRun(session, ids, budget: Budget(trajectory: bad)) } == "budget"
             )
         }
     }
@@ -77,7 +77,7 @@ import Testing
         #expect(try loopFormerRun(session, ids, budget: Budget(maxGFLOPs: 1)).report.loops == 8)
         let tooSmall = Self.fixtureFLOPs(loops: 1) * 0.99e-9
         #expect(
-            loopFormerErrorKind { _ = try loopFormerRun(session, ids, budget: Budget(maxGFLOPs: tooSmall)) } == "budget"
+            errorKind { _ = try loopFormerRun(session, ids, budget: Budget(maxGFLOPs: tooSmall)) } == "budget"
         )
         // The same limit chooses for a prefill (here 11 prompt tokens), and decode keeps the choice.
         let report = try session.prefill(ids[0], budget: Budget(maxGFLOPs: limit))
@@ -92,8 +92,8 @@ import Testing
         #expect(generous.loops == 8)
         #expect(generous.choice.hasPrefix("loops=8 "))
         #expect(try loopFormerRun(session, ids, budget: Budget(maxLatencyMs: 10_000)).report.loops == 8)
-        #expect(loopFormerErrorKind { try session.prefill(ids[0], budget: Budget(maxLatencyMs: 1e-9)) } == "budget")
-        #expect(loopFormerErrorKind { try session.prefill(ids[0], budget: Budget(maxLatencyMs: -1)) } == "budget")
+        #expect(errorKind { try session.prefill(ids[0], budget: Budget(maxLatencyMs: 1e-9)) } == "budget")
+        #expect(errorKind { try session.prefill(ids[0], budget: Budget(maxLatencyMs: -1)) } == "budget")
     }
 
     @Test func contextLimit() throws {
@@ -103,47 +103,47 @@ import Testing
         let full = (0..<LoopFormerFixture.blockSize).map { Int32($0 % 100) }
         try session.prefill(full, budget: Budget(loops: 2))
         #expect(try session.position == LoopFormerFixture.blockSize)
-        #expect(loopFormerErrorKind { try session.decode(1) } == "contextFull")
-        #expect(loopFormerErrorKind { try session.prefill(full + [1]) } == "contextFull")
-        #expect(loopFormerErrorKind { _ = try loopFormerRun(session, [full + [1]], budget: Budget()) } == "contextFull")
+        #expect(errorKind { try session.decode(1) } == "contextFull")
+        #expect(errorKind { try session.prefill(full + [1]) } == "contextFull")
+        #expect(errorKind { _ = try loopFormerRun(session, [full + [1]], budget: Budget()) } == "contextFull")
         // Filling the context one token at a time ends the same way.
         try session.prefill(Array(full[..<30]), budget: Budget(loops: 1))
         try session.decode(full[30])
         try session.decode(full[31])
-        #expect(loopFormerErrorKind { try session.decode(full[0]) } == "contextFull")
+        #expect(errorKind { try session.decode(full[0]) } == "contextFull")
     }
 
     @Test func badInputs() throws {
         let session = try LoopFormerFixture.model().makeSession()
-        #expect(loopFormerErrorKind { try session.decode(1) } == "state")
+        #expect(errorKind { try session.decode(1) } == "state")
         for bad: Int32 in [101, -1, 1000] {
             #expect(
-                loopFormerErrorKind { _ = try loopFormerRun(session, [[1, 2, bad]], budget: Budget()) }
+                errorKind { _ = try loopFormerRun(session, [[1, 2, bad]], budget: Budget()) }
                     == "invalidArgument")
-            #expect(loopFormerErrorKind { try session.prefill([3, bad]) } == "invalidArgument")
+            #expect(errorKind { try session.prefill([3, bad]) } == "invalidArgument")
         }
-        #expect(loopFormerErrorKind { try session.prefill([]) } == "invalidArgument")
+        #expect(errorKind { try session.prefill([]) } == "invalidArgument")
         try session.prefill([3, 4])
-        #expect(loopFormerErrorKind { try session.decode(101) } == "invalidArgument")
+        #expect(errorKind { try session.decode(101) } == "invalidArgument")
         #expect(try session.position == 2)
         // Wrong dtype / rank.
         let floats: [Float] = [1, 2, 3]
-        let kind = loopFormerErrorKind {
+        let kind = errorKind {
             try floats.withUnsafeBytes { raw in
                 _ = try session.run(views: [TensorView(dtype: .f32, shape: [1, 3], data: raw.baseAddress!)])
             }
         }
         #expect(kind == "shape")
         let ids: [Int32] = [1, 2, 3]
-        let rank = loopFormerErrorKind {
+        let rank = errorKind {
             try ids.withUnsafeBytes { raw in
                 _ = try session.run(views: [TensorView(dtype: .i32, shape: [3], data: raw.baseAddress!)])
             }
         }
         #expect(rank == "shape")
-        #expect(loopFormerErrorKind { _ = try session.run(views: []) } == "invalidArgument")
+        #expect(errorKind { _ = try session.run(views: []) } == "invalidArgument")
         #expect(
-            loopFormerErrorKind { _ = try loopFormerRun(session, [[1, 2]], budget: Budget(mergeR: [2])) }
+            errorKind { _ = try loopFormerRun(session, [[1, 2]], budget: Budget(mergeR: [2])) }
                 == "unsupported")
     }
 
@@ -156,10 +156,10 @@ import Testing
                 counter.polls += 1
                 return counter.polls > 3
             }))
-        #expect(loopFormerErrorKind { try session.prefill([1, 2, 3], budget: Budget(loops: 8)) } == "aborted")
+        #expect(errorKind { try session.prefill([1, 2, 3], budget: Budget(loops: 8)) } == "aborted")
         #expect(counter.polls == 4) // polled before each loop step; the 4th stopped it
         // The aborted prefill left no sequence behind.
-        #expect(loopFormerErrorKind { try session.decode(4) } == "state")
+        #expect(errorKind { try session.decode(4) } == "state")
         // Three steps need three polls and finish.
         let fresh = try model.makeSession(options: SessionOptions(shouldAbort: { false }))
         #expect(try fresh.prefill([1, 2, 3], budget: Budget(loops: 3)).completed)
@@ -211,7 +211,7 @@ import Testing
         #expect(report.loops == 1)
         #expect(report.layers == 1)
         #expect(logits.count == 2 * 11 * LoopFormerFixture.vocab && logits.allSatisfy(\.isFinite))
-        #expect(loopFormerErrorKind { _ = try loopFormerRun(session, [[1]], budget: Budget(loops: 2)) } == "budget")
+        #expect(errorKind { _ = try loopFormerRun(session, [[1]], budget: Budget(loops: 2)) } == "budget")
     }
 
     /// bias=True checkpoints: with zero projection biases the logits equal the bias-free gold.

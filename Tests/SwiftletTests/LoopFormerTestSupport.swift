@@ -87,15 +87,3 @@ func loopFormerRun(_ session: Session, _ ids: [[Int32]], budget: Budget) throws 
     }
     return (try session.lastOutputs[0].values, report)
 }
-
-/// The case name of a thrown Swiftlet error ("budget", "contextFull", ...), nil if nothing was thrown.
-func loopFormerErrorKind(_ body: () throws -> Void) -> String? {
-    do {
-        try body()
-        return nil
-    } catch let e as SwiftletError {
-        return Mirror(reflecting: e).children.first?.label ?? "\(e)"
-    } catch {
-        return "non-Swiftlet error: \(error)"
-    }
-}
