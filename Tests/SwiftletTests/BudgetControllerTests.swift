@@ -83,6 +83,7 @@ import Testing
                 tokensIn: t, merged: 1, attention: 10 * Double(t), merge: Double(t), mlp: 20 * Double(t - 1))
             costs.observeCalibration(batch: 1, timing: ForwardTiming(blocks: [block], embed: 60, head: 40))
         }
+        costs.calibrationMicroseconds = 1
         return costs
     }
 
@@ -147,6 +148,7 @@ import Testing
         var twoThreads = ViTCostModel(maxTokens: c.tokens, threads: 2)
         let block = BlockTiming(tokensIn: c.tokens, merged: 0, attention: 100, merge: 0, mlp: 200)
         twoThreads.observeCalibration(batch: 1, timing: ForwardTiming(blocks: [block], embed: 10, head: 10))
+        twoThreads.calibrationMicroseconds = 1
         let predictedThreaded = twoThreads.predict(plan(0), batch: 1)
         let threaded = try #require(predictedThreaded)
         #expect(twoThreads.predict(plan(0), batch: 1, alone: true) == 2 * threaded)
@@ -244,6 +246,18 @@ import Testing
             _ = try runner.run([view], budget: budget)
         }
         return context.finish()
+    }
+
+    @Test func unbudgetedCallsTeachNothingAndTheFirstLatencyLimitCalibrates() throws {
+        let session = try Model(bytes: try ViTFixture.convert("checkpoint.safetensors")).makeSession()
+        let input = try ViTFixture.input()
+        for _ in 0..<2 {
+            let (_, plain) = try session.run([input])
+            #expect(plain.values["calibration_us"] == nil)
+        }
+        let (_, limited) = try session.run([input], budget: Budget(maxLatencyMs: 10_000))
+        #expect(limited.values["calibration_us"]?.first ?? 0 > 0)
+        #expect(limited.predictedMicroseconds > 0)
     }
 
     // MARK: LoopFormer

@@ -218,7 +218,8 @@ extension ViTModel {
             let c = ViTChoice(schedule: schedule, plan: plan, predicted: predicted, quality: entry.quality)
             guard fits(c, budget, images: images) else { continue }
             // Cheapness: the measured time where there is one, else the work.
-            candidates.append((c, costs.predict(plan, batch: images, alone: alone) ?? plan.gflops(images: images)))
+            let measured = costs.isCalibrated ? costs.predict(plan, batch: images, alone: alone) : nil
+            candidates.append((c, measured ?? plan.gflops(images: images)))
         }
         if let floor = budget.minQuality {
             let keeping = candidates.filter { $0.choice.quality! >= floor - 1e-12 }

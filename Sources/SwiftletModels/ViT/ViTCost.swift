@@ -150,7 +150,9 @@ struct ViTCostModel {
         self.threads = max(threads, 1)
     }
 
-    var isCalibrated: Bool { !(tables[Key(batch: 1, alone: false)]?.isEmpty ?? true) }
+    /// Whether the calibration ran: before it, nothing is measured, and calls teach the tables
+    /// nothing (the calibrated table is the one whose shape the budget trusts).
+    var isCalibrated: Bool { calibrationMicroseconds != nil }
 
     /// The spread of recent calls of `batch` images run that way (else the nearest window kept).
     func tail(batch: Int, alone: Bool = false) -> LatencyTail {
@@ -190,6 +192,7 @@ struct ViTCostModel {
     /// a call run alone), its parts into that kind's table, which keeps the least time per token count
     /// as the calibration does (a call that was interrupted only ever raises a time).
     mutating func observe(_ plan: TokenPlan, batch: Int, alone: Bool, timing: ForwardTiming, total: Double) {
+        guard isCalibrated else { return }
         let key = Key(batch: batch, alone: alone)
         let hadTable = !(tables[key]?.isEmpty ?? true)
         if hadTable, let predicted = predict(plan, batch: batch, alone: alone) {
