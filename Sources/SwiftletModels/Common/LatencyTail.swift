@@ -17,6 +17,8 @@ public struct LatencyTail: Sendable, Equatable {
 
     private var ratios: [Double] = []
     private var next = 0
+    /// `ratios` in order, kept so: budgets read a percentile for every candidate setting of a call.
+    private var sorted: [Double] = []
     /// Ratio assumed for calls not yet seen.
     public let prior: Double
 
@@ -31,18 +33,26 @@ public struct LatencyTail: Sendable, Equatable {
         if ratios.count < Self.window {
             ratios.append(ratio)
         } else {
+            sorted.remove(at: sorted.firstIndex(of: ratios[next])!)
             ratios[next] = ratio
             next = (next + 1) % Self.window
         }
+        var lo = 0
+        var hi = sorted.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if sorted[mid] < ratio { lo = mid + 1 } else { hi = mid }
+        }
+        sorted.insert(ratio, at: lo)
     }
 
     /// The `q` quantile of actual ÷ predicted (nearest rank), the prior filling missing observations.
     public func ratio(at q: Double) -> Double {
-        var all = ratios
+        var all = sorted
         if all.count < Self.minimumObservations {
             all += [Double](repeating: prior, count: Self.minimumObservations - all.count)
+            all.sort()
         }
-        all.sort()
         let rank = Int((q * Double(all.count)).rounded(.up)) - 1
         return all[min(max(rank, 0), all.count - 1)]
     }

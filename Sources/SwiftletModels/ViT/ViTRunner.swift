@@ -110,7 +110,6 @@ final class ViTRunner: FamilyRunner {
         defer { alone = false }
         let choice = try model.chooseSchedule(budget, images: batch, alone: planAlone, costs: &costs)
         let start = context.clock()
-        if let limit = budget.maxLatencyMs { context.deadline = context.callStart + limit * 1000 }
         var plan = choice.plan
         let (outputs, timing, correctedAt) = try forward(
             images.floats.baseAddress!, batch: batch, plan: &plan, deadline: context.deadline)

@@ -167,6 +167,7 @@ class RunReport:
 #: other name can still be read with ``Session.report_values`` / ``Stream.report_values``.
 KNOWN_VALUES: Tuple[str, ...] = (
     "tokens_per_layer", "merged_per_layer", "corrected_after_block",  # vit
+    "alone_after_block", "helper_wait_us",
     "calibration_us", "planned_generation_us",                        # vit, loopformer
     "spike_rate", "u_active_fraction", "frames_in",                  # lmuformer
     "trajectory",                                                    # loopformer
