@@ -62,7 +62,7 @@ final class MemoryFormerRunner: FamilyRunner {
         let perToken = model.gflops(tokens: length, start: 0) / Double(length)
         try checkBudget(budget, gflopsPerToken: perToken)
 
-        let start = monotonicMicroseconds()
+        let start = context.clock()
         let c = model.config
         var out = Tensor(zeros: [batch, length, c.vocab])
         arena.reset()
@@ -81,7 +81,7 @@ final class MemoryFormerRunner: FamilyRunner {
             }
         }
         let gflops = model.gflops(tokens: length, start: 0) * Double(batch)
-        latency.observe(gflops: gflops, microseconds: monotonicMicroseconds() - start)
+        latency.observe(gflops: gflops, microseconds: context.clock() - start)
         fillReport(gflops: gflops, tokens: batch * length)
         return [out]
     }
@@ -95,7 +95,7 @@ final class MemoryFormerRunner: FamilyRunner {
         try checkBudget(budget, gflopsPerToken: model.gflops(tokens: ids.count, start: 0) / Double(ids.count))
         sequenceBudget = budget
         try ensureCache(ids.count)
-        let start = monotonicMicroseconds()
+        let start = context.clock()
         arena.reset()
         try reserveScratch(tokens: ids.count, extraFloats: 0)
         try forward(
@@ -103,7 +103,7 @@ final class MemoryFormerRunner: FamilyRunner {
             logits: logits, deferTo: deferred)
         lm.finishPrefill(count: ids.count)
         let gflops = model.gflops(tokens: ids.count, start: 0, headRows: 1)
-        latency.observe(gflops: gflops, microseconds: monotonicMicroseconds() - start)
+        latency.observe(gflops: gflops, microseconds: context.clock() - start)
         fillReport(gflops: gflops, tokens: ids.count)
     }
 
@@ -115,14 +115,14 @@ final class MemoryFormerRunner: FamilyRunner {
         let logits = try lm.startDecode(id)
         var token = id
         try ensureCache(past + 1)
-        let start = monotonicMicroseconds()
+        let start = context.clock()
         arena.reset()
         try reserveScratch(tokens: 1, extraFloats: 0)
         try forward(
             &token, count: 1, start: past, cache: cache.pointer!, capacity: cacheCapacity,
             logits: logits, deferTo: nil)
         lm.finishDecode()
-        latency.observe(gflops: gflops, microseconds: monotonicMicroseconds() - start)
+        latency.observe(gflops: gflops, microseconds: context.clock() - start)
         fillReport(gflops: gflops, tokens: lm.position)
     }
 

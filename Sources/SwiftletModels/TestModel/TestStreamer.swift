@@ -78,7 +78,7 @@ final class TestStreamer: FamilyStreamer {
         let n = frames.count / w
         reserveRows(n)
         rowCount = 0
-        let start = monotonicMicroseconds()
+        let start = context.clock()
         for f in 0..<n {
             if decided { break }
             try context.checkAbort("at frame \(emitted)")
@@ -87,7 +87,7 @@ final class TestStreamer: FamilyStreamer {
             for i in 0..<w { pending[i] = frame[i] }
             hasPending = true
         }
-        cumulative.microseconds += monotonicMicroseconds() - start
+        cumulative.microseconds += context.clock() - start
         return rowCount
     }
 
