@@ -188,6 +188,12 @@ uint32_t swl_model_metadata_count(const swl_model *model);
 /* The index-th key in sorted order; owned by the model. */
 swl_status swl_model_metadata_key(const swl_model *model, uint32_t index, const char **out_key);
 
+/* Class names (general.labels), one per output class, for classifiers converted with --labels:
+ * the count (0 if the model has none, or `model` is NULL) and the index-th name, owned by the model.
+ * An index past the end returns SWL_ERR_NOT_FOUND. */
+uint32_t swl_model_label_count(const swl_model *model);
+swl_status swl_model_label(const swl_model *model, uint32_t index, const char **out_label);
+
 uint32_t swl_model_input_count(const swl_model *model);
 uint32_t swl_model_output_count(const swl_model *model);
 swl_status swl_model_input_info(const swl_model *model, uint32_t index, swl_tensor_info *out_info);

@@ -15,6 +15,8 @@ public struct LoadOptions: Sendable {
 public final class Model: Sendable {
     let file: SWLFile
     let impl: any FamilyModel
+    /// Class names from `general.labels`, one per output class; empty if the file has none.
+    public let labels: [String]
 
     /// Loads a `.swl` file (memory-mapped).
     public init(path: String, options: LoadOptions = LoadOptions()) throws(SwiftletError) {
@@ -24,6 +26,7 @@ public final class Model: Sendable {
             throw SwiftletError(error)
         }
         impl = try Self.family(file)
+        labels = try Self.labels(file, impl)
     }
 
     /// Loads a model from memory. With `copy: false` the bytes must outlive the model.
@@ -36,6 +39,7 @@ public final class Model: Sendable {
             throw SwiftletError(error)
         }
         impl = try Self.family(file)
+        labels = try Self.labels(file, impl)
     }
 
     /// Loads a model from a byte array (copied).
@@ -49,6 +53,7 @@ public final class Model: Sendable {
     private init(_ other: Model) {
         file = other.file
         impl = other.impl
+        labels = other.labels
     }
 
     private static func family(_ file: SWLFile) throws(SwiftletError) -> any FamilyModel {
@@ -61,6 +66,12 @@ public final class Model: Sendable {
             return model
         } catch {
             Log.write(.error, "model load failed: \(error.message)")
+            throw SwiftletError(error)
+        }
+    }
+
+    private static func labels(_ file: SWLFile, _ impl: any FamilyModel) throws(SwiftletError) -> [String] {
+        do { return try Labels.load(file.metadata, classes: impl.classCount) ?? [] } catch {
             throw SwiftletError(error)
         }
     }

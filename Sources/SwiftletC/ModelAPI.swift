@@ -11,6 +11,7 @@ final class CModel {
     let valueStrings: [String: UnsafeMutablePointer<CChar>]
     let inputNames: [UnsafeMutablePointer<CChar>]
     let outputNames: [UnsafeMutablePointer<CChar>]
+    let labelStrings: [UnsafeMutablePointer<CChar>]
 
     init(_ model: Model) {
         self.model = model
@@ -22,11 +23,12 @@ final class CModel {
         valueStrings = values
         inputNames = model.inputs.map { strdup($0.name)! }
         outputNames = model.outputs.map { strdup($0.name)! }
+        labelStrings = model.labels.map { strdup($0)! }
     }
 
     deinit {
         free(UnsafeMutablePointer(mutating: family))
-        for p in keyStrings + inputNames + outputNames { free(p) }
+        for p in keyStrings + inputNames + outputNames + labelStrings { free(p) }
         for p in valueStrings.values { free(p) }
     }
 }
@@ -130,6 +132,29 @@ public func swl_model_metadata_key(
             throw .notFound("metadata index \(index) is past the last key (\(m.keys.count) keys)")
         }
         out_key.pointee = UnsafePointer(m.keyStrings[Int(index)])
+    }
+}
+
+@c @implementation
+public func swl_model_label_count(_ model: OpaquePointer?) -> UInt32 {
+    UInt32(object(model, as: CModel.self)?.labelStrings.count ?? 0)
+}
+
+@c @implementation
+public func swl_model_label(
+    _ model: OpaquePointer?, _ index: UInt32,
+    _ out_label: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+) -> swl_status {
+    guarded { () throws(SwiftletError) in
+        guard let m = object(model, as: CModel.self) else { throw nullArgument("model") }
+        guard let out_label else { throw nullArgument("out_label") }
+        guard Int(index) < m.labelStrings.count else {
+            throw .notFound(
+                m.labelStrings.isEmpty
+                    ? "the model carries no class names (convert it with --labels)"
+                    : "class \(index) is past the last label (\(m.labelStrings.count) classes)")
+        }
+        out_label.pointee = UnsafePointer(m.labelStrings[Int(index)])
     }
 }
 

@@ -9,11 +9,20 @@ public struct ConvertOptions: Sendable {
     public var tableDType: DType = .f32
     /// zstd-compress tensors (floats byte-shuffled first).
     public var compress = false
+    /// `general.name`.
+    public var name: String?
+    /// `general.labels`: one name per output class (the loader checks the count).
+    public var labels: [String]?
 
-    public init(weightDType: DType = .f32, tableDType: DType = .f32, compress: Bool = false) {
+    public init(
+        weightDType: DType = .f32, tableDType: DType = .f32, compress: Bool = false, name: String? = nil,
+        labels: [String]? = nil
+    ) {
         self.weightDType = weightDType
         self.tableDType = tableDType
         self.compress = compress
+        self.name = name
+        self.labels = labels
     }
 }
 
@@ -179,8 +188,10 @@ public enum Converter {
             config = try config.completed(by: values, origin: origin)
         }
         var out = ModelWriter(options: options, progress: progress)
-        out.metadata("general.family", .string(converter.family))
-        out.metadata("general.converter", .string(version))
+        out.metadata(GeneralSchema.Key.family, .string(converter.family))
+        out.metadata(GeneralSchema.Key.converter, .string(version))
+        if let name = options.name { out.metadata(GeneralSchema.Key.name, .string(name)) }
+        if let labels = options.labels { out.metadata(GeneralSchema.Key.labels, .strings(labels)) }
         try converter.convert(checkpoint, config: config, options: options, into: &out)
         return out
     }

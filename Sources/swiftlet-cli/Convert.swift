@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Swiftlet
 import SwiftletConvert
 import SwiftletFormat
 
@@ -52,6 +53,15 @@ struct Convert: ParsableCommand {
         help: "MemoryFormer: storage type of the hash tables: f32, f16 or q8 (int8 with a scale per row).")
     var tableDType: String = "f32"
 
+    @Option(help: "A name for the model (general.name).")
+    var name: String?
+
+    @Option(
+        help:
+            "Class names of a classifier (ViT, LMUFormer), one per line in class order (general.labels); `run` and `stream` print them."
+    )
+    var labels: String?
+
     @Flag(help: "Compress tensors with zstd (floats are byte-shuffled first). Smaller files, slower first use.")
     var compress = false
 
@@ -65,7 +75,7 @@ struct Convert: ParsableCommand {
         let options = ConvertOptions(
             weightDType: try parseDType(dtype, "--dtype", allowQ8: true),
             tableDType: try parseDType(tableDType, "--table-dtype", allowQ8: true),
-            compress: compress)
+            compress: compress, name: name, labels: try labels.map(readLabels))
         let start = Date()
         do {
             let warnings = try Converter.convert(
@@ -80,11 +90,33 @@ struct Convert: ParsableCommand {
         } catch let e as FormatError {
             failAndExit(e.message)
         }
+        if options.labels != nil {
+            // The loader checks the count against the model's classes; a wrong list must not stay behind.
+            do { _ = try Model(path: output) } catch {
+                try? FileManager.default.removeItem(atPath: output)
+                failAndExit("--labels: \(error.message)")
+            }
+        }
         if !quiet {
             let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
             note(String(format: "done: %@ (%d bytes) in %.2f s", output, size, Date().timeIntervalSince(start)))
         }
     }
+}
+
+/// Class names, one per line (a trailing empty line and \r line ends are allowed).
+func readLabels(_ path: String) throws -> [String] {
+    guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+        throw ValidationError("cannot read the labels file \(path) (one class name per line, UTF-8)")
+    }
+    var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
+        String($0.hasSuffix("\r") ? $0.dropLast() : $0)
+    }
+    if lines.last == "" { lines.removeLast() }
+    if let blank = lines.firstIndex(of: "") {
+        throw ValidationError("\(path): line \(blank + 1) is empty; every class needs a name")
+    }
+    return lines
 }
 
 func parseDType(_ text: String, _ flag: String, allowQ8: Bool) throws -> DType {

@@ -8,7 +8,8 @@ struct CreateTestModel: ParsableCommand {
         commandName: "create-test-model",
         abstract: "Write Swiftlet's tiny built-in test model, for checking an integration without a real checkpoint.",
         discussion: """
-            The test model (family "test") is a 4-block residual MLP on 4-float rows with 3 outputs, a stream
+            The test model (family "test") is a 4-block residual MLP on 4-float rows with 3 outputs (named
+            "low", "middle" and "high" in general.labels), a stream
             with one frame of look-ahead, and a 6-token toy language model with a 16-token context. It
             exercises every function of the C API; bindings use it in their tests.
             """)
@@ -18,7 +19,7 @@ struct CreateTestModel: ParsableCommand {
 
     func run() throws {
         do {
-            var bytes = try TestModel.fileBytes()
+            var bytes = try TestModel.fileBytes(labels: ["low", "middle", "high"])
             try writeFileAtomically(&bytes, output)
         } catch {
             failAndExit("\(error)")

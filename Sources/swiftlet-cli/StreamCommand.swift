@@ -36,7 +36,7 @@ struct StreamCommand: ParsableCommand {
     @Option(help: "A 16 kHz mono 16-bit PCM WAV file to stream through the audio front end.")
     var wav: String?
 
-    @Option(help: "Class names, one per line, for --wav.")
+    @Option(help: "Class names, one per line, for --wav (default: the names the model carries, if any).")
     var labels: String?
 
     @Option(name: .customLong("early-margin"), help: "Stop once the running top-1 minus top-2 score exceeds this.")
@@ -108,13 +108,7 @@ struct StreamCommand: ParsableCommand {
     private func streamWAV(_ m: Model, _ path: String) throws {
         let samples: [Int16]
         do { samples = try readWAV16kMono(path) } catch { failAndExit("\(path): \(error)") }
-        var names: [String] = []
-        if let labels {
-            guard let text = try? String(contentsOfFile: labels, encoding: .utf8) else {
-                failAndExit("cannot read \(labels)")
-            }
-            names = text.split(whereSeparator: \.isNewline).map(String.init)
-        }
+        let names = try labels.map(readLabels) ?? m.labels
         let stream = try orFail { () throws(SwiftletError) in try m.makeStream(options: StreamOptions(input: .pcm)) }
         if earlyMargin != nil || minQuality != nil {
             let budget = Budget(earlyMargin: earlyMargin, minQuality: minQuality)

@@ -199,6 +199,13 @@ static void test_model_queries(swl_model *m) {
     }
     CHECK_STATUS(swl_model_metadata_key(m, n, &key), SWL_ERR_NOT_FOUND);
 
+    /* create-test-model names the three classes. */
+    CHECK(swl_model_label_count(m) == 3 && swl_model_label_count(NULL) == 0, "label count");
+    CHECK_STATUS(swl_model_label(m, 1, &value), SWL_OK);
+    CHECK(value && strcmp(value, "middle") == 0, "label 1 = %s", value ? value : "(null)");
+    CHECK_STATUS(swl_model_label(m, 3, &value), SWL_ERR_NOT_FOUND);
+    CHECK_STATUS(swl_model_label(m, 0, NULL), SWL_ERR_INVALID_ARGUMENT);
+
     CHECK(swl_model_input_count(m) == 1 && swl_model_output_count(m) == 1, "io counts");
     swl_tensor_info_init(&info);
     CHECK_STATUS(swl_model_input_info(m, 0, &info), SWL_OK);

@@ -41,6 +41,15 @@ import Testing
         #expect(model.metadataText("missing") == nil)
     }
 
+    @Test func labelsNameEachClass() throws {
+        #expect(model.labels.isEmpty)
+        let named = try Model(bytes: try TestModel.fileBytes(labels: ["low", "middle", "high"]))
+        #expect(named.labels == ["low", "middle", "high"])
+        // A list that does not match the classes is refused at load, never shown beside the wrong rows.
+        #expect(errorKind { _ = try Model(bytes: try TestModel.fileBytes(labels: ["low", "high"])) } == "format")
+        #expect(errorKind { _ = try Model(bytes: try TestModel.fileBytes(labels: ["low", "", "high"])) } == "format")
+    }
+
     @Test(arguments: [1, 2, 3, 4])
     func runMatchesTheMath(loops: Int) throws {
         let session = try model.makeSession(options: SessionOptions(threads: 1))

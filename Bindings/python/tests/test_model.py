@@ -59,6 +59,12 @@ def test_metadata(model: swiftlet.Model) -> None:
     assert model.metadata["general.family"] == "test", "metadata is a copy"
 
 
+def test_labels(model: swiftlet.Model) -> None:
+    # create-test-model names its three classes; run() results index into them.
+    assert model.labels == ("low", "middle", "high")
+    assert len(model.labels) == model.outputs[0].shape[-1]
+
+
 def test_inputs_and_outputs(model: swiftlet.Model) -> None:
     (inp,) = model.inputs
     (out,) = model.outputs

@@ -6,6 +6,9 @@ public protocol FamilyModel: AnyObject, Sendable {
     var family: String { get }
     var inputs: [TensorInfo] { get }
     var outputs: [TensorInfo] { get }
+    /// How many classes the model scores (the width of its output rows), for classifiers; nil for
+    /// language models. `general.labels` names them.
+    var classCount: Int? { get }
     /// The budget knobs a session call (run, prefill) takes; `Budget.validate(for:stream:)` refuses
     /// the others.
     var sessionKnobs: Set<BudgetKnob> { get }
@@ -18,6 +21,7 @@ public protocol FamilyModel: AnyObject, Sendable {
 }
 
 extension FamilyModel {
+    public var classCount: Int? { nil }
     public var streamKnobs: Set<BudgetKnob> { [] }
     public func makeStreamer(input: StreamInput, context: ExecutionContext) throws(ModelError) -> any FamilyStreamer {
         throw ModelError(.unsupported, "the \(family) family does not stream; use a session run instead")

@@ -252,6 +252,7 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
         }
     }
 
+    public var classCount: Int? { classes }
     public var inputs: [TensorInfo] { [TensorInfo(name: "x", dtype: .f32, shape: [-1, -1, features])] }
     public var outputs: [TensorInfo] {
         [

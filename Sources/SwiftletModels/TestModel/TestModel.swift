@@ -51,6 +51,7 @@ public final class TestModel: FamilyModel, @unchecked Sendable {
         lmHead = try w.floats(S.lmHead, shape: [vocab, width])
     }
 
+    public var classCount: Int? { classes }
     public var inputs: [TensorInfo] { [TensorInfo(name: "x", dtype: .f32, shape: [-1, width])] }
     public var outputs: [TensorInfo] { [TensorInfo(name: "y", dtype: .f32, shape: [-1, classes])] }
 

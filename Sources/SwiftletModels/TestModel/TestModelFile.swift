@@ -5,7 +5,7 @@ extension TestModel {
     /// The bytes of the test model's .swl file: deterministic weights from a fixed-seed generator.
     public static func fileBytes(
         layers: Int = 4, width: Int = 4, classes: Int = 3, vocab: Int = 6,
-        context: Int = 16
+        context: Int = 16, labels: [String]? = nil
     ) throws(FormatError) -> [UInt8] {
         // Uniform in [-0.5, 0.5): enough variety to make every path matter.
         var generator = SplitMix64(seed: 0x5357_4C54_4553_5431)
@@ -14,8 +14,9 @@ extension TestModel {
             Quantize.f32Bytes((0..<count).map { _ in next() })
         }
         var writer = SWLWriter()
-        writer.setMetadata("general.family", .string(familyName))
-        writer.setMetadata("general.name", .string("swiftlet-test"))
+        writer.setMetadata(GeneralSchema.Key.family, .string(familyName))
+        writer.setMetadata(GeneralSchema.Key.name, .string("swiftlet-test"))
+        if let labels { writer.setMetadata(GeneralSchema.Key.labels, .strings(labels)) }
         typealias S = TestSchema
         writer.setMetadata(S.Key.layers, .int(Int64(layers)))
         writer.setMetadata(S.Key.width, .int(Int64(width)))

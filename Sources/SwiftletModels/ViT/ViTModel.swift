@@ -51,6 +51,7 @@ public final class ViTModel: FamilyModel, @unchecked Sendable {
         profile?.first { $0.schedule == schedule }?.entry.quality
     }
 
+    public var classCount: Int? { config.classes }
     public var inputs: [TensorInfo] {
         [
             TensorInfo(

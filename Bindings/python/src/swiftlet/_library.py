@@ -48,6 +48,8 @@ _PROTOTYPES = {
     "swl_model_metadata": (_STATUS, [_P, _STR, _ptr(_STR)]),
     "swl_model_metadata_count": (_U32, [_P]),
     "swl_model_metadata_key": (_STATUS, [_P, _U32, _ptr(_STR)]),
+    "swl_model_label_count": (_U32, [_P]),
+    "swl_model_label": (_STATUS, [_P, _U32, _ptr(_STR)]),
     "swl_model_input_count": (_U32, [_P]),
     "swl_model_output_count": (_U32, [_P]),
     "swl_model_input_info": (_STATUS, [_P, _U32, _ptr(S.TensorInfo)]),

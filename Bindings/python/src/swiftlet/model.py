@@ -96,6 +96,7 @@ class Model(OwnedHandle):
         # The model is immutable: read everything once.
         self._family = decode(lib.swl_model_family(handle))
         self._metadata = self._read_metadata(handle)
+        self._labels = self._read_labels(handle)
         self._inputs = tuple(self._read_info(handle, lib.swl_model_input_count, lib.swl_model_input_info))
         self._outputs = tuple(self._read_info(handle, lib.swl_model_output_count, lib.swl_model_output_info))
 
@@ -108,6 +109,15 @@ class Model(OwnedHandle):
             lib.swl_model_metadata(handle, key.value, ctypes.byref(value))
             result[decode(key.value)] = decode(value.value)
         return result
+
+    @staticmethod
+    def _read_labels(handle: int) -> Tuple[str, ...]:
+        label = ctypes.c_char_p()
+        names = []
+        for i in range(lib.swl_model_label_count(handle)):
+            lib.swl_model_label(handle, i, ctypes.byref(label))
+            names.append(decode(label.value))
+        return tuple(names)
 
     @staticmethod
     def _read_info(handle: int, count: Callable[[int], int], get: Callable[..., int]) -> List[TensorInfo]:
@@ -135,6 +145,11 @@ class Model(OwnedHandle):
     def name(self) -> str:
         """``general.name`` from the metadata, or "" if the file has none."""
         return self._metadata.get("general.name", "")
+
+    @property
+    def labels(self) -> Tuple[str, ...]:
+        """Class names (``general.labels``), one per output class; empty if the model has none."""
+        return self._labels
 
     @property
     def inputs(self) -> Tuple[TensorInfo, ...]:
