@@ -33,7 +33,10 @@ let package = Package(
         .target(name: "CSwiftletKernels"),
         .target(name: "SwiftletKernels", dependencies: ["CBLAS", "CSwiftletKernels"]),
         .target(name: "SwiftletModels", dependencies: ["SwiftletFormat", "SwiftletKernels"]),
-        .target(name: "Swiftlet", dependencies: ["SwiftletModels", "SwiftletFormat", "SwiftletKernels"]),
+        // Text: the tokenizer a language model carries (beside the families; format only below it).
+        .target(name: "SwiftletText", dependencies: ["SwiftletFormat"]),
+        .target(
+            name: "Swiftlet", dependencies: ["SwiftletModels", "SwiftletFormat", "SwiftletKernels", "SwiftletText"]),
         .target(
             name: "SwiftletC", dependencies: ["Swiftlet", "CSwiftletABI"],
             exclude: ["exports.map"],
@@ -56,6 +59,8 @@ let package = Package(
         .testTarget(name: "SwiftletFormatTests", dependencies: ["SwiftletFormat", "SwiftletKernels"]),
         .testTarget(name: "SwiftletKernelsTests", dependencies: ["SwiftletKernels"]),
         .testTarget(name: "SwiftletConvertTests", dependencies: ["SwiftletConvert", "SwiftletFormat"]),
+        .testTarget(
+            name: "SwiftletTextTests", dependencies: ["SwiftletText", "SwiftletConvert", "SwiftletFormat", "CZstd"]),
         .testTarget(
             name: "SwiftletTests",
             dependencies: ["Swiftlet", "SwiftletConvert", "SwiftletModels", "SwiftletFormat", "SwiftletKernels"]),

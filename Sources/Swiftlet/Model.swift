@@ -1,5 +1,6 @@
 import SwiftletFormat
 import SwiftletModels
+import SwiftletText
 
 /// Options for loading a model.
 public struct LoadOptions: Sendable {
@@ -17,6 +18,8 @@ public final class Model: Sendable {
     let impl: any FamilyModel
     /// Class names from `general.labels`, one per output class; empty if the file has none.
     public let labels: [String]
+    /// The tokenizer of a language model converted with `--tokenizer`; nil if it has none.
+    public let tokenizer: Tokenizer?
 
     /// Loads a `.swl` file (memory-mapped).
     public init(path: String, options: LoadOptions = LoadOptions()) throws(SwiftletError) {
@@ -27,6 +30,7 @@ public final class Model: Sendable {
         }
         impl = try Self.family(file)
         labels = try Self.labels(file, impl)
+        tokenizer = try Self.tokenizer(file, impl)
     }
 
     /// Loads a model from memory. With `copy: false` the bytes must outlive the model.
@@ -40,6 +44,7 @@ public final class Model: Sendable {
         }
         impl = try Self.family(file)
         labels = try Self.labels(file, impl)
+        tokenizer = try Self.tokenizer(file, impl)
     }
 
     /// Loads a model from a byte array (copied).
@@ -54,6 +59,7 @@ public final class Model: Sendable {
         file = other.file
         impl = other.impl
         labels = other.labels
+        tokenizer = other.tokenizer
     }
 
     private static func family(_ file: SWLFile) throws(SwiftletError) -> any FamilyModel {
@@ -74,6 +80,21 @@ public final class Model: Sendable {
         do { return try Labels.load(file.metadata, classes: impl.classCount) ?? [] } catch {
             throw SwiftletError(error)
         }
+    }
+
+    private static func tokenizer(_ file: SWLFile, _ impl: any FamilyModel) throws(SwiftletError) -> Tokenizer? {
+        let tokenizer: Tokenizer?
+        do { tokenizer = try Tokenizer(metadata: file.metadata) } catch { throw .format(error.message) }
+        guard let tokenizer else { return nil }
+        guard impl.inputs.first?.dtype == .i32, let vocab = impl.outputs.first?.shape.last else {
+            throw .format("the file carries a tokenizer, but a \(impl.family) model takes no tokens")
+        }
+        guard tokenizer.count <= vocab else {
+            throw .format(
+                "the tokenizer has \(tokenizer.count) tokens but the model only \(vocab); convert it with the model's own tokenizer.json"
+            )
+        }
+        return tokenizer
     }
 
     /// "vit", "lmuformer", "loopformer", "memoryformer" or "test".
