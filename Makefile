@@ -74,6 +74,16 @@ test-c: test-swift
 	$(DEBUG_BIN)/swiftlet convert --quiet --force --family lmuformer --config Tests/Fixtures/audio-demo/config.json \
 	    --checkpoint Tests/Fixtures/audio-demo/checkpoint.safetensors --output $(BUILD)/test/audio-demo.swl
 	$(BUILD)/test/bin/stream_wav $(BUILD)/test/audio-demo.swl Tests/Fixtures/fbank-test/clip1.wav Tests/Fixtures/audio-demo/labels.txt
+	# Text: a language model converted with a tokenizer, checked from C against the tokenizers package's
+	# goldens, and through the CLI (a round trip gives the input back byte for byte; generate --prompt).
+	$(DEBUG_BIN)/swiftlet convert --quiet --force --family loopformer --config Tests/Fixtures/loopformer-test/config.json \
+	    --checkpoint Tests/Fixtures/loopformer-test/checkpoint.safetensors --tokenizer Tests/Fixtures/tokenizer/tiny.json \
+	    --output $(BUILD)/test/text-lm.swl 2>/dev/null
+	python3 scripts/tokenizer-goldens-tsv.py $(BUILD)/test/tokenizer-goldens.tsv
+	gcc $(CFLAGS_C) -IInclude Tests/C/text_test.c -o $(BUILD)/test/bin/text_test \
+	    -L$(TESTLIB) -lswiftlet -Wl,-rpath,'$$ORIGIN/../lib'
+	$(BUILD)/test/bin/text_test $(BUILD)/test/text-lm.swl $(BUILD)/test/test-model.swl $(BUILD)/test/tokenizer-goldens.tsv
+	scripts/check-text-cli.sh $(DEBUG_BIN)/swiftlet $(BUILD)/test/text-lm.swl
 	# A quality profile through the CLI: measured, stored, read back by a minimum-quality budget.
 	$(DEBUG_BIN)/swiftlet convert --quiet --force --family vit --config Tests/Fixtures/vit-tiny-test/config.json \
 	    --checkpoint Tests/Fixtures/vit-tiny-test/checkpoint.safetensors --output $(BUILD)/test/vit.swl

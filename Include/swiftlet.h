@@ -365,6 +365,54 @@ swl_status swl_sample(const float *logits, uint64_t vocab_size, const swl_sample
                       int32_t *out_token);
 
 /* ---------------------------------------------------------------------------------------------- */
+/* Text: the tokenizer a language model carries (swiftlet convert --tokenizer tokenizer.json)      */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* 1 if the model carries a tokenizer, else 0 (also for NULL). The calls below return
+ * SWL_ERR_UNSUPPORTED for a model without one. They only read the model: thread-safe. */
+int32_t swl_model_has_tokenizer(const swl_model *model);
+
+/* The token ids of `text_len` bytes of UTF-8 `text` (no NUL needed), as Hugging Face tokenizers'
+ * encode(text, add_special_tokens=False) gives them: special tokens written in the text become their
+ * ids. *out_n_ids receives the count. If it exceeds `capacity`, returns SWL_ERR_BUFFER_TOO_SMALL and
+ * writes no id (ids = NULL with capacity 0 asks for the count). Text that is not UTF-8 returns
+ * SWL_ERR_INVALID_ARGUMENT. */
+swl_status swl_tokenize(const swl_model *model, const char *text, uint64_t text_len, int32_t *ids, uint64_t capacity,
+                        uint64_t *out_n_ids);
+
+/* 1 if `id` is one of the tokenizer's special tokens (end of text, padding), else 0 (also for no
+ * tokenizer or an id outside it): a generation loop stops at one. */
+int32_t swl_model_token_is_special(const swl_model *model, int32_t id);
+
+/* swl_detokenize and swl_detokenizer_create flags. */
+#define SWL_DETOKENIZE_SKIP_SPECIAL 1u /* leave out special tokens (end of text, padding) */
+
+/* The text of n_ids ids, as tokenizers' decode gives it: bytes that do not form UTF-8 become U+FFFD,
+ * so the text is always valid UTF-8. Writes *out_len bytes and a terminating NUL into `text`, which
+ * must hold *out_len + 1 bytes; otherwise returns SWL_ERR_BUFFER_TOO_SMALL with *out_len set and
+ * nothing written. An id outside the vocabulary returns SWL_ERR_INVALID_ARGUMENT. */
+swl_status swl_detokenize(const swl_model *model, const int32_t *ids, uint64_t n_ids, uint32_t flags, char *text,
+                          uint64_t capacity, uint64_t *out_len);
+
+/* Text for ids that arrive one at a time (generation): each push gives only whole UTF-8 characters,
+ * holding back the bytes of a character a token leaves unfinished until a later token completes it.
+ * The pieces joined are exactly swl_detokenize of all the ids. One thread at a time per detokenizer
+ * (SWL_ERR_BUSY otherwise); it keeps the model alive. */
+typedef struct swl_detokenizer swl_detokenizer;
+
+swl_status swl_detokenizer_create(swl_model *model, uint32_t flags, swl_detokenizer **out_detokenizer);
+void swl_detokenizer_free(swl_detokenizer *detokenizer);
+
+/* The text `id` completes: *out_text is NUL-terminated (it may hold NUL bytes of its own; *out_len, which
+ * may be NULL, gives the length), owned by the detokenizer and valid until its next call. Often ""
+ * while a character is unfinished. */
+swl_status swl_detokenizer_push(swl_detokenizer *detokenizer, int32_t id, const char **out_text, uint64_t *out_len);
+
+/* Ends the text: the bytes still held (an unfinished character) come out as U+FFFD, and the
+ * detokenizer is as new. */
+swl_status swl_detokenizer_flush(swl_detokenizer *detokenizer, const char **out_text, uint64_t *out_len);
+
+/* ---------------------------------------------------------------------------------------------- */
 /* Streams: frame-by-frame inference (LMUFormer, test)                                            */
 /* ---------------------------------------------------------------------------------------------- */
 

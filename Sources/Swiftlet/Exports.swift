@@ -8,8 +8,6 @@
 @_exported import struct SwiftletModels.Tensor
 @_exported import struct SwiftletModels.TensorInfo
 @_exported import struct SwiftletModels.TensorView
-@_exported import struct SwiftletText.TextDecoder
-@_exported import struct SwiftletText.Tokenizer
 
 /// The library version, e.g. "0.1.0".
 public let swiftletVersion = "0.1.0"

@@ -19,7 +19,7 @@ public final class Model: Sendable {
     /// Class names from `general.labels`, one per output class; empty if the file has none.
     public let labels: [String]
     /// The tokenizer of a language model converted with `--tokenizer`; nil if it has none.
-    public let tokenizer: Tokenizer?
+    let tokenizer: Tokenizer?
 
     /// Loads a `.swl` file (memory-mapped).
     public init(path: String, options: LoadOptions = LoadOptions()) throws(SwiftletError) {

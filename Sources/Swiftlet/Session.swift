@@ -159,10 +159,13 @@ public final class Session: @unchecked Sendable {
     }
 
     /// Prefills `prompt`, then samples and decodes up to `maxTokens` tokens. Returns the new tokens and
-    /// the report of each decode step (the first entry is the prefill's).
+    /// the report of each decode step (the first entry is the prefill's). `onToken` sees each token as
+    /// it is sampled (to print text as it comes); returning false ends the generation after it, as
+    /// `stopAt` does.
     public func generate(
         prompt: [Int32], maxTokens: Int, sampler: Sampler = Sampler(), seed: UInt64 = 0,
-        budget: Budget = Budget(), stopAt: Int32? = nil
+        budget: Budget = Budget(), stopAt: Int32? = nil,
+        onToken: ((Int32) throws(SwiftletError) -> Bool)? = nil
     ) throws(SwiftletError) -> (tokens: [Int32], reports: [RunReport]) {
         guard maxTokens >= 0 else { throw .invalidArgument("maxTokens must be at least 0, got \(maxTokens)") }
         var budget = budget
@@ -177,7 +180,8 @@ public final class Session: @unchecked Sendable {
         for i in 0..<maxTokens {
             let token = try sampler.sample(try lastLogits, state: &rng)
             tokens.append(token)
-            if token == stopAt || i == maxTokens - 1 { break }
+            let more = try onToken?(token) ?? true
+            if token == stopAt || !more || i == maxTokens - 1 { break }
             if try position >= contextLength { break }
             reports.append(try decode(token))
         }

@@ -13,16 +13,19 @@ public struct ConvertOptions: Sendable {
     public var name: String?
     /// `general.labels`: one name per output class (the loader checks the count).
     public var labels: [String]?
+    /// `tokenizer.*`: a language model's tokenizer (`TokenizerJSON.metadata`).
+    public var tokenizer: [String: MetadataValue]?
 
     public init(
         weightDType: DType = .f32, tableDType: DType = .f32, compress: Bool = false, name: String? = nil,
-        labels: [String]? = nil
+        labels: [String]? = nil, tokenizer: [String: MetadataValue]? = nil
     ) {
         self.weightDType = weightDType
         self.tableDType = tableDType
         self.compress = compress
         self.name = name
         self.labels = labels
+        self.tokenizer = tokenizer
     }
 }
 
@@ -192,6 +195,7 @@ public enum Converter {
         out.metadata(GeneralSchema.Key.converter, .string(version))
         if let name = options.name { out.metadata(GeneralSchema.Key.name, .string(name)) }
         if let labels = options.labels { out.metadata(GeneralSchema.Key.labels, .strings(labels)) }
+        for (key, value) in options.tokenizer ?? [:] { out.metadata(key, value) }
         try converter.convert(checkpoint, config: config, options: options, into: &out)
         return out
     }

@@ -63,7 +63,8 @@ public enum TokenizerJSON {
         let pre = try object(root["pre_tokenizer"] ?? .null, "pre_tokenizer")
         guard case .string("ByteLevel")? = pre["type"] else {
             throw ConvertError(
-                "pre_tokenizer.type is \(describe(pre["type"])); Swiftlet reads the ByteLevel pre-tokenizer (GPT-2's split)")
+                "pre_tokenizer.type is \(describe(pre["type"])); Swiftlet reads the ByteLevel pre-tokenizer (GPT-2's split)"
+            )
         }
         if case .bool(false)? = pre["use_regex"] {
             throw ConvertError("pre_tokenizer.use_regex is false; Swiftlet splits words with GPT-2's pattern")
@@ -72,12 +73,14 @@ public enum TokenizerJSON {
         if case .bool(let b)? = pre["add_prefix_space"] { addPrefixSpace = b }
         if let d = root["decoder"], !isNull(d) {
             guard case .string("ByteLevel")? = try object(d, "decoder")["type"] else {
-                throw ConvertError("decoder.type is \(describe(try object(d, "decoder")["type"])); Swiftlet decodes ByteLevel")
+                throw ConvertError(
+                    "decoder.type is \(describe(try object(d, "decoder")["type"])); Swiftlet decodes ByteLevel")
             }
         } else {
             throw ConvertError("the file has no decoder; Swiftlet decodes ByteLevel tokens")
         }
-        if let p = root["post_processor"], !isNull(p), case .string(let type)? = try object(p, "post_processor")["type"],
+        if let p = root["post_processor"], !isNull(p),
+            case .string(let type)? = try object(p, "post_processor")["type"],
             type != "ByteLevel"
         {
             warnings.append(
@@ -131,7 +134,8 @@ public enum TokenizerJSON {
             let missing = (0..<256).filter { !alphabet.contains(String(byteCharacter(UInt8($0)))) }
             if !missing.isEmpty {
                 throw ConvertError(
-                    "model.unk_token is set and \(missing.count) bytes have no token; Swiftlet drops such bytes instead")
+                    "model.unk_token is set and \(missing.count) bytes have no token; Swiftlet drops such bytes instead"
+                )
             }
         }
 
@@ -168,7 +172,9 @@ public enum TokenizerJSON {
 
     /// GPT-2's character for a byte (printable Latin-1 stands for itself; the rest from U+0100 on).
     static func byteCharacter(_ b: UInt8) -> Unicode.Scalar {
-        func own(_ x: UInt8) -> Bool { (0x21...0x7E).contains(x) || (0xA1...0xAC).contains(x) || (0xAE...0xFF).contains(x) }
+        func own(_ x: UInt8) -> Bool {
+            (0x21...0x7E).contains(x) || (0xA1...0xAC).contains(x) || (0xAE...0xFF).contains(x)
+        }
         if own(b) { return Unicode.Scalar(b) }
         let before = (0..<Int(b)).filter { !own(UInt8($0)) }.count
         return Unicode.Scalar(UInt32(256 + before))!

@@ -11,11 +11,11 @@ public struct Tokenizer: Sendable {
     /// characters outside the alphabet, its own UTF-8 text.
     let tokenBytes: [[UInt8]]
     let isSpecial: [Bool]
-    let byteToken: [Int32]  // the one-byte token of each byte, -1 if the vocabulary lacks it
-    let wholeWords: [[UInt8]: Int32]  // with ignore_merges: words the vocabulary holds whole
+    let byteToken: [Int32] // the one-byte token of each byte, -1 if the vocabulary lacks it
+    let wholeWords: [[UInt8]: Int32] // with ignore_merges: words the vocabulary holds whole
     let merges: BytePairMerges
-    let rawAdded: AddedTokenMatcher  // added tokens matched in the text as given
-    let normalizedAdded: AddedTokenMatcher  // ... and in the normalized text
+    let rawAdded: AddedTokenMatcher // added tokens matched in the text as given
+    let normalizedAdded: AddedTokenMatcher // ... and in the normalized text
     let normalizer: TokenizerSchema.Normalizer
     let addPrefixSpace: Bool
 
@@ -75,7 +75,8 @@ public struct Tokenizer: Sendable {
         ids.reserveCapacity(tokens.count)
         for (i, t) in tokens.enumerated() where ids[t] == nil {
             guard t.utf8.count <= TokenizerSchema.maxTokenBytes else {
-                throw bad("\(K.tokens)[\(i)] is \(t.utf8.count) bytes long; the most is \(TokenizerSchema.maxTokenBytes)")
+                throw bad(
+                    "\(K.tokens)[\(i)] is \(t.utf8.count) bytes long; the most is \(TokenizerSchema.maxTokenBytes)")
             }
             ids[t] = Int32(i)
         }
@@ -209,7 +210,8 @@ public struct Tokenizer: Sendable {
         var out: [UInt8] = []
         for id in ids {
             guard id >= 0, Int(id) < tokens.count else {
-                throw TokenizerError(.invalidArgument, "token id \(id) is outside the vocabulary (0 to \(tokens.count - 1))")
+                throw TokenizerError(
+                    .invalidArgument, "token id \(id) is outside the vocabulary (0 to \(tokens.count - 1))")
             }
             if skipSpecial && isSpecial[Int(id)] { continue }
             out.append(contentsOf: tokenBytes[Int(id)])

@@ -43,7 +43,9 @@ enum WordSplit {
         if t[i] == "'" && i + 1 < n {
             switch t[i + 1] {
             case "s", "t", "m", "d": return i + 2
-            case "r", "v" where i + 2 < n && t[i + 2] == "e": return i + 3
+            case "r",
+                "v" where i + 2 < n && t[i + 2] == "e":
+                return i + 3
             case "l" where i + 2 < n && t[i + 2] == "l": return i + 3
             default: break
             }

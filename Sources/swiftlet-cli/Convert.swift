@@ -23,8 +23,9 @@ struct Convert: ParsableCommand {
             bytes. The file is written to a temporary name, synced and renamed, so a failed conversion
             never leaves a half-written model behind.
 
-            Example:
+            Examples:
               swiftlet convert --family vit --config kwargs.json --checkpoint deit_tiny.pth --output deit.swl
+              swiftlet convert --family loopformer --checkpoint ckpt.pt --tokenizer tokenizer.json --output lm.swl
             """)
 
     @Option(help: ArgumentHelp("Model family: \(Converter.families.map { $0.family }.joined(separator: ", "))."))
@@ -62,6 +63,12 @@ struct Convert: ParsableCommand {
     )
     var labels: String?
 
+    @Option(
+        help:
+            "A language model's Hugging Face tokenizer.json (byte-level BPE: GPT-2, GPT-NeoX, Pythia); `generate --prompt` and `tokenize` use it."
+    )
+    var tokenizer: String?
+
     @Flag(help: "Compress tensors with zstd (floats are byte-shuffled first). Smaller files, slower first use.")
     var compress = false
 
@@ -72,10 +79,19 @@ struct Convert: ParsableCommand {
     var quiet = false
 
     func run() throws {
-        let options = ConvertOptions(
+        var options = ConvertOptions(
             weightDType: try parseDType(dtype, "--dtype", allowQ8: true),
             tableDType: try parseDType(tableDType, "--table-dtype", allowQ8: true),
             compress: compress, name: name, labels: try labels.map(readLabels))
+        if let tokenizer {
+            do {
+                let (values, warnings) = try TokenizerJSON.metadata(path: tokenizer)
+                options.tokenizer = values
+                for w in warnings { note("warning: \(w)") }
+            } catch let e as ConvertError {
+                failAndExit("--tokenizer: \(e.message)")
+            }
+        }
         let start = Date()
         do {
             let warnings = try Converter.convert(
@@ -90,11 +106,12 @@ struct Convert: ParsableCommand {
         } catch let e as FormatError {
             failAndExit(e.message)
         }
-        if options.labels != nil {
-            // The loader checks the count against the model's classes; a wrong list must not stay behind.
+        if options.labels != nil || options.tokenizer != nil {
+            // The loader checks labels against the classes and a tokenizer against the vocabulary; a
+            // file it would refuse must not stay behind.
             do { _ = try Model(path: output) } catch {
                 try? FileManager.default.removeItem(atPath: output)
-                failAndExit("--labels: \(error.message)")
+                failAndExit("\(options.labels != nil ? "--labels" : "--tokenizer"): \(error.message)")
             }
         }
         if !quiet {

@@ -6,18 +6,30 @@ struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate tokens with a language model (LoopFormer, MemoryFormer) through its KV cache.",
         discussion: """
-            Prefills the prompt, then decodes one token at a time, printing each new id with its time.
+            Prefills the prompt, then decodes one token at a time. With --prompt (a model converted with
+            --tokenizer) the text is printed as it is generated, and generation ends at a special token
+            (end of text) unless --keep-special; with --prompt-ids each new id is printed with its time.
             Greedy by default; --temperature with optional --top-k samples, reproducibly for a --seed.
+            Timing goes to standard error.
 
-            Example:
+            Examples:
+              swiftlet generate lm.swl --prompt "def fibonacci(n):" --max-tokens 60
               swiftlet generate lm.swl --prompt-ids 1,2,3 --max-tokens 20 --loops 4 --temperature 0.8 --top-k 40 --seed 7
             """)
 
     @Argument(help: "The .swl language model.")
     var model: String
 
+    @Option(help: "Prompt text (the model must carry a tokenizer: convert --tokenizer).")
+    var prompt: String?
+
     @Option(name: .customLong("prompt-ids"), help: "Comma-separated prompt token ids.")
-    var promptIds: String
+    var promptIds: String?
+
+    @Flag(
+        name: .customLong("keep-special"),
+        help: "With --prompt: go on past special tokens (end of text) and print them, instead of stopping.")
+    var keepSpecial = false
 
     @Option(name: .customLong("max-tokens"), help: "How many tokens to generate.")
     var maxTokens: Int = 16
@@ -36,9 +48,28 @@ struct Generate: ParsableCommand {
 
     @OptionGroup var budget: BudgetOptions
 
+    func validate() throws {
+        guard (prompt == nil) != (promptIds == nil) else {
+            throw ValidationError("give exactly one of --prompt (text) or --prompt-ids")
+        }
+    }
+
     func run() throws {
-        let prompt = try parseList(promptIds, "--prompt-ids", Int32.init)
         let m = try openModel(model)
+        let text = self.prompt != nil
+        let prompt: [Int32]
+        if let promptText = self.prompt {
+            guard m.hasTokenizer else {
+                failAndExit(
+                    "\(model) carries no tokenizer, so --prompt cannot be turned into ids; convert it with --tokenizer tokenizer.json, or use --prompt-ids"
+                )
+            }
+            prompt = try orFail { () throws(SwiftletError) in try m.tokenize(promptText) }
+            guard !prompt.isEmpty else { failAndExit("--prompt is empty; give at least one character") }
+        } else {
+            prompt = try parseList(promptIds!, "--prompt-ids", Int32.init)
+        }
+        var detokenizer = text ? try orFail { () throws(SwiftletError) in try m.detokenizer() } : nil
         let session = try orFail { () throws(SwiftletError) in
             // A latency budget plans from measured costs: measure them now, not inside the prefill.
             try m.makeSession(
@@ -47,12 +78,31 @@ struct Generate: ParsableCommand {
         }
         let b = try budget.budget()
         let sampler = Sampler(temperature: temperature, topK: topK)
+        let keepSpecial = self.keepSpecial
         let result = try orFail { () throws(SwiftletError) in
-            try session.generate(prompt: prompt, maxTokens: maxTokens, sampler: sampler, seed: seed, budget: b)
+            try session.generate(
+                prompt: prompt, maxTokens: maxTokens, sampler: sampler, seed: seed, budget: b
+            ) { (token) throws(SwiftletError) -> Bool in
+                guard detokenizer != nil else { return true }
+                if !keepSpecial && m.isSpecialToken(token) { return false }
+                FileHandle.standardOutput.write(Data(try detokenizer!.append(token).utf8))
+                return true
+            }
+        }
+        if var d = detokenizer {
+            FileHandle.standardOutput.write(Data((d.finish() + "\n").utf8))
+            detokenizer = d
         }
         let prefill = result.reports[0]
         note("prefill \(prompt.count) tokens: \(describe(prefill))")
-        for (i, token) in result.tokens.enumerated() {
+        if let last = result.tokens.last, text, !keepSpecial, m.isSpecialToken(last) {
+            note("stopped at special token \(last) after \(result.tokens.count - 1) tokens")
+        } else if result.tokens.count < maxTokens {
+            note(
+                "stopped after \(result.tokens.count) of \(maxTokens) tokens: the context of \(session.contextLength) tokens is full"
+            )
+        }
+        for (i, token) in result.tokens.enumerated() where !text {
             if i + 1 < result.reports.count {
                 print(String(format: "%d\t%.1f µs", token, result.reports[i + 1].microseconds))
             } else {

@@ -21,7 +21,8 @@ struct SwiftletCommand: ParsableCommand {
             """,
         version: swiftletVersion,
         subcommands: [
-            Convert.self, Inspect.self, Run.self, Generate.self, StreamCommand.self, Bench.self, Profile.self,
+            Convert.self, Inspect.self, Run.self, Generate.self, Tokenize.self, StreamCommand.self, Bench.self,
+            Profile.self,
             Compare.self, Features.self,
             CreateTestModel.self,
         ]

@@ -80,3 +80,16 @@ def x() -> np.ndarray:
 def frames() -> np.ndarray:
     """Ten feature frames of width 4 (the C ABI test's frames)."""
     return np.array([((i * 37) % 11) / 11.0 - 0.5 for i in range(40)], dtype=np.float32).reshape(10, 4)
+
+
+@pytest.fixture(scope="session")
+def text_model_path(cli: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test LoopFormer (vocabulary 101) converted with the 100-token test tokenizer."""
+    fixtures = REPO / "Tests" / "Fixtures"
+    out = tmp_path_factory.mktemp("text") / "lm.swl"
+    subprocess.run([str(cli), "convert", "--family", "loopformer", "--quiet",
+                    "--config", str(fixtures / "loopformer-test" / "config.json"),
+                    "--checkpoint", str(fixtures / "loopformer-test" / "checkpoint.safetensors"),
+                    "--tokenizer", str(fixtures / "tokenizer" / "tiny.json"), "--output", str(out)],
+                   check=True, capture_output=True)
+    return out

@@ -40,6 +40,12 @@ def train(vocab_size: int, nfc: bool, prefix_space: bool) -> Tokenizer:
 gpt2 = train(1024, nfc=False, prefix_space=False)
 neox = train(768, nfc=True, prefix_space=False)
 prefixed = train(300, nfc=False, prefix_space=True)
+# A 100-token tokenizer for the test LoopFormer (vocabulary 101; the MemoryFormer's 97 is too few): no full byte
+# alphabet, so bytes it never saw are dropped, as the package drops them.
+tiny = Tokenizer(models.BPE())
+tiny.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+tiny.decoder = decoders.ByteLevel()
+tiny.train(train_files[:20], trainers.BpeTrainer(vocab_size=100, special_tokens=["<|endoftext|>"], show_progress=False))
 neox.add_special_tokens([AddedToken("<|padding|>", normalized=False)])
 neox.add_tokens([AddedToken(" " * n, normalized=True) for n in (2, 4, 8)] +
                 [AddedToken("\t\t", normalized=True), AddedToken("Å", normalized=True)])
@@ -54,6 +60,7 @@ whole = Tokenizer.from_str(json.dumps(whole_json))
 whole.save(str(HERE / "ignore-merges.json"))
 neox.save(str(HERE / "neox-style.json"))
 prefixed.save(str(HERE / "prefix-space.json"))
+tiny.save(str(HERE / "tiny.json"))
 
 rng = random.Random(20261202)
 strings: list[str] = []
@@ -107,7 +114,13 @@ for s in strings:
             case[name + "_text"] = text
         if skip != text:
             case[name + "_skip"] = skip
-    if len(cases) < hand_written + 200:  # the prefix-space tokenizer on a few hundred strings
+    if len(cases) < hand_written + 200:  # the prefix-space and tiny tokenizers on a few hundred strings
+        case["tiny"] = tiny.encode(s, add_special_tokens=False).ids
+        tiny_text = tiny.decode(case["tiny"], skip_special_tokens=False)
+        if tiny_text != s:
+            case["tiny_text"] = tiny_text
+        if tiny.decode(case["tiny"], skip_special_tokens=True) != tiny_text:
+            case["tiny_skip"] = tiny.decode(case["tiny"], skip_special_tokens=True)
         c = prefixed.encode(s, add_special_tokens=False).ids
         case["prefix"] = c
         text = prefixed.decode(c, skip_special_tokens=False)

@@ -50,6 +50,14 @@ _PROTOTYPES = {
     "swl_model_metadata_key": (_STATUS, [_P, _U32, _ptr(_STR)]),
     "swl_model_label_count": (_U32, [_P]),
     "swl_model_label": (_STATUS, [_P, _U32, _ptr(_STR)]),
+    "swl_model_has_tokenizer": (_U32, [_P]),  # int32_t 0 or 1; _I32 would get the status errcheck
+    "swl_model_token_is_special": (_U32, [_P, _I32]),  # int32_t 0 or 1
+    "swl_tokenize": (_STATUS, [_P, _STR, _U64, _ptr(_I32), _U64, _ptr(_U64)]),
+    "swl_detokenize": (_STATUS, [_P, _ptr(_I32), _U64, _U32, _P, _U64, _ptr(_U64)]),
+    "swl_detokenizer_create": (_STATUS, [_P, _U32, _ptr(_P)]),
+    "swl_detokenizer_free": (None, [_P]),
+    "swl_detokenizer_push": (_STATUS, [_P, _I32, _ptr(ctypes.c_void_p), _ptr(_U64)]),
+    "swl_detokenizer_flush": (_STATUS, [_P, _ptr(ctypes.c_void_p), _ptr(_U64)]),
     "swl_model_input_count": (_U32, [_P]),
     "swl_model_output_count": (_U32, [_P]),
     "swl_model_input_info": (_STATUS, [_P, _U32, _ptr(S.TensorInfo)]),

@@ -14,10 +14,11 @@ from . import _structs as S
 from ._handle import OwnedHandle
 from ._library import decode, lib
 from .budget import Budget, RunReport
-from .errors import BusyError, StateError
+from .errors import BusyError, InvalidArgumentError, StateError
 from .session import Generation, Session
 from .stream import Stream
 from .tensors import TensorInfo
+from .text import Detokenizer, detokenize, tokenize
 
 #: Verify every tensor checksum while loading (otherwise each tensor is verified on first use).
 LOAD_VERIFY_EAGER = 1
@@ -230,6 +231,56 @@ class Model(OwnedHandle):
         with self.session(threads) as session:
             return session.generate(prompt_ids, max_tokens, temperature=temperature, top_k=top_k,
                                     seed=seed, budget=budget, stop_at=stop_at)
+
+    # ---- text -------------------------------------------------------------------------------------
+
+    @property
+    def has_tokenizer(self) -> bool:
+        """Whether the model carries a tokenizer (converted with ``--tokenizer tokenizer.json``)."""
+        with self._use() as handle:
+            return bool(lib.swl_model_has_tokenizer(handle))
+
+    def tokenize(self, text: str) -> List[int]:
+        """The token ids of ``text``, as Hugging Face tokenizers' ``encode(text,
+        add_special_tokens=False).ids`` gives them (special tokens written in the text become ids)."""
+        with self._use() as handle:
+            return tokenize(handle, text)
+
+    def detokenize(self, ids: Sequence[int], *, skip_special: bool = False) -> str:
+        """The text of ``ids``, as tokenizers' ``decode`` gives it (bytes that do not form UTF-8 become
+        U+FFFD); without special tokens if ``skip_special``."""
+        with self._use() as handle:
+            return detokenize(handle, ids, skip_special)
+
+    def detokenizer(self, *, skip_special: bool = False) -> Detokenizer:
+        """A :class:`Detokenizer` for text that arrives one token at a time."""
+        with self._use() as handle:
+            return Detokenizer(handle, skip_special)
+
+    def is_special_token(self, token: int) -> bool:
+        """Whether ``token`` is a special token of the tokenizer (end of text, padding)."""
+        with self._use() as handle:
+            return bool(lib.swl_model_token_is_special(handle, int(token)))
+
+    def generate_text(self, prompt: str, max_tokens: int = 16, *, temperature: float = 0.0, top_k: int = 0,
+                      seed: int = 0, budget: Optional[Budget] = None, keep_special: bool = False,
+                      threads: int = 0) -> Iterator[str]:
+        """Generates text from a text prompt, yielding it piece by piece as tokens come (each piece
+        whole characters). Stops at a special token (end of text) unless ``keep_special``."""
+        prompt_ids = self.tokenize(prompt)
+        if not prompt_ids:
+            raise InvalidArgumentError("the prompt is empty; give at least one character")
+        with self.session(threads) as session, self.detokenizer() as text:
+            for token in session.generate_tokens(prompt_ids, max_tokens, temperature=temperature, top_k=top_k,
+                                                 seed=seed, budget=budget):
+                if not keep_special and self.is_special_token(token):
+                    break
+                piece = text.push(token)
+                if piece:
+                    yield piece
+            rest = text.flush()
+            if rest:
+                yield rest
 
     # ---- lifetime ---------------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ctypes
 from dataclasses import dataclass, field, replace as _replace
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -284,6 +284,21 @@ class Session(ExclusiveHandle):
             budget: fixed at prefill for the whole sequence (e.g. ``Budget(loops=4)``).
             stop_at: a token id that ends the generation.
         """
+        result = Generation(tokens=[], prefill=None)  # type: ignore[arg-type]
+        for _ in self._generate(result, prompt_ids, max_tokens, temperature, top_k, seed, budget, stop_at):
+            pass
+        return result
+
+    def generate_tokens(self, prompt_ids: Sequence[int], max_tokens: int = 16, *, temperature: float = 0.0,
+                        top_k: int = 0, seed: int = 0, budget: Optional[Budget] = None,
+                        stop_at: Optional[int] = None) -> Iterator[int]:
+        """:meth:`generate`, yielding each token as it is sampled (to print text as it comes). The
+        session is held until the generator ends or is closed."""
+        result = Generation(tokens=[], prefill=None)  # type: ignore[arg-type]
+        yield from self._generate(result, prompt_ids, max_tokens, temperature, top_k, seed, budget, stop_at)
+
+    def _generate(self, result: Generation, prompt_ids: Sequence[int], max_tokens: int, temperature: float,
+                  top_k: int, seed: int, budget: Optional[Budget], stop_at: Optional[int]) -> Iterator[int]:
         if isinstance(max_tokens, bool) or not isinstance(max_tokens, (int, np.integer)) or max_tokens < 0:
             raise InvalidArgumentError(f"max_tokens must be an integer >= 0, got {max_tokens!r}")
         sampler = Sampler(temperature, top_k, seed)
@@ -292,8 +307,7 @@ class Session(ExclusiveHandle):
             budget = _replace(budget, generation_tokens=int(max_tokens) - 1)
         # Held for the whole sequence so that no other thread's call interleaves with it.
         with self._use() as handle:
-            prefill = self.prefill(prompt_ids, budget)
-            result = Generation(tokens=[], prefill=prefill)
+            result.prefill = self.prefill(prompt_ids, budget)
             for i in range(int(max_tokens)):
                 pointer, rows, vocab = self._last_logits(handle)
                 if rows == 0 or vocab == 0:
@@ -302,10 +316,10 @@ class Session(ExclusiveHandle):
                                    ctypes.POINTER(ctypes.c_float))
                 token = sampler._sample_pointer(last, vocab)
                 result.tokens.append(token)
+                yield token
                 if token == stop_at or i == max_tokens - 1:
                     break
                 position, context = self._position_of(handle)
                 if position >= context:
                     break
                 result.steps.append(self.decode(token))
-        return result

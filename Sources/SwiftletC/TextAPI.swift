@@ -1,0 +1,132 @@
+import CSwiftletABI
+import Glibc
+import Swiftlet
+
+@c @implementation
+public func swl_model_has_tokenizer(_ model: OpaquePointer?) -> Int32 {
+    object(model, as: CModel.self)?.model.hasTokenizer == true ? 1 : 0
+}
+
+@c @implementation
+public func swl_model_token_is_special(_ model: OpaquePointer?, _ id: Int32) -> Int32 {
+    object(model, as: CModel.self)?.model.isSpecialToken(id) == true ? 1 : 0
+}
+
+@c @implementation
+public func swl_tokenize(
+    _ model: OpaquePointer?, _ text: UnsafePointer<CChar>?, _ text_len: UInt64, _ ids: UnsafeMutablePointer<Int32>?,
+    _ capacity: UInt64, _ out_n_ids: UnsafeMutablePointer<UInt64>?
+) -> swl_status {
+    guarded { () throws(SwiftletError) in
+        guard let m = object(model, as: CModel.self) else { throw nullArgument("model") }
+        guard let out_n_ids else { throw nullArgument("out_n_ids") }
+        guard text != nil || text_len == 0 else { throw nullArgument("text") }
+        guard ids != nil || capacity == 0 else { throw .invalidArgument("ids is NULL but capacity is \(capacity)") }
+        guard text_len <= UInt64(Int32.max) else { throw .invalidArgument("text_len \(text_len) is too large") }
+        let bytes = UnsafeBufferPointer(
+            start: UnsafeRawPointer(text)?.assumingMemoryBound(to: UInt8.self), count: Int(text_len))
+        let tokens = try m.model.tokenize(utf8: bytes)
+        out_n_ids.pointee = UInt64(tokens.count)
+        guard UInt64(tokens.count) <= capacity else {
+            throw .bufferTooSmall("the text has \(tokens.count) tokens; ids holds \(capacity)")
+        }
+        if let ids { tokens.withUnsafeBufferPointer { ids.update(from: $0.baseAddress!, count: $0.count) } }
+    }
+}
+
+private func skipSpecial(_ flags: UInt32) throws(SwiftletError) -> Bool {
+    let known = UInt32(SWL_DETOKENIZE_SKIP_SPECIAL)
+    guard flags & ~known == 0 else { throw .invalidArgument("flags has unknown bits 0x\(String(flags & ~known, radix: 16))") }
+    return flags & known != 0
+}
+
+@c @implementation
+public func swl_detokenize(
+    _ model: OpaquePointer?, _ ids: UnsafePointer<Int32>?, _ n_ids: UInt64, _ flags: UInt32,
+    _ text: UnsafeMutablePointer<CChar>?, _ capacity: UInt64, _ out_len: UnsafeMutablePointer<UInt64>?
+) -> swl_status {
+    guarded { () throws(SwiftletError) in
+        guard let m = object(model, as: CModel.self) else { throw nullArgument("model") }
+        guard let out_len else { throw nullArgument("out_len") }
+        guard ids != nil || n_ids == 0 else { throw nullArgument("ids") }
+        guard text != nil || capacity == 0 else { throw .invalidArgument("text is NULL but capacity is \(capacity)") }
+        guard n_ids <= UInt64(Int32.max) else { throw .invalidArgument("n_ids \(n_ids) is too large") }
+        let list = n_ids == 0 ? [] : Array(UnsafeBufferPointer(start: ids, count: Int(n_ids)))
+        let decoded = try m.model.detokenize(list, skipSpecial: try skipSpecial(flags))
+        let utf8 = Array(decoded.utf8)
+        out_len.pointee = UInt64(utf8.count)
+        guard UInt64(utf8.count) < capacity else {
+            throw .bufferTooSmall("the text is \(utf8.count) bytes; text must hold \(utf8.count + 1) with the NUL")
+        }
+        let out = UnsafeMutableRawPointer(text!).assumingMemoryBound(to: UInt8.self)
+        utf8.withUnsafeBufferPointer { out.update(from: $0.baseAddress!, count: $0.count) }
+        out[utf8.count] = 0
+    }
+}
+
+/// What a swl_detokenizer handle points at: the decoder and the text of its last call.
+final class CDetokenizer {
+    var decoder: Detokenizer
+    let lock = BusyFlag()
+    private var buffer = UnsafeMutablePointer<CChar>.allocate(capacity: 1)
+
+    init(_ decoder: Detokenizer) { self.decoder = decoder }
+    deinit { buffer.deallocate() }
+
+    /// Copies `text` into the handle's buffer (NUL-terminated; text may itself hold NUL bytes).
+    func hold(_ text: String, _ out_text: UnsafeMutablePointer<UnsafePointer<CChar>?>, _ out_len: UnsafeMutablePointer<UInt64>?) {
+        let utf8 = Array(text.utf8)
+        buffer.deallocate()
+        buffer = UnsafeMutablePointer<CChar>.allocate(capacity: utf8.count + 1)
+        for (i, b) in utf8.enumerated() { buffer[i] = CChar(bitPattern: b) }
+        buffer[utf8.count] = 0
+        out_text.pointee = UnsafePointer(buffer)
+        out_len?.pointee = UInt64(utf8.count)
+    }
+}
+
+@c @implementation
+public func swl_detokenizer_create(
+    _ model: OpaquePointer?, _ flags: UInt32, _ out_detokenizer: UnsafeMutablePointer<OpaquePointer?>?
+) -> swl_status {
+    out_detokenizer?.pointee = nil
+    return guarded { () throws(SwiftletError) in
+        guard let m = object(model, as: CModel.self) else { throw nullArgument("model") }
+        guard let out_detokenizer else { throw nullArgument("out_detokenizer") }
+        let d = try m.model.detokenizer(skipSpecial: try skipSpecial(flags))
+        out_detokenizer.pointee = handle(CDetokenizer(d))
+    }
+}
+
+@c @implementation
+public func swl_detokenizer_free(_ detokenizer: OpaquePointer?) {
+    release(detokenizer, as: CDetokenizer.self)
+}
+
+@c @implementation
+public func swl_detokenizer_push(
+    _ detokenizer: OpaquePointer?, _ id: Int32, _ out_text: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
+    _ out_len: UnsafeMutablePointer<UInt64>?
+) -> swl_status {
+    guarded { () throws(SwiftletError) in
+        guard let d = object(detokenizer, as: CDetokenizer.self) else { throw nullArgument("detokenizer") }
+        guard let out_text else { throw nullArgument("out_text") }
+        try d.lock.run("detokenizer") { () throws(SwiftletError) in
+            d.hold(try d.decoder.append(id), out_text, out_len)
+        }
+    }
+}
+
+@c @implementation
+public func swl_detokenizer_flush(
+    _ detokenizer: OpaquePointer?, _ out_text: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
+    _ out_len: UnsafeMutablePointer<UInt64>?
+) -> swl_status {
+    guarded { () throws(SwiftletError) in
+        guard let d = object(detokenizer, as: CDetokenizer.self) else { throw nullArgument("detokenizer") }
+        guard let out_text else { throw nullArgument("out_text") }
+        try d.lock.run("detokenizer") { () throws(SwiftletError) in
+            d.hold(d.decoder.finish(), out_text, out_len)
+        }
+    }
+}
