@@ -13,6 +13,7 @@ if [ "${1:-}" = "--python" ]; then
   command -v python3 >/dev/null || need+=(python3)
   python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
   command -v clang-format >/dev/null || need+=(clang-format)
+  command -v zstd >/dev/null || need+=(zstd) # the tests read the compressed tokenizer goldens with it
 fi
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
