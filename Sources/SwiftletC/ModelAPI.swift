@@ -120,18 +120,28 @@ public func swl_model_metadata_count(_ model: OpaquePointer?) -> UInt32 {
     UInt32(object(model, as: CModel.self)?.keys.count ?? 0)
 }
 
+/// The index-th of a model's C strings (metadata keys, labels) into `out`; `past` says why an index
+/// past the end finds nothing.
+private func modelString(
+    _ model: OpaquePointer?, _ index: UInt32, _ out: UnsafeMutablePointer<UnsafePointer<CChar>?>?, _ outName: String,
+    _ list: (CModel) -> [UnsafeMutablePointer<CChar>], past: @escaping (Int) -> String
+) -> swl_status {
+    guarded { () throws(SwiftletError) in
+        guard let m = object(model, as: CModel.self) else { throw nullArgument("model") }
+        guard let out else { throw nullArgument(outName) }
+        let strings = list(m)
+        guard Int(index) < strings.count else { throw .notFound(past(strings.count)) }
+        out.pointee = UnsafePointer(strings[Int(index)])
+    }
+}
+
 @c @implementation
 public func swl_model_metadata_key(
     _ model: OpaquePointer?, _ index: UInt32,
     _ out_key: UnsafeMutablePointer<UnsafePointer<CChar>?>?
 ) -> swl_status {
-    guarded { () throws(SwiftletError) in
-        guard let m = object(model, as: CModel.self) else { throw nullArgument("model") }
-        guard let out_key else { throw nullArgument("out_key") }
-        guard Int(index) < m.keys.count else {
-            throw .notFound("metadata index \(index) is past the last key (\(m.keys.count) keys)")
-        }
-        out_key.pointee = UnsafePointer(m.keyStrings[Int(index)])
+    modelString(model, index, out_key, "out_key", \.keyStrings) {
+        "metadata index \(index) is past the last key (\($0) keys)"
     }
 }
 
@@ -145,16 +155,10 @@ public func swl_model_label(
     _ model: OpaquePointer?, _ index: UInt32,
     _ out_label: UnsafeMutablePointer<UnsafePointer<CChar>?>?
 ) -> swl_status {
-    guarded { () throws(SwiftletError) in
-        guard let m = object(model, as: CModel.self) else { throw nullArgument("model") }
-        guard let out_label else { throw nullArgument("out_label") }
-        guard Int(index) < m.labelStrings.count else {
-            throw .notFound(
-                m.labelStrings.isEmpty
-                    ? "the model carries no class names (convert it with --labels)"
-                    : "class \(index) is past the last label (\(m.labelStrings.count) classes)")
-        }
-        out_label.pointee = UnsafePointer(m.labelStrings[Int(index)])
+    modelString(model, index, out_label, "out_label", \.labelStrings) {
+        $0 == 0
+            ? "the model carries no class names (convert it with --labels)"
+            : "class \(index) is past the last label (\($0) classes)"
     }
 }
 

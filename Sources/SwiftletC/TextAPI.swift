@@ -36,7 +36,9 @@ public func swl_tokenize(
 
 private func skipSpecial(_ flags: UInt32) throws(SwiftletError) -> Bool {
     let known = UInt32(SWL_DETOKENIZE_SKIP_SPECIAL)
-    guard flags & ~known == 0 else { throw .invalidArgument("flags has unknown bits 0x\(String(flags & ~known, radix: 16))") }
+    guard flags & ~known == 0 else {
+        throw .invalidArgument("flags has unknown bits 0x\(String(flags & ~known, radix: 16))")
+    }
     return flags & known != 0
 }
 
@@ -74,7 +76,10 @@ final class CDetokenizer {
     deinit { buffer.deallocate() }
 
     /// Copies `text` into the handle's buffer (NUL-terminated; text may itself hold NUL bytes).
-    func hold(_ text: String, _ out_text: UnsafeMutablePointer<UnsafePointer<CChar>?>, _ out_len: UnsafeMutablePointer<UInt64>?) {
+    func hold(
+        _ text: String, _ out_text: UnsafeMutablePointer<UnsafePointer<CChar>?>,
+        _ out_len: UnsafeMutablePointer<UInt64>?
+    ) {
         let utf8 = Array(text.utf8)
         buffer.deallocate()
         buffer = UnsafeMutablePointer<CChar>.allocate(capacity: utf8.count + 1)

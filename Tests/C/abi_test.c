@@ -1,9 +1,10 @@
 /* The C ABI test: includes only swiftlet.h, calls every function of the interface on the built-in test
- * model (made by `swiftlet create-test-model`), and prints "N passed, N failed".
+ * model (made by `swiftlet create-test-model`), and prints "N passed, N failed" (checks: check.h).
  *
  * Usage: abi_test TEST_MODEL.swl
  * Built with: gcc -std=c99 -Wall -Wextra -Werror -pedantic (see the Makefile). */
 #define _POSIX_C_SOURCE 200809L
+#include "check.h"
 #include "swiftlet.h"
 
 #include <math.h>
@@ -11,26 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int passed = 0, failed = 0;
-
-#define CHECK(cond, ...)                                                                                               \
-    do {                                                                                                               \
-        if (cond) {                                                                                                    \
-            passed++;                                                                                                  \
-        } else {                                                                                                       \
-            failed++;                                                                                                  \
-            fprintf(stderr, "FAIL %s:%d: %s — ", __FILE__, __LINE__, #cond);                                           \
-            fprintf(stderr, __VA_ARGS__);                                                                              \
-            fprintf(stderr, " (last error: %s)\n", swl_last_error());                                                  \
-        }                                                                                                              \
-    } while (0)
-
-#define CHECK_STATUS(expr, want)                                                                                       \
-    do {                                                                                                               \
-        swl_status got_ = (expr);                                                                                      \
-        CHECK(got_ == (want), "%s returned %s, expected %s", #expr, swl_status_name(got_), swl_status_name(want));     \
-    } while (0)
 
 /* Compile-time layout checks (C99 has no static_assert): a negative array size fails the build. */
 #define LAYOUT_CHECK(name, cond) typedef char layout_check_##name[(cond) ? 1 : -1]

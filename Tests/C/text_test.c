@@ -1,34 +1,15 @@
 /* The C text test: swl_tokenize, swl_detokenize and the streamed detokenizer against the goldens the
  * Hugging Face `tokenizers` package made (scripts/tokenizer-goldens-tsv.py writes them as lines of
- * hex text, ids, hex decoded text), plus the errors. Includes only swiftlet.h.
+ * hex text, ids, hex decoded text), plus the errors. Includes only swiftlet.h (and the tests' check.h).
  *
  * Usage: text_test LM_WITH_TOKENIZER.swl MODEL_WITHOUT_TOKENIZER.swl GOLDENS.tsv
  * Built with: gcc -std=c99 -Wall -Wextra -Werror -pedantic (see the Makefile). */
+#include "check.h"
 #include "swiftlet.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int passed = 0, failed = 0;
-
-#define CHECK(cond, ...)                                                                                               \
-    do {                                                                                                               \
-        if (cond) {                                                                                                    \
-            passed++;                                                                                                  \
-        } else {                                                                                                       \
-            failed++;                                                                                                  \
-            fprintf(stderr, "FAIL %s:%d: %s — ", __FILE__, __LINE__, #cond);                                           \
-            fprintf(stderr, __VA_ARGS__);                                                                              \
-            fprintf(stderr, " (last error: %s)\n", swl_last_error());                                                  \
-        }                                                                                                              \
-    } while (0)
-
-#define CHECK_STATUS(expr, want)                                                                                       \
-    do {                                                                                                               \
-        swl_status got_ = (expr);                                                                                      \
-        CHECK(got_ == (want), "%s returned %s, expected %s", #expr, swl_status_name(got_), swl_status_name(want));     \
-    } while (0)
 
 /* Hex digits to bytes; returns the byte count. */
 static size_t unhex(const char *hex, size_t n, char *out) {
@@ -41,8 +22,8 @@ static size_t unhex(const char *hex, size_t n, char *out) {
     return n / 2;
 }
 
-static void check_golden(const swl_model *lm, const char *text, size_t text_len, const int32_t *want,
-                         uint64_t n_want, const char *decoded, size_t decoded_len, int line) {
+static void check_golden(const swl_model *lm, const char *text, size_t text_len, const int32_t *want, uint64_t n_want,
+                         const char *decoded, size_t decoded_len, int line) {
     int32_t ids[4096];
     uint64_t n = 0, len = 0, joined_len = 0, piece_len = 0;
     char out[16384], joined[16384];
@@ -53,8 +34,8 @@ static void check_golden(const swl_model *lm, const char *text, size_t text_len,
     CHECK_STATUS(swl_tokenize(lm, text, text_len, ids, 4096, &n), SWL_OK);
     CHECK(n == n_want && memcmp(ids, want, (size_t)n * sizeof(int32_t)) == 0, "line %d: ids differ", line);
     CHECK_STATUS(swl_detokenize(lm, want, n_want, 0, out, sizeof out, &len), SWL_OK);
-    CHECK(len == decoded_len && memcmp(out, decoded, (size_t)len) == 0 && out[len] == '\0',
-          "line %d: text differs", line);
+    CHECK(len == decoded_len && memcmp(out, decoded, (size_t)len) == 0 && out[len] == '\0', "line %d: text differs",
+          line);
     /* Streamed, one id at a time: the pieces join to the same text. */
     CHECK_STATUS(swl_detokenizer_create((swl_model *)lm, 0, &d), SWL_OK);
     for (i = 0; i < n_want; i++) {

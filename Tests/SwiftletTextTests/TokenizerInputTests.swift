@@ -50,11 +50,13 @@ import Testing
             }?.contains("lstrip") == true)
         // A gap in the ids.
         #expect(
-            try Self.refusal { Self.editModel(&$0) { m in
-                var vocab = m["vocab"] as! [String: Int]
-                vocab.removeValue(forKey: vocab.first { $0.value == 300 }!.key)
-                m["vocab"] = vocab
-            } }?.contains("no token has id 300") == true)
+            try Self.refusal {
+                Self.editModel(&$0) { m in
+                    var vocab = m["vocab"] as! [String: Int]
+                    vocab.removeValue(forKey: vocab.first { $0.value == 300 }!.key)
+                    m["vocab"] = vocab
+                }
+            }?.contains("no token has id 300") == true)
         #expect(try Self.refusal { _ in } == nil, "the unedited file converts")
     }
 
@@ -94,7 +96,7 @@ import Testing
         #expect(try Self.loaded { $0[K.merges] = .strings(["Ġ"]) }?.kind == .format)
         #expect(try Self.loaded { $0[K.merges] = .strings(["zz qq"]) }?.kind == .format)
         #expect(try Self.loaded { $0[K.addedIDs] = .ints([0, 99999]) }?.kind == .format)
-        #expect(try Self.loaded { $0[K.addedIDs] = .ints([0]) }?.kind == .format)  // flags count differs
+        #expect(try Self.loaded { $0[K.addedIDs] = .ints([0]) }?.kind == .format) // flags count differs
         #expect(try Self.loaded { $0[K.addedFlags] = .ints([1, 64, 2, 2, 2, 2, 2]) }?.kind == .format)
         #expect(try Self.loaded { $0[K.normalizer] = .string("nfkd") }?.kind == .format)
         #expect(try Self.loaded { $0.removeValue(forKey: K.model) }?.message.contains(K.model) == true)
@@ -124,13 +126,13 @@ import Testing
 
     @Test func unfinishedTailHoldsBackOnlyACharacterThatCanStillBeCompleted() {
         #expect(TextDecoder.unfinishedTail(Array("a".utf8)) == 0)
-        #expect(TextDecoder.unfinishedTail([0x61, 0xC3]) == 1)  // é's first byte
-        #expect(TextDecoder.unfinishedTail([0xE2, 0x82]) == 2)  // € less its last byte
-        #expect(TextDecoder.unfinishedTail([0xF0, 0x9F, 0x99]) == 3)  // 🙂 less its last byte
-        #expect(TextDecoder.unfinishedTail([0xF0, 0x9F, 0x99, 0x82]) == 0)  // whole
-        #expect(TextDecoder.unfinishedTail([0xE0, 0x80]) == 0)  // overlong: never valid, not held
-        #expect(TextDecoder.unfinishedTail([0xED, 0xA0]) == 0)  // a surrogate: never valid
-        #expect(TextDecoder.unfinishedTail([0xC0]) == 0)  // never a lead byte
+        #expect(TextDecoder.unfinishedTail([0x61, 0xC3]) == 1) // é's first byte
+        #expect(TextDecoder.unfinishedTail([0xE2, 0x82]) == 2) // € less its last byte
+        #expect(TextDecoder.unfinishedTail([0xF0, 0x9F, 0x99]) == 3) // 🙂 less its last byte
+        #expect(TextDecoder.unfinishedTail([0xF0, 0x9F, 0x99, 0x82]) == 0) // whole
+        #expect(TextDecoder.unfinishedTail([0xE0, 0x80]) == 0) // overlong: never valid, not held
+        #expect(TextDecoder.unfinishedTail([0xED, 0xA0]) == 0) // a surrogate: never valid
+        #expect(TextDecoder.unfinishedTail([0xC0]) == 0) // never a lead byte
         #expect(TextDecoder.unfinishedTail([0x80, 0x80]) == 0)
     }
 }
