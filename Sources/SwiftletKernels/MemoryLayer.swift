@@ -121,22 +121,25 @@ public struct MemoryTables: @unchecked Sendable {
     public static func f32(
         _ bytes: UnsafeRawBufferPointer, tables: Int, codeLength: Int, outFeatures: Int
     ) throws(KernelError) -> MemoryTables {
-        let rows = try rows(tables: tables, codeLength: codeLength, outFeatures: outFeatures)
-        try check(bytes, needs: rows * outFeatures * 4, "f32")
-        return MemoryTables(
-            storage: .f32, tables: tables, codeLength: codeLength, outFeatures: outFeatures,
-            values: bytes.baseAddress!, rowStride: outFeatures * 4, scales: nil, scaleStride: 0)
+        try contiguous(bytes, .f32, valueSize: 4, tables: tables, codeLength: codeLength, outFeatures: outFeatures)
     }
 
     /// Float16 tables: `rows × outFeatures` contiguous binary16 values (little-endian bit patterns).
     public static func f16(
         _ bytes: UnsafeRawBufferPointer, tables: Int, codeLength: Int, outFeatures: Int
     ) throws(KernelError) -> MemoryTables {
+        try contiguous(bytes, .f16, valueSize: 2, tables: tables, codeLength: codeLength, outFeatures: outFeatures)
+    }
+
+    private static func contiguous(
+        _ bytes: UnsafeRawBufferPointer, _ storage: MemoryTableStorage, valueSize: Int, tables: Int, codeLength: Int,
+        outFeatures: Int
+    ) throws(KernelError) -> MemoryTables {
         let rows = try rows(tables: tables, codeLength: codeLength, outFeatures: outFeatures)
-        try check(bytes, needs: rows * outFeatures * 2, "f16")
+        try check(bytes, needs: rows * outFeatures * valueSize, "\(storage)")
         return MemoryTables(
-            storage: .f16, tables: tables, codeLength: codeLength, outFeatures: outFeatures,
-            values: bytes.baseAddress!, rowStride: outFeatures * 2, scales: nil, scaleStride: 0)
+            storage: storage, tables: tables, codeLength: codeLength, outFeatures: outFeatures,
+            values: bytes.baseAddress!, rowStride: outFeatures * valueSize, scales: nil, scaleStride: 0)
     }
 
     /// Int8 tables with one float32 scale per row. Row `r`'s `outFeatures` int8 values start at
