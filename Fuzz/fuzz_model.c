@@ -211,6 +211,27 @@ static void run_stream(swl_model *m, int32_t kind) {
     swl_stream_free(st);
 }
 
+/* Text through a tokenizer the (mutated) model carries: tokenize, detokenize, stream the ids back,
+ * and a few ids the tokenizer may not have. The text holds what reaches every branch of the split
+ * (letters, digits, punctuation, whitespace runs, contractions, multi-byte characters, a special). */
+static void run_text(swl_model *m) {
+    static const char text[] = "It's 42 \xc3\xa9t\xc3\xa9!  \t\n def f(x):\n    return x<|endoftext|>\xf0\x9f\x99\x82";
+    int32_t ids[256], odd[4] = {0, 1, -1, 1 << 30};
+    char out[4096];
+    uint64_t n = 0, len = 0, i;
+    const char *piece = NULL;
+    swl_detokenizer *d = NULL;
+    if (!swl_model_has_tokenizer(m)) return;
+    if (CHECKED(swl_tokenize(m, text, sizeof text - 1, ids, 256, &n)) != SWL_OK) return;
+    if (n > 256) fuzz_fail("swl_tokenize", SWL_OK, "more ids than the capacity");
+    CHECKED(swl_detokenize(m, ids, n, 0, out, sizeof out, &len));
+    CHECKED(swl_detokenize(m, odd, 4, SWL_DETOKENIZE_SKIP_SPECIAL, out, sizeof out, &len));
+    if (CHECKED(swl_detokenizer_create(m, 0, &d)) != SWL_OK) return;
+    for (i = 0; i < n; i++) CHECKED(swl_detokenizer_push(d, ids[i], &piece, &len));
+    CHECKED(swl_detokenizer_flush(d, &piece, &len));
+    swl_detokenizer_free(d);
+}
+
 static void remember_loadable(const uint8_t *data, size_t size);
 
 /* SWL_FUZZ_STATS=1: at exit, how far the inputs got (to tune the mutator). */
@@ -262,6 +283,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     remember_loadable(data, size);
     query_model(m);
+    run_text(m);
     run_session(m, size >= 2 ? data[size / 2] : 0);
     run_stream(m, SWL_STREAM_FRAMES);
     run_stream(m, SWL_STREAM_PCM);

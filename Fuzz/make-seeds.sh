@@ -20,6 +20,7 @@ convert() {  # family fixture output [flags]
 convert loopformer loopformer-test loopformer-test.swl
 convert loopformer loopformer-test loopformer-test.f16z.swl --dtype f16 --compress
 convert loopformer loopformer-test loopformer-test.q8.swl --dtype q8
+convert loopformer loopformer-test loopformer-test.text.swl --tokenizer "$fx/tokenizer/tiny.json" 2>/dev/null
 convert memoryformer memoryformer-test memoryformer-test.swl
 convert memoryformer memoryformer-test memoryformer-test.q8t.swl --table-dtype q8 --compress
 convert lmuformer lmu-test lmu-test.swl
