@@ -16,6 +16,8 @@ struct SwiftletCommand: ParsableCommand {
               swiftlet inspect deit.swl --verify
               swiftlet run deit.swl --input images.npy --output logits.npy --merge-r 8
               swiftlet bench deit.swl --budget r=0 --budget r=8 --budget ms=20
+              swiftlet convert --family loopformer --checkpoint ckpt.pt --tokenizer tokenizer.json --output lm.swl
+              swiftlet generate lm.swl --prompt "def fibonacci(n):" --max-tokens 60
 
             Run `swiftlet help <command>` for the options of each command.
             """,
