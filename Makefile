@@ -74,6 +74,8 @@ test-c: test-swift
 	$(DEBUG_BIN)/swiftlet convert --quiet --force --family lmuformer --config Tests/Fixtures/audio-demo/config.json \
 	    --checkpoint Tests/Fixtures/audio-demo/checkpoint.safetensors --output $(BUILD)/test/audio-demo.swl
 	$(BUILD)/test/bin/stream_wav $(BUILD)/test/audio-demo.swl Tests/Fixtures/fbank-test/clip1.wav Tests/Fixtures/audio-demo/labels.txt
+	# Spoken words in, words out: the keyword fixture through `swiftlet stream --detect` and the C example.
+	scripts/check-detect.sh $(DEBUG_BIN)/swiftlet $(BUILD)/test/bin/stream_wav $(BUILD)/test/detect
 	# A quality profile through the CLI: measured, stored, read back by a minimum-quality budget.
 	$(DEBUG_BIN)/swiftlet convert --quiet --force --family vit --config Tests/Fixtures/vit-tiny-test/config.json \
 	    --checkpoint Tests/Fixtures/vit-tiny-test/checkpoint.safetensors --output $(BUILD)/test/vit.swl
