@@ -232,23 +232,31 @@ public final class Stream: @unchecked Sendable {
         try busy.run("stream") { () throws(SwiftletError) in
             var n = 0
             lastDetections = []
-            _ = try context.perform { () throws(ModelError) in
-                n = try body()
-                func check(_ rows: UnsafeBufferPointer<Float>) throws(ModelError) {
-                    if let i = firstNonFinite(rows) {
-                        throw ModelError(
-                            .numeric,
-                            "output row \(i / max(streamer.outputWidth, 1)) of this call holds \(rows[i]): the computation overflowed float32 (are the frames scaled as the model expects?); reset the stream"
-                        )
+            var failure: SwiftletError?
+            do throws(SwiftletError) {
+                _ = try context.perform { () throws(ModelError) in
+                    n = try body()
+                    func check(_ rows: UnsafeBufferPointer<Float>) throws(ModelError) {
+                        if let i = firstNonFinite(rows) {
+                            throw ModelError(
+                                .numeric,
+                                "output row \(i / max(streamer.outputWidth, 1)) of this call holds \(rows[i]): the computation overflowed float32 (are the frames scaled as the model expects?); reset the stream"
+                            )
+                        }
                     }
+                    try check(streamer.outputRows)
+                    if detector != nil { try check(streamer.frameScores) }
                 }
-                try check(streamer.outputRows)
-                if detector != nil { try check(streamer.frameScores) }
+            } catch {
+                failure = error
             }
+            // Rows a failed call made before failing (an abort between steps) still reach the
+            // detector, so that its frame count stays the stream's.
             if detector != nil {
                 lastDetections = try detector!.push(streamer.frameScores)
-                if flushing { lastDetections += detector!.flush() }
+                if flushing && failure == nil { lastDetections += detector!.flush() }
             }
+            if let failure { throw failure }
             return n
         }
     }

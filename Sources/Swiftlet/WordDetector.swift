@@ -86,7 +86,7 @@ public struct WordDetector: Sendable {
     public let windowFrames: Int
     public let holdFrames: Int
 
-    private var ring: [Float]  // windowFrames × classes posteriors, frame t at row t % windowFrames
+    private var ring: [Float] // windowFrames × classes posteriors, frame t at row t % windowFrames
     private var sum: [Double]
     private var posterior: [Float]
     private var framesSeen = 0
@@ -134,7 +134,8 @@ public struct WordDetector: Sendable {
                 isWord[k] = false
             }
         } else {
-            isWord = labels.isEmpty
+            isWord =
+                labels.isEmpty
                 ? [Bool](repeating: true, count: classes) : labels.map { !DetectorOptions.isBackground(label: $0) }
         }
         guard isWord.contains(true) else {

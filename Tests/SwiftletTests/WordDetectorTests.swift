@@ -74,7 +74,8 @@ import Testing
         let none = try Self.detect(seq, DetectorOptions(window: 0.01, holdOff: 0))
         #expect(none.map(\.word) == ["yes", "yes"])
         // A different word right after the hold-off is reported.
-        let two = try Self.detect(Self.rows([(0, 20), (2, 20), (0, 31), (3, 20), (0, 20)]), DetectorOptions(window: 0.01))
+        let two = try Self.detect(
+            Self.rows([(0, 20), (2, 20), (0, 31), (3, 20), (0, 20)]), DetectorOptions(window: 0.01))
         #expect(two.map(\.word) == ["yes", "no"])
     }
 
@@ -117,7 +118,8 @@ import Testing
         #expect(kind(DetectorOptions(background: [0, 1, 2, 3])) == "invalidArgument")
         #expect(kind(DetectorOptions(), labels: ["a"]) == "invalidArgument")
         #expect(kind(DetectorOptions(), classes: 0, labels: []) == "invalidArgument")
-        #expect(kind(DetectorOptions(), labels: ["_silence_", "_unknown_", "noise", "background"]) == "invalidArgument")
+        #expect(
+            kind(DetectorOptions(), labels: ["_silence_", "_unknown_", "noise", "background"]) == "invalidArgument")
         var d = try WordDetector(classes: 4)
         #expect(d.words == ["class 0", "class 1", "class 2", "class 3"])
         #expect(errorKind { _ = try d.push([0, 0, 0]) } == "shape")
@@ -239,5 +241,34 @@ import Testing
         }
         // The stream listened to the whole sentence, past the model's clip length.
         #expect(try stream.report.values["frames_in"]?.first ?? 0 > 300)
+    }
+
+    @Test func theSameWordsOnAnyThreadCountAndFromAnAsyncSource() async throws {
+        let (model, pcm, sentence) = try Self.kws()
+        var times: [[Double]] = []
+        for threads in [1, 2] {
+            let stream = try model.makeStream(
+                options: StreamOptions(input: .pcm, threads: threads, detector: DetectorOptions()))
+            _ = try stream.pushPCM(pcm)
+            var found = try stream.detections
+            _ = try stream.flush()
+            found += try stream.detections
+            #expect(found.map(\.word) == sentence.words.map(\.word))
+            times.append(found.map(\.seconds))
+        }
+        #expect(times[0] == times[1])
+        // A microphone-like source: 100 ms chunks arriving one by one.
+        let chunks = AsyncStream<[Int16]> { continuation in
+            var i = 0
+            while i < pcm.count {
+                continuation.yield(Array(pcm[i..<min(pcm.count, i + 1600)]))
+                i += 1600
+            }
+            continuation.finish()
+        }
+        let stream = try model.makeStream(options: StreamOptions(input: .pcm, detector: DetectorOptions()))
+        var heard: [Detection] = []
+        for try await word in stream.detections(for: chunks) { heard.append(word) }
+        #expect(heard.map(\.seconds) == times[0])
     }
 }
