@@ -8,31 +8,39 @@ struct StreamCommand: ParsableCommand {
         commandName: "stream",
         abstract: "Stream frames or audio through a model frame by frame (LMUFormer); spot spoken words.",
         discussion: """
-            With --input, frames of a [T, C] or [1, T, C] .npy array are pushed --chunk at a time through
-            the stream API, the stream is flushed, and the per-frame predictions are written to --output
-            as [T, classes] — the same rows a whole-clip run gives.
+            With --input, frames of a [T, C] or [1, T, C] .npy array are pushed
+            --chunk at a time, the stream is flushed, and the per-frame
+            predictions are written to --output as [T, classes] — the rows a
+            whole-clip run gives.
 
-            With --wav (a 16 kHz mono 16-bit PCM WAV file) or --pcm (raw 16 kHz mono signed 16-bit
-            little-endian samples from a file, or from standard input with `--pcm -`, pushed as they are
-            read), audio goes through the model's audio front end and the running top class is printed as
-            it streams (label names from --labels, one per line, or the names the model carries).
+            With --wav (a 16 kHz mono 16-bit WAV file) or --pcm (raw 16 kHz mono
+            s16le samples from a file, or from standard input with `--pcm -`,
+            pushed as they are read), audio goes through the model's audio front
+            end and the running top class is printed as it streams (names from
+            --labels, one per line, or the ones the model carries).
 
-            With --detect, a word detector runs on the model's per-frame class scores instead, and one line
-            is printed per spoken word, as soon as it is found: `<seconds> <word> <score>`, e.g.
-            `1.23 yes 0.91` — where the word is in the audio, its class name (spaces become _), and its
-            smoothed posterior.
-            The posteriors (softmax of each frame's logits) are averaged over --window seconds; a word
-            class reaching --threshold is reported once, at its peak, and no other word starts for
-            --hold-off seconds after it. Classes named silence, unknown, background, background_noise or
-            noise (any case, with surrounding underscores: `_silence_`, `_unknown_`) are never reported.
-            The stream listens until the input ends, whatever the model's clip length.
+            With --detect, a word detector runs on the model's per-frame class
+            scores and one line is printed per spoken word, as soon as it is
+            found: `<seconds> <word> <score>`, e.g. `1.23 yes 0.91` — where in
+            the audio the word was heard (the centre of the smoothing window at
+            the score's peak), its class name (spaces become _), and its
+            smoothed posterior. Posteriors (the softmax of each frame's logits)
+            are averaged over --window seconds; a word class reaching
+            --threshold is reported once, at its peak; no word starts until
+            --hold-off seconds after the reported word's score has fallen below
+            the threshold. Classes named silence, unknown, background,
+            background_noise or noise (any case; `_silence_`, `_unknown_`) are
+            never reported. The stream listens until the input ends, whatever
+            the model's clip length.
 
             Examples:
               swiftlet stream lmu.swl --input clip.npy --chunk 7 --output steps.npy
               swiftlet stream kws.swl --wav yes.wav --labels labels.txt
               swiftlet stream kws.swl --wav sentence.wav --detect
-              arecord -q -f S16_LE -r 16000 -c 1 | swiftlet stream kws.swl --pcm - --detect
-              sox speech.mp3 -t raw -r 16000 -c 1 -b 16 -e signed - | swiftlet stream kws.swl --pcm - --detect --threshold 0.7
+              arecord -q -f S16_LE -r 16000 -c 1 |
+                swiftlet stream kws.swl --pcm - --detect
+              sox talk.mp3 -t raw -r 16000 -c 1 -b 16 -e signed - |
+                swiftlet stream kws.swl --pcm - --detect --threshold 0.7
             """)
 
     @Argument(help: "The .swl model.")
@@ -63,7 +71,9 @@ struct StreamCommand: ParsableCommand {
     @Option(help: "With --detect: seconds of posteriors averaged.")
     var window: Double = DetectorOptions().window
 
-    @Option(name: .customLong("hold-off"), help: "With --detect: seconds after a word during which no other starts.")
+    @Option(
+        name: .customLong("hold-off"),
+        help: "With --detect: seconds after a word's score has fallen below the threshold before another starts.")
     var holdOff: Double = DetectorOptions().holdOff
 
     @Option(help: "Class names, one per line (default: the names the model carries, if any).")
