@@ -84,6 +84,8 @@ test-c: test-swift
 	    -L$(TESTLIB) -lswiftlet -Wl,-rpath,'$$ORIGIN/../lib'
 	$(BUILD)/test/bin/text_test $(BUILD)/test/text-lm.swl $(BUILD)/test/test-model.swl $(BUILD)/test/tokenizer-goldens.tsv
 	scripts/check-text-cli.sh $(DEBUG_BIN)/swiftlet $(BUILD)/test/text-lm.swl
+	# Spoken words in, words out: the keyword fixture through `swiftlet stream --detect` and the C example.
+	scripts/check-detect.sh $(DEBUG_BIN)/swiftlet $(BUILD)/test/bin/stream_wav $(BUILD)/test/detect
 	# A quality profile through the CLI: measured, stored, read back by a minimum-quality budget.
 	$(DEBUG_BIN)/swiftlet convert --quiet --force --family vit --config Tests/Fixtures/vit-tiny-test/config.json \
 	    --checkpoint Tests/Fixtures/vit-tiny-test/checkpoint.safetensors --output $(BUILD)/test/vit.swl

@@ -1,7 +1,7 @@
 /* libFuzzer harness: a .swl file from memory (swl_model_load_memory), then everything a program does
  * with a model it just loaded — metadata and tensor queries, a whole-input run with and without a
- * budget, prefill/decode/logits for language models, a frame stream and a PCM stream with pushes,
- * flush, report and a state save/load round trip. Every family (test, vit, lmuformer, loopformer,
+ * budget, prefill/decode/logits for language models, a frame stream and two PCM streams (one of them
+ * detecting words) with pushes, flush, report and a state save/load round trip. Every family (test, vit, lmuformer, loopformer,
  * memoryformer) is reached through the seeds (Fuzz/make-seeds.sh) and the structure-aware mutator
  * (swl_mutator.c), which keeps mutants' checksums valid.
  *
@@ -166,9 +166,12 @@ static void run_session(swl_model *m, unsigned variant) {
     swl_session_free(s);
 }
 
-static void run_stream(swl_model *m, int32_t kind) {
+static void run_stream(swl_model *m, int32_t kind, int detect) {
     swl_stream *st = NULL;
     swl_stream_options so;
+    swl_detector_options d;
+    const swl_detection *found = NULL;
+    uint64_t n_found = 0;
     swl_run_report r;
     uint64_t width = 0, out_width = 0, ready = 0, rows_n = 0, size = 0, written = 0;
     const float *rows = NULL;
@@ -178,6 +181,12 @@ static void run_stream(swl_model *m, int32_t kind) {
 
     swl_stream_options_init(&so);
     so.input_kind = kind;
+    if (detect) {
+        swl_detector_options_init(&d);
+        d.window_seconds = 0.02; /* short enough for the few frames pushed here to fire */
+        d.threshold = 0.3;
+        so.detector = &d;
+    }
     if (CHECKED(swl_stream_create(m, &so, &st)) != SWL_OK) return;
     if (CHECKED(swl_stream_frame_width(st, &width)) == SWL_OK &&
         CHECKED(swl_stream_output_width(st, &out_width)) == SWL_OK) {
@@ -185,6 +194,7 @@ static void run_stream(swl_model *m, int32_t kind) {
             int16_t pcm[1600];
             for (k = 0; k < 1600; k++) pcm[k] = (int16_t)((k * 977u) % 4000u) - 2000;
             CHECKED(swl_stream_push_pcm(st, pcm, 1600, &ready));
+            if (detect) CHECKED(swl_stream_detections(st, &found, &n_found));
         } else if (width > 0 && width <= (1u << 16)) {
             frames = malloc(3 * width * sizeof(float));
             if (frames) {
@@ -204,6 +214,8 @@ static void run_stream(swl_model *m, int32_t kind) {
         }
         CHECKED(swl_stream_flush(st, &ready));
         CHECKED(swl_stream_outputs(st, &rows, &rows_n));
+        if (detect && CHECKED(swl_stream_detections(st, &found, &n_found)) == SWL_OK && n_found > 0)
+            (void)strlen(found[n_found - 1].label);
         swl_run_report_init(&r);
         CHECKED(swl_stream_report(st, &r));
         CHECKED(swl_stream_reset(st));
@@ -285,8 +297,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     query_model(m);
     run_text(m);
     run_session(m, size >= 2 ? data[size / 2] : 0);
-    run_stream(m, SWL_STREAM_FRAMES);
-    run_stream(m, SWL_STREAM_PCM);
+    run_stream(m, SWL_STREAM_FRAMES, 0);
+    run_stream(m, SWL_STREAM_PCM, 0);
+    run_stream(m, SWL_STREAM_PCM, 1);
     swl_model_free(m);
     return 0;
 }

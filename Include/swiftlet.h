@@ -422,6 +422,37 @@ typedef struct swl_stream swl_stream;
 #define SWL_STREAM_FRAMES 0 /* feature frames of swl_stream_frame_width floats */
 #define SWL_STREAM_PCM    1 /* 16 kHz mono PCM samples; the model's audio front end makes frames */
 
+/* Word detection (keyword spotting) on a stream, for classifiers that score frames (LMUFormer, test).
+ *
+ * Per frame, the posteriors — the softmax of the model's logits for that frame alone (for LMUFormer,
+ * the head of the frame, not of the running mean the output rows hold) — are averaged over the last
+ * window_seconds (fewer at the start). A word class whose smoothed posterior reaches the threshold
+ * opens a candidate, which follows that class's peak and is reported once the class falls below the
+ * threshold or one window after the peak, whichever comes first: one event per word, at most one
+ * window after its peak. After an event, no word starts for hold_off_seconds, and the same class
+ * must fall below the threshold before it fires again.
+ *
+ * Background classes are never reported. By default they are the classes whose label
+ * (general.labels) is "silence", "unknown", "background", "background_noise" or "noise", compared
+ * without case and without leading or trailing '_', '-' or spaces (so the Speech Commands names
+ * "_silence_", "_unknown_", "_background_noise_" are background); a model without labels has none.
+ *
+ * Set the defaults with swl_detector_options_init; every field is then taken as given. */
+typedef struct swl_detector_options {
+    uint32_t struct_size;
+    uint32_t n_background;   /* entries of `background` */
+    double threshold;        /* smoothed posterior a word must reach, in (0, 1]; default 0.5 */
+    double window_seconds;   /* posteriors averaged over this long, > 0; default 0.3 */
+    double hold_off_seconds; /* after an event, no word starts for this long, >= 0; default 0.3 */
+    double frame_seconds;    /* seconds per frame; 0 (default) = the model's audio frame shift, or
+                                0.01 for a model without an audio front end */
+    /* NULL (default): background classes by label, as above. Otherwise exactly these n_background
+     * class indices (n_background 0: every class is a word); read during swl_stream_create only. */
+    const int32_t *background;
+} swl_detector_options;
+
+void swl_detector_options_init(swl_detector_options *options);
+
 typedef struct swl_stream_options {
     uint32_t struct_size;
     int32_t input_kind; /* SWL_STREAM_FRAMES or SWL_STREAM_PCM */
@@ -429,6 +460,11 @@ typedef struct swl_stream_options {
     int32_t reserved;
     swl_abort_callback abort_callback; /* may be NULL */
     void *abort_user_data;
+    /* Word detection (see swl_detector_options); NULL (default) = none. A detecting stream listens
+     * until flushed: a PCM stream does not end its clip at the model's clip length
+     * (lmuformer.audio.target_frames), and early-decision budgets are refused (SWL_ERR_BUDGET). Read
+     * during swl_stream_create only. */
+    const swl_detector_options *detector;
 } swl_stream_options;
 
 void swl_stream_options_init(swl_stream_options *options);
@@ -455,7 +491,28 @@ swl_status swl_stream_flush(swl_stream *stream, uint64_t *out_n_ready);
  * valid until the next call on the stream. */
 swl_status swl_stream_outputs(swl_stream *stream, const float **out_rows, uint64_t *out_n_rows);
 
-/* Forgets everything pushed: the stream is as new (budget kept). */
+/* A word found by a detecting stream. This struct is output only and never changes (a later
+ * version would add a new type), so arrays of it have the stride sizeof(swl_detection). */
+typedef struct swl_detection {
+    int32_t class_index; /* the model's output column */
+    float score;         /* the smoothed posterior at the peak, >= the threshold */
+    /* Where the word is: the centre of the smoothing window at the peak, as a frame index counted
+     * from the stream's creation or last reset, and in seconds of input (frame * frame_seconds; for a
+     * PCM stream, seconds into the audio). */
+    int64_t frame;
+    double seconds;
+    /* The class name (general.labels), or "class N" if the model has none; owned by the stream,
+     * valid until it is freed. */
+    const char *label;
+} swl_detection;
+
+/* The words completed by the last push or flush, in order (a flush also reports a word still
+ * open at the end of the input): *out_count events at *out_detections (NULL when there are none),
+ * stream-owned, valid until the next call on the stream. A stream made without a detector returns
+ * SWL_ERR_STATE. */
+swl_status swl_stream_detections(swl_stream *stream, const swl_detection **out_detections, uint64_t *out_count);
+
+/* Forgets everything pushed: the stream is as new (budget kept; a detector starts over). */
 swl_status swl_stream_reset(swl_stream *stream);
 
 /* Sets the early-decision budget (NULL clears it). */
@@ -466,7 +523,8 @@ swl_status swl_stream_report(swl_stream *stream, swl_run_report *report);
 swl_status swl_stream_report_values(swl_stream *stream, const char *name, const double **out_values,
                                     uint64_t *out_count);
 
-/* The stream state as bytes, to resume later on a stream of the same model. Loading refuses
+/* The stream state as bytes, to resume later on a stream of the same model (a detector is not part
+ * of it: loading restarts detection, as a reset does). Loading refuses
  * (SWL_ERR_INVALID_ARGUMENT) a state that is damaged, comes from another model (other weights
  * included) or input kind, or whose fields no stream of the model could reach. The checksum detects
  * damage, not deliberate edits: a state is not authenticated. */

@@ -67,3 +67,11 @@ echo "demo weights from $fx/audio-demo, so the classes mean nothing — watch th
 "$bin" convert --quiet --force --family lmuformer --config "$fx/audio-demo/config.json" \
   --checkpoint "$fx/audio-demo/checkpoint.safetensors" --output "$out/audio-demo.swl"
 "$bin" stream "$out/audio-demo.swl" --wav "$fx/fbank-test/clip0.wav" --labels "$fx/audio-demo/labels.txt" --every 10
+
+echo
+echo "Spotting words in $fx/kws-detect/sentence.wav (\"yes ... stop ... go\", a voice the model never heard)"
+echo "with the small keyword model trained by scripts/train-kws.py: one line per word, <seconds> <word> <score>:"
+"$bin" convert --quiet --force --family lmuformer --config "$fx/kws-detect/config.json" \
+  --checkpoint "$fx/kws-detect/checkpoint.safetensors" --labels "$fx/kws-detect/labels.txt" --output "$out/kws.swl"
+"$bin" stream "$out/kws.swl" --wav "$fx/kws-detect/sentence.wav" --detect
+echo "(live: arecord -q -f S16_LE -r 16000 -c 1 | $bin stream $out/kws.swl --pcm - --detect)"

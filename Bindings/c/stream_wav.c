@@ -1,7 +1,12 @@
-/* stream_wav — streams a 16 kHz mono 16-bit WAV file through an LMUFormer model with the C API only,
- * as a microphone would: 10 ms of samples per push, printing the running top class as rows arrive.
+/* stream_wav — streams 16 kHz mono 16-bit audio through an LMUFormer model with the C API only, as a
+ * microphone would: 10 ms of samples per push. By default it prints the running top class as rows
+ * arrive; with --detect it prints one line per spoken word, "<seconds> <word> <score>".
  *
- *   stream_wav MODEL.swl AUDIO.wav [LABELS.txt]
+ *   stream_wav [--detect] MODEL.swl AUDIO.wav [LABELS.txt]
+ *   arecord -q -f S16_LE -r 16000 -c 1 | stream_wav --detect MODEL.swl -
+ *
+ * AUDIO is a WAV file, or - for raw s16le samples on standard input (pushed as they are read).
+ * LABELS.txt (one class name per line) overrides the names the model carries.
  *
  * Build: gcc -std=c99 stream_wav.c $(pkg-config --cflags --libs swiftlet) -o stream_wav */
 #include <swiftlet.h>
@@ -10,14 +15,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define PIECE 160 /* samples per push: 10 ms */
+
 static unsigned read_u32(const unsigned char *p) { return p[0] | p[1] << 8 | p[2] << 16 | (unsigned)p[3] << 24; }
 static unsigned read_u16(const unsigned char *p) { return p[0] | p[1] << 8; }
 
-/* Returns the samples of a 16 kHz mono 16-bit PCM WAV file (malloc'ed), or NULL with a message. */
-static int16_t *read_wav(const char *path, uint64_t *n_samples) {
+/* Opens a 16 kHz mono 16-bit PCM WAV file positioned at its samples; *n_samples gets their count. */
+static FILE *open_wav(const char *path, uint64_t *n_samples) {
     FILE *f = fopen(path, "rb");
     unsigned char head[12], chunk[8], fmt[16];
-    int16_t *samples = NULL;
     int have_fmt = 0;
     if (!f) {
         fprintf(stderr, "cannot open %s\n", path);
@@ -39,17 +45,15 @@ static int16_t *read_wav(const char *path, uint64_t *n_samples) {
             have_fmt = 1;
             fseek(f, (long)(size - 16 + (size & 1)), SEEK_CUR);
         } else if (!memcmp(chunk, "data", 4) && have_fmt) {
-            /* little-endian host assumed, as the library itself is x86-64/arm64 Linux */
-            samples = malloc(size + 2);
-            *n_samples = fread(samples, 2, size / 2, f);
-            break;
+            *n_samples = size / 2;
+            return f;
         } else {
             fseek(f, (long)(size + (size & 1)), SEEK_CUR);
         }
     }
+    if (have_fmt) fprintf(stderr, "%s: no data chunk\n", path);
     fclose(f);
-    if (!samples && have_fmt) fprintf(stderr, "%s: no data chunk\n", path);
-    return samples;
+    return NULL;
 }
 
 static int fail(const char *what) {
@@ -61,41 +65,62 @@ int main(int argc, char **argv) {
     swl_model *model = NULL;
     swl_stream *stream = NULL;
     swl_stream_options options;
+    swl_detector_options detector;
     swl_run_report report;
     char labels[64][64];
-    int n_labels = 0;
-    uint64_t n_samples = 0, pos, width = 0, frame = 0;
-    int16_t *samples;
-    int flushed = 0;
+    int n_labels = 0, detect = 0, done = 0, arg = 1;
+    uint64_t left = UINT64_MAX, width = 0, frame = 0, words = 0;
+    int16_t samples[PIECE];
+    FILE *audio;
 
-    if (argc < 3) {
-        fprintf(stderr, "usage: %s MODEL.swl AUDIO.wav [LABELS.txt]\n", argv[0]);
+    if (argc > 1 && !strcmp(argv[1], "--detect")) detect = 1, arg++;
+    if (argc - arg < 2) {
+        fprintf(stderr, "usage: %s [--detect] MODEL.swl AUDIO.wav|- [LABELS.txt]\n", argv[0]);
         return 2;
     }
-    if (argc > 3) {
-        FILE *lf = fopen(argv[3], "r");
+    if (argc - arg > 2) {
+        FILE *lf = fopen(argv[arg + 2], "r");
         while (lf && n_labels < 64 && fgets(labels[n_labels], sizeof labels[0], lf)) {
             labels[n_labels][strcspn(labels[n_labels], "\n")] = 0;
             n_labels++;
         }
         if (lf) fclose(lf);
     }
-    samples = read_wav(argv[2], &n_samples);
-    if (!samples) return 1;
+    /* Raw samples from standard input are little-endian, as is the host (x86-64/arm64 Linux). */
+    audio = strcmp(argv[arg + 1], "-") ? open_wav(argv[arg + 1], &left) : stdin;
+    if (!audio) return 1;
 
-    if (swl_model_load(argv[1], NULL, &model) != SWL_OK) return fail("load");
+    if (swl_model_load(argv[arg], NULL, &model) != SWL_OK) return fail("load");
     swl_stream_options_init(&options);
     options.input_kind = SWL_STREAM_PCM; /* the model's own audio front end turns samples into frames */
+    if (detect) {
+        swl_detector_options_init(&detector); /* threshold 0.5, 0.3 s window, 0.3 s hold-off */
+        options.detector = &detector;
+    }
     if (swl_stream_create(model, &options, &stream) != SWL_OK) return fail("stream");
     swl_stream_output_width(stream, &width);
 
-    for (pos = 0; !flushed; pos += 160) {
-        uint64_t n = n_samples - pos < 160 ? n_samples - pos : 160, ready = 0, r, k;
+    while (!done) {
+        size_t want = left < PIECE ? (size_t)left : PIECE;
+        size_t got = want ? fread(samples, 2, want, audio) : 0;
+        uint64_t ready = 0, r, k, n_found = 0;
         const float *rows;
-        swl_status st =
-            pos < n_samples ? swl_stream_push_pcm(stream, samples + pos, n, &ready) : swl_stream_flush(stream, &ready);
-        if (st != SWL_OK) return fail("push");
-        flushed = pos >= n_samples;
+        const swl_detection *found;
+        swl_status st;
+        left -= got;
+        done = got == 0;
+        st = done ? swl_stream_flush(stream, &ready) : swl_stream_push_pcm(stream, samples, got, &ready);
+        if (st != SWL_OK) return fail(done ? "flush" : "push");
+        if (detect) {
+            if (swl_stream_detections(stream, &found, &n_found) != SWL_OK) return fail("detections");
+            for (r = 0; r < n_found; r++, words++) {
+                const char *name = found[r].class_index < n_labels ? labels[found[r].class_index] : found[r].label;
+                printf("%.2f %s %.2f\n", found[r].seconds, name, found[r].score);
+                fflush(stdout); /* each word as soon as it is found */
+            }
+            frame += ready;
+            continue;
+        }
         swl_stream_outputs(stream, &rows, &ready);
         for (r = 0; r < ready; r++, frame++) {
             const float *row = rows + r * width;
@@ -109,10 +134,14 @@ int main(int argc, char **argv) {
     }
     swl_run_report_init(&report);
     swl_stream_report(stream, &report);
-    printf("%llu rows, %.1f µs of compute in all\n", (unsigned long long)frame, report.microseconds);
+    if (detect)
+        fprintf(stderr, "%llu word(s) in %llu frames, %.1f µs of compute in all\n", (unsigned long long)words,
+                (unsigned long long)frame, report.microseconds);
+    else
+        printf("%llu rows, %.1f µs of compute in all\n", (unsigned long long)frame, report.microseconds);
 
     swl_stream_free(stream);
     swl_model_free(model);
-    free(samples);
+    if (audio != stdin) fclose(audio);
     return frame > 0 ? 0 : 1;
 }

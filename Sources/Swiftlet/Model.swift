@@ -102,6 +102,8 @@ public final class Model: Sendable {
     public var metadata: [String: MetadataValue] { file.metadata }
     public var inputs: [TensorInfo] { impl.inputs }
     public var outputs: [TensorInfo] { impl.outputs }
+    /// How many classes a classifier scores (the width of its output rows); nil for language models.
+    public var classCount: Int? { impl.classCount }
 
     /// A metadata value as text: numbers in decimal, arrays as "[a, b]".
     public func metadataText(_ key: String) -> String? {

@@ -8,11 +8,19 @@ public struct StreamOptions: Sendable {
     /// `n_threads` 0 does in the C API).
     public var threads: Int
     public var shouldAbort: (@Sendable () -> Bool)?
+    /// Word detection on the stream's per-frame class scores (`Stream.detections`); nil: none. A
+    /// detecting stream listens until flushed: a PCM stream does not end its clip at the model's clip
+    /// length, and early-decision budgets are refused.
+    public var detector: DetectorOptions?
 
-    public init(input: StreamInput = .frames, threads: Int = 1, shouldAbort: (@Sendable () -> Bool)? = nil) {
+    public init(
+        input: StreamInput = .frames, threads: Int = 1, shouldAbort: (@Sendable () -> Bool)? = nil,
+        detector: DetectorOptions? = nil
+    ) {
         self.input = input
         self.threads = threads
         self.shouldAbort = shouldAbort
+        self.detector = detector
     }
 }
 
@@ -23,6 +31,8 @@ public final class Stream: @unchecked Sendable {
     let context: ExecutionContext
     let streamer: any FamilyStreamer
     let busy = BusyFlag()
+    private var detector: WordDetector?
+    private var lastDetections: [Detection] = []
 
     init(model: Model, options: StreamOptions) throws(SwiftletError) {
         self.model = model
@@ -33,6 +43,29 @@ public final class Stream: @unchecked Sendable {
             streamer = try model.impl.makeStreamer(input: options.input, context: context)
         } catch {
             throw SwiftletError(error)
+        }
+        if let d = options.detector {
+            guard let classes = model.impl.classCount else {
+                throw .unsupported("word detection needs a model that scores classes; \(model.family) does not")
+            }
+            detector = try WordDetector(
+                classes: classes, labels: model.labels, options: d, frameSeconds: model.impl.frameSeconds ?? 0.01)
+            streamer.startDetection()
+        }
+    }
+
+    /// The stream's word detector (nil unless the stream was made with `StreamOptions.detector`).
+    public var wordDetector: WordDetector? { detector }
+
+    /// The words the last push or flush completed, in order (streams made with a detector).
+    public var detections: [Detection] {
+        get throws(SwiftletError) {
+            try busy.run("stream") { () throws(SwiftletError) in
+                guard detector != nil else {
+                    throw .state("this stream was made without a detector; set StreamOptions.detector")
+                }
+                return lastDetections
+            }
         }
     }
 
@@ -82,17 +115,26 @@ public final class Stream: @unchecked Sendable {
 
     @discardableResult
     public func flushInPlace() throws(SwiftletError) -> Int {
-        try call { () throws(ModelError) in try streamer.flush() }
+        try call(flushing: true) { () throws(ModelError) in try streamer.flush() }
     }
 
-    /// Forgets everything pushed (the budget stays).
+    /// Forgets everything pushed (the budget stays); the detector starts over.
     public func reset() throws(SwiftletError) {
-        try busy.run("stream") { () throws(SwiftletError) in streamer.reset() }
+        try busy.run("stream") { () throws(SwiftletError) in
+            streamer.reset()
+            detector?.reset()
+            lastDetections = []
+        }
     }
 
     /// Sets the early-decision budget.
     public func setBudget(_ budget: Budget) throws(SwiftletError) {
         try busy.run("stream") { () throws(SwiftletError) in
+            if detector != nil
+                && (budget.earlyFraction != nil || budget.earlyMargin != nil || budget.minQuality != nil)
+            {
+                throw .budget("a detecting stream listens until flushed; it takes no early-decision budget")
+            }
             do throws(ModelError) { try streamer.setBudget(budget) } catch { throw SwiftletError(error) }
         }
     }
@@ -122,8 +164,11 @@ public final class Stream: @unchecked Sendable {
         }
     }
 
+    /// Restores a saved state. The detector is not part of it: it starts over, as after a reset.
     public func loadState(_ bytes: UnsafeRawBufferPointer) throws(SwiftletError) {
         try busy.run("stream") { () throws(SwiftletError) in
+            detector?.reset()
+            lastDetections = []
             do throws(ModelError) { try streamer.loadState(from: bytes) } catch { throw SwiftletError(error) }
         }
     }
@@ -133,6 +178,31 @@ public final class Stream: @unchecked Sendable {
             Result { () throws(SwiftletError) in try loadState(raw) }
         }
         try result.get()
+    }
+
+    /// Feeds chunks of 16 kHz PCM samples from an asynchronous source (a microphone) through a
+    /// detecting PCM stream and yields the words as they are found; the stream is flushed when the
+    /// source ends.
+    public func detections<Source: AsyncSequence & Sendable>(for chunks: Source) -> AsyncThrowingStream<
+        Detection, Error
+    >
+    where Source.Element == [Int16] {
+        AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    for try await chunk in chunks {
+                        _ = try chunk.withUnsafeBufferPointer { (buf) throws(SwiftletError) in try self.pushPCM(buf) }
+                        for d in try self.detections { continuation.yield(d) }
+                    }
+                    try self.flushInPlace()
+                    for d in try self.detections { continuation.yield(d) }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
     }
 
     /// Feeds chunks of frames from an asynchronous source and yields the output rows as they are
@@ -155,22 +225,38 @@ public final class Stream: @unchecked Sendable {
         }
     }
 
-    /// Runs a push or flush. Rows that overflowed float32 (finite frames can still overflow inside
-    /// the model) are an error, not a result; the stream's state then holds the overflow, so the
-    /// message says to reset it.
-    private func call(_ body: () throws(ModelError) -> Int) throws(SwiftletError) -> Int {
+    /// Runs a push or flush, and the detector on its rows. Rows that overflowed float32 (finite
+    /// frames can still overflow inside the model) are an error, not a result; the stream's state
+    /// then holds the overflow, so the message says to reset it.
+    private func call(flushing: Bool = false, _ body: () throws(ModelError) -> Int) throws(SwiftletError) -> Int {
         try busy.run("stream") { () throws(SwiftletError) in
             var n = 0
-            _ = try context.perform { () throws(ModelError) in
-                n = try body()
-                let rows = streamer.outputRows
-                if let i = firstNonFinite(rows) {
-                    throw ModelError(
-                        .numeric,
-                        "output row \(i / max(streamer.outputWidth, 1)) of this call holds \(rows[i]): the computation overflowed float32 (are the frames scaled as the model expects?); reset the stream"
-                    )
+            lastDetections = []
+            var failure: SwiftletError?
+            do throws(SwiftletError) {
+                _ = try context.perform { () throws(ModelError) in
+                    n = try body()
+                    func check(_ rows: UnsafeBufferPointer<Float>) throws(ModelError) {
+                        if let i = firstNonFinite(rows) {
+                            throw ModelError(
+                                .numeric,
+                                "output row \(i / max(streamer.outputWidth, 1)) of this call holds \(rows[i]): the computation overflowed float32 (are the frames scaled as the model expects?); reset the stream"
+                            )
+                        }
+                    }
+                    try check(streamer.outputRows)
+                    if detector != nil { try check(streamer.frameScores) }
                 }
+            } catch {
+                failure = error
             }
+            // Rows a failed call made before failing (an abort between steps) still reach the
+            // detector, so that its frame count stays the stream's.
+            if detector != nil {
+                lastDetections = try detector!.push(streamer.frameScores)
+                if flushing && failure == nil { lastDetections += detector!.flush() }
+            }
+            if let failure { throw failure }
             return n
         }
     }

@@ -9,8 +9,34 @@ final class CStream {
     let series = SeriesStore()
     let lock = BusyFlag()
     var lastReport = RunReport()
+    /// Detecting streams: each class's name as a C string, and the events of the last call.
+    private var labels: [UnsafeMutablePointer<CChar>] = []
+    private var events = UnsafeMutableBufferPointer<swl_detection>(start: nil, count: 0)
 
-    init(_ stream: Stream) { self.stream = stream }
+    init(_ stream: Stream) {
+        self.stream = stream
+        if let d = stream.wordDetector { labels = d.words.map { strdup($0)! } }
+    }
+
+    deinit {
+        for p in labels { free(p) }
+        events.deallocate()
+    }
+
+    /// The last call's detections as C structs, in stream-owned memory.
+    func detections() throws(SwiftletError) -> UnsafeBufferPointer<swl_detection> {
+        let found = try stream.detections
+        if found.count > events.count {
+            events.deallocate()
+            events = .allocate(capacity: max(found.count, 2 * events.count, 8))
+        }
+        for (i, d) in found.enumerated() {
+            events[i] = swl_detection(
+                class_index: Int32(d.classIndex), score: d.score, frame: Int64(d.frame), seconds: d.seconds,
+                label: UnsafePointer(labels[d.classIndex]))
+        }
+        return UnsafeBufferPointer(start: found.isEmpty ? nil : events.baseAddress, count: found.count)
+    }
 }
 
 private func cstream(_ p: OpaquePointer?) throws(SwiftletError) -> CStream {
@@ -36,10 +62,26 @@ public func swl_stream_create(
             throw .invalidArgument(
                 "options.input_kind must be SWL_STREAM_FRAMES or SWL_STREAM_PCM, got \(o.input_kind)")
         }
+        var detector: DetectorOptions? = nil
+        if let p = o.detector {
+            let d = try readStruct(p, defaults: .defaults, "options.detector")
+            var background: [Int]? = nil
+            if let list = d.background {
+                guard d.n_background <= 1 << 20 else {
+                    throw .invalidArgument("options.detector.n_background \(d.n_background) is too large")
+                }
+                background = (0..<Int(d.n_background)).map { Int(list[$0]) }
+            } else if d.n_background != 0 {
+                throw nullArgument("options.detector.background (n_background is \(d.n_background))")
+            }
+            detector = DetectorOptions(
+                threshold: d.threshold, window: d.window_seconds, holdOff: d.hold_off_seconds,
+                frameSeconds: d.frame_seconds == 0 ? nil : d.frame_seconds, background: background)
+        }
         let s = try m.model.makeStream(
             options: StreamOptions(
                 input: input, threads: Int(o.n_threads),
-                shouldAbort: abortClosure(o.abort_callback, o.abort_user_data)))
+                shouldAbort: abortClosure(o.abort_callback, o.abort_user_data), detector: detector))
         out_stream.pointee = handle(CStream(s))
     }
 }
@@ -133,6 +175,24 @@ public func swl_stream_outputs(
             let rows = try s.stream.lastRows
             out_rows.pointee = rows.baseAddress
             out_n_rows.pointee = s.stream.outputWidth > 0 ? UInt64(rows.count / s.stream.outputWidth) : 0
+        }
+    }
+}
+
+@c @implementation
+public func swl_stream_detections(
+    _ stream: OpaquePointer?, _ out_detections: UnsafeMutablePointer<UnsafePointer<swl_detection>?>?,
+    _ out_count: UnsafeMutablePointer<UInt64>?
+) -> swl_status {
+    guarded { () throws(SwiftletError) in
+        let s = try cstream(stream)
+        try s.lock.run("stream") { () throws(SwiftletError) in
+            guard let out_detections, let out_count else { throw nullArgument("out_detections/out_count") }
+            out_detections.pointee = nil
+            out_count.pointee = 0
+            let found = try s.detections()
+            out_detections.pointee = found.baseAddress
+            out_count.pointee = UInt64(found.count)
         }
     }
 }

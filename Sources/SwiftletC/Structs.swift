@@ -63,6 +63,16 @@ public func swl_stream_options_init(_ options: UnsafeMutablePointer<swl_stream_o
 }
 
 @c @implementation
+public func swl_detector_options_init(_ options: UnsafeMutablePointer<swl_detector_options>?) {
+    initStruct(options) {
+        let d = DetectorOptions()
+        $0.threshold = d.threshold
+        $0.window_seconds = d.window
+        $0.hold_off_seconds = d.holdOff
+    }
+}
+
+@c @implementation
 public func swl_sampler_init(_ sampler: UnsafeMutablePointer<swl_sampler>?) { initStruct(sampler) }
 
 extension swl_load_options {
@@ -90,6 +100,13 @@ extension swl_stream_options {
     static var defaults: swl_stream_options {
         var v = swl_stream_options()
         initStruct(&v) { $0.n_threads = 1 }
+        return v
+    }
+}
+extension swl_detector_options {
+    static var defaults: swl_detector_options {
+        var v = swl_detector_options()
+        swl_detector_options_init(&v)
         return v
     }
 }

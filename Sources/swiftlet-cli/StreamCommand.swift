@@ -6,19 +6,41 @@ import SwiftletConvert
 struct StreamCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stream",
-        abstract: "Stream frames or a WAV file through a model frame by frame (LMUFormer).",
+        abstract: "Stream frames or audio through a model frame by frame (LMUFormer); spot spoken words.",
         discussion: """
-            With --input, frames of a [T, C] or [1, T, C] .npy array are pushed --chunk at a time through
-            the stream API, the stream is flushed, and the per-frame predictions are written to --output
-            as [T, classes] — the same rows a whole-clip run gives.
+            With --input, frames of a [T, C] or [1, T, C] .npy array are pushed
+            --chunk at a time, the stream is flushed, and the per-frame
+            predictions are written to --output as [T, classes] — the rows a
+            whole-clip run gives.
 
-            With --wav, 16 kHz mono 16-bit PCM is pushed in 10 ms pieces through the model's audio front
-            end, and the running top class is printed as the audio streams (label names from --labels,
-            one per line).
+            With --wav (a 16 kHz mono 16-bit WAV file) or --pcm (raw 16 kHz mono
+            s16le samples from a file, or from standard input with `--pcm -`,
+            pushed as they are read), audio goes through the model's audio front
+            end and the running top class is printed as it streams (names from
+            --labels, one per line, or the ones the model carries).
+
+            With --detect, a word detector runs on the model's per-frame class
+            scores and one line is printed per spoken word, as soon as it is
+            found: `<seconds> <word> <score>`, e.g. `1.23 yes 0.91` — where in
+            the audio the word was heard (the centre of the smoothing window at
+            the score's peak), its class name (spaces become _), and its
+            smoothed posterior. Posteriors (the softmax of each frame's logits)
+            are averaged over --window seconds; a word class reaching
+            --threshold is reported once, at its peak; no word starts until
+            --hold-off seconds after the reported word's score has fallen below
+            the threshold. Classes named silence, unknown, background,
+            background_noise or noise (any case; `_silence_`, `_unknown_`) are
+            never reported. The stream listens until the input ends, whatever
+            the model's clip length.
 
             Examples:
               swiftlet stream lmu.swl --input clip.npy --chunk 7 --output steps.npy
               swiftlet stream kws.swl --wav yes.wav --labels labels.txt
+              swiftlet stream kws.swl --wav sentence.wav --detect
+              arecord -q -f S16_LE -r 16000 -c 1 |
+                swiftlet stream kws.swl --pcm - --detect
+              sox talk.mp3 -t raw -r 16000 -c 1 -b 16 -e signed - |
+                swiftlet stream kws.swl --pcm - --detect --threshold 0.7
             """)
 
     @Argument(help: "The .swl model.")
@@ -36,7 +58,25 @@ struct StreamCommand: ParsableCommand {
     @Option(help: "A 16 kHz mono 16-bit PCM WAV file to stream through the audio front end.")
     var wav: String?
 
-    @Option(help: "Class names, one per line, for --wav (default: the names the model carries, if any).")
+    @Option(
+        help: "Raw 16 kHz mono s16le samples to stream through the audio front end: a file, or - for standard input.")
+    var pcm: String?
+
+    @Flag(help: "Print one line per detected word, `<seconds> <word> <score>`, instead of a line per frame.")
+    var detect = false
+
+    @Option(help: "With --detect: the smoothed posterior a word must reach, in (0, 1].")
+    var threshold: Double = DetectorOptions().threshold
+
+    @Option(help: "With --detect: seconds of posteriors averaged.")
+    var window: Double = DetectorOptions().window
+
+    @Option(
+        name: .customLong("hold-off"),
+        help: "With --detect: seconds after a word's score has fallen below the threshold before another starts.")
+    var holdOff: Double = DetectorOptions().holdOff
+
+    @Option(help: "Class names, one per line (default: the names the model carries, if any).")
     var labels: String?
 
     @Option(name: .customLong("early-margin"), help: "Stop once the running top-1 minus top-2 score exceeds this.")
@@ -49,19 +89,37 @@ struct StreamCommand: ParsableCommand {
     )
     var minQuality: Double?
 
-    @Option(help: "With --wav: print every Nth frame's prediction.")
+    @Option(help: "With --wav or --pcm: print every Nth frame's prediction.")
     var every: Int = 1
 
     func validate() throws {
-        guard (input == nil) != (wav == nil) else { throw ValidationError("give exactly one of --input or --wav") }
+        guard [input, wav, pcm].compactMap({ $0 }).count == 1 else {
+            throw ValidationError("give exactly one of --input, --wav or --pcm")
+        }
         guard chunk >= 1 else { throw ValidationError("--chunk must be at least 1") }
         guard every >= 1 else { throw ValidationError("--every must be at least 1") }
         if input != nil && output == nil { throw ValidationError("--input needs --output") }
+        if detect {
+            guard input == nil else { throw ValidationError("--detect listens to audio: give --wav or --pcm") }
+            guard earlyMargin == nil && minQuality == nil else {
+                throw ValidationError("--detect listens until the input ends; it takes no early decision")
+            }
+        }
     }
 
     func run() throws {
         let m = try openModel(model)
-        if let input { try streamFrames(m, input) } else if let wav { try streamWAV(m, wav) }
+        if let input {
+            try streamFrames(m, input)
+            return
+        }
+        let source: AudioSource
+        if let wav {
+            do { source = try AudioSource(samples: readWAV16kMono(wav)) } catch { failAndExit("\(wav): \(error)") }
+        } else {
+            do { source = try AudioSource(path: pcm!) } catch { failAndExit("\(pcm!): \(error)") }
+        }
+        if detect { try detectWords(m, source) } else { try streamAudio(m, source) }
     }
 
     private func streamFrames(_ m: Model, _ path: String) throws {
@@ -105,9 +163,8 @@ struct StreamCommand: ParsableCommand {
                 describe(try orFail { () throws(SwiftletError) in try stream.report })))
     }
 
-    private func streamWAV(_ m: Model, _ path: String) throws {
-        let samples: [Int16]
-        do { samples = try readWAV16kMono(path) } catch { failAndExit("\(path): \(error)") }
+    /// Prints the running top class of every --every-th frame.
+    private func streamAudio(_ m: Model, _ source: AudioSource) throws {
         let names = try labels.map(readLabels) ?? m.labels
         let stream = try orFail { () throws(SwiftletError) in try m.makeStream(options: StreamOptions(input: .pcm)) }
         if earlyMargin != nil || minQuality != nil {
@@ -125,11 +182,8 @@ struct StreamCommand: ParsableCommand {
                     String(format: "%6.2f s  frame %4d  top: %@ (%.3f)", Double(frame) * 0.01, frame, name, row[best]))
             }
         }
-        var i = 0
-        while i < samples.count {
-            let end = min(samples.count, i + 160)
-            show(try orFail { () throws(SwiftletError) in try stream.pushPCM(Array(samples[i..<end])) })
-            i = end
+        while let piece = source.next() {
+            show(try orFail { () throws(SwiftletError) in try stream.pushPCM(piece) })
             if try orFail({ () throws(SwiftletError) in try stream.report }).decided { break }
         }
         show(try orFail { () throws(SwiftletError) in try stream.flush() })
@@ -138,7 +192,102 @@ struct StreamCommand: ParsableCommand {
         note(
             String(
                 format: "%d frames from %.2f s of audio: %.1f µs of compute per 10 ms frame (%.0f× real time); %@",
-                frame, Double(samples.count) / 16000, perFrame, 10_000 / max(perFrame, 1e-9), describe(r)))
+                frame, Double(source.samplesRead) / 16000, perFrame, 10_000 / max(perFrame, 1e-9), describe(r)))
+    }
+
+    /// Prints one line per detected word.
+    private func detectWords(_ m: Model, _ source: AudioSource) throws {
+        var options = DetectorOptions(threshold: threshold, window: window, holdOff: holdOff)
+        var names = m.labels
+        if let labels {
+            names = try readLabels(labels)
+            guard names.count == m.classCount ?? 0 else {
+                failAndExit("--labels has \(names.count) names; the model scores \(m.classCount ?? 0) classes")
+            }
+            options.background = names.indices.filter { DetectorOptions.isBackground(label: names[$0]) }
+        }
+        let stream = try orFail { () throws(SwiftletError) in
+            try m.makeStream(options: StreamOptions(input: .pcm, detector: options))
+        }
+        var words = 0
+        func show(_ found: [Detection]) {
+            for d in found {
+                // One field per word, whatever the class is called.
+                let name = String(
+                    (d.classIndex < names.count ? names[d.classIndex] : d.word).map { $0.isWhitespace ? "_" : $0 })
+                print(String(format: "%.2f %@ %.2f", d.seconds, name, Double(d.score)))
+                fflush(nil) // each word as it is found, even into a pipe
+                words += 1
+            }
+        }
+        while let piece = source.next() {
+            try orFail { () throws(SwiftletError) in _ = try stream.pushPCM(piece) }
+            show(try orFail { () throws(SwiftletError) in try stream.detections })
+        }
+        try orFail { () throws(SwiftletError) in _ = try stream.flushInPlace() }
+        show(try orFail { () throws(SwiftletError) in try stream.detections })
+        let r = try orFail { () throws(SwiftletError) in try stream.report }
+        let frames = Int(r.values["frames_in"]?.first ?? Double(r.framesUsed))
+        note(
+            String(
+                format: "%d word(s) in %.2f s of audio; %.1f µs of compute per 10 ms frame", words,
+                Double(source.samplesRead) / 16000, r.microseconds / Double(max(frames, 1))))
+    }
+}
+
+/// 16-bit samples in pieces: a whole WAV file 10 ms at a time, or raw s16le from a file or standard
+/// input, each piece as soon as it has been read (so a live pipe is pushed as it arrives).
+final class AudioSource {
+    private var samples: [Int16]?
+    private var offset = 0
+    private let fd: Int32
+    private var odd: UInt8?
+    private var buffer = [UInt8](repeating: 0, count: 3200)
+    private(set) var samplesRead = 0
+
+    init(samples: [Int16]) {
+        self.samples = samples
+        fd = -1
+    }
+
+    init(path: String) throws {
+        if path == "-" {
+            fd = 0
+        } else {
+            fd = open(path, O_RDONLY)
+            guard fd >= 0 else { throw WAVError(description: "cannot open: \(String(cString: strerror(errno)))") }
+        }
+    }
+
+    deinit { if fd > 0 { close(fd) } }
+
+    /// The next piece, or nil at the end of the input.
+    func next() -> [Int16]? {
+        if let samples {
+            guard offset < samples.count else { return nil }
+            let end = min(samples.count, offset + 160)
+            defer { offset = end }
+            samplesRead = end
+            return Array(samples[offset..<end])
+        }
+        while true {
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { failAndExit("reading the PCM input failed: \(String(cString: strerror(errno)))") }
+            if n == 0 { return nil }
+            var bytes = Array(buffer[0..<n])
+            if let b = odd {
+                bytes.insert(b, at: 0)
+                odd = nil
+            }
+            if bytes.count % 2 == 1 { odd = bytes.removeLast() }
+            guard !bytes.isEmpty else { continue }
+            let piece = (0..<(bytes.count / 2)).map {
+                Int16(bitPattern: UInt16(bytes[2 * $0]) | UInt16(bytes[2 * $0 + 1]) << 8)
+            }
+            samplesRead += piece.count
+            return piece
+        }
     }
 }
 

@@ -426,6 +426,110 @@ static void *push_in_thread(void *p) {
 }
 
 /* The same promise for streams: while one thread pushes, every call on that stream is BUSY. */
+/* Word detection on a stream: options, events, the label strings, and every bad input. */
+static void test_detection(swl_model *m) {
+    swl_stream *st = NULL;
+    swl_stream_options so;
+    swl_detector_options d;
+    const swl_detection *found = (const swl_detection *)1;
+    uint64_t n = 0, count = 99, words = 0;
+    float frames[4 * 50];
+    int32_t background[2] = {0, 7};
+    int i, labelled = 1, ordered = 1;
+    double last = -1;
+
+    for (i = 0; i < 4 * 50; i++) frames[i] = 0.3f;
+    swl_detector_options_init(&d);
+    CHECK(d.struct_size == sizeof d && d.threshold == 0.5 && d.window_seconds == 0.3 && d.hold_off_seconds == 0.3 &&
+              d.frame_seconds == 0 && d.background == NULL && d.n_background == 0,
+          "detector defaults");
+
+    /* a stream without a detector has no detections */
+    CHECK_STATUS(swl_stream_create(m, NULL, &st), SWL_OK);
+    CHECK_STATUS(swl_stream_detections(st, &found, &count), SWL_ERR_STATE);
+    CHECK(found == NULL && count == 0, "outputs cleared on failure");
+    swl_stream_free(st);
+    st = NULL;
+
+    /* bad options: refused at creation, nothing created */
+    swl_stream_options_init(&so);
+    so.detector = &d;
+    d.threshold = 0;
+    CHECK_STATUS(swl_stream_create(m, &so, &st), SWL_ERR_INVALID_ARGUMENT);
+    CHECK(st == NULL, "no stream on failure");
+    d.threshold = 1.5;
+    CHECK_STATUS(swl_stream_create(m, &so, &st), SWL_ERR_INVALID_ARGUMENT);
+    swl_detector_options_init(&d);
+    d.window_seconds = -1;
+    CHECK_STATUS(swl_stream_create(m, &so, &st), SWL_ERR_INVALID_ARGUMENT);
+    swl_detector_options_init(&d);
+    d.hold_off_seconds = 1e300;
+    CHECK_STATUS(swl_stream_create(m, &so, &st), SWL_ERR_INVALID_ARGUMENT);
+    swl_detector_options_init(&d);
+    d.n_background = 2; /* with background NULL */
+    CHECK_STATUS(swl_stream_create(m, &so, &st), SWL_ERR_INVALID_ARGUMENT);
+    d.background = background; /* class 7 of 3 */
+    CHECK_STATUS(swl_stream_create(m, &so, &st), SWL_ERR_INVALID_ARGUMENT);
+    CHECK(strstr(swl_last_error(), "7") != NULL, "message names the class: %s", swl_last_error());
+    swl_detector_options_init(&d);
+    d.struct_size = 0;
+    CHECK_STATUS(swl_stream_create(m, &so, &st), SWL_ERR_INVALID_ARGUMENT);
+
+    /* a detecting stream: events in order, labelled with the model's class names */
+    swl_detector_options_init(&d);
+    d.threshold = 0.34;
+    CHECK_STATUS(swl_stream_create(m, &so, &st), SWL_OK);
+    for (i = 0; i < 50; i++) {
+        CHECK_STATUS(swl_stream_push(st, frames + 4 * i, 1, &n), SWL_OK);
+        CHECK_STATUS(swl_stream_detections(st, &found, &count), SWL_OK);
+        for (n = 0; n < count; n++, words++) {
+            labelled &= found[n].label != NULL && found[n].class_index >= 0 && found[n].class_index < 3 &&
+                        found[n].score >= 0.34f && found[n].score <= 1.0f;
+            if (labelled) {
+                const char *names[3] = {"low", "middle", "high"};
+                labelled &= strcmp(found[n].label, names[found[n].class_index]) == 0;
+            }
+            /* seconds = the window centre (a whole or half frame) x 10 ms; frame = that centre rounded down */
+            ordered &= found[n].seconds > last && found[n].seconds >= found[n].frame * 0.01 - 1e-9 &&
+                       found[n].seconds < (found[n].frame + 1) * 0.01;
+            last = found[n].seconds;
+        }
+    }
+    CHECK_STATUS(swl_stream_flush(st, &n), SWL_OK);
+    CHECK_STATUS(swl_stream_detections(st, &found, &count), SWL_OK);
+    words += count;
+    CHECK(words >= 1 && labelled && ordered, "%llu detections, labelled %d, ordered %d", (unsigned long long)words,
+          labelled, ordered);
+    CHECK_STATUS(swl_stream_detections(st, NULL, &count), SWL_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(swl_stream_detections(st, &found, NULL), SWL_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(swl_stream_detections(NULL, &found, &count), SWL_ERR_INVALID_ARGUMENT);
+    /* a detecting stream takes no early decision */
+    {
+        swl_budget b;
+        swl_budget_init(&b);
+        b.early_margin = 0.5;
+        CHECK_STATUS(swl_stream_set_budget(st, &b), SWL_ERR_BUDGET);
+    }
+    CHECK_STATUS(swl_stream_reset(st), SWL_OK);
+    CHECK_STATUS(swl_stream_detections(st, &found, &count), SWL_OK);
+    CHECK(count == 0 && found == NULL, "no detections after a reset");
+    swl_stream_free(st);
+
+    /* an explicit background list replaces the labels' choice */
+    d.background = background;
+    d.n_background = 1;
+    CHECK_STATUS(swl_stream_create(m, &so, &st), SWL_OK);
+    swl_stream_free(st);
+
+    /* an older caller's options (without the detector field) still create a plain stream */
+    swl_stream_options_init(&so);
+    so.struct_size = (uint32_t)offsetof(swl_stream_options, detector);
+    so.detector = &d; /* past struct_size: never read */
+    CHECK_STATUS(swl_stream_create(m, &so, &st), SWL_OK);
+    CHECK_STATUS(swl_stream_detections(st, &found, &count), SWL_ERR_STATE);
+    swl_stream_free(st);
+}
+
 static void test_stream_busy(swl_model *m) {
     swl_stream *st = NULL;
     swl_stream_options so;
@@ -706,6 +810,7 @@ int main(int argc, char **argv) {
         test_abort_and_busy(m);
         test_generation(m2);
         test_stream(m);
+        test_detection(m);
         test_stream_busy(m);
     }
     /* a model freed before its session: the session keeps it alive */

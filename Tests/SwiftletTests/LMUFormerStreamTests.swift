@@ -143,8 +143,8 @@ import Testing
 
     // MARK: PCM through the front end
 
-    static func wav(_ name: String) throws -> [Int16] {
-        let data = try Data(contentsOf: URL(fileURLWithPath: LMUFixture.directory("fbank-test") + "/" + name))
+    static func wav(dir: String = LMUFixture.directory("fbank-test"), _ name: String) throws -> [Int16] {
+        let data = try Data(contentsOf: URL(fileURLWithPath: dir + "/" + name))
         let b = [UInt8](data)
         var o = 12
         while o + 8 <= b.count {

@@ -30,7 +30,7 @@ def test_versions() -> None:
 
 def test_struct_sizes_match_expectations() -> None:
     assert ctypes.sizeof(_structs.Tensor) == 96
-    for c_name, struct in _structs.STRUCTS.items():
+    for c_name, struct in {**_structs.STRUCTS, **_structs.OUTPUT_STRUCTS}.items():
         assert ctypes.sizeof(struct) == _structs.EXPECTED_SIZES[c_name], c_name
 
 
@@ -55,12 +55,22 @@ def test_stream_options_defaults_match_library() -> None:
     # 0 threads means one thread for streams, so our zero default is the same choice.
 
 
+def test_detector_options_defaults_match_library() -> None:
+    theirs = _structs.DetectorOptions()
+    lib.swl_detector_options_init(ctypes.byref(theirs))
+    ours = swiftlet.Detector()
+    assert (theirs.threshold, theirs.window_seconds, theirs.hold_off_seconds, theirs.frame_seconds) == (
+        ours.threshold, ours.window, ours.hold_off, 0.0)
+    assert not theirs.background and theirs.n_background == 0
+
+
 def test_layout_matches_c_compiler(tmp_path: Path) -> None:
     """Every field offset of every mirror equals what gcc computes from swiftlet.h."""
     if not HEADER.exists() or not shutil.which("gcc"):
         pytest.skip("needs gcc and Include/swiftlet.h")
     lines = []
-    for c_name, struct in _structs.STRUCTS.items():
+    every = {**_structs.STRUCTS, **_structs.OUTPUT_STRUCTS}
+    for c_name, struct in every.items():
         lines.append(f'printf("{c_name} sizeof %zu\\n", sizeof({c_name}));')
         for field, _ in struct._fields_:
             lines.append(f'printf("{c_name} {field} %zu\\n", offsetof({c_name}, {field}));')
@@ -80,11 +90,11 @@ def test_layout_matches_c_compiler(tmp_path: Path) -> None:
     checked = 0
     for line in filter(None, out):
         c_name, field, value = line.split()
-        struct = _structs.STRUCTS[c_name]
+        struct = every[c_name]
         got = ctypes.sizeof(struct) if field == "sizeof" else getattr(struct, field).offset
         assert got == int(value), f"{c_name}.{field}: ctypes {got}, gcc {value}"
         checked += 1
-    assert checked == sum(len(s._fields_) + 1 for s in _structs.STRUCTS.values())
+    assert checked == sum(len(s._fields_) + 1 for s in every.values())
 
 
 def _import_in_subprocess(env: dict) -> subprocess.CompletedProcess:

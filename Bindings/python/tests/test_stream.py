@@ -132,3 +132,59 @@ def test_matches_the_cli(model_path: Path, model: swiftlet.Model, frames: np.nda
                     "--output", str(tmp_path / "rows.npy")], check=True, capture_output=True)
     with model.stream() as stream:
         np.testing.assert_array_equal(whole(stream, frames), np.load(tmp_path / "rows.npy").reshape(10, 3))
+
+
+def test_detection_options_and_errors(model: swiftlet.Model, frames: np.ndarray) -> None:
+    with model.stream() as stream:
+        assert not stream.detecting
+        with pytest.raises(swiftlet.StateError, match="detector"):
+            stream.detections
+    with model.stream(detect=swiftlet.Detector(threshold=0.34)) as stream:
+        assert stream.detecting
+        words = []
+        for frame in np.full((50, 4), 0.3, np.float32):
+            stream.push(frame)
+            words += stream.detections
+        stream.flush()
+        words += stream.detections
+        assert words and all(isinstance(w, swiftlet.Detection) for w in words)
+        assert all(w.word in ("low", "middle", "high") or w.word.startswith("class ") for w in words)
+        assert [w.seconds for w in words] == sorted(w.seconds for w in words)
+        with pytest.raises(swiftlet.BudgetError):
+            stream.set_budget(swiftlet.Budget(early_margin=0.5))
+    for bad in (swiftlet.Detector(threshold=0), swiftlet.Detector(window=-1), swiftlet.Detector(background=[7]),
+                swiftlet.Detector(background=[0, 1, 2])):
+        with pytest.raises(swiftlet.InvalidArgumentError):
+            model.stream(detect=bad)
+    with pytest.raises(swiftlet.InvalidArgumentError):
+        model.stream(detect="yes")
+
+
+def kws_model(cli: Path, tmp_path: Path) -> Path:
+    fixture = Path(__file__).resolve().parents[3] / "Tests" / "Fixtures" / "kws-detect"
+    out = tmp_path / "kws.swl"
+    subprocess.run([str(cli), "convert", "--quiet", "--family", "lmuformer", "--config", str(fixture / "config.json"),
+                    "--checkpoint", str(fixture / "checkpoint.safetensors"), "--labels", str(fixture / "labels.txt"),
+                    "--output", str(out)], check=True, capture_output=True)
+    return out
+
+
+def test_spoken_words_are_detected(cli: Path, tmp_path: Path) -> None:
+    import json
+    import wave
+
+    fixture = Path(__file__).resolve().parents[3] / "Tests" / "Fixtures" / "kws-detect"
+    expected = json.loads((fixture / "sentence.json").read_text())["words"]
+    with wave.open(str(fixture / "sentence.wav")) as w:
+        pcm = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2")
+    with swiftlet.Model(kws_model(cli, tmp_path)) as model:
+        with model.stream(pcm=True, detect=True) as stream:
+            found = []
+            for piece in np.array_split(pcm, len(pcm) // 1600):
+                stream.push_pcm(piece)
+                found += stream.detections
+            stream.flush()
+            found += stream.detections
+    assert [d.word for d in found] == [w["word"] for w in expected]
+    for d, w in zip(found, expected):
+        assert w["start"] - 0.1 < d.seconds < w["end"] + 0.4 and d.score >= 0.5

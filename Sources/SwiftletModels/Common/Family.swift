@@ -9,6 +9,9 @@ public protocol FamilyModel: AnyObject, Sendable {
     /// How many classes the model scores (the width of its output rows), for classifiers; nil for
     /// language models. `general.labels` names them.
     var classCount: Int? { get }
+    /// Seconds between a stream's frames (the audio front end's frame shift), for models that have
+    /// one; nil otherwise.
+    var frameSeconds: Double? { get }
     /// The budget knobs a session call (run, prefill) takes; `Budget.validate(for:stream:)` refuses
     /// the others.
     var sessionKnobs: Set<BudgetKnob> { get }
@@ -22,6 +25,7 @@ public protocol FamilyModel: AnyObject, Sendable {
 
 extension FamilyModel {
     public var classCount: Int? { nil }
+    public var frameSeconds: Double? { nil }
     public var streamKnobs: Set<BudgetKnob> { [] }
     public func makeStreamer(input: StreamInput, context: ExecutionContext) throws(ModelError) -> any FamilyStreamer {
         throw ModelError(.unsupported, "the \(family) family does not stream; use a session run instead")
@@ -81,6 +85,14 @@ public protocol FamilyStreamer: AnyObject {
     func flush() throws(ModelError) -> Int
     /// Rows produced by the last push or flush, `count × outputWidth`.
     var outputRows: UnsafeBufferPointer<Float> { get }
+    /// Word detection: what the model says of each frame of those rows on its own (the same count),
+    /// where `outputRows` hold a running prediction — the LMUFormer head of one frame rather than of
+    /// the mean since the start. Filled once `startDetection` was called; the default is
+    /// `outputRows`, for families whose rows are already per frame.
+    var frameScores: UnsafeBufferPointer<Float> { get }
+    /// Makes this a detecting stream: fill `frameScores`, and listen until flushed (a PCM stream no
+    /// longer ends its clip at the model's clip length). Called before the first push.
+    func startDetection()
     func reset()
     func setBudget(_ budget: Budget) throws(ModelError)
     /// Cumulative report since the last reset.
@@ -91,6 +103,9 @@ public protocol FamilyStreamer: AnyObject {
 }
 
 extension FamilyStreamer {
+    public var frameScores: UnsafeBufferPointer<Float> { outputRows }
+    public func startDetection() {}
+
     public func pushPCM(_ samples: UnsafeBufferPointer<Int16>) throws(ModelError) -> Int {
         throw ModelError(
             .unsupported,

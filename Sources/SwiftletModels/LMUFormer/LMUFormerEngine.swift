@@ -149,12 +149,14 @@ final class LMUFormerEngine {
 
     /// Runs `count ≤ cap` new frames (`frames`, `count × F`), and with `final` the end of the input.
     /// Writes one prediction row (`K` floats: the head of the running mean) per emitted frame to
-    /// `out` and returns how many (at most `rowCap`). With `context`, the abort callback is polled
-    /// between blocks; an abort there leaves the state mid-step (whole-clip runs reset anyway;
-    /// streams pass nil and poll between steps).
+    /// `out` and returns how many (at most `rowCap`); with `frameScores`, also the head of each
+    /// frame alone (the per-frame logits word detection smooths). With `context`, the abort callback
+    /// is polled between blocks; an abort there leaves the state mid-step (whole-clip runs reset
+    /// anyway; streams pass nil and poll between steps).
     func process(
         _ frames: UnsafePointer<Float>?, count k: Int, final: Bool,
-        into out: UnsafeMutablePointer<Float>, context: ExecutionContext?
+        into out: UnsafeMutablePointer<Float>, frameScores: UnsafeMutablePointer<Float>? = nil,
+        context: ExecutionContext?
     ) throws(ModelError) -> Int {
         guard !finished else {
             throw ModelError(.state, "this clip was flushed; reset the stream to start a new one")
@@ -211,7 +213,7 @@ final class LMUFormerEngine {
             block(n, rows: tail)
             try context?.checkAbort("after block \(n)")
         }
-        head(rows: tail, into: out)
+        head(rows: tail, into: out, frameScores: frameScores)
         rowsOut += tail
         return tail
     }
@@ -398,8 +400,9 @@ final class LMUFormerEngine {
 
     // MARK: - Head
 
-    /// Per row: add the head input to the running sum; the prediction is the head of the mean.
-    private func head(rows: Int, into out: UnsafeMutablePointer<Float>) {
+    /// Per row: add the head input to the running sum; the prediction is the head of the mean (and,
+    /// with `frameScores`, the head of the row itself).
+    private func head(rows: Int, into out: UnsafeMutablePointer<Float>, frameScores: UnsafeMutablePointer<Float>?) {
         let c = model.dim
         var input = x
         if model.headLIF >= 0 {
@@ -418,6 +421,12 @@ final class LMUFormerEngine {
         linear(
             cm, rows: rows, inFeatures: c, weight: model.headWeight, bias: model.headBias,
             outFeatures: model.classes, into: out, accumulate: false, input: .dense)
+        if let frameScores {
+            linear(
+                input, rows: rows, inFeatures: c, weight: model.headWeight, bias: model.headBias,
+                outFeatures: model.classes, into: frameScores, accumulate: false,
+                input: model.headLIF >= 0 ? .binary : .dense)
+        }
     }
 
     // MARK: - Products

@@ -253,6 +253,7 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
     }
 
     public var classCount: Int? { classes }
+    public var frameSeconds: Double? { audio.map { Double($0.options.frameShift) / $0.options.sampleRate } }
     public var inputs: [TensorInfo] { [TensorInfo(name: "x", dtype: .f32, shape: [-1, -1, features])] }
     public var outputs: [TensorInfo] {
         [

@@ -7,8 +7,10 @@ import SwiftletKernels
 /// does. A PCM stream pads or cuts the clip to the model's `target_frames` with the normalised pad
 /// value, as the official data loader does, and ends the clip by itself at that length. An early
 /// decision (budget) stops the stream once a fraction of the expected frames has been predicted or
-/// the running top-1 − top-2 margin exceeds a threshold. Pushes allocate nothing (pushes of more
-/// than `LMUFormerStreamer.stepFrames` frames grow the output buffer once).
+/// the running top-1 − top-2 margin exceeds a threshold. A detecting stream (`startDetection`) also
+/// gives the head of each frame alone (`frameScores`) and runs on past `target_frames`: it listens
+/// until flushed. Pushes allocate nothing (pushes of more than `LMUFormerStreamer.stepFrames` frames
+/// grow the output buffers once).
 final class LMUFormerStreamer: FamilyStreamer {
     /// Frames per engine step: small buffers per stream, and GEMMs wide enough for chunked pushes.
     static let stepFrames = 32
@@ -23,8 +25,11 @@ final class LMUFormerStreamer: FamilyStreamer {
     var outputWidth: Int { model.classes }
 
     private var out: UnsafeMutablePointer<Float>
+    /// Per-frame logits of the same rows (detecting streams only).
+    private var frameOut: UnsafeMutablePointer<Float>?
     private var outCapacity: Int
     private var rowCount = 0
+    private var detecting = false
 
     private var budget = Budget()
     /// The profiled quality of the early decision the budget set, if the model carries a profile.
@@ -64,12 +69,26 @@ final class LMUFormerStreamer: FamilyStreamer {
 
     deinit {
         out.deallocate()
+        frameOut?.deallocate()
         pcmFeatures.deallocate()
     }
 
     var outputRows: UnsafeBufferPointer<Float> {
         UnsafeBufferPointer(start: out, count: rowCount * model.classes)
     }
+
+    var frameScores: UnsafeBufferPointer<Float> {
+        UnsafeBufferPointer(start: frameOut ?? out, count: rowCount * model.classes)
+    }
+
+    func startDetection() {
+        guard !detecting else { return }
+        detecting = true
+        frameOut = .allocate(capacity: outCapacity * model.classes)
+    }
+
+    /// The clip length a PCM stream pads or cuts to; 0 (none) for a detecting stream.
+    private var targetFrames: Int { detecting ? 0 : normalization.targetFrames }
 
     // MARK: - Pushing
 
@@ -111,7 +130,7 @@ final class LMUFormerStreamer: FamilyStreamer {
         rowCount = 0
         // A PCM clip ends by itself at the target length: later samples are ignored.
         guard !decided, !engine.finished, let base = samples.baseAddress else { return 0 }
-        let target = normalization.targetFrames
+        let target = targetFrames
         reserve(rows: extractor.framesReady(afterPushing: samples.count) + LMUFormerModel.latencyFrames + 1)
         let start = monotonicMicroseconds()
         defer { microseconds += monotonicMicroseconds() - start }
@@ -152,7 +171,7 @@ final class LMUFormerStreamer: FamilyStreamer {
         guard !decided, !engine.finished else { return 0 }
         let start = monotonicMicroseconds()
         defer { microseconds += monotonicMicroseconds() - start }
-        let target = normalization.targetFrames
+        let target = targetFrames
         if input == .pcm && target > 0 && featuresFed > 0 && featuresFed < target {
             // Short clip: pad rows are the normalised zero, fed like any frame.
             let pad = target - featuresFed
@@ -178,7 +197,7 @@ final class LMUFormerStreamer: FamilyStreamer {
         let first = rowCount
         let made = try engine.process(
             frames, count: count, final: final, into: out + rowCount * model.classes,
-            context: nil)
+            frameScores: frameOut.map { $0 + rowCount * model.classes }, context: nil)
         rowCount += made
         context.report.framesUsed = engine.rowsOut
         context.report.gflops = engine.flops * 1e-9
@@ -197,7 +216,7 @@ final class LMUFormerStreamer: FamilyStreamer {
 
     private func isDecision(row r: Int, framesSoFar: Int) -> Bool {
         if let fraction = budget.earlyFraction {
-            let expected = budget.expectedFrames ?? normalization.targetFrames
+            let expected = budget.expectedFrames ?? targetFrames
             if Double(framesSoFar) >= (fraction * Double(expected)).rounded(.up) { return true }
         }
         if let margin = budget.earlyMargin, model.classes >= 2 {
@@ -223,6 +242,10 @@ final class LMUFormerStreamer: FamilyStreamer {
         out.deallocate()
         outCapacity = max(rows, 2 * outCapacity)
         out = .allocate(capacity: outCapacity * model.classes)
+        if let old = frameOut {
+            old.deallocate()
+            frameOut = .allocate(capacity: outCapacity * model.classes)
+        }
     }
 
     // MARK: - Control
@@ -260,7 +283,7 @@ final class LMUFormerStreamer: FamilyStreamer {
             predictedQuality = model.profile?.first { abs($0.fraction - f) < 1e-9 }?.entry.quality
         }
         if budget.earlyFraction != nil && budget.expectedFrames == nil
-            && !(input == .pcm && normalization.targetFrames > 0)
+            && !(input == .pcm && targetFrames > 0)
         {
             throw ModelError(.budget, "an early fraction needs the expected number of frames of the clip")
         }
@@ -284,7 +307,7 @@ final class LMUFormerStreamer: FamilyStreamer {
         r.microseconds = microseconds
         if decided {
             r.choice = "decided after \(decidedRows) frames"
-        } else if input == .pcm && engine.finished && normalization.targetFrames > 0 {
+        } else if input == .pcm && engine.finished && targetFrames > 0 {
             r.choice = "clip of \(featuresFed) frames"
         } else {
             r.choice = "all frames"

@@ -18,6 +18,8 @@ final class TestStreamer: FamilyStreamer {
 
     var budget = Budget()
     var rows: [Float] = []
+    /// Per-frame head outputs of the same rows (word detection).
+    var frames: [Float] = []
     var rowCount = 0
     var h: [Float]
     var tmp: [Float]
@@ -37,6 +39,10 @@ final class TestStreamer: FamilyStreamer {
 
     var outputRows: UnsafeBufferPointer<Float> {
         rows.withUnsafeBufferPointer { UnsafeBufferPointer(start: $0.baseAddress, count: rowCount * model.classes) }
+    }
+
+    var frameScores: UnsafeBufferPointer<Float> {
+        frames.withUnsafeBufferPointer { UnsafeBufferPointer(start: $0.baseAddress, count: rowCount * model.classes) }
     }
 
     var report: RunReport {
@@ -102,7 +108,10 @@ final class TestStreamer: FamilyStreamer {
     }
 
     private func reserveRows(_ n: Int) {
-        if rows.count < n * model.classes { rows = [Float](repeating: 0, count: n * model.classes) }
+        if rows.count < n * model.classes {
+            rows = [Float](repeating: 0, count: n * model.classes)
+            frames = rows
+        }
     }
 
     /// Emits the row of the pending frame, with `next` (nil = a zero frame) as its look-ahead.
@@ -124,6 +133,7 @@ final class TestStreamer: FamilyStreamer {
         for i in 0..<c {
             sum[i] += y[i]
             rows[rowCount * c + i] = sum[i] / Float(emitted)
+            frames[rowCount * c + i] = y[i]
         }
         rowCount += 1
         if let fraction = budget.earlyFraction, let expected = budget.expectedFrames,

@@ -32,14 +32,14 @@ from .errors import (
 )
 from .model import Model
 from .session import Generation, Sampler, Session
-from .stream import Stream
+from .stream import Detection, Detector, Stream
 from .tensors import TensorInfo
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ABI_VERSION", "KNOWN_VALUES", "LOG_ERROR", "LOG_WARN", "LOG_INFO", "LOG_DEBUG",
-    "Model", "Session", "Stream", "Budget", "RunReport", "TensorInfo", "Generation", "Sampler",
+    "Model", "Session", "Stream", "Detector", "Detection", "Budget", "RunReport", "TensorInfo", "Generation", "Sampler",
     "Error", "InvalidArgumentError", "FileError", "FormatError", "VersionError", "ChecksumError",
     "UnsupportedError", "ShapeError", "BusyError", "AbortedError", "BudgetError", "OutOfMemoryError",
     "NotFoundError", "BufferTooSmallError", "StateError", "NumericError", "ContextFullError",

@@ -87,6 +87,8 @@ _PROTOTYPES = {
     "swl_stream_push_pcm": (_STATUS, [_P, _ptr(ctypes.c_int16), _U64, _ptr(_U64)]),
     "swl_stream_flush": (_STATUS, [_P, _ptr(_U64)]),
     "swl_stream_outputs": (_STATUS, [_P, _ptr(_ptr(ctypes.c_float)), _ptr(_U64)]),
+    "swl_detector_options_init": (None, [_ptr(S.DetectorOptions)]),
+    "swl_stream_detections": (_STATUS, [_P, _ptr(_ptr(S.Detection)), _ptr(_U64)]),
     "swl_stream_reset": (_STATUS, [_P]),
     "swl_stream_set_budget": (_STATUS, [_P, _ptr(S.Budget)]),
     "swl_stream_report": (_STATUS, [_P, _ptr(S.RunReport)]),

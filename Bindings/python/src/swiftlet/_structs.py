@@ -129,6 +129,20 @@ class Sampler(ctypes.Structure):
     ]
 
 
+class DetectorOptions(ctypes.Structure):
+    """swl_detector_options"""
+
+    _fields_ = [
+        ("struct_size", ctypes.c_uint32),
+        ("n_background", ctypes.c_uint32),
+        ("threshold", ctypes.c_double),
+        ("window_seconds", ctypes.c_double),
+        ("hold_off_seconds", ctypes.c_double),
+        ("frame_seconds", ctypes.c_double),
+        ("background", ctypes.POINTER(ctypes.c_int32)),
+    ]
+
+
 class StreamOptions(ctypes.Structure):
     """swl_stream_options"""
 
@@ -139,6 +153,19 @@ class StreamOptions(ctypes.Structure):
         ("reserved", ctypes.c_int32),
         ("abort_callback", AbortCallback),
         ("abort_user_data", ctypes.c_void_p),
+        ("detector", ctypes.POINTER(DetectorOptions)),
+    ]
+
+
+class Detection(ctypes.Structure):
+    """swl_detection (output only, no struct_size: the library's arrays have this stride)"""
+
+    _fields_ = [
+        ("class_index", ctypes.c_int32),
+        ("score", ctypes.c_float),
+        ("frame", ctypes.c_int64),
+        ("seconds", ctypes.c_double),
+        ("label", ctypes.c_char_p),
     ]
 
 
@@ -151,7 +178,9 @@ EXPECTED_SIZES: Dict[str, int] = {
     "swl_run_report": 96,
     "swl_session_options": 32,
     "swl_sampler": 16,
-    "swl_stream_options": 32,
+    "swl_stream_options": 40,
+    "swl_detector_options": 48,
+    "swl_detection": 32,
 }
 
 # The mirror of each C struct, by its C name.
@@ -164,12 +193,18 @@ STRUCTS: Dict[str, Type[ctypes.Structure]] = {
     "swl_session_options": SessionOptions,
     "swl_sampler": Sampler,
     "swl_stream_options": StreamOptions,
+    "swl_detector_options": DetectorOptions,
+}
+
+# Output-only structs (no struct_size, no _init), laid out as the header says.
+OUTPUT_STRUCTS: Dict[str, Type[ctypes.Structure]] = {
+    "swl_detection": Detection,
 }
 
 
 def check_layout() -> None:
     """Raises ImportError if a mirror's size differs from the C layout (e.g. on a 32-bit Python)."""
-    for c_name, struct in STRUCTS.items():
+    for c_name, struct in {**STRUCTS, **OUTPUT_STRUCTS}.items():
         got, want = ctypes.sizeof(struct), EXPECTED_SIZES[c_name]
         if got != want:
             raise ImportError(

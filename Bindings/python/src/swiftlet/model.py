@@ -16,7 +16,7 @@ from ._library import decode, lib
 from .budget import Budget, RunReport
 from .errors import BusyError, InvalidArgumentError, StateError
 from .session import Generation, Session
-from .stream import Stream
+from .stream import Detector, Stream
 from .tensors import TensorInfo
 from .text import Detokenizer, detokenize, tokenize
 
@@ -192,7 +192,7 @@ class Model(OwnedHandle):
             return Session._create(handle, self._inputs, threads, abort, calibrate)
 
     def stream(self, pcm: bool = False, *, budget: Optional[Budget] = None, threads: int = 0,
-               abort: Optional[Callable[[], bool]] = None) -> Stream:
+               abort: Optional[Callable[[], bool]] = None, detect: Union[bool, Detector] = False) -> Stream:
         """A stream for frame-by-frame inference (LMUFormer and the test model).
 
         Args:
@@ -201,9 +201,11 @@ class Model(OwnedHandle):
             budget: an early-decision budget (``early_fraction``/``expected_frames``, ``early_margin``).
             threads: compute threads; 0 = 1 (per-frame work is too small to split).
             abort: as for :meth:`session`, polled between frames.
+            detect: spot words (``True``: the default :class:`Detector`); read them from
+                :attr:`Stream.detections` after each push or flush.
         """
         with self._use() as handle:
-            stream = Stream._create(handle, pcm, threads, abort)
+            stream = Stream._create(handle, pcm, threads, abort, detect)
         if budget is not None:
             try:
                 stream.set_budget(budget)

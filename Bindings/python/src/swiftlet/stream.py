@@ -3,19 +3,52 @@
 from __future__ import annotations
 
 import ctypes
-from typing import Any, Callable, Optional
+from dataclasses import dataclass
+from typing import Any, Callable, List, Optional, Sequence
 
 import numpy as np
 
 from . import _structs as S
 from ._handle import AbortHook, ExclusiveHandle, created as _created, null_abort, report_series
-from ._library import lib
+from ._library import decode, lib
 from .budget import KNOWN_VALUES, Budget, RunReport
 from .errors import InvalidArgumentError, NotFoundError, ShapeError
 from .tensors import copy_rows
 
 STREAM_FRAMES = 0
 STREAM_PCM = 1
+
+
+@dataclass(frozen=True)
+class Detector:
+    """Word detection on a stream (``Model.stream(pcm=True, detect=Detector(...))``).
+
+    Per frame, the posteriors (softmax of the model's logits for that frame alone) are averaged over
+    ``window`` seconds; a word class reaching ``threshold`` is reported once, at its peak (at most one
+    window after it), and no other word starts for ``hold_off`` seconds after it. ``frame_seconds``:
+    seconds per frame (None: the model's audio frame shift, 10 ms without one). ``background``: class
+    indices never reported; None: the classes whose label is silence, unknown, background,
+    background_noise or noise (any case, with surrounding ``_``: ``_silence_``, ``_unknown_``).
+    A detecting stream listens until flushed (a PCM stream does not end at the model's clip length).
+    """
+
+    threshold: float = 0.5
+    window: float = 0.3
+    hold_off: float = 0.3
+    frame_seconds: Optional[float] = None
+    background: Optional[Sequence[int]] = None
+
+
+@dataclass(frozen=True)
+class Detection:
+    """A word found by a detecting stream: its class name and index, where it is (``seconds`` into
+    the input; ``frame``, counted from the stream's start or reset) and its smoothed posterior."""
+
+    word: str
+    class_index: int
+    seconds: float
+    score: float
+    frame: int
 
 
 class Stream(ExclusiveHandle):
@@ -30,7 +63,7 @@ class Stream(ExclusiveHandle):
 
     @classmethod
     def _create(cls, model_handle: int, pcm: bool, threads: int,
-                abort: Optional[Callable[[], bool]]) -> "Stream":
+                abort: Optional[Callable[[], bool]], detect: Any = None) -> "Stream":
         if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or not 0 <= threads < 2 ** 31:
             raise InvalidArgumentError(f"threads must be an integer >= 0, got {threads!r}")
         options = S.new(S.StreamOptions)
@@ -38,14 +71,34 @@ class Stream(ExclusiveHandle):
         options.n_threads = int(threads)
         hook = AbortHook(abort) if abort is not None else None
         options.abort_callback = hook.c_function if hook else null_abort()
+        if detect is True:
+            detect = Detector()
+        if detect is not None and detect is not False:
+            if not isinstance(detect, Detector):
+                raise InvalidArgumentError(f"detect must be True or a swiftlet.Detector, got {detect!r}")
+            c_detector = S.new(S.DetectorOptions)
+            c_detector.threshold = detect.threshold
+            c_detector.window_seconds = detect.window
+            c_detector.hold_off_seconds = detect.hold_off
+            c_detector.frame_seconds = detect.frame_seconds or 0.0
+            if detect.background is not None:
+                background = np.ascontiguousarray(np.asarray(list(detect.background), dtype=np.int64))
+                if background.size and (background.min() < -2 ** 31 or background.max() >= 2 ** 31):
+                    raise InvalidArgumentError(f"background classes {list(detect.background)} are out of range")
+                background = background.astype(np.int32)
+                keep = (ctypes.c_int32 * max(background.size, 1))(*background.tolist())
+                c_detector.background = ctypes.cast(keep, ctypes.POINTER(ctypes.c_int32))
+                c_detector.n_background = background.size
+            options.detector = ctypes.pointer(c_detector)
         out = ctypes.c_void_p()
         lib.swl_stream_create(model_handle, ctypes.byref(options), ctypes.byref(out))
-        return cls(_created(out.value), pcm, hook)
+        return cls(_created(out.value), pcm, hook, detecting=options.detector is not None and bool(options.detector))
 
-    def __init__(self, handle: int, pcm: bool, hook: Optional[AbortHook]) -> None:
+    def __init__(self, handle: int, pcm: bool, hook: Optional[AbortHook], detecting: bool = False) -> None:
         """Not public: use ``Model.stream()``."""
         super().__init__(handle, lib.swl_stream_free, hook)
         self._pcm = pcm
+        self._detecting = detecting
         width = ctypes.c_uint64()
         lib.swl_stream_frame_width(handle, ctypes.byref(width))
         self._frame_width = int(width.value)
@@ -56,6 +109,27 @@ class Stream(ExclusiveHandle):
     def pcm(self) -> bool:
         """True if this stream takes PCM samples (``push_pcm``), False for feature frames (``push``)."""
         return self._pcm
+
+    @property
+    def detecting(self) -> bool:
+        """True if this stream was made with a detector (``Model.stream(detect=...)``)."""
+        return self._detecting
+
+    @property
+    def detections(self) -> List[Detection]:
+        """The words the last push or flush completed, in order (a flush also reports a word still
+        open at the end of the input).
+
+        Raises:
+            StateError: the stream was made without a detector.
+        """
+        with self._use() as handle:
+            pointer = ctypes.POINTER(S.Detection)()
+            n = ctypes.c_uint64()
+            lib.swl_stream_detections(handle, ctypes.byref(pointer), ctypes.byref(n))
+            return [Detection(word=decode(d.label), class_index=int(d.class_index), seconds=float(d.seconds),
+                              score=float(d.score), frame=int(d.frame))
+                    for d in (pointer[i] for i in range(n.value))]
 
     @property
     def frame_width(self) -> int:

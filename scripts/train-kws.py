@@ -1,0 +1,429 @@
+#!/usr/bin/env python3
+"""Trains a small streaming keyword model — the official LMUFormer `lmu_rnn_conv1d` — on words spoken by
+espeak-ng, and writes it as a test fixture that `swiftlet stream --detect` can use.
+
+    /opt/bench-venv/bin/python scripts/train-kws.py --official /path/to/LMUFormer \\
+        [--out Tests/Fixtures/kws-detect] [--steps 1500] [--dim 64]
+
+Needs: espeak-ng and sox (Debian packages), and in Python torch, numpy, and what the official code
+imports (timm, scipy, spikingjelly 0.0.0.0.14 — the plain model builds no spiking neuron, but the
+module imports it). `--official` is a checkout of https://github.com/zeyuliu1037/LMUFormer (or its
+src/ folder); nothing from it is copied into this repository.
+
+What it does:
+ 1. Synthesises each keyword (yes no up down left right on off stop go) and ~40 other words (the
+    `_unknown_` class) with espeak-ng over voices × variants × speeds × pitches, resampled to 16 kHz
+    (cached in --cache). Two voice variants are held out for validation and the test sentence.
+ 2. Composes 4 s training streams: one to four words at random gaps over silence (digital zero or
+    low noise), random gains.
+ 3. Features: the Kaldi fbank of the official data loader (128 mel bins, 25/10 ms, Hann, htk_compat),
+    reimplemented here in torch and checked against Tests/Fixtures/fbank-test; normalised with the
+    official Speech Commands statistics — exactly what Swiftlet's PCM streams compute.
+ 4. Model: the official `lmu_rnn_conv1d(in_channels=128, embed_dims=--dim, depths=1, mlp_ratios=2,
+    num_classes=12)`. The official forward averages the head over time; a streaming detector needs a
+    prediction per frame, so training takes `model.head` of every frame of
+    `model.forward_features(x)` (the official modules, unchanged) with a per-frame cross entropy:
+    frames from the middle of a word to 0.2 s after its end carry the word's class, the word's first
+    half is not scored, everything else is `_silence_`. The official LMU cell's FFT form is built for
+    128-step inputs; for the 400-frame streams its forward is replaced *at training time only* by the
+    same convolution with the impulse response A^t·B extended to the input length — what the
+    cell's recurrent form (and Swiftlet's stream) computes. The state dict keeps the official names
+    and buffers (H and fft_H for 128 steps).
+ 5. Writes checkpoint.safetensors, config.json (`target_frames: 0`: a continuous stream, not a clip),
+    labels.txt, and sentence.wav + sentence.json: "yes … stop … go" spoken by a held-out voice with
+    pauses, and where each word is, for the detection test.
+
+Class order follows Speech Commands: _silence_, _unknown_, yes, no, up, down, left, right, on, off,
+stop, go. The `trained models` issue extends this script for a larger kws.swl: raise --dim, --steps,
+and add voices or real recordings to `corpus()`.
+"""
+import argparse
+import concurrent.futures
+import importlib
+import importlib.machinery
+import json
+import math
+import os
+import struct
+import subprocess
+import sys
+import time
+import types
+
+import numpy as np
+
+KEYWORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
+LABELS = ["_silence_", "_unknown_"] + KEYWORDS
+UNKNOWN = ["bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree", "wow", "one", "two",
+           "three", "four", "five", "six", "seven", "eight", "nine", "zero", "learn", "follow", "forward",
+           "backward", "visual", "hello", "the", "and", "please", "turn", "light", "now", "yellow", "note",
+           "door", "left-hand", "goat", "stoop", "yet", "of"]
+VOICES = ["en", "en-us", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us-nyc", "en-gb-x-gbclan",
+          "en-gb-x-gbcwmd"]
+VARIANTS = ["", "m1", "m2", "m3", "m5", "m6", "m7", "f1", "f2", "f3", "f5", "klatt", "klatt2"]
+HELD_OUT = ["m4", "f4"]  # never in training: validation and the test sentence
+RATE = 16000
+SHIFT, WIN = 160, 400
+MEAN, STD = -6.845978, 5.5654526
+SECONDS = 4.0
+
+
+# ------------------------------------------------------------------------------------------------
+# Speech
+
+
+def speak(text, voice, speed, pitch, gap=0):
+    """espeak-ng → 16 kHz mono int16."""
+    cmd = ["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "--stdout"]
+    if gap:
+        cmd += ["-g", str(gap)]
+    wav = subprocess.run(cmd + [text], check=True, capture_output=True).stdout
+    raw = subprocess.run(["sox", "-t", "wav", "-", "-r", str(RATE), "-c", "1", "-b", "16", "-e", "signed",
+                          "-t", "raw", "-"], input=wav, check=True, capture_output=True).stdout
+    return np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768
+
+
+def trim(x, rel=0.03):
+    """The spoken part: from the first to the last sample above rel × the peak."""
+    idx = np.nonzero(np.abs(x) > rel * np.abs(x).max())[0]
+    return x[idx[0]:idx[-1] + 1] if len(idx) else x
+
+
+def corpus(cache, variants, per_word, seed):
+    """{class index: [utterances]} for every keyword and unknown word, cached as .npz."""
+    if os.path.exists(cache):
+        z = np.load(cache, allow_pickle=True)
+        return z["data"].item()
+    rng = np.random.default_rng(seed)
+    jobs = []
+    for label, words in [(LABELS.index(k), [k]) for k in KEYWORDS] + [(1, UNKNOWN)]:
+        n = per_word if label != 1 else max(per_word // 4, 4)
+        for w in words:
+            for _ in range(n):
+                v = VOICES[rng.integers(len(VOICES))]
+                var = variants[rng.integers(len(variants))]
+                jobs.append((label, w, v + ("+" + var if var else ""), int(rng.integers(110, 230)),
+                             int(rng.integers(20, 80))))
+    data = {}
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        for (label, *_), x in zip(jobs, pool.map(lambda j: trim(speak(*j[1:])), jobs)):
+            data.setdefault(label, []).append(x)
+    os.makedirs(os.path.dirname(cache) or ".", exist_ok=True)
+    np.savez(cache, data=np.array(data, dtype=object))
+    return data
+
+
+def compose(data, rng, seconds=SECONDS):
+    """A stream of words over background; returns samples and [(class, start, end)] in samples."""
+    n = int(seconds * RATE)
+    if rng.random() < 0.25:
+        x = np.zeros(n, np.float32)
+    else:
+        x = (rng.normal(0, 1, n) * 10 ** rng.uniform(-4.5, -2.3)).astype(np.float32)
+        if rng.random() < 0.3:  # brown-ish noise
+            x = np.cumsum(x) * 0.05
+            x -= np.convolve(x, np.ones(801) / 801, mode="same")
+            x = x.astype(np.float32)
+    words = []
+    pos = int(rng.uniform(0.05, 0.8) * RATE)
+    for _ in range(int(rng.integers(1, 5))):
+        label = 1 if rng.random() < 0.2 else int(rng.integers(2, len(LABELS)))
+        u = data[label][rng.integers(len(data[label]))] * 10 ** rng.uniform(-1.2, 0.1)
+        if pos + len(u) > n:
+            break
+        x[pos:pos + len(u)] += u
+        words.append((label, pos, pos + len(u)))
+        pos += len(u) + int(rng.uniform(0.15, 1.0) * RATE)
+    return np.clip(x, -1, 1), words
+
+
+def targets(words, frames):
+    """Per-frame classes: the word from its middle to 0.2 s after its end, -100 (unscored) in its first
+    half, _silence_ elsewhere."""
+    y = np.zeros(frames, np.int64)
+    centre = np.arange(frames) * SHIFT + WIN // 2
+    for label, s, e in words:
+        y[(centre >= s - 0.05 * RATE) & (centre < s + 0.5 * (e - s))] = -100
+        y[(centre >= s + 0.5 * (e - s)) & (centre < e + 0.2 * RATE)] = label
+    return y
+
+
+# ------------------------------------------------------------------------------------------------
+# Features: torchaudio.compliance.kaldi.fbank as the official loader calls it
+
+
+def mel_banks(torch, bins=128, fft=512, low=20.0, high=RATE / 2):
+    mel = lambda f: 1127.0 * np.log(1.0 + f / 700.0)
+    lo, hi = mel(low), mel(high)
+    delta = (hi - lo) / (bins + 1)
+    b = np.arange(bins)[:, None]
+    left, centre, right = lo + b * delta, lo + (b + 1) * delta, lo + (b + 2) * delta
+    m = mel(RATE / fft * np.arange(fft // 2))[None, :]
+    w = np.maximum(0, np.minimum((m - left) / (centre - left), (right - m) / (right - centre)))
+    w = np.concatenate([w, np.zeros((bins, 1))], axis=1)  # the Nyquist bin
+    return torch.tensor(w.T, dtype=torch.float64)
+
+
+def fbank(torch, x, banks):
+    """x [B, samples] float (int16 / 32768) → log-mel [B, frames, 128], float32."""
+    x = x.to(torch.float64)
+    frames = x.unfold(-1, WIN, SHIFT)
+    frames = frames - frames.mean(-1, keepdim=True)
+    prev = torch.cat([frames[..., :1], frames[..., :-1]], -1)
+    frames = frames - 0.97 * prev
+    frames = frames * torch.hann_window(WIN, periodic=False, dtype=torch.float64)
+    spec = torch.fft.rfft(frames, n=512).abs() ** 2
+    e = spec @ banks
+    return torch.log(torch.clamp(e, min=float(np.finfo(np.float32).eps))).to(torch.float32)
+
+
+def normalise(f):
+    return (f - MEAN) / (2 * STD)
+
+
+# ------------------------------------------------------------------------------------------------
+# The official model
+
+
+def load_official(path):
+    src = path if os.path.exists(os.path.join(path, "lmu_rnn.py")) else os.path.join(path, "src")
+    if not os.path.exists(os.path.join(src, "lmu_rnn.py")):
+        sys.exit(f"{path}: no lmu_rnn.py (give the LMUFormer checkout or its src/ folder)")
+    sys.path.insert(0, src)
+    try:
+        importlib.import_module("sklearn.metrics")
+    except ImportError:  # utilities/stats.py imports scikit-learn for metrics only
+        for n in ("sklearn", "sklearn.metrics"):
+            mod = types.ModuleType(n)
+            mod.__spec__ = importlib.machinery.ModuleSpec(n, None)
+            sys.modules[n] = mod
+        sys.modules["sklearn"].metrics = sys.modules["sklearn.metrics"]
+    return importlib.import_module("lmu_rnn"), importlib.import_module("blocks.lmu_cell")
+
+
+def long_input_forward(torch, cell_class):
+    """The LMU cell's FFT forward for any input length, with the impulse response A^t B extended to it."""
+    official = cell_class.forward
+    cache = {}
+
+    def forward(self, x):
+        n = x.shape[1]
+        if n == self.seq_len:
+            return official(self, x)
+        key = (id(self), n)
+        if key not in cache:
+            with torch.no_grad():
+                a, b = self.A.double(), self.B.double()
+                h, cur = [], b
+                for _ in range(n):
+                    h.append(cur)
+                    cur = a @ cur
+                h = torch.cat(h, -1).float()
+                cache[key] = torch.fft.rfft(h, n=2 * n, dim=-1)
+        u = self.f_u(self.W_u(x))
+        fu = torch.fft.rfft(u.permute(0, 2, 1), n=2 * n, dim=-1)
+        m = torch.fft.irfft(fu * cache[key].unsqueeze(0), n=2 * n, dim=-1)[:, :, :n].permute(0, 2, 1)
+        return self.f_h(self.W_h(torch.cat((m, x), dim=-1))), None
+
+    cell_class.forward = forward
+
+
+def frame_logits(model, feats):
+    """[B, T, F] → per-frame logits [B, T, K]: the official modules, the head on every frame."""
+    x = model.forward_features(feats.unsqueeze(1))
+    return model.head(x.permute(0, 2, 1))
+
+
+# ------------------------------------------------------------------------------------------------
+# Output
+
+
+def write_safetensors(path, tensors):
+    names = sorted(tensors)
+    kinds = {np.dtype(np.float32): "F32", np.dtype(np.int64): "I64", np.dtype(np.complex64): "C64"}
+    meta, blobs, offset = {}, [], 0
+    for name in names:
+        blob = np.ascontiguousarray(tensors[name]).tobytes()
+        meta[name] = {"dtype": kinds[tensors[name].dtype], "shape": list(tensors[name].shape),
+                      "data_offsets": [offset, offset + len(blob)]}
+        offset += len(blob)
+        blobs.append(blob)
+    head = json.dumps(meta, separators=(",", ":")).encode()
+    head += b" " * (-len(head) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(head)) + head + b"".join(blobs))
+
+
+def write_wav(path, x):
+    pcm = (np.clip(x, -1, 1) * 32767).astype("<i2").tobytes()
+    with open(path, "wb") as f:
+        f.write(b"RIFF" + struct.pack("<I", 36 + len(pcm)) + b"WAVEfmt " +
+                struct.pack("<IHHIIHH", 16, 1, 1, RATE, 2 * RATE, 2, 16) + b"data" + struct.pack("<I", len(pcm)) + pcm)
+
+
+def sentence(words, voice, speed, pitch, gaps, seed):
+    """Words spoken one by one and joined with pauses over low noise; returns samples and word spans."""
+    rng = np.random.default_rng(seed)
+    parts, spans, pos = [np.zeros(int(0.4 * RATE), np.float32)], [], int(0.4 * RATE)
+    for w, gap in zip(words, gaps):
+        u = trim(speak(w, voice, speed, pitch)) * 0.6
+        spans.append((w, pos / RATE, (pos + len(u)) / RATE))
+        parts += [u, np.zeros(int(gap * RATE), np.float32)]
+        pos += len(u) + int(gap * RATE)
+    x = np.concatenate(parts)
+    return x + (rng.normal(0, 3e-4, len(x))).astype(np.float32), spans
+
+
+def evaluate_detection(args):
+    """Held-out sentences through `swiftlet stream --detect`: three to five words (keywords and unknown
+    words) spoken by held-out voice variants with pauses; counts keywords found in order, missed,
+    and reported where none was said."""
+    import difflib
+    import tempfile
+    rng = np.random.default_rng(args.seed + 7)
+    work = tempfile.mkdtemp(prefix="kws-eval-")
+    model = f"{work}/kws.swl"
+    subprocess.run([args.swiftlet, "convert", "--quiet", "--family", "lmuformer", "--config", f"{args.out}/config.json",
+                    "--checkpoint", f"{args.out}/checkpoint.safetensors", "--labels", f"{args.out}/labels.txt",
+                    "--output", model], check=True)
+    said_total = hits = false_alarms = exact = others = 0
+    for i in range(args.evaluate):
+        words = [KEYWORDS[rng.integers(len(KEYWORDS))] if rng.random() < 0.8 else UNKNOWN[rng.integers(len(UNKNOWN))]
+                 for _ in range(int(rng.integers(3, 6)))]
+        voice = VOICES[rng.integers(len(VOICES))] + "+" + HELD_OUT[rng.integers(len(HELD_OUT))]
+        x, _ = sentence(words, voice, int(rng.integers(120, 200)), int(rng.integers(30, 70)),
+                        rng.uniform(0.3, 0.9, len(words)), args.seed + i)
+        write_wav(f"{work}/s.wav", x)
+        out = subprocess.run([args.swiftlet, "stream", model, "--wav", f"{work}/s.wav", "--detect"],
+                             check=True, capture_output=True, text=True).stdout.split()
+        found = out[1::3]
+        said = [w for w in words if w in KEYWORDS]
+        match = sum(b.size for b in difflib.SequenceMatcher(a=said, b=found).get_matching_blocks())
+        said_total += len(said)
+        others += len(words) - len(said)
+        hits += match
+        false_alarms += len(found) - match
+        exact += found == said
+    print(f"held-out sentences: {args.evaluate}, keywords said {said_total}, found in order {hits} "
+          f"({100 * hits / max(said_total, 1):.1f} %), false alarms {false_alarms} (with {others} other words said), "
+          f"sentences exactly right {exact} ({100 * exact / max(args.evaluate, 1):.0f} %)", flush=True)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--official", help="checkout of zeyuliu1037/LMUFormer (or its src/); needed to train")
+    ap.add_argument("--out", default="Tests/Fixtures/kws-detect")
+    ap.add_argument("--cache", default="/tmp/swiftlet-kws/corpus.npz")
+    ap.add_argument("--per-word", type=int, default=160, help="utterances per keyword (unknown words: a quarter)")
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--batch", type=int, default=24)
+    ap.add_argument("--dim", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=12)
+    ap.add_argument("--swiftlet", help="a swiftlet binary: after training, evaluate detection with it")
+    ap.add_argument("--evaluate", type=int, default=100, help="held-out sentences to evaluate (with --swiftlet)")
+    ap.add_argument("--evaluate-only", action="store_true", help="evaluate the model already in --out")
+    args = ap.parse_args()
+    if args.evaluate_only:
+        evaluate_detection(args)
+        return
+    if not args.official:
+        ap.error("--official is needed to train")
+
+    import torch
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(args.threads)
+    t0 = time.time()
+    rng = np.random.default_rng(args.seed)
+
+    # The features must be the runtime's: check against the fbank fixture first.
+    banks = mel_banks(torch)
+    fx = "Tests/Fixtures/fbank-test"
+    for clip in ("clip0", "clip1"):
+        pcm = np.frombuffer(open(f"{fx}/{clip}.wav", "rb").read()[44:], dtype="<i2").astype(np.float32) / 32768
+        mine = fbank(torch, torch.from_numpy(pcm)[None], banks)[0].numpy()
+        ref = np.load(f"{fx}/{clip}_fbank_raw.npy")
+        err = np.abs(mine - ref).max()
+        assert mine.shape == ref.shape and err < 1e-3, (clip, mine.shape, ref.shape, err)
+    print(f"fbank matches the fixture; synthesising (cache {args.cache}) ...", flush=True)
+
+    train = corpus(args.cache, VARIANTS, args.per_word, args.seed)
+    held = corpus(args.cache.replace(".npz", "-heldout.npz"), HELD_OUT, max(args.per_word // 8, 8), args.seed + 1)
+    print(f"{sum(map(len, train.values()))} training and {sum(map(len, held.values()))} held-out utterances "
+          f"({time.time() - t0:.0f} s)", flush=True)
+
+    lmu_rnn, lmu_cell = load_official(args.official)
+    long_input_forward(torch, lmu_cell.LMUFFTCell)
+    config = {"model": "lmu_rnn_conv1d", "in_channels": 128, "embed_dims": args.dim, "depths": 1,
+              "mlp_ratios": 2, "num_heads": 1, "num_classes": len(LABELS)}
+    model = lmu_rnn.lmu_rnn_conv1d(**{k: v for k, v in config.items() if k != "model"})
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=args.steps, pct_start=0.1)
+    weight = torch.ones(len(LABELS))
+    weight[0] = 0.3  # silence frames are the majority
+
+    def make(source, n):
+        xs, ys = [], []
+        for _ in range(n):
+            x, words = compose(source, rng)
+            xs.append(x)
+            ys.append(targets(words, 1 + (len(x) - WIN) // SHIFT))
+        feats = normalise(fbank(torch, torch.from_numpy(np.stack(xs)), banks))
+        return feats, torch.from_numpy(np.stack(ys))
+
+    val = [make(held, args.batch) for _ in range(4)]
+
+    def evaluate():
+        model.eval()
+        right = total = 0
+        with torch.no_grad():
+            for feats, y in val:
+                pred = frame_logits(model, feats).argmax(-1)
+                mask = y > 0  # word frames
+                right += int((pred[mask] == y[mask]).sum())
+                total += int(mask.sum())
+        model.train()
+        return right / max(total, 1)
+
+    model.train()
+    for step in range(1, args.steps + 1):
+        feats, y = make(train, args.batch)
+        logits = frame_logits(model, feats)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, len(LABELS)), y.reshape(-1),
+                                                 weight=weight, ignore_index=-100)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        if step % 100 == 0 or step == args.steps:
+            print(f"step {step}: loss {loss.item():.3f}, held-out word-frame accuracy {evaluate():.3f} "
+                  f"({time.time() - t0:.0f} s)", flush=True)
+
+    model.eval()
+    os.makedirs(args.out, exist_ok=True)
+    sd = {k: v.detach().numpy() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    write_safetensors(f"{args.out}/checkpoint.safetensors", sd)
+    with open(f"{args.out}/config.json", "w") as f:
+        json.dump({"constructor": {**config, "audio_mean": MEAN, "audio_std": STD, "target_frames": 0},
+                   "note": "trained on espeak-ng keywords by scripts/train-kws.py; per-frame head (see README)",
+                   "steps": args.steps, "seed": args.seed,
+                   "heldout_word_frame_accuracy": round(evaluate(), 4)}, f, indent=2)
+        f.write("\n")
+    with open(f"{args.out}/labels.txt", "w") as f:
+        f.write("\n".join(LABELS) + "\n")
+
+    # The test sentence: a held-out voice variant, words the test expects in order.
+    x, spans = sentence(["yes", "stop", "go"], "en-us+f4", 150, 55, [0.7, 0.7, 0.6], args.seed)
+    write_wav(f"{args.out}/sentence.wav", x)
+    with open(f"{args.out}/sentence.json", "w") as f:
+        json.dump({"voice": "en-us+f4", "speed": 150, "pitch": 55,
+                   "words": [{"word": w, "start": round(s, 3), "end": round(e, 3)} for w, s, e in spans]}, f, indent=2)
+        f.write("\n")
+    print(f"wrote {args.out} in {time.time() - t0:.0f} s", flush=True)
+    if args.swiftlet:
+        evaluate_detection(args)
+
+
+if __name__ == "__main__":
+    main()
