@@ -13,7 +13,8 @@ public enum Labels {
         }
         guard names.count == classes else {
             throw ModelError(
-                .format, "\(key) has \(names.count) names, but the model has \(classes) classes; convert it again with --labels")
+                .format,
+                "\(key) has \(names.count) names, but the model has \(classes) classes; convert it again with --labels")
         }
         for (i, name) in names.enumerated() {
             guard !name.isEmpty, name.utf8.count <= GeneralSchema.maxLabelBytes else {
