@@ -13,16 +13,19 @@ public struct ConvertOptions: Sendable {
     public var name: String?
     /// `general.labels`: one name per output class (the loader checks the count).
     public var labels: [String]?
+    /// `image.*`: how images become the model's input (image classifiers: vit).
+    public var preprocess: PreprocessConfig?
 
     public init(
         weightDType: DType = .f32, tableDType: DType = .f32, compress: Bool = false, name: String? = nil,
-        labels: [String]? = nil
+        labels: [String]? = nil, preprocess: PreprocessConfig? = nil
     ) {
         self.weightDType = weightDType
         self.tableDType = tableDType
         self.compress = compress
         self.name = name
         self.labels = labels
+        self.preprocess = preprocess
     }
 }
 
@@ -192,6 +195,10 @@ public enum Converter {
         out.metadata(GeneralSchema.Key.converter, .string(version))
         if let name = options.name { out.metadata(GeneralSchema.Key.name, .string(name)) }
         if let labels = options.labels { out.metadata(GeneralSchema.Key.labels, .strings(labels)) }
+        if options.preprocess != nil, converter.family != ViTSchema.family {
+            throw ConvertError(
+                "--preprocess is for image classifiers (vit); the \(converter.family) family takes no images")
+        }
         try converter.convert(checkpoint, config: config, options: options, into: &out)
         return out
     }

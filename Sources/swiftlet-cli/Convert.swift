@@ -23,8 +23,16 @@ struct Convert: ParsableCommand {
             bytes. The file is written to a temporary name, synced and renamed, so a failed conversion
             never leaves a half-written model behind.
 
+            An image classifier (vit) converted with --preprocess and --labels runs on image files:
+            `swiftlet run deit.swl --image photo.jpg --top 5`. The --preprocess file is timm's pretrained_cfg
+            (`json.dump(model.pretrained_cfg, f)`, or a Hugging Face timm config.json, which holds it): keys it
+            leaves out take timm's defaults (bicubic, crop_pct 0.875, center, ImageNet mean and std) with a
+            warning; input_size must be the model's; crop_mode border and the nearest and hamming filters are
+            refused.
+
             Example:
-              swiftlet convert --family vit --config kwargs.json --checkpoint deit_tiny.pth --output deit.swl
+              swiftlet convert --family vit --config kwargs.json --checkpoint deit_tiny.pth --output deit.swl \\
+                  --preprocess pretrained_cfg.json --labels imagenet_classes.txt
             """)
 
     @Option(help: ArgumentHelp("Model family: \(Converter.families.map { $0.family }.joined(separator: ", "))."))
@@ -62,6 +70,12 @@ struct Convert: ParsableCommand {
     )
     var labels: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "ViT: timm's pretrained_cfg as JSON (interpolation, crop_pct, crop_mode, mean, std, input_size), stored as image.* metadata so that `run --image` can preprocess images.",
+            valueName: "cfg.json"))
+    var preprocess: String?
+
     @Flag(help: "Compress tensors with zstd (floats are byte-shuffled first). Smaller files, slower first use.")
     var compress = false
 
@@ -75,7 +89,12 @@ struct Convert: ParsableCommand {
         let options = ConvertOptions(
             weightDType: try parseDType(dtype, "--dtype", allowQ8: true),
             tableDType: try parseDType(tableDType, "--table-dtype", allowQ8: true),
-            compress: compress, name: name, labels: try labels.map(readLabels))
+            compress: compress, name: name, labels: try labels.map(readLabels),
+            preprocess: try preprocess.map { path in
+                do { return try PreprocessConfig(path: path) } catch let e as ConvertError {
+                    throw ValidationError("--preprocess: \(e.message)")
+                }
+            })
         let start = Date()
         do {
             let warnings = try Converter.convert(
@@ -90,11 +109,17 @@ struct Convert: ParsableCommand {
         } catch let e as FormatError {
             failAndExit(e.message)
         }
-        if options.labels != nil {
-            // The loader checks the count against the model's classes; a wrong list must not stay behind.
-            do { _ = try Model(path: output) } catch {
+        if options.labels != nil || options.preprocess != nil {
+            // The loader checks the labels against the model's classes and the image.* keys; a file it
+            // refuses must not stay behind.
+            do {
+                let m = try Model(path: output)
+                if options.preprocess != nil { _ = try m.imageInputShape }
+            } catch {
                 try? FileManager.default.removeItem(atPath: output)
-                failAndExit("--labels: \(error.message)")
+                failAndExit(
+                    "\([options.labels.map { _ in "--labels" }, options.preprocess.map { _ in "--preprocess" }].compactMap { $0 }.joined(separator: ", ")): \(error.message)"
+                )
             }
         }
         if !quiet {

@@ -14,14 +14,20 @@ Writes, next to this script:
 - decode/*.png, decode/*.jpg and decode/<file>.npy: image files of every kind the decoder handles,
   and what `PIL.Image.open(f).convert("RGB")` makes of each (timm's loader), uint8 [H, W, 3].
   decode/grey16.png and decode/cmyk.jpg are refused by the decoder; they have no .npy.
+- damaged/*: damaged and unsupported files made from the good ones (truncated, bad CRCs, corrupt
+  compressed data, zero and absurd sizes, other formats), and damaged/pillow.json: what Pillow does with
+  each. The decoder refuses every one.
 - pretrained_cfg.json, labels.txt: preprocessing and class names for the vit-tiny-test model.
 - e2e_<file>_input.npy, e2e_<file>_logits.npy: for photo.jpg and photo.png, timm's transform of the
   decoded file under pretrained_cfg.json ([1, 3, 32, 32]) and the vit-tiny-test model's logits on it
-  (timm VisionTransformer in float64 with the fixture's float32 weights, no token merging) [1, 10].
+  (timm VisionTransformer in float64 with the fixture's float32 weights, no token merging) [1, 10];
+  e2e_<file>_pixels.npy: the decoded file (uint8 [H, W, 3]); e2e_<file>_top5.txt: the five most likely
+  classes as `swiftlet run --image --top 5` prints them (softmax score, class, name).
 """
 
 import io
 import json
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -215,6 +221,96 @@ def make_files():
         np.save(d / f"{name}.npy", decoded)
 
 
+# ---- damaged files ------------------------------------------------------------------------------
+
+def make_damaged():
+    """Damaged and unsupported files (damaged/), made from the good ones above, and what Pillow does
+    with each (damaged/pillow.json: "refused: <error>" or "loads"). The decoder refuses all of them."""
+    d = HERE / "damaged"
+    d.mkdir(exist_ok=True)
+    good_png = (HERE / "decode" / "rgb8.png").read_bytes()
+    good_jpg = (HERE / "decode" / "baseline420.jpg").read_bytes()
+
+    def with_chunk(data, kind, new_body, fix_crc=True):
+        """`data` with the first chunk of `kind` given a new body (and a correct or stale CRC)."""
+        pos = 8
+        while pos < len(data):
+            n = struct.unpack(">I", data[pos:pos + 4])[0]
+            if data[pos + 4:pos + 8] == kind:
+                crc = data[pos + 8 + n:pos + 12 + n]
+                chunk = png_chunk(kind, new_body) if fix_crc else struct.pack(">I", len(new_body)) + kind + new_body + crc
+                return data[:pos] + chunk + data[pos + 12 + n:]
+            pos += 12 + n
+        raise ValueError(kind)
+
+    def chunk_body(data, kind):
+        pos = 8
+        while True:
+            n = struct.unpack(">I", data[pos:pos + 4])[0]
+            if data[pos + 4:pos + 8] == kind:
+                return data[pos + 8:pos + 8 + n]
+            pos += 12 + n
+
+    ihdr = bytearray(chunk_body(good_png, b"IHDR"))
+    idat = bytearray(chunk_body(good_png, b"IDAT"))
+
+    def ihdr_size(w, h):
+        b = bytearray(ihdr)
+        b[0:8] = struct.pack(">II", w, h)
+        return bytes(b)
+
+    flipped_ihdr = bytearray(ihdr)
+    flipped_ihdr[3] ^= 0x40
+    flipped_idat = bytearray(idat)
+    flipped_idat[len(idat) // 2] ^= 0x01
+    bad_zlib = bytearray(idat)
+    bad_zlib[2:40] = bytes(38)  # the deflate stream's first blocks zeroed
+    files = {
+        "truncated.png": good_png[:len(good_png) // 2],
+        "no_iend.png": good_png[:-12],
+        "signature_only.png": good_png[:8],
+        "header_crc.png": with_chunk(good_png, b"IHDR", bytes(flipped_ihdr), fix_crc=False),
+        "data_crc.png": with_chunk(good_png, b"IDAT", bytes(flipped_idat), fix_crc=False),
+        "bad_deflate.png": with_chunk(good_png, b"IDAT", bytes(bad_zlib)),
+        "zero_width.png": with_chunk(good_png, b"IHDR", ihdr_size(0, 23)),
+        "huge_side.png": with_chunk(good_png, b"IHDR", ihdr_size(100000, 4)),
+        "bomb.png": with_chunk(good_png, b"IHDR", ihdr_size(65535, 65535)),
+    }
+    sos = good_jpg.index(b"\xff\xda")
+    sof = good_jpg.index(b"\xff\xc0")
+    dht = good_jpg.index(b"\xff\xc4")
+    scan = sos + 2 + struct.unpack(">H", good_jpg[sos + 2:sos + 4])[0]
+
+    def sof_size(w, h):
+        b = bytearray(good_jpg)
+        b[sof + 5:sof + 9] = struct.pack(">HH", h, w)
+        return bytes(b)
+
+    bogus_dht = bytearray(good_jpg)
+    bogus_dht[dht + 5:dht + 21] = bytes([255] * 16)  # code counts that add up to more than 256
+    files.update({
+        "truncated.jpg": good_jpg[:len(good_jpg) // 2],
+        "no_eoi.jpg": good_jpg[:-2],
+        "headers_only.jpg": good_jpg[:scan],
+        "eoi_in_scan.jpg": good_jpg[:(scan + len(good_jpg)) // 2] + b"\xff\xd9",
+        "bogus_huffman.jpg": bytes(bogus_dht),
+        "zero_height.jpg": sof_size(37, 0),
+        "huge.jpg": sof_size(65500, 65500),
+        "empty.png": b"",
+        "random.jpg": bytes(np.random.default_rng(40).integers(0, 256, 2000, dtype=np.uint8)),
+        "animation.gif": b"GIF89a" + bytes(40),
+    })
+    verdicts = {}
+    for name, data in files.items():
+        (d / name).write_bytes(data)
+        try:
+            Image.open(io.BytesIO(data)).convert("RGB")
+            verdicts[name] = "loads"
+        except Exception as e:  # noqa: BLE001 - any refusal counts
+            verdicts[name] = "refused: " + re.sub(r" at 0x[0-9a-f]+", "", f"{type(e).__name__}: {e}")
+    (d / "pillow.json").write_text(json.dumps(verdicts, indent=1) + "\n")
+
+
 # ---- end to end: the vit-tiny-test model --------------------------------------------------------
 
 def make_end_to_end():
@@ -242,7 +338,7 @@ def make_end_to_end():
     buf = io.BytesIO()
     photo.save(buf, "JPEG", quality=90)
     (HERE / "photo.jpg").write_bytes(buf.getvalue())
-    rgba = np.concatenate([source(50, 70, 31), np.full((70, 50, 1), 200, np.uint8)], -1)
+    rgba = np.concatenate([source(50, 70, 32), np.full((70, 50, 1), 200, np.uint8)], -1)
     buf = io.BytesIO()
     Image.fromarray(rgba).save(buf, "PNG")
     (HERE / "photo.png").write_bytes(buf.getvalue())
@@ -255,10 +351,19 @@ def make_end_to_end():
         with torch.no_grad():
             logits = model(x.double()).numpy()
         np.save(HERE / f"e2e_{name}_logits.npy", logits.astype(np.float32))
+        # What `swiftlet run --image --top 5` prints: softmax score, class, name. Scores are compared
+        # as text, so none may sit near a rounding boundary of the 4 decimals shown.
+        scores = torch.softmax(torch.from_numpy(logits[0]), 0).numpy()
+        lines = []
+        for i in sorted(range(len(scores)), key=lambda i: (-scores[i], i))[:5]:
+            assert abs(scores[i] * 1e4 - np.floor(scores[i] * 1e4) - 0.5) > 0.01, (name, scores[i])
+            lines.append(f"{scores[i]:.4f}  {i:5d}  {labels[i]}")
+        (HERE / f"e2e_{name}_top5.txt").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
     make_cases()
     make_files()
+    make_damaged()
     make_end_to_end()
     print("wrote", len(CASES), "transform cases, decoder files and end-to-end goldens into", HERE)
