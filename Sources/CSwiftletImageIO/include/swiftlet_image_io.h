@@ -21,8 +21,10 @@
 
 /* Largest side (the library's limit) and pixel count (Pillow's decompression-bomb limit, twice
  * Image.MAX_IMAGE_PIXELS) a file may declare. */
-#define SWI_MAX_SIDE   65535u
+#define SWI_MAX_SIDE 65535u
+#ifndef SWI_MAX_PIXELS /* the fuzzer builds with a lower bound */
 #define SWI_MAX_PIXELS 178956970ull
+#endif
 
 typedef struct swi_image {
     uint8_t *rgb; /* height rows of width * 3 bytes, packed; malloc'ed, free with swi_image_free */
