@@ -66,6 +66,7 @@ test-c: test-swift
 	$(MAKE) --no-print-directory stage PREFIX=$(CURDIR)/$(BUILD)/test/prefix LIBSRC=$(TESTLIB)/libswiftlet.so.$(VERSION)
 	scripts/check-readme.sh $(CURDIR)/$(BUILD)/test/prefix $(BUILD)/test/test-model.swl $(DEBUG_BIN)/swiftlet-readme-example
 	scripts/check-cli.sh $(DEBUG_BIN)/swiftlet $(BUILD)/test/test-model.swl
+	scripts/check-images.sh $(DEBUG_BIN)/swiftlet $(BUILD)/test/images
 	gcc $(CFLAGS_C) -IInclude Tests/C/fixture_test.c -o $(BUILD)/test/bin/fixture_test \
 	    -L$(TESTLIB) -lswiftlet -Wl,-rpath,'$$ORIGIN/../lib' -lm
 	scripts/check-fixtures-c.sh $(DEBUG_BIN)/swiftlet $(BUILD)/test/bin/fixture_test $(BUILD)/test/fixtures

@@ -26,6 +26,9 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CZstd", pkgConfig: "libzstd", providers: [.apt(["libzstd-dev"])]),
         .systemLibrary(name: "CSwiftletABI", path: "Include"),
+        // Image files, for the tool only: the library takes decoded pixels and links neither.
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", pkgConfig: "libjpeg", providers: [.apt(["libjpeg62-turbo-dev"])]),
 
         // Layers, bottom up. A layer never imports one above it.
         .target(name: "SwiftletFormat", dependencies: ["CZstd"]),
@@ -44,10 +47,13 @@ let package = Package(
 
         // Tool side: checkpoint readers and converters (Foundation allowed here).
         .target(name: "SwiftletConvert", dependencies: ["SwiftletFormat"]),
+        // PNG and JPEG decoding to RGB8 (libpng, libjpeg-turbo) for `swiftlet run --image`.
+        .target(name: "CSwiftletImageIO", dependencies: ["CPNG", "CJPEG"]),
         .executableTarget(
             name: "swiftlet-cli",
             dependencies: [
                 "Swiftlet", "SwiftletConvert", "SwiftletFormat", "SwiftletModels", "SwiftletKernels",
+                "CSwiftletImageIO",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         // Kernel micro-benchmarks (Benchmarks/memoryformer/bench.py runs it); not in any product.
@@ -59,6 +65,7 @@ let package = Package(
         .testTarget(name: "SwiftletFormatTests", dependencies: ["SwiftletFormat", "SwiftletKernels"]),
         .testTarget(name: "SwiftletKernelsTests", dependencies: ["SwiftletKernels"]),
         .testTarget(name: "SwiftletConvertTests", dependencies: ["SwiftletConvert", "SwiftletFormat"]),
+        .testTarget(name: "SwiftletImageIOTests", dependencies: ["CSwiftletImageIO"]),
         .testTarget(
             name: "SwiftletTextTests", dependencies: ["SwiftletText", "SwiftletConvert", "SwiftletFormat", "CZstd"]),
         .testTarget(

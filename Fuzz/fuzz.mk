@@ -21,7 +21,7 @@ SWIFT_RUNTIME := $(realpath $(TOOLCHAIN_BIN)../lib/swift/linux)
 FUZZ_SECONDS       ?= 60
 FUZZ_SMOKE_SECONDS ?= 8
 FUZZ_CONFIG        ?= release
-FUZZ_TARGETS       := model state checkpoint
+FUZZ_TARGETS       := model state checkpoint image
 FUZZ_SEEDS         := $(BUILD)/fuzz/seeds
 
 COVERAGE  := -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp
@@ -61,16 +61,23 @@ $(BUILD)/fuzz/%/swl_edit: Fuzz/swl_edit.c Fuzz/swl_mutator.c $(FUZZ_C_DEPS)
 $(BUILD)/fuzz/%/swl_selftest: Fuzz/swl_selftest.c Fuzz/swl_mutator.c $(FUZZ_C_DEPS)
 	@mkdir -p $(@D)
 	$(SAN_CC) -IFuzz Fuzz/swl_selftest.c Fuzz/swl_mutator.c Fuzz/swl_hash.c -lzstd -lm -o $@
+# The tool's image decoder, with the system libpng and libjpeg (not instrumented; their calls into our
+# buffers are checked by ASan's interceptors and our own code around them).
+$(BUILD)/fuzz/%/fuzz_image: Fuzz/fuzz_image.c Sources/CSwiftletImageIO/image_decode.c \
+    Sources/CSwiftletImageIO/include/swiftlet_image_io.h Fuzz/fuzz.mk
+	@mkdir -p $(@D)
+	$(SAN_CC) -fsanitize=fuzzer -DSWI_MAX_PIXELS=4000000 -ISources/CSwiftletImageIO/include Fuzz/fuzz_image.c \
+	    Sources/CSwiftletImageIO/image_decode.c $$(pkg-config --cflags --libs libpng libjpeg) -o $@
 # The checkpoint readers are plain Swift with Foundation: compiled with the harness into one module.
 $(BUILD)/fuzz/%/fuzz_checkpoint: Fuzz/fuzz_checkpoint.swift $(wildcard Sources/SwiftletConvert/Checkpoint/*.swift)
 	@mkdir -p $(@D)
 	$(SWIFTC) -parse-as-library -sanitize=fuzzer,address $(if $(filter release,$*),-O,-Onone) -g \
 	    -use-ld=lld -module-name CheckpointFuzz $^ -o $@
 
-fuzz_bins = $(addprefix $(BUILD)/fuzz/$(1)/,fuzz_model fuzz_state fuzz_state_seeds fuzz_checkpoint swl_edit swl_selftest)
+fuzz_bins = $(addprefix $(BUILD)/fuzz/$(1)/,fuzz_model fuzz_state fuzz_state_seeds fuzz_checkpoint fuzz_image swl_edit swl_selftest)
 
 # ---- seeds: generated into build/ from the fixtures (see Fuzz/make-seeds.sh) -------------------------
-$(FUZZ_SEEDS)/.stamp: Fuzz/make-seeds.sh $(wildcard Fuzz/seeds/checkpoint/*)
+$(FUZZ_SEEDS)/.stamp: Fuzz/make-seeds.sh $(wildcard Fuzz/seeds/checkpoint/*) $(wildcard Tests/Fixtures/image-preprocess/decode/*)
 	$(SPM) --product swiftlet
 	Fuzz/make-seeds.sh $(DEBUG_BIN)/swiftlet $(FUZZ_SEEDS)
 	@touch $@

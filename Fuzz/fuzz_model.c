@@ -1,7 +1,8 @@
 /* libFuzzer harness: a .swl file from memory (swl_model_load_memory), then everything a program does
  * with a model it just loaded — metadata and tensor queries, a whole-input run with and without a
- * budget, prefill/decode/logits for language models, a frame stream and two PCM streams (one of them
- * detecting words) with pushes, flush, report and a state save/load round trip. Every family (test, vit, lmuformer, loopformer,
+ * budget, an image through a vit's image.* preprocessing, text through a tokenizer, prefill/decode/logits
+ * for language models, a frame stream and two PCM streams (one of them detecting words) with pushes,
+ * flush, report and a state save/load round trip. Every family (test, vit, lmuformer, loopformer,
  * memoryformer) is reached through the seeds (Fuzz/make-seeds.sh) and the structure-aware mutator
  * (swl_mutator.c), which keeps mutants' checksums valid.
  *
@@ -154,6 +155,18 @@ static void run_session(swl_model *m, unsigned variant) {
         CHECKED(swl_session_run(s, in, n, NULL, 0, &b, &r));
     }
     for (i = 0; i < MAX_INPUTS; i++) free(buffers[i]);
+
+    /* image input: a vit's image.* preprocessing (others refuse), on a size the input picks */
+    {
+        uint8_t rgb[40 * 30 * 3];
+        uint32_t w = 1 + variant % 40, h = 1 + (variant / 40) % 30;
+        size_t k;
+        for (k = 0; k < sizeof rgb; k++) rgb[k] = (uint8_t)(k * 29u + variant);
+        swl_run_report_init(&r);
+        CHECKED(swl_session_run_image(s, rgb, w, h, 0, NULL, &r));
+        swl_tensor_init(&out);
+        CHECKED(swl_model_preprocess_image(m, rgb, w, h, 3 * w, &out));
+    }
 
     /* language models: prefill, one decode step, logits */
     swl_run_report_init(&r);

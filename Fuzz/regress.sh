@@ -9,7 +9,7 @@ bin=$1 dir=$2 seeds=$3 work=$4 mode=${5:-}
 out=$work/replay
 mkdir -p "$out"
 pass=0 fail=0
-for target in model state checkpoint; do
+for target in model state checkpoint image; do
   [ -d "$dir/$target" ] || continue
   inputs=()
   for f in "$dir/$target"/*; do

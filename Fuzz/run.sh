@@ -4,7 +4,7 @@
 # leak, timeout, out-of-memory, oracle failure) is left in WORK/findings/TARGET/ and makes the
 # script fail after printing the report's key lines.
 # Extra libFuzzer flags can be given in $FUZZ_FLAGS (e.g. FUZZ_FLAGS=-jobs=2).
-# Usage: Fuzz/run.sh BIN_DIR TARGET SECONDS SEEDS_DIR WORK_DIR   (TARGET: model, state or checkpoint)
+# Usage: Fuzz/run.sh BIN_DIR TARGET SECONDS SEEDS_DIR WORK_DIR   (TARGET: model, state, checkpoint or image)
 set -uo pipefail
 bin=$1 target=$2 seconds=$3 seed_dir=$4 work=$5
 corpus=$work/corpus/$target seeds=$seed_dir/$target findings=$work/findings/$target log=$work/logs/$target.log
@@ -13,6 +13,7 @@ case $target in
   model) flags=(-max_len=2500000 -timeout=60 -rss_limit_mb=3072) ;;
   state) flags=(-max_len=16384 -timeout=20) ;;
   checkpoint) flags=(-max_len=600000 -timeout=20 -dict=Fuzz/checkpoint.dict) ;;
+  image) flags=(-max_len=65536 -timeout=20 -rss_limit_mb=3072) ;;
   *) echo "unknown fuzz target '$target'" >&2; exit 2 ;;
 esac
 # shellcheck disable=SC2086

@@ -413,6 +413,40 @@ swl_status swl_detokenizer_push(swl_detokenizer *detokenizer, int32_t id, const 
 swl_status swl_detokenizer_flush(swl_detokenizer *detokenizer, const char **out_text, uint64_t *out_len);
 
 /* ---------------------------------------------------------------------------------------------- */
+/* Images: image classifiers (vit) converted with preprocessing                                    */
+/* ---------------------------------------------------------------------------------------------- */
+
+/* An image crosses the interface as decoded 8-bit RGB pixels in caller memory: `height` rows of
+ * `width` pixels of three bytes (R, G, B), row y starting at rgb + y * row_stride (row_stride 0 means
+ * 3 * width: rows packed). The library decodes no image files (the swiftlet tool uses libpng and
+ * libjpeg-turbo); convert grey, grey+alpha, RGBA or palette images to RGB first. timm's loader
+ * (Pillow's convert("RGB")) drops alpha without compositing, and ignores EXIF orientation.
+ * Sizes: 1 <= width, height <= 65535, else SWL_ERR_SHAPE; row_stride (when not 0) >= 3 * width, else
+ * SWL_ERR_INVALID_ARGUMENT. The pixels are read only during the call.
+ *
+ * How an image becomes the model's input [1, 3, H, W] is in the model file (image.* metadata, written
+ * by `swiftlet convert --preprocess` from timm's pretrained_cfg; Formats/swl.md): timm's evaluation
+ * transform — resize with Pillow's filter (in the default "center" mode the shorter side becomes
+ * floor(H / crop_pct)), centre crop to H x W, scale to [0, 1], subtract the mean and divide by the
+ * standard deviation per channel — reproduced to the pixel. A model without it (another family, or a
+ * vit converted without --preprocess) returns SWL_ERR_UNSUPPORTED before reading any pixel. */
+
+/* Runs the model on one image: the preprocessing above, then the model as swl_session_run runs it,
+ * the session keeping the outputs (read them with swl_session_output; output 0 is the logits
+ * [1, classes], named by swl_model_label). `budget` and `report` may be NULL; the report's time and a
+ * latency limit cover the preprocessing too. Ownership and threading as swl_session_run. */
+swl_status swl_session_run_image(swl_session *session, const uint8_t *rgb, uint32_t width, uint32_t height,
+                                 uint64_t row_stride, const swl_budget *budget, swl_run_report *report);
+
+/* Writes the input the model makes of an image, float32 [1, 3, H, W], into the caller's tensor as
+ * swl_session_run writes outputs: the library sets dtype, n_dims and shape, and fills out->data when
+ * out->size_bytes is large enough, else returns SWL_ERR_BUFFER_TOO_SMALL without touching the data
+ * (data = NULL with size_bytes = 0 asks for the shape). For batching images into one swl_session_run,
+ * or checking the preprocessing. Reads only the model: safe from any number of threads. */
+swl_status swl_model_preprocess_image(const swl_model *model, const uint8_t *rgb, uint32_t width, uint32_t height,
+                                      uint64_t row_stride, swl_tensor *out);
+
+/* ---------------------------------------------------------------------------------------------- */
 /* Streams: frame-by-frame inference (LMUFormer, test)                                            */
 /* ---------------------------------------------------------------------------------------------- */
 

@@ -59,5 +59,21 @@ for tag in r0:0 r4:4 r8:8 r8dec:8,-1 list:16,8,4; do
     run run "$work/vit-tiny-test.swl" $fx/vit-tiny-test/input.npy $fx/vit-tiny-test/sizes_$name.npy 2 "r=$r"
 done
 
+# Images: the vit fixture converted with timm's preprocessing; photos as Pillow decoded them, through
+# swl_model_preprocess_image (against timm's tensor, to one 8-bit level) and swl_session_run_image
+# (against the reference logits), and refused by the same model converted without --preprocess.
+img=$fx/image-preprocess
+if "$cli" convert --quiet --force --family vit --config "$fx/vit-tiny-test/config.json" \
+     --checkpoint "$fx/vit-tiny-test/checkpoint.safetensors" --output "$work/vit-image.swl" \
+     --preprocess "$img/pretrained_cfg.json" --labels "$img/labels.txt"; then
+  pass=$((pass + 1)); echo "ok   convert vit-tiny-test with --preprocess and --labels"
+else
+  fail=$((fail + 1)); echo "FAIL convert vit-tiny-test with --preprocess"
+fi
+for photo in photo.jpg photo.png; do
+  run image "$work/vit-image.swl" "$img/e2e_${photo}_pixels.npy" "$img/e2e_${photo}_input.npy" \
+    "$img/e2e_${photo}_logits.npy" "$work/vit-tiny-test.swl"
+done
+
 echo "$pass passed, $fail failed"
 [ $fail -eq 0 ]

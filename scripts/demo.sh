@@ -46,6 +46,11 @@ convert vit vit-tiny-test
 run_case vit vit-tiny-test vit-tiny-test input.npy logits_r0.npy "--merge-r 0" --merge-r 0
 run_case vit vit-tiny-test vit-tiny-test input.npy logits_r8dec.npy "--merge-r 8,-1" --merge-r 8,-1
 run_case vit vit-tiny-test vit-tiny-test input.npy logits_r4.npy "--budget-gflops 0.0315" --budget-gflops 0.0315
+convert vit vit-tiny-test vit-image --preprocess "$fx/image-preprocess/pretrained_cfg.json" \
+  --labels "$fx/image-preprocess/labels.txt"
+echo "An image file through the same ViT, converted with timm's preprocessing and class names (random"
+echo "weights, so the classes mean nothing; timm computes the same scores, $fx/image-preprocess):"
+"$bin" run "$out/vit-image.swl" --image "$fx/image-preprocess/photo.jpg" --top 3 --threads 1
 
 convert lmuformer lmu-test
 run_case lmuformer lmu-test lmu-test input.npy logits.npy "whole clip"

@@ -6,6 +6,9 @@ set -euo pipefail
 need=()
 pkg-config --exists openblas 2>/dev/null || need+=(libopenblas-dev)
 pkg-config --exists libzstd 2>/dev/null || need+=(libzstd-dev)
+# The tool's image decoding (`swiftlet run --image`); the library links neither.
+pkg-config --exists libpng 2>/dev/null || need+=(libpng-dev)
+pkg-config --exists libjpeg 2>/dev/null || need+=(libjpeg62-turbo-dev)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 command -v gcc >/dev/null || need+=(gcc)
 command -v g++ >/dev/null || need+=(g++)

@@ -26,7 +26,8 @@ public final class Session: @unchecked Sendable {
     let context: ExecutionContext
     let runner: any FamilyRunner
     let busy = BusyFlag()
-    private var outputs: [Tensor] = []
+    /// Outputs of the last successful run (read them through `lastOutputs`, which takes the lock).
+    var outputs: [Tensor] = []
     private var report = RunReport()
 
     init(model: Model, options: SessionOptions) throws(SwiftletError) {
@@ -68,11 +69,17 @@ public final class Session: @unchecked Sendable {
     }
 
     private func runLocked(_ views: [TensorView], budget: Budget) throws(SwiftletError) -> RunReport {
+        try runLocked(budget: budget) { () throws(ModelError) in try runner.run(views, budget: budget) }
+    }
+
+    /// Runs `body` (which makes the outputs) as one call of the session: timed and reported, its
+    /// outputs checked and kept.
+    func runLocked(budget: Budget, _ body: () throws(ModelError) -> [Tensor]) throws(SwiftletError) -> RunReport {
         var produced: [Tensor] = []
         let r = try context.perform { () throws(ModelError) in
             // The report says whether a latency limit was met, whatever the family does with it.
             if let limit = budget.maxLatencyMs, limit.isFinite { context.deadline = context.callStart + limit * 1000 }
-            produced = try runner.run(views, budget: budget)
+            produced = try body()
             let names = model.impl.outputs.map(\.name)
             for (i, t) in produced.enumerated() { try t.requireFinite(i < names.count ? names[i] : "\(i)") }
         }

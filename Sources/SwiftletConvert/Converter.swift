@@ -15,10 +15,12 @@ public struct ConvertOptions: Sendable {
     public var labels: [String]?
     /// `tokenizer.*`: a language model's tokenizer (`TokenizerJSON.metadata`).
     public var tokenizer: [String: MetadataValue]?
+    /// `image.*`: how images become the model's input (image classifiers: vit).
+    public var preprocess: PreprocessConfig?
 
     public init(
         weightDType: DType = .f32, tableDType: DType = .f32, compress: Bool = false, name: String? = nil,
-        labels: [String]? = nil, tokenizer: [String: MetadataValue]? = nil
+        labels: [String]? = nil, tokenizer: [String: MetadataValue]? = nil, preprocess: PreprocessConfig? = nil
     ) {
         self.weightDType = weightDType
         self.tableDType = tableDType
@@ -26,6 +28,7 @@ public struct ConvertOptions: Sendable {
         self.name = name
         self.labels = labels
         self.tokenizer = tokenizer
+        self.preprocess = preprocess
     }
 }
 
@@ -196,6 +199,10 @@ public enum Converter {
         if let name = options.name { out.metadata(GeneralSchema.Key.name, .string(name)) }
         if let labels = options.labels { out.metadata(GeneralSchema.Key.labels, .strings(labels)) }
         for (key, value) in options.tokenizer ?? [:] { out.metadata(key, value) }
+        if options.preprocess != nil, converter.family != ViTSchema.family {
+            throw ConvertError(
+                "--preprocess is for image classifiers (vit); the \(converter.family) family takes no images")
+        }
         try converter.convert(checkpoint, config: config, options: options, into: &out)
         return out
     }

@@ -23,8 +23,17 @@ struct Convert: ParsableCommand {
             bytes. The file is written to a temporary name, synced and renamed, so a failed conversion
             never leaves a half-written model behind.
 
+            An image classifier (vit) converted with --preprocess and --labels runs on image files:
+            `swiftlet run deit.swl --image photo.jpg --top 5`. The --preprocess file is timm's pretrained_cfg
+            (`json.dump(model.pretrained_cfg, f)`, or a Hugging Face timm config.json, which holds it): keys it
+            leaves out take timm's defaults (bicubic, crop_pct 0.875, center, ImageNet mean and std) with a
+            warning; input_size must be the model's; crop_mode border and the nearest and hamming filters are
+            refused. A language model converted with --tokenizer takes text: `swiftlet generate lm.swl
+            --prompt "..."`, `swiftlet tokenize`.
+
             Examples:
-              swiftlet convert --family vit --config kwargs.json --checkpoint deit_tiny.pth --output deit.swl
+              swiftlet convert --family vit --config kwargs.json --checkpoint deit_tiny.pth --output deit.swl \\
+                  --preprocess pretrained_cfg.json --labels imagenet_classes.txt
               swiftlet convert --family loopformer --checkpoint ckpt.pt --tokenizer tokenizer.json --output lm.swl
             """)
 
@@ -69,6 +78,12 @@ struct Convert: ParsableCommand {
     )
     var tokenizer: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "ViT: timm's pretrained_cfg as JSON (interpolation, crop_pct, crop_mode, mean, std, input_size), stored as image.* metadata so that `run --image` can preprocess images.",
+            valueName: "cfg.json"))
+    var preprocess: String?
+
     @Flag(help: "Compress tensors with zstd (floats are byte-shuffled first). Smaller files, slower first use.")
     var compress = false
 
@@ -82,7 +97,12 @@ struct Convert: ParsableCommand {
         var options = ConvertOptions(
             weightDType: try parseDType(dtype, "--dtype", allowQ8: true),
             tableDType: try parseDType(tableDType, "--table-dtype", allowQ8: true),
-            compress: compress, name: name, labels: try labels.map(readLabels))
+            compress: compress, name: name, labels: try labels.map(readLabels),
+            preprocess: try preprocess.map { path in
+                do { return try PreprocessConfig(path: path) } catch let e as ConvertError {
+                    throw ValidationError("--preprocess: \(e.message)")
+                }
+            })
         if let tokenizer {
             do {
                 let (values, warnings) = try TokenizerJSON.metadata(path: tokenizer)
@@ -106,12 +126,19 @@ struct Convert: ParsableCommand {
         } catch let e as FormatError {
             failAndExit(e.message)
         }
-        if options.labels != nil || options.tokenizer != nil {
-            // The loader checks labels against the classes and a tokenizer against the vocabulary; a
-            // file it would refuse must not stay behind.
-            do { _ = try Model(path: output) } catch {
+        if options.labels != nil || options.preprocess != nil || options.tokenizer != nil {
+            // The loader checks the labels against the model's classes, the image.* keys and a tokenizer
+            // against the vocabulary; a file it refuses must not stay behind.
+            do {
+                let m = try Model(path: output)
+                if options.preprocess != nil { _ = try m.imageInputShape }
+            } catch {
                 try? FileManager.default.removeItem(atPath: output)
-                failAndExit("\(options.labels != nil ? "--labels" : "--tokenizer"): \(error.message)")
+                let flags = [
+                    options.labels.map { _ in "--labels" }, options.preprocess.map { _ in "--preprocess" },
+                    options.tokenizer.map { _ in "--tokenizer" },
+                ]
+                failAndExit("\(flags.compactMap { $0 }.joined(separator: ", ")): \(error.message)")
             }
         }
         if !quiet {

@@ -5,14 +5,26 @@ import SwiftletConvert
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a model on .npy inputs and write its outputs as .npy files.",
+        abstract: "Run a model on .npy inputs, or an image classifier on an image file.",
         discussion: """
-            The input is one .npy array in the model's input layout (float32 images [B, 3, H, W] for ViTs,
-            features [B, T, C] for LMUFormer, int32 or int64 token ids [B, T] for the language models).
-            The first output goes to --output; the others, where the model has them, to the named flags.
+            With --input, the input is one .npy array in the model's input layout (float32 images
+            [B, 3, H, W] for ViTs, features [B, T, C] for LMUFormer, int32 or int64 token ids [B, T] for the
+            language models). The first output goes to --output; the others, where the model has them, to
+            the named flags.
+
+            With --image, a ViT converted with --preprocess (and --labels for names) classifies a PNG or
+            JPEG file: the file is decoded as timm's loader decodes it (Pillow's convert("RGB"): alpha
+            dropped, grey and palette images made RGB, 16-bit PNG samples reduced to 8 bits; EXIF
+            orientation ignored; CMYK JPEG and 16-bit grey PNG refused), preprocessed as the model's
+            image.* metadata says (timm's eval transform: resize, centre crop, mean/std), and the --top
+            classes are printed with their softmax scores, one per line: score, class index, name.
+            --output (the logits) and --save-input (the preprocessed [1, 3, H, W] tensor) are optional.
+            A damaged image is an error naming the file.
+
             The run report (what the budget chose, work, time) is printed on stderr.
 
             Examples:
+              swiftlet run deit.swl --image photo.jpg --top 5
               swiftlet run deit.swl --input images.npy --output logits.npy --merge-r 8,-1
               swiftlet run lm.swl --input ids.npy --output logits.npy --loops 3
               swiftlet run lm.swl --input ids.npy --output logits.npy --budget-ms 5
@@ -22,10 +34,21 @@ struct Run: ParsableCommand {
     var model: String
 
     @Option(help: "Input .npy file.")
-    var input: String
+    var input: String?
 
-    @Option(help: "Where to write the first output (.npy).")
-    var output: String
+    @Option(help: "An image file (PNG or JPEG) for an image classifier converted with --preprocess.")
+    var image: String?
+
+    @Option(help: "With --image: how many classes to print, most likely first.")
+    var top: Int = 5
+
+    @Option(help: "Where to write the first output (.npy); required with --input.")
+    var output: String?
+
+    @Option(
+        name: .customLong("save-input"),
+        help: "With --image: where to write the model input the image became, float32 [1, 3, H, W] (.npy).")
+    var saveInput: String?
 
     @Option(name: .customLong("per-step"), help: "LMUFormer: where to write the prediction after every frame (.npy).")
     var perStep: String?
@@ -43,18 +66,41 @@ struct Run: ParsableCommand {
 
     @OptionGroup var budget: BudgetOptions
 
+    func validate() throws {
+        guard (input == nil) != (image == nil) else {
+            throw ValidationError("give either --input (a .npy array) or --image (a PNG or JPEG file)")
+        }
+        if input != nil {
+            guard output != nil else { throw ValidationError("--input needs --output (where to write the result)") }
+            guard saveInput == nil else { throw ValidationError("--save-input is for --image") }
+        }
+        guard top >= 1 else { throw ValidationError("--top must be at least 1, got \(top)") }
+    }
+
     func run() throws {
         let m = try openModel(model)
-        let array = try readNPY(input)
         let session = try orFail { () throws(SwiftletError) in
             try m.makeSession(options: SessionOptions(threads: threads))
         }
         let b = try budget.budget()
-        let report = try orFail { () throws(SwiftletError) in
-            try array.withView(for: m) { (v) throws(SwiftletError) in try session.run(views: [v], budget: b) }
+        let report: RunReport
+        if let image {
+            // The model is checked before the file is read: a model without preprocessing is the
+            // likelier mistake, and its message says how to fix it.
+            _ = try orFail { () throws(SwiftletError) in try m.imageInputShape }
+            let pixels = readImage(image)
+            report = try orFail { () throws(SwiftletError) in try session.run(image: pixels, budget: b).report }
+            if let saveInput {
+                try writeNPY(try orFail { () throws(SwiftletError) in try m.preprocess(pixels) }, to: saveInput)
+            }
+        } else {
+            let array = try readNPY(input!)
+            report = try orFail { () throws(SwiftletError) in
+                try array.withView(for: m) { (v) throws(SwiftletError) in try session.run(views: [v], budget: b) }
+            }
         }
         let outputs = try orFail { () throws(SwiftletError) in try session.lastOutputs }
-        try writeNPY(outputs[0], to: output)
+        if let output { try writeNPY(outputs[0], to: output) }
         let extra: [(String?, String)] = [
             (perStep, "logits_per_step"), (tokensOutput, "tokens"), (sizesOutput, "sizes"),
         ]
@@ -65,7 +111,20 @@ struct Run: ParsableCommand {
             }
             try writeNPY(outputs[i], to: path)
         }
+        if image != nil { printTop(outputs[0].values, labels: m.labels) }
         note(describe(report))
+    }
+
+    /// The `top` most likely classes of one row of logits: softmax score, index, name.
+    func printTop(_ logits: [Float], labels: [String]) {
+        let peak = Double(logits.max() ?? 0)
+        let e = logits.map { exp(Double($0) - peak) }
+        let sum = e.reduce(0, +)
+        let ranked = logits.indices.sorted { e[$0] != e[$1] ? e[$0] > e[$1] : $0 < $1 }
+        for i in ranked.prefix(top) {
+            let name = i < labels.count ? labels[i] : "class \(i)"
+            print(String(format: "%.4f  %5d  %@", e[i] / sum, i, name))
+        }
     }
 }
 

@@ -775,6 +775,38 @@ static void test_stream(swl_model *m) {
     swl_stream_free(NULL);
 }
 
+/* Image input on a model that takes none (the test family): refused before any pixel is read. The
+ * image path itself runs on the vit fixture in fixture_test.c. */
+static void test_images_refused(swl_model *m) {
+    swl_session *s = NULL;
+    swl_tensor out;
+    float buf[16];
+    uint8_t rgb[12] = {0};
+    CHECK_STATUS(swl_session_create(m, NULL, &s), SWL_OK);
+    CHECK_STATUS(swl_session_run_image(s, rgb, 2, 2, 0, NULL, NULL), SWL_ERR_UNSUPPORTED);
+    CHECK(strstr(swl_last_error(), "does not take images") != NULL, "message says why: %s", swl_last_error());
+    CHECK_STATUS(swl_session_run_image(NULL, rgb, 2, 2, 0, NULL, NULL), SWL_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(swl_session_run_image(s, NULL, 2, 2, 0, NULL, NULL), SWL_ERR_INVALID_ARGUMENT);
+    swl_tensor_init(&out);
+    out.data = buf;
+    out.size_bytes = sizeof buf;
+    CHECK_STATUS(swl_model_preprocess_image(m, rgb, 2, 2, 6, &out), SWL_ERR_UNSUPPORTED);
+    CHECK(out.n_dims == 0, "nothing written on refusal (n_dims %d)", (int)out.n_dims);
+    CHECK_STATUS(swl_model_preprocess_image(NULL, rgb, 2, 2, 6, &out), SWL_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(swl_model_preprocess_image(m, rgb, 2, 2, 6, NULL), SWL_ERR_INVALID_ARGUMENT);
+    CHECK_STATUS(swl_model_preprocess_image(m, NULL, 2, 2, 6, &out), SWL_ERR_INVALID_ARGUMENT);
+    out.struct_size = 0;
+    CHECK_STATUS(swl_model_preprocess_image(m, rgb, 2, 2, 6, &out), SWL_ERR_INVALID_ARGUMENT);
+    /* the session still works after the refusals */
+    {
+        float x[4] = {1, 2, 3, 4};
+        swl_tensor in;
+        make_input(&in, x, 1);
+        CHECK_STATUS(swl_session_run(s, &in, 1, NULL, 0, NULL, NULL), SWL_OK);
+    }
+    swl_session_free(s);
+}
+
 int main(int argc, char **argv) {
     long size = 0;
     unsigned char *bytes;
@@ -812,6 +844,7 @@ int main(int argc, char **argv) {
         test_stream(m);
         test_detection(m);
         test_stream_busy(m);
+        test_images_refused(m2);
     }
     /* a model freed before its session: the session keeps it alive */
     {

@@ -4,6 +4,10 @@
  *   fixture_test run    MODEL.swl INPUT.npy EXPECTED.npy OUTPUT_INDEX [budget...]
  *   fixture_test decode MODEL.swl IDS.npy   EXPECTED.npy [budget...]   (token by token via the cache)
  *   fixture_test stream MODEL.swl INPUT.npy EXPECTED.npy CHUNK         (per-frame rows, then flush)
+ *   fixture_test image  MODEL.swl PIXELS.npy EXPECTED_INPUT.npy EXPECTED_LOGITS.npy PLAIN_MODEL.swl
+ *       PIXELS: uint8 [H, W, 3] as Pillow decoded the image; EXPECTED_INPUT: timm's transform [1, 3, h, w]
+ *       (checked to one 8-bit level per pixel); EXPECTED_LOGITS: the reference model on it; MODEL converted
+ *       with --preprocess, PLAIN_MODEL without (refused)
  *
  * budget words: loops=N  traj=a,b,c  r=a,b,c
  * Prints "N passed, N failed". */
@@ -24,7 +28,7 @@ typedef struct {
     void *data;
 } array;
 
-/* Minimal .npy reader: version 1-3, little-endian <f4 / <i4 / <i8 (converted to int32), C order. */
+/* Minimal .npy reader: version 1-3, little-endian <f4 / <i4 / <i8 (converted to int32) / |u1, C order. */
 static int read_npy(const char *path, array *a) {
     FILE *f = fopen(path, "rb");
     unsigned char magic[8];
@@ -53,7 +57,10 @@ static int read_npy(const char *path, array *a) {
         a->dtype = SWL_DTYPE_F32;
     else if (strstr(header, "'<i4'"))
         a->dtype = SWL_DTYPE_I32;
-    else if (strstr(header, "'<i8'")) {
+    else if (strstr(header, "'|u1'")) {
+        a->dtype = SWL_DTYPE_U8;
+        elem = 1;
+    } else if (strstr(header, "'<i8'")) {
         a->dtype = SWL_DTYPE_I32;
         is_i8 = 1;
         elem = 8;
@@ -138,6 +145,17 @@ static void compare(const char *what, const float *got, const float *want, int64
     }
 }
 
+/* Counts one check: `got` is `want`. */
+static void expect_status(swl_status got, swl_status want, const char *what) {
+    if (got == want) {
+        passed++;
+        printf("ok   %s: %s\n", what, swl_status_name(got));
+    } else {
+        failed++;
+        printf("FAIL %s: %s, expected %s (%s)\n", what, swl_status_name(got), swl_status_name(want), swl_last_error());
+    }
+}
+
 static int status_ok(swl_status s, const char *what) {
     if (s == SWL_OK) return 1;
     failed++;
@@ -153,6 +171,113 @@ static void make_tensor(swl_tensor *t, const array *a) {
     for (d = 0; d < a->n_dims; d++) t->shape[d] = a->shape[d];
     t->data = a->data;
     t->size_bytes = (uint64_t)a->count * 4;
+}
+
+/* The image path: preprocessing against timm's tensor, logits against the reference, and the refusals. */
+static void test_image(swl_model *model, const array *pixels, const array *want_input, const char *logits_path,
+                       const char *plain_path) {
+    const uint8_t *rgb = (const uint8_t *)pixels->data;
+    uint32_t h = (uint32_t)pixels->shape[0], w = (uint32_t)pixels->shape[1];
+    /* timm's std, to count differences in 8-bit levels: |Δ| · std · 255 */
+    const double std[3] = {0.229, 0.224, 0.225};
+    array want_logits;
+    swl_tensor t;
+    swl_session *s = NULL;
+    swl_model *plain = NULL;
+    float *got = NULL;
+    uint8_t *padded;
+    int64_t i, n = want_input->count, plane = n / 3;
+    uint32_t y;
+    double worst = 0;
+
+    if (!read_npy(logits_path, &want_logits)) {
+        failed++;
+        printf("FAIL cannot read %s\n", logits_path);
+        return;
+    }
+    /* the shape first (no buffer), then the values */
+    swl_tensor_init(&t);
+    expect_status(swl_model_preprocess_image(model, rgb, w, h, 0, &t), SWL_ERR_BUFFER_TOO_SMALL, "shape query");
+    if (t.n_dims != 4 || t.dtype != SWL_DTYPE_F32 || t.shape[0] * t.shape[1] * t.shape[2] * t.shape[3] != n) {
+        failed++;
+        printf("FAIL preprocess shape: %d dims\n", (int)t.n_dims);
+        goto done;
+    }
+    got = malloc((size_t)n * sizeof(float));
+    t.data = got;
+    t.size_bytes = (uint64_t)n * sizeof(float) - 1;
+    expect_status(swl_model_preprocess_image(model, rgb, w, h, 0, &t), SWL_ERR_BUFFER_TOO_SMALL, "buffer 1 byte short");
+    t.size_bytes = (uint64_t)n * sizeof(float);
+    if (!status_ok(swl_model_preprocess_image(model, rgb, w, h, 0, &t), "preprocess")) goto done;
+    for (i = 0; i < n; i++) {
+        double levels = fabs((double)got[i] - (double)((const float *)want_input->data)[i]) * std[i / plane] * 255;
+        if (levels > worst || levels != levels) worst = levels;
+    }
+    if (worst <= 1.001) {
+        passed++;
+        printf("ok   preprocess %ux%u image: %lld values, max difference %.3g 8-bit levels\n", w, h, (long long)n,
+               worst);
+    } else {
+        failed++;
+        printf("FAIL preprocess %ux%u image: max difference %.3g 8-bit levels\n", w, h, worst);
+    }
+
+    /* the session path, packed rows and rows 5 bytes apart beyond the pixels: the same logits */
+    padded = malloc((size_t)h * (3 * w + 5));
+    for (y = 0; y < h; y++) memcpy(padded + y * (3 * w + 5), rgb + y * 3 * w, 3 * w);
+    if (status_ok(swl_session_create(model, NULL, &s), "session")) {
+        swl_tensor out;
+        float first[64];
+        if (status_ok(swl_session_run_image(s, rgb, w, h, 0, NULL, NULL), "run image") &&
+            status_ok(swl_session_output(s, 0, &out), "output") && out.size_bytes == (uint64_t)want_logits.count * 4 &&
+            want_logits.count <= 64) {
+            compare("run image: logits", (const float *)out.data, (const float *)want_logits.data, want_logits.count);
+            memcpy(first, out.data, (size_t)out.size_bytes);
+            if (status_ok(swl_session_run_image(s, padded, w, h, 3 * w + 5, NULL, NULL), "run strided image") &&
+                status_ok(swl_session_output(s, 0, &out), "output")) {
+                int same = memcmp(first, out.data, (size_t)out.size_bytes) == 0;
+                passed += same;
+                failed += !same;
+                printf("%s row stride %u: the same logits\n", same ? "ok  " : "FAIL", 3 * w + 5);
+            }
+        } else {
+            failed++;
+            printf("FAIL run image: no logits of %lld values\n", (long long)want_logits.count);
+        }
+        /* bad images: refused, and the session keeps working */
+        expect_status(swl_session_run_image(s, rgb, 0, h, 0, NULL, NULL), SWL_ERR_SHAPE, "width 0");
+        expect_status(swl_session_run_image(s, rgb, w, 70000, 0, NULL, NULL), SWL_ERR_SHAPE, "height 70000");
+        expect_status(swl_session_run_image(s, rgb, 4000000000u, 1, 0, NULL, NULL), SWL_ERR_SHAPE, "width 4e9");
+        expect_status(swl_session_run_image(s, rgb, w, h, 3 * w - 1, NULL, NULL), SWL_ERR_INVALID_ARGUMENT,
+                      "row stride one byte short");
+        expect_status(swl_session_run_image(s, rgb, w, h, UINT64_MAX, NULL, NULL), SWL_ERR_INVALID_ARGUMENT,
+                      "row stride 2^64-1");
+        expect_status(swl_session_run_image(s, rgb, w, 65535, UINT64_MAX / 65536, NULL, NULL), SWL_ERR_SHAPE,
+                      "stride x height overflows");
+        expect_status(swl_session_run_image(s, NULL, w, h, 0, NULL, NULL), SWL_ERR_INVALID_ARGUMENT, "NULL pixels");
+        expect_status(swl_session_run_image(s, rgb, w, h, 0, NULL, NULL), SWL_OK, "a good image after them");
+    }
+    swl_session_free(s);
+    free(padded);
+    s = NULL;
+
+    /* a vit converted without --preprocess: refused, saying how to fix it */
+    if (status_ok(swl_model_load(plain_path, NULL, &plain), "load plain model") &&
+        status_ok(swl_session_create(plain, NULL, &s), "session")) {
+        expect_status(swl_session_run_image(s, rgb, w, h, 0, NULL, NULL), SWL_ERR_UNSUPPORTED,
+                      "model without preprocessing");
+        if (strstr(swl_last_error(), "--preprocess") == NULL) {
+            failed++;
+            printf("FAIL the message does not say to convert with --preprocess: %s\n", swl_last_error());
+        }
+        expect_status(swl_model_preprocess_image(plain, rgb, w, h, 0, &t), SWL_ERR_UNSUPPORTED,
+                      "preprocess without preprocessing");
+    }
+    swl_session_free(s);
+    swl_model_free(plain);
+done:
+    free(got);
+    free(want_logits.data);
 }
 
 int main(int argc, char **argv) {
@@ -256,6 +381,8 @@ int main(int argc, char **argv) {
             free(got);
         }
         swl_stream_free(st);
+    } else if (strcmp(argv[1], "image") == 0 && argc == 7 && in.dtype == SWL_DTYPE_U8 && in.n_dims == 3) {
+        test_image(model, &in, &want, argv[5], argv[6]);
     } else {
         fprintf(stderr, "unknown mode %s\n", argv[1]);
         return 2;

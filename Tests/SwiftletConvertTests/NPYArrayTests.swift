@@ -29,6 +29,9 @@ import Testing
         #expect(array.elementCount > 0)
         if array.dtype == .f32 {
             #expect(try array.floats().allSatisfy(\.isFinite))
+        } else if array.dtype == .u8 {
+            // RGB pixels of the image fixture, [H, W, 3].
+            #expect(parts[0] == "image-preprocess" && array.shape.count == 3 && array.shape[2] == 3)
         } else {
             #expect(array.dtype == .i32)
             #expect(parts[1] == "input_ids.npy")

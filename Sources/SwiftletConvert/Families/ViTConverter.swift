@@ -273,6 +273,11 @@ public enum ViTConverter: FamilyConverter {
         output.metadata(S.Key.layerNormEpsilon, .float(1e-6))
         output.metadata(S.Key.globalPool, .string("token"))
         output.metadata(S.Key.weightLayout, .string(S.weightLayout))
+        if let preprocess = options.preprocess {
+            let (values, warnings) = try preprocess.metadata(channels: channels, height: imageHeight, width: imageWidth)
+            for (key, value) in values { output.metadata(key, value) }
+            for w in warnings { output.warn(w) }
+        }
 
         let big = options.weightDType
         func copy(_ key: String, _ shape: [Int], as stored: [Int]? = nil, dtype: DType = .f32) throws {

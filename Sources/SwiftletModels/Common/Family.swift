@@ -1,4 +1,5 @@
 import SwiftletFormat
+import SwiftletKernels
 
 /// A loaded model of one family: immutable, shared by every session and stream made from it.
 public protocol FamilyModel: AnyObject, Sendable {
@@ -12,6 +13,10 @@ public protocol FamilyModel: AnyObject, Sendable {
     /// Seconds between a stream's frames (the audio front end's frame shift), for models that have
     /// one; nil otherwise.
     var frameSeconds: Double? { get }
+    /// The transform that makes the model's input from a decoded RGB image (timm's evaluation
+    /// transform, from the file's `image.*` metadata). Throws `.unsupported` when the model takes no
+    /// images: the default, for families that are not image classifiers.
+    func imageTransform() throws(ModelError) -> ImageTransform
     /// The budget knobs a session call (run, prefill) takes; `Budget.validate(for:stream:)` refuses
     /// the others.
     var sessionKnobs: Set<BudgetKnob> { get }
@@ -26,6 +31,11 @@ public protocol FamilyModel: AnyObject, Sendable {
 extension FamilyModel {
     public var classCount: Int? { nil }
     public var frameSeconds: Double? { nil }
+    public func imageTransform() throws(ModelError) -> ImageTransform {
+        throw ModelError(
+            .unsupported,
+            "the \(family) family does not take images; image input is for vit models converted with --preprocess")
+    }
     public var streamKnobs: Set<BudgetKnob> { [] }
     public func makeStreamer(input: StreamInput, context: ExecutionContext) throws(ModelError) -> any FamilyStreamer {
         throw ModelError(.unsupported, "the \(family) family does not stream; use a session run instead")

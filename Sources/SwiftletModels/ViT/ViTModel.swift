@@ -1,4 +1,5 @@
 import SwiftletFormat
+import SwiftletKernels
 
 /// ViT / DeiT (timm `VisionTransformer`, DeiT `VisionTransformerDistilled`) with ToMe token merging
 /// (facebookresearch/ToMe `tome.patch.timm`): in every block, between attention and MLP, the most
@@ -22,12 +23,16 @@ public final class ViTModel: FamilyModel, @unchecked Sendable {
     let file: SWLFile // keeps the mapped weights alive
     /// The quality profile's settings as schedules, when the model carries one (`swiftlet profile`).
     let profile: [(entry: QualityProfile.Entry, schedule: MergeSchedule)]?
+    /// From the `image.*` metadata (`swiftlet convert --preprocess`); nil when the file has none.
+    let imagePreprocessing: Result<ImageTransform, ModelError>?
 
     public init(file: SWLFile) throws(ModelError) {
         self.file = file
         let w = Weights(file)
         config = try ViTConfig(w)
         weights = try ViTWeights(w, config)
+        imagePreprocessing = try ImagePreprocessing.load(
+            w, height: config.imageHeight, width: config.imageWidth, channels: config.channels)
         let depth = config.depth
         profile = try QualityProfile(metadata: file.metadata, full: "r=0").map { (p) throws(ModelError) in
             try p.entries.map { (e) throws(ModelError) in (e, try Self.schedule(e.setting, depth: depth)) }
@@ -52,6 +57,17 @@ public final class ViTModel: FamilyModel, @unchecked Sendable {
     }
 
     public var classCount: Int? { config.classes }
+
+    public func imageTransform() throws(ModelError) -> ImageTransform {
+        guard let imagePreprocessing else {
+            throw ModelError(
+                .unsupported,
+                "this vit model carries no image preprocessing; convert it with --preprocess (timm's pretrained_cfg JSON) to run it on images"
+            )
+        }
+        return try imagePreprocessing.get()
+    }
+
     public var inputs: [TensorInfo] {
         [
             TensorInfo(

@@ -30,6 +30,7 @@ from .errors import (
     FileError, FormatError, InternalError, InvalidArgumentError, NotFoundError, NumericError,
     OutOfMemoryError, ShapeError, StateError, UnsupportedError, VersionError,
 )
+from .images import load_image
 from .model import Model
 from .session import Generation, Sampler, Session
 from .stream import Detection, Detector, Stream
@@ -43,7 +44,7 @@ __all__ = [
     "Error", "InvalidArgumentError", "FileError", "FormatError", "VersionError", "ChecksumError",
     "UnsupportedError", "ShapeError", "BusyError", "AbortedError", "BudgetError", "OutOfMemoryError",
     "NotFoundError", "BufferTooSmallError", "StateError", "NumericError", "ContextFullError",
-    "InternalError", "library_version", "abi_version", "library_path", "set_log_handler",
+    "InternalError", "library_version", "abi_version", "library_path", "set_log_handler", "load_image",
 ]
 
 LOG_ERROR = 0

@@ -70,6 +70,8 @@ _PROTOTYPES = {
     "swl_session_run": (_STATUS, [_P, _ptr(S.Tensor), _U32, _ptr(S.Tensor), _U32, _ptr(S.Budget),
                                   _ptr(S.RunReport)]),
     "swl_session_output": (_STATUS, [_P, _U32, _ptr(S.Tensor)]),
+    "swl_session_run_image": (_STATUS, [_P, _P, _U32, _U32, _U64, _ptr(S.Budget), _ptr(S.RunReport)]),
+    "swl_model_preprocess_image": (_STATUS, [_P, _P, _U32, _U32, _U64, _ptr(S.Tensor)]),
     "swl_session_report_values": (_STATUS, [_P, _STR, _ptr(_ptr(ctypes.c_double)), _ptr(_U64)]),
     "swl_session_prefill": (_STATUS, [_P, _ptr(_I32), _U64, _ptr(S.Budget), _ptr(S.RunReport)]),
     "swl_session_decode": (_STATUS, [_P, _I32, _ptr(S.RunReport)]),

@@ -14,7 +14,8 @@ from . import _structs as S
 from ._handle import OwnedHandle
 from ._library import decode, lib
 from .budget import Budget, RunReport
-from .errors import BusyError, InvalidArgumentError, StateError
+from .errors import BufferTooSmallError, BusyError, InvalidArgumentError, StateError
+from .images import rgb8
 from .session import Generation, Session
 from .stream import Detector, Stream
 from .tensors import TensorInfo
@@ -225,6 +226,41 @@ class Model(OwnedHandle):
         """
         with self.session(threads) as session:
             return session.run(*inputs, budget=budget)
+
+    def run_image(self, image: Any, budget: Optional[Budget] = None,
+                  threads: int = 0) -> Tuple[List[np.ndarray], RunReport]:
+        """Runs an image classifier once on one image (see :meth:`Session.run_image`).
+
+        Example::
+
+            (logits,), report = model.run_image(swiftlet.load_image("photo.jpg"))
+            best = int(logits[0].argmax())
+            print(model.labels[best] if model.labels else best)
+        """
+        with self.session(threads) as session:
+            return session.run_image(image, budget=budget)
+
+    def preprocess(self, image: Any) -> np.ndarray:
+        """The input the model makes of an image: float32 ``[1, 3, H, W]``, timm's evaluation
+        transform with the file's ``image.*`` settings (for batching images into :meth:`run`, or
+        checking). ``image`` as for :meth:`Session.run_image`.
+
+        Raises:
+            UnsupportedError: the model carries no image preprocessing.
+        """
+        pixels, stride = rgb8(image)
+        height, width = pixels.shape[:2]
+        t = S.new(S.Tensor)
+        with self._use() as handle:
+            try:  # the shape first: no buffer asks for it
+                lib.swl_model_preprocess_image(handle, pixels.ctypes.data, width, height, stride, ctypes.byref(t))
+            except BufferTooSmallError:
+                pass
+            out = np.empty(tuple(int(d) for d in t.shape[: t.n_dims]), np.float32)
+            t.data = out.ctypes.data
+            t.size_bytes = out.nbytes
+            lib.swl_model_preprocess_image(handle, pixels.ctypes.data, width, height, stride, ctypes.byref(t))
+        return out
 
     def generate(self, prompt_ids: Sequence[int], max_tokens: int = 16, *, temperature: float = 0.0,
                  top_k: int = 0, seed: int = 0, budget: Optional[Budget] = None,

@@ -13,6 +13,7 @@ from ._handle import AbortHook, ExclusiveHandle, created as _created, null_abort
 from ._library import lib
 from .budget import KNOWN_VALUES, Budget, RunReport
 from .errors import InvalidArgumentError, NotFoundError, ShapeError, StateError
+from .images import rgb8
 from .tensors import TensorInfo, as_input, copy_out, copy_rows, describe
 
 _U64_MASK = (1 << 64) - 1
@@ -165,19 +166,55 @@ class Session(ExclusiveHandle):
         with self._use() as handle:
             self._call(lib.swl_session_run, handle, tensors, len(arrays), None, 0,
                        ctypes.byref(c_budget) if c_budget is not None else None, ctypes.byref(report))
-            outputs = []
-            i = 0
-            while True:
-                t = S.new(S.Tensor)
-                try:
-                    lib.swl_session_output(handle, i, ctypes.byref(t))
-                except NotFoundError:
-                    break
-                outputs.append(copy_out(t))
-                i += 1
+            outputs = self._outputs(handle)
             result = RunReport.from_c(report, self._known_values(handle))
         del keep, arrays
         return outputs, result
+
+    def run_image(self, image: Any, budget: Optional[Budget] = None) -> Tuple[List[np.ndarray], RunReport]:
+        """Runs an image classifier (a vit converted with ``--preprocess``) on one image.
+
+        The model's preprocessing (timm's evaluation transform, from the file) makes the
+        ``[1, 3, H, W]`` input; the report's time and a latency budget cover it too.
+
+        Args:
+            image: a uint8 ``(height, width, 3)`` RGB array (grey ``(H, W)`` and RGBA ``(H, W, 4)``
+                are converted as Pillow's ``convert("RGB")`` does: alpha dropped), or a PIL image.
+                See :func:`swiftlet.load_image` for files.
+            budget: as for :meth:`run` (e.g. ``Budget(merge_r=[8])``).
+
+        Returns:
+            The outputs (``outputs[0]``: logits ``[1, classes]``, named by ``Model.labels``) and the
+            run report.
+
+        Raises:
+            UnsupportedError: the model carries no image preprocessing.
+            ShapeError, InvalidArgumentError: a bad image (dtype, shape, empty, over 65535 pixels a side).
+        """
+        pixels, stride = rgb8(image)
+        height, width = pixels.shape[:2]
+        c_budget, keep = budget.to_c() if budget is not None else (None, [])
+        report = S.new(S.RunReport)
+        with self._use() as handle:
+            self._call(lib.swl_session_run_image, handle, pixels.ctypes.data, width, height, stride,
+                       ctypes.byref(c_budget) if c_budget is not None else None, ctypes.byref(report))
+            outputs = self._outputs(handle)
+            result = RunReport.from_c(report, self._known_values(handle))
+        del keep, pixels
+        return outputs, result
+
+    @staticmethod
+    def _outputs(handle: int) -> List[np.ndarray]:
+        outputs = []
+        i = 0
+        while True:
+            t = S.new(S.Tensor)
+            try:
+                lib.swl_session_output(handle, i, ctypes.byref(t))
+            except NotFoundError:
+                return outputs
+            outputs.append(copy_out(t))
+            i += 1
 
     def report_values(self, name: str) -> np.ndarray:
         """A per-layer or per-step series of the last call, e.g. ``"tokens_per_layer"`` (a copy).
