@@ -43,9 +43,9 @@ enum WordSplit {
         if t[i] == "'" && i + 1 < n {
             switch t[i + 1] {
             case "s", "t", "m", "d": return i + 2
-            case "r",
-                "v" where i + 2 < n && t[i + 2] == "e":
-                return i + 3
+            // One case per letter: a `where` clause binds only the last pattern of its case.
+            case "r" where i + 2 < n && t[i + 2] == "e": return i + 3
+            case "v" where i + 2 < n && t[i + 2] == "e": return i + 3
             case "l" where i + 2 < n && t[i + 2] == "l": return i + 3
             default: break
             }

@@ -74,6 +74,22 @@ import Testing
         #expect(checked >= (key == "prefix" || key == "tiny" ? 500 : 2100))
     }
 
+    @Test func wordsSplitAsThePackageSplitsThem() {
+        // The split alone, before any merge: a wrong word boundary can hide behind merges that
+        // happen to give the same tokens.
+        var checked = 0
+        for c in Self.goldens["cases"] as! [[String: Any]] {
+            guard let want = c["words"] as? [String] else { continue }
+            let scalars = Array((c["text"] as! String).unicodeScalars)
+            let got = WordSplit.words(scalars).map { range in
+                ByteLevel.encode(scalars[range].flatMap { Array(String($0).utf8) })
+            }
+            #expect(got == want, "\((c["text"] as! String).debugDescription)")
+            checked += 1
+        }
+        #expect(checked >= 500)
+    }
+
     @Test(arguments: [("gpt2-style", "gpt2"), ("neox-style", "neox")])
     func randomIdsDecodeAsThePackageDoes(file: String, key: String) throws {
         let t = try Self.tokenizer(file)

@@ -75,7 +75,7 @@ for path in held_out:
 # Written by hand: contractions, numbers, whitespace of every kind, scripts, marks, emoji, specials.
 strings += [
     "", " ", "  ", "\n", "\n\n\n", "\t", " \t\n ", "a", "Hello world", " Hello  world ", "Hello world\n",
-    "I'm sure they'll say it's theirs, we'd've known; YOU'LL SEE'S", "'s'S 't 're 've 'm 'll 'd '",
+    "I'm sure they'll say it's theirs, we'd've known; YOU'LL SEE'S", "'s'S 't 're 've 'm 'll 'd '", "f'rounds={r}' 'ro 'va 'vex 'li 'lo 'r 'v 'l 're'll've",
     "x = 1_000_000 + 3.14159e-10 - 0x1F", "2026-12-02 17:16:37 UTC", "٣٤٥ ๑๒๓ ⅣⅫ ½ ² ①",
     "def f(a, *args, **kw):\n    return a  # comment\n", "\u00a0nbsp\u00a0 \u2003em\u3000ideo\u0085nel\u2028ls",
     "zero\u200bwidth joiner\u200d", "e\u0301 \u212b A\u030a \u1100\u1161\u11a8 ﬁ ℌ", "Ünïcödé façade naïve",
@@ -115,6 +115,8 @@ for s in strings:
         if skip != text:
             case[name + "_skip"] = skip
     if len(cases) < hand_written + 200:  # the prefix-space and tiny tokenizers on a few hundred strings
+        # GPT-2's split into words (in the byte-level alphabet), checked before any merge.
+        case["words"] = [w for w, _ in gpt2.pre_tokenizer.pre_tokenize_str(s)]
         case["tiny"] = tiny.encode(s, add_special_tokens=False).ids
         tiny_text = tiny.decode(case["tiny"], skip_special_tokens=False)
         if tiny_text != s:
