@@ -12,6 +12,22 @@ public func swl_model_token_is_special(_ model: OpaquePointer?, _ id: Int32) -> 
     object(model, as: CModel.self)?.model.isSpecialToken(id) == true ? 1 : 0
 }
 
+/// `count` elements at `pointer` (NULL only with a count of 0), checked for a size Swift can index.
+private func input<T>(_ pointer: UnsafePointer<T>?, _ count: UInt64, _ name: String) throws(SwiftletError)
+    -> UnsafeBufferPointer<T>
+{
+    guard pointer != nil || count == 0 else { throw nullArgument(name) }
+    guard count <= UInt64(Int32.max) else { throw .invalidArgument("\(name) has \(count) elements; too many") }
+    return UnsafeBufferPointer(start: pointer, count: Int(count))
+}
+
+/// Checks a caller's output buffer: NULL only with a capacity of 0 (which asks for the size).
+private func checkOutput<T>(_ pointer: UnsafeMutablePointer<T>?, _ capacity: UInt64, _ name: String)
+    throws(SwiftletError)
+{
+    guard pointer != nil || capacity == 0 else { throw .invalidArgument("\(name) is NULL but capacity is \(capacity)") }
+}
+
 @c @implementation
 public func swl_tokenize(
     _ model: OpaquePointer?, _ text: UnsafePointer<CChar>?, _ text_len: UInt64, _ ids: UnsafeMutablePointer<Int32>?,
@@ -20,11 +36,10 @@ public func swl_tokenize(
     guarded { () throws(SwiftletError) in
         guard let m = object(model, as: CModel.self) else { throw nullArgument("model") }
         guard let out_n_ids else { throw nullArgument("out_n_ids") }
-        guard text != nil || text_len == 0 else { throw nullArgument("text") }
-        guard ids != nil || capacity == 0 else { throw .invalidArgument("ids is NULL but capacity is \(capacity)") }
-        guard text_len <= UInt64(Int32.max) else { throw .invalidArgument("text_len \(text_len) is too large") }
+        try checkOutput(ids, capacity, "ids")
+        let chars = try input(text, text_len, "text")
         let bytes = UnsafeBufferPointer(
-            start: UnsafeRawPointer(text)?.assumingMemoryBound(to: UInt8.self), count: Int(text_len))
+            start: UnsafeRawPointer(chars.baseAddress)?.assumingMemoryBound(to: UInt8.self), count: chars.count)
         let tokens = try m.model.tokenize(utf8: bytes)
         out_n_ids.pointee = UInt64(tokens.count)
         guard UInt64(tokens.count) <= capacity else {
@@ -50,19 +65,17 @@ public func swl_detokenize(
     guarded { () throws(SwiftletError) in
         guard let m = object(model, as: CModel.self) else { throw nullArgument("model") }
         guard let out_len else { throw nullArgument("out_len") }
-        guard ids != nil || n_ids == 0 else { throw nullArgument("ids") }
-        guard text != nil || capacity == 0 else { throw .invalidArgument("text is NULL but capacity is \(capacity)") }
-        guard n_ids <= UInt64(Int32.max) else { throw .invalidArgument("n_ids \(n_ids) is too large") }
-        let list = n_ids == 0 ? [] : Array(UnsafeBufferPointer(start: ids, count: Int(n_ids)))
-        let decoded = try m.model.detokenize(list, skipSpecial: try skipSpecial(flags))
-        let utf8 = Array(decoded.utf8)
-        out_len.pointee = UInt64(utf8.count)
-        guard UInt64(utf8.count) < capacity else {
-            throw .bufferTooSmall("the text is \(utf8.count) bytes; text must hold \(utf8.count + 1) with the NUL")
+        try checkOutput(text, capacity, "text")
+        var decoded = try m.model.detokenize(Array(try input(ids, n_ids, "ids")), skipSpecial: try skipSpecial(flags))
+        let length = decoded.utf8.count
+        out_len.pointee = UInt64(length)
+        guard UInt64(length) < capacity else {
+            throw .bufferTooSmall("the text is \(length) bytes; text must hold \(length + 1) with the NUL")
         }
-        let out = UnsafeMutableRawPointer(text!).assumingMemoryBound(to: UInt8.self)
-        utf8.withUnsafeBufferPointer { out.update(from: $0.baseAddress!, count: $0.count) }
-        out[utf8.count] = 0
+        decoded.withUTF8 { utf8 in
+            if let from = utf8.baseAddress { UnsafeMutableRawPointer(text!).copyMemory(from: from, byteCount: length) }
+        }
+        text![length] = 0
     }
 }
 
