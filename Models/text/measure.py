@@ -51,6 +51,23 @@ def swiftlet_perplexity(swiftlet, path, ids, batch, budget=None):
     return float(np.exp(nll / n)), np.concatenate(logits_all)
 
 
+def swiftlet_cached(swiftlet, path, ids, budget=None, split=128):
+    """Logits through the KV cache: prefill the first `split` tokens of each window, then decode the
+    rest one token at a time. Returns the perplexity and the logits [N, T-1, V] (rows predict 1..T-1)."""
+    rows = []
+    with swiftlet.Model(path) as model, model.session(threads=0) as session:
+        for w in ids:
+            session.prefill(w[:split].astype(np.int32), budget=budget)
+            out = [session.logits()]
+            for token in w[split:-1]:
+                session.decode(int(token))
+                out.append(session.logits())
+            rows.append(np.concatenate(out))
+    logits = np.stack(rows)
+    nll, n = nll_sum(np.concatenate([logits, logits[:, :1]], axis=1), ids)
+    return float(np.exp(nll / n)), logits
+
+
 def torch_perplexity(forward, ids, batch):
     nll, n = 0.0, 0
     logits_all = []
@@ -89,6 +106,8 @@ def main():
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--all-loops", action="store_true")
+    ap.add_argument("--cached-windows", type=int, default=4,
+                    help="windows also run through prefill + decode (the KV cache generation uses)")
     ap.add_argument("--json", help="also write the figures here")
     args = ap.parse_args()
 
@@ -119,7 +138,15 @@ def main():
         sw, sw_logits = swiftlet_perplexity(swiftlet, os.path.join(args.models, "text-loopformer.swl"), ids,
                                             args.batch, swiftlet.Budget(loops=L))
         diff, agree = compare(sw_logits, pt_logits)
-        rows.append(dict(loops=L, swiftlet=sw, pytorch=pt, max_abs_logit_diff=diff, argmax_agreement=agree))
+        row = dict(loops=L, swiftlet=sw, pytorch=pt, max_abs_logit_diff=diff, argmax_agreement=agree)
+        if args.cached_windows:
+            k = args.cached_windows
+            cw, c_logits = swiftlet_cached(swiftlet, os.path.join(args.models, "text-loopformer.swl"), ids[:k],
+                                           swiftlet.Budget(loops=L))
+            pk = float(np.exp(nll_sum(pt_logits[:k], ids[:k])[0] / (k * (ids.shape[1] - 1))))
+            row.update(cached_swiftlet=cw, cached_pytorch=pk,
+                       cached_max_abs_logit_diff=compare(c_logits, pt_logits[:k, :-1])[0])
+        rows.append(row)
         print(f"loopformer loops={L}: swiftlet {sw:.4f} pytorch {pt:.4f} max|Δlogit| {diff:.2e}", file=sys.stderr)
     results["loopformer"] = rows
     sys.path.remove(args.loopformer_official)
@@ -161,6 +188,12 @@ def main():
                    max_abs_logit_diff=diff, argmax_agreement=agree)
         if dt == "f32":
             f32_logits = pt_logits
+            if args.cached_windows:
+                k = args.cached_windows
+                cw, c_logits = swiftlet_cached(swiftlet, path, ids[:k])
+                pk = float(np.exp(nll_sum(pt_logits[:k], ids[:k])[0] / (k * (ids.shape[1] - 1))))
+                row.update(cached_swiftlet=cw, cached_pytorch=pk,
+                           cached_max_abs_logit_diff=compare(c_logits, pt_logits[:k, :-1])[0])
         else:
             d32, a32 = compare(sw_logits, f32_logits)
             row.update(max_abs_diff_vs_f32_pytorch=d32, argmax_agreement_vs_f32_pytorch=a32)
@@ -183,6 +216,17 @@ def main():
                  if "max_abs_diff_vs_f32_pytorch" in r else "— | —")
         print(f"| {r['tables']} | {r['file_bytes'] / 1e6:.1f} MB | {r['swiftlet']:.3f} | {r['pytorch_same_tables']:.3f} | "
               f"{r['max_abs_logit_diff']:.1e} | {r['argmax_agreement']:.4f} | {extra} |")
+    if args.cached_windows:
+        k = args.cached_windows
+        print(f"\nThrough the KV cache (prefill 128 tokens, then 127 decode steps), first {k} windows:\n")
+        print("| model | Swiftlet | PyTorch | max abs logit diff |")
+        print("|---|---:|---:|---:|")
+        for r in results["loopformer"]:
+            print(f"| LoopFormer, loops={r['loops']} | {r['cached_swiftlet']:.3f} | {r['cached_pytorch']:.3f} | "
+                  f"{r['cached_max_abs_logit_diff']:.1e} |")
+        r = results["memoryformer"][0]
+        print(f"| MemoryFormer, f32 tables | {r['cached_swiftlet']:.3f} | {r['cached_pytorch']:.3f} | "
+              f"{r['cached_max_abs_logit_diff']:.1e} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
