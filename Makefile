@@ -4,6 +4,7 @@
 #                 sanitizer builds (ASan+UBSan, TSan) and a short run of every fuzzer
 #   make fuzz     each fuzzer for FUZZ_SECONDS (default 60) — see Fuzz/fuzz.mk
 #   make demo     converts the shipped reference models and runs every family under a few budgets
+#   make models   converts the trained models shipped under Models/ into build/models/
 #   make install PREFIX=/usr/local
 
 SWIFT     ?= swift
@@ -17,7 +18,7 @@ SPM       := $(SWIFT) build
 DEBUG_BIN  = $(shell $(SPM) --show-bin-path 2>/dev/null)
 RELEASE_BIN = $(shell $(SPM) -c release --show-bin-path 2>/dev/null)
 
-.PHONY: all build deps test test-format test-swift test-c test-python stage demo install clean
+.PHONY: all build deps test test-format test-swift test-c test-python stage demo models install clean
 
 all: build
 
@@ -87,6 +88,13 @@ test-c: test-swift
 	scripts/check-text-cli.sh $(DEBUG_BIN)/swiftlet $(BUILD)/test/text-lm.swl
 	# Spoken words in, words out: the keyword fixture through `swiftlet stream --detect` and the C example.
 	scripts/check-detect.sh $(DEBUG_BIN)/swiftlet $(BUILD)/test/bin/stream_wav $(BUILD)/test/detect
+	# The trained text models shipped in Models/text convert with their tokenizer, which round-trips.
+	$(DEBUG_BIN)/swiftlet convert --quiet --force --family loopformer --config Models/text/loopformer-config.json \
+	    --checkpoint Models/text/loopformer-ckpt.pt --tokenizer Models/text/tokenizer.json --output $(BUILD)/test/text-loopformer.swl
+	scripts/check-text-cli.sh $(DEBUG_BIN)/swiftlet $(BUILD)/test/text-loopformer.swl
+	$(DEBUG_BIN)/swiftlet convert --quiet --force --family memoryformer --config Models/text/memoryformer-config.json \
+	    --checkpoint Models/text/memoryformer.safetensors --tokenizer Models/text/tokenizer.json --output $(BUILD)/test/text-memoryformer.swl
+	scripts/check-text-cli.sh $(DEBUG_BIN)/swiftlet $(BUILD)/test/text-memoryformer.swl
 	# A quality profile through the CLI: measured, stored, read back by a minimum-quality budget.
 	$(DEBUG_BIN)/swiftlet convert --quiet --force --family vit --config Tests/Fixtures/vit-tiny-test/config.json \
 	    --checkpoint Tests/Fixtures/vit-tiny-test/checkpoint.safetensors --output $(BUILD)/test/vit.swl
@@ -107,6 +115,23 @@ stage:
 
 test-python:
 	SWIFTLET_CLI=$(DEBUG_BIN)/swiftlet scripts/test-python.sh
+
+# ---- trained models ----------------------------------------------------------------------------
+# The checkpoints trained here (Models/README.md), converted with their tokenizer or labels. One
+# conversion per line; the LoopFormer also gets its perplexity per loop count (quality profile).
+MODELS := $(BUILD)/models
+TEXT   := Models/text
+models: build
+	@mkdir -p $(MODELS)
+	$(BUILD)/bin/swiftlet convert --quiet --force --family loopformer --config $(TEXT)/loopformer-config.json \
+	    --checkpoint $(TEXT)/loopformer-ckpt.pt --tokenizer $(TEXT)/tokenizer.json \
+	    --name "LoopFormer, Python standard library" --output $(MODELS)/text-loopformer.swl
+	$(BUILD)/bin/swiftlet profile $(MODELS)/text-loopformer.swl --data $(TEXT)/heldout-ids.npy \
+	    --describe "64 x 256 tokens of held-out Python standard-library files" --output $(MODELS)/text-loopformer.swl
+	$(BUILD)/bin/swiftlet convert --quiet --force --family memoryformer --config $(TEXT)/memoryformer-config.json \
+	    --checkpoint $(TEXT)/memoryformer.safetensors --tokenizer $(TEXT)/tokenizer.json \
+	    --name "MemoryFormer, Python standard library" --output $(MODELS)/text-memoryformer.swl
+	@ls -l $(MODELS)
 
 # ---- demo --------------------------------------------------------------------------------------
 demo: build
