@@ -37,6 +37,25 @@ build: deps
 	cp Include/swiftlet.h $(BUILD)/include/swiftlet.h
 	@echo "built $(BUILD)/lib/libswiftlet.so ($$(du -h $(BUILD)/lib/libswiftlet.so.$(VERSION) | cut -f1)) and $(BUILD)/bin/swiftlet"
 
+# ---- trained models: make models → build/models/*.swl (Models/*/README.md) ---------------------
+# Keyword models (Models/kws): converted with their labels, then profiled (accuracy against early
+# decision) on the committed held-out clips. MODELS_SWIFTLET=path skips the release build.
+.PHONY: models kws-models
+models: kws-models
+MODELS_SWIFTLET ?= $(BUILD)/bin/swiftlet
+KWS_SETTINGS := early_fraction=0.25;early_fraction=0.375;early_fraction=0.5;early_fraction=0.625;early_fraction=0.75;early_fraction=0.875
+kws-models: $(if $(filter $(BUILD)/bin/swiftlet,$(MODELS_SWIFTLET)),build)
+	@mkdir -p $(BUILD)/models
+	for m in kws kws-spiking; do \
+	    $(MODELS_SWIFTLET) convert --quiet --force --family lmuformer --config Models/kws/$$m/config.json \
+	        --checkpoint Models/kws/$$m/checkpoint.safetensors --labels Models/kws/$$m/labels.txt \
+	        --output $(BUILD)/models/$$m.swl && \
+	    $(MODELS_SWIFTLET) profile $(BUILD)/models/$$m.swl --data Models/kws/eval/clips.npy \
+	        --labels Models/kws/eval/labels.npy --settings "$(KWS_SETTINGS)" \
+	        --describe "30 held-out espeak-ng clips (Models/kws/eval)" --output $(BUILD)/models/$$m.swl || exit 1; \
+	done
+	$(MODELS_SWIFTLET) stream $(BUILD)/models/kws.swl --wav Tests/Fixtures/kws-detect/sentence.wav --detect
+
 # ---- tests -------------------------------------------------------------------------------------
 test: deps test-format test-swift test-c test-python test-sanitizers
 	@echo "make test: all suites passed"

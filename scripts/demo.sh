@@ -75,7 +75,7 @@ echo "demo weights from $fx/audio-demo, so the classes mean nothing — watch th
 
 echo
 echo "Spotting words in $fx/kws-detect/sentence.wav (\"yes ... stop ... go\", a voice the model never heard)"
-echo "with the small keyword model trained by scripts/train-kws.py: one line per word, <seconds> <word> <score>:"
+echo "with the small keyword model trained by Models/kws/train-kws.py: one line per word, <seconds> <word> <score>:"
 "$bin" convert --quiet --force --family lmuformer --config "$fx/kws-detect/config.json" \
   --checkpoint "$fx/kws-detect/checkpoint.safetensors" --labels "$fx/kws-detect/labels.txt" --output "$out/kws.swl"
 "$bin" stream "$out/kws.swl" --wav "$fx/kws-detect/sentence.wav" --detect

@@ -2,7 +2,7 @@
 """Trains a small streaming keyword model — the official LMUFormer `lmu_rnn_conv1d` — on words spoken by
 espeak-ng, and writes it as a test fixture that `swiftlet stream --detect` can use.
 
-    /opt/bench-venv/bin/python scripts/train-kws.py --official /path/to/LMUFormer \\
+    /opt/bench-venv/bin/python Models/kws/train-kws.py --official /path/to/LMUFormer \\
         [--out Tests/Fixtures/kws-detect] [--steps 1500] [--dim 64]
 
 Needs: espeak-ng and sox (Debian packages), and in Python torch, numpy, and what the official code
@@ -113,6 +113,34 @@ def corpus(cache, variants, per_word, seed):
     return data
 
 
+CLIP_FRAMES = 128  # the official Speech Commands clip: 1.28 s
+CLIP_SAMPLES = WIN + (CLIP_FRAMES - 1) * SHIFT
+
+
+def background(rng, n):
+    if rng.random() < 0.25:
+        return np.zeros(n, np.float32)
+    x = (rng.normal(0, 1, n) * 10 ** rng.uniform(-4.5, -2.3)).astype(np.float32)
+    if rng.random() < 0.3:  # brown-ish noise
+        x = np.cumsum(x) * 0.05
+        x -= np.convolve(x, np.ones(801) / 801, mode="same")
+    return x.astype(np.float32)
+
+
+def one_word_clip(data, rng):
+    """A 1.28 s clip (128 frames, the official shape) holding one word at a random place, or nothing
+    (_silence_); returns samples and the class."""
+    x = background(rng, CLIP_SAMPLES)
+    r = rng.random()
+    label = 0 if r < 0.08 else 1 if r < 0.2 else int(rng.integers(2, len(LABELS)))
+    if label:
+        u = data[label][rng.integers(len(data[label]))] * 10 ** rng.uniform(-1.2, 0.1)
+        u = u[:CLIP_SAMPLES - 800]
+        pos = int(rng.integers(400, CLIP_SAMPLES - len(u) - 399))
+        x[pos:pos + len(u)] += u
+    return np.clip(x, -1, 1), label
+
+
 def compose(data, rng, seconds=SECONDS):
     """A stream of words over background; returns samples and [(class, start, end)] in samples."""
     n = int(seconds * RATE)
@@ -185,11 +213,83 @@ def normalise(f):
 # The official model
 
 
+_lif_code = None
+
+
+def fast_lif():
+    global _lif_code
+    if _lif_code is None:
+        import torch
+
+        @torch.jit.script
+        def lif_forward(x, tau: float, vth: float):
+            v = torch.zeros_like(x[0])
+            hs = torch.empty_like(x)
+            ss = torch.empty_like(x)
+            for t in range(x.shape[0]):
+                h = v + (x[t] - v) / tau
+                s = (h >= vth).to(x.dtype)
+                v = h * (1.0 - s)
+                hs[t] = h
+                ss[t] = s
+            return ss, hs
+
+        @torch.jit.script
+        def lif_backward(grad_s, hs, ss, tau: float, vth: float):
+            gx = torch.empty_like(grad_s)
+            gv = torch.zeros_like(grad_s[0])
+            for i in range(grad_s.shape[0]):
+                t = grad_s.shape[0] - 1 - i
+                sg = torch.sigmoid(4.0 * (hs[t] - vth))
+                gh = grad_s[t] * 4.0 * sg * (1.0 - sg) + gv * (1.0 - ss[t])
+                gx[t] = gh / tau
+                gv = gh * (1.0 - 1.0 / tau)
+            return gx
+
+        class Fn(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, x, tau, vth):
+                s, h = lif_forward(x, tau, vth)
+                ctx.save_for_backward(h, s)
+                ctx.tau, ctx.vth = tau, vth
+                return s
+
+            @staticmethod
+            def backward(ctx, g):
+                h, s = ctx.saved_tensors
+                return lif_backward(g.contiguous(), h, s, ctx.tau, ctx.vth), None, None
+
+        _lif_code = Fn
+    return _lif_code
+
+
+class FastLIF:
+    @staticmethod
+    def apply(x, tau, vth):
+        return fast_lif().apply(x, tau, vth)
+
+
 def load_official(path):
     src = path if os.path.exists(os.path.join(path, "lmu_rnn.py")) else os.path.join(path, "src")
     if not os.path.exists(os.path.join(src, "lmu_rnn.py")):
         sys.exit(f"{path}: no lmu_rnn.py (give the LMUFormer checkout or its src/ folder)")
     sys.path.insert(0, src)
+    from spikingjelly.clock_driven import neuron
+    if not getattr(neuron.MultiStepLIFNode, "_cpu", False):
+        class CPULIF(neuron.MultiStepLIFNode):  # the official get_act asks for backend='cupy' (GPU only)
+            _cpu = True
+
+            def __init__(self, *a, **k):
+                k["backend"] = "torch"
+                super().__init__(*a, **k)
+
+            def forward(self, x_seq):
+                """Training-time speed-up, the same numbers as spikingjelly's torch backend for a neuron
+                that starts from a zero membrane (hard reset to 0, decay_input, detach_reset, sigmoid
+                surrogate alpha 4): the loop over time in TorchScript, backward written out."""
+                assert self.v_reset == 0.0 and self.decay_input and self.detach_reset
+                return FastLIF.apply(x_seq, float(self.tau), float(self.v_threshold))
+        neuron.MultiStepLIFNode = CPULIF
     try:
         importlib.import_module("sklearn.metrics")
     except ImportError:  # utilities/stats.py imports scikit-learn for metrics only
@@ -201,7 +301,7 @@ def load_official(path):
     return importlib.import_module("lmu_rnn"), importlib.import_module("blocks.lmu_cell")
 
 
-def long_input_forward(torch, cell_class):
+def long_input_forward(torch, cell_class, spiking_class=None):
     """The LMU cell's FFT forward for any input length, with the impulse response A^t B extended to it."""
     official = cell_class.forward
     cache = {}
@@ -225,12 +325,51 @@ def long_input_forward(torch, cell_class):
         m = torch.fft.irfft(fu * cache[key].unsqueeze(0), n=2 * n, dim=-1)[:, :, :n].permute(0, 2, 1)
         return self.f_h(self.W_h(torch.cat((m, x), dim=-1))), None
 
+    def spiking_forward(self, x):  # SpikingLMUFFTCell.forward with the impulse response for len(x)
+        n = x.shape[1]
+        if n == self.seq_len:
+            return spiking_official(self, x)
+        fft_h = impulse(self, n)
+        u = self.f_u(self.bn_u(self.W_u(x).transpose(-1, -2)).permute(2, 0, 1).contiguous()).permute(1, 0, 2)
+        fu = torch.fft.rfft(u.permute(0, 2, 1), n=2 * n, dim=-1)
+        m = torch.fft.irfft(fu * fft_h.unsqueeze(0), n=2 * n, dim=-1)[:, :, :n]
+        m = self.f_m(self.bn_m(m).permute(2, 1, 0).contiguous()).permute(2, 1, 0).contiguous().permute(0, 2, 1)
+        h = self.f_h(self.bn_h(self.W_h(torch.cat((m, x), dim=-1)).transpose(-1, -2)).permute(2, 0, 1).contiguous())
+        h = h.permute(1, 0, 2).contiguous()
+        return h, h[:, -1, :].unsqueeze(-1)
+
+    def impulse(self, n):
+        key = (id(self), n)
+        if key not in cache:
+            with torch.no_grad():
+                a, b = self.A.double(), self.B.double()
+                h, cur = [], b
+                for _ in range(n):
+                    h.append(cur)
+                    cur = a @ cur
+                cache[key] = torch.fft.rfft(torch.cat(h, -1).float(), n=2 * n, dim=-1)
+        return cache[key]
+
     cell_class.forward = forward
+    if spiking_class is not None:
+        spiking_official = spiking_class.forward
+        spiking_class.forward = spiking_forward
+
+
+def reset(model):
+    """Spikingjelly neurons keep their membranes between calls: every batch starts from zero."""
+    from spikingjelly.clock_driven import functional
+    functional.reset_net(model)
 
 
 def frame_logits(model, feats):
-    """[B, T, F] → per-frame logits [B, T, K]: the official modules, the head on every frame."""
+    """[B, T, F] → per-frame logits [B, T, K]: the official modules, the head on every frame (after the
+    official head BatchNorm and LIF in the spiking model)."""
+    reset(model)
     x = model.forward_features(feats.unsqueeze(1))
+    if model.with_head_lif:
+        x = model.head_bn(x)
+        x = model.head_lif(x.permute(2, 1, 0).contiguous()).permute(2, 1, 0).contiguous()
     return model.head(x.permute(0, 2, 1))
 
 
@@ -309,6 +448,79 @@ def evaluate_detection(args):
           f"sentences exactly right {exact} ({100 * exact / max(args.evaluate, 1):.0f} %)", flush=True)
 
 
+def save(args, model, config, accuracy):
+    """checkpoint.safetensors, config.json, labels.txt in --out (also during training: a run cut short
+    leaves its last checkpoint)."""
+    os.makedirs(args.out, exist_ok=True)
+    sd = {k: v.detach().numpy() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
+    write_safetensors(f"{args.out}/checkpoint.safetensors", sd)
+    with open(f"{args.out}/config.json", "w") as f:
+        json.dump({"constructor": {**config, "audio_mean": MEAN, "audio_std": STD, "target_frames": 0},
+                   "note": "trained on espeak-ng keywords by Models/kws/train-kws.py; per-frame head (see README)",
+                   "steps": args.steps, "seed": args.seed, "argv": sys.argv[1:],
+                   "heldout_word_frame_accuracy": round(accuracy[0], 4),
+                   "heldout_clip_accuracy": round(accuracy[1], 4)}, f, indent=2)
+        f.write("\n")
+    with open(f"{args.out}/labels.txt", "w") as f:
+        f.write("\n".join(LABELS) + "\n")
+
+
+def read_safetensors(torch, path):
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    meta = json.loads(raw[8:8 + n])
+    kinds = {"F32": np.float32, "I64": np.int64, "C64": np.complex64}
+    return {k: torch.from_numpy(np.frombuffer(raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]],
+                                              dtype=kinds[v["dtype"]]).reshape(v["shape"]).copy())
+            for k, v in meta.items() if k != "__metadata__"}
+
+
+def measure(args, torch, model, banks, held):
+    """Held-out 1.28 s clips (the official Speech Commands shape, held-out voice variants): the official
+    model in eval mode (`model(x)`, the mean of the head over the 128 frames) beside Swiftlet's stream of the
+    converted model (`swiftlet profile`: the stream's decision after a fraction of the frames)."""
+    import tempfile
+    rng = np.random.default_rng(99)  # the same test clips for every model
+    xs, ys = zip(*[one_word_clip(held, rng) for _ in range(args.measure)])
+    feats = normalise(fbank(torch, torch.from_numpy(np.stack(xs)), banks))
+    labels = np.array(ys, np.int32)
+    model.eval()
+    fractions = [0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0]
+    preds, early = [], {f: [] for f in fractions}
+    with torch.no_grad():
+        for i in range(0, len(feats), 50):
+            reset(model)
+            preds.append(model(feats[i:i + 50]).argmax(-1))
+            per_frame = frame_logits(model, feats[i:i + 50])
+            running = per_frame.cumsum(1) / torch.arange(1, per_frame.shape[1] + 1).view(1, -1, 1)
+            for f in fractions:
+                early[f].append(running[:, math.ceil(f * CLIP_FRAMES) - 1].argmax(-1))
+    torch_pred = torch.cat(preds).numpy().astype(np.int32)
+    work = tempfile.mkdtemp(prefix="kws-measure-")
+    np.save(f"{work}/clips.npy", feats.numpy())
+    np.save(f"{work}/labels.npy", labels)
+    np.save(f"{work}/torch.npy", torch_pred)
+    if args.eval_set:
+        os.makedirs(args.eval_set, exist_ok=True)
+        np.save(f"{args.eval_set}/clips.npy", feats[:30].numpy())
+        np.save(f"{args.eval_set}/labels.npy", labels[:30])
+    acc = (torch_pred == labels).mean()
+    print(f"{args.measure} held-out clips; PyTorch (official forward, eval mode) accuracy {acc:.4f}", flush=True)
+    for f in fractions:
+        print(f"  PyTorch early_fraction={f}: running mean of the head at frame {math.ceil(f * CLIP_FRAMES)}: "
+              f"accuracy {(torch.cat(early[f]).numpy() == labels).mean():.4f}", flush=True)
+    swl = f"{work}/model.swl"
+    subprocess.run([args.swiftlet, "convert", "--quiet", "--family", "lmuformer", "--config", f"{args.out}/config.json",
+                    "--checkpoint", f"{args.out}/checkpoint.safetensors", "--labels", f"{args.out}/labels.txt",
+                    "--output", swl], check=True)
+    settings = ";".join(f"early_fraction={f}" for f in fractions[:-1])
+    for what, ref in (("Swiftlet accuracy", "labels"), ("Swiftlet agreement with PyTorch's clip decision", "torch")):
+        out = subprocess.run([args.swiftlet, "profile", swl, "--output", f"{work}/profiled.swl", "--data", f"{work}/clips.npy", "--labels",
+                              f"{work}/{ref}.npy", "--settings", settings],
+                             capture_output=True, text=True)
+        print(what + ":\n" + out.stdout + out.stderr, flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--official", help="checkout of zeyuliu1037/LMUFormer (or its src/); needed to train")
@@ -323,6 +535,18 @@ def main():
     ap.add_argument("--swiftlet", help="a swiftlet binary: after training, evaluate detection with it")
     ap.add_argument("--evaluate", type=int, default=100, help="held-out sentences to evaluate (with --swiftlet)")
     ap.add_argument("--evaluate-only", action="store_true", help="evaluate the model already in --out")
+    ap.add_argument("--spiking", action="store_true", help="the official slmu_rnn_ms_conv1d instead of lmu_rnn_conv1d")
+    ap.add_argument("--seconds", type=float, default=SECONDS, help="length of the training streams")
+    ap.add_argument("--clip-batch", type=int, default=0,
+                    help="also train the official clip output (mean of the head over 128 frames) on this many "
+                         "one-word 1.28 s clips per step")
+    ap.add_argument("--init", help="a checkpoint.safetensors to start from")
+    ap.add_argument("--lr", type=float, default=3e-3)
+    ap.add_argument("--log-every", type=int, default=100, help="evaluate every this many steps (and save every twice as many)")
+    ap.add_argument("--measure", type=int, default=0,
+                    help="measure the model in --out on this many held-out 1.28 s clips in PyTorch and Swiftlet "
+                         "(needs --official and --swiftlet)")
+    ap.add_argument("--eval-set", help="with --measure: also write the first 30 clips here (features .npy + labels)")
     args = ap.parse_args()
     if args.evaluate_only:
         evaluate_detection(args)
@@ -353,19 +577,26 @@ def main():
           f"({time.time() - t0:.0f} s)", flush=True)
 
     lmu_rnn, lmu_cell = load_official(args.official)
-    long_input_forward(torch, lmu_cell.LMUFFTCell)
-    config = {"model": "lmu_rnn_conv1d", "in_channels": 128, "embed_dims": args.dim, "depths": 1,
-              "mlp_ratios": 2, "num_heads": 1, "num_classes": len(LABELS)}
-    model = lmu_rnn.lmu_rnn_conv1d(**{k: v for k, v in config.items() if k != "model"})
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=1e-3)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=args.steps, pct_start=0.1)
+    long_input_forward(torch, lmu_cell.LMUFFTCell, lmu_cell.SpikingLMUFFTCell)
+    config = {"model": "slmu_rnn_ms_conv1d" if args.spiking else "lmu_rnn_conv1d", "in_channels": 128,
+              "embed_dims": args.dim, "depths": 1, "mlp_ratios": 2, "num_heads": 1, "num_classes": len(LABELS)}
+    model = getattr(lmu_rnn, config["model"])(**{k: v for k, v in config.items() if k != "model"})
+    if args.measure and not args.init:
+        args.init = f"{args.out}/checkpoint.safetensors"
+    if args.init:
+        model.load_state_dict(read_safetensors(torch, args.init), strict=False)
+    if args.measure:
+        measure(args, torch, model, banks, held)
+        return
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-3)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=args.steps, pct_start=0.1)
     weight = torch.ones(len(LABELS))
     weight[0] = 0.3  # silence frames are the majority
 
     def make(source, n):
         xs, ys = [], []
         for _ in range(n):
-            x, words = compose(source, rng)
+            x, words = compose(source, rng, args.seconds)
             xs.append(x)
             ys.append(targets(words, 1 + (len(x) - WIN) // SHIFT))
         feats = normalise(fbank(torch, torch.from_numpy(np.stack(xs)), banks))
@@ -373,17 +604,26 @@ def main():
 
     val = [make(held, args.batch) for _ in range(4)]
 
+    def make_clips(source, n):
+        xs, ys = zip(*[one_word_clip(source, rng) for _ in range(n)])
+        return normalise(fbank(torch, torch.from_numpy(np.stack(xs)), banks)), torch.tensor(ys)
+
+    val_clips = [make_clips(held, 48) for _ in range(2)] if args.clip_batch else []
+
     def evaluate():
         model.eval()
-        right = total = 0
+        right = total = clip_right = clip_total = 0
         with torch.no_grad():
             for feats, y in val:
                 pred = frame_logits(model, feats).argmax(-1)
                 mask = y > 0  # word frames
                 right += int((pred[mask] == y[mask]).sum())
                 total += int(mask.sum())
+            for feats, y in val_clips:
+                clip_right += int((frame_logits(model, feats).mean(1).argmax(-1) == y).sum())
+                clip_total += len(y)
         model.train()
-        return right / max(total, 1)
+        return right / max(total, 1), clip_right / max(clip_total, 1)
 
     model.train()
     for step in range(1, args.steps + 1):
@@ -391,27 +631,22 @@ def main():
         logits = frame_logits(model, feats)
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, len(LABELS)), y.reshape(-1),
                                                  weight=weight, ignore_index=-100)
+        if args.clip_batch:
+            cf, cy = make_clips(train, args.clip_batch)
+            loss = loss + torch.nn.functional.cross_entropy(frame_logits(model, cf).mean(1), cy)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
-        if step % 100 == 0 or step == args.steps:
-            print(f"step {step}: loss {loss.item():.3f}, held-out word-frame accuracy {evaluate():.3f} "
-                  f"({time.time() - t0:.0f} s)", flush=True)
+        if step % args.log_every == 0 or step == args.steps:
+            print(f"step {step}: loss {loss.item():.3f}, held-out word-frame / clip accuracy "
+                  f"{'%.3f / %.3f' % evaluate()} ({time.time() - t0:.0f} s)", flush=True)
+        if step % (2 * args.log_every) == 0 or step == args.steps:
+            save(args, model, config, evaluate())
 
     model.eval()
-    os.makedirs(args.out, exist_ok=True)
-    sd = {k: v.detach().numpy() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
-    write_safetensors(f"{args.out}/checkpoint.safetensors", sd)
-    with open(f"{args.out}/config.json", "w") as f:
-        json.dump({"constructor": {**config, "audio_mean": MEAN, "audio_std": STD, "target_frames": 0},
-                   "note": "trained on espeak-ng keywords by scripts/train-kws.py; per-frame head (see README)",
-                   "steps": args.steps, "seed": args.seed,
-                   "heldout_word_frame_accuracy": round(evaluate(), 4)}, f, indent=2)
-        f.write("\n")
-    with open(f"{args.out}/labels.txt", "w") as f:
-        f.write("\n".join(LABELS) + "\n")
+    save(args, model, config, evaluate())
 
     # The test sentence: a held-out voice variant, words the test expects in order.
     x, spans = sentence(["yes", "stop", "go"], "en-us+f4", 150, 55, [0.7, 0.7, 0.6], args.seed)
