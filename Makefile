@@ -37,25 +37,6 @@ build: deps
 	cp Include/swiftlet.h $(BUILD)/include/swiftlet.h
 	@echo "built $(BUILD)/lib/libswiftlet.so ($$(du -h $(BUILD)/lib/libswiftlet.so.$(VERSION) | cut -f1)) and $(BUILD)/bin/swiftlet"
 
-# ---- trained models: make models → build/models/*.swl (Models/*/README.md) ---------------------
-# Keyword models (Models/kws): converted with their labels, then profiled (accuracy against early
-# decision) on the committed held-out clips. MODELS_SWIFTLET=path skips the release build.
-.PHONY: models kws-models
-models: kws-models
-MODELS_SWIFTLET ?= $(BUILD)/bin/swiftlet
-KWS_SETTINGS := early_fraction=0.25;early_fraction=0.375;early_fraction=0.5;early_fraction=0.625;early_fraction=0.75;early_fraction=0.875
-kws-models: $(if $(filter $(BUILD)/bin/swiftlet,$(MODELS_SWIFTLET)),build)
-	@mkdir -p $(BUILD)/models
-	for m in kws kws-spiking; do \
-	    $(MODELS_SWIFTLET) convert --quiet --force --family lmuformer --config Models/kws/$$m/config.json \
-	        --checkpoint Models/kws/$$m/checkpoint.safetensors --labels Models/kws/$$m/labels.txt \
-	        --output $(BUILD)/models/$$m.swl && \
-	    $(MODELS_SWIFTLET) profile $(BUILD)/models/$$m.swl --data Models/kws/eval/clips.npy \
-	        --labels Models/kws/eval/labels.npy --settings "$(KWS_SETTINGS)" \
-	        --describe "30 held-out espeak-ng clips (Models/kws/eval)" --output $(BUILD)/models/$$m.swl || exit 1; \
-	done
-	$(MODELS_SWIFTLET) stream $(BUILD)/models/kws.swl --wav Tests/Fixtures/kws-detect/sentence.wav --detect
-
 # ---- tests -------------------------------------------------------------------------------------
 test: deps test-format test-swift test-c test-python test-sanitizers
 	@echo "make test: all suites passed"
@@ -135,22 +116,41 @@ stage:
 test-python:
 	SWIFTLET_CLI=$(DEBUG_BIN)/swiftlet scripts/test-python.sh
 
-# ---- trained models ----------------------------------------------------------------------------
-# The checkpoints trained here (Models/README.md), converted with their tokenizer or labels. One
-# conversion per line; the LoopFormer also gets its perplexity per loop count (quality profile).
+# ---- trained models: make models → build/models/*.swl --------------------------------------------
+# The checkpoints trained here (Models/README.md), converted with their labels or tokenizer and, where
+# a budget has a quality axis, profiled on the committed held-out set (accuracy against early
+# decision for the keyword models, perplexity per loop count for the LoopFormer).
+# MODELS_SWIFTLET=path uses that tool instead of building the release one.
 MODELS := $(BUILD)/models
-TEXT   := Models/text
-models: build
+MODELS_SWIFTLET ?= $(BUILD)/bin/swiftlet
+MODELS_DEPS := $(if $(filter $(BUILD)/bin/swiftlet,$(MODELS_SWIFTLET)),build)
+TEXT := Models/text
+KWS_SETTINGS := early_fraction=0.25;early_fraction=0.375;early_fraction=0.5;early_fraction=0.625;early_fraction=0.75;early_fraction=0.875
+.PHONY: kws-models text-models
+models: kws-models text-models
+	@ls -l $(MODELS)
+
+kws-models: $(MODELS_DEPS)
 	@mkdir -p $(MODELS)
-	$(BUILD)/bin/swiftlet convert --quiet --force --family loopformer --config $(TEXT)/loopformer-config.json \
+	for m in kws kws-spiking; do \
+	    $(MODELS_SWIFTLET) convert --quiet --force --family lmuformer --config Models/kws/$$m/config.json \
+	        --checkpoint Models/kws/$$m/checkpoint.safetensors --labels Models/kws/$$m/labels.txt \
+	        --output $(MODELS)/$$m.swl && \
+	    $(MODELS_SWIFTLET) profile $(MODELS)/$$m.swl --data Models/kws/eval/clips.npy \
+	        --labels Models/kws/eval/labels.npy --settings "$(KWS_SETTINGS)" \
+	        --describe "30 held-out espeak-ng clips (Models/kws/eval)" --output $(MODELS)/$$m.swl || exit 1; \
+	done
+
+text-models: $(MODELS_DEPS)
+	@mkdir -p $(MODELS)
+	$(MODELS_SWIFTLET) convert --quiet --force --family loopformer --config $(TEXT)/loopformer-config.json \
 	    --checkpoint $(TEXT)/loopformer-ckpt.pt --tokenizer $(TEXT)/tokenizer.json \
 	    --name "LoopFormer, Python standard library" --output $(MODELS)/text-loopformer.swl
-	$(BUILD)/bin/swiftlet profile $(MODELS)/text-loopformer.swl --data $(TEXT)/heldout-ids.npy \
+	$(MODELS_SWIFTLET) profile $(MODELS)/text-loopformer.swl --data $(TEXT)/heldout-ids.npy \
 	    --describe "64 x 256 tokens of held-out Python standard-library files" --output $(MODELS)/text-loopformer.swl
-	$(BUILD)/bin/swiftlet convert --quiet --force --family memoryformer --config $(TEXT)/memoryformer-config.json \
+	$(MODELS_SWIFTLET) convert --quiet --force --family memoryformer --config $(TEXT)/memoryformer-config.json \
 	    --checkpoint $(TEXT)/memoryformer.safetensors --tokenizer $(TEXT)/tokenizer.json \
 	    --name "MemoryFormer, Python standard library" --output $(MODELS)/text-memoryformer.swl
-	@ls -l $(MODELS)
 
 # ---- demo --------------------------------------------------------------------------------------
 demo: build
