@@ -3,7 +3,8 @@
 #   make test     the whole suite: formatting (scripts/check-format.sh), Swift tests, C ABI tests (gcc -std=c99 -pedantic), Python bindings,
 #                 sanitizer builds (ASan+UBSan, TSan) and a short run of every fuzzer
 #   make fuzz     each fuzzer for FUZZ_SECONDS (default 60) — see Fuzz/fuzz.mk
-#   make demo     converts the shipped reference models and runs every family under a few budgets
+#   make demo     the trained models (make models) on speech, text and images, then every family
+#                 on the reference checkpoints under a few budgets
 #   make models   converts the trained models shipped under Models/ into build/models/
 #   make install PREFIX=/usr/local
 
@@ -153,7 +154,7 @@ text-models: $(MODELS_DEPS)
 	    --name "MemoryFormer, Python standard library" --output $(MODELS)/text-memoryformer.swl
 
 # ---- demo --------------------------------------------------------------------------------------
-demo: build
+demo: models
 	@scripts/demo.sh
 
 # ---- install -----------------------------------------------------------------------------------

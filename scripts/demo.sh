@@ -1,15 +1,59 @@
 #!/usr/bin/env bash
-# `make demo`: converts the small reference checkpoints shipped in Tests/Fixtures, runs every family
-# under two or three budgets, and prints what each budget chose, the time, and the agreement with the
-# reference implementation's output. Then streams a WAV file through LMUFormer.
+# `make demo`: first the models trained here (`make models` → build/models): words found in a spoken
+# sentence, text continued at 1, 2, 4 and 8 loops, an image classified at several merge rates — each
+# beside the quality its setting costs, from the profile stored in the model. Then the small reference
+# checkpoints in Tests/Fixtures under two or three budgets each: what the budget chose, the time, and
+# the agreement with the official implementation's output.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=build/bin/swiftlet
 fx=Tests/Fixtures
+models=build/models
 out=build/demo
 mkdir -p "$out"
 [ -x "$bin" ] || { echo "build first: make" >&2; exit 1; }
+[ -f "$models/kws.swl" ] || { echo "convert the trained models first: make models" >&2; exit 1; }
 
+# profiled MODEL SETTING → "<score> <fraction of full>" from the quality profile `inspect` prints.
+profiled() { "$bin" inspect "$1" | awk -v s="$2" '$1 == s { print $2, $3; exit }'; }
+
+echo "== Spoken commands: $models/kws.swl (Models/kws) =="
+echo "Models/kws/demo/commands.wav: \"go left please right up and stop\", word by word, by a voice the"
+echo "model never heard. One line per command found: <seconds> <word> <score> (\"please\" and \"and\""
+echo "are not commands):"
+"$bin" stream "$models/kws.swl" --wav Models/kws/demo/commands.wav --detect 2>/dev/null
+echo "(live: arecord -q -f S16_LE -r 16000 -c 1 | $bin stream $models/kws.swl --pcm - --detect)"
+
+echo
+echo "== Text: $models/text-loopformer.swl (Models/text), one shared block looped 1 to 8 times =="
+prompt="class Reader:"
+echo "The prompt \"$prompt\" continued (sampled: temperature 0.7, top-k 40, seed 3), beside the"
+echo "model's perplexity on held-out Python files at that loop count (lower is better):"
+for loops in 1 2 4 8; do
+  read -r ppl fraction <<<"$(profiled "$models/text-loopformer.swl" "loops=$loops")"
+  text=$("$bin" generate "$models/text-loopformer.swl" --prompt "$prompt" --max-tokens 32 --loops "$loops" \
+    --temperature 0.7 --top-k 40 --seed 3 --threads 1 2>"$out/generate.err")
+  speed=$(sed -n 's/^mean decode \([0-9.]*\) µs\/token.*/\1/p' "$out/generate.err")
+  printf -- '--- %d loop(s): held-out perplexity %.1f, %s µs per token\n' "$loops" "$ppl" "$speed"
+  printf '%s%s\n' "$prompt" "$text"
+done
+
+if [ -f "$models/image.swl" ]; then
+  echo
+  echo "== Images: $models/image.swl (Models/image), a ViT that merges tokens (ToMe) =="
+  for png in Models/image/samples/*.png; do
+    echo "$png, at merge rates r from the model's profile (top-1 accuracy on held-out fonts beside each):"
+    "$bin" inspect "$models/image.swl" | awk '/^quality profile/ { on = 1; getline; next } on && NF == 3 { print $1 }' |
+      while read -r setting; do
+        read -r acc fraction <<<"$(profiled "$models/image.swl" "$setting")"
+        top=$("$bin" run "$models/image.swl" --image "$png" --top 1 --threads 1 --merge-r "${setting#r=}" 2>/dev/null)
+        printf '  %-10s accuracy %.3f  →  %s\n' "$setting" "$acc" "$(echo "$top" | awk '{ print $3, "(" $1 ")" }')"
+      done
+  done
+fi
+
+echo
+echo "== The reference checkpoints in $fx, beside the official implementations' outputs =="
 rows=()
 row() { rows+=("$(printf '%-13s %-22s %-50s %10s  %s' "$@")"); }
 
@@ -32,10 +76,9 @@ run_case() {
 convert() {  # FAMILY FIXTURE [OUTPUT_NAME [converter flags...]]
   local family=$1 fixture=$2 name=${3:-$2}; shift $(( $# < 3 ? $# : 3 ))
   "$bin" convert --quiet --force --family "$family" --config "$fx/$fixture/config.json" \
-    --checkpoint "$fx/$fixture/checkpoint.pth" --output "$out/$name.swl" "$@"
+    --checkpoint "$fx/$fixture/checkpoint.pth" --output "$out/$name.swl" "$@" 2>>"$out/convert.log"
 }
 
-echo "Converting the reference checkpoints in $fx ..."
 convert loopformer loopformer-test
 
 run_case loopformer loopformer-test loopformer-test input_ids.npy logits_L8.npy "full (8 loops)"
@@ -46,11 +89,6 @@ convert vit vit-tiny-test
 run_case vit vit-tiny-test vit-tiny-test input.npy logits_r0.npy "--merge-r 0" --merge-r 0
 run_case vit vit-tiny-test vit-tiny-test input.npy logits_r8dec.npy "--merge-r 8,-1" --merge-r 8,-1
 run_case vit vit-tiny-test vit-tiny-test input.npy logits_r4.npy "--budget-gflops 0.0315" --budget-gflops 0.0315
-convert vit vit-tiny-test vit-image --preprocess "$fx/image-preprocess/pretrained_cfg.json" \
-  --labels "$fx/image-preprocess/labels.txt"
-echo "An image file through the same ViT, converted with timm's preprocessing and class names (random"
-echo "weights, so the classes mean nothing; timm computes the same scores, $fx/image-preprocess):"
-"$bin" run "$out/vit-image.swl" --image "$fx/image-preprocess/photo.jpg" --top 3 --threads 1
 
 convert lmuformer lmu-test
 run_case lmuformer lmu-test lmu-test input.npy logits.npy "whole clip"
@@ -66,17 +104,3 @@ echo
 printf '%-13s %-22s %-50s %10s  %s\n' family budget "what the budget chose" "µs" "agreement with the reference"
 printf '%s\n' "${rows[@]}"
 
-echo
-echo "Streaming $fx/fbank-test/clip0.wav through LMUFormer (front end + model in one stream; untrained"
-echo "demo weights from $fx/audio-demo, so the classes mean nothing — watch the rows arrive):"
-"$bin" convert --quiet --force --family lmuformer --config "$fx/audio-demo/config.json" \
-  --checkpoint "$fx/audio-demo/checkpoint.safetensors" --output "$out/audio-demo.swl"
-"$bin" stream "$out/audio-demo.swl" --wav "$fx/fbank-test/clip0.wav" --labels "$fx/audio-demo/labels.txt" --every 10
-
-echo
-echo "Spotting words in $fx/kws-detect/sentence.wav (\"yes ... stop ... go\", a voice the model never heard)"
-echo "with the small keyword model trained by Models/kws/train-kws.py: one line per word, <seconds> <word> <score>:"
-"$bin" convert --quiet --force --family lmuformer --config "$fx/kws-detect/config.json" \
-  --checkpoint "$fx/kws-detect/checkpoint.safetensors" --labels "$fx/kws-detect/labels.txt" --output "$out/kws.swl"
-"$bin" stream "$out/kws.swl" --wav "$fx/kws-detect/sentence.wav" --detect
-echo "(live: arecord -q -f S16_LE -r 16000 -c 1 | $bin stream $out/kws.swl --pcm - --detect)"

@@ -9,6 +9,8 @@ struct Inspect: ParsableCommand {
             Prints the format version, the metadata, and one row per tensor: name, dtype, shape, codec,
             stored and raw size, and whether its checksum was verified. With --verify every checksum is
             checked; the command exits non-zero with a one-line reason if the file is damaged.
+            A long list (a tokenizer's vocabulary and merges, class names) shows its first few values
+            and its length; --full prints every value.
             """)
 
     @Argument(help: "The .swl file.")
@@ -16,6 +18,9 @@ struct Inspect: ParsableCommand {
 
     @Flag(help: "Verify every tensor checksum (reads and decompresses the whole file).")
     var verify = false
+
+    @Flag(help: "Print every value of long metadata lists (vocabularies, merges, labels).")
+    var full = false
 
     func run() throws {
         let swl: SWLFile
@@ -29,8 +34,9 @@ struct Inspect: ParsableCommand {
         )
         print("metadata:")
         for key in swl.metadataKeys {
-            print("  \(key) = \(describe(swl.metadata[key]!))")
+            print("  \(key) = \(describe(swl.metadata[key]!, limit: full ? nil : 12))")
         }
+        printQualityProfile(swl.metadata)
         var rows: [[String]] = [["name", "dtype", "shape", "codec", "stored", "raw", "checksum"]]
         for t in swl.tensors {
             let codec = t.codec == .zstd ? (t.shuffle ? "zstd+shuffle" : "zstd") : "raw"
@@ -58,15 +64,40 @@ struct Inspect: ParsableCommand {
     }
 }
 
-func describe(_ v: MetadataValue) -> String {
+/// The quality profile (`swiftlet profile`) as a table: each setting's score and its quality as a
+/// fraction of full quality. `profile` writes the full-quality setting first.
+func printQualityProfile(_ metadata: [String: MetadataValue]) {
+    typealias K = QualitySchema.Key
+    guard case .string(let name)? = metadata[K.metric], let metric = QualitySchema.Metric(rawValue: name),
+        case .strings(let settings)? = metadata[K.settings], case .floats(let scores)? = metadata[K.scores],
+        settings.count == scores.count, let full = scores.first
+    else { return }
+    var about = "quality profile: \(name)"
+    if case .string(let data)? = metadata[K.data], !data.isEmpty { about += " on \(data)" }
+    print(about + ":")
+    var rows = [["setting", name, "of full"]]
+    for (setting, score) in zip(settings, scores) {
+        let fraction = metric.higherIsBetter ? (full > 0 ? score / full : 1) : full / score
+        rows.append([setting, String(format: "%.4f", score), String(format: "%.3f", fraction)])
+    }
+    printTable(rows)
+}
+
+/// A metadata value as `inspect` prints it; a list longer than `limit` shows its first values and
+/// its length, so a tokenizer's 4,000 merges do not bury the rest.
+func describe(_ v: MetadataValue, limit: Int? = nil) -> String {
+    func list(_ items: [String]) -> String {
+        guard let limit, items.count > limit else { return "[" + items.joined(separator: ", ") + "]" }
+        return "[" + items.prefix(limit / 2).joined(separator: ", ") + ", … (\(items.count) values)]"
+    }
     switch v {
     case .int(let x): return String(x)
     case .float(let x): return String(x)
-    case .string(let s): return "\"\(s)\""
+    case .string(let s): return s.debugDescription
     case .bool(let b): return String(b)
-    case .ints(let a): return "[" + a.map(String.init).joined(separator: ", ") + "]"
-    case .floats(let a): return "[" + a.map { String($0) }.joined(separator: ", ") + "]"
-    case .strings(let a): return "[" + a.map { "\"\($0)\"" }.joined(separator: ", ") + "]"
+    case .ints(let a): return list(a.map(String.init))
+    case .floats(let a): return list(a.map { String($0) })
+    case .strings(let a): return list(a.map(\.debugDescription))
     }
 }
 
