@@ -17,6 +17,10 @@ CFLAGS_C  := -std=c99 -Wall -Wextra -Werror -pedantic -O1
 # Every run of SwiftPM uses this scratch path; the release and debug builds live side by side in it.
 SPM       := $(SWIFT) build
 DEBUG_BIN  = $(shell $(SPM) --show-bin-path 2>/dev/null)
+# The tool carries the Swift runtime and Foundation inside, as the library carries the runtime, so an
+# installed `swiftlet` runs on a machine without the toolchain. A debug link needs Foundation's own
+# static libraries named; a release link finds them either way.
+STATIC_TOOL := --static-swift-stdlib $(addprefix -Xlinker -l,CoreFoundation _FoundationICU _FoundationCShims _FoundationCollections)
 RELEASE_BIN = $(shell $(SPM) -c release --show-bin-path 2>/dev/null)
 
 .PHONY: all build deps test test-format test-swift test-c test-python stage demo models install clean
@@ -29,7 +33,7 @@ deps:
 # ---- release build ---------------------------------------------------------------------------
 build: deps
 	$(SPM) -c release --product SwiftletShared
-	$(SPM) -c release --product swiftlet
+	$(SPM) -c release --product swiftlet $(STATIC_TOOL)
 	@mkdir -p $(BUILD)/lib $(BUILD)/bin $(BUILD)/include
 	cp $(RELEASE_BIN)/libSwiftletShared.so $(BUILD)/lib/libswiftlet.so.$(VERSION)
 	ln -sf libswiftlet.so.$(VERSION) $(BUILD)/lib/$(SONAME)
@@ -65,7 +69,12 @@ test-c: test-swift
 	$(DEBUG_BIN)/swiftlet create-test-model $(BUILD)/test/test-model.swl
 	$(BUILD)/test/bin/abi_test $(BUILD)/test/test-model.swl
 	scripts/check-library.sh $(TESTLIB)/libswiftlet.so.$(VERSION)
-	$(MAKE) --no-print-directory stage PREFIX=$(CURDIR)/$(BUILD)/test/prefix LIBSRC=$(TESTLIB)/libswiftlet.so.$(VERSION)
+	# The install tree as `make install` lays it out, with the tool linked as `make` links it (static
+	# Swift runtime): stripped library, pkg-config, CMake package, a tool that needs no toolchain.
+	$(SPM) --product swiftlet $(STATIC_TOOL) >$(BUILD)/test/static-tool.log 2>&1 || { cat $(BUILD)/test/static-tool.log; exit 1; }
+	$(MAKE) --no-print-directory stage PREFIX=$(CURDIR)/$(BUILD)/test/prefix LIBSRC=$(TESTLIB)/libswiftlet.so.$(VERSION) \
+	    TOOLSRC=$(DEBUG_BIN)/swiftlet
+	scripts/check-install.sh $(CURDIR)/$(BUILD)/test/prefix $(BUILD)/test/test-model.swl
 	scripts/check-readme.sh $(CURDIR)/$(BUILD)/test/prefix $(BUILD)/test/test-model.swl $(DEBUG_BIN)/swiftlet-readme-example
 	scripts/check-cli.sh $(DEBUG_BIN)/swiftlet $(BUILD)/test/test-model.swl
 	scripts/check-images.sh $(DEBUG_BIN)/swiftlet $(BUILD)/test/images
@@ -104,15 +113,24 @@ test-c: test-swift
 	$(DEBUG_BIN)/swiftlet bench $(BUILD)/test/vit-profiled.swl --input Tests/Fixtures/vit-tiny-test/input.npy \
 	    --runs 2 --warmup 0 --budget quality=1 | grep -q quality
 
-# Lays out an install tree (header, library, pkg-config file) from LIBSRC without building.
+# Lays out an install tree from LIBSRC (and TOOLSRC, when given) without building: the stripped
+# library with its soname links, the header, swiftlet.pc for pkg-config and a CMake package
+# (find_package(swiftlet CONFIG) → swiftlet::swiftlet).
 LIBSRC ?= $(BUILD)/lib/libswiftlet.so.$(VERSION)
+TOOLSRC ?=
+PKGDIR := $(DESTDIR)$(PREFIX)/lib
+SUBST := sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' -e 's|@SONAME@|$(SONAME)|g'
 stage:
-	install -d $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include
-	install -m 0755 $(LIBSRC) $(DESTDIR)$(PREFIX)/lib/libswiftlet.so.$(VERSION)
-	ln -sf libswiftlet.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/$(SONAME)
-	ln -sf $(SONAME) $(DESTDIR)$(PREFIX)/lib/libswiftlet.so
+	install -d $(PKGDIR)/pkgconfig $(PKGDIR)/cmake/swiftlet $(DESTDIR)$(PREFIX)/include
+	install -m 0755 $(LIBSRC) $(PKGDIR)/libswiftlet.so.$(VERSION)
+	strip --strip-unneeded $(PKGDIR)/libswiftlet.so.$(VERSION)
+	ln -sf libswiftlet.so.$(VERSION) $(PKGDIR)/$(SONAME)
+	ln -sf $(SONAME) $(PKGDIR)/libswiftlet.so
 	install -m 0644 Include/swiftlet.h $(DESTDIR)$(PREFIX)/include/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' swiftlet.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/swiftlet.pc
+	$(SUBST) Packaging/swiftlet.pc.in > $(PKGDIR)/pkgconfig/swiftlet.pc
+	$(SUBST) Packaging/swiftletConfig.cmake.in > $(PKGDIR)/cmake/swiftlet/swiftletConfig.cmake
+	$(SUBST) Packaging/swiftletConfigVersion.cmake.in > $(PKGDIR)/cmake/swiftlet/swiftletConfigVersion.cmake
+	$(if $(TOOLSRC),install -d $(DESTDIR)$(PREFIX)/bin && install -m 0755 -s $(TOOLSRC) $(DESTDIR)$(PREFIX)/bin/swiftlet)
 
 test-python:
 	SWIFTLET_CLI=$(DEBUG_BIN)/swiftlet scripts/test-python.sh
@@ -158,10 +176,17 @@ demo: models
 	@scripts/demo.sh
 
 # ---- install -----------------------------------------------------------------------------------
-install: build stage
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 0755 $(BUILD)/bin/swiftlet $(DESTDIR)$(PREFIX)/bin/
+# Into a system prefix as root, the loader's cache is refreshed (ldconfig); a prefix the loader does
+# not search gets a note on how programs find the library.
+install: build
+	$(MAKE) --no-print-directory stage TOOLSRC=$(BUILD)/bin/swiftlet
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then ldconfig; fi
 	@echo "installed into $(DESTDIR)$(PREFIX)"
+	@if [ -z "$(DESTDIR)" ] && ! /sbin/ldconfig -p | grep -q " => $(PREFIX)/lib/$(SONAME)$$"; then \
+	    echo "note: the loader does not search $(PREFIX)/lib. Link programs with"; \
+	    echo "  -Wl,-rpath,$(PREFIX)/lib   (e.g. \$$(pkg-config --libs swiftlet) -Wl,-rpath,\$$(pkg-config --variable=libdir swiftlet))"; \
+	    echo "or run them with LD_LIBRARY_PATH=$(PREFIX)/lib; CMake's find_package(swiftlet) sets the rpath itself."; \
+	fi
 
 clean:
 	rm -rf $(BUILD) .build .build-asan .build-tsan

@@ -17,6 +17,7 @@ if [ "${1:-}" = "--python" ]; then
   python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
   command -v clang-format >/dev/null || need+=(clang-format)
   command -v zstd >/dev/null || need+=(zstd) # the tests read the compressed tokenizer goldens with it
+  command -v cmake >/dev/null || need+=(cmake) # a consumer of the install tree, built the CMake way
 fi
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
