@@ -12,7 +12,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "consumer: %s\n", swl_last_error());
         return 1;
     }
-    printf("swiftlet %s, family %s, %u input(s)\n", swl_version(), swl_model_family(model), (unsigned)swl_model_input_count(model));
+    printf("swiftlet %s, family %s, %u input(s)\n", swl_version(), swl_model_family(model),
+           (unsigned)swl_model_input_count(model));
     swl_model_free(model);
     return 0;
 }
