@@ -13,7 +13,8 @@ struct Profile: ParsableCommand {
             such a profile, a latency or GFLOP budget picks the best-scoring setting that fits, and a
             minimum quality (--min-quality, swl_budget.min_quality) the cheapest that keeps it.
 
-              vit         --data images.npy (float32 [N, C, H, W], normalised as the model expects) and
+              vit         --data images.npy (float32 [N, C, H, W], normalised as the model expects, or
+                          uint8 RGB pictures [N, height, width, 3], preprocessed as --image is) and
                           --labels labels.npy (integers [N]): top-1 accuracy. Without --labels: top-1
                           agreement with r=0. Settings: constant r from 0 to 16 and the decreasing
                           schedules (r,-1) for r = 2, 4, ..., 16, unless --settings lists others.
@@ -124,16 +125,10 @@ struct Profile: ParsableCommand {
     private func profileViT(
         _ m: Model, _ session: Session, _ inputs: NPYArray, labels: [Int32]?, settings: [String]?
     ) throws -> [(String, Double)] {
-        guard let info = m.inputs.first, inputs.shape.count == 4, Array(inputs.shape[1...]) == Array(info.shape[1...])
-        else {
-            failAndExit(
-                "--data must be float32 images [N, \(m.inputs.first.map { $0.shape.dropFirst().map(String.init).joined(separator: ", ") } ?? "")], got \(inputs.shape)"
-            )
-        }
-        let n = inputs.shape[0]
+        let (images, shape) = try viTInputs(m, inputs)
+        let n = shape[0]
         guard n >= 1 else { failAndExit("--data holds no images") }
         if let labels, labels.count != n { failAndExit("--labels has \(labels.count) entries for \(n) images") }
-        let images = try inputs.floats()
         let perImage = images.count / n
         let specs = settings ?? defaultViTSettings(m)
         var top1ByFull: [Int]? = nil
@@ -148,7 +143,7 @@ struct Profile: ParsableCommand {
             while start < n {
                 let count = min(batch, n - start)
                 let slice = Array(images[(start * perImage)..<((start + count) * perImage)])
-                let tensor = Tensor(shape: [count] + Array(inputs.shape[1...]), values: slice)
+                let tensor = Tensor(shape: [count] + Array(shape[1...]), values: slice)
                 let (outputs, _) = try orFail { () throws(SwiftletError) in try session.run([tensor], budget: budget) }
                 let classes = outputs[0].shape[1]
                 for i in 0..<count {
@@ -164,6 +159,34 @@ struct Profile: ParsableCommand {
             out.append((spec, score))
         }
         return out
+    }
+
+    /// `--data` as model inputs: float32 `[N, C, H, W]` as they are, or 8-bit RGB pictures
+    /// `[N, height, width, 3]` through the model's own image preprocessing (what `run --image` does).
+    private func viTInputs(_ m: Model, _ inputs: NPYArray) throws -> ([Float], [Int]) {
+        guard let info = m.inputs.first else { failAndExit("the model declares no input") }
+        let expected = Array(info.shape[1...])
+        if inputs.dtype == .u8 {
+            guard inputs.shape.count == 4, inputs.shape[3] == 3 else {
+                failAndExit("--data of uint8 must be RGB pictures [N, height, width, 3], got \(inputs.shape)")
+            }
+            let (n, h, w) = (inputs.shape[0], inputs.shape[1], inputs.shape[2])
+            var values: [Float] = []
+            for i in 0..<n {
+                let pixels = Array(inputs.bytes[(i * h * w * 3)..<((i + 1) * h * w * 3)])
+                let tensor = try orFail { () throws(SwiftletError) in
+                    try m.preprocess(RGB8Image(width: w, height: h, pixels: pixels))
+                }
+                values += tensor.values
+            }
+            return (values, [n] + expected)
+        }
+        guard inputs.shape.count == 4, Array(inputs.shape[1...]) == expected else {
+            failAndExit(
+                "--data must be float32 images [N, \(expected.map(String.init).joined(separator: ", "))] or uint8 RGB pictures [N, height, width, 3], got \(inputs.shape)"
+            )
+        }
+        return (try inputs.floats(), inputs.shape)
     }
 
     private func defaultViTSettings(_ m: Model) -> [String] {

@@ -23,6 +23,8 @@ Writes, next to this script:
   (timm VisionTransformer in float64 with the fixture's float32 weights, no token merging) [1, 10];
   e2e_<file>_pixels.npy: the decoded file (uint8 [H, W, 3]); e2e_<file>_top5.txt: the five most likely
   classes as `swiftlet run --image --top 5` prints them (softmax score, class, name).
+- e2e_photo.png_pixels_batch.npy, e2e_photo.png_top1.npy: the decoded PNG as a batch of one
+  (uint8 [1, H, W, 3]) and its top class (int32 [1]), for `swiftlet profile` on pictures.
 """
 
 import io
@@ -359,6 +361,9 @@ def make_end_to_end():
             assert abs(scores[i] * 1e4 - np.floor(scores[i] * 1e4) - 0.5) > 0.01, (name, scores[i])
             lines.append(f"{scores[i]:.4f}  {i:5d}  {labels[i]}")
         (HERE / f"e2e_{name}_top5.txt").write_text("\n".join(lines) + "\n")
+        if name == "photo.png":
+            np.save(HERE / f"e2e_{name}_pixels_batch.npy", np.asarray(img)[None])
+            np.save(HERE / f"e2e_{name}_top1.npy", np.array([int(np.argmax(logits[0]))], np.int32))
 
 
 if __name__ == "__main__":
