@@ -160,10 +160,24 @@ public enum Converter {
         progress(
             "  \(checkpoint.tensors.count) tensors (\(checkpoint.format)\(checkpoint.stateDictKey.map { ", state dict under '\($0)'" } ?? ""))"
         )
+        var options = options
+        if options.name == nil { options.name = defaultName(checkpointPath: checkpointPath) }
         let out = try build(converter, checkpoint: checkpoint, config: config, options: options, progress: progress)
         progress("writing \(outputPath)")
         try out.writer.write(to: outputPath)
         return out.warnings
+    }
+
+    /// A file converted without a name is named after its checkpoint, so that every converted file has
+    /// `general.name`: the file name without its extension (`deit_tiny.pth` → `deit_tiny`), or a
+    /// Hugging Face folder's name. A .pth and a .safetensors of the same name still give the same bytes.
+    public static func defaultName(checkpointPath: String) -> String {
+        let url = URL(fileURLWithPath: checkpointPath)
+        var isFolder: ObjCBool = false
+        let folder =
+            FileManager.default.fileExists(atPath: checkpointPath, isDirectory: &isFolder) && isFolder.boolValue
+        let name = folder ? url.lastPathComponent : url.deletingPathExtension().lastPathComponent
+        return name.isEmpty ? url.lastPathComponent : name
     }
 
     /// The .swl bytes of a conversion (deterministic).

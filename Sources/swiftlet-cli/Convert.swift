@@ -63,7 +63,10 @@ struct Convert: ParsableCommand {
         help: "MemoryFormer: storage type of the hash tables: f32, f16 or q8 (int8 with a scale per row).")
     var tableDType: String = "f32"
 
-    @Option(help: "A name for the model (general.name).")
+    @Option(
+        help:
+            "A name for the model (general.name); by default the checkpoint's file name without its extension (a folder's name)."
+    )
     var name: String?
 
     @Option(

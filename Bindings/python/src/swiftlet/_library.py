@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any, List, Optional, Tuple
@@ -128,8 +129,35 @@ def _candidates() -> List[Tuple[str, str]]:
     return found
 
 
+# The system libraries libswiftlet.so links (not bundled) and the Debian/Ubuntu packages that hold them.
+SYSTEM_LIBRARIES = {"libopenblas.so.0": "libopenblas0", "libzstd.so.1": "libzstd1"}
+APT_COMMAND = "apt-get install " + " ".join(SYSTEM_LIBRARIES.values())
+
+
+def explain_load_error(message: str) -> Optional[str]:
+    """What to do about a dynamic loader error (``ctypes.CDLL``'s OSError text) that is about the
+    library's dependencies rather than the library itself; None for any other error."""
+    missing = re.search(r"([^\s:/]+\.so[.\d]*): cannot open shared object file", message)
+    if missing:
+        name = missing.group(1)
+        if name.startswith("libswiftlet.so"):
+            return None  # the library itself: the search below says where it looked
+        if name in SYSTEM_LIBRARIES:
+            return (f"libswiftlet.so needs the system library {name}, which is not installed. Install it "
+                    f"(Debian/Ubuntu: `sudo {APT_COMMAND}`; elsewhere the packages that provide "
+                    f"{' and '.join(SYSTEM_LIBRARIES)}).")
+        return f"libswiftlet.so needs {name}, which the dynamic loader cannot find."
+    glibc = re.search(r"version `GLIBC_([\d.]+)' not found", message)
+    if glibc:
+        have = os.confstr("CS_GNU_LIBC_VERSION") if hasattr(os, "confstr") else None
+        return (f"libswiftlet.so was built against glibc {glibc.group(1)}, newer than this system's "
+                f"({have or 'unknown'}). Build Swiftlet on this system (`make`) and install the package again.")
+    return None
+
+
 def _load() -> Tuple[ctypes.CDLL, str]:
     tried: List[str] = []
+    advice: List[str] = []
     for candidate, origin in _candidates():
         is_path = os.sep in candidate
         if is_path and not os.path.exists(candidate):
@@ -139,11 +167,19 @@ def _load() -> Tuple[ctypes.CDLL, str]:
             return ctypes.CDLL(candidate), candidate
         except OSError as error:
             tried.append(f"  {candidate} ({origin}): {error}")
+            hint = explain_load_error(str(error))
+            if hint and hint not in advice:
+                advice.append(hint)
+    if advice:
+        # The library is there but cannot load: what is missing comes first, the search after.
+        raise ImportError("swiftlet: cannot load libswiftlet.so. " + " ".join(advice) + "\nTried:\n" +
+                          "\n".join(tried))
     raise ImportError(
         "swiftlet: cannot load libswiftlet.so. Looked in:\n" + "\n".join(tried) + "\n"
         "Build it with `make` in the Swiftlet repository, then either set "
         f"{ENV_VAR}=/path/to/swiftlet/build/lib/libswiftlet.so, copy build/lib/libswiftlet.so* into "
-        f"{Path(__file__).resolve().parent / 'lib'}, or `make install` it."
+        f"{Path(__file__).resolve().parent / 'lib'}, or `make install` it. It needs the system libraries "
+        f"{' and '.join(SYSTEM_LIBRARIES)} (Debian/Ubuntu: `sudo {APT_COMMAND}`)."
     )
 
 
@@ -182,3 +218,18 @@ if lib.swl_abi_version() != ABI_VERSION:
 def decode(text: Optional[bytes]) -> str:
     """A library string (UTF-8, may be NULL) as str."""
     return "" if text is None else text.decode("utf-8", "replace")
+
+
+def library_version() -> str:
+    """The loaded library's version, e.g. ``"0.1.0"``."""
+    return decode(lib.swl_version())
+
+
+def abi_version() -> int:
+    """The ABI version the loaded library implements (equal to :data:`ABI_VERSION`)."""
+    return int(lib.swl_abi_version())
+
+
+def loaded_library_path() -> str:
+    """Where the loaded ``libswiftlet.so`` came from."""
+    return library_path
