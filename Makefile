@@ -112,6 +112,15 @@ test-c: test-swift
 	    --settings "r=0;r=8;r=8,-1" --output $(BUILD)/test/vit-profiled.swl
 	$(DEBUG_BIN)/swiftlet bench $(BUILD)/test/vit-profiled.swl --input Tests/Fixtures/vit-tiny-test/input.npy \
 	    --runs 2 --warmup 0 --budget quality=1 | grep -q quality
+	# Pictures as profile data (uint8 [N, H, W, 3], preprocessed as --image): the decoded test PNG
+	# scores 1 against timm's top class for it.
+	$(DEBUG_BIN)/swiftlet convert --quiet --force --family vit --config Tests/Fixtures/vit-tiny-test/config.json \
+	    --checkpoint Tests/Fixtures/vit-tiny-test/checkpoint.safetensors --output $(BUILD)/test/vit-image.swl \
+	    --preprocess Tests/Fixtures/image-preprocess/pretrained_cfg.json --labels Tests/Fixtures/image-preprocess/labels.txt
+	$(DEBUG_BIN)/swiftlet profile $(BUILD)/test/vit-image.swl --settings "r=0" \
+	    --data Tests/Fixtures/image-preprocess/e2e_photo.png_pixels_batch.npy \
+	    --labels Tests/Fixtures/image-preprocess/e2e_photo.png_top1.npy --output $(BUILD)/test/vit-image.swl 2>&1 | \
+	    grep -q "r=0: top-1 1.0000"
 
 # Lays out an install tree from LIBSRC (and TOOLSRC, when given) without building: the stripped
 # library with its soname links, the header, swiftlet.pc for pkg-config and a CMake package
@@ -138,15 +147,17 @@ test-python:
 # ---- trained models: make models → build/models/*.swl --------------------------------------------
 # The checkpoints trained here (Models/README.md), converted with their labels or tokenizer and, where
 # a budget has a quality axis, profiled on the committed held-out set (accuracy against early
-# decision for the keyword models, perplexity per loop count for the LoopFormer).
+# decision for the keyword models, perplexity per loop count for the LoopFormer, accuracy per merge
+# rate for the image model).
 # MODELS_SWIFTLET=path uses that tool instead of building the release one.
 MODELS := $(BUILD)/models
 MODELS_SWIFTLET ?= $(BUILD)/bin/swiftlet
 MODELS_DEPS := $(if $(filter $(BUILD)/bin/swiftlet,$(MODELS_SWIFTLET)),build)
 TEXT := Models/text
 KWS_SETTINGS := early_fraction=0.25;early_fraction=0.375;early_fraction=0.5;early_fraction=0.625;early_fraction=0.75;early_fraction=0.875
-.PHONY: kws-models text-models
-models: kws-models text-models
+IMAGE := Models/image
+.PHONY: kws-models text-models image-models
+models: kws-models text-models image-models
 	@ls -l $(MODELS)
 
 kws-models: $(MODELS_DEPS)
@@ -154,7 +165,7 @@ kws-models: $(MODELS_DEPS)
 	for m in kws kws-spiking; do \
 	    $(MODELS_SWIFTLET) convert --quiet --force --family lmuformer --config Models/kws/$$m/config.json \
 	        --checkpoint Models/kws/$$m/checkpoint.safetensors --labels Models/kws/$$m/labels.txt \
-	        --output $(MODELS)/$$m.swl && \
+	        --name "LMUFormer $$m, spoken commands (espeak-ng)" --output $(MODELS)/$$m.swl && \
 	    $(MODELS_SWIFTLET) profile $(MODELS)/$$m.swl --data Models/kws/eval/clips.npy \
 	        --labels Models/kws/eval/labels.npy --settings "$(KWS_SETTINGS)" \
 	        --describe "30 held-out espeak-ng clips (Models/kws/eval)" --output $(MODELS)/$$m.swl || exit 1; \
@@ -170,6 +181,14 @@ text-models: $(MODELS_DEPS)
 	$(MODELS_SWIFTLET) convert --quiet --force --family memoryformer --config $(TEXT)/memoryformer-config.json \
 	    --checkpoint $(TEXT)/memoryformer.safetensors --tokenizer $(TEXT)/tokenizer.json \
 	    --name "MemoryFormer, Python standard library" --output $(MODELS)/text-memoryformer.swl
+
+image-models: $(MODELS_DEPS)
+	@mkdir -p $(MODELS)
+	$(MODELS_SWIFTLET) convert --quiet --force --family vit --config $(IMAGE)/letters/config.json \
+	    --checkpoint $(IMAGE)/letters/checkpoint.safetensors --preprocess $(IMAGE)/letters/pretrained_cfg.json \
+	    --labels $(IMAGE)/letters/labels.txt --name "ViT with ToMe, letters in Debian fonts" --output $(MODELS)/image.swl
+	$(MODELS_SWIFTLET) profile $(MODELS)/image.swl --data $(IMAGE)/eval/images.npy --labels $(IMAGE)/eval/labels.npy \
+	    --describe "780 letters in 26 held-out fonts (Models/image/eval)" --output $(MODELS)/image.swl
 
 # ---- demo --------------------------------------------------------------------------------------
 demo: models

@@ -41,14 +41,18 @@ done
 if [ -f "$models/image.swl" ]; then
   echo
   echo "== Images: $models/image.swl (Models/image), a ViT that merges tokens (ToMe) =="
-  for png in Models/image/samples/*.png; do
-    echo "$png, at merge rates r from the model's profile (top-1 accuracy on held-out fonts beside each):"
-    "$bin" inspect "$models/image.swl" | awk '/^quality profile/ { on = 1; getline; next } on && NF == 3 { print $1 }' |
-      while read -r setting; do
-        read -r acc fraction <<<"$(profiled "$models/image.swl" "$setting")"
-        top=$("$bin" run "$models/image.swl" --image "$png" --top 1 --threads 1 --merge-r "${setting#r=}" 2>/dev/null)
-        printf '  %-10s accuracy %.3f  →  %s\n' "$setting" "$acc" "$(echo "$top" | awk '{ print $3, "(" $1 ")" }')"
-      done
+  samples=(Models/image/samples/*.png)
+  echo "Letters drawn in fonts the model never saw (${samples[*]##*/}), each labelled at merge rates r"
+  echo "(r tokens merged in each of the 6 blocks), beside the held-out accuracy the profile gives r:"
+  printf '  %-6s %-9s %s\n' "r" "accuracy" "labels (score)"
+  for r in 0 4 8 12 16; do
+    read -r acc fraction <<<"$(profiled "$models/image.swl" "r=$r")"
+    labels=""
+    for png in "${samples[@]}"; do
+      labels+=$("$bin" run "$models/image.swl" --image "$png" --top 1 --threads 1 --merge-r "$r" 2>/dev/null |
+        awk '{ printf "%s (%.2f)  ", $3, $1 }')
+    done
+    printf '  %-6s %-9.3f %s\n' "$r" "$acc" "$labels"
   done
 fi
 
