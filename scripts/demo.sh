@@ -43,7 +43,7 @@ if [ -f "$models/image.swl" ]; then
   echo "== Images: $models/image.swl (Models/image), a ViT that merges tokens (ToMe) =="
   for png in Models/image/samples/*.png; do
     echo "$png, at merge rates r from the model's profile (top-1 accuracy on held-out fonts beside each):"
-    "$bin" inspect "$models/image.swl" | awk '/^quality profile/ { on = 1; getline; next } on && NF == 3 { print $1 }' |
+    "$bin" inspect "$models/image.swl" | awk '/^quality profile/ { on = 1; getline; next } on && NF == 3 { print $1; next } on { exit }' |
       while read -r setting; do
         read -r acc fraction <<<"$(profiled "$models/image.swl" "$setting")"
         top=$("$bin" run "$models/image.swl" --image "$png" --top 1 --threads 1 --merge-r "${setting#r=}" 2>/dev/null)
