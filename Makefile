@@ -77,6 +77,7 @@ test-c: test-swift
 	scripts/check-install.sh $(CURDIR)/$(BUILD)/test/prefix $(BUILD)/test/test-model.swl
 	scripts/check-readme.sh $(CURDIR)/$(BUILD)/test/prefix $(BUILD)/test/test-model.swl $(DEBUG_BIN)/swiftlet-readme-example
 	scripts/check-cli.sh $(DEBUG_BIN)/swiftlet $(BUILD)/test/test-model.swl
+	scripts/check-help.sh $(DEBUG_BIN)/swiftlet
 	scripts/check-images.sh $(DEBUG_BIN)/swiftlet $(BUILD)/test/images
 	gcc $(CFLAGS_C) -IInclude Tests/C/fixture_test.c -o $(BUILD)/test/bin/fixture_test \
 	    -L$(TESTLIB) -lswiftlet -Wl,-rpath,'$$ORIGIN/../lib' -lm

@@ -82,8 +82,10 @@ expect_error "convert refuses another input_size" "input_size" -- convert "$work
 # Usage: one of --input and --image; --help explains --image and --top.
 "$bin" run "$work/vit-image.swl" --image "$img/photo.jpg" --input x.npy >/dev/null 2>&1; [ $? -ne 0 ] \
   && ok "--input with --image is refused" || bad "--input with --image"
-"$bin" run "$work/vit-image.swl" --input "$fx/vit-tiny-test/input.npy" >/dev/null 2>&1; [ $? -ne 0 ] \
-  && ok "--input without --output is refused" || bad "--input without --output"
+# --input without --output: the top 5 of the 10 classes for each of the fixture's two images, named.
+"$bin" run "$work/vit-image.swl" --input "$fx/vit-tiny-test/input.npy" >"$work/out" 2>/dev/null \
+  && [ "$(grep -c '^input [01]:$' "$work/out")" = 2 ] && [ "$(grep -c '^  0\.[0-9]* *[0-9]  [a-z]' "$work/out")" = 10 ] \
+  && ok "--input without --output prints the top classes of each input" || bad "--input without --output: $(cat "$work/out")"
 "$bin" help run >"$work/help" 2>&1 && grep -q -- "--image" "$work/help" && grep -q -- "--top" "$work/help" \
   && ok "run --help explains --image and --top" || bad "run --help"
 

@@ -21,5 +21,5 @@ do {
 
     _ = try session.run([Tensor(shape: [1, 5], values: [1, 2, 3, 4, 5])])
 } catch { // every call throws SwiftletError, which carries the library's message
-    print("error:", error.message) // e.g. "input 'x' dimension 1 must be 4 (shape [N, 4]), got [1, 5]"
+    print("error:", error.message) // e.g. "input 'x' dimension 1 must be 4 (shape [batch, 4]), got [1, 5]"
 }

@@ -1,5 +1,6 @@
 @_exported import enum SwiftletFormat.MetadataValue
 @_exported import struct SwiftletModels.Budget
+@_exported import enum SwiftletModels.BudgetKnob
 @_exported import enum SwiftletModels.ElementType
 @_exported import enum SwiftletModels.Log
 @_exported import enum SwiftletModels.LogLevel

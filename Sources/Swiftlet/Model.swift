@@ -104,6 +104,10 @@ public final class Model: Sendable {
     public var outputs: [TensorInfo] { impl.outputs }
     /// How many classes a classifier scores (the width of its output rows); nil for language models.
     public var classCount: Int? { impl.classCount }
+    /// The budget knobs a session call (run, prefill, decode) takes; a budget setting another is refused.
+    public var sessionKnobs: Set<BudgetKnob> { impl.sessionKnobs }
+    /// The budget knobs a stream takes (empty for families that do not stream).
+    public var streamKnobs: Set<BudgetKnob> { impl.streamKnobs }
 
     /// A metadata value as text: numbers in decimal, arrays as "[a, b]".
     public func metadataText(_ key: String) -> String? {

@@ -1,5 +1,6 @@
 import Foundation
 import SwiftletFormat
+import Synchronization
 
 /// How tensors are stored.
 public struct ConvertOptions: Sendable {
@@ -61,17 +62,15 @@ extension Checkpoint {
 }
 
 /// Wraps SWLWriter with the conversions every family needs: float tensors stored in the chosen dtype
-/// and codec, progress lines.
+/// and codec.
 public struct ModelWriter {
     public var writer = SWLWriter()
     public let options: ConvertOptions
-    let progress: (String) -> Void
     /// Things the user should know about the result (a guessed constructor argument), one line each.
     public private(set) var warnings: [String] = []
 
-    public init(options: ConvertOptions, progress: @escaping (String) -> Void = { _ in }) {
+    public init(options: ConvertOptions) {
         self.options = options
-        self.progress = progress
     }
 
     public mutating func metadata(_ key: String, _ value: MetadataValue) {
@@ -100,7 +99,6 @@ public struct ModelWriter {
         try writer.addTensor(
             name: name, dtype: dtype, shape: shape, bytes: bytes,
             codec: options.compress ? .zstd : .raw, shuffle: options.compress)
-        progress("  \(name) \(shape) \(dtype)")
     }
 
     /// Copies a checkpoint tensor as float32 (any float dtype), checking its shape.
@@ -126,6 +124,39 @@ extension Checkpoint {
     }
 }
 
+/// What a conversion tells its caller as it goes (`Converter.convert`).
+public enum ConvertEvent: Sendable {
+    /// A step begins: "reading ckpt.pth", "writing model.swl".
+    case step(String)
+    /// The checkpoint has been read: its tensors with the names, shapes and dtypes it stores.
+    case checkpoint(Checkpoint)
+    /// How far the conversion has got (often: once per tensor).
+    case progress(ConvertProgress)
+}
+
+/// How far a conversion has got: while converting, the checkpoint tensors read so far (a tensor the
+/// model does not use is never read, so the count may end below the total); while writing, the
+/// `.swl` tensors checksummed (and compressed) so far, by their raw bytes.
+public struct ConvertProgress: Sendable, Equatable {
+    public enum Stage: String, Sendable { case converting, writing }
+    public var stage: Stage
+    public var tensors: Int
+    public var totalTensors: Int
+    public var bytes: Int
+    public var totalBytes: Int
+
+    public init(stage: Stage, tensors: Int, totalTensors: Int, bytes: Int, totalBytes: Int) {
+        self.stage = stage
+        self.tensors = tensors
+        self.totalTensors = totalTensors
+        self.bytes = bytes
+        self.totalBytes = totalBytes
+    }
+
+    /// Bytes done as a fraction of all, in [0, 1].
+    public var fraction: Double { totalBytes > 0 ? min(1, Double(bytes) / Double(totalBytes)) : 1 }
+}
+
 /// Runs a conversion end to end.
 public enum Converter {
     public static let version = "swiftlet-convert 0.1.0"
@@ -147,7 +178,7 @@ public enum Converter {
     @discardableResult
     public static func convert(
         family: String, configPath: String?, checkpointPath: String, outputPath: String,
-        options: ConvertOptions, force: Bool, progress: @escaping (String) -> Void
+        options: ConvertOptions, force: Bool, events: @escaping @Sendable (ConvertEvent) -> Void = { _ in }
     ) throws -> [String] {
         if !force && FileManager.default.fileExists(atPath: outputPath) {
             throw ConvertError("\(outputPath) exists; pass --force to overwrite it")
@@ -155,16 +186,20 @@ public enum Converter {
         let converter = try converter(for: family)
         let config =
             try configPath.map(ConstructorConfig.init(path:)) ?? ConstructorConfig(values: [:], source: "the config")
-        progress("reading \(checkpointPath)")
+        events(.step("reading \(checkpointPath)"))
         let checkpoint = try CheckpointReader.read(path: checkpointPath)
-        progress(
-            "  \(checkpoint.tensors.count) tensors (\(checkpoint.format)\(checkpoint.stateDictKey.map { ", state dict under '\($0)'" } ?? ""))"
-        )
+        events(.checkpoint(checkpoint))
         var options = options
         if options.name == nil { options.name = defaultName(checkpointPath: checkpointPath) }
-        let out = try build(converter, checkpoint: checkpoint, config: config, options: options, progress: progress)
-        progress("writing \(outputPath)")
-        try out.writer.write(to: outputPath)
+        let out = try build(converter, checkpoint: checkpoint, config: config, options: options, events: events)
+        events(.step("writing \(outputPath)"))
+        try out.writer.write(to: outputPath) { tensors, totalTensors, bytes, totalBytes in
+            events(
+                .progress(
+                    ConvertProgress(
+                        stage: .writing, tensors: tensors, totalTensors: totalTensors, bytes: bytes,
+                        totalBytes: totalBytes)))
+        }
         return out.warnings
     }
 
@@ -183,31 +218,31 @@ public enum Converter {
     /// The .swl bytes of a conversion (deterministic).
     public static func convertToBytes(
         _ converter: any FamilyConverter.Type, checkpoint: Checkpoint, config: ConstructorConfig,
-        options: ConvertOptions, progress: @escaping (String) -> Void = { _ in }
+        options: ConvertOptions
     ) throws -> [UInt8] {
-        try conversion(converter, checkpoint: checkpoint, config: config, options: options, progress: progress).bytes
+        try conversion(converter, checkpoint: checkpoint, config: config, options: options).bytes
     }
 
     /// The .swl bytes of a conversion and its warnings.
     public static func conversion(
         _ converter: any FamilyConverter.Type, checkpoint: Checkpoint, config: ConstructorConfig,
-        options: ConvertOptions, progress: @escaping (String) -> Void = { _ in }
+        options: ConvertOptions
     ) throws
         -> (bytes: [UInt8], warnings: [String])
     {
-        let out = try build(converter, checkpoint: checkpoint, config: config, options: options, progress: progress)
+        let out = try build(converter, checkpoint: checkpoint, config: config, options: options)
         return (try out.writer.serialize(), out.warnings)
     }
 
     static func build(
         _ converter: any FamilyConverter.Type, checkpoint: Checkpoint, config: ConstructorConfig,
-        options: ConvertOptions, progress: @escaping (String) -> Void
+        options: ConvertOptions, events: @escaping @Sendable (ConvertEvent) -> Void = { _ in }
     ) throws -> ModelWriter {
         var config = config
         for (origin, values) in converter.storedArguments(in: checkpoint) {
             config = try config.completed(by: values, origin: origin)
         }
-        var out = ModelWriter(options: options, progress: progress)
+        var out = ModelWriter(options: options)
         out.metadata(GeneralSchema.Key.family, .string(converter.family))
         out.metadata(GeneralSchema.Key.converter, .string(version))
         if let name = options.name { out.metadata(GeneralSchema.Key.name, .string(name)) }
@@ -217,7 +252,24 @@ public enum Converter {
             throw ConvertError(
                 "--preprocess is for image classifiers (vit); the \(converter.family) family takes no images")
         }
-        try converter.convert(checkpoint, config: config, options: options, into: &out)
+        // Progress while converting: the checkpoint tensors read so far, counted as each is decoded.
+        let totalBytes = checkpoint.tensors.reduce(0) { $0 + $1.bytes.count }
+        let read = Mutex((names: Set<String>(), bytes: 0))
+        try CheckpointTensor.$readObserver.withValue({ tensor in
+            let done = read.withLock { state -> (Int, Int)? in
+                guard state.names.insert(tensor.name).inserted else { return nil }
+                state.bytes += tensor.bytes.count
+                return (state.names.count, state.bytes)
+            }
+            guard let (tensors, bytes) = done else { return }
+            events(
+                .progress(
+                    ConvertProgress(
+                        stage: .converting, tensors: tensors, totalTensors: checkpoint.tensors.count, bytes: bytes,
+                        totalBytes: totalBytes)))
+        }) {
+            try converter.convert(checkpoint, config: config, options: options, into: &out)
+        }
         return out
     }
 }

@@ -56,8 +56,12 @@ public struct SWLWriter {
         tensors[name] = Pending(name: name, dtype: dtype, shape: shape, bytes: bytes, codec: codec, shuffle: shuffle)
     }
 
+    /// Told after each tensor is checksummed (and compressed): tensors done, tensors in all, raw bytes
+    /// done, raw bytes in all.
+    public typealias Progress = (_ tensors: Int, _ totalTensors: Int, _ bytes: Int, _ totalBytes: Int) -> Void
+
     /// The complete file.
-    public func serialize() throws(FormatError) -> [UInt8] {
+    public func serialize(progress: Progress? = nil) throws(FormatError) -> [UInt8] {
         guard case .string? = metadata["general.family"] else {
             throw FormatError(
                 .invalidArgument, "metadata 'general.family' (a string) is required: set it to the model family")
@@ -69,7 +73,9 @@ public struct SWLWriter {
         var tensorHash = XXH64()
         var cctx: OpaquePointer? = nil
         defer { if let cctx { ZSTD_freeCCtx(cctx) } }
-        for t in sorted {
+        let totalBytes = sorted.reduce(0) { $0 + $1.bytes.count }
+        var doneBytes = 0
+        for (done, t) in sorted.enumerated() {
             var head: [UInt8] = []
             head.appendLE(UInt32(t.name.utf8.count))
             head.append(contentsOf: t.name.utf8)
@@ -89,6 +95,8 @@ public struct SWLWriter {
                 }
                 stored.append(try compress(t, cctx))
             }
+            doneBytes += t.bytes.count
+            progress?(done + 1, sorted.count, doneBytes, totalBytes)
         }
 
         var meta = metadata
@@ -188,8 +196,8 @@ public struct SWLWriter {
 
     /// Writes the file atomically: a temporary file in the same directory, fsync, rename over
     /// `path`, fsync of the directory. On failure the temporary file is removed.
-    public func write(to path: String) throws(FormatError) {
-        let bytes = try serialize()
+    public func write(to path: String, progress: Progress? = nil) throws(FormatError) {
+        let bytes = try serialize(progress: progress)
         let slash = path.lastIndex(of: "/")
         let dir = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
         let base = slash.map { String(path[path.index(after: $0)...]) } ?? path

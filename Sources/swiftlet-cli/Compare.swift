@@ -6,8 +6,9 @@ struct Compare: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compare two .npy arrays (e.g. Swiftlet's output with a reference) within a tolerance.",
         discussion: """
-            Prints the largest absolute difference and whether every element satisfies
-            |a − b| ≤ atol + rtol·|b|. Exits 0 when they agree, 1 when they do not (or the shapes differ).
+            Prints the largest absolute difference and whether every element satisfies \
+            |a − b| ≤ atol + rtol·|b|. Exits 0 when they agree, 1 when they do not (or the shapes \
+            differ).
 
             Example:
               swiftlet compare logits.npy reference_logits.npy --atol 1e-4 --rtol 1e-4

@@ -7,34 +7,44 @@ import SwiftletFormat
 struct Convert: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Convert an official PyTorch checkpoint (.pth or .safetensors) into a .swl model file.",
+        usage: """
+            swiftlet convert --family <family> --checkpoint <checkpoint> \\
+              --output <output> [<options>]
+            """,
         discussion: """
-            The config is a JSON object of the reference constructor's keyword arguments (for ViTs the timm
-            arguments: img_size, patch_size, embed_dim, depth, num_heads, mlp_ratio, num_classes). A file
-            that nests them under "constructor", "timm_kwargs" or "config" works as is. Arguments the
-            checkpoint records (LoopFormer's model_args, DeiT's args, GPT-NeoX's args, the config.json of a
-            Hugging Face folder passed as --checkpoint) complete it, and so do the sizes its tensors show
-            (widths, counts, vocabulary): the config may leave those out, and is refused where it
-            contradicts them. What nothing determines (a head count) takes the official default with a
-            warning on stderr; set it in the config.
+            The config is a JSON object of the reference constructor's keyword arguments (for ViTs \
+            the timm arguments: img_size, patch_size, embed_dim, depth, num_heads, mlp_ratio, \
+            num_classes). A file that nests them under "constructor", "timm_kwargs" or "config" works \
+            as is. Arguments the checkpoint records (LoopFormer's model_args, DeiT's args, GPT-NeoX's \
+            args, the config.json of a Hugging Face folder passed as --checkpoint) complete it, and \
+            so do the sizes its tensors show (widths, counts, vocabulary): the config may leave those \
+            out, and is refused where it contradicts them. What nothing determines (a head count) \
+            takes the official default with a warning on stderr; set it in the config.
 
-            .pth files are read by a restricted unpickler that never runs code from the file; the state
-            dict may sit at the top level or under model / state_dict / model_state_dict / module.
-            The output is deterministic: the same weights from a .pth and a .safetensors give identical
-            bytes. The file is written to a temporary name, synced and renamed, so a failed conversion
-            never leaves a half-written model behind.
+            .pth files are read by a restricted unpickler that never runs code from the file; the \
+            state dict may sit at the top level or under model / state_dict / model_state_dict / \
+            module. The output is deterministic: the same weights from a .pth and a .safetensors give \
+            identical bytes. The file is written to a temporary name, synced and renamed, so a failed \
+            conversion never leaves a half-written model behind.
 
-            An image classifier (vit) converted with --preprocess and --labels runs on image files:
-            `swiftlet run deit.swl --image photo.jpg --top 5`. The --preprocess file is timm's pretrained_cfg
-            (`json.dump(model.pretrained_cfg, f)`, or a Hugging Face timm config.json, which holds it): keys it
-            leaves out take timm's defaults (bicubic, crop_pct 0.875, center, ImageNet mean and std) with a
-            warning; input_size must be the model's; crop_mode border and the nearest and hamming filters are
-            refused. A language model converted with --tokenizer takes text: `swiftlet generate lm.swl
-            --prompt "..."`, `swiftlet tokenize`.
+            On a terminal, one line on stderr shows how far the conversion has got (tensors, bytes, \
+            percent). --verbose also lists the checkpoint's tensors as it stores them (name, shape, \
+            dtype); --quiet prints only warnings and errors.
+
+            An image classifier (vit) converted with --preprocess and --labels runs on image files \
+            (run --image). The --preprocess file is timm's pretrained_cfg \
+            (`json.dump(model.pretrained_cfg, f)`, or a Hugging Face timm config.json, which holds \
+            it): keys it leaves out take timm's defaults (bicubic, crop_pct 0.875, center, ImageNet \
+            mean and std) with a warning; input_size must be the model's; crop_mode border and the \
+            nearest and hamming filters are refused. A language model converted with --tokenizer \
+            takes text (generate --prompt, tokenize).
 
             Examples:
-              swiftlet convert --family vit --config kwargs.json --checkpoint deit_tiny.pth --output deit.swl \\
+              swiftlet convert --family vit --config kwargs.json \\
+                  --checkpoint deit_tiny.pth --output deit.swl \\
                   --preprocess pretrained_cfg.json --labels imagenet_classes.txt
-              swiftlet convert --family loopformer --checkpoint ckpt.pt --tokenizer tokenizer.json --output lm.swl
+              swiftlet convert --family loopformer --checkpoint ckpt.pt \\
+                  --tokenizer tokenizer.json --output lm.swl
             """)
 
     @Option(help: ArgumentHelp("Model family: \(Converter.families.map { $0.family }.joined(separator: ", "))."))
@@ -77,7 +87,7 @@ struct Convert: ParsableCommand {
 
     @Option(
         help:
-            "A language model's Hugging Face tokenizer.json (byte-level BPE: GPT-2, GPT-NeoX, Pythia); `generate --prompt` and `tokenize` use it."
+            "A language model's Hugging Face tokenizer.json (byte-level BPE: GPT-2, GPT-NeoX, Pythia); generate --prompt and tokenize use it."
     )
     var tokenizer: String?
 
@@ -96,14 +106,27 @@ struct Convert: ParsableCommand {
     @Flag(help: "Print nothing but warnings and errors.")
     var quiet = false
 
+    @Flag(help: "Also list the checkpoint's tensors with the shapes and dtypes it stores.")
+    var verbose = false
+
+    func validate() throws {
+        guard !(quiet && verbose) else { throw ValidationError("give --quiet or --verbose, not both") }
+    }
+
     func run() throws {
+        checkOutputPath(output, flag: "--output")
+        checkInputPath(checkpoint, flag: "--checkpoint", folderAllowed: true)
+        let inputs: [(String?, String)] = [
+            (config, "--config"), (labels, "--labels"), (tokenizer, "--tokenizer"), (preprocess, "--preprocess"),
+        ]
+        for case (let path?, let flag) in inputs { checkInputPath(path, flag: flag) }
         var options = ConvertOptions(
             weightDType: try parseDType(dtype, "--dtype", allowQ8: true),
             tableDType: try parseDType(tableDType, "--table-dtype", allowQ8: true),
-            compress: compress, name: name, labels: try labels.map(readLabels),
+            compress: compress, name: name, labels: labels.map { readLabels($0, flag: "--labels") },
             preprocess: try preprocess.map { path in
                 do { return try PreprocessConfig(path: path) } catch let e as ConvertError {
-                    throw ValidationError("--preprocess: \(e.message)")
+                    failAndExit("--preprocess \(e.message)")
                 }
             })
         if let tokenizer {
@@ -112,15 +135,38 @@ struct Convert: ParsableCommand {
                 options.tokenizer = values
                 for w in warnings { note("warning: \(w)") }
             } catch let e as ConvertError {
-                failAndExit("--tokenizer: \(e.message)")
+                failAndExit("--tokenizer \(e.message)")
             }
         }
         let start = Date()
+        let (quiet, verbose) = (self.quiet, self.verbose)
         do {
             let warnings = try Converter.convert(
                 family: family, configPath: config, checkpointPath: checkpoint,
-                outputPath: output, options: options, force: force,
-                progress: { if !quiet { note($0) } })
+                outputPath: output, options: options, force: force
+            ) { event in
+                guard !quiet else { return }
+                switch event {
+                case .step(let line):
+                    note(line)
+                case .checkpoint(let c):
+                    let bytes = c.tensors.reduce(0) { $0 + $1.bytes.count }
+                    let under = c.stateDictKey.map { ", state dict under '\($0)'" } ?? ""
+                    note("  \(c.tensors.count) tensors, \(formatBytes(bytes)) (\(c.format)\(under))")
+                    if verbose {
+                        for t in c.tensors {
+                            note("  \(t.name) [\(t.shape.map(String.init).joined(separator: ", "))] \(t.dtype)")
+                        }
+                    }
+                case .progress(let p):
+                    ProgressLine.show(
+                        String(
+                            format: "%@: tensor %d/%d, %@ of %@ (%.0f %%)", p.stage.rawValue, p.tensors,
+                            p.totalTensors, formatBytes(p.bytes), formatBytes(p.totalBytes), 100 * p.fraction),
+                        force: p.tensors == 1 || p.tensors == p.totalTensors)
+                }
+            }
+            ProgressLine.clear()
             for w in warnings { note("warning: \(w)") }
         } catch let e as ConvertError {
             failAndExit(e.message)
@@ -151,17 +197,19 @@ struct Convert: ParsableCommand {
     }
 }
 
-/// Class names, one per line (a trailing empty line and \r line ends are allowed).
-func readLabels(_ path: String) throws -> [String] {
+/// Class names, one per line (a trailing empty line and \r line ends are allowed); a file that
+/// cannot be used is a one-line error naming `flag` and the file.
+func readLabels(_ path: String, flag: String) -> [String] {
+    checkInputPath(path, flag: flag)
     guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-        throw ValidationError("cannot read the labels file \(path) (one class name per line, UTF-8)")
+        failAndExit("\(flag) \(path) is not UTF-8 text (give one class name per line)")
     }
     var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
         String($0.hasSuffix("\r") ? $0.dropLast() : $0)
     }
     if lines.last == "" { lines.removeLast() }
     if let blank = lines.firstIndex(of: "") {
-        throw ValidationError("\(path): line \(blank + 1) is empty; every class needs a name")
+        failAndExit("\(flag) \(path): line \(blank + 1) is empty; every class needs a name")
     }
     return lines
 }

@@ -6,15 +6,17 @@ struct Generate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Generate tokens with a language model (LoopFormer, MemoryFormer) through its KV cache.",
         discussion: """
-            Prefills the prompt, then decodes one token at a time. With --prompt (a model converted with
-            --tokenizer) the text is printed as it is generated, and generation ends at a special token
-            (end of text) unless --keep-special; with --prompt-ids each new id is printed with its time.
-            Greedy by default; --temperature with optional --top-k samples, reproducibly for a --seed.
-            Timing goes to standard error.
+            Prefills the prompt, then decodes one token at a time. With --prompt (a model converted \
+            with --tokenizer) the text is printed as it is generated, and generation ends at a \
+            special token (end of text) unless --keep-special; with --prompt-ids each new id is \
+            printed with its time. Generation also ends at the model's context length, which stderr \
+            then says. Greedy by default; --temperature with optional --top-k samples, reproducibly \
+            for a --seed. Timing goes to standard error.
 
             Examples:
               swiftlet generate lm.swl --prompt "def fibonacci(n):" --max-tokens 60
-              swiftlet generate lm.swl --prompt-ids 1,2,3 --max-tokens 20 --loops 4 --temperature 0.8 --top-k 40 --seed 7
+              swiftlet generate lm.swl --prompt-ids 1,2,3 --max-tokens 20 --loops 4 \\
+                  --temperature 0.8 --top-k 40 --seed 7
             """)
 
     @Argument(help: "The .swl language model.")
@@ -52,6 +54,13 @@ struct Generate: ParsableCommand {
         guard (prompt == nil) != (promptIds == nil) else {
             throw ValidationError("give exactly one of --prompt (text) or --prompt-ids")
         }
+        guard maxTokens >= 0 else { throw ValidationError("--max-tokens must be at least 0, got \(maxTokens)") }
+        guard temperature >= 0, temperature.isFinite else {
+            throw ValidationError("--temperature must be 0 (greedy) or more, got \(temperature)")
+        }
+        guard topK >= 0 else { throw ValidationError("--top-k must be 0 (all tokens) or more, got \(topK)") }
+        guard threads >= 0 else { throw ValidationError("--threads must be 0 (all cores) or more, got \(threads)") }
+        if let promptIds { _ = try parseList(promptIds, "--prompt-ids", Int32.init) }
     }
 
     func run() throws {
@@ -69,6 +78,8 @@ struct Generate: ParsableCommand {
         } else {
             prompt = try parseList(promptIds!, "--prompt-ids", Int32.init)
         }
+        let b = try budget.budget()
+        checkKnobs(b, m)
         var detokenizer = text ? try orFail { () throws(SwiftletError) in try m.detokenizer() } : nil
         let session = try orFail { () throws(SwiftletError) in
             // A latency budget plans from measured costs: measure them now, not inside the prefill.
@@ -76,7 +87,6 @@ struct Generate: ParsableCommand {
                 options: SessionOptions(
                     threads: threads, calibrate: budget.budgetMs != nil || budget.generationMs != nil))
         }
-        let b = try budget.budget()
         let sampler = Sampler(temperature: temperature, topK: topK)
         let keepSpecial = self.keepSpecial
         let result = try orFail { () throws(SwiftletError) in
@@ -99,7 +109,7 @@ struct Generate: ParsableCommand {
             note("stopped at special token \(last) after \(result.tokens.count - 1) tokens")
         } else if result.tokens.count < maxTokens {
             note(
-                "stopped after \(result.tokens.count) of \(maxTokens) tokens: the context of \(session.contextLength) tokens is full"
+                "stopped at the model's context length \(session.contextLength) after \(result.tokens.count) of \(maxTokens) tokens"
             )
         }
         for (i, token) in result.tokens.enumerated() where !text {

@@ -7,6 +7,7 @@ import Swiftlet
 /// images become RGB, EXIF orientation is ignored. A damaged or unsupported file exits with a one-line
 /// error naming it.
 func readImage(_ path: String) -> RGB8Image {
+    checkInputPath(path, flag: "--image")
     guard let data = FileManager.default.contents(atPath: path) else {
         failAndExit("\(path): cannot read the file")
     }

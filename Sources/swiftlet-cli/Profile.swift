@@ -7,28 +7,37 @@ import SwiftletFormat
 struct Profile: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure what each budget setting costs in quality, and store it in the model.",
+        usage: "swiftlet profile <model> --data <data> --output <output> [<options>]",
         discussion: """
-            Runs the model on held-out data at every setting of its budget knob and writes a copy of the
-            model whose metadata holds each setting's score (the "quality.*" keys, Formats/swl.md). With
-            such a profile, a latency or GFLOP budget picks the best-scoring setting that fits, and a
-            minimum quality (--min-quality, swl_budget.min_quality) the cheapest that keeps it.
+            Runs the model on held-out data at every setting of its budget knob and writes a copy \
+            of the model whose metadata holds each setting's score (the "quality.*" keys, \
+            Formats/swl.md). With such a profile, a latency or GFLOP budget picks the best-scoring \
+            setting that fits, and a minimum quality (--min-quality, swl_budget.min_quality) the \
+            cheapest that keeps it. On a terminal, a line on stderr shows how far each setting has \
+            got.
 
-              vit         --data images.npy (float32 [N, C, H, W], normalised as the model expects, or
-                          uint8 RGB pictures [N, height, width, 3], preprocessed as --image is) and
-                          --labels labels.npy (integers [N]): top-1 accuracy. Without --labels: top-1
-                          agreement with r=0. Settings: constant r from 0 to 16 and the decreasing
-                          schedules (r,-1) for r = 2, 4, ..., 16, unless --settings lists others.
-              loopformer  --data ids.npy (integers [N, T], token ids of held-out text): perplexity of
-                          each next token. Settings: loops=1 ... loops=max_model_loops, unless --settings
-                          lists others (loops=L or trajectory=a,b,...).
-              lmuformer   --data clips.npy (float32 feature frames [N, T, F]) and --labels: top-1 of the
-                          stream's early decision (the last row before it stops) after a fraction of
-                          the T frames; without --labels, agreement with the whole clip. Settings:
-                          early_fraction=0.25, 0.375, ..., 1, unless --settings lists others. A stream
-                          budget with a minimum quality then decides as early as the profile allows.
+              vit         --data images.npy (float32 [samples, 3, H, W], normalised as
+                          the model expects, or uint8 RGB pictures [samples, height,
+                          width, 3], preprocessed as --image is) and --labels
+                          labels.npy (integers [samples]): top-1 accuracy. Without --labels: top-1
+                          agreement with r=0. Settings: constant r from 0 to 16 and
+                          the decreasing schedules (r,-1) for r = 2, 4, ..., 16,
+                          unless --settings lists others.
+              loopformer  --data ids.npy (integers [samples, sequence], token ids of
+                          held-out text): perplexity of each next token. Settings:
+                          loops=1 ... loops=max_model_loops, unless --settings lists
+                          others (loops=L or trajectory=a,b,...).
+              lmuformer   --data clips.npy (float32 feature frames [clips, frames,
+                          features]) and --labels: top-1 of the stream's early
+                          decision (the last row before it stops) after a fraction
+                          of the frames; without --labels, agreement with the whole
+                          clip. Settings: early_fraction=0.25, 0.375, ..., 1, unless
+                          --settings lists others. A stream budget with a minimum
+                          quality then decides as early as the profile allows.
 
             Example:
-              swiftlet profile deit.swl --data val-images.npy --labels val-labels.npy --output deit.swl
+              swiftlet profile deit.swl --data val-images.npy \\
+                  --labels val-labels.npy --output deit.swl
             """)
 
     @Argument(help: "The .swl model.")
@@ -37,7 +46,7 @@ struct Profile: ParsableCommand {
     @Option(help: "Held-out inputs, .npy (see above).")
     var data: String
 
-    @Option(help: "Labels for --data, .npy of integers (ViT): scores are top-1 accuracy.")
+    @Option(help: "Labels for --data, .npy of integers (ViT, LMUFormer): scores are top-1 accuracy.")
     var labels: String?
 
     @Option(help: "Where to write the profiled model (may be the input file).")
@@ -56,12 +65,14 @@ struct Profile: ParsableCommand {
     var describe: String?
 
     func validate() throws {
-        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1, got \(batch)") }
+        guard threads >= 0 else { throw ValidationError("--threads must be 0 (all cores) or more, got \(threads)") }
     }
 
     func run() throws {
+        checkOutputPath(output, flag: "--output")
         let m = try openModel(model)
-        let inputs = try readNPY(data)
+        let inputs = try readNPY(data, flag: "--data")
         let session = try orFail { () throws(SwiftletError) in
             try m.makeSession(options: SessionOptions(threads: threads))
         }
@@ -70,15 +81,17 @@ struct Profile: ParsableCommand {
         var measured: [(String, Double)] = []
         switch m.family {
         case ViTSchema.family:
-            let labelValues = try labels.map { try readNPY($0).int32s() }
+            let labelValues = try labels.map { try readLabelArray($0) }
             metric = labelValues == nil ? .agreement : .top1
             measured = try profileViT(m, session, inputs, labels: labelValues, settings: list)
         case LMUFormerSchema.family:
-            let labelValues = try labels.map { try readNPY($0).int32s() }
+            let labelValues = try labels.map { try readLabelArray($0) }
             metric = labelValues == nil ? .agreement : .top1
             measured = try profileLMUFormer(m, inputs, labels: labelValues, settings: list)
         case LoopFormerSchema.family:
-            guard labels == nil else { failAndExit("--labels is for ViT models; a LoopFormer is scored by perplexity") }
+            guard labels == nil else {
+                failAndExit("--labels is for ViT and LMUFormer models; a LoopFormer is scored by perplexity")
+            }
             metric = .perplexity
             measured = try profileLoopFormer(m, session, inputs, settings: list)
         default:
@@ -95,7 +108,7 @@ struct Profile: ParsableCommand {
         do {
             writer = try SWLWriter(copying: SWLFile(path: model))
         } catch {
-            failAndExit("cannot read \(model) to copy it: \(error)")
+            failAndExit("cannot copy \(model): \(error.message.replacingOccurrences(of: model + ": ", with: ""))")
         }
         writer.setMetadata(QualitySchema.Key.metric, .string(metric.rawValue))
         writer.setMetadata(QualitySchema.Key.settings, .strings(measured.map(\.0)))
@@ -108,7 +121,7 @@ struct Profile: ParsableCommand {
             try writer.write(to: temporary)
         } catch {
             try? FileManager.default.removeItem(atPath: temporary)
-            failAndExit("cannot write \(temporary): \(error)")
+            failAndExit("--output \(output): \(error.message)")
         }
         guard rename(temporary, output) == 0 else {
             let reason = String(cString: strerror(errno))
@@ -118,6 +131,12 @@ struct Profile: ParsableCommand {
         note(
             "wrote \(output): \(measured.count) settings scored by \(metric.rawValue) on \(inputs.shape.first ?? 0) inputs"
         )
+    }
+
+    /// Integer class labels from a .npy file (--labels), one per sample.
+    private func readLabelArray(_ path: String) throws -> [Int32] {
+        let array = try readNPY(path, flag: "--labels")
+        do { return try array.int32s() } catch { failAndExit("--labels \(path): \(error)") }
     }
 
     // MARK: ViT
@@ -144,6 +163,7 @@ struct Profile: ParsableCommand {
                 let count = min(batch, n - start)
                 let slice = Array(images[(start * perImage)..<((start + count) * perImage)])
                 let tensor = Tensor(shape: [count] + Array(shape[1...]), values: slice)
+                ProgressLine.show("\(spec): image \(start + count)/\(n)")
                 let (outputs, _) = try orFail { () throws(SwiftletError) in try session.run([tensor], budget: budget) }
                 let classes = outputs[0].shape[1]
                 for i in 0..<count {
@@ -168,7 +188,7 @@ struct Profile: ParsableCommand {
         let expected = Array(info.shape[1...])
         if inputs.dtype == .u8 {
             guard inputs.shape.count == 4, inputs.shape[3] == 3 else {
-                failAndExit("--data of uint8 must be RGB pictures [N, height, width, 3], got \(inputs.shape)")
+                failAndExit("--data of uint8 must be RGB pictures [samples, height, width, 3], got \(inputs.shape)")
             }
             let (n, h, w) = (inputs.shape[0], inputs.shape[1], inputs.shape[2])
             var values: [Float] = []
@@ -183,7 +203,7 @@ struct Profile: ParsableCommand {
         }
         guard inputs.shape.count == 4, Array(inputs.shape[1...]) == expected else {
             failAndExit(
-                "--data must be float32 images [N, \(expected.map(String.init).joined(separator: ", "))] or uint8 RGB pictures [N, height, width, 3], got \(inputs.shape)"
+                "--data must be float32 images [samples, \(expected.map(String.init).joined(separator: ", "))] or uint8 RGB pictures [samples, height, width, 3], got \(inputs.shape)"
             )
         }
         return (try inputs.floats(), inputs.shape)
@@ -199,7 +219,7 @@ struct Profile: ParsableCommand {
         _ m: Model, _ inputs: NPYArray, labels: [Int32]?, settings: [String]?
     ) throws -> [(String, Double)] {
         guard inputs.shape.count == 3, inputs.shape[0] >= 1, inputs.shape[1] >= 1 else {
-            failAndExit("--data must be float32 feature frames [N, T, F], got \(inputs.shape)")
+            failAndExit("--data must be float32 feature frames [clips, frames, features], got \(inputs.shape)")
         }
         let (n, t, f) = (inputs.shape[0], inputs.shape[1], inputs.shape[2])
         if let labels, labels.count != n { failAndExit("--labels has \(labels.count) entries for \(n) clips") }
@@ -218,6 +238,7 @@ struct Profile: ParsableCommand {
             }
             var decisions: [Int] = []
             for clip in 0..<n {
+                ProgressLine.show("\(spec): clip \(clip + 1)/\(n)")
                 let rows = try orFail { () throws(SwiftletError) in
                     try stream.reset()
                     try stream.setBudget(Budget(earlyFraction: fraction < 1 ? fraction : nil, expectedFrames: t))
@@ -244,7 +265,8 @@ struct Profile: ParsableCommand {
         _ m: Model, _ session: Session, _ inputs: NPYArray, settings: [String]?
     ) throws -> [(String, Double)] {
         guard inputs.shape.count == 2, inputs.shape[0] >= 1, inputs.shape[1] >= 2 else {
-            failAndExit("--data must be token ids [N, T] with T ≥ 2, got \(inputs.shape)")
+            failAndExit(
+                "--data must be token ids [samples, sequence] with a sequence of at least 2, got \(inputs.shape)")
         }
         let ids = try inputs.int32s()
         let (n, t) = (inputs.shape[0], inputs.shape[1])
@@ -263,6 +285,7 @@ struct Profile: ParsableCommand {
             var start = 0
             while start < n {
                 let rows = min(batch, n - start)
+                ProgressLine.show("\(spec): sequence \(start + rows)/\(n)")
                 let view = try NPYArray(int32s: Array(ids[(start * t)..<((start + rows) * t)]), shape: [rows, t])
                 let logits = try orFail { () throws(SwiftletError) in
                     try view.withView(for: m) { (v) throws(SwiftletError) in

@@ -8,30 +8,25 @@ struct StreamCommand: ParsableCommand {
         commandName: "stream",
         abstract: "Stream frames or audio through a model frame by frame (LMUFormer); spot spoken words.",
         discussion: """
-            With --input, frames of a [T, C] or [1, T, C] .npy array are pushed
-            --chunk at a time, the stream is flushed, and the per-frame
-            predictions are written to --output as [T, classes] — the rows a
-            whole-clip run gives.
+            With --input, frames of a [frames, features] or [1, frames, features] .npy array are \
+            pushed --chunk at a time, the stream is flushed, and the per-frame predictions are \
+            written to --output as [frames, classes]: the rows a whole-clip run gives.
 
-            With --wav (a 16 kHz mono 16-bit WAV file) or --pcm (raw 16 kHz mono
-            s16le samples from a file, or from standard input with `--pcm -`,
-            pushed as they are read), audio goes through the model's audio front
-            end and the running top class is printed as it streams (names from
-            --labels, one per line, or the ones the model carries).
+            With --wav (a 16 kHz mono 16-bit WAV file) or --pcm (raw 16 kHz mono s16le samples from \
+            a file, or from standard input with `--pcm -`, pushed as they are read), audio goes \
+            through the model's audio front end and the running top class is printed as it streams \
+            (names from --labels, one per line, or the ones the model carries).
 
-            With --detect, a word detector runs on the model's per-frame class
-            scores and one line is printed per spoken word, as soon as it is
-            found: `<seconds> <word> <score>`, e.g. `1.23 yes 0.91` — where in
-            the audio the word was heard (the centre of the smoothing window at
-            the score's peak), its class name (spaces become _), and its
-            smoothed posterior. Posteriors (the softmax of each frame's logits)
-            are averaged over --window seconds; a word class reaching
-            --threshold is reported once, at its peak; no word starts until
-            --hold-off seconds after the reported word's score has fallen below
-            the threshold. Classes named silence, unknown, background,
-            background_noise or noise (any case; `_silence_`, `_unknown_`) are
-            never reported. The stream listens until the input ends, whatever
-            the model's clip length.
+            With --detect, a word detector runs on the model's per-frame class scores and one line is \
+            printed per spoken word, as soon as it is found: <seconds> <word> <score>, e.g. \
+            "1.23 yes 0.91": where in the audio the word was heard (the centre of the smoothing \
+            window at the score's peak), its class name (spaces become _), and its smoothed \
+            posterior. Posteriors (the softmax of each frame's logits) are averaged over --window \
+            seconds; a word class reaching --threshold is reported once, at its peak; no word starts \
+            until --hold-off seconds after the reported word's score has fallen below the threshold. \
+            Classes named silence, unknown, background, background_noise or noise (any case; \
+            `_silence_`, `_unknown_`) are never reported. The stream listens until the input ends, \
+            whatever the model's clip length.
 
             Examples:
               swiftlet stream lmu.swl --input clip.npy --chunk 7 --output steps.npy
@@ -46,7 +41,7 @@ struct StreamCommand: ParsableCommand {
     @Argument(help: "The .swl model.")
     var model: String
 
-    @Option(help: "Frames as .npy, [T, C] or [1, T, C].")
+    @Option(help: "Frames as .npy, [frames, features] or [1, frames, features].")
     var input: String?
 
     @Option(help: "Frames per push.")
@@ -62,7 +57,7 @@ struct StreamCommand: ParsableCommand {
         help: "Raw 16 kHz mono s16le samples to stream through the audio front end: a file, or - for standard input.")
     var pcm: String?
 
-    @Flag(help: "Print one line per detected word, `<seconds> <word> <score>`, instead of a line per frame.")
+    @Flag(help: "Print one line per detected word (seconds, word, score) instead of a line per frame.")
     var detect = false
 
     @Option(help: "With --detect: the smoothed posterior a word must reach, in (0, 1].")
@@ -108,6 +103,10 @@ struct StreamCommand: ParsableCommand {
     }
 
     func run() throws {
+        if let output { checkOutputPath(output, flag: "--output") }
+        if let input { checkInputPath(input, flag: "--input") }
+        if let wav { checkInputPath(wav, flag: "--wav") }
+        if let pcm, pcm != "-" { checkInputPath(pcm, flag: "--pcm") }
         let m = try openModel(model)
         if let input {
             try streamFrames(m, input)
@@ -115,29 +114,32 @@ struct StreamCommand: ParsableCommand {
         }
         let source: AudioSource
         if let wav {
-            do { source = try AudioSource(samples: readWAV16kMono(wav)) } catch { failAndExit("\(wav): \(error)") }
+            do { source = try AudioSource(samples: readWAV16kMono(wav)) } catch {
+                failAndExit("--wav \(wav): \(error)")
+            }
         } else {
-            do { source = try AudioSource(path: pcm!) } catch { failAndExit("\(pcm!): \(error)") }
+            do { source = try AudioSource(path: pcm!) } catch { failAndExit("--pcm \(pcm!): \(error)") }
         }
         if detect { try detectWords(m, source) } else { try streamAudio(m, source) }
     }
 
     private func streamFrames(_ m: Model, _ path: String) throws {
-        let array = try readNPY(path)
+        let array = try readNPY(path, flag: "--input")
         let stream = try orFail { () throws(SwiftletError) in try m.makeStream() }
         let width = stream.frameWidth
         let values: [Float]
-        do { values = try array.floats() } catch { failAndExit("\(path): \(error)") }
+        do { values = try array.floats() } catch { failAndExit("--input \(path): \(error)") }
         guard let last = array.shape.last, last == width, array.shape.count <= 3,
             array.shape.count < 3 || array.shape[0] == 1
         else {
             failAndExit(
-                "\(path) has shape \(array.shape); the stream takes frames of \(width) floats as [T, \(width)] or [1, T, \(width)]"
+                "--input \(path) has shape \(array.shape); the stream takes frames of \(width) floats as [frames, \(width)] or [1, frames, \(width)]"
             )
         }
         let frames = values.count / width
         if earlyMargin != nil || minQuality != nil {
             let budget = Budget(earlyMargin: earlyMargin, expectedFrames: frames, minQuality: minQuality)
+            checkKnobs(budget, m, stream: true)
             try orFail { () throws(SwiftletError) in try stream.setBudget(budget) }
         }
         var rows: [Float] = []
@@ -154,7 +156,7 @@ struct StreamCommand: ParsableCommand {
         let w = stream.outputWidth
         do {
             try NPYArray(floats: rows, shape: [rows.count / max(w, 1), w]).write(to: output!)
-        } catch { failAndExit("cannot write \(output!): \(error)") }
+        } catch { failAndExit("\(error)") }
         note(
             String(
                 format: "%d frames in chunks of %d: %d rows, %.1f µs per frame; %@", frames, chunk,
@@ -165,10 +167,11 @@ struct StreamCommand: ParsableCommand {
 
     /// Prints the running top class of every --every-th frame.
     private func streamAudio(_ m: Model, _ source: AudioSource) throws {
-        let names = try labels.map(readLabels) ?? m.labels
+        let names = labels.map { readLabels($0, flag: "--labels") } ?? m.labels
         let stream = try orFail { () throws(SwiftletError) in try m.makeStream(options: StreamOptions(input: .pcm)) }
         if earlyMargin != nil || minQuality != nil {
             let budget = Budget(earlyMargin: earlyMargin, minQuality: minQuality)
+            checkKnobs(budget, m, stream: true)
             try orFail { () throws(SwiftletError) in try stream.setBudget(budget) }
         }
         var frame = 0
@@ -200,7 +203,7 @@ struct StreamCommand: ParsableCommand {
         var options = DetectorOptions(threshold: threshold, window: window, holdOff: holdOff)
         var names = m.labels
         if let labels {
-            names = try readLabels(labels)
+            names = readLabels(labels, flag: "--labels")
             guard names.count == m.classCount ?? 0 else {
                 failAndExit("--labels has \(names.count) names; the model scores \(m.classCount ?? 0) classes")
             }

@@ -5,16 +5,18 @@ import Swiftlet
 struct Tokenize: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Turn text into token ids, or ids into text, with the tokenizer a language model carries.",
+        usage: "swiftlet tokenize <model> (--text <text> | --ids <ids>) [<options>]",
         discussion: """
-            The model must have been converted with --tokenizer tokenizer.json. --text prints the ids,
-            comma-separated, as Hugging Face tokenizers' encode(text, add_special_tokens=False) gives
-            them; --ids prints their text exactly, with no newline added, so a round trip gives the input
-            back. --text - and --ids - read standard input (all of it: trailing newlines are text too).
+            The model must have been converted with --tokenizer tokenizer.json. --text prints the \
+            ids, comma-separated, as Hugging Face tokenizers' encode(text, add_special_tokens=False) \
+            gives them; --ids prints their text exactly, with no newline added, so a round trip \
+            gives the input back. --text - and --ids - read standard input (all of it: trailing \
+            newlines are text too).
 
             Examples:
               swiftlet tokenize lm.swl --text "Hello world"
               swiftlet tokenize lm.swl --ids 15496,995
-              swiftlet tokenize lm.swl --ids "$(swiftlet tokenize lm.swl --text "déjà vu 🙂")"
+              swiftlet tokenize lm.swl --ids "$(swiftlet tokenize lm.swl --text "déjà vu")"
               swiftlet tokenize lm.swl --text "Hello world" --pieces
             """)
 

@@ -27,9 +27,14 @@ public struct CheckpointTensor: Sendable {
     /// Number of elements (product of `shape`; 1 for a scalar).
     public var elementCount: Int { bytes.count / dtype.byteSize }
 
+    /// Told of each tensor whose elements are decoded (`floats`, `int64s`, `complexParts`), within
+    /// `$readObserver.withValue`: how a conversion counts its progress.
+    @TaskLocal public static var readObserver: (@Sendable (CheckpointTensor) -> Void)? = nil
+
     /// The elements as Float: f32 as-is; f64, f16, bf16, integers and bool converted (f64 and
     /// large integers round to the nearest Float). Complex tensors throw: use `complexParts()`.
     public func floats() throws -> [Float] {
+        Self.readObserver?(self)
         let n = elementCount
         switch dtype {
         case .f32:
@@ -62,6 +67,7 @@ public struct CheckpointTensor: Sendable {
 
     /// Real and imaginary parts of a complex64 tensor (interleaved re, im pairs of Float).
     public func complexParts() throws -> (real: [Float], imag: [Float]) {
+        Self.readObserver?(self)
         guard dtype == .complex64 else {
             throw CheckpointError("tensor '\(name)' is \(dtype), not complex64")
         }
@@ -73,6 +79,7 @@ public struct CheckpointTensor: Sendable {
 
     /// The elements as Int64: integer and bool tensors only (floats throw rather than truncate).
     public func int64s() throws -> [Int64] {
+        Self.readObserver?(self)
         let n = elementCount
         switch dtype {
         case .i64:

@@ -31,11 +31,26 @@ public struct TensorInfo: Sendable, Equatable {
     public let name: String
     public let dtype: ElementType
     public let shape: [Int]
+    /// What each dimension of any size stands for ("batch", "sequence", "frames", "tokens"), one
+    /// entry per dimension; the entries of fixed dimensions are not used.
+    public let dimensionNames: [String]
 
-    public init(name: String, dtype: ElementType, shape: [Int]) {
+    /// `dimensionNames` may be left out (or shorter than `shape`): a first dimension of any size is
+    /// then the batch, any other is named by its index ("dim2").
+    public init(name: String, dtype: ElementType, shape: [Int], dimensionNames: [String] = []) {
         self.name = name
         self.dtype = dtype
         self.shape = shape
+        self.dimensionNames = shape.indices.map { i in
+            i < dimensionNames.count ? dimensionNames[i] : i == 0 ? "batch" : "dim\(i)"
+        }
+    }
+
+    /// The shape with each dimension of any size named, e.g. "[batch, sequence]" or
+    /// "[batch, 3, 224, 224]".
+    public var shapeDescription: String {
+        "[" + shape.indices.map { shape[$0] < 0 ? dimensionNames[$0] : String(shape[$0]) }.joined(separator: ", ")
+            + "]"
     }
 }
 
@@ -112,14 +127,14 @@ extension TensorView {
         guard shape.count == info.shape.count else {
             throw ModelError(
                 .shape,
-                "input '\(info.name)' must have \(info.shape.count) dimensions \(Self.describe(info.shape)), got \(shape)"
+                "input '\(info.name)' must have \(info.shape.count) dimensions \(info.shapeDescription), got \(shape)"
             )
         }
         for (i, (got, want)) in zip(shape, info.shape).enumerated() {
             if got < 0 || (want >= 0 && got != want) {
                 throw ModelError(
                     .shape,
-                    "input '\(info.name)' dimension \(i) must be \(want < 0 ? "positive" : String(want)) (shape \(Self.describe(info.shape))), got \(shape)"
+                    "input '\(info.name)' dimension \(i)\(want < 0 ? " (\(info.dimensionNames[i]))" : "") must be \(want < 0 ? "positive" : String(want)) (shape \(info.shapeDescription)), got \(shape)"
                 )
             }
         }
@@ -128,9 +143,5 @@ extension TensorView {
                 throw ModelError(.numeric, "input '\(info.name)' holds \(v) at flat index \(i); inputs must be finite")
             }
         }
-    }
-
-    static func describe(_ shape: [Int]) -> String {
-        "[" + shape.map { $0 < 0 ? "N" : String($0) }.joined(separator: ", ") + "]"
     }
 }

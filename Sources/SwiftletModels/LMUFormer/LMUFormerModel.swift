@@ -254,11 +254,14 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
 
     public var classCount: Int? { classes }
     public var frameSeconds: Double? { audio.map { Double($0.options.frameShift) / $0.options.sampleRate } }
-    public var inputs: [TensorInfo] { [TensorInfo(name: "x", dtype: .f32, shape: [-1, -1, features])] }
+    public var inputs: [TensorInfo] {
+        [TensorInfo(name: "x", dtype: .f32, shape: [-1, -1, features], dimensionNames: ["batch", "frames"])]
+    }
     public var outputs: [TensorInfo] {
         [
             TensorInfo(name: "logits", dtype: .f32, shape: [-1, classes]),
-            TensorInfo(name: "logits_per_step", dtype: .f32, shape: [-1, -1, classes]),
+            TensorInfo(
+                name: "logits_per_step", dtype: .f32, shape: [-1, -1, classes], dimensionNames: ["batch", "frames"]),
         ]
     }
 

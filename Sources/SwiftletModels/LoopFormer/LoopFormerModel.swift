@@ -192,8 +192,12 @@ public final class LoopFormerModel: FamilyModel, @unchecked Sendable {
         profile?.first { $0.steps == steps }?.entry.quality
     }
 
-    public var inputs: [TensorInfo] { [TensorInfo(name: "input_ids", dtype: .i32, shape: [-1, -1])] }
-    public var outputs: [TensorInfo] { [TensorInfo(name: "logits", dtype: .f32, shape: [-1, -1, vocab])] }
+    public var inputs: [TensorInfo] {
+        [TensorInfo(name: "input_ids", dtype: .i32, shape: [-1, -1], dimensionNames: ["batch", "sequence"])]
+    }
+    public var outputs: [TensorInfo] {
+        [TensorInfo(name: "logits", dtype: .f32, shape: [-1, -1, vocab], dimensionNames: ["batch", "sequence"])]
+    }
 
     public var sessionKnobs: Set<BudgetKnob> {
         [.maxLatencyMs, .maxGFLOPs, .loops, .trajectory, .generationTokens, .minQuality, .generationMs]

@@ -45,7 +45,7 @@ final class LoopFormerRunner: FamilyRunner {
     func run(_ inputs: [TensorView], budget: Budget) throws(ModelError) -> [Tensor] {
         guard inputs.count == 1 else {
             throw ModelError(
-                .invalidArgument, "loopformer takes 1 input ('input_ids' int32 [B, T]), got \(inputs.count)")
+                .invalidArgument, "loopformer takes 1 input ('input_ids' int32 [batch, sequence]), got \(inputs.count)")
         }
         let input = inputs[0]
         try input.validate(against: model.inputs[0])

@@ -182,8 +182,15 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
         }
     }
 
-    public var inputs: [TensorInfo] { [TensorInfo(name: "input_ids", dtype: .i32, shape: [-1, -1])] }
-    public var outputs: [TensorInfo] { [TensorInfo(name: "logits", dtype: .f32, shape: [-1, -1, config.vocab])] }
+    public var inputs: [TensorInfo] {
+        [TensorInfo(name: "input_ids", dtype: .i32, shape: [-1, -1], dimensionNames: ["batch", "sequence"])]
+    }
+    public var outputs: [TensorInfo] {
+        [
+            TensorInfo(
+                name: "logits", dtype: .f32, shape: [-1, -1, config.vocab], dimensionNames: ["batch", "sequence"])
+        ]
+    }
 
     public var sessionKnobs: Set<BudgetKnob> { [.maxLatencyMs, .maxGFLOPs, .generationTokens] }
 

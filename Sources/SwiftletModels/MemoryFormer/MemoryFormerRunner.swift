@@ -46,7 +46,8 @@ final class MemoryFormerRunner: FamilyRunner {
     func run(_ inputs: [TensorView], budget: Budget) throws(ModelError) -> [Tensor] {
         guard inputs.count == 1 else {
             throw ModelError(
-                .invalidArgument, "memoryformer takes 1 input ('input_ids' [batch, tokens] int32), got \(inputs.count)")
+                .invalidArgument,
+                "memoryformer takes 1 input ('input_ids' int32 [batch, sequence]), got \(inputs.count)")
         }
         try model.verifyTables()
         let ids = inputs[0]

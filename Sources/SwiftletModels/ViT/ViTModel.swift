@@ -79,8 +79,8 @@ public final class ViTModel: FamilyModel, @unchecked Sendable {
     public var outputs: [TensorInfo] {
         [
             TensorInfo(name: "logits", dtype: .f32, shape: [-1, config.classes]),
-            TensorInfo(name: "tokens", dtype: .f32, shape: [-1, -1, config.dim]),
-            TensorInfo(name: "sizes", dtype: .f32, shape: [-1, -1]),
+            TensorInfo(name: "tokens", dtype: .f32, shape: [-1, -1, config.dim], dimensionNames: ["batch", "tokens"]),
+            TensorInfo(name: "sizes", dtype: .f32, shape: [-1, -1], dimensionNames: ["batch", "tokens"]),
         ]
     }
 

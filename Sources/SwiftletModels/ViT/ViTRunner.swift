@@ -82,7 +82,7 @@ final class ViTRunner: FamilyRunner {
         guard inputs.count == 1 else {
             throw ModelError(
                 .invalidArgument,
-                "a vit model takes 1 input ('images' [B, \(model.config.channels), \(model.config.imageHeight), \(model.config.imageWidth)]), got \(inputs.count)"
+                "a vit model takes 1 input ('images' \(model.inputs[0].shapeDescription)), got \(inputs.count)"
             )
         }
         let images = inputs[0]
