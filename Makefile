@@ -1,7 +1,8 @@
 # Swiftlet — build, test, demo, install.
 #   make          release build: build/lib/libswiftlet.so, build/bin/swiftlet, build/include/swiftlet.h
 #   make test     the whole suite: formatting (scripts/check-format.sh), Swift tests, C ABI tests (gcc -std=c99 -pedantic), Python bindings,
-#                 sanitizer builds (ASan+UBSan, TSan) and a short run of every fuzzer
+#                 sanitizer builds (ASan+UBSan, TSan), a short run of every fuzzer, and the C kernels here and on
+#                 AArch64 under qemu (make test-arm64)
 #   make fuzz     each fuzzer for FUZZ_SECONDS (default 60) — see Fuzz/fuzz.mk
 #   make demo     the trained models (make models) on speech, text and images, then every family
 #                 on the reference checkpoints under a few budgets
@@ -23,7 +24,7 @@ DEBUG_BIN  = $(shell $(SPM) --show-bin-path 2>/dev/null)
 STATIC_TOOL := --static-swift-stdlib $(addprefix -Xlinker -l,CoreFoundation _FoundationICU _FoundationCShims _FoundationCollections)
 RELEASE_BIN = $(shell $(SPM) -c release --show-bin-path 2>/dev/null)
 
-.PHONY: all build deps test test-format test-swift test-c test-python stage demo models install clean
+.PHONY: all build deps test test-format test-swift test-c test-python test-arm64 stage demo models install clean
 
 all: build
 
@@ -43,7 +44,7 @@ build: deps
 	@echo "built $(BUILD)/lib/libswiftlet.so ($$(du -h $(BUILD)/lib/libswiftlet.so.$(VERSION) | cut -f1)) and $(BUILD)/bin/swiftlet"
 
 # ---- tests -------------------------------------------------------------------------------------
-test: deps test-format test-swift test-c test-python test-sanitizers
+test: deps test-format test-swift test-c test-python test-sanitizers test-arm64
 	@echo "make test: all suites passed"
 
 # Swift and C files as the committed .swift-format and .clang-format make them (fix: scripts/check-format.sh --fix).
@@ -144,6 +145,44 @@ stage:
 
 test-python:
 	SWIFTLET_CLI=$(DEBUG_BIN)/swiftlet scripts/test-python.sh
+
+# The C kernels at every instruction-set level against float64 references (Tests/KernelsC): natively
+# (portable, AVX2, AVX-512 on an x86-64 machine), then built for AArch64 — by gcc, and by clang as
+# SwiftPM builds them — and run under qemu-user twice: `-cpu max` has the dot product (portable, NEON,
+# NEON with SDOT), `-cpu cortex-a57` has not (the plain NEON fallback). Everything is built for
+# baseline Armv8.0-A; the SDOT functions carry their own target (arch=armv8.2-a+dotprod) and run only
+# where the CPU has it. On an AArch64 machine the native run is the ARM test.
+KERNEL_SRC    := $(wildcard Sources/CSwiftletKernels/*.c)
+KERNEL_TEST   := Tests/KernelsC/kernels_test.c
+# gcc ignores `#pragma STDC FP_CONTRACT` (and in ISO C mode contracts nothing anyway).
+KERNEL_CFLAGS := -std=c11 -Wall -Wextra -Werror -Wno-unknown-pragmas -O2 -ISources/CSwiftletKernels/include
+ARM64_GCC     ?= aarch64-linux-gnu-gcc
+ARM64_CLANG   ?= clang
+QEMU_ARM64    ?= qemu-aarch64
+ARM64_TEST    := $(BUILD)/test/arm64
+test-arm64:
+ifneq ($(shell uname -m),aarch64)
+	@if ! command -v $(ARM64_GCC) >/dev/null || ! command -v $(QEMU_ARM64) >/dev/null || \
+	    [ ! -e /usr/aarch64-linux-gnu/lib/libc.a ]; then \
+	    echo "make test-arm64 needs the AArch64 cross compiler, its C library and qemu-user. Install them with:" >&2; \
+	    echo "  sudo apt-get update && sudo apt-get install -y gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user" >&2; \
+	    exit 1; fi
+	@command -v $(ARM64_CLANG) >/dev/null || { echo "make test-arm64: $(ARM64_CLANG) is missing (the Swift toolchain has it)" >&2; exit 1; }
+endif
+	@mkdir -p $(ARM64_TEST)
+	gcc $(KERNEL_CFLAGS) $(KERNEL_TEST) $(KERNEL_SRC) -o $(ARM64_TEST)/kernels_test-native -lm -pthread
+	$(ARM64_TEST)/kernels_test-native
+ifeq ($(shell uname -m),aarch64)
+	@echo "make test-arm64: on this AArch64 machine the native run above is the ARM test (no emulation)"
+else
+	$(ARM64_GCC) $(KERNEL_CFLAGS) -march=armv8-a -static $(KERNEL_TEST) $(KERNEL_SRC) -o $(ARM64_TEST)/kernels_test-gcc -lm -pthread
+	$(ARM64_CLANG) --target=aarch64-linux-gnu $(KERNEL_CFLAGS) -march=armv8-a -static $(KERNEL_TEST) $(KERNEL_SRC) \
+	    -o $(ARM64_TEST)/kernels_test-clang -lm -pthread
+	for t in gcc clang; do \
+	    $(QEMU_ARM64) -cpu max $(ARM64_TEST)/kernels_test-$$t --expect neon-dotprod && \
+	    $(QEMU_ARM64) -cpu cortex-a57 $(ARM64_TEST)/kernels_test-$$t --expect neon || exit 1; \
+	done
+endif
 
 # ---- trained models: make models → build/models/*.swl --------------------------------------------
 # The checkpoints trained here (Models/README.md), converted with their labels or tokenizer and, where

@@ -32,7 +32,8 @@ let package = Package(
 
         // Layers, bottom up. A layer never imports one above it.
         .target(name: "SwiftletFormat", dependencies: ["CZstd"]),
-        // C kernels that dispatch at run time to AVX2/F16C/AVX-512 (no unsafe flags: per-function targets).
+        // C kernels that dispatch at run time to AVX2/F16C/AVX-512 or NEON/SDOT (no unsafe flags:
+        // per-function targets).
         .target(name: "CSwiftletKernels"),
         .target(name: "SwiftletKernels", dependencies: ["CBLAS", "CSwiftletKernels"]),
         .target(name: "SwiftletModels", dependencies: ["SwiftletFormat", "SwiftletKernels"]),

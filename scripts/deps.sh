@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Checks the system packages Swiftlet needs. As root it installs what is missing; otherwise it prints
 # the exact apt command. Usage: scripts/deps.sh [--python]  (--python: also what `make test` needs beyond the
-# build: the bindings' Python venv and clang-format, which checks the C formatting)
+# build: the bindings' Python venv, clang-format, which checks the C formatting, and the AArch64 cross
+# compiler and qemu-user, which run the C kernels' tests as on an ARM64 board)
 set -euo pipefail
 need=()
 pkg-config --exists openblas 2>/dev/null || need+=(libopenblas-dev)
@@ -18,6 +19,10 @@ if [ "${1:-}" = "--python" ]; then
   command -v clang-format >/dev/null || need+=(clang-format)
   command -v zstd >/dev/null || need+=(zstd) # the tests read the compressed tokenizer goldens with it
   command -v cmake >/dev/null || need+=(cmake) # a consumer of the install tree, built the CMake way
+  # make test-arm64: the kernels cross-compiled (statically, so with the cross C library) and run under qemu
+  command -v aarch64-linux-gnu-gcc >/dev/null || need+=(gcc-aarch64-linux-gnu)
+  [ -e /usr/aarch64-linux-gnu/lib/libc.a ] || need+=(libc6-dev-arm64-cross)
+  command -v qemu-aarch64 >/dev/null || need+=(qemu-user)
 fi
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

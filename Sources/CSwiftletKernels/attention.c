@@ -76,10 +76,35 @@ SWK_AVX2 static float softmax256(float *x, ptrdiff_t n) {
 }
 #endif
 
+#ifdef SWK_NEON
+static float softmax_neon(float *x, ptrdiff_t n) {
+    float32x4_t m0 = vdupq_n_f32(-INFINITY);
+    ptrdiff_t j = 0;
+    for (; j + 4 <= n; j += 4) m0 = vmaxq_f32(m0, vld1q_f32(x + j));
+    float m = vmaxvq_f32(m0);
+    for (ptrdiff_t t = j; t < n; t++) m = x[t] > m ? x[t] : m;
+    const float32x4_t mm = vdupq_n_f32(m);
+    float32x4_t s0 = vdupq_n_f32(0.0f);
+    for (j = 0; j + 4 <= n; j += 4) {
+        float32x4_t e = swk_exp_neon(vsubq_f32(vld1q_f32(x + j), mm));
+        vst1q_f32(x + j, e);
+        s0 = vaddq_f32(s0, e);
+    }
+    float sum = vaddvq_f32(s0);
+    for (; j < n; j++) {
+        x[j] = expf(x[j] - m);
+        sum += x[j];
+    }
+    return 1.0f / sum;
+}
+#endif
+
 static float softmax_row(int level, float *x, ptrdiff_t n) {
 #ifdef SWK_X86
     if (level >= SWK_ISA_AVX512) return softmax512(x, n);
     if (level >= SWK_ISA_AVX2) return softmax256(x, n);
+#elif defined(SWK_NEON)
+    if (level >= SWK_ISA_NEON) return softmax_neon(x, n);
 #else
     (void)level;
 #endif

@@ -1,7 +1,7 @@
 // Matrix-vector products and dequantization on compact weight matrices (see swk_compact.h).
-// Three implementations of each kernel — portable C, AVX2+FMA+F16C, AVX-512F — compiled with
-// per-function target attributes (the rest of the library stays baseline x86-64) and chosen once at
-// run time from the CPU's features.
+// Implementations of each kernel — portable C, AVX2+FMA+F16C and AVX-512F (per-function target
+// attributes: the rest of the library stays baseline x86-64), NEON on AArch64 — chosen at run time
+// from the CPU's features.
 #include "swk_compact.h"
 #include "simd_internal.h"
 
@@ -250,6 +250,94 @@ AVX512_TARGET static void dequantize_avx512(int format, const uint8_t *w, const 
 
 #endif // SWK_X86
 
+#ifdef SWK_NEON
+
+// ---- NEON ----------------------------------------------------------------------------------------
+
+// Four rows at a time share each load of x; eight columns (two vectors) per step give each row two
+// accumulators, eight FMA chains in flight. Elements are loaded at any alignment.
+SWK_INLINE void gemv_neon_format(const int format, const uint8_t *w, const uint8_t *scales, ptrdiff_t r0, ptrdiff_t r1,
+                                 ptrdiff_t cols, const float *x, const float *bias, float *y) {
+    const ptrdiff_t ES = format == SWK_F32 ? 4 : format == SWK_Q8ROW ? 1 : 2;
+    ptrdiff_t r = r0;
+    for (; r + 4 <= r1; r += 4) {
+        const uint8_t *p0 = w + r * cols * ES, *p1 = p0 + cols * ES, *p2 = p1 + cols * ES, *p3 = p2 + cols * ES;
+        float32x4_t a0 = vdupq_n_f32(0.0f), a1 = a0, a2 = a0, a3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+        ptrdiff_t k = 0;
+        for (; k + 8 <= cols; k += 8) {
+            const float32x4_t x0 = vld1q_f32(x + k), x1 = vld1q_f32(x + k + 4);
+            float32x4x2_t v = swk_load8_neon(p0 + k * ES, format);
+            a0 = vfmaq_f32(a0, v.val[0], x0);
+            c0 = vfmaq_f32(c0, v.val[1], x1);
+            v = swk_load8_neon(p1 + k * ES, format);
+            a1 = vfmaq_f32(a1, v.val[0], x0);
+            c1 = vfmaq_f32(c1, v.val[1], x1);
+            v = swk_load8_neon(p2 + k * ES, format);
+            a2 = vfmaq_f32(a2, v.val[0], x0);
+            c2 = vfmaq_f32(c2, v.val[1], x1);
+            v = swk_load8_neon(p3 + k * ES, format);
+            a3 = vfmaq_f32(a3, v.val[0], x0);
+            c3 = vfmaq_f32(c3, v.val[1], x1);
+        }
+        float s[4] = {vaddvq_f32(vaddq_f32(a0, c0)), vaddvq_f32(vaddq_f32(a1, c1)), vaddvq_f32(vaddq_f32(a2, c2)),
+                      vaddvq_f32(vaddq_f32(a3, c3))};
+        const ptrdiff_t b0 = r * cols;
+        for (; k < cols; k++) {
+            s[0] += element(format, w, b0 + k) * x[k];
+            s[1] += element(format, w, b0 + cols + k) * x[k];
+            s[2] += element(format, w, b0 + 2 * cols + k) * x[k];
+            s[3] += element(format, w, b0 + 3 * cols + k) * x[k];
+        }
+        for (int j = 0; j < 4; j++) {
+            float v = s[j] * row_scale(format, scales, r + j);
+            y[r + j] = bias ? v + bias[r + j] : v;
+        }
+    }
+    for (; r < r1; r++) {
+        const uint8_t *p0 = w + r * cols * ES;
+        float32x4_t a0 = vdupq_n_f32(0.0f), c0 = a0;
+        ptrdiff_t k = 0;
+        for (; k + 8 <= cols; k += 8) {
+            float32x4x2_t v = swk_load8_neon(p0 + k * ES, format);
+            a0 = vfmaq_f32(a0, v.val[0], vld1q_f32(x + k));
+            c0 = vfmaq_f32(c0, v.val[1], vld1q_f32(x + k + 4));
+        }
+        float s0 = vaddvq_f32(vaddq_f32(a0, c0));
+        for (; k < cols; k++) s0 += element(format, w, r * cols + k) * x[k];
+        float v = s0 * row_scale(format, scales, r);
+        y[r] = bias ? v + bias[r] : v;
+    }
+}
+
+// One function per format, so that the element decoding is resolved at compile time.
+static void gemv_neon(int format, const uint8_t *w, const uint8_t *scales, ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t cols,
+                      const float *x, const float *bias, float *y) {
+    switch (format) {
+    case SWK_F16: gemv_neon_format(SWK_F16, w, scales, r0, r1, cols, x, bias, y); break;
+    case SWK_BF16: gemv_neon_format(SWK_BF16, w, scales, r0, r1, cols, x, bias, y); break;
+    case SWK_Q8ROW: gemv_neon_format(SWK_Q8ROW, w, scales, r0, r1, cols, x, bias, y); break;
+    default: gemv_neon_format(SWK_F32, w, scales, r0, r1, cols, x, bias, y); break;
+    }
+}
+
+static void dequantize_neon(int format, const uint8_t *w, const uint8_t *scales, ptrdiff_t cols, ptrdiff_t r0,
+                            ptrdiff_t r1, float *out) {
+    const ptrdiff_t ES = format == SWK_F32 ? 4 : format == SWK_Q8ROW ? 1 : 2;
+    for (ptrdiff_t r = r0; r < r1; r++) {
+        const float s = row_scale(format, scales, r);
+        float *o = out + (r - r0) * cols;
+        ptrdiff_t c = 0;
+        for (; c + 8 <= cols; c += 8) {
+            float32x4x2_t v = swk_load8_neon(w + (r * cols + c) * ES, format);
+            vst1q_f32(o + c, vmulq_n_f32(v.val[0], s));
+            vst1q_f32(o + c + 4, vmulq_n_f32(v.val[1], s));
+        }
+        for (; c < cols; c++) o[c] = element(format, w, r * cols + c) * s;
+    }
+}
+
+#endif // SWK_NEON
+
 // ---- dispatch --------------------------------------------------------------------------------------
 
 static int valid_format(int format) {
@@ -295,6 +383,11 @@ static void gemv_part(void *context, int index, int count) {
         gemv_avx2(j->format, j->w, j->scales, r0, r1, j->cols, j->x, j->bias, j->y);
         return;
     }
+#elif defined(SWK_NEON)
+    if (j->level >= SWK_ISA_NEON) {
+        gemv_neon(j->format, j->w, j->scales, r0, r1, j->cols, j->x, j->bias, j->y);
+        return;
+    }
 #endif
     gemv_portable(j->format, j->w, j->scales, r0, r1, j->cols, j->x, j->bias, j->y);
 }
@@ -331,6 +424,11 @@ static void dequantize_part(void *context, int index, int count) {
     }
     if (j->level == SWK_ISA_AVX2) {
         dequantize_avx2(j->format, j->w, j->scales, j->cols, a, b, out);
+        return;
+    }
+#elif defined(SWK_NEON)
+    if (j->level >= SWK_ISA_NEON) {
+        dequantize_neon(j->format, j->w, j->scales, j->cols, a, b, out);
         return;
     }
 #endif

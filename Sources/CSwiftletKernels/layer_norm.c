@@ -85,6 +85,35 @@ SWK_AVX2 static void row256(const float *x, ptrdiff_t n, const float *w, const f
 }
 #endif
 
+#ifdef SWK_NEON
+static void row_neon(const float *x, ptrdiff_t n, const float *w, const float *b, float eps, float *y) {
+    float32x4_t s0 = vdupq_n_f32(0.0f), s1 = s0;
+    ptrdiff_t j = 0;
+    for (; j + 8 <= n; j += 8) {
+        s0 = vaddq_f32(s0, vld1q_f32(x + j));
+        s1 = vaddq_f32(s1, vld1q_f32(x + j + 4));
+    }
+    float sum = vaddvq_f32(vaddq_f32(s0, s1));
+    for (ptrdiff_t t = j; t < n; t++) sum += x[t];
+    const float mean = sum / (float)n;
+    const float32x4_t mv = vdupq_n_f32(mean);
+    s0 = s1 = vdupq_n_f32(0.0f);
+    for (j = 0; j + 8 <= n; j += 8) {
+        float32x4_t d0 = vsubq_f32(vld1q_f32(x + j), mv), d1 = vsubq_f32(vld1q_f32(x + j + 4), mv);
+        s0 = vfmaq_f32(s0, d0, d0);
+        s1 = vfmaq_f32(s1, d1, d1);
+    }
+    float ss = vaddvq_f32(vaddq_f32(s0, s1));
+    for (ptrdiff_t t = j; t < n; t++) ss += (x[t] - mean) * (x[t] - mean);
+    const float inv = 1.0f / sqrtf(ss / (float)n + eps);
+    for (j = 0; j + 4 <= n; j += 4) {
+        float32x4_t d = vmulq_n_f32(vsubq_f32(vld1q_f32(x + j), mv), inv);
+        vst1q_f32(y + j, vfmaq_f32(vld1q_f32(b + j), d, vld1q_f32(w + j)));
+    }
+    for (; j < n; j++) y[j] = (x[j] - mean) * inv * w[j] + b[j];
+}
+#endif
+
 void swk_layer_norm(const float *x, ptrdiff_t rows, ptrdiff_t cols, const float *weight, const float *bias, float eps,
                     float *y) {
     if (rows <= 0 || cols <= 0) return;
@@ -95,6 +124,11 @@ void swk_layer_norm(const float *x, ptrdiff_t rows, ptrdiff_t cols, const float 
     }
     if (swk_isa() >= SWK_ISA_AVX2) {
         for (ptrdiff_t r = 0; r < rows; r++) row256(x + r * cols, cols, weight, bias, eps, y + r * cols);
+        return;
+    }
+#elif defined(SWK_NEON)
+    if (swk_isa() >= SWK_ISA_NEON) {
+        for (ptrdiff_t r = 0; r < rows; r++) row_neon(x + r * cols, cols, weight, bias, eps, y + r * cols);
         return;
     }
 #endif

@@ -96,6 +96,40 @@ SWK_AVX2 static long lif_256(const float *x, long rows, long cols, long ldx, con
 
 #endif // SWK_X86
 
+#ifdef SWK_NEON
+
+// Four columns per vector, the same operations in the same order as the portable path (a product
+// then a sum, never a fused multiply-add), so both fire on the same inputs bit for bit.
+static long lif_neon(const float *x, long rows, long cols, long ldx, const float *scale, const float *shift,
+                     float *membrane, float threshold, float tau, float *y, long ldy) {
+    const int exact = exact_reciprocal(tau);
+    const float32x4_t th = vdupq_n_f32(threshold), one = vdupq_n_f32(1.0f), zero = vdupq_n_f32(0.0f);
+    const float32x4_t vtau = vdupq_n_f32(tau), vinv = vdupq_n_f32(1.0f / tau);
+    long spikes = 0;
+    long c = 0;
+    for (; c + 4 <= cols; c += 4) {
+        float32x4_t sc = scale ? vld1q_f32(scale + c) : one;
+        float32x4_t sh = shift ? vld1q_f32(shift + c) : zero;
+        float32x4_t v = vld1q_f32(membrane + c);
+        for (long r = 0; r < rows; r++) {
+            float32x4_t input = vaddq_f32(vmulq_f32(vld1q_f32(x + r * ldx + c), sc), sh);
+            float32x4_t d = vsubq_f32(input, v);
+            float32x4_t h = vaddq_f32(v, exact ? vmulq_f32(d, vinv) : vdivq_f32(d, vtau));
+            uint32x4_t fire = vcgeq_f32(h, th); // false for NaN, as `h >= threshold`
+            vst1q_f32(y + r * ldy + c, vbslq_f32(fire, one, zero));
+            v = vbslq_f32(fire, zero, h);
+            spikes += (long)vaddvq_u32(vshrq_n_u32(fire, 31));
+        }
+        vst1q_f32(membrane + c, v);
+    }
+    if (c < cols)
+        spikes += lif_portable(x + c, rows, cols - c, ldx, scale ? scale + c : NULL, shift ? shift + c : NULL,
+                               membrane + c, threshold, tau, y + c, ldy);
+    return spikes;
+}
+
+#endif // SWK_NEON
+
 long swk_lif(const float *x, long rows, long cols, long ldx, const float *scale, const float *shift, float *membrane,
              float threshold, float tau, float *y, long ldy) {
     int use = swk_isa();
@@ -103,6 +137,8 @@ long swk_lif(const float *x, long rows, long cols, long ldx, const float *scale,
 #ifdef SWK_X86
     if (use == SWK_ISA_AVX512) return lif_512(x, rows, cols, ldx, scale, shift, membrane, threshold, tau, y, ldy);
     if (use == SWK_ISA_AVX2) return lif_256(x, rows, cols, ldx, scale, shift, membrane, threshold, tau, y, ldy);
+#elif defined(SWK_NEON)
+    if (use >= SWK_ISA_NEON) return lif_neon(x, rows, cols, ldx, scale, shift, membrane, threshold, tau, y, ldy);
 #endif
     return lif_portable(x, rows, cols, ldx, scale, shift, membrane, threshold, tau, y, ldy);
 }

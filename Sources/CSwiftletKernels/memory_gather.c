@@ -8,7 +8,7 @@
 // tokens, group-major inside a block (all tokens' tables 0–7, then 8–15, ...), so that a row that
 // several tokens select is read from memory once. With threads, a batch is split by tokens and a
 // single large token by columns. AVX-512 beat AVX2 by 10–30% on every storage (Zen 4), so it is
-// preferred where present.
+// preferred where present. NEON runs the same loops, eight values (two vectors) per step.
 
 #include <string.h>
 
@@ -94,9 +94,15 @@ static void gather_portable(const gather_job *g, long n0, long n1, long c0, long
     }
 }
 
-// ---- AVX2 / AVX-512 -------------------------------------------------------------------------------
+// ---- the token loop of the vector paths ------------------------------------------------------------
+
+#if defined(SWK_X86) || defined(SWK_NEON)
 
 #ifdef SWK_X86
+#define SWK_PREFETCH(p) _mm_prefetch((const char *)(p), _MM_HINT_T0)
+#else
+#define SWK_PREFETCH(p) __builtin_prefetch((p), 0, 3)
+#endif
 
 static inline long element_bytes(int storage) { return storage == SWK_F32 ? 4 : storage == SWK_F16 ? 2 : 1; }
 
@@ -108,13 +114,92 @@ static inline void prefetch_whole_group(const gather_job *g, long n, int group, 
     for (int i = 0; i < GROUP; i++) {
         int k = group * GROUP + i;
         const char *row = row_address(t, g->codes, n, k);
-        for (long b = c0 * esz; b < c1 * esz; b += LINE) _mm_prefetch(row + b, _MM_HINT_T0);
+        for (long b = c0 * esz; b < c1 * esz; b += LINE) SWK_PREFETCH(row + b);
         if (t->storage == SWK_Q8ROW) {
             long r = ((long)k << t->code_length) + g->codes[n * t->tables + k];
-            _mm_prefetch((const char *)t->scales + r * t->scale_stride, _MM_HINT_T0);
+            SWK_PREFETCH((const char *)t->scales + r * t->scale_stride);
         }
     }
 }
+
+// The token loop, shared by the AVX2, AVX-512 and NEON kernels (passed in; inlined into each caller).
+typedef void (*group_kernel)(const char *const *r, const float *w, float *acc, long c0, long c1,
+                             const char *const *next, int storage);
+typedef void (*row_kernel)(const char *r, float w, float *acc, long c0, long c1, int storage);
+
+// Step s of a block of nb tokens starting at b0, in group-major order: every token's group 0,
+// then every token's group 1, ... (with nb = 1, plain token order).
+static inline void block_step(long s, long b0, long nb, long *n, int *group) {
+    *group = (int)(s / nb);
+    *n = b0 + s % nb;
+}
+
+__attribute__((always_inline)) static inline void gather_tokens(const gather_job *g, long n0, long n1, long c0, long c1,
+                                                                int storage, group_kernel group8, row_kernel row1) {
+    const swk_memory_tables *t = g->t;
+    const int T = t->tables, groups = T / GROUP;
+    const long esz = element_bytes(storage);
+    // Group-major blocks: the tokens of a block read the same eight tables one after another, so a
+    // row that two tokens select is still cached for the second; their accumulators stay in L2.
+    long block = BLOCK_BYTES / (long)(4 * (c1 - c0) + 1);
+    block = block < 1 ? 1 : block > MAX_BLOCK_TOKENS ? MAX_BLOCK_TOKENS : block;
+    if (groups > 0) prefetch_whole_group(g, n0, 0, c0, c1);
+    for (long b0 = n0; b0 < n1; b0 += block) {
+        const long nb = b0 + block <= n1 ? block : n1 - b0, steps = nb * groups;
+        const long nextB0 = b0 + nb, nextNb = nextB0 + block <= n1 ? block : n1 - nextB0;
+        for (long n = b0; n < b0 + nb; n++) start_accumulator(g->y + n * g->ldy, g->bias, c0, c1);
+        for (long s = 0; s < steps; s++) {
+            long n, tn;
+            int group, tg;
+            block_step(s, b0, nb, &n, &group);
+            const float *wn = g->weights + n * T;
+            const char *r[GROUP], *next[GROUP];
+            float w[GROUP];
+            for (int i = 0; i < GROUP; i++) {
+                int k = group * GROUP + i;
+                r[i] = row_address(t, g->codes, n, k) + c0 * esz;
+                w[i] = wn[k];
+                if (storage == SWK_Q8ROW) w[i] *= row_scale(t, g->codes, n, k);
+            }
+            // The step PREFETCH_GROUPS ahead, in this block or the next.
+            long ahead = s + PREFETCH_GROUPS;
+            int have = 1;
+            if (ahead < steps)
+                block_step(ahead, b0, nb, &tn, &tg);
+            else if (nextNb > 0 && ahead - steps < nextNb * groups)
+                block_step(ahead - steps, nextB0, nextNb, &tn, &tg);
+            else
+                have = 0;
+            const char *const *pf = NULL;
+            if (have) {
+                for (int i = 0; i < GROUP; i++) next[i] = row_address(t, g->codes, tn, tg * GROUP + i) + c0 * esz;
+                if (storage == SWK_Q8ROW)
+                    for (int i = 0; i < GROUP; i++) {
+                        int k = tg * GROUP + i;
+                        long row = ((long)k << t->code_length) + g->codes[tn * T + k];
+                        SWK_PREFETCH((const char *)t->scales + row * t->scale_stride);
+                    }
+                pf = next;
+            }
+            // Offsets relative to c0: the row pointers already start there.
+            group8(r, w, g->y + n * g->ldy + c0, 0, c1 - c0, pf, storage);
+        }
+        for (long n = b0; n < b0 + nb; n++) {
+            const float *wn = g->weights + n * T;
+            for (int k = groups * GROUP; k < T; k++) {
+                float w = wn[k];
+                if (storage == SWK_Q8ROW) w *= row_scale(t, g->codes, n, k);
+                row1(row_address(t, g->codes, n, k) + c0 * esz, w, g->y + n * g->ldy + c0, 0, c1 - c0, storage);
+            }
+        }
+    }
+}
+
+#endif // SWK_X86 || SWK_NEON
+
+// ---- AVX2 / AVX-512 -------------------------------------------------------------------------------
+
+#ifdef SWK_X86
 
 #define AVX2_TARGET __attribute__((target("avx2,fma,f16c"), always_inline)) static inline
 
@@ -180,79 +265,6 @@ AVX2_TARGET void row1_avx2(const char *r, float w, float *acc, long c0, long c1,
     for (; j + 8 <= c1; j += 8)
         _mm256_storeu_ps(acc + j, _mm256_fmadd_ps(wv, load8_avx2(r, j, storage), _mm256_loadu_ps(acc + j)));
     for (; j < c1; j++) acc[j] += w * load1_avx2(r, j, storage);
-}
-
-// The token loop, shared by the AVX2 and AVX-512 kernels (passed in; inlined into each caller).
-typedef void (*group_kernel)(const char *const *r, const float *w, float *acc, long c0, long c1,
-                             const char *const *next, int storage);
-typedef void (*row_kernel)(const char *r, float w, float *acc, long c0, long c1, int storage);
-
-// Step s of a block of nb tokens starting at b0, in group-major order: every token's group 0,
-// then every token's group 1, ... (with nb = 1, plain token order).
-static inline void block_step(long s, long b0, long nb, long *n, int *group) {
-    *group = (int)(s / nb);
-    *n = b0 + s % nb;
-}
-
-__attribute__((always_inline)) static inline void gather_tokens(const gather_job *g, long n0, long n1, long c0, long c1,
-                                                                int storage, group_kernel group8, row_kernel row1) {
-    const swk_memory_tables *t = g->t;
-    const int T = t->tables, groups = T / GROUP;
-    const long esz = element_bytes(storage);
-    // Group-major blocks: the tokens of a block read the same eight tables one after another, so a
-    // row that two tokens select is still cached for the second; their accumulators stay in L2.
-    long block = BLOCK_BYTES / (long)(4 * (c1 - c0) + 1);
-    block = block < 1 ? 1 : block > MAX_BLOCK_TOKENS ? MAX_BLOCK_TOKENS : block;
-    if (groups > 0) prefetch_whole_group(g, n0, 0, c0, c1);
-    for (long b0 = n0; b0 < n1; b0 += block) {
-        const long nb = b0 + block <= n1 ? block : n1 - b0, steps = nb * groups;
-        const long nextB0 = b0 + nb, nextNb = nextB0 + block <= n1 ? block : n1 - nextB0;
-        for (long n = b0; n < b0 + nb; n++) start_accumulator(g->y + n * g->ldy, g->bias, c0, c1);
-        for (long s = 0; s < steps; s++) {
-            long n, tn;
-            int group, tg;
-            block_step(s, b0, nb, &n, &group);
-            const float *wn = g->weights + n * T;
-            const char *r[GROUP], *next[GROUP];
-            float w[GROUP];
-            for (int i = 0; i < GROUP; i++) {
-                int k = group * GROUP + i;
-                r[i] = row_address(t, g->codes, n, k) + c0 * esz;
-                w[i] = wn[k];
-                if (storage == SWK_Q8ROW) w[i] *= row_scale(t, g->codes, n, k);
-            }
-            // The step PREFETCH_GROUPS ahead, in this block or the next.
-            long ahead = s + PREFETCH_GROUPS;
-            int have = 1;
-            if (ahead < steps)
-                block_step(ahead, b0, nb, &tn, &tg);
-            else if (nextNb > 0 && ahead - steps < nextNb * groups)
-                block_step(ahead - steps, nextB0, nextNb, &tn, &tg);
-            else
-                have = 0;
-            const char *const *pf = NULL;
-            if (have) {
-                for (int i = 0; i < GROUP; i++) next[i] = row_address(t, g->codes, tn, tg * GROUP + i) + c0 * esz;
-                if (storage == SWK_Q8ROW)
-                    for (int i = 0; i < GROUP; i++) {
-                        int k = tg * GROUP + i;
-                        long row = ((long)k << t->code_length) + g->codes[tn * T + k];
-                        _mm_prefetch((const char *)t->scales + row * t->scale_stride, _MM_HINT_T0);
-                    }
-                pf = next;
-            }
-            // Offsets relative to c0: the row pointers already start there.
-            group8(r, w, g->y + n * g->ldy + c0, 0, c1 - c0, pf, storage);
-        }
-        for (long n = b0; n < b0 + nb; n++) {
-            const float *wn = g->weights + n * T;
-            for (int k = groups * GROUP; k < T; k++) {
-                float w = wn[k];
-                if (storage == SWK_Q8ROW) w *= row_scale(t, g->codes, n, k);
-                row1(row_address(t, g->codes, n, k) + c0 * esz, w, g->y + n * g->ldy + c0, 0, c1 - c0, storage);
-            }
-        }
-    }
 }
 
 __attribute__((target("avx2,fma,f16c"))) static void gather_avx2(const gather_job *g, long n0, long n1, long c0,
@@ -328,6 +340,66 @@ __attribute__((target("avx512f,avx2,fma,f16c"))) static void gather_avx512(const
 
 #endif // SWK_X86
 
+// ---- NEON -----------------------------------------------------------------------------------------
+
+#ifdef SWK_NEON
+
+static inline const char *at(const char *row, long j, int storage) { return row + j * element_bytes(storage); }
+
+// acc[c0 ..< c1] += Σ_i w[i] · r[i][·] for eight rows, eight columns (two vectors) per step; `next`
+// (eight rows or NULL) are prefetched one line per line consumed here.
+SWK_INLINE void group8_neon(const char *const *r, const float *w, float *acc, long c0, long c1, const char *const *next,
+                            int storage) {
+    const long esz = element_bytes(storage), perLine = LINE / esz;
+    long j = c0;
+#define SWL_GROUP8_NEON_STEP(jj)                                                                                       \
+    do {                                                                                                               \
+        float32x4_t lo = vld1q_f32(acc + (jj)), hi = vld1q_f32(acc + (jj) + 4);                                        \
+        for (int i = 0; i < GROUP; i++) {                                                                              \
+            float32x4x2_t v = swk_load8_neon(at(r[i], (jj), storage), storage);                                        \
+            lo = vfmaq_n_f32(lo, v.val[0], w[i]);                                                                      \
+            hi = vfmaq_n_f32(hi, v.val[1], w[i]);                                                                      \
+        }                                                                                                              \
+        vst1q_f32(acc + (jj), lo);                                                                                     \
+        vst1q_f32(acc + (jj) + 4, hi);                                                                                 \
+    } while (0)
+    if (next) {
+        for (; j + perLine <= c1; j += perLine) {
+            for (int i = 0; i < GROUP; i++) SWK_PREFETCH(next[i] + j * esz);
+            for (long jj = j; jj < j + perLine; jj += 8) SWL_GROUP8_NEON_STEP(jj);
+        }
+        if (j < c1)
+            for (int i = 0; i < GROUP; i++) SWK_PREFETCH(next[i] + (c1 - 1) * esz);
+    }
+    for (; j + 8 <= c1; j += 8) SWL_GROUP8_NEON_STEP(j);
+#undef SWL_GROUP8_NEON_STEP
+    for (; j < c1; j++) {
+        float s = 0;
+        for (int i = 0; i < GROUP; i++) s += w[i] * load1_portable(r[i], j, storage);
+        acc[j] += s;
+    }
+}
+
+SWK_INLINE void row1_neon(const char *r, float w, float *acc, long c0, long c1, int storage) {
+    long j = c0;
+    for (; j + 8 <= c1; j += 8) {
+        float32x4x2_t v = swk_load8_neon(at(r, j, storage), storage);
+        vst1q_f32(acc + j, vfmaq_n_f32(vld1q_f32(acc + j), v.val[0], w));
+        vst1q_f32(acc + j + 4, vfmaq_n_f32(vld1q_f32(acc + j + 4), v.val[1], w));
+    }
+    for (; j < c1; j++) acc[j] += w * load1_portable(r, j, storage);
+}
+
+static void gather_neon(const gather_job *g, long n0, long n1, long c0, long c1) {
+    switch (g->t->storage) {
+    case SWK_F16: gather_tokens(g, n0, n1, c0, c1, SWK_F16, group8_neon, row1_neon); break;
+    case SWK_Q8ROW: gather_tokens(g, n0, n1, c0, c1, SWK_Q8ROW, group8_neon, row1_neon); break;
+    default: gather_tokens(g, n0, n1, c0, c1, SWK_F32, group8_neon, row1_neon); break;
+    }
+}
+
+#endif // SWK_NEON
+
 // ---- dispatch -------------------------------------------------------------------------------------
 
 static void gather_range(const gather_job *g, long n0, long n1, long c0, long c1) {
@@ -335,6 +407,10 @@ static void gather_range(const gather_job *g, long n0, long n1, long c0, long c1
 #ifdef SWK_X86
     case SWK_ISA_AVX2: gather_avx2(g, n0, n1, c0, c1); break;
     case SWK_ISA_AVX512: gather_avx512(g, n0, n1, c0, c1); break;
+#endif
+#ifdef SWK_NEON
+    case SWK_ISA_NEON:
+    case SWK_ISA_NEON_DOTPROD: gather_neon(g, n0, n1, c0, c1); break;
 #endif
     default: gather_portable(g, n0, n1, c0, c1); break;
     }

@@ -1,7 +1,8 @@
 // The memory layer's hash: sign-bit codes (first element = most significant bit) and the weights
 // Σ|z| / Π(1 + exp(−2|z|)) of every L-value chunk of a row.
 //
-// The AVX2 paths compute eight exponentials per instruction sequence; the portable one calls expf.
+// The AVX2 paths compute eight exponentials per instruction sequence, the NEON path four; the
+// portable one calls expf.
 // Both follow `z >= 0` for the bits (the torch path of the official code), so a NaN sets no bit.
 
 #include <math.h>
@@ -119,10 +120,49 @@ SWK_AVX2 static void hash_avx2(const float *z, long rows, long ldz, int tables, 
 
 #endif // SWK_X86
 
+#ifdef SWK_NEON
+
+// Lane j follows chunk k + j through its L elements in order (the portable order; only the
+// exponential differs), four chunks at a time.
+static void hash_neon(const float *z, long rows, long ldz, int tables, int L, int32_t *codes, float *weights) {
+    const float32x4_t minusTwo = vdupq_n_f32(-2.0f), one = vdupq_n_f32(1.0f), zero = vdupq_n_f32(0.0f);
+    for (long n = 0; n < rows; n++) {
+        const float *row = z + n * ldz;
+        int k = 0;
+        for (; k + 4 <= tables; k += 4) {
+            const float *c0 = row + (long)k * L, *c1 = c0 + L, *c2 = c1 + L, *c3 = c2 + L;
+            int32x4_t bits = vdupq_n_s32(0);
+            float32x4_t sum = zero, product = one;
+            for (int i = 0; i < L; i++) {
+                float32x4_t v = vdupq_n_f32(c0[i]);
+                v = vsetq_lane_f32(c1[i], v, 1);
+                v = vsetq_lane_f32(c2[i], v, 2);
+                v = vsetq_lane_f32(c3[i], v, 3);
+                // The comparison is −1 (all ones) where v ≥ 0 and 0 otherwise, NaN included.
+                int32x4_t ge = vreinterpretq_s32_u32(vcgeq_f32(v, zero));
+                bits = vsubq_s32(vshlq_n_s32(bits, 1), ge);
+                float32x4_t a = vabsq_f32(v);
+                sum = vaddq_f32(sum, a);
+                product = vmulq_f32(product, vaddq_f32(one, swk_exp_nonpositive_neon(vmulq_f32(a, minusTwo))));
+            }
+            vst1q_s32(codes + n * tables + k, bits);
+            vst1q_f32(weights + n * tables + k, vdivq_f32(sum, product));
+        }
+        for (; k < tables; k++) hash_chunk(row + (long)k * L, L, codes + n * tables + k, weights + n * tables + k);
+    }
+}
+
+#endif // SWK_NEON
+
 void swk_memory_hash(const float *z, long rows, long ldz, int tables, int code_length, int32_t *codes, float *weights) {
 #ifdef SWK_X86
     if (swk_isa() >= SWK_ISA_AVX2) {
         hash_avx2(z, rows, ldz, tables, code_length, codes, weights);
+        return;
+    }
+#elif defined(SWK_NEON)
+    if (swk_isa() >= SWK_ISA_NEON) {
+        hash_neon(z, rows, ldz, tables, code_length, codes, weights);
         return;
     }
 #endif

@@ -1,7 +1,7 @@
 // Products with weights in the panel layout (swk_panel.h) and the fused epilogue.
 //
 // Micro-kernels keep a tile of C in registers while walking k: AVX-512 12 rows × 32 columns (two
-// panels; 24 accumulators, two weight vectors and one broadcast of 32 registers), AVX2 6 × 16. The
+// panels; 24 accumulators, two weight vectors and one broadcast of 32 registers), AVX2 and NEON 6 × 16. The
 // column loop is outside the row loop, so a pair of weight panels is read from memory once and then
 // served from L1/L2 to every row tile, and A (a few hundred rows of activations) stays in L2. For
 // ViT shapes this runs at ~95% of the FMA peak, against ~85% for OpenBLAS's sgemm, which also
@@ -231,12 +231,107 @@ SWK_AVX2 static void gemm256(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff
 
 #endif // SWK_X86
 
+#ifdef SWK_NEON
+
+// ---- NEON ----------------------------------------------------------------------------------------
+
+// 6 rows × 16 columns (one panel): 24 accumulators and the step's four weight vectors fit the 32
+// registers. Rows past `mr` read row mr − 1 again (valid memory); their sums are never stored.
+#define NEON_ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
+#define NEON_ROWS2(X) X(0) X(1)
+#define NEON_A_ROW(i) const float *a##i = a + (i < mr ? i : mr - 1) * lda;
+#define NEON_ZERO(i)  float32x4_t s##i##0 = vdupq_n_f32(0.0f), s##i##1 = s##i##0, s##i##2 = s##i##0, s##i##3 = s##i##0;
+#define NEON_FMA(i)                                                                                                    \
+    {                                                                                                                  \
+        const float x = a##i[p];                                                                                       \
+        s##i##0 = vfmaq_n_f32(s##i##0, w0, x);                                                                         \
+        s##i##1 = vfmaq_n_f32(s##i##1, w1, x);                                                                         \
+        s##i##2 = vfmaq_n_f32(s##i##2, w2, x);                                                                         \
+        s##i##3 = vfmaq_n_f32(s##i##3, w3, x);                                                                         \
+    }
+#define NEON_OUT(i) out[4 * i] = s##i##0, out[4 * i + 1] = s##i##1, out[4 * i + 2] = s##i##2, out[4 * i + 3] = s##i##3;
+
+#define NEON_TILE(NAME, ROWS)                                                                                          \
+    static void NAME(int mr, ptrdiff_t k, const float *a, ptrdiff_t lda, const float *b, float32x4_t *out) {           \
+        ROWS(NEON_A_ROW)                                                                                               \
+        ROWS(NEON_ZERO)                                                                                                \
+        for (ptrdiff_t p = 0; p < k; p++) {                                                                            \
+            const float *bp = b + 16 * p;                                                                              \
+            float32x4_t w0 = vld1q_f32(bp), w1 = vld1q_f32(bp + 4), w2 = vld1q_f32(bp + 8), w3 = vld1q_f32(bp + 12);   \
+            ROWS(NEON_FMA)                                                                                             \
+        }                                                                                                              \
+        ROWS(NEON_OUT)                                                                                                 \
+    }
+
+NEON_TILE(tile_neon_6, NEON_ROWS6)
+NEON_TILE(tile_neon_2, NEON_ROWS2)
+
+/// Stores `mr` rows of sums (`s[4·i + q]`, four columns each) at rows row0… and columns col…, of
+/// which `cols` (≤ 16) are valid.
+static void store_neon(const float32x4_t *s, int mr, ptrdiff_t cols, ptrdiff_t row0, ptrdiff_t col,
+                       const swk_epilogue *e, float *c, ptrdiff_t ldc) {
+    for (int i = 0; i < mr; i++) {
+        const float f = e->row_scale ? e->alpha * e->row_scale[row0 + i] : e->alpha;
+        float *dst = c + (row0 + i) * ldc + col;
+        for (int q = 0; q < 4; q++) {
+            const ptrdiff_t valid = cols - 4 * q;
+            if (valid <= 0) break;
+            float32x4_t r = s[4 * i + q];
+            if (f != 1.0f) r = vmulq_n_f32(r, f);
+            if (valid >= 4) {
+                if (e->bias) r = vaddq_f32(r, vld1q_f32(e->bias + col + 4 * q));
+                if (e->accumulate) r = vaddq_f32(r, vld1q_f32(dst + 4 * q));
+                if (e->gelu) r = swk_gelu_neon(r);
+                vst1q_f32(dst + 4 * q, r);
+            } else {
+                // The last columns of C: read and write only the valid ones.
+                float tmp[4], add[4] = {0};
+                for (ptrdiff_t j = 0; j < valid; j++) add[j] = e->bias ? e->bias[col + 4 * q + j] : 0.0f;
+                r = vaddq_f32(r, vld1q_f32(add));
+                if (e->accumulate) {
+                    for (ptrdiff_t j = 0; j < valid; j++) add[j] = dst[4 * q + j];
+                    r = vaddq_f32(r, vld1q_f32(add));
+                }
+                if (e->gelu) r = swk_gelu_neon(r);
+                vst1q_f32(tmp, r);
+                memcpy(dst + 4 * q, tmp, (size_t)valid * sizeof(float));
+            }
+        }
+    }
+}
+
+static void gemm_neon(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, const float *panels, ptrdiff_t col0,
+                      ptrdiff_t col1, const swk_epilogue *e, float *c, ptrdiff_t ldc) {
+    float32x4_t s[24];
+    for (ptrdiff_t col = col0; col < col1; col += 16) {
+        ptrdiff_t cols = col1 - col < 16 ? col1 - col : 16;
+        const float *b = panels + (col / 16) * k * 16;
+        for (ptrdiff_t i = 0; i < m;) {
+            ptrdiff_t rem = m - i;
+            int mr = rem > 4 ? (rem < 6 ? (int)rem : 6) : (rem < 2 ? (int)rem : 2);
+            if (rem > 4)
+                tile_neon_6(mr, k, a + i * lda, lda, b, s);
+            else
+                tile_neon_2(mr, k, a + i * lda, lda, b, s);
+            store_neon(s, mr, cols, i, col, e, c, ldc);
+            i += mr;
+        }
+    }
+}
+
+#endif // SWK_NEON
+
 void swk_panel_tiles(int level, const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, const float *panels,
                      ptrdiff_t col0, ptrdiff_t col1, const swk_epilogue *epi, float *c, ptrdiff_t ldc) {
     if (m <= 0 || col1 <= col0) return;
 #ifdef SWK_X86
     if (level >= SWK_ISA_AVX512) return gemm512(a, lda, m, k, panels, col0, col1, epi, c, ldc);
     if (level >= SWK_ISA_AVX2) return gemm256(a, lda, m, k, panels, col0, col1, epi, c, ldc);
+#elif defined(SWK_NEON)
+    if (level >= SWK_ISA_NEON) {
+        gemm_neon(a, lda, m, k, panels, col0, col1, epi, c, ldc);
+        return;
+    }
 #else
     (void)level;
 #endif
@@ -274,12 +369,30 @@ SWK_AVX2 static void gelu256(float *x, ptrdiff_t count) {
 }
 #endif
 
+#ifdef SWK_NEON
+static void gelu_neon(float *x, ptrdiff_t count) {
+    ptrdiff_t i = 0;
+    for (; i + 4 <= count; i += 4) vst1q_f32(x + i, swk_gelu_neon(vld1q_f32(x + i)));
+    if (i < count) {
+        float tmp[4] = {0};
+        memcpy(tmp, x + i, (size_t)(count - i) * sizeof(float));
+        vst1q_f32(tmp, swk_gelu_neon(vld1q_f32(tmp)));
+        memcpy(x + i, tmp, (size_t)(count - i) * sizeof(float));
+    }
+}
+#endif
+
 void swk_gelu(float *x, ptrdiff_t count) {
     if (count <= 0) return;
 #ifdef SWK_X86
     int level = swk_isa();
     if (level >= SWK_ISA_AVX512) return gelu512(x, count);
     if (level >= SWK_ISA_AVX2) return gelu256(x, count);
+#elif defined(SWK_NEON)
+    if (swk_isa() >= SWK_ISA_NEON) {
+        gelu_neon(x, count);
+        return;
+    }
 #endif
     for (ptrdiff_t i = 0; i < count; i++) x[i] = gelu_scalar(x[i]);
 }

@@ -133,4 +133,49 @@ SWK_AVX2 SWK_INLINE __m256 swk_exp256(__m256 x) {
 
 #endif // SWK_X86
 
+#ifdef SWK_NEON
+
+// The vector GELU and exp above, four lanes. FMAX/FMIN return NaN when either operand is NaN, so
+// NaN propagates whatever the operand order.
+SWK_INLINE float32x4_t swk_gelu_neon(float32x4_t x) {
+    const float32x4_t c = vdupq_n_f32(SWK_ERF_CLAMP), one = vdupq_n_f32(1.0f);
+    float32x4_t z = vmulq_f32(x, vdupq_n_f32(0.70710678118654752f));
+    z = vminq_f32(c, vmaxq_f32(vnegq_f32(c), z));
+    float32x4_t t = vmulq_f32(z, z);
+    float32x4_t p = vfmaq_f32(vdupq_n_f32(SWK_ERF_P4), vdupq_n_f32(SWK_ERF_P5), t);
+    p = vfmaq_f32(vdupq_n_f32(SWK_ERF_P3), p, t);
+    p = vfmaq_f32(vdupq_n_f32(SWK_ERF_P2), p, t);
+    p = vfmaq_f32(vdupq_n_f32(SWK_ERF_P1), p, t);
+    p = vfmaq_f32(vdupq_n_f32(SWK_ERF_P0), p, t);
+    float32x4_t q = vfmaq_f32(vdupq_n_f32(SWK_ERF_Q4), vdupq_n_f32(SWK_ERF_Q5), t);
+    q = vfmaq_f32(vdupq_n_f32(SWK_ERF_Q3), q, t);
+    q = vfmaq_f32(vdupq_n_f32(SWK_ERF_Q2), q, t);
+    q = vfmaq_f32(vdupq_n_f32(SWK_ERF_Q1), q, t);
+    q = vfmaq_f32(one, q, t);
+    float32x4_t e = vdivq_f32(vmulq_f32(z, p), q);
+    e = vminq_f32(one, vmaxq_f32(vdupq_n_f32(-1.0f), e));
+    return vmulq_f32(vmulq_f32(x, vdupq_n_f32(0.5f)), vaddq_f32(one, e));
+}
+
+// e^x, x ≤ 0 (the softmax's shifted scores): below SWK_EXP_LOW the result is 0.
+SWK_INLINE float32x4_t swk_exp_neon(float32x4_t x) {
+    const float32x4_t low = vdupq_n_f32(SWK_EXP_LOW);
+    float32x4_t xc = vmaxq_f32(low, x);
+    float32x4_t n = vrndnq_f32(vmulq_f32(xc, vdupq_n_f32(SWK_LOG2E)));
+    float32x4_t f = vfmsq_f32(xc, n, vdupq_n_f32(SWK_LN2_HI));
+    f = vfmsq_f32(f, n, vdupq_n_f32(SWK_LN2_LO));
+    float32x4_t p = vfmaq_f32(vdupq_n_f32(SWK_EXP_C1), vdupq_n_f32(SWK_EXP_C0), f);
+    p = vfmaq_f32(vdupq_n_f32(SWK_EXP_C2), p, f);
+    p = vfmaq_f32(vdupq_n_f32(SWK_EXP_C3), p, f);
+    p = vfmaq_f32(vdupq_n_f32(SWK_EXP_C4), p, f);
+    p = vfmaq_f32(vdupq_n_f32(SWK_EXP_C5), p, f);
+    p = vfmaq_f32(vaddq_f32(f, vdupq_n_f32(1.0f)), p, vmulq_f32(f, f));
+    // 2^n: n is an integer in [-126, 0] here (x ≤ 0, clamped at -87).
+    int32x4_t bits = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+    float32x4_t r = vmulq_f32(p, vreinterpretq_f32_s32(bits));
+    return vbslq_f32(vcltq_f32(x, low), vdupq_n_f32(0.0f), r);
+}
+
+#endif // SWK_NEON
+
 #endif

@@ -521,6 +521,178 @@ SWK_AVX2 static long sparse_256(const float *x, long rows, long ldx, long k, int
 
 #endif // SWK_X86
 
+#ifdef SWK_NEON
+
+// ---------------------------------------------------------------------------------------------
+// NEON: the structure of the AVX2 path with 4-wide vectors and 32 registers.
+
+SWK_INLINE float32x4_t w_neon(const void *w, long off, int f16) {
+    if (f16) return swk_half4_neon((const uint16_t *)w + off);
+    return vld1q_f32((const float *)w + off);
+}
+
+// Rows [0, R) of a group, columns [c0, c0 + 4·tv) with tv ≤ T vectors (tv == T when `full`).
+SWK_INLINE void dense_tile_neon(const int R, const int T, const int full, const int f16, const float *x, long ldx,
+                                long k, const void *w, long ldw, long c0, long tv, const float *bias, float *y,
+                                long ldy, int accumulate) {
+    float32x4_t acc[4][16];
+    for (int r = 0; r < R; r++) {
+        for (int t = 0; t < T; t++) {
+            float32x4_t a = vdupq_n_f32(0.0f);
+            if (full || t < tv) {
+                if (accumulate) a = vld1q_f32(y + r * ldy + c0 + 4 * t);
+                if (bias) a = vaddq_f32(a, vld1q_f32(bias + c0 + 4 * t));
+            }
+            acc[r][t] = a;
+        }
+    }
+    for (long i = 0; i < k; i++) {
+        float xb[4];
+        for (int r = 0; r < R; r++) xb[r] = x[r * ldx + i];
+        const long row = i * ldw + c0;
+        for (int t = 0; t < T; t++) {
+            if (full || t < tv) {
+                float32x4_t wv = w_neon(w, row + 4 * t, f16);
+                for (int r = 0; r < R; r++) acc[r][t] = vfmaq_n_f32(acc[r][t], wv, xb[r]);
+            }
+        }
+    }
+    for (int r = 0; r < R; r++)
+        for (int t = 0; t < T; t++)
+            if (full || t < tv) vst1q_f32(y + r * ldy + c0 + 4 * t, acc[r][t]);
+}
+
+SWK_INLINE void dense_group_neon(const int R, const int T, const int f16, const float *x, long ldx, long k,
+                                 const void *w, long ldw, long n4, const float *bias, float *y, long ldy,
+                                 int accumulate) {
+    long c0 = 0;
+    for (; c0 + 4 * T <= n4; c0 += 4 * T)
+        dense_tile_neon(R, T, 1, f16, x, ldx, k, w, ldw, c0, T, bias, y, ldy, accumulate);
+    if (c0 < n4) dense_tile_neon(R, T, 0, f16, x, ldx, k, w, ldw, c0, (n4 - c0) / 4, bias, y, ldy, accumulate);
+}
+
+// Group sizes: R rows share each weight load; R·T accumulators, R broadcasts and a weight vector
+// stay within the 32 registers.
+#define DENSE_GROUPS_NEON(F16)                                                                                         \
+    switch (g) {                                                                                                       \
+    case 1: dense_group_neon(1, 16, F16, xr, ldx, k, w, ldw, n4, bias, yr, ldy, accumulate); break;                    \
+    case 2: dense_group_neon(2, 10, F16, xr, ldx, k, w, ldw, n4, bias, yr, ldy, accumulate); break;                    \
+    case 3: dense_group_neon(3, 7, F16, xr, ldx, k, w, ldw, n4, bias, yr, ldy, accumulate); break;                     \
+    default: dense_group_neon(4, 5, F16, xr, ldx, k, w, ldw, n4, bias, yr, ldy, accumulate); break;                    \
+    }
+
+static void linear_neon(const float *x, long rows, long ldx, long k, const void *w, int wtype, long ldw, long n,
+                        const float *bias, float *y, long ldy, int accumulate) {
+    long n4 = n & ~3L;
+    for (long r0 = 0; r0 < rows; r0 += 4) {
+        long g = rows - r0 < 4 ? rows - r0 : 4;
+        const float *xr = x + r0 * ldx;
+        float *yr = y + r0 * ldy;
+        if (n4 > 0) {
+            if (wtype == SWK_F16) {
+                DENSE_GROUPS_NEON(1)
+            } else {
+                DENSE_GROUPS_NEON(0)
+            }
+        }
+        if (n4 < n) linear_columns(xr, g, ldx, k, w, wtype, ldw, n4, n, bias, yr, ldy, accumulate);
+    }
+}
+
+// y[c0, c0 + 4·tv) (+)= bias + Σ_e val[e] · w[idx[e], ...] (val NULL: all 1), in registers.
+SWK_INLINE void sum_tile_neon(const int full, const int f16, const int binary, const void *w, long ldw, long c0,
+                              long tv, const int32_t *idx, const float *val, long m, const float *bias, float *y,
+                              int accumulate) {
+    enum { T = 16 };
+    float32x4_t acc[T];
+    for (int t = 0; t < T; t++) {
+        float32x4_t a = vdupq_n_f32(0.0f);
+        if (full || t < tv) {
+            if (accumulate) a = vld1q_f32(y + c0 + 4 * t);
+            if (bias) a = vaddq_f32(a, vld1q_f32(bias + c0 + 4 * t));
+        }
+        acc[t] = a;
+    }
+    for (long e = 0; e < m; e++) {
+        const long r0 = (long)idx[e] * ldw + c0;
+        if (binary) {
+            for (int t = 0; t < T; t++)
+                if (full || t < tv) acc[t] = vaddq_f32(acc[t], w_neon(w, r0 + 4 * t, f16));
+        } else {
+            const float v = val[e];
+            for (int t = 0; t < T; t++)
+                if (full || t < tv) acc[t] = vfmaq_n_f32(acc[t], w_neon(w, r0 + 4 * t, f16), v);
+        }
+    }
+    for (int t = 0; t < T; t++)
+        if (full || t < tv) vst1q_f32(y + c0 + 4 * t, acc[t]);
+}
+
+SWK_INLINE void sum_rows_neon(const int f16, const int binary, const void *w, long ldw, long n4, const int32_t *idx,
+                              const float *val, long m, const float *bias, float *y, int accumulate) {
+    long c0 = 0;
+    for (; c0 + 64 <= n4; c0 += 64) sum_tile_neon(1, f16, binary, w, ldw, c0, 16, idx, val, m, bias, y, accumulate);
+    if (c0 < n4) sum_tile_neon(0, f16, binary, w, ldw, c0, (n4 - c0) / 4, idx, val, m, bias, y, accumulate);
+}
+
+static long sparse_neon(const float *x, long rows, long ldx, long k, int binary, const void *w, int wtype, long ldw,
+                        long n, const float *bias, float *y, long ldy, int accumulate) {
+    int32_t idx[PIECE];
+    float val[PIECE];
+    const long n4 = n & ~3L;
+    const int f16 = wtype == SWK_F16;
+    long active = 0;
+    for (long r = 0; r < rows; r++) {
+        const float *xr = x + r * ldx;
+        float *yr = y + r * ldy;
+        long p0 = 0;
+        int first = 1;
+        do {
+            long len = k - p0 < PIECE ? k - p0 : PIECE;
+            long m = compact_portable(xr + p0, len, p0, idx, val);
+            active += m;
+            if (m > 0 || first) {
+                const float *b = first ? bias : NULL;
+                int acc = first ? accumulate : 1;
+                if (n4 > 0) {
+                    if (f16) {
+                        if (binary)
+                            sum_rows_neon(1, 1, w, ldw, n4, idx, NULL, m, b, yr, acc);
+                        else
+                            sum_rows_neon(1, 0, w, ldw, n4, idx, val, m, b, yr, acc);
+                    } else {
+                        if (binary)
+                            sum_rows_neon(0, 1, w, ldw, n4, idx, NULL, m, b, yr, acc);
+                        else
+                            sum_rows_neon(0, 0, w, ldw, n4, idx, val, m, b, yr, acc);
+                    }
+                }
+                if (n4 < n) sum_columns(w, wtype, ldw, n4, n, idx, binary ? NULL : val, m, b, yr, acc);
+            }
+            first = 0;
+            p0 += len;
+        } while (p0 < k);
+    }
+    return active;
+}
+
+static long count_nonzero_neon(const float *x, long rows, long cols, long ldx) {
+    long count = 0;
+    const float32x4_t zero = vdupq_n_f32(0.0f);
+    for (long r = 0; r < rows; r++) {
+        const float *xr = x + r * ldx;
+        uint32x4_t n = vdupq_n_u32(0);
+        long i = 0;
+        // x == 0 is false for NaN, so NaN counts as non-zero; −0 == 0.
+        for (; i + 4 <= cols; i += 4) n = vsubq_u32(n, vmvnq_u32(vceqq_f32(vld1q_f32(xr + i), zero)));
+        count += (long)vaddvq_u32(n);
+        for (; i < cols; i++) count += xr[i] != 0.0f;
+    }
+    return count;
+}
+
+#endif // SWK_NEON
+
 // ---------------------------------------------------------------------------------------------
 // Entry points
 
@@ -537,6 +709,11 @@ void swk_row_linear(const float *x, long rows, long ldx, long k, const void *w, 
         linear_256(x, rows, ldx, k, w, wtype, ldw, n, bias, y, ldy, accumulate);
         return;
     }
+#elif defined(SWK_NEON)
+    if (use >= SWK_ISA_NEON) {
+        linear_neon(x, rows, ldx, k, w, wtype, ldw, n, bias, y, ldy, accumulate);
+        return;
+    }
 #endif
     linear_columns(x, rows, ldx, k, w, wtype, ldw, 0, n, bias, y, ldy, accumulate);
 }
@@ -548,6 +725,8 @@ long swk_sparse_linear(const float *x, long rows, long ldx, long k, int binary, 
 #ifdef SWK_X86
     if (use == SWK_ISA_AVX512) return sparse_512(x, rows, ldx, k, binary, w, wtype, ldw, n, bias, y, ldy, accumulate);
     if (use == SWK_ISA_AVX2) return sparse_256(x, rows, ldx, k, binary, w, wtype, ldw, n, bias, y, ldy, accumulate);
+#elif defined(SWK_NEON)
+    if (use >= SWK_ISA_NEON) return sparse_neon(x, rows, ldx, k, binary, w, wtype, ldw, n, bias, y, ldy, accumulate);
 #endif
     return sparse_portable(x, rows, ldx, k, binary, w, wtype, ldw, n, bias, y, ldy, accumulate);
 }
@@ -556,6 +735,8 @@ long swk_count_nonzero(const float *x, long rows, long cols, long ldx) {
     if (rows <= 0 || cols <= 0) return 0;
 #ifdef SWK_X86
     if (swk_isa() == SWK_ISA_AVX512) return count_nonzero_512(x, rows, cols, ldx);
+#elif defined(SWK_NEON)
+    if (swk_isa() >= SWK_ISA_NEON) return count_nonzero_neon(x, rows, cols, ldx);
 #endif
     long count = 0;
     for (long r = 0; r < rows; r++)

@@ -1,5 +1,5 @@
-// Shared by the kernel files: per-function target attributes (the library stays baseline x86-64 and
-// picks a path at run time, swk_cpu.h), and the scalar decoding of compact elements.
+// Shared by the kernel files: per-function target attributes (the library stays baseline x86-64 or
+// Armv8.0-A and picks a path at run time, swk_cpu.h), and the scalar decoding of compact elements.
 #ifndef SWK_SIMD_INTERNAL_H
 #define SWK_SIMD_INTERNAL_H
 
@@ -13,6 +13,13 @@
 #define SWK_X86    1
 #define SWK_AVX2   __attribute__((target("avx2,fma,f16c")))
 #define SWK_AVX512 __attribute__((target("avx512f,avx2,fma,f16c")))
+#endif
+
+#if defined(__aarch64__) && !defined(__AARCH64EB__)
+// Advanced SIMD (and its float16 conversions) is baseline AArch64; only the dot product needs a target.
+#include <arm_neon.h>
+#define SWK_NEON    1
+#define SWK_DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
 #endif
 
 #define SWK_INLINE static inline __attribute__((always_inline))
@@ -81,5 +88,66 @@ SWK_AVX2 SWK_INLINE __m256 swk_exp_nonpositive_256(__m256 x) {
 }
 
 #endif // SWK_X86
+
+#ifdef SWK_NEON
+
+// Loads at any alignment, for weights read in place: byte loads reinterpreted (little-endian AArch64).
+SWK_INLINE float32x4_t swk_loadu_f32_neon(const void *p) { return vreinterpretq_f32_u8(vld1q_u8((const uint8_t *)p)); }
+SWK_INLINE uint16x8_t swk_loadu_u16x8_neon(const void *p) { return vreinterpretq_u16_u8(vld1q_u8((const uint8_t *)p)); }
+
+/// Four IEEE binary16 values at `p` (any alignment) as float32 (exact, like swk_half_to_float).
+SWK_INLINE float32x4_t swk_half4_neon(const void *p) {
+    return vcvt_f32_f16(vreinterpret_f16_u8(vld1_u8((const uint8_t *)p)));
+}
+
+/// Eight binary16, bfloat16, int8 or float32 values at `p` (any alignment) as two float32 vectors.
+SWK_INLINE float32x4x2_t swk_load8_neon(const void *p, int format) {
+    float32x4x2_t v;
+    switch (format) {
+    case SWK_F16: {
+        uint16x8_t h = swk_loadu_u16x8_neon(p);
+        v.val[0] = vcvt_f32_f16(vreinterpret_f16_u16(vget_low_u16(h)));
+        v.val[1] = vcvt_high_f32_f16(vreinterpretq_f16_u16(h));
+        break;
+    }
+    case SWK_BF16: {
+        uint16x8_t h = swk_loadu_u16x8_neon(p);
+        v.val[0] = vreinterpretq_f32_u32(vshll_n_u16(vget_low_u16(h), 16));
+        v.val[1] = vreinterpretq_f32_u32(vshll_high_n_u16(h, 16));
+        break;
+    }
+    case SWK_Q8ROW: {
+        int16x8_t q = vmovl_s8(vreinterpret_s8_u8(vld1_u8((const uint8_t *)p)));
+        v.val[0] = vcvtq_f32_s32(vmovl_s16(vget_low_s16(q)));
+        v.val[1] = vcvtq_f32_s32(vmovl_high_s16(q));
+        break;
+    }
+    default:
+        v.val[0] = swk_loadu_f32_neon(p);
+        v.val[1] = swk_loadu_f32_neon((const uint8_t *)p + 16);
+        break;
+    }
+    return v;
+}
+
+// exp(x) for x ≤ 0 (or NaN): the algorithm and coefficients of swk_exp_nonpositive_256 above, four lanes.
+SWK_INLINE float32x4_t swk_exp_nonpositive_neon(float32x4_t x) {
+    x = vmaxq_f32(vdupq_n_f32(-87.0f), x); // FMAX returns NaN if either operand is NaN
+    float32x4_t n = vrndnq_f32(vmulq_f32(x, vdupq_n_f32(1.44269504088896341f)));
+    float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f)); // x − n·ln2_hi
+    r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
+    float32x4_t p = vdupq_n_f32(1.0f / 5040);
+    p = vfmaq_f32(vdupq_n_f32(1.0f / 720), p, r);
+    p = vfmaq_f32(vdupq_n_f32(1.0f / 120), p, r);
+    p = vfmaq_f32(vdupq_n_f32(1.0f / 24), p, r);
+    p = vfmaq_f32(vdupq_n_f32(1.0f / 6), p, r);
+    p = vfmaq_f32(vdupq_n_f32(0.5f), p, r);
+    p = vfmaq_f32(r, p, vmulq_f32(r, r));
+    p = vaddq_f32(p, vdupq_n_f32(1.0f));
+    int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
+    return vmulq_f32(p, vreinterpretq_f32_s32(e));
+}
+
+#endif // SWK_NEON
 
 #endif

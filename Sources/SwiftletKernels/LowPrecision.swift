@@ -96,8 +96,9 @@ extension Kernels {
     /// A PyTorch `Linear` with a compact weight: `y[rows, out] = x[rows, in] · Wᵀ + bias`.
     ///
     /// - One row: ``gemv(_:x:bias:into:pool:)``.
-    /// - Several rows of a `q8Row` matrix where the CPU has AVX-512 VNNI (``q8ProductsUseVNNI``): int8
-    ///   products, with `x` rounded to int16 per row (within 2^-16 of each row's largest magnitude).
+    /// - Several rows of a `q8Row` matrix where the CPU has AVX-512 VNNI, or on AArch64 (NEON, SDOT
+    ///   where present; ``q8ProductsUseVNNI``): int8 products, with `x` rounded to int16 per row
+    ///   (within 2^-16 of each row's largest magnitude).
     /// - Otherwise `W` is decoded a panel of rows at a time into `panel` (``compactPanelFloats(cols:)``
     ///   floats; a smaller panel works at some speed, one smaller than a row falls back to a
     ///   matrix-vector product per row) and each panel multiplied with BLAS; f32 goes to BLAS directly.
@@ -150,8 +151,8 @@ extension Kernels {
         }
     }
 
-    /// Whether several rows times a `q8Row` matrix take the int8 path (AVX-512 VNNI: activations rounded
-    /// to int16 per row, products summed exactly in int32) rather than decoded panels through BLAS.
+    /// Whether several rows times a `q8Row` matrix take the int8 path (AVX-512 VNNI, or NEON on AArch64:
+    /// activations rounded to int16 per row, integer products) rather than decoded panels through BLAS.
     public static var q8ProductsUseVNNI: Bool { KernelISA.hasVNNI }
 
     /// The VNNI path over as many rows at a time as `panel` holds; false (nothing written) if it cannot

@@ -27,7 +27,8 @@ func usage() -> Never {
     print(
         """
         usage: swiftlet-kernel-bench [--tokens 1,128] [--threads N] [--repeats N] [--copies N]
-                                     [--storage f32,f16,q8] [--isa portable|avx2|avx512 (default: the best here)]
+                                     [--storage f32,f16,q8]
+                                     [--isa portable|avx2|avx512|neon|neon-dotprod (default: the best here)]
                                      [--only layer,mlp,hash,dense] [--same-input] [--huge-pages] [--json]
         Prints the median over --repeats of µs per token for: one memory layer 512→512 (64 tables × 8
         bits, hash + gather), its hash alone, the dense Linear 512×512, the memory MLP pair

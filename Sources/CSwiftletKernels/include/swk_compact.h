@@ -28,7 +28,8 @@ int swk_compact_gemv(int format, const void *weights, const void *scales, ptrdif
 int swk_compact_decode_rows(int format, const void *weights, const void *scales, ptrdiff_t cols, ptrdiff_t row0,
                             ptrdiff_t count, float *out, swk_pool *pool);
 
-/// Whether `swk_gemm_q8` runs here: AVX-512 VNNI, and `swk_isa()` is AVX-512.
+/// Whether `swk_gemm_q8` runs here: AVX-512 VNNI and `swk_isa()` is AVX-512, or `swk_isa()` is NEON or
+/// NEON_DOTPROD (AArch64: int16 × int8 products with SMLAL, or SDOT on split bytes; exact int64 sums).
 int swk_gemm_q8_supported(void);
 
 /// Bytes of scratch `swk_gemm_q8` needs for `m` rows of `k` columns.
@@ -38,9 +39,9 @@ size_t swk_gemm_q8_scratch(ptrdiff_t m, ptrdiff_t k);
 /// SWK_Q8ROW matrix [n, k] read in place, `x` row stride `ldx`, `y` row stride `ldy`, `bias`
 /// optional. Each row of x is first rounded to int16 with its own scale (max|x| / 32767: an error of
 /// at most 2^-16 of the row's largest magnitude per element); the products are exact int32 sums.
-/// Output columns are split among the threads of `pool`. Returns 0; -2 when this CPU (or the level
-/// cap) has no AVX-512 VNNI or k > 8192, so that the caller takes another path; -1 for bad sizes
-/// or a scratch smaller than `swk_gemm_q8_scratch(m, k)`.
+/// Output columns are split among the threads of `pool`. Returns 0; -2 when `swk_gemm_q8_supported()`
+/// is 0 or k > 8192, so that the caller takes another path; -1 for bad sizes or a scratch smaller
+/// than `swk_gemm_q8_scratch(m, k)`.
 int swk_gemm_q8(const float *x, ptrdiff_t ldx, ptrdiff_t m, const void *weights, const void *scales, ptrdiff_t n,
                 ptrdiff_t k, const float *bias, float *y, ptrdiff_t ldy, void *scratch, size_t scratch_bytes,
                 swk_pool *pool);

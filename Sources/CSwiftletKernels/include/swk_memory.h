@@ -1,7 +1,7 @@
 // MemoryFormer's memory layer (a hashed table lookup that replaces a fully-connected layer): the
 // hash of the input into per-table codes and weights, and the weighted gather-sum of table rows.
-// The gather runs AVX-512, AVX2 or portable C and the hash AVX2 or portable C, at `swk_isa()`
-// (swk_cpu.h).
+// The gather runs AVX-512, AVX2, NEON or portable C and the hash AVX2, NEON or portable C, at
+// `swk_isa()` (swk_cpu.h).
 //
 // These are raw kernels: the Swift layer above (SwiftletKernels/MemoryLayer.swift) validates shapes,
 // strides and codes before calling, so nothing here checks its arguments.

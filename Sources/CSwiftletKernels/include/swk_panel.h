@@ -7,7 +7,7 @@
 // zero). A micro-kernel then reads 16 consecutive output columns per step from one stream, and the
 // weights need no repacking per call (a general BLAS repacks them every time).
 //
-// Each function runs AVX-512, AVX2 or portable code at `swk_isa()` (swk_cpu.h). These are
+// Each function runs AVX-512, AVX2, NEON or portable code at `swk_isa()` (swk_cpu.h). These are
 // raw kernels for the ViT family: the caller validates sizes; nothing here allocates.
 #ifndef SWK_PANEL_H
 #define SWK_PANEL_H

@@ -1,0 +1,1004 @@
+// Every C kernel (Sources/CSwiftletKernels) at every instruction-set level this CPU runs — portable,
+// AVX2 and AVX-512 on x86-64; portable, NEON and NEON with the dot product on AArch64 — against
+// references computed here in float64 (or exact expectations where the arithmetic is exact), on random
+// inputs of awkward sizes: one row, remainders of every vector width and tile, odd k, strides wider
+// than the rows. `make test-arm64` runs it natively and, cross-compiled, under qemu-aarch64.
+//
+//   kernels_test [--expect portable|avx2|avx512|neon|neon-dotprod]   (fails unless that level is detected)
+//
+// Tolerances are worst-case rounding bounds, not measured slack. With u = 2^-24 (float32 unit
+// roundoff) and γ(n) = n·u / (1 − n·u): a float32 sum of n products, in any order of additions, with
+// or without fused multiply-adds, lies within γ(n)·Σ|products| of the exact sum (Higham, "Accuracy
+// and Stability of Numerical Algorithms", 2nd ed., §3.1); every further rounding (a scale, a bias)
+// adds one to n, and every rounding in the subnormal range may add 2^-150 absolutely, so each bound
+// also carries (n + 2)·2^-149. Transcendental pieces use their documented accuracy: the kernels'
+// vector erf |error| < 4e-7 (swk_panel.h), their vector exp within 2 ulp (≤ 4u relative), libm's
+// erff/expf within 1 ulp. Each check prints the worst error as a fraction of its bound.
+#include "swk_compact.h"
+#include "swk_cpu.h"
+#include "swk_memory.h"
+#include "swk_panel.h"
+#include "swk_pool.h"
+#include "swk_row_linear.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+// The LIF reference repeats the kernels' arithmetic operation by operation; no contraction into FMA.
+#pragma STDC FP_CONTRACT OFF
+
+#define U 0x1p-24
+
+static double gam(double n) { return n * U / (1 - n * U); }
+static double tiny(double n) { return (n + 2) * 0x1p-149; }
+
+// ---- bookkeeping ---------------------------------------------------------------------------------
+
+static long failures;
+static long checks;
+static double worst; // worst error / bound of the current kernel
+
+static void fail(const char *fmt, ...) {
+    failures++;
+    if (failures > 30) return;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "FAIL ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+}
+
+static const char *isa_name(int level) {
+    switch (level) {
+    case SWK_ISA_PORTABLE: return "portable";
+    case SWK_ISA_AVX2: return "avx2";
+    case SWK_ISA_AVX512: return "avx512";
+    case SWK_ISA_NEON: return "neon";
+    case SWK_ISA_NEON_DOTPROD: return "neon-dotprod";
+    default: return "?";
+    }
+}
+
+static int levels[4], nlevels;
+static int level; // the level the current check runs at
+
+static void set_level(int l) {
+    int got = swk_isa_set_cap(l);
+    if (got != l) fail("swk_isa_set_cap(%s) gave %s", isa_name(l), isa_name(got));
+    level = l;
+}
+
+/// Records |got − want| against `bound`; NaN must meet NaN, infinities must be equal.
+static void close_to(double got, double want, double bound, const char *what, long index) {
+    checks++;
+    if (isnan(want) || isnan(got)) {
+        if (!(isnan(want) && isnan(got)))
+            fail("%s at %s [%ld]: got %.9g, want %.9g", what, isa_name(level), index, got, want);
+        return;
+    }
+    if (isinf(want) || isinf(got)) {
+        if (got != want) fail("%s at %s [%ld]: got %.9g, want %.9g", what, isa_name(level), index, got, want);
+        return;
+    }
+    double err = fabs(got - want), r = bound > 0 ? err / bound : (err > 0 ? INFINITY : 0);
+    if (r > worst) worst = r;
+    if (!(err <= bound))
+        fail("%s at %s [%ld]: got %.9g, want %.12g, error %.3g > bound %.3g", what, isa_name(level), index, got, want,
+             err, bound);
+}
+
+static void same_bits(float got, float want, const char *what, long index) {
+    checks++;
+    if (isnan(got) && isnan(want)) return;
+    if (memcmp(&got, &want, sizeof got) != 0)
+        fail("%s at %s [%ld]: got %.9g (%a), want %.9g (%a)", what, isa_name(level), index, got, got, want, want);
+}
+
+static void report(const char *name, long before, clock_t start) {
+    char paths[64] = "";
+    for (int i = 0; i < nlevels; i++) {
+        strcat(paths, isa_name(levels[i]));
+        if (i + 1 < nlevels) strcat(paths, ",");
+    }
+    printf("  %-16s %7ld checks at %-26s worst error %.3f of its bound  %5.2f s\n", name, checks - before, paths, worst,
+           (double)(clock() - start) / CLOCKS_PER_SEC);
+    worst = 0;
+}
+
+// ---- random inputs -------------------------------------------------------------------------------
+
+static uint64_t rng_state = 0x5eed5eed12345678ull;
+
+static uint64_t next64(void) { // splitmix64
+    uint64_t z = (rng_state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static int below(int n) { return (int)(next64() % (uint64_t)n); }
+
+/// Uniform in [lo, hi), a multiple of 2^-24 of the width.
+static float uniform(float lo, float hi) { return lo + (hi - lo) * (float)((double)(next64() >> 40) * 0x1p-24); }
+
+static void *alloc(size_t bytes) {
+    void *p = malloc(bytes ? bytes : 1);
+    if (!p) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+
+static float *floats(size_t n, float lo, float hi) {
+    float *p = alloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) p[i] = uniform(lo, hi);
+    return p;
+}
+
+static float *filled(size_t n, float v) {
+    float *p = alloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) p[i] = v;
+    return p;
+}
+
+// ---- independent element decoding (exact, by ldexp rather than the kernels' bit manipulation) ------
+
+static double half_value(uint16_t h) {
+    int e = (h >> 10) & 31, m = h & 1023;
+    double v = e == 31 ? (m ? NAN : INFINITY) : e == 0 ? ldexp(m, -24) : ldexp(1024 + m, e - 25);
+    return (h & 0x8000) ? -v : v;
+}
+
+static double bf16_value(uint16_t h) {
+    int e = (h >> 7) & 255, m = h & 127;
+    double v = e == 255 ? (m ? NAN : INFINITY) : e == 0 ? ldexp(m, -133) : ldexp(128 + m, e - 134);
+    return (h & 0x8000) ? -v : v;
+}
+
+/// A random finite binary16 of magnitude 2^-6 … 2^2, or (one in eight) subnormal or zero.
+static uint16_t random_half(void) {
+    int e = below(8) == 0 ? 0 : 9 + below(8);
+    return (uint16_t)((below(2) << 15) | (e << 10) | below(1024));
+}
+
+static uint16_t random_bf16(void) {
+    int e = below(8) == 0 ? 0 : 121 + below(8);
+    return (uint16_t)((below(2) << 15) | (e << 7) | below(128));
+}
+
+static size_t element_size(int format) { return format == SWK_F32 ? 4 : format == SWK_Q8ROW ? 1 : 2; }
+
+/// A matrix of `count` random elements in `format`, starting one byte into its buffer (weights are
+/// read in place at any alignment); `values` gets each element's exact value.
+static uint8_t *random_matrix(int format, size_t count, double *values, uint8_t **buffer) {
+    size_t es = element_size(format);
+    *buffer = alloc(count * es + 16);
+    uint8_t *w = *buffer + 1;
+    for (size_t i = 0; i < count; i++) {
+        switch (format) {
+        case SWK_F16: {
+            uint16_t h = random_half();
+            memcpy(w + 2 * i, &h, 2);
+            values[i] = half_value(h);
+            break;
+        }
+        case SWK_BF16: {
+            uint16_t h = random_bf16();
+            memcpy(w + 2 * i, &h, 2);
+            values[i] = bf16_value(h);
+            break;
+        }
+        case SWK_Q8ROW: {
+            int8_t q = (int8_t)(below(256) - 128);
+            w[i] = (uint8_t)q;
+            values[i] = q;
+            break;
+        }
+        default: {
+            float f = uniform(-1, 1);
+            memcpy(w + 4 * i, &f, 4);
+            values[i] = f;
+        }
+        }
+    }
+    return w;
+}
+
+static const char *format_name(int format) {
+    switch (format) {
+    case SWK_F16: return "f16";
+    case SWK_BF16: return "bf16";
+    case SWK_Q8ROW: return "q8";
+    default: return "f32";
+    }
+}
+
+// ---- compact GEMV and row decoding -----------------------------------------------------------------
+
+static void test_compact(swk_pool *pool) {
+    static const int shapes[][2] = {{1, 1},   {1, 9},   {3, 7},    {4, 16},   {5, 33},
+                                    {13, 70}, {9, 257}, {64, 300}, {40, 4100}};
+    const int formats[] = {SWK_F32, SWK_F16, SWK_BF16, SWK_Q8ROW};
+    long before = checks;
+    clock_t start = clock();
+    for (int f = 0; f < 4; f++) {
+        const int format = formats[f];
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            const int rows = shapes[s][0], cols = shapes[s][1];
+            double *wv = alloc((size_t)rows * cols * sizeof(double));
+            uint8_t *buffer, *sbuffer = alloc((size_t)rows * 4 + 8);
+            const uint8_t *w = random_matrix(format, (size_t)rows * cols, wv, &buffer);
+            uint8_t *scales = sbuffer + 3; // any alignment
+            float *sv = alloc((size_t)rows * sizeof(float));
+            for (int r = 0; r < rows; r++) {
+                sv[r] = format == SWK_Q8ROW ? uniform(0.001f, 0.02f) : 1.0f;
+                memcpy(scales + 4 * r, &sv[r], 4);
+            }
+            float *x = floats((size_t)cols, -1, 1), *bias = s % 2 ? floats((size_t)rows, -1, 1) : NULL;
+            float *y = alloc((size_t)(rows + 1) * sizeof(float));
+            float *out = alloc(((size_t)rows * cols + 1) * sizeof(float));
+            for (int li = 0; li < nlevels; li++) {
+                set_level(levels[li]);
+                for (int threads = 0; threads < 2; threads++) {
+                    swk_pool *p = threads ? pool : NULL;
+                    y[rows] = -7.0f;
+                    if (swk_compact_gemv(format, w, scales, rows, cols, x, bias, y, p) != 0)
+                        fail("swk_compact_gemv %s %dx%d refused", format_name(format), rows, cols);
+                    for (int r = 0; r < rows; r++) {
+                        double ref = 0, mag = 0;
+                        for (int c = 0; c < cols; c++) {
+                            ref += wv[(size_t)r * cols + c] * x[c];
+                            mag += fabs(wv[(size_t)r * cols + c] * x[c]);
+                        }
+                        ref = ref * sv[r] + (bias ? bias[r] : 0);
+                        mag = mag * sv[r] + (bias ? fabs(bias[r]) : 0);
+                        close_to(y[r], ref, gam(cols + 2) * mag + tiny(cols), "compact_gemv", r);
+                    }
+                    if (y[rows] != -7.0f) fail("swk_compact_gemv wrote past y");
+                    // Rows [row0, row0 + count) decode exactly: one float32 product per element.
+                    const int row0 = rows > 2 ? 1 : 0, count = rows > 2 ? rows - 2 : rows;
+                    out[(size_t)count * cols] = -7.0f;
+                    if (swk_compact_decode_rows(format, w, scales, cols, row0, count, out, p) != 0)
+                        fail("swk_compact_decode_rows refused");
+                    for (int r = 0; r < count; r++)
+                        for (int c = 0; c < cols; c++)
+                            same_bits(out[(size_t)r * cols + c],
+                                      (float)wv[(size_t)(row0 + r) * cols + c] * sv[row0 + r], "compact_decode_rows",
+                                      (long)r * cols + c);
+                    if (out[(size_t)count * cols] != -7.0f) fail("swk_compact_decode_rows wrote past the rows");
+                }
+            }
+            free(wv), free(buffer), free(sbuffer), free(sv), free(x), free(bias), free(y), free(out);
+        }
+    }
+    // Every binary16 and bfloat16 bit pattern (subnormals, infinities, NaN) widens exactly.
+    uint16_t *all = alloc(65536 * 2 + 2);
+    float *out = alloc(65536 * sizeof(float));
+    for (int i = 0; i < 65536; i++) all[i] = (uint16_t)i;
+    for (int li = 0; li < nlevels; li++) {
+        set_level(levels[li]);
+        for (int bf = 0; bf < 2; bf++) {
+            swk_compact_decode_rows(bf ? SWK_BF16 : SWK_F16, all, NULL, 257, 0, 255, out, NULL);
+            for (int i = 0; i < 257 * 255; i++)
+                same_bits(out[i], (float)(bf ? bf16_value(all[i]) : half_value(all[i])),
+                          bf ? "decode every bf16" : "decode every f16", i);
+            swk_compact_decode_rows(bf ? SWK_BF16 : SWK_F16, all + 257 * 255, NULL, 1, 0, 65536 - 257 * 255, out, NULL);
+            for (int i = 0; i < 65536 - 257 * 255; i++)
+                same_bits(out[i], (float)(bf ? bf16_value(all[257 * 255 + i]) : half_value(all[257 * 255 + i])),
+                          bf ? "decode every bf16" : "decode every f16", 257 * 255 + i);
+        }
+    }
+    free(all), free(out);
+    if (swk_compact_gemv(7, NULL, NULL, 1, 1, NULL, NULL, NULL, NULL) != -1) fail("unknown format accepted");
+    report("compact_gemv", before, start);
+}
+
+// ---- int8 GEMM (activations rounded to int16) -------------------------------------------------------
+
+/// The header's rounding of a row of x: q = round(x · 32767/max|x|) in float32, scale max|x| / 32767.
+static float quantize_row(const float *x, int k, int16_t *q) {
+    float amax = 0;
+    for (int i = 0; i < k; i++) amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
+    const float inv = amax > 0 ? 32767.0f / amax : 0.0f;
+    for (int i = 0; i < k; i++) {
+        float p = x[i] * inv;
+        float v = nearbyintf(p);
+        q[i] = (int16_t)(v > 32767 ? 32767 : v < -32767 ? -32767 : v);
+    }
+    return amax / 32767.0f;
+}
+
+static int q8_expected(void) {
+    if (level == SWK_ISA_NEON || level == SWK_ISA_NEON_DOTPROD) return 1;
+    return level == SWK_ISA_AVX512 && (swk_cpu_features() & SWK_CPU_AVX512_VNNI);
+}
+
+/// y = x · Wᵀ with W int8; `exact_x`: x holds integers with max|x| = 32767, so q = x and every product
+/// sum is exact: y must be the float32 rounding of the exact integer sum, bit for bit.
+static void q8_case(int m, int n, int k, int exact_x, int with_bias, swk_pool *pool, float *previous, int compare) {
+    const int ldx = k + 3, ldy = n + 2;
+    float *x = alloc((size_t)m * ldx * sizeof(float));
+    int8_t *w = alloc((size_t)n * k + 1);
+    uint8_t *sbuf = alloc((size_t)n * 4 + 4), *scales = sbuf + 1;
+    float *sw = alloc((size_t)n * sizeof(float)), *bias = with_bias ? floats((size_t)n, -1, 1) : NULL;
+    for (int r = 0; r < m; r++)
+        for (int i = 0; i < ldx; i++) x[(size_t)r * ldx + i] = exact_x ? (float)(below(65535) - 32767) : uniform(-3, 3);
+    if (exact_x)
+        for (int r = 0; r < m; r++) x[(size_t)r * ldx + below(k)] = below(2) ? 32767.0f : -32767.0f;
+    for (size_t i = 0; i < (size_t)n * k; i++) w[i] = (int8_t)(below(256) - 128);
+    for (int c = 0; c < n; c++) {
+        sw[c] = exact_x ? 1.0f : uniform(0.001f, 0.02f);
+        memcpy(scales + 4 * c, &sw[c], 4);
+    }
+    size_t bytes = swk_gemm_q8_scratch(m, k);
+    void *scratch = alloc(bytes);
+    float *y = filled((size_t)m * ldy, -7.0f);
+    int status = swk_gemm_q8(x, ldx, m, w, scales, n, k, bias, y, ldy, scratch, bytes, pool);
+    if (status != 0) fail("swk_gemm_q8 %dx%dx%d at %s returned %d", m, n, k, isa_name(level), status);
+    int16_t *q = alloc((size_t)k * sizeof(int16_t));
+    for (int r = 0; r < m; r++) {
+        const float sx = quantize_row(x + (size_t)r * ldx, k, q);
+        for (int c = 0; c < n; c++) {
+            const int8_t *wc = w + (size_t)c * k;
+            int64_t s = 0;
+            double dot = 0, qerr = 0;
+            for (int i = 0; i < k; i++) {
+                s += (int64_t)q[i] * wc[i];
+                dot += (double)x[(size_t)r * ldx + i] * wc[i];
+                qerr += fabs((double)wc[i]);
+            }
+            const float got = y[(size_t)r * ldy + c];
+            const double b = bias ? bias[c] : 0;
+            if (exact_x) {
+                same_bits(got, (float)s, "gemm_q8 exact sum", (long)r * n + c);
+            } else {
+                // (float)Σ, · sx, · sw, + b: four roundings of the exact integer sum.
+                const double ref = (double)s * sx * sw[c] + b;
+                close_to(got, ref, gam(4) * (fabs((double)s * sx * sw[c]) + fabs(b)) + tiny(4), "gemm_q8", c);
+                // Against x itself: each q·sx is within 0.51·sx of x (half a step, and the float32
+                // roundings of 32767/max|x| and of x·that, each under 2^-24 · 32767 steps).
+                close_to(got, dot * sw[c] + b,
+                         0.51 * sx * qerr * sw[c] + gam(4) * (fabs(dot * sw[c]) + fabs(b)) + tiny(4),
+                         "gemm_q8 vs float64", c);
+            }
+            if (compare && previous) same_bits(got, previous[(size_t)r * n + c], "gemm_q8 across levels", c);
+            if (previous) previous[(size_t)r * n + c] = got;
+        }
+        if (y[(size_t)r * ldy + n] != -7.0f || y[(size_t)r * ldy + n + 1] != -7.0f)
+            fail("swk_gemm_q8 wrote past a row of y");
+    }
+    free(x), free(w), free(sbuf), free(sw), free(bias), free(scratch), free(y), free(q);
+}
+
+static void test_gemm_q8(swk_pool *pool) {
+    static const int shapes[][3] = {{1, 1, 1},   {1, 5, 7},     {2, 4, 16},   {3, 9, 33},   {4, 13, 100},
+                                    {7, 6, 257}, {6, 17, 1025}, {5, 3, 2050}, {3, 40, 4096}};
+    long before = checks;
+    clock_t start = clock();
+    const int nshapes = (int)(sizeof shapes / sizeof shapes[0]);
+    // Results of the previous level that runs the int8 path, per shape: the paths must agree bit for bit.
+    float *previous[2][9];
+    for (int e = 0; e < 2; e++)
+        for (int s = 0; s < nshapes; s++) previous[e][s] = alloc((size_t)shapes[s][0] * shapes[s][1] * sizeof(float));
+    int runs = 0;
+    uint64_t seed = rng_state;
+    for (int li = 0; li < nlevels; li++) {
+        set_level(levels[li]);
+        if (swk_gemm_q8_supported() != q8_expected())
+            fail("swk_gemm_q8_supported() = %d at %s", swk_gemm_q8_supported(), isa_name(level));
+        if (!q8_expected()) {
+            float y = 0, x = 1;
+            int8_t w = 1;
+            float s = 1;
+            char scratch[256];
+            if (swk_gemm_q8(&x, 1, 1, &w, &s, 1, 1, NULL, &y, 1, scratch, sizeof scratch, NULL) != -2)
+                fail("swk_gemm_q8 ran at %s", isa_name(level));
+            continue;
+        }
+        rng_state = seed; // the same inputs at every level
+        for (int s = 0; s < nshapes; s++)
+            for (int exact = 0; exact < 2; exact++)
+                q8_case(shapes[s][0], shapes[s][1], shapes[s][2], exact, !exact && s % 2,
+                        s == nshapes - 1 ? pool : NULL, previous[exact][s], runs > 0);
+        // Sums beyond 2^31: every product at its largest, k = 8192 (the most swk_gemm_q8 takes). The
+        // NEON paths sum in int64; AVX-512 VNNI reduces its lanes in int32, so this is not asked there.
+        if (level == SWK_ISA_NEON || level == SWK_ISA_NEON_DOTPROD) {
+            const int k = 8192;
+            float *x = filled(k, 32767.0f), y[2];
+            int8_t *w = alloc(2 * (size_t)k);
+            float sw[2] = {1.0f, 1.0f};
+            for (int i = 0; i < k; i++) w[i] = 127, w[k + i] = -128;
+            size_t bytes = swk_gemm_q8_scratch(1, k);
+            void *scratch = alloc(bytes);
+            swk_gemm_q8(x, k, 1, w, sw, 2, k, NULL, y, 2, scratch, bytes, NULL);
+            same_bits(y[0], (float)(32767.0 * 127 * k), "gemm_q8 sum beyond int32", 0);
+            same_bits(y[1], (float)(32767.0 * -128 * k), "gemm_q8 sum beyond int32", 1);
+            free(x), free(w), free(scratch);
+        }
+        // Refusals: too many columns, too little scratch.
+        char small[64];
+        float one = 1;
+        int8_t w1 = 1;
+        if (swk_gemm_q8(&one, 9000, 1, &w1, &one, 1, 9000, NULL, &one, 1, small, 64, NULL) != -2)
+            fail("k > 8192 accepted");
+        if (swk_gemm_q8(&one, 1, 1, &w1, &one, 1, 1, NULL, &one, 1, small, 8, NULL) != -1)
+            fail("small scratch accepted");
+        runs++;
+    }
+    for (int e = 0; e < 2; e++)
+        for (int s = 0; s < nshapes; s++) free(previous[e][s]);
+    report("gemm_q8", before, start);
+}
+
+// ---- panel GEMM with the fused epilogue, GELU, attention, LayerNorm -------------------------------
+
+static double gelu_d(double x) { return 0.5 * x * (1 + erf(x / sqrt(2.0))); }
+
+/// Bound of the kernels' GELU at a computed input `x` whose own error is at most `dx`: the input error
+/// through the slope (|GELU'| ≤ 1.13), erf's 4e-7, the roundings of z = x·(1/√2) (erf' ≤ 1.13), of
+/// 1 + erf and of the final product.
+static double gelu_bound(double x, double dx) {
+    return 1.13 * dx + 0.5 * fabs(x) * (4e-7 + 2.3 * U * fabs(x) * 0.7072 + 2 * U) + 2 * U * fabs(gelu_d(x)) + tiny(4);
+}
+
+static void test_panel(void) {
+    static const int ms[] = {1, 2, 3, 5, 6, 7, 13, 25}, ks[] = {1, 3, 16, 37}, ns[] = {1, 5, 16, 17, 33, 48, 70};
+    long before = checks;
+    clock_t start = clock();
+    for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
+        for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
+            for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+                const int m = ms[mi], k = ks[ki], n = ns[ni], lda = k + 3, ldc = n + 5;
+                float *a = floats((size_t)m * lda, -1, 1), *w = floats((size_t)n * k, -1, 1);
+                float *bias = floats((size_t)n, -1, 1);
+                float *panels = alloc(swk_panel_floats(n, k) * sizeof(float));
+                swk_panel_pack(w, n, k, panels);
+                float *c0 = floats((size_t)m * ldc, -2, 2), *c = alloc((size_t)m * ldc * sizeof(float));
+                const int variant = (int)(mi + ki + ni);
+                const int flags = variant % 4; // accumulate and GELU, every combination over the shapes
+                const float *b = variant % 3 ? bias : NULL;
+                // All columns, or from the second panel to a column inside a later one.
+                const int col0 = n > 16 && variant % 2 ? 16 : 0, col1 = n > 16 && variant % 2 ? n - 3 : n;
+                for (int li = 0; li < nlevels; li++) {
+                    set_level(levels[li]);
+                    memcpy(c, c0, (size_t)m * ldc * sizeof(float));
+                    swk_panel_linear(a, lda, m, k, panels, n, col0, col1, b, flags, c, ldc);
+                    for (int i = 0; i < m; i++)
+                        for (int j = 0; j < ldc; j++) {
+                            const size_t at = (size_t)i * ldc + j;
+                            if (j < col0 || j >= col1) {
+                                if (memcmp(&c[at], &c0[at], 4))
+                                    fail("swk_panel_linear wrote column %d of [%d, %d)", j, col0, col1);
+                                continue;
+                            }
+                            double s = 0, mag = 0;
+                            for (int p = 0; p < k; p++) {
+                                s += (double)a[(size_t)i * lda + p] * w[(size_t)j * k + p];
+                                mag += fabs((double)a[(size_t)i * lda + p] * w[(size_t)j * k + p]);
+                            }
+                            if (b) s += b[j], mag += fabs(b[j]);
+                            if (flags & SWK_PANEL_ACCUMULATE) s += c0[at], mag += fabs(c0[at]);
+                            const double bound = gam(k + 3) * mag + tiny(k);
+                            if (flags & SWK_PANEL_GELU)
+                                close_to(c[at], gelu_d(s), gelu_bound(s, bound), "panel_linear+gelu", (long)at);
+                            else
+                                close_to(c[at], s, bound, "panel_linear", (long)at);
+                        }
+                }
+                free(a), free(w), free(bias), free(panels), free(c0), free(c);
+            }
+    report("panel_linear", before, start);
+
+    before = checks;
+    start = clock();
+    const float specials[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 3.9f, -3.9f,    5,        -5,
+                              10,   -10,   1e4f,   -1e4f,   NAN,  INFINITY, -INFINITY};
+    for (int count = 1; count <= 101; count += count < 10 ? 1 : 30) {
+        float *x0 = floats((size_t)count, -6, 6), *x = alloc((size_t)(count + 1) * sizeof(float));
+        for (int i = 0; i < count; i++)
+            if (below(4) == 0) x0[i] = specials[below((int)(sizeof specials / sizeof specials[0]))];
+        for (int li = 0; li < nlevels; li++) {
+            set_level(levels[li]);
+            memcpy(x, x0, (size_t)count * sizeof(float));
+            x[count] = -7.0f;
+            swk_gelu(x, count);
+            for (int i = 0; i < count; i++) close_to(x[i], gelu_d(x0[i]), gelu_bound(x0[i], 0), "gelu", i);
+            if (x[count] != -7.0f) fail("swk_gelu wrote past the end");
+        }
+        free(x0), free(x);
+    }
+    report("gelu", before, start);
+}
+
+static void test_attention(void) {
+    static const int token_counts[] = {1, 3, 17, 40}, head_counts[] = {1, 3}, dims[] = {1, 5, 16, 24};
+    long before = checks;
+    clock_t start = clock();
+    for (size_t ti = 0; ti < 4; ti++)
+        for (size_t hi = 0; hi < 2; hi++)
+            for (size_t di = 0; di < 4; di++) {
+                const int T = token_counts[ti], H = head_counts[hi], D = dims[di];
+                const int stride = H * D + 2, ldo = H * D + 1, variant = (int)(ti + hi + di);
+                const int q0 = T >= 3 && variant % 2 ? 1 : 0, q1 = T >= 3 && variant % 2 ? T - 1 : T;
+                const float scale = 1.0f / sqrtf((float)D);
+                float *q = floats((size_t)T * stride, -2, 2), *k = floats((size_t)T * stride, -2, 2);
+                float *v = floats((size_t)T * stride, -1, 1);
+                float *kb = variant % 3 ? floats((size_t)T, -1, 1) : NULL;
+                float *out = alloc((size_t)T * ldo * sizeof(float));
+                float *scratch = alloc(swk_attention_scratch(T, D) * sizeof(float));
+                double *sc = alloc((size_t)T * sizeof(double)), *rho = alloc((size_t)T * sizeof(double));
+                for (int li = 0; li < nlevels; li++) {
+                    set_level(levels[li]);
+                    for (size_t i = 0; i < (size_t)T * ldo; i++) out[i] = -7.0f;
+                    swk_attention(q, k, v, stride, T, q0, q1, H, D, scale, kb, out, ldo, scratch);
+                    for (int i = 0; i < T; i++)
+                        for (int h = 0; h < H; h++) {
+                            // Scores with their rounding bounds; exp(s_j − max) and the shift.
+                            double mx = -INFINITY;
+                            for (int j = 0; j < T; j++) {
+                                double s = 0, mag = 0;
+                                for (int d = 0; d < D; d++) {
+                                    double p =
+                                        (double)q[(size_t)i * stride + h * D + d] * k[(size_t)j * stride + h * D + d];
+                                    s += p;
+                                    mag += fabs(p);
+                                }
+                                sc[j] = s * scale + (kb ? kb[j] : 0);
+                                rho[j] = gam(D + 3) * (mag * scale + (kb ? fabs(kb[j]) : 0));
+                                mx = sc[j] > mx ? sc[j] : mx;
+                            }
+                            double rmax = 0;
+                            for (int j = 0; j < T; j++) {
+                                // Relative error of the computed e^(s_j − max): its score's error twice
+                                // (the maximum is itself a computed score), the subtraction, exp.
+                                double r = 2 * rho[j] + U * (fabs(sc[j] - mx) + 2 * rho[j]) + 4 * U;
+                                rmax = r > rmax ? r : rmax;
+                            }
+                            for (int d = 0; d < D; d++) {
+                                double num = 0, den = 0, absnum = 0;
+                                for (int j = 0; j < T; j++) {
+                                    double e = exp(sc[j] - mx), vv = v[(size_t)j * stride + h * D + d];
+                                    num += e * vv, den += e, absnum += e * fabs(vv);
+                                }
+                                const float got = out[(size_t)i * ldo + h * D + d];
+                                if (i < q0 || i >= q1) {
+                                    if (got != -7.0f)
+                                        fail("swk_attention wrote query row %d outside [%d, %d)", i, q0, q1);
+                                    continue;
+                                }
+                                // Weights off by a factor within e^±rmax each, so normalised weights within
+                                // e^±2rmax: the mix moves by at most (e^2rmax − 1) of Σ p|v| / Σ p; then
+                                // the two float32 sums (T terms each), the reciprocal and the scaling;
+                                // a vector exp flushes e^x below e^-87 (< 1.7e-38, |v| ≤ 1) to zero.
+                                const double a = absnum / den;
+                                close_to(got, num / den,
+                                         a * (expm1(2 * rmax) + gam(2 * T + 6)) + T * 1.7e-38 + tiny(2 * T),
+                                         "attention", (long)i * ldo + h * D + d);
+                            }
+                        }
+                    for (int i = 0; i < T; i++)
+                        if (out[(size_t)i * ldo + H * D] != -7.0f) fail("swk_attention wrote past a row");
+                }
+                free(q), free(k), free(v), free(kb), free(out), free(scratch), free(sc), free(rho);
+            }
+    report("attention", before, start);
+}
+
+static void test_layer_norm(void) {
+    static const int col_counts[] = {1, 2, 3, 4, 7, 8, 15, 16, 17, 33, 100, 384};
+    long before = checks;
+    clock_t start = clock();
+    for (size_t ci = 0; ci < sizeof col_counts / sizeof col_counts[0]; ci++) {
+        const int n = col_counts[ci], rows = 3;
+        float *x = alloc((size_t)rows * n * sizeof(float)), *y = alloc(((size_t)rows * n + 1) * sizeof(float));
+        // |mean| ≫ std in row 0 (the two-pass variance must stay accurate), centred rows after it.
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < n; j++)
+                x[(size_t)r * n + j] = (r == 0 ? 10.0f : 0.0f) + uniform(-1, 1) * (r == 2 ? 100 : 1);
+        float *w = floats((size_t)n, -2, 2), *b = floats((size_t)n, -1, 1);
+        const float eps = 1e-5f;
+        for (int li = 0; li < nlevels; li++) {
+            set_level(levels[li]);
+            const int in_place = (int)ci % 2; // y = x, or x kept and y written
+            memcpy(y, x, (size_t)rows * n * sizeof(float));
+            y[(size_t)rows * n] = -7.0f;
+            swk_layer_norm(in_place ? y : x, rows, n, w, b, eps, y);
+            for (int r = 0; r < rows; r++) {
+                const float *xr = x + (size_t)r * n;
+                double mean = 0, sabs = 0, ss = 0;
+                for (int j = 0; j < n; j++) mean += xr[j], sabs += fabs(xr[j]);
+                mean /= n;
+                for (int j = 0; j < n; j++) ss += (xr[j] - mean) * (xr[j] - mean);
+                const double var = ss / n, inv = 1 / sqrt(var + eps);
+                // Computed mean within dm; the centred sum of squares within γ(n+3) plus n·dm² (its
+                // first-order term in dm vanishes), then /n, +eps, √, 1/: the scale within phi.
+                const double dm = gam(n + 1) * sabs / n;
+                const double psi = (gam(n + 5) * var + dm * dm + U * eps) / (var + eps);
+                const double phi = 0.5 * psi / (1 - psi) + 3 * U;
+                for (int j = 0; j < n; j++) {
+                    const double d = (xr[j] - mean) * inv, ref = d * w[j] + b[j];
+                    const double bound = fabs(w[j]) * (inv * dm * (1 + phi) + fabs(d) * (phi + 3 * U)) +
+                                         3 * U * (fabs(d * w[j]) + fabs(b[j])) + tiny(4);
+                    close_to(y[(size_t)r * n + j], ref, bound, in_place ? "layer_norm in place" : "layer_norm", j);
+                }
+            }
+            if (y[(size_t)rows * n] != -7.0f) fail("swk_layer_norm wrote past the rows");
+        }
+        free(x), free(y), free(w), free(b);
+    }
+    report("layer_norm", before, start);
+}
+
+// ---- memory layer: hash and gather ------------------------------------------------------------------
+
+static void test_memory_hash(void) {
+    static const int table_counts[] = {1, 3, 4, 5, 8, 9}, lengths[] = {1, 3, 5, 8, 10, 17, 24};
+    long before = checks;
+    clock_t start = clock();
+    for (size_t ti = 0; ti < 6; ti++)
+        for (size_t li2 = 0; li2 < 7; li2++) {
+            const int T = table_counts[ti], L = lengths[li2], rows = 3, ldz = T * L + 3;
+            float *z = floats((size_t)rows * ldz, -2, 2);
+            // Exact zeros (bit set, no weight), negative zero (bit set: −0 ≥ 0), large magnitudes
+            // (exp underflows), and a NaN (no bit, NaN weight).
+            for (int i = 0; i < rows * ldz; i += 7) z[i] = 0.0f;
+            for (int i = 3; i < rows * ldz; i += 11) z[i] = -0.0f;
+            for (int i = 5; i < rows * ldz; i += 13) z[i] = i % 2 ? 60.0f : -60.0f;
+            if ((ti + li2) % 4 == 0) z[ldz + 1] = NAN;
+            int32_t *codes = alloc((size_t)rows * T * sizeof(int32_t));
+            float *wts = alloc((size_t)rows * T * sizeof(float));
+            for (int lv = 0; lv < nlevels; lv++) {
+                set_level(levels[lv]);
+                swk_memory_hash(z, rows, ldz, T, L, codes, wts);
+                for (int n = 0; n < rows; n++)
+                    for (int k = 0; k < T; k++) {
+                        const float *c = z + (size_t)n * ldz + (size_t)k * L;
+                        int32_t bits = 0;
+                        double sum = 0, prod = 1;
+                        for (int i = 0; i < L; i++) {
+                            bits = (bits << 1) | (c[i] >= 0);
+                            sum += fabs(c[i]);
+                            prod *= 1 + exp(-2 * fabs((double)c[i]));
+                        }
+                        checks++;
+                        if (codes[n * T + k] != bits)
+                            fail("memory_hash code at %s [%d,%d]: got %d, want %d", isa_name(level), n, k,
+                                 codes[n * T + k], bits);
+                        // Σ|z| (L roundings), L factors 1 + e (exp ≤ 4u, the sum u), L − 1 products, /.
+                        const double ref = sum / prod;
+                        close_to(wts[n * T + k], ref, gam(6 * L + 2) * fabs(ref) + tiny(L), "memory_hash weight",
+                                 n * T + k);
+                    }
+            }
+            free(z), free(codes), free(wts);
+        }
+    report("memory_hash", before, start);
+}
+
+static void gather_case(int storage, int T, int L, long out, int rows, int with_bias, swk_pool *pool) {
+    const long rowsTotal = (long)T << L, esz = (long)element_size(storage);
+    // Rows are a few bytes wider than their values; q8 scales sit every 8 bytes.
+    const ptrdiff_t row_stride = out * esz + (storage == SWK_F32 ? 8 : storage == SWK_F16 ? 2 : 3);
+    uint8_t *values = alloc((size_t)(rowsTotal * row_stride));
+    double *vv = alloc((size_t)(rowsTotal * out) * sizeof(double));
+    uint8_t *scales = alloc((size_t)rowsTotal * 8);
+    float *sv = alloc((size_t)rowsTotal * sizeof(float));
+    for (long r = 0; r < rowsTotal; r++) {
+        for (long j = 0; j < out; j++) {
+            uint8_t *p = values + r * row_stride + j * esz;
+            if (storage == SWK_F16) {
+                uint16_t h = random_half();
+                memcpy(p, &h, 2);
+                vv[r * out + j] = half_value(h);
+            } else if (storage == SWK_Q8ROW) {
+                int8_t q = (int8_t)(below(256) - 128);
+                *p = (uint8_t)q;
+                vv[r * out + j] = q;
+            } else {
+                float f = uniform(-1, 1);
+                memcpy(p, &f, 4);
+                vv[r * out + j] = f;
+            }
+        }
+        sv[r] = storage == SWK_Q8ROW ? uniform(0.001f, 0.02f) : 1.0f;
+        memcpy(scales + 8 * r, &sv[r], 4);
+    }
+    swk_memory_tables t = {storage, T, L, out, values, row_stride, scales, 8};
+    int32_t *codes = alloc((size_t)rows * T * sizeof(int32_t));
+    for (int i = 0; i < rows * T; i++) codes[i] = below(1 << L);
+    float *weights = floats((size_t)rows * T, -2, 2), *bias = with_bias ? floats((size_t)out, -1, 1) : NULL;
+    const long ldy = out + 2;
+    float *y = filled((size_t)(rows * ldy), NAN);
+    swk_memory_gather(&t, codes, weights, rows, bias, y, ldy, pool);
+    for (int n = 0; n < rows; n++) {
+        for (long j = 0; j < out; j++) {
+            double ref = bias ? bias[j] : 0, mag = fabs(ref);
+            for (int k = 0; k < T; k++) {
+                const long r = ((long)k << L) + codes[n * T + k];
+                const double term = (double)(float)(weights[n * T + k] * sv[r]) * vv[r * out + j];
+                ref += term, mag += fabs(term);
+            }
+            // The q8 weight·scale product (one rounding, in the reference too), then T terms and the bias.
+            close_to(y[n * ldy + j], ref, gam(T + 2) * mag + tiny(T), "memory_gather", n * ldy + j);
+        }
+        if (!isnan(y[n * ldy + out]) || !isnan(y[n * ldy + out + 1])) fail("swk_memory_gather wrote past a row");
+    }
+    free(values), free(vv), free(scales), free(sv), free(codes), free(weights), free(bias), free(y);
+}
+
+static void test_memory_gather(swk_pool *pool) {
+    static const int table_counts[] = {1, 7, 8, 9, 17}, outs[] = {1, 3, 8, 17, 64, 100}, row_counts[] = {1, 3, 6};
+    const int storages[] = {SWK_F32, SWK_F16, SWK_Q8ROW};
+    long before = checks;
+    clock_t start = clock();
+    for (int lv = 0; lv < nlevels; lv++) {
+        set_level(levels[lv]);
+        uint64_t seed = rng_state;
+        for (int s = 0; s < 3; s++)
+            for (int ti = 0; ti < 5; ti++)
+                for (int oi = 0; oi < 6; oi++) {
+                    const int variant = s + ti + oi;
+                    gather_case(storages[s], table_counts[ti], 1 + variant % 3, outs[oi], row_counts[variant % 3],
+                                variant % 2, NULL);
+                }
+        // With a pool: a batch split by tokens, and one token split by columns.
+        for (int s = 0; s < 3; s++) {
+            gather_case(storages[s], 17, 2, 1024, 6, 1, pool);
+            gather_case(storages[s], 24, 1, 4100, 1, 0, pool);
+        }
+        rng_state = seed + 1;
+    }
+    report("memory_gather", before, start);
+}
+
+// ---- few-row, sparse and LIF kernels ------------------------------------------------------------------
+
+/// One call of swk_row_linear or (sparse) swk_sparse_linear, checked against float64.
+static void linear_case(int sparse, int binary, int wtype, int rows, int k, int n, int with_bias, int accumulate) {
+    const long ldx = k + 1, ldw = n + 3, ldy = n + 2;
+    float *x = alloc((size_t)(rows * ldx + 1) * sizeof(float));
+    for (long i = 0; i < rows * ldx + 1; i++) {
+        float v = uniform(-1, 1);
+        if (sparse) v = below(10) < 7 ? (below(2) ? 0.0f : -0.0f) : binary ? 1.0f : v;
+        x[i] = v;
+    }
+    double *wv = alloc((size_t)(k * ldw + 1) * sizeof(double));
+    void *w;
+    if (wtype == SWK_F16) {
+        uint16_t *h = alloc((size_t)(k * ldw + 1) * 2);
+        for (long i = 0; i < k * ldw; i++) h[i] = random_half(), wv[i] = half_value(h[i]);
+        w = h;
+    } else {
+        float *f = alloc((size_t)(k * ldw + 1) * 4);
+        for (long i = 0; i < k * ldw; i++) f[i] = uniform(-1, 1), wv[i] = f[i];
+        w = f;
+    }
+    float *bias = with_bias ? floats((size_t)n, -1, 1) : NULL;
+    float *y0 = floats((size_t)(rows * ldy), -1, 1), *y = alloc((size_t)(rows * ldy) * sizeof(float));
+    memcpy(y, y0, (size_t)(rows * ldy) * sizeof(float));
+    long nonzero = 0;
+    if (sparse) {
+        long got = swk_sparse_linear(x, rows, ldx, k, binary, w, wtype, ldw, n, bias, y, ldy, accumulate);
+        for (int r = 0; r < rows; r++)
+            for (int i = 0; i < k; i++) nonzero += x[r * ldx + i] != 0.0f;
+        checks++;
+        if (got != nonzero)
+            fail("swk_sparse_linear at %s counted %ld non-zero inputs, want %ld", isa_name(level), got, nonzero);
+    } else {
+        swk_row_linear(x, rows, ldx, k, w, wtype, ldw, n, bias, y, ldy, accumulate);
+    }
+    for (int r = 0; r < rows; r++) {
+        for (int j = 0; j < n; j++) {
+            double ref = (bias ? bias[j] : 0) + (accumulate ? y0[r * ldy + j] : 0);
+            double mag = fabs(ref);
+            for (int i = 0; i < k; i++) {
+                const double term = x[r * ldx + i] * wv[(long)i * ldw + j];
+                ref += term, mag += fabs(term);
+            }
+            close_to(y[r * ldy + j], ref, gam(k + 2) * mag + tiny(k), sparse ? "sparse_linear" : "row_linear",
+                     r * ldy + j);
+        }
+        for (long j = n; j < ldy; j++)
+            if (memcmp(&y[r * ldy + j], &y0[r * ldy + j], 4)) fail("linear kernel wrote past a row");
+    }
+    free(x), free(wv), free(w), free(bias), free(y0), free(y);
+}
+
+static void test_row_linear(void) {
+    static const int row_counts[] = {1, 2, 3, 4, 5, 8, 9}, ks[] = {0, 1, 7, 33},
+                     ns[] = {1, 3, 4, 5, 15, 17, 40, 65, 530};
+    long before = checks;
+    clock_t start = clock();
+    for (int lv = 0; lv < nlevels; lv++) {
+        set_level(levels[lv]);
+        for (int ri = 0; ri < 7; ri++)
+            for (int ki = 0; ki < 4; ki++)
+                for (int ni = 0; ni < 9; ni++) {
+                    const int variant = ri + ki + ni;
+                    linear_case(0, 0, variant % 2 ? SWK_F16 : SWK_F32, row_counts[ri], ks[ki], ns[ni], variant % 3 != 0,
+                                (variant / 2) % 2);
+                }
+    }
+    report("row_linear", before, start);
+
+    before = checks;
+    start = clock();
+    static const int sparse_ks[] = {1, 50, 1500};
+    for (int lv = 0; lv < nlevels; lv++) {
+        set_level(levels[lv]);
+        for (int ri = 0; ri < 4; ri++)
+            for (int ki = 0; ki < 3; ki++)
+                for (int ni = 0; ni < 9; ni++) {
+                    const int variant = ri + ki + ni;
+                    linear_case(1, variant % 2, (variant / 2) % 2 ? SWK_F16 : SWK_F32, row_counts[ri], sparse_ks[ki],
+                                ns[ni], variant % 3 != 0, ni % 2);
+                }
+        // No outputs: only the count.
+        float x[3] = {1, 0, NAN};
+        checks++;
+        if (swk_sparse_linear(x, 1, 3, 3, 0, NULL, SWK_F32, 1, 0, NULL, NULL, 1, 0) != 2)
+            fail("sparse count with n = 0");
+    }
+    report("sparse_linear", before, start);
+
+    before = checks;
+    start = clock();
+    const float specials[] = {0.0f, -0.0f, NAN, INFINITY, 1e-45f, -1.0f};
+    for (int lv = 0; lv < nlevels; lv++) {
+        set_level(levels[lv]);
+        static const int cols_list[] = {0, 1, 3, 4, 5, 16, 17, 100};
+        for (int ci = 0; ci < 8; ci++)
+            for (int rows = 1; rows <= 3; rows += 2) {
+                const int cols = cols_list[ci];
+                const long ldx = cols + 3;
+                float *x = alloc((size_t)(rows * ldx) * sizeof(float));
+                long want = 0;
+                for (long i = 0; i < rows * ldx; i++) {
+                    x[i] = below(3) ? specials[below(6)] : 0.0f;
+                    if (i % ldx >= cols)
+                        x[i] = 1.0f; // between rows: must not be counted
+                    else
+                        want += x[i] != 0.0f;
+                }
+                checks++;
+                long got = swk_count_nonzero(x, rows, cols, ldx);
+                if (got != want) fail("count_nonzero at %s: %ld, want %ld", isa_name(level), got, want);
+                free(x);
+            }
+    }
+    report("count_nonzero", before, start);
+}
+
+static void test_lif(void) {
+    static const int cols_list[] = {1, 3, 4, 5, 8, 17, 33}, row_counts[] = {1, 2, 7};
+    static const float taus[] = {2.0f, 3.0f, 0.75f};
+    long before = checks;
+    clock_t start = clock();
+    for (int ci = 0; ci < 7; ci++)
+        for (int ri = 0; ri < 3; ri++)
+            for (int ti = 0; ti < 3; ti++) {
+                const int cols = cols_list[ci], rows = row_counts[ri], variant = ci + ri + ti;
+                const long ldx = cols + 1, ldy = variant % 4 == 0 ? ldx : cols + 2;
+                const int in_place = variant % 4 == 0;
+                const float tau = taus[ti], threshold = variant % 2 ? 0.5f : 1.0f;
+                float *x = floats((size_t)(rows * ldx), -1, 2);
+                if (variant % 5 == 0) x[0] = NAN;
+                float *scale = variant % 3 ? floats((size_t)cols, 0.5f, 2) : NULL;
+                float *shift = variant % 3 == 1 ? floats((size_t)cols, -0.5f, 0.5f) : NULL;
+                float *m0 = floats((size_t)cols, -0.5f, 1);
+                // The header's definition, operation by operation in float32.
+                float *want_y = alloc((size_t)(rows * cols) * sizeof(float)),
+                      *want_m = alloc((size_t)cols * sizeof(float));
+                long want_spikes = 0;
+                for (int c = 0; c < cols; c++) {
+                    float v = m0[c];
+                    for (int r = 0; r < rows; r++) {
+                        float in = x[r * ldx + c] * (scale ? scale[c] : 1.0f);
+                        in = in + (shift ? shift[c] : 0.0f);
+                        float d = in - v;
+                        float h = d / tau;
+                        h = v + h;
+                        int fire = h >= threshold;
+                        want_y[r * cols + c] = fire ? 1.0f : 0.0f;
+                        v = fire ? 0.0f : h;
+                        want_spikes += fire;
+                    }
+                    want_m[c] = v;
+                }
+                float *y = alloc((size_t)(rows * (ldy > ldx ? ldy : ldx)) * sizeof(float));
+                float *m = alloc((size_t)cols * sizeof(float));
+                for (int lv = 0; lv < nlevels; lv++) {
+                    set_level(levels[lv]);
+                    memcpy(m, m0, (size_t)cols * sizeof(float));
+                    float *dst = y;
+                    const float *src = x;
+                    if (in_place) {
+                        memcpy(y, x, (size_t)(rows * ldx) * sizeof(float));
+                        src = y;
+                    }
+                    long spikes = swk_lif(src, rows, cols, ldx, scale, shift, m, threshold, tau, dst, ldy);
+                    checks++;
+                    if (spikes != want_spikes)
+                        fail("lif at %s: %ld spikes, want %ld", isa_name(level), spikes, want_spikes);
+                    for (int r = 0; r < rows; r++)
+                        for (int c = 0; c < cols; c++)
+                            same_bits(dst[r * ldy + c], want_y[r * cols + c], "lif spikes", r * cols + c);
+                    for (int c = 0; c < cols; c++) same_bits(m[c], want_m[c], "lif membrane", c);
+                }
+                free(x), free(scale), free(shift), free(m0), free(want_y), free(want_m), free(y), free(m);
+            }
+    report("lif", before, start);
+}
+
+// ---- the level vocabulary -------------------------------------------------------------------------
+
+static void test_levels(int detected) {
+    long before = checks;
+    clock_t start = clock();
+    const int arm = detected == SWK_ISA_NEON || detected == SWK_ISA_NEON_DOTPROD;
+    const int all[] = {SWK_ISA_PORTABLE, SWK_ISA_AVX2, SWK_ISA_AVX512, SWK_ISA_NEON, SWK_ISA_NEON_DOTPROD};
+    for (int i = 0; i < 5; i++) {
+        const int cap = all[i], same_family = cap == SWK_ISA_PORTABLE || arm == (cap >= SWK_ISA_NEON);
+        // A cap of this CPU's family lowers the level to it (never above what the CPU runs); one of the
+        // other family caps nothing.
+        int want = !same_family ? detected : cap < detected ? cap : detected;
+        if (detected == SWK_ISA_PORTABLE) want = SWK_ISA_PORTABLE;
+        checks++;
+        int got = swk_isa_set_cap(cap);
+        if (got != want || swk_isa() != want)
+            fail("cap %s on a %s CPU gives %s, want %s", isa_name(cap), isa_name(detected), isa_name(got),
+                 isa_name(want));
+    }
+    swk_isa_set_cap(detected);
+    checks++;
+    if (swk_isa() != detected) fail("a cap at the detected level must undo the cap");
+    report("isa caps", before, start);
+}
+
+int main(int argc, char **argv) {
+    const char *expect = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--expect") && i + 1 < argc) {
+            expect = argv[++i];
+        } else {
+            fprintf(stderr, "usage: %s [--expect portable|avx2|avx512|neon|neon-dotprod]\n", argv[0]);
+            return 2;
+        }
+    }
+    const int detected = swk_isa_detected();
+    printf("kernels_test: this CPU runs %s (features 0x%x)\n", isa_name(detected), swk_cpu_features());
+    if (expect && strcmp(expect, isa_name(detected)) != 0) {
+        fprintf(stderr, "FAIL expected the %s level to be detected, found %s\n", expect, isa_name(detected));
+        return 1;
+    }
+    levels[nlevels++] = SWK_ISA_PORTABLE;
+    if (detected == SWK_ISA_AVX2 || detected == SWK_ISA_AVX512) levels[nlevels++] = SWK_ISA_AVX2;
+    if (detected == SWK_ISA_AVX512) levels[nlevels++] = SWK_ISA_AVX512;
+    if (detected == SWK_ISA_NEON || detected == SWK_ISA_NEON_DOTPROD) levels[nlevels++] = SWK_ISA_NEON;
+    if (detected == SWK_ISA_NEON_DOTPROD) levels[nlevels++] = SWK_ISA_NEON_DOTPROD;
+
+    clock_t start = clock();
+    swk_pool *pool = swk_pool_create(3); // parts run at the caller's level (the kernels pass it on)
+    test_levels(detected);
+    test_compact(pool);
+    test_gemm_q8(pool);
+    test_panel();
+    test_attention();
+    test_layer_norm();
+    test_memory_hash();
+    test_memory_gather(pool);
+    test_row_linear();
+    test_lif();
+    swk_pool_free(pool);
+    swk_isa_set_cap(detected);
+    printf("kernels_test: %ld checks, %ld failed, %.1f s CPU\n", checks, failures,
+           (double)(clock() - start) / CLOCKS_PER_SEC);
+    return failures ? 1 : 0;
+}
