@@ -55,7 +55,13 @@ VNNI_TARGET __attribute__((always_inline)) static inline __m512i load_w(const in
     return _mm512_cvtepi8_epi16(b);
 }
 
-VNNI_TARGET static inline int32_t hsum_epi32(__m512i v) { return _mm512_reduce_add_epi32(v); }
+/// The sum of the 16 int32 lanes, in int64: each lane stays within int32 for k ≤ MAX_K (512 products
+/// of at most 32767 · 128), but their total may not.
+VNNI_TARGET static inline int64_t hsum_lanes(__m512i v) {
+    const __m512i lo = _mm512_cvtepi32_epi64(_mm512_castsi512_si256(v));
+    const __m512i hi = _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(v, 1));
+    return _mm512_reduce_add_epi64(_mm512_add_epi64(lo, hi));
+}
 
 /// acc += pairwise int16 products of a and b (VPDPWSSD). Written as assembly because the compiler's
 /// generic tuning splits the intrinsic into VPMADDWD + VPADDD, which halves the throughput.
@@ -77,10 +83,10 @@ VNNI_TARGET __attribute__((always_inline)) static inline __m512i dpwssd(__m512i 
     if (m0 + (r) < j->m) {                                                                                             \
         float *yr = j->y + (m0 + (r)) * j->ldy + n0;                                                                   \
         const float s = j->sx[m0 + (r)];                                                                               \
-        yr[0] = (float)hsum_epi32(a##r##0) * s * sw[0] + b[0];                                                         \
-        yr[1] = (float)hsum_epi32(a##r##1) * s * sw[1] + b[1];                                                         \
-        yr[2] = (float)hsum_epi32(a##r##2) * s * sw[2] + b[2];                                                         \
-        yr[3] = (float)hsum_epi32(a##r##3) * s * sw[3] + b[3];                                                         \
+        yr[0] = (float)hsum_lanes(a##r##0) * s * sw[0] + b[0];                                                         \
+        yr[1] = (float)hsum_lanes(a##r##1) * s * sw[1] + b[1];                                                         \
+        yr[2] = (float)hsum_lanes(a##r##2) * s * sw[2] + b[2];                                                         \
+        yr[3] = (float)hsum_lanes(a##r##3) * s * sw[3] + b[3];                                                         \
     }
 
 /// Output columns [n0, n0 + 4) for every row of X, one MR-row tile at a time.
@@ -134,7 +140,7 @@ VNNI_TARGET static void gemm_column(const gemm_job_t *j, ptrdiff_t n) {
                 acc[r] = dpwssd(acc[r], _mm512_loadu_si512((const void *)(x + r * ld + k)), wv);
         }
         for (int r = 0; r < MR && m0 + r < j->m; r++)
-            j->y[(m0 + r) * j->ldy + n] = (float)hsum_epi32(acc[r]) * j->sx[m0 + r] * sw + b;
+            j->y[(m0 + r) * j->ldy + n] = (float)hsum_lanes(acc[r]) * j->sx[m0 + r] * sw + b;
     }
 }
 

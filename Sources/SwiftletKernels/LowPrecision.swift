@@ -172,7 +172,7 @@ extension Kernels {
                 x + r0 * w.cols, w.cols, m, w.values, w.scales, w.rows, w.cols, bias,
                 y + r0 * w.rows, w.rows, panel, bytes, pool?.raw)
             if status != 0 {
-                // Refused up front (too many columns for exact int32 sums), so the first chunk tells.
+                // Refused up front (too many columns for its int32 lanes), so the first chunk tells.
                 if r0 == 0 { return false }
                 for r in r0..<rows { gemv(w, x: x + r * w.cols, bias: bias, into: y + r * w.rows, pool: pool) }
                 return true

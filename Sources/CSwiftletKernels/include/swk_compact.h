@@ -38,7 +38,7 @@ size_t swk_gemm_q8_scratch(ptrdiff_t m, ptrdiff_t k);
 /// `y[r, c] = dot(x[r, :], W[c, :]) * scales[c] + bias[c]` for r in [0, m), c in [0, n), with W a
 /// SWK_Q8ROW matrix [n, k] read in place, `x` row stride `ldx`, `y` row stride `ldy`, `bias`
 /// optional. Each row of x is first rounded to int16 with its own scale (max|x| / 32767: an error of
-/// at most 2^-16 of the row's largest magnitude per element); the products are exact int32 sums.
+/// at most 2^-16 of the row's largest magnitude per element); the products are exact integer sums (int32 lanes, totals in int64).
 /// Output columns are split among the threads of `pool`. Returns 0; -2 when `swk_gemm_q8_supported()`
 /// is 0 or k > 8192, so that the caller takes another path; -1 for bad sizes or a scratch smaller
 /// than `swk_gemm_q8_scratch(m, k)`.
