@@ -12,6 +12,25 @@ enum CheckpointNumerics {
         return product
     }
 
+    /// Bytes of a C-order array of `shape` with `elementSize`-byte elements; nil on overflow or a
+    /// negative dimension.
+    static func byteCount(_ shape: [Int], elementSize: Int) -> Int? {
+        product(shape).flatMap { multiply($0, elementSize) }
+    }
+
+    /// Checks that `actual` bytes hold exactly the elements of `shape` (of `dtype`); `context` — the
+    /// tensor or file — starts the error message.
+    static func checkByteCount(_ shape: [Int], of dtype: some Any, elementSize: Int, actual: Int, context: String)
+        throws
+    {
+        guard let size = byteCount(shape, elementSize: elementSize) else {
+            throw CheckpointError("\(context): invalid shape \(shape)")
+        }
+        guard size == actual else {
+            throw CheckpointError("\(context): shape \(shape) of \(dtype) needs \(size) bytes, got \(actual)")
+        }
+    }
+
     /// `a * b`; nil on overflow.
     static func multiply(_ a: Int, _ b: Int) -> Int? {
         let (result, overflow) = a.multipliedReportingOverflow(by: b)
