@@ -138,13 +138,17 @@ public func swl_detokenizer_flush(
 }
 
 /// swl_detokenizer_push and _flush: the text `next` gives, held by the handle until its next call.
+/// `function`, the C function, names itself in the errors.
 private func detokenize(
     _ detokenizer: OpaquePointer?, _ out_text: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
-    _ out_len: UnsafeMutablePointer<UInt64>?, _ next: (CDetokenizer) throws(SwiftletError) -> String
+    _ out_len: UnsafeMutablePointer<UInt64>?, function: String = #function,
+    _ next: (CDetokenizer) throws(SwiftletError) -> String
 ) -> swl_status {
     guarded { () throws(SwiftletError) in
-        guard let d = object(detokenizer, as: CDetokenizer.self) else { throw nullArgument("detokenizer") }
-        guard let out_text else { throw nullArgument("out_text") }
+        guard let d = object(detokenizer, as: CDetokenizer.self) else {
+            throw nullArgument("detokenizer", function)
+        }
+        guard let out_text else { throw nullArgument("out_text", function) }
         try d.lock.run("detokenizer") { () throws(SwiftletError) in
             d.hold(try next(d), out_text, out_len)
         }
