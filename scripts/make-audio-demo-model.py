@@ -7,44 +7,22 @@ widened to 128 input channels (seeded random values of matching scale) and the s
 The demo shows streaming — rows arriving as audio is pushed — not keyword accuracy.
 Needs numpy only. Run from the repository root."""
 import json
-import struct
 
 import numpy as np
+
+import safetensors_np
 
 SRC = "Tests/Fixtures/lmu-test/checkpoint.safetensors"
 DST = "Tests/Fixtures/audio-demo"
 
-raw = open(SRC, "rb").read()
-n = struct.unpack("<Q", raw[:8])[0]
-header = json.loads(raw[8:8 + n])
-data = raw[8 + n:]
-dtypes = {"F32": np.float32, "I64": np.int64, "C64": np.complex64}
-
-tensors = {}
-for name, info in header.items():
-    if name == "__metadata__" or name.startswith("block.1."):
-        continue
-    a, b = info["data_offsets"]
-    tensors[name] = np.frombuffer(data[a:b], dtype=dtypes[info["dtype"]]).reshape(info["shape"])
+tensors = {name: a for name, a in safetensors_np.read(SRC).items() if not name.startswith("block.1.")}
 
 rng = np.random.default_rng(128)
 w0 = tensors["patch_embed.conv_layers.0.0.weight"]
 std = float(w0.std()) * np.sqrt(w0.shape[1] / 128.0)
 tensors["patch_embed.conv_layers.0.0.weight"] = rng.normal(0, std, (w0.shape[0], 128, w0.shape[2])).astype(np.float32)
 
-names = sorted(tensors)
-meta, offset, blobs = {}, 0, []
-back = {np.dtype(np.float32): "F32", np.dtype(np.int64): "I64", np.dtype(np.complex64): "C64"}
-for name in names:
-    blob = np.ascontiguousarray(tensors[name]).tobytes()
-    meta[name] = {"dtype": back[tensors[name].dtype], "shape": list(tensors[name].shape),
-                  "data_offsets": [offset, offset + len(blob)]}
-    offset += len(blob)
-    blobs.append(blob)
-head = json.dumps(meta, separators=(",", ":")).encode()
-head += b" " * (-len(head) % 8)
-with open(f"{DST}/checkpoint.safetensors", "wb") as f:
-    f.write(struct.pack("<Q", len(head)) + head + b"".join(blobs))
+size = safetensors_np.write(f"{DST}/checkpoint.safetensors", tensors)
 
 config = {"constructor": {"model": "lmu_rnn_conv1d", "in_channels": 128, "embed_dims": 32, "depths": 1,
                           "mlp_ratios": 2, "num_classes": 5},
@@ -54,4 +32,4 @@ with open(f"{DST}/config.json", "w") as f:
     f.write("\n")
 with open(f"{DST}/labels.txt", "w") as f:
     f.write("class A\nclass B\nclass C\nclass D\nclass E\n")
-print(f"wrote {DST}: {len(names)} tensors, {offset} bytes of data")
+print(f"wrote {DST}: {len(tensors)} tensors, {size} bytes of data")

@@ -27,7 +27,6 @@ Without torch or --official, the PyTorch columns are left out. Every timing is a
 """
 import argparse
 import contextlib
-import importlib.util
 import io
 import json
 import math
@@ -38,7 +37,6 @@ import statistics
 import subprocess
 import sys
 import time
-import types
 
 import numpy as np
 
@@ -188,35 +186,12 @@ def table_bytes(swiftlet, model):
 
 def load_official(path):
     """The official MemoryLayer, RMSNorm and rotary helpers, with the C++/CUDA extensions (compiled at
-    import, and never called by the torch path) replaced by placeholders."""
-    import torch
-    import torch.utils.cpp_extension as cpp
+    import, and never called by the torch path) replaced by placeholders: the loader the shipped
+    model's training uses (Models/text/memoryformer_model.py)."""
+    sys.path.insert(0, os.path.join(ROOT, "Models", "text"))
+    from memoryformer_model import load_official as load
 
-    def fake_load(name, *args, **kwargs):
-        mod = types.ModuleType(name)
-        sys.modules[name] = mod
-        return mod
-
-    cpp.load = fake_load
-    sys.path.insert(0, path)
-    with contextlib.redirect_stdout(io.StringIO()):
-        import memory_module.memory as memory
-    # megatron/model/{norms,positional_embeddings}.py without megatron/__init__ (DeepSpeed etc.):
-    pkg = types.ModuleType("mf_official_model")
-    pkg.__path__ = [os.path.join(path, "megatron", "model")]
-    sys.modules["mf_official_model"] = pkg
-    fused = types.ModuleType("mf_official_model.fused_layer_norm")
-    fused.MixedFusedLayerNorm = torch.nn.LayerNorm
-    sys.modules["mf_official_model.fused_layer_norm"] = fused
-    mods = {}
-    for name in ("norms", "positional_embeddings"):
-        spec = importlib.util.spec_from_file_location(f"mf_official_model.{name}",
-                                                      os.path.join(path, "megatron", "model", name + ".py"))
-        m = importlib.util.module_from_spec(spec)
-        sys.modules[spec.name] = m
-        spec.loader.exec_module(m)
-        mods[name] = m
-    return memory, mods["norms"], mods["positional_embeddings"]
+    return load(path)
 
 
 class TorchTiny:

@@ -52,6 +52,9 @@ import types
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "scripts"))
+import safetensors_np  # noqa: E402
+
 KEYWORDS = ["yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go"]
 LABELS = ["_silence_", "_unknown_"] + KEYWORDS
 UNKNOWN = ["bed", "bird", "cat", "dog", "happy", "house", "marvin", "sheila", "tree", "wow", "one", "two",
@@ -310,19 +313,10 @@ def long_input_forward(torch, cell_class, spiking_class=None):
         n = x.shape[1]
         if n == self.seq_len:
             return official(self, x)
-        key = (id(self), n)
-        if key not in cache:
-            with torch.no_grad():
-                a, b = self.A.double(), self.B.double()
-                h, cur = [], b
-                for _ in range(n):
-                    h.append(cur)
-                    cur = a @ cur
-                h = torch.cat(h, -1).float()
-                cache[key] = torch.fft.rfft(h, n=2 * n, dim=-1)
+        fft_h = impulse(self, n)
         u = self.f_u(self.W_u(x))
         fu = torch.fft.rfft(u.permute(0, 2, 1), n=2 * n, dim=-1)
-        m = torch.fft.irfft(fu * cache[key].unsqueeze(0), n=2 * n, dim=-1)[:, :, :n].permute(0, 2, 1)
+        m = torch.fft.irfft(fu * fft_h.unsqueeze(0), n=2 * n, dim=-1)[:, :, :n].permute(0, 2, 1)
         return self.f_h(self.W_h(torch.cat((m, x), dim=-1))), None
 
     def spiking_forward(self, x):  # SpikingLMUFFTCell.forward with the impulse response for len(x)
@@ -338,7 +332,7 @@ def long_input_forward(torch, cell_class, spiking_class=None):
         h = h.permute(1, 0, 2).contiguous()
         return h, h[:, -1, :].unsqueeze(-1)
 
-    def impulse(self, n):
+    def impulse(self, n):  # rfft of A^t B for t < n, per cell and length
         key = (id(self), n)
         if key not in cache:
             with torch.no_grad():
@@ -375,22 +369,6 @@ def frame_logits(model, feats):
 
 # ------------------------------------------------------------------------------------------------
 # Output
-
-
-def write_safetensors(path, tensors):
-    names = sorted(tensors)
-    kinds = {np.dtype(np.float32): "F32", np.dtype(np.int64): "I64", np.dtype(np.complex64): "C64"}
-    meta, blobs, offset = {}, [], 0
-    for name in names:
-        blob = np.ascontiguousarray(tensors[name]).tobytes()
-        meta[name] = {"dtype": kinds[tensors[name].dtype], "shape": list(tensors[name].shape),
-                      "data_offsets": [offset, offset + len(blob)]}
-        offset += len(blob)
-        blobs.append(blob)
-    head = json.dumps(meta, separators=(",", ":")).encode()
-    head += b" " * (-len(head) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(head)) + head + b"".join(blobs))
 
 
 def write_wav(path, x):
@@ -453,7 +431,7 @@ def save(args, model, config, accuracy):
     leaves its last checkpoint)."""
     os.makedirs(args.out, exist_ok=True)
     sd = {k: v.detach().numpy() for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
-    write_safetensors(f"{args.out}/checkpoint.safetensors", sd)
+    safetensors_np.write(f"{args.out}/checkpoint.safetensors", sd)
     with open(f"{args.out}/config.json", "w") as f:
         json.dump({"constructor": {**config, "audio_mean": MEAN, "audio_std": STD, "target_frames": 0},
                    "note": "trained on espeak-ng keywords by Models/kws/train-kws.py; per-frame head (see README)",
@@ -466,13 +444,7 @@ def save(args, model, config, accuracy):
 
 
 def read_safetensors(torch, path):
-    raw = open(path, "rb").read()
-    n = struct.unpack("<Q", raw[:8])[0]
-    meta = json.loads(raw[8:8 + n])
-    kinds = {"F32": np.float32, "I64": np.int64, "C64": np.complex64}
-    return {k: torch.from_numpy(np.frombuffer(raw[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]],
-                                              dtype=kinds[v["dtype"]]).reshape(v["shape"]).copy())
-            for k, v in meta.items() if k != "__metadata__"}
+    return {k: torch.from_numpy(v.copy()) for k, v in safetensors_np.read(path).items()}
 
 
 def measure(args, torch, model, banks, held):

@@ -11,10 +11,11 @@ layer's hash of the normed input (`_forward_memory_qkv`, `remove_projection`), r
 (`del_dense`), residual; MLP = memory layer → LayerNorm → memory layer with 2 extra bits
 (`double_mlp_table`, `extra_bit`), residual; final RMSNorm, untied LM head. That wiring needs
 Megatron's model-parallel machinery and DeepSpeed, so it is restated here (as the benchmark in
-`Benchmarks/memoryformer/bench.py` does); the shims are the same: importing `memory_module` compiles
-C++/CUDA extensions that the torch path never calls, so `torch.utils.cpp_extension.load` is replaced
-by a stub, and `torch.nn.LayerNorm` stands in for the fused LayerNorm that `norms.py` imports. Rotary
-cos/sin are float32 (the official code caches them in its training dtype, fp16).
+`Benchmarks/memoryformer/bench.py` does; it loads the official modules with `load_official` below).
+The shims: importing `memory_module` compiles C++/CUDA extensions that the torch path never calls,
+so `torch.utils.cpp_extension.load` is replaced by a stub, and `torch.nn.LayerNorm` stands in for the
+fused LayerNorm that `norms.py` imports. Rotary cos/sin are float32 (the official code caches them
+in its training dtype, fp16).
 
 State-dict names are the fixture's (`Tests/Fixtures/README.md`), which `swiftlet convert` reads:
 `word_embeddings.weight`, `layers.N.{input_layernorm.scale, attention.{query,key,value}_proj.{tables,bias},

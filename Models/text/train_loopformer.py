@@ -17,7 +17,6 @@ triple the file); it is otherwise the dict `train.py` saves (`model`, `model_arg
 """
 import argparse
 import json
-import math
 import os
 import random
 import sys
@@ -26,6 +25,8 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from train_common import add_schedule_args, cosine_lr, open_log
 
 
 def main():
@@ -39,16 +40,8 @@ def main():
     ap.add_argument("--intermediate-dim", type=int, default=1024)
     ap.add_argument("--block-size", type=int, default=256)
     ap.add_argument("--max-model-loops", type=int, default=8)
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--max-iters", type=int, default=1200)
-    ap.add_argument("--warmup-iters", type=int, default=60)
-    ap.add_argument("--learning-rate", type=float, default=2e-3)
-    ap.add_argument("--min-lr", type=float, default=2e-4)
-    ap.add_argument("--weight-decay", type=float, default=0.1)
-    ap.add_argument("--eval-interval", type=int, default=200)
-    ap.add_argument("--eval-iters", type=int, default=8)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--seed", type=int, default=1337)
+    add_schedule_args(ap, batch_size=16, max_iters=1200, warmup_iters=60, learning_rate=2e-3, min_lr=2e-4,
+                      eval_interval=200, eval_iters=8, seed=1337)
     args = ap.parse_args()
 
     sys.path.insert(0, args.official)
@@ -84,12 +77,6 @@ def main():
     L = args.max_model_loops
     long_trajectory = [1 / L] * L
 
-    def get_lr(it):  # train.py's cosine schedule with warm-up, decaying over the whole run
-        if it < args.warmup_iters:
-            return args.learning_rate * (it + 1) / (args.warmup_iters + 1)
-        ratio = (it - args.warmup_iters) / max(1, args.max_iters - args.warmup_iters)
-        return args.min_lr + 0.5 * (1.0 + math.cos(math.pi * min(1.0, ratio))) * (args.learning_rate - args.min_lr)
-
     @torch.no_grad()
     def estimate_loss():
         model.eval()
@@ -101,13 +88,7 @@ def main():
         model.train()
         return out
 
-    log = open(os.path.join(args.out, "train.log"), "a")
-
-    def say(msg):
-        print(msg, flush=True)
-        log.write(msg + "\n")
-        log.flush()
-
+    say = open_log(args.out)
     say(f"args {json.dumps(vars(args))}")
     say(f"parameters {n_params} (tied embedding counted once)")
     t_start = time.time()
@@ -115,7 +96,7 @@ def main():
     X, Y = next(train_iter)
     t0 = time.time()
     for it in range(args.max_iters + 1):
-        lr = get_lr(it)
+        lr = cosine_lr(it, args)
         for group in optimizer.param_groups:
             group["lr"] = lr
         if it % args.eval_interval == 0 or it == args.max_iters:

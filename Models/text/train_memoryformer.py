@@ -13,7 +13,6 @@ Batches are random windows of seq_length + 1 tokens from train.bin (a seeded gen
 """
 import argparse
 import json
-import math
 import os
 import sys
 import time
@@ -23,6 +22,7 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from memoryformer_model import MemoryFormerLM, converter_config  # noqa: E402
+from train_common import add_schedule_args, cosine_lr, open_log  # noqa: E402
 
 
 def main():
@@ -35,16 +35,8 @@ def main():
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--code-length", type=int, default=4)
     ap.add_argument("--seq-length", type=int, default=256)
-    ap.add_argument("--batch-size", type=int, default=16)
-    ap.add_argument("--max-iters", type=int, default=1000)
-    ap.add_argument("--warmup-iters", type=int, default=30)
-    ap.add_argument("--learning-rate", type=float, default=3e-3)
-    ap.add_argument("--min-lr", type=float, default=3e-4)
-    ap.add_argument("--weight-decay", type=float, default=0.1)
-    ap.add_argument("--eval-interval", type=int, default=100)
-    ap.add_argument("--eval-iters", type=int, default=4)
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--seed", type=int, default=1234)
+    add_schedule_args(ap, batch_size=16, max_iters=1000, warmup_iters=30, learning_rate=3e-3, min_lr=3e-4,
+                      eval_interval=100, eval_iters=4, seed=1234)
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -74,12 +66,6 @@ def main():
                                    {"params": no_decay, "weight_decay": 0.0}],
                                   lr=args.learning_rate, betas=(0.9, 0.95), eps=1e-8)
 
-    def get_lr(it):
-        if it < args.warmup_iters:
-            return args.learning_rate * (it + 1) / (args.warmup_iters + 1)
-        ratio = min(1.0, (it - args.warmup_iters) / max(1, args.max_iters - args.warmup_iters))
-        return args.min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (args.learning_rate - args.min_lr)
-
     val_batches = [batch(val, val_rng) for _ in range(args.eval_iters)]
 
     @torch.no_grad()
@@ -89,20 +75,14 @@ def main():
         model.train()
         return out
 
-    log = open(os.path.join(args.out, "train.log"), "a")
-
-    def say(msg):
-        print(msg, flush=True)
-        log.write(msg + "\n")
-        log.flush()
-
+    say = open_log(args.out)
     with open(os.path.join(args.out, "config.json"), "w") as f:
         json.dump(converter_config(cfg), f, indent=1)
     say(f"args {json.dumps(vars(args))}")
     say(f"parameters {n_params}")
     t_start = t0 = time.time()
     for it in range(args.max_iters + 1):
-        lr = get_lr(it)
+        lr = cosine_lr(it, args)
         for g in optimizer.param_groups:
             g["lr"] = lr
         if it % args.eval_interval == 0 or it == args.max_iters:

@@ -75,47 +75,31 @@ public func swl_detector_options_init(_ options: UnsafeMutablePointer<swl_detect
 @c @implementation
 public func swl_sampler_init(_ sampler: UnsafeMutablePointer<swl_sampler>?) { initStruct(sampler) }
 
+/// A struct as its `_init` function leaves it: what `readStruct` takes for the fields an older,
+/// shorter caller struct lacks.
+private func initialized<T>(_ value: T, by initFunction: (UnsafeMutablePointer<T>?) -> Void) -> T {
+    var v = value
+    initFunction(&v)
+    return v
+}
+
 extension swl_load_options {
-    static var defaults: swl_load_options {
-        var v = swl_load_options()
-        initStruct(&v)
-        return v
-    }
+    static var defaults: Self { initialized(Self(), by: swl_load_options_init) }
 }
 extension swl_budget {
-    static var defaults: swl_budget {
-        var v = swl_budget()
-        initStruct(&v)
-        return v
-    }
+    static var defaults: Self { initialized(Self(), by: swl_budget_init) }
 }
 extension swl_session_options {
-    static var defaults: swl_session_options {
-        var v = swl_session_options()
-        initStruct(&v)
-        return v
-    }
+    static var defaults: Self { initialized(Self(), by: swl_session_options_init) }
 }
 extension swl_stream_options {
-    static var defaults: swl_stream_options {
-        var v = swl_stream_options()
-        initStruct(&v) { $0.n_threads = 1 }
-        return v
-    }
+    static var defaults: Self { initialized(Self(), by: swl_stream_options_init) }
 }
 extension swl_detector_options {
-    static var defaults: swl_detector_options {
-        var v = swl_detector_options()
-        swl_detector_options_init(&v)
-        return v
-    }
+    static var defaults: Self { initialized(Self(), by: swl_detector_options_init) }
 }
 extension swl_sampler {
-    static var defaults: swl_sampler {
-        var v = swl_sampler()
-        initStruct(&v)
-        return v
-    }
+    static var defaults: Self { initialized(Self(), by: swl_sampler_init) }
 }
 
 /// The Swift budget of a C budget (NULL = no budget).

@@ -126,13 +126,7 @@ public func swl_detokenizer_push(
     _ detokenizer: OpaquePointer?, _ id: Int32, _ out_text: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
     _ out_len: UnsafeMutablePointer<UInt64>?
 ) -> swl_status {
-    guarded { () throws(SwiftletError) in
-        guard let d = object(detokenizer, as: CDetokenizer.self) else { throw nullArgument("detokenizer") }
-        guard let out_text else { throw nullArgument("out_text") }
-        try d.lock.run("detokenizer") { () throws(SwiftletError) in
-            d.hold(try d.decoder.append(id), out_text, out_len)
-        }
-    }
+    detokenize(detokenizer, out_text, out_len) { d throws(SwiftletError) in try d.decoder.append(id) }
 }
 
 @c @implementation
@@ -140,11 +134,23 @@ public func swl_detokenizer_flush(
     _ detokenizer: OpaquePointer?, _ out_text: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
     _ out_len: UnsafeMutablePointer<UInt64>?
 ) -> swl_status {
+    detokenize(detokenizer, out_text, out_len) { d in d.decoder.finish() }
+}
+
+/// swl_detokenizer_push and _flush: the text `next` gives, held by the handle until its next call.
+/// `function`, the C function, names itself in the errors.
+private func detokenize(
+    _ detokenizer: OpaquePointer?, _ out_text: UnsafeMutablePointer<UnsafePointer<CChar>?>?,
+    _ out_len: UnsafeMutablePointer<UInt64>?, function: String = #function,
+    _ next: (CDetokenizer) throws(SwiftletError) -> String
+) -> swl_status {
     guarded { () throws(SwiftletError) in
-        guard let d = object(detokenizer, as: CDetokenizer.self) else { throw nullArgument("detokenizer") }
-        guard let out_text else { throw nullArgument("out_text") }
+        guard let d = object(detokenizer, as: CDetokenizer.self) else {
+            throw nullArgument("detokenizer", function)
+        }
+        guard let out_text else { throw nullArgument("out_text", function) }
         try d.lock.run("detokenizer") { () throws(SwiftletError) in
-            d.hold(d.decoder.finish(), out_text, out_len)
+            d.hold(try next(d), out_text, out_len)
         }
     }
 }

@@ -111,6 +111,14 @@ public struct ConstructorConfig: @unchecked Sendable {
 
     public func has(_ key: String) -> Bool { values[key] != nil && !(values[key] is NSNull) }
 
+    /// Throws, naming every key outside `accepted`: "<source>: unknown <what> <keys><hint>".
+    func refuseUnknownKeys(accepted: Set<String>, _ what: String, hint: String = "") throws {
+        let unknown = values.keys.filter { !accepted.contains($0) }.sorted()
+        guard unknown.isEmpty else {
+            throw ConvertError("\(source): unknown \(what) \(unknown.joined(separator: ", "))\(hint)")
+        }
+    }
+
     /// A JSON number, not a boolean. (On Linux `x is Bool` is true for the numbers 0 and 1, so the
     /// NSNumber's own type code decides.)
     static func number(_ v: Any) -> NSNumber? {

@@ -121,24 +121,26 @@ public final class FbankExtractor {
     public static func features(_ samples: UnsafeBufferPointer<Float>, options: FbankOptions = .speechCommands)
         throws(KernelError) -> (frames: Int, values: [Float])
     {
-        let extractor = try FbankExtractor(options: options)
-        let frames = extractor.framesReady(afterPushing: samples.count)
-        var values = [Float](repeating: 0, count: frames * extractor.binCount)
-        let result: Result<Int, KernelError> = values.withUnsafeMutableBufferPointer { out in
-            Result { () throws(KernelError) in try extractor.push(samples, into: out) }
-        }
-        return (try result.get(), values)
+        try wholeClip(samples.count, options) { e, out throws(KernelError) in try e.push(samples, into: out) }
     }
 
     /// The features of whole clip of 16-bit PCM.
     public static func features(pcm samples: UnsafeBufferPointer<Int16>, options: FbankOptions = .speechCommands)
         throws(KernelError) -> (frames: Int, values: [Float])
     {
+        try wholeClip(samples.count, options) { e, out throws(KernelError) in try e.push(pcm: samples, into: out) }
+    }
+
+    /// A fresh extractor fed `count` samples by `push` (one push of them all into room for every frame).
+    private static func wholeClip(
+        _ count: Int, _ options: FbankOptions,
+        push: (FbankExtractor, UnsafeMutableBufferPointer<Float>) throws(KernelError) -> Int
+    ) throws(KernelError) -> (frames: Int, values: [Float]) {
         let extractor = try FbankExtractor(options: options)
-        let frames = extractor.framesReady(afterPushing: samples.count)
+        let frames = extractor.framesReady(afterPushing: count)
         var values = [Float](repeating: 0, count: frames * extractor.binCount)
         let result: Result<Int, KernelError> = values.withUnsafeMutableBufferPointer { out in
-            Result { () throws(KernelError) in try extractor.push(pcm: samples, into: out) }
+            Result { () throws(KernelError) in try push(extractor, out) }
         }
         return (try result.get(), values)
     }

@@ -100,6 +100,32 @@ static int32_t hold_in_callback(void *user_data) {
     return 0;
 }
 
+static void busy_sync_init(busy_sync *s) {
+    pthread_mutex_init(&s->lock, NULL);
+    pthread_cond_init(&s->cond, NULL);
+    s->inside = 0;
+    s->released = 0;
+}
+
+/* Runs `body(arg)` in thread `t` and returns once that thread sits in hold_in_callback. */
+static void busy_sync_start(busy_sync *s, pthread_t *t, void *(*body)(void *), void *arg) {
+    pthread_create(t, NULL, body, arg);
+    pthread_mutex_lock(&s->lock);
+    while (!s->inside) pthread_cond_wait(&s->cond, &s->lock);
+    pthread_mutex_unlock(&s->lock);
+}
+
+/* Lets the thread out of the callback, joins it and destroys the sync. */
+static void busy_sync_finish(busy_sync *s, pthread_t t) {
+    pthread_mutex_lock(&s->lock);
+    s->released = 1;
+    pthread_cond_broadcast(&s->cond);
+    pthread_mutex_unlock(&s->lock);
+    pthread_join(t, NULL);
+    pthread_mutex_destroy(&s->lock);
+    pthread_cond_destroy(&s->cond);
+}
+
 typedef struct {
     swl_session *session;
     swl_status status;
@@ -385,32 +411,20 @@ static void test_abort_and_busy(swl_model *m) {
     swl_session_free(s);
 
     /* BUSY: A sits in its abort callback (inside a run) while B calls the same session */
-    pthread_mutex_init(&sync.lock, NULL);
-    pthread_cond_init(&sync.cond, NULL);
-    sync.inside = 0;
-    sync.released = 0;
+    busy_sync_init(&sync);
     swl_session_options_init(&so);
     so.abort_callback = hold_in_callback;
     so.abort_user_data = &sync;
     CHECK_STATUS(swl_session_create(m, &so, &s), SWL_OK);
     a.session = s;
     b2.session = s;
-    pthread_create(&ta, NULL, run_in_thread, &a);
-    pthread_mutex_lock(&sync.lock);
-    while (!sync.inside) pthread_cond_wait(&sync.cond, &sync.lock);
-    pthread_mutex_unlock(&sync.lock);
+    busy_sync_start(&sync, &ta, run_in_thread, &a);
     run_in_thread(&b2); /* the callback is still holding the session: must be BUSY */
     CHECK(b2.status == SWL_ERR_BUSY, "concurrent call got %s", swl_status_name(b2.status));
     check_session_calls_busy(s);
-    pthread_mutex_lock(&sync.lock);
-    sync.released = 1;
-    pthread_cond_broadcast(&sync.cond);
-    pthread_mutex_unlock(&sync.lock);
-    pthread_join(ta, NULL);
+    busy_sync_finish(&sync, ta);
     CHECK(a.status == SWL_OK, "holder finished with %s", swl_status_name(a.status));
     swl_session_free(s);
-    pthread_mutex_destroy(&sync.lock);
-    pthread_cond_destroy(&sync.cond);
 }
 
 typedef struct {
@@ -543,19 +557,13 @@ static void test_stream_busy(swl_model *m) {
     float frame[4] = {0, 0, 0, 0};
     unsigned char state[16];
 
-    pthread_mutex_init(&sync.lock, NULL);
-    pthread_cond_init(&sync.cond, NULL);
-    sync.inside = 0;
-    sync.released = 0;
+    busy_sync_init(&sync);
     swl_stream_options_init(&so);
     so.abort_callback = hold_in_callback;
     so.abort_user_data = &sync;
     CHECK_STATUS(swl_stream_create(m, &so, &st), SWL_OK);
     a.stream = st;
-    pthread_create(&ta, NULL, push_in_thread, &a);
-    pthread_mutex_lock(&sync.lock);
-    while (!sync.inside) pthread_cond_wait(&sync.cond, &sync.lock);
-    pthread_mutex_unlock(&sync.lock);
+    busy_sync_start(&sync, &ta, push_in_thread, &a);
     swl_run_report_init(&r);
     CHECK_STATUS(swl_stream_push(st, frame, 1, &n), SWL_ERR_BUSY);
     CHECK_STATUS(swl_stream_flush(st, &n), SWL_ERR_BUSY);
@@ -567,18 +575,12 @@ static void test_stream_busy(swl_model *m) {
     CHECK_STATUS(swl_stream_state_size(st, &n), SWL_ERR_BUSY);
     CHECK_STATUS(swl_stream_save_state(st, state, sizeof state, &n), SWL_ERR_BUSY);
     CHECK_STATUS(swl_stream_load_state(st, state, sizeof state), SWL_ERR_BUSY);
-    pthread_mutex_lock(&sync.lock);
-    sync.released = 1;
-    pthread_cond_broadcast(&sync.cond);
-    pthread_mutex_unlock(&sync.lock);
-    pthread_join(ta, NULL);
+    busy_sync_finish(&sync, ta);
     CHECK(a.status == SWL_OK, "pushing thread finished with %s", swl_status_name(a.status));
     CHECK_STATUS(swl_stream_outputs(st, &rows, &n), SWL_OK);
     CHECK_STATUS(swl_stream_report(st, &r), SWL_OK);
     CHECK(r.threads_used == 1, "a one-thread stream used %d threads", (int)r.threads_used);
     swl_stream_free(st);
-    pthread_mutex_destroy(&sync.lock);
-    pthread_cond_destroy(&sync.cond);
 }
 
 static void test_generation(swl_model *m) {

@@ -255,6 +255,21 @@ struct PickleAssembler {
         tuple()
         reduce()
     }
+
+    /// The pickle (protocol 2) of `{name: tensor}`, the tensor as `tensor(key:numel:offset:size:stride:)`
+    /// writes it.
+    static func oneTensor(
+        _ name: String, key: String = "0", numel: Int, offset: Int = 0, size: [Int], stride: [Int]
+    ) -> [UInt8] {
+        var p = PickleAssembler()
+        p.proto(2)
+        p.emptyDict()
+        p.string(name)
+        p.tensor(key: key, numel: numel, offset: offset, size: size, stride: stride)
+        p.setItem()
+        p.stop()
+        return p.bytes
+    }
 }
 
 /// A torch.save-style archive: `<prefix>/data.pkl`, byteorder, storages, version.

@@ -46,15 +46,9 @@ import Testing
     }
 
     @Test func readsZip64Archives() throws {
-        var p = PickleAssembler()
-        p.proto(2)
-        p.emptyDict()
-        p.string("x")
-        p.tensor(key: "0", numel: 2, size: [2], stride: [1])
-        p.setItem()
-        p.stop()
+        let p = PickleAssembler.oneTensor("x", numel: 2, size: [2], stride: [1])
         let bytes = torchArchive(
-            pickle: p.bytes, storages: [("0", floatBytes([3, 4]))], zip64: true)
+            pickle: p, storages: [("0", floatBytes([3, 4]))], zip64: true)
         let ckpt = try CheckpointReader.read(data: Data(bytes))
         #expect(try ckpt["x"]?.floats() == [3, 4])
     }
@@ -93,15 +87,9 @@ import Testing
     }
 
     @Test func refusesADeflatedStorageByName() throws {
-        var p = PickleAssembler()
-        p.proto(2)
-        p.emptyDict()
-        p.string("x")
-        p.tensor(key: "0", numel: 2, size: [2], stride: [1])
-        p.setItem()
-        p.stop()
+        let p = PickleAssembler.oneTensor("x", numel: 2, size: [2], stride: [1])
         var zip = TestZipWriter()
-        zip.add("archive/data.pkl", p.bytes)
+        zip.add("archive/data.pkl", p)
         zip.add("archive/data/0", floatBytes([1, 2]), method: 8)
         let message = readError(zip.bytes())
         #expect(message.contains("archive/data/0") && message.contains("deflate"), "\(message)")
@@ -245,14 +233,8 @@ import Testing
 
     @Test func tensorWithoutStorageIsRefused() throws {
         // The persistent id names storage "7", which the archive lacks.
-        var p = PickleAssembler()
-        p.proto(2)
-        p.emptyDict()
-        p.string("w")
-        p.tensor(key: "7", numel: 2, size: [2], stride: [1])
-        p.setItem()
-        p.stop()
-        let message = readError(torchArchive(pickle: p.bytes, storages: []))
+        let p = PickleAssembler.oneTensor("w", key: "7", numel: 2, size: [2], stride: [1])
+        let message = readError(torchArchive(pickle: p, storages: []))
         #expect(message.contains("no storage") && message.contains("'w'"), "\(message)")
 
         // _rebuild_tensor_v2 handed None instead of a storage.
@@ -275,29 +257,17 @@ import Testing
     }
 
     @Test func viewsOutsideTheirStorageAreRefused() throws {
-        var p = PickleAssembler()
-        p.proto(2)
-        p.emptyDict()
-        p.string("w")
-        p.tensor(key: "0", numel: 4, offset: 2, size: [3], stride: [1])
-        p.setItem()
-        p.stop()
+        let p = PickleAssembler.oneTensor("w", numel: 4, offset: 2, size: [3], stride: [1])
         let message = readError(
             torchArchive(
-                pickle: p.bytes, storages: [("0", floatBytes([1, 2, 3, 4]))]))
+                pickle: p, storages: [("0", floatBytes([1, 2, 3, 4]))]))
         #expect(message.contains("reaches element 4"), "\(message)")
 
         // The pickle's element count disagrees with the storage entry's size.
-        var q = PickleAssembler()
-        q.proto(2)
-        q.emptyDict()
-        q.string("w")
-        q.tensor(key: "0", numel: 5, size: [4], stride: [1])
-        q.setItem()
-        q.stop()
+        let q = PickleAssembler.oneTensor("w", numel: 5, size: [4], stride: [1])
         let size = readError(
             torchArchive(
-                pickle: q.bytes, storages: [("0", floatBytes([1, 2, 3, 4]))]))
+                pickle: q, storages: [("0", floatBytes([1, 2, 3, 4]))]))
         #expect(size.contains("16 bytes"), "\(size)")
     }
 
@@ -336,14 +306,8 @@ import Testing
     /// Hostile shapes: a broadcast view asking for terabytes, and a million nested tuples (freeing
     /// a recursive value graph that deep would overflow the stack).
     @Test func hostileSizesAndNestingFailCleanly() throws {
-        var p = PickleAssembler()
-        p.proto(2)
-        p.emptyDict()
-        p.string("bomb")
-        p.tensor(key: "0", numel: 1, size: [1 << 40], stride: [0])
-        p.setItem()
-        p.stop()
-        let bomb = readError(torchArchive(pickle: p.bytes, storages: [("0", floatBytes([1]))]))
+        let p = PickleAssembler.oneTensor("bomb", numel: 1, size: [1 << 40], stride: [0])
+        let bomb = readError(torchArchive(pickle: p, storages: [("0", floatBytes([1]))]))
         #expect(bomb.contains("'bomb'") && bomb.contains("expand"), "\(bomb)")
 
         var deep = PickleAssembler()

@@ -100,23 +100,20 @@ import Testing
         let cols = 19
         let scale = Buffer(random: cols, &rng)
         let shift = Buffer(random: cols, &rng)
-        // channels-first: x[c, t] with c = cols channels and t = rows steps.
-        let cf = Buffer(random: cols * rows, &rng)
-        let cf0 = cf.doubles
-        Kernels.scaleShift(cf.p, layout: .channelsFirst, channels: cols, length: rows, scale: scale.c, shift: shift.c)
-        expectClose(
-            cf.array,
-            cf0.enumerated().map { i, v in
-                v * Double(scale[i / rows]) + Double(shift[i / rows])
-            }, "scaleShift channelsFirst")
-        let cl = Buffer(random: rows * cols, &rng)
-        let cl0 = cl.doubles
-        Kernels.scaleShift(cl.p, layout: .channelsLast, channels: cols, length: rows, scale: scale.c, shift: shift.c)
-        expectClose(
-            cl.array,
-            cl0.enumerated().map { i, v in
-                v * Double(scale[i % cols]) + Double(shift[i % cols])
-            }, "scaleShift channelsLast")
+        // channels-first: x[c, t] with c = cols channels and t = rows steps; channels-last: x[t, c].
+        let layouts: [(ChannelLayout, channel: (Int) -> Int)] = [
+            (.channelsFirst, { i in i / rows }), (.channelsLast, { i in i % cols }),
+        ]
+        for (layout, channel) in layouts {
+            let x = Buffer(random: rows * cols, &rng)
+            let x0 = x.doubles
+            Kernels.scaleShift(x.p, layout: layout, channels: cols, length: rows, scale: scale.c, shift: shift.c)
+            expectClose(
+                x.array,
+                x0.enumerated().map { i, v in
+                    v * Double(scale[channel(i)]) + Double(shift[channel(i)])
+                }, "scaleShift \(layout)")
+        }
         let noShift = Buffer(random: rows * cols, &rng)
         let noShift0 = noShift.doubles
         Kernels.scaleShift(noShift.p, layout: .channelsLast, channels: cols, length: rows, scale: scale.c, shift: nil)

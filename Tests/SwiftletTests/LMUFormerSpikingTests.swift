@@ -136,25 +136,16 @@ import Testing
     @Test func converterRefusesWhatTheOfficialCodeCannotBuild() throws {
         let (checkpoint, _) = try Self.synthetic()
         // Conv1d4EB ignores its arguments: anything but 128 → 256 cannot be the official model.
-        #expect(throws: ConvertError.self) {
-            try Converter.convertToBytes(
-                LMUFormerConverter.self, checkpoint: checkpoint,
-                config: Self.config(["in_channels": NSNumber(value: 64)]), options: ConvertOptions())
-        }
-        #expect(throws: ConvertError.self) {
-            try Converter.convertToBytes(
-                LMUFormerConverter.self, checkpoint: checkpoint,
-                config: Self.config(["model": "slmu_rnn_ms_conv1d"]), options: ConvertOptions())
-        }
-        #expect(throws: ConvertError.self) {
-            try Converter.convertToBytes(
-                LMUFormerConverter.self, checkpoint: checkpoint,
-                config: Self.config(["depths": NSNumber(value: 2)]), options: ConvertOptions())
-        }
-        #expect(throws: ConvertError.self) {
-            try Converter.convertToBytes(
-                LMUFormerConverter.self, checkpoint: checkpoint,
-                config: Self.config(["unknown_knob": NSNumber(value: 1)]), options: ConvertOptions())
+        let refused: [[String: Any]] = [
+            ["in_channels": NSNumber(value: 64)], ["model": "slmu_rnn_ms_conv1d"], ["depths": NSNumber(value: 2)],
+            ["unknown_knob": NSNumber(value: 1)],
+        ]
+        for overrides in refused {
+            #expect(throws: ConvertError.self, "\(overrides)") {
+                try Converter.convertToBytes(
+                    LMUFormerConverter.self, checkpoint: checkpoint, config: Self.config(overrides),
+                    options: ConvertOptions())
+            }
         }
         // The DataParallel prefix is accepted.
         let prefixed = try Checkpoint(

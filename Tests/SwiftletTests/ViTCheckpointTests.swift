@@ -85,35 +85,26 @@ enum DeiTCheckpointWriter {
             let offset = UInt32(out.count)
             let crc = crc32(data)
             let nameBytes = Array(name.utf8)
+            // What the local and central headers share: version needed, flags, method, time, date, CRC,
+            // both sizes, name length, extra length.
+            func common(_ into: inout [UInt8]) {
+                u16(20, &into)
+                for _ in 0..<4 { u16(0, &into) }
+                u32(crc, &into)
+                u32(UInt32(data.count), &into)
+                u32(UInt32(data.count), &into)
+                u16(nameBytes.count, &into)
+                u16(0, &into)
+            }
             u32(0x0403_4B50, &out)
-            u16(20, &out)
-            u16(0, &out)
-            u16(0, &out)
-            u16(0, &out)
-            u16(0, &out)
-            u32(crc, &out)
-            u32(UInt32(data.count), &out)
-            u32(UInt32(data.count), &out)
-            u16(nameBytes.count, &out)
-            u16(0, &out)
+            common(&out)
             out += nameBytes
             out += data
             u32(0x0201_4B50, &central)
-            u16(20, &central)
-            u16(20, &central)
-            u16(0, &central)
-            u16(0, &central)
-            u16(0, &central)
-            u16(0, &central)
-            u32(crc, &central)
-            u32(UInt32(data.count), &central)
-            u32(UInt32(data.count), &central)
-            u16(nameBytes.count, &central)
-            u16(0, &central)
-            u16(0, &central)
-            u16(0, &central)
-            u16(0, &central)
-            u32(0, &central)
+            u16(20, &central) // version made by
+            common(&central)
+            for _ in 0..<3 { u16(0, &central) } // comment length, disk, internal attributes
+            u32(0, &central) // external attributes
             u32(offset, &central)
             central += nameBytes
         }

@@ -1,15 +1,27 @@
+import SwiftletFormat
+
 /// Overflow-checked size arithmetic and element decoding shared by the readers.
 enum CheckpointNumerics {
     /// Product of non-negative dimensions; nil on overflow or a negative dimension.
-    static func product(_ values: [Int]) -> Int? {
-        var product = 1
-        for value in values {
-            guard value >= 0 else { return nil }
-            let (result, overflow) = product.multipliedReportingOverflow(by: value)
-            if overflow { return nil }
-            product = result
+    static func product(_ values: [Int]) -> Int? { elementCount(values) }
+
+    /// Bytes of a C-order array of `shape` with `elementSize`-byte elements; nil on overflow or a
+    /// negative dimension.
+    static func byteCount(_ shape: [Int], elementSize: Int) -> Int? {
+        product(shape).flatMap { multiply($0, elementSize) }
+    }
+
+    /// Checks that `actual` bytes hold exactly the elements of `shape` (of `dtype`); `context` — the
+    /// tensor or file — starts the error message.
+    static func checkByteCount(_ shape: [Int], of dtype: some Any, elementSize: Int, actual: Int, context: String)
+        throws
+    {
+        guard let size = byteCount(shape, elementSize: elementSize) else {
+            throw CheckpointError("\(context): invalid shape \(shape)")
         }
-        return product
+        guard size == actual else {
+            throw CheckpointError("\(context): shape \(shape) of \(dtype) needs \(size) bytes, got \(actual)")
+        }
     }
 
     /// `a * b`; nil on overflow.

@@ -9,15 +9,8 @@ public struct CheckpointTensor: Sendable {
 
     /// Checks that `bytes` holds exactly the elements `shape` calls for.
     public init(name: String, dtype: TensorDType, shape: [Int], bytes: [UInt8]) throws {
-        guard let count = CheckpointNumerics.product(shape),
-            let size = CheckpointNumerics.multiply(count, dtype.byteSize)
-        else {
-            throw CheckpointError("tensor '\(name)': invalid shape \(shape)")
-        }
-        guard size == bytes.count else {
-            throw CheckpointError(
-                "tensor '\(name)': shape \(shape) of \(dtype) needs \(size) bytes, got \(bytes.count)")
-        }
+        try CheckpointNumerics.checkByteCount(
+            shape, of: dtype, elementSize: dtype.byteSize, actual: bytes.count, context: "tensor '\(name)'")
         self.name = name
         self.dtype = dtype
         self.shape = shape

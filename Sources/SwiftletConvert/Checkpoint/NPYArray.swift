@@ -55,15 +55,8 @@ public struct NPYArray: Sendable {
 
     /// An array of any supported dtype; `bytes` must hold exactly `shape`'s elements.
     public init(dtype: DType, shape: [Int], bytes: [UInt8]) throws {
-        guard let count = CheckpointNumerics.product(shape),
-            let size = CheckpointNumerics.multiply(count, dtype.byteSize)
-        else {
-            throw CheckpointError("npy: invalid shape \(shape)")
-        }
-        guard size == bytes.count else {
-            throw CheckpointError(
-                "npy: shape \(shape) of \(dtype) needs \(size) bytes, got \(bytes.count)")
-        }
+        try CheckpointNumerics.checkByteCount(
+            shape, of: dtype, elementSize: dtype.byteSize, actual: bytes.count, context: "npy")
         self.dtype = dtype
         self.shape = shape
         self.bytes = bytes
@@ -147,9 +140,7 @@ public struct NPYArray: Sendable {
                     + "(save np.ascontiguousarray(a) instead)")
         }
         guard let shape = fields.shape else { throw CheckpointError("npy: header lacks 'shape'") }
-        guard let count = CheckpointNumerics.product(shape),
-            let size = CheckpointNumerics.multiply(count, dtype.byteSize)
-        else {
+        guard let size = CheckpointNumerics.byteCount(shape, elementSize: dtype.byteSize) else {
             throw CheckpointError("npy: shape \(shape) overflows")
         }
         let dataStart = headerStart + headerLength

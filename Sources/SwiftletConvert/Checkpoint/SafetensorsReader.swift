@@ -65,9 +65,7 @@ enum SafetensorsReader {
                         name: name, reason: "unsupported safetensors dtype \(info.dtypeName)"))
                 continue
             }
-            guard let count = CheckpointNumerics.product(info.shape),
-                let size = CheckpointNumerics.multiply(count, dtype.byteSize)
-            else {
+            guard let size = CheckpointNumerics.byteCount(info.shape, elementSize: dtype.byteSize) else {
                 throw CheckpointError("safetensors: tensor '\(name)' shape \(info.shape) overflows")
             }
             guard size == info.end - info.begin else {

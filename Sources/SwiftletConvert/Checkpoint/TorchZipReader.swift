@@ -49,9 +49,7 @@ enum TorchZipReader {
                 continue
             }
             // Views may overlap (stride 0, tied weights), so a tiny file could ask for terabytes.
-            if let count = CheckpointNumerics.product(tensor.size),
-                let size = CheckpointNumerics.multiply(count, dtype.byteSize)
-            {
+            if let size = CheckpointNumerics.byteCount(tensor.size, elementSize: dtype.byteSize) {
                 materialized = materialized.addingReportingOverflow(size).partialValue
                 guard materialized >= 0, materialized <= budget else {
                     throw CheckpointError(

@@ -40,12 +40,11 @@ public enum LMUFormerConverter: FamilyConverter {
         _ checkpoint: Checkpoint, config: ConstructorConfig, options: ConvertOptions,
         into output: inout ModelWriter
     ) throws {
-        let unknown = config.values.keys.filter { !acceptedKeys.contains($0) }.sorted()
-        guard unknown.isEmpty else {
-            throw ConvertError(
-                "\(config.source): unknown LMUFormer argument(s) \(unknown.joined(separator: ", ")); the official constructors take model, in_channels, embed_dims, depths, mlp_ratios, num_classes, test_mode and ignored layout arguments"
-            )
-        }
+        try config.refuseUnknownKeys(
+            accepted: acceptedKeys, "LMUFormer argument(s)",
+            hint:
+                "; the official constructors take model, in_channels, embed_dims, depths, mlp_ratios, num_classes, test_mode and ignored layout arguments"
+        )
         if config.has("model"), S.Variant(rawValue: try config.string("model")) == nil {
             throw ConvertError(
                 "\(config.source): model '\(try config.string("model"))' is not supported; use lmu_rnn_conv1d, slmu_rnn_conv1d or slmu_rnn_ms_conv1d (attn_ms_conv1d, the attention ablation, is not an LMU)"

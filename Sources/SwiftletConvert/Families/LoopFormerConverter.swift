@@ -55,12 +55,9 @@ public enum LoopFormerConverter: FamilyConverter {
         _ checkpoint: Checkpoint, config: ConstructorConfig, options: ConvertOptions,
         into output: inout ModelWriter
     ) throws {
-        let unknown = config.values.keys.filter { !configKeys.contains($0) }.sorted()
-        guard unknown.isEmpty else {
-            throw ConvertError(
-                "\(config.source): unknown loopformer config field(s) \(unknown.joined(separator: ", ")); expected GPTConfig fields (\(configKeys.sorted().joined(separator: ", ")))"
-            )
-        }
+        try config.refuseUnknownKeys(
+            accepted: configKeys, "loopformer config field(s)",
+            hint: "; expected GPTConfig fields (\(configKeys.sorted().joined(separator: ", ")))")
 
         // Official names, wrapper prefixes stripped.
         var tensors: [String: CheckpointTensor] = [:]

@@ -89,11 +89,7 @@ public enum ViTConverter: FamilyConverter {
         _ checkpoint: Checkpoint, config: ConstructorConfig, options: ConvertOptions,
         into output: inout ModelWriter
     ) throws {
-        let unknown = config.values.keys.filter { !known.contains($0) && !ignored.contains($0) }.sorted()
-        guard unknown.isEmpty else {
-            throw ConvertError(
-                "\(config.source): unknown VisionTransformer argument(s) \(unknown.joined(separator: ", "))")
-        }
+        try config.refuseUnknownKeys(accepted: known.union(ignored), "VisionTransformer argument(s)")
         func refuse(_ key: String, _ why: String) throws -> Never {
             throw ConvertError("\(config.source): \(key) is not supported by the vit runtime (\(why))")
         }

@@ -305,17 +305,7 @@ final class LMUFormerEngine {
 
         case .spiking:
             // The cell reads the residual stream itself: integer sums of spikes.
-            inputProjection(b, x, rows: rows)
-            lif(b.uLIF, u, rows: rows, ldx: 1, scale: nil, shift: nil, into: u, ldy: 1)
-            scan(n, rows: rows)
-            lif(b.mLIF, mem, rows: rows, ldx: m, scale: b.mScale, shift: b.mShift, into: ms, ldy: m)
-            linear(
-                ms, rows: rows, inFeatures: m, weight: b.hWeight, bias: b.hBias, outFeatures: c, into: hb,
-                accumulate: false, input: .binary)
-            linear(
-                x, rows: rows, inFeatures: c, weight: b.hWeight.offset(row: m), bias: nil, outFeatures: c, into: hb,
-                accumulate: true, input: .integer)
-            lif(b.hLIF, hb, rows: rows, ldx: c, scale: nil, shift: nil, into: hb, ldy: c)
+            spikingCell(n, x, input: .integer, rows: rows)
             linear(
                 hb, rows: rows, inFeatures: c, weight: b.projWeight, bias: b.projBias, outFeatures: c, into: y,
                 accumulate: false, input: .binary)
@@ -334,17 +324,7 @@ final class LMUFormerEngine {
         case .membraneShortcut:
             // BN → LIF → product everywhere; the residual stream stays real-valued.
             lif(b.prevLIF, x, rows: rows, ldx: c, scale: b.prevScale, shift: b.prevShift, into: sp, ldy: c)
-            inputProjection(b, sp, rows: rows)
-            lif(b.uLIF, u, rows: rows, ldx: 1, scale: nil, shift: nil, into: u, ldy: 1)
-            scan(n, rows: rows)
-            lif(b.mLIF, mem, rows: rows, ldx: m, scale: b.mScale, shift: b.mShift, into: ms, ldy: m)
-            linear(
-                ms, rows: rows, inFeatures: m, weight: b.hWeight, bias: b.hBias, outFeatures: c, into: hb,
-                accumulate: false, input: .binary)
-            linear(
-                sp, rows: rows, inFeatures: c, weight: b.hWeight.offset(row: m), bias: nil, outFeatures: c, into: hb,
-                accumulate: true, input: .binary)
-            lif(b.hLIF, hb, rows: rows, ldx: c, scale: nil, shift: nil, into: hb, ldy: c)
+            spikingCell(n, sp, input: .binary, rows: rows)
             linear(
                 hb, rows: rows, inFeatures: c, weight: b.projWeight, bias: b.projBias, outFeatures: c, into: x,
                 accumulate: true, input: .binary)
@@ -357,6 +337,25 @@ final class LMUFormerEngine {
                 z, rows: rows, inFeatures: hid, weight: b.fc2Weight, bias: b.fc2Bias, outFeatures: c, into: x,
                 accumulate: true, input: .binary)
         }
+    }
+
+    /// The spiking cell of block `n` on `src` (`input` says what its values are): u = LIF(src · w_u +
+    /// b_u), the memory scan, m_s = LIF(BN(m)), then h = LIF(W_h [m_s; src] + b_h) into `hb`.
+    private func spikingCell(_ n: Int, _ src: UnsafeMutablePointer<Float>, input: InputKind, rows: Int) {
+        let b = model.blocks[n]
+        let c = model.dim
+        let m = model.memory
+        inputProjection(b, src, rows: rows)
+        lif(b.uLIF, u, rows: rows, ldx: 1, scale: nil, shift: nil, into: u, ldy: 1)
+        scan(n, rows: rows)
+        lif(b.mLIF, mem, rows: rows, ldx: m, scale: b.mScale, shift: b.mShift, into: ms, ldy: m)
+        linear(
+            ms, rows: rows, inFeatures: m, weight: b.hWeight, bias: b.hBias, outFeatures: c, into: hb,
+            accumulate: false, input: .binary)
+        linear(
+            src, rows: rows, inFeatures: c, weight: b.hWeight.offset(row: m), bias: nil, outFeatures: c, into: hb,
+            accumulate: true, input: input)
+        lif(b.hLIF, hb, rows: rows, ldx: c, scale: nil, shift: nil, into: hb, ldy: c)
     }
 
     /// `u = src · w_u + b_u` (one value per row).

@@ -6,12 +6,13 @@ import ctypes
 import sys
 import threading
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, List, Optional, TypeVar
+from typing import Any, Callable, Dict, Iterator, List, Optional, TypeVar
 
 import numpy as np
 
 from ._structs import AbortCallback
-from .errors import BusyError, Error, StateError
+from .budget import KNOWN_VALUES
+from .errors import BusyError, Error, NotFoundError, StateError
 from .tensors import copy_rows
 
 H = TypeVar("H", bound="OwnedHandle")
@@ -45,6 +46,17 @@ def report_series(function: Callable[..., Any], handle: int, name: str) -> "np.n
     count = ctypes.c_uint64()
     function(handle, name.encode(), ctypes.byref(pointer), ctypes.byref(count))
     return copy_rows(pointer, 1, count.value, np.dtype(np.float64)).reshape(-1)
+
+
+def known_series(function: Callable[..., Any], handle: int) -> Dict[str, "np.ndarray"]:
+    """Each series of :data:`KNOWN_VALUES` that the last call reported, by name."""
+    found = {}
+    for name in KNOWN_VALUES:
+        try:
+            found[name] = report_series(function, handle, name)
+        except NotFoundError:
+            pass
+    return found
 
 
 class ExclusiveHandle(OwnedHandle):

@@ -60,21 +60,11 @@ class Budget:
         b.loops = _integer(self.loops, "loops", 32)
         if self.trajectory is not None:
             steps = [float(_number(v, "trajectory")) for v in self.trajectory]
-            if not steps:
-                raise InvalidArgumentError("Budget.trajectory must not be empty (use None for 'not set')")
-            arr = (ctypes.c_float * len(steps))(*steps)
-            keep.append(arr)
-            b.n_trajectory = len(steps)
-            b.trajectory = ctypes.cast(arr, ctypes.POINTER(ctypes.c_float))
+            b.n_trajectory, b.trajectory = _array(steps, ctypes.c_float, "trajectory", keep)
         if self.merge_r is not None:
             rs = [self.merge_r] if isinstance(self.merge_r, (int, np.integer)) else list(self.merge_r)
             values = [_integer(v, "merge_r", 32) for v in rs]
-            if not values:
-                raise InvalidArgumentError("Budget.merge_r must not be empty (use None for 'not set')")
-            arr_r = (ctypes.c_int32 * len(values))(*values)
-            keep.append(arr_r)
-            b.n_merge_r = len(values)
-            b.merge_r = ctypes.cast(arr_r, ctypes.POINTER(ctypes.c_int32))
+            b.n_merge_r, b.merge_r = _array(values, ctypes.c_int32, "merge_r", keep)
         b.early_fraction = _number(self.early_fraction, "early_fraction")
         b.early_margin = _number(self.early_margin, "early_margin")
         b.expected_frames = _integer(self.expected_frames, "expected_frames", 64)
@@ -82,6 +72,15 @@ class Budget:
         b.min_quality = _number(self.min_quality, "min_quality")
         b.generation_ms = _number(self.generation_ms, "generation_ms")
         return b, keep
+
+
+def _array(values: List[Any], ctype: Any, name: str, keep: List[Any]) -> Tuple[int, Any]:
+    """(count, pointer) for a C array of `values`, which `keep` holds alive for the call."""
+    if not values:
+        raise InvalidArgumentError(f"Budget.{name} must not be empty (use None for 'not set')")
+    arr = (ctype * len(values))(*values)
+    keep.append(arr)
+    return len(values), ctypes.cast(arr, ctypes.POINTER(ctype))
 
 
 def _number(value: Optional[float], name: str) -> float:

@@ -9,9 +9,9 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 
 from . import _structs as S
-from ._handle import AbortHook, ExclusiveHandle, created as _created, null_abort, report_series
+from ._handle import AbortHook, ExclusiveHandle, created as _created, known_series, null_abort, report_series
 from ._library import lib
-from .budget import KNOWN_VALUES, Budget, RunReport
+from .budget import Budget, RunReport
 from .errors import InvalidArgumentError, NotFoundError, ShapeError, StateError
 from .images import rgb8
 from .tensors import TensorInfo, as_input, copy_out, copy_rows, describe
@@ -229,14 +229,9 @@ class Session(ExclusiveHandle):
     def _values(handle: int, name: str) -> np.ndarray:
         return report_series(lib.swl_session_report_values, handle, name)
 
-    def _known_values(self, handle: int) -> Dict[str, np.ndarray]:
-        found = {}
-        for name in KNOWN_VALUES:
-            try:
-                found[name] = self._values(handle, name)
-            except NotFoundError:
-                pass
-        return found
+    @staticmethod
+    def _known_values(handle: int) -> Dict[str, np.ndarray]:
+        return known_series(lib.swl_session_report_values, handle)
 
     # ---- language models --------------------------------------------------------------------------
 

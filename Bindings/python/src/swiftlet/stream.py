@@ -9,10 +9,10 @@ from typing import Any, Callable, List, Optional, Sequence
 import numpy as np
 
 from . import _structs as S
-from ._handle import AbortHook, ExclusiveHandle, created as _created, null_abort, report_series
+from ._handle import AbortHook, ExclusiveHandle, created as _created, known_series, null_abort, report_series
 from ._library import decode, lib
-from .budget import KNOWN_VALUES, Budget, RunReport
-from .errors import InvalidArgumentError, NotFoundError, ShapeError
+from .budget import Budget, RunReport
+from .errors import InvalidArgumentError, ShapeError
 from .tensors import copy_rows
 
 STREAM_FRAMES = 0
@@ -207,13 +207,7 @@ class Stream(ExclusiveHandle):
         report = S.new(S.RunReport)
         with self._use() as handle:
             lib.swl_stream_report(handle, ctypes.byref(report))
-            values = {}
-            for name in KNOWN_VALUES:
-                try:
-                    values[name] = self._values(handle, name)
-                except NotFoundError:
-                    pass
-            return RunReport.from_c(report, values)
+            return RunReport.from_c(report, known_series(lib.swl_stream_report_values, handle))
 
     def report_values(self, name: str) -> np.ndarray:
         """A series of the stream so far, e.g. ``"spike_rate"`` (a copy).
