@@ -30,11 +30,12 @@ import Testing
         if array.dtype == .f32 {
             #expect(try array.floats().allSatisfy(\.isFinite))
         } else if array.dtype == .u8 {
-            // RGB pixels of the image fixture, [H, W, 3].
-            #expect(parts[0] == "image-preprocess" && array.shape.count == 3 && array.shape[2] == 3)
+            // RGB pixels of the image fixture, [H, W, 3], or a batch of them, [N, H, W, 3].
+            #expect(parts[0] == "image-preprocess" && [3, 4].contains(array.shape.count) && array.shape.last == 3)
         } else {
             #expect(array.dtype == .i32)
-            #expect(parts[1] == "input_ids.npy")
+            // Token ids, or the image fixture's class index for a batch of pictures.
+            #expect(parts[1] == "input_ids.npy" || parts[1] == "e2e_photo.png_top1.npy")
         }
     }
 

@@ -60,7 +60,7 @@ def test_failure_raises_with_the_tools_message(tmp_path: Path) -> None:
     with pytest.raises(swiftlet.ConvertError) as caught:
         swiftlet.convert(family="vit", checkpoint=missing, output=tmp_path / "x.swl")
     error = caught.value
-    assert f"cannot read '{missing}'" in error.message and error.returncode == 1
+    assert f"--checkpoint {missing}: no such file" in error.message and error.returncode == 1
     assert str(error).startswith("swiftlet convert failed: ") and error.message in str(error)
     assert not (tmp_path / "x.swl").exists()
 
