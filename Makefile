@@ -107,6 +107,14 @@ test-c: test-swift
 	$(DEBUG_BIN)/swiftlet convert --quiet --force --family memoryformer --config Models/text/memoryformer-config.json \
 	    --checkpoint Models/text/memoryformer.safetensors --tokenizer Models/text/tokenizer.json --output $(BUILD)/test/text-memoryformer.swl
 	scripts/check-text-cli.sh $(DEBUG_BIN)/swiftlet $(BUILD)/test/text-memoryformer.swl
+	# The trained image model shipped in Models/image names each sample letter (the file's name).
+	$(DEBUG_BIN)/swiftlet convert --quiet --force --family vit --config Models/image/letters/config.json \
+	    --checkpoint Models/image/letters/checkpoint.safetensors --preprocess Models/image/letters/pretrained_cfg.json \
+	    --labels Models/image/letters/labels.txt --output $(BUILD)/test/image.swl
+	for f in Models/image/samples/*.png; do \
+	    $(DEBUG_BIN)/swiftlet run $(BUILD)/test/image.swl --image $$f --top 1 2>/dev/null | awk '{ print $$3 }' | \
+	        grep -qx "$$(basename $$f .png)" || { echo "$$f: not labelled $$(basename $$f .png)"; exit 1; }; \
+	done
 	# A quality profile through the CLI: measured, stored, read back by a minimum-quality budget.
 	$(DEBUG_BIN)/swiftlet convert --quiet --force --family vit --config Tests/Fixtures/vit-tiny-test/config.json \
 	    --checkpoint Tests/Fixtures/vit-tiny-test/checkpoint.safetensors --output $(BUILD)/test/vit.swl

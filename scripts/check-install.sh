@@ -24,6 +24,11 @@ else ok; fi
 # With the toolchain out of reach (no PATH, no library path), the tool still runs.
 if out=$(env -i "$tool" inspect "$model" 2>&1) && echo "$out" | grep -q 'Swiftlet model format'; then ok
 else bad "the installed tool does not run without the toolchain: $out"; fi
+# The static tool converts too (a @TaskLocal once crashed there, and only there).
+fx="$root/Tests/Fixtures/vit-tiny-test"
+if out=$(env -i "$tool" convert --quiet --family vit --config "$fx/config.json" --checkpoint "$fx/checkpoint.safetensors" \
+  --output "$work/converted.swl" 2>&1) && env -i "$tool" inspect "$work/converted.swl" >/dev/null 2>&1; then ok
+else bad "the installed tool cannot convert: $out"; fi
 
 # CMake: find_package(swiftlet CONFIG) → swiftlet::swiftlet, built and run with no LD_LIBRARY_PATH.
 if cmake -S "$root/Tests/Consumers/cmake" -B "$work/cmake" -DCMAKE_PREFIX_PATH="$prefix" >"$work/cmake.log" 2>&1 &&

@@ -255,7 +255,7 @@ public enum Converter {
         // Progress while converting: the checkpoint tensors read so far, counted as each is decoded.
         let totalBytes = checkpoint.tensors.reduce(0) { $0 + $1.bytes.count }
         let read = Mutex((names: Set<String>(), bytes: 0))
-        try CheckpointTensor.$readObserver.withValue({ tensor in
+        try CheckpointTensor.withReadObserver({ tensor in
             let done = read.withLock { state -> (Int, Int)? in
                 guard state.names.insert(tensor.name).inserted else { return nil }
                 state.bytes += tensor.bytes.count

@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// One tensor of a checkpoint: its name in the state dict, dtype, shape and contiguous C-order
 /// little-endian bytes.
 public struct CheckpointTensor: Sendable {
@@ -20,9 +26,16 @@ public struct CheckpointTensor: Sendable {
     /// Number of elements (product of `shape`; 1 for a scalar).
     public var elementCount: Int { bytes.count / dtype.byteSize }
 
-    /// Told of each tensor whose elements are decoded (`floats`, `int64s`, `complexParts`), within
-    /// `$readObserver.withValue`: how a conversion counts its progress.
-    @TaskLocal public static var readObserver: (@Sendable (CheckpointTensor) -> Void)? = nil
+    /// Runs `body` with `observer` told of each tensor whose elements are decoded on this thread
+    /// (`floats`, `int64s`, `complexParts`): how a conversion counts its progress. A thread-local
+    /// rather than a `@TaskLocal`, which crashed outside any task in the statically linked tool.
+    public static func withReadObserver<R>(
+        _ observer: @escaping (CheckpointTensor) -> Void, _ body: () throws -> R
+    ) rethrows -> R {
+        try ReadObserverSlot.with(observer, body)
+    }
+
+    static var readObserver: ((CheckpointTensor) -> Void)? { ReadObserverSlot.current }
 
     /// The elements as Float: f32 as-is; f64, f16, bf16, integers and bool converted (f64 and
     /// large integers round to the nearest Float). Complex tensors throw: use `complexParts()`.
@@ -99,5 +112,35 @@ public struct CheckpointTensor: Sendable {
             for i in 0..<n { out.append(element(raw, i)) }
             return out
         }
+    }
+}
+
+/// The read observer of the conversion running on this thread (a pthread key holding a retained box).
+private enum ReadObserverSlot {
+    final class Box {
+        let observer: (CheckpointTensor) -> Void
+        init(_ observer: @escaping (CheckpointTensor) -> Void) { self.observer = observer }
+    }
+
+    static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        precondition(pthread_key_create(&key, nil) == 0, "pthread_key_create failed")
+        return key
+    }()
+
+    static var current: ((CheckpointTensor) -> Void)? {
+        guard let raw = pthread_getspecific(key) else { return nil }
+        return Unmanaged<Box>.fromOpaque(raw).takeUnretainedValue().observer
+    }
+
+    static func with<R>(_ observer: @escaping (CheckpointTensor) -> Void, _ body: () throws -> R) rethrows -> R {
+        let previous = pthread_getspecific(key)
+        let box = Unmanaged.passRetained(Box(observer))
+        pthread_setspecific(key, box.toOpaque())
+        defer {
+            pthread_setspecific(key, previous)
+            box.release()
+        }
+        return try body()
     }
 }
