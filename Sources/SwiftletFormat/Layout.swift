@@ -60,8 +60,8 @@ public enum DType: UInt8, Sendable, CaseIterable {
     }
 }
 
-/// Number of elements of a shape, or nil on overflow or a negative dim (the converter's readers use it too).
-package func elementCount(_ shape: [Int]) -> Int? {
+/// Number of elements of a shape, or nil on overflow or a negative dim.
+func elementCount(_ shape: [Int]) -> Int? {
     var n = 1
     for d in shape {
         guard d >= 0 else { return nil }

@@ -1,9 +1,16 @@
-import SwiftletFormat
-
 /// Overflow-checked size arithmetic and element decoding shared by the readers.
 enum CheckpointNumerics {
     /// Product of non-negative dimensions; nil on overflow or a negative dimension.
-    static func product(_ values: [Int]) -> Int? { elementCount(values) }
+    static func product(_ values: [Int]) -> Int? {
+        var product = 1
+        for value in values {
+            guard value >= 0 else { return nil }
+            let (result, overflow) = product.multipliedReportingOverflow(by: value)
+            if overflow { return nil }
+            product = result
+        }
+        return product
+    }
 
     /// Bytes of a C-order array of `shape` with `elementSize`-byte elements; nil on overflow or a
     /// negative dimension.
