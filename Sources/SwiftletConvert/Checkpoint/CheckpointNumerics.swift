@@ -1,6 +1,8 @@
 /// Overflow-checked size arithmetic and element decoding shared by the readers.
 enum CheckpointNumerics {
-    /// Product of non-negative dimensions; nil on overflow or a negative dimension.
+    /// Product of non-negative dimensions; nil on overflow or a negative dimension. (SwiftletFormat's
+    /// `elementCount` is the same function, but the checkpoint readers build on their own, without
+    /// SwiftletFormat, for `fuzz_checkpoint`.)
     static func product(_ values: [Int]) -> Int? {
         var product = 1
         for value in values {
