@@ -124,11 +124,12 @@ public func swl_model_metadata_count(_ model: OpaquePointer?) -> UInt32 {
 /// past the end finds nothing.
 private func modelString(
     _ model: OpaquePointer?, _ index: UInt32, _ out: UnsafeMutablePointer<UnsafePointer<CChar>?>?, _ outName: String,
-    _ list: (CModel) -> [UnsafeMutablePointer<CChar>], past: @escaping (Int) -> String
+    _ list: (CModel) -> [UnsafeMutablePointer<CChar>], past: @escaping (Int) -> String,
+    function: String = #function
 ) -> swl_status {
     guarded { () throws(SwiftletError) in
-        guard let m = object(model, as: CModel.self) else { throw nullArgument("model") }
-        guard let out else { throw nullArgument(outName) }
+        guard let m = object(model, as: CModel.self) else { throw nullArgument("model", function) }
+        guard let out else { throw nullArgument(outName, function) }
         let strings = list(m)
         guard Int(index) < strings.count else { throw .notFound(past(strings.count)) }
         out.pointee = UnsafePointer(strings[Int(index)])
@@ -174,11 +175,11 @@ public func swl_model_output_count(_ model: OpaquePointer?) -> UInt32 {
 
 private func info(
     _ model: OpaquePointer?, _ index: UInt32, _ out: UnsafeMutablePointer<swl_tensor_info>?,
-    inputs: Bool
+    inputs: Bool, function: String = #function
 ) -> swl_status {
     guarded { () throws(SwiftletError) in
-        guard let m = object(model, as: CModel.self) else { throw nullArgument("model") }
-        guard let out else { throw nullArgument("out_info") }
+        guard let m = object(model, as: CModel.self) else { throw nullArgument("model", function) }
+        guard let out else { throw nullArgument("out_info", function) }
         let list = inputs ? m.model.inputs : m.model.outputs
         guard Int(index) < list.count else {
             throw .notFound(

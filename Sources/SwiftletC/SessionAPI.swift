@@ -135,11 +135,12 @@ public func swl_session_output(_ session: OpaquePointer?, _ index: UInt32, _ out
 /// Shared by sessions and streams: a named series of the last report.
 func reportValues(
     _ r: RunReport, _ name: UnsafePointer<CChar>?, _ out_values: UnsafeMutablePointer<UnsafePointer<Double>?>?,
-    _ out_count: UnsafeMutablePointer<UInt64>?, keep: (inout [Double]) -> UnsafePointer<Double>?
+    _ out_count: UnsafeMutablePointer<UInt64>?, keep: (inout [Double]) -> UnsafePointer<Double>?,
+    function: String = #function
 ) throws(SwiftletError) {
-    guard let name else { throw nullArgument("name") }
-    guard let out_values else { throw nullArgument("out_values") }
-    guard let out_count else { throw nullArgument("out_count") }
+    guard let name else { throw nullArgument("name", function) }
+    guard let out_values else { throw nullArgument("out_values", function) }
+    guard let out_count else { throw nullArgument("out_count", function) }
     let key = String(cString: name)
     guard var values = r.values[key] else {
         let known = r.values.keys.sorted().joined(separator: ", ")

@@ -39,8 +39,9 @@ final class CStream {
     }
 }
 
-private func cstream(_ p: OpaquePointer?) throws(SwiftletError) -> CStream {
-    guard let s = object(p, as: CStream.self) else { throw nullArgument("stream") }
+/// The stream behind a handle; a NULL one is an error named after the calling `swl_stream_*` function.
+private func cstream(_ p: OpaquePointer?, function: String = #function) throws(SwiftletError) -> CStream {
+    guard let s = object(p, as: CStream.self) else { throw nullArgument("stream", function) }
     return s
 }
 

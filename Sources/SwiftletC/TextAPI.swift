@@ -13,10 +13,10 @@ public func swl_model_token_is_special(_ model: OpaquePointer?, _ id: Int32) -> 
 }
 
 /// `count` elements at `pointer` (NULL only with a count of 0), checked for a size Swift can index.
-private func input<T>(_ pointer: UnsafePointer<T>?, _ count: UInt64, _ name: String) throws(SwiftletError)
-    -> UnsafeBufferPointer<T>
-{
-    guard pointer != nil || count == 0 else { throw nullArgument(name) }
+private func input<T>(
+    _ pointer: UnsafePointer<T>?, _ count: UInt64, _ name: String, function: String = #function
+) throws(SwiftletError) -> UnsafeBufferPointer<T> {
+    guard pointer != nil || count == 0 else { throw nullArgument(name, function) }
     guard count <= UInt64(Int32.max) else { throw .invalidArgument("\(name) has \(count) elements; too many") }
     return UnsafeBufferPointer(start: pointer, count: Int(count))
 }

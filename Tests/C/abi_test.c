@@ -772,6 +772,14 @@ static void test_stream(swl_model *m) {
     CHECK_STATUS(swl_stream_push(st, NULL, 1, &n), SWL_ERR_INVALID_ARGUMENT);
     CHECK_STATUS(swl_stream_push_pcm(st, pcm, 4, &n), SWL_ERR_UNSUPPORTED);
     CHECK_STATUS(swl_stream_push(NULL, frames, 1, &n), SWL_ERR_INVALID_ARGUMENT);
+    /* A NULL handle is named with the public function called, never an internal helper's name. */
+    CHECK(strcmp(swl_last_error(), "swl_stream_push: 'stream' must not be NULL") == 0, "NULL stream message: %s",
+          swl_last_error());
+    CHECK_STATUS(swl_stream_state_size(NULL, &n), SWL_ERR_INVALID_ARGUMENT);
+    CHECK(strcmp(swl_last_error(), "swl_stream_state_size: 'stream' must not be NULL") == 0, "NULL stream message: %s",
+          swl_last_error());
+    CHECK_STATUS(swl_model_metadata_key(NULL, 0, NULL), SWL_ERR_INVALID_ARGUMENT);
+    CHECK(strncmp(swl_last_error(), "swl_model_metadata_key: ", 24) == 0, "NULL model message: %s", swl_last_error());
     swl_stream_free(st);
     swl_stream_free(st2);
     swl_stream_free(NULL);
