@@ -66,7 +66,7 @@ def fonts():
     return found
 
 
-def render_letter(font, letter, size):
+def render_letter(font, letter):
     img = Image.new("L", (CANVAS, CANVAS), 0)
     d = ImageDraw.Draw(img)
     box = d.textbbox((0, 0), letter, font=font)
@@ -77,7 +77,7 @@ def render_letter(font, letter, size):
 
 def signature(path):
     font = ImageFont.truetype(path, 40)
-    return hashlib.sha1(b"".join(render_letter(font, c, 40).tobytes() for c in "AGQRSW")).hexdigest()
+    return hashlib.sha1(b"".join(render_letter(font, c).tobytes() for c in "AGQRSW")).hexdigest()
 
 
 def augment(mask, rng):
@@ -140,7 +140,7 @@ def main():
         for i, (path, _) in enumerate(split[name]):
             font = ImageFont.truetype(path, 80)
             for k, letter in enumerate(LETTERS):
-                mask = render_letter(font, letter, 80)
+                mask = render_letter(font, letter)
                 for _ in range(per):
                     images.append(augment(mask, rng))
                     labels.append(k)

@@ -15,7 +15,6 @@ reports its accuracy, how many images get the same class as PyTorch, and the lar
 import argparse
 import json
 import os
-import string
 import subprocess
 import sys
 import tempfile
