@@ -11,8 +11,11 @@
 #endif
 
 int swk_cpu_features(void) {
+    // Probed once; threads that race on the first call compute the same value, and the relaxed atomic
+    // load and store make that race well defined (ThreadSanitizer reported the plain int).
     static int features = -1;
-    if (features < 0) {
+    int known = __atomic_load_n(&features, __ATOMIC_RELAXED);
+    if (known < 0) {
         int f = 0;
 #if defined(__x86_64__) || defined(__i386__)
         __builtin_cpu_init();
@@ -38,9 +41,10 @@ int swk_cpu_features(void) {
 #endif
 #endif
 #endif
-        features = f; // benign race: every thread computes the same value
+        __atomic_store_n(&features, f, __ATOMIC_RELAXED);
+        known = f;
     }
-    return features;
+    return known;
 }
 
 int swk_isa_detected(void) {
