@@ -1,5 +1,3 @@
-import Synchronization
-
 /// Log levels (values match SWL_LOG_* in swiftlet.h).
 public enum LogLevel: Int32, Sendable, Comparable {
     case error = 0
@@ -13,7 +11,7 @@ public enum LogLevel: Int32, Sendable, Comparable {
 public enum Log {
     public typealias Handler = @Sendable (LogLevel, String) -> Void
 
-    private static let sink = Mutex<(handler: Handler?, maxLevel: LogLevel)>((nil, .error))
+    private static let sink = Locked<(handler: Handler?, maxLevel: LogLevel)>((nil, .error))
 
     public static func setHandler(_ handler: Handler?, maxLevel: LogLevel) {
         sink.withLock { $0 = (handler, maxLevel) }

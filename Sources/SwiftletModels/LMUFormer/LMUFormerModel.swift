@@ -1,6 +1,5 @@
 import SwiftletFormat
 import SwiftletKernels
-import Synchronization
 
 /// LMUFormer (zeyuliu1037/LMUFormer): a convolutional patch embedding, Legendre-memory mixer blocks
 /// with a convolutional FFN, and a linear head, in its plain and two spiking forms. Whole clips run
@@ -91,7 +90,7 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
 
     /// A^2, A^4, … per block, computed on first need (they are only used to carry a non-zero memory
     /// state across a block of frames).
-    private let squaringCache: Mutex<[UnsafeMutablePointer<Float>?]>
+    private let squaringCache: Locked<[UnsafeMutablePointer<Float>?]>
     let squaringCount: Int
 
     public init(file: SWLFile) throws(ModelError) {
@@ -228,7 +227,7 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
         lifLayers = layers
         membraneCount = layers.last.map { $0.offset + $0.width } ?? 0
         squaringCount = Kernels.squaringsNeeded(blockLength: impulseLength)
-        squaringCache = Mutex([UnsafeMutablePointer<Float>?](repeating: nil, count: depth))
+        squaringCache = Locked([UnsafeMutablePointer<Float>?](repeating: nil, count: depth))
         profile = try QualityProfile(metadata: file.metadata, full: "early_fraction=1").map {
             (p) throws(ModelError) in
             try p.entries.map { (e) throws(ModelError) in

@@ -1,6 +1,5 @@
 import SwiftletFormat
 import SwiftletKernels
-import Synchronization
 
 /// MemoryFormer (C0-Design/MemoryFormer, GPT-NeoX based): a causal language model whose Q/K/V
 /// projections and MLP are hashed table lookups (memory layers) instead of matrix products.
@@ -64,7 +63,7 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
     let tableStorage: String
     let file: SWLFile // keeps the mapped weights alive
     /// Raw tables whose checksum has not been checked yet (see `verifyTables`).
-    private let unverifiedTables: Mutex<[String]>
+    private let unverifiedTables: Locked<[String]>
 
     public init(file: SWLFile) throws(ModelError) {
         self.file = file
@@ -110,7 +109,7 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
                     mlpOutBias: try w.floats(l(.mlpOutBias), shape: [hidden])))
         }
         layers = built
-        unverifiedTables = Mutex(unverified.reversed())
+        unverifiedTables = Locked(unverified.reversed())
         tableStorage = storages.joined(separator: "+")
         embedding = try w.floats(S.embedding, shape: [vocab, hidden])
         finalNorm = try w.floats(S.finalNorm, shape: [hidden])
