@@ -69,6 +69,25 @@ func guarded(_ body: () throws(SwiftletError) -> Void) -> swl_status {
     }
 }
 
+/// A handle whose calls run one at a time (a session, a stream, a detokenizer).
+protocol ExclusiveHandle: AnyObject {
+    /// What messages call it: "session", "stream", "detokenizer".
+    static var noun: String { get }
+    var lock: BusyFlag { get }
+}
+
+/// Runs a call on an exclusive handle: a NULL handle is refused under the name of the public function
+/// called, a call made while another runs gets SWL_ERR_BUSY, and a thrown error becomes the status.
+func exclusive<H: ExclusiveHandle>(
+    _ handle: OpaquePointer?, _ type: H.Type, function: String = #function,
+    _ body: (H) throws(SwiftletError) -> Void
+) -> swl_status {
+    guarded { () throws(SwiftletError) in
+        guard let h = object(handle, as: H.self) else { throw nullArgument(H.noun, function) }
+        try h.lock.run(H.noun) { () throws(SwiftletError) in try body(h) }
+    }
+}
+
 func nullArgument(_ name: String, _ function: String = #function) -> SwiftletError {
     let fn = function.split(separator: "(").first.map(String.init) ?? function
     return .invalidArgument("\(fn): '\(name)' must not be NULL")

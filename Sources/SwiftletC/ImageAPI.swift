@@ -20,14 +20,11 @@ public func swl_session_run_image(
     _ session: OpaquePointer?, _ rgb: UnsafePointer<UInt8>?, _ width: UInt32, _ height: UInt32,
     _ row_stride: UInt64, _ budget: UnsafePointer<swl_budget>?, _ report: UnsafeMutablePointer<swl_run_report>?
 ) -> swl_status {
-    guarded { () throws(SwiftletError) in
-        guard let s = object(session, as: CSession.self) else { throw nullArgument("session") }
-        try s.lock.run("session") { () throws(SwiftletError) in
-            let image = try borrowedImage(rgb, width, height, row_stride)
-            let b = try swiftBudget(from: budget)
-            let r = try s.session.run(image: image, budget: b)
-            try s.report(r, into: report)
-        }
+    exclusive(session, CSession.self) { (s) throws(SwiftletError) in
+        let image = try borrowedImage(rgb, width, height, row_stride)
+        let b = try swiftBudget(from: budget)
+        let r = try s.session.run(image: image, budget: b)
+        try s.report(r, into: report)
     }
 }
 

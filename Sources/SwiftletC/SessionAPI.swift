@@ -3,7 +3,8 @@ import Glibc
 import Swiftlet
 
 /// What a swl_session handle points at.
-final class CSession {
+final class CSession: ExclusiveHandle {
+    static let noun = "session"
     let session: Session
     let strings = OwnedCStrings()
     let series = SeriesStore()
@@ -54,57 +55,54 @@ public func swl_session_run(
     _ outputs: UnsafeMutablePointer<swl_tensor>?, _ n_outputs: UInt32,
     _ budget: UnsafePointer<swl_budget>?, _ report: UnsafeMutablePointer<swl_run_report>?
 ) -> swl_status {
-    guarded { () throws(SwiftletError) in
-        guard let s = object(session, as: CSession.self) else { throw nullArgument("session") }
-        try s.lock.run("session") { () throws(SwiftletError) in
-            guard n_inputs == 0 || inputs != nil else { throw nullArgument("inputs") }
-            guard n_outputs == 0 || outputs != nil else { throw nullArgument("outputs") }
-            // Check the count before reading any tensor: never read past the inputs the model takes.
-            let expected = s.session.model.inputs.count
-            guard Int(n_inputs) == expected else {
-                throw .invalidArgument("the model takes \(expected) input(s), n_inputs is \(n_inputs)")
-            }
-            var views: [TensorView] = []
-            for i in 0..<Int(n_inputs) { views.append(try view(of: inputs![i], index: i)) }
-            // Output descriptors are checked before the run: a NULL buffer that claims a size is a
-            // caller's mistake, not a buffer too small (NULL with size 0 asks for the shapes only).
-            for i in 0..<Int(n_outputs) {
-                let o = outputs![i]
-                guard o.struct_size >= UInt32(MemoryLayout<swl_tensor>.size) else {
-                    throw .invalidArgument(
-                        "outputs[\(i)].struct_size is \(o.struct_size); initialise it with swl_tensor_init")
-                }
-                guard o.data != nil || o.size_bytes == 0 else {
-                    throw .invalidArgument("outputs[\(i)].data is NULL but size_bytes is \(o.size_bytes)")
-                }
-            }
-            let b = try swiftBudget(from: budget)
-            let r = try s.session.run(views: views, budget: b)
-            if let outputs, n_outputs > 0 {
-                let results = try s.session.lastOutputs
-                guard Int(n_outputs) <= results.count else {
-                    throw .invalidArgument("the model has \(results.count) outputs, but n_outputs is \(n_outputs)")
-                }
-                var tooSmall: String?
-                for i in 0..<Int(n_outputs) {
-                    let t = results[i]
-                    var o = outputs[i]
-                    o.dtype = SWL_DTYPE_F32
-                    setShape(&o, t.shape)
-                    let need = UInt64(t.values.count * 4)
-                    if o.size_bytes < need || (need > 0 && o.data == nil) {
-                        tooSmall =
-                            tooSmall
-                            ?? "outputs[\(i)] needs \(need) bytes for shape \(t.shape), the buffer has \(o.size_bytes)"
-                    } else if need > 0 {
-                        t.values.withUnsafeBytes { _ = memcpy(o.data!, $0.baseAddress!, Int(need)) }
-                    }
-                    outputs[i] = o
-                }
-                if let tooSmall { throw .bufferTooSmall(tooSmall) }
-            }
-            try s.report(r, into: report)
+    exclusive(session, CSession.self) { (s) throws(SwiftletError) in
+        guard n_inputs == 0 || inputs != nil else { throw nullArgument("inputs") }
+        guard n_outputs == 0 || outputs != nil else { throw nullArgument("outputs") }
+        // Check the count before reading any tensor: never read past the inputs the model takes.
+        let expected = s.session.model.inputs.count
+        guard Int(n_inputs) == expected else {
+            throw .invalidArgument("the model takes \(expected) input(s), n_inputs is \(n_inputs)")
         }
+        var views: [TensorView] = []
+        for i in 0..<Int(n_inputs) { views.append(try view(of: inputs![i], index: i)) }
+        // Output descriptors are checked before the run: a NULL buffer that claims a size is a
+        // caller's mistake, not a buffer too small (NULL with size 0 asks for the shapes only).
+        for i in 0..<Int(n_outputs) {
+            let o = outputs![i]
+            guard o.struct_size >= UInt32(MemoryLayout<swl_tensor>.size) else {
+                throw .invalidArgument(
+                    "outputs[\(i)].struct_size is \(o.struct_size); initialise it with swl_tensor_init")
+            }
+            guard o.data != nil || o.size_bytes == 0 else {
+                throw .invalidArgument("outputs[\(i)].data is NULL but size_bytes is \(o.size_bytes)")
+            }
+        }
+        let b = try swiftBudget(from: budget)
+        let r = try s.session.run(views: views, budget: b)
+        if let outputs, n_outputs > 0 {
+            let results = try s.session.lastOutputs
+            guard Int(n_outputs) <= results.count else {
+                throw .invalidArgument("the model has \(results.count) outputs, but n_outputs is \(n_outputs)")
+            }
+            var tooSmall: String?
+            for i in 0..<Int(n_outputs) {
+                let t = results[i]
+                var o = outputs[i]
+                o.dtype = SWL_DTYPE_F32
+                setShape(&o, t.shape)
+                let need = UInt64(t.values.count * 4)
+                if o.size_bytes < need || (need > 0 && o.data == nil) {
+                    tooSmall =
+                        tooSmall
+                        ?? "outputs[\(i)] needs \(need) bytes for shape \(t.shape), the buffer has \(o.size_bytes)"
+                } else if need > 0 {
+                    t.values.withUnsafeBytes { _ = memcpy(o.data!, $0.baseAddress!, Int(need)) }
+                }
+                outputs[i] = o
+            }
+            if let tooSmall { throw .bufferTooSmall(tooSmall) }
+        }
+        try s.report(r, into: report)
     }
 }
 
@@ -112,23 +110,20 @@ public func swl_session_run(
 public func swl_session_output(_ session: OpaquePointer?, _ index: UInt32, _ out: UnsafeMutablePointer<swl_tensor>?)
     -> swl_status
 {
-    guarded { () throws(SwiftletError) in
-        guard let s = object(session, as: CSession.self) else { throw nullArgument("session") }
-        try s.lock.run("session") { () throws(SwiftletError) in
-            guard let out else { throw nullArgument("out") }
-            let results = try s.session.lastOutputs
-            guard Int(index) < results.count else {
-                throw .notFound("output \(index) does not exist: the last run produced \(results.count) outputs")
-            }
-            var t = swl_tensor()
-            t.struct_size = UInt32(MemoryLayout<swl_tensor>.size)
-            t.dtype = SWL_DTYPE_F32
-            setShape(&t, results[Int(index)].shape)
-            // The array lives in the session until its next run, so its storage stays put.
-            t.data = results[Int(index)].values.withUnsafeBytes { UnsafeMutableRawPointer(mutating: $0.baseAddress) }
-            t.size_bytes = UInt64(results[Int(index)].values.count * 4)
-            out.pointee = t
+    exclusive(session, CSession.self) { (s) throws(SwiftletError) in
+        guard let out else { throw nullArgument("out") }
+        let results = try s.session.lastOutputs
+        guard Int(index) < results.count else {
+            throw .notFound("output \(index) does not exist: the last run produced \(results.count) outputs")
         }
+        var t = swl_tensor()
+        t.struct_size = UInt32(MemoryLayout<swl_tensor>.size)
+        t.dtype = SWL_DTYPE_F32
+        setShape(&t, results[Int(index)].shape)
+        // The array lives in the session until its next run, so its storage stays put.
+        t.data = results[Int(index)].values.withUnsafeBytes { UnsafeMutableRawPointer(mutating: $0.baseAddress) }
+        t.size_bytes = UInt64(results[Int(index)].values.count * 4)
+        out.pointee = t
     }
 }
 
@@ -169,11 +164,8 @@ public func swl_session_report_values(
     _ out_values: UnsafeMutablePointer<UnsafePointer<Double>?>?,
     _ out_count: UnsafeMutablePointer<UInt64>?
 ) -> swl_status {
-    guarded { () throws(SwiftletError) in
-        guard let s = object(session, as: CSession.self) else { throw nullArgument("session") }
-        try s.lock.run("session") { () throws(SwiftletError) in
-            try reportValues(try s.session.lastReport, name, out_values, out_count) { s.series.keep(&$0) }
-        }
+    exclusive(session, CSession.self) { (s) throws(SwiftletError) in
+        try reportValues(try s.session.lastReport, name, out_values, out_count) { s.series.keep(&$0) }
     }
 }
 
@@ -182,15 +174,12 @@ public func swl_session_prefill(
     _ session: OpaquePointer?, _ token_ids: UnsafePointer<Int32>?, _ n_tokens: UInt64,
     _ budget: UnsafePointer<swl_budget>?, _ report: UnsafeMutablePointer<swl_run_report>?
 ) -> swl_status {
-    guarded { () throws(SwiftletError) in
-        guard let s = object(session, as: CSession.self) else { throw nullArgument("session") }
-        try s.lock.run("session") { () throws(SwiftletError) in
-            guard let token_ids else { throw nullArgument("token_ids") }
-            guard n_tokens <= UInt64(Int32.max) else { throw .invalidArgument("n_tokens \(n_tokens) is too large") }
-            let b = try swiftBudget(from: budget)
-            let r = try s.session.prefill(UnsafeBufferPointer(start: token_ids, count: Int(n_tokens)), budget: b)
-            try s.report(r, into: report)
-        }
+    exclusive(session, CSession.self) { (s) throws(SwiftletError) in
+        guard let token_ids else { throw nullArgument("token_ids") }
+        guard n_tokens <= UInt64(Int32.max) else { throw .invalidArgument("n_tokens \(n_tokens) is too large") }
+        let b = try swiftBudget(from: budget)
+        let r = try s.session.prefill(UnsafeBufferPointer(start: token_ids, count: Int(n_tokens)), budget: b)
+        try s.report(r, into: report)
     }
 }
 
@@ -198,12 +187,9 @@ public func swl_session_prefill(
 public func swl_session_decode(
     _ session: OpaquePointer?, _ token_id: Int32, _ report: UnsafeMutablePointer<swl_run_report>?
 ) -> swl_status {
-    guarded { () throws(SwiftletError) in
-        guard let s = object(session, as: CSession.self) else { throw nullArgument("session") }
-        try s.lock.run("session") { () throws(SwiftletError) in
-            let r = try s.session.decode(token_id)
-            try s.report(r, into: report)
-        }
+    exclusive(session, CSession.self) { (s) throws(SwiftletError) in
+        let r = try s.session.decode(token_id)
+        try s.report(r, into: report)
     }
 }
 
@@ -212,21 +198,18 @@ public func swl_session_logits(
     _ session: OpaquePointer?, _ out_logits: UnsafeMutablePointer<UnsafePointer<Float>?>?,
     _ out_n_positions: UnsafeMutablePointer<UInt64>?, _ out_vocab_size: UnsafeMutablePointer<UInt64>?
 ) -> swl_status {
-    guarded { () throws(SwiftletError) in
-        guard let s = object(session, as: CSession.self) else { throw nullArgument("session") }
-        try s.lock.run("session") { () throws(SwiftletError) in
-            guard let out_logits, let out_n_positions, let out_vocab_size else {
-                throw nullArgument("out_logits/out_n_positions/out_vocab_size")
-            }
-            let l = try s.session.logits
-            let v = s.session.vocabSize
-            guard v > 0, l.count > 0 else {
-                throw .state("no logits yet: call swl_session_prefill first (language models only)")
-            }
-            out_logits.pointee = l.baseAddress
-            out_n_positions.pointee = UInt64(l.count / v)
-            out_vocab_size.pointee = UInt64(v)
+    exclusive(session, CSession.self) { (s) throws(SwiftletError) in
+        guard let out_logits, let out_n_positions, let out_vocab_size else {
+            throw nullArgument("out_logits/out_n_positions/out_vocab_size")
         }
+        let l = try s.session.logits
+        let v = s.session.vocabSize
+        guard v > 0, l.count > 0 else {
+            throw .state("no logits yet: call swl_session_prefill first (language models only)")
+        }
+        out_logits.pointee = l.baseAddress
+        out_n_positions.pointee = UInt64(l.count / v)
+        out_vocab_size.pointee = UInt64(v)
     }
 }
 
@@ -235,17 +218,14 @@ public func swl_session_last_logits(
     _ session: OpaquePointer?, _ out_logits: UnsafeMutablePointer<UnsafePointer<Float>?>?,
     _ out_vocab_size: UnsafeMutablePointer<UInt64>?
 ) -> swl_status {
-    guarded { () throws(SwiftletError) in
-        guard let s = object(session, as: CSession.self) else { throw nullArgument("session") }
-        try s.lock.run("session") { () throws(SwiftletError) in
-            guard let out_logits, let out_vocab_size else { throw nullArgument("out_logits/out_vocab_size") }
-            let l = try s.session.lastLogits
-            guard l.count > 0 else {
-                throw .state("no logits yet: call swl_session_prefill first (language models only)")
-            }
-            out_logits.pointee = l.baseAddress
-            out_vocab_size.pointee = UInt64(l.count)
+    exclusive(session, CSession.self) { (s) throws(SwiftletError) in
+        guard let out_logits, let out_vocab_size else { throw nullArgument("out_logits/out_vocab_size") }
+        let l = try s.session.lastLogits
+        guard l.count > 0 else {
+            throw .state("no logits yet: call swl_session_prefill first (language models only)")
         }
+        out_logits.pointee = l.baseAddress
+        out_vocab_size.pointee = UInt64(l.count)
     }
 }
 
@@ -254,15 +234,12 @@ public func swl_session_position(
     _ session: OpaquePointer?, _ out_position: UnsafeMutablePointer<UInt64>?,
     _ out_context_length: UnsafeMutablePointer<UInt64>?
 ) -> swl_status {
-    guarded { () throws(SwiftletError) in
-        guard let s = object(session, as: CSession.self) else { throw nullArgument("session") }
-        try s.lock.run("session") { () throws(SwiftletError) in
-            guard let out_position, let out_context_length else {
-                throw nullArgument("out_position/out_context_length")
-            }
-            out_position.pointee = UInt64(try s.session.position)
-            out_context_length.pointee = UInt64(s.session.contextLength)
+    exclusive(session, CSession.self) { (s) throws(SwiftletError) in
+        guard let out_position, let out_context_length else {
+            throw nullArgument("out_position/out_context_length")
         }
+        out_position.pointee = UInt64(try s.session.position)
+        out_context_length.pointee = UInt64(s.session.contextLength)
     }
 }
 

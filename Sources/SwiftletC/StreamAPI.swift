@@ -3,7 +3,8 @@ import Glibc
 import Swiftlet
 
 /// What a swl_stream handle points at.
-final class CStream {
+final class CStream: ExclusiveHandle {
+    static let noun = "stream"
     let stream: Stream
     let strings = OwnedCStrings()
     let series = SeriesStore()
@@ -37,12 +38,6 @@ final class CStream {
         }
         return UnsafeBufferPointer(start: found.isEmpty ? nil : events.baseAddress, count: found.count)
     }
-}
-
-/// The stream behind a handle; a NULL one is an error named after the calling `swl_stream_*` function.
-private func cstream(_ p: OpaquePointer?, function: String = #function) throws(SwiftletError) -> CStream {
-    guard let s = object(p, as: CStream.self) else { throw nullArgument("stream", function) }
-    return s
 }
 
 @c @implementation
@@ -94,24 +89,18 @@ public func swl_stream_free(_ stream: OpaquePointer?) {
 
 @c @implementation
 public func swl_stream_frame_width(_ stream: OpaquePointer?, _ out_width: UnsafeMutablePointer<UInt64>?) -> swl_status {
-    guarded { () throws(SwiftletError) in
-        let s = try cstream(stream)
-        try s.lock.run("stream") { () throws(SwiftletError) in
-            guard let out_width else { throw nullArgument("out_width") }
-            out_width.pointee = UInt64(s.stream.frameWidth)
-        }
+    exclusive(stream, CStream.self) { (s) throws(SwiftletError) in
+        guard let out_width else { throw nullArgument("out_width") }
+        out_width.pointee = UInt64(s.stream.frameWidth)
     }
 }
 
 @c @implementation
 public func swl_stream_output_width(_ stream: OpaquePointer?, _ out_width: UnsafeMutablePointer<UInt64>?) -> swl_status
 {
-    guarded { () throws(SwiftletError) in
-        let s = try cstream(stream)
-        try s.lock.run("stream") { () throws(SwiftletError) in
-            guard let out_width else { throw nullArgument("out_width") }
-            out_width.pointee = UInt64(s.stream.outputWidth)
-        }
+    exclusive(stream, CStream.self) { (s) throws(SwiftletError) in
+        guard let out_width else { throw nullArgument("out_width") }
+        out_width.pointee = UInt64(s.stream.outputWidth)
     }
 }
 
@@ -120,18 +109,15 @@ public func swl_stream_push(
     _ stream: OpaquePointer?, _ frames: UnsafePointer<Float>?, _ n_frames: UInt64,
     _ out_n_ready: UnsafeMutablePointer<UInt64>?
 ) -> swl_status {
-    guarded { () throws(SwiftletError) in
-        let s = try cstream(stream)
-        try s.lock.run("stream") { () throws(SwiftletError) in
-            guard n_frames == 0 || frames != nil else { throw nullArgument("frames") }
-            let w = UInt64(s.stream.frameWidth)
-            let (count, overflow) = n_frames.multipliedReportingOverflow(by: w)
-            guard !overflow, count <= UInt64(Int32.max) else {
-                throw .invalidArgument("n_frames \(n_frames) is too large for one push")
-            }
-            let n = try s.stream.push(UnsafeBufferPointer(start: frames, count: Int(count)))
-            out_n_ready?.pointee = UInt64(n)
+    exclusive(stream, CStream.self) { (s) throws(SwiftletError) in
+        guard n_frames == 0 || frames != nil else { throw nullArgument("frames") }
+        let w = UInt64(s.stream.frameWidth)
+        let (count, overflow) = n_frames.multipliedReportingOverflow(by: w)
+        guard !overflow, count <= UInt64(Int32.max) else {
+            throw .invalidArgument("n_frames \(n_frames) is too large for one push")
         }
+        let n = try s.stream.push(UnsafeBufferPointer(start: frames, count: Int(count)))
+        out_n_ready?.pointee = UInt64(n)
     }
 }
 
@@ -140,27 +126,21 @@ public func swl_stream_push_pcm(
     _ stream: OpaquePointer?, _ samples: UnsafePointer<Int16>?, _ n_samples: UInt64,
     _ out_n_ready: UnsafeMutablePointer<UInt64>?
 ) -> swl_status {
-    guarded { () throws(SwiftletError) in
-        let s = try cstream(stream)
-        try s.lock.run("stream") { () throws(SwiftletError) in
-            guard n_samples == 0 || samples != nil else { throw nullArgument("samples") }
-            guard n_samples <= UInt64(Int32.max) else {
-                throw .invalidArgument("n_samples \(n_samples) is too large for one push")
-            }
-            let n = try s.stream.pushPCM(UnsafeBufferPointer(start: samples, count: Int(n_samples)))
-            out_n_ready?.pointee = UInt64(n)
+    exclusive(stream, CStream.self) { (s) throws(SwiftletError) in
+        guard n_samples == 0 || samples != nil else { throw nullArgument("samples") }
+        guard n_samples <= UInt64(Int32.max) else {
+            throw .invalidArgument("n_samples \(n_samples) is too large for one push")
         }
+        let n = try s.stream.pushPCM(UnsafeBufferPointer(start: samples, count: Int(n_samples)))
+        out_n_ready?.pointee = UInt64(n)
     }
 }
 
 @c @implementation
 public func swl_stream_flush(_ stream: OpaquePointer?, _ out_n_ready: UnsafeMutablePointer<UInt64>?) -> swl_status {
-    guarded { () throws(SwiftletError) in
-        let s = try cstream(stream)
-        try s.lock.run("stream") { () throws(SwiftletError) in
-            let n = try s.stream.flushInPlace()
-            out_n_ready?.pointee = UInt64(n)
-        }
+    exclusive(stream, CStream.self) { (s) throws(SwiftletError) in
+        let n = try s.stream.flushInPlace()
+        out_n_ready?.pointee = UInt64(n)
     }
 }
 
@@ -169,14 +149,11 @@ public func swl_stream_outputs(
     _ stream: OpaquePointer?, _ out_rows: UnsafeMutablePointer<UnsafePointer<Float>?>?,
     _ out_n_rows: UnsafeMutablePointer<UInt64>?
 ) -> swl_status {
-    guarded { () throws(SwiftletError) in
-        let s = try cstream(stream)
-        try s.lock.run("stream") { () throws(SwiftletError) in
-            guard let out_rows, let out_n_rows else { throw nullArgument("out_rows/out_n_rows") }
-            let rows = try s.stream.lastRows
-            out_rows.pointee = rows.baseAddress
-            out_n_rows.pointee = s.stream.outputWidth > 0 ? UInt64(rows.count / s.stream.outputWidth) : 0
-        }
+    exclusive(stream, CStream.self) { (s) throws(SwiftletError) in
+        guard let out_rows, let out_n_rows else { throw nullArgument("out_rows/out_n_rows") }
+        let rows = try s.stream.lastRows
+        out_rows.pointee = rows.baseAddress
+        out_n_rows.pointee = s.stream.outputWidth > 0 ? UInt64(rows.count / s.stream.outputWidth) : 0
     }
 }
 
@@ -185,48 +162,36 @@ public func swl_stream_detections(
     _ stream: OpaquePointer?, _ out_detections: UnsafeMutablePointer<UnsafePointer<swl_detection>?>?,
     _ out_count: UnsafeMutablePointer<UInt64>?
 ) -> swl_status {
-    guarded { () throws(SwiftletError) in
-        let s = try cstream(stream)
-        try s.lock.run("stream") { () throws(SwiftletError) in
-            guard let out_detections, let out_count else { throw nullArgument("out_detections/out_count") }
-            out_detections.pointee = nil
-            out_count.pointee = 0
-            let found = try s.detections()
-            out_detections.pointee = found.baseAddress
-            out_count.pointee = UInt64(found.count)
-        }
+    exclusive(stream, CStream.self) { (s) throws(SwiftletError) in
+        guard let out_detections, let out_count else { throw nullArgument("out_detections/out_count") }
+        out_detections.pointee = nil
+        out_count.pointee = 0
+        let found = try s.detections()
+        out_detections.pointee = found.baseAddress
+        out_count.pointee = UInt64(found.count)
     }
 }
 
 @c @implementation
 public func swl_stream_reset(_ stream: OpaquePointer?) -> swl_status {
-    guarded { () throws(SwiftletError) in
-        let s = try cstream(stream)
-        try s.lock.run("stream") { () throws(SwiftletError) in
-            try s.stream.reset()
-        }
+    exclusive(stream, CStream.self) { (s) throws(SwiftletError) in
+        try s.stream.reset()
     }
 }
 
 @c @implementation
 public func swl_stream_set_budget(_ stream: OpaquePointer?, _ budget: UnsafePointer<swl_budget>?) -> swl_status {
-    guarded { () throws(SwiftletError) in
-        let s = try cstream(stream)
-        try s.lock.run("stream") { () throws(SwiftletError) in
-            try s.stream.setBudget(try swiftBudget(from: budget))
-        }
+    exclusive(stream, CStream.self) { (s) throws(SwiftletError) in
+        try s.stream.setBudget(try swiftBudget(from: budget))
     }
 }
 
 @c @implementation
 public func swl_stream_report(_ stream: OpaquePointer?, _ report: UnsafeMutablePointer<swl_run_report>?) -> swl_status {
-    guarded { () throws(SwiftletError) in
-        let s = try cstream(stream)
-        try s.lock.run("stream") { () throws(SwiftletError) in
-            guard let report else { throw nullArgument("report") }
-            s.lastReport = try s.stream.report
-            try fill(report, s.lastReport, choice: s.strings.set("choice", s.lastReport.choice))
-        }
+    exclusive(stream, CStream.self) { (s) throws(SwiftletError) in
+        guard let report else { throw nullArgument("report") }
+        s.lastReport = try s.stream.report
+        try fill(report, s.lastReport, choice: s.strings.set("choice", s.lastReport.choice))
     }
 }
 
@@ -236,22 +201,16 @@ public func swl_stream_report_values(
     _ out_values: UnsafeMutablePointer<UnsafePointer<Double>?>?,
     _ out_count: UnsafeMutablePointer<UInt64>?
 ) -> swl_status {
-    guarded { () throws(SwiftletError) in
-        let s = try cstream(stream)
-        try s.lock.run("stream") { () throws(SwiftletError) in
-            try reportValues(try s.stream.report, name, out_values, out_count) { s.series.keep(&$0) }
-        }
+    exclusive(stream, CStream.self) { (s) throws(SwiftletError) in
+        try reportValues(try s.stream.report, name, out_values, out_count) { s.series.keep(&$0) }
     }
 }
 
 @c @implementation
 public func swl_stream_state_size(_ stream: OpaquePointer?, _ out_size: UnsafeMutablePointer<UInt64>?) -> swl_status {
-    guarded { () throws(SwiftletError) in
-        let s = try cstream(stream)
-        try s.lock.run("stream") { () throws(SwiftletError) in
-            guard let out_size else { throw nullArgument("out_size") }
-            out_size.pointee = UInt64(s.stream.stateSize)
-        }
+    exclusive(stream, CStream.self) { (s) throws(SwiftletError) in
+        guard let out_size else { throw nullArgument("out_size") }
+        out_size.pointee = UInt64(s.stream.stateSize)
     }
 }
 
@@ -260,31 +219,25 @@ public func swl_stream_save_state(
     _ stream: OpaquePointer?, _ buffer: UnsafeMutableRawPointer?, _ capacity: UInt64,
     _ out_written: UnsafeMutablePointer<UInt64>?
 ) -> swl_status {
-    guarded { () throws(SwiftletError) in
-        let s = try cstream(stream)
-        try s.lock.run("stream") { () throws(SwiftletError) in
-            let need = UInt64(s.stream.stateSize)
-            out_written?.pointee = 0
-            guard capacity >= need else {
-                out_written?.pointee = need
-                throw .bufferTooSmall(
-                    "the stream state needs \(need) bytes, the buffer has \(capacity) (see swl_stream_state_size)")
-            }
-            guard let buffer else { throw nullArgument("buffer") }
-            try s.stream.saveState(into: UnsafeMutableRawBufferPointer(start: buffer, count: Int(need)))
+    exclusive(stream, CStream.self) { (s) throws(SwiftletError) in
+        let need = UInt64(s.stream.stateSize)
+        out_written?.pointee = 0
+        guard capacity >= need else {
             out_written?.pointee = need
+            throw .bufferTooSmall(
+                "the stream state needs \(need) bytes, the buffer has \(capacity) (see swl_stream_state_size)")
         }
+        guard let buffer else { throw nullArgument("buffer") }
+        try s.stream.saveState(into: UnsafeMutableRawBufferPointer(start: buffer, count: Int(need)))
+        out_written?.pointee = need
     }
 }
 
 @c @implementation
 public func swl_stream_load_state(_ stream: OpaquePointer?, _ buffer: UnsafeRawPointer?, _ size: UInt64) -> swl_status {
-    guarded { () throws(SwiftletError) in
-        let s = try cstream(stream)
-        try s.lock.run("stream") { () throws(SwiftletError) in
-            guard let buffer else { throw nullArgument("buffer") }
-            guard size <= UInt64(Int32.max) else { throw .invalidArgument("size \(size) is too large") }
-            try s.stream.loadState(UnsafeRawBufferPointer(start: buffer, count: Int(size)))
-        }
+    exclusive(stream, CStream.self) { (s) throws(SwiftletError) in
+        guard let buffer else { throw nullArgument("buffer") }
+        guard size <= UInt64(Int32.max) else { throw .invalidArgument("size \(size) is too large") }
+        try s.stream.loadState(UnsafeRawBufferPointer(start: buffer, count: Int(size)))
     }
 }

@@ -80,7 +80,8 @@ public func swl_detokenize(
 }
 
 /// What a swl_detokenizer handle points at: the decoder and the text of its last call.
-final class CDetokenizer {
+final class CDetokenizer: ExclusiveHandle {
+    static let noun = "detokenizer"
     var decoder: Detokenizer
     let lock = BusyFlag()
     private var buffer = UnsafeMutablePointer<CChar>.allocate(capacity: 1)
@@ -144,13 +145,8 @@ private func detokenize(
     _ out_len: UnsafeMutablePointer<UInt64>?, function: String = #function,
     _ next: (CDetokenizer) throws(SwiftletError) -> String
 ) -> swl_status {
-    guarded { () throws(SwiftletError) in
-        guard let d = object(detokenizer, as: CDetokenizer.self) else {
-            throw nullArgument("detokenizer", function)
-        }
+    exclusive(detokenizer, CDetokenizer.self, function: function) { (d) throws(SwiftletError) in
         guard let out_text else { throw nullArgument("out_text", function) }
-        try d.lock.run("detokenizer") { () throws(SwiftletError) in
-            d.hold(try next(d), out_text, out_len)
-        }
+        d.hold(try next(d), out_text, out_len)
     }
 }

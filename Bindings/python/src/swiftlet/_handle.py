@@ -123,6 +123,27 @@ class ExclusiveHandle(OwnedHandle):
             self._free(handle)
 
 
+class ReportingHandle(ExclusiveHandle):
+    """A session or stream: its calls leave report series, read through ``_report_values`` (the
+    handle's ``swl_*_report_values``)."""
+
+    def _report_values(self) -> Callable[..., Any]:  # pragma: no cover - every subclass defines it
+        raise NotImplementedError
+
+    def report_values(self, name: str) -> "np.ndarray":
+        """A series of the last call (a session) or of the stream so far, e.g. ``"tokens_per_layer"``
+        or ``"spike_rate"`` (a copy).
+
+        Raises:
+            NotFoundError: no such series was reported.
+        """
+        with self._use() as handle:
+            return report_series(self._report_values(), handle, name)
+
+    def _known_values(self, handle: int) -> Dict[str, "np.ndarray"]:
+        return known_series(self._report_values(), handle)
+
+
 class AbortHook:
     """Turns a Python callable into the library's abort callback.
 

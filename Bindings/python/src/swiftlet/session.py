@@ -9,7 +9,7 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 import numpy as np
 
 from . import _structs as S
-from ._handle import AbortHook, ExclusiveHandle, created as _created, known_series, null_abort, report_series
+from ._handle import AbortHook, ReportingHandle, created as _created, null_abort
 from ._library import lib
 from .budget import Budget, RunReport
 from .errors import InvalidArgumentError, NotFoundError, ShapeError, StateError
@@ -115,7 +115,7 @@ class Generation:
         return len(self.steps) / (us * 1e-6) if us > 0 else 0.0
 
 
-class Session(ExclusiveHandle):
+class Session(ReportingHandle):
     """The per-caller state of a model (scratch memory, KV cache, outputs); see ``Model.session``.
 
     A session belongs to one thread at a time: a call while another thread's call runs raises
@@ -216,22 +216,9 @@ class Session(ExclusiveHandle):
             outputs.append(copy_out(t))
             i += 1
 
-    def report_values(self, name: str) -> np.ndarray:
-        """A per-layer or per-step series of the last call, e.g. ``"tokens_per_layer"`` (a copy).
-
-        Raises:
-            NotFoundError: the last call reported no such series.
-        """
-        with self._use() as handle:
-            return self._values(handle, name)
-
     @staticmethod
-    def _values(handle: int, name: str) -> np.ndarray:
-        return report_series(lib.swl_session_report_values, handle, name)
-
-    @staticmethod
-    def _known_values(handle: int) -> Dict[str, np.ndarray]:
-        return known_series(lib.swl_session_report_values, handle)
+    def _report_values() -> Callable[..., Any]:
+        return lib.swl_session_report_values
 
     # ---- language models --------------------------------------------------------------------------
 

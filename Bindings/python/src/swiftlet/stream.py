@@ -9,7 +9,7 @@ from typing import Any, Callable, List, Optional, Sequence
 import numpy as np
 
 from . import _structs as S
-from ._handle import AbortHook, ExclusiveHandle, created as _created, known_series, null_abort, report_series
+from ._handle import AbortHook, ReportingHandle, created as _created, null_abort
 from ._library import decode, lib
 from .budget import Budget, RunReport
 from .errors import InvalidArgumentError, ShapeError
@@ -51,7 +51,7 @@ class Detection:
     frame: int
 
 
-class Stream(ExclusiveHandle):
+class Stream(ReportingHandle):
     """A live input, pushed in pieces as it arrives; see ``Model.stream``.
 
     Every push returns the output rows it produced (one per frame, held back by the model's
@@ -207,20 +207,11 @@ class Stream(ExclusiveHandle):
         report = S.new(S.RunReport)
         with self._use() as handle:
             lib.swl_stream_report(handle, ctypes.byref(report))
-            return RunReport.from_c(report, known_series(lib.swl_stream_report_values, handle))
-
-    def report_values(self, name: str) -> np.ndarray:
-        """A series of the stream so far, e.g. ``"spike_rate"`` (a copy).
-
-        Raises:
-            NotFoundError: the stream reports no such series.
-        """
-        with self._use() as handle:
-            return self._values(handle, name)
+            return RunReport.from_c(report, self._known_values(handle))
 
     @staticmethod
-    def _values(handle: int, name: str) -> np.ndarray:
-        return report_series(lib.swl_stream_report_values, handle, name)
+    def _report_values() -> Callable[..., Any]:
+        return lib.swl_stream_report_values
 
     @property
     def state(self) -> bytes:
