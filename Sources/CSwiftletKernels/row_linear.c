@@ -29,9 +29,24 @@ SWK_INLINE float row_scale(const void *scales, long i) {
     return s;
 }
 
+// q8 weights whose row scales are already folded into the input (a scaled copy of x made per call):
+// the tiles then broadcast x as for float weights.
+#define Q8_SCALED_INPUT 16
+
+// Inputs scaled on the stack per call: up to this many floats (rows of a group × k), 32 KiB.
+#define SCALED_INPUT_FLOATS 8192
+
 // The input of weight row i: x · scales[i] for q8 rows.
 SWK_INLINE float scaled_input(float x, const void *scales, long i, int wtype) {
     return wtype == SWK_Q8ROW ? x * row_scale(scales, i) : x;
+}
+
+// out[r, i] = x[r, i] · scales[i] for r < rows, i < k (out row stride k).
+static void scale_inputs(const float *x, long rows, long ldx, long k, const void *scales, float *out) {
+    for (long i = 0; i < k; i++) {
+        const float s = row_scale(scales, i);
+        for (long r = 0; r < rows; r++) out[r * k + i] = x[r * ldx + i] * s;
+    }
 }
 
 static void linear_columns(const float *x, long rows, long ldx, long k, const void *w, int wtype, const void *scales,
@@ -142,6 +157,7 @@ SWK_AVX512 SWK_INLINE __m512 w512(const void *w, long off, int fmt) {
         return _mm512_castsi512_ps(_mm512_slli_epi32(
             _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + off))), 16));
     case SWK_Q8ROW:
+    case Q8_SCALED_INPUT:
         return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)((const int8_t *)w + off))));
     default: return _mm512_loadu_ps((const float *)w + off);
     }
@@ -221,16 +237,16 @@ SWK_AVX512 SWK_INLINE void dense_row_axpy_512(const int fmt, const float *x, lon
 }
 
 // Group sizes: R rows share each weight load; R·T accumulators stay within the 32 registers.
-#define DENSE_GROUPS_512(F16)                                                                                          \
+#define DENSE_GROUPS_512(F16, XR, LDX)                                                                                 \
     switch (g) {                                                                                                       \
-    case 1: dense_group_512(1, 16, F16, xr, ldx, k, w, scales, ldw, n16, bias, yr, ldy, accumulate); break;            \
-    case 2: dense_group_512(2, 8, F16, xr, ldx, k, w, scales, ldw, n16, bias, yr, ldy, accumulate); break;             \
-    case 3: dense_group_512(3, 5, F16, xr, ldx, k, w, scales, ldw, n16, bias, yr, ldy, accumulate); break;             \
-    case 4: dense_group_512(4, 4, F16, xr, ldx, k, w, scales, ldw, n16, bias, yr, ldy, accumulate); break;             \
-    case 5: dense_group_512(5, 3, F16, xr, ldx, k, w, scales, ldw, n16, bias, yr, ldy, accumulate); break;             \
-    case 6: dense_group_512(6, 2, F16, xr, ldx, k, w, scales, ldw, n16, bias, yr, ldy, accumulate); break;             \
-    case 7: dense_group_512(7, 2, F16, xr, ldx, k, w, scales, ldw, n16, bias, yr, ldy, accumulate); break;             \
-    default: dense_group_512(8, 2, F16, xr, ldx, k, w, scales, ldw, n16, bias, yr, ldy, accumulate); break;            \
+    case 1: dense_group_512(1, 16, F16, XR, LDX, k, w, scales, ldw, n16, bias, yr, ldy, accumulate); break;            \
+    case 2: dense_group_512(2, 8, F16, XR, LDX, k, w, scales, ldw, n16, bias, yr, ldy, accumulate); break;             \
+    case 3: dense_group_512(3, 5, F16, XR, LDX, k, w, scales, ldw, n16, bias, yr, ldy, accumulate); break;             \
+    case 4: dense_group_512(4, 4, F16, XR, LDX, k, w, scales, ldw, n16, bias, yr, ldy, accumulate); break;             \
+    case 5: dense_group_512(5, 3, F16, XR, LDX, k, w, scales, ldw, n16, bias, yr, ldy, accumulate); break;             \
+    case 6: dense_group_512(6, 2, F16, XR, LDX, k, w, scales, ldw, n16, bias, yr, ldy, accumulate); break;             \
+    case 7: dense_group_512(7, 2, F16, XR, LDX, k, w, scales, ldw, n16, bias, yr, ldy, accumulate); break;             \
+    default: dense_group_512(8, 2, F16, XR, LDX, k, w, scales, ldw, n16, bias, yr, ldy, accumulate); break;            \
     }
 
 SWK_AVX512 static void linear_512(const float *x, long rows, long ldx, long k, const void *w, int wtype,
@@ -245,10 +261,19 @@ SWK_AVX512 static void linear_512(const float *x, long rows, long ldx, long k, c
             dense_row_axpy_512(wtype, xr, k, w, scales, ldw, n16, bias, yr, accumulate);
         } else if (n16 > 0) {
             switch (wtype) {
-            case SWK_F16: DENSE_GROUPS_512(SWK_F16) break;
-            case SWK_BF16: DENSE_GROUPS_512(SWK_BF16) break;
-            case SWK_Q8ROW: DENSE_GROUPS_512(SWK_Q8ROW) break;
-            default: DENSE_GROUPS_512(SWK_F32) break;
+            case SWK_F16: DENSE_GROUPS_512(SWK_F16, xr, ldx) break;
+            case SWK_BF16: DENSE_GROUPS_512(SWK_BF16, xr, ldx) break;
+            case SWK_Q8ROW:
+                if (g * k <= SCALED_INPUT_FLOATS) {
+                    // The scales folded into a copy of the group's inputs once, not per tile.
+                    float scaled[SCALED_INPUT_FLOATS];
+                    scale_inputs(xr, g, ldx, k, scales, scaled);
+                    DENSE_GROUPS_512(Q8_SCALED_INPUT, scaled, k)
+                } else {
+                    DENSE_GROUPS_512(SWK_Q8ROW, xr, ldx)
+                }
+                break;
+            default: DENSE_GROUPS_512(SWK_F32, xr, ldx) break;
             }
         }
         if (n16 < n) linear_columns(xr, g, ldx, k, w, wtype, scales, ldw, n16, n, bias, yr, ldy, accumulate);
@@ -431,6 +456,7 @@ SWK_AVX2 SWK_INLINE __m256 w256(const void *w, long off, int fmt) {
         return _mm256_castsi256_ps(_mm256_slli_epi32(
             _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + off))), 16));
     case SWK_Q8ROW:
+    case Q8_SCALED_INPUT:
         return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)((const int8_t *)w + off))));
     default: return _mm256_loadu_ps((const float *)w + off);
     }
@@ -476,12 +502,12 @@ SWK_AVX2 SWK_INLINE void dense_group_256(const int R, const int T, const int fmt
     if (c0 < n8) dense_tile_256(R, T, 0, fmt, x, ldx, k, w, scales, ldw, c0, (n8 - c0) / 8, bias, y, ldy, accumulate);
 }
 
-#define DENSE_GROUPS_256(F16)                                                                                          \
+#define DENSE_GROUPS_256(F16, XR, LDX)                                                                                 \
     switch (g) {                                                                                                       \
-    case 1: dense_group_256(1, 12, F16, xr, ldx, k, w, scales, ldw, n8, bias, yr, ldy, accumulate); break;             \
-    case 2: dense_group_256(2, 6, F16, xr, ldx, k, w, scales, ldw, n8, bias, yr, ldy, accumulate); break;              \
-    case 3: dense_group_256(3, 4, F16, xr, ldx, k, w, scales, ldw, n8, bias, yr, ldy, accumulate); break;              \
-    default: dense_group_256(4, 3, F16, xr, ldx, k, w, scales, ldw, n8, bias, yr, ldy, accumulate); break;             \
+    case 1: dense_group_256(1, 12, F16, XR, LDX, k, w, scales, ldw, n8, bias, yr, ldy, accumulate); break;             \
+    case 2: dense_group_256(2, 6, F16, XR, LDX, k, w, scales, ldw, n8, bias, yr, ldy, accumulate); break;              \
+    case 3: dense_group_256(3, 4, F16, XR, LDX, k, w, scales, ldw, n8, bias, yr, ldy, accumulate); break;              \
+    default: dense_group_256(4, 3, F16, XR, LDX, k, w, scales, ldw, n8, bias, yr, ldy, accumulate); break;             \
     }
 
 SWK_AVX2 static void linear_256(const float *x, long rows, long ldx, long k, const void *w, int wtype,
@@ -494,10 +520,19 @@ SWK_AVX2 static void linear_256(const float *x, long rows, long ldx, long k, con
         float *yr = y + r0 * ldy;
         if (n8 > 0) {
             switch (wtype) {
-            case SWK_F16: DENSE_GROUPS_256(SWK_F16) break;
-            case SWK_BF16: DENSE_GROUPS_256(SWK_BF16) break;
-            case SWK_Q8ROW: DENSE_GROUPS_256(SWK_Q8ROW) break;
-            default: DENSE_GROUPS_256(SWK_F32) break;
+            case SWK_F16: DENSE_GROUPS_256(SWK_F16, xr, ldx) break;
+            case SWK_BF16: DENSE_GROUPS_256(SWK_BF16, xr, ldx) break;
+            case SWK_Q8ROW:
+                if (g * k <= SCALED_INPUT_FLOATS) {
+                    // The scales folded into a copy of the group's inputs once, not per tile.
+                    float scaled[SCALED_INPUT_FLOATS];
+                    scale_inputs(xr, g, ldx, k, scales, scaled);
+                    DENSE_GROUPS_256(Q8_SCALED_INPUT, scaled, k)
+                } else {
+                    DENSE_GROUPS_256(SWK_Q8ROW, xr, ldx)
+                }
+                break;
+            default: DENSE_GROUPS_256(SWK_F32, xr, ldx) break;
             }
         }
         if (n8 < n) linear_columns(xr, g, ldx, k, w, wtype, scales, ldw, n8, n, bias, yr, ldy, accumulate);
@@ -598,7 +633,8 @@ SWK_INLINE float32x4_t w_neon(const void *w, long off, int fmt) {
     case SWK_BF16:
         return vreinterpretq_f32_u32(
             vshll_n_u16(vreinterpret_u16_u8(vld1_u8((const uint8_t *)((const uint16_t *)w + off))), 16));
-    case SWK_Q8ROW: {
+    case SWK_Q8ROW:
+    case Q8_SCALED_INPUT: {
         uint32_t b;
         memcpy(&b, (const int8_t *)w + off, 4);
         int16x8_t q = vmovl_s8(vreinterpret_s8_u32(vdup_n_u32(b)));
@@ -651,12 +687,12 @@ SWK_INLINE void dense_group_neon(const int R, const int T, const int fmt, const 
 
 // Group sizes: R rows share each weight load; R·T accumulators, R broadcasts and a weight vector
 // stay within the 32 registers.
-#define DENSE_GROUPS_NEON(F16)                                                                                         \
+#define DENSE_GROUPS_NEON(F16, XR, LDX)                                                                                \
     switch (g) {                                                                                                       \
-    case 1: dense_group_neon(1, 16, F16, xr, ldx, k, w, scales, ldw, n4, bias, yr, ldy, accumulate); break;            \
-    case 2: dense_group_neon(2, 10, F16, xr, ldx, k, w, scales, ldw, n4, bias, yr, ldy, accumulate); break;            \
-    case 3: dense_group_neon(3, 7, F16, xr, ldx, k, w, scales, ldw, n4, bias, yr, ldy, accumulate); break;             \
-    default: dense_group_neon(4, 5, F16, xr, ldx, k, w, scales, ldw, n4, bias, yr, ldy, accumulate); break;            \
+    case 1: dense_group_neon(1, 16, F16, XR, LDX, k, w, scales, ldw, n4, bias, yr, ldy, accumulate); break;            \
+    case 2: dense_group_neon(2, 10, F16, XR, LDX, k, w, scales, ldw, n4, bias, yr, ldy, accumulate); break;            \
+    case 3: dense_group_neon(3, 7, F16, XR, LDX, k, w, scales, ldw, n4, bias, yr, ldy, accumulate); break;             \
+    default: dense_group_neon(4, 5, F16, XR, LDX, k, w, scales, ldw, n4, bias, yr, ldy, accumulate); break;            \
     }
 
 static void linear_neon(const float *x, long rows, long ldx, long k, const void *w, int wtype, const void *scales,
@@ -668,10 +704,19 @@ static void linear_neon(const float *x, long rows, long ldx, long k, const void 
         float *yr = y + r0 * ldy;
         if (n4 > 0) {
             switch (wtype) {
-            case SWK_F16: DENSE_GROUPS_NEON(SWK_F16) break;
-            case SWK_BF16: DENSE_GROUPS_NEON(SWK_BF16) break;
-            case SWK_Q8ROW: DENSE_GROUPS_NEON(SWK_Q8ROW) break;
-            default: DENSE_GROUPS_NEON(SWK_F32) break;
+            case SWK_F16: DENSE_GROUPS_NEON(SWK_F16, xr, ldx) break;
+            case SWK_BF16: DENSE_GROUPS_NEON(SWK_BF16, xr, ldx) break;
+            case SWK_Q8ROW:
+                if (g * k <= SCALED_INPUT_FLOATS) {
+                    // The scales folded into a copy of the group's inputs once, not per tile.
+                    float scaled[SCALED_INPUT_FLOATS];
+                    scale_inputs(xr, g, ldx, k, scales, scaled);
+                    DENSE_GROUPS_NEON(Q8_SCALED_INPUT, scaled, k)
+                } else {
+                    DENSE_GROUPS_NEON(SWK_Q8ROW, xr, ldx)
+                }
+                break;
+            default: DENSE_GROUPS_NEON(SWK_F32, xr, ldx) break;
             }
         }
         if (n4 < n) linear_columns(xr, g, ldx, k, w, wtype, scales, ldw, n4, n, bias, yr, ldy, accumulate);
