@@ -294,6 +294,10 @@ def main():
     ap.add_argument("--workdir", default=None, help="where to write checkpoints and models (default: a temp dir)")
     ap.add_argument("--json", default=None, help="also write the figures here")
     ap.add_argument("--no-stream", action="store_true", help="whole clips only")
+    ap.add_argument("--dtypes", default="f32",
+                    help="weight storages (`swiftlet convert --dtype`), comma-separated: f32, f16, bf16, q8; "
+                         "their measurements are interleaved within each repetition")
+    ap.add_argument("--chunks", default=",".join(map(str, CHUNKS)), help="stream chunk sizes")
     ap.add_argument("--torch-worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--variant", help=argparse.SUPPRESS)
     ap.add_argument("--checkpoint", help=argparse.SUPPRESS)
@@ -320,6 +324,7 @@ def main():
     np.save(long_path, long)
 
     results = {}
+    chunks = [] if args.no_stream else [int(c) for c in args.chunks.split(",")]
     for variant in args.variants.split(","):
         print(f"== {variant}", file=sys.stderr)
         ckpt = os.path.join(work, f"{variant}.safetensors")
@@ -335,16 +340,31 @@ def main():
             write_safetensors(ckpt, state_dict(variant))
         with open(cfg, "w") as f:
             json.dump(kwargs(variant), f)
-        run([exe, "convert", "--family", "lmuformer", "--config", cfg, "--checkpoint", ckpt, "--output", swl, "--force", "--quiet"])
-        for threads in (1, 2):
-            runs = [swiftlet_clip_ms(exe, swl, clip_path, threads, args.runs) for _ in range(args.repeat)]
-            r[f"swiftlet_clip_ms_{threads}t"] = statistics.median(m for m, _ in runs)
-            r[f"swiftlet_clip_min_ms_{threads}t"] = min(b for _, b in runs)
-        for chunk in [] if args.no_stream else CHUNKS:
-            r[f"swiftlet_stream_us_chunk{chunk}"] = statistics.median(
-                swiftlet_stream_us(exe, swl, long_path, chunk, os.path.join(work, "steps.npy")) for _ in range(args.repeat))
-        results[variant] = r
-        print(json.dumps(r), file=sys.stderr)
+        dtypes = args.dtypes.split(",")
+        models = {}
+        for dt in dtypes:
+            models[dt] = swl if dt == "f32" else os.path.join(work, f"{variant}-{dt}.swl")
+            run([exe, "convert", "--family", "lmuformer", "--config", cfg, "--checkpoint", ckpt, "--output",
+                 models[dt], "--dtype", dt, "--force", "--quiet"])
+        clips = {(dt, t): [] for dt in dtypes for t in (1, 2)}
+        streams = {(dt, c): [] for dt in dtypes for c in chunks}
+        for _ in range(args.repeat):
+            for dt in dtypes:
+                for threads in (1, 2):
+                    clips[(dt, threads)].append(swiftlet_clip_ms(exe, models[dt], clip_path, threads, args.runs))
+                for chunk in chunks:
+                    streams[(dt, chunk)].append(
+                        swiftlet_stream_us(exe, models[dt], long_path, chunk, os.path.join(work, "steps.npy")))
+        for dt in dtypes:
+            rd = dict(r) if dt == dtypes[0] else {}
+            for threads in (1, 2):
+                rd[f"swiftlet_clip_ms_{threads}t"] = statistics.median(m for m, _ in clips[(dt, threads)])
+                rd[f"swiftlet_clip_min_ms_{threads}t"] = min(b for _, b in clips[(dt, threads)])
+            for chunk in chunks:
+                rd[f"swiftlet_stream_us_chunk{chunk}"] = statistics.median(streams[(dt, chunk)])
+            rd["file_bytes"] = os.path.getsize(models[dt])
+            results[variant if dt == "f32" and len(dtypes) == 1 else f"{variant} {dt}"] = rd
+            print(json.dumps(rd), file=sys.stderr)
 
     if args.json:
         with open(args.json, "w") as f:
@@ -361,18 +381,20 @@ def main():
     for v, r in results.items():
         row = (f"| {v} | {r['swiftlet_clip_ms_1t']:.2f} ({r['swiftlet_clip_min_ms_1t']:.2f}) |"
                f" {r['swiftlet_clip_ms_2t']:.2f} ({r['swiftlet_clip_min_ms_2t']:.2f}) |")
-        if have_torch:
+        if have_torch and "torch_clip_ms_1t" in r:
             row += (f" {r['torch_clip_ms_1t']:.2f} | {r['torch_clip_ms_2t']:.2f} |"
                     f" {r['torch_clip_ms_2t'] / r['swiftlet_clip_ms_2t']:.1f}× |")
+        elif have_torch:
+            row += " | | |"
         print(row)
     if args.no_stream:
         return
     print(f"\nStreaming, 1 thread: µs of compute per 10 ms frame ({args.stream_clips} clips back to back; "
           "× real time in brackets)\n")
-    print("| model | chunk 1 | chunk 7 | chunk 128 |")
-    print("|---|---:|---:|---:|")
+    print("| model | " + " | ".join(f"chunk {c}" for c in chunks) + " |")
+    print("|---|" + "---:|" * len(chunks))
     for v, r in results.items():
-        cells = [f"{r[f'swiftlet_stream_us_chunk{c}']:.1f} ({10000 / r[f'swiftlet_stream_us_chunk{c}']:.0f}×)" for c in CHUNKS]
+        cells = [f"{r[f'swiftlet_stream_us_chunk{c}']:.1f} ({10000 / r[f'swiftlet_stream_us_chunk{c}']:.0f}×)" for c in chunks]
         print(f"| {v} | " + " | ".join(cells) + " |")
 
 

@@ -351,7 +351,8 @@ def main():
     ap.add_argument("--decode", type=int, default=32, help="decoded tokens per round")
     ap.add_argument("--dtypes", default="f32,f16,q8", help="table storages to convert and time")
     ap.add_argument("--weight-dtype", default="f32",
-                    help="storage of the embedding and LM head (`swiftlet convert --dtype`): f32, f16 or bf16")
+                    help="storages of the embedding and LM head (`swiftlet convert --dtype`), comma-separated: "
+                         "f32, f16, bf16, q8; every table dtype is converted with each")
     ap.add_argument("--skip-kernels", action="store_true")
     ap.add_argument("--skip-model", action="store_true")
     ap.add_argument("--skip-torch", action="store_true")
@@ -414,21 +415,23 @@ def main():
         with open(kwargs, "w") as f:
             json.dump(cfg, f, indent=1)
         models = {}
-        for dt in dtypes:
-            head = "" if args.weight_dtype == "f32" else f"-head{args.weight_dtype}"
-            out = os.path.join(args.work, f"tiny-{args.layers}l-{dt}{head}.swl")
-            if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(ckpt):
-                log(f"converting {dt} tables ...")
-                run([args.swiftlet, "convert", "--family", "memoryformer", "--config", kwargs, "--checkpoint", ckpt,
-                     "--output", out, "--table-dtype", dt, "--dtype", args.weight_dtype, "--force", "--quiet"])
-            models[dt] = out
+        weight_dtypes = args.weight_dtype.split(",")
+        for wdt in weight_dtypes:
+            for dt in dtypes:
+                head = "" if wdt == "f32" else f"-head{wdt}"
+                out = os.path.join(args.work, f"tiny-{args.layers}l-{dt}{head}.swl")
+                if not os.path.exists(out) or os.path.getmtime(out) < os.path.getmtime(ckpt):
+                    log(f"converting {dt} tables, {wdt} embedding and head ...")
+                    run([args.swiftlet, "convert", "--family", "memoryformer", "--config", kwargs, "--checkpoint",
+                         ckpt, "--output", out, "--table-dtype", dt, "--dtype", wdt, "--force", "--quiet"])
+                models[(dt, wdt)] = out
         rng = np.random.default_rng(1)
         prompt = [int(x) for x in rng.integers(0, TINY["vocab_size"], args.prompt)]
-        f32_tables = table_bytes(args.swiftlet, models["f32"]) if "f32" in models else 0
-        print(f"\n(b, c) tiny model (hidden 512, {args.layers} layers, vocab {TINY['vocab_size']}, "
-              f"{args.weight_dtype} embedding and LM head), {args.prompt}-token prompt, {args.decode} decoded tokens, "
-              f"medians of {args.rounds} rounds")
-        print(f"{'threads':>7}  {'runtime':<22} {'table MB':>9} {'decode/token':>13} {'prefill':>10} "
+        f32_tables = table_bytes(args.swiftlet, models[("f32", weight_dtypes[0])]) if "f32" in dtypes else 0
+        print(f"\n(b, c) tiny model (hidden 512, {args.layers} layers, vocab {TINY['vocab_size']}), "
+              f"{args.prompt}-token prompt, {args.decode} decoded tokens, medians of {args.rounds} rounds "
+              "(the Swiftlet models interleaved within each round)")
+        print(f"{'threads':>7}  {'runtime':<34} {'table MB':>9} {'decode/token':>13} {'prefill':>10} "
               f"{'whole seq':>10}  {'decode vs torch':>15}")
         model_rows = []
         for t in threads:
@@ -441,24 +444,30 @@ def main():
                     torch_row = (p, d)
                 except ImportError:
                     log("torch is not importable: PyTorch column skipped")
-            for dt, path in models.items():
-                pre, dec = [], []
-                for r in range(args.rounds):
+            pre = {k: [] for k in models}
+            dec = {k: [] for k in models}
+            whole = {k: [] for k in models}
+            for r in range(args.rounds):
+                for key, path in models.items():
                     p, d = generate_once(args.swiftlet, path, prompt, args.decode, t)
-                    pre.append(p)
-                    dec.append(d)
-                whole = whole_sequence(args.swiftlet, path, args.prompt, t, max(3, args.rounds))
+                    pre[key].append(p)
+                    dec[key].append(d)
+                    whole[key].append(whole_sequence(args.swiftlet, path, args.prompt, t, 3))
+                log(f"  Swiftlet, {t} thread(s): round {r + 1}/{args.rounds}")
+            for (dt, wdt), path in models.items():
+                key = (dt, wdt)
                 tb = table_bytes(args.swiftlet, path)
-                row = dict(threads=t, tables=dt, table_bytes=tb, decode_us=statistics.median(dec),
-                           prefill_us=statistics.median(pre), whole_us=whole)
+                row = dict(threads=t, tables=dt, weights=wdt, table_bytes=tb, decode_us=statistics.median(dec[key]),
+                           prefill_us=statistics.median(pre[key]), whole_us=statistics.median(whole[key]))
                 model_rows.append(row)
                 rel = f"{tb / f32_tables:.2f}× f32" if f32_tables else ""
                 vs = ratio(torch_row[1], row["decode_us"]) if torch_row else "-"
-                print(f"{t:>7}  {'Swiftlet ' + dt + ' tables':<22} {tb / 1e6:9.0f} {fmt(row['decode_us']):>13} "
-                      f"{fmt(row['prefill_us']):>10} {fmt(whole):>10}  {vs:>15}  {rel}")
+                label = f"Swiftlet {dt} tables, {wdt} head"
+                print(f"{t:>7}  {label:<34} {tb / 1e6:9.0f} {fmt(row['decode_us']):>13} "
+                      f"{fmt(row['prefill_us']):>10} {fmt(row['whole_us']):>10}  {vs:>15}  {rel}")
             if torch_row:
                 model_rows.append(dict(threads=t, tables="torch f32", decode_us=torch_row[1], prefill_us=torch_row[0]))
-                print(f"{t:>7}  {'PyTorch official path':<22} {f32_tables / 1e6:9.0f} {fmt(torch_row[1]):>13} "
+                print(f"{t:>7}  {'PyTorch official path (f32)':<34} {f32_tables / 1e6:9.0f} {fmt(torch_row[1]):>13} "
                       f"{fmt(torch_row[0]):>10} {'-':>10}  {'1.0×':>15}")
         print("(prefill: generate's prompt pass, LM head of the last position only (the others' run when "
               "read); whole seq: `swiftlet bench`, logits of every position; PyTorch: last position's head)")

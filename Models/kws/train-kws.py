@@ -481,16 +481,18 @@ def measure(args, torch, model, banks, held):
     for f in fractions:
         print(f"  PyTorch early_fraction={f}: running mean of the head at frame {math.ceil(f * CLIP_FRAMES)}: "
               f"accuracy {(torch.cat(early[f]).numpy() == labels).mean():.4f}", flush=True)
-    swl = f"{work}/model.swl"
-    subprocess.run([args.swiftlet, "convert", "--quiet", "--family", "lmuformer", "--config", f"{args.out}/config.json",
-                    "--checkpoint", f"{args.out}/checkpoint.safetensors", "--labels", f"{args.out}/labels.txt",
-                    "--output", swl], check=True)
     settings = ";".join(f"early_fraction={f}" for f in fractions[:-1])
-    for what, ref in (("Swiftlet accuracy", "labels"), ("Swiftlet agreement with PyTorch's clip decision", "torch")):
-        out = subprocess.run([args.swiftlet, "profile", swl, "--output", f"{work}/profiled.swl", "--data", f"{work}/clips.npy", "--labels",
-                              f"{work}/{ref}.npy", "--settings", settings],
-                             capture_output=True, text=True)
-        print(what + ":\n" + out.stdout + out.stderr, flush=True)
+    for dtype in args.dtypes.split(","):
+        # Weight storage (`swiftlet convert --dtype`): f32 is exact; f16, bf16 and q8 are read in place.
+        swl = f"{work}/model-{dtype}.swl"
+        subprocess.run([args.swiftlet, "convert", "--quiet", "--family", "lmuformer", "--config",
+                        f"{args.out}/config.json", "--checkpoint", f"{args.out}/checkpoint.safetensors", "--labels",
+                        f"{args.out}/labels.txt", "--dtype", dtype, "--output", swl], check=True)
+        for what, ref in (("Swiftlet accuracy", "labels"), ("Swiftlet agreement with PyTorch's clip decision", "torch")):
+            out = subprocess.run([args.swiftlet, "profile", swl, "--output", f"{work}/profiled.swl", "--data",
+                                  f"{work}/clips.npy", "--labels", f"{work}/{ref}.npy", "--settings", settings],
+                                 capture_output=True, text=True)
+            print(f"{what} ({dtype} weights):\n" + out.stdout + out.stderr, flush=True)
 
 
 def main():
@@ -519,6 +521,9 @@ def main():
                     help="measure the model in --out on this many held-out 1.28 s clips in PyTorch and Swiftlet "
                          "(needs --official and --swiftlet)")
     ap.add_argument("--eval-set", help="with --measure: also write the first 30 clips here (features .npy + labels)")
+    ap.add_argument("--dtypes", default="f32",
+                    help="with --measure: the weight storages to convert and measure (`swiftlet convert --dtype`), "
+                         "comma-separated: f32, f16, bf16, q8")
     args = ap.parse_args()
     if args.evaluate_only:
         evaluate_detection(args)
@@ -543,7 +548,8 @@ def main():
         assert mine.shape == ref.shape and err < 1e-3, (clip, mine.shape, ref.shape, err)
     print(f"fbank matches the fixture; synthesising (cache {args.cache}) ...", flush=True)
 
-    train = corpus(args.cache, VARIANTS, args.per_word, args.seed)
+    # --measure uses the held-out voices only.
+    train = {} if args.measure else corpus(args.cache, VARIANTS, args.per_word, args.seed)
     held = corpus(args.cache.replace(".npz", "-heldout.npz"), HELD_OUT, max(args.per_word // 8, 8), args.seed + 1)
     print(f"{sum(map(len, train.values()))} training and {sum(map(len, held.values()))} held-out utterances "
           f"({time.time() - t0:.0f} s)", flush=True)

@@ -17,6 +17,14 @@ checkpoint, and the MemoryFormer of `memoryformer_model.py` (official layers) on
 — for the f16 and q8 rows also with its tables rounded as the converter stores them (f16
 round-to-nearest-even; int8 with scale max|row|/127, round half to even), so that each Swiftlet figure
 has a PyTorch figure computed on the same numbers. Prints Markdown tables; not run by CI.
+
+    /opt/bench-venv/bin/python Models/text/measure.py --memoryformer-weight-dtypes f32,f16,bf16,q8
+
+measures only the MemoryFormer's embedding and LM head storage (`swiftlet convert --dtype`, f32
+tables), in Swiftlet alone (no official code needed): perplexity through `Model.run` (the head over
+every position: decoded panels, or int8 products for q8) and through the KV cache on the first
+--cached-windows windows (the head one row at a time: the compact matrix-vector product), each beside
+the f32 file's figure on the same tokens.
 """
 import argparse
 import json
@@ -94,10 +102,50 @@ def q8_rows(t):
     return (q.float() * scale.float()).float()
 
 
+def weight_dtypes(args, swiftlet, ids, results):
+    """Perplexity of the MemoryFormer with its embedding and LM head stored in each dtype (f32 tables)."""
+    rows = []
+    k = args.cached_windows
+    for dt in args.memoryformer_weight_dtypes.split(","):
+        path = os.path.join(args.work, f"text-memoryformer-weights-{dt}.swl")
+        subprocess.run([args.swiftlet, "convert", "--family", "memoryformer", "--config",
+                        os.path.join(HERE, "memoryformer-config.json"), "--checkpoint",
+                        os.path.join(HERE, "memoryformer.safetensors"), "--dtype", dt, "--output", path,
+                        "--force", "--quiet"], check=True)
+        sw, logits = swiftlet_perplexity(swiftlet, path, ids, args.batch)
+        row = dict(weights=dt, file_bytes=os.path.getsize(path), swiftlet=sw)
+        if k:
+            cw, c_logits = swiftlet_cached(swiftlet, path, ids[:k])
+            row.update(cached=cw)
+        if rows:
+            d, a = compare(logits, f32_logits)
+            row.update(max_abs_diff_vs_f32=d, argmax_agreement_vs_f32=a)
+        else:
+            f32_logits = logits
+        rows.append(row)
+        print(f"memoryformer weights {dt}: perplexity {sw:.4f}", file=sys.stderr)
+    results["memoryformer_weights"] = rows
+    print(f"\nHeld-out perplexity, {ids.shape[0]} windows × {ids.shape[1]} tokens; embedding and LM head "
+          f"stored as given (f32 tables); KV cache: first {k} windows, prefill 128 then decode\n")
+    print("| embedding + head | file | perplexity | through the KV cache | max abs logit diff vs the first row | "
+          "argmax agreement |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for r in rows:
+        extra = (f"{r['max_abs_diff_vs_f32']:.1e} | {r['argmax_agreement_vs_f32']:.4f}"
+                 if "max_abs_diff_vs_f32" in r else "— | —")
+        cached = f"{r['cached']:.3f}" if "cached" in r else "—"
+        print(f"| {r['weights']} | {r['file_bytes'] / 1e6:.2f} MB | {r['swiftlet']:.3f} | {cached} | {extra} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--loopformer-official", required=True)
-    ap.add_argument("--memoryformer-official", required=True)
+    ap.add_argument("--loopformer-official")
+    ap.add_argument("--memoryformer-official")
+    ap.add_argument("--memoryformer-weight-dtypes",
+                    help="only the MemoryFormer embedding/head storages given (e.g. f32,f16,bf16,q8), Swiftlet alone")
     ap.add_argument("--models", default=os.path.join(ROOT, "build", "models"))
     ap.add_argument("--swiftlet", default=os.path.join(ROOT, "build", "bin", "swiftlet"))
     ap.add_argument("--library", default=os.path.join(ROOT, "build", "lib", "libswiftlet.so"))
@@ -119,6 +167,11 @@ def main():
     ids = np.load(args.ids).astype(np.int64)
     os.makedirs(args.work, exist_ok=True)
     results = {"windows": list(ids.shape)}
+    if args.memoryformer_weight_dtypes:
+        weight_dtypes(args, swiftlet, ids, results)
+        return
+    if not args.loopformer_official or not args.memoryformer_official:
+        ap.error("--loopformer-official and --memoryformer-official are required (or --memoryformer-weight-dtypes)")
 
     # ---- LoopFormer
     sys.path.insert(0, args.loopformer_official)

@@ -1,6 +1,8 @@
 // Linear layers for few rows (streamed frames): dense products that read each weight once, and products whose
 // input is mostly zero (spikes, ReLU outputs), which add up only the weight rows of the non-zero
-// inputs. Weights are input-major w[k, n], float32 or binary16.
+// inputs. Weights are input-major w[k, n]: float32, binary16, bfloat16, or int8 with one float32 scale
+// per weight row (q8_row: w[i, j] = q[i, j] · scales[i]). A q8 row's scale is folded into its input
+// (x[i] · scales[i]) before the products, so the inner loops only widen the int8 values.
 //
 // The vector paths keep a tile of output columns of every row of a group in registers and stream
 // each weight row through it once, so the weights (the bulk of the memory traffic for a streamed
@@ -10,8 +12,45 @@
 
 // Columns [from, n) of rows [0, rows) in plain C: the portable path, and the columns left over
 // by the vector paths.
-static void linear_columns(const float *x, long rows, long ldx, long k, const void *w, int wtype, long ldw, long from,
-                           long n, const float *bias, float *y, long ldy, int accumulate) {
+// Weight element i, unscaled for q8 (its row scale is applied to the input).
+SWK_INLINE float raw_weight(const void *w, long i, int wtype) {
+    switch (wtype) {
+    case SWK_F16: return swk_half_to_float(((const uint16_t *)w)[i]);
+    case SWK_BF16: return swk_bf16_to_float(((const uint16_t *)w)[i]);
+    case SWK_Q8ROW: return (float)((const int8_t *)w)[i];
+    default: return ((const float *)w)[i];
+    }
+}
+
+// Scale i of a q8 matrix (any alignment).
+SWK_INLINE float row_scale(const void *scales, long i) {
+    float s;
+    memcpy(&s, (const uint8_t *)scales + 4 * i, 4);
+    return s;
+}
+
+// q8 weights whose row scales are already folded into the input (a scaled copy of x made per call):
+// the tiles then broadcast x as for float weights.
+#define Q8_SCALED_INPUT 16
+
+// Inputs scaled on the stack per call: up to this many floats (rows of a group × k), 32 KiB.
+#define SCALED_INPUT_FLOATS 8192
+
+// The input of weight row i: x · scales[i] for q8 rows.
+SWK_INLINE float scaled_input(float x, const void *scales, long i, int wtype) {
+    return wtype == SWK_Q8ROW ? x * row_scale(scales, i) : x;
+}
+
+// out[r, i] = x[r, i] · scales[i] for r < rows, i < k (out row stride k).
+static void scale_inputs(const float *x, long rows, long ldx, long k, const void *scales, float *out) {
+    for (long i = 0; i < k; i++) {
+        const float s = row_scale(scales, i);
+        for (long r = 0; r < rows; r++) out[r * k + i] = x[r * ldx + i] * s;
+    }
+}
+
+static void linear_columns(const float *x, long rows, long ldx, long k, const void *w, int wtype, const void *scales,
+                           long ldw, long from, long n, const float *bias, float *y, long ldy, int accumulate) {
     for (long r = 0; r < rows; r++) {
         float *yr = y + r * ldy;
         for (long j = from; j < n; j++) {
@@ -21,19 +60,19 @@ static void linear_columns(const float *x, long rows, long ldx, long k, const vo
         }
         const float *xr = x + r * ldx;
         for (long i = 0; i < k; i++) {
-            float v = xr[i];
-            if (wtype == SWK_F16) {
-                const uint16_t *wi = (const uint16_t *)w + i * ldw;
-                for (long j = from; j < n; j++) yr[j] += v * swk_half_to_float(wi[j]);
-            } else {
+            float v = scaled_input(xr[i], scales, i, wtype);
+            if (wtype == SWK_F32) {
                 const float *wi = (const float *)w + i * ldw;
                 for (long j = from; j < n; j++) yr[j] += v * wi[j];
+            } else {
+                for (long j = from; j < n; j++) yr[j] += v * raw_weight(w, i * ldw + j, wtype);
             }
         }
     }
 }
 
-// Sums over a list of selected weight rows, columns [from, n), plain C.
+// Sums over a list of selected weight rows, columns [from, n), plain C (q8: `val` holds the folded
+// scales, see fold_scales).
 static void sum_columns(const void *w, int wtype, long ldw, long from, long n, const int32_t *idx, const float *val,
                         long m, const float *bias, float *y, int accumulate) {
     for (long j = from; j < n; j++) {
@@ -45,9 +84,9 @@ static void sum_columns(const void *w, int wtype, long ldw, long from, long n, c
         long row = (long)idx[e] * ldw;
         if (val) {
             float v = val[e];
-            for (long j = from; j < n; j++) y[j] += v * swk_weight(w, row + j, wtype);
+            for (long j = from; j < n; j++) y[j] += v * raw_weight(w, row + j, wtype);
         } else {
-            for (long j = from; j < n; j++) y[j] += swk_weight(w, row + j, wtype);
+            for (long j = from; j < n; j++) y[j] += raw_weight(w, row + j, wtype);
         }
     }
 }
@@ -68,8 +107,17 @@ static long compact_portable(const float *x, long len, long base, int32_t *idx, 
     return m;
 }
 
-static long sparse_portable(const float *x, long rows, long ldx, long k, int binary, const void *w, int wtype, long ldw,
-                            long n, const float *bias, float *y, long ldy, int accumulate) {
+// q8 rows: the selected inputs' values become x · scale (binary inputs: the scale), so the sums
+// below run as a non-binary product over the unscaled int8 rows. Returns the new `binary`.
+static int fold_scales(int binary, int wtype, const void *scales, const int32_t *idx, float *val, long m) {
+    if (wtype != SWK_Q8ROW) return binary;
+    for (long e = 0; e < m; e++) val[e] = binary ? row_scale(scales, idx[e]) : val[e] * row_scale(scales, idx[e]);
+    return 0;
+}
+
+static long sparse_portable(const float *x, long rows, long ldx, long k, int binary, const void *w, int wtype,
+                            const void *scales, long ldw, long n, const float *bias, float *y, long ldy,
+                            int accumulate) {
     int32_t idx[PIECE];
     float val[PIECE];
     long active = 0;
@@ -83,7 +131,8 @@ static long sparse_portable(const float *x, long rows, long ldx, long k, int bin
             long m = compact_portable(xr + p0, len, p0, idx, val);
             active += m;
             if (m > 0 || first) {
-                sum_columns(w, wtype, ldw, 0, n, idx, binary ? NULL : val, m, first ? bias : NULL, yr,
+                int bin = fold_scales(binary, wtype, scales, idx, val, m);
+                sum_columns(w, wtype, ldw, 0, n, idx, bin ? NULL : val, m, first ? bias : NULL, yr,
                             first ? accumulate : 1);
             }
             first = 0;
@@ -100,15 +149,24 @@ long swk_count_nonzero(const float *x, long rows, long cols, long ldx);
 // ---------------------------------------------------------------------------------------------
 // AVX-512
 
-SWK_AVX512 SWK_INLINE __m512 w512(const void *w, long off, int f16) {
-    if (f16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + off)));
-    return _mm512_loadu_ps((const float *)w + off);
+// Sixteen weights from element `off` as float32 (q8: the int8 values, unscaled).
+SWK_AVX512 SWK_INLINE __m512 w512(const void *w, long off, int fmt) {
+    switch (fmt) {
+    case SWK_F16: return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + off)));
+    case SWK_BF16:
+        return _mm512_castsi512_ps(_mm512_slli_epi32(
+            _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)((const uint16_t *)w + off))), 16));
+    case SWK_Q8ROW:
+    case Q8_SCALED_INPUT:
+        return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)((const int8_t *)w + off))));
+    default: return _mm512_loadu_ps((const float *)w + off);
+    }
 }
 
 // Rows [0, R) of a group, columns [c0, c0 + 16·tv) with tv ≤ T vectors (tv == T when `full`).
-SWK_AVX512 SWK_INLINE void dense_tile_512(const int R, const int T, const int full, const int f16, const float *x,
-                                          long ldx, long k, const void *w, long ldw, long c0, long tv,
-                                          const float *bias, float *y, long ldy, int accumulate) {
+SWK_AVX512 SWK_INLINE void dense_tile_512(const int R, const int T, const int full, const int fmt, const float *x,
+                                          long ldx, long k, const void *w, const void *scales, long ldw, long c0,
+                                          long tv, const float *bias, float *y, long ldy, int accumulate) {
     __m512 acc[8][16];
     for (int r = 0; r < R; r++) {
         for (int t = 0; t < T; t++) {
@@ -122,11 +180,12 @@ SWK_AVX512 SWK_INLINE void dense_tile_512(const int R, const int T, const int fu
     }
     for (long i = 0; i < k; i++) {
         __m512 xb[8];
-        for (int r = 0; r < R; r++) xb[r] = _mm512_set1_ps(x[r * ldx + i]);
+        const float si = fmt == SWK_Q8ROW ? row_scale(scales, i) : 1.0f;
+        for (int r = 0; r < R; r++) xb[r] = _mm512_set1_ps(x[r * ldx + i] * si);
         const long row = i * ldw + c0;
         for (int t = 0; t < T; t++) {
             if (full || t < tv) {
-                __m512 wv = w512(w, row + 16 * t, f16);
+                __m512 wv = w512(w, row + 16 * t, fmt);
                 for (int r = 0; r < R; r++) acc[r][t] = _mm512_fmadd_ps(wv, xb[r], acc[r][t]);
             }
         }
@@ -136,19 +195,20 @@ SWK_AVX512 SWK_INLINE void dense_tile_512(const int R, const int T, const int fu
             if (full || t < tv) _mm512_storeu_ps(y + r * ldy + c0 + 16 * t, acc[r][t]);
 }
 
-SWK_AVX512 SWK_INLINE void dense_group_512(const int R, const int T, const int f16, const float *x, long ldx, long k,
-                                           const void *w, long ldw, long n16, const float *bias, float *y, long ldy,
-                                           int accumulate) {
+SWK_AVX512 SWK_INLINE void dense_group_512(const int R, const int T, const int fmt, const float *x, long ldx, long k,
+                                           const void *w, const void *scales, long ldw, long n16, const float *bias,
+                                           float *y, long ldy, int accumulate) {
     long c0 = 0;
     for (; c0 + 16 * T <= n16; c0 += 16 * T)
-        dense_tile_512(R, T, 1, f16, x, ldx, k, w, ldw, c0, T, bias, y, ldy, accumulate);
-    if (c0 < n16) dense_tile_512(R, T, 0, f16, x, ldx, k, w, ldw, c0, (n16 - c0) / 16, bias, y, ldy, accumulate);
+        dense_tile_512(R, T, 1, fmt, x, ldx, k, w, scales, ldw, c0, T, bias, y, ldy, accumulate);
+    if (c0 < n16)
+        dense_tile_512(R, T, 0, fmt, x, ldx, k, w, scales, ldw, c0, (n16 - c0) / 16, bias, y, ldy, accumulate);
 }
 
 // One row, more than 512 outputs: the tiles above would read each weight row in short strided pieces.
 // Instead stream the weight rows in order, four at a time, through y (which stays in L1).
-SWK_AVX512 SWK_INLINE void dense_row_axpy_512(const int f16, const float *x, long k, const void *w, long ldw, long n16,
-                                              const float *bias, float *y, int accumulate) {
+SWK_AVX512 SWK_INLINE void dense_row_axpy_512(const int fmt, const float *x, long k, const void *w, const void *scales,
+                                              long ldw, long n16, const float *bias, float *y, int accumulate) {
     for (long j = 0; j < n16; j += 16) {
         __m512 a = accumulate ? _mm512_loadu_ps(y + j) : _mm512_setzero_ps();
         if (bias) a = _mm512_add_ps(a, _mm512_loadu_ps(bias + j));
@@ -156,54 +216,67 @@ SWK_AVX512 SWK_INLINE void dense_row_axpy_512(const int f16, const float *x, lon
     }
     long i = 0;
     for (; i + 4 <= k; i += 4) {
-        const __m512 x0 = _mm512_set1_ps(x[i]), x1 = _mm512_set1_ps(x[i + 1]);
-        const __m512 x2 = _mm512_set1_ps(x[i + 2]), x3 = _mm512_set1_ps(x[i + 3]);
+        const __m512 x0 = _mm512_set1_ps(scaled_input(x[i], scales, i, fmt));
+        const __m512 x1 = _mm512_set1_ps(scaled_input(x[i + 1], scales, i + 1, fmt));
+        const __m512 x2 = _mm512_set1_ps(scaled_input(x[i + 2], scales, i + 2, fmt));
+        const __m512 x3 = _mm512_set1_ps(scaled_input(x[i + 3], scales, i + 3, fmt));
         const long r0 = i * ldw;
         for (long j = 0; j < n16; j += 16) {
-            __m512 p = _mm512_mul_ps(w512(w, r0 + j, f16), x0);
-            __m512 q = _mm512_mul_ps(w512(w, r0 + ldw + j, f16), x1);
-            p = _mm512_fmadd_ps(w512(w, r0 + 2 * ldw + j, f16), x2, p);
-            q = _mm512_fmadd_ps(w512(w, r0 + 3 * ldw + j, f16), x3, q);
+            __m512 p = _mm512_mul_ps(w512(w, r0 + j, fmt), x0);
+            __m512 q = _mm512_mul_ps(w512(w, r0 + ldw + j, fmt), x1);
+            p = _mm512_fmadd_ps(w512(w, r0 + 2 * ldw + j, fmt), x2, p);
+            q = _mm512_fmadd_ps(w512(w, r0 + 3 * ldw + j, fmt), x3, q);
             _mm512_storeu_ps(y + j, _mm512_add_ps(_mm512_loadu_ps(y + j), _mm512_add_ps(p, q)));
         }
     }
     for (; i < k; i++) {
-        const __m512 x0 = _mm512_set1_ps(x[i]);
+        const __m512 x0 = _mm512_set1_ps(scaled_input(x[i], scales, i, fmt));
         for (long j = 0; j < n16; j += 16)
-            _mm512_storeu_ps(y + j, _mm512_fmadd_ps(w512(w, i * ldw + j, f16), x0, _mm512_loadu_ps(y + j)));
+            _mm512_storeu_ps(y + j, _mm512_fmadd_ps(w512(w, i * ldw + j, fmt), x0, _mm512_loadu_ps(y + j)));
     }
 }
 
 // Group sizes: R rows share each weight load; R·T accumulators stay within the 32 registers.
-#define DENSE_GROUPS_512(F16)                                                                                          \
+#define DENSE_GROUPS_512(F16, XR, LDX)                                                                                 \
     switch (g) {                                                                                                       \
-    case 1: dense_group_512(1, 16, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;                    \
-    case 2: dense_group_512(2, 8, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;                     \
-    case 3: dense_group_512(3, 5, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;                     \
-    case 4: dense_group_512(4, 4, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;                     \
-    case 5: dense_group_512(5, 3, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;                     \
-    case 6: dense_group_512(6, 2, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;                     \
-    case 7: dense_group_512(7, 2, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;                     \
-    default: dense_group_512(8, 2, F16, xr, ldx, k, w, ldw, n16, bias, yr, ldy, accumulate); break;                    \
+    case 1: dense_group_512(1, 16, F16, XR, LDX, k, w, scales, ldw, n16, bias, yr, ldy, accumulate); break;            \
+    case 2: dense_group_512(2, 8, F16, XR, LDX, k, w, scales, ldw, n16, bias, yr, ldy, accumulate); break;             \
+    case 3: dense_group_512(3, 5, F16, XR, LDX, k, w, scales, ldw, n16, bias, yr, ldy, accumulate); break;             \
+    case 4: dense_group_512(4, 4, F16, XR, LDX, k, w, scales, ldw, n16, bias, yr, ldy, accumulate); break;             \
+    case 5: dense_group_512(5, 3, F16, XR, LDX, k, w, scales, ldw, n16, bias, yr, ldy, accumulate); break;             \
+    case 6: dense_group_512(6, 2, F16, XR, LDX, k, w, scales, ldw, n16, bias, yr, ldy, accumulate); break;             \
+    case 7: dense_group_512(7, 2, F16, XR, LDX, k, w, scales, ldw, n16, bias, yr, ldy, accumulate); break;             \
+    default: dense_group_512(8, 2, F16, XR, LDX, k, w, scales, ldw, n16, bias, yr, ldy, accumulate); break;            \
     }
 
-SWK_AVX512 static void linear_512(const float *x, long rows, long ldx, long k, const void *w, int wtype, long ldw,
-                                  long n, const float *bias, float *y, long ldy, int accumulate) {
+SWK_AVX512 static void linear_512(const float *x, long rows, long ldx, long k, const void *w, int wtype,
+                                  const void *scales, long ldw, long n, const float *bias, float *y, long ldy,
+                                  int accumulate) {
     long n16 = n & ~15L;
     for (long r0 = 0; r0 < rows; r0 += 8) {
         long g = rows - r0 < 8 ? rows - r0 : 8;
         const float *xr = x + r0 * ldx;
         float *yr = y + r0 * ldy;
         if (g == 1 && n16 > 512) {
-            dense_row_axpy_512(wtype == SWK_F16, xr, k, w, ldw, n16, bias, yr, accumulate);
+            dense_row_axpy_512(wtype, xr, k, w, scales, ldw, n16, bias, yr, accumulate);
         } else if (n16 > 0) {
-            if (wtype == SWK_F16) {
-                DENSE_GROUPS_512(1)
-            } else {
-                DENSE_GROUPS_512(0)
+            switch (wtype) {
+            case SWK_F16: DENSE_GROUPS_512(SWK_F16, xr, ldx) break;
+            case SWK_BF16: DENSE_GROUPS_512(SWK_BF16, xr, ldx) break;
+            case SWK_Q8ROW:
+                if (g * k <= SCALED_INPUT_FLOATS) {
+                    // The scales folded into a copy of the group's inputs once, not per tile.
+                    float scaled[SCALED_INPUT_FLOATS];
+                    scale_inputs(xr, g, ldx, k, scales, scaled);
+                    DENSE_GROUPS_512(Q8_SCALED_INPUT, scaled, k)
+                } else {
+                    DENSE_GROUPS_512(SWK_Q8ROW, xr, ldx)
+                }
+                break;
+            default: DENSE_GROUPS_512(SWK_F32, xr, ldx) break;
             }
         }
-        if (n16 < n) linear_columns(xr, g, ldx, k, w, wtype, ldw, n16, n, bias, yr, ldy, accumulate);
+        if (n16 < n) linear_columns(xr, g, ldx, k, w, wtype, scales, ldw, n16, n, bias, yr, ldy, accumulate);
     }
 }
 
@@ -230,7 +303,7 @@ SWK_AVX512 static long compact_512(const float *x, long len, long base, int32_t 
 }
 
 // y[c0, c0 + 16·tv) (+)= bias + Σ_e val[e] · w[idx[e], ...] (val NULL: all 1), in registers.
-SWK_AVX512 SWK_INLINE void sum_tile_512(const int full, const int f16, const int binary, const void *w, long ldw,
+SWK_AVX512 SWK_INLINE void sum_tile_512(const int full, const int fmt, const int binary, const void *w, long ldw,
                                         long c0, long tv, const int32_t *idx, const float *val, long m,
                                         const float *bias, float *y, int accumulate) {
     enum { T = 16 };
@@ -249,19 +322,19 @@ SWK_AVX512 SWK_INLINE void sum_tile_512(const int full, const int f16, const int
             const long r0 = (long)idx[e] * ldw + c0, r1 = (long)idx[e + 1] * ldw + c0;
             for (int t = 0; t < T; t++)
                 if (full || t < tv)
-                    acc[t] = _mm512_add_ps(acc[t], _mm512_add_ps(w512(w, r0 + 16 * t, f16), w512(w, r1 + 16 * t, f16)));
+                    acc[t] = _mm512_add_ps(acc[t], _mm512_add_ps(w512(w, r0 + 16 * t, fmt), w512(w, r1 + 16 * t, fmt)));
         }
         for (; e < m; e++) {
             const long r0 = (long)idx[e] * ldw + c0;
             for (int t = 0; t < T; t++)
-                if (full || t < tv) acc[t] = _mm512_add_ps(acc[t], w512(w, r0 + 16 * t, f16));
+                if (full || t < tv) acc[t] = _mm512_add_ps(acc[t], w512(w, r0 + 16 * t, fmt));
         }
     } else {
         for (; e < m; e++) {
             const long r0 = (long)idx[e] * ldw + c0;
             const __m512 v = _mm512_set1_ps(val[e]);
             for (int t = 0; t < T; t++)
-                if (full || t < tv) acc[t] = _mm512_fmadd_ps(w512(w, r0 + 16 * t, f16), v, acc[t]);
+                if (full || t < tv) acc[t] = _mm512_fmadd_ps(w512(w, r0 + 16 * t, fmt), v, acc[t]);
         }
     }
     for (int t = 0; t < T; t++)
@@ -270,7 +343,7 @@ SWK_AVX512 SWK_INLINE void sum_tile_512(const int full, const int f16, const int
 
 // The same over whole weight rows, y kept in L1 (more than 512 columns: the tiles would read each
 // selected row in short strided pieces).
-SWK_AVX512 SWK_INLINE void sum_rows_axpy_512(const int f16, const int binary, const void *w, long ldw, long n16,
+SWK_AVX512 SWK_INLINE void sum_rows_axpy_512(const int fmt, const int binary, const void *w, long ldw, long n16,
                                              const int32_t *idx, const float *val, long m, const float *bias, float *y,
                                              int accumulate) {
     for (long j = 0; j < n16; j += 16) {
@@ -284,42 +357,49 @@ SWK_AVX512 SWK_INLINE void sum_rows_axpy_512(const int f16, const int binary, co
         if (binary) {
             for (long j = 0; j < n16; j += 16)
                 _mm512_storeu_ps(y + j, _mm512_add_ps(_mm512_loadu_ps(y + j),
-                                                      _mm512_add_ps(w512(w, r0 + j, f16), w512(w, r1 + j, f16))));
+                                                      _mm512_add_ps(w512(w, r0 + j, fmt), w512(w, r1 + j, fmt))));
         } else {
             const __m512 v0 = _mm512_set1_ps(val[e]), v1 = _mm512_set1_ps(val[e + 1]);
             for (long j = 0; j < n16; j += 16)
                 _mm512_storeu_ps(y + j,
-                                 _mm512_fmadd_ps(w512(w, r1 + j, f16), v1,
-                                                 _mm512_fmadd_ps(w512(w, r0 + j, f16), v0, _mm512_loadu_ps(y + j))));
+                                 _mm512_fmadd_ps(w512(w, r1 + j, fmt), v1,
+                                                 _mm512_fmadd_ps(w512(w, r0 + j, fmt), v0, _mm512_loadu_ps(y + j))));
         }
     }
     for (; e < m; e++) {
         const long r0 = (long)idx[e] * ldw;
         const __m512 v0 = _mm512_set1_ps(binary ? 1.0f : val[e]);
         for (long j = 0; j < n16; j += 16)
-            _mm512_storeu_ps(y + j, binary ? _mm512_add_ps(_mm512_loadu_ps(y + j), w512(w, r0 + j, f16))
-                                           : _mm512_fmadd_ps(w512(w, r0 + j, f16), v0, _mm512_loadu_ps(y + j)));
+            _mm512_storeu_ps(y + j, binary ? _mm512_add_ps(_mm512_loadu_ps(y + j), w512(w, r0 + j, fmt))
+                                           : _mm512_fmadd_ps(w512(w, r0 + j, fmt), v0, _mm512_loadu_ps(y + j)));
     }
 }
 
-SWK_AVX512 SWK_INLINE void sum_rows_512(const int f16, const int binary, const void *w, long ldw, long n16,
+SWK_AVX512 SWK_INLINE void sum_rows_512(const int fmt, const int binary, const void *w, long ldw, long n16,
                                         const int32_t *idx, const float *val, long m, const float *bias, float *y,
                                         int accumulate) {
     if (n16 > 512) {
-        sum_rows_axpy_512(f16, binary, w, ldw, n16, idx, val, m, bias, y, accumulate);
+        sum_rows_axpy_512(fmt, binary, w, ldw, n16, idx, val, m, bias, y, accumulate);
         return;
     }
     long c0 = 0;
-    for (; c0 + 256 <= n16; c0 += 256) sum_tile_512(1, f16, binary, w, ldw, c0, 16, idx, val, m, bias, y, accumulate);
-    if (c0 < n16) sum_tile_512(0, f16, binary, w, ldw, c0, (n16 - c0) / 16, idx, val, m, bias, y, accumulate);
+    for (; c0 + 256 <= n16; c0 += 256) sum_tile_512(1, fmt, binary, w, ldw, c0, 16, idx, val, m, bias, y, accumulate);
+    if (c0 < n16) sum_tile_512(0, fmt, binary, w, ldw, c0, (n16 - c0) / 16, idx, val, m, bias, y, accumulate);
 }
 
+// Binary or weighted sums at the weight format FMT (a compile-time constant in each case).
+#define SUM_ROWS_512(FMT)                                                                                              \
+    if (bin)                                                                                                           \
+        sum_rows_512(FMT, 1, w, ldw, n16, idx, NULL, m, b, yr, acc);                                                   \
+    else                                                                                                               \
+        sum_rows_512(FMT, 0, w, ldw, n16, idx, v, m, b, yr, acc);
+
 SWK_AVX512 static long sparse_512(const float *x, long rows, long ldx, long k, int binary, const void *w, int wtype,
-                                  long ldw, long n, const float *bias, float *y, long ldy, int accumulate) {
+                                  const void *scales, long ldw, long n, const float *bias, float *y, long ldy,
+                                  int accumulate) {
     int32_t idx[PIECE + 16];
     float val[PIECE + 16];
     const long n16 = n & ~15L;
-    const int f16 = wtype == SWK_F16;
     long active = 0;
     for (long r = 0; r < rows; r++) {
         const float *xr = x + r * ldx;
@@ -333,20 +413,17 @@ SWK_AVX512 static long sparse_512(const float *x, long rows, long ldx, long k, i
             if (m > 0 || first) {
                 const float *b = first ? bias : NULL;
                 int acc = first ? accumulate : 1;
+                int bin = fold_scales(binary, wtype, scales, idx, val, m);
                 if (n16 > 0) {
-                    if (f16) {
-                        if (binary)
-                            sum_rows_512(1, 1, w, ldw, n16, idx, NULL, m, b, yr, acc);
-                        else
-                            sum_rows_512(1, 0, w, ldw, n16, idx, val, m, b, yr, acc);
-                    } else {
-                        if (binary)
-                            sum_rows_512(0, 1, w, ldw, n16, idx, NULL, m, b, yr, acc);
-                        else
-                            sum_rows_512(0, 0, w, ldw, n16, idx, val, m, b, yr, acc);
+                    const float *v = bin ? NULL : val;
+                    switch (wtype) {
+                    case SWK_F16: SUM_ROWS_512(SWK_F16) break;
+                    case SWK_BF16: SUM_ROWS_512(SWK_BF16) break;
+                    case SWK_Q8ROW: sum_rows_512(SWK_Q8ROW, 0, w, ldw, n16, idx, val, m, b, yr, acc); break;
+                    default: SUM_ROWS_512(SWK_F32) break;
                     }
                 }
-                if (n16 < n) sum_columns(w, wtype, ldw, n16, n, idx, binary ? NULL : val, m, b, yr, acc);
+                if (n16 < n) sum_columns(w, wtype, ldw, n16, n, idx, bin ? NULL : val, m, b, yr, acc);
             }
             first = 0;
             p0 += len;
@@ -372,14 +449,22 @@ SWK_AVX512 static long count_nonzero_512(const float *x, long rows, long cols, l
 // ---------------------------------------------------------------------------------------------
 // AVX2 (+ FMA, F16C): the same structure with 8-wide vectors and 16 registers.
 
-SWK_AVX2 SWK_INLINE __m256 w256(const void *w, long off, int f16) {
-    if (f16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + off)));
-    return _mm256_loadu_ps((const float *)w + off);
+SWK_AVX2 SWK_INLINE __m256 w256(const void *w, long off, int fmt) {
+    switch (fmt) {
+    case SWK_F16: return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + off)));
+    case SWK_BF16:
+        return _mm256_castsi256_ps(_mm256_slli_epi32(
+            _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)((const uint16_t *)w + off))), 16));
+    case SWK_Q8ROW:
+    case Q8_SCALED_INPUT:
+        return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)((const int8_t *)w + off))));
+    default: return _mm256_loadu_ps((const float *)w + off);
+    }
 }
 
-SWK_AVX2 SWK_INLINE void dense_tile_256(const int R, const int T, const int full, const int f16, const float *x,
-                                        long ldx, long k, const void *w, long ldw, long c0, long tv, const float *bias,
-                                        float *y, long ldy, int accumulate) {
+SWK_AVX2 SWK_INLINE void dense_tile_256(const int R, const int T, const int full, const int fmt, const float *x,
+                                        long ldx, long k, const void *w, const void *scales, long ldw, long c0, long tv,
+                                        const float *bias, float *y, long ldy, int accumulate) {
     __m256 acc[4][12];
     for (int r = 0; r < R; r++) {
         for (int t = 0; t < T; t++) {
@@ -393,11 +478,12 @@ SWK_AVX2 SWK_INLINE void dense_tile_256(const int R, const int T, const int full
     }
     for (long i = 0; i < k; i++) {
         __m256 xb[4];
-        for (int r = 0; r < R; r++) xb[r] = _mm256_broadcast_ss(x + r * ldx + i);
+        const float si = fmt == SWK_Q8ROW ? row_scale(scales, i) : 1.0f;
+        for (int r = 0; r < R; r++) xb[r] = _mm256_set1_ps(x[r * ldx + i] * si);
         const long row = i * ldw + c0;
         for (int t = 0; t < T; t++) {
             if (full || t < tv) {
-                __m256 wv = w256(w, row + 8 * t, f16);
+                __m256 wv = w256(w, row + 8 * t, fmt);
                 for (int r = 0; r < R; r++) acc[r][t] = _mm256_fmadd_ps(wv, xb[r], acc[r][t]);
             }
         }
@@ -407,42 +493,53 @@ SWK_AVX2 SWK_INLINE void dense_tile_256(const int R, const int T, const int full
             if (full || t < tv) _mm256_storeu_ps(y + r * ldy + c0 + 8 * t, acc[r][t]);
 }
 
-SWK_AVX2 SWK_INLINE void dense_group_256(const int R, const int T, const int f16, const float *x, long ldx, long k,
-                                         const void *w, long ldw, long n8, const float *bias, float *y, long ldy,
-                                         int accumulate) {
+SWK_AVX2 SWK_INLINE void dense_group_256(const int R, const int T, const int fmt, const float *x, long ldx, long k,
+                                         const void *w, const void *scales, long ldw, long n8, const float *bias,
+                                         float *y, long ldy, int accumulate) {
     long c0 = 0;
     for (; c0 + 8 * T <= n8; c0 += 8 * T)
-        dense_tile_256(R, T, 1, f16, x, ldx, k, w, ldw, c0, T, bias, y, ldy, accumulate);
-    if (c0 < n8) dense_tile_256(R, T, 0, f16, x, ldx, k, w, ldw, c0, (n8 - c0) / 8, bias, y, ldy, accumulate);
+        dense_tile_256(R, T, 1, fmt, x, ldx, k, w, scales, ldw, c0, T, bias, y, ldy, accumulate);
+    if (c0 < n8) dense_tile_256(R, T, 0, fmt, x, ldx, k, w, scales, ldw, c0, (n8 - c0) / 8, bias, y, ldy, accumulate);
 }
 
-#define DENSE_GROUPS_256(F16)                                                                                          \
+#define DENSE_GROUPS_256(F16, XR, LDX)                                                                                 \
     switch (g) {                                                                                                       \
-    case 1: dense_group_256(1, 12, F16, xr, ldx, k, w, ldw, n8, bias, yr, ldy, accumulate); break;                     \
-    case 2: dense_group_256(2, 6, F16, xr, ldx, k, w, ldw, n8, bias, yr, ldy, accumulate); break;                      \
-    case 3: dense_group_256(3, 4, F16, xr, ldx, k, w, ldw, n8, bias, yr, ldy, accumulate); break;                      \
-    default: dense_group_256(4, 3, F16, xr, ldx, k, w, ldw, n8, bias, yr, ldy, accumulate); break;                     \
+    case 1: dense_group_256(1, 12, F16, XR, LDX, k, w, scales, ldw, n8, bias, yr, ldy, accumulate); break;             \
+    case 2: dense_group_256(2, 6, F16, XR, LDX, k, w, scales, ldw, n8, bias, yr, ldy, accumulate); break;              \
+    case 3: dense_group_256(3, 4, F16, XR, LDX, k, w, scales, ldw, n8, bias, yr, ldy, accumulate); break;              \
+    default: dense_group_256(4, 3, F16, XR, LDX, k, w, scales, ldw, n8, bias, yr, ldy, accumulate); break;             \
     }
 
-SWK_AVX2 static void linear_256(const float *x, long rows, long ldx, long k, const void *w, int wtype, long ldw, long n,
-                                const float *bias, float *y, long ldy, int accumulate) {
+SWK_AVX2 static void linear_256(const float *x, long rows, long ldx, long k, const void *w, int wtype,
+                                const void *scales, long ldw, long n, const float *bias, float *y, long ldy,
+                                int accumulate) {
     long n8 = n & ~7L;
     for (long r0 = 0; r0 < rows; r0 += 4) {
         long g = rows - r0 < 4 ? rows - r0 : 4;
         const float *xr = x + r0 * ldx;
         float *yr = y + r0 * ldy;
         if (n8 > 0) {
-            if (wtype == SWK_F16) {
-                DENSE_GROUPS_256(1)
-            } else {
-                DENSE_GROUPS_256(0)
+            switch (wtype) {
+            case SWK_F16: DENSE_GROUPS_256(SWK_F16, xr, ldx) break;
+            case SWK_BF16: DENSE_GROUPS_256(SWK_BF16, xr, ldx) break;
+            case SWK_Q8ROW:
+                if (g * k <= SCALED_INPUT_FLOATS) {
+                    // The scales folded into a copy of the group's inputs once, not per tile.
+                    float scaled[SCALED_INPUT_FLOATS];
+                    scale_inputs(xr, g, ldx, k, scales, scaled);
+                    DENSE_GROUPS_256(Q8_SCALED_INPUT, scaled, k)
+                } else {
+                    DENSE_GROUPS_256(SWK_Q8ROW, xr, ldx)
+                }
+                break;
+            default: DENSE_GROUPS_256(SWK_F32, xr, ldx) break;
             }
         }
-        if (n8 < n) linear_columns(xr, g, ldx, k, w, wtype, ldw, n8, n, bias, yr, ldy, accumulate);
+        if (n8 < n) linear_columns(xr, g, ldx, k, w, wtype, scales, ldw, n8, n, bias, yr, ldy, accumulate);
     }
 }
 
-SWK_AVX2 SWK_INLINE void sum_tile_256(const int full, const int f16, const int binary, const void *w, long ldw, long c0,
+SWK_AVX2 SWK_INLINE void sum_tile_256(const int full, const int fmt, const int binary, const void *w, long ldw, long c0,
                                       long tv, const int32_t *idx, const float *val, long m, const float *bias,
                                       float *y, int accumulate) {
     enum { T = 12 };
@@ -459,31 +556,38 @@ SWK_AVX2 SWK_INLINE void sum_tile_256(const int full, const int f16, const int b
         const long r0 = (long)idx[e] * ldw + c0;
         if (binary) {
             for (int t = 0; t < T; t++)
-                if (full || t < tv) acc[t] = _mm256_add_ps(acc[t], w256(w, r0 + 8 * t, f16));
+                if (full || t < tv) acc[t] = _mm256_add_ps(acc[t], w256(w, r0 + 8 * t, fmt));
         } else {
             const __m256 v = _mm256_broadcast_ss(val + e);
             for (int t = 0; t < T; t++)
-                if (full || t < tv) acc[t] = _mm256_fmadd_ps(w256(w, r0 + 8 * t, f16), v, acc[t]);
+                if (full || t < tv) acc[t] = _mm256_fmadd_ps(w256(w, r0 + 8 * t, fmt), v, acc[t]);
         }
     }
     for (int t = 0; t < T; t++)
         if (full || t < tv) _mm256_storeu_ps(y + c0 + 8 * t, acc[t]);
 }
 
-SWK_AVX2 SWK_INLINE void sum_rows_256(const int f16, const int binary, const void *w, long ldw, long n8,
+SWK_AVX2 SWK_INLINE void sum_rows_256(const int fmt, const int binary, const void *w, long ldw, long n8,
                                       const int32_t *idx, const float *val, long m, const float *bias, float *y,
                                       int accumulate) {
     long c0 = 0;
-    for (; c0 + 96 <= n8; c0 += 96) sum_tile_256(1, f16, binary, w, ldw, c0, 12, idx, val, m, bias, y, accumulate);
-    if (c0 < n8) sum_tile_256(0, f16, binary, w, ldw, c0, (n8 - c0) / 8, idx, val, m, bias, y, accumulate);
+    for (; c0 + 96 <= n8; c0 += 96) sum_tile_256(1, fmt, binary, w, ldw, c0, 12, idx, val, m, bias, y, accumulate);
+    if (c0 < n8) sum_tile_256(0, fmt, binary, w, ldw, c0, (n8 - c0) / 8, idx, val, m, bias, y, accumulate);
 }
 
+// Binary or weighted sums at the weight format FMT (a compile-time constant in each case).
+#define SUM_ROWS_256(FMT)                                                                                              \
+    if (bin)                                                                                                           \
+        sum_rows_256(FMT, 1, w, ldw, n8, idx, NULL, m, b, yr, acc);                                                    \
+    else                                                                                                               \
+        sum_rows_256(FMT, 0, w, ldw, n8, idx, v, m, b, yr, acc);
+
 SWK_AVX2 static long sparse_256(const float *x, long rows, long ldx, long k, int binary, const void *w, int wtype,
-                                long ldw, long n, const float *bias, float *y, long ldy, int accumulate) {
+                                const void *scales, long ldw, long n, const float *bias, float *y, long ldy,
+                                int accumulate) {
     int32_t idx[PIECE];
     float val[PIECE];
     const long n8 = n & ~7L;
-    const int f16 = wtype == SWK_F16;
     long active = 0;
     for (long r = 0; r < rows; r++) {
         const float *xr = x + r * ldx;
@@ -497,20 +601,17 @@ SWK_AVX2 static long sparse_256(const float *x, long rows, long ldx, long k, int
             if (m > 0 || first) {
                 const float *b = first ? bias : NULL;
                 int acc = first ? accumulate : 1;
+                int bin = fold_scales(binary, wtype, scales, idx, val, m);
                 if (n8 > 0) {
-                    if (f16) {
-                        if (binary)
-                            sum_rows_256(1, 1, w, ldw, n8, idx, NULL, m, b, yr, acc);
-                        else
-                            sum_rows_256(1, 0, w, ldw, n8, idx, val, m, b, yr, acc);
-                    } else {
-                        if (binary)
-                            sum_rows_256(0, 1, w, ldw, n8, idx, NULL, m, b, yr, acc);
-                        else
-                            sum_rows_256(0, 0, w, ldw, n8, idx, val, m, b, yr, acc);
+                    const float *v = bin ? NULL : val;
+                    switch (wtype) {
+                    case SWK_F16: SUM_ROWS_256(SWK_F16) break;
+                    case SWK_BF16: SUM_ROWS_256(SWK_BF16) break;
+                    case SWK_Q8ROW: sum_rows_256(SWK_Q8ROW, 0, w, ldw, n8, idx, val, m, b, yr, acc); break;
+                    default: SUM_ROWS_256(SWK_F32) break;
                     }
                 }
-                if (n8 < n) sum_columns(w, wtype, ldw, n8, n, idx, binary ? NULL : val, m, b, yr, acc);
+                if (n8 < n) sum_columns(w, wtype, ldw, n8, n, idx, bin ? NULL : val, m, b, yr, acc);
             }
             first = 0;
             p0 += len;
@@ -526,15 +627,27 @@ SWK_AVX2 static long sparse_256(const float *x, long rows, long ldx, long k, int
 // ---------------------------------------------------------------------------------------------
 // NEON: the structure of the AVX2 path with 4-wide vectors and 32 registers.
 
-SWK_INLINE float32x4_t w_neon(const void *w, long off, int f16) {
-    if (f16) return swk_half4_neon((const uint16_t *)w + off);
-    return vld1q_f32((const float *)w + off);
+SWK_INLINE float32x4_t w_neon(const void *w, long off, int fmt) {
+    switch (fmt) {
+    case SWK_F16: return swk_half4_neon((const uint16_t *)w + off);
+    case SWK_BF16:
+        return vreinterpretq_f32_u32(
+            vshll_n_u16(vreinterpret_u16_u8(vld1_u8((const uint8_t *)((const uint16_t *)w + off))), 16));
+    case SWK_Q8ROW:
+    case Q8_SCALED_INPUT: {
+        uint32_t b;
+        memcpy(&b, (const int8_t *)w + off, 4);
+        int16x8_t q = vmovl_s8(vreinterpret_s8_u32(vdup_n_u32(b)));
+        return vcvtq_f32_s32(vmovl_s16(vget_low_s16(q)));
+    }
+    default: return vld1q_f32((const float *)w + off);
+    }
 }
 
 // Rows [0, R) of a group, columns [c0, c0 + 4·tv) with tv ≤ T vectors (tv == T when `full`).
-SWK_INLINE void dense_tile_neon(const int R, const int T, const int full, const int f16, const float *x, long ldx,
-                                long k, const void *w, long ldw, long c0, long tv, const float *bias, float *y,
-                                long ldy, int accumulate) {
+SWK_INLINE void dense_tile_neon(const int R, const int T, const int full, const int fmt, const float *x, long ldx,
+                                long k, const void *w, const void *scales, long ldw, long c0, long tv,
+                                const float *bias, float *y, long ldy, int accumulate) {
     float32x4_t acc[4][16];
     for (int r = 0; r < R; r++) {
         for (int t = 0; t < T; t++) {
@@ -548,11 +661,12 @@ SWK_INLINE void dense_tile_neon(const int R, const int T, const int full, const 
     }
     for (long i = 0; i < k; i++) {
         float xb[4];
-        for (int r = 0; r < R; r++) xb[r] = x[r * ldx + i];
+        const float si = fmt == SWK_Q8ROW ? row_scale(scales, i) : 1.0f;
+        for (int r = 0; r < R; r++) xb[r] = x[r * ldx + i] * si;
         const long row = i * ldw + c0;
         for (int t = 0; t < T; t++) {
             if (full || t < tv) {
-                float32x4_t wv = w_neon(w, row + 4 * t, f16);
+                float32x4_t wv = w_neon(w, row + 4 * t, fmt);
                 for (int r = 0; r < R; r++) acc[r][t] = vfmaq_n_f32(acc[r][t], wv, xb[r]);
             }
         }
@@ -562,45 +676,55 @@ SWK_INLINE void dense_tile_neon(const int R, const int T, const int full, const 
             if (full || t < tv) vst1q_f32(y + r * ldy + c0 + 4 * t, acc[r][t]);
 }
 
-SWK_INLINE void dense_group_neon(const int R, const int T, const int f16, const float *x, long ldx, long k,
-                                 const void *w, long ldw, long n4, const float *bias, float *y, long ldy,
-                                 int accumulate) {
+SWK_INLINE void dense_group_neon(const int R, const int T, const int fmt, const float *x, long ldx, long k,
+                                 const void *w, const void *scales, long ldw, long n4, const float *bias, float *y,
+                                 long ldy, int accumulate) {
     long c0 = 0;
     for (; c0 + 4 * T <= n4; c0 += 4 * T)
-        dense_tile_neon(R, T, 1, f16, x, ldx, k, w, ldw, c0, T, bias, y, ldy, accumulate);
-    if (c0 < n4) dense_tile_neon(R, T, 0, f16, x, ldx, k, w, ldw, c0, (n4 - c0) / 4, bias, y, ldy, accumulate);
+        dense_tile_neon(R, T, 1, fmt, x, ldx, k, w, scales, ldw, c0, T, bias, y, ldy, accumulate);
+    if (c0 < n4) dense_tile_neon(R, T, 0, fmt, x, ldx, k, w, scales, ldw, c0, (n4 - c0) / 4, bias, y, ldy, accumulate);
 }
 
 // Group sizes: R rows share each weight load; R·T accumulators, R broadcasts and a weight vector
 // stay within the 32 registers.
-#define DENSE_GROUPS_NEON(F16)                                                                                         \
+#define DENSE_GROUPS_NEON(F16, XR, LDX)                                                                                \
     switch (g) {                                                                                                       \
-    case 1: dense_group_neon(1, 16, F16, xr, ldx, k, w, ldw, n4, bias, yr, ldy, accumulate); break;                    \
-    case 2: dense_group_neon(2, 10, F16, xr, ldx, k, w, ldw, n4, bias, yr, ldy, accumulate); break;                    \
-    case 3: dense_group_neon(3, 7, F16, xr, ldx, k, w, ldw, n4, bias, yr, ldy, accumulate); break;                     \
-    default: dense_group_neon(4, 5, F16, xr, ldx, k, w, ldw, n4, bias, yr, ldy, accumulate); break;                    \
+    case 1: dense_group_neon(1, 16, F16, XR, LDX, k, w, scales, ldw, n4, bias, yr, ldy, accumulate); break;            \
+    case 2: dense_group_neon(2, 10, F16, XR, LDX, k, w, scales, ldw, n4, bias, yr, ldy, accumulate); break;            \
+    case 3: dense_group_neon(3, 7, F16, XR, LDX, k, w, scales, ldw, n4, bias, yr, ldy, accumulate); break;             \
+    default: dense_group_neon(4, 5, F16, XR, LDX, k, w, scales, ldw, n4, bias, yr, ldy, accumulate); break;            \
     }
 
-static void linear_neon(const float *x, long rows, long ldx, long k, const void *w, int wtype, long ldw, long n,
-                        const float *bias, float *y, long ldy, int accumulate) {
+static void linear_neon(const float *x, long rows, long ldx, long k, const void *w, int wtype, const void *scales,
+                        long ldw, long n, const float *bias, float *y, long ldy, int accumulate) {
     long n4 = n & ~3L;
     for (long r0 = 0; r0 < rows; r0 += 4) {
         long g = rows - r0 < 4 ? rows - r0 : 4;
         const float *xr = x + r0 * ldx;
         float *yr = y + r0 * ldy;
         if (n4 > 0) {
-            if (wtype == SWK_F16) {
-                DENSE_GROUPS_NEON(1)
-            } else {
-                DENSE_GROUPS_NEON(0)
+            switch (wtype) {
+            case SWK_F16: DENSE_GROUPS_NEON(SWK_F16, xr, ldx) break;
+            case SWK_BF16: DENSE_GROUPS_NEON(SWK_BF16, xr, ldx) break;
+            case SWK_Q8ROW:
+                if (g * k <= SCALED_INPUT_FLOATS) {
+                    // The scales folded into a copy of the group's inputs once, not per tile.
+                    float scaled[SCALED_INPUT_FLOATS];
+                    scale_inputs(xr, g, ldx, k, scales, scaled);
+                    DENSE_GROUPS_NEON(Q8_SCALED_INPUT, scaled, k)
+                } else {
+                    DENSE_GROUPS_NEON(SWK_Q8ROW, xr, ldx)
+                }
+                break;
+            default: DENSE_GROUPS_NEON(SWK_F32, xr, ldx) break;
             }
         }
-        if (n4 < n) linear_columns(xr, g, ldx, k, w, wtype, ldw, n4, n, bias, yr, ldy, accumulate);
+        if (n4 < n) linear_columns(xr, g, ldx, k, w, wtype, scales, ldw, n4, n, bias, yr, ldy, accumulate);
     }
 }
 
 // y[c0, c0 + 4·tv) (+)= bias + Σ_e val[e] · w[idx[e], ...] (val NULL: all 1), in registers.
-SWK_INLINE void sum_tile_neon(const int full, const int f16, const int binary, const void *w, long ldw, long c0,
+SWK_INLINE void sum_tile_neon(const int full, const int fmt, const int binary, const void *w, long ldw, long c0,
                               long tv, const int32_t *idx, const float *val, long m, const float *bias, float *y,
                               int accumulate) {
     enum { T = 16 };
@@ -617,30 +741,36 @@ SWK_INLINE void sum_tile_neon(const int full, const int f16, const int binary, c
         const long r0 = (long)idx[e] * ldw + c0;
         if (binary) {
             for (int t = 0; t < T; t++)
-                if (full || t < tv) acc[t] = vaddq_f32(acc[t], w_neon(w, r0 + 4 * t, f16));
+                if (full || t < tv) acc[t] = vaddq_f32(acc[t], w_neon(w, r0 + 4 * t, fmt));
         } else {
             const float v = val[e];
             for (int t = 0; t < T; t++)
-                if (full || t < tv) acc[t] = vfmaq_n_f32(acc[t], w_neon(w, r0 + 4 * t, f16), v);
+                if (full || t < tv) acc[t] = vfmaq_n_f32(acc[t], w_neon(w, r0 + 4 * t, fmt), v);
         }
     }
     for (int t = 0; t < T; t++)
         if (full || t < tv) vst1q_f32(y + c0 + 4 * t, acc[t]);
 }
 
-SWK_INLINE void sum_rows_neon(const int f16, const int binary, const void *w, long ldw, long n4, const int32_t *idx,
+SWK_INLINE void sum_rows_neon(const int fmt, const int binary, const void *w, long ldw, long n4, const int32_t *idx,
                               const float *val, long m, const float *bias, float *y, int accumulate) {
     long c0 = 0;
-    for (; c0 + 64 <= n4; c0 += 64) sum_tile_neon(1, f16, binary, w, ldw, c0, 16, idx, val, m, bias, y, accumulate);
-    if (c0 < n4) sum_tile_neon(0, f16, binary, w, ldw, c0, (n4 - c0) / 4, idx, val, m, bias, y, accumulate);
+    for (; c0 + 64 <= n4; c0 += 64) sum_tile_neon(1, fmt, binary, w, ldw, c0, 16, idx, val, m, bias, y, accumulate);
+    if (c0 < n4) sum_tile_neon(0, fmt, binary, w, ldw, c0, (n4 - c0) / 4, idx, val, m, bias, y, accumulate);
 }
 
-static long sparse_neon(const float *x, long rows, long ldx, long k, int binary, const void *w, int wtype, long ldw,
-                        long n, const float *bias, float *y, long ldy, int accumulate) {
+// Binary or weighted sums at the weight format FMT (a compile-time constant in each case).
+#define SUM_ROWS_NEON(FMT)                                                                                             \
+    if (bin)                                                                                                           \
+        sum_rows_neon(FMT, 1, w, ldw, n4, idx, NULL, m, b, yr, acc);                                                   \
+    else                                                                                                               \
+        sum_rows_neon(FMT, 0, w, ldw, n4, idx, v, m, b, yr, acc);
+
+static long sparse_neon(const float *x, long rows, long ldx, long k, int binary, const void *w, int wtype,
+                        const void *scales, long ldw, long n, const float *bias, float *y, long ldy, int accumulate) {
     int32_t idx[PIECE];
     float val[PIECE];
     const long n4 = n & ~3L;
-    const int f16 = wtype == SWK_F16;
     long active = 0;
     for (long r = 0; r < rows; r++) {
         const float *xr = x + r * ldx;
@@ -654,20 +784,17 @@ static long sparse_neon(const float *x, long rows, long ldx, long k, int binary,
             if (m > 0 || first) {
                 const float *b = first ? bias : NULL;
                 int acc = first ? accumulate : 1;
+                int bin = fold_scales(binary, wtype, scales, idx, val, m);
                 if (n4 > 0) {
-                    if (f16) {
-                        if (binary)
-                            sum_rows_neon(1, 1, w, ldw, n4, idx, NULL, m, b, yr, acc);
-                        else
-                            sum_rows_neon(1, 0, w, ldw, n4, idx, val, m, b, yr, acc);
-                    } else {
-                        if (binary)
-                            sum_rows_neon(0, 1, w, ldw, n4, idx, NULL, m, b, yr, acc);
-                        else
-                            sum_rows_neon(0, 0, w, ldw, n4, idx, val, m, b, yr, acc);
+                    const float *v = bin ? NULL : val;
+                    switch (wtype) {
+                    case SWK_F16: SUM_ROWS_NEON(SWK_F16) break;
+                    case SWK_BF16: SUM_ROWS_NEON(SWK_BF16) break;
+                    case SWK_Q8ROW: sum_rows_neon(SWK_Q8ROW, 0, w, ldw, n4, idx, val, m, b, yr, acc); break;
+                    default: SUM_ROWS_NEON(SWK_F32) break;
                     }
                 }
-                if (n4 < n) sum_columns(w, wtype, ldw, n4, n, idx, binary ? NULL : val, m, b, yr, acc);
+                if (n4 < n) sum_columns(w, wtype, ldw, n4, n, idx, bin ? NULL : val, m, b, yr, acc);
             }
             first = 0;
             p0 += len;
@@ -696,39 +823,42 @@ static long count_nonzero_neon(const float *x, long rows, long cols, long ldx) {
 // ---------------------------------------------------------------------------------------------
 // Entry points
 
-void swk_row_linear(const float *x, long rows, long ldx, long k, const void *w, int wtype, long ldw, long n,
-                    const float *bias, float *y, long ldy, int accumulate) {
+void swk_row_linear(const float *x, long rows, long ldx, long k, const void *w, int wtype, const void *scales, long ldw,
+                    long n, const float *bias, float *y, long ldy, int accumulate) {
     int use = swk_isa();
     if (rows <= 0 || n <= 0) return;
 #ifdef SWK_X86
     if (use == SWK_ISA_AVX512) {
-        linear_512(x, rows, ldx, k, w, wtype, ldw, n, bias, y, ldy, accumulate);
+        linear_512(x, rows, ldx, k, w, wtype, scales, ldw, n, bias, y, ldy, accumulate);
         return;
     }
     if (use == SWK_ISA_AVX2) {
-        linear_256(x, rows, ldx, k, w, wtype, ldw, n, bias, y, ldy, accumulate);
+        linear_256(x, rows, ldx, k, w, wtype, scales, ldw, n, bias, y, ldy, accumulate);
         return;
     }
 #elif defined(SWK_NEON)
     if (use >= SWK_ISA_NEON) {
-        linear_neon(x, rows, ldx, k, w, wtype, ldw, n, bias, y, ldy, accumulate);
+        linear_neon(x, rows, ldx, k, w, wtype, scales, ldw, n, bias, y, ldy, accumulate);
         return;
     }
 #endif
-    linear_columns(x, rows, ldx, k, w, wtype, ldw, 0, n, bias, y, ldy, accumulate);
+    linear_columns(x, rows, ldx, k, w, wtype, scales, ldw, 0, n, bias, y, ldy, accumulate);
 }
 
-long swk_sparse_linear(const float *x, long rows, long ldx, long k, int binary, const void *w, int wtype, long ldw,
-                       long n, const float *bias, float *y, long ldy, int accumulate) {
+long swk_sparse_linear(const float *x, long rows, long ldx, long k, int binary, const void *w, int wtype,
+                       const void *scales, long ldw, long n, const float *bias, float *y, long ldy, int accumulate) {
     int use = swk_isa();
     if (rows <= 0 || n <= 0) return rows > 0 ? swk_count_nonzero(x, rows, k, ldx) : 0;
 #ifdef SWK_X86
-    if (use == SWK_ISA_AVX512) return sparse_512(x, rows, ldx, k, binary, w, wtype, ldw, n, bias, y, ldy, accumulate);
-    if (use == SWK_ISA_AVX2) return sparse_256(x, rows, ldx, k, binary, w, wtype, ldw, n, bias, y, ldy, accumulate);
+    if (use == SWK_ISA_AVX512)
+        return sparse_512(x, rows, ldx, k, binary, w, wtype, scales, ldw, n, bias, y, ldy, accumulate);
+    if (use == SWK_ISA_AVX2)
+        return sparse_256(x, rows, ldx, k, binary, w, wtype, scales, ldw, n, bias, y, ldy, accumulate);
 #elif defined(SWK_NEON)
-    if (use >= SWK_ISA_NEON) return sparse_neon(x, rows, ldx, k, binary, w, wtype, ldw, n, bias, y, ldy, accumulate);
+    if (use >= SWK_ISA_NEON)
+        return sparse_neon(x, rows, ldx, k, binary, w, wtype, scales, ldw, n, bias, y, ldy, accumulate);
 #endif
-    return sparse_portable(x, rows, ldx, k, binary, w, wtype, ldw, n, bias, y, ldy, accumulate);
+    return sparse_portable(x, rows, ldx, k, binary, w, wtype, scales, ldw, n, bias, y, ldy, accumulate);
 }
 
 long swk_count_nonzero(const float *x, long rows, long cols, long ldx) {

@@ -6,35 +6,43 @@ import CSwiftletKernels
 // multiplies by zero); and dense products for a few rows that read every weight once.
 
 /// An input-major weight matrix `w[inFeatures, outFeatures]` (row `i` holds input `i`'s weights, row
-/// stride `rowStride` elements) of float32 or IEEE binary16 values, used in place.
+/// stride `rowStride` elements), used in place: float32, IEEE binary16, bfloat16, or int8 with one
+/// float32 scale per row (`q8Row`: `w[i, j] = q[i, j] · scales[i]`, the .swl `q8_row` layout).
 public struct LinearWeights: @unchecked Sendable {
     public let base: UnsafeRawPointer
-    public let isHalf: Bool
+    public let format: CompactFormat
+    /// `q8Row`: the scale of each row from this view's first row (any alignment); nil otherwise.
+    public let scales: UnsafeRawPointer?
     public let rowStride: Int
 
+    public var isHalf: Bool { format == .f16 }
+
     public init(_ p: UnsafePointer<Float>, rowStride: Int) {
-        base = UnsafeRawPointer(p)
-        isHalf = false
-        self.rowStride = rowStride
+        self.init(format: .f32, base: UnsafeRawPointer(p), scales: nil, rowStride: rowStride)
     }
 
     /// Binary16 bit patterns.
     public init(half p: UnsafePointer<UInt16>, rowStride: Int) {
-        base = UnsafeRawPointer(p)
-        isHalf = true
+        self.init(format: .f16, base: UnsafeRawPointer(p), scales: nil, rowStride: rowStride)
+    }
+
+    /// Elements of `format` at `base` (any alignment); `scales` (float32, one per row) for `q8Row`.
+    public init(format: CompactFormat, base: UnsafeRawPointer, scales: UnsafeRawPointer?, rowStride: Int) {
+        self.base = base
+        self.format = format
+        self.scales = format == .q8Row ? scales : nil
         self.rowStride = rowStride
     }
 
     /// The weights from row `row` and column `column` on.
     public func offset(row: Int, column: Int = 0) -> LinearWeights {
         let elements = row * rowStride + column
-        let p = base + elements * (isHalf ? 2 : 4)
-        return isHalf
-            ? LinearWeights(half: p.assumingMemoryBound(to: UInt16.self), rowStride: rowStride)
-            : LinearWeights(p.assumingMemoryBound(to: Float.self), rowStride: rowStride)
+        return LinearWeights(
+            format: format, base: base + elements * format.bytesPerWeight, scales: scales.map { $0 + 4 * row },
+            rowStride: rowStride)
     }
 
-    var type: Int32 { Int32(isHalf ? SWK_F16 : SWK_F32) }
+    var type: Int32 { format.rawValue }
 }
 
 extension Kernels {
@@ -73,9 +81,8 @@ extension Kernels {
     ) -> Int {
         guard rows > 0 else { return 0 }
         return swk_sparse_linear(
-            x, rows, ldx, inFeatures, binary ? 1 : 0, weight.base, weight.type, weight.rowStride, outFeatures, bias, y,
-            ldy,
-            accumulate ? 1 : 0)
+            x, rows, ldx, inFeatures, binary ? 1 : 0, weight.base, weight.type, weight.scales, weight.rowStride,
+            outFeatures, bias, y, ldy, accumulate ? 1 : 0)
     }
 
     /// `y[r, :] (+)= bias + x[r, :] · w`, register-tiled: each weight row is read once per group of up
@@ -88,7 +95,7 @@ extension Kernels {
         accumulate: Bool
     ) {
         swk_row_linear(
-            x, rows, ldx, inFeatures, weight.base, weight.type, weight.rowStride, outFeatures, bias, y, ldy,
-            accumulate ? 1 : 0)
+            x, rows, ldx, inFeatures, weight.base, weight.type, weight.scales, weight.rowStride, outFeatures,
+            bias, y, ldy, accumulate ? 1 : 0)
     }
 }

@@ -64,7 +64,7 @@ struct Convert: ParsableCommand {
 
     @Option(
         help:
-            "Storage type of weight matrices: f32 (exact), f16, bf16, or q8 (int8, one scale per row; LoopFormer and ViT)."
+            "Storage type of weight matrices: f32 (exact), f16, bf16, or q8 (int8, one scale per row; LoopFormer, ViT, LMUFormer, and the MemoryFormer embedding and LM head)."
     )
     var dtype: String = "f32"
 

@@ -770,29 +770,38 @@ static void linear_case(int sparse, int binary, int wtype, int rows, int k, int 
         x[i] = v;
     }
     double *wv = alloc((size_t)(k * ldw + 1) * sizeof(double));
-    void *w;
-    if (wtype == SWK_F16) {
-        uint16_t *h = alloc((size_t)(k * ldw + 1) * 2);
-        for (long i = 0; i < k * ldw; i++) h[i] = random_half(), wv[i] = half_value(h[i]);
-        w = h;
-    } else {
-        float *f = alloc((size_t)(k * ldw + 1) * 4);
-        for (long i = 0; i < k * ldw; i++) f[i] = uniform(-1, 1), wv[i] = f[i];
-        w = f;
+    // Weights at any alignment (one byte into the buffer), as read in place; q8 rows get a scale each,
+    // stored unaligned after the values as in a .swl q8_row tensor.
+    uint8_t *buffer;
+    const void *w = random_matrix(wtype, (size_t)(k * ldw), wv, &buffer);
+    if (wtype == SWK_F32 || wtype == SWK_F16) {
+        // The float32 and binary16 paths take aligned weights (as the model files give them).
+        void *aligned = alloc((size_t)(k * ldw + 1) * element_size(wtype));
+        memcpy(aligned, w, (size_t)(k * ldw) * element_size(wtype));
+        free(buffer);
+        buffer = aligned;
+        w = aligned;
+    }
+    uint8_t *scale_bytes = alloc((size_t)k * 4 + 8);
+    const void *scales = scale_bytes + 3;
+    for (long i = 0; i < k; i++) {
+        float sc = wtype == SWK_Q8ROW ? uniform(0.001f, 0.02f) : 1.0f;
+        memcpy(scale_bytes + 3 + 4 * i, &sc, 4);
+        for (long j = 0; j < ldw; j++) wv[i * ldw + j] *= sc;
     }
     float *bias = with_bias ? floats((size_t)n, -1, 1) : NULL;
     float *y0 = floats((size_t)(rows * ldy), -1, 1), *y = alloc((size_t)(rows * ldy) * sizeof(float));
     memcpy(y, y0, (size_t)(rows * ldy) * sizeof(float));
     long nonzero = 0;
     if (sparse) {
-        long got = swk_sparse_linear(x, rows, ldx, k, binary, w, wtype, ldw, n, bias, y, ldy, accumulate);
+        long got = swk_sparse_linear(x, rows, ldx, k, binary, w, wtype, scales, ldw, n, bias, y, ldy, accumulate);
         for (int r = 0; r < rows; r++)
             for (int i = 0; i < k; i++) nonzero += x[r * ldx + i] != 0.0f;
         checks++;
         if (got != nonzero)
             fail("swk_sparse_linear at %s counted %ld non-zero inputs, want %ld", isa_name(level), got, nonzero);
     } else {
-        swk_row_linear(x, rows, ldx, k, w, wtype, ldw, n, bias, y, ldy, accumulate);
+        swk_row_linear(x, rows, ldx, k, w, wtype, scales, ldw, n, bias, y, ldy, accumulate);
     }
     for (int r = 0; r < rows; r++) {
         for (int j = 0; j < n; j++) {
@@ -802,16 +811,18 @@ static void linear_case(int sparse, int binary, int wtype, int rows, int k, int 
                 const double term = x[r * ldx + i] * wv[(long)i * ldw + j];
                 ref += term, mag += fabs(term);
             }
-            close_to(y[r * ldy + j], ref, gam(k + 2) * mag + tiny(k), sparse ? "sparse_linear" : "row_linear",
+            // q8: x · scale is rounded once more before the product (one more rounding per term).
+            close_to(y[r * ldy + j], ref, gam(k + 3) * mag + tiny(k), sparse ? "sparse_linear" : "row_linear",
                      r * ldy + j);
         }
         for (long j = n; j < ldy; j++)
             if (memcmp(&y[r * ldy + j], &y0[r * ldy + j], 4)) fail("linear kernel wrote past a row");
     }
-    free(x), free(wv), free(w), free(bias), free(y0), free(y);
+    free(x), free(wv), free(buffer), free(scale_bytes), free(bias), free(y0), free(y);
 }
 
 static void test_row_linear(void) {
+    static const int wtypes[] = {SWK_F32, SWK_F16, SWK_BF16, SWK_Q8ROW};
     static const int row_counts[] = {1, 2, 3, 4, 5, 8, 9}, ks[] = {0, 1, 7, 33},
                      ns[] = {1, 3, 4, 5, 15, 17, 40, 65, 530};
     long before = checks;
@@ -822,9 +833,12 @@ static void test_row_linear(void) {
             for (int ki = 0; ki < 4; ki++)
                 for (int ni = 0; ni < 9; ni++) {
                     const int variant = ri + ki + ni;
-                    linear_case(0, 0, variant % 2 ? SWK_F16 : SWK_F32, row_counts[ri], ks[ki], ns[ni], variant % 3 != 0,
+                    linear_case(0, 0, wtypes[variant % 4], row_counts[ri], ks[ki], ns[ni], variant % 3 != 0,
                                 (variant / 2) % 2);
                 }
+        // q8 with more inputs than the per-call scaled copy holds (rows of a group × k > 8192): the
+        // scales applied inside the tiles instead.
+        linear_case(0, 0, SWK_Q8ROW, 9, 2100, 40, 1, 1);
     }
     report("row_linear", before, start);
 
@@ -837,13 +851,13 @@ static void test_row_linear(void) {
             for (int ki = 0; ki < 3; ki++)
                 for (int ni = 0; ni < 9; ni++) {
                     const int variant = ri + ki + ni;
-                    linear_case(1, variant % 2, (variant / 2) % 2 ? SWK_F16 : SWK_F32, row_counts[ri], sparse_ks[ki],
-                                ns[ni], variant % 3 != 0, ni % 2);
+                    linear_case(1, variant % 2, wtypes[(variant / 2) % 4], row_counts[ri], sparse_ks[ki], ns[ni],
+                                variant % 3 != 0, ni % 2);
                 }
         // No outputs: only the count.
         float x[3] = {1, 0, NAN};
         checks++;
-        if (swk_sparse_linear(x, 1, 3, 3, 0, NULL, SWK_F32, 1, 0, NULL, NULL, 1, 0) != 2)
+        if (swk_sparse_linear(x, 1, 3, 3, 0, NULL, SWK_F32, NULL, 1, 0, NULL, NULL, 1, 0) != 2)
             fail("sparse count with n = 0");
     }
     report("sparse_linear", before, start);

@@ -22,16 +22,37 @@ enum MemoryFormerFixture {
     }
 
     static func convert(
-        checkpoint: String = "checkpoint.safetensors", tables: DType = .f32,
+        checkpoint: String = "checkpoint.safetensors", tables: DType = .f32, weights: DType = .f32,
         config: ConstructorConfig? = nil
     ) throws -> [UInt8] {
         let make = {
             let ckpt = try CheckpointReader.read(path: path(checkpoint))
             return try Converter.convertToBytes(
                 MemoryFormerConverter.self, checkpoint: ckpt, config: config ?? self.config(),
-                options: ConvertOptions(tableDType: tables))
+                options: ConvertOptions(weightDType: weights, tableDType: tables))
         }
-        return config == nil ? try FixtureCache.bytes("memoryformer-test/\(checkpoint) \(tables)", make) : try make()
+        let key = "memoryformer-test/\(checkpoint) \(tables)" + (weights == .f32 ? "" : " weights \(weights)")
+        return config == nil ? try FixtureCache.bytes(key, make) : try make()
+    }
+
+    /// `values` as the converter stores them in `dtype` (f16 / bf16 round to nearest even; q8_row:
+    /// int8 with a scale of max|row| / 127 per row), widened back to float32.
+    static func rounded(_ values: [Float], rows: Int, cols: Int, through dtype: DType) -> [Float] {
+        switch dtype {
+        case .f16: return values.map { Quantize.float(halfBits: Quantize.halfBits($0)) }
+        case .bf16: return values.map { Quantize.float(bfloat16Bits: Quantize.bfloat16Bits($0)) }
+        case .q8Row:
+            let q = Quantize.q8RowBytes(values, rows: rows, cols: cols)
+            var r = [Float](repeating: 0, count: values.count)
+            for row in 0..<rows {
+                let scale = q.withUnsafeBytes {
+                    $0.loadUnaligned(fromByteOffset: rows * cols + 4 * row, as: Float.self)
+                }
+                for j in 0..<cols { r[row * cols + j] = Float(Int8(bitPattern: q[row * cols + j])) * scale }
+            }
+            return r
+        default: return values
+        }
     }
 
     /// input_ids [B, T] and reference logits [B, T, V].
@@ -309,21 +330,7 @@ enum MemoryFormerFixture {
                 rounded.append(t)
                 continue
             }
-            let v = try t.floats()
-            let rows = t.shape[0]
-            let cols = t.shape[1]
-            var r = [Float](repeating: 0, count: v.count)
-            if dtype == .f16 {
-                for i in v.indices { r[i] = Quantize.float(halfBits: Quantize.halfBits(v[i])) }
-            } else {
-                let q = Quantize.q8RowBytes(v, rows: rows, cols: cols)
-                for row in 0..<rows {
-                    let scale = q.withUnsafeBytes {
-                        $0.loadUnaligned(fromByteOffset: rows * cols + 4 * row, as: Float.self)
-                    }
-                    for j in 0..<cols { r[row * cols + j] = Float(Int8(bitPattern: q[row * cols + j])) * scale }
-                }
-            }
+            let r = F.rounded(try t.floats(), rows: t.shape[0], cols: t.shape[1], through: dtype)
             rounded.append(try CheckpointTensor(name: t.name, dtype: .f32, shape: t.shape, bytes: Quantize.f32Bytes(r)))
         }
         let asF32 = try Converter.convertToBytes(
@@ -336,6 +343,129 @@ enum MemoryFormerFixture {
         let r = F.compare(got, want, abs: 1e-4, rel: 1e-4)
         print("memoryformer \(dtype.name) tables vs f32 tables holding the same values: max abs \(r.maxAbs)")
         #expect(r.ok, "max abs \(r.maxAbs)")
+    }
+
+    // MARK: compact embedding and LM head (convert --dtype)
+
+    /// What rounding the final-normed activations to int16 per row can move a logit of the q8 head
+    /// by: an RMSNorm output obeys |x_k| ≤ √H · |g_k| (x_k² ≤ Σ x² = H · rms²), so max|x| ≤ √H · max|g|,
+    /// and a logit moves by at most Σ_k |w_k| · max|x| / 65534 (|w| of the stored int8 row × scale).
+    static func q8ActivationBound() throws -> Float {
+        let ckpt = try CheckpointReader.read(path: F.path("checkpoint.safetensors"))
+        let head = try ckpt.require("lm_head.weight")
+        let g = try ckpt.require("final_norm.scale").floats()
+        let rows = head.shape[0]
+        let cols = head.shape[1]
+        let w = F.rounded(try head.floats(), rows: rows, cols: cols, through: .q8Row)
+        var rowSum: Float = 0
+        for r in 0..<rows { rowSum = max(rowSum, w[(r * cols)..<((r + 1) * cols)].reduce(0) { $0 + abs($1) }) }
+        let maxX = Float(cols).squareRoot() * g.map(abs).max()!
+        return rowSum * maxX / 65534
+    }
+
+    /// The logits of every position, through a whole-sequence run (the head over many rows: decoded
+    /// panels, or int8 products for q8), and again token by token through the cache (one row: the
+    /// compact matrix-vector product).
+    static func wholeAndDecoded(_ bytes: [UInt8]) throws -> (whole: [Float], decoded: [Float], choice: String) {
+        let c = try F.cases()
+        let session = try Model(bytes: bytes).makeSession()
+        let (whole, report) = try F.run(session, ids: c.ids, batch: c.batch, length: c.length)
+        var decoded: [Float] = []
+        for b in 0..<c.batch {
+            let row = Array(c.ids[(b * c.length)..<((b + 1) * c.length)])
+            try session.prefill([row[0]])
+            decoded += try session.logits
+            for t in 1..<c.length {
+                try session.decode(row[t])
+                decoded += try session.logits
+            }
+        }
+        return (whole, decoded, report.choice)
+    }
+
+    /// A compact embedding and head compute exactly the model whose float32 embedding and head hold
+    /// the stored values: a checkpoint with those two rounded as the converter stores them, converted
+    /// as f32, gives the same logits at the float32 tolerance (1e-4 abs + 1e-4 rel), through the
+    /// whole-sequence product and through cached decoding. One exception, derived: q8 over several
+    /// rows takes int8 products where the CPU has them (`Kernels.q8ProductsUseVNNI`), which round each
+    /// row of activations to int16 with the scale max|x| / 32767 — an error of at most max|x| / 65534
+    /// per element, so at most `q8ActivationBound` per logit, added to the tolerance there.
+    @Test(arguments: [(DType.f16, "f16"), (.bf16, "bf16"), (.q8Row, "q8")])
+    func compactHeadComputesWhatItStores(_ dtype: DType, _ name: String) throws {
+        let original = try CheckpointReader.read(path: F.path("checkpoint.safetensors"))
+        var rounded: [CheckpointTensor] = []
+        for t in original.tensors {
+            guard t.name == "word_embeddings.weight" || t.name == "lm_head.weight" else {
+                rounded.append(t)
+                continue
+            }
+            let r = F.rounded(try t.floats(), rows: t.shape[0], cols: t.shape[1], through: dtype)
+            rounded.append(try CheckpointTensor(name: t.name, dtype: .f32, shape: t.shape, bytes: Quantize.f32Bytes(r)))
+        }
+        let asF32 = try Converter.convertToBytes(
+            MemoryFormerConverter.self, checkpoint: Checkpoint(tensors: rounded, format: "test"),
+            config: F.config(), options: ConvertOptions())
+        let want = try Self.wholeAndDecoded(asF32)
+        let got = try Self.wholeAndDecoded(try F.convert(weights: dtype))
+        #expect(want.choice == "tables=f32")
+        #expect(got.choice == "tables=f32 head=\(name)")
+        let bound = dtype == .q8Row ? try Self.q8ActivationBound() : 0
+        let whole = F.compare(got.whole, want.whole, abs: 1e-4 + bound, rel: 1e-4)
+        let decoded = F.compare(got.decoded, want.decoded, abs: 1e-4, rel: 1e-4)
+        print(
+            "memoryformer \(name) embedding+head vs f32 holding the same values: whole max abs \(whole.maxAbs) (int16 activation bound \(bound)), decoded \(decoded.maxAbs)"
+        )
+        #expect(whole.ok, "whole sequence: max abs \(whole.maxAbs)")
+        #expect(decoded.ok, "decoded: max abs \(decoded.maxAbs)")
+        // And a compact file holds no float32 copy of the head: it is smaller by the head's bytes.
+        let f32 = try F.convert()
+        let compact = try F.convert(weights: dtype)
+        #expect(compact.count < f32.count - 97 * 32 * 2)
+    }
+
+    /// Against the official float64 logits. The head's own rounding is bounded (f16: 2^-11 relative
+    /// per weight, bf16: 2^-8, q8: half a step of max|row|/127), but the embedding's rounding also
+    /// moves the hashed inputs, and a code that flips selects another table row, so the error can
+    /// cascade as it does for q8 tables. Measured on this fixture (2 × 12 positions):
+    /// - f16: max abs 1.4e-3, argmax 24/24 (no code changes); bound 4e-3 as for f16 tables.
+    /// - bf16: max abs 1.42, mean abs 0.091, argmax 20/24 — codes flip and the error cascades through
+    ///   this small random model; bounds 4, 0.3, ≥ 0.7.
+    /// - q8: max abs 1.82, mean abs 0.134, argmax 17/24; bounds as for q8 tables: 8, 0.4, ≥ 0.7.
+    /// Whole-sequence and cached decoding agree at 1e-4 (plus, for q8, the int16 activation bound of
+    /// `q8ActivationBound`).
+    /// (The trained model's perplexity per dtype is in Models/text/README.md.)
+    @Test(arguments: [(DType.f16, "f16"), (.bf16, "bf16"), (.q8Row, "q8")])
+    func compactHeadStaysCloseToFixture(_ dtype: DType, _ name: String) throws {
+        let c = try F.cases()
+        let got = try Self.wholeAndDecoded(try F.convert(weights: dtype))
+        let bound = dtype == .q8Row ? try Self.q8ActivationBound() : 0
+        #expect(F.compare(got.decoded, got.whole, abs: 1e-4 + bound, rel: 1e-4).ok)
+        let logits = got.whole
+        let maxAbs = F.compare(logits, c.logits, abs: 0, rel: 0).maxAbs
+        let meanAbs = zip(logits, c.logits).reduce(0) { $0 + Double(abs($1.0 - $1.1)) } / Double(logits.count)
+        var agree = 0
+        for p in 0..<(c.batch * c.length) {
+            let g = logits[(p * c.vocab)..<((p + 1) * c.vocab)]
+            let w = c.logits[(p * c.vocab)..<((p + 1) * c.vocab)]
+            if g.indices.max(by: { g[$0] < g[$1] }) == w.indices.max(by: { w[$0] < w[$1] }) { agree += 1 }
+        }
+        let agreement = Double(agree) / Double(c.batch * c.length)
+        print(
+            "memoryformer \(name) embedding+head: max abs \(maxAbs), mean abs \(meanAbs), argmax agreement \(agreement)"
+        )
+        switch dtype {
+        case .f16:
+            #expect(maxAbs <= 4e-3)
+            #expect(agreement == 1)
+        case .bf16:
+            #expect(maxAbs <= 4)
+            #expect(meanAbs <= 0.3)
+            #expect(agreement >= 0.7)
+        default:
+            #expect(maxAbs <= 8)
+            #expect(meanAbs <= 0.4)
+            #expect(agreement >= 0.7)
+        }
     }
 
     // MARK: reports, budgets and errors

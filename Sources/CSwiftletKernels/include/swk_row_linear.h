@@ -4,8 +4,9 @@
 // the session's pool (swk_pool.h). Each kernel runs at `swk_isa()` (swk_cpu.h).
 //
 // Weights are input-major, `w[k, n]` (row i holds the n outputs' weights of input i, row stride
-// `ldw` elements), so that an input selects one contiguous row. They are float32, or IEEE binary16
-// for models converted with compact weights (the sums are always float32).
+// `ldw` elements), so that an input selects one contiguous row. `wtype` (swk_cpu.h): SWK_F32, SWK_F16
+// (IEEE binary16), SWK_BF16, or SWK_Q8ROW (int8 with one float32 scale per weight row in `scales`:
+// w[i, j] = q[i, j] · scales[i], any alignment; `scales` is ignored for the other types). The sums are float32.
 //
 // These are raw kernels: the Swift layer above (SwiftletKernels/SpikeKernels.swift) validates sizes
 // and pointers before calling, so nothing here checks its arguments.
@@ -23,14 +24,14 @@ extern "C" {
 /// `ldy`; `bias` may be NULL; with `accumulate` the sums are added to y, else y is overwritten).
 /// Reads every weight row once for all rows: meant for 1–8 rows, when the weights are not
 /// cache-resident.
-void swk_row_linear(const float *x, long rows, long ldx, long k, const void *w, int wtype, long ldw, long n,
-                    const float *bias, float *y, long ldy, int accumulate);
+void swk_row_linear(const float *x, long rows, long ldx, long k, const void *w, int wtype, const void *scales, long ldw,
+                    long n, const float *bias, float *y, long ldy, int accumulate);
 
 /// Like swk_row_linear, but only the weight rows of non-zero inputs are read: for each row r,
 /// `y[r, :] (+)= bias + Σ_{i : x[r, i] ≠ 0} x[r, i] · w[i, :]`; with `binary` the non-zero inputs
 /// must all be 1 and are not multiplied. Returns the number of non-zero inputs over all rows.
-long swk_sparse_linear(const float *x, long rows, long ldx, long k, int binary, const void *w, int wtype, long ldw,
-                       long n, const float *bias, float *y, long ldy, int accumulate);
+long swk_sparse_linear(const float *x, long rows, long ldx, long k, int binary, const void *w, int wtype,
+                       const void *scales, long ldw, long n, const float *bias, float *y, long ldy, int accumulate);
 
 /// Number of non-zero entries of `x[rows, cols]` (row stride `ldx`). NaN counts as non-zero.
 long swk_count_nonzero(const float *x, long rows, long cols, long ldx);

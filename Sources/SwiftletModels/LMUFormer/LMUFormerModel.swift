@@ -9,8 +9,9 @@ import SwiftletKernels
 /// The file (written by the converter) stores BatchNorms folded into the product before them, or as
 /// scale/shift where a nonlinearity sits in between; linear weights input-major (`[in, out]`) so a
 /// spike can select a row; k=3 convolution weights tap-major (`[3, in, out]`). Weight matrices
-/// converted as f16 (`--dtype f16`) are used in place: half the bytes to read per streamed frame,
-/// at a cost in accuracy (about 1e-2 on the logits of the fixtures), so f32 stays the default.
+/// converted as f16, bf16 or q8 (`--dtype`; q8: int8 with one scale per input row) are used in place:
+/// a half or a quarter of the bytes to read per streamed frame, at a cost in accuracy, so f32 stays
+/// the default (keyword accuracy per dtype: Models/kws/README.md).
 public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
     public static let familyName = LMUFormerSchema.family
     public var family: String { Self.familyName }
@@ -281,23 +282,41 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
         return try LMUFormerStreamer(model: self, input: input, context: context)
     }
 
-    /// An input-major weight matrix (last dimension = outputs), used in place: binary16 as stored
-    /// (a file converted with `--dtype f16`: half the bytes to stream per frame), float32 as stored,
-    /// other float types dequantized once by the file.
+    /// An input-major weight matrix (last dimension = outputs), used in place in its stored type:
+    /// float32, binary16, bfloat16, or q8_row (int8 with one float32 scale per input row: the rows a
+    /// spike selects). A file converted with `--dtype f16|bf16|q8` has fewer bytes to stream per frame;
+    /// nothing is widened to float32.
     static func matrix(_ w: Weights, _ name: String, shape: [Int]) throws(ModelError) -> LinearWeights {
         let columns = shape.last ?? 1
-        if let entry = w.file.entry(name), entry.dtype == .f16, entry.shape == shape {
-            let raw: UnsafeRawBufferPointer
-            do {
-                raw = try w.file.rawBytes(name)
-            } catch {
-                throw ModelError(error)
-            }
-            if let p = raw.baseAddress, Int(bitPattern: p) % 2 == 0, raw.count == 2 * shape.reduce(1, *) {
-                return LinearWeights(half: p.assumingMemoryBound(to: UInt16.self), rowStride: columns)
-            }
+        guard let entry = w.file.entry(name) else {
+            throw ModelError(.format, "tensor '\(name)' is missing from the model file")
         }
-        return LinearWeights(try w.floats(name, shape: shape).baseAddress!, rowStride: columns)
+        guard entry.shape == shape else {
+            throw ModelError(.format, "tensor '\(name)' has shape \(entry.shape), expected \(shape)")
+        }
+        let format: CompactFormat
+        switch entry.dtype {
+        case .f16?: format = .f16
+        case .bf16?: format = .bf16
+        case .q8Row?: format = .q8Row
+        default: return LinearWeights(try w.floats(name, shape: shape).baseAddress!, rowStride: columns)
+        }
+        let raw: UnsafeRawBufferPointer
+        do {
+            raw = try w.file.rawBytes(name)
+        } catch {
+            throw ModelError(error)
+        }
+        let count = shape.reduce(1, *)
+        let rows = columns == 0 ? 0 : count / columns
+        let bytes = count * format.bytesPerWeight + (format == .q8Row ? 4 * rows : 0)
+        guard let p = raw.baseAddress, raw.count == bytes else {
+            throw ModelError(
+                .format,
+                "tensor '\(name)' (\(entry.dtypeName) \(shape)) has \(raw.count) bytes, which does not match its shape")
+        }
+        return LinearWeights(
+            format: format, base: p, scales: format == .q8Row ? p + count : nil, rowStride: columns)
     }
 
     /// `(A^(2^j))ᵀ`, j = 0…squaringCount, of block `n` (`[squaringCount + 1, M, M]`), computed once

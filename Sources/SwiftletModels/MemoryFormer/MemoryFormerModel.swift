@@ -8,7 +8,9 @@ import SwiftletKernels
 /// half-split rotary on Q and K; causal attention; no output projection; `a = ctx + x`;
 /// MLP = memory layer (T·(L+2) outputs) → LayerNorm → memory layer with L+2-bit codes on
 /// `RMSNorm(a)`; `x = mlp + a`. Then a final RMSNorm and an untied (or tied) LM head.
-/// Tables are read in place from the mapped file in f32, f16 or q8_row. Loading does not touch them;
+/// Tables are read in place from the mapped file in f32, f16 or q8_row; the embedding and the LM head
+/// (the model's dense matrices) in place in f32, f16, bf16 or q8_row (`convert --dtype`), never widened:
+/// a decoded token reads the head once through the compact matrix-vector product. Loading does not touch them;
 /// the first call of any session hashes each raw table in full against its checksum (what "verified
 /// the first time it is used" means for a tensor read sparsely: about 0.6 s for 1.7 GB of mapped f32
 /// tables on the benchmark machine, see Formats/swl.md §10) and then releases its pages, so that only
@@ -55,9 +57,14 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
 
     let config: Config
     let layers: [Layer]
-    let embedding: UnsafeBufferPointer<Float> // [vocab, hidden]
+    let embedding: CompactMatrix // [vocab, hidden]
     let finalNorm: UnsafeBufferPointer<Float> // [hidden]
-    let head: UnsafeBufferPointer<Float> // [vocab, hidden]
+    let head: CompactMatrix // [vocab, hidden]; the embedding when tied
+    /// Scratch floats a product of several rows with a compact head wants (0 for f32).
+    let panelFloats: Int
+    /// "f32", "f16", "bf16" or "q8" (q8_row): the storage of the embedding and head (joined by "+" if
+    /// they differ).
+    let weightStorage: String
     let rotary: HalfSplitRotary
     /// "f32", "f16", "q8" (or a list if the tables were stored in several types).
     let tableStorage: String
@@ -111,10 +118,55 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
         layers = built
         unverifiedTables = Locked(unverified.reversed())
         tableStorage = storages.joined(separator: "+")
-        embedding = try w.floats(S.embedding, shape: [vocab, hidden])
+        let embedding = try Self.loadMatrix(file, S.embedding, shape: [vocab, hidden])
+        let head = w.has(S.head) ? try Self.loadMatrix(file, S.head, shape: [vocab, hidden]) : embedding
+        self.embedding = embedding
+        self.head = head
         finalNorm = try w.floats(S.finalNorm, shape: [hidden])
-        head = w.has(S.head) ? try w.floats(S.head, shape: [vocab, hidden]) : embedding
+        panelFloats = head.format == .f32 ? 0 : Kernels.compactPanelFloats(cols: hidden)
+        let names: [CompactFormat: String] = [.f32: "f32", .f16: "f16", .bf16: "bf16", .q8Row: "q8"]
+        weightStorage = [embedding.format, head.format].reduce(into: [CompactFormat]()) {
+            if !$0.contains($1) { $0.append($1) }
+        }.compactMap { names[$0] }.joined(separator: "+")
         rotary = HalfSplitRotary(dims: cfg.rotaryDims, base: cfg.rotaryBase, positions: cfg.context)
+    }
+
+    /// A dense matrix (the embedding, the LM head) read in place in its stored type: f32, f16, bf16
+    /// or q8_row (int8 values, then one f32 scale per row). Nothing is widened to float32.
+    static func loadMatrix(_ file: SWLFile, _ name: String, shape: [Int]) throws(ModelError) -> CompactMatrix {
+        guard let entry = file.entry(name) else {
+            throw ModelError(.format, "tensor '\(name)' is missing from the model file")
+        }
+        guard entry.shape == shape else {
+            throw ModelError(.format, "tensor '\(name)' has shape \(entry.shape), expected \(shape)")
+        }
+        let format: CompactFormat
+        switch entry.dtype {
+        case .f32?: format = .f32
+        case .f16?: format = .f16
+        case .bf16?: format = .bf16
+        case .q8Row?: format = .q8Row
+        default:
+            throw ModelError(
+                .unsupported,
+                "tensor '\(name)' is stored as \(entry.dtypeName); the embedding and LM head must be f32, f16, bf16 or q8_row"
+            )
+        }
+        if format == .f32 {
+            // An aligned mapped f32 tensor is used in place (an unaligned one is copied once).
+            let floats: UnsafeBufferPointer<Float>
+            do { floats = try file.floats(name) } catch { throw ModelError(error) }
+            return CompactMatrix(rows: shape[0], cols: shape[1], floats: floats.baseAddress!)
+        }
+        let bytes: UnsafeRawBufferPointer
+        do { bytes = try file.rawBytes(name) } catch { throw ModelError(error) }
+        guard let m = CompactMatrix(format: format, rows: shape[0], cols: shape[1], bytes: bytes) else {
+            throw ModelError(
+                .format,
+                "tensor '\(name)' (\(entry.dtypeName) \(shape)) has \(bytes.count) bytes, which does not match its shape"
+            )
+        }
+        return m
     }
 
     /// A table tensor read in place: f32, f16, or q8_row (int8 values, then one f32 scale per row).

@@ -12,6 +12,8 @@ final class MemoryFormerRunner: FamilyRunner {
 
     // KV cache, one allocation: [layer][key, value][capacity][hidden].
     private let cache = FloatBuffer()
+    /// Decoded rows of a compact LM head for products of several rows (prefill, whole sequences).
+    private let panel = FloatBuffer()
     private var cacheCapacity = 0
     private var sequenceBudget = Budget()
 
@@ -34,11 +36,26 @@ final class MemoryFormerRunner: FamilyRunner {
     var languageModel: LanguageModelState? { lm }
 
     /// The LM head over rows through the final norm (a prefill's deferred rows).
+    /// A compact head is read in place: one row through the compact matrix-vector product, several
+    /// through int8 products (q8_row where `Kernels.q8ProductsUseVNNI`) or panels of decoded rows.
     func head(normed: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>) {
-        let c = model.config
+        let h = model.head
+        if h.format == .f32 {
+            let c = model.config
+            Kernels.linear(
+                normed, rows: rows, inFeatures: c.hidden, weight: h.values.assumingMemoryBound(to: Float.self),
+                bias: nil, outFeatures: c.vocab, into: logits, pool: context.pool)
+            return
+        }
+        if rows == 1 {
+            Kernels.gemv(h, x: normed, bias: nil, into: logits, pool: context.pool)
+            return
+        }
+        // The panel is made in `reserveScratch`, before any call that reaches here; without it,
+        // one matrix-vector product per row.
         Kernels.linear(
-            normed, rows: rows, inFeatures: c.hidden, weight: model.head.baseAddress!, bias: nil,
-            outFeatures: c.vocab, into: logits, pool: context.pool)
+            normed, rows: rows, weight: h, bias: nil, into: logits, panel: panel.pointer ?? logits,
+            panelFloats: panel.pointer == nil ? 0 : panel.capacity, pool: context.pool)
     }
 
     // MARK: whole sequences
@@ -153,11 +170,7 @@ final class MemoryFormerRunner: FamilyRunner {
         let scale = 1 / Float(c.headDim).squareRoot()
         let pool = context.pool
 
-        try kernel { () throws(KernelError) in
-            try Kernels.embedding(
-                ids: ids, count: S, table: m.embedding.baseAddress!, vocabularySize: c.vocab,
-                dim: H, into: x)
-        }
+        try embed(ids, count: S, into: x)
         for (i, layer) in m.layers.enumerated() {
             try context.checkAbort("before layer \(i)")
             let keys = cache + (2 * i) * capacity * H
@@ -237,6 +250,22 @@ final class MemoryFormerRunner: FamilyRunner {
 
     // MARK: helpers
 
+    /// x[t] = embedding[ids[t]], decoded from its stored type (f32 rows are copied).
+    private func embed(_ ids: UnsafePointer<Int32>, count: Int, into x: UnsafeMutablePointer<Float>) throws(ModelError)
+    {
+        let e = model.embedding
+        for t in 0..<count {
+            let id = Int(ids[t])
+            guard id >= 0, id < e.rows else {
+                throw ModelError(
+                    .invalidArgument, "token id \(id) at position \(t) is outside the vocabulary 0..<\(e.rows)")
+            }
+        }
+        for t in 0..<count {
+            Kernels.dequantizeRows(e, from: Int(ids[t]), count: 1, into: x + t * e.cols)
+        }
+    }
+
     private func kernel(_ body: () throws(KernelError) -> Void) throws(ModelError) {
         do {
             try body()
@@ -266,6 +295,7 @@ final class MemoryFormerRunner: FamilyRunner {
         } catch {
             throw ModelError(.outOfMemory, "not enough memory for \(tokens) tokens: \(error)")
         }
+        if model.panelFloats > 0 { try panel.ensure(model.panelFloats, what: "the LM head's weight panel") }
     }
 
     /// Room for `positions` positions in the cache, keeping the cached ones (each layer's keys and
@@ -313,7 +343,8 @@ final class MemoryFormerRunner: FamilyRunner {
         context.report.gflops = gflops
         context.report.layers = c.layers
         context.report.tokensKept = tokens
-        context.report.choice = "tables=\(m.tableStorage)"
+        context.report.choice =
+            m.weightStorage == "f32" ? "tables=\(m.tableStorage)" : "tables=\(m.tableStorage) head=\(m.weightStorage)"
         context.report.values["resident_table_bytes"] = [perLayer.reduce(0, +)]
         context.report.values["resident_table_bytes_per_layer"] = perLayer
         context.report.values["table_rows_touched"] = [Double(rows)]
