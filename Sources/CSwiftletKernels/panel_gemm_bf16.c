@@ -160,8 +160,9 @@ static void gemm_portable(const uint16_t *a, ptrdiff_t m, ptrdiff_t k, const uin
 #define BF_O1(i) out[2 * i] = s##i##a;
 
 #define BF_TILE2(NAME, ROWS)                                                                                           \
-    SWK_BF16_TARGET static void NAME(int mr, ptrdiff_t steps, const uint32_t *a, ptrdiff_t lda, const uint16_t *b0,    \
-                                     const uint16_t *b1, __m512 *out) {                                                \
+    SWK_BF16_TARGET __attribute__((noinline)) static void NAME(int mr, ptrdiff_t steps, const uint32_t *a,             \
+                                                               ptrdiff_t lda, const uint16_t *b0, const uint16_t *b1,  \
+                                                               __m512 *out) {                                          \
         ROWS(BF_A_ROW)                                                                                                 \
         ROWS(BF_Z2)                                                                                                    \
         for (ptrdiff_t q = 0; q < steps; q++) {                                                                        \
@@ -171,8 +172,8 @@ static void gemm_portable(const uint16_t *a, ptrdiff_t m, ptrdiff_t k, const uin
         ROWS(BF_O2)                                                                                                    \
     }
 #define BF_TILE1(NAME, ROWS)                                                                                           \
-    SWK_BF16_TARGET static void NAME(int mr, ptrdiff_t steps, const uint32_t *a, ptrdiff_t lda, const uint16_t *b0,    \
-                                     __m512 *out) {                                                                    \
+    SWK_BF16_TARGET __attribute__((noinline)) static void NAME(int mr, ptrdiff_t steps, const uint32_t *a,             \
+                                                               ptrdiff_t lda, const uint16_t *b0, __m512 *out) {       \
         ROWS(BF_A_ROW)                                                                                                 \
         ROWS(BF_Z1)                                                                                                    \
         for (ptrdiff_t q = 0; q < steps; q++) {                                                                        \
@@ -237,8 +238,8 @@ SWK_BF16_TARGET static void gemm_bf16(const uint16_t *a, ptrdiff_t m, ptrdiff_t 
     }
 #define W_O(i) out[2 * i] = s##i##a, out[2 * i + 1] = s##i##b;
 
-SWK_AVX2 static void widen_tile4(int mr, ptrdiff_t steps, const uint32_t *a, ptrdiff_t lda, const uint16_t *b,
-                                 __m256 *out) {
+SWK_AVX2 __attribute__((noinline)) static void widen_tile4(int mr, ptrdiff_t steps, const uint32_t *a, ptrdiff_t lda,
+                                                           const uint16_t *b, __m256 *out) {
     BF_ROWS4(W_A_ROW)
     BF_ROWS4(W_Z)
     const __m256i hi = _mm256_set1_epi32((int)0xFFFF0000u);

@@ -163,8 +163,8 @@ static void gemm_portable(const uint8_t *a, ptrdiff_t m, ptrdiff_t k, const int8
 #define Q_O1(i) out[2 * i] = s##i##a;
 
 #define Q_TILE2(NAME, ROWS)                                                                                            \
-    SWK_VNNI_TARGET static void NAME(int mr, ptrdiff_t steps, const uint32_t *a, ptrdiff_t lda, const int8_t *b0,      \
-                                     const int8_t *b1, __m512i *out) {                                                 \
+    SWK_VNNI_TARGET __attribute__((noinline)) static void NAME(                                                        \
+        int mr, ptrdiff_t steps, const uint32_t *a, ptrdiff_t lda, const int8_t *b0, const int8_t *b1, __m512i *out) { \
         ROWS(Q_A_ROW)                                                                                                  \
         ROWS(Q_Z2)                                                                                                     \
         for (ptrdiff_t g = 0; g < steps; g++) {                                                                        \
@@ -174,8 +174,8 @@ static void gemm_portable(const uint8_t *a, ptrdiff_t m, ptrdiff_t k, const int8
         ROWS(Q_O2)                                                                                                     \
     }
 #define Q_TILE1(NAME, ROWS)                                                                                            \
-    SWK_VNNI_TARGET static void NAME(int mr, ptrdiff_t steps, const uint32_t *a, ptrdiff_t lda, const int8_t *b0,      \
-                                     __m512i *out) {                                                                   \
+    SWK_VNNI_TARGET __attribute__((noinline)) static void NAME(int mr, ptrdiff_t steps, const uint32_t *a,             \
+                                                               ptrdiff_t lda, const int8_t *b0, __m512i *out) {        \
         ROWS(Q_A_ROW)                                                                                                  \
         ROWS(Q_Z1)                                                                                                     \
         for (ptrdiff_t g = 0; g < steps; g++) {                                                                        \
