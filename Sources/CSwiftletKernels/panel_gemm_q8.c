@@ -111,10 +111,51 @@ SWK_AVX512 static void quantize512(const float *a, ptrdiff_t lda, ptrdiff_t m, p
 }
 #endif
 
+#ifdef SWK_NEON
+static void quantize_neon(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, uint8_t *out, float *scales) {
+    const ptrdiff_t kp = (k + 3) / 4 * 4;
+    for (ptrdiff_t i = 0; i < m; i++) {
+        const float *row = a + i * lda;
+        float32x4_t mx = vdupq_n_f32(0.0f), poison = vdupq_n_f32(0.0f);
+        ptrdiff_t p = 0;
+        for (; p + 4 <= k; p += 4) {
+            const float32x4_t x = vld1q_f32(row + p);
+            mx = vmaxq_f32(mx, vabsq_f32(x)); // NaN propagates here; the poison makes the scale NaN anyway
+            poison = vaddq_f32(poison, vmulq_f32(x, vdupq_n_f32(0.0f)));
+        }
+        float maxabs = vmaxvq_f32(mx), pois = vaddvq_f32(poison);
+        for (; p < k; p++) {
+            const float v = fabsf(row[p]);
+            maxabs = v > maxabs ? v : maxabs;
+            pois += row[p] * 0.0f;
+        }
+        float inv;
+        row_scale(maxabs, pois, &scales[i], &inv);
+        uint8_t *dst = out + i * kp;
+        const float32x4_t vinv = vdupq_n_f32(inv);
+        for (p = 0; p + 4 <= k; p += 4) {
+            float32x4_t q = vrndnq_f32(vmulq_f32(vld1q_f32(row + p), vinv));
+            q = vminnmq_f32(vmaxnmq_f32(q, vdupq_n_f32(-127.0f)), vdupq_n_f32(127.0f)); // NaN becomes -127
+            const uint32x4_t u = vreinterpretq_u32_s32(vaddq_s32(vcvtq_s32_f32(q), vdupq_n_s32(128)));
+            const uint16x4_t h = vmovn_u32(u);
+            const uint8x8_t b = vmovn_u16(vcombine_u16(h, h));
+            vst1_lane_u32((uint32_t *)(void *)(dst + p), vreinterpret_u32_u8(b), 0);
+        }
+        for (; p < k; p++) dst[p] = quantize_one(row[p], inv);
+        for (p = k; p < kp; p++) dst[p] = 128;
+    }
+}
+#endif
+
 void swk_q8_quantize_rows(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, uint8_t *out, float *scales) {
     if (m <= 0 || k <= 0) return;
 #ifdef SWK_X86
     if (swk_isa() >= SWK_ISA_AVX512) return quantize512(a, lda, m, k, out, scales);
+#elif defined(SWK_NEON)
+    if (swk_isa() >= SWK_ISA_NEON) {
+        quantize_neon(a, lda, m, k, out, scales);
+        return;
+    }
 #endif
     quantize_portable(a, lda, m, k, out, scales);
 }

@@ -309,27 +309,7 @@ func compare(_ got: [Float], _ want: [Float]) -> (maxAbs: Double, ok: Bool) {
         #expect(
             model.metadataText("vit.weight_layout") == (dtype == .bf16 ? "panels16_bf16_pairs" : "panels16_q8_quads"))
 
-        // The emulation: the checkpoint's matrices rounded as stored, every product's rows as computed.
-        var dict: [String: [Float]] = [:]
-        let blockMatrices = (0..<4).flatMap { i in
-            ["attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2"].map { "blocks.\(i).\($0).weight" }
-        }
-        let matrices = Set(["patch_embed.proj.weight", "head.weight"] + blockMatrices)
-        for t in try ViTDistilledTests.tensors(distilled: false) {
-            var v = try t.floats()
-            if matrices.contains(t.name) {
-                let k = v.count / t.shape[0]
-                for r in 0..<t.shape[0] {
-                    let row = Array(v[r * k..<(r + 1) * k]).map(Double.init)
-                    let rounded = dtype == .bf16 ? row.map(Self.bf16) : Self.int8Row(row)
-                    for p in 0..<k { v[r * k + p] = Float(rounded[p]) }
-                }
-            }
-            dict[t.name] = v
-        }
-        var emulated = ViTReference(
-            tensors: dict, imageSize: 32, patch: 4, dim: 48, depth: 4, heads: 3, mlpRatio: 4, classes: 10)
-        emulated.rowRounding = dtype == .bf16 ? { $0.map(Self.bf16) } : Self.int8Row
+        let emulated = try Self.emulated(try ViTDistilledTests.tensors(distilled: false), dtype: dtype)
         var emulatedDeviation = 0.0
         var deviation = 0.0
         var allowed = true
@@ -352,6 +332,32 @@ func compare(_ got: [Float], _ want: [Float]) -> (maxAbs: Double, ok: Bool) {
         #expect(emulatedDeviation < (dtype == .bf16 ? 0.05 : 0.2))
     }
 
+    /// The float64 reference with a compact file's roundings emulated: the checkpoint's matrices
+    /// rounded as stored, every product's input rows rounded as the kernels round them.
+    static func emulated(_ tensors: [CheckpointTensor], dtype: DType) throws -> ViTReference {
+        var dict: [String: [Float]] = [:]
+        let blockMatrices = (0..<4).flatMap { i in
+            ["attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2"].map { "blocks.\(i).\($0).weight" }
+        }
+        let matrices = Set(["patch_embed.proj.weight", "head.weight", "head_dist.weight"] + blockMatrices)
+        for t in tensors {
+            var v = try t.floats()
+            if matrices.contains(t.name) {
+                let k = v.count / t.shape[0]
+                for r in 0..<t.shape[0] {
+                    let row = Array(v[r * k..<(r + 1) * k]).map(Double.init)
+                    let rounded = dtype == .bf16 ? row.map(Self.bf16) : Self.int8Row(row)
+                    for p in 0..<k { v[r * k + p] = Float(rounded[p]) }
+                }
+            }
+            dict[t.name] = v
+        }
+        var reference = ViTReference(
+            tensors: dict, imageSize: 32, patch: 4, dim: 48, depth: 4, heads: 3, mlpRatio: 4, classes: 10)
+        reference.rowRounding = dtype == .bf16 ? { $0.map(Self.bf16) } : Self.int8Row
+        return reference
+    }
+
     /// bfloat16 nearest even (8 significant bits), by frexp rather than bit manipulation.
     static func bf16(_ x: Double) -> Double {
         let f = Double(Float(x))
@@ -371,6 +377,43 @@ func compare(_ got: [Float], _ want: [Float]) -> (maxAbs: Double, ok: Bool) {
         let scale = m / 127
         let inv = 127 / m
         return x.map { Double(max(-127, min(127, ($0 * inv).rounded(.toNearestOrEven)))) * Double(scale) }
+    }
+
+    /// The compact paths split rows (rounding, quantizing) and output columns (products) among the
+    /// threads, each element computed by one thread the same way: two threads give the same bits as
+    /// one, with a distillation head (a second compact head) and ToMe merging.
+    @Test(arguments: [DType.bf16, DType.q8Row])
+    func compactTwoThreadsMatchOneThreadWithADistillationHead(dtype: DType) throws {
+        let ckpt = try Checkpoint(tensors: try ViTDistilledTests.tensors(distilled: true), format: "safetensors")
+        let bytes = try Converter.convertToBytes(
+            ViTConverter.self, checkpoint: ckpt, config: try ViTFixture.config,
+            options: ConvertOptions(weightDType: dtype))
+        let model = try Model(bytes: bytes)
+        let input = try ViTFixture.input()
+        for r in [[0], [8, -1]] {
+            let (one, _) = try model.makeSession(options: SessionOptions(threads: 1)).run(
+                [input], budget: Budget(mergeR: r))
+            let (two, _) = try model.makeSession(options: SessionOptions(threads: 2)).run(
+                [input], budget: Budget(mergeR: r))
+            for i in 0..<3 { #expect(one[i].values == two[i].values) }
+            #expect(one[0].values.allSatisfy { $0.isFinite })
+        }
+        // At r = 0, against the float64 reference of the distilled f32 model, within twice what the
+        // emulated roundings cost plus the f32 tolerance (derived as in the test above).
+        let (got, _) = try model.makeSession().run([input], budget: Budget(mergeR: [0]))
+        let exact = try ViTDistilledTests.reference(distilled: true)
+        let emulated = try Self.emulated(try ViTDistilledTests.tensors(distilled: true), dtype: dtype)
+        for image in 0..<2 {
+            let pixels = Array(input.values[image * 3072..<(image + 1) * 3072])
+            let want = exact.forward(pixels, r: [0]).logits
+            let e = emulated.forward(pixels, r: [0]).logits
+            let cost = zip(e, want).map { abs($0 - $1) }.max()!
+            for j in 0..<10 {
+                let deviation = abs(Double(got[0].values[image * 10 + j]) - want[j])
+                #expect(
+                    deviation <= 2 * cost + 1e-4 + 1e-4 * abs(want[j]), "logit \(j): \(deviation), emulated \(cost)")
+            }
+        }
     }
 
     /// f16 has no in-place ViT kernel: the converter refuses it and names bf16.
