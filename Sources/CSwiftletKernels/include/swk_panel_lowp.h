@@ -33,6 +33,8 @@
 // Every path then computes, in float32, `y = float(Σ) · (ascale[i] · wscale[j]) + bias[j]` (and
 // `+ C[i, j]`, GELU) in that order, so the outputs agree bit for bit across paths except where GELU
 // (vector erf against libm's) applies. x86-64 CPUs without AVX-512 VNNI run the portable path.
+// The per-call conversions of the activations give the same bytes on every path: bf16 rounding with
+// AVX2 (also on AVX-512), NEON or portable C; int8 quantizing with AVX-512, NEON or portable C.
 //
 // Raw kernels for the ViT family: the caller validates sizes; nothing here allocates.
 #ifndef SWK_PANEL_LOWP_H
