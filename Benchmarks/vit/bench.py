@@ -6,20 +6,23 @@ the timm constructor arguments (KWARGS.json) and converted with `swiftlet conver
 Then, for every thread count and round:
 
   Swiftlet     `swiftlet bench M.swl --input X.npy --budget r=0 --budget r=8 --budget r=13
-               --budget r=16,-1 --threads N` (its p50 column);
+               --budget r=16,-1 --threads N` (its p50 column), for the f32, bf16 and q8 conversions
+               (`convert --dtype`: bf16 pair panels / int8 quad panels read in place);
   PyTorch      timm's VisionTransformer with the official ToMe patch (facebookresearch/ToMe,
                `tome.patch.timm`, given by --official PATH) at the same r values and weights, eager,
                torch.inference_mode(), torch.set_num_threads(N);
   ONNX Runtime the same timm model (unpatched, r = 0) exported with torch.onnx.export, run with
-               intra_op_num_threads = N.
+               intra_op_num_threads = N; and its int8 version, onnxruntime.quantization.quantize_dynamic
+               of that export (int8 weights, activations quantized at run time).
 
 Every column uses the same image. Each figure is the median over --rounds rounds (interleaved, so a
 busy spell on the shared machine hits every column alike) of a median over --runs timed runs.
 Without torch (or without --official) the PyTorch column is left out, without onnxruntime the ORT
 column; Swiftlet alone only needs numpy.
 
-Targets (issue 3): Swiftlet within 1.15x of ONNX Runtime at r = 0; at r = 13 at least 1.3x faster than
-ONNX Runtime at r = 0; at least 2.5x faster than PyTorch + ToMe at the same r.
+Targets (issue 3, f32): Swiftlet within 1.15x of ONNX Runtime at r = 0; at r = 13 at least 1.3x faster
+than ONNX Runtime at r = 0; at least 2.5x faster than PyTorch + ToMe at the same r. Issue 14: Swiftlet's
+best compact dtype (bf16 or q8) at r = 0 at least 1.3x faster than the faster of ORT f32 and ORT int8.
 """
 import argparse
 import json
@@ -42,6 +45,7 @@ MODELS = {
 # Budgets as `swiftlet bench --budget` spells them, and as ToMe's `model.r` takes them.
 SCHEDULES = [("r=0", 0), ("r=8", 8), ("r=13", 13), ("r=16,-1", (16, -1))]
 SHORT = {"r=0": "0", "r=8": "8", "r=13": "13", "r=16,-1": "(16,-1)"}
+DTYPES = ["f32", "bf16", "q8"]
 
 
 def log(msg):
@@ -126,7 +130,7 @@ def tokens_left(schedule, depth=12, tokens=197, protected=1):
 # ------------------------------------------------------------------------------------------ Swiftlet
 
 def swiftlet_bench(swiftlet, model, image, threads, runs, warmup):
-    cmd = [swiftlet, "bench", model, "--input", image, "--shape", "1,3,224,224", "--threads", str(threads),
+    cmd = [swiftlet, "bench", model, "--input", image, "--threads", str(threads),
            "--runs", str(runs), "--warmup", str(warmup)]
     for spec, _ in SCHEDULES:
         cmd += ["--budget", spec]
@@ -193,6 +197,11 @@ def export_onnx(torch, model, image, path):
                           input_names=["images"], output_names=["logits"])
 
 
+def quantize_onnx(path, out):
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    quantize_dynamic(path, out, weight_type=QuantType.QInt8)
+
+
 def ort_session(ort, path, threads):
     so = ort.SessionOptions()
     so.intra_op_num_threads = threads
@@ -237,25 +246,35 @@ def verdict(value, target, larger):
 
 
 def table(results, models, threads):
-    head = ["model", "thr", "r", "tokens", "Swiftlet", "PyTorch+ToMe", "ORT r=0", "ORT/Swl", "Torch/Swl", "targets"]
+    head = ["model", "thr", "r", "tokens", "Swl f32", "Swl bf16", "Swl q8", "PyTorch+ToMe", "ORT f32", "ORT int8",
+            "ORT/Swl", "Torch/Swl", "targets"]
     rows = [head]
     for key in models:
         name = MODELS[key][0]
         for n in threads:
             res = results[key][n]
-            ort0 = res.get("ort")
+            ort0, ort8 = res.get("ort"), res.get("ort_int8")
             for spec, sched in SCHEDULES:
-                s, t = res["swiftlet"].get(spec), res.get("torch", {}).get(spec)
+                sw = {d: res["swiftlet"].get(d, {}).get(spec) for d in DTYPES}
+                s, t = sw["f32"], res.get("torch", {}).get(spec)
                 vs_ort, vs_torch = ratio(ort0, s), ratio(t, s)
                 notes = []
                 if spec == "r=0" and vs_ort is not None:
                     notes.append(f"Swl<=1.15xORT {verdict(s / ort0, 1.15, False)}")
+                if spec == "r=0":
+                    compact = [v for d, v in sw.items() if d != "f32" and v]
+                    peers = [v for v in (ort0, ort8) if v]
+                    if compact and peers:
+                        best = min(compact)
+                        notes.append(f"best compact {min(peers) / best:.2f}x faster ORT, >=1.3 "
+                                     f"{verdict(min(peers) / best, 1.3, True)}")
                 if spec == "r=13" and vs_ort is not None:
                     notes.append(f"ORT/Swl>=1.3 {verdict(vs_ort, 1.3, True)}")
                 if vs_torch is not None:
                     notes.append(f"Torch/Swl>=2.5 {verdict(vs_torch, 2.5, True)}")
-                rows.append([name, str(n), SHORT[spec], str(tokens_left(sched)), fmt(s),
-                             fmt(t), fmt(ort0) if spec == "r=0" else "", fmt(vs_ort, 2), fmt(vs_torch, 2),
+                rows.append([name, str(n), SHORT[spec], str(tokens_left(sched)), fmt(sw["f32"]), fmt(sw["bf16"]),
+                             fmt(sw["q8"]), fmt(t), fmt(ort0) if spec == "r=0" else "",
+                             fmt(ort8) if spec == "r=0" else "", fmt(vs_ort, 2), fmt(vs_torch, 2),
                              "; ".join(notes)])
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
@@ -310,14 +329,16 @@ def main():
         sd = random_state_dict(kw, seed=1000 + i)
         ckpt = os.path.join(args.work, f"{key}.safetensors")
         kw_path = os.path.join(args.work, f"{key}.json")
-        swl = os.path.join(args.work, f"{key}.swl")
         write_safetensors(ckpt, sd)
         with open(kw_path, "w") as f:
             json.dump(kw, f)
-        log(f"{name}: converting")
-        run([args.swiftlet, "convert", "--family", "vit", "--config", kw_path, "--checkpoint", ckpt, "--output", swl,
-             "--force"])
-        entry = {"swl": swl}
+        entry = {"swl": {}}
+        for dtype in DTYPES:
+            log(f"{name}: converting ({dtype})")
+            swl = os.path.join(args.work, f"{key}-{dtype}.swl")
+            run([args.swiftlet, "convert", "--family", "vit", "--config", kw_path, "--checkpoint", ckpt, "--output",
+                 swl, "--dtype", dtype, "--force"])
+            entry["swl"][dtype] = swl
         if torch:
             torch.set_num_threads(1)
             plain = timm_model(torch, kw, sd)
@@ -325,22 +346,27 @@ def main():
                 onnx_path = os.path.join(args.work, f"{key}.onnx")
                 export_onnx(torch, plain, image, onnx_path)
                 entry["ort"] = {n: ort_session(ort, onnx_path, n) for n in threads}
+                int8_path = os.path.join(args.work, f"{key}-int8.onnx")
+                quantize_onnx(onnx_path, int8_path)
+                entry["ort_int8"] = {n: ort_session(ort, int8_path, n) for n in threads}
             if tome:
                 patched = timm_model(torch, kw, sd)
                 tome.patch.timm(patched)
                 entry["torch"] = patched
         prepared[key] = entry
 
-    samples = {k: {n: {"swiftlet": {}, "torch": {}, "ort": []} for n in threads} for k in models}
+    samples = {k: {n: {"swiftlet": {d: {} for d in DTYPES}, "torch": {}, "ort": [], "ort_int8": []}
+                   for n in threads} for k in models}
     for rnd in range(args.rounds):
         for key in models:
             entry = prepared[key]
             for n in threads:
                 log(f"round {rnd + 1}/{args.rounds}: {MODELS[key][0]}, {n} thread(s)")
                 cell = samples[key][n]
-                for spec, ms in swiftlet_bench(args.swiftlet, entry["swl"], image_path, n, args.runs,
-                                               args.warmup).items():
-                    cell["swiftlet"].setdefault(spec, []).append(ms)
+                for dtype in DTYPES:
+                    for spec, ms in swiftlet_bench(args.swiftlet, entry["swl"][dtype], image_path, n, args.runs,
+                                                   args.warmup).items():
+                        cell["swiftlet"][dtype].setdefault(spec, []).append(ms)
                 if "torch" in entry:
                     torch.set_num_threads(n)
                     x = torch.from_numpy(image)
@@ -349,21 +375,24 @@ def main():
                             entry["torch"].r = sched
                             ms = timed(lambda: entry["torch"](x), args.runs, args.warmup)
                             cell["torch"].setdefault(spec, []).append(ms)
-                if "ort" in entry:
-                    sess = entry["ort"][n]
-                    feed = {"images": image}
-                    cell["ort"].append(timed(lambda: sess.run(None, feed), args.runs, args.warmup))
+                for column in ("ort", "ort_int8"):
+                    if column in entry:
+                        sess = entry[column][n]
+                        feed = {"images": image}
+                        cell[column].append(timed(lambda: sess.run(None, feed), args.runs, args.warmup))
 
     results = {}
     for key in models:
         results[key] = {}
         for n in threads:
             cell = samples[key][n]
-            res = {"swiftlet": {s: statistics.median(v) for s, v in cell["swiftlet"].items()}}
+            res = {"swiftlet": {d: {s: statistics.median(v) for s, v in c.items()}
+                                for d, c in cell["swiftlet"].items()}}
             if cell["torch"]:
                 res["torch"] = {s: statistics.median(v) for s, v in cell["torch"].items()}
-            if cell["ort"]:
-                res["ort"] = statistics.median(cell["ort"])
+            for column in ("ort", "ort_int8"):
+                if cell[column]:
+                    res[column] = statistics.median(cell[column])
             results[key][n] = res
 
     versions = [f"numpy {np.__version__}"]
@@ -382,7 +411,7 @@ def main():
                   ([] if ort else ["no onnxruntime: ORT column left out"])
         print(f"peers: {', '.join(versions)}" + (f" ({'; '.join(missing)})" if missing else ""))
     print(f"batch 1, 224x224, median ms of {args.rounds} rounds x {args.runs} runs; "
-          "ORT/Swl and Torch/Swl are speed-ups of Swiftlet (ORT at r=0)")
+          "ORT/Swl and Torch/Swl are speed-ups of Swiftlet f32 (ORT f32 at r=0)")
     print(table(results, models, threads))
     if args.json:
         with open(args.json, "w") as f:

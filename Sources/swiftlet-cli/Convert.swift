@@ -64,7 +64,7 @@ struct Convert: ParsableCommand {
 
     @Option(
         help:
-            "Storage type of weight matrices: f32 (exact), f16, bf16, or q8 (int8, one scale per row; LoopFormer, ViT, LMUFormer, and the MemoryFormer embedding and LM head)."
+            "Storage type of weight matrices: f32 (exact), f16, bf16, or q8 (int8; LoopFormer, ViT, LMUFormer, and the MemoryFormer embedding and LM head). ViT: bf16 or q8 matrices are read in place by bf16 / int8 kernels (q8: activations quantized per token); f16 is refused."
     )
     var dtype: String = "f32"
 
@@ -220,6 +220,7 @@ func parseDType(_ text: String, _ flag: String, allowQ8: Bool) throws -> DType {
     case "f16", "float16", "half": return .f16
     case "bf16", "bfloat16": return .bf16
     case "q8" where allowQ8, "int8" where allowQ8: return .q8Row
-    default: throw ValidationError("\(flag) must be \(allowQ8 ? "f32, f16 or q8" : "f32, f16 or bf16"), got '\(text)'")
+    default:
+        throw ValidationError("\(flag) must be \(allowQ8 ? "f32, f16, bf16 or q8" : "f32, f16 or bf16"), got '\(text)'")
     }
 }

@@ -18,6 +18,7 @@
 #include "swk_cpu.h"
 #include "swk_memory.h"
 #include "swk_panel.h"
+#include "swk_panel_lowp.h"
 #include "swk_pool.h"
 #include "swk_row_linear.h"
 
@@ -517,6 +518,220 @@ static void test_panel(void) {
     report("gelu", before, start);
 }
 
+// ---- bf16 and int8 panel GEMMs (swk_panel_lowp.h) ------------------------------------------------
+
+/// `x` rounded to bfloat16 (8 significant bits, nearest even), by frexp/ldexp in float64.
+static double bf16_round_d(float x) {
+    if (x == 0 || isinf(x) || isnan(x)) return x;
+    int e;
+    double m = frexp((double)x, &e); // |m| in [0.5, 1)
+    return ldexp(nearbyint(m * 256) / 256, e);
+}
+
+static void test_panel_bf16(void) {
+    static const int ms[] = {1, 3, 4, 5, 12, 13, 25}, ks[] = {1, 2, 3, 16, 37, 64}, ns[] = {1, 5, 16, 17, 33, 48, 70};
+    long before = checks;
+    clock_t start = clock();
+    // Rounding the activations: every path gives the nearest-even bf16 of each element (checked by
+    // frexp), a NaN stays NaN, and an odd k gets a zero pad.
+    for (int k = 1; k <= 40; k += 3) {
+        const int m = 3, lda = k + 2, kp = (k + 1) / 2 * 2;
+        float *a = floats((size_t)m * lda, -3, 3);
+        a[0] = 1.0f + 0x1p-8f;                // a tie: stays 1 (even)
+        if (k > 1) a[1] = 1.0f + 3 * 0x1p-8f; // a tie: rounds up to 1 + 2^-6
+        if (k > 2) a[2] = NAN;
+        uint16_t *out = alloc((size_t)m * kp * 2);
+        for (int li = 0; li < nlevels; li++) {
+            set_level(levels[li]);
+            memset(out, 0xAB, (size_t)m * kp * 2);
+            swk_bf16_round_rows(a, lda, m, k, out);
+            for (int i = 0; i < m; i++)
+                for (int p = 0; p < kp; p++) {
+                    const double want = p < k ? bf16_round_d(a[i * lda + p]) : 0.0;
+                    close_to(bf16_value(out[i * kp + p]), want, 0, "bf16_round_rows", i * kp + p);
+                }
+        }
+        free(a), free(out);
+    }
+    for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
+        for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
+            for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+                const int m = ms[mi], k = ks[ki], n = ns[ni], lda = k + 3, ldc = n + 5, kp = (k + 1) / 2 * 2;
+                float *a = floats((size_t)m * lda, -1, 1), *w = floats((size_t)n * k, -1, 1);
+                float *bias = floats((size_t)n, -1, 1);
+                uint16_t *panels = alloc(swk_panel_bf16_elements(n, k) * 2), *ab = alloc((size_t)m * kp * 2);
+                swk_panel_bf16_pack(w, n, k, panels);
+                float *c0 = floats((size_t)m * ldc, -2, 2), *c = alloc((size_t)m * ldc * sizeof(float));
+                const int variant = (int)(mi + ki + ni);
+                const int flags = variant % 4;
+                const float *b = variant % 3 ? bias : NULL;
+                const int col0 = n > 16 && variant % 2 ? 16 : 0, col1 = n > 16 && variant % 2 ? n - 3 : n;
+                for (int li = 0; li < nlevels; li++) {
+                    set_level(levels[li]);
+                    swk_bf16_round_rows(a, lda, m, k, ab);
+                    memcpy(c, c0, (size_t)m * ldc * sizeof(float));
+                    swk_panel_linear_bf16(ab, m, k, panels, n, col0, col1, b, flags, c, ldc);
+                    for (int i = 0; i < m; i++)
+                        for (int j = 0; j < ldc; j++) {
+                            const size_t at = (size_t)i * ldc + j;
+                            if (j < col0 || j >= col1) {
+                                if (memcmp(&c[at], &c0[at], 4))
+                                    fail("swk_panel_linear_bf16 wrote column %d of [%d, %d)", j, col0, col1);
+                                continue;
+                            }
+                            // s: the exact sum of the bf16 products; t: of the float32 inputs' products.
+                            double s = 0, t = 0, mag = 0, mag_t = 0;
+                            for (int p = 0; p < k; p++) {
+                                const float x = a[(size_t)i * lda + p], y = w[(size_t)j * k + p];
+                                s += bf16_round_d(x) * bf16_round_d(y);
+                                t += (double)x * y;
+                                mag += fabs(bf16_round_d(x) * bf16_round_d(y));
+                                mag_t += fabs((double)x * y);
+                            }
+                            double extra = 0;
+                            if (b) s += b[j], t += b[j], extra += fabs(b[j]);
+                            if (flags & SWK_PANEL_ACCUMULATE) s += c0[at], t += c0[at], extra += fabs(c0[at]);
+                            // Float32 sums of k exact products, the bias and C: any order, with FMA.
+                            const double bound = gam(k + 3) * (mag + extra) + tiny(k);
+                            // Against the float32 inputs: two bf16 roundings per product, each within
+                            // 2^-8 relative (8 significant bits), so (1 + 2^-8)² − 1 per product.
+                            const double bound_t = bound + (0x1p-7 + 0x1p-16) * mag_t;
+                            if (flags & SWK_PANEL_GELU) {
+                                close_to(c[at], gelu_d(s), gelu_bound(s, bound), "panel_linear_bf16+gelu", (long)at);
+                            } else {
+                                close_to(c[at], s, bound, "panel_linear_bf16", (long)at);
+                                close_to(c[at], t, bound_t, "panel_linear_bf16 vs f32", (long)at);
+                            }
+                        }
+                }
+                free(a), free(w), free(bias), free(panels), free(ab), free(c0), free(c);
+            }
+    report("panel_bf16", before, start);
+}
+
+static void test_panel_q8(void) {
+    static const int ms[] = {1, 3, 4, 5, 12, 13, 25}, ks[] = {1, 3, 4, 7, 16, 37, 64},
+                     ns[] = {1, 5, 16, 17, 33, 48, 70};
+    long before = checks;
+    clock_t start = clock();
+    for (size_t mi = 0; mi < sizeof ms / sizeof ms[0]; mi++)
+        for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
+            for (size_t ni = 0; ni < sizeof ns / sizeof ns[0]; ni++) {
+                const int m = ms[mi], k = ks[ki], n = ns[ni], lda = k + 3, ldc = n + 5, kp = (k + 3) / 4 * 4;
+                const int steps = kp / 4;
+                float *a = floats((size_t)m * lda, -4, 4), *w = floats((size_t)n * k, -1, 1);
+                float *bias = floats((size_t)n, -1, 1);
+                if (m > 2) // a zero row, and a row of one value
+                    for (int p = 0; p < k; p++) a[lda + p] = 0, a[2 * lda + p] = -2.5f;
+                if (n > 2)
+                    for (int p = 0; p < k; p++) w[2 * k + p] = 0; // a zero column of the product
+                int8_t *panels = alloc(swk_panel_q8_bytes(n, k));
+                float *wscale = alloc((size_t)n * 4), *ascale = alloc((size_t)m * 4), *ascale0 = alloc((size_t)m * 4);
+                int32_t *sums = alloc((size_t)n * 4);
+                uint8_t *aq = alloc((size_t)m * kp), *aq0 = alloc((size_t)m * kp);
+                swk_panel_q8_pack(w, n, k, panels, wscale);
+                swk_panel_q8_sums(panels, n, k, sums);
+                // The weights: per column scale max|w|/127, q = nearest-even of w/scale, within half a
+                // step of w; the padding is zero; the sums are the sums.
+                for (int j = 0; j < n; j++) {
+                    float mx = 0;
+                    for (int p = 0; p < k; p++) mx = fmaxf(mx, fabsf(w[(size_t)j * k + p]));
+                    same_bits(wscale[j], mx / 127.0f, "panel_q8_pack scale", j);
+                    long s = 0;
+                    for (int p = 0; p < kp; p++) {
+                        const int q = panels[(((size_t)(j / 16) * steps + p / 4) * 16 + j % 16) * 4 + p % 4];
+                        s += q;
+                        checks++;
+                        if (p >= k ? q != 0
+                                   : (q < -127 || q > 127 ||
+                                      fabs(q * (double)wscale[j] - w[(size_t)j * k + p]) > 0.5001 * wscale[j]))
+                            fail("panel_q8_pack [%d, %d] = %d for %g (scale %g)", j, p, q,
+                                 p < k ? w[(size_t)j * k + p] : 0, wscale[j]);
+                    }
+                    checks++;
+                    if (s != sums[j]) fail("panel_q8_sums[%d] = %d, want %ld", j, sums[j], s);
+                }
+                float *c0 = floats((size_t)m * ldc, -2, 2), *c = alloc((size_t)m * ldc * sizeof(float));
+                const int variant = (int)(mi + ki + ni);
+                const int flags = variant % 4;
+                const float *b = variant % 3 ? bias : NULL;
+                const int col0 = n > 16 && variant % 2 ? 16 : 0, col1 = n > 16 && variant % 2 ? n - 3 : n;
+                for (int li = 0; li < nlevels; li++) {
+                    set_level(levels[li]);
+                    // Activations: the documented formula, the same bytes and scales on every path.
+                    memset(aq, 0, (size_t)m * kp);
+                    swk_q8_quantize_rows(a, lda, m, k, aq, ascale);
+                    for (int i = 0; i < m; i++) {
+                        float mx = 0;
+                        for (int p = 0; p < k; p++) mx = fmaxf(mx, fabsf(a[(size_t)i * lda + p]));
+                        same_bits(ascale[i], mx / 127.0f, "q8_quantize_rows scale", i);
+                        const float inv = mx > 0 ? 127.0f / mx : 0.0f;
+                        for (int p = 0; p < kp; p++) {
+                            const int want = p < k ? (int)nearbyintf(a[(size_t)i * lda + p] * inv) + 128 : 128;
+                            checks++;
+                            if (aq[(size_t)i * kp + p] != want)
+                                fail("q8_quantize_rows at %s [%d, %d] = %d, want %d", isa_name(level), i, p,
+                                     aq[(size_t)i * kp + p], want);
+                        }
+                    }
+                    memcpy(c, c0, (size_t)m * ldc * sizeof(float));
+                    swk_panel_linear_q8(aq, m, k, ascale, panels, wscale, sums, n, col0, col1, b, flags, c, ldc);
+                    for (int i = 0; i < m; i++)
+                        for (int j = 0; j < ldc; j++) {
+                            const size_t at = (size_t)i * ldc + j;
+                            if (j < col0 || j >= col1) {
+                                if (memcmp(&c[at], &c0[at], 4))
+                                    fail("swk_panel_linear_q8 wrote column %d of [%d, %d)", j, col0, col1);
+                                continue;
+                            }
+                            // The exact integer sum, then the documented float32 steps, operation by
+                            // operation: the same bits.
+                            long isum = 0;
+                            for (int p = 0; p < k; p++)
+                                isum += ((long)aq[(size_t)i * kp + p] - 128) *
+                                        panels[(((size_t)(j / 16) * steps + p / 4) * 16 + j % 16) * 4 + p % 4];
+                            const float f = ascale[i] * wscale[j];
+                            float r = (float)isum;
+                            r = r * f;
+                            if (b) r = r + b[j];
+                            if (flags & SWK_PANEL_ACCUMULATE) r = r + c0[at];
+                            if (flags & SWK_PANEL_GELU)
+                                close_to(c[at], gelu_d(r), gelu_bound(r, 0), "panel_linear_q8+gelu", (long)at);
+                            else
+                                same_bits(c[at], r, "panel_linear_q8", (long)at);
+                        }
+                    if (li == 0) memcpy(aq0, aq, (size_t)m * kp), memcpy(ascale0, ascale, (size_t)m * 4);
+                }
+                free(a), free(w), free(bias), free(panels), free(wscale), free(ascale), free(ascale0), free(sums);
+                free(aq), free(aq0), free(c0), free(c);
+            }
+    // Large k: the int32 sums stay exact at the extremes (every product ±127 · 127).
+    {
+        const int m = 13, k = 1536, n = 40, kp = k;
+        float *a = alloc((size_t)m * k * 4), *w = alloc((size_t)n * k * 4);
+        for (int i = 0; i < m * k; i++) a[i] = (i / k) % 2 ? -1.0f : 1.0f;
+        for (int i = 0; i < n * k; i++) w[i] = (i / k) % 3 ? -1.0f : 1.0f;
+        int8_t *panels = alloc(swk_panel_q8_bytes(n, k));
+        float *wscale = alloc((size_t)n * 4), *ascale = alloc((size_t)m * 4), *c = alloc((size_t)m * n * 4);
+        float *ones = filled((size_t)(m > n ? m : n), 1.0f);
+        int32_t *sums = alloc((size_t)n * 4);
+        uint8_t *aq = alloc((size_t)m * kp);
+        swk_panel_q8_pack(w, n, k, panels, wscale);
+        swk_panel_q8_sums(panels, n, k, sums);
+        for (int li = 0; li < nlevels; li++) {
+            set_level(levels[li]);
+            swk_q8_quantize_rows(a, k, m, k, aq, ascale);
+            swk_panel_linear_q8(aq, m, k, ones, panels, ones, sums, n, 0, n, NULL, 0, c, n);
+            for (int i = 0; i < m; i++)
+                for (int j = 0; j < n; j++)
+                    same_bits(c[i * n + j], (float)((i % 2 ? -1 : 1) * (j % 3 ? -1 : 1) * 127 * 127 * k),
+                              "panel_linear_q8 extreme", i * n + j);
+        }
+        free(a), free(w), free(panels), free(wscale), free(ascale), free(c), free(ones), free(sums), free(aq);
+    }
+    report("panel_q8", before, start);
+}
+
 static void test_attention(void) {
     static const int token_counts[] = {1, 3, 17, 40}, head_counts[] = {1, 3}, dims[] = {1, 5, 16, 24};
     long before = checks;
@@ -1004,6 +1219,8 @@ int main(int argc, char **argv) {
     test_compact(pool);
     test_gemm_q8(pool);
     test_panel();
+    test_panel_bf16();
+    test_panel_q8();
     test_attention();
     test_layer_norm();
     test_memory_hash();

@@ -9,6 +9,9 @@ struct ViTReference {
     let distilled: Bool
     /// DeiT-III style: positions on the patches only.
     let noEmbedClass: Bool
+    /// Applied to every input row of a weight product (patch rows, qkv, proj, fc1, fc2, heads) before
+    /// it is multiplied: the activation rounding of a compact model, to emulate its arithmetic.
+    var rowRounding: (([Double]) -> [Double])? = nil
 
     init(
         tensors: [String: [Float]], imageSize: Int, patch: Int, dim: Int, depth: Int, heads: Int,
@@ -55,8 +58,9 @@ struct ViTReference {
         let w = p[name + ".weight"]!
         let b = p[name + ".bias"]
         let inF = w.count / out
-        return x.map { row in
-            (0..<out).map { o in
+        return x.map { input in
+            let row = rowRounding?(input) ?? input
+            return (0..<out).map { o in
                 var s = b?[o] ?? 0
                 for i in 0..<inF { s += w[o * inF + i] * row[i] }
                 return s
@@ -75,16 +79,19 @@ struct ViTReference {
         for gy in 0..<g {
             for gx in 0..<g {
                 var row = bp
-                for o in 0..<dim {
-                    var s = 0.0
-                    for c in 0..<channels {
-                        for kh in 0..<patch {
-                            for kw in 0..<patch {
-                                let pix = Double(image[(c * imageSize + gy * patch + kh) * imageSize + gx * patch + kw])
-                                s += wp[((o * channels + c) * patch + kh) * patch + kw] * pix
-                            }
+                var pixels: [Double] = []
+                for c in 0..<channels {
+                    for kh in 0..<patch {
+                        for kw in 0..<patch {
+                            pixels.append(
+                                Double(image[(c * imageSize + gy * patch + kh) * imageSize + gx * patch + kw]))
                         }
                     }
+                }
+                pixels = rowRounding?(pixels) ?? pixels
+                for o in 0..<dim {
+                    var s = 0.0
+                    for (i, pix) in pixels.enumerated() { s += wp[o * pixels.count + i] * pix }
                     row[o] += s
                 }
                 x.append(row)

@@ -46,12 +46,12 @@ def test_convert_vit_and_run(tmp_path: Path) -> None:
 def test_options_reach_the_file(tmp_path: Path) -> None:
     labels = tmp_path / "labels.txt"
     labels.write_text("".join(f"class {i}\n" for i in range(10)))
-    out = convert_vit(tmp_path / "named.swl", name="tiny vit", labels=labels, dtype="f16", compress=True)
+    out = convert_vit(tmp_path / "named.swl", name="tiny vit", labels=labels, dtype="bf16", compress=True)
     plain = convert_vit(tmp_path / "plain.swl")
     with swiftlet.Model(out) as model:
         assert model.metadata["general.name"] == "tiny vit"
         assert model.labels == tuple(f"class {i}" for i in range(10))
-    # f16 weights, compressed: a smaller file
+    # bf16 weights, compressed: a smaller file
     assert os.path.getsize(out) < os.path.getsize(plain)
 
 

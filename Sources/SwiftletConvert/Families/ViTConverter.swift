@@ -20,8 +20,10 @@ import SwiftletFormat
 /// and the tokens lose their leading `[1, 1]` / `[1]` axes. The matrices the runtime multiplies by
 /// (patch embedding, qkv, proj, fc1, fc2; the patch conv flattened to `[D, C·p·p]` first) are stored
 /// as column panels (`ViTSchema.weightLayout`), the layout the runtime's micro-kernels read in place
-/// (CSwiftletKernels/include/swiftlet_vit.h). With `q8_row` storage each last-axis row, 16 weights
-/// of one input, then gets its own scale.
+/// (CSwiftletKernels/include/swk_panel.h). `--dtype bf16` stores them as bf16 pair panels and `q8` as
+/// int8 quad panels with a scale per output column (`ViTSchema.weightLayoutBF16`, `weightLayoutQ8`,
+/// CSwiftletKernels/include/swk_panel_lowp.h), the heads too; f16 is refused (bf16 is as small and
+/// has an in-place kernel).
 public enum ViTConverter: FamilyConverter {
     public static let family = ViTSchema.family
     typealias S = ViTSchema
@@ -268,14 +270,26 @@ public enum ViTConverter: FamilyConverter {
         output.metadata(S.Key.proportionalAttention, .bool(propAttn))
         output.metadata(S.Key.layerNormEpsilon, .float(1e-6))
         output.metadata(S.Key.globalPool, .string("token"))
-        output.metadata(S.Key.weightLayout, .string(S.weightLayout))
+        // The matrices' storage: float32 panels, bf16 pair panels or int8 quad panels, each read in
+        // place by its kernel (swk_panel_lowp.h). f16 has no in-place ViT kernel: bf16 is the same size.
+        let big = options.weightDType
+        let layout: String
+        switch big {
+        case .f32: layout = S.weightLayout
+        case .bf16: layout = S.weightLayoutBF16
+        case .q8Row: layout = S.weightLayoutQ8
+        default:
+            throw ConvertError(
+                "--dtype \(big.name) is not supported for vit models: use f32, bf16 (the same size as f16, read in place by bf16 kernels) or q8 (int8 per output column, activations quantized per token)"
+            )
+        }
+        output.metadata(S.Key.weightLayout, .string(layout))
         if let preprocess = options.preprocess {
             let (values, warnings) = try preprocess.metadata(channels: channels, height: imageHeight, width: imageWidth)
             for (key, value) in values { output.metadata(key, value) }
             for w in warnings { output.warn(w) }
         }
 
-        let big = options.weightDType
         func copy(_ key: String, _ shape: [Int], as stored: [Int]? = nil, dtype: DType = .f32) throws {
             let t = try checkpoint.require(name(key), shape: shape)
             try output.floats(key, try t.floats(), shape: stored ?? shape, dtype: dtype)
@@ -285,7 +299,34 @@ public enum ViTConverter: FamilyConverter {
             let t = try checkpoint.require(name(key), shape: shape)
             let n = shape[0]
             let k = shape.dropFirst().reduce(1, *)
-            try output.floats(key, panels(try t.floats(), n: n, k: k), shape: S.panelShape(n: n, k: k), dtype: big)
+            try store(key, try t.floats(), n: n, k: k)
+        }
+        /// `[n, k]` values (row-major) in the layout of `big`.
+        func store(_ key: String, _ w: [Float], n: Int, k: Int) throws {
+            switch big {
+            case .bf16:
+                try output.floats(key, bf16Panels(w, n: n, k: k), shape: S.bf16PanelShape(n: n, k: k), dtype: .bf16)
+            case .q8Row:
+                guard w.allSatisfy(\.isFinite) else {
+                    throw ConvertError("tensor '\(key)' holds a NaN or an infinity, which int8 cannot store")
+                }
+                let (bytes, scales) = q8Panels(w, n: n, k: k)
+                try output.writer.addTensor(
+                    name: key, dtype: .u8, shape: S.q8PanelShape(n: n, k: k), bytes: bytes,
+                    codec: options.compress ? .zstd : .raw, shuffle: false)
+                try output.floats(S.scaleName(of: key), scales, shape: [n])
+            default:
+                try output.floats(key, panels(w, n: n, k: k), shape: S.panelShape(n: n, k: k))
+            }
+        }
+        /// The classifier heads: float32 rows for BLAS in an f32 file, panels otherwise.
+        func classifier(_ key: String) throws {
+            let t = try checkpoint.require(name(key), shape: [classes, dim])
+            if big == .f32 {
+                try output.floats(key, try t.floats(), shape: [classes, dim])
+            } else {
+                try store(key, try t.floats(), n: classes, k: dim)
+            }
         }
         try matrix(S.patchWeight, [dim, channels, patch, patch])
         try copy(S.patchBias, [dim])
@@ -316,12 +357,48 @@ public enum ViTConverter: FamilyConverter {
         }
         try copy(S.normWeight, [dim])
         try copy(S.normBias, [dim])
-        try copy(S.headWeight, [classes, dim], dtype: big)
+        try classifier(S.headWeight)
         try copy(S.headBias, [classes])
         if distilled {
-            try copy(S.distillationHeadWeight, [classes, dim], dtype: big)
+            try classifier(S.distillationHeadWeight)
             try copy(S.distillationHeadBias, [classes])
         }
+    }
+
+    /// `w` (`[n, k]`, row-major) in the bf16 pair-panel layout (as floats, rounded when stored):
+    /// `out[((j·⌈k/2⌉ + q)·16 + c)·2 + e] = w[(16j + c)·k + 2q + e]`, zero past n and k.
+    static func bf16Panels(_ w: [Float], n: Int, k: Int) -> [Float] {
+        let steps = (k + 1) / 2
+        var out = [Float](repeating: 0, count: (n + 15) / 16 * 16 * 2 * steps)
+        for r in 0..<n {
+            let j = r / 16
+            let c = r % 16
+            for p in 0..<k { out[((j * steps + p / 2) * 16 + c) * 2 + p % 2] = w[r * k + p] }
+        }
+        return out
+    }
+
+    /// `w` (`[n, k]`, row-major) quantized per row (symmetric: `scale = max|w| / 127`, zero for a
+    /// zero row; `q = round(w / scale)`, nearest even) in the int8 quad-panel layout:
+    /// `out[((j·⌈k/4⌉ + g)·16 + c)·4 + e] = q[16j + c, 4g + e]`, zero past n and k.
+    static func q8Panels(_ w: [Float], n: Int, k: Int) -> (bytes: [UInt8], scales: [Float]) {
+        let steps = (k + 3) / 4
+        var out = [UInt8](repeating: 0, count: (n + 15) / 16 * 16 * 4 * steps)
+        var scales = [Float](repeating: 0, count: n)
+        for r in 0..<n {
+            var maxAbs: Float = 0
+            for p in 0..<k { maxAbs = max(maxAbs, abs(w[r * k + p])) }
+            let scale = maxAbs / 127
+            scales[r] = scale
+            guard scale > 0 else { continue }
+            let j = r / 16
+            let c = r % 16
+            for p in 0..<k {
+                let q = max(-127, min(127, (w[r * k + p] / scale).rounded(.toNearestOrEven)))
+                out[((j * steps + p / 4) * 16 + c) * 4 + p % 4] = UInt8(bitPattern: Int8(q))
+            }
+        }
+        return (out, scales)
     }
 
     /// `w` (`[n, k]`, row-major) in the panel layout: `out[(j·k + p)·16 + c] = w[(16j + c)·k + p]`,

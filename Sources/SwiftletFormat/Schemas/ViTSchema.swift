@@ -31,6 +31,28 @@ public enum ViTSchema {
     /// Stored shape of an `[n, k]` matrix in the panel layout.
     public static func panelShape(n: Int, k: Int) -> [Int] { [(n + 15) / 16, k, 16] }
 
+    /// `vit.weight_layout` of a file whose matrices (patch embedding, qkv, proj, fc1, fc2 and the
+    /// heads) are bfloat16 pair panels, read in place: an `[n, k]` matrix as bf16
+    /// `[ceil(n/16), ceil(k/2), 16, 2]` with `panel[j][q][c][e] = W[16j + c, 2q + e]` (zero past n and
+    /// k), the layout of AVX-512 BF16's `vdpbf16ps` (CSwiftletKernels/include/swk_panel_lowp.h).
+    public static let weightLayoutBF16 = "panels16_bf16_pairs"
+
+    /// `vit.weight_layout` of a file whose matrices are int8 quad panels, read in place: an `[n, k]`
+    /// matrix quantized per row of W (symmetric, `scale = max|W[j, :]| / 127`) as u8 tensor (the bytes
+    /// are two's-complement int8) `[ceil(n/16), ceil(k/4), 16, 4]` with
+    /// `panel[j][g][c][e] = q[16j + c, 4g + e]` (zero past n and k), the layout of AVX-512 VNNI's
+    /// `vpdpbusd`, and the f32 scales `[n]` in the tensor named `scaleName(of:)`.
+    public static let weightLayoutQ8 = "panels16_q8_quads"
+
+    /// Stored shape of an `[n, k]` matrix in the bf16 pair-panel layout.
+    public static func bf16PanelShape(n: Int, k: Int) -> [Int] { [(n + 15) / 16, (k + 1) / 2, 16, 2] }
+
+    /// Stored shape of an `[n, k]` matrix in the int8 quad-panel layout.
+    public static func q8PanelShape(n: Int, k: Int) -> [Int] { [(n + 15) / 16, (k + 3) / 4, 16, 4] }
+
+    /// The per-column scales of an int8 quad-panel matrix.
+    public static func scaleName(of matrix: String) -> String { matrix + "_scale" }
+
     public static let patchWeight = "patch_embed.proj.weight" // panels of [D, C·p·p]
     public static let patchBias = "patch_embed.proj.bias" // [D]
     public static let classToken = "cls_token" // [D]

@@ -1,3 +1,4 @@
+import CSwiftletKernels
 import SwiftletFormat
 import SwiftletKernels
 
@@ -165,28 +166,75 @@ extension ViTConfig {
     }
 }
 
-/// Pointers into the mapped file, one set per block. The matrices are in the panel layout
-/// (`[ceil(n/16), k, 16]`, see CSwiftletKernels/include/swiftlet_vit.h).
+/// The storage of a file's matrices, from `vit.weight_layout`.
+enum ViTMatrixType: Sendable {
+    /// float32 panels (`swk_panel_linear`).
+    case f32
+    /// bf16 pair panels (`swk_panel_linear_bf16`, activations rounded to bf16 per call).
+    case bf16
+    /// int8 quad panels with per-column scales (`swk_panel_linear_q8`, activations quantized per row).
+    case q8
+}
+
+/// One `[n, k]` weight matrix read in place from the mapped file in the layout of its type; for q8
+/// also its per-column scales (from the file) and column sums (computed at load, `n` int32).
+final class ViTMatrix: @unchecked Sendable {
+    let type: ViTMatrixType
+    let n: Int
+    let k: Int
+    let pointer: UnsafeRawPointer
+    let scales: UnsafePointer<Float>?
+    let sums: UnsafeMutablePointer<Int32>?
+
+    init(type: ViTMatrixType, n: Int, k: Int, pointer: UnsafeRawPointer, scales: UnsafePointer<Float>?) {
+        self.type = type
+        self.n = n
+        self.k = k
+        self.pointer = pointer
+        self.scales = scales
+        if type == .q8 {
+            let sums = UnsafeMutablePointer<Int32>.allocate(capacity: max(n, 1))
+            swk_panel_q8_sums(pointer.assumingMemoryBound(to: Int8.self), n, k, sums)
+            self.sums = sums
+        } else {
+            sums = nil
+        }
+    }
+
+    deinit { sums?.deallocate() }
+
+    var floats: UnsafePointer<Float> { pointer.assumingMemoryBound(to: Float.self) }
+}
+
+/// Pointers into the mapped file, one set per block. The matrices are panels in the file's layout
+/// (CSwiftletKernels/include/swk_panel.h, swk_panel_lowp.h).
 struct ViTBlockWeights {
     let norm1Weight, norm1Bias: UnsafePointer<Float>
-    let qkvWeight: UnsafePointer<Float>
+    let qkvWeight: ViTMatrix
     let qkvBias: UnsafePointer<Float>?
-    let projWeight, projBias: UnsafePointer<Float>
+    let projWeight: ViTMatrix
+    let projBias: UnsafePointer<Float>
     let norm2Weight, norm2Bias: UnsafePointer<Float>
-    let fc1Weight, fc1Bias: UnsafePointer<Float>
-    let fc2Weight, fc2Bias: UnsafePointer<Float>
+    let fc1Weight: ViTMatrix
+    let fc1Bias: UnsafePointer<Float>
+    let fc2Weight: ViTMatrix
+    let fc2Bias: UnsafePointer<Float>
 }
 
 struct ViTWeights {
-    let patchWeight: UnsafePointer<Float> // [D, C·p·p] as panels
+    let type: ViTMatrixType
+    let patchWeight: ViTMatrix // [D, C·p·p] as panels
     let patchBias: UnsafePointer<Float> // [D]
     let classToken: UnsafePointer<Float> // [D]
     let distToken: UnsafePointer<Float>? // [D]
     let positions: UnsafePointer<Float> // [positions, D]
     let blocks: [ViTBlockWeights]
     let normWeight, normBias: UnsafePointer<Float>
-    let headWeight, headBias: UnsafePointer<Float>
-    let headDistWeight, headDistBias: UnsafePointer<Float>?
+    /// `[classes, D]` float32 rows (BLAS) in an f32 file; panels of the file's type otherwise.
+    let headWeight: ViTMatrix
+    let headBias: UnsafePointer<Float>
+    let headDistWeight: ViTMatrix?
+    let headDistBias: UnsafePointer<Float>?
 
     init(_ w: Weights, _ c: ViTConfig) throws(ModelError) {
         typealias S = ViTSchema
@@ -195,21 +243,82 @@ struct ViTWeights {
             let values = try w.floats(name, shape: shape)
             return values.baseAddress!
         }
-        // An `[n, k]` matrix in the panel layout.
-        func panels(_ name: String, _ n: Int, _ k: Int) throws(ModelError) -> UnsafePointer<Float> {
-            try f(name, S.panelShape(n: n, k: k))
-        }
         let layout = w.file.metadata[S.Key.weightLayout]
-        guard case .string(S.weightLayout)? = layout else {
-            if layout == nil {
-                throw ModelError(
-                    .format,
-                    "this vit file stores its weight matrices unpacked (converted by an older swiftlet); convert the checkpoint again"
-                )
-            }
+        switch layout {
+        case .string(S.weightLayout)?: type = .f32
+        case .string(S.weightLayoutBF16)?: type = .bf16
+        case .string(S.weightLayoutQ8)?: type = .q8
+        case nil:
+            throw ModelError(
+                .format,
+                "this vit file stores its weight matrices unpacked (converted by an older swiftlet); convert the checkpoint again"
+            )
+        default:
             throw ModelError(
                 .unsupported,
-                "\(S.Key.weightLayout) \(layout!) is not supported (this runtime reads '\(S.weightLayout)')")
+                "\(S.Key.weightLayout) \(layout!) is not supported (this runtime reads '\(S.weightLayout)', '\(S.weightLayoutBF16)' and '\(S.weightLayoutQ8)')"
+            )
+        }
+        let type = self.type
+        /// The stored bytes of a tensor of exactly this type and shape, in place.
+        func raw(_ name: String, _ dtype: DType, _ shape: [Int]) throws(ModelError) -> UnsafeRawPointer {
+            guard let entry = w.file.entry(name) else {
+                throw ModelError(.format, "tensor '\(name)' is missing from the model file")
+            }
+            guard entry.dtype == dtype, entry.shape == shape else {
+                let stored = entry.dtypeName
+                throw ModelError(
+                    .format,
+                    "tensor '\(name)' is \(stored) \(entry.shape), expected \(dtype.name) \(shape) (\(S.Key.weightLayout) '\(layout!)'); convert the checkpoint again"
+                )
+            }
+            let bytes: UnsafeRawBufferPointer
+            do {
+                bytes = try w.file.rawBytes(name)
+            } catch {
+                throw ModelError(error)
+            }
+            guard let base = bytes.baseAddress, Int(bitPattern: base) % 4 == 0 else {
+                throw ModelError(.format, "tensor '\(name)' is not 4-byte aligned in the file")
+            }
+            return base
+        }
+        // An `[n, k]` matrix in the panel layout of the file's type, read in place.
+        func panels(_ name: String, _ n: Int, _ k: Int) throws(ModelError) -> ViTMatrix {
+            switch type {
+            case .f32:
+                // f16 or q8_row panels (older swiftlet) would be widened at load: refused instead.
+                if let e = w.file.entry(name), e.dtype != .f32 {
+                    throw ModelError(
+                        .unsupported,
+                        "tensor '\(name)' is \(e.dtype?.name ?? "of an unknown type") float panels, which this runtime would have to widen to float32; convert the checkpoint again with --dtype f32, bf16 or q8"
+                    )
+                }
+                return ViTMatrix(
+                    type: .f32, n: n, k: k, pointer: UnsafeRawPointer(try f(name, S.panelShape(n: n, k: k))),
+                    scales: nil)
+            case .bf16:
+                return ViTMatrix(
+                    type: .bf16, n: n, k: k, pointer: try raw(name, .bf16, S.bf16PanelShape(n: n, k: k)), scales: nil)
+            case .q8:
+                let scales = try f(S.scaleName(of: name), [n])
+                return ViTMatrix(
+                    type: .q8, n: n, k: k, pointer: try raw(name, .u8, S.q8PanelShape(n: n, k: k)), scales: scales)
+            }
+        }
+        /// A head: float32 rows in an f32 file (BLAS), panels otherwise.
+        func head(_ name: String) throws(ModelError) -> ViTMatrix {
+            if type == .f32 {
+                if let e = w.file.entry(name), e.dtype != .f32 {
+                    throw ModelError(
+                        .unsupported,
+                        "tensor '\(name)' is \(e.dtype?.name ?? "of an unknown type"), which this runtime would have to widen to float32; convert the checkpoint again with --dtype f32, bf16 or q8"
+                    )
+                }
+                return ViTMatrix(
+                    type: .f32, n: c.classes, k: d, pointer: UnsafeRawPointer(try f(name, [c.classes, d])), scales: nil)
+            }
+            return try panels(name, c.classes, d)
         }
         patchWeight = try panels(S.patchWeight, d, c.patchLength)
         patchBias = try f(S.patchBias, [d])
@@ -232,9 +341,9 @@ struct ViTWeights {
         self.blocks = blocks
         normWeight = try f(S.normWeight, [d])
         normBias = try f(S.normBias, [d])
-        headWeight = try f(S.headWeight, [c.classes, d])
+        headWeight = try head(S.headWeight)
         headBias = try f(S.headBias, [c.classes])
-        headDistWeight = c.distilled ? try f(S.distillationHeadWeight, [c.classes, d]) : nil
+        headDistWeight = c.distilled ? try head(S.distillationHeadWeight) : nil
         headDistBias = c.distilled ? try f(S.distillationHeadBias, [c.classes]) : nil
     }
 }

@@ -43,24 +43,70 @@ final class ViTRunner: FamilyRunner {
         context.parallel(parts: n) { body($0, n) }
     }
 
+    /// Scratch for the activations of a bf16 or q8 product (rounded or quantized rows, then the row
+    /// scales), `compactScratchFloats` floats from the arena; set by `forward`.
+    private var compactScratch: UnsafeMutablePointer<Float>? = nil
+
+    /// Floats of `compactScratch` for `rows` rows of at most `k` inputs: bf16 rows take
+    /// `2·⌈k/2⌉` halves, q8 rows `4·⌈k/4⌉` bytes and a float scale.
+    private static func compactScratchFloats(rows: Int, k: Int) -> Int { rows * ((k + 8) / 2) + 16 }
+
     /// `y[rows, outFeatures] = act(x · Wᵀ + bias)` with `W` (`[outFeatures, inFeatures]`) in the
-    /// panel layout and `act` GELU or nothing, or with `accumulate`, `y += x · Wᵀ + bias`; split over
-    /// column blocks of the output (whole pairs of panels, the micro-kernel's width).
+    /// panel layout of its type and `act` GELU or nothing, or with `accumulate`, `y += x · Wᵀ + bias`;
+    /// split over column blocks of the output (whole pairs of panels, the micro-kernel's width). For
+    /// bf16 and q8 the rows of x are first rounded to bf16 or quantized per row (split over row blocks).
     private func linear(
         _ x: UnsafePointer<Float>, lda: Int? = nil, rows: Int, inFeatures: Int,
-        weight: UnsafePointer<Float>, bias: UnsafePointer<Float>?, outFeatures: Int,
+        weight: ViTMatrix, bias: UnsafePointer<Float>?, outFeatures: Int,
         into y: UnsafeMutablePointer<Float>, ldy: Int? = nil, accumulate: Bool = false,
         gelu: Bool = false
     ) {
         let lda = lda ?? inFeatures
         let ldy = ldy ?? outFeatures
+        let k = inFeatures
         let flags = Int32((accumulate ? SWK_PANEL_ACCUMULATE : 0) | (gelu ? SWK_PANEL_GELU : 0))
-        parallel { part, parts in
-            let cols = WorkerPool.block(part, of: parts, outFeatures, align: 32)
-            guard !cols.isEmpty else { return }
-            swk_panel_linear(
-                x, lda, rows, inFeatures, weight, outFeatures, cols.lowerBound, cols.upperBound,
-                bias, flags, y, ldy)
+        switch weight.type {
+        case .f32:
+            let w = weight.floats
+            parallel { part, parts in
+                let cols = WorkerPool.block(part, of: parts, outFeatures, align: 32)
+                guard !cols.isEmpty else { return }
+                swk_panel_linear(x, lda, rows, k, w, outFeatures, cols.lowerBound, cols.upperBound, bias, flags, y, ldy)
+            }
+        case .bf16:
+            let a = UnsafeMutableRawPointer(compactScratch!).assumingMemoryBound(to: UInt16.self)
+            let kp = (k + 1) / 2 * 2
+            parallel { part, parts in
+                let r = WorkerPool.block(part, of: parts, rows)
+                guard !r.isEmpty else { return }
+                swk_bf16_round_rows(x + r.lowerBound * lda, lda, r.count, k, a + r.lowerBound * kp)
+            }
+            let w = weight.pointer.assumingMemoryBound(to: UInt16.self)
+            parallel { part, parts in
+                let cols = WorkerPool.block(part, of: parts, outFeatures, align: 32)
+                guard !cols.isEmpty else { return }
+                swk_panel_linear_bf16(a, rows, k, w, outFeatures, cols.lowerBound, cols.upperBound, bias, flags, y, ldy)
+            }
+        case .q8:
+            let kp = (k + 3) / 4 * 4
+            let raw = UnsafeMutableRawPointer(compactScratch!)
+            let a = raw.assumingMemoryBound(to: UInt8.self)
+            let scales = (raw + (rows * kp + 63) / 64 * 64).assumingMemoryBound(to: Float.self)
+            parallel { part, parts in
+                let r = WorkerPool.block(part, of: parts, rows)
+                guard !r.isEmpty else { return }
+                swk_q8_quantize_rows(
+                    x + r.lowerBound * lda, lda, r.count, k, a + r.lowerBound * kp, scales + r.lowerBound)
+            }
+            let w = weight.pointer.assumingMemoryBound(to: Int8.self)
+            let ws = weight.scales!
+            let sums = UnsafePointer(weight.sums!)
+            parallel { part, parts in
+                let cols = WorkerPool.block(part, of: parts, outFeatures, align: 32)
+                guard !cols.isEmpty else { return }
+                swk_panel_linear_q8(
+                    a, rows, k, scales, w, ws, sums, outFeatures, cols.lowerBound, cols.upperBound, bias, flags, y, ldy)
+            }
         }
     }
 
@@ -186,10 +232,17 @@ final class ViTRunner: FamilyRunner {
             max(n * max(3 * c.dim, c.hidden), c.patches * c.patchLength), // qkv / fc1 / patches
             3 * n + 2 * c.classes, // sizes ×2, log sizes, logits
         ].reduce(0, +)
-        let fixed = parts * (MergeScratch.floats(tokens: n, headDim: c.headDim) + attentionScratch + 64 * 16)
+        let fixed = parts * (MergeScratch.floats(tokens: n, headDim: c.headDim) + attentionScratch + 64 * 16) + 64
+        // The compact kernels' activation rows (the patch rows of one image, or all tokens).
+        let compact =
+            model.weights.type == .f32
+            ? 0
+            : max(
+                Self.compactScratchFloats(rows: c.patches, k: c.patchLength),
+                Self.compactScratchFloats(rows: n, k: max(c.dim, c.hidden)) * batch)
         let (total, overflow) = perImage.multipliedReportingOverflow(by: batch)
         guard !overflow, total < (1 << 40) else { return nil }
-        return total + fixed
+        return total + fixed + compact
     }
 
     /// One forward pass. Times every block's parts; with a `deadline`, after each block compares the
@@ -233,6 +286,12 @@ final class ViTRunner: FamilyRunner {
         let logSizes = arena.floats(batch * n0)
         let merging = (0..<parts).map { _ in MergeScratch(arena: arena, tokens: n0, headDim: c.headDim) }
         let scores = (0..<parts).map { _ in arena.floats(attentionScratch) }
+        if w.type != .f32 {
+            compactScratch = arena.floats(
+                max(
+                    Self.compactScratchFloats(rows: np, k: pl),
+                    Self.compactScratchFloats(rows: batch * n0, k: max(d, hidden))))
+        }
 
         try context.checkAbort("before the patch embedding")
         embed(input, batch: batch, patches: big, into: x)
@@ -353,10 +412,17 @@ final class ViTRunner: FamilyRunner {
 
     /// `out[b] = W · rows[b·stride] + bias` for the `batch` rows `stride` floats apart.
     private func head(
-        _ rows: UnsafePointer<Float>, stride: Int, batch: Int, weight: UnsafePointer<Float>,
+        _ rows: UnsafePointer<Float>, stride: Int, batch: Int, weight matrix: ViTMatrix,
         bias: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>
     ) {
         let c = model.config
+        guard matrix.type == .f32 else {
+            linear(
+                rows, lda: stride, rows: batch, inFeatures: c.dim, weight: matrix, bias: bias,
+                outFeatures: c.classes, into: out)
+            return
+        }
+        let weight = matrix.floats
         for i in 0..<batch { (out + i * c.classes).update(from: bias, count: c.classes) }
         BLAS.sgemm(
             transA: false, transB: true, m: batch, n: c.classes, k: c.dim, alpha: 1, a: rows, lda: stride,
