@@ -99,6 +99,8 @@ extension Kernels {
     /// - Several rows of a `q8Row` matrix where the CPU has AVX-512 VNNI, or on AArch64 (NEON, SDOT
     ///   where present; ``q8ProductsUseVNNI``): int8 products, with `x` rounded to int16 per row
     ///   (within 2^-16 of each row's largest magnitude).
+    /// - Several rows of a `bf16` matrix where the CPU has AVX-512 BF16 (``bf16ProductsNative``):
+    ///   `x` rounded to bfloat16, VDPBF16PS products summed in float32 (`swk_gemm_bf16.h`).
     /// - Otherwise `W` is decoded a panel of rows at a time into `panel` (``compactPanelFloats(cols:)``
     ///   floats; a smaller panel works at some speed, one smaller than a row falls back to a
     ///   matrix-vector product per row) and each panel multiplied with BLAS; f32 goes to BLAS directly.
@@ -127,6 +129,12 @@ extension Kernels {
         {
             return
         }
+        if w.format == .bf16, bf16ProductsNative,
+            bf16Linear(
+                x, rows: rows, weight: w, bias: bias, into: y, panel: panel, panelFloats: panelFloats, pool: pool)
+        {
+            return
+        }
         guard panelFloats >= K else {
             // No room for a single decoded row: one matrix-vector product per input row.
             for r in 0..<rows { gemv(w, x: x + r * K, bias: bias, into: y + r * N, pool: pool) }
@@ -148,6 +156,39 @@ extension Kernels {
                 transA: false, transB: true, m: rows, n: nb, k: K, alpha: 1, a: x, lda: max(K, 1),
                 b: panel, ldb: max(K, 1), beta: beta, c: y + n0, ldc: N, pool: pool)
             n0 += nb
+        }
+    }
+
+    /// Whether several rows times a `bf16` matrix take the bfloat16 dot-product path (AVX-512 BF16:
+    /// activations rounded to bfloat16, products summed in float32; `swk_gemm_bf16.h`) rather than
+    /// decoded panels through BLAS.
+    public static var bf16ProductsNative: Bool { swk_gemm_bf16_native() != 0 }
+
+    /// The bfloat16 path over as many rows at a time as `panel` holds; false (nothing written) if even
+    /// one row does not fit.
+    private static func bf16Linear(
+        _ x: UnsafePointer<Float>, rows: Int, weight w: CompactMatrix, bias: UnsafePointer<Float>?,
+        into y: UnsafeMutablePointer<Float>, panel: UnsafeMutablePointer<Float>, panelFloats: Int, pool: WorkerPool?
+    ) -> Bool {
+        let bytes = panelFloats * MemoryLayout<Float>.stride
+        let parts = Int32(pool?.threads ?? 1)
+        var chunk = rows
+        while chunk > 1 && swk_gemm_bf16_scratch(chunk, w.cols, parts) > bytes { chunk = (chunk + 1) / 2 }
+        guard swk_gemm_bf16_scratch(chunk, w.cols, 1) <= bytes else { return false }
+        var r0 = 0
+        while r0 < rows {
+            let m = min(chunk, rows - r0)
+            let status = swk_gemm_bf16(
+                x + r0 * w.cols, w.cols, m, w.values, w.rows, w.cols, bias, y + r0 * w.rows, w.rows, panel, bytes,
+                pool?.raw)
+            guard status == 0 else { return r0 == 0 ? false : fallbackRows(r0) }
+            r0 += m
+        }
+        return true
+
+        func fallbackRows(_ from: Int) -> Bool {
+            for r in from..<rows { gemv(w, x: x + r * w.cols, bias: bias, into: y + r * w.rows, pool: pool) }
+            return true
         }
     }
 
