@@ -155,23 +155,22 @@ BF16_TARGET static void block_avx512bf16(const gemm_job_t *j, const uint32_t *pk
     const __mmask16 mask1 = nv >= 32 ? 0xFFFF : nv <= 16 ? 0 : (__mmask16)((1u << (nv - 16)) - 1);
     const __m512 b0 = j->bias ? _mm512_maskz_loadu_ps(mask0, j->bias + n0) : _mm512_setzero_ps();
     const __m512 b1 = j->bias ? _mm512_maskz_loadu_ps(mask1, j->bias + n0 + 16) : _mm512_setzero_ps();
+    // clang-format off
     for (ptrdiff_t m0 = 0; m0 < j->m; m0 += 12) {
         const uint32_t *x = j->xd + m0 * kp;
-        BF_ZERO(0)
-        BF_ZERO(1) BF_ZERO(2) BF_ZERO(3) BF_ZERO(4) BF_ZERO(5) BF_ZERO(6) BF_ZERO(7) BF_ZERO(8) BF_ZERO(9) BF_ZERO(10)
-            BF_ZERO(11) __m512i w0,
-            w1, xb;
+        BF_ZERO(0) BF_ZERO(1) BF_ZERO(2) BF_ZERO(3) BF_ZERO(4) BF_ZERO(5)
+        BF_ZERO(6) BF_ZERO(7) BF_ZERO(8) BF_ZERO(9) BF_ZERO(10) BF_ZERO(11)
+        __m512i w0, w1, xb;
         for (ptrdiff_t p = 0; p < kp; p++) {
             w0 = _mm512_load_si512((const void *)(pk + p * NB));
             w1 = _mm512_load_si512((const void *)(pk + p * NB + 16));
-            BF_STEP(0)
-            BF_STEP(1) BF_STEP(2) BF_STEP(3) BF_STEP(4) BF_STEP(5) BF_STEP(6) BF_STEP(7) BF_STEP(8) BF_STEP(9)
-                BF_STEP(10) BF_STEP(11)
+            BF_STEP(0) BF_STEP(1) BF_STEP(2) BF_STEP(3) BF_STEP(4) BF_STEP(5)
+            BF_STEP(6) BF_STEP(7) BF_STEP(8) BF_STEP(9) BF_STEP(10) BF_STEP(11)
         }
-        BF_STORE(0)
-        BF_STORE(1) BF_STORE(2) BF_STORE(3) BF_STORE(4) BF_STORE(5) BF_STORE(6) BF_STORE(7) BF_STORE(8) BF_STORE(9)
-            BF_STORE(10) BF_STORE(11)
+        BF_STORE(0) BF_STORE(1) BF_STORE(2) BF_STORE(3) BF_STORE(4) BF_STORE(5)
+        BF_STORE(6) BF_STORE(7) BF_STORE(8) BF_STORE(9) BF_STORE(10) BF_STORE(11)
     }
+    // clang-format on
 }
 
 /// AVX2: output columns [n0 + h, n0 + h + 16) ∩ [n0, n0 + nv) of every row, two FMAs per pair.
