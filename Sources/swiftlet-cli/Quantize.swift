@@ -10,7 +10,10 @@ struct QuantizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quantize",
         abstract: "Store an existing model's weight matrices in a compact type (f16, bf16, q8), no checkpoint needed.",
-        usage: "swiftlet quantize <model> --dtype <dtype> --output <output> [--input <input>] [--force]",
+        usage: """
+            swiftlet quantize <model> --dtype <dtype> --output <output> \\
+              [--input <input>] [--force]
+            """,
         discussion: """
             Writes a copy of the model whose weight matrices are stored as --dtype and keeps \
             everything else as it was: the other tensors, metadata, tokenizer and labels. Which \
