@@ -17,6 +17,7 @@
 #include "swk_compact.h"
 #include "swk_cpu.h"
 #include "swk_gemm_bf16.h"
+#include "swk_gemm_q8_i8.h"
 #include "swk_memory.h"
 #include "swk_panel.h"
 #include "swk_pool.h"
@@ -436,6 +437,113 @@ static void test_gemm_q8(swk_pool *pool) {
     for (int e = 0; e < 2; e++)
         for (int s = 0; s < nshapes; s++) free(previous[e][s]);
     report("gemm_q8", before, start);
+}
+
+// ---- int8 × int8 GEMM -------------------------------------------------------------------------------
+
+/// The header's rounding of a row of x to int8: q = round(x · (127/max|x|)) in float32, scale max|x|/127.
+static float quantize_row_i8(const float *x, int k, int8_t *q) {
+    float amax = 0;
+    for (int i = 0; i < k; i++) amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
+    const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+    for (int i = 0; i < k; i++) {
+        float p = x[i] * inv;
+        float v = nearbyintf(p);
+        q[i] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+    }
+    return amax / 127.0f;
+}
+
+/// y = x · Wᵀ with x rounded to int8 and W int8: every path must give the float32 operations of the
+/// header on the exact integer sum, bit for bit; against x itself each q·sx is within 0.51·sx of x.
+static void i8_case(int m, int n, int k, int with_bias, swk_pool *pool) {
+    const int ldx = k + 3, ldy = n + 2;
+    float *x = floats((size_t)m * ldx, -3, 3);
+    int8_t *wbuf = alloc((size_t)n * k + 1), *w = wbuf + 1;
+    uint8_t *sbuf = alloc((size_t)n * 4 + 4), *scales = sbuf + 3;
+    float *sw = alloc((size_t)n * sizeof(float)), *bias = with_bias ? floats((size_t)n, -1, 1) : NULL;
+    for (size_t i = 0; i < (size_t)n * k; i++) w[i] = (int8_t)(below(256) - 128);
+    for (int c = 0; c < n; c++) {
+        sw[c] = uniform(0.001f, 0.02f);
+        memcpy(scales + 4 * c, &sw[c], 4);
+    }
+    const int threads = pool ? swk_pool_threads(pool) : 1;
+    size_t bytes = swk_gemm_q8_i8_scratch(m, k, threads);
+    void *scratch = alloc(bytes);
+    float *y = filled((size_t)m * ldy, -7.0f);
+    int status = swk_gemm_q8_i8(x, ldx, m, w, scales, n, k, bias, y, ldy, scratch, bytes, pool);
+    if (status != 0) fail("swk_gemm_q8_i8 %dx%dx%d at %s returned %d", m, n, k, isa_name(level), status);
+    int8_t *q = alloc((size_t)k);
+    for (int r = 0; r < m; r++) {
+        const float sx = quantize_row_i8(x + (size_t)r * ldx, k, q);
+        for (int c = 0; c < n; c++) {
+            const int8_t *wc = w + (size_t)c * k;
+            int64_t sum = 0;
+            double dot = 0, wabs = 0;
+            for (int i = 0; i < k; i++) {
+                sum += (int64_t)q[i] * wc[i];
+                dot += (double)x[(size_t)r * ldx + i] * wc[i];
+                wabs += fabs((double)wc[i]);
+            }
+            float t = (float)sum * sx;
+            t = t * sw[c];
+            t = t + (bias ? bias[c] : 0.0f);
+            const float got = y[(size_t)r * ldy + c];
+            same_bits(got, t, "gemm_q8_i8 exact sum", (long)r * n + c);
+            const double b = bias ? bias[c] : 0;
+            close_to(got, dot * sw[c] + b,
+                     0.51 * sx * wabs * sw[c] + gam(4) * (fabs(dot * sw[c]) + 0.51 * sx * wabs * sw[c] + fabs(b)) +
+                         tiny(4),
+                     "gemm_q8_i8 vs float64", c);
+        }
+        if (y[(size_t)r * ldy + n] != -7.0f || y[(size_t)r * ldy + n + 1] != -7.0f)
+            fail("swk_gemm_q8_i8 wrote past a row of y");
+    }
+    free(x), free(wbuf), free(sbuf), free(sw), free(bias), free(scratch), free(y), free(q);
+}
+
+static void test_gemm_q8_i8(swk_pool *pool) {
+    static const int shapes[][3] = {{1, 1, 1},     {1, 5, 7},      {2, 31, 16},  {3, 33, 33},   {13, 13, 100},
+                                    {12, 64, 257}, {25, 17, 1027}, {5, 3, 2050}, {30, 70, 1024}};
+    long before = checks;
+    clock_t start = clock();
+    const int nshapes = (int)(sizeof shapes / sizeof shapes[0]);
+    for (int li = 0; li < nlevels; li++) {
+        set_level(levels[li]);
+        const int native =
+            (level == SWK_ISA_AVX512 && (swk_cpu_features() & SWK_CPU_AVX512_VNNI)) || level == SWK_ISA_NEON_DOTPROD;
+        checks++;
+        if (swk_gemm_q8_i8_native() != native)
+            fail("swk_gemm_q8_i8_native() = %d at %s", swk_gemm_q8_i8_native(), isa_name(level));
+        for (int s = 0; s < nshapes; s++)
+            i8_case(shapes[s][0], shapes[s][1], shapes[s][2], s % 2, s == nshapes - 1 ? pool : NULL);
+        // The largest sums: k = 65536 (the most it takes), every |q| = 127 against w = 127 and w = −128 (on
+        // VNNI u = 255: 255 · 127 · 65536 and 255 · −128 · 65536 are within int32).
+        {
+            const int k = 65536;
+            float *x = filled(k, 1.0f), y[2];
+            int8_t *w = alloc(2 * (size_t)k);
+            float sw[2] = {1.0f, 1.0f};
+            for (int i = 0; i < k; i++) w[i] = 127, w[k + i] = -128;
+            size_t bytes = swk_gemm_q8_i8_scratch(1, k, 1);
+            void *scratch = alloc(bytes);
+            swk_gemm_q8_i8(x, k, 1, w, sw, 2, k, NULL, y, 2, scratch, bytes, NULL);
+            const float sx = 1.0f / 127.0f;
+            float want0 = (float)(127 * 127 * k) * sx, want1 = (float)(127 * -128 * k) * sx;
+            same_bits(y[0], want0, "gemm_q8_i8 largest sum", 0);
+            same_bits(y[1], want1, "gemm_q8_i8 largest sum", 1);
+            free(x), free(w), free(scratch);
+        }
+        char small[64];
+        float one = 1;
+        int8_t w1 = 1;
+        checks += 2;
+        if (swk_gemm_q8_i8(&one, 70000, 1, &w1, &one, 1, 70000, NULL, &one, 1, small, 64, NULL) != -1)
+            fail("k > 65536 accepted");
+        if (swk_gemm_q8_i8(&one, 1, 1, &w1, &one, 1, 1, NULL, &one, 1, small, 8, NULL) != -1)
+            fail("small scratch accepted");
+    }
+    report("gemm_q8_i8", before, start);
 }
 
 // ---- bfloat16 GEMM ----------------------------------------------------------------------------------
@@ -1082,6 +1190,7 @@ int main(int argc, char **argv) {
     test_compact(pool);
     test_gemm_q8(pool);
     test_gemm_bf16(pool);
+    test_gemm_q8_i8(pool);
     test_panel();
     test_attention();
     test_layer_norm();

@@ -28,15 +28,18 @@ import Testing
 
     /// Tolerances relative to the largest |logit| of the f32 model over all five trajectories,
     /// about 3× the deviations measured on the fixture: f16 5.0e-4 (tolerance 1.5e-3), bf16 4.4e-3
-    /// (1.5e-2), q8_row 1.2e-2 (4e-2). Rounding the weights is the whole difference — the arithmetic
+    /// (5.6e-3 with the activations rounded to bfloat16 on AVX-512 BF16; 1.5e-2), q8_row 1.2e-2 (1.7e-2
+    /// with int8 activations where int8 dot products are native; 4e-2). Rounding the weights is the whole difference — the arithmetic
     /// stays float32, which `runtimeIsExactOnTheStoredWeights` checks at the fixture tolerance.
     static let tolerance: [DType: Float] = [.f16: 1.5e-3, .bf16: 1.5e-2, .q8Row: 4e-2]
 
-    /// Where several rows times a q8_row matrix take the int8 × int16 path (AVX-512 VNNI), the
-    /// activations are rounded to int16 per row: whole-sequence logits then differ from float32
-    /// arithmetic on the same weights by up to 3.4e-4 of the logit scale on the fixture (measured);
-    /// tolerance 1.5e-3 of the scale. Everything else is float32 and held to the fixture tolerance.
+    /// Where several rows times a q8_row matrix take the integer path (AVX-512 VNNI), the activations
+    /// are rounded per row: to int8 where int8 dot products are native (half a step of max|x| / 127
+    /// per element; whole-sequence logits then differ from float32 arithmetic on the same weights by
+    /// up to 1.3e-2 of the logit scale on the fixture, measured; tolerance 4e-2), else to int16
+    /// (4.6e-5 measured; tolerance 1.5e-3). Everything else is float32 and held to the fixture tolerance.
     static func int16Rounding(_ dtype: DType) -> Bool { dtype == .q8Row && Kernels.q8ProductsUseVNNI }
+    static let q8ActivationTolerance: Float = Kernels.q8ActivationLevels == 127 ? 4e-2 : 1.5e-3
 
     /// Where several rows times a bf16 matrix take the bfloat16 dot-product path (AVX-512 BF16), the
     /// activations are rounded to bfloat16 (a relative error of up to 2^-8 = 3.9e-3 per element, the
@@ -49,7 +52,7 @@ import Testing
     static func agree(_ got: [Float], _ want: [Float], dtype: DType) -> (maxAbs: Float, ok: Bool) {
         let relative: Float
         if int16Rounding(dtype) {
-            relative = 1.5e-3
+            relative = q8ActivationTolerance
         } else if bf16Rounding(dtype) {
             relative = 1e-2
         } else {
