@@ -28,7 +28,7 @@ size_t swk_gemm_bf16_scratch(ptrdiff_t m, ptrdiff_t k, int parts);
 /// place (any alignment), `x` row stride `ldx`, `y` row stride `ldy`, `bias` optional (NULL).
 ///
 /// Arithmetic (every path): x̂ is x rounded to bfloat16 (nearest even; a relative error of at most
-/// 2^-9 per element). Each product of two bfloat16 values is exact in float32; per output the
+/// 2^-8 per element). Each product of two bfloat16 values is exact in float32; per output the
 /// products are added to a float32 accumulator in the order i = 1, 0, 3, 2, 5, 4, … (the odd element
 /// of each pair first, as VDPBF16PS adds them), each addition rounded to nearest even, and the bias
 /// added last: at most k + 1 roundings, |error| ≤ γ(k+1) · (Σ|x̂·w| + |bias|). VDPBF16PS also
