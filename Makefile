@@ -98,6 +98,8 @@ test-c: test-swift
 	    -L$(TESTLIB) -lswiftlet -Wl,-rpath,'$$ORIGIN/../lib'
 	$(BUILD)/test/bin/text_test $(BUILD)/test/text-lm.swl $(BUILD)/test/test-model.swl $(BUILD)/test/tokenizer-goldens.tsv
 	scripts/check-text-cli.sh $(DEBUG_BIN)/swiftlet $(BUILD)/test/text-lm.swl
+	# swiftlet quantize on the fixtures: official logits within tolerance, metadata kept, refusals.
+	scripts/check-quantize.sh $(DEBUG_BIN)/swiftlet $(BUILD)/test/quantize
 	# Spoken words in, words out: the keyword fixture through `swiftlet stream --detect` and the C example.
 	scripts/check-detect.sh $(DEBUG_BIN)/swiftlet $(BUILD)/test/bin/stream_wav $(BUILD)/test/detect
 	# The trained text models shipped in Models/text convert with their tokenizer, which round-trips.

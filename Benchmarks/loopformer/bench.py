@@ -175,6 +175,28 @@ class SwiftletBindings:
         return pre, dec
 
 
+    def deviations(self, loops_list):
+        """Each compact model's prompt logits (all 128 rows, 1 thread) against the f32 model's:
+        max |diff| over the largest |f32 logit|, and the share of rows with the same argmax."""
+        lines = []
+        for loops in loops_list:
+            budget = self.sw.Budget(loops=loops)
+            s = self.models["f32"].session(threads=1)
+            s.prefill(self.ids, budget)
+            ref = np.asarray(s.logits(), dtype=np.float64)
+            for d, m in self.models.items():
+                if d == "f32":
+                    continue
+                c = m.session(threads=1)
+                c.prefill(self.ids, budget)
+                got = np.asarray(c.logits(), dtype=np.float64)
+                dev = np.abs(got - ref).max() / np.abs(ref).max()
+                agree = (got.argmax(axis=1) == ref.argmax(axis=1)).mean()
+                lines.append(f"logits {d} vs f32, L={loops}: max |diff| / max |logit| {dev:.2e}, "
+                             f"argmax agreement {100 * agree:.1f} % of {len(ref)} positions")
+        return lines
+
+
 class SwiftletCLI:
     """Fallback: `swiftlet generate` (its one prefill per process is cold; per-token decode times)."""
 
@@ -271,7 +293,8 @@ def main():
     p.add_argument("--swiftlet", help="swiftlet CLI (default: build/bin/swiftlet, then PATH)")
     p.add_argument("--library", help="libswiftlet.so for the bindings (default: build/lib/libswiftlet.so)")
     p.add_argument("--workdir", default="/tmp/swiftlet-bench-loopformer", help="checkpoint and .swl files (reused)")
-    p.add_argument("--compact-dtype", default="q8", help="compact weight type to convert to (q8, f16, bf16; none: f32 only)")
+    p.add_argument("--compact-dtype", default="q8",
+                   help="compact weight types to convert to, comma-separated (q8, f16, bf16; none: f32 only)")
     p.add_argument("--threads", default="1,2")
     p.add_argument("--loops", default="1,2,4,8")
     p.add_argument("--prompt", type=int, default=128)
@@ -297,7 +320,7 @@ def main():
         json.dump(CONFIG, f)
     cli = find_cli(args.swiftlet)
     models = {}
-    wanted = ["f32"] + ([] if args.compact_dtype == "none" else [args.compact_dtype])
+    wanted = ["f32"] + ([] if args.compact_dtype == "none" else args.compact_dtype.split(","))
     for dtype in wanted:
         path = os.path.join(args.workdir, f"loopformer-d1024-{dtype}.swl")
         if convert(cli, cfg_path, args.checkpoint, path, dtype):
@@ -346,6 +369,9 @@ def main():
           f"decode = steps after the prompt; ms, medians of {args.rounds} rounds x {args.reps} prefills / "
           f"{args.decode_tokens} decode steps; "
           f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}; peer: {'; '.join(notes)}")
+    if isinstance(swiftlet, SwiftletBindings):
+        for line in swiftlet.deviations([min(args.loops), max(args.loops)]):
+            print(line)
     if args.markdown:
         print("| " + " | ".join(table[0]) + " |")
         print("|" + "---|" * len(table[0]))

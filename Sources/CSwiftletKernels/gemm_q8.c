@@ -491,3 +491,364 @@ int swk_gemm_q8(const float *x, ptrdiff_t ldx, ptrdiff_t m, const void *weights,
 }
 
 #endif
+
+// ---- int8 × int8 (swk_gemm_q8_i8.h) ----------------------------------------------------------------
+//
+// X is rounded to int8 per row once per call. W is read in place, 32 rows at a time, and packed by each
+// thread as dwords of 4 consecutive k of one row, interleaved across the 32 rows (pk[p · 32 + j] =
+// W[n0 + j][4p … 4p + 3], zero past k and past n), so that a vector holds the same 4 k of 16 (or 4)
+// output columns and X's 4 bytes are broadcast:
+// - AVX-512 VNNI: VPDPBUSD multiplies unsigned by signed bytes, so X is stored as u = q + 128 and
+//   128 · Σ_k W[c, k] (from VPDPBUSD on bytes of 1) is taken off each sum; 12 rows × 32 columns.
+// - NEON with the dot product: SDOT on q; without it SMULL/SMULL2 and pairwise adds (a pair of
+//   products |q · w| ≤ 127 · 128 fits int16) into int32; 4 rows × 16 columns.
+// - portable C: the same sums over W's rows directly.
+// Every sum is exact in int32 and the float32 operations after it are the same on every path.
+#include "simd_internal.h"
+#include "swk_gemm_q8_i8.h"
+
+enum { I8_NB = 32, I8_MR = 12, I8_MAX_K = 65536 };
+enum { I8_PORTABLE = 0, I8_VNNI = 1, I8_NEON = 2, I8_DOTPROD = 3 };
+
+static size_t i8_x_bytes(ptrdiff_t m, ptrdiff_t k) {
+    const ptrdiff_t mpad = round_up(m, I8_MR);
+    return (size_t)(round_up(mpad * round_up(k, 4), 64) + round_up(mpad * 4, 64));
+}
+static size_t i8_pack_bytes(ptrdiff_t k) { return (size_t)round_up(I8_NB * round_up(k, 4) + I8_NB * 4, 64); }
+
+size_t swk_gemm_q8_i8_scratch(ptrdiff_t m, ptrdiff_t k, int parts) {
+    if (m < 0 || k < 0) return 0;
+    if (parts < 1) parts = 1;
+    return i8_x_bytes(m, k) + (size_t)parts * i8_pack_bytes(k) + 64;
+}
+
+typedef struct {
+    const int32_t *xd; // [mpad, kq] dwords of 4 bytes of q (VNNI: q + 128)
+    const float *sx;   // [mpad] row scales
+    ptrdiff_t m, kq, k;
+    const int8_t *w;       // [n, k]
+    const uint8_t *scales; // [n] float32, any alignment
+    ptrdiff_t n;
+    const float *bias;
+    float *y;
+    ptrdiff_t ldy;
+    uint8_t *packs; // one i8_pack_bytes(k) block per part: the packed rows, then (VNNI) 32 int32 sums
+    size_t pack_stride;
+    int level;
+} i8_job_t;
+
+/// y = ((float)s · sx) · sw + b, one rounding per operation (no contraction: separate statements).
+static inline float i8_finish(int32_t s, float sx, const uint8_t *scale, const float *bias) {
+    float sw;
+    memcpy(&sw, scale, 4);
+    float t = (float)s * sx;
+    t = t * sw;
+    const float b = bias ? *bias : 0.0f;
+    t = t + b;
+    return t;
+}
+
+/// q = round(x · (127 / max|x|)) per row, nearest even, as int8 (VNNI: q + 128); padding is q = 0.
+static void i8_round_rows(const float *x, ptrdiff_t ldx, ptrdiff_t m, ptrdiff_t k, ptrdiff_t mpad, ptrdiff_t kq,
+                          int offset, uint8_t *xq, float *sx) {
+    const ptrdiff_t ld = 4 * kq;
+    const uint8_t zero = offset ? 128 : 0;
+    for (ptrdiff_t r = 0; r < mpad; r++) {
+        uint8_t *q = xq + r * ld;
+        if (r >= m) {
+            memset(q, zero, (size_t)ld);
+            sx[r] = 0;
+            continue;
+        }
+        const float *row = x + r * ldx;
+        float amax = 0;
+        for (ptrdiff_t c = 0; c < k; c++) amax = amax > __builtin_fabsf(row[c]) ? amax : __builtin_fabsf(row[c]);
+        const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+        sx[r] = amax / 127.0f;
+        for (ptrdiff_t c = 0; c < k; c++) {
+            float v = __builtin_nearbyintf(row[c] * inv);
+            v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+            q[c] = (uint8_t)((int)v + (offset ? 128 : 0));
+        }
+        for (ptrdiff_t c = k; c < ld; c++) q[c] = zero;
+    }
+}
+
+/// Packs weight rows [n0, n0 + nv) (nv ≤ 32): pk[p · 32 + j] = bytes 4p … 4p + 3 of row n0 + j.
+static void i8_pack(const i8_job_t *j, ptrdiff_t n0, int nv, int32_t *pk) {
+    const ptrdiff_t K = j->k, full = K / 4, kq = j->kq;
+    const int8_t *rows[I8_NB];
+    for (int c = 0; c < I8_NB; c++) rows[c] = c < nv ? j->w + (n0 + c) * K : NULL;
+    for (ptrdiff_t p = 0; p < full; p++) {
+        int32_t *out = pk + p * I8_NB;
+        for (int c = 0; c < nv; c++) memcpy(&out[c], rows[c] + 4 * p, 4);
+        for (int c = nv; c < I8_NB; c++) out[c] = 0;
+    }
+    if (full < kq) {
+        int32_t *out = pk + full * I8_NB;
+        for (int c = 0; c < I8_NB; c++) {
+            int8_t last[4] = {0, 0, 0, 0};
+            if (c < nv) memcpy(last, rows[c] + 4 * full, (size_t)(K - 4 * full));
+            memcpy(&out[c], last, 4);
+        }
+    }
+}
+
+/// Portable: output columns [c0, c1) of every row, over W's rows directly.
+static void i8_columns_portable(const i8_job_t *j, ptrdiff_t c0, ptrdiff_t c1) {
+    const ptrdiff_t K = j->k;
+    for (ptrdiff_t r = 0; r < j->m; r++) {
+        const int8_t *q = (const int8_t *)(const void *)(j->xd + r * j->kq);
+        for (ptrdiff_t c = c0; c < c1; c++) {
+            const int8_t *wr = j->w + c * K;
+            int32_t s = 0;
+            for (ptrdiff_t i = 0; i < K; i++) s += (int32_t)q[i] * wr[i];
+            j->y[r * j->ldy + c] = i8_finish(s, j->sx[r], j->scales + 4 * c, j->bias ? j->bias + c : NULL);
+        }
+    }
+}
+
+#if defined(SWK_X86)
+
+#define I8_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")))
+
+int swk_gemm_q8_i8_native(void) { return (swk_cpu_features() & SWK_CPU_AVX512_VNNI) && swk_isa() >= SWK_ISA_AVX512; }
+
+#define I8_ZERO(r) __m512i a##r##0 = _mm512_setzero_si512(), a##r##1 = a##r##0;
+#define I8_STEP(r)                                                                                                     \
+    xb = _mm512_set1_epi32(x[(r)*kq + p]);                                                                             \
+    a##r##0 = _mm512_dpbusd_epi32(a##r##0, xb, w0);                                                                    \
+    a##r##1 = _mm512_dpbusd_epi32(a##r##1, xb, w1);
+#define I8_STORE(r)                                                                                                    \
+    if (m0 + (r) < j->m) {                                                                                             \
+        float *yr = j->y + (m0 + (r)) * j->ldy + n0;                                                                   \
+        const __m512 s = _mm512_set1_ps(j->sx[m0 + (r)]);                                                              \
+        __m512 v0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(a##r##0, off0)), s);                             \
+        __m512 v1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(a##r##1, off1)), s);                             \
+        _mm512_mask_storeu_ps(yr, mask0, _mm512_add_ps(_mm512_mul_ps(v0, sw0), b0));                                   \
+        _mm512_mask_storeu_ps(yr + 16, mask1, _mm512_add_ps(_mm512_mul_ps(v1, sw1), b1));                              \
+    }
+
+/// Output columns [n0, n0 + nv) of every row from their packed block, VPDPBUSD.
+I8_TARGET static void i8_block_vnni(const i8_job_t *j, const int32_t *pk, ptrdiff_t n0, int nv) {
+    const ptrdiff_t kq = j->kq;
+    const __mmask16 mask0 = nv >= 16 ? 0xFFFF : (__mmask16)((1u << nv) - 1);
+    const __mmask16 mask1 = nv >= 32 ? 0xFFFF : nv <= 16 ? 0 : (__mmask16)((1u << (nv - 16)) - 1);
+    const __m512 b0 = j->bias ? _mm512_maskz_loadu_ps(mask0, j->bias + n0) : _mm512_setzero_ps();
+    const __m512 b1 = j->bias ? _mm512_maskz_loadu_ps(mask1, j->bias + n0 + 16) : _mm512_setzero_ps();
+    const __m512 sw0 = _mm512_maskz_loadu_ps(mask0, j->scales + 4 * n0);
+    const __m512 sw1 = _mm512_maskz_loadu_ps(mask1, j->scales + 4 * (n0 + 16));
+    // 128 · Σ_k W[c, k]: VPDPBUSD of bytes of 1 with the packed rows, times 128.
+    const __m512i ones = _mm512_set1_epi8(1);
+    __m512i off0 = _mm512_setzero_si512(), off1 = off0;
+    for (ptrdiff_t p = 0; p < kq; p++) {
+        off0 = _mm512_dpbusd_epi32(off0, ones, _mm512_load_si512((const void *)(pk + p * I8_NB)));
+        off1 = _mm512_dpbusd_epi32(off1, ones, _mm512_load_si512((const void *)(pk + p * I8_NB + 16)));
+    }
+    off0 = _mm512_slli_epi32(off0, 7);
+    off1 = _mm512_slli_epi32(off1, 7);
+    // clang-format off
+    for (ptrdiff_t m0 = 0; m0 < j->m; m0 += I8_MR) {
+        const int32_t *x = j->xd + m0 * kq;
+        I8_ZERO(0) I8_ZERO(1) I8_ZERO(2) I8_ZERO(3) I8_ZERO(4) I8_ZERO(5)
+        I8_ZERO(6) I8_ZERO(7) I8_ZERO(8) I8_ZERO(9) I8_ZERO(10) I8_ZERO(11)
+        __m512i w0, w1, xb;
+        for (ptrdiff_t p = 0; p < kq; p++) {
+            w0 = _mm512_load_si512((const void *)(pk + p * I8_NB));
+            w1 = _mm512_load_si512((const void *)(pk + p * I8_NB + 16));
+            I8_STEP(0) I8_STEP(1) I8_STEP(2) I8_STEP(3) I8_STEP(4) I8_STEP(5)
+            I8_STEP(6) I8_STEP(7) I8_STEP(8) I8_STEP(9) I8_STEP(10) I8_STEP(11)
+        }
+        I8_STORE(0) I8_STORE(1) I8_STORE(2) I8_STORE(3) I8_STORE(4) I8_STORE(5)
+        I8_STORE(6) I8_STORE(7) I8_STORE(8) I8_STORE(9) I8_STORE(10) I8_STORE(11)
+    }
+    // clang-format on
+}
+
+/// `i8_round_rows` with the offset, 16 at a time (the same float32 operations, the same rounding).
+I8_TARGET static void i8_round_rows_vnni(const float *x, ptrdiff_t ldx, ptrdiff_t m, ptrdiff_t k, ptrdiff_t mpad,
+                                         ptrdiff_t kq, uint8_t *xq, float *sx) {
+    const ptrdiff_t ld = 4 * kq;
+    for (ptrdiff_t r = 0; r < m; r++) {
+        const float *row = x + r * ldx;
+        uint8_t *q = xq + r * ld;
+        __m512 mx = _mm512_setzero_ps();
+        ptrdiff_t c = 0;
+        for (; c + 16 <= k; c += 16) mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(row + c)));
+        float amax = _mm512_reduce_max_ps(mx);
+        for (; c < k; c++) amax = amax > __builtin_fabsf(row[c]) ? amax : __builtin_fabsf(row[c]);
+        const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+        sx[r] = amax / 127.0f;
+        const __m512 iv = _mm512_set1_ps(inv);
+        const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127), off = _mm512_set1_epi32(128);
+        for (c = 0; c + 16 <= k; c += 16) {
+            __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(row + c), iv)); // nearest even
+            v = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(v, lo), hi), off);
+            _mm_storeu_si128((__m128i *)(q + c), _mm512_cvtepi32_epi8(v));
+        }
+        for (; c < k; c++) {
+            float v = __builtin_nearbyintf(row[c] * inv);
+            v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+            q[c] = (uint8_t)((int)v + 128);
+        }
+        for (; c < ld; c++) q[c] = 128;
+    }
+    for (ptrdiff_t r = m; r < mpad; r++) {
+        memset(xq + r * ld, 128, (size_t)ld);
+        sx[r] = 0;
+    }
+}
+
+static void i8_run_block(const i8_job_t *j, int32_t *pk, ptrdiff_t n0, int nv) {
+    i8_pack(j, n0, nv, pk);
+    i8_block_vnni(j, pk, n0, nv);
+}
+
+#elif defined(SWK_NEON)
+
+int swk_gemm_q8_i8_native(void) { return swk_isa() >= SWK_ISA_NEON_DOTPROD; }
+
+/// Row `row`, columns [col, col + cols), from their int32 sums.
+static inline void i8_store_sums(const i8_job_t *j, ptrdiff_t row, ptrdiff_t col, int cols, const int32_t *sums) {
+    for (int c = 0; c < cols; c++)
+        j->y[row * j->ldy + col + c] =
+            i8_finish(sums[c], j->sx[row], j->scales + 4 * (col + c), j->bias ? j->bias + col + c : NULL);
+}
+
+/// Output columns [n0 + h, n0 + h + 16) ∩ [n0, n0 + nv), SMULL and pairwise adds.
+static void i8_half_neon(const i8_job_t *j, const int32_t *pk, ptrdiff_t n0, int h, int nv) {
+    const ptrdiff_t kq = j->kq;
+    const int cols = nv - h < 16 ? nv - h : 16;
+    for (ptrdiff_t m0 = 0; m0 < j->m; m0 += 4) {
+        const int32_t *x = j->xd + m0 * kq;
+        int32x4_t acc[4][4];
+        for (int r = 0; r < 4; r++)
+            for (int c = 0; c < 4; c++) acc[r][c] = vdupq_n_s32(0);
+        for (ptrdiff_t p = 0; p < kq; p++) {
+            int8x16_t w[4];
+            for (int c = 0; c < 4; c++) w[c] = vld1q_s8((const int8_t *)(const void *)(pk + p * I8_NB + h + 4 * c));
+            for (int r = 0; r < 4; r++) {
+                const int8x16_t xb = vreinterpretq_s8_s32(vdupq_n_s32(x[r * kq + p]));
+                for (int c = 0; c < 4; c++) {
+                    const int16x8_t pairs =
+                        vpaddq_s16(vmull_s8(vget_low_s8(w[c]), vget_low_s8(xb)), vmull_high_s8(w[c], xb));
+                    acc[r][c] = vpadalq_s16(acc[r][c], pairs);
+                }
+            }
+        }
+        for (int r = 0; r < 4 && m0 + r < j->m; r++) {
+            int32_t sums[16];
+            for (int c = 0; c < 4; c++) vst1q_s32(sums + 4 * c, acc[r][c]);
+            i8_store_sums(j, m0 + r, n0 + h, cols, sums);
+        }
+    }
+}
+
+/// The same with SDOT.
+SWK_DOTPROD static void i8_half_dotprod(const i8_job_t *j, const int32_t *pk, ptrdiff_t n0, int h, int nv) {
+    const ptrdiff_t kq = j->kq;
+    const int cols = nv - h < 16 ? nv - h : 16;
+    for (ptrdiff_t m0 = 0; m0 < j->m; m0 += 4) {
+        const int32_t *x = j->xd + m0 * kq;
+        int32x4_t acc[4][4];
+        for (int r = 0; r < 4; r++)
+            for (int c = 0; c < 4; c++) acc[r][c] = vdupq_n_s32(0);
+        for (ptrdiff_t p = 0; p < kq; p++) {
+            int8x16_t w[4];
+            for (int c = 0; c < 4; c++) w[c] = vld1q_s8((const int8_t *)(const void *)(pk + p * I8_NB + h + 4 * c));
+            for (int r = 0; r < 4; r++) {
+                const int8x16_t xb = vreinterpretq_s8_s32(vdupq_n_s32(x[r * kq + p]));
+                for (int c = 0; c < 4; c++) acc[r][c] = vdotq_s32(acc[r][c], w[c], xb);
+            }
+        }
+        for (int r = 0; r < 4 && m0 + r < j->m; r++) {
+            int32_t sums[16];
+            for (int c = 0; c < 4; c++) vst1q_s32(sums + 4 * c, acc[r][c]);
+            i8_store_sums(j, m0 + r, n0 + h, cols, sums);
+        }
+    }
+}
+
+static void i8_run_block(const i8_job_t *j, int32_t *pk, ptrdiff_t n0, int nv) {
+    i8_pack(j, n0, nv, pk);
+    for (int h = 0; h < nv; h += 16) {
+        if (j->level == I8_DOTPROD)
+            i8_half_dotprod(j, pk, n0, h, nv);
+        else
+            i8_half_neon(j, pk, n0, h, nv);
+    }
+}
+
+#else
+
+int swk_gemm_q8_i8_native(void) { return 0; }
+
+static void i8_run_block(const i8_job_t *j, int32_t *pk, ptrdiff_t n0, int nv) {
+    (void)pk;
+    i8_columns_portable(j, n0, n0 + nv);
+}
+
+#endif
+
+static void i8_part(void *context, int index, int count) {
+    const i8_job_t *j = context;
+    const ptrdiff_t blocks = (j->n + I8_NB - 1) / I8_NB;
+    const ptrdiff_t g0 = blocks * index / count, g1 = blocks * (index + 1) / count;
+    if (j->level == I8_PORTABLE) {
+        i8_columns_portable(j, g0 * I8_NB, g1 * I8_NB < j->n ? g1 * I8_NB : j->n);
+        return;
+    }
+    int32_t *pk = (int32_t *)(void *)(j->packs + (size_t)index * j->pack_stride);
+    for (ptrdiff_t g = g0; g < g1; g++) {
+        const ptrdiff_t n0 = g * I8_NB;
+        i8_run_block(j, pk, n0, (int)(j->n - n0 < I8_NB ? j->n - n0 : I8_NB));
+    }
+}
+
+int swk_gemm_q8_i8(const float *x, ptrdiff_t ldx, ptrdiff_t m, const void *weights, const void *scales, ptrdiff_t n,
+                   ptrdiff_t k, const float *bias, float *y, ptrdiff_t ldy, void *scratch, size_t scratch_bytes,
+                   swk_pool *pool) {
+    if (m < 0 || n < 0 || k < 0 || ldx < k || ldy < n || k > I8_MAX_K) return -1;
+    if (m == 0 || n == 0) return 0;
+    if (!scratch || scratch_bytes < swk_gemm_q8_i8_scratch(m, k, 1)) return -1;
+    const ptrdiff_t kq = (k + 3) / 4, mpad = round_up(m, I8_MR);
+    uint8_t *base = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    uint8_t *xq = base;
+    float *sx = (float *)(void *)(base + round_up(mpad * 4 * kq, 64));
+    int level = I8_PORTABLE;
+#if defined(SWK_X86)
+    if (swk_gemm_q8_i8_native()) level = I8_VNNI;
+    if (level == I8_VNNI)
+        i8_round_rows_vnni(x, ldx, m, k, mpad, kq, xq, sx);
+    else
+        i8_round_rows(x, ldx, m, k, mpad, kq, 0, xq, sx);
+#else
+#if defined(SWK_NEON)
+    level = swk_isa() >= SWK_ISA_NEON_DOTPROD ? I8_DOTPROD : swk_isa() >= SWK_ISA_NEON ? I8_NEON : I8_PORTABLE;
+#endif
+    i8_round_rows(x, ldx, m, k, mpad, kq, 0, xq, sx);
+#endif
+    int parts = parts_for(pool, n, k);
+    const size_t room = (scratch_bytes - i8_x_bytes(m, k) - 64) / i8_pack_bytes(k);
+    if ((size_t)parts > room) parts = (int)room;
+    if (parts < 1) parts = 1;
+    i8_job_t job = {(const int32_t *)(const void *)xq,
+                    sx,
+                    m,
+                    kq,
+                    k,
+                    weights,
+                    scales,
+                    n,
+                    bias,
+                    y,
+                    ldy,
+                    base + i8_x_bytes(m, k),
+                    i8_pack_bytes(k),
+                    level};
+    if (parts == 1)
+        i8_part(&job, 0, 1);
+    else
+        swk_pool_run(pool, parts, i8_part, &job);
+    return 0;
+}

@@ -96,9 +96,12 @@ extension Kernels {
     /// A PyTorch `Linear` with a compact weight: `y[rows, out] = x[rows, in] · Wᵀ + bias`.
     ///
     /// - One row: ``gemv(_:x:bias:into:pool:)``.
-    /// - Several rows of a `q8Row` matrix where the CPU has AVX-512 VNNI, or on AArch64 (NEON, SDOT
-    ///   where present; ``q8ProductsUseVNNI``): int8 products, with `x` rounded to int16 per row
-    ///   (within 2^-16 of each row's largest magnitude).
+    /// - Several rows of a `q8Row` matrix where the CPU has AVX-512 VNNI or the AArch64 dot product:
+    ///   int8 × int8 products, `x` rounded to int8 per row (half a step of max|x| / 127 per element;
+    ///   ``q8ActivationLevels``); on AArch64 without the dot product (NEON): int8 × int16 products, `x`
+    ///   rounded to int16 per row (within 2^-16 of each row's largest magnitude).
+    /// - Several rows of a `bf16` matrix where the CPU has AVX-512 BF16 (``bf16ProductsNative``):
+    ///   `x` rounded to bfloat16, VDPBF16PS products summed in float32 (`swk_gemm_bf16.h`).
     /// - Otherwise `W` is decoded a panel of rows at a time into `panel` (``compactPanelFloats(cols:)``
     ///   floats; a smaller panel works at some speed, one smaller than a row falls back to a
     ///   matrix-vector product per row) and each panel multiplied with BLAS; f32 goes to BLAS directly.
@@ -122,8 +125,20 @@ extension Kernels {
         }
         let K = w.cols
         let N = w.rows
+        if w.format == .q8Row, swk_gemm_q8_i8_native() != 0,
+            q8Int8Linear(
+                x, rows: rows, weight: w, bias: bias, into: y, panel: panel, panelFloats: panelFloats, pool: pool)
+        {
+            return
+        }
         if w.format == .q8Row, swk_gemm_q8_supported() != 0,
             q8Linear(x, rows: rows, weight: w, bias: bias, into: y, panel: panel, panelFloats: panelFloats, pool: pool)
+        {
+            return
+        }
+        if w.format == .bf16, bf16ProductsNative,
+            bf16Linear(
+                x, rows: rows, weight: w, bias: bias, into: y, panel: panel, panelFloats: panelFloats, pool: pool)
         {
             return
         }
@@ -151,9 +166,75 @@ extension Kernels {
         }
     }
 
-    /// Whether several rows times a `q8Row` matrix take the int8 path (AVX-512 VNNI, or NEON on AArch64:
-    /// activations rounded to int16 per row, integer products) rather than decoded panels through BLAS.
+    /// Whether several rows times a `bf16` matrix take the bfloat16 dot-product path (AVX-512 BF16:
+    /// activations rounded to bfloat16, products summed in float32; `swk_gemm_bf16.h`) rather than
+    /// decoded panels through BLAS.
+    public static var bf16ProductsNative: Bool { swk_gemm_bf16_native() != 0 }
+
+    /// The bfloat16 path over as many rows at a time as `panel` holds; false (nothing written) if even
+    /// one row does not fit.
+    private static func bf16Linear(
+        _ x: UnsafePointer<Float>, rows: Int, weight w: CompactMatrix, bias: UnsafePointer<Float>?,
+        into y: UnsafeMutablePointer<Float>, panel: UnsafeMutablePointer<Float>, panelFloats: Int, pool: WorkerPool?
+    ) -> Bool {
+        let bytes = panelFloats * MemoryLayout<Float>.stride
+        let parts = Int32(pool?.threads ?? 1)
+        var chunk = rows
+        while chunk > 1 && swk_gemm_bf16_scratch(chunk, w.cols, parts) > bytes { chunk = (chunk + 1) / 2 }
+        guard swk_gemm_bf16_scratch(chunk, w.cols, 1) <= bytes else { return false }
+        var r0 = 0
+        while r0 < rows {
+            let m = min(chunk, rows - r0)
+            let status = swk_gemm_bf16(
+                x + r0 * w.cols, w.cols, m, w.values, w.rows, w.cols, bias, y + r0 * w.rows, w.rows, panel, bytes,
+                pool?.raw)
+            guard status == 0 else { return r0 == 0 ? false : fallbackRows(r0) }
+            r0 += m
+        }
+        return true
+
+        func fallbackRows(_ from: Int) -> Bool {
+            for r in from..<rows { gemv(w, x: x + r * w.cols, bias: bias, into: y + r * w.rows, pool: pool) }
+            return true
+        }
+    }
+
+    /// Whether several rows times a `q8Row` matrix take an integer path (AVX-512 VNNI, or NEON on
+    /// AArch64) rather than decoded panels through BLAS.
     public static var q8ProductsUseVNNI: Bool { KernelISA.hasVNNI }
+
+    /// Where the integer path runs, the largest |q| the activations are rounded to per row: 127 where
+    /// int8 × int8 dot products are native (AVX-512 VNNI VPDPBUSD, AArch64 SDOT; `swk_gemm_q8_i8.h`),
+    /// else 32767 (int16 activations, `swk_gemm_q8`).
+    public static var q8ActivationLevels: Int { swk_gemm_q8_i8_native() != 0 ? 127 : 32767 }
+
+    /// The int8 × int8 path over as many rows at a time as `panel` holds; false (nothing written) if
+    /// even one row does not fit or k is beyond the kernel's 65536.
+    private static func q8Int8Linear(
+        _ x: UnsafePointer<Float>, rows: Int, weight w: CompactMatrix, bias: UnsafePointer<Float>?,
+        into y: UnsafeMutablePointer<Float>, panel: UnsafeMutablePointer<Float>, panelFloats: Int, pool: WorkerPool?
+    ) -> Bool {
+        guard w.cols <= 65536 else { return false }
+        let bytes = panelFloats * MemoryLayout<Float>.stride
+        let parts = Int32(pool?.threads ?? 1)
+        var chunk = rows
+        while chunk > 1 && swk_gemm_q8_i8_scratch(chunk, w.cols, parts) > bytes { chunk = (chunk + 1) / 2 }
+        guard swk_gemm_q8_i8_scratch(chunk, w.cols, 1) <= bytes else { return false }
+        var r0 = 0
+        while r0 < rows {
+            let m = min(chunk, rows - r0)
+            let status = swk_gemm_q8_i8(
+                x + r0 * w.cols, w.cols, m, w.values, w.scales, w.rows, w.cols, bias, y + r0 * w.rows, w.rows, panel,
+                bytes, pool?.raw)
+            if status != 0 {
+                if r0 == 0 { return false }
+                for r in r0..<rows { gemv(w, x: x + r * w.cols, bias: bias, into: y + r * w.rows, pool: pool) }
+                return true
+            }
+            r0 += m
+        }
+        return true
+    }
 
     /// The VNNI path over as many rows at a time as `panel` holds; false (nothing written) if it cannot
     /// run here.

@@ -11,6 +11,18 @@ public enum FamilyRegistry {
         (TestModel.familyName, { (f) throws(ModelError) in try TestModel(file: f) }),
     ]
 
+    /// Which matrices of each family's files may be compact, and the compact types its loader reads
+    /// in place (each rule sits beside the family's schema); nil for a family without such matrices.
+    private static let compact: [String: CompactWeights] = [
+        ViTModel.familyName: ViTSchema.compactWeights,
+        LMUFormerModel.familyName: LMUFormerSchema.compactWeights,
+        LoopFormerModel.familyName: LoopFormerSchema.compactWeights,
+        MemoryFormerModel.familyName: MemoryFormerSchema.compactWeights,
+    ]
+
+    /// The compact-weight rule of `family` (`swiftlet quantize`), nil when the family has none.
+    public static func compactWeights(family: String) -> CompactWeights? { compact[family] }
+
     /// Families this build runs.
     public static var families: [String] { loaders.map(\.name) }
 

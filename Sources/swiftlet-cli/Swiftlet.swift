@@ -31,7 +31,7 @@ struct SwiftletCommand: ParsableCommand {
         version: swiftletVersion,
         subcommands: [
             Convert.self, Inspect.self, Run.self, Generate.self, Tokenize.self, StreamCommand.self, Bench.self,
-            Profile.self,
+            Profile.self, QuantizeCommand.self,
             Compare.self, Features.self,
             CreateTestModel.self,
         ]

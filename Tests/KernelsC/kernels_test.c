@@ -16,6 +16,8 @@
 // erff/expf within 1 ulp. Each check prints the worst error as a fraction of its bound.
 #include "swk_compact.h"
 #include "swk_cpu.h"
+#include "swk_gemm_bf16.h"
+#include "swk_gemm_q8_i8.h"
 #include "swk_memory.h"
 #include "swk_panel.h"
 #include "swk_panel_lowp.h"
@@ -436,6 +438,204 @@ static void test_gemm_q8(swk_pool *pool) {
     for (int e = 0; e < 2; e++)
         for (int s = 0; s < nshapes; s++) free(previous[e][s]);
     report("gemm_q8", before, start);
+}
+
+// ---- int8 × int8 GEMM -------------------------------------------------------------------------------
+
+/// The header's rounding of a row of x to int8: q = round(x · (127/max|x|)) in float32, scale max|x|/127.
+static float quantize_row_i8(const float *x, int k, int8_t *q) {
+    float amax = 0;
+    for (int i = 0; i < k; i++) amax = fabsf(x[i]) > amax ? fabsf(x[i]) : amax;
+    const float inv = amax > 0 ? 127.0f / amax : 0.0f;
+    for (int i = 0; i < k; i++) {
+        float p = x[i] * inv;
+        float v = nearbyintf(p);
+        q[i] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+    }
+    return amax / 127.0f;
+}
+
+/// y = x · Wᵀ with x rounded to int8 and W int8: every path must give the float32 operations of the
+/// header on the exact integer sum, bit for bit; against x itself each q·sx is within 0.51·sx of x.
+static void i8_case(int m, int n, int k, int with_bias, swk_pool *pool) {
+    const int ldx = k + 3, ldy = n + 2;
+    float *x = floats((size_t)m * ldx, -3, 3);
+    int8_t *wbuf = alloc((size_t)n * k + 1), *w = wbuf + 1;
+    uint8_t *sbuf = alloc((size_t)n * 4 + 4), *scales = sbuf + 3;
+    float *sw = alloc((size_t)n * sizeof(float)), *bias = with_bias ? floats((size_t)n, -1, 1) : NULL;
+    for (size_t i = 0; i < (size_t)n * k; i++) w[i] = (int8_t)(below(256) - 128);
+    for (int c = 0; c < n; c++) {
+        sw[c] = uniform(0.001f, 0.02f);
+        memcpy(scales + 4 * c, &sw[c], 4);
+    }
+    const int threads = pool ? swk_pool_threads(pool) : 1;
+    size_t bytes = swk_gemm_q8_i8_scratch(m, k, threads);
+    void *scratch = alloc(bytes);
+    float *y = filled((size_t)m * ldy, -7.0f);
+    int status = swk_gemm_q8_i8(x, ldx, m, w, scales, n, k, bias, y, ldy, scratch, bytes, pool);
+    if (status != 0) fail("swk_gemm_q8_i8 %dx%dx%d at %s returned %d", m, n, k, isa_name(level), status);
+    int8_t *q = alloc((size_t)k);
+    for (int r = 0; r < m; r++) {
+        const float sx = quantize_row_i8(x + (size_t)r * ldx, k, q);
+        for (int c = 0; c < n; c++) {
+            const int8_t *wc = w + (size_t)c * k;
+            int64_t sum = 0;
+            double dot = 0, wabs = 0;
+            for (int i = 0; i < k; i++) {
+                sum += (int64_t)q[i] * wc[i];
+                dot += (double)x[(size_t)r * ldx + i] * wc[i];
+                wabs += fabs((double)wc[i]);
+            }
+            float t = (float)sum * sx;
+            t = t * sw[c];
+            t = t + (bias ? bias[c] : 0.0f);
+            const float got = y[(size_t)r * ldy + c];
+            same_bits(got, t, "gemm_q8_i8 exact sum", (long)r * n + c);
+            const double b = bias ? bias[c] : 0;
+            close_to(got, dot * sw[c] + b,
+                     0.51 * sx * wabs * sw[c] + gam(4) * (fabs(dot * sw[c]) + 0.51 * sx * wabs * sw[c] + fabs(b)) +
+                         tiny(4),
+                     "gemm_q8_i8 vs float64", c);
+        }
+        if (y[(size_t)r * ldy + n] != -7.0f || y[(size_t)r * ldy + n + 1] != -7.0f)
+            fail("swk_gemm_q8_i8 wrote past a row of y");
+    }
+    free(x), free(wbuf), free(sbuf), free(sw), free(bias), free(scratch), free(y), free(q);
+}
+
+static void test_gemm_q8_i8(swk_pool *pool) {
+    static const int shapes[][3] = {{1, 1, 1},     {1, 5, 7},      {2, 31, 16},  {3, 33, 33},   {13, 13, 100},
+                                    {12, 64, 257}, {25, 17, 1027}, {5, 3, 2050}, {30, 70, 1024}};
+    long before = checks;
+    clock_t start = clock();
+    const int nshapes = (int)(sizeof shapes / sizeof shapes[0]);
+    for (int li = 0; li < nlevels; li++) {
+        set_level(levels[li]);
+        const int native =
+            (level == SWK_ISA_AVX512 && (swk_cpu_features() & SWK_CPU_AVX512_VNNI)) || level == SWK_ISA_NEON_DOTPROD;
+        checks++;
+        if (swk_gemm_q8_i8_native() != native)
+            fail("swk_gemm_q8_i8_native() = %d at %s", swk_gemm_q8_i8_native(), isa_name(level));
+        for (int s = 0; s < nshapes; s++)
+            i8_case(shapes[s][0], shapes[s][1], shapes[s][2], s % 2, s == nshapes - 1 ? pool : NULL);
+        // The largest sums: k = 65536 (the most it takes), every |q| = 127 against w = 127 and w = −128 (on
+        // VNNI u = 255: 255 · 127 · 65536 and 255 · −128 · 65536 are within int32).
+        {
+            const int k = 65536;
+            float *x = filled(k, 1.0f), y[2];
+            int8_t *w = alloc(2 * (size_t)k);
+            float sw[2] = {1.0f, 1.0f};
+            for (int i = 0; i < k; i++) w[i] = 127, w[k + i] = -128;
+            size_t bytes = swk_gemm_q8_i8_scratch(1, k, 1);
+            void *scratch = alloc(bytes);
+            swk_gemm_q8_i8(x, k, 1, w, sw, 2, k, NULL, y, 2, scratch, bytes, NULL);
+            const float sx = 1.0f / 127.0f;
+            float want0 = (float)(127 * 127 * k) * sx, want1 = (float)(127 * -128 * k) * sx;
+            same_bits(y[0], want0, "gemm_q8_i8 largest sum", 0);
+            same_bits(y[1], want1, "gemm_q8_i8 largest sum", 1);
+            free(x), free(w), free(scratch);
+        }
+        char small[64];
+        float one = 1;
+        int8_t w1 = 1;
+        checks += 2;
+        if (swk_gemm_q8_i8(&one, 70000, 1, &w1, &one, 1, 70000, NULL, &one, 1, small, 64, NULL) != -1)
+            fail("k > 65536 accepted");
+        if (swk_gemm_q8_i8(&one, 1, 1, &w1, &one, 1, 1, NULL, &one, 1, small, 8, NULL) != -1)
+            fail("small scratch accepted");
+    }
+    report("gemm_q8_i8", before, start);
+}
+
+// ---- bfloat16 GEMM ----------------------------------------------------------------------------------
+
+/// x rounded to bfloat16 (8 significant bits, nearest even) by frexp/nearbyint, not by bit tricks.
+static double bf16_round_ref(float x) {
+    if (x == 0 || !isfinite(x)) return x;
+    int e;
+    double m = frexp((double)x, &e); // |m| in [0.5, 1)
+    return ldexp(nearbyint(ldexp(m, 8)), e - 8);
+}
+
+/// y = x̂ · Wᵀ + b with W bfloat16 (normal values 2^-6 … 2^2, no subnormals: VDPBF16PS reads those as
+/// zero). Against Σ x̂·w in float64 (exact products; the float64 sum is within k·2^-53 of the exact
+/// one): γ(k+1)·(Σ|x̂·w| + |b|). Against x itself each x̂ is within 2^-8 |x| (bfloat16's unit roundoff).
+static void bf16_case(int m, int n, int k, int with_bias, swk_pool *pool, float *previous, int compare) {
+    const int ldx = k + 3, ldy = n + 2;
+    float *x = alloc((size_t)m * ldx * sizeof(float));
+    for (size_t i = 0; i < (size_t)m * ldx; i++) x[i] = uniform(-3, 3);
+    uint8_t *wbuf = alloc((size_t)n * k * 2 + 1), *w = wbuf + 1; // any alignment
+    double *wv = alloc((size_t)n * k * sizeof(double));
+    for (size_t i = 0; i < (size_t)n * k; i++) {
+        uint16_t h = (uint16_t)((below(2) << 15) | ((121 + below(8)) << 7) | below(128));
+        memcpy(w + 2 * i, &h, 2);
+        wv[i] = bf16_value(h);
+    }
+    float *bias = with_bias ? floats((size_t)n, -1, 1) : NULL;
+    const int threads = pool ? swk_pool_threads(pool) : 1;
+    size_t bytes = swk_gemm_bf16_scratch(m, k, threads);
+    void *scratch = alloc(bytes);
+    float *y = filled((size_t)m * ldy, -7.0f);
+    int status = swk_gemm_bf16(x, ldx, m, w, n, k, bias, y, ldy, scratch, bytes, pool);
+    if (status != 0) fail("swk_gemm_bf16 %dx%dx%d at %s returned %d", m, n, k, isa_name(level), status);
+    double *xr = alloc((size_t)k * sizeof(double));
+    for (int r = 0; r < m; r++) {
+        for (int i = 0; i < k; i++) xr[i] = bf16_round_ref(x[(size_t)r * ldx + i]);
+        for (int c = 0; c < n; c++) {
+            const double *wc = wv + (size_t)c * k;
+            double dot = 0, mag = 0, exact = 0, emag = 0;
+            for (int i = 0; i < k; i++) {
+                dot += xr[i] * wc[i];
+                mag += fabs(xr[i] * wc[i]);
+                exact += (double)x[(size_t)r * ldx + i] * wc[i];
+                emag += fabs((double)x[(size_t)r * ldx + i] * wc[i]);
+            }
+            const double b = bias ? bias[c] : 0;
+            const float got = y[(size_t)r * ldy + c];
+            const double bound = gam(k + 1) * (mag + fabs(b)) + k * 0x1p-53 * mag + tiny(k + 1);
+            close_to(got, dot + b, bound, "gemm_bf16", (long)r * n + c);
+            close_to(got, exact + b, 0x1p-8 * emag + 1.01 * bound, "gemm_bf16 vs float64 x", (long)r * n + c);
+            if (compare && previous) same_bits(got, previous[(size_t)r * n + c], "gemm_bf16 across levels", c);
+            if (previous) previous[(size_t)r * n + c] = got;
+        }
+        if (y[(size_t)r * ldy + n] != -7.0f || y[(size_t)r * ldy + n + 1] != -7.0f)
+            fail("swk_gemm_bf16 wrote past a row of y");
+    }
+    free(x), free(wbuf), free(wv), free(bias), free(scratch), free(y), free(xr);
+}
+
+static void test_gemm_bf16(swk_pool *pool) {
+    static const int shapes[][3] = {{1, 1, 1},     {1, 5, 7},      {2, 31, 16},  {3, 33, 33},   {13, 13, 100},
+                                    {12, 64, 257}, {25, 17, 1025}, {5, 3, 2050}, {30, 70, 1024}};
+    long before = checks;
+    clock_t start = clock();
+    const int nshapes = (int)(sizeof shapes / sizeof shapes[0]);
+    float *previous[9];
+    for (int s = 0; s < nshapes; s++) previous[s] = alloc((size_t)shapes[s][0] * shapes[s][1] * sizeof(float));
+    uint64_t seed = rng_state;
+    for (int li = 0; li < nlevels; li++) {
+        set_level(levels[li]);
+        const int native = level == SWK_ISA_AVX512 && (swk_cpu_features() & SWK_CPU_AVX512_BF16);
+        checks++;
+        if (swk_gemm_bf16_native() != native)
+            fail("swk_gemm_bf16_native() = %d at %s", swk_gemm_bf16_native(), isa_name(level));
+        rng_state = seed; // the same inputs at every level
+        // Every path adds the same exact products in the same order: the results agree bit for bit.
+        for (int s = 0; s < nshapes; s++)
+            bf16_case(shapes[s][0], shapes[s][1], shapes[s][2], s % 2, s == nshapes - 1 ? pool : NULL, previous[s],
+                      li > 0);
+        // Refusals: bad sizes, too little scratch.
+        char small[64];
+        float one = 1;
+        uint16_t w1 = 0x3F80;
+        checks += 2;
+        if (swk_gemm_bf16(&one, 0, 1, &w1, 1, 1, NULL, &one, 1, small, sizeof small, NULL) != -1)
+            fail("ldx < k accepted");
+        if (swk_gemm_bf16(&one, 1, 1, &w1, 1, 1, NULL, &one, 1, small, sizeof small, NULL) != -1)
+            fail("small scratch accepted");
+    }
+    for (int s = 0; s < nshapes; s++) free(previous[s]);
+    report("gemm_bf16", before, start);
 }
 
 // ---- panel GEMM with the fused epilogue, GELU, attention, LayerNorm -------------------------------
@@ -1218,6 +1418,8 @@ int main(int argc, char **argv) {
     test_levels(detected);
     test_compact(pool);
     test_gemm_q8(pool);
+    test_gemm_bf16(pool);
+    test_gemm_q8_i8(pool);
     test_panel();
     test_panel_bf16();
     test_panel_q8();

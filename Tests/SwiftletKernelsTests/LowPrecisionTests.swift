@@ -172,7 +172,8 @@ private func worstRelativeError(_ got: [Float], _ ref: (y: [Double], magnitude: 
         }
     }
 
-    /// Several rows: panels of the decoded matrix through BLAS, with panels that do not divide the rows.
+    /// Several rows: panels of the decoded matrix through BLAS, with panels that do not divide the rows
+    /// (or the bf16 / q8 kernels where they are native, each with its rounding of the activations).
     @Test(arguments: CompactFormat.allCases)
     func multiRowLinearMatchesTheReference(_ format: CompactFormat) throws {
         let rows = 6
@@ -200,16 +201,34 @@ private func worstRelativeError(_ got: [Float], _ ref: (y: [Double], magnitude: 
                 }
             }
             for r in 0..<rows {
-                let ref = fixture.reference(Array(x[(r * inFeatures)..<((r + 1) * inFeatures)]), bias: bias)
-                let err = worstRelativeError(Array(y[(r * outFeatures)..<((r + 1) * outFeatures)]), ref)
-                #expect(err < 1e-5, "\(format) panel \(panelFloats) row \(r): relative error \(err)")
+                let row = Array(x[(r * inFeatures)..<((r + 1) * inFeatures)])
+                let ref = fixture.reference(row, bias: bias)
+                // Where the product rounds the activations first, that rounding on top of float32's:
+                // bf16 (AVX-512 BF16) 2^-8 of each |x|, so 2^-8 of Σ|w·x|; q8 on the integer path half a
+                // step of max|x| / levels per element, so that times Σ|w| of the output row.
+                let amax = Double(row.map { abs($0) }.max() ?? 0)
+                for c in 0..<outFeatures {
+                    var activation = 0.0
+                    if format == .bf16 && Kernels.bf16ProductsNative { activation = 0x1p-8 * ref.magnitude[c] }
+                    if format == .q8Row && Kernels.q8ProductsUseVNNI {
+                        let wabs = fixture.decoded[(c * inFeatures)..<((c + 1) * inFeatures)].reduce(0.0) {
+                            $0 + abs(Double($1))
+                        }
+                        activation = 0.5 * amax / Double(Kernels.q8ActivationLevels) * wabs
+                    }
+                    let err = abs(Double(y[r * outFeatures + c]) - ref.y[c])
+                    #expect(
+                        err <= 1e-5 * ref.magnitude[c] + activation * 1.01,
+                        "\(format) panel \(panelFloats) [\(r), \(c)]: error \(err), Σ|w·x| \(ref.magnitude[c])")
+                }
             }
         }
     }
 
-    /// The int8 × int16 path (AVX-512 VNNI) against an exact emulation of its rounding — x rounded to
-    /// int16 per row with scale max|x| / 32767, int32 sums — and against the float reference within the
-    /// bound that rounding implies: Σ|w| · ½ · max|x| / 32767 per output.
+    /// The integer path (AVX-512 VNNI) against an exact emulation of its rounding — x rounded per row
+    /// to int8 (scale max|x| / 127, where int8 dot products are native) or int16 (max|x| / 32767:
+    /// ``Kernels/q8ActivationLevels``), exact sums — and against the float reference within the bound
+    /// that rounding implies: Σ|w| · ½ · scale per output.
     @Test func q8ProductsWithVNNIMatchTheirRounding() throws {
         guard Kernels.q8ProductsUseVNNI else { return } // other CPUs take the float32 panel path
         for (m, n, k) in [(1, 4, 32), (2, 4, 32), (7, 9, 70), (13, 33, 1000), (6, 4, 5)] {
@@ -235,8 +254,9 @@ private func worstRelativeError(_ got: [Float], _ ref: (y: [Double], magnitude: 
             for r in 0..<m {
                 let row = Array(x[(r * k)..<((r + 1) * k)])
                 let amax = row.map { abs($0) }.max()!
-                let inv = Float(32767) / amax
-                let sx = amax / 32767
+                let levels = Float(Kernels.q8ActivationLevels)
+                let inv = levels / amax
+                let sx = amax / levels
                 let q = row.map { Double(($0 * inv).rounded(.toNearestOrEven)) }
                 for c in 0..<n {
                     // Undo the row scale of the decoded weights to get the stored int8 values back.
@@ -253,7 +273,7 @@ private func worstRelativeError(_ got: [Float], _ ref: (y: [Double], magnitude: 
                     }
                     let want = exact * Double(sx) * sw + Double(bias[c])
                     let got = Double(y[r * n + c])
-                    // One row is a float32 matrix-vector product; several take the int16 path.
+                    // One row is a float32 matrix-vector product; several take the integer path.
                     if m > 1 {
                         #expect(
                             abs(got - want) <= 1e-5 * (abs(want) + 1),
@@ -261,7 +281,7 @@ private func worstRelativeError(_ got: [Float], _ ref: (y: [Double], magnitude: 
                     }
                     #expect(
                         abs(got - float - Double(bias[c])) <= bound * 1.01 + 1e-5,
-                        "[\(r), \(c)] beyond the int16 rounding bound")
+                        "[\(r), \(c)] beyond the activation rounding bound")
                 }
             }
         }

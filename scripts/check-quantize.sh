@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# `swiftlet quantize` on the golden fixtures: a LoopFormer quantized to f16 / bf16 / q8 runs the
+# fixture's prompts within the tolerance of Tests/SwiftletTests/LoopFormerCompactTests.swift (1.5e-3,
+# 1.5e-2, 4e-2 of the largest |logit|, about 9.3: --atol 0.014 / 0.14 / 0.37) of the official logits
+# at 1 and 8 loop steps; the deviation report has a line per output; a tokenizer survives and a quality
+# profile is left out with a note; refusals exit non-zero with their reason.
+# Usage: check-quantize.sh SWIFTLET WORKDIR
+set -euo pipefail
+cli=$1
+dir=$2
+fx=Tests/Fixtures/loopformer-test
+fail() { echo "check-quantize: $*" >&2; exit 1; }
+mkdir -p "$dir"
+rm -f "$dir"/*.swl "$dir"/*.npy
+
+"$cli" convert --quiet --force --family loopformer --config $fx/config.json --checkpoint $fx/checkpoint.safetensors \
+    --tokenizer Tests/Fixtures/tokenizer/tiny.json --output "$dir/lf.swl" 2>/dev/null
+for spec in f16:0.014 bf16:0.14 q8:0.37; do
+    dtype=${spec%%:*} atol=${spec#*:}
+    out=$("$cli" quantize "$dir/lf.swl" --dtype $dtype --output "$dir/lf-$dtype.swl" 2>&1) || fail "$dtype: $out"
+    grep -q "^wrote $dir/lf-$dtype.swl: 11 loopformer matrices" <<<"$out" || fail "$dtype: no summary line in: $out"
+    grep -Eq "^  logits \[1, 32, 101\]: max \|Δ\| .*, max \|Δ\|/scale .*, top-1 agreement .* of 32 rows$" <<<"$out" ||
+        fail "$dtype: no deviation line in: $out"
+    for loops in 1 8; do
+        "$cli" run "$dir/lf-$dtype.swl" --input $fx/input_ids.npy --output "$dir/out.npy" --loops $loops 2>/dev/null
+        "$cli" compare "$dir/out.npy" $fx/logits_L$loops.npy --atol $atol --rtol 0 >/dev/null ||
+            fail "$dtype at $loops loops: $("$cli" compare "$dir/out.npy" $fx/logits_L$loops.npy --atol $atol --rtol 0)"
+    done
+    # The tokenizer came along.
+    [ "$("$cli" tokenize "$dir/lf-$dtype.swl" --text "def f")" = "$("$cli" tokenize "$dir/lf.swl" --text "def f")" ] ||
+        fail "$dtype: the tokenizer changed"
+done
+out=$("$cli" quantize "$dir/lf.swl" --dtype bf16 --output "$dir/lf-cal.swl" --input $fx/input_ids.npy 2>&1)
+grep -q "calibration input $fx/input_ids.npy \[2, 11\]" <<<"$out" || fail "--input not used: $out"
+grep -q "top-1 agreement .* of 22 rows" <<<"$out" || fail "--input: no deviation over its 22 rows: $out"
+
+# A quality profile is measured on the original weights: left out, with a note.
+"$cli" profile "$dir/lf.swl" --data $fx/input_ids.npy --settings "loops=1;loops=2" --output "$dir/lf-profiled.swl" 2>/dev/null
+grep -q "quality.scores" <<<"$("$cli" inspect "$dir/lf-profiled.swl")" || fail "the profile was not stored"
+out=$("$cli" quantize "$dir/lf-profiled.swl" --dtype q8 --output "$dir/lf-profiled-q8.swl" 2>&1)
+grep -q "note: the quality profile (quality.data, quality.metric, quality.samples, quality.scores, quality.settings)" \
+    <<<"$out" || fail "no note about the dropped profile: $out"
+if grep -q "quality\." <<<"$("$cli" inspect "$dir/lf-profiled-q8.swl")"; then fail "the profile was kept"; fi
+
+# Refusals: exit status 1 (64 for a usage error) and the reason on stderr.
+refuse() {
+    local want=$1 status=$2
+    shift 2
+    local got rc=0
+    got=$("$cli" "$@" 2>&1 >/dev/null) || rc=$?
+    [ $rc -eq "$status" ] || fail "'$*' exited $rc, want $status ($got)"
+    grep -qF -- "$want" <<<"$got" || fail "'$*' said: $got (want: $want)"
+}
+refuse "the weights are already bf16" 1 quantize "$dir/lf-bf16.swl" --dtype bf16 --output "$dir/x.swl"
+refuse "is stored as bf16, which is less precise than f16" 1 quantize "$dir/lf-bf16.swl" --dtype f16 --output "$dir/x.swl"
+refuse "is stored as q8_row, which is less precise than bf16" 1 quantize "$dir/lf-q8.swl" --dtype bf16 --output "$dir/x.swl"
+refuse "--dtype must be f16, bf16 or q8, got 'int4'" 64 quantize "$dir/lf.swl" --dtype int4 --output "$dir/x.swl"
+refuse "convert the checkpoint again for f32" 64 quantize "$dir/lf.swl" --dtype f32 --output "$dir/x.swl"
+refuse "exists; give --force" 1 quantize "$dir/lf.swl" --dtype f16 --output "$dir/lf-f16.swl"
+refuse "is the input model" 1 quantize "$dir/lf.swl" --dtype f16 --output "$dir/lf.swl" --force
+"$cli" convert --quiet --force --family lmuformer --config Tests/Fixtures/lmu-test/config.json \
+    --checkpoint Tests/Fixtures/lmu-test/checkpoint.safetensors --output "$dir/lmu.swl" 2>/dev/null
+refuse "a lmuformer model cannot use bf16 weights" 1 quantize "$dir/lmu.swl" --dtype bf16 --output "$dir/x.swl"
+grep -q "top-1 agreement" <<<"$("$cli" quantize "$dir/lmu.swl" --dtype f16 --output "$dir/lmu-f16.swl")" ||
+    fail "lmuformer f16: no deviation report"
+"$cli" convert --quiet --force --family vit --config Tests/Fixtures/vit-tiny-test/config.json \
+    --checkpoint Tests/Fixtures/vit-tiny-test/checkpoint.safetensors --output "$dir/vit.swl" 2>/dev/null
+refuse "a vit model cannot use q8_row weights" 1 quantize "$dir/vit.swl" --dtype q8 --output "$dir/x.swl"
+[ ! -e "$dir/x.swl" ] || fail "a refused quantization left $dir/x.swl behind"
+echo "check-quantize: loopformer f16/bf16/q8 within tolerance of the official logits, --input, tokenizer kept, profile left out, lmuformer f16, 9 refusals ok"
