@@ -55,7 +55,7 @@ final class MemoryFormerRunner: FamilyRunner {
         // one matrix-vector product per row.
         Kernels.linear(
             normed, rows: rows, weight: h, bias: nil, into: logits, panel: panel.pointer ?? logits,
-            panelFloats: panel.pointer == nil ? 0 : panel.capacity, pool: context.pool)
+            panelFloats: panel.pointer == nil ? 0 : panel.capacity, pool: context.pool, coarseActivations: false)
     }
 
     // MARK: whole sequences
