@@ -3,7 +3,8 @@
 # fixture's prompts within the tolerance of Tests/SwiftletTests/LoopFormerCompactTests.swift (1.5e-3,
 # 1.5e-2, 4e-2 of the largest |logit|, about 9.3: --atol 0.014 / 0.14 / 0.37) of the official logits
 # at 1 and 8 loop steps; the deviation report has a line per output; a tokenizer survives and a quality
-# profile is left out with a note; refusals exit non-zero with their reason.
+# profile is left out with a note; refusals exit non-zero with their reason; from an f32 file the
+# other families' quantized files are byte for byte those of `convert --dtype` (ViT: repacked panels).
 # Usage: check-quantize.sh SWIFTLET WORKDIR
 set -euo pipefail
 cli=$1
@@ -60,11 +61,48 @@ refuse "exists; give --force" 1 quantize "$dir/lf.swl" --dtype f16 --output "$di
 refuse "is the input model" 1 quantize "$dir/lf.swl" --dtype f16 --output "$dir/lf.swl" --force
 "$cli" convert --quiet --force --family lmuformer --config Tests/Fixtures/lmu-test/config.json \
     --checkpoint Tests/Fixtures/lmu-test/checkpoint.safetensors --output "$dir/lmu.swl" 2>/dev/null
-refuse "a lmuformer model cannot use bf16 weights" 1 quantize "$dir/lmu.swl" --dtype bf16 --output "$dir/x.swl"
 grep -q "top-1 agreement" <<<"$("$cli" quantize "$dir/lmu.swl" --dtype f16 --output "$dir/lmu-f16.swl")" ||
     fail "lmuformer f16: no deviation report"
-"$cli" convert --quiet --force --family vit --config Tests/Fixtures/vit-tiny-test/config.json \
-    --checkpoint Tests/Fixtures/vit-tiny-test/checkpoint.safetensors --output "$dir/vit.swl" 2>/dev/null
-refuse "a vit model cannot use q8_row weights" 1 quantize "$dir/vit.swl" --dtype q8 --output "$dir/x.swl"
+
+# From an f32 file, quantize writes byte for byte the file `convert --dtype` writes from the checkpoint:
+# LMUFormer f16/bf16/q8, MemoryFormer (f16/q8: tables, embedding and head; bf16: embedding and head),
+# and ViT bf16/q8, whose matrices are repacked from float32 panels into other layouts (also zstd).
+same() { # same NAME CONVERTED QUANTIZED
+    cmp -s "$2" "$3" || fail "$1: quantize did not write the bytes convert writes ($2 vs $3)"
+}
+for dtype in bf16 q8; do
+    "$cli" convert --quiet --force --family lmuformer --config Tests/Fixtures/lmu-test/config.json \
+        --checkpoint Tests/Fixtures/lmu-test/checkpoint.safetensors --dtype $dtype --output "$dir/lmu-c-$dtype.swl" 2>/dev/null
+    "$cli" quantize "$dir/lmu.swl" --dtype $dtype --output "$dir/lmu-$dtype.swl" >/dev/null
+    same "lmuformer $dtype" "$dir/lmu-c-$dtype.swl" "$dir/lmu-$dtype.swl"
+done
+"$cli" convert --quiet --force --family lmuformer --config Tests/Fixtures/lmu-test/config.json \
+    --checkpoint Tests/Fixtures/lmu-test/checkpoint.safetensors --dtype f16 --output "$dir/lmu-c-f16.swl" 2>/dev/null
+same "lmuformer f16" "$dir/lmu-c-f16.swl" "$dir/lmu-f16.swl"
+mf=(--family memoryformer --config Tests/Fixtures/memoryformer-test/config.json
+    --checkpoint Tests/Fixtures/memoryformer-test/checkpoint.safetensors)
+"$cli" convert --quiet --force "${mf[@]}" --output "$dir/mf.swl" 2>/dev/null
+for dtype in f16 bf16 q8; do
+    tables=(--table-dtype $dtype)
+    [ $dtype = bf16 ] && tables=()
+    "$cli" convert --quiet --force "${mf[@]}" --dtype $dtype "${tables[@]}" --output "$dir/mf-c-$dtype.swl" 2>/dev/null
+    "$cli" quantize "$dir/mf.swl" --dtype $dtype --output "$dir/mf-$dtype.swl" >/dev/null
+    same "memoryformer $dtype" "$dir/mf-c-$dtype.swl" "$dir/mf-$dtype.swl"
+done
+vit=(--family vit --config Tests/Fixtures/vit-tiny-test/config.json
+    --checkpoint Tests/Fixtures/vit-tiny-test/checkpoint.safetensors)
+"$cli" convert --quiet --force "${vit[@]}" --output "$dir/vit.swl" 2>/dev/null
+"$cli" convert --quiet --force --compress "${vit[@]}" --output "$dir/vit-z.swl" 2>/dev/null
+for dtype in bf16 q8; do
+    "$cli" convert --quiet --force "${vit[@]}" --dtype $dtype --output "$dir/vit-c-$dtype.swl" 2>/dev/null
+    out=$("$cli" quantize "$dir/vit.swl" --dtype $dtype --output "$dir/vit-$dtype.swl" 2>&1) || fail "vit $dtype: $out"
+    grep -q "^wrote $dir/vit-$dtype.swl: 18 vit matrices" <<<"$out" || fail "vit $dtype: no summary line in: $out"
+    same "vit $dtype" "$dir/vit-c-$dtype.swl" "$dir/vit-$dtype.swl"
+    "$cli" convert --quiet --force --compress "${vit[@]}" --dtype $dtype --output "$dir/vit-cz-$dtype.swl" 2>/dev/null
+    "$cli" quantize "$dir/vit-z.swl" --dtype $dtype --output "$dir/vit-z-$dtype.swl" >/dev/null
+    same "vit $dtype (zstd)" "$dir/vit-cz-$dtype.swl" "$dir/vit-z-$dtype.swl"
+done
+refuse "a vit model cannot use f16 weights" 1 quantize "$dir/vit.swl" --dtype f16 --output "$dir/x.swl"
+refuse "this file has 'panels16_bf16_pairs': quantize the f32 file" 1 quantize "$dir/vit-bf16.swl" --dtype q8 --output "$dir/x.swl"
 [ ! -e "$dir/x.swl" ] || fail "a refused quantization left $dir/x.swl behind"
-echo "check-quantize: loopformer f16/bf16/q8 within tolerance of the official logits, --input, tokenizer kept, profile left out, lmuformer f16, 9 refusals ok"
+echo "check-quantize: loopformer f16/bf16/q8 within tolerance of the official logits, --input, tokenizer kept, profile left out, lmuformer f16/bf16/q8, memoryformer f16/bf16/q8 and vit bf16/q8 (raw and zstd) byte-identical to convert --dtype, 9 refusals ok"

@@ -58,7 +58,8 @@ extension SWLWriter {
     /// Refused (`.invalidArgument`, one line saying why) when `dtype` is not one the family reads in
     /// place, when the file has no compactable tensor, when a compactable tensor is already stored
     /// as `dtype` or at a lower precision (``CompactWeights/precisionRank(_:)``: rounding rounded values
-    /// again), and for q8_row when a tensor holds a non-finite value.
+    /// again), when the file lacks the rule's `requiredMetadata`, and for q8_row when a tensor holds a
+    /// non-finite value. A rule with a `relayout` writes its tensors in place of each compactable one.
     public static func quantized(
         _ file: SWLFile, to dtype: DType, rule: CompactWeights
     ) throws(FormatError) -> (writer: SWLWriter, summary: QuantizeSummary) {
@@ -72,7 +73,18 @@ extension SWLWriter {
                 "a \(family) model cannot use \(dtype.name) weights: \(rule.note.map { $0 + "; " } ?? "")compact types it reads in place: \(offered)"
             )
         }
-        let targets = file.tensors.filter { rule.isCompactable($0.name, $0.shape) }
+        for (key, value) in rule.requiredMetadata.sorted(by: { $0.key < $1.key }) where file.metadata[key] != value {
+            func shown(_ v: MetadataValue?) -> String {
+                guard let v else { return "none" }
+                if case .string(let s) = v { return "'\(s)'" }
+                return "\(v)"
+            }
+            throw FormatError(
+                .invalidArgument,
+                "a \(family) model is quantized from its float32 weights (\(key) \(shown(value))), this file has \(shown(file.metadata[key])): quantize the f32 file, or convert the checkpoint with --dtype \(dtype == .q8Row ? "q8" : dtype.name)"
+            )
+        }
+        let targets = file.tensors.filter { rule.isCompactable($0.name, $0.shape) && !rule.keeps($0.name, dtype) }
         guard !targets.isEmpty else {
             throw FormatError(.invalidArgument, "the \(family) file has no weight matrix that may be stored compactly")
         }
@@ -128,6 +140,19 @@ extension SWLWriter {
                     .invalidArgument,
                     "tensor '\(entry.name)' holds \(values[bad]) at index \(bad): non-finite weights cannot be stored as q8_row",
                     tensor: entry.name)
+            }
+            if let relayout = rule.relayout {
+                // Another layout: the family's tensors replace this one, each with this one's codec.
+                for t in try relayout(file, entry.name, values, dtype) {
+                    try writer.addTensor(
+                        name: t.name, dtype: t.dtype, shape: t.shape, bytes: t.bytes, codec: codec,
+                        shuffle: codec == .zstd && t.dtype.elementSize > 1)
+                    summary.bytesAfter += t.bytes.count
+                }
+                summary.tensors.append(entry.name)
+                summary.bytesBefore += entry.rawSize
+                file.releasePages(entry.name)
+                continue
             }
             guard let bytes = Quantize.bytes(values, as: dtype, shape: entry.shape) else {
                 throw FormatError(

@@ -107,12 +107,10 @@ extension Kernels {
     ///   matrix-vector product per row) and each panel multiplied with BLAS; f32 goes to BLAS directly.
     ///
     /// `y` must not overlap `x` or `panel`. `pool` splits every product and the decoding.
-    /// `coarseActivations: false` keeps the int8 × int8 and bfloat16 products out (a caller whose
-    /// accuracy was measured with activations kept to int16 or float32: the MemoryFormer head).
     public static func linear(
         _ x: UnsafePointer<Float>, rows: Int, weight w: CompactMatrix, bias: UnsafePointer<Float>?,
         into y: UnsafeMutablePointer<Float>, panel: UnsafeMutablePointer<Float>, panelFloats: Int,
-        pool: WorkerPool? = nil, coarseActivations: Bool = true
+        pool: WorkerPool? = nil
     ) {
         guard rows > 0, w.rows > 0 else { return }
         if rows == 1 {
@@ -127,7 +125,7 @@ extension Kernels {
         }
         let K = w.cols
         let N = w.rows
-        if w.format == .q8Row, coarseActivations, swk_gemm_q8_i8_native() != 0,
+        if w.format == .q8Row, swk_gemm_q8_i8_native() != 0,
             q8Int8Linear(
                 x, rows: rows, weight: w, bias: bias, into: y, panel: panel, panelFloats: panelFloats, pool: pool)
         {
@@ -138,7 +136,7 @@ extension Kernels {
         {
             return
         }
-        if w.format == .bf16, coarseActivations, bf16ProductsNative,
+        if w.format == .bf16, bf16ProductsNative,
             bf16Linear(
                 x, rows: rows, weight: w, bias: bias, into: y, panel: panel, panelFloats: panelFloats, pool: pool)
         {

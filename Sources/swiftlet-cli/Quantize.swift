@@ -21,9 +21,17 @@ struct QuantizeCommand: ParsableCommand {
             loader uses in place (never widened to float32 at load) are offered.
 
               loopformer    f16, bf16, q8   token embedding (tied LM head), block matrices
-              lmuformer     f16             convolutions, block matrices, head
-              memoryformer  f16, q8         hash tables (memoryformer.table_dtype follows)
-              vit           none yet        (panel matrices are not read in place compactly)
+              lmuformer     f16, bf16, q8   convolutions, block matrices, head
+              memoryformer  f16, q8         hash tables (memoryformer.table_dtype follows),
+                                            embedding and LM head
+                            bf16            embedding and LM head (tables as they are)
+              vit           bf16, q8        patch embedding, block matrices, heads:
+                                            f32 panels repacked as bf16 pair panels or
+                                            int8 quad panels + row scales
+                                            (vit.weight_layout follows; f32 input only)
+
+            From an f32 file the result is byte for byte what `swiftlet convert --dtype` \
+            writes from the checkpoint (memoryformer f16, q8: --dtype X --table-dtype X).
 
             q8 is int8 with one float32 scale per row (q8_row). A quality profile (`swiftlet \
             profile`) scores the weights it was measured with, so it is left out of the copy (a note \

@@ -2,6 +2,7 @@ import Foundation
 import Swiftlet
 import SwiftletConvert
 import SwiftletFormat
+import SwiftletKernels
 import Testing
 
 @testable import SwiftletModels
@@ -347,20 +348,41 @@ enum MemoryFormerFixture {
 
     // MARK: compact embedding and LM head (convert --dtype)
 
-    /// What rounding the final-normed activations to int16 per row can move a logit of the q8 head
-    /// by: an RMSNorm output obeys |x_k| ≤ √H · |g_k| (x_k² ≤ Σ x² = H · rms²), so max|x| ≤ √H · max|g|,
-    /// and a logit moves by at most Σ_k |w_k| · max|x| / 65534 (|w| of the stored int8 row × scale).
-    static func q8ActivationBound() throws -> Float {
+    /// What rounding the final-normed activations can move a logit of the compact head by, over
+    /// several rows (`Kernels.linear`; one row, the matrix-vector product, keeps them float32). An
+    /// RMSNorm output obeys |x_k| ≤ √H · |g_k| and ‖x‖₂ ≤ √H · max|g| (Σ x̂² = H · ms / (ms + ε) ≤ H).
+    /// - q8 where the integer path runs: each row of x rounded to `Kernels.q8ActivationLevels` (127
+    ///   with int8 × int8 dot products, else 32767) with the scale max|x| / levels, an error of at most
+    ///   max|x| / (2 · levels) per element, so a logit moves by at most Σ_k |w_k| · √H · max|g| / (2 ·
+    ///   levels) (|w| of the stored int8 row × scale).
+    /// - bf16 where the bfloat16 products run (`Kernels.bf16ProductsNative`): each element rounded to
+    ///   8 significant bits, |δx_k| ≤ 2^-8 · |x_k|; the products of bf16 values are exact in float32
+    ///   and summed in float32, so a logit moves by at most 2^-8 · Σ_k |w_k| |x_k| ≤ 2^-8 · ‖w‖₂ · √H ·
+    ///   max|g| (Cauchy–Schwarz, w the stored bf16 row).
+    /// - f16 (decoded panels through BLAS), or a path not taken on this CPU: 0.
+    static func activationBound(_ dtype: DType) throws -> Float {
         let ckpt = try CheckpointReader.read(path: F.path("checkpoint.safetensors"))
         let head = try ckpt.require("lm_head.weight")
         let g = try ckpt.require("final_norm.scale").floats()
         let rows = head.shape[0]
         let cols = head.shape[1]
-        let w = F.rounded(try head.floats(), rows: rows, cols: cols, through: .q8Row)
-        var rowSum: Float = 0
-        for r in 0..<rows { rowSum = max(rowSum, w[(r * cols)..<((r + 1) * cols)].reduce(0) { $0 + abs($1) }) }
-        let maxX = Float(cols).squareRoot() * g.map(abs).max()!
-        return rowSum * maxX / 65534
+        let normBound = Float(cols).squareRoot() * g.map(abs).max()!
+        switch dtype {
+        case .q8Row where Kernels.q8ProductsUseVNNI:
+            let w = F.rounded(try head.floats(), rows: rows, cols: cols, through: .q8Row)
+            var rowSum: Float = 0
+            for r in 0..<rows { rowSum = max(rowSum, w[(r * cols)..<((r + 1) * cols)].reduce(0) { $0 + abs($1) }) }
+            return rowSum * normBound / Float(2 * Kernels.q8ActivationLevels)
+        case .bf16 where Kernels.bf16ProductsNative:
+            let w = F.rounded(try head.floats(), rows: rows, cols: cols, through: .bf16)
+            var rowNorm: Float = 0
+            for r in 0..<rows {
+                rowNorm = max(rowNorm, w[(r * cols)..<((r + 1) * cols)].reduce(0) { $0 + $1 * $1 }.squareRoot())
+            }
+            return rowNorm * normBound / 256
+        default:
+            return 0
+        }
     }
 
     /// The logits of every position, through a whole-sequence run (the head over many rows: decoded
@@ -386,10 +408,10 @@ enum MemoryFormerFixture {
     /// A compact embedding and head compute exactly the model whose float32 embedding and head hold
     /// the stored values: a checkpoint with those two rounded as the converter stores them, converted
     /// as f32, gives the same logits at the float32 tolerance (1e-4 abs + 1e-4 rel), through the
-    /// whole-sequence product and through cached decoding. One exception, derived: q8 over several
-    /// rows takes int8 products where the CPU has them (`Kernels.q8ProductsUseVNNI`), which round each
-    /// row of activations to int16 with the scale max|x| / 32767 — an error of at most max|x| / 65534
-    /// per element, so at most `q8ActivationBound` per logit, added to the tolerance there.
+    /// whole-sequence product and through cached decoding. One exception, derived: over several rows
+    /// q8 and bf16 take products that round the activations where the CPU has them (int8 or int16 per
+    /// row; bfloat16), which moves a logit by at most `activationBound`, added to the whole-sequence
+    /// tolerance there (cached decoding is one row: the matrix-vector product, float32 activations).
     @Test(arguments: [(DType.f16, "f16"), (.bf16, "bf16"), (.q8Row, "q8")])
     func compactHeadComputesWhatItStores(_ dtype: DType, _ name: String) throws {
         let original = try CheckpointReader.read(path: F.path("checkpoint.safetensors"))
@@ -409,11 +431,11 @@ enum MemoryFormerFixture {
         let got = try Self.wholeAndDecoded(try F.convert(weights: dtype))
         #expect(want.choice == "tables=f32")
         #expect(got.choice == "tables=f32 head=\(name)")
-        let bound = dtype == .q8Row ? try Self.q8ActivationBound() : 0
+        let bound = try Self.activationBound(dtype)
         let whole = F.compare(got.whole, want.whole, abs: 1e-4 + bound, rel: 1e-4)
         let decoded = F.compare(got.decoded, want.decoded, abs: 1e-4, rel: 1e-4)
         print(
-            "memoryformer \(name) embedding+head vs f32 holding the same values: whole max abs \(whole.maxAbs) (int16 activation bound \(bound)), decoded \(decoded.maxAbs)"
+            "memoryformer \(name) embedding+head vs f32 holding the same values: whole max abs \(whole.maxAbs) (activation rounding bound \(bound)), decoded \(decoded.maxAbs)"
         )
         #expect(whole.ok, "whole sequence: max abs \(whole.maxAbs)")
         #expect(decoded.ok, "decoded: max abs \(decoded.maxAbs)")
@@ -431,16 +453,35 @@ enum MemoryFormerFixture {
     /// - bf16: max abs 1.42, mean abs 0.091, argmax 20/24 — codes flip and the error cascades through
     ///   this small random model; bounds 4, 0.3, ≥ 0.7.
     /// - q8: max abs 1.82, mean abs 0.134, argmax 17/24; bounds as for q8 tables: 8, 0.4, ≥ 0.7.
-    /// Whole-sequence and cached decoding agree at 1e-4 (plus, for q8, the int16 activation bound of
-    /// `q8ActivationBound`).
+    /// Measured on the cached decoding (one row at a time: float32 activations). Whole-sequence runs
+    /// agree with it at 1e-4 plus the activation rounding bound of `activationBound` (q8 and bf16,
+    /// where their products round the activations), and their argmax differs only where that bound
+    /// allows it.
     /// (The trained model's perplexity per dtype is in Models/text/README.md.)
     @Test(arguments: [(DType.f16, "f16"), (.bf16, "bf16"), (.q8Row, "q8")])
     func compactHeadStaysCloseToFixture(_ dtype: DType, _ name: String) throws {
         let c = try F.cases()
         let got = try Self.wholeAndDecoded(try F.convert(weights: dtype))
-        let bound = dtype == .q8Row ? try Self.q8ActivationBound() : 0
+        let bound = try Self.activationBound(dtype)
         #expect(F.compare(got.decoded, got.whole, abs: 1e-4 + bound, rel: 1e-4).ok)
-        let logits = got.whole
+        // The official comparison is of the cached decoding (the head one row at a time, float32
+        // activations, the arithmetic the bounds below were measured with); the whole-sequence run
+        // is held to it above, and its argmax can differ only where the decoding's top two logits are
+        // within 2 · (1e-4 + bound) + 1e-4 · |logit| of each other (each moves by at most that).
+        let logits = got.decoded
+        var flips = 0
+        var unexplained = 0
+        for p in 0..<(c.batch * c.length) {
+            let d = logits[(p * c.vocab)..<((p + 1) * c.vocab)]
+            let wh = got.whole[(p * c.vocab)..<((p + 1) * c.vocab)]
+            let top = d.indices.max(by: { d[$0] < d[$1] })!
+            let other = wh.indices.max(by: { wh[$0] < wh[$1] })!
+            guard top != other else { continue }
+            flips += 1
+            let slack = 2 * (1e-4 + bound) + 1e-4 * (abs(d[top]) + abs(d[other]))
+            if d[top] - d[other] > slack { unexplained += 1 }
+        }
+        #expect(unexplained == 0, "\(unexplained) of \(flips) argmax changes whole vs decoded exceed the bound")
         let maxAbs = F.compare(logits, c.logits, abs: 0, rel: 0).maxAbs
         let meanAbs = zip(logits, c.logits).reduce(0) { $0 + Double(abs($1.0 - $1.1)) } / Double(logits.count)
         var agree = 0
@@ -451,7 +492,7 @@ enum MemoryFormerFixture {
         }
         let agreement = Double(agree) / Double(c.batch * c.length)
         print(
-            "memoryformer \(name) embedding+head: max abs \(maxAbs), mean abs \(meanAbs), argmax agreement \(agreement)"
+            "memoryformer \(name) embedding+head: max abs \(maxAbs), mean abs \(meanAbs), argmax agreement \(agreement) (whole-sequence argmax changes: \(flips))"
         )
         switch dtype {
         case .f16:

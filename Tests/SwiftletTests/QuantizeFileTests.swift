@@ -82,13 +82,51 @@ import Testing
         #expect(err <= tolerance * scale, "\(name): max abs deviation \(err) (scale \(scale))")
     }
 
-    @Test(arguments: [DType.f16, .q8Row])
-    func memoryFormerTablesMatchConvertWithTableDType(_ dtype: DType) throws {
+    /// LMUFormer bf16 and q8 (read in place by `LMUFormerModel.matrix`): what `convert --dtype` stores,
+    /// so `LMUFormerCompactWeightsTests` holds for them; the model loads and runs.
+    @Test(arguments: ["lmu-test", "slmu-ms-test"], [DType.bf16, .q8Row])
+    func lmuFormerCompactMatchesConvert(_ name: String, _ dtype: DType) throws {
+        let fx = try LMUFixture.load(name)
+        let (bytes, summary) = try Self.quantize(fx.bytes, dtype)
+        #expect(!summary.tensors.isEmpty)
+        #expect(try Self.sameTensors(bytes, try LMUFormerCompactWeightsTests.convert(name, dtype: dtype)))
+        let x = Tensor(shape: [fx.batch, fx.frames, fx.features], values: fx.input)
+        let (out, _) = try Model(bytes: bytes).makeMakeSessionRun(x)
+        #expect(out.count == fx.logits.count && out.allSatisfy(\.isFinite))
+    }
+
+    /// MemoryFormer f16 and q8: the tables (`memoryformer.table_dtype` follows), the embedding and the LM
+    /// head, as `convert --dtype X --table-dtype X`; bf16: the embedding and head alone (no bf16 table
+    /// kernel), as `convert --dtype bf16`.
+    @Test(arguments: [DType.f16, .bf16, .q8Row])
+    func memoryFormerMatchesConvert(_ dtype: DType) throws {
         let (bytes, summary) = try Self.quantize(try MemoryFormerFixture.convert(), dtype)
-        #expect(!summary.tensors.isEmpty && summary.tensors.allSatisfy { $0.hasSuffix(".tables") })
-        let converted = try MemoryFormerFixture.convert(tables: dtype)
+        let dense = [MemoryFormerSchema.embedding, MemoryFormerSchema.head]
+        #expect(dense.allSatisfy(summary.tensors.contains))
+        let tables = summary.tensors.filter { $0.hasSuffix(".tables") }
+        #expect(dtype == .bf16 ? tables.isEmpty : tables.count == summary.tensors.count - 2)
+        let converted = try MemoryFormerFixture.convert(tables: dtype == .bf16 ? .f32 : dtype, weights: dtype)
         #expect(try Self.sameTensors(bytes, converted))
-        #expect(try Self.file(bytes).metadata[MemoryFormerSchema.Key.tableDType] == .string(dtype.name))
+        #expect(
+            try Self.file(bytes).metadata[MemoryFormerSchema.Key.tableDType]
+                == Self.file(converted).metadata[MemoryFormerSchema.Key.tableDType])
+        _ = try Model(bytes: bytes)
+    }
+
+    /// ViT bf16 and q8 change the matrices' layout (bf16 pair panels; int8 quad panels plus
+    /// `<matrix>_scale`): quantize repacks the f32 file's float32 panels (and f32 heads) with the
+    /// converter's packing, so the whole file is byte for byte `convert --dtype` of the checkpoint, raw
+    /// or zstd-compressed.
+    @Test(arguments: [DType.bf16, .q8Row], [false, true])
+    func vitRepacksPanelsAsConvertDoes(_ dtype: DType, _ compress: Bool) throws {
+        let f32 = try ViTFixture.convert("checkpoint.safetensors", options: ConvertOptions(compress: compress))
+        let (bytes, summary) = try Self.quantize(f32, dtype)
+        let converted = try ViTFixture.convert(
+            "checkpoint.safetensors", options: ConvertOptions(weightDType: dtype, compress: compress))
+        #expect(bytes == converted)
+        // Patch embedding, 4 matrices × 4 blocks, head.
+        #expect(summary.tensors.count == 18)
+        #expect(summary.bytesAfter < summary.bytesBefore)
         _ = try Model(bytes: bytes)
     }
 
@@ -142,11 +180,12 @@ import Testing
         // Lower precision is allowed: bf16 → q8.
         #expect(try message(bf16, .q8Row) == "")
         #expect(try message(try Self.quantize(lf, .q8Row).bytes, .bf16).contains("less precise than bf16"))
-        #expect(try message(try LMUFixture.load("lmu-test").bytes, .bf16).contains("a lmuformer model cannot use bf16"))
-        #expect(try message(try LMUFixture.load("lmu-test").bytes, .q8Row).contains("f16"))
-        #expect(try message(try MemoryFormerFixture.convert(), .bf16).contains("cannot use bf16"))
         let vit = try ViTFixture.convert("checkpoint.safetensors")
         #expect(try message(vit, .f16).contains("a vit model cannot use f16"))
+        // A compact ViT file has other layouts: only the f32 panels are repacked.
+        let vitBF16 = try Self.quantize(vit, .bf16).bytes
+        #expect(try message(vitBF16, .q8Row).contains("this file has 'panels16_bf16_pairs': quantize the f32 file"))
+        #expect(try message(try Self.quantize(vit, .q8Row).bytes, .bf16).contains("'panels16_q8_quads'"))
         #expect(FamilyRegistry.compactWeights(family: "test") == nil)
         // q8 of a non-finite weight.
         let name = "transformer.h.blocks.0.mlp.c_fc.weight"

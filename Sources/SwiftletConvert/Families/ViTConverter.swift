@@ -365,51 +365,13 @@ public enum ViTConverter: FamilyConverter {
         }
     }
 
-    /// `w` (`[n, k]`, row-major) in the bf16 pair-panel layout (as floats, rounded when stored):
-    /// `out[((j·⌈k/2⌉ + q)·16 + c)·2 + e] = w[(16j + c)·k + 2q + e]`, zero past n and k.
-    static func bf16Panels(_ w: [Float], n: Int, k: Int) -> [Float] {
-        let steps = (k + 1) / 2
-        var out = [Float](repeating: 0, count: (n + 15) / 16 * 16 * 2 * steps)
-        for r in 0..<n {
-            let j = r / 16
-            let c = r % 16
-            for p in 0..<k { out[((j * steps + p / 2) * 16 + c) * 2 + p % 2] = w[r * k + p] }
-        }
-        return out
-    }
+    /// The packing of the ViT layouts lives beside the schema (`ViTSchema.panels`, `bf16Panels`,
+    /// `q8Panels`), so that `swiftlet quantize` repacks an f32 file with the same code.
+    static func bf16Panels(_ w: [Float], n: Int, k: Int) -> [Float] { S.bf16Panels(w, n: n, k: k) }
 
-    /// `w` (`[n, k]`, row-major) quantized per row (symmetric: `scale = max|w| / 127`, zero for a
-    /// zero row; `q = round(w / scale)`, nearest even) in the int8 quad-panel layout:
-    /// `out[((j·⌈k/4⌉ + g)·16 + c)·4 + e] = q[16j + c, 4g + e]`, zero past n and k.
     static func q8Panels(_ w: [Float], n: Int, k: Int) -> (bytes: [UInt8], scales: [Float]) {
-        let steps = (k + 3) / 4
-        var out = [UInt8](repeating: 0, count: (n + 15) / 16 * 16 * 4 * steps)
-        var scales = [Float](repeating: 0, count: n)
-        for r in 0..<n {
-            var maxAbs: Float = 0
-            for p in 0..<k { maxAbs = max(maxAbs, abs(w[r * k + p])) }
-            let scale = maxAbs / 127
-            scales[r] = scale
-            guard scale > 0 else { continue }
-            let j = r / 16
-            let c = r % 16
-            for p in 0..<k {
-                let q = max(-127, min(127, (w[r * k + p] / scale).rounded(.toNearestOrEven)))
-                out[((j * steps + p / 4) * 16 + c) * 4 + p % 4] = UInt8(bitPattern: Int8(q))
-            }
-        }
-        return (out, scales)
+        S.q8Panels(w, n: n, k: k)
     }
 
-    /// `w` (`[n, k]`, row-major) in the panel layout: `out[(j·k + p)·16 + c] = w[(16j + c)·k + p]`,
-    /// zero for rows past n.
-    static func panels(_ w: [Float], n: Int, k: Int) -> [Float] {
-        var out = [Float](repeating: 0, count: (n + 15) / 16 * 16 * k)
-        for r in 0..<n {
-            let j = r / 16
-            let c = r % 16
-            for p in 0..<k { out[(j * k + p) * 16 + c] = w[r * k + p] }
-        }
-        return out
-    }
+    static func panels(_ w: [Float], n: Int, k: Int) -> [Float] { S.panels(w, n: n, k: k) }
 }

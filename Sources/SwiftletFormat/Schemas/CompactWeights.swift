@@ -13,15 +13,38 @@ public struct CompactWeights: Sendable {
     public let metadata: @Sendable (DType) -> [String: MetadataValue]
     /// Why a dtype the format has is not offered, when the family explains it (shown by refusals).
     public let note: String?
+    /// Compactable tensors that a given dtype leaves as they are (MemoryFormer's tables have no bf16
+    /// kernel).
+    public let keeps: @Sendable (_ name: String, _ dtype: DType) -> Bool
+    /// Metadata the file must hold to be quantized (ViT: only its float32 panel layout is repacked).
+    public let requiredMetadata: [String: MetadataValue]
+    /// For a family whose compact types store a matrix in another layout (ViT's panels): the tensors
+    /// that replace compactable tensor `name` (its float32 `values`, in the stored layout) when it is
+    /// stored as `dtype`. Nil: a tensor keeps its shape and is re-encoded element by element
+    /// (`Quantize.bytes`).
+    public let relayout:
+        (
+            @Sendable (_ file: SWLFile, _ name: String, _ values: [Float], _ dtype: DType) throws(FormatError) ->
+                [RelaidTensor]
+        )?
 
     public init(
         dtypes: [DType], note: String? = nil,
         metadata: @escaping @Sendable (DType) -> [String: MetadataValue] = { _ in [:] },
+        keeps: @escaping @Sendable (_ name: String, _ dtype: DType) -> Bool = { _, _ in false },
+        requiredMetadata: [String: MetadataValue] = [:],
+        relayout: (
+            @Sendable (_ file: SWLFile, _ name: String, _ values: [Float], _ dtype: DType) throws(FormatError) ->
+                [RelaidTensor]
+        )? = nil,
         isCompactable: @escaping @Sendable (_ name: String, _ shape: [Int]) -> Bool
     ) {
         self.dtypes = dtypes
         self.note = note
         self.metadata = metadata
+        self.keeps = keeps
+        self.requiredMetadata = requiredMetadata
+        self.relayout = relayout
         self.isCompactable = isCompactable
     }
 
@@ -40,6 +63,23 @@ public struct CompactWeights: Sendable {
     }
 }
 
+/// A tensor written in place of a compactable one by a family whose compact types change the stored
+/// layout (``CompactWeights/relayout``).
+public struct RelaidTensor: Sendable {
+    public let name: String
+    public let dtype: DType
+    public let shape: [Int]
+    /// The raw bytes (`dtype`'s encoding, `raw_size` of `shape`).
+    public let bytes: [UInt8]
+
+    public init(name: String, dtype: DType, shape: [Int], bytes: [UInt8]) {
+        self.name = name
+        self.dtype = dtype
+        self.shape = shape
+        self.bytes = bytes
+    }
+}
+
 extension LoopFormerSchema {
     /// The token embedding (also the tied LM head) and the five matrices of every block, used in
     /// place as f16, bf16 or q8_row (`LoopFormerModel`); the timestep embedders stay float32.
@@ -53,11 +93,10 @@ extension LoopFormerSchema {
 }
 
 extension LMUFormerSchema {
-    /// The patch-embedding convolutions, the block matrices and the head, read in place as f16
-    /// (`LMUFormerModel.matrix`); other compact types would be widened to float32 at load.
-    public static let compactWeights = CompactWeights(
-        dtypes: [.f16], note: "its loader reads f16 matrices in place and would widen bf16 or q8_row ones to float32"
-    ) { name, _ in
+    /// The patch-embedding convolutions, the block matrices and the head, read in place as f16, bf16
+    /// or q8_row (`LMUFormerModel.matrix`, `Weights.compactMatrix`; a convolution `[3, in, out]` is
+    /// 3·in rows of `out`, one q8_row scale per row).
+    public static let compactWeights = CompactWeights(dtypes: [.f16, .bf16, .q8Row]) { name, _ in
         if name == headWeight { return true }
         if (0..<patchConvolutions).contains(where: { name == patch($0, .weight) }) { return true }
         guard name.hasPrefix("block.") else { return false }
@@ -67,22 +106,32 @@ extension LMUFormerSchema {
 }
 
 extension MemoryFormerSchema {
-    /// The hash tables, read in place as f16 or q8_row (`memoryformer.table_dtype` records which);
-    /// the embedding and LM head are read as float32.
+    /// The hash tables, read in place as f16 or q8_row (`memoryformer.table_dtype` records which), and
+    /// the embedding and LM head, read in place as f16, bf16 or q8_row (`MemoryFormerModel`,
+    /// `Weights.compactMatrix`). bf16 leaves the tables as they are (no bf16 table kernel): it is
+    /// `convert --dtype bf16`; f16 and q8 are `convert --dtype X --table-dtype X`.
     public static let compactWeights = CompactWeights(
-        dtypes: [.f16, .q8Row], note: "its tables are read in place as f16 or q8_row, not bf16",
-        metadata: { [Key.tableDType: .string($0.name)] }
+        dtypes: [.f16, .bf16, .q8Row],
+        metadata: { $0 == .bf16 ? [:] : [Key.tableDType: .string($0.name)] },
+        keeps: { name, dtype in dtype == .bf16 && name.hasSuffix(".tables") }
     ) { name, shape in
-        shape.count == 2 && name.hasPrefix(layerPrefix) && name.hasSuffix(".tables")
+        guard shape.count == 2 else { return false }
+        if name == embedding || name == head { return true }
+        return name.hasPrefix(layerPrefix) && name.hasSuffix(".tables")
     }
 }
 
 extension ViTSchema {
-    /// None yet: the panel matrices' compact layouts are being defined (bf16 and int8 panel GEMMs), and
-    /// the f16 / q8_row panels of `convert --dtype` are widened to float32 at load.
+    /// The patch embedding, every block's qkv, proj, fc1 and fc2, and the heads, read in place as bf16
+    /// pair panels or int8 quad panels with `<matrix>_scale` (`weightLayoutBF16`, `weightLayoutQ8`):
+    /// quantize repacks the float32 panels of an f32 file (`weightLayout`) with the converter's
+    /// packing, so the result is byte for byte `convert --dtype bf16|q8` of the same checkpoint.
     public static let compactWeights = CompactWeights(
-        dtypes: [],
+        dtypes: [.bf16, .q8Row],
         note:
-            "its panel matrices are not read in place in any compact type yet (convert --dtype f16|q8 files are widened to float32 at load)"
-    ) { _, _ in false }
+            "its matrices are read in place as bf16 pair panels or int8 quad panels; f16 has no vit kernel (bf16 is as small)",
+        metadata: { [Key.weightLayout: .string($0 == .bf16 ? weightLayoutBF16 : weightLayoutQ8)] },
+        requiredMetadata: [Key.weightLayout: .string(weightLayout)],
+        relayout: { file, name, values, dtype throws(FormatError) in try compactPanels(file, name, values, dtype) }
+    ) { name, _ in isPanelMatrix(name) }
 }

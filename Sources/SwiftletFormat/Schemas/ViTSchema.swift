@@ -50,7 +50,8 @@ public enum ViTSchema {
     /// Stored shape of an `[n, k]` matrix in the int8 quad-panel layout.
     public static func q8PanelShape(n: Int, k: Int) -> [Int] { [(n + 15) / 16, (k + 3) / 4, 16, 4] }
 
-    /// The per-column scales of an int8 quad-panel matrix.
+    /// The scales of an int8 quad-panel matrix, f32 `[n]`: one per row of W (per output column of
+    /// `x · Wᵀ`). Formats/swl.md §6.1 describes the three layouts byte by byte.
     public static func scaleName(of matrix: String) -> String { matrix + "_scale" }
 
     public static let patchWeight = "patch_embed.proj.weight" // panels of [D, C·p·p]

@@ -1,4 +1,5 @@
 import SwiftletFormat
+import SwiftletKernels
 
 /// Typed access to a model file's tensors and metadata for family loaders, with errors that say which
 /// tensor or key is wrong.
@@ -25,6 +26,49 @@ public struct Weights: @unchecked Sendable {
     }
 
     public func has(_ name: String) -> Bool { file.entry(name) != nil }
+
+    /// A weight matrix read in place in its stored type (f32, f16, bf16, or q8_row: int8 values, then
+    /// one float32 scale per row), checked against the expected shape. A tensor of rank > 2 is the
+    /// matrix `[product of all but the last dimension, last dimension]` (a convolution's taps × inputs
+    /// as rows). Nothing is widened to float32; an f32 tensor is used in place where it is aligned
+    /// (`SWLFile.floats`). `what` names the tensor's role in the refusal of another type (e.g. "the
+    /// embedding and LM head").
+    public func compactMatrix(_ name: String, shape: [Int], what: String = "a weight matrix") throws(ModelError)
+        -> CompactMatrix
+    {
+        guard let entry = file.entry(name) else {
+            throw ModelError(.format, "tensor '\(name)' is missing from the model file")
+        }
+        guard entry.shape == shape, !shape.isEmpty else {
+            throw ModelError(.format, "tensor '\(name)' has shape \(entry.shape), expected \(shape)")
+        }
+        let cols = shape[shape.count - 1]
+        let rows = try sizeProduct(shape.dropLast().map { $0 }, what: "tensor '\(name)' shape")
+        let format: CompactFormat
+        switch entry.dtype {
+        case .f32?:
+            return CompactMatrix(rows: rows, cols: cols, floats: try floats(name, shape: shape).baseAddress!)
+        case .f16?: format = .f16
+        case .bf16?: format = .bf16
+        case .q8Row?: format = .q8Row
+        default:
+            throw ModelError(
+                .unsupported,
+                "tensor '\(name)' \(shape) is stored as \(entry.dtypeName); \(what) must be f32, f16, bf16 or q8_row "
+                    + "(convert the checkpoint again, or `swiftlet quantize` an f32 file, with --dtype f16|bf16|q8)")
+        }
+        let bytes: UnsafeRawBufferPointer
+        do { bytes = try file.rawBytes(name) } catch { throw ModelError(error) }
+        guard let m = CompactMatrix(format: format, rows: rows, cols: cols, bytes: bytes) else {
+            let scales = format == .q8Row ? " plus \(rows) float32 row scales" : ""
+            throw ModelError(
+                .format,
+                "tensor '\(name)' (\(entry.dtypeName) \(shape)) has \(bytes.count) bytes, which does not match its "
+                    + "shape: expected \(rows) × \(cols) \(entry.dtypeName) elements\(scales); the file is damaged or "
+                    + "was written by another tool, convert it again")
+        }
+        return m
+    }
 
     /// An identity of the weights: XXH64 of `general.tensor_hash` (the writer's hash of every tensor's
     /// name, type, shape and bytes), so that a saved stream state can be bound to its model.
@@ -104,6 +148,11 @@ public struct Weights: @unchecked Sendable {
 /// The product of sizes that come from a model file, overflow-checked: a format error naming `what`
 /// instead of a trap when a crafted file makes it wrap.
 public func sizeProduct(_ factors: Int..., what: String) throws(ModelError) -> Int {
+    try sizeProduct(factors, what: what)
+}
+
+/// ``sizeProduct(_:what:)`` of an array of sizes.
+public func sizeProduct(_ factors: [Int], what: String) throws(ModelError) -> Int {
     var n = 1
     for f in factors {
         let (p, o) = n.multipliedReportingOverflow(by: f)

@@ -287,36 +287,8 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
     /// spike selects). A file converted with `--dtype f16|bf16|q8` has fewer bytes to stream per frame;
     /// nothing is widened to float32.
     static func matrix(_ w: Weights, _ name: String, shape: [Int]) throws(ModelError) -> LinearWeights {
-        let columns = shape.last ?? 1
-        guard let entry = w.file.entry(name) else {
-            throw ModelError(.format, "tensor '\(name)' is missing from the model file")
-        }
-        guard entry.shape == shape else {
-            throw ModelError(.format, "tensor '\(name)' has shape \(entry.shape), expected \(shape)")
-        }
-        let format: CompactFormat
-        switch entry.dtype {
-        case .f16?: format = .f16
-        case .bf16?: format = .bf16
-        case .q8Row?: format = .q8Row
-        default: return LinearWeights(try w.floats(name, shape: shape).baseAddress!, rowStride: columns)
-        }
-        let raw: UnsafeRawBufferPointer
-        do {
-            raw = try w.file.rawBytes(name)
-        } catch {
-            throw ModelError(error)
-        }
-        let count = shape.reduce(1, *)
-        let rows = columns == 0 ? 0 : count / columns
-        let bytes = count * format.bytesPerWeight + (format == .q8Row ? 4 * rows : 0)
-        guard let p = raw.baseAddress, raw.count == bytes else {
-            throw ModelError(
-                .format,
-                "tensor '\(name)' (\(entry.dtypeName) \(shape)) has \(raw.count) bytes, which does not match its shape")
-        }
-        return LinearWeights(
-            format: format, base: p, scales: format == .q8Row ? p + count : nil, rowStride: columns)
+        let m = try w.compactMatrix(name, shape: shape)
+        return LinearWeights(format: m.format, base: m.values, scales: m.scales, rowStride: m.cols)
     }
 
     /// `(A^(2^j))ᵀ`, j = 0…squaringCount, of block `n` (`[squaringCount + 1, M, M]`), computed once

@@ -101,32 +101,9 @@ public final class LoopFormerModel: FamilyModel, @unchecked Sendable {
         var panel = 0
         // A weight matrix in its stored format, in place.
         func matrix(_ name: String, _ shape: [Int]) throws(ModelError) -> CompactMatrix {
-            guard let entry = file.entry(name) else {
-                throw ModelError(.format, "tensor '\(name)' is missing from the model file")
-            }
-            guard entry.shape == shape else {
-                throw ModelError(.format, "tensor '\(name)' has shape \(entry.shape), expected \(shape)")
-            }
-            let format: CompactFormat
-            switch entry.dtype {
-            case .f16?: format = .f16
-            case .bf16?: format = .bf16
-            case .q8Row?: format = .q8Row
-            default:
-                // f32 (or a type `floats` reports as unsupported).
-                formats.insert(.f32)
-                return CompactMatrix(rows: shape[0], cols: shape[1], floats: try p(name, shape))
-            }
-            let bytes: UnsafeRawBufferPointer
-            do { bytes = try file.rawBytes(name) } catch { throw ModelError(error) }
-            guard let m = CompactMatrix(format: format, rows: shape[0], cols: shape[1], bytes: bytes) else {
-                throw ModelError(
-                    .format,
-                    "tensor '\(name)' (\(entry.dtypeName) \(shape)) has \(bytes.count) bytes, which does not match its shape"
-                )
-            }
-            formats.insert(format)
-            panel = max(panel, Kernels.compactPanelFloats(cols: shape[1]))
+            let m = try w.compactMatrix(name, shape: shape)
+            formats.insert(m.format)
+            if m.format != .f32 { panel = max(panel, Kernels.compactPanelFloats(cols: shape[1])) }
             return m
         }
         wte = try matrix(S.tokenEmbedding, [vocab, C])

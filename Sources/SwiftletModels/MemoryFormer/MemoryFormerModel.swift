@@ -118,8 +118,10 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
         layers = built
         unverifiedTables = Locked(unverified.reversed())
         tableStorage = storages.joined(separator: "+")
-        let embedding = try Self.loadMatrix(file, S.embedding, shape: [vocab, hidden])
-        let head = w.has(S.head) ? try Self.loadMatrix(file, S.head, shape: [vocab, hidden]) : embedding
+        // The embedding and LM head, read in place in their stored types (f32, f16, bf16 or q8_row).
+        let embedding = try w.compactMatrix(S.embedding, shape: [vocab, hidden], what: "the embedding")
+        let head =
+            w.has(S.head) ? try w.compactMatrix(S.head, shape: [vocab, hidden], what: "the LM head") : embedding
         self.embedding = embedding
         self.head = head
         finalNorm = try w.floats(S.finalNorm, shape: [hidden])
@@ -129,44 +131,6 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
             if !$0.contains($1) { $0.append($1) }
         }.compactMap { names[$0] }.joined(separator: "+")
         rotary = HalfSplitRotary(dims: cfg.rotaryDims, base: cfg.rotaryBase, positions: cfg.context)
-    }
-
-    /// A dense matrix (the embedding, the LM head) read in place in its stored type: f32, f16, bf16
-    /// or q8_row (int8 values, then one f32 scale per row). Nothing is widened to float32.
-    static func loadMatrix(_ file: SWLFile, _ name: String, shape: [Int]) throws(ModelError) -> CompactMatrix {
-        guard let entry = file.entry(name) else {
-            throw ModelError(.format, "tensor '\(name)' is missing from the model file")
-        }
-        guard entry.shape == shape else {
-            throw ModelError(.format, "tensor '\(name)' has shape \(entry.shape), expected \(shape)")
-        }
-        let format: CompactFormat
-        switch entry.dtype {
-        case .f32?: format = .f32
-        case .f16?: format = .f16
-        case .bf16?: format = .bf16
-        case .q8Row?: format = .q8Row
-        default:
-            throw ModelError(
-                .unsupported,
-                "tensor '\(name)' is stored as \(entry.dtypeName); the embedding and LM head must be f32, f16, bf16 or q8_row"
-            )
-        }
-        if format == .f32 {
-            // An aligned mapped f32 tensor is used in place (an unaligned one is copied once).
-            let floats: UnsafeBufferPointer<Float>
-            do { floats = try file.floats(name) } catch { throw ModelError(error) }
-            return CompactMatrix(rows: shape[0], cols: shape[1], floats: floats.baseAddress!)
-        }
-        let bytes: UnsafeRawBufferPointer
-        do { bytes = try file.rawBytes(name) } catch { throw ModelError(error) }
-        guard let m = CompactMatrix(format: format, rows: shape[0], cols: shape[1], bytes: bytes) else {
-            throw ModelError(
-                .format,
-                "tensor '\(name)' (\(entry.dtypeName) \(shape)) has \(bytes.count) bytes, which does not match its shape"
-            )
-        }
-        return m
     }
 
     /// A table tensor read in place: f32, f16, or q8_row (int8 values, then one f32 scale per row).

@@ -37,7 +37,9 @@ final class MemoryFormerRunner: FamilyRunner {
 
     /// The LM head over rows through the final norm (a prefill's deferred rows).
     /// A compact head is read in place: one row through the compact matrix-vector product, several
-    /// through int8 products (q8_row where `Kernels.q8ProductsUseVNNI`) or panels of decoded rows.
+    /// through `Kernels.linear`'s products like every other compact matrix (q8_row: int8 products with
+    /// the activations rounded to int8 or int16 per row where the CPU has them; bf16: bfloat16
+    /// products with the activations rounded to bfloat16 on AVX-512 BF16; else panels of decoded rows).
     func head(normed: UnsafePointer<Float>, rows: Int, into logits: UnsafeMutablePointer<Float>) {
         let h = model.head
         if h.format == .f32 {
@@ -55,7 +57,7 @@ final class MemoryFormerRunner: FamilyRunner {
         // one matrix-vector product per row.
         Kernels.linear(
             normed, rows: rows, weight: h, bias: nil, into: logits, panel: panel.pointer ?? logits,
-            panelFloats: panel.pointer == nil ? 0 : panel.capacity, pool: context.pool, coarseActivations: false)
+            panelFloats: panel.pointer == nil ? 0 : panel.capacity, pool: context.pool)
     }
 
     // MARK: whole sequences
