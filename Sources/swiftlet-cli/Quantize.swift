@@ -22,10 +22,11 @@ struct QuantizeCommand: ParsableCommand {
 
               loopformer    f16, bf16, q8   token embedding (tied LM head), block matrices
               lmuformer     f16             convolutions, block matrices, head
-              memoryformer  f16, q8         hash tables (memoryformer.table_dtype follows)
+              memoryformer  f16, q8, q4     hash tables (memoryformer.table_dtype follows)
               vit           none yet        (panel matrices are not read in place compactly)
 
-            q8 is int8 with one float32 scale per row (q8_row). A quality profile (`swiftlet \
+            q8 is int8 with one float32 scale per row (q8_row); q4 is int4 with one float32 scale per \
+            block of 32 values of a row (q4_block). A quality profile (`swiftlet \
             profile`) scores the weights it was measured with, so it is left out of the copy (a note \
             says so): profile the quantized model again to budget it by quality.
 
@@ -88,7 +89,7 @@ struct QuantizeCommand: ParsableCommand {
         if FileManager.default.fileExists(atPath: output) && !force {
             failAndExit("--output \(output) exists; give --force to overwrite it")
         }
-        let target = try parseDType(dtype, "--dtype", allowQ8: true)
+        let target = try parseDType(dtype, "--dtype", allowQ8: true, allowQ4: true)
         let file: SWLFile
         do { file = try SWLFile(path: model) } catch { failAndExit(error.message) }
         guard let family = file.family else {
