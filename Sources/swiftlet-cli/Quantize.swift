@@ -25,8 +25,8 @@ struct QuantizeCommand: ParsableCommand {
               memoryformer  f16, q8, q4     hash tables (memoryformer.table_dtype follows)
               vit           none yet        (panel matrices are not read in place compactly)
 
-            q8 is int8 with one float32 scale per row (q8_row); q4 is int4 with one float32 scale per \
-            block of 32 values of a row (q4_block). A quality profile (`swiftlet \
+            q8 is int8 with one float32 scale per row (q8_row), q4 int4 with one per block of 32 \
+            values (q4_block). A quality profile (`swiftlet \
             profile`) scores the weights it was measured with, so it is left out of the copy (a note \
             says so): profile the quantized model again to budget it by quality.
 
