@@ -82,7 +82,7 @@ import Testing
         #expect(err <= tolerance * scale, "\(name): max abs deviation \(err) (scale \(scale))")
     }
 
-    @Test(arguments: [DType.f16, .q8Row])
+    @Test(arguments: [DType.f16, .q8Row, .q4Block])
     func memoryFormerTablesMatchConvertWithTableDType(_ dtype: DType) throws {
         let (bytes, summary) = try Self.quantize(try MemoryFormerFixture.convert(), dtype)
         #expect(!summary.tensors.isEmpty && summary.tensors.allSatisfy { $0.hasSuffix(".tables") })
@@ -145,6 +145,13 @@ import Testing
         #expect(try message(try LMUFixture.load("lmu-test").bytes, .bf16).contains("a lmuformer model cannot use bf16"))
         #expect(try message(try LMUFixture.load("lmu-test").bytes, .q8Row).contains("f16"))
         #expect(try message(try MemoryFormerFixture.convert(), .bf16).contains("cannot use bf16"))
+        // int4: MemoryFormer tables only, and below q8 in precision.
+        #expect(try message(lf, .q4Block).contains("a loopformer model cannot use q4_block"))
+        #expect(try message(try LMUFixture.load("lmu-test").bytes, .q4Block).contains("cannot use q4_block"))
+        let mfQ8 = try Self.quantize(try MemoryFormerFixture.convert(), .q8Row).bytes
+        #expect(try message(mfQ8, .q4Block) == "")
+        #expect(
+            try message(try Self.quantize(mfQ8, .q4Block).bytes, .q8Row).contains("less precise than q8_row"))
         let vit = try ViTFixture.convert("checkpoint.safetensors")
         #expect(try message(vit, .f16).contains("a vit model cannot use f16"))
         #expect(FamilyRegistry.compactWeights(family: "test") == nil)
