@@ -127,12 +127,17 @@ SWK_AVX2 SWK_INLINE void swk_q4_decode32_avx2(const void *p, __m256 v[4]) {
     v[3] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(hi, hi)));
 }
 
-/// A full q4 block as two vectors of sixteen floats (exact).
+/// A full q4 block as two vectors of sixteen floats in element order (exact): the 16 bytes
+/// zero-extended to lanes, interleaved with themselves shifted right by 4 (low nibble, then high
+/// nibble of each byte), and each nibble looked up in a 16-entry table of −8 … 7 (VPERMPS reads the
+/// low 4 bits of each index).
 SWK_AVX512 SWK_INLINE void swk_q4_decode32_avx512(const void *p, __m512 v[2]) {
-    __m128i lo, hi;
-    swk_q4_unpack32_sse(p, &lo, &hi);
-    v[0] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(lo));
-    v[1] = _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(hi));
+    const __m512 lut = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1);
+    const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p)), h = _mm512_srli_epi32(b, 4);
+    const __m512i first = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23),
+                  second = _mm512_add_epi32(first, _mm512_set1_epi32(8));
+    v[0] = _mm512_permutexvar_ps(_mm512_permutex2var_epi32(b, first, h), lut);
+    v[1] = _mm512_permutexvar_ps(_mm512_permutex2var_epi32(b, second, h), lut);
 }
 
 #endif // SWK_X86
