@@ -55,7 +55,8 @@ refuse() {
 refuse "the weights are already bf16" 1 quantize "$dir/lf-bf16.swl" --dtype bf16 --output "$dir/x.swl"
 refuse "is stored as bf16, which is less precise than f16" 1 quantize "$dir/lf-bf16.swl" --dtype f16 --output "$dir/x.swl"
 refuse "is stored as q8_row, which is less precise than bf16" 1 quantize "$dir/lf-q8.swl" --dtype bf16 --output "$dir/x.swl"
-refuse "--dtype must be f16, bf16 or q8, got 'int4'" 64 quantize "$dir/lf.swl" --dtype int4 --output "$dir/x.swl"
+refuse "--dtype must be f16, bf16, q8 or q4, got 'int2'" 64 quantize "$dir/lf.swl" --dtype int2 --output "$dir/x.swl"
+refuse "a loopformer model cannot use q4_block" 1 quantize "$dir/lf.swl" --dtype q4 --output "$dir/x.swl"
 refuse "convert the checkpoint again for f32" 64 quantize "$dir/lf.swl" --dtype f32 --output "$dir/x.swl"
 refuse "exists; give --force" 1 quantize "$dir/lf.swl" --dtype f16 --output "$dir/lf-f16.swl"
 refuse "is the input model" 1 quantize "$dir/lf.swl" --dtype f16 --output "$dir/lf.swl" --force
@@ -65,7 +66,8 @@ grep -q "top-1 agreement" <<<"$("$cli" quantize "$dir/lmu.swl" --dtype f16 --out
     fail "lmuformer f16: no deviation report"
 
 # From an f32 file, quantize writes byte for byte the file `convert --dtype` writes from the checkpoint:
-# LMUFormer f16/bf16/q8, MemoryFormer (f16/q8: tables, embedding and head; bf16: embedding and head),
+# LMUFormer f16/bf16/q8, MemoryFormer (f16/q8: tables, embedding and head; bf16: embedding and head;
+# q4: tables),
 # and ViT bf16/q8, whose matrices are repacked from float32 panels into other layouts (also zstd).
 same() { # same NAME CONVERTED QUANTIZED
     cmp -s "$2" "$3" || fail "$1: quantize did not write the bytes convert writes ($2 vs $3)"
@@ -82,10 +84,11 @@ same "lmuformer f16" "$dir/lmu-c-f16.swl" "$dir/lmu-f16.swl"
 mf=(--family memoryformer --config Tests/Fixtures/memoryformer-test/config.json
     --checkpoint Tests/Fixtures/memoryformer-test/checkpoint.safetensors)
 "$cli" convert --quiet --force "${mf[@]}" --output "$dir/mf.swl" 2>/dev/null
-for dtype in f16 bf16 q8; do
-    tables=(--table-dtype $dtype)
-    [ $dtype = bf16 ] && tables=()
-    "$cli" convert --quiet --force "${mf[@]}" --dtype $dtype "${tables[@]}" --output "$dir/mf-c-$dtype.swl" 2>/dev/null
+for dtype in f16 bf16 q8 q4; do
+    types=(--dtype $dtype --table-dtype $dtype)
+    [ $dtype = bf16 ] && types=(--dtype bf16)
+    [ $dtype = q4 ] && types=(--table-dtype q4) # int4 tables only: an int4 head costs more than it saves
+    "$cli" convert --quiet --force "${mf[@]}" "${types[@]}" --output "$dir/mf-c-$dtype.swl" 2>/dev/null
     "$cli" quantize "$dir/mf.swl" --dtype $dtype --output "$dir/mf-$dtype.swl" >/dev/null
     same "memoryformer $dtype" "$dir/mf-c-$dtype.swl" "$dir/mf-$dtype.swl"
 done
@@ -105,4 +108,4 @@ done
 refuse "a vit model cannot use f16 weights" 1 quantize "$dir/vit.swl" --dtype f16 --output "$dir/x.swl"
 refuse "this file has 'panels16_bf16_pairs': quantize the f32 file" 1 quantize "$dir/vit-bf16.swl" --dtype q8 --output "$dir/x.swl"
 [ ! -e "$dir/x.swl" ] || fail "a refused quantization left $dir/x.swl behind"
-echo "check-quantize: loopformer f16/bf16/q8 within tolerance of the official logits, --input, tokenizer kept, profile left out, lmuformer f16/bf16/q8, memoryformer f16/bf16/q8 and vit bf16/q8 (raw and zstd) byte-identical to convert --dtype, 9 refusals ok"
+echo "check-quantize: loopformer f16/bf16/q8 within tolerance of the official logits, --input, tokenizer kept, profile left out, lmuformer f16/bf16/q8, memoryformer f16/bf16/q8/q4 and vit bf16/q8 (raw and zstd) byte-identical to convert, 10 refusals ok"

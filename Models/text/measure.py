@@ -20,7 +20,15 @@ has a PyTorch figure computed on the same numbers. Prints Markdown tables; not r
 
     /opt/bench-venv/bin/python Models/text/measure.py --memoryformer-weight-dtypes f32,f16,bf16,q8
 
-measures only the MemoryFormer's embedding and LM head storage (`swiftlet convert --dtype`, f32
+    /opt/bench-venv/bin/python Models/text/measure.py --memoryformer-q4 [--memoryformer-official DIR]
+
+measures int4 (`q4_block`): the model converted with every pair of table storage (--table-dtype
+f32, q8, q4) and embedding/head storage (--dtype f32, q8, q4), perplexity through `Model.run` and
+through the KV cache, file size; with --memoryformer-official also PyTorch with the tables rounded
+to int4 with one scale per block of 32 (as the converter stores them: a check of Swiftlet's figure)
+and with one scale per row (what blocks are measured against), f32 embedding and head.
+
+--memoryformer-weight-dtypes instead measures only the MemoryFormer's embedding and LM head storage (`swiftlet convert --dtype`, f32
 tables), in Swiftlet alone (no official code needed): perplexity through `Model.run` (the head over
 every position: decoded panels, or int8 products for q8) and through the KV cache on the first
 --cached-windows windows (the head one row at a time: the compact matrix-vector product), each beside
@@ -102,6 +110,88 @@ def q8_rows(t):
     return (q.float() * scale.float()).float()
 
 
+def q4_rows(t, block):
+    """int4 with a scale per `block` values of a row (block = row length: one scale per row): the
+    converter's q4_block rule, scale = m / -8 for the value m of largest magnitude, q = round-half-even
+    clamped to -8..7."""
+    x = t.double()
+    R, C = x.shape
+    assert C % block == 0
+    b = x.reshape(R, C // block, block)
+    idx = b.abs().argmax(dim=-1, keepdim=True)
+    scale = (b.gather(-1, idx) / -8.0).float().double()
+    q = torch.where(scale != 0, torch.round(b / torch.where(scale != 0, scale, 1.0)),
+                    torch.zeros_like(b)).clamp(-8, 7)
+    return (q.float() * scale.float()).float().reshape(R, C)
+
+
+def q4_study(args, swiftlet, ids, results):
+    """Perplexity with int4 tables, int4 embedding + head, both, beside q8 and f32."""
+    rows = []
+    k = args.cached_windows
+    pairs = [("f32", "f32"), ("q8", "f32"), ("q4", "f32"), ("f32", "q8"), ("f32", "q4"), ("q8", "q8"),
+             ("q8", "q4"), ("q4", "q8"), ("q4", "q4")]
+    for tables, weights in pairs:
+        path = os.path.join(args.work, f"text-memoryformer-t{tables}-w{weights}.swl")
+        subprocess.run([args.swiftlet, "convert", "--family", "memoryformer", "--config",
+                        os.path.join(HERE, "memoryformer-config.json"), "--checkpoint",
+                        os.path.join(HERE, "memoryformer.safetensors"), "--table-dtype", tables, "--dtype", weights,
+                        "--output", path, "--force", "--quiet"], check=True)
+        sw, logits = swiftlet_perplexity(swiftlet, path, ids, args.batch)
+        row = dict(tables=tables, weights=weights, file_bytes=os.path.getsize(path), swiftlet=sw)
+        if k:
+            row.update(cached=swiftlet_cached(swiftlet, path, ids[:k])[0])
+        if rows:
+            d, a = compare(logits, f32_logits)
+            row.update(max_abs_diff_vs_f32=d, argmax_agreement_vs_f32=a)
+        else:
+            f32_logits = logits
+        rows.append(row)
+        print(f"memoryformer tables {tables} head {weights}: perplexity {sw:.4f}", file=sys.stderr)
+    results["memoryformer_q4"] = rows
+    print(f"\nHeld-out perplexity, {ids.shape[0]} windows × {ids.shape[1]} tokens; KV cache: first {k} windows, "
+          "prefill 128 then decode\n")
+    print("| tables | embedding + head | file | perplexity | vs f32 | through the KV cache | argmax agreement vs f32 |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    base = rows[0]["swiftlet"]
+    for r in rows:
+        agree = f"{r['argmax_agreement_vs_f32']:.4f}" if "argmax_agreement_vs_f32" in r else "—"
+        cached = f"{r['cached']:.3f}" if "cached" in r else "—"
+        print(f"| {r['tables']} | {r['weights']} | {r['file_bytes'] / 1e6:.2f} MB | {r['swiftlet']:.3f} | "
+              f"{100 * (r['swiftlet'] / base - 1):+.2f} % | {cached} | {agree} |")
+    if args.memoryformer_official:
+        sys.path.insert(0, HERE)
+        from memoryformer_model import MemoryFormerLM
+        from safetensors.torch import load_file
+        weights = load_file(os.path.join(HERE, "memoryformer.safetensors"))
+        with open(os.path.join(HERE, "memoryformer-config.json")) as f:
+            mcfg = json.load(f)
+        cfg = dict(hidden_size=mcfg["hidden_size"], num_attention_heads=mcfg["num_attention_heads"],
+                   num_layers=mcfg["num_layers"], code_length=mcfg["code_length"], vocab_size=mcfg["vocab_size"],
+                   rotary_pct=mcfg["rotary_pct"], rotary_emb_base=mcfg["rotary_emb_base"],
+                   rms_norm_epsilon=mcfg["rms_norm_epsilon"], mlp_layernorm_epsilon=mcfg["mlp_layernorm_epsilon"],
+                   seq_length=mcfg["seq_length"])
+        mf = MemoryFormerLM(args.memoryformer_official, cfg)
+        mf.eval()
+        study = []
+        for label, block in (("f32", None), ("int4, a scale per block of 32", 32), ("int4, a scale per row", 0)):
+            w = dict(weights)
+            for name in w:
+                if name.endswith(".tables") and block is not None:
+                    w[name] = q4_rows(w[name], block or w[name].shape[1])
+            mf.load_state_dict(w)
+            pt, _ = torch_perplexity(lambda x: mf(x)[0], ids, args.batch)
+            study.append(dict(tables=label, pytorch=pt))
+            print(f"pytorch tables {label}: {pt:.4f}", file=sys.stderr)
+        results["memoryformer_q4_pytorch"] = study
+        print("\n| PyTorch (memoryformer_model.py), tables | perplexity |\n|---|---:|")
+        for r in study:
+            print(f"| {r['tables']} | {r['pytorch']:.3f} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+
+
 def weight_dtypes(args, swiftlet, ids, results):
     """Perplexity of the MemoryFormer with its embedding and LM head stored in each dtype (f32 tables)."""
     rows = []
@@ -146,6 +236,8 @@ def main():
     ap.add_argument("--memoryformer-official")
     ap.add_argument("--memoryformer-weight-dtypes",
                     help="only the MemoryFormer embedding/head storages given (e.g. f32,f16,bf16,q8), Swiftlet alone")
+    ap.add_argument("--memoryformer-q4", action="store_true",
+                    help="int4 study: every pair of f32/q8/q4 tables and embedding/head (PyTorch too with --memoryformer-official)")
     ap.add_argument("--models", default=os.path.join(ROOT, "build", "models"))
     ap.add_argument("--swiftlet", default=os.path.join(ROOT, "build", "bin", "swiftlet"))
     ap.add_argument("--library", default=os.path.join(ROOT, "build", "lib", "libswiftlet.so"))
@@ -169,6 +261,9 @@ def main():
     results = {"windows": list(ids.shape)}
     if args.memoryformer_weight_dtypes:
         weight_dtypes(args, swiftlet, ids, results)
+        return
+    if args.memoryformer_q4:
+        q4_study(args, swiftlet, ids, results)
         return
     if not args.loopformer_official or not args.memoryformer_official:
         ap.error("--loopformer-official and --memoryformer-official are required (or --memoryformer-weight-dtypes)")

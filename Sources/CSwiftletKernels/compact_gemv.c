@@ -66,6 +66,54 @@ static void dequantize_portable(int format, const uint8_t *w, const uint8_t *sca
     }
 }
 
+// ---- SWK_Q4BLOCK: signed nibbles with a float32 scale per block of 32 ------------------------------
+//
+// Rows start on a byte (swk_q4_row_bytes(cols) bytes each) and have swk_q4_blocks(cols) scales. A
+// product sums each block of 32 in float32, multiplies that sum by the block's scale and adds it to
+// the row's total; decoding is one float32 product q · scale per element (exact in the reference
+// sense: the same rounding as (float)q * scale).
+
+/// The part of block `b` of a row from column `c0` to `c1` (scalar: tails and the portable path).
+static inline float q4_block_dot_scalar(const uint8_t *row, ptrdiff_t c0, ptrdiff_t c1, const float *x) {
+    float p = 0;
+    for (ptrdiff_t c = c0; c < c1; c++) p += swk_q4_value(row, c) * x[c];
+    return p;
+}
+
+static void gemv_q4_portable(const uint8_t *w, const uint8_t *scales, ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t cols,
+                             const float *x, const float *bias, float *y) {
+    const ptrdiff_t rb = swk_q4_row_bytes(cols), nb = swk_q4_blocks(cols);
+    for (ptrdiff_t r = r0; r < r1; r++) {
+        const uint8_t *row = w + r * rb;
+        float acc = 0;
+        for (ptrdiff_t b = 0; b < nb; b++) {
+            ptrdiff_t c0 = b * SWK_Q4_BLOCK, c1 = c0 + SWK_Q4_BLOCK < cols ? c0 + SWK_Q4_BLOCK : cols;
+            acc += q4_block_dot_scalar(row, c0, c1, x) * swk_loadu_float(scales, r * nb + b);
+        }
+        y[r] = bias ? acc + bias[r] : acc;
+    }
+}
+
+static void dequantize_q4_portable(const uint8_t *w, const uint8_t *scales, ptrdiff_t cols, ptrdiff_t r0, ptrdiff_t r1,
+                                   float *out) {
+    const ptrdiff_t rb = swk_q4_row_bytes(cols), nb = swk_q4_blocks(cols);
+    for (ptrdiff_t r = r0; r < r1; r++) {
+        float *o = out + (r - r0) * cols;
+        for (ptrdiff_t c = 0; c < cols; c++)
+            o[c] = swk_q4_value(w + r * rb, c) * swk_loadu_float(scales, r * nb + c / SWK_Q4_BLOCK);
+    }
+}
+
+/// The partial last block of each of `n` rows (scalar), added to `s` with its scale.
+static inline void q4_tail(const uint8_t *w, const uint8_t *scales, ptrdiff_t r, int n, ptrdiff_t cols, const float *x,
+                           float *s) {
+    const ptrdiff_t rb = swk_q4_row_bytes(cols), nb = swk_q4_blocks(cols), full = cols / SWK_Q4_BLOCK;
+    if (full == nb) return;
+    for (int j = 0; j < n; j++)
+        s[j] += q4_block_dot_scalar(w + (r + j) * rb, full * SWK_Q4_BLOCK, cols, x) *
+                swk_loadu_float(scales, (r + j) * nb + full);
+}
+
 #ifdef SWK_X86
 
 // ---- AVX2 + FMA + F16C ---------------------------------------------------------------------------
@@ -189,6 +237,63 @@ AVX2_TARGET static void dequantize_avx2(int format, const uint8_t *w, const uint
     }
 }
 
+// q4: `n` (1 or 4) rows at a time share each load of x; one block-sum chain and one total per row.
+AVX2_TARGET __attribute__((always_inline)) static inline void gemv_q4_rows_avx2(const uint8_t *w, const uint8_t *scales,
+                                                                                ptrdiff_t r, const int n,
+                                                                                ptrdiff_t cols, const float *x,
+                                                                                float *s) {
+    const ptrdiff_t rb = swk_q4_row_bytes(cols), nb = swk_q4_blocks(cols), full = cols / SWK_Q4_BLOCK;
+    __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (ptrdiff_t b = 0; b < full; b++) {
+        const float *xb = x + b * SWK_Q4_BLOCK;
+        const __m256 x0 = _mm256_loadu_ps(xb), x1 = _mm256_loadu_ps(xb + 8), x2 = _mm256_loadu_ps(xb + 16),
+                     x3 = _mm256_loadu_ps(xb + 24);
+        for (int j = 0; j < n; j++) {
+            const uint8_t *p = w + (r + j) * rb + b * (SWK_Q4_BLOCK / 2);
+            if ((b & 3) == 0) _mm_prefetch((const char *)p + PREFETCH_GROUPS * 4 * rb, _MM_HINT_T0);
+            __m256 v[4];
+            swk_q4_decode32_avx2(p, v);
+            __m256 t = _mm256_mul_ps(v[0], x0);
+            t = _mm256_fmadd_ps(v[1], x1, t);
+            t = _mm256_fmadd_ps(v[2], x2, t);
+            t = _mm256_fmadd_ps(v[3], x3, t);
+            acc[j] = _mm256_fmadd_ps(t, _mm256_set1_ps(swk_loadu_float(scales, (r + j) * nb + b)), acc[j]);
+        }
+    }
+    for (int j = 0; j < n; j++) s[j] = hsum_avx2(acc[j]);
+    q4_tail(w, scales, r, n, cols, x, s);
+}
+
+AVX2_TARGET static void gemv_q4_avx2(const uint8_t *w, const uint8_t *scales, ptrdiff_t r0, ptrdiff_t r1,
+                                     ptrdiff_t cols, const float *x, const float *bias, float *y) {
+    ptrdiff_t r = r0;
+    float s[4];
+    for (; r + 4 <= r1; r += 4) {
+        gemv_q4_rows_avx2(w, scales, r, 4, cols, x, s);
+        for (int j = 0; j < 4; j++) y[r + j] = bias ? s[j] + bias[r + j] : s[j];
+    }
+    for (; r < r1; r++) {
+        gemv_q4_rows_avx2(w, scales, r, 1, cols, x, s);
+        y[r] = bias ? s[0] + bias[r] : s[0];
+    }
+}
+
+AVX2_TARGET static void dequantize_q4_avx2(const uint8_t *w, const uint8_t *scales, ptrdiff_t cols, ptrdiff_t r0,
+                                           ptrdiff_t r1, float *out) {
+    const ptrdiff_t rb = swk_q4_row_bytes(cols), nb = swk_q4_blocks(cols), full = cols / SWK_Q4_BLOCK;
+    for (ptrdiff_t r = r0; r < r1; r++) {
+        float *o = out + (r - r0) * cols;
+        for (ptrdiff_t b = 0; b < full; b++) {
+            __m256 v[4];
+            swk_q4_decode32_avx2(w + r * rb + b * (SWK_Q4_BLOCK / 2), v);
+            const __m256 sv = _mm256_set1_ps(swk_loadu_float(scales, r * nb + b));
+            for (int i = 0; i < 4; i++) _mm256_storeu_ps(o + b * SWK_Q4_BLOCK + 8 * i, _mm256_mul_ps(v[i], sv));
+        }
+        for (ptrdiff_t c = full * SWK_Q4_BLOCK; c < cols; c++)
+            o[c] = swk_q4_value(w + r * rb, c) * swk_loadu_float(scales, r * nb + full);
+    }
+}
+
 // ---- AVX-512F ------------------------------------------------------------------------------------
 
 #define AVX512_TARGET __attribute__((target("avx512f,avx2,fma,f16c")))
@@ -245,6 +350,79 @@ AVX512_TARGET static void dequantize_avx512(int format, const uint8_t *w, const 
         for (; c + 16 <= cols; c += 16)
             _mm512_storeu_ps(o + c, _mm512_mul_ps(load16_avx512(format, w, r * cols + c), sv));
         for (; c < cols; c++) o[c] = element(format, w, r * cols + c) * s;
+    }
+}
+
+// q4 with AVX-512: x is first split per block into its even and odd columns (`xd`: 16 + 16 floats a
+// block), so that a block's low nibbles (even columns) and high nibbles (odd columns) multiply x as
+// they lie: each nibble, zero-extended to a lane, is turned into its float value −8 … 7 by a 16-entry
+// table lookup (VPERMPS reads the low 4 bits of each index), with no unpacking, sign extension or
+// integer conversion.
+AVX512_TARGET __attribute__((always_inline)) static inline void
+gemv_q4_rows_avx512(const uint8_t *w, const uint8_t *scales, ptrdiff_t r, const int n, ptrdiff_t cols, const float *x,
+                    const float *xd, float *s) {
+    const ptrdiff_t rb = swk_q4_row_bytes(cols), nb = swk_q4_blocks(cols), full = cols / SWK_Q4_BLOCK;
+    const __m512 lut = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1);
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (ptrdiff_t b = 0; b < full; b++) {
+        const __m512 xe = _mm512_loadu_ps(xd + b * SWK_Q4_BLOCK), xo = _mm512_loadu_ps(xd + b * SWK_Q4_BLOCK + 16);
+        for (int j = 0; j < n; j++) {
+            const uint8_t *p = w + (r + j) * rb + b * (SWK_Q4_BLOCK / 2);
+            if ((b & 3) == 0) _mm_prefetch((const char *)p + PREFETCH_GROUPS * 4 * rb, _MM_HINT_T0);
+            const __m512i v = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p));
+            const __m512 lo = _mm512_permutexvar_ps(v, lut), hi = _mm512_permutexvar_ps(_mm512_srli_epi32(v, 4), lut);
+            const __m512 t = _mm512_fmadd_ps(hi, xo, _mm512_mul_ps(lo, xe));
+            acc[j] = _mm512_fmadd_ps(t, _mm512_set1_ps(swk_loadu_float(scales, (r + j) * nb + b)), acc[j]);
+        }
+    }
+    for (int j = 0; j < n; j++) s[j] = hsum_avx512(acc[j]);
+    q4_tail(w, scales, r, n, cols, x, s);
+}
+
+/// Columns of x per call the AVX-512 q4 product splits on the stack; wider rows take the AVX2 code.
+enum { Q4_SPLIT_MAX = 8192 };
+
+AVX512_TARGET static void gemv_q4_avx512(const uint8_t *w, const uint8_t *scales, ptrdiff_t r0, ptrdiff_t r1,
+                                         ptrdiff_t cols, const float *x, const float *bias, float *y) {
+    if (cols > Q4_SPLIT_MAX) {
+        gemv_q4_avx2(w, scales, r0, r1, cols, x, bias, y);
+        return;
+    }
+    float xd[Q4_SPLIT_MAX];
+    const ptrdiff_t full = cols / SWK_Q4_BLOCK;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30),
+                  odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    for (ptrdiff_t b = 0; b < full; b++) {
+        const __m512 a = _mm512_loadu_ps(x + b * SWK_Q4_BLOCK), c = _mm512_loadu_ps(x + b * SWK_Q4_BLOCK + 16);
+        _mm512_storeu_ps(xd + b * SWK_Q4_BLOCK, _mm512_permutex2var_ps(a, even, c));
+        _mm512_storeu_ps(xd + b * SWK_Q4_BLOCK + 16, _mm512_permutex2var_ps(a, odd, c));
+    }
+    ptrdiff_t r = r0;
+    float s[4];
+    for (; r + 4 <= r1; r += 4) {
+        gemv_q4_rows_avx512(w, scales, r, 4, cols, x, xd, s);
+        for (int j = 0; j < 4; j++) y[r + j] = bias ? s[j] + bias[r + j] : s[j];
+    }
+    for (; r < r1; r++) {
+        gemv_q4_rows_avx512(w, scales, r, 1, cols, x, xd, s);
+        y[r] = bias ? s[0] + bias[r] : s[0];
+    }
+}
+
+AVX512_TARGET static void dequantize_q4_avx512(const uint8_t *w, const uint8_t *scales, ptrdiff_t cols, ptrdiff_t r0,
+                                               ptrdiff_t r1, float *out) {
+    const ptrdiff_t rb = swk_q4_row_bytes(cols), nb = swk_q4_blocks(cols), full = cols / SWK_Q4_BLOCK;
+    for (ptrdiff_t r = r0; r < r1; r++) {
+        float *o = out + (r - r0) * cols;
+        for (ptrdiff_t b = 0; b < full; b++) {
+            __m512 v[2];
+            swk_q4_decode32_avx512(w + r * rb + b * (SWK_Q4_BLOCK / 2), v);
+            const __m512 sv = _mm512_set1_ps(swk_loadu_float(scales, r * nb + b));
+            _mm512_storeu_ps(o + b * SWK_Q4_BLOCK, _mm512_mul_ps(v[0], sv));
+            _mm512_storeu_ps(o + b * SWK_Q4_BLOCK + 16, _mm512_mul_ps(v[1], sv));
+        }
+        for (ptrdiff_t c = full * SWK_Q4_BLOCK; c < cols; c++)
+            o[c] = swk_q4_value(w + r * rb, c) * swk_loadu_float(scales, r * nb + full);
     }
 }
 
@@ -336,12 +514,68 @@ static void dequantize_neon(int format, const uint8_t *w, const uint8_t *scales,
     }
 }
 
+// q4: `n` (1 or 4) rows at a time share each load of x; one block-sum chain and one total per row.
+SWK_INLINE void gemv_q4_rows_neon(const uint8_t *w, const uint8_t *scales, ptrdiff_t r, const int n, ptrdiff_t cols,
+                                  const float *x, float *s) {
+    const ptrdiff_t rb = swk_q4_row_bytes(cols), nb = swk_q4_blocks(cols), full = cols / SWK_Q4_BLOCK;
+    float32x4_t acc[4] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};
+    for (ptrdiff_t b = 0; b < full; b++) {
+        const float *xb = x + b * SWK_Q4_BLOCK;
+        float32x4_t xv[8];
+        for (int i = 0; i < 8; i++) xv[i] = vld1q_f32(xb + 4 * i);
+        for (int j = 0; j < n; j++) {
+            float32x4_t v[8];
+            swk_q4_decode32_neon(w + (r + j) * rb + b * (SWK_Q4_BLOCK / 2), v);
+            float32x4_t t0 = vmulq_f32(v[0], xv[0]), t1 = vmulq_f32(v[1], xv[1]);
+            t0 = vfmaq_f32(t0, v[2], xv[2]);
+            t1 = vfmaq_f32(t1, v[3], xv[3]);
+            t0 = vfmaq_f32(t0, v[4], xv[4]);
+            t1 = vfmaq_f32(t1, v[5], xv[5]);
+            t0 = vfmaq_f32(t0, v[6], xv[6]);
+            t1 = vfmaq_f32(t1, v[7], xv[7]);
+            acc[j] = vfmaq_n_f32(acc[j], vaddq_f32(t0, t1), swk_loadu_float(scales, (r + j) * nb + b));
+        }
+    }
+    for (int j = 0; j < n; j++) s[j] = vaddvq_f32(acc[j]);
+    q4_tail(w, scales, r, n, cols, x, s);
+}
+
+static void gemv_q4_neon(const uint8_t *w, const uint8_t *scales, ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t cols,
+                         const float *x, const float *bias, float *y) {
+    ptrdiff_t r = r0;
+    float s[4];
+    for (; r + 4 <= r1; r += 4) {
+        gemv_q4_rows_neon(w, scales, r, 4, cols, x, s);
+        for (int j = 0; j < 4; j++) y[r + j] = bias ? s[j] + bias[r + j] : s[j];
+    }
+    for (; r < r1; r++) {
+        gemv_q4_rows_neon(w, scales, r, 1, cols, x, s);
+        y[r] = bias ? s[0] + bias[r] : s[0];
+    }
+}
+
+static void dequantize_q4_neon(const uint8_t *w, const uint8_t *scales, ptrdiff_t cols, ptrdiff_t r0, ptrdiff_t r1,
+                               float *out) {
+    const ptrdiff_t rb = swk_q4_row_bytes(cols), nb = swk_q4_blocks(cols), full = cols / SWK_Q4_BLOCK;
+    for (ptrdiff_t r = r0; r < r1; r++) {
+        float *o = out + (r - r0) * cols;
+        for (ptrdiff_t b = 0; b < full; b++) {
+            float32x4_t v[8];
+            swk_q4_decode32_neon(w + r * rb + b * (SWK_Q4_BLOCK / 2), v);
+            const float sc = swk_loadu_float(scales, r * nb + b);
+            for (int i = 0; i < 8; i++) vst1q_f32(o + b * SWK_Q4_BLOCK + 4 * i, vmulq_n_f32(v[i], sc));
+        }
+        for (ptrdiff_t c = full * SWK_Q4_BLOCK; c < cols; c++)
+            o[c] = swk_q4_value(w + r * rb, c) * swk_loadu_float(scales, r * nb + full);
+    }
+}
+
 #endif // SWK_NEON
 
 // ---- dispatch --------------------------------------------------------------------------------------
 
 static int valid_format(int format) {
-    return format == SWK_F32 || format == SWK_F16 || format == SWK_BF16 || format == SWK_Q8ROW;
+    return format == SWK_F32 || format == SWK_F16 || format == SWK_BF16 || format == SWK_Q8ROW || format == SWK_Q4BLOCK;
 }
 
 /// Threads worth using for `elements` weights: below ~64 Ki weights the hand-off costs more than it saves.
@@ -374,6 +608,25 @@ static void gemv_part(void *context, int index, int count) {
     ptrdiff_t r0, r1;
     part_rows(j->rows, index, count, &r0, &r1);
     if (r0 >= r1) return;
+    if (j->format == SWK_Q4BLOCK) {
+#ifdef SWK_X86
+        if (j->level == SWK_ISA_AVX512) {
+            gemv_q4_avx512(j->w, j->scales, r0, r1, j->cols, j->x, j->bias, j->y);
+            return;
+        }
+        if (j->level == SWK_ISA_AVX2) {
+            gemv_q4_avx2(j->w, j->scales, r0, r1, j->cols, j->x, j->bias, j->y);
+            return;
+        }
+#elif defined(SWK_NEON)
+        if (j->level >= SWK_ISA_NEON) {
+            gemv_q4_neon(j->w, j->scales, r0, r1, j->cols, j->x, j->bias, j->y);
+            return;
+        }
+#endif
+        gemv_q4_portable(j->w, j->scales, r0, r1, j->cols, j->x, j->bias, j->y);
+        return;
+    }
 #ifdef SWK_X86
     if (j->level == SWK_ISA_AVX512) {
         gemv_avx512(j->format, j->w, j->scales, r0, r1, j->cols, j->x, j->bias, j->y);
@@ -415,6 +668,25 @@ static void dequantize_part(void *context, int index, int count) {
     float *out = j->y + r0 * j->cols;
     if (j->format == SWK_F32) {
         memcpy(out, j->w + 4 * a * j->cols, (size_t)((b - a) * j->cols) * 4);
+        return;
+    }
+    if (j->format == SWK_Q4BLOCK) {
+#ifdef SWK_X86
+        if (j->level == SWK_ISA_AVX512) {
+            dequantize_q4_avx512(j->w, j->scales, j->cols, a, b, out);
+            return;
+        }
+        if (j->level == SWK_ISA_AVX2) {
+            dequantize_q4_avx2(j->w, j->scales, j->cols, a, b, out);
+            return;
+        }
+#elif defined(SWK_NEON)
+        if (j->level >= SWK_ISA_NEON) {
+            dequantize_q4_neon(j->w, j->scales, j->cols, a, b, out);
+            return;
+        }
+#endif
+        dequantize_q4_portable(j->w, j->scales, j->cols, a, b, out);
         return;
     }
 #ifdef SWK_X86

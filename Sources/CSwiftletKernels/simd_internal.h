@@ -63,6 +63,26 @@ SWK_INLINE float swk_weight(const void *w, long i, int wtype) {
     return wtype == SWK_F16 ? swk_half_to_float(((const uint16_t *)w)[i]) : ((const float *)w)[i];
 }
 
+// ---- SWK_Q4BLOCK (swk_cpu.h): signed nibbles, element 2i low and 2i+1 high in byte i of a row ----
+
+/// Element `c` of a q4 row starting at `row` (scale not applied): a two's-complement nibble, −8 … 7.
+SWK_INLINE float swk_q4_value(const uint8_t *row, long c) {
+    unsigned b = row[c >> 1];
+    unsigned nib = (c & 1) ? b >> 4 : b & 15u;
+    return (float)((int)(nib ^ 8u) - 8);
+}
+
+/// Bytes of one q4 row of `cols` elements, and its number of scales.
+SWK_INLINE long swk_q4_row_bytes(long cols) { return (cols + 1) / 2; }
+SWK_INLINE long swk_q4_blocks(long cols) { return (cols + SWK_Q4_BLOCK - 1) / SWK_Q4_BLOCK; }
+
+/// Float `i` of an array at any alignment.
+SWK_INLINE float swk_loadu_float(const void *p, long i) {
+    float f;
+    memcpy(&f, (const uint8_t *)p + 4 * i, 4);
+    return f;
+}
+
 #ifdef SWK_X86
 
 // exp(x) for x ≤ 0 (or NaN), within ~2 ulp: x = n·ln2 + r with |r| ≤ ln2/2, e^r by a degree-7
@@ -85,6 +105,39 @@ SWK_AVX2 SWK_INLINE __m256 swk_exp_nonpositive_256(__m256 x) {
     p = _mm256_add_ps(p, _mm256_set1_ps(1.0f));
     __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/// The 32 elements of a full q4 block at `p` (16 bytes, any alignment) as int8 lanes in element
+/// order: `lo` elements 0–15, `hi` 16–31.
+SWK_AVX2 SWK_INLINE void swk_q4_unpack32_sse(const void *p, __m128i *lo, __m128i *hi) {
+    const __m128i b = _mm_loadu_si128((const __m128i *)p), m = _mm_set1_epi8(0x0F), e = _mm_set1_epi8(8);
+    const __m128i l = _mm_and_si128(b, m), h = _mm_and_si128(_mm_srli_epi16(b, 4), m);
+    // (v ^ 8) − 8 sign-extends a nibble held in the low bits of a byte.
+    *lo = _mm_sub_epi8(_mm_xor_si128(_mm_unpacklo_epi8(l, h), e), e);
+    *hi = _mm_sub_epi8(_mm_xor_si128(_mm_unpackhi_epi8(l, h), e), e);
+}
+
+/// A full q4 block as four vectors of eight floats (exact).
+SWK_AVX2 SWK_INLINE void swk_q4_decode32_avx2(const void *p, __m256 v[4]) {
+    __m128i lo, hi;
+    swk_q4_unpack32_sse(p, &lo, &hi);
+    v[0] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo));
+    v[1] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(lo, lo)));
+    v[2] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi));
+    v[3] = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_unpackhi_epi64(hi, hi)));
+}
+
+/// A full q4 block as two vectors of sixteen floats in element order (exact): the 16 bytes
+/// zero-extended to lanes, interleaved with themselves shifted right by 4 (low nibble, then high
+/// nibble of each byte), and each nibble looked up in a 16-entry table of −8 … 7 (VPERMPS reads the
+/// low 4 bits of each index).
+SWK_AVX512 SWK_INLINE void swk_q4_decode32_avx512(const void *p, __m512 v[2]) {
+    const __m512 lut = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, -8, -7, -6, -5, -4, -3, -2, -1);
+    const __m512i b = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p)), h = _mm512_srli_epi32(b, 4);
+    const __m512i first = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23),
+                  second = _mm512_add_epi32(first, _mm512_set1_epi32(8));
+    v[0] = _mm512_permutexvar_ps(_mm512_permutex2var_epi32(b, first, h), lut);
+    v[1] = _mm512_permutexvar_ps(_mm512_permutex2var_epi32(b, second, h), lut);
 }
 
 #endif // SWK_X86
@@ -128,6 +181,25 @@ SWK_INLINE float32x4x2_t swk_load8_neon(const void *p, int format) {
         break;
     }
     return v;
+}
+
+/// A full q4 block at `p` (16 bytes, any alignment) as eight vectors of four floats (exact), in
+/// element order.
+SWK_INLINE void swk_q4_decode32_neon(const void *p, float32x4_t v[8]) {
+    const int8x16_t b = vreinterpretq_s8_u8(vld1q_u8((const uint8_t *)p));
+    // Arithmetic shifts sign-extend each nibble: low = (b << 4) >> 4, high = b >> 4.
+    const int8x16_t l = vshrq_n_s8(vshlq_n_s8(b, 4), 4), h = vshrq_n_s8(b, 4);
+    const int8x16_t q0 = vzip1q_s8(l, h), q1 = vzip2q_s8(l, h);
+    const int16x8_t a0 = vmovl_s8(vget_low_s8(q0)), a1 = vmovl_high_s8(q0), a2 = vmovl_s8(vget_low_s8(q1)),
+                    a3 = vmovl_high_s8(q1);
+    v[0] = vcvtq_f32_s32(vmovl_s16(vget_low_s16(a0)));
+    v[1] = vcvtq_f32_s32(vmovl_high_s16(a0));
+    v[2] = vcvtq_f32_s32(vmovl_s16(vget_low_s16(a1)));
+    v[3] = vcvtq_f32_s32(vmovl_high_s16(a1));
+    v[4] = vcvtq_f32_s32(vmovl_s16(vget_low_s16(a2)));
+    v[5] = vcvtq_f32_s32(vmovl_high_s16(a2));
+    v[6] = vcvtq_f32_s32(vmovl_s16(vget_low_s16(a3)));
+    v[7] = vcvtq_f32_s32(vmovl_high_s16(a3));
 }
 
 // exp(x) for x ≤ 0 (or NaN): the algorithm and coefficients of swk_exp_nonpositive_256 above, four lanes.

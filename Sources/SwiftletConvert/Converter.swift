@@ -6,7 +6,7 @@ import Synchronization
 public struct ConvertOptions: Sendable {
     /// Storage type of large float weight matrices (f32 keeps them exact).
     public var weightDType: DType = .f32
-    /// MemoryFormer: storage type of the hash tables (f32, f16 or q8Row).
+    /// MemoryFormer: storage type of the hash tables (f32, f16, q8Row or q4Block).
     public var tableDType: DType = .f32
     /// zstd-compress tensors (floats byte-shuffled first).
     public var compress = false
@@ -94,6 +94,9 @@ public struct ModelWriter {
         case .q8Row:
             let cols = shape.last ?? 1
             bytes = Quantize.q8RowBytes(values, rows: values.count / max(cols, 1), cols: cols)
+        case .q4Block:
+            let cols = shape.last ?? 1
+            bytes = Quantize.q4BlockBytes(values, rows: values.count / max(cols, 1), cols: cols)
         default: throw ConvertError("internal: cannot store floats as \(dtype)")
         }
         try writer.addTensor(
@@ -238,6 +241,13 @@ public enum Converter {
         _ converter: any FamilyConverter.Type, checkpoint: Checkpoint, config: ConstructorConfig,
         options: ConvertOptions, events: @escaping @Sendable (ConvertEvent) -> Void = { _ in }
     ) throws -> ModelWriter {
+        // int4 has in-place kernels only where it was measured to pay: MemoryFormer's tables, embedding
+        // and LM head (compact GEMV and table gather). Elsewhere it would be widened at load.
+        if options.weightDType == .q4Block && converter.family != MemoryFormerConverter.family {
+            throw ConvertError(
+                "--dtype q4 is not supported for \(converter.family) models: only memoryformer reads q4_block weights in place (its embedding, LM head and tables); use f32, f16, bf16 or q8"
+            )
+        }
         var config = config
         for (origin, values) in converter.storedArguments(in: checkpoint) {
             config = try config.completed(by: values, origin: origin)

@@ -7,6 +7,8 @@ public enum DType: UInt8, Sendable, CaseIterable {
     case i32 = 5
     case i64 = 6
     case u8 = 7
+    /// int4, two per byte, with a float32 scale per block of 32 values of a row (§6).
+    case q4Block = 8
 
     /// The name used in the format specification and in messages.
     public var name: String {
@@ -18,6 +20,7 @@ public enum DType: UInt8, Sendable, CaseIterable {
         case .i32: "i32"
         case .i64: "i64"
         case .u8: "u8"
+        case .q4Block: "q4_block"
         }
     }
 
@@ -26,12 +29,13 @@ public enum DType: UInt8, Sendable, CaseIterable {
         self = t
     }
 
-    /// Bytes per element (for `q8_row` the int8 value; the per-row scales come on top).
+    /// Bytes per element (for `q8_row` the int8 value; the per-row scales come on top; for `q4_block`
+    /// 1, the unit of its packed bytes — two values share one).
     public var elementSize: Int {
         switch self {
         case .f32, .i32: 4
         case .f16, .bf16: 2
-        case .q8Row, .u8: 1
+        case .q8Row, .u8, .q4Block: 1
         case .i64: 8
         }
     }
@@ -39,15 +43,25 @@ public enum DType: UInt8, Sendable, CaseIterable {
     /// Whether `SWLFile.floats` can read this type.
     public var isFloat: Bool {
         switch self {
-        case .f32, .f16, .bf16, .q8Row: true
+        case .f32, .f16, .bf16, .q8Row, .q4Block: true
         case .i32, .i64, .u8: false
         }
     }
 
     /// Raw byte size of a tensor of this type and shape; nil on overflow, a negative dim, or a
-    /// `q8_row` scalar.
+    /// `q8_row` or `q4_block` scalar.
     public func rawSize(shape: [Int]) -> Int? {
         guard let count = elementCount(shape) else { return nil }
+        if self == .q4Block {
+            // R rows of C values: R·⌈C/2⌉ packed bytes, then R·⌈C/32⌉ float32 scales.
+            guard let cols = shape.last else { return nil }
+            let rows = cols == 0 ? 0 : count / cols
+            let (values, o1) = rows.multipliedReportingOverflow(by: cols / 2 + cols % 2)
+            let (blocks, o2) = rows.multipliedReportingOverflow(by: cols / 32 + (cols % 32 == 0 ? 0 : 1))
+            let (scales, o3) = blocks.multipliedReportingOverflow(by: 4)
+            let (total, o4) = values.addingReportingOverflow(scales)
+            return o1 || o2 || o3 || o4 ? nil : total
+        }
         if self == .q8Row {
             guard let cols = shape.last else { return nil }
             let rows = cols == 0 ? 0 : count / cols

@@ -191,9 +191,11 @@ private func parseIndex(
             }
         }
         previousName = nameRange
-        if dtypeCode == DType.q8Row.rawValue && nDims == 0 {
+        if (dtypeCode == DType.q8Row.rawValue || dtypeCode == DType.q4Block.rawValue) && nDims == 0 {
             throw FormatError(
-                .corruptIndex, "tensor '\(name)': a q8_row tensor needs at least one dimension", tensor: name)
+                .corruptIndex,
+                "tensor '\(name)': a \(DType(rawValue: dtypeCode)!.name) tensor needs at least one dimension",
+                tensor: name)
         }
         // 12. Shape and sizes, overflow-checked.
         var shape: [Int] = []

@@ -124,6 +124,47 @@ public enum Quantize {
         return out
     }
 
+    /// `q4_block` bytes of a `rows × cols` row-major matrix (Formats/swl.md §6): each row's values
+    /// packed two per byte (column `2i` in the low nibble of byte `i`, `2i + 1` in the high one;
+    /// `⌈cols/2⌉` bytes a row, an odd row's last high nibble 0), then one float32 scale per block of
+    /// 32 values of a row (`rows · ⌈cols/32⌉`, row-major). Per block, `m` is the value of largest
+    /// magnitude (the first if several), `scale = m / −8` and `q = round(x / scale)` (nearest even)
+    /// clamped to −8 … 7: `m` itself is exactly −8, any other value is within `|scale| / 2` unless it
+    /// clamps at 7 (within `|scale|`). A block of zeros gets scale 0.
+    ///
+    /// Returns an empty array when `x.count != rows · cols`. Non-finite values cannot be represented:
+    /// the scale comes from the finite values, NaN becomes 0 and ±inf saturates; converters should
+    /// check first.
+    public static func q4BlockBytes(_ x: [Float], rows: Int, cols: Int) -> [UInt8] {
+        guard rows >= 0, cols >= 0 else { return [] }
+        let (count, overflow) = rows.multipliedReportingOverflow(by: cols)
+        guard !overflow, count == x.count else { return [] }
+        let rowBytes = (cols + 1) / 2
+        let blocks = (cols + 31) / 32
+        let valueBytes = rows * rowBytes
+        var out = [UInt8](repeating: 0, count: valueBytes + 4 * rows * blocks)
+        for r in 0..<rows {
+            for b in 0..<blocks {
+                let c0 = b * 32
+                let c1 = min(cols, c0 + 32)
+                var m: Float = 0
+                for c in c0..<c1 where x[r * cols + c].isFinite && abs(x[r * cols + c]) > abs(m) {
+                    m = x[r * cols + c]
+                }
+                let scale = m / -8
+                if scale != 0 {
+                    for c in c0..<c1 where !x[r * cols + c].isNaN {
+                        let q = Int((x[r * cols + c] / scale).rounded(.toNearestOrEven).clamped(-8, 7))
+                        let nibble = UInt8(q & 15)
+                        out[r * rowBytes + c / 2] |= c % 2 == 0 ? nibble : nibble << 4
+                    }
+                }
+                store(scale.bitPattern, &out, valueBytes + 4 * (r * blocks + b))
+            }
+        }
+        return out
+    }
+
     @inline(__always)
     static func store<T: FixedWidthInteger>(_ v: T, _ out: inout [UInt8], _ at: Int) {
         var le = v.littleEndian
@@ -163,6 +204,22 @@ public enum Quantize {
                     dst[base + c] = Float(src.load(fromByteOffset: base + c, as: Int8.self)) * scale
                 }
             }
+        case .q4Block:
+            let cols = shape.last ?? 1
+            let rows = cols == 0 ? 0 : n / cols
+            let rowBytes = (cols + 1) / 2
+            let blocks = (cols + 31) / 32
+            let valueBytes = rows * rowBytes
+            for r in 0..<rows {
+                for c in 0..<cols {
+                    let byte = src.load(fromByteOffset: r * rowBytes + c / 2, as: UInt8.self)
+                    let nibble = Int(c % 2 == 0 ? byte & 15 : byte >> 4)
+                    let bits = UInt32(
+                        littleEndian: src.loadUnaligned(
+                            fromByteOffset: valueBytes + 4 * (r * blocks + c / 32), as: UInt32.self))
+                    dst[r * cols + c] = Float(nibble >= 8 ? nibble - 16 : nibble) * Float(bitPattern: bits)
+                }
+            }
         case .f32:
             for i in 0..<n {
                 dst[i] = Float(
@@ -172,4 +229,8 @@ public enum Quantize {
             break
         }
     }
+}
+
+extension Float {
+    fileprivate func clamped(_ lo: Float, _ hi: Float) -> Float { Swift.max(lo, Swift.min(hi, self)) }
 }

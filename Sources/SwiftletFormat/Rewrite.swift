@@ -46,6 +46,9 @@ extension Quantize {
         case .q8Row:
             guard let cols = shape.last, cols > 0 else { return nil }
             return q8RowBytes(values, rows: count / cols, cols: cols)
+        case .q4Block:
+            guard let cols = shape.last, cols > 0 else { return nil }
+            return q4BlockBytes(values, rows: count / cols, cols: cols)
         case .i32, .i64, .u8: return nil
         }
     }
@@ -135,10 +138,10 @@ extension SWLWriter {
             }
             _ = try file.rawBytes(entry.name, verifyChecksum: true)
             let values = Array(try file.floats(entry.name))
-            if dtype == .q8Row, let bad = values.firstIndex(where: { !$0.isFinite }) {
+            if dtype == .q8Row || dtype == .q4Block, let bad = values.firstIndex(where: { !$0.isFinite }) {
                 throw FormatError(
                     .invalidArgument,
-                    "tensor '\(entry.name)' holds \(values[bad]) at index \(bad): non-finite weights cannot be stored as q8_row",
+                    "tensor '\(entry.name)' holds \(values[bad]) at index \(bad): non-finite weights cannot be stored as \(dtype.name)",
                     tensor: entry.name)
             }
             if let relayout = rule.relayout {

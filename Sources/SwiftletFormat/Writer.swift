@@ -47,7 +47,9 @@ public struct SWLWriter {
         guard tensors[name] == nil else { throw bad("a tensor of this name was already added") }
         guard tensors.count < Layout.maxTensors else { throw bad("more than \(Layout.maxTensors) tensors") }
         guard shape.count <= Layout.maxDims else { throw bad("\(shape.count) dimensions, more than \(Layout.maxDims)") }
-        guard !(dtype == .q8Row && shape.isEmpty) else { throw bad("a q8_row tensor needs at least one dimension") }
+        guard !((dtype == .q8Row || dtype == .q4Block) && shape.isEmpty) else {
+            throw bad("a \(dtype.name) tensor needs at least one dimension")
+        }
         guard let expected = dtype.rawSize(shape: shape) else { throw bad("invalid or too large shape \(shape)") }
         guard bytes.count == expected else {
             throw bad("\(bytes.count) bytes given, a \(dtype.name) tensor of shape \(shape) takes \(expected)")

@@ -10,14 +10,42 @@ public enum CompactFormat: Int32, Sendable, CaseIterable {
     case bf16 = 2
     /// int8 with one float32 scale per row: `W[r, c] = q[r, c] · scale[r]`.
     case q8Row = 3
+    /// int4 with one float32 scale per block of 32 columns of a row (the .swl `q4_block` layout):
+    /// rows of `(cols + 1) / 2` bytes, column `2i` in the low nibble of byte `i` and `2i + 1` in the
+    /// high one (two's complement, −8 … 7), then `rows · ⌈cols / 32⌉` scales, row-major:
+    /// `W[r, c] = q[r, c] · scale[r · ⌈cols / 32⌉ + c / 32]`.
+    case q4Block = 4
 
-    /// Bytes per weight, scales excluded.
+    /// Bytes per weight, scales excluded (q4Block: 1, an upper bound — see ``byteCount(rows:cols:)``).
     public var bytesPerWeight: Int {
         switch self {
         case .f32: 4
         case .f16, .bf16: 2
-        case .q8Row: 1
+        case .q8Row, .q4Block: 1
         }
+    }
+
+    /// Bytes of a `rows × cols` matrix in this format, scales included; nil on overflow.
+    public func byteCount(rows: Int, cols: Int) -> Int? {
+        guard rows >= 0, cols >= 0 else { return nil }
+        let (count, o1) = rows.multipliedReportingOverflow(by: cols)
+        guard !o1 else { return nil }
+        switch self {
+        case .q4Block:
+            let (values, o2) = rows.multipliedReportingOverflow(by: (cols + 1) / 2)
+            let (scales, o3) = rows.multipliedReportingOverflow(by: 4 * ((cols + 31) / 32))
+            let (total, o4) = values.addingReportingOverflow(scales)
+            return o2 || o3 || o4 ? nil : total
+        default:
+            let (elements, o2) = count.multipliedReportingOverflow(by: bytesPerWeight)
+            let (total, o3) = elements.addingReportingOverflow(self == .q8Row ? 4 * rows : 0)
+            return o2 || o3 ? nil : total
+        }
+    }
+
+    /// Bytes before the scales (q8Row, q4Block): the packed values.
+    func valueBytes(rows: Int, cols: Int) -> Int {
+        self == .q4Block ? rows * ((cols + 1) / 2) : rows * cols * bytesPerWeight
     }
 }
 
@@ -29,22 +57,22 @@ public struct CompactMatrix: @unchecked Sendable {
     public let cols: Int
     /// The `rows · cols` elements (any alignment).
     public let values: UnsafeRawPointer
-    /// `q8Row`: `rows` float32 scales (any alignment); nil for the other formats.
+    /// `q8Row`: `rows` float32 scales; `q4Block`: `rows · ⌈cols / 32⌉` (any alignment); nil for the
+    /// other formats.
     public let scales: UnsafeRawPointer?
 
     /// A matrix over `bytes` laid out as a .swl tensor: the elements, then for `q8Row` one float32
-    /// scale per row. Returns nil when the sizes do not match `bytes.count` (or overflow).
+    /// scale per row, for `q4Block` one per block of 32 columns. Returns nil when the sizes do not
+    /// match `bytes.count` (or overflow).
     public init?(format: CompactFormat, rows: Int, cols: Int, bytes: UnsafeRawBufferPointer) {
-        guard rows >= 0, cols >= 0, let base = bytes.baseAddress else { return nil }
-        let (count, o1) = rows.multipliedReportingOverflow(by: cols)
-        let (elements, o2) = count.multipliedReportingOverflow(by: format.bytesPerWeight)
-        let (total, o3) = elements.addingReportingOverflow(format == .q8Row ? 4 * rows : 0)
-        guard !o1, !o2, !o3, total == bytes.count else { return nil }
+        guard let base = bytes.baseAddress, let total = format.byteCount(rows: rows, cols: cols),
+            total == bytes.count
+        else { return nil }
         self.format = format
         self.rows = rows
         self.cols = cols
         values = base
-        scales = format == .q8Row ? base + elements : nil
+        scales = format == .q8Row || format == .q4Block ? base + format.valueBytes(rows: rows, cols: cols) : nil
     }
 
     /// A float32 matrix.

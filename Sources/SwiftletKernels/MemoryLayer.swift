@@ -22,12 +22,17 @@ public enum MemoryTableStorage: Sendable, Equatable, CustomStringConvertible {
     case f16
     /// Signed 8-bit values with one float32 scale per row: `value = Float(q) · scale`.
     case q8Row
+    /// Signed 4-bit values, two per byte (column `2i` in the low nibble of byte `i`, `2i + 1` in the
+    /// high one), with one float32 scale per block of 32 columns: `value = Float(q) · scale[c / 32]`
+    /// (the .swl `q4_block` layout).
+    case q4Block
 
     public var description: String {
         switch self {
         case .f32: return "f32"
         case .f16: return "f16"
         case .q8Row: return "q8"
+        case .q4Block: return "q4"
         }
     }
 
@@ -37,6 +42,7 @@ public enum MemoryTableStorage: Sendable, Equatable, CustomStringConvertible {
         case .f32: return Int32(SWK_F32)
         case .f16: return Int32(SWK_F16)
         case .q8Row: return Int32(SWK_Q8ROW)
+        case .q4Block: return Int32(SWK_Q4BLOCK)
         }
     }
 }
@@ -57,7 +63,8 @@ public struct MemoryTables: @unchecked Sendable {
     let values: UnsafeRawPointer
     /// Bytes from one row's values to the next row's.
     let rowStride: Int
-    /// q8Row only: where row 0's float32 scale is, and the bytes between consecutive scales.
+    /// q8Row: where row 0's float32 scale is, and the bytes between consecutive scales; q4Block: where
+    /// row 0's block scales start, and the bytes from one row's block scales to the next's.
     let scales: UnsafeRawPointer?
     let scaleStride: Int
 
@@ -65,14 +72,19 @@ public struct MemoryTables: @unchecked Sendable {
     public var rowCount: Int { tables << codeLength }
     /// Width of the hashed input, `tables · codeLength`.
     public var inFeatures: Int { tables * codeLength }
-    /// Bytes one gathered row reads: its values, plus its scale for q8Row.
+    /// Bytes one gathered row reads: its values, plus its scale for q8Row or block scales for q4Block.
     public var bytesPerRow: Int {
         switch storage {
         case .f32: return 4 * outFeatures
         case .f16: return 2 * outFeatures
         case .q8Row: return outFeatures + 4
+        case .q4Block: return Self.q4RowBytes(outFeatures) + 4 * Self.q4Blocks(outFeatures)
         }
     }
+
+    /// Bytes of the packed values of a q4 row of `columns` values, and its number of block scales.
+    public static func q4RowBytes(_ columns: Int) -> Int { (columns + 1) / 2 }
+    public static func q4Blocks(_ columns: Int) -> Int { (columns + 31) / 32 }
     /// Bytes of all the tables (what a dense copy in this storage would occupy).
     public var totalBytes: Int { rowCount * bytesPerRow }
 
@@ -161,6 +173,28 @@ public struct MemoryTables: @unchecked Sendable {
             values: values.baseAddress!, rowStride: rowStride, scales: scales.baseAddress!, scaleStride: scaleStride)
     }
 
+    /// Int4 tables with one float32 scale per block of 32 values (``MemoryTableStorage/q4Block``): row
+    /// `r`'s packed values start at `values + r · rowStride` (at least `(outFeatures + 1) / 2` bytes),
+    /// its `(outFeatures + 31) / 32` consecutive float32 block scales at `scales + r · scaleStride`.
+    public static func q4Block(
+        values: UnsafeRawBufferPointer, rowStride: Int, scales: UnsafeRawBufferPointer, scaleStride: Int,
+        tables: Int, codeLength: Int, outFeatures: Int
+    ) throws(KernelError) -> MemoryTables {
+        let rows = try rows(tables: tables, codeLength: codeLength, outFeatures: outFeatures)
+        let rowBytes = q4RowBytes(outFeatures)
+        let scaleBytes = 4 * q4Blocks(outFeatures)
+        guard rowStride >= rowBytes, scaleStride >= scaleBytes || (scaleStride >= 0 && rows == 1) else {
+            throw .invalidShape(
+                "memory tables (q4): row stride \(rowStride) < \(rowBytes) or scale stride \(scaleStride) < \(scaleBytes)"
+            )
+        }
+        try check(values, needs: (rows - 1) * rowStride + rowBytes, "q4 values")
+        try check(scales, needs: (rows - 1) * scaleStride + scaleBytes, "q4 scales")
+        return MemoryTables(
+            storage: .q4Block, tables: tables, codeLength: codeLength, outFeatures: outFeatures,
+            values: values.baseAddress!, rowStride: rowStride, scales: scales.baseAddress!, scaleStride: scaleStride)
+    }
+
     /// Row `row` decoded to float32, or `[]` for a row outside the tables (a test and debugging
     /// helper; the gather never materialises rows).
     public func decodeRow(_ row: Int) -> [Float] {
@@ -175,6 +209,14 @@ public struct MemoryTables: @unchecked Sendable {
         case .q8Row:
             let s = scales!.loadUnaligned(fromByteOffset: row * scaleStride, as: Float.self)
             return (0..<outFeatures).map { Float(p.loadUnaligned(fromByteOffset: $0, as: Int8.self)) * s }
+        case .q4Block:
+            let sp = scales! + row * scaleStride
+            return (0..<outFeatures).map { c in
+                let byte = p.load(fromByteOffset: c / 2, as: UInt8.self)
+                let nibble = Int(c % 2 == 0 ? byte & 15 : byte >> 4)
+                return Float(nibble >= 8 ? nibble - 16 : nibble)
+                    * sp.loadUnaligned(fromByteOffset: 4 * (c / 32), as: Float.self)
+            }
         }
     }
 

@@ -64,13 +64,15 @@ struct Convert: ParsableCommand {
 
     @Option(
         help:
-            "Storage type of weight matrices: f32 (exact), f16, bf16, or q8 (int8; LoopFormer, ViT, LMUFormer, and the MemoryFormer embedding and LM head). ViT: bf16 or q8 matrices are read in place by bf16 / int8 kernels (q8: activations quantized per token); f16 is refused."
+            "Storage type of weight matrices: f32 (exact), f16, bf16, q8 (int8; LoopFormer, ViT, LMUFormer, and the MemoryFormer embedding and LM head) or q4 (int4 with a scale per block of 32; the MemoryFormer embedding and LM head only). ViT: bf16 or q8 matrices are read in place by bf16 / int8 kernels (q8: activations quantized per token); f16 is refused."
     )
     var dtype: String = "f32"
 
     @Option(
         name: .customLong("table-dtype"),
-        help: "MemoryFormer: storage type of the hash tables: f32, f16 or q8 (int8 with a scale per row).")
+        help:
+            "MemoryFormer: storage type of the hash tables: f32, f16, q8 (int8 with a scale per row) or q4 (int4 with a scale per block of 32)."
+    )
     var tableDType: String = "f32"
 
     @Option(
@@ -121,8 +123,8 @@ struct Convert: ParsableCommand {
         ]
         for case (let path?, let flag) in inputs { checkInputPath(path, flag: flag) }
         var options = ConvertOptions(
-            weightDType: try parseDType(dtype, "--dtype", allowQ8: true),
-            tableDType: try parseDType(tableDType, "--table-dtype", allowQ8: true),
+            weightDType: try parseDType(dtype, "--dtype", allowQ8: true, allowQ4: true),
+            tableDType: try parseDType(tableDType, "--table-dtype", allowQ8: true, allowQ4: true),
             compress: compress, name: name, labels: labels.map { readLabels($0, flag: "--labels") },
             preprocess: try preprocess.map { path in
                 do { return try PreprocessConfig(path: path) } catch let e as ConvertError {
@@ -214,13 +216,15 @@ func readLabels(_ path: String, flag: String) -> [String] {
     return lines
 }
 
-func parseDType(_ text: String, _ flag: String, allowQ8: Bool) throws -> DType {
+func parseDType(_ text: String, _ flag: String, allowQ8: Bool, allowQ4: Bool = false) throws -> DType {
     switch text.lowercased() {
     case "f32", "float32": return .f32
     case "f16", "float16", "half": return .f16
     case "bf16", "bfloat16": return .bf16
     case "q8" where allowQ8, "int8" where allowQ8: return .q8Row
+    case "q4" where allowQ4, "int4" where allowQ4, "q4_block" where allowQ4: return .q4Block
     default:
-        throw ValidationError("\(flag) must be \(allowQ8 ? "f32, f16, bf16 or q8" : "f32, f16 or bf16"), got '\(text)'")
+        let offered = allowQ4 ? "f32, f16, bf16, q8 or q4" : allowQ8 ? "f32, f16, bf16 or q8" : "f32, f16 or bf16"
+        throw ValidationError("\(flag) must be \(offered), got '\(text)'")
     }
 }

@@ -9,7 +9,8 @@ import SwiftletModels
 struct QuantizeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "quantize",
-        abstract: "Store an existing model's weight matrices in a compact type (f16, bf16, q8), no checkpoint needed.",
+        abstract:
+            "Store an existing model's weight matrices in a compact type (f16, bf16, q8, q4), no checkpoint needed.",
         usage: """
             swiftlet quantize <model> --dtype <dtype> --output <output> \\
               [--input <input>] [--force]
@@ -25,15 +26,18 @@ struct QuantizeCommand: ParsableCommand {
               memoryformer  f16, q8         hash tables (memoryformer.table_dtype follows),
                                             embedding and LM head
                             bf16            embedding and LM head (tables as they are)
+                            q4              hash tables (embedding and head as they are)
               vit           bf16, q8        patch embedding, block matrices, heads:
                                             f32 panels repacked as bf16 pair panels or
                                             int8 quad panels + row scales
                                             (vit.weight_layout follows; f32 input only)
 
             From an f32 file the result is byte for byte what `swiftlet convert --dtype` \
-            writes from the checkpoint (memoryformer f16, q8: --dtype X --table-dtype X).
+            writes from the checkpoint (memoryformer f16, q8: --dtype X --table-dtype X; q4: \
+            --table-dtype q4).
 
-            q8 is int8 with one float32 scale per row (q8_row). A quality profile (`swiftlet \
+            q8 is int8 with one float32 scale per row (q8_row), q4 int4 with one per block of 32 \
+            values (q4_block). A quality profile (`swiftlet \
             profile`) scores the weights it was measured with, so it is left out of the copy (a note \
             says so): profile the quantized model again to budget it by quality.
 
@@ -45,7 +49,7 @@ struct QuantizeCommand: ParsableCommand {
             next token) is at the same index.
 
             Refused, with the reason: a type the family cannot use in place; weights already stored \
-            in that type or a less precise one (f32 > f16 > bf16 > q8: rounding rounded values again \
+            in that type or a less precise one (f32 > f16 > bf16 > q8 > q4: rounding rounded values again \
             claims precision they no longer have); q8 of non-finite weights; an --output that is the \
             input or exists (without --force).
 
@@ -58,7 +62,10 @@ struct QuantizeCommand: ParsableCommand {
     @Argument(help: "The .swl model to quantize.")
     var model: String
 
-    @Option(help: "Storage type of the weight matrices: f16, bf16 or q8 (int8, one scale per row).")
+    @Option(
+        help:
+            "Storage type of the weight matrices: f16, bf16, q8 (int8, one scale per row) or q4 (int4, one scale per block of 32; MemoryFormer tables)."
+    )
     var dtype: String
 
     @Option(help: "Where to write the quantized .swl file (not the input).")
@@ -71,10 +78,10 @@ struct QuantizeCommand: ParsableCommand {
     var force = false
 
     func validate() throws {
-        let known = ["f16", "float16", "half", "bf16", "bfloat16", "q8", "int8"]
+        let known = ["f16", "float16", "half", "bf16", "bfloat16", "q8", "int8", "q4", "int4", "q4_block"]
         guard known.contains(dtype.lowercased()) else {
             throw ValidationError(
-                "--dtype must be f16, bf16 or q8, got '\(dtype)'\(dtype.lowercased().hasPrefix("f32") || dtype.lowercased() == "float32" ? " (quantize makes weights compact; convert the checkpoint again for f32)" : "")"
+                "--dtype must be f16, bf16, q8 or q4, got '\(dtype)'\(dtype.lowercased().hasPrefix("f32") || dtype.lowercased() == "float32" ? " (quantize makes weights compact; convert the checkpoint again for f32)" : "")"
             )
         }
     }
@@ -96,7 +103,7 @@ struct QuantizeCommand: ParsableCommand {
         if FileManager.default.fileExists(atPath: output) && !force {
             failAndExit("--output \(output) exists; give --force to overwrite it")
         }
-        let target = try parseDType(dtype, "--dtype", allowQ8: true)
+        let target = try parseDType(dtype, "--dtype", allowQ8: true, allowQ4: true)
         let file: SWLFile
         do { file = try SWLFile(path: model) } catch { failAndExit(error.message) }
         guard let family = file.family else {

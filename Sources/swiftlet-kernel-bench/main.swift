@@ -27,7 +27,7 @@ func usage() -> Never {
     print(
         """
         usage: swiftlet-kernel-bench [--tokens 1,128] [--threads N] [--repeats N] [--copies N]
-                                     [--storage f32,f16,q8]
+                                     [--storage f32,f16,q8,q4]
                                      [--isa portable|avx2|avx512|neon|neon-dotprod (default: the best here)]
                                      [--only layer,mlp,hash,dense] [--same-input] [--huge-pages] [--json]
         Prints the median over --repeats of µs per token for: one memory layer 512→512 (64 tables × 8
@@ -59,6 +59,7 @@ func parseOptions() -> Options {
                 case "f32": return .f32
                 case "f16": return .f16
                 case "q8": return .q8Row
+                case "q4": return .q4Block
                 default: usage()
                 }
             }
@@ -134,6 +135,23 @@ final class Table {
             table = try .q8Row(
                 values: UnsafeRawBufferPointer(rebasing: all[0..<(rows * out)]), rowStride: out,
                 scales: UnsafeRawBufferPointer(rebasing: all[(rows * out)...]), scaleStride: 4,
+                tables: tables, codeLength: bits, outFeatures: out)
+        case .q4Block:
+            // As the converter lays it out: all packed rows, then the block scales row by row.
+            let rowBytes = MemoryTables.q4RowBytes(out)
+            let blocks = MemoryTables.q4Blocks(out)
+            bytes = Table.allocate(rows * rowBytes + rows * blocks * 4)
+            for i in 0..<(rows * rowBytes) {
+                bytes.storeBytes(
+                    of: UInt8(truncatingIfNeeded: Int(8 * rng.next() + 8) * 17), toByteOffset: i, as: UInt8.self)
+            }
+            for i in 0..<(rows * blocks) {
+                bytes.storeBytes(of: Float(0.02 / 8), toByteOffset: rows * rowBytes + 4 * i, as: Float.self)
+            }
+            let all = UnsafeRawBufferPointer(bytes)
+            table = try .q4Block(
+                values: UnsafeRawBufferPointer(rebasing: all[0..<(rows * rowBytes)]), rowStride: rowBytes,
+                scales: UnsafeRawBufferPointer(rebasing: all[(rows * rowBytes)...]), scaleStride: 4 * blocks,
                 tables: tables, codeLength: bits, outFeatures: out)
         }
     }

@@ -303,6 +303,72 @@ static void test_compact(swk_pool *pool) {
     report("compact_gemv", before, start);
 }
 
+// ---- q4 blocks (SWK_Q4BLOCK): signed nibbles, a float32 scale per block of 32 ----------------------
+
+/// Element c of a q4 row from its bytes, decoded here independently of the kernels' helpers: the low
+/// nibble holds even columns, the high nibble odd ones, two's complement.
+static int q4_ref(const uint8_t *row, long c) {
+    int nib = (c % 2 == 0) ? (row[c / 2] & 15) : (row[c / 2] >> 4);
+    return nib >= 8 ? nib - 16 : nib;
+}
+
+static void test_compact_q4(swk_pool *pool) {
+    static const int shapes[][2] = {{1, 1},   {1, 9},   {3, 7},    {4, 32},    {5, 33},   {13, 70},
+                                    {9, 257}, {6, 512}, {64, 300}, {40, 4100}, {8, 1023}, {3, 8230}};
+    long before = checks;
+    clock_t start = clock();
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+        const int rows = shapes[s][0], cols = shapes[s][1];
+        const long rb = (cols + 1) / 2, nb = (cols + 31) / 32;
+        uint8_t *wbuf = alloc((size_t)(rows * rb) + 16), *sbuf = alloc((size_t)(rows * nb) * 4 + 16);
+        uint8_t *w = wbuf + 1, *scales = sbuf + 3; // any alignment
+        // Every byte value, then random bytes; an odd row's last high nibble is left as padding 0.
+        for (long i = 0; i < rows * rb; i++) w[i] = (uint8_t)(i < 256 ? i : below(256));
+        if (cols % 2)
+            for (int r = 0; r < rows; r++) w[r * rb + rb - 1] &= 15;
+        float *sv = alloc((size_t)(rows * nb) * sizeof(float));
+        for (long i = 0; i < rows * nb; i++) {
+            sv[i] = uniform(0.001f, 0.02f);
+            memcpy(scales + 4 * i, &sv[i], 4);
+        }
+        float *x = floats((size_t)cols, -1, 1), *bias = s % 2 ? floats((size_t)rows, -1, 1) : NULL;
+        float *y = alloc((size_t)(rows + 1) * sizeof(float));
+        float *out = alloc(((size_t)rows * cols + 1) * sizeof(float));
+        for (int li = 0; li < nlevels; li++) {
+            set_level(levels[li]);
+            for (int threads = 0; threads < 2; threads++) {
+                swk_pool *p = threads ? pool : NULL;
+                y[rows] = -7.0f;
+                if (swk_compact_gemv(SWK_Q4BLOCK, w, scales, rows, cols, x, bias, y, p) != 0)
+                    fail("swk_compact_gemv q4 %dx%d refused", rows, cols);
+                for (int r = 0; r < rows; r++) {
+                    double ref = bias ? bias[r] : 0, mag = fabs(ref);
+                    for (int c = 0; c < cols; c++) {
+                        double term = (double)q4_ref(w + r * rb, c) * sv[r * nb + c / 32] * x[c];
+                        ref += term, mag += fabs(term);
+                    }
+                    // At most cols − 1 additions of products, one scale product per block sum, the bias.
+                    close_to(y[r], ref, gam(cols + 3) * mag + tiny(cols), "compact_gemv q4", r);
+                }
+                if (y[rows] != -7.0f) fail("swk_compact_gemv q4 wrote past y");
+                // Decoding is one float32 product q · scale per element.
+                const int row0 = rows > 2 ? 1 : 0, count = rows > 2 ? rows - 2 : rows;
+                out[(size_t)count * cols] = -7.0f;
+                if (swk_compact_decode_rows(SWK_Q4BLOCK, w, scales, cols, row0, count, out, p) != 0)
+                    fail("swk_compact_decode_rows q4 refused");
+                for (int r = 0; r < count; r++)
+                    for (int c = 0; c < cols; c++)
+                        same_bits(out[(size_t)r * cols + c],
+                                  (float)q4_ref(w + (row0 + r) * rb, c) * sv[(row0 + r) * nb + c / 32],
+                                  "compact_decode_rows q4", (long)r * cols + c);
+                if (out[(size_t)count * cols] != -7.0f) fail("swk_compact_decode_rows q4 wrote past the rows");
+            }
+        }
+        free(wbuf), free(sbuf), free(sv), free(x), free(bias), free(y), free(out);
+    }
+    report("compact_gemv_q4", before, start);
+}
+
 // ---- int8 GEMM (activations rounded to int16) -------------------------------------------------------
 
 /// The header's rounding of a row of x: q = round(x · 32767/max|x|) in float32, scale max|x| / 32767.
@@ -1099,13 +1165,28 @@ static void test_memory_hash(void) {
 
 static void gather_case(int storage, int T, int L, long out, int rows, int with_bias, swk_pool *pool) {
     const long rowsTotal = (long)T << L, esz = (long)element_size(storage);
-    // Rows are a few bytes wider than their values; q8 scales sit every 8 bytes.
-    const ptrdiff_t row_stride = out * esz + (storage == SWK_F32 ? 8 : storage == SWK_F16 ? 2 : 3);
+    const int q4 = storage == SWK_Q4BLOCK;
+    // Rows are a few bytes wider than their values; q8 scales sit every 8 bytes, a q4 row's block
+    // scales (nb floats) every 4·nb + 4 bytes.
+    const long nb = q4 ? (out + 31) / 32 : 1, scale_stride = q4 ? 4 * nb + 4 : 8;
+    const ptrdiff_t row_stride = q4 ? (out + 1) / 2 + 3
+                                    : out * esz + (storage == SWK_F32   ? 8
+                                                   : storage == SWK_F16 ? 2
+                                                                        : 3);
     uint8_t *values = alloc((size_t)(rowsTotal * row_stride));
     double *vv = alloc((size_t)(rowsTotal * out) * sizeof(double));
-    uint8_t *scales = alloc((size_t)rowsTotal * 8);
-    float *sv = alloc((size_t)rowsTotal * sizeof(float));
+    uint8_t *scales = alloc((size_t)(rowsTotal * scale_stride));
+    float *sv = alloc((size_t)(rowsTotal * nb) * sizeof(float));
     for (long r = 0; r < rowsTotal; r++) {
+        if (q4) {
+            for (long i = 0; i < (out + 1) / 2; i++) values[r * row_stride + i] = (uint8_t)below(256);
+            for (long j = 0; j < out; j++) vv[r * out + j] = q4_ref(values + r * row_stride, j);
+            for (long b = 0; b < nb; b++) {
+                sv[r * nb + b] = uniform(0.001f, 0.02f);
+                memcpy(scales + r * scale_stride + 4 * b, &sv[r * nb + b], 4);
+            }
+            continue;
+        }
         for (long j = 0; j < out; j++) {
             uint8_t *p = values + r * row_stride + j * esz;
             if (storage == SWK_F16) {
@@ -1125,7 +1206,7 @@ static void gather_case(int storage, int T, int L, long out, int rows, int with_
         sv[r] = storage == SWK_Q8ROW ? uniform(0.001f, 0.02f) : 1.0f;
         memcpy(scales + 8 * r, &sv[r], 4);
     }
-    swk_memory_tables t = {storage, T, L, out, values, row_stride, scales, 8};
+    swk_memory_tables t = {storage, T, L, out, values, row_stride, scales, scale_stride};
     int32_t *codes = alloc((size_t)rows * T * sizeof(int32_t));
     for (int i = 0; i < rows * T; i++) codes[i] = below(1 << L);
     float *weights = floats((size_t)rows * T, -2, 2), *bias = with_bias ? floats((size_t)out, -1, 1) : NULL;
@@ -1137,10 +1218,11 @@ static void gather_case(int storage, int T, int L, long out, int rows, int with_
             double ref = bias ? bias[j] : 0, mag = fabs(ref);
             for (int k = 0; k < T; k++) {
                 const long r = ((long)k << L) + codes[n * T + k];
-                const double term = (double)(float)(weights[n * T + k] * sv[r]) * vv[r * out + j];
+                const float scale = q4 ? sv[r * nb + j / 32] : sv[r];
+                const double term = (double)(float)(weights[n * T + k] * scale) * vv[r * out + j];
                 ref += term, mag += fabs(term);
             }
-            // The q8 weight·scale product (one rounding, in the reference too), then T terms and the bias.
+            // The q8 / q4 weight·scale product (one rounding, in the reference too), then T terms and the bias.
             close_to(y[n * ldy + j], ref, gam(T + 2) * mag + tiny(T), "memory_gather", n * ldy + j);
         }
         if (!isnan(y[n * ldy + out]) || !isnan(y[n * ldy + out + 1])) fail("swk_memory_gather wrote past a row");
@@ -1150,13 +1232,13 @@ static void gather_case(int storage, int T, int L, long out, int rows, int with_
 
 static void test_memory_gather(swk_pool *pool) {
     static const int table_counts[] = {1, 7, 8, 9, 17}, outs[] = {1, 3, 8, 17, 64, 100}, row_counts[] = {1, 3, 6};
-    const int storages[] = {SWK_F32, SWK_F16, SWK_Q8ROW};
+    const int storages[] = {SWK_F32, SWK_F16, SWK_Q8ROW, SWK_Q4BLOCK};
     long before = checks;
     clock_t start = clock();
     for (int lv = 0; lv < nlevels; lv++) {
         set_level(levels[lv]);
         uint64_t seed = rng_state;
-        for (int s = 0; s < 3; s++)
+        for (int s = 0; s < 4; s++)
             for (int ti = 0; ti < 5; ti++)
                 for (int oi = 0; oi < 6; oi++) {
                     const int variant = s + ti + oi;
@@ -1164,10 +1246,12 @@ static void test_memory_gather(swk_pool *pool) {
                                 variant % 2, NULL);
                 }
         // With a pool: a batch split by tokens, and one token split by columns.
-        for (int s = 0; s < 3; s++) {
+        for (int s = 0; s < 4; s++) {
             gather_case(storages[s], 17, 2, 1024, 6, 1, pool);
             gather_case(storages[s], 24, 1, 4100, 1, 0, pool);
         }
+        gather_case(SWK_Q4BLOCK, 16, 3, 512, 1, 1, NULL);  // the MemoryFormer tiny row width, one token
+        gather_case(SWK_Q4BLOCK, 16, 2, 4099, 1, 0, pool); // split by columns, a partial last block
         rng_state = seed + 1;
     }
     report("memory_gather", before, start);
@@ -1417,6 +1501,7 @@ int main(int argc, char **argv) {
     swk_pool *pool = swk_pool_create(3); // parts run at the caller's level (the kernels pass it on)
     test_levels(detected);
     test_compact(pool);
+    test_compact_q4(pool);
     test_gemm_q8(pool);
     test_gemm_bf16(pool);
     test_gemm_q8_i8(pool);

@@ -148,6 +148,18 @@ private let corruptions: [Corruption] = [
         let name = Array("d.proj".utf8)
         img.b.replaceSubrange((p + E.dims)..<(p + E.dims + name.count), with: name)
     },
+    Corruption("q4_block scalar", .corruptIndex, reseal: true) { img in
+        // The 2-D q8_row tensor relabelled as a q4_block scalar.
+        let p = img.entry(named: "d.proj")
+        img.b[p + E.dtype] = DType.q4Block.rawValue
+        img.b[p + E.nDims] = 0
+        let name = Array("d.proj".utf8)
+        img.b.replaceSubrange((p + E.dims)..<(p + E.dims + name.count), with: name)
+    },
+    Corruption("q4_block size that does not match its shape", .corruptIndex, reseal: true) { img in
+        // [2, 6] as q8_row is 12 + 2·4 = 20 bytes; as q4_block 2·3 + 2·4 = 14.
+        img.b[img.entry(named: "d.proj") + E.dtype] = DType.q4Block.rawValue
+    },
     Corruption("unaligned tensor offset", .corruptIndex, reseal: true) { img in
         let p = img.entry(named: "b.bias")
         img.set(p + E.offset, 8, img.u(p + E.offset, 8) + 8)

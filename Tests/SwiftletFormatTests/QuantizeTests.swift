@@ -103,6 +103,81 @@ import Testing
                 }) == Float(2) / 127)
     }
 
+    /// q4_block (Formats/swl.md §6): nibble order, block scales after the values, the error bound of
+    /// the encoder (half a step |scale| = max|block| / 8, a whole step where +8 clamps to 7), sizes.
+    @Test func q4BlockLayoutAndErrorBound() throws {
+        // One row of 3: the largest magnitude (−4) becomes −8 · scale with scale = −4 / −8 = 0.5.
+        let small = Quantize.q4BlockBytes([1, -4, 2.1], rows: 1, cols: 3)
+        #expect(small.count == 2 + 4)
+        // 1 / 0.5 = 2 (low nibble of byte 0), −4 / 0.5 = −8 (high nibble: 0x8), 2.1 / 0.5 = 4.2 → 4.
+        #expect(small[0] == 0x82 && small[1] == 0x04)
+        #expect(small[2..<6].elementsEqual(Quantize.f32Bytes([0.5])))
+        #expect(DType.q4Block.rawSize(shape: [1, 3]) == 6)
+        #expect(DType.q4Block.rawSize(shape: [4, 65]) == 4 * 33 + 4 * 3 * 4)
+        #expect(DType.q4Block.rawSize(shape: [2, 3, 64]) == 6 * 32 + 6 * 2 * 4)
+        #expect(DType.q4Block.rawSize(shape: []) == nil)
+        #expect(DType.q4Block.rawSize(shape: [Int.max / 2, 4]) == nil)
+
+        var rng = SplitMix(5)
+        let rows = 4
+        let cols = 70 // two full blocks and a partial one; an even count of bytes per row
+        var x = rng.floats(rows * cols, scale: 4)
+        for c in 32..<64 { x[cols + c] = 0 } // a zero block
+        let bytes = Quantize.q4BlockBytes(x, rows: rows, cols: cols)
+        #expect(bytes.count == DType.q4Block.rawSize(shape: [rows, cols]))
+        var w = SWLWriter()
+        w.setMetadata("general.family", .string("test"))
+        try w.addTensor(name: "q", dtype: .q4Block, shape: [rows, cols], bytes: bytes)
+        let file = try w.serialize()
+        try file.withUnsafeBytes { raw in
+            let f = try SWLFile(bytes: raw, copy: false)
+            let values = try f.floats("q")
+            for r in 0..<rows {
+                for b in 0..<3 {
+                    let c0 = b * 32
+                    let c1 = min(cols, c0 + 32)
+                    let block = x[(r * cols + c0)..<(r * cols + c1)]
+                    let step = block.map(abs).max()! / 8
+                    for c in c0..<c1 {
+                        let err = abs(values[r * cols + c] - x[r * cols + c])
+                        // Half a step, unless the value clamped at +7 (x/scale in (7.5, 8]).
+                        let clamped = step > 0 && (x[r * cols + c] / -(block.first { abs($0) == step * 8 }! / 8)) > 7.5
+                        #expect(err <= step * (clamped ? 1.0001 : 0.5001) + 1e-7, "row \(r) col \(c)")
+                    }
+                }
+            }
+        }
+        // Wrong byte counts are refused by the writer, non-finite input is not encoded silently.
+        #expect(Quantize.q4BlockBytes([1, 2, 3], rows: 2, cols: 2).isEmpty)
+        #expect {
+            try w.addTensor(name: "r", dtype: .q4Block, shape: [2, 2], bytes: [0, 0, 0, 0, 0])
+        } throws: { ($0 as? FormatError)?.kind == .invalidArgument }
+        #expect {
+            try w.addTensor(name: "s", dtype: .q4Block, shape: [], bytes: [0, 0, 0, 0, 0])
+        } throws: { ($0 as? FormatError)?.kind == .invalidArgument }
+    }
+
+    /// A file cut anywhere inside a q4_block tensor is refused with an error, never read past its end.
+    @Test func truncatedQ4BlockFileIsAnError() throws {
+        var rng = SplitMix(9)
+        var w = SWLWriter()
+        w.setMetadata("general.family", .string("test"))
+        try w.addTensor(
+            name: "q", dtype: .q4Block, shape: [8, 96],
+            bytes: Quantize.q4BlockBytes(rng.floats(8 * 96, scale: 1), rows: 8, cols: 96))
+        let file = try w.serialize()
+        for cut in [1, 7, 64, 200, file.count / 2] {
+            let short = Array(file[..<(file.count - cut)])
+            let result = Result { () throws -> Int in
+                try short.withUnsafeBytes { raw in
+                    let f = try SWLFile(bytes: raw, copy: true)
+                    return try f.floats("q").count
+                }
+            }
+            #expect(throws: FormatError.self, "cut \(cut)") { try result.get() }
+        }
+    }
+
     @Test func integerAndFloatEncodersAreLittleEndian() {
         #expect(Quantize.f32Bytes([1]) == [0, 0, 0x80, 0x3F])
         #expect(Quantize.f16Bytes([1, -2]) == [0, 0x3C, 0, 0xC0])

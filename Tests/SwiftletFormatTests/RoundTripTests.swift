@@ -13,6 +13,7 @@ private func sample(_ dtype: DType, rows: Int, cols: Int, seed: UInt64) throws -
         // Reference: round to nearest even done in Double on the bit level.
         return (Quantize.bf16Bytes(x), x.map { Float(bitPattern: Quantize.bfloat16Bits($0).asUpperHalf) })
     case .q8Row: return (Quantize.q8RowBytes(x, rows: rows, cols: cols), x)
+    case .q4Block: return (Quantize.q4BlockBytes(x, rows: rows, cols: cols), x)
     case .i32: return (Quantize.i32Bytes(x.map { Int32($0 * 1000) }), nil)
     case .i64: return (Quantize.i64Bytes(x.map { Int64($0 * 1e6) }), nil)
     case .u8: return (rng.bytes(rows * cols), nil)
@@ -88,6 +89,18 @@ private let allCases: [Case] = DType.allCases.flatMap { d in
                                 let step = row.map(abs).max()! / 127
                                 for j in 0..<cols {
                                     #expect(abs(values[r * cols + j] - floats[r * cols + j]) <= step * 0.5001 + 1e-7)
+                                }
+                            }
+                        } else if c.dtype == .q4Block {
+                            // Within one step max|block| / 8 (half a step, or a whole one where 8
+                            // clamps to 7).
+                            let cols = e.shape[1]
+                            for r in 0..<e.shape[0] {
+                                for j in 0..<cols {
+                                    let b0 = r * cols + j / 32 * 32
+                                    let b1 = min(b0 + 32, (r + 1) * cols)
+                                    let step = floats[b0..<b1].map(abs).max()! / 8
+                                    #expect(abs(values[r * cols + j] - floats[r * cols + j]) <= step * 1.0001 + 1e-7)
                                 }
                             }
                         } else {

@@ -52,6 +52,28 @@ private struct CompactFixture {
                 }
             }
             for s in scales { Self.append(s.bitPattern, to: &bytes) }
+        case .q4Block:
+            // Packed rows of ⌈cols/2⌉ bytes (column 2i in the low nibble), then a scale per block of 32:
+            // here max|block| / 7 with q in −7 … 7 (any scale is valid; the converter's choice is
+            // tested with the format).
+            let rowBytes = (cols + 1) / 2
+            let blocks = (cols + 31) / 32
+            bytes = [UInt8](repeating: 0, count: rows * rowBytes)
+            var scales: [Float] = []
+            for r in 0..<rows {
+                for b in 0..<blocks {
+                    let c0 = b * 32
+                    let c1 = min(cols, c0 + 32)
+                    let scale = (values[(r * cols + c0)..<(r * cols + c1)].map { abs($0) }.max() ?? 0) / 7
+                    scales.append(scale)
+                    for c in c0..<c1 {
+                        let q = scale > 0 ? Int(max(-7, min(7, (values[r * cols + c] / scale).rounded()))) : 0
+                        bytes[r * rowBytes + c / 2] |= UInt8(q & 15) << (c % 2 == 0 ? 0 : 4)
+                        decoded[r * cols + c] = Float(q) * scale
+                    }
+                }
+            }
+            for s in scales { Self.append(s.bitPattern, to: &bytes) }
         }
         self.bytes = bytes
         self.decoded = decoded
@@ -330,6 +352,18 @@ private func worstRelativeError(_ got: [Float], _ ref: (y: [Double], magnitude: 
             #expect(CompactMatrix(format: .f32, rows: 2, cols: 7, bytes: exact) == nil)
             #expect(CompactMatrix(format: .bf16, rows: -1, cols: 3, bytes: raw) == nil)
             #expect(CompactMatrix(format: .f16, rows: Int.max, cols: 2, bytes: raw) == nil)
+            // q4_block 2×33: 2 rows of 17 bytes, then 2 × 2 block scales = 34 + 16 bytes.
+            let q4 = [UInt8](repeating: 0, count: 51)
+            q4.withUnsafeBytes { q in
+                let m = CompactMatrix(
+                    format: .q4Block, rows: 2, cols: 33, bytes: UnsafeRawBufferPointer(rebasing: q[..<50]))
+                #expect(m != nil && m?.scales == q.baseAddress! + 34)
+                #expect(CompactMatrix(format: .q4Block, rows: 2, cols: 33, bytes: q) == nil)
+                #expect(
+                    CompactMatrix(
+                        format: .q4Block, rows: 2, cols: 33, bytes: UnsafeRawBufferPointer(rebasing: q[..<49])) == nil)
+                #expect(CompactMatrix(format: .q4Block, rows: Int.max / 4, cols: 64, bytes: q) == nil)
+            }
         }
     }
 }

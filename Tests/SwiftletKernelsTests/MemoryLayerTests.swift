@@ -108,8 +108,10 @@ import Testing
         #expect(abs(Double(w[0]) - expected) < 1e-6)
     }
 
-    /// Table storages under test, with the test's own encoders (round to nearest; q8: max|x|/127).
-    enum Storage: CaseIterable { case f32, f16, q8Separate, q8Interleaved }
+    /// Table storages under test, with the test's own encoders (round to nearest; q8: max|x|/127;
+    /// q4: max|block of 32|/7, nibbles packed low first, rows padded to a byte and to a 4-byte
+    /// stride so that the strides are not the tight ones).
+    enum Storage: CaseIterable { case f32, f16, q8Separate, q8Interleaved, q4 }
 
     /// Encoded table bytes plus the `MemoryTables` view of them (which borrows `bytes`).
     final class EncodedTable {
@@ -165,6 +167,45 @@ import Testing
                     tables: tables, codeLength: bits, outFeatures: out)
             }
             return e
+        case .q4:
+            let rowBytes = (out + 1) / 2 + 3
+            let blocks = (out + 31) / 32
+            let scaleStride = 4 * blocks + 8
+            let e = EncodedTable(count: rows * rowBytes + rows * scaleStride)
+            for r in 0..<rows {
+                for b in 0..<blocks {
+                    let c0 = b * 32
+                    let c1 = min(out, c0 + 32)
+                    let scale = Self.q4Scale(values[(r * out + c0)..<(r * out + c1)])
+                    e.bytes.storeBytes(
+                        of: scale, toByteOffset: rows * rowBytes + r * scaleStride + 4 * b, as: Float.self)
+                    for c in c0..<c1 {
+                        let q = scale > 0 ? Int(max(-7, min(7, (values[r * out + c] / scale).rounded()))) : 0
+                        e.bytes[r * rowBytes + c / 2] |= UInt8(q & 15) << (c % 2 == 0 ? 0 : 4)
+                    }
+                }
+            }
+            let all = UnsafeRawBufferPointer(e.bytes)
+            e.table = try .q4Block(
+                values: UnsafeRawBufferPointer(rebasing: all[0..<(rows * rowBytes)]), rowStride: rowBytes,
+                scales: UnsafeRawBufferPointer(rebasing: all[(rows * rowBytes)...]), scaleStride: scaleStride,
+                tables: tables, codeLength: bits, outFeatures: out)
+            return e
+        }
+    }
+
+    static func q4Scale(_ block: ArraySlice<Float>) -> Float { (block.map { abs($0) }.max() ?? 0) / 7 }
+
+    /// A stored row decoded independently of the kernel.
+    static func decodedRow(_ row: [Float], storage: Storage) -> [Float] {
+        guard storage == .q4 else {
+            let m = row.map { abs($0) }.max() ?? 0
+            return row.map { decoded($0, storage: storage, rowMax: m) }
+        }
+        return row.indices.map { c in
+            let b0 = c / 32 * 32
+            let scale = q4Scale(row[b0..<min(row.count, b0 + 32)])
+            return scale > 0 ? Float(max(-7, min(7, (row[c] / scale).rounded()))) * scale : 0
         }
     }
 
@@ -176,6 +217,7 @@ import Testing
         case .q8Separate, .q8Interleaved:
             let scale = rowMax / 127
             return scale > 0 ? Float(max(-127, min(127, (v / scale).rounded()))) * scale : 0
+        case .q4: return .nan // per block: decodedRow
         }
     }
 
@@ -184,6 +226,7 @@ import Testing
         case .f32: return .f32
         case .f16: return .f16
         case .q8Separate, .q8Interleaved: return .q8Row
+        case .q4: return .q4Block
         }
     }
 
@@ -217,9 +260,7 @@ import Testing
             let weights = (0..<(rows * tables)).map { _ in rng.float(0, 3) }
             // What every stored row decodes to, computed once (the reference reads rows many times).
             let stored: [[Float]] = (0..<(tables << bits)).map { r in
-                let row = Array(values[(r * out)..<((r + 1) * out)])
-                let m = row.map { abs($0) }.max() ?? 0
-                return row.map { Self.decoded($0, storage: storage, rowMax: m) }
+                Self.decodedRow(Array(values[(r * out)..<((r + 1) * out)]), storage: storage)
             }
             func storedRow(_ r: Int) -> [Float] { stored[r] }
             for withBias in [true, false] {
@@ -269,7 +310,7 @@ import Testing
     }
 
     /// The code paths agree with each other on 8-bit codes from the hash (16 tables × 256 rows × 256).
-    @Test(arguments: [MemoryTableStorage.f32, .f16, .q8Row])
+    @Test(arguments: [MemoryTableStorage.f32, .f16, .q8Row, .q4Block])
     func codePathsAgreeWithEachOther(_ kind: MemoryTableStorage) throws {
         let tables = 16
         let bits = 8
@@ -277,7 +318,7 @@ import Testing
         let rows = 3
         var rng = SeededRandom(seed: 99)
         let values = (0..<((tables << bits) * out)).map { _ in rng.float(-0.05, 0.05) }
-        let storage: Storage = kind == .f32 ? .f32 : kind == .f16 ? .f16 : .q8Separate
+        let storage: Storage = kind == .f32 ? .f32 : kind == .f16 ? .f16 : kind == .q4Block ? .q4 : .q8Separate
         let encoded = try Self.encode(values, storage: storage, tables: tables, bits: bits, out: out)
         let x = Buffer(random: rows * tables * bits, &rng, lo: -1, hi: 1)
         var results: [(KernelISA, [Float])] = []
@@ -311,6 +352,20 @@ import Testing
         #expect(throws: KernelError.self) { try MemoryTables.f32(bytes, tables: 3, codeLength: 3, outFeatures: 2) }
         #expect(throws: KernelError.self) { try MemoryTables.f32(bytes, tables: 1, codeLength: 0, outFeatures: 2) }
         #expect(throws: KernelError.self) { try MemoryTables.f32(bytes, tables: 1, codeLength: 40, outFeatures: 2) }
+        // q4: 16 rows of 33 values need 16 × 17 value bytes and 16 × 8 scale bytes.
+        #expect(throws: KernelError.self) {
+            try MemoryTables.q4Block(
+                values: UnsafeRawBufferPointer(rebasing: bytes[0..<100]), rowStride: 17, scales: bytes, scaleStride: 8,
+                tables: 2, codeLength: 3, outFeatures: 33)
+        }
+        #expect(throws: KernelError.self) {
+            try MemoryTables.q4Block(
+                values: bytes, rowStride: 16, scales: bytes, scaleStride: 8, tables: 1, codeLength: 1, outFeatures: 33)
+        }
+        #expect(throws: KernelError.self) {
+            try MemoryTables.q4Block(
+                values: bytes, rowStride: 17, scales: bytes, scaleStride: 4, tables: 1, codeLength: 1, outFeatures: 33)
+        }
         let table = try MemoryTables.f32(bytes, tables: 2, codeLength: 3, outFeatures: 2)
         #expect(table.rowCount == 16 && table.inFeatures == 6 && table.bytesPerRow == 8)
         var y: [Float] = [0, 0]

@@ -52,6 +52,24 @@ enum MemoryFormerFixture {
                 for j in 0..<cols { r[row * cols + j] = Float(Int8(bitPattern: q[row * cols + j])) * scale }
             }
             return r
+        case .q4Block:
+            // Decoded here from the bytes (swl.md §6): rows of ⌈cols/2⌉ bytes, column 2i in the low
+            // nibble, two's complement; then the rows' scales per block of 32.
+            let q = Quantize.q4BlockBytes(values, rows: rows, cols: cols)
+            let rowBytes = (cols + 1) / 2
+            let blocks = (cols + 31) / 32
+            var r = [Float](repeating: 0, count: values.count)
+            for row in 0..<rows {
+                for j in 0..<cols {
+                    let byte = Int(q[row * rowBytes + j / 2])
+                    let nibble = j % 2 == 0 ? byte & 15 : byte >> 4
+                    let scale = q.withUnsafeBytes {
+                        $0.loadUnaligned(fromByteOffset: rows * rowBytes + 4 * (row * blocks + j / 32), as: Float.self)
+                    }
+                    r[row * cols + j] = Float(nibble >= 8 ? nibble - 16 : nibble) * scale
+                }
+            }
+            return r
         default: return values
         }
     }
@@ -93,7 +111,7 @@ enum MemoryFormerFixture {
 
     // MARK: conversion
 
-    @Test(arguments: [DType.f32, .f16, .q8Row])
+    @Test(arguments: [DType.f32, .f16, .q8Row, .q4Block])
     func pthAndSafetensorsConvertToIdenticalBytes(_ tables: DType) throws {
         let a = try F.convert(checkpoint: "checkpoint.pth", tables: tables)
         let b = try F.convert(checkpoint: "checkpoint.safetensors", tables: tables)
@@ -211,6 +229,32 @@ enum MemoryFormerFixture {
         // int8 + one f32 scale per row: (out + 4) / (4·out) of float32, 0.28 for out = 32.
         #expect(Double(q8.tables) <= 0.3 * Double(f32.tables), "q8 \(q8.tables) vs f32 \(f32.tables)")
         #expect(q8.total < f16.total && f16.total < f32.total)
+        // int4 + one f32 scale per 32 values: (out/2 + 4·⌈out/32⌉) / (4·out), 0.156 for out = 32.
+        let q4 = try tableBytes(F.convert(tables: .q4Block))
+        #expect(Double(q4.tables) <= 0.16 * Double(f32.tables), "q4 \(q4.tables) vs f32 \(f32.tables)")
+        #expect(q4.total < q8.total)
+    }
+
+    /// int4 is read in place only by MemoryFormer: the other families refuse `--dtype q4` with a reason
+    /// instead of writing a file their loader would have to widen.
+    @Test func q4IsRefusedWhereNotReadInPlace() throws {
+        let ckpt = try CheckpointReader.read(path: F.path("checkpoint.safetensors"))
+        let others: [any FamilyConverter.Type] = [
+            ViTConverter.self, LMUFormerConverter.self, LoopFormerConverter.self,
+        ]
+        for converter in others {
+            let error = #expect(throws: ConvertError.self) {
+                try Converter.convertToBytes(
+                    converter, checkpoint: ckpt, config: F.config(), options: ConvertOptions(weightDType: .q4Block))
+            }
+            #expect(error?.message.contains("only memoryformer reads q4_block") == true, "\(converter.family)")
+        }
+        // MemoryFormer itself takes q4 for the embedding and head, and for the tables.
+        let file = try F.convert(tables: .q4Block, weights: .q4Block)
+        let swl = try file.withUnsafeBytes { try SWLFile(bytes: $0, copy: true) }
+        #expect(swl.entry("lm_head.weight")?.dtype == .q4Block)
+        #expect(swl.entry("layers.0.mlp.2.tables")?.dtype == .q4Block)
+        #expect(swl.metadata["memoryformer.table_dtype"] == .string("q4_block"))
     }
 
     // MARK: the fixture
@@ -318,10 +362,10 @@ enum MemoryFormerFixture {
         }
     }
 
-    /// f16 / q8 storage computes exactly the model whose float32 tables hold the stored values: a
-    /// checkpoint with the tables rounded through f16 (or int8 + row scale) and converted as f32
-    /// gives the same logits at 1e-4 abs + 1e-4 rel.
-    @Test(arguments: [DType.f16, .q8Row])
+    /// f16 / q8 / q4 storage computes exactly the model whose float32 tables hold the stored values:
+    /// a checkpoint with the tables rounded through f16 (or int8 + row scale, int4 + block scales)
+    /// and converted as f32 gives the same logits at 1e-4 abs + 1e-4 rel.
+    @Test(arguments: [DType.f16, .q8Row, .q4Block])
     func compactTablesComputeWhatTheyStore(_ dtype: DType) throws {
         let c = try F.cases()
         let original = try CheckpointReader.read(path: F.path("checkpoint.safetensors"))
@@ -412,7 +456,7 @@ enum MemoryFormerFixture {
     /// q8 and bf16 take products that round the activations where the CPU has them (int8 or int16 per
     /// row; bfloat16), which moves a logit by at most `activationBound`, added to the whole-sequence
     /// tolerance there (cached decoding is one row: the matrix-vector product, float32 activations).
-    @Test(arguments: [(DType.f16, "f16"), (.bf16, "bf16"), (.q8Row, "q8")])
+    @Test(arguments: [(DType.f16, "f16"), (.bf16, "bf16"), (.q8Row, "q8"), (.q4Block, "q4")])
     func compactHeadComputesWhatItStores(_ dtype: DType, _ name: String) throws {
         let original = try CheckpointReader.read(path: F.path("checkpoint.safetensors"))
         var rounded: [CheckpointTensor] = []

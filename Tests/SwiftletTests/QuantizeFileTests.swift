@@ -97,15 +97,20 @@ import Testing
 
     /// MemoryFormer f16 and q8: the tables (`memoryformer.table_dtype` follows), the embedding and the LM
     /// head, as `convert --dtype X --table-dtype X`; bf16: the embedding and head alone (no bf16 table
-    /// kernel), as `convert --dtype bf16`.
-    @Test(arguments: [DType.f16, .bf16, .q8Row])
+    /// kernel), as `convert --dtype bf16`; q4: the tables alone, as `convert --table-dtype q4`.
+    @Test(arguments: [DType.f16, .bf16, .q8Row, .q4Block])
     func memoryFormerMatchesConvert(_ dtype: DType) throws {
         let (bytes, summary) = try Self.quantize(try MemoryFormerFixture.convert(), dtype)
         let dense = [MemoryFormerSchema.embedding, MemoryFormerSchema.head]
-        #expect(dense.allSatisfy(summary.tensors.contains))
         let tables = summary.tensors.filter { $0.hasSuffix(".tables") }
-        #expect(dtype == .bf16 ? tables.isEmpty : tables.count == summary.tensors.count - 2)
-        let converted = try MemoryFormerFixture.convert(tables: dtype == .bf16 ? .f32 : dtype, weights: dtype)
+        if dtype == .q4Block {
+            #expect(!tables.isEmpty && tables.count == summary.tensors.count)
+        } else {
+            #expect(dense.allSatisfy(summary.tensors.contains))
+            #expect(dtype == .bf16 ? tables.isEmpty : tables.count == summary.tensors.count - 2)
+        }
+        let converted = try MemoryFormerFixture.convert(
+            tables: dtype == .bf16 ? .f32 : dtype, weights: dtype == .q4Block ? .f32 : dtype)
         #expect(try Self.sameTensors(bytes, converted))
         #expect(
             try Self.file(bytes).metadata[MemoryFormerSchema.Key.tableDType]
@@ -180,6 +185,13 @@ import Testing
         // Lower precision is allowed: bf16 → q8.
         #expect(try message(bf16, .q8Row) == "")
         #expect(try message(try Self.quantize(lf, .q8Row).bytes, .bf16).contains("less precise than bf16"))
+        // int4: MemoryFormer tables only, and below q8 in precision.
+        #expect(try message(lf, .q4Block).contains("a loopformer model cannot use q4_block"))
+        #expect(try message(try LMUFixture.load("lmu-test").bytes, .q4Block).contains("cannot use q4_block"))
+        let mfQ8 = try Self.quantize(try MemoryFormerFixture.convert(), .q8Row).bytes
+        #expect(try message(mfQ8, .q4Block) == "")
+        #expect(
+            try message(try Self.quantize(mfQ8, .q4Block).bytes, .q8Row).contains("less precise than q8_row"))
         let vit = try ViTFixture.convert("checkpoint.safetensors")
         #expect(try message(vit, .f16).contains("a vit model cannot use f16"))
         // A compact ViT file has other layouts: only the f32 panels are repacked.

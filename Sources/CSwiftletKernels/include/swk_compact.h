@@ -1,5 +1,6 @@
 // Matrix-vector products and row dequantization on weight matrices kept in a compact storage format
-// (float16, bfloat16, or int8 with one float32 scale per row), read in place, e.g. from a mapped
+// (float16, bfloat16, int8 with one float32 scale per row, or int4 with one float32 scale per block of
+// 32 elements of a row), read in place, e.g. from a mapped
 // model file. Memory-bound decoding reads each weight once per token, so fewer bytes per weight is
 // what makes it faster; the arithmetic is float32 throughout.
 #ifndef SWK_COMPACT_H
@@ -14,10 +15,12 @@
 extern "C" {
 #endif
 
-/// Storage formats (`format`): SWK_F32, SWK_F16, SWK_BF16, SWK_Q8ROW (swk_cpu.h).
+/// Storage formats (`format`): SWK_F32, SWK_F16, SWK_BF16, SWK_Q8ROW, SWK_Q4BLOCK (swk_cpu.h).
+/// SWK_Q4BLOCK rows are ceil(cols / 2) bytes each and `scales` holds rows · ceil(cols / 32) floats,
+/// row-major; its products sum each block in float32 and scale that sum.
 
 /// `y[r] = dot(W[r, :], x) + bias[r]` for r in [0, rows): `weights` in `format`, `scales` the
-/// per-row scales of SWK_Q8ROW (ignored otherwise), `bias` optional (NULL). `y` must not
+/// per-row scales of SWK_Q8ROW or the per-block scales of SWK_Q4BLOCK (ignored otherwise), `bias` optional (NULL). `y` must not
 /// overlap `x`. The rows are split among the threads of `pool` (NULL: the calling thread).
 /// Returns 0, or -1 for an unknown format or negative sizes (nothing is written).
 int swk_compact_gemv(int format, const void *weights, const void *scales, ptrdiff_t rows, ptrdiff_t cols,

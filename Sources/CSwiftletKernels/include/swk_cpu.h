@@ -51,7 +51,15 @@ enum {
     SWK_F16 = 1,   ///< IEEE binary16
     SWK_BF16 = 2,  ///< bfloat16 (the high half of a float32)
     SWK_Q8ROW = 3, ///< int8, one float32 scale per row: value = q · scale
+    /// Signed 4-bit values, two per byte (element 2i in the low nibble of byte i, 2i+1 in the high
+    /// one), each row starting on a byte (ceil(cols / 2) bytes), one float32 scale per block of
+    /// SWK_Q4_BLOCK elements of a row: value[r, c] = q · scale[r · ceil(cols / 32) + c / 32]
+    /// (the .swl `q4_block` layout, Formats/swl.md §6).
+    SWK_Q4BLOCK = 4,
 };
+
+/// Elements per scale of SWK_Q4BLOCK.
+enum { SWK_Q4_BLOCK = 32 };
 
 #ifdef __cplusplus
 }

@@ -20,15 +20,17 @@ extern "C" {
 
 /// The tables of one memory layer: `tables · 2^code_length` rows of `out` values. Table k's row c
 /// is global row r = k · 2^code_length + c, whose values start at `values + r · row_stride` (bytes);
-/// for q8 its scale is the float at `scales + r · scale_stride` (bytes).
+/// for q8 its scale is the float at `scales + r · scale_stride` (bytes); for q4 (SWK_Q4BLOCK: nibbles,
+/// element 2i low and 2i+1 high in byte i of the row) its ceil(out / 32) block scales are the
+/// consecutive floats from `scales + r · scale_stride`.
 typedef struct {
-    int storage; ///< SWK_F32, SWK_F16 or SWK_Q8ROW (swk_cpu.h)
+    int storage; ///< SWK_F32, SWK_F16, SWK_Q8ROW or SWK_Q4BLOCK (swk_cpu.h)
     int tables;
     int code_length;
     long out;
     const void *values;
     ptrdiff_t row_stride;
-    const void *scales; ///< q8 only
+    const void *scales; ///< q8 and q4 only
     ptrdiff_t scale_stride;
 } swk_memory_tables;
 

@@ -25,8 +25,8 @@ import SwiftletFormat
 /// Tensor names: the fixture's (`word_embeddings.weight`, `layers.N.…`, `final_norm.scale`,
 /// `lm_head.weight`) or the official DeepSpeed pipeline names (`sequential.0.word_embeddings.weight`,
 /// `sequential.{N+2}.…`, `sequential.{L+3}.norm.scale`, `sequential.{L+4}.final_linear.weight`),
-/// optionally under a `module.` prefix. Tables are stored as `options.tableDType` (f32, f16 or
-/// q8_row), the embedding and LM head as `options.weightDType`, everything else as f32.
+/// optionally under a `module.` prefix. Tables are stored as `options.tableDType` (f32, f16, q8_row
+/// or q4_block), the embedding and LM head as `options.weightDType`, everything else as f32.
 public enum MemoryFormerConverter: FamilyConverter {
     public static let family = MemoryFormerSchema.family
     typealias S = MemoryFormerSchema
@@ -66,10 +66,11 @@ public enum MemoryFormerConverter: FamilyConverter {
         into output: inout ModelWriter
     ) throws {
         switch options.tableDType {
-        case .f32, .f16, .q8Row: break
+        case .f32, .f16, .q8Row, .q4Block: break
         default:
             throw ConvertError(
-                "memoryformer tables can be stored as f32, f16 or q8 (--table-dtype), not \(options.tableDType.name)")
+                "memoryformer tables can be stored as f32, f16, q8 or q4 (--table-dtype), not \(options.tableDType.name)"
+            )
         }
         let names = try Names(checkpoint)
         try names.refuseUnimplementedTensors(checkpoint)

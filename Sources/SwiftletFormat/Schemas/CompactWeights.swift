@@ -48,8 +48,9 @@ public struct CompactWeights: Sendable {
         self.isCompactable = isCompactable
     }
 
-    /// Precision order of the float types: f32 > f16 > bf16 > q8_row (f16 keeps 11 significant bits,
-    /// bf16 8, q8_row 8 relative to each row's largest magnitude). Re-rounding to a type of lower
+    /// Precision order of the float types: f32 > f16 > bf16 > q8_row > q4_block (f16 keeps 11
+    /// significant bits, bf16 8, q8_row 8 relative to each row's largest magnitude, q4_block 4
+    /// relative to each block of 32's). Re-rounding to a type of lower
     /// precision is allowed; to the same or a higher one it would only claim precision the values no
     /// longer have.
     public static func precisionRank(_ dtype: DType) -> Int? {
@@ -58,6 +59,7 @@ public struct CompactWeights: Sendable {
         case .f16: 2
         case .bf16: 1
         case .q8Row: 0
+        case .q4Block: -1
         case .i32, .i64, .u8: nil
         }
     }
@@ -106,14 +108,19 @@ extension LMUFormerSchema {
 }
 
 extension MemoryFormerSchema {
-    /// The hash tables, read in place as f16 or q8_row (`memoryformer.table_dtype` records which), and
-    /// the embedding and LM head, read in place as f16, bf16 or q8_row (`MemoryFormerModel`,
+    /// The hash tables, read in place as f16, q8_row or q4_block (`memoryformer.table_dtype` records
+    /// which), and the embedding and LM head, read in place as f16, bf16 or q8_row (`MemoryFormerModel`,
     /// `Weights.compactMatrix`). bf16 leaves the tables as they are (no bf16 table kernel): it is
-    /// `convert --dtype bf16`; f16 and q8 are `convert --dtype X --table-dtype X`.
+    /// `convert --dtype bf16`; f16 and q8 are `convert --dtype X --table-dtype X`. q4 compacts the
+    /// tables alone (`convert --table-dtype q4`): on the trained text model int4 tables cost +0.18 %
+    /// perplexity, an int4 head +1.26 % and decodes no faster than q8 (Benchmarks/README.md).
     public static let compactWeights = CompactWeights(
-        dtypes: [.f16, .bf16, .q8Row],
+        dtypes: [.f16, .bf16, .q8Row, .q4Block],
         metadata: { $0 == .bf16 ? [:] : [Key.tableDType: .string($0.name)] },
-        keeps: { name, dtype in dtype == .bf16 && name.hasSuffix(".tables") }
+        keeps: { name, dtype in
+            let table = name.hasSuffix(".tables")
+            return (dtype == .bf16 && table) || (dtype == .q4Block && !table)
+        }
     ) { name, shape in
         guard shape.count == 2 else { return false }
         if name == embedding || name == head { return true }

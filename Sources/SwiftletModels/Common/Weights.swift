@@ -32,10 +32,12 @@ public struct Weights: @unchecked Sendable {
     /// matrix `[product of all but the last dimension, last dimension]` (a convolution's taps × inputs
     /// as rows). Nothing is widened to float32; an f32 tensor is used in place where it is aligned
     /// (`SWLFile.floats`). `what` names the tensor's role in the refusal of another type (e.g. "the
-    /// embedding and LM head").
-    public func compactMatrix(_ name: String, shape: [Int], what: String = "a weight matrix") throws(ModelError)
-        -> CompactMatrix
-    {
+    /// embedding and LM head"). `q4`: whether the caller reads q4_block too (packed int4 rows, then one
+    /// float32 scale per block of 32: MemoryFormer's embedding and head; the other families' products
+    /// have no int4 path).
+    public func compactMatrix(
+        _ name: String, shape: [Int], what: String = "a weight matrix", q4: Bool = false
+    ) throws(ModelError) -> CompactMatrix {
         guard let entry = file.entry(name) else {
             throw ModelError(.format, "tensor '\(name)' is missing from the model file")
         }
@@ -51,16 +53,23 @@ public struct Weights: @unchecked Sendable {
         case .f16?: format = .f16
         case .bf16?: format = .bf16
         case .q8Row?: format = .q8Row
+        case .q4Block? where q4: format = .q4Block
         default:
+            let types = q4 ? "f32, f16, bf16, q8_row or q4_block" : "f32, f16, bf16 or q8_row"
             throw ModelError(
                 .unsupported,
-                "tensor '\(name)' \(shape) is stored as \(entry.dtypeName); \(what) must be f32, f16, bf16 or q8_row "
+                "tensor '\(name)' \(shape) is stored as \(entry.dtypeName); \(what) must be \(types) "
                     + "(convert the checkpoint again, or `swiftlet quantize` an f32 file, with --dtype f16|bf16|q8)")
         }
         let bytes: UnsafeRawBufferPointer
         do { bytes = try file.rawBytes(name) } catch { throw ModelError(error) }
         guard let m = CompactMatrix(format: format, rows: rows, cols: cols, bytes: bytes) else {
-            let scales = format == .q8Row ? " plus \(rows) float32 row scales" : ""
+            let scales =
+                switch format {
+                case .q8Row: " plus \(rows) float32 row scales"
+                case .q4Block: " (two per byte) plus \(rows * ((cols + 31) / 32)) float32 block scales"
+                default: ""
+                }
             throw ModelError(
                 .format,
                 "tensor '\(name)' (\(entry.dtypeName) \(shape)) has \(bytes.count) bytes, which does not match its "

@@ -8,8 +8,9 @@ import SwiftletKernels
 /// half-split rotary on Q and K; causal attention; no output projection; `a = ctx + x`;
 /// MLP = memory layer (T·(L+2) outputs) → LayerNorm → memory layer with L+2-bit codes on
 /// `RMSNorm(a)`; `x = mlp + a`. Then a final RMSNorm and an untied (or tied) LM head.
-/// Tables are read in place from the mapped file in f32, f16 or q8_row; the embedding and the LM head
-/// (the model's dense matrices) in place in f32, f16, bf16 or q8_row (`convert --dtype`), never widened:
+/// Tables are read in place from the mapped file in f32, f16, q8_row or q4_block; the embedding and the
+/// LM head (the model's dense matrices) in place in f32, f16, bf16, q8_row or q4_block (`convert
+/// --dtype`), never widened:
 /// a decoded token reads the head once through the compact matrix-vector product. Loading does not touch them;
 /// the first call of any session hashes each raw table in full against its checksum (what "verified
 /// the first time it is used" means for a tensor read sparsely: about 0.6 s for 1.7 GB of mapped f32
@@ -62,11 +63,11 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
     let head: CompactMatrix // [vocab, hidden]; the embedding when tied
     /// Scratch floats a product of several rows with a compact head wants (0 for f32).
     let panelFloats: Int
-    /// "f32", "f16", "bf16" or "q8" (q8_row): the storage of the embedding and head (joined by "+" if
+    /// "f32", "f16", "bf16", "q8" (q8_row) or "q4" (q4_block): the storage of the embedding and head (joined by "+" if
     /// they differ).
     let weightStorage: String
     let rotary: HalfSplitRotary
-    /// "f32", "f16", "q8" (or a list if the tables were stored in several types).
+    /// "f32", "f16", "q8" or "q4" (or a list if the tables were stored in several types).
     let tableStorage: String
     let file: SWLFile // keeps the mapped weights alive
     /// Raw tables whose checksum has not been checked yet (see `verifyTables`).
@@ -118,22 +119,24 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
         layers = built
         unverifiedTables = Locked(unverified.reversed())
         tableStorage = storages.joined(separator: "+")
-        // The embedding and LM head, read in place in their stored types (f32, f16, bf16 or q8_row).
-        let embedding = try w.compactMatrix(S.embedding, shape: [vocab, hidden], what: "the embedding")
+        // The embedding and LM head, read in place in their stored types (f32, f16, bf16, q8_row or q4_block).
+        let embedding = try w.compactMatrix(S.embedding, shape: [vocab, hidden], what: "the embedding", q4: true)
         let head =
-            w.has(S.head) ? try w.compactMatrix(S.head, shape: [vocab, hidden], what: "the LM head") : embedding
+            w.has(S.head)
+            ? try w.compactMatrix(S.head, shape: [vocab, hidden], what: "the LM head", q4: true) : embedding
         self.embedding = embedding
         self.head = head
         finalNorm = try w.floats(S.finalNorm, shape: [hidden])
         panelFloats = head.format == .f32 ? 0 : Kernels.compactPanelFloats(cols: hidden)
-        let names: [CompactFormat: String] = [.f32: "f32", .f16: "f16", .bf16: "bf16", .q8Row: "q8"]
+        let names: [CompactFormat: String] = [.f32: "f32", .f16: "f16", .bf16: "bf16", .q8Row: "q8", .q4Block: "q4"]
         weightStorage = [embedding.format, head.format].reduce(into: [CompactFormat]()) {
             if !$0.contains($1) { $0.append($1) }
         }.compactMap { names[$0] }.joined(separator: "+")
         rotary = HalfSplitRotary(dims: cfg.rotaryDims, base: cfg.rotaryBase, positions: cfg.context)
     }
 
-    /// A table tensor read in place: f32, f16, or q8_row (int8 values, then one f32 scale per row).
+    /// A table tensor read in place: f32, f16, q8_row (int8 values, then one f32 scale per row) or
+    /// q4_block (packed int4 rows, then the rows' f32 block scales).
     static func loadTable(
         _ file: SWLFile, _ name: String, tables: Int, codeLength: Int,
         outFeatures: Int
@@ -156,10 +159,10 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
         } catch {
             throw ModelError(error)
         }
-        guard let dtype = entry.dtype, [DType.f32, .f16, .q8Row].contains(dtype) else {
+        guard let dtype = entry.dtype, [DType.f32, .f16, .q8Row, .q4Block].contains(dtype) else {
             throw ModelError(
                 .unsupported,
-                "table '\(name)' is stored as \(entry.dtypeName); memory tables must be f32, f16 or q8_row")
+                "table '\(name)' is stored as \(entry.dtypeName); memory tables must be f32, f16, q8_row or q4_block")
         }
         do throws(KernelError) {
             switch dtype {
@@ -173,6 +176,17 @@ public final class MemoryFormerModel: FamilyModel, @unchecked Sendable {
                 return try .q8Row(
                     values: UnsafeRawBufferPointer(rebasing: raw[0..<valueBytes]), rowStride: outFeatures,
                     scales: UnsafeRawBufferPointer(rebasing: raw[valueBytes...]), scaleStride: 4,
+                    tables: tables, codeLength: codeLength, outFeatures: outFeatures)
+            case .q4Block:
+                let rowBytes = MemoryTables.q4RowBytes(outFeatures)
+                let scaleBytes = 4 * MemoryTables.q4Blocks(outFeatures)
+                let valueBytes = rows * rowBytes
+                guard raw.count == valueBytes + rows * scaleBytes else {
+                    throw KernelError.invalidShape("\(raw.count) bytes for \(rows)×\(outFeatures) q4_block")
+                }
+                return try .q4Block(
+                    values: UnsafeRawBufferPointer(rebasing: raw[0..<valueBytes]), rowStride: rowBytes,
+                    scales: UnsafeRawBufferPointer(rebasing: raw[valueBytes...]), scaleStride: scaleBytes,
                     tables: tables, codeLength: codeLength, outFeatures: outFeatures)
             default:
                 return try .f32(raw, tables: tables, codeLength: codeLength, outFeatures: outFeatures)

@@ -322,7 +322,7 @@ final class MemoryFormerRunner: FamilyRunner {
     /// `tokens`: positions a whole-sequence run processed, or the tokens now in the KV cache.
     /// `resident_table_bytes` is what this session has read of the tables since it was made: one bit
     /// per table row (set when a hash selects the row), and each set row counted with its stored
-    /// size (f32 4·out, f16 2·out, q8 out + 4 bytes; the Q, K and V rows of a shared code count
+    /// size (f32 4·out, f16 2·out, q8 out + 4 bytes, q4 ⌈out/2⌉ + 4·⌈out/32⌉; the Q, K and V rows of a shared code count
     /// three times). Rows are what a mapped table pages in; page granularity and read-ahead are not
     /// modelled.
     private func fillReport(gflops: Double, tokens: Int) {
