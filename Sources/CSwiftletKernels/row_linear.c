@@ -1072,23 +1072,42 @@ SWK_VNNI512 SWK_INLINE void i8_store_512(const i8_rows_t *a, int r, long c0, lon
 }
 
 SWK_VNNI512 SWK_INLINE void i8_tile6_512(const int R, const int full, const i8_rows_t *a, long c0, long nc) {
-    I8_ACC_ZERO(0)
-    I8_ACC_ZERO(1) I8_ACC_ZERO(2) I8_ACC_ZERO(3) I8_ACC_ZERO(4) I8_ACC_ZERO(5) const __mmask64 m =
-        nc >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << nc) - 1);
+    I8_ACC_ZERO(0);
+    I8_ACC_ZERO(1);
+    I8_ACC_ZERO(2);
+    I8_ACC_ZERO(3);
+    I8_ACC_ZERO(4);
+    I8_ACC_ZERO(5);
+    const __mmask64 m = nc >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << nc) - 1);
     const long k = a->k, ldw = a->ldw;
     const int8_t *w = a->w + c0;
     long i = 0;
     for (; i + 4 <= k; i += 4) {
         __m512i v[4];
         i8_quad_512(full, w + i * ldw, ldw, 4, m, v);
-        I8_ACC_STEP(0) I8_ACC_STEP(1) I8_ACC_STEP(2) I8_ACC_STEP(3) I8_ACC_STEP(4) I8_ACC_STEP(5)
+        I8_ACC_STEP(0);
+        I8_ACC_STEP(1);
+        I8_ACC_STEP(2);
+        I8_ACC_STEP(3);
+        I8_ACC_STEP(4);
+        I8_ACC_STEP(5);
     }
     if (i < k) {
         __m512i v[4];
         i8_quad_512(full, w + i * ldw, ldw, (int)(k - i), m, v);
-        I8_ACC_STEP(0) I8_ACC_STEP(1) I8_ACC_STEP(2) I8_ACC_STEP(3) I8_ACC_STEP(4) I8_ACC_STEP(5)
+        I8_ACC_STEP(0);
+        I8_ACC_STEP(1);
+        I8_ACC_STEP(2);
+        I8_ACC_STEP(3);
+        I8_ACC_STEP(4);
+        I8_ACC_STEP(5);
     }
-    I8_ACC_STORE(0) I8_ACC_STORE(1) I8_ACC_STORE(2) I8_ACC_STORE(3) I8_ACC_STORE(4) I8_ACC_STORE(5)
+    I8_ACC_STORE(0);
+    I8_ACC_STORE(1);
+    I8_ACC_STORE(2);
+    I8_ACC_STORE(3);
+    I8_ACC_STORE(4);
+    I8_ACC_STORE(5);
 }
 
 SWK_VNNI512 SWK_INLINE void i8_group6_512(const int R, const i8_rows_t *a, long n) {
