@@ -873,3 +873,386 @@ long swk_count_nonzero(const float *x, long rows, long cols, long ldx) {
         for (long i = 0; i < cols; i++) count += x[r * ldx + i] != 0.0f;
     return count;
 }
+
+// ---- int8 × int8 products for q8 weights (swk_row_linear_i8) -----------------------------------------
+//
+// Each row's inputs, with the weight rows' scales folded in (x[i] · scales[i]), are rounded to int8 by
+// `swk_q8_quantize_rows` (the helper of the int8 panel GEMM: symmetric, one scale max / 127 per row,
+// stored as q + 128). The weights stay input-major and are read in place: four consecutive weight rows
+// (k) of a column tile are interleaved in registers so that each 32-bit lane holds the 4 k of one
+// output column, the layout of a 4-way int8 dot product.
+// - AVX-512 VNNI: VPDPBUSD multiplies unsigned by signed bytes; the weights are made unsigned (w ^ 0x80
+//   = w + 128) and the activations signed (u ^ 0x80 = q), so the sums hold Σ w·q + 128 · Σ q, whose
+//   correction is one integer per row. unpack{lo,hi}_epi{8,16} interleave within 128-bit lanes; the
+//   column order is restored at the store by a 4 × 4 transpose of lanes.
+// - NEON with the dot product (probed at run time): ZIP1/ZIP2 interleave, SDOT on the signed values.
+// - portable C (and NEON without the dot product): the same int32 sums directly.
+// Every sum is exact in int32 (k ≤ SWK_ROW_LINEAR_I8_MAX_K); the float32 operations after it are the
+// same on every path: t = (float)s; t = t · sx; t = t + bias; t = t + y (accumulate).
+
+#include "swk_panel_lowp.h"
+#include "swk_row_linear.h"
+
+// Rows per group: 6 rows × 4 vectors of 16 columns (VNNI) or 6 × 4 of 4 columns (NEON) of int32 sums.
+#define I8_ROWS 6
+
+// Quantized group: I8_ROWS rows of at most SCALED_INPUT_FLOATS (+ 3 padding) bytes.
+#define I8_BYTES (SCALED_INPUT_FLOATS + 4 * I8_ROWS)
+
+typedef struct {
+    const uint8_t *q;    // [g, kp] q + 128
+    long kp;             // row stride of q (k rounded up to 4)
+    const float *sx;     // [g] row scales
+    const int32_t *qsum; // [g] Σ q of each row
+    const int8_t *w;     // weights, input-major
+    long ldw, k;
+    const float *bias;
+    float *y;
+    long ldy;
+    int accumulate;
+} i8_rows_t;
+
+// y = (((float)s · sx) + bias) + y, one rounding per operation.
+SWK_INLINE float i8_out(int32_t s, float sx, const float *bias, long j, const float *yj, int accumulate) {
+    float t = (float)s;
+    t = t * sx;
+    if (bias) t = t + bias[j];
+    if (accumulate) t = t + *yj;
+    return t;
+}
+
+static void i8_rows_portable(const i8_rows_t *a, long g, long from, long n) {
+    for (long r = 0; r < g; r++) {
+        const uint8_t *q = a->q + r * a->kp;
+        float *yr = a->y + r * a->ldy;
+        for (long j = from; j < n; j++) {
+            int32_t s = 0;
+            for (long i = 0; i < a->k; i++) s += (int32_t)(int8_t)q[i] * (int32_t)a->w[i * a->ldw + j];
+            yr[j] = i8_out(s, a->sx[r], a->bias, j, yr + j, a->accumulate);
+        }
+    }
+}
+
+#ifdef SWK_X86
+
+#define SWK_VNNI512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma,f16c")))
+
+// Four weight rows from p (row stride ldw; `have` < 4 of them when past k: zeros), 64 columns (`full`, or
+// the columns of mask m), made unsigned and interleaved: v[c] lane L holds the 4 k of columns 16L + 4c …
+// 16L + 4c + 3.
+SWK_VNNI512 SWK_INLINE void i8_quad_512(const int full, const int8_t *p, long ldw, int have, __mmask64 m,
+                                        __m512i v[4]) {
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    __m512i rw[4];
+#pragma GCC unroll 4
+    for (int e = 0; e < 4; e++) {
+        __m512i t = _mm512_setzero_si512();
+        if (e < have)
+            t = full ? _mm512_loadu_si512((const void *)(p + e * ldw)) : _mm512_maskz_loadu_epi8(m, p + e * ldw);
+        rw[e] = _mm512_xor_si512(t, flip);
+    }
+    const __m512i t0 = _mm512_unpacklo_epi8(rw[0], rw[1]), t1 = _mm512_unpackhi_epi8(rw[0], rw[1]);
+    const __m512i t2 = _mm512_unpacklo_epi8(rw[2], rw[3]), t3 = _mm512_unpackhi_epi8(rw[2], rw[3]);
+    v[0] = _mm512_unpacklo_epi16(t0, t2);
+    v[1] = _mm512_unpackhi_epi16(t0, t2);
+    v[2] = _mm512_unpacklo_epi16(t1, t3);
+    v[3] = _mm512_unpackhi_epi16(t1, t3);
+}
+
+// The four quads of k from i on: acc[r][4t + c] += v_t[c] · x[r, i … i + 3].
+#define I8_STEP_512(FULL, HAVE)                                                                                        \
+    do {                                                                                                               \
+        __m512i xb[I8_ROWS];                                                                                           \
+        _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                                          \
+            int32_t d;                                                                                                 \
+            memcpy(&d, a->q + r * a->kp + i, 4);                                                                       \
+            xb[r] = _mm512_set1_epi32(d);                                                                              \
+        }                                                                                                              \
+        _Pragma("GCC unroll 4") for (int t = 0; t < T; t++) {                                                          \
+            __m512i v[4];                                                                                              \
+            i8_quad_512(FULL, w + i * ldw + 64 * t, ldw, HAVE, m[t], v);                                               \
+            _Pragma("GCC unroll 8") for (int r = 0; r < R; r++) {                                                      \
+                _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++) acc[r][4 * t + c] =                                \
+                    _mm512_dpbusd_epi32(acc[r][4 * t + c], v[c], xb[r]);                                               \
+            }                                                                                                          \
+        }                                                                                                              \
+    } while (0)
+
+// Rows [0, R) of a group, columns [c0, c0 + nc) with nc ≤ 64·T (nc == 64·T when `full`).
+SWK_VNNI512 SWK_INLINE void i8_tile_512(const int R, const int T, const int full, const i8_rows_t *a, long c0,
+                                        long nc) {
+    __m512i acc[I8_ROWS][16];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 16
+        for (int v = 0; v < 4 * T; v++) acc[r][v] = _mm512_setzero_si512();
+    __mmask64 m[4] = {0, 0, 0, 0};
+    for (int t = 0; t < T; t++) {
+        const long left = nc - 64 * t;
+        m[t] = left >= 64 ? ~(__mmask64)0 : left <= 0 ? 0 : (((__mmask64)1 << left) - 1);
+    }
+    const long k = a->k, ldw = a->ldw;
+    const int8_t *w = a->w + c0;
+    long i = 0;
+    for (; i + 4 <= k; i += 4) I8_STEP_512(full, 4);
+    if (i < k) I8_STEP_512(full, (int)(k - i));
+    for (int r = 0; r < R; r++) {
+        const __m512i corr = _mm512_set1_epi32(128 * a->qsum[r]);
+        const __m512 sx = _mm512_set1_ps(a->sx[r]);
+        float *yr = a->y + r * a->ldy + c0;
+        for (int t = 0; t < T; t++) {
+            // acc[4t + c] lane L holds columns 16L + 4c … 16L + 4c + 3: transpose the 4 × 4 lanes.
+            const __m512i *v = &acc[r][4 * t];
+            const __m512i lo01 = _mm512_shuffle_i32x4(v[0], v[1], _MM_SHUFFLE(1, 0, 1, 0));
+            const __m512i lo23 = _mm512_shuffle_i32x4(v[2], v[3], _MM_SHUFFLE(1, 0, 1, 0));
+            const __m512i hi01 = _mm512_shuffle_i32x4(v[0], v[1], _MM_SHUFFLE(3, 2, 3, 2));
+            const __m512i hi23 = _mm512_shuffle_i32x4(v[2], v[3], _MM_SHUFFLE(3, 2, 3, 2));
+            const __m512i o[4] = {_mm512_shuffle_i32x4(lo01, lo23, _MM_SHUFFLE(2, 0, 2, 0)),
+                                  _mm512_shuffle_i32x4(lo01, lo23, _MM_SHUFFLE(3, 1, 3, 1)),
+                                  _mm512_shuffle_i32x4(hi01, hi23, _MM_SHUFFLE(2, 0, 2, 0)),
+                                  _mm512_shuffle_i32x4(hi01, hi23, _MM_SHUFFLE(3, 1, 3, 1))};
+            for (int l = 0; l < 4; l++) {
+                const long col = 64 * t + 16 * l;
+                const long left = nc - col;
+                if (left <= 0) break;
+                const __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+                __m512 f = _mm512_cvtepi32_ps(_mm512_sub_epi32(o[l], corr));
+                f = _mm512_mul_ps(f, sx);
+                if (a->bias) f = _mm512_add_ps(f, _mm512_maskz_loadu_ps(mask, a->bias + c0 + col));
+                if (a->accumulate) f = _mm512_add_ps(f, _mm512_maskz_loadu_ps(mask, yr + col));
+                _mm512_mask_storeu_ps(yr + col, mask, f);
+            }
+        }
+    }
+}
+
+// Rows [0, R) (R ≤ 6) of a group, 64 columns from c0 (`nc` < 64 of them when not `full`): 24 named
+// accumulators (an array of them is not kept in registers by every compiler).
+#define I8_ACC_ZERO(r)                                                                                                 \
+    __m512i s##r##0 = _mm512_setzero_si512(), s##r##1 = s##r##0, s##r##2 = s##r##0, s##r##3 = s##r##0;
+#define I8_ACC_STEP(r)                                                                                                 \
+    if (R > r) {                                                                                                       \
+        const __m512i xb = _mm512_set1_epi32(*(const int32_t *)(const void *)(a->q + r * a->kp + i));                  \
+        s##r##0 = _mm512_dpbusd_epi32(s##r##0, v[0], xb);                                                              \
+        s##r##1 = _mm512_dpbusd_epi32(s##r##1, v[1], xb);                                                              \
+        s##r##2 = _mm512_dpbusd_epi32(s##r##2, v[2], xb);                                                              \
+        s##r##3 = _mm512_dpbusd_epi32(s##r##3, v[3], xb);                                                              \
+    }
+#define I8_ACC_STORE(r)                                                                                                \
+    if (R > r) {                                                                                                       \
+        const __m512i acc4[4] = {s##r##0, s##r##1, s##r##2, s##r##3};                                                  \
+        i8_store_512(a, r, c0, nc, acc4);                                                                              \
+    }
+
+// Row r's 64 columns from c0 (nc valid) from the four interleaved accumulators: a 4 × 4 transpose of
+// lanes, the correction, then t = s · sx, + bias, + y.
+SWK_VNNI512 SWK_INLINE void i8_store_512(const i8_rows_t *a, int r, long c0, long nc, const __m512i v[4]) {
+    const __m512i corr = _mm512_set1_epi32(128 * a->qsum[r]);
+    const __m512 sx = _mm512_set1_ps(a->sx[r]);
+    float *yr = a->y + r * a->ldy + c0;
+    const __m512i lo01 = _mm512_shuffle_i32x4(v[0], v[1], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512i lo23 = _mm512_shuffle_i32x4(v[2], v[3], _MM_SHUFFLE(1, 0, 1, 0));
+    const __m512i hi01 = _mm512_shuffle_i32x4(v[0], v[1], _MM_SHUFFLE(3, 2, 3, 2));
+    const __m512i hi23 = _mm512_shuffle_i32x4(v[2], v[3], _MM_SHUFFLE(3, 2, 3, 2));
+    const __m512i o[4] = {_mm512_shuffle_i32x4(lo01, lo23, _MM_SHUFFLE(2, 0, 2, 0)),
+                          _mm512_shuffle_i32x4(lo01, lo23, _MM_SHUFFLE(3, 1, 3, 1)),
+                          _mm512_shuffle_i32x4(hi01, hi23, _MM_SHUFFLE(2, 0, 2, 0)),
+                          _mm512_shuffle_i32x4(hi01, hi23, _MM_SHUFFLE(3, 1, 3, 1))};
+    for (int l = 0; l < 4; l++) {
+        const long col = 16 * l;
+        const long left = nc - col;
+        if (left <= 0) break;
+        const __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        __m512 f = _mm512_cvtepi32_ps(_mm512_sub_epi32(o[l], corr));
+        f = _mm512_mul_ps(f, sx);
+        if (a->bias) f = _mm512_add_ps(f, _mm512_maskz_loadu_ps(mask, a->bias + c0 + col));
+        if (a->accumulate) f = _mm512_add_ps(f, _mm512_maskz_loadu_ps(mask, yr + col));
+        _mm512_mask_storeu_ps(yr + col, mask, f);
+    }
+}
+
+SWK_VNNI512 SWK_INLINE void i8_tile6_512(const int R, const int full, const i8_rows_t *a, long c0, long nc) {
+    I8_ACC_ZERO(0);
+    I8_ACC_ZERO(1);
+    I8_ACC_ZERO(2);
+    I8_ACC_ZERO(3);
+    I8_ACC_ZERO(4);
+    I8_ACC_ZERO(5);
+    const __mmask64 m = nc >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << nc) - 1);
+    const long k = a->k, ldw = a->ldw;
+    const int8_t *w = a->w + c0;
+    long i = 0;
+    for (; i + 4 <= k; i += 4) {
+        __m512i v[4];
+        i8_quad_512(full, w + i * ldw, ldw, 4, m, v);
+        I8_ACC_STEP(0);
+        I8_ACC_STEP(1);
+        I8_ACC_STEP(2);
+        I8_ACC_STEP(3);
+        I8_ACC_STEP(4);
+        I8_ACC_STEP(5);
+    }
+    if (i < k) {
+        __m512i v[4];
+        i8_quad_512(full, w + i * ldw, ldw, (int)(k - i), m, v);
+        I8_ACC_STEP(0);
+        I8_ACC_STEP(1);
+        I8_ACC_STEP(2);
+        I8_ACC_STEP(3);
+        I8_ACC_STEP(4);
+        I8_ACC_STEP(5);
+    }
+    I8_ACC_STORE(0);
+    I8_ACC_STORE(1);
+    I8_ACC_STORE(2);
+    I8_ACC_STORE(3);
+    I8_ACC_STORE(4);
+    I8_ACC_STORE(5);
+}
+
+SWK_VNNI512 SWK_INLINE void i8_group6_512(const int R, const i8_rows_t *a, long n) {
+    long c0 = 0;
+    for (; c0 + 64 <= n; c0 += 64) i8_tile6_512(R, 1, a, c0, 64);
+    if (c0 < n) i8_tile6_512(R, 0, a, c0, n - c0);
+}
+
+SWK_VNNI512 SWK_INLINE void i8_group_512(const int R, const int T, const i8_rows_t *a, long n) {
+    long c0 = 0;
+    for (; c0 + 64 * T <= n; c0 += 64 * T) i8_tile_512(R, T, 1, a, c0, 64 * T);
+    if (c0 < n) i8_tile_512(R, T, 0, a, c0, n - c0);
+}
+
+SWK_VNNI512 static void i8_rows_512(const i8_rows_t *a, long g, long n) {
+    switch (g) {
+    case 1: i8_group_512(1, 4, a, n); break;
+    case 2: i8_group6_512(2, a, n); break;
+    case 3: i8_group6_512(3, a, n); break;
+    case 4: i8_group6_512(4, a, n); break;
+    case 5: i8_group6_512(5, a, n); break;
+    default: i8_group6_512(6, a, n); break;
+    }
+}
+
+#endif
+
+#ifdef SWK_NEON
+
+// Rows [0, R) of a group, columns [c0, c0 + 16) (`cols` < 16 of them valid when not `full`).
+SWK_DOTPROD SWK_INLINE void i8_tile_dotprod(const int R, const int full, const i8_rows_t *a, long c0, long cols) {
+    int32x4_t acc[I8_ROWS][4];
+    for (int r = 0; r < R; r++)
+        for (int c = 0; c < 4; c++) acc[r][c] = vdupq_n_s32(0);
+    const long k = a->k, ldw = a->ldw;
+    const int8_t *w = a->w + c0;
+    for (long i = 0; i < k; i += 4) {
+        int8x16_t rw[4];
+        for (int e = 0; e < 4; e++) {
+            if (i + e < k) {
+                if (full) {
+                    rw[e] = vld1q_s8(w + (i + e) * ldw);
+                } else {
+                    int8_t tmp[16] = {0};
+                    memcpy(tmp, w + (i + e) * ldw, (size_t)cols);
+                    rw[e] = vld1q_s8(tmp);
+                }
+            } else {
+                rw[e] = vdupq_n_s8(0);
+            }
+        }
+        const int16x8_t t0 = vreinterpretq_s16_s8(vzip1q_s8(rw[0], rw[1]));
+        const int16x8_t t1 = vreinterpretq_s16_s8(vzip2q_s8(rw[0], rw[1]));
+        const int16x8_t t2 = vreinterpretq_s16_s8(vzip1q_s8(rw[2], rw[3]));
+        const int16x8_t t3 = vreinterpretq_s16_s8(vzip2q_s8(rw[2], rw[3]));
+        const int8x16_t v[4] = {vreinterpretq_s8_s16(vzip1q_s16(t0, t2)), vreinterpretq_s8_s16(vzip2q_s16(t0, t2)),
+                                vreinterpretq_s8_s16(vzip1q_s16(t1, t3)), vreinterpretq_s8_s16(vzip2q_s16(t1, t3))};
+        for (int r = 0; r < R; r++) {
+            uint32_t d;
+            memcpy(&d, a->q + r * a->kp + i, 4);
+            const int8x16_t xb = vreinterpretq_s8_u32(vdupq_n_u32(d));
+            for (int c = 0; c < 4; c++) acc[r][c] = vdotq_s32(acc[r][c], v[c], xb);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        int32_t s[16];
+        for (int c = 0; c < 4; c++) vst1q_s32(s + 4 * c, acc[r][c]);
+        float *yr = a->y + r * a->ldy;
+        const long valid = full ? 16 : cols;
+        for (long j = 0; j < valid; j++)
+            yr[c0 + j] = i8_out(s[j], a->sx[r], a->bias, c0 + j, yr + c0 + j, a->accumulate);
+    }
+}
+
+SWK_DOTPROD SWK_INLINE void i8_group_dotprod(const int R, const i8_rows_t *a, long n) {
+    long c0 = 0;
+    for (; c0 + 16 <= n; c0 += 16) i8_tile_dotprod(R, 1, a, c0, 16);
+    if (c0 < n) i8_tile_dotprod(R, 0, a, c0, n - c0);
+}
+
+SWK_DOTPROD static void i8_rows_dotprod(const i8_rows_t *a, long g, long n) {
+    switch (g) {
+    case 1: i8_group_dotprod(1, a, n); break;
+    case 2: i8_group_dotprod(2, a, n); break;
+    case 3: i8_group_dotprod(3, a, n); break;
+    case 4: i8_group_dotprod(4, a, n); break;
+    case 5: i8_group_dotprod(5, a, n); break;
+    default: i8_group_dotprod(6, a, n); break;
+    }
+}
+
+#endif
+
+int swk_row_linear_i8_native(void) {
+#ifdef SWK_X86
+    return (swk_cpu_features() & SWK_CPU_AVX512_VNNI) && swk_isa() >= SWK_ISA_AVX512;
+#elif defined(SWK_NEON)
+    return swk_isa() >= SWK_ISA_NEON_DOTPROD;
+#else
+    return 0;
+#endif
+}
+
+int swk_row_linear_i8(const float *x, long rows, long ldx, long k, const void *w, const void *scales, long ldw, long n,
+                      const float *bias, float *y, long ldy, int accumulate) {
+    if (rows <= 0 || n <= 0) return 0;
+    if (k <= 0 || k > SWK_ROW_LINEAR_I8_MAX_K) return -1;
+    const int native = swk_row_linear_i8_native();
+    const long kp = (k + 3) / 4 * 4;
+    long per = SCALED_INPUT_FLOATS / k;
+    if (per > I8_ROWS) per = I8_ROWS;
+    for (long r0 = 0; r0 < rows; r0 += per) {
+        const long g = rows - r0 < per ? rows - r0 : per;
+        float scaled[SCALED_INPUT_FLOATS];
+        uint8_t q[I8_BYTES];
+        float sx[I8_ROWS];
+        int32_t qsum[I8_ROWS];
+        for (long r = 0; r < g; r++) {
+            const float *xr = x + (r0 + r) * ldx;
+            float *out = scaled + r * k;
+            for (long i = 0; i < k; i++) out[i] = xr[i] * row_scale(scales, i);
+        }
+        swk_q8_quantize_rows(scaled, k, g, k, q, sx);
+        for (long r = 0; r < g; r++) {
+            // Σ q = Σ (q + 128) − 128 · kp (the padding holds 128).
+            int32_t s = 0;
+            for (long i = 0; i < kp; i++) s += q[r * kp + i];
+            qsum[r] = s - 128 * (int32_t)kp;
+        }
+        // From here on the bytes hold q itself (two's complement): (q + 128) ^ 0x80 = q.
+        for (long e = 0; e < g * kp; e++) q[e] ^= 0x80;
+        const i8_rows_t a = {q, kp, sx, qsum, (const int8_t *)w, ldw, k, bias, y + r0 * ldy, ldy, accumulate};
+#ifdef SWK_X86
+        if (native) {
+            i8_rows_512(&a, g, n);
+            continue;
+        }
+#elif defined(SWK_NEON)
+        if (native) {
+            i8_rows_dotprod(&a, g, n);
+            continue;
+        }
+#endif
+        (void)native;
+        i8_rows_portable(&a, g, 0, n);
+    }
+    return 0;
+}

@@ -98,4 +98,31 @@ extension Kernels {
             x, rows, ldx, inFeatures, weight.base, weight.type, weight.scales, weight.rowStride, outFeatures,
             bias, y, ldy, accumulate ? 1 : 0)
     }
+
+    /// Whether ``fewRowsLinearInt8`` runs on int8 dot products on this CPU (AVX-512 VNNI; NEON with the
+    /// dot product). Elsewhere it gives the same results in portable C, slower than ``fewRowsLinear``.
+    public static var fewRowsInt8Native: Bool { swk_row_linear_i8_native() != 0 }
+
+    /// Most inputs ``fewRowsLinearInt8`` takes.
+    public static let fewRowsInt8MaxInputs = Int(SWK_ROW_LINEAR_I8_MAX_K)
+
+    /// ``fewRowsLinear`` for a `q8Row` weight with int8 × int8 products (`swk_row_linear_i8`): each row of
+    /// `x`, its inputs times their weight rows' scales, is rounded to int8 with one scale per row (`sx =
+    /// max|x·s| / 127`, half a step per input at most), and the integer sums are scaled by `sx`. A row's
+    /// result depends only on that row, so any split of the rows (a stream's chunks) or columns gives the
+    /// same bits. Returns false, writing nothing, unless the weight is `q8Row` with 1 … `fewRowsInt8MaxInputs`
+    /// inputs.
+    @discardableResult
+    public static func fewRowsLinearInt8(
+        _ x: UnsafePointer<Float>, rows: Int, inFeatures: Int, ldx: Int, weight: LinearWeights,
+        bias: UnsafePointer<Float>?, outFeatures: Int, into y: UnsafeMutablePointer<Float>, ldy: Int,
+        accumulate: Bool
+    ) -> Bool {
+        guard weight.format == .q8Row, let scales = weight.scales, inFeatures >= 1,
+            inFeatures <= fewRowsInt8MaxInputs
+        else { return false }
+        return swk_row_linear_i8(
+            x, rows, ldx, inFeatures, weight.base, scales, weight.rowStride, outFeatures, bias, y, ldy,
+            accumulate ? 1 : 0) == 0
+    }
 }

@@ -1475,6 +1475,129 @@ static void test_levels(int detected) {
     report("isa caps", before, start);
 }
 
+/// One call of swk_row_linear_i8 (q8 weights, int8 activations): the header's arithmetic bit for bit
+/// (the scaled inputs v = x · scale rounded per row by `quantize_row_i8`, the exact integer sum, then
+/// t = s · sx, + bias, + y), and against float64 the error of rounding v: at most half a step (sx / 2,
+/// 0.51 with the float32 roundings of v, sx and 127 / max) per input times Σ|q_w| over the column, plus
+/// the three float32 roundings of the epilogue.
+static void i8_linear_case(int rows, int k, int n, int with_bias, int accumulate) {
+    const long ldx = k + 1, ldw = n + 3, ldy = n + 2;
+    float *x = floats((size_t)(rows * ldx + 1), -2, 2);
+    if (rows > 2) x[2 * ldx + k / 2] = 0.0f; // rows of zeros and a NaN below
+    if (rows > 3)
+        for (int i = 0; i < k; i++) x[3 * ldx + i] = 0.0f;
+    if (rows > 4) x[4 * ldx + k - 1] = NAN;
+    uint8_t *wbuf = alloc((size_t)(k * ldw) + 1);
+    int8_t *w = (int8_t *)(wbuf + 1); // any alignment, as read in place
+    for (long i = 0; i < k * ldw; i++) w[i] = (int8_t)(below(256) - 128);
+    uint8_t *scale_bytes = alloc((size_t)k * 4 + 8);
+    float *sc = alloc((size_t)k * sizeof(float));
+    for (long i = 0; i < k; i++) {
+        sc[i] = uniform(0.001f, 0.02f);
+        memcpy(scale_bytes + 3 + 4 * i, &sc[i], 4);
+    }
+    float *bias = with_bias ? floats((size_t)n, -1, 1) : NULL;
+    float *y0 = floats((size_t)(rows * ldy), -1, 1), *y = alloc((size_t)(rows * ldy) * sizeof(float));
+    memcpy(y, y0, (size_t)(rows * ldy) * sizeof(float));
+    checks++;
+    if (swk_row_linear_i8(x, rows, ldx, k, w, scale_bytes + 3, ldw, n, bias, y, ldy, accumulate) != 0)
+        fail("swk_row_linear_i8 %dx%dx%d at %s refused", rows, k, n, isa_name(level));
+    float *v = alloc((size_t)k * sizeof(float));
+    int8_t *q = alloc((size_t)k);
+    for (int r = 0; r < rows; r++) {
+        int poisoned = 0;
+        for (int i = 0; i < k; i++) {
+            v[i] = x[r * ldx + i] * sc[i];
+            poisoned |= isnan(v[i]);
+        }
+        const float sx = quantize_row_i8(v, k, q);
+        for (int j = 0; j < n; j++) {
+            int64_t sum = 0;
+            double dot = 0, wabs = 0;
+            for (int i = 0; i < k; i++) {
+                const int8_t wi = w[(long)i * ldw + j];
+                sum += (int64_t)q[i] * wi;
+                dot += (double)x[r * ldx + i] * sc[i] * wi;
+                wabs += fabs((double)wi);
+            }
+            const float got = y[r * ldy + j];
+            if (poisoned) {
+                checks++;
+                if (!isnan(got)) fail("row_linear_i8 at %s: a row with a NaN gave %g", isa_name(level), got);
+                continue;
+            }
+            float t = (float)sum;
+            t = t * sx;
+            if (bias) t = t + bias[j];
+            if (accumulate) t = t + y0[r * ldy + j];
+            same_bits(got, t, "row_linear_i8 exact sum", r * ldy + j);
+            const double b = (bias ? bias[j] : 0) + (accumulate ? y0[r * ldy + j] : 0);
+            const double qerr = 0.51 * sx * wabs;
+            close_to(got, dot + b, qerr + gam(3) * (fabs(dot) + qerr + fabs(b)) + tiny(3), "row_linear_i8 vs float64",
+                     r * ldy + j);
+        }
+        for (long j = n; j < ldy; j++)
+            if (memcmp(&y[r * ldy + j], &y0[r * ldy + j], 4)) fail("row_linear_i8 wrote past a row");
+    }
+    // A row depends only on its inputs: row by row, and the columns split at a multiple of 16, give the
+    // same bits as the whole call.
+    float *z = alloc((size_t)(rows * ldy) * sizeof(float));
+    memcpy(z, y0, (size_t)(rows * ldy) * sizeof(float));
+    const long split = n > 16 ? (n / 2 + 15) / 16 * 16 : n;
+    for (int r = 0; r < rows; r++) {
+        swk_row_linear_i8(x + r * ldx, 1, ldx, k, w, scale_bytes + 3, ldw, split, bias, z + r * ldy, ldy, accumulate);
+        if (split < n)
+            swk_row_linear_i8(x + r * ldx, 1, ldx, k, w + split, scale_bytes + 3, ldw, n - split,
+                              bias ? bias + split : NULL, z + r * ldy + split, ldy, accumulate);
+    }
+    for (long e = 0; e < rows * ldy; e++) same_bits(z[e], y[e], "row_linear_i8 split", e);
+    free(x), free(wbuf), free(scale_bytes), free(sc), free(bias), free(y0), free(y), free(v), free(q), free(z);
+}
+
+static void test_row_linear_i8(void) {
+    static const int row_counts[] = {1, 2, 3, 5, 6, 7, 13}, ks[] = {1, 3, 4, 5, 33, 130, 1024},
+                     ns[] = {1, 15, 16, 17, 63, 64, 65, 100, 130, 256};
+    long before = checks;
+    clock_t start = clock();
+    for (int lv = 0; lv < nlevels; lv++) {
+        set_level(levels[lv]);
+        const int native =
+            (level == SWK_ISA_AVX512 && (swk_cpu_features() & SWK_CPU_AVX512_VNNI)) || level == SWK_ISA_NEON_DOTPROD;
+        checks++;
+        if (swk_row_linear_i8_native() != native)
+            fail("swk_row_linear_i8_native() = %d at %s", swk_row_linear_i8_native(), isa_name(level));
+        for (int ri = 0; ri < 7; ri++)
+            for (int ki = 0; ki < 7; ki++)
+                for (int ni = 0; ni < 10; ni++) {
+                    const int variant = ri + ki + ni;
+                    if (ks[ki] * ns[ni] * row_counts[ri] > 600000) continue;
+                    i8_linear_case(row_counts[ri], ks[ki], ns[ni], variant % 3 != 0, (variant / 2) % 2);
+                }
+        i8_linear_case(2, 3000, 70, 1, 1); // fewer rows per group than I8_ROWS (rows × k > 8192)
+        // The largest sums: k = SWK_ROW_LINEAR_I8_MAX_K, every q = 127 against w = 127 and w = −128 (on VNNI
+        // (w + 128) · q summed: 255 · 127 · 8192 is within int32).
+        {
+            const int k = SWK_ROW_LINEAR_I8_MAX_K;
+            float *x = filled(k, 1.0f), y[2];
+            int8_t *w = alloc(2 * (size_t)k);
+            float *sc = filled(k, 1.0f);
+            for (int i = 0; i < k; i++) w[2 * i] = 127, w[2 * i + 1] = -128;
+            swk_row_linear_i8(x, 1, k, k, w, sc, 2, 2, NULL, y, 2, 0);
+            const float sx = 1.0f / 127.0f;
+            float want0 = (float)(127 * 127 * k) * sx, want1 = (float)(127 * -128 * k) * sx;
+            same_bits(y[0], want0, "row_linear_i8 largest sum", 0);
+            same_bits(y[1], want1, "row_linear_i8 largest sum", 1);
+            free(x), free(w), free(sc);
+        }
+        float one = 1;
+        int8_t w1 = 1;
+        checks++;
+        if (swk_row_linear_i8(&one, 1, 1, SWK_ROW_LINEAR_I8_MAX_K + 1, &w1, &one, 1, 1, NULL, &one, 1, 0) != -1)
+            fail("swk_row_linear_i8 accepted k > SWK_ROW_LINEAR_I8_MAX_K");
+    }
+    report("row_linear_i8", before, start);
+}
+
 int main(int argc, char **argv) {
     const char *expect = NULL;
     for (int i = 1; i < argc; i++) {
@@ -1513,6 +1636,7 @@ int main(int argc, char **argv) {
     test_memory_hash();
     test_memory_gather(pool);
     test_row_linear();
+    test_row_linear_i8();
     test_lif();
     swk_pool_free(pool);
     swk_isa_set_cap(detected);

@@ -103,6 +103,80 @@ import Testing
         }
     }
 
+    /// q8 weights with int8 activations: per row, v = x · scale (the weight rows' scales) is rounded to
+    /// q = round(v / sx), sx = max|v| / 127, so |v − q·sx| ≤ sx / 2 (0.51 · sx with the float32 roundings
+    /// of v, sx and 127 / max|v|); the integer sum is exact, so against float64 an output is off by at
+    /// most 0.51 · sx · Σ_i |w_q[i, j]| plus three float32 roundings (scale, bias, accumulate). Rows
+    /// one at a time give the same bits (a stream's chunks), and so does a column split at 16.
+    @Test(arguments: [1, 2, 5, 6, 7, 13], [1, 16, 35, 256, 300])
+    func fewRowsLinearInt8IsTheProductWithRoundedRows(rows: Int, outFeatures: Int) throws {
+        var g = Numbers(state: UInt64(rows * 7919 + outFeatures))
+        let inFeatures = 130
+        let ldx = 133
+        let ldy = outFeatures + 3
+        let x = g.array(rows * ldx, -2, 2)
+        let q: [Int8] = (0..<(inFeatures * outFeatures)).map { _ in Int8(Int(g.next(0, 1) * 255.99) - 128) }
+        let scales = g.array(inFeatures, 0.001, 0.02)
+        var packed = [UInt8](repeating: 0, count: inFeatures * outFeatures + 4 * inFeatures)
+        for i in 0..<q.count { packed[i] = UInt8(bitPattern: q[i]) }
+        for i in 0..<inFeatures {
+            withUnsafeBytes(of: scales[i].bitPattern.littleEndian) { b in
+                for e in 0..<4 { packed[q.count + 4 * i + e] = b[e] }
+            }
+        }
+        let bias = g.array(outFeatures)
+        let start = g.array(rows * ldy)
+        for (accumulate, useBias) in [(false, false), (false, true), (true, true)] {
+            var y = start
+            var z = start
+            packed.withUnsafeBytes { p in
+                let w = LinearWeights(
+                    format: .q8Row, base: p.baseAddress!, scales: p.baseAddress! + q.count, rowStride: outFeatures)
+                #expect(
+                    Kernels.fewRowsLinearInt8(
+                        x, rows: rows, inFeatures: inFeatures, ldx: ldx, weight: w, bias: useBias ? bias : nil,
+                        outFeatures: outFeatures, into: &y, ldy: ldy, accumulate: accumulate))
+                let split = outFeatures > 16 ? 16 : outFeatures
+                z.withUnsafeMutableBufferPointer { zp in
+                    bias.withUnsafeBufferPointer { bp in
+                        for r in 0..<rows {
+                            for (c0, c1) in [(0, split), (split, outFeatures)] where c0 < c1 {
+                                Kernels.fewRowsLinearInt8(
+                                    x.withUnsafeBufferPointer { $0.baseAddress! } + r * ldx, rows: 1,
+                                    inFeatures: inFeatures, ldx: ldx, weight: w.offset(row: 0, column: c0),
+                                    bias: useBias ? bp.baseAddress! + c0 : nil, outFeatures: c1 - c0,
+                                    into: zp.baseAddress! + r * ldy + c0, ldy: ldy, accumulate: accumulate)
+                            }
+                        }
+                    }
+                }
+            }
+            #expect(y == z, "rows one at a time and split columns give the same bits")
+            for r in 0..<rows {
+                var vmax: Float = 0
+                for i in 0..<inFeatures { vmax = max(vmax, abs(x[r * ldx + i] * scales[i])) }
+                let sx = Double(vmax / 127)
+                for o in 0..<ldy {
+                    guard o < outFeatures else {
+                        #expect(y[r * ldy + o] == start[r * ldy + o]) // past the outputs: untouched
+                        continue
+                    }
+                    let b = Double(accumulate ? start[r * ldy + o] : 0) + Double(useBias ? bias[o] : 0)
+                    var dot = 0.0
+                    var wabs = 0.0
+                    for i in 0..<inFeatures {
+                        let wq = Double(q[i * outFeatures + o])
+                        dot += Double(x[r * ldx + i]) * Double(scales[i]) * wq
+                        wabs += abs(wq)
+                    }
+                    let qerr = 0.51 * sx * wabs
+                    let bound = qerr + 3 * 0x1p-24 * (abs(dot) + qerr + abs(b)) + 1e-30
+                    #expect(abs(Double(y[r * ldy + o]) - (dot + b)) <= bound, "r \(r) o \(o)")
+                }
+            }
+        }
+    }
+
     @Test(arguments: [true, false], [1, 5, 40, 33, 100, 300])
     func sparseInputLinearEqualsTheDenseProduct(binary: Bool, outFeatures: Int) throws {
         var g = Numbers(state: UInt64(outFeatures) + (binary ? 100 : 0))

@@ -2,6 +2,7 @@ import Foundation
 import Swiftlet
 import SwiftletConvert
 import SwiftletFormat
+import SwiftletKernels
 import Testing
 
 /// Models converted with `--dtype f16` (compact weights, streamed per frame at half the bytes) and
@@ -60,7 +61,17 @@ import Testing
         let (a, _) = try model.makeSession().run([x])
         let (b, _) = try wide.makeSession().run([x])
         let (e, ok) = lmuCompare(a[1].values, b[1].values)
-        if dtype == .q8Row {
+        if dtype == .q8Row && Kernels.fewRowsInt8Native {
+            // Where the CPU has int8 dot products, q8 products with real-valued inputs round each
+            // input row to int8 (Kernels.fewRowsLinearInt8: half a step of max|x·s| / 127 per input,
+            // the same relative step as the q8 weights' own rounding, max|w| / 254 per weight), so the
+            // widened file no longer computes the same sums; the int8 arithmetic itself is checked
+            // bit for bit and against its derived bound in the kernel tests. Its effect on the logits
+            // is of the order of the weights' rounding, which the check against the official outputs
+            // below bounds by 1.0; the same bound here. Measured: 0.19 (lmu-test), 0.06 (slmu-ms-test).
+            #expect(e < 1.0, "\(name): q8 (int8 products) in place vs widened: max abs error \(e)")
+            print("\(name): q8 with int8 products vs widened: max abs error \(e)")
+        } else if dtype == .q8Row {
             #expect(ok, "\(name): q8 in place vs widened: max abs error \(e)")
         } else {
             #expect(ok && e <= 1e-6, "\(name): \(dtype.name) in place vs widened: max abs error \(e)")
@@ -75,7 +86,7 @@ import Testing
         }
         // Against the official outputs, compact weights cost accuracy (reported; the f32 default is
         // exact). Measured max abs logit errors (lmu-test / slmu-ms-test): f16 0.011 / 0.049, bf16
-        // 0.041 / 0.24, q8 0.16 / 0.54 — the spiking model's larger because a rounded weight can move
+        // 0.041 / 0.24, q8 0.16 / 0.54 (0.24 / 0.54 with the int8 products) — the spiking model's larger because a rounded weight can move
         // a spike; bounds 0.2 (f16) and 1.0. The trained models' keyword accuracy per dtype is in
         // Models/kws/README.md.
         let (official, _) = lmuCompare(a[1].values, fx.perStep)

@@ -27,6 +27,25 @@ extern "C" {
 void swk_row_linear(const float *x, long rows, long ldx, long k, const void *w, int wtype, const void *scales, long ldw,
                     long n, const float *bias, float *y, long ldy, int accumulate);
 
+/// Most inputs `swk_row_linear_i8` takes.
+#define SWK_ROW_LINEAR_I8_MAX_K 8192
+
+/// Whether `swk_row_linear_i8` runs on int8 dot-product instructions here (AVX-512 VNNI at the AVX-512
+/// level; NEON with the dot product). Elsewhere it runs in portable C with the same results, more
+/// slowly than `swk_row_linear`.
+int swk_row_linear_i8_native(void);
+
+/// `swk_row_linear` for SWK_Q8ROW weights with int8 × int8 products: each row of x, its inputs times
+/// the weight rows' scales (`v[i] = x[r, i] · scales[i]`), is rounded to int8 with one scale per row as
+/// `swk_q8_quantize_rows` (swk_panel_lowp.h) does it: `sx = max|v| / 127`, `q = round(v / sx)` nearest
+/// even, an error of at most `sx / 2` per input; then `y[r, j] (+)= bias[j] + (float)(Σ_i q[i] · w[i, j])
+/// · sx`, the sum exact in int32 and the float32 operations (`t = s · sx; t += bias; t += y`) the same
+/// on every path, so every path gives the same bits. A row depends only on its own inputs: the result
+/// is the same however the rows or columns are split between calls. Returns 0; -1 when k is outside
+/// [1, SWK_ROW_LINEAR_I8_MAX_K].
+int swk_row_linear_i8(const float *x, long rows, long ldx, long k, const void *w, const void *scales, long ldw, long n,
+                      const float *bias, float *y, long ldy, int accumulate);
+
 /// Like swk_row_linear, but only the weight rows of non-zero inputs are read: for each row r,
 /// `y[r, :] (+)= bias + Σ_{i : x[r, i] ≠ 0} x[r, i] · w[i, :]`; with `binary` the non-zero inputs
 /// must all be 1 and are not multiplied. Returns the number of non-zero inputs over all rows.

@@ -53,6 +53,10 @@ final class LMUFormerEngine {
     /// (BLAS, for the memory scan, stays on one thread).
     private let pool: WorkerPool?
     private let threads: Int
+    /// q8 weights and real-valued (`.dense`) inputs take the int8 × int8 products
+    /// (`Kernels.fewRowsLinearInt8`: each row's inputs rounded to int8 with their own scale) where the
+    /// CPU has int8 dot products; spikes and integer sums of spikes keep the exact float32 sums.
+    private let int8: Bool
     private var squarings: [UnsafePointer<Float>?]
     private let lifOffset: [Int], lifWidth: [Int], lifThreshold: [Float]
     private let allocations: [UnsafeMutableRawPointer]
@@ -62,6 +66,7 @@ final class LMUFormerEngine {
     init(model: LMUFormerModel, cap: Int, streaming: Bool, pool: WorkerPool?) {
         self.pool = pool
         threads = pool?.threads ?? 1
+        int8 = Kernels.fewRowsInt8Native
         self.model = model
         self.cap = cap
         self.streaming = streaming
@@ -494,7 +499,11 @@ final class LMUFormerEngine {
                     outFeatures: c1 - c0, into: out + c0, ldy: n,
                     accumulate: accumulate, binary: input == .binary)
                 if part == 0 { active = a }
-            } else {
+            } else if !(int8 && input == .dense
+                && Kernels.fewRowsLinearInt8(
+                    src, rows: rows, inFeatures: k, ldx: ldx, weight: wc, bias: b, outFeatures: c1 - c0,
+                    into: out + c0, ldy: n, accumulate: accumulate))
+            {
                 Kernels.fewRowsLinear(
                     src, rows: rows, inFeatures: k, ldx: ldx, weight: wc, bias: b, outFeatures: c1 - c0,
                     into: out + c0, ldy: n, accumulate: accumulate)
