@@ -104,7 +104,10 @@ SWK_AVX512 static void quantize512(const float *a, ptrdiff_t lda, ptrdiff_t m, p
                                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
             q = _mm512_min_ps(_mm512_max_ps(q, lo), hi); // a NaN becomes -127 (max returns its second operand)
             __m512i u = _mm512_add_epi32(_mm512_cvtps_epi32(q), _mm512_set1_epi32(128));
-            _mm512_mask_cvtepi32_storeu_epi8(dst + p, mask, u);
+            if (left >= 16)
+                _mm_storeu_si128((__m128i *)(void *)(dst + p), _mm512_cvtepi32_epi8(u)); // faster than a masked store
+            else
+                _mm512_mask_cvtepi32_storeu_epi8(dst + p, mask, u);
         }
         for (p = k; p < kp; p++) dst[p] = 128;
     }
@@ -236,6 +239,7 @@ SWK_VNNI_TARGET static void gemm_vnni(const uint8_t *a, ptrdiff_t m, ptrdiff_t k
                                       float *c, ptrdiff_t ldc) {
     const ptrdiff_t steps = (k + 3) / 4;
     __m512i s[24];
+    __m512 f[24];
     for (ptrdiff_t col = col0; col < col1; col += 32) {
         const ptrdiff_t cols = col1 - col < 32 ? col1 - col : 32;
         const int np = cols > 16 ? 2 : 1;
@@ -264,9 +268,8 @@ SWK_VNNI_TARGET static void gemm_vnni(const uint8_t *a, ptrdiff_t m, ptrdiff_t k
                     q_tile4x1(mr, steps, ai, steps, b0, s);
             }
             for (int r = 0; r < mr; r++)
-                for (int h = 0; h < np; h++)
-                    swk_lowp_store512(_mm512_cvtepi32_ps(_mm512_sub_epi32(s[2 * r + h], off[h])), i + r, col + 16 * h,
-                                      cols - 16 * h, e, c + (i + r) * ldc + col + 16 * h);
+                for (int h = 0; h < np; h++) f[2 * r + h] = _mm512_cvtepi32_ps(_mm512_sub_epi32(s[2 * r + h], off[h]));
+            swk_lowp_store_tile512(f, mr, np, i, col, cols, e, c, ldc);
             i += mr;
         }
     }

@@ -93,6 +93,22 @@ void swk_panel_linear_q8(const uint8_t *a, ptrdiff_t m, ptrdiff_t k, const float
                          const float *wscale, const int32_t *wsums, ptrdiff_t n, ptrdiff_t col0, ptrdiff_t col1,
                          const float *bias, int flags, float *c, ptrdiff_t ldc);
 
+// ---- attention in bfloat16 ----------------------------------------------------------------------
+
+/// Floats of scratch `swk_attention_bf16` needs for `tokens` keys and heads of `head_dim`.
+size_t swk_attention_bf16_scratch(ptrdiff_t tokens, ptrdiff_t head_dim);
+
+/// `swk_attention` (swk_panel.h, same arguments and layout) with both products in bf16: Q, K and V
+/// rounded to bf16 (nearest even), S = scale · Σ bf16(q)·bf16(k) + key_bias summed in float32 (the
+/// pair-panel kernel of `swk_panel_linear_bf16`), the softmax's e^(S − max) and its sum in float32,
+/// then O = Σ bf16(e^(S − max)) · bf16(v) summed in float32 and divided by the float32 sum. Against
+/// exact attention the extra error is each score off by (2^-7 + 2^-16) · scale · Σ|q·k| from the
+/// roundings of q and k (the weights move by e^(±2 · that)), and each term of O by the two roundings
+/// of e and v (within 2^-8 relative each). `scratch` holds `swk_attention_bf16_scratch` floats.
+void swk_attention_bf16(const float *q, const float *k, const float *v, ptrdiff_t stride, ptrdiff_t tokens,
+                        ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t heads, ptrdiff_t head_dim, float scale,
+                        const float *key_bias, float *out, ptrdiff_t ldo, float *scratch);
+
 #ifdef __cplusplus
 }
 #endif

@@ -220,8 +220,16 @@ final class ViTRunner: FamilyRunner {
         costs.calibrationMicroseconds = context.clock() - start
     }
 
+    /// Whether attention runs in bf16 (`swk_attention_bf16`): for the compact (bf16 and q8) models,
+    /// whose products are rounded anyway; a float32 model keeps float32 attention.
+    private var bf16Attention: Bool { model.weights.type != .f32 }
+
     /// Attention scratch floats per part.
-    private var attentionScratch: Int { swk_attention_scratch(model.config.tokens, model.config.headDim) }
+    private var attentionScratch: Int {
+        bf16Attention
+            ? swk_attention_bf16_scratch(model.config.tokens, model.config.headDim)
+            : swk_attention_scratch(model.config.tokens, model.config.headDim)
+    }
 
     /// Scratch floats a batch needs (the same sum `forward` allocates, plus alignment slack).
     private func scratchFloats(batch: Int) -> Int? {
@@ -313,14 +321,22 @@ final class ViTRunner: FamilyRunner {
             if biased {
                 for j in 0..<rows { logSizes[j] = logf(sizes[j]) }
             }
+            let lowAttention = bf16Attention
             parallel { part, parts in
                 let q0 = part * t / parts
                 let q1 = (part + 1) * t / parts
                 for i in 0..<batch {
                     let q = big + i * t * 3 * d
-                    swk_attention(
-                        q, q + d, q + 2 * d, 3 * d, t, q0, q1, c.heads, c.headDim, scale,
-                        biased ? UnsafePointer(logSizes + i * t) : nil, h + i * t * d, d, scores[part])
+                    let bias = biased ? UnsafePointer(logSizes + i * t) : nil
+                    if lowAttention {
+                        swk_attention_bf16(
+                            q, q + d, q + 2 * d, 3 * d, t, q0, q1, c.heads, c.headDim, scale, bias, h + i * t * d, d,
+                            scores[part])
+                    } else {
+                        swk_attention(
+                            q, q + d, q + 2 * d, 3 * d, t, q0, q1, c.heads, c.headDim, scale, bias, h + i * t * d, d,
+                            scores[part])
+                    }
                 }
             }
             // x += attn · Wprojᵀ + b, accumulated in place.
