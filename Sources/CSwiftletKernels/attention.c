@@ -52,6 +52,29 @@ SWK_AVX512 static float softmax512(float *x, ptrdiff_t n) {
     return 1.0f / _mm512_reduce_add_ps(s0);
 }
 
+/// softmax512 whose exp pass writes e^(x − max) rounded to bf16 into `out` (x keeps the scores);
+/// returns 1 / Σ of the unrounded values, summed as softmax512 sums them.
+SWK_AVX512 static float softmax512_bf16(const float *x, ptrdiff_t n, uint16_t *out) {
+    __m512 m0 = _mm512_set1_ps(-INFINITY);
+    ptrdiff_t j = 0;
+    for (; j + 16 <= n; j += 16) m0 = _mm512_max_ps(m0, _mm512_loadu_ps(x + j));
+    __mmask16 tail = (__mmask16)((1u << (n - j)) - 1);
+    if (j < n) m0 = _mm512_mask_max_ps(m0, tail, m0, _mm512_maskz_loadu_ps(tail, x + j));
+    __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(m0));
+    __m512 s0 = _mm512_setzero_ps();
+    for (j = 0; j + 16 <= n; j += 16) {
+        __m512 e = swk_exp512(_mm512_sub_ps(_mm512_loadu_ps(x + j), m));
+        _mm256_storeu_si256((__m256i *)(void *)(out + j), _mm512_cvtepi32_epi16(swk_bf16_bits512(e)));
+        s0 = _mm512_add_ps(s0, e);
+    }
+    if (j < n) {
+        __m512 e = swk_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + j), m));
+        _mm512_mask_cvtepi32_storeu_epi16(out + j, tail, swk_bf16_bits512(e));
+        s0 = _mm512_mask_add_ps(s0, tail, s0, e);
+    }
+    return 1.0f / _mm512_reduce_add_ps(s0);
+}
+
 SWK_AVX2 static float softmax256(float *x, ptrdiff_t n) {
     __m256 m0 = _mm256_set1_ps(-INFINITY);
     ptrdiff_t j = 0;
@@ -231,10 +254,12 @@ void swk_attention_bf16(const float *q, const float *k, const float *v, ptrdiff_
             const ptrdiff_t c1 = head_dim - 16 * j < 16 ? head_dim - 16 * j : 16;
             for (ptrdiff_t g = 0; g < tsteps; g++) {
                 const uint16_t *r0 = rows16 + 2 * g * hp2 + 16 * j, *r1 = r0 + hp2;
-                uint16_t *dst = panel + g * 32;
-                ptrdiff_t c = 0;
-                for (; c < c1; c++) dst[2 * c] = r0[c], dst[2 * c + 1] = r1[c];
-                for (; c < 16; c++) dst[2 * c] = 0, dst[2 * c + 1] = 0;
+                uint32_t *dst = (uint32_t *)(void *)(panel + g * 32);
+                if (c1 == 16) {
+                    for (ptrdiff_t c = 0; c < 16; c++) dst[c] = (uint32_t)r0[c] | (uint32_t)r1[c] << 16; // vectorises
+                } else {
+                    for (ptrdiff_t c = 0; c < 16; c++) dst[c] = c < c1 ? (uint32_t)r0[c] | (uint32_t)r1[c] << 16 : 0;
+                }
             }
         }
         for (ptrdiff_t i0 = q0; i0 < q1; i0 += QUERY_BLOCK_BF16) {
@@ -245,6 +270,13 @@ void swk_attention_bf16(const float *q, const float *k, const float *v, ptrdiff_
             swk_panel_bf16_tiles(qb, rows, head_dim, kpan, 0, tokens, &scores, s, tpad);
             // e^(S − max) rounded to bf16 (each row while it is in L1), then O = (e V) · (1/Σe · 1).
             for (ptrdiff_t i = 0; i < rows; i++) {
+#ifdef SWK_X86
+                if (level >= SWK_ISA_AVX512) {
+                    inv[i] = softmax512_bf16(s + i * tpad, tokens, pb + i * tp2);
+                    if (tp2 > tokens) pb[i * tp2 + tokens] = 0;
+                    continue;
+                }
+#endif
                 inv[i] = softmax_row(level, s + i * tpad, tokens);
                 swk_bf16_round_rows(s + i * tpad, tpad, 1, tokens, pb + i * tp2);
             }

@@ -70,19 +70,13 @@ SWK_AVX2 static void round_rows256(const float *a, ptrdiff_t lda, ptrdiff_t m, p
 /// The AVX2 rule on sixteen lanes.
 SWK_AVX512 static void round_rows512(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, uint16_t *out) {
     const ptrdiff_t kp = (k + 1) / 2 * 2;
-    const __m512i abs_mask = _mm512_set1_epi32(0x7FFFFFFF), inf = _mm512_set1_epi32(0x7F800000);
     for (ptrdiff_t i = 0; i < m; i++) {
         const float *row = a + i * lda;
         uint16_t *dst = out + i * kp;
         for (ptrdiff_t p = 0; p < k; p += 16) {
             const ptrdiff_t left = k - p;
             const __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
-            const __m512i b = _mm512_castps_si512(_mm512_maskz_loadu_ps(mask, row + p));
-            const __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(b, abs_mask), inf);
-            __m512i r = _mm512_add_epi32(b, _mm512_set1_epi32(0x7FFF));
-            r = _mm512_add_epi32(r, _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1)));
-            r = _mm512_srli_epi32(r, 16);
-            r = _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(b, 16), _mm512_set1_epi32(0x40));
+            const __m512i r = swk_bf16_bits512(_mm512_maskz_loadu_ps(mask, row + p));
             if (left >= 16)
                 _mm256_storeu_si256((__m256i *)(void *)(dst + p), _mm512_cvtepi32_epi16(r));
             else

@@ -37,6 +37,18 @@ void swk_panel_bf16_tiles(const uint16_t *a, ptrdiff_t m, ptrdiff_t k, const uin
                           ptrdiff_t col1, const swk_lowp_epilogue *e, float *c, ptrdiff_t ldc);
 
 #ifdef SWK_X86
+/// Sixteen floats to bf16 bits (nearest even; a NaN becomes a quiet NaN) in the low halves of
+/// sixteen int32 lanes: the scalar rule of swk_bf16_round_rows, vectorised.
+SWK_AVX512 SWK_INLINE __m512i swk_bf16_bits512(__m512 x) {
+    const __m512i b = _mm512_castps_si512(x);
+    const __mmask16 nan =
+        _mm512_cmpgt_epi32_mask(_mm512_and_si512(b, _mm512_set1_epi32(0x7FFFFFFF)), _mm512_set1_epi32(0x7F800000));
+    __m512i r = _mm512_add_epi32(b, _mm512_set1_epi32(0x7FFF));
+    r = _mm512_add_epi32(r, _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1)));
+    r = _mm512_srli_epi32(r, 16);
+    return _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(b, 16), _mm512_set1_epi32(0x40));
+}
+
 /// Stores 16 sums `s` of row i at columns col… (`valid` ≤ 16 of them).
 SWK_AVX512 SWK_INLINE void swk_lowp_store512(__m512 s, ptrdiff_t i, ptrdiff_t col, ptrdiff_t valid,
                                              const swk_lowp_epilogue *e, float *dst) {
