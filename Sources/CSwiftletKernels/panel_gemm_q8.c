@@ -319,6 +319,55 @@ SWK_VNNI_TARGET static void gemm_vnni(const uint8_t *a, ptrdiff_t m, ptrdiff_t k
     }
 }
 
+// ---- AVX2 (x86 without AVX-512 VNNI): 4 rows × 16 columns ---------------------------------------
+
+/// One step of one row against 8 columns: `vpmaddubsw` multiplies |q_a| (unsigned) by q_w with q_a's
+/// sign (`vpsignb`), so every pair sum is at most 2 · 128 · 127 < 2^15 and never saturates; `vpmaddwd`
+/// by ones adds the pairs into the int32 sums (exact, as on every path).
+#define QA_F(i)                                                                                                        \
+    {                                                                                                                  \
+        const __m256i x = _mm256_xor_si256(_mm256_set1_epi32((int)a##i[g]), flip);                                     \
+        const __m256i ax = _mm256_abs_epi8(x);                                                                         \
+        s##i##a =                                                                                                      \
+            _mm256_add_epi32(s##i##a, _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(w0, x)), one));      \
+        s##i##b =                                                                                                      \
+            _mm256_add_epi32(s##i##b, _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(w1, x)), one));      \
+    }
+#define QA_A_ROW(i) const uint32_t *a##i = a + (i < mr ? i : mr - 1) * lda;
+#define QA_Z(i)     __m256i s##i##a = _mm256_setzero_si256(), s##i##b = _mm256_setzero_si256();
+#define QA_O(i)     out[2 * i] = s##i##a, out[2 * i + 1] = s##i##b;
+
+SWK_AVX2 __attribute__((noinline)) static void q_tile_avx2(int mr, ptrdiff_t steps, const uint32_t *a, ptrdiff_t lda,
+                                                           const int8_t *b, __m256i *out) {
+    Q_ROWS4(QA_A_ROW)
+    Q_ROWS4(QA_Z)
+    const __m256i flip = _mm256_set1_epi8((char)0x80), one = _mm256_set1_epi16(1);
+    for (ptrdiff_t g = 0; g < steps; g++) {
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)(b + 64 * g));
+        const __m256i w1 = _mm256_loadu_si256((const __m256i *)(const void *)(b + 64 * g + 32));
+        Q_ROWS4(QA_F)
+    }
+    Q_ROWS4(QA_O)
+}
+
+SWK_AVX2 static void gemm_avx2(const uint8_t *a, ptrdiff_t m, ptrdiff_t k, const int8_t *panels, ptrdiff_t col0,
+                               ptrdiff_t col1, const swk_lowp_epilogue *e, float *c, ptrdiff_t ldc) {
+    const ptrdiff_t steps = (k + 3) / 4;
+    __m256i s[8];
+    for (ptrdiff_t col = col0; col < col1; col += 16) {
+        const ptrdiff_t cols = col1 - col < 16 ? col1 - col : 16;
+        const int8_t *b = panels + (col / 16) * steps * 64;
+        for (ptrdiff_t i = 0; i < m; i += 4) {
+            const int mr = m - i < 4 ? (int)(m - i) : 4;
+            q_tile_avx2(mr, steps, (const uint32_t *)(const void *)(a + i * 4 * steps), steps, b, s);
+            for (int r = 0; r < mr; r++)
+                for (int h = 0; h < 2 && cols > 8 * h; h++)
+                    swk_lowp_store256(_mm256_cvtepi32_ps(s[2 * r + h]), i + r, col + 8 * h, cols - 8 * h, e,
+                                      c + (i + r) * ldc + col + 8 * h);
+        }
+    }
+}
+
 #endif // SWK_X86
 
 #ifdef SWK_NEON
@@ -412,6 +461,7 @@ void swk_panel_linear_q8(const uint8_t *a, ptrdiff_t m, ptrdiff_t k, const float
 #ifdef SWK_X86
     if (level >= SWK_ISA_AVX512 && (swk_cpu_features() & SWK_CPU_AVX512_VNNI))
         return gemm_vnni(a, m, k, panels, wsums, col0, col1, &e, c, ldc);
+    if (level >= SWK_ISA_AVX2) return gemm_avx2(a, m, k, panels, col0, col1, &e, c, ldc);
 #elif defined(SWK_NEON)
     if (level >= SWK_ISA_NEON) {
         gemm_neon(level >= SWK_ISA_NEON_DOTPROD, a, m, k, panels, col0, col1, &e, c, ldc);

@@ -28,11 +28,13 @@
 // `swk_panel_q8_sums`). The products are summed exactly in int32 (|Σ| ≤ 127 · 127 · k < 2^31 for
 // k ≤ 133000), identically on every path:
 //   AVX-512 VNNI  `vpdpbusd`, 12 rows × 32 columns;
+//   AVX2          `vpmaddubsw` of |q_a| by q_w carrying q_a's sign (`vpsignb`: pair sums below 2^15,
+//                 never saturated), `vpmaddwd` by ones into int32, 4 rows × 16 columns;
 //   NEON dotprod  SDOT on the signed activations (the offset removed by flipping the top bit);
 //   NEON          SMULL/SADALP widening products; portable: scalar int32 sums.
 // Every path then computes, in float32, `y = float(Σ) · (ascale[i] · wscale[j]) + bias[j]` (and
 // `+ C[i, j]`, GELU) in that order, so the outputs agree bit for bit across paths except where GELU
-// (vector erf against libm's) applies. x86-64 CPUs without AVX-512 VNNI run the portable path.
+// (vector erf against libm's) applies. x86-64 CPUs without AVX-512 VNNI run the AVX2 path.
 // The per-call conversions of the activations give the same bytes on every path: bf16 rounding with
 // AVX2 (also on AVX-512), NEON or portable C; int8 quantizing with AVX-512, NEON or portable C.
 //
