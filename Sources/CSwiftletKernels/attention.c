@@ -5,7 +5,9 @@
 // block of scores stays in L1/L2.
 #include <math.h>
 
-#include "panel_internal.h"
+#include <string.h>
+
+#include "panel_lowp_internal.h"
 
 /// Query rows per block: the score block (rows × tokens) stays in L2, and the V panels are reused
 /// by that many rows.
@@ -45,6 +47,29 @@ SWK_AVX512 static float softmax512(float *x, ptrdiff_t n) {
     if (j < n) {
         __m512 e = swk_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + j), m));
         _mm512_mask_storeu_ps(x + j, tail, e);
+        s0 = _mm512_mask_add_ps(s0, tail, s0, e);
+    }
+    return 1.0f / _mm512_reduce_add_ps(s0);
+}
+
+/// softmax512 whose exp pass writes e^(x − max) rounded to bf16 into `out` (x keeps the scores);
+/// returns 1 / Σ of the unrounded values, summed as softmax512 sums them.
+SWK_AVX512 static float softmax512_bf16(const float *x, ptrdiff_t n, uint16_t *out) {
+    __m512 m0 = _mm512_set1_ps(-INFINITY);
+    ptrdiff_t j = 0;
+    for (; j + 16 <= n; j += 16) m0 = _mm512_max_ps(m0, _mm512_loadu_ps(x + j));
+    __mmask16 tail = (__mmask16)((1u << (n - j)) - 1);
+    if (j < n) m0 = _mm512_mask_max_ps(m0, tail, m0, _mm512_maskz_loadu_ps(tail, x + j));
+    __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(m0));
+    __m512 s0 = _mm512_setzero_ps();
+    for (j = 0; j + 16 <= n; j += 16) {
+        __m512 e = swk_exp512(_mm512_sub_ps(_mm512_loadu_ps(x + j), m));
+        _mm256_storeu_si256((__m256i *)(void *)(out + j), _mm512_cvtepi32_epi16(swk_bf16_bits512(e)));
+        s0 = _mm512_add_ps(s0, e);
+    }
+    if (j < n) {
+        __m512 e = swk_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + j), m));
+        _mm512_mask_cvtepi32_storeu_epi16(out + j, tail, swk_bf16_bits512(e));
         s0 = _mm512_mask_add_ps(s0, tail, s0, e);
     }
     return 1.0f / _mm512_reduce_add_ps(s0);
@@ -145,6 +170,118 @@ void swk_attention(const float *q, const float *k, const float *v, ptrdiff_t str
             for (ptrdiff_t i = 0; i < rows; i++) inv[i] = softmax_row(level, s + i * tpad, tokens);
             swk_epilogue mix = {1.0f, inv, NULL, 0, 0};
             swk_panel_tiles(level, s, tpad, rows, tokens, vp, 0, head_dim, &mix, out + i0 * ldo + off, ldo);
+        }
+    }
+}
+
+// ---- bfloat16 ------------------------------------------------------------------------------------
+
+/// Query rows per block of the bf16 attention (four of the kernel's 12-row tiles).
+#define QUERY_BLOCK_BF16 48
+
+/// 64-byte aligned offsets (in bytes) of the parts of the bf16 attention's scratch.
+typedef struct {
+    size_t kpan, vpan, rows, qb, s, pb, scales, inv, ones, total;
+} bf16_layout;
+
+static size_t align64(size_t bytes) { return (bytes + 63) / 64 * 64; }
+
+static bf16_layout bf16_scratch_layout(ptrdiff_t tokens, ptrdiff_t head_dim) {
+    const size_t tpad = (size_t)(tokens + 15) / 16 * 16, hp2 = (size_t)(head_dim + 1) / 2 * 2,
+                 tp2 = (size_t)(tokens + 1) / 2 * 2, hpad = (size_t)(head_dim + 15) / 16 * 16;
+    bf16_layout l;
+    size_t at = 0;
+    l.kpan = at, at += align64(swk_panel_bf16_elements(tokens, head_dim) * 2);
+    l.vpan = at, at += align64(swk_panel_bf16_elements(head_dim, tokens) * 2);
+    l.rows = at, at += align64(tp2 * hp2 * 2);
+    l.qb = at, at += align64(QUERY_BLOCK_BF16 * hp2 * 2);
+    l.s = at, at += align64(QUERY_BLOCK_BF16 * tpad * 4);
+    l.pb = at, at += align64(QUERY_BLOCK_BF16 * tp2 * 2);
+    l.scales = at, at += align64(QUERY_BLOCK_BF16 * 4);
+    l.inv = at, at += align64(QUERY_BLOCK_BF16 * 4);
+    l.ones = at, at += align64((tpad > hpad ? tpad : hpad) * 4);
+    l.total = at;
+    return l;
+}
+
+size_t swk_attention_bf16_scratch(ptrdiff_t tokens, ptrdiff_t head_dim) {
+    return (bf16_scratch_layout(tokens, head_dim).total + 63) / 4; // floats, with room to align the start
+}
+
+void swk_attention_bf16(const float *q, const float *k, const float *v, ptrdiff_t stride, ptrdiff_t tokens,
+                        ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t heads, ptrdiff_t head_dim, float scale,
+                        const float *key_bias, float *out, ptrdiff_t ldo, float *scratch) {
+    if (tokens <= 0 || q1 <= q0 || heads <= 0 || head_dim <= 0) return;
+    const int level = swk_isa();
+    const bf16_layout l = bf16_scratch_layout(tokens, head_dim);
+    unsigned char *base = (unsigned char *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
+    uint16_t *kpan = (uint16_t *)(void *)(base + l.kpan), *vpan = (uint16_t *)(void *)(base + l.vpan);
+    uint16_t *rows16 = (uint16_t *)(void *)(base + l.rows), *qb = (uint16_t *)(void *)(base + l.qb);
+    uint16_t *pb = (uint16_t *)(void *)(base + l.pb);
+    float *s = (float *)(void *)(base + l.s), *scales = (float *)(void *)(base + l.scales);
+    float *inv = (float *)(void *)(base + l.inv), *ones = (float *)(void *)(base + l.ones);
+    const ptrdiff_t tpad = (tokens + 15) / 16 * 16, hpad = (head_dim + 15) / 16 * 16;
+    const ptrdiff_t hsteps = (head_dim + 1) / 2, tsteps = (tokens + 1) / 2, hp2 = 2 * hsteps, tp2 = 2 * tsteps;
+    for (ptrdiff_t j = 0; j < (tpad > hpad ? tpad : hpad); j++) ones[j] = 1.0f;
+    for (ptrdiff_t i = 0; i < QUERY_BLOCK_BF16; i++) scales[i] = scale;
+    for (ptrdiff_t h = 0; h < heads; h++) {
+        const ptrdiff_t off = h * head_dim;
+        // K as pair panels of 16 keys (the "weights" of S = Q Kᵀ, k = head_dim): a key's rounded row
+        // is ceil(head_dim/2) pairs, pair g going to step g of its panel; keys past the end are zero.
+        swk_bf16_round_rows(k + off, stride, tokens, head_dim, rows16);
+        {
+            uint32_t *dst = (uint32_t *)(void *)kpan;
+            for (ptrdiff_t t = 0; t < tpad; t++) {
+                uint32_t *col = dst + (t / 16) * hsteps * 16 + t % 16;
+                if (t < tokens) {
+                    const uint16_t *row = rows16 + t * hp2;
+                    for (ptrdiff_t g = 0; g < hsteps; g++) {
+                        uint32_t pair;
+                        memcpy(&pair, row + 2 * g, 4);
+                        col[g * 16] = pair;
+                    }
+                } else {
+                    for (ptrdiff_t g = 0; g < hsteps; g++) col[g * 16] = 0;
+                }
+            }
+        }
+        // V as pair panels of 16 head dimensions (the "weights" of O = P V, k = tokens): step g of
+        // panel j interleaves tokens 2g and 2g + 1 (zero past the end) column by column.
+        swk_bf16_round_rows(v + off, stride, tokens, head_dim, rows16);
+        if (tp2 > tokens) memset(rows16 + tokens * hp2, 0, (size_t)hp2 * 2);
+        for (ptrdiff_t j = 0; j < hpad / 16; j++) {
+            uint16_t *panel = vpan + j * tsteps * 32;
+            const ptrdiff_t c1 = head_dim - 16 * j < 16 ? head_dim - 16 * j : 16;
+            for (ptrdiff_t g = 0; g < tsteps; g++) {
+                const uint16_t *r0 = rows16 + 2 * g * hp2 + 16 * j, *r1 = r0 + hp2;
+                uint32_t *dst = (uint32_t *)(void *)(panel + g * 32);
+                if (c1 == 16) {
+                    for (ptrdiff_t c = 0; c < 16; c++) dst[c] = (uint32_t)r0[c] | (uint32_t)r1[c] << 16; // vectorises
+                } else {
+                    for (ptrdiff_t c = 0; c < 16; c++) dst[c] = c < c1 ? (uint32_t)r0[c] | (uint32_t)r1[c] << 16 : 0;
+                }
+            }
+        }
+        for (ptrdiff_t i0 = q0; i0 < q1; i0 += QUERY_BLOCK_BF16) {
+            const ptrdiff_t rows = q1 - i0 < QUERY_BLOCK_BF16 ? q1 - i0 : QUERY_BLOCK_BF16;
+            swk_bf16_round_rows(q + i0 * stride + off, stride, rows, head_dim, qb);
+            // S = scale · (Q Kᵀ) + key_bias, as (scale · 1) times the sums.
+            const swk_lowp_epilogue scores = {scales, ones, key_bias, 0, 0};
+            swk_panel_bf16_tiles(qb, rows, head_dim, kpan, 0, tokens, &scores, s, tpad);
+            // e^(S − max) rounded to bf16 (each row while it is in L1), then O = (e V) · (1/Σe · 1).
+            for (ptrdiff_t i = 0; i < rows; i++) {
+#ifdef SWK_X86
+                if (level >= SWK_ISA_AVX512) {
+                    inv[i] = softmax512_bf16(s + i * tpad, tokens, pb + i * tp2);
+                    if (tp2 > tokens) pb[i * tp2 + tokens] = 0;
+                    continue;
+                }
+#endif
+                inv[i] = softmax_row(level, s + i * tpad, tokens);
+                swk_bf16_round_rows(s + i * tpad, tpad, 1, tokens, pb + i * tp2);
+            }
+            const swk_lowp_epilogue mix = {inv, ones, NULL, 0, 0};
+            swk_panel_bf16_tiles(pb, rows, tokens, vpan, 0, head_dim, &mix, out + i0 * ldo + off, ldo);
         }
     }
 }

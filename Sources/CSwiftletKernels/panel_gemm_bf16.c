@@ -66,6 +66,27 @@ SWK_AVX2 static void round_rows256(const float *a, ptrdiff_t lda, ptrdiff_t m, p
 }
 #endif
 
+#ifdef SWK_X86
+/// The AVX2 rule on sixteen lanes.
+SWK_AVX512 static void round_rows512(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, uint16_t *out) {
+    const ptrdiff_t kp = (k + 1) / 2 * 2;
+    for (ptrdiff_t i = 0; i < m; i++) {
+        const float *row = a + i * lda;
+        uint16_t *dst = out + i * kp;
+        for (ptrdiff_t p = 0; p < k; p += 16) {
+            const ptrdiff_t left = k - p;
+            const __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+            const __m512i r = swk_bf16_bits512(_mm512_maskz_loadu_ps(mask, row + p));
+            if (left >= 16)
+                _mm256_storeu_si256((__m256i *)(void *)(dst + p), _mm512_cvtepi32_epi16(r));
+            else
+                _mm512_mask_cvtepi32_storeu_epi16(dst + p, mask, r);
+        }
+        if (kp > k) dst[k] = 0;
+    }
+}
+#endif
+
 #ifdef SWK_NEON
 static void round_rows_neon(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, uint16_t *out) {
     const ptrdiff_t kp = (k + 1) / 2 * 2;
@@ -92,6 +113,7 @@ static void round_rows_neon(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_
 void swk_bf16_round_rows(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t k, uint16_t *out) {
     if (m <= 0 || k <= 0) return;
 #ifdef SWK_X86
+    if (swk_isa() >= SWK_ISA_AVX512) return round_rows512(a, lda, m, k, out);
     if (swk_isa() >= SWK_ISA_AVX2) return round_rows256(a, lda, m, k, out);
 #elif defined(SWK_NEON)
     if (swk_isa() >= SWK_ISA_NEON) {
@@ -212,10 +234,7 @@ SWK_BF16_TARGET static void gemm_bf16(const uint16_t *a, ptrdiff_t m, ptrdiff_t 
                 else
                     bf_tile4x1(mr, steps, ai, steps, b0, s);
             }
-            for (int r = 0; r < mr; r++)
-                for (int h = 0; h < np; h++)
-                    swk_lowp_store512(s[2 * r + h], i + r, col + 16 * h, cols - 16 * h, e,
-                                      c + (i + r) * ldc + col + 16 * h);
+            swk_lowp_store_tile512(s, mr, np, i, col, cols, e, c, ldc);
             i += mr;
         }
     }
@@ -332,23 +351,28 @@ static void gemm_neon(const uint16_t *a, ptrdiff_t m, ptrdiff_t k, const uint16_
 
 #endif // SWK_NEON
 
-void swk_panel_linear_bf16(const uint16_t *a, ptrdiff_t m, ptrdiff_t k, const uint16_t *panels, ptrdiff_t n,
-                           ptrdiff_t col0, ptrdiff_t col1, const float *bias, int flags, float *c, ptrdiff_t ldc) {
-    if (col1 > n) col1 = n;
+void swk_panel_bf16_tiles(const uint16_t *a, ptrdiff_t m, ptrdiff_t k, const uint16_t *panels, ptrdiff_t col0,
+                          ptrdiff_t col1, const swk_lowp_epilogue *e, float *c, ptrdiff_t ldc) {
     if (m <= 0 || col1 <= col0) return;
-    const swk_lowp_epilogue e = {NULL, NULL, bias, (flags & SWK_PANEL_ACCUMULATE) != 0, (flags & SWK_PANEL_GELU) != 0};
     const int level = swk_isa();
 #ifdef SWK_X86
     if (level >= SWK_ISA_AVX512 && (swk_cpu_features() & SWK_CPU_AVX512_BF16))
-        return gemm_bf16(a, m, k, panels, col0, col1, &e, c, ldc);
-    if (level >= SWK_ISA_AVX2) return gemm_widen256(a, m, k, panels, col0, col1, &e, c, ldc);
+        return gemm_bf16(a, m, k, panels, col0, col1, e, c, ldc);
+    if (level >= SWK_ISA_AVX2) return gemm_widen256(a, m, k, panels, col0, col1, e, c, ldc);
 #elif defined(SWK_NEON)
     if (level >= SWK_ISA_NEON) {
-        gemm_neon(a, m, k, panels, col0, col1, &e, c, ldc);
+        gemm_neon(a, m, k, panels, col0, col1, e, c, ldc);
         return;
     }
 #else
     (void)level;
 #endif
-    gemm_portable(a, m, k, panels, col0, col1, &e, c, ldc);
+    gemm_portable(a, m, k, panels, col0, col1, e, c, ldc);
+}
+
+void swk_panel_linear_bf16(const uint16_t *a, ptrdiff_t m, ptrdiff_t k, const uint16_t *panels, ptrdiff_t n,
+                           ptrdiff_t col0, ptrdiff_t col1, const float *bias, int flags, float *c, ptrdiff_t ldc) {
+    if (col1 > n) col1 = n;
+    const swk_lowp_epilogue e = {NULL, NULL, bias, (flags & SWK_PANEL_ACCUMULATE) != 0, (flags & SWK_PANEL_GELU) != 0};
+    swk_panel_bf16_tiles(a, m, k, panels, col0, col1, &e, c, ldc);
 }

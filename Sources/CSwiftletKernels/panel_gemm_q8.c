@@ -104,7 +104,10 @@ SWK_AVX512 static void quantize512(const float *a, ptrdiff_t lda, ptrdiff_t m, p
                                             _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
             q = _mm512_min_ps(_mm512_max_ps(q, lo), hi); // a NaN becomes -127 (max returns its second operand)
             __m512i u = _mm512_add_epi32(_mm512_cvtps_epi32(q), _mm512_set1_epi32(128));
-            _mm512_mask_cvtepi32_storeu_epi8(dst + p, mask, u);
+            if (left >= 16)
+                _mm_storeu_si128((__m128i *)(void *)(dst + p), _mm512_cvtepi32_epi8(u)); // faster than a masked store
+            else
+                _mm512_mask_cvtepi32_storeu_epi8(dst + p, mask, u);
         }
         for (p = k; p < kp; p++) dst[p] = 128;
     }
@@ -190,39 +193,84 @@ static void gemm_portable(const uint8_t *a, ptrdiff_t m, ptrdiff_t k, const int8
 
 #define Q_ROWS12(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11)
 #define Q_ROWS4(X)  X(0) X(1) X(2) X(3)
-#define Q_A_ROW(i)  const uint32_t *a##i = a + (i < mr ? i : mr - 1) * lda;
-#define Q_Z2(i)     __m512i s##i##a = _mm512_setzero_si512(), s##i##b = _mm512_setzero_si512();
+
+/// What the epilogue of one 32-column block needs, loaded once per block: the column scales and bias,
+/// the masks of the valid columns, and −128 · Σ q per column (the uint8 offset of the activations,
+/// taken off by starting the int32 sums there: wrapping int32 arithmetic, exact because the true sum
+/// fits).
+typedef struct {
+    __m512i start[2];
+    __m512 cs[2], b[2];
+    __mmask16 mask[2];
+    const float *row_scale;
+    int scaled, biased, acc, gelu;
+} q_block;
+
+/// `swk_lowp_store512` of one row's 16 sums `s` (int32, offset already removed): the same float32
+/// operations in the same order.
+#define Q_STORE(S, H, R, DST)                                                                                          \
+    {                                                                                                                  \
+        __m512 v = _mm512_cvtepi32_ps(S);                                                                              \
+        if (scaled) v = _mm512_mul_ps(v, _mm512_mul_ps(_mm512_set1_ps(row_scale[R]), cs##H));                          \
+        if (biased) v = _mm512_add_ps(v, bias##H);                                                                     \
+        if (acc) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask##H, DST));                                            \
+        if (gelu) v = swk_gelu512(v);                                                                                  \
+        _mm512_mask_storeu_ps(DST, mask##H, v);                                                                        \
+    }
+#define Q_EPI_LOCALS(NP)                                                                                               \
+    const int scaled = p->scaled, biased = p->biased, acc = p->acc, gelu = p->gelu;                                    \
+    const float *row_scale = p->row_scale;                                                                             \
+    const __m512 cs0 = p->cs[0], bias0 = p->b[0], cs1 = p->cs[NP - 1], bias1 = p->b[NP - 1];                           \
+    const __mmask16 mask0 = p->mask[0], mask1 = p->mask[NP - 1];                                                       \
+    (void)cs1, (void)bias1, (void)mask1;
+
+#define Q_A_ROW(i) const uint32_t *a##i = a + (i < mr ? i : mr - 1) * lda;
+#define Q_Z2(i)    __m512i s##i##a = start0, s##i##b = start1;
 #define Q_F2(i)                                                                                                        \
     {                                                                                                                  \
         const __m512i x = _mm512_set1_epi32((int)a##i[g]);                                                             \
         s##i##a = _mm512_dpbusd_epi32(s##i##a, x, w0);                                                                 \
         s##i##b = _mm512_dpbusd_epi32(s##i##b, x, w1);                                                                 \
     }
-#define Q_O2(i) out[2 * i] = s##i##a, out[2 * i + 1] = s##i##b;
-#define Q_Z1(i) __m512i s##i##a = _mm512_setzero_si512();
+#define Q_O2(i)                                                                                                        \
+    if (i < mr) {                                                                                                      \
+        float *dst = c + (i0 + i) * ldc;                                                                               \
+        Q_STORE(s##i##a, 0, i0 + i, dst)                                                                               \
+        Q_STORE(s##i##b, 1, i0 + i, dst + 16)                                                                          \
+    }
+#define Q_Z1(i) __m512i s##i##a = start0;
 #define Q_F1(i) s##i##a = _mm512_dpbusd_epi32(s##i##a, _mm512_set1_epi32((int)a##i[g]), w0);
-#define Q_O1(i) out[2 * i] = s##i##a;
+#define Q_O1(i)                                                                                                        \
+    if (i < mr) Q_STORE(s##i##a, 0, i0 + i, c + (i0 + i) * ldc)
 
+// A tile of `mr` rows (row i0 + r of the call's A at `a + r · lda`) × 32 or 16 columns, sums kept in
+// registers and stored through the epilogue (`c` points at the block's first column).
 #define Q_TILE2(NAME, ROWS)                                                                                            \
     SWK_VNNI_TARGET __attribute__((noinline)) static void NAME(                                                        \
-        int mr, ptrdiff_t steps, const uint32_t *a, ptrdiff_t lda, const int8_t *b0, const int8_t *b1, __m512i *out) { \
+        int mr, ptrdiff_t steps, const uint32_t *a, ptrdiff_t lda, const int8_t *b0, const int8_t *b1,                 \
+        const q_block *p, ptrdiff_t i0, float *c, ptrdiff_t ldc) {                                                     \
+        const __m512i start0 = p->start[0], start1 = p->start[1];                                                      \
         ROWS(Q_A_ROW)                                                                                                  \
         ROWS(Q_Z2)                                                                                                     \
         for (ptrdiff_t g = 0; g < steps; g++) {                                                                        \
             const __m512i w0 = _mm512_loadu_si512(b0 + 64 * g), w1 = _mm512_loadu_si512(b1 + 64 * g);                  \
             ROWS(Q_F2)                                                                                                 \
         }                                                                                                              \
+        Q_EPI_LOCALS(2)                                                                                                \
         ROWS(Q_O2)                                                                                                     \
     }
 #define Q_TILE1(NAME, ROWS)                                                                                            \
     SWK_VNNI_TARGET __attribute__((noinline)) static void NAME(int mr, ptrdiff_t steps, const uint32_t *a,             \
-                                                               ptrdiff_t lda, const int8_t *b0, __m512i *out) {        \
+                                                               ptrdiff_t lda, const int8_t *b0, const q_block *p,      \
+                                                               ptrdiff_t i0, float *c, ptrdiff_t ldc) {                \
+        const __m512i start0 = p->start[0];                                                                            \
         ROWS(Q_A_ROW)                                                                                                  \
         ROWS(Q_Z1)                                                                                                     \
         for (ptrdiff_t g = 0; g < steps; g++) {                                                                        \
             const __m512i w0 = _mm512_loadu_si512(b0 + 64 * g);                                                        \
             ROWS(Q_F1)                                                                                                 \
         }                                                                                                              \
+        Q_EPI_LOCALS(1)                                                                                                \
         ROWS(Q_O1)                                                                                                     \
     }
 
@@ -235,18 +283,21 @@ SWK_VNNI_TARGET static void gemm_vnni(const uint8_t *a, ptrdiff_t m, ptrdiff_t k
                                       const int32_t *wsums, ptrdiff_t col0, ptrdiff_t col1, const swk_lowp_epilogue *e,
                                       float *c, ptrdiff_t ldc) {
     const ptrdiff_t steps = (k + 3) / 4;
-    __m512i s[24];
+    q_block p;
+    p.row_scale = e->row_scale;
+    p.scaled = e->row_scale != NULL, p.biased = e->bias != NULL, p.acc = e->accumulate, p.gelu = e->gelu;
     for (ptrdiff_t col = col0; col < col1; col += 32) {
         const ptrdiff_t cols = col1 - col < 32 ? col1 - col : 32;
         const int np = cols > 16 ? 2 : 1;
         const int8_t *b0 = panels + (col / 16) * steps * 64, *b1 = b0 + steps * 64;
-        // 128 · Σ q per column: the uint8 offset of the activations, taken off the int32 sums (all in
-        // wrapping int32 arithmetic, exact because the true sum fits).
-        __m512i off[2];
-        for (int h = 0; h < np; h++) {
-            const ptrdiff_t valid = cols - 16 * h;
+        for (int h = 0; h < 2; h++) {
+            const ptrdiff_t valid = h < np ? cols - 16 * h : 0;
             const __mmask16 mask = valid >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << valid) - 1);
-            off[h] = _mm512_slli_epi32(_mm512_maskz_loadu_epi32(mask, wsums + col + 16 * h), 7);
+            p.mask[h] = mask;
+            p.start[h] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                          _mm512_slli_epi32(_mm512_maskz_loadu_epi32(mask, wsums + col + 16 * h), 7));
+            p.cs[h] = p.scaled ? _mm512_maskz_loadu_ps(mask, e->col_scale + col + 16 * h) : _mm512_setzero_ps();
+            p.b[h] = p.biased ? _mm512_maskz_loadu_ps(mask, e->bias + col + 16 * h) : _mm512_setzero_ps();
         }
         for (ptrdiff_t i = 0; i < m;) {
             const ptrdiff_t rem = m - i;
@@ -254,20 +305,65 @@ SWK_VNNI_TARGET static void gemm_vnni(const uint8_t *a, ptrdiff_t m, ptrdiff_t k
             const uint32_t *ai = (const uint32_t *)(a + i * 4 * steps);
             if (rem > 8) {
                 if (np == 2)
-                    q_tile12x2(mr, steps, ai, steps, b0, b1, s);
+                    q_tile12x2(mr, steps, ai, steps, b0, b1, &p, i, c + col, ldc);
                 else
-                    q_tile12x1(mr, steps, ai, steps, b0, s);
+                    q_tile12x1(mr, steps, ai, steps, b0, &p, i, c + col, ldc);
             } else {
                 if (np == 2)
-                    q_tile4x2(mr, steps, ai, steps, b0, b1, s);
+                    q_tile4x2(mr, steps, ai, steps, b0, b1, &p, i, c + col, ldc);
                 else
-                    q_tile4x1(mr, steps, ai, steps, b0, s);
+                    q_tile4x1(mr, steps, ai, steps, b0, &p, i, c + col, ldc);
             }
-            for (int r = 0; r < mr; r++)
-                for (int h = 0; h < np; h++)
-                    swk_lowp_store512(_mm512_cvtepi32_ps(_mm512_sub_epi32(s[2 * r + h], off[h])), i + r, col + 16 * h,
-                                      cols - 16 * h, e, c + (i + r) * ldc + col + 16 * h);
             i += mr;
+        }
+    }
+}
+
+// ---- AVX2 (x86 without AVX-512 VNNI): 4 rows × 16 columns ---------------------------------------
+
+/// One step of one row against 8 columns: `vpmaddubsw` multiplies |q_a| (unsigned) by q_w with q_a's
+/// sign (`vpsignb`), so every pair sum is at most 2 · 128 · 127 < 2^15 and never saturates; `vpmaddwd`
+/// by ones adds the pairs into the int32 sums (exact, as on every path).
+#define QA_F(i)                                                                                                        \
+    {                                                                                                                  \
+        const __m256i x = _mm256_xor_si256(_mm256_set1_epi32((int)a##i[g]), flip);                                     \
+        const __m256i ax = _mm256_abs_epi8(x);                                                                         \
+        s##i##a =                                                                                                      \
+            _mm256_add_epi32(s##i##a, _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(w0, x)), one));      \
+        s##i##b =                                                                                                      \
+            _mm256_add_epi32(s##i##b, _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(w1, x)), one));      \
+    }
+#define QA_A_ROW(i) const uint32_t *a##i = a + (i < mr ? i : mr - 1) * lda;
+#define QA_Z(i)     __m256i s##i##a = _mm256_setzero_si256(), s##i##b = _mm256_setzero_si256();
+#define QA_O(i)     out[2 * i] = s##i##a, out[2 * i + 1] = s##i##b;
+
+SWK_AVX2 __attribute__((noinline)) static void q_tile_avx2(int mr, ptrdiff_t steps, const uint32_t *a, ptrdiff_t lda,
+                                                           const int8_t *b, __m256i *out) {
+    Q_ROWS4(QA_A_ROW)
+    Q_ROWS4(QA_Z)
+    const __m256i flip = _mm256_set1_epi8((char)0x80), one = _mm256_set1_epi16(1);
+    for (ptrdiff_t g = 0; g < steps; g++) {
+        const __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)(b + 64 * g));
+        const __m256i w1 = _mm256_loadu_si256((const __m256i *)(const void *)(b + 64 * g + 32));
+        Q_ROWS4(QA_F)
+    }
+    Q_ROWS4(QA_O)
+}
+
+SWK_AVX2 static void gemm_avx2(const uint8_t *a, ptrdiff_t m, ptrdiff_t k, const int8_t *panels, ptrdiff_t col0,
+                               ptrdiff_t col1, const swk_lowp_epilogue *e, float *c, ptrdiff_t ldc) {
+    const ptrdiff_t steps = (k + 3) / 4;
+    __m256i s[8];
+    for (ptrdiff_t col = col0; col < col1; col += 16) {
+        const ptrdiff_t cols = col1 - col < 16 ? col1 - col : 16;
+        const int8_t *b = panels + (col / 16) * steps * 64;
+        for (ptrdiff_t i = 0; i < m; i += 4) {
+            const int mr = m - i < 4 ? (int)(m - i) : 4;
+            q_tile_avx2(mr, steps, (const uint32_t *)(const void *)(a + i * 4 * steps), steps, b, s);
+            for (int r = 0; r < mr; r++)
+                for (int h = 0; h < 2 && cols > 8 * h; h++)
+                    swk_lowp_store256(_mm256_cvtepi32_ps(s[2 * r + h]), i + r, col + 8 * h, cols - 8 * h, e,
+                                      c + (i + r) * ldc + col + 8 * h);
         }
     }
 }
@@ -365,6 +461,7 @@ void swk_panel_linear_q8(const uint8_t *a, ptrdiff_t m, ptrdiff_t k, const float
 #ifdef SWK_X86
     if (level >= SWK_ISA_AVX512 && (swk_cpu_features() & SWK_CPU_AVX512_VNNI))
         return gemm_vnni(a, m, k, panels, wsums, col0, col1, &e, c, ldc);
+    if (level >= SWK_ISA_AVX2) return gemm_avx2(a, m, k, panels, col0, col1, &e, c, ldc);
 #elif defined(SWK_NEON)
     if (level >= SWK_ISA_NEON) {
         gemm_neon(level >= SWK_ISA_NEON_DOTPROD, a, m, k, panels, col0, col1, &e, c, ldc);

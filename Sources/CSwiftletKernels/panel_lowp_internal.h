@@ -31,7 +31,24 @@ SWK_INLINE float swk_lowp_finish(float s, ptrdiff_t i, ptrdiff_t j, const swk_lo
     return r;
 }
 
+/// The bf16 pair-panel product of `swk_panel_linear_bf16` with any epilogue (row scales included):
+/// `C[i, j]` for i < m, j in [col0, col1) (col0 a multiple of 16), per instruction-set level.
+void swk_panel_bf16_tiles(const uint16_t *a, ptrdiff_t m, ptrdiff_t k, const uint16_t *panels, ptrdiff_t col0,
+                          ptrdiff_t col1, const swk_lowp_epilogue *e, float *c, ptrdiff_t ldc);
+
 #ifdef SWK_X86
+/// Sixteen floats to bf16 bits (nearest even; a NaN becomes a quiet NaN) in the low halves of
+/// sixteen int32 lanes: the scalar rule of swk_bf16_round_rows, vectorised.
+SWK_AVX512 SWK_INLINE __m512i swk_bf16_bits512(__m512 x) {
+    const __m512i b = _mm512_castps_si512(x);
+    const __mmask16 nan =
+        _mm512_cmpgt_epi32_mask(_mm512_and_si512(b, _mm512_set1_epi32(0x7FFFFFFF)), _mm512_set1_epi32(0x7F800000));
+    __m512i r = _mm512_add_epi32(b, _mm512_set1_epi32(0x7FFF));
+    r = _mm512_add_epi32(r, _mm512_and_si512(_mm512_srli_epi32(b, 16), _mm512_set1_epi32(1)));
+    r = _mm512_srli_epi32(r, 16);
+    return _mm512_mask_or_epi32(r, nan, _mm512_srli_epi32(b, 16), _mm512_set1_epi32(0x40));
+}
+
 /// Stores 16 sums `s` of row i at columns col… (`valid` ≤ 16 of them).
 SWK_AVX512 SWK_INLINE void swk_lowp_store512(__m512 s, ptrdiff_t i, ptrdiff_t col, ptrdiff_t valid,
                                              const swk_lowp_epilogue *e, float *dst) {
@@ -44,6 +61,34 @@ SWK_AVX512 SWK_INLINE void swk_lowp_store512(__m512 s, ptrdiff_t i, ptrdiff_t co
     if (e->accumulate) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(mask, dst));
     if (e->gelu) r = swk_gelu512(r);
     _mm512_mask_storeu_ps(dst, mask, r);
+}
+
+/// Stores a tile of sums, `s[2r + h]` for row i + r (r < mr) at columns col + 16h… (h < np, `cols`
+/// valid from col): `swk_lowp_store512` row by row, with the masks, column scales, bias and flags
+/// loaded once per tile instead of once per vector (the same float32 operations in the same order).
+SWK_AVX512 SWK_INLINE void swk_lowp_store_tile512(const __m512 *s, int mr, int np, ptrdiff_t i, ptrdiff_t col,
+                                                  ptrdiff_t cols, const swk_lowp_epilogue *e, float *c, ptrdiff_t ldc) {
+    const int scaled = e->row_scale != NULL, biased = e->bias != NULL, acc = e->accumulate, gelu = e->gelu;
+    __mmask16 mask[2] = {0, 0};
+    __m512 cs[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()}, b[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int h = 0; h < np; h++) {
+        const ptrdiff_t valid = cols - 16 * h;
+        mask[h] = valid >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << valid) - 1);
+        if (scaled) cs[h] = _mm512_maskz_loadu_ps(mask[h], e->col_scale + col + 16 * h);
+        if (biased) b[h] = _mm512_maskz_loadu_ps(mask[h], e->bias + col + 16 * h);
+    }
+    for (int r = 0; r < mr; r++) {
+        float *row = c + (i + r) * ldc + col;
+        const __m512 rs = scaled ? _mm512_set1_ps(e->row_scale[i + r]) : _mm512_setzero_ps();
+        for (int h = 0; h < np; h++) {
+            __m512 v = s[2 * r + h];
+            if (scaled) v = _mm512_mul_ps(v, _mm512_mul_ps(rs, cs[h]));
+            if (biased) v = _mm512_add_ps(v, b[h]);
+            if (acc) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(mask[h], row + 16 * h));
+            if (gelu) v = swk_gelu512(v);
+            _mm512_mask_storeu_ps(row + 16 * h, mask[h], v);
+        }
+    }
 }
 
 /// Stores 8 sums of row i at columns col… (`valid` ≤ 8).

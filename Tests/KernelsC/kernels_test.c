@@ -1072,6 +1072,99 @@ static void test_attention(void) {
     report("attention", before, start);
 }
 
+static void test_attention_bf16(void) {
+    static const int token_counts[] = {1, 3, 17, 40, 61}, head_counts[] = {1, 3}, dims[] = {1, 5, 16, 24, 64};
+    long before = checks;
+    clock_t start = clock();
+    for (size_t ti = 0; ti < 5; ti++)
+        for (size_t hi = 0; hi < 2; hi++)
+            for (size_t di = 0; di < 5; di++) {
+                const int T = token_counts[ti], H = head_counts[hi], D = dims[di];
+                const int stride = H * D + 2, ldo = H * D + 1, variant = (int)(ti + hi + di);
+                const int q0 = T >= 3 && variant % 2 ? 1 : 0, q1 = T >= 3 && variant % 2 ? T - 1 : T;
+                const float scale = 1.0f / sqrtf((float)D);
+                float *q = floats((size_t)T * stride, -2, 2), *k = floats((size_t)T * stride, -2, 2);
+                float *v = floats((size_t)T * stride, -1, 1);
+                float *kb = variant % 3 ? floats((size_t)T, -1, 1) : NULL;
+                float *out = alloc((size_t)T * ldo * sizeof(float));
+                float *scratch = alloc(swk_attention_bf16_scratch(T, D) * sizeof(float));
+                double *sc = alloc((size_t)T * sizeof(double)), *rho = alloc((size_t)T * sizeof(double));
+                double *sc_t = alloc((size_t)T * sizeof(double)), *rho_t = alloc((size_t)T * sizeof(double));
+                for (int li = 0; li < nlevels; li++) {
+                    set_level(levels[li]);
+                    for (size_t i = 0; i < (size_t)T * ldo; i++) out[i] = -7.0f;
+                    swk_attention_bf16(q, k, v, stride, T, q0, q1, H, D, scale, kb, out, ldo, scratch);
+                    for (int i = 0; i < T; i++)
+                        for (int h = 0; h < H; h++) {
+                            // sc: exact scores of the bf16 inputs, rho: the float32 sums' bound on them;
+                            // sc_t: exact scores of the float32 inputs, rho_t: that bound plus the two
+                            // bf16 roundings of every product (2^-7 + 2^-16 relative).
+                            double mx = -INFINITY, mx_t = -INFINITY;
+                            for (int j = 0; j < T; j++) {
+                                double s = 0, mag = 0, t = 0, mag_t = 0;
+                                for (int d = 0; d < D; d++) {
+                                    const float x = q[(size_t)i * stride + h * D + d],
+                                                y = k[(size_t)j * stride + h * D + d];
+                                    const double p = bf16_round_d(x) * bf16_round_d(y);
+                                    s += p, mag += fabs(p);
+                                    t += (double)x * y, mag_t += fabs((double)x * y);
+                                }
+                                const double b = kb ? kb[j] : 0;
+                                sc[j] = s * scale + b;
+                                sc_t[j] = t * scale + b;
+                                rho[j] = gam(D + 3) * (mag * scale + fabs(b)) + tiny(D);
+                                rho_t[j] = rho[j] + (0x1p-7 + 0x1p-16) * mag_t * scale;
+                                mx = sc[j] > mx ? sc[j] : mx;
+                                mx_t = sc_t[j] > mx_t ? sc_t[j] : mx_t;
+                            }
+                            double rmax = 0, rmax_t = 0;
+                            for (int j = 0; j < T; j++) {
+                                // As test_attention: the score's error twice, the subtraction, exp.
+                                double r = 2 * rho[j] + U * (fabs(sc[j] - mx) + 2 * rho[j]) + 4 * U;
+                                double r_t = 2 * rho_t[j] + U * (fabs(sc_t[j] - mx_t) + 2 * rho_t[j]) + 4 * U;
+                                rmax = r > rmax ? r : rmax;
+                                rmax_t = r_t > rmax_t ? r_t : rmax_t;
+                            }
+                            for (int d = 0; d < D; d++) {
+                                double num = 0, den = 0, absnum = 0, num_t = 0, den_t = 0, absnum_t = 0;
+                                for (int j = 0; j < T; j++) {
+                                    const float vf = v[(size_t)j * stride + h * D + d];
+                                    const double e = exp(sc[j] - mx), vv = bf16_round_d(vf);
+                                    num += e * vv, den += e, absnum += e * fabs(vv);
+                                    const double e_t = exp(sc_t[j] - mx_t);
+                                    num_t += e_t * vf, den_t += e_t, absnum_t += e_t * fabs(vf);
+                                }
+                                const float got = out[(size_t)i * ldo + h * D + d];
+                                if (i < q0 || i >= q1) {
+                                    if (got != -7.0f)
+                                        fail("swk_attention_bf16 wrote query row %d outside [%d, %d)", i, q0, q1);
+                                    continue;
+                                }
+                                // Normalised weights within e^±2rmax, then e^(s − max) rounded to bf16
+                                // (2^-8 relative) in the numerator only, the float32 sums, reciprocal and
+                                // scaling; flushed subnormals (vector exp, the BF16 instruction) ≤ 2^-126
+                                // per term. Against the float32 inputs, v's rounding (2^-8) as well.
+                                const double a = absnum / den, a_t = absnum_t / den_t;
+                                const double flush = T * 1.7e-38 + tiny(2 * T);
+                                close_to(got, num / den,
+                                         a * (exp(2 * rmax) * (1 + 0x1p-8) * (1 + gam(2 * T + 6)) - 1) + flush,
+                                         "attention_bf16", (long)i * ldo + h * D + d);
+                                close_to(
+                                    got, num_t / den_t,
+                                    a_t * (exp(2 * rmax_t) * (1 + 0x1p-8) * (1 + 0x1p-8) * (1 + gam(2 * T + 6)) - 1) +
+                                        flush,
+                                    "attention_bf16 vs f32", (long)i * ldo + h * D + d);
+                            }
+                        }
+                    for (int i = 0; i < T; i++)
+                        if (out[(size_t)i * ldo + H * D] != -7.0f) fail("swk_attention_bf16 wrote past a row");
+                }
+                free(q), free(k), free(v), free(kb), free(out), free(scratch), free(sc), free(rho), free(sc_t),
+                    free(rho_t);
+            }
+    report("attention_bf16", before, start);
+}
+
 static void test_layer_norm(void) {
     static const int col_counts[] = {1, 2, 3, 4, 7, 8, 15, 16, 17, 33, 100, 384};
     long before = checks;
@@ -1632,6 +1725,7 @@ int main(int argc, char **argv) {
     test_panel_bf16();
     test_panel_q8();
     test_attention();
+    test_attention_bf16();
     test_layer_norm();
     test_memory_hash();
     test_memory_gather(pool);

@@ -12,6 +12,10 @@ struct ViTReference {
     /// Applied to every input row of a weight product (patch rows, qkv, proj, fc1, fc2, heads) before
     /// it is multiplied: the activation rounding of a compact model, to emulate its arithmetic.
     var rowRounding: (([Double]) -> [Double])? = nil
+    /// Applied to every element of q, k and v inside attention and to each unnormalised softmax weight
+    /// e^(s − max) before it multiplies v (the sum that normalises them is of the unrounded ones): the
+    /// bf16 attention of a compact model (`swk_attention_bf16`). The merge's keys stay unrounded.
+    var attentionRounding: ((Double) -> Double)? = nil
 
     init(
         tensors: [String: [Float]], imageSize: Int, patch: Int, dim: Int, depth: Int, heads: Int,
@@ -115,18 +119,21 @@ struct ViTReference {
             let qkv = linear(layerNorm(x, pre + "norm1"), pre + "attn.qkv", out: 3 * dim)
             var o = Array(repeating: Array(repeating: 0.0, count: dim), count: n)
             var metric = Array(repeating: Array(repeating: 0.0, count: hd), count: n)
+            let rounding = attentionRounding ?? { $0 }
+            let qkvA = attentionRounding == nil ? qkv : qkv.map { $0.map(rounding) }
             for h in 0..<heads {
                 for i in 0..<n {
                     var logits = (0..<n).map { j -> Double in
                         var s = 0.0
-                        for e in 0..<hd { s += qkv[i][h * hd + e] * qkv[j][dim + h * hd + e] }
+                        for e in 0..<hd { s += qkvA[i][h * hd + e] * qkvA[j][dim + h * hd + e] }
                         return s / Double(hd).squareRoot() + (merged ? log(size[j]) : 0)
                     }
                     let m = logits.max()!
                     logits = logits.map { exp($0 - m) }
                     let z = logits.reduce(0, +)
                     for j in 0..<n {
-                        for e in 0..<hd { o[i][h * hd + e] += logits[j] / z * qkv[j][2 * dim + h * hd + e] }
+                        let weight = rounding(logits[j])
+                        for e in 0..<hd { o[i][h * hd + e] += weight / z * qkvA[j][2 * dim + h * hd + e] }
                     }
                 }
                 for t in 0..<n { for e in 0..<hd { metric[t][e] += qkv[t][dim + h * hd + e] / Double(heads) } }

@@ -286,13 +286,15 @@ func compare(_ got: [Float], _ want: [Float]) -> (maxAbs: Double, ok: Bool) {
     }
 
     /// bf16 and q8 files (matrices read in place, activations rounded to bf16 or quantized per row per
-    /// product) against the official outputs of the f32 model, at r = 0 (no merge decision to flip).
+    /// product, attention in bf16) against the official outputs of the f32 model, at r = 0 (no merge
+    /// decision to flip).
     ///
     /// The tolerance is derived from the documented arithmetic, not from this runtime's outputs: the
     /// independent float64 reference is run once more with the compact model's roundings emulated
     /// exactly as swk_panel_lowp.h specifies them (the weights as the file stores them: bf16 nearest
     /// even, or int8 `round(w / (max|w| / 127))` per output column; each input row of every product
-    /// rounded to bf16, or quantized to int8 with its own `max|a| / 127`). Its distance `e` from the
+    /// rounded to bf16, or quantized to int8 with its own `max|a| / 127`; q, k, v and the softmax's
+    /// unnormalised weights rounded to bf16 in attention). Its distance `e` from the
     /// official logits is what those roundings cost. The runtime computes the same roundings of float32
     /// values instead of float64 ones: an activation within float32 error of a rounding boundary may go
     /// the other way, which is one more rounding of at most the same size as those emulated. So the
@@ -355,6 +357,7 @@ func compare(_ got: [Float], _ want: [Float]) -> (maxAbs: Double, ok: Bool) {
         var reference = ViTReference(
             tensors: dict, imageSize: 32, patch: 4, dim: 48, depth: 4, heads: 3, mlpRatio: 4, classes: 10)
         reference.rowRounding = dtype == .bf16 ? { $0.map(Self.bf16) } : Self.int8Row
+        reference.attentionRounding = Self.bf16 // both compact types run attention in bf16
         return reference
     }
 

@@ -28,11 +28,13 @@
 // `swk_panel_q8_sums`). The products are summed exactly in int32 (|Σ| ≤ 127 · 127 · k < 2^31 for
 // k ≤ 133000), identically on every path:
 //   AVX-512 VNNI  `vpdpbusd`, 12 rows × 32 columns;
+//   AVX2          `vpmaddubsw` of |q_a| by q_w carrying q_a's sign (`vpsignb`: pair sums below 2^15,
+//                 never saturated), `vpmaddwd` by ones into int32, 4 rows × 16 columns;
 //   NEON dotprod  SDOT on the signed activations (the offset removed by flipping the top bit);
 //   NEON          SMULL/SADALP widening products; portable: scalar int32 sums.
 // Every path then computes, in float32, `y = float(Σ) · (ascale[i] · wscale[j]) + bias[j]` (and
 // `+ C[i, j]`, GELU) in that order, so the outputs agree bit for bit across paths except where GELU
-// (vector erf against libm's) applies. x86-64 CPUs without AVX-512 VNNI run the portable path.
+// (vector erf against libm's) applies. x86-64 CPUs without AVX-512 VNNI run the AVX2 path.
 // The per-call conversions of the activations give the same bytes on every path: bf16 rounding with
 // AVX2 (also on AVX-512), NEON or portable C; int8 quantizing with AVX-512, NEON or portable C.
 //
@@ -92,6 +94,22 @@ void swk_q8_quantize_rows(const float *a, ptrdiff_t lda, ptrdiff_t m, ptrdiff_t 
 void swk_panel_linear_q8(const uint8_t *a, ptrdiff_t m, ptrdiff_t k, const float *ascale, const int8_t *panels,
                          const float *wscale, const int32_t *wsums, ptrdiff_t n, ptrdiff_t col0, ptrdiff_t col1,
                          const float *bias, int flags, float *c, ptrdiff_t ldc);
+
+// ---- attention in bfloat16 ----------------------------------------------------------------------
+
+/// Floats of scratch `swk_attention_bf16` needs for `tokens` keys and heads of `head_dim`.
+size_t swk_attention_bf16_scratch(ptrdiff_t tokens, ptrdiff_t head_dim);
+
+/// `swk_attention` (swk_panel.h, same arguments and layout) with both products in bf16: Q, K and V
+/// rounded to bf16 (nearest even), S = scale · Σ bf16(q)·bf16(k) + key_bias summed in float32 (the
+/// pair-panel kernel of `swk_panel_linear_bf16`), the softmax's e^(S − max) and its sum in float32,
+/// then O = Σ bf16(e^(S − max)) · bf16(v) summed in float32 and divided by the float32 sum. Against
+/// exact attention the extra error is each score off by (2^-7 + 2^-16) · scale · Σ|q·k| from the
+/// roundings of q and k (the weights move by e^(±2 · that)), and each term of O by the two roundings
+/// of e and v (within 2^-8 relative each). `scratch` holds `swk_attention_bf16_scratch` floats.
+void swk_attention_bf16(const float *q, const float *k, const float *v, ptrdiff_t stride, ptrdiff_t tokens,
+                        ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t heads, ptrdiff_t head_dim, float scale,
+                        const float *key_bias, float *out, ptrdiff_t ldo, float *scratch);
 
 #ifdef __cplusplus
 }

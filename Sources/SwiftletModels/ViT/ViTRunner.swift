@@ -55,12 +55,22 @@ final class ViTRunner: FamilyRunner {
     /// panel layout of its type and `act` GELU or nothing, or with `accumulate`, `y += x · Wᵀ + bias`;
     /// split over column blocks of the output (whole pairs of panels, the micro-kernel's width). For
     /// bf16 and q8 the rows of x are first rounded to bf16 or quantized per row (split over row blocks).
+    ///
+    /// `prologue(rows)`, if given, is run first for every row block (by rows: in the same parallel step
+    /// as the rounding or quantizing of those rows for bf16 and q8, a step of its own for f32), e.g.
+    /// the LayerNorm that writes x.
     private func linear(
         _ x: UnsafePointer<Float>, lda: Int? = nil, rows: Int, inFeatures: Int,
         weight: ViTMatrix, bias: UnsafePointer<Float>?, outFeatures: Int,
         into y: UnsafeMutablePointer<Float>, ldy: Int? = nil, accumulate: Bool = false,
-        gelu: Bool = false
+        gelu: Bool = false, prologue: ((Range<Int>) -> Void)? = nil
     ) {
+        if let prologue, weight.type == .f32 {
+            parallel { part, parts in
+                let r = WorkerPool.block(part, of: parts, rows)
+                if !r.isEmpty { prologue(r) }
+            }
+        }
         let lda = lda ?? inFeatures
         let ldy = ldy ?? outFeatures
         let k = inFeatures
@@ -79,6 +89,7 @@ final class ViTRunner: FamilyRunner {
             parallel { part, parts in
                 let r = WorkerPool.block(part, of: parts, rows)
                 guard !r.isEmpty else { return }
+                prologue?(r)
                 swk_bf16_round_rows(x + r.lowerBound * lda, lda, r.count, k, a + r.lowerBound * kp)
             }
             let w = weight.pointer.assumingMemoryBound(to: UInt16.self)
@@ -95,6 +106,7 @@ final class ViTRunner: FamilyRunner {
             parallel { part, parts in
                 let r = WorkerPool.block(part, of: parts, rows)
                 guard !r.isEmpty else { return }
+                prologue?(r)
                 swk_q8_quantize_rows(
                     x + r.lowerBound * lda, lda, r.count, k, a + r.lowerBound * kp, scales + r.lowerBound)
             }
@@ -108,6 +120,15 @@ final class ViTRunner: FamilyRunner {
                     a, rows, k, scales, w, ws, sums, outFeatures, cols.lowerBound, cols.upperBound, bias, flags, y, ldy)
             }
         }
+    }
+
+    /// LayerNorm of the rows `r` (for `linear`'s prologue).
+    private func layerNormRows(
+        _ x: UnsafePointer<Float>, _ r: Range<Int>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+        into y: UnsafeMutablePointer<Float>
+    ) {
+        let d = model.config.dim
+        swk_layer_norm(x + r.lowerBound * d, r.count, d, weight, bias, model.config.eps, y + r.lowerBound * d)
     }
 
     /// LayerNorm of `rows` rows, split over row blocks.
@@ -220,8 +241,16 @@ final class ViTRunner: FamilyRunner {
         costs.calibrationMicroseconds = context.clock() - start
     }
 
+    /// Whether attention runs in bf16 (`swk_attention_bf16`): for the compact (bf16 and q8) models,
+    /// whose products are rounded anyway; a float32 model keeps float32 attention.
+    private var bf16Attention: Bool { model.weights.type != .f32 }
+
     /// Attention scratch floats per part.
-    private var attentionScratch: Int { swk_attention_scratch(model.config.tokens, model.config.headDim) }
+    private var attentionScratch: Int {
+        bf16Attention
+            ? swk_attention_bf16_scratch(model.config.tokens, model.config.headDim)
+            : swk_attention_scratch(model.config.tokens, model.config.headDim)
+    }
 
     /// Scratch floats a batch needs (the same sum `forward` allocates, plus alignment slack).
     private func scratchFloats(batch: Int) -> Int? {
@@ -307,20 +336,35 @@ final class ViTRunner: FamilyRunner {
         for (l, b) in w.blocks.enumerated() {
             try context.checkAbort("before block \(l)")
             let rows = batch * t
-            layerNorm(x, rows: rows, weight: b.norm1Weight, bias: b.norm1Bias, into: h)
-            linear(h, rows: rows, inFeatures: d, weight: b.qkvWeight, bias: b.qkvBias, outFeatures: 3 * d, into: big)
+            let xIn = UnsafePointer(x)
+            linear(
+                h, rows: rows, inFeatures: d, weight: b.qkvWeight, bias: b.qkvBias, outFeatures: 3 * d, into: big,
+                prologue: { self.layerNormRows(xIn, $0, weight: b.norm1Weight, bias: b.norm1Bias, into: h) })
             let biased = sized && c.propAttn
             if biased {
                 for j in 0..<rows { logSizes[j] = logf(sizes[j]) }
             }
+            let lowAttention = bf16Attention
             parallel { part, parts in
-                let q0 = part * t / parts
-                let q1 = (part + 1) * t / parts
+                // Split by heads when they divide evenly (each part lays out only its own heads' K and V),
+                // else by query rows. Every output element is computed the same way either way.
+                let byHeads = c.heads % parts == 0
+                let h0 = byHeads ? part * c.heads / parts : 0
+                let h1 = byHeads ? (part + 1) * c.heads / parts : c.heads
+                let q0 = byHeads ? 0 : part * t / parts
+                let q1 = byHeads ? t : (part + 1) * t / parts
+                let off = h0 * c.headDim
                 for i in 0..<batch {
-                    let q = big + i * t * 3 * d
-                    swk_attention(
-                        q, q + d, q + 2 * d, 3 * d, t, q0, q1, c.heads, c.headDim, scale,
-                        biased ? UnsafePointer(logSizes + i * t) : nil, h + i * t * d, d, scores[part])
+                    let q = big + i * t * 3 * d + off
+                    let o = h + i * t * d + off
+                    let bias = biased ? UnsafePointer(logSizes + i * t) : nil
+                    if lowAttention {
+                        swk_attention_bf16(
+                            q, q + d, q + 2 * d, 3 * d, t, q0, q1, h1 - h0, c.headDim, scale, bias, o, d, scores[part])
+                    } else {
+                        swk_attention(
+                            q, q + d, q + 2 * d, 3 * d, t, q0, q1, h1 - h0, c.headDim, scale, bias, o, d, scores[part])
+                    }
                 }
             }
             // x += attn · Wprojᵀ + b, accumulated in place.
@@ -356,10 +400,11 @@ final class ViTRunner: FamilyRunner {
             let mergeEnd = clock()
 
             let mrows = batch * t
-            layerNorm(x, rows: mrows, weight: b.norm2Weight, bias: b.norm2Bias, into: h)
+            let xMid = UnsafePointer(x)
             linear(
                 h, rows: mrows, inFeatures: d, weight: b.fc1Weight, bias: b.fc1Bias, outFeatures: hidden, into: big,
-                gelu: true)
+                gelu: true,
+                prologue: { self.layerNormRows(xMid, $0, weight: b.norm2Weight, bias: b.norm2Bias, into: h) })
             linear(
                 big, rows: mrows, inFeatures: hidden, weight: b.fc2Weight, bias: b.fc2Bias, outFeatures: d, into: x,
                 accumulate: true)
