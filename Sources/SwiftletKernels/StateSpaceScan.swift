@@ -15,6 +15,9 @@ extension Kernels {
         length: Int
     ) -> [Float] {
         guard n > 0, length > 0 else { return [] }
+        // Before any OpenBLAS call: a multi-threaded one would leave its workers spinning beside the
+        // session's threads after the model is loaded.
+        BLAS.holdToOneThread()
         let ad = (0..<(n * n)).map { Double(a[$0]) }
         var current = (0..<n).map { Double(b[$0]) }
         var next = [Double](repeating: 0, count: n)
@@ -34,6 +37,7 @@ extension Kernels {
     /// ``stateSpaceStream`` use for free responses. A load-time helper.
     public static func transposedPowers(a: UnsafePointer<Float>, stateSize n: Int, count: Int) -> [Float] {
         guard n > 0, count >= 0 else { return [] }
+        BLAS.holdToOneThread() // as in impulseResponse
         var current = (0..<(n * n)).map { Double(a[$0]) }
         var next = [Double](repeating: 0, count: n * n)
         var out = [Float](repeating: 0, count: n * n * (count + 1))
