@@ -30,15 +30,21 @@ void swk_panel_q8_pack(const float *w, ptrdiff_t n, ptrdiff_t k, int8_t *panels,
     }
 }
 
-void swk_panel_q8_sums(const int8_t *panels, ptrdiff_t n, ptrdiff_t k, int32_t *sums) {
+int swk_panel_q8_sums(const int8_t *panels, ptrdiff_t n, ptrdiff_t k, int32_t *sums) {
     const ptrdiff_t steps = (k + 3) / 4;
+    int bad = 0;
     for (ptrdiff_t r = 0; r < n; r++) {
         const ptrdiff_t j = r / 16, c = r % 16;
         int32_t s = 0;
         for (ptrdiff_t g = 0; g < steps; g++)
-            for (int e = 0; e < 4; e++) s += panels[((j * steps + g) * 16 + c) * 4 + e];
+            for (int e = 0; e < 4; e++) {
+                const int8_t q = panels[((j * steps + g) * 16 + c) * 4 + e];
+                bad |= q == INT8_MIN;
+                s += q;
+            }
         sums[r] = s;
     }
+    return bad ? -1 : 0;
 }
 
 // ---- quantizing the activations ------------------------------------------------------------------

@@ -151,7 +151,7 @@ public enum Quantize {
                 for c in c0..<c1 where x[r * cols + c].isFinite && abs(x[r * cols + c]) > abs(m) {
                     m = x[r * cols + c]
                 }
-                let scale = m / -8
+                let scale = m == 0 ? 0 : m / -8 // +0 for a block of zeros (0 / −8 would store −0)
                 if scale != 0 {
                     for c in c0..<c1 where !x[r * cols + c].isNaN {
                         let q = Int((x[r * cols + c] / scale).rounded(.toNearestOrEven).clamped(-8, 7))

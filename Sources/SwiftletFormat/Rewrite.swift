@@ -61,7 +61,7 @@ extension SWLWriter {
     /// Refused (`.invalidArgument`, one line saying why) when `dtype` is not one the family reads in
     /// place, when the file has no compactable tensor, when a compactable tensor is already stored
     /// as `dtype` or at a lower precision (``CompactWeights/precisionRank(_:)``: rounding rounded values
-    /// again), when the file lacks the rule's `requiredMetadata`, and for q8_row when a tensor holds a
+    /// again), when the file lacks the rule's `requiredMetadata`, and for q8_row and q4_block when a tensor holds a
     /// non-finite value. A rule with a `relayout` writes its tensors in place of each compactable one.
     public static func quantized(
         _ file: SWLFile, to dtype: DType, rule: CompactWeights

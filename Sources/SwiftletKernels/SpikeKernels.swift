@@ -18,16 +18,22 @@ public struct LinearWeights: @unchecked Sendable {
     public var isHalf: Bool { format == .f16 }
 
     public init(_ p: UnsafePointer<Float>, rowStride: Int) {
-        self.init(format: .f32, base: UnsafeRawPointer(p), scales: nil, rowStride: rowStride)
+        self.init(checked: .f32, base: UnsafeRawPointer(p), scales: nil, rowStride: rowStride)
     }
 
     /// Binary16 bit patterns.
     public init(half p: UnsafePointer<UInt16>, rowStride: Int) {
-        self.init(format: .f16, base: UnsafeRawPointer(p), scales: nil, rowStride: rowStride)
+        self.init(checked: .f16, base: UnsafeRawPointer(p), scales: nil, rowStride: rowStride)
     }
 
-    /// Elements of `format` at `base` (any alignment); `scales` (float32, one per row) for `q8Row`.
-    public init(format: CompactFormat, base: UnsafeRawPointer, scales: UnsafeRawPointer?, rowStride: Int) {
+    /// Elements of `format` at `base` (any alignment); `scales` (float32, one per row) for `q8Row`. Nil
+    /// for `q4Block`: the row products have no int4 path (its rows are not byte-addressable per element).
+    public init?(format: CompactFormat, base: UnsafeRawPointer, scales: UnsafeRawPointer?, rowStride: Int) {
+        guard format != .q4Block else { return nil }
+        self.init(checked: format, base: base, scales: scales, rowStride: rowStride)
+    }
+
+    private init(checked format: CompactFormat, base: UnsafeRawPointer, scales: UnsafeRawPointer?, rowStride: Int) {
         self.base = base
         self.format = format
         self.scales = format == .q8Row ? scales : nil
@@ -38,7 +44,7 @@ public struct LinearWeights: @unchecked Sendable {
     public func offset(row: Int, column: Int = 0) -> LinearWeights {
         let elements = row * rowStride + column
         return LinearWeights(
-            format: format, base: base + elements * format.bytesPerWeight, scales: scales.map { $0 + 4 * row },
+            checked: format, base: base + elements * format.bytesPerWeight, scales: scales.map { $0 + 4 * row },
             rowStride: rowStride)
     }
 

@@ -50,7 +50,7 @@ struct QuantizeCommand: ParsableCommand {
 
             Refused, with the reason: a type the family cannot use in place; weights already stored \
             in that type or a less precise one (f32 > f16 > bf16 > q8 > q4: rounding rounded values again \
-            claims precision they no longer have); q8 of non-finite weights; an --output that is the \
+            claims precision they no longer have); q8 or q4 of non-finite weights; an --output that is the \
             input or exists (without --force).
 
             Examples:

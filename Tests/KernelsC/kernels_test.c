@@ -896,7 +896,16 @@ static void test_panel_q8(void) {
                 int32_t *sums = alloc((size_t)n * 4);
                 uint8_t *aq = alloc((size_t)m * kp), *aq0 = alloc((size_t)m * kp);
                 swk_panel_q8_pack(w, n, k, panels, wscale);
-                swk_panel_q8_sums(panels, n, k, sums);
+                checks++;
+                if (swk_panel_q8_sums(panels, n, k, sums) != 0) fail("panel_q8_sums refused packed weights");
+                if (n > 0 && k > 0) { // a -128 (no writer stores it) is reported, and the sums still written
+                    const int8_t keep = panels[0];
+                    panels[0] = INT8_MIN;
+                    checks++;
+                    if (swk_panel_q8_sums(panels, n, k, sums) != -1) fail("panel_q8_sums accepted -128");
+                    panels[0] = keep;
+                    swk_panel_q8_sums(panels, n, k, sums);
+                }
                 // The weights: per column scale max|w|/127, q = nearest-even of w/scale, within half a
                 // step of w; the padding is zero; the sums are the sums.
                 for (int j = 0; j < n; j++) {

@@ -130,8 +130,16 @@ import Testing
             var y = start
             var z = start
             packed.withUnsafeBytes { p in
-                let w = LinearWeights(
-                    format: .q8Row, base: p.baseAddress!, scales: p.baseAddress! + q.count, rowStride: outFeatures)
+                // int4 rows are not byte-addressable per element: the row products refuse them.
+                #expect(
+                    LinearWeights(format: .q4Block, base: p.baseAddress!, scales: nil, rowStride: outFeatures) == nil)
+                guard
+                    let w = LinearWeights(
+                        format: .q8Row, base: p.baseAddress!, scales: p.baseAddress! + q.count, rowStride: outFeatures)
+                else {
+                    Issue.record("LinearWeights refused q8_row")
+                    return
+                }
                 #expect(
                     Kernels.fewRowsLinearInt8(
                         x, rows: rows, inFeatures: inFeatures, ldx: ldx, weight: w, bias: useBias ? bias : nil,

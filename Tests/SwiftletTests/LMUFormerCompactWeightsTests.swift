@@ -67,9 +67,12 @@ import Testing
             // the same relative step as the q8 weights' own rounding, max|w| / 254 per weight), so the
             // widened file no longer computes the same sums; the int8 arithmetic itself is checked
             // bit for bit and against its derived bound in the kernel tests. Its effect on the logits
-            // is of the order of the weights' rounding, which the check against the official outputs
-            // below bounds by 1.0; the same bound here. Measured: 0.19 (lmu-test), 0.06 (slmu-ms-test).
-            #expect(e < 1.0, "\(name): q8 (int8 products) in place vs widened: max abs error \(e)")
+            // is of the order of the weights' rounding. Not derived for the whole network: the bound
+            // is twice what was measured (0.19 lmu-test, 0.06 slmu-ms-test; every int8 path gives the
+            // same bits, so it is the same on every CPU that takes it), well inside the 1.0 the check
+            // against the official outputs below allows.
+            let measuredTwice: Float = name == "lmu-test" ? 0.4 : 0.15
+            #expect(e < measuredTwice, "\(name): q8 (int8 products) in place vs widened: max abs error \(e)")
             print("\(name): q8 with int8 products vs widened: max abs error \(e)")
         } else if dtype == .q8Row {
             #expect(ok, "\(name): q8 in place vs widened: max abs error \(e)")

@@ -207,6 +207,40 @@ import Testing
         #expect(try message(try writer.serialize(), .q8Row).contains("non-finite"))
     }
 
+    /// A ViT file whose panel matrix disagrees with the metadata's shape is refused before anything of
+    /// the metadata's size is allocated: an empty `[⌈n/16⌉, 0, 16]` qkv (n = 3·D from the metadata), and a
+    /// file whose `vit.embed_dim` claims 2^30.
+    @Test func vitPanelShapeMustMatchMetadata() throws {
+        let vit = try ViTFixture.convert("checkpoint.safetensors")
+        let f = try Self.file(vit)
+        let qkv = "blocks.0." + ViTSchema.BlockTensor.qkvWeight.rawValue
+        func rewrite(metadata: [String: MetadataValue] = [:], empty: String? = nil) throws -> [UInt8] {
+            var out = SWLWriter()
+            for key in f.metadataKeys where key != "general.tensor_hash" {
+                out.setMetadata(key, metadata[key] ?? f.metadata[key]!)
+            }
+            for t in f.tensors {
+                var shape = t.shape
+                if t.name == empty { shape[1] = 0 }
+                try out.addTensor(
+                    name: t.name, dtype: t.dtype!, shape: shape,
+                    bytes: t.name == empty ? [] : Array(try f.rawBytes(t.name)))
+            }
+            return try out.serialize()
+        }
+        for crafted in [
+            try rewrite(empty: qkv), try rewrite(metadata: [ViTSchema.Key.width: .int(1 << 30)]),
+        ] {
+            #expect(throws: FormatError.self) { _ = try Self.quantize(crafted, .q8Row) }
+            do {
+                _ = try Self.quantize(crafted, .bf16)
+                Issue.record("a ViT file whose matrices disagree with its metadata was quantized")
+            } catch {
+                #expect("\(error)".contains("as the metadata gives"), "\(error)")
+            }
+        }
+    }
+
     /// `bytes` with tensor `name`'s raw bytes replaced.
     static func replacing(_ bytes: [UInt8], _ name: String, _ raw: [UInt8]) throws -> SWLWriter {
         let f = try file(bytes)

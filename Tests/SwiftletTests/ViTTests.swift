@@ -430,6 +430,29 @@ func compare(_ got: [Float], _ want: [Float]) -> (maxAbs: Double, ok: Bool) {
             #expect("\(error)".contains("bf16"))
         }
     }
+
+    /// An int8 panel byte of -128 (writers store -127 ... 127; the AVX2 product's sign trick would give
+    /// other bits than the VNNI, NEON and portable paths) is refused at load, naming the tensor.
+    @Test func q8PanelByteMinus128IsRefused() throws {
+        let bytes = try ViTFixture.convert("checkpoint.safetensors", options: ConvertOptions(weightDType: .q8Row))
+        let f = try bytes.withUnsafeBytes { try SWLFile(bytes: $0, copy: true) }
+        let name = "blocks.1." + ViTSchema.BlockTensor.fc1Weight.rawValue
+        var out = SWLWriter()
+        for key in f.metadataKeys where key != "general.tensor_hash" { out.setMetadata(key, f.metadata[key]!) }
+        for t in f.tensors {
+            var raw = Array(try f.rawBytes(t.name))
+            if t.name == name { raw[5] = 0x80 }
+            try out.addTensor(name: t.name, dtype: t.dtype!, shape: t.shape, bytes: raw)
+        }
+        let damaged = try out.serialize()
+        _ = try Model(bytes: bytes)
+        do {
+            _ = try Model(bytes: damaged)
+            Issue.record("a q8 panel holding -128 was loaded")
+        } catch {
+            #expect("\(error)".contains(name) && "\(error)".contains("-128"), "\(error)")
+        }
+    }
 }
 
 @Suite struct ViTBudgetTests {

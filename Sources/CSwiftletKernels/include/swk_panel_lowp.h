@@ -79,7 +79,9 @@ size_t swk_panel_q8_bytes(ptrdiff_t n, ptrdiff_t k);
 void swk_panel_q8_pack(const float *w, ptrdiff_t n, ptrdiff_t k, int8_t *panels, float *scales);
 
 /// `sums[j] = Σ_p q[j, p]` for j < n, from the quad panels (the correction of the uint8 offset).
-void swk_panel_q8_sums(const int8_t *panels, ptrdiff_t n, ptrdiff_t k, int32_t *sums);
+/// Returns 0, or -1 when a weight is −128: outside the −127 … 127 the writers store, and where the
+/// AVX2 path (sign trick) would not give the other paths' bits; a loader refuses such a matrix.
+int swk_panel_q8_sums(const int8_t *panels, ptrdiff_t n, ptrdiff_t k, int32_t *sums);
 
 /// Quantizes rows of `a[m, k]` (row stride `lda`): per row `scale = max|a| / 127` (0 for a zero row;
 /// NaN when the row holds a NaN or an infinity, which makes its outputs NaN), `q = round(a · (127 /

@@ -37,8 +37,8 @@ int swk_row_linear_i8_native(void);
 
 /// `swk_row_linear` for SWK_Q8ROW weights with int8 × int8 products: each row of x, its inputs times
 /// the weight rows' scales (`v[i] = x[r, i] · scales[i]`), is rounded to int8 with one scale per row as
-/// `swk_q8_quantize_rows` (swk_panel_lowp.h) does it: `sx = max|v| / 127`, `q = round(v / sx)` nearest
-/// even, an error of at most `sx / 2` per input; then `y[r, j] (+)= bias[j] + (float)(Σ_i q[i] · w[i, j])
+/// `swk_q8_quantize_rows` (swk_panel_lowp.h) does it: `sx = max|v| / 127`, `q = round(v · (127 / max|v|))`
+/// nearest even (float32), an error of at most about `sx / 2` per input; then `y[r, j] (+)= bias[j] + (float)(Σ_i q[i] · w[i, j])
 /// · sx`, the sum exact in int32 and the float32 operations (`t = s · sx; t += bias; t += y`) the same
 /// on every path, so every path gives the same bits. A row depends only on its own inputs: the result
 /// is the same however the rows or columns are split between calls. Returns 0; -1 when k is outside

@@ -83,6 +83,23 @@ extension ViTSchema {
         return int(Key.width)
     }
 
+    /// The columns `k` of panel matrix `name` (`isPanelMatrix`), from the file's metadata: C·p·p for the
+    /// patch embedding, the MLP width for fc2, the embedding width otherwise.
+    static func matrixCols(_ name: String, _ metadata: [String: MetadataValue]) -> Int? {
+        func int(_ key: String) -> Int? {
+            if case .int(let v)? = metadata[key], v > 0, v <= Int64(Int32.max) { return Int(v) }
+            return nil
+        }
+        if name == patchWeight {
+            guard let c = int(Key.channels), let p = int(Key.patchSize) else { return nil }
+            let (pp, o1) = p.multipliedReportingOverflow(by: p)
+            let (k, o2) = pp.multipliedReportingOverflow(by: c)
+            return o1 || o2 || k > Int(Int32.max) ? nil : k
+        }
+        if name.hasSuffix("." + BlockTensor.fc2Weight.rawValue) { return int(Key.mlpWidth) }
+        return int(Key.width)
+    }
+
     /// The tensors that store float32 matrix `name` of an f32 file (`weightLayout`: float32 panels;
     /// the heads as `[classes, D]` rows) as `dtype` in the layout `convert --dtype` writes: bf16 pair
     /// panels, or int8 quad panels (u8) plus `scaleName(of:)` float32 scales: the converter's packing
@@ -94,24 +111,23 @@ extension ViTSchema {
         guard let entry = file.entry(name) else {
             throw FormatError(.invalidArgument, "tensor '\(name)' is missing", tensor: name)
         }
-        guard let n = matrixRows(name, file.metadata) else {
+        guard let n = matrixRows(name, file.metadata), let k = matrixCols(name, file.metadata) else {
             throw FormatError(
-                .invalidArgument, "the vit file's metadata does not give the rows of '\(name)'", tensor: name)
+                .invalidArgument, "the vit file's metadata does not give the shape of '\(name)'", tensor: name)
         }
-        let k: Int
+        // The stored shape must be the metadata's [n, k] (as panels or as rows) and hold exactly those
+        // values, before anything of size n or k is allocated.
         let w: [Float]
-        if entry.shape.count == 3, entry.shape[0] == (n + 15) / 16, entry.shape[2] == 16,
-            values.count == entry.rawSize / 4
+        if entry.shape == panelShape(n: n, k: k), values.count == entry.rawSize / 4,
+            values.count == (n + 15) / 16 * 16 * k
         {
-            k = entry.shape[1]
             w = unpanel(values, n: n, k: k)
-        } else if entry.shape.count == 2, entry.shape[0] == n, values.count == n * entry.shape[1] {
-            k = entry.shape[1]
+        } else if entry.shape == [n, k], values.count == n * k {
             w = values
         } else {
             throw FormatError(
                 .invalidArgument,
-                "tensor '\(name)' has shape \(entry.shape), neither float32 panels \(panelShape(n: n, k: entry.shape.count > 1 ? entry.shape[1] : 0)) nor [\(n), k] rows",
+                "tensor '\(name)' has shape \(entry.shape), neither float32 panels \(panelShape(n: n, k: k)) nor [\(n), \(k)] rows as the metadata gives",
                 tensor: name)
         }
         switch dtype {

@@ -287,8 +287,12 @@ public final class LMUFormerModel: FamilyModel, @unchecked Sendable {
     /// spike selects). A file converted with `--dtype f16|bf16|q8` has fewer bytes to stream per frame;
     /// nothing is widened to float32.
     static func matrix(_ w: Weights, _ name: String, shape: [Int]) throws(ModelError) -> LinearWeights {
-        let m = try w.compactMatrix(name, shape: shape)
-        return LinearWeights(format: m.format, base: m.values, scales: m.scales, rowStride: m.cols)
+        let m = try w.compactMatrix(name, shape: shape) // refuses q4_block (no int4 row products)
+        guard let weights = LinearWeights(format: m.format, base: m.values, scales: m.scales, rowStride: m.cols) else {
+            throw ModelError(
+                .unsupported, "tensor '\(name)' is stored as \(m.format); convert it again with --dtype f16|bf16|q8")
+        }
+        return weights
     }
 
     /// `(A^(2^j))ᵀ`, j = 0…squaringCount, of block `n` (`[squaringCount + 1, M, M]`), computed once

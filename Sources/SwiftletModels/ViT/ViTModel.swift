@@ -186,19 +186,30 @@ final class ViTMatrix: @unchecked Sendable {
     let scales: UnsafePointer<Float>?
     let sums: UnsafeMutablePointer<Int32>?
 
-    init(type: ViTMatrixType, n: Int, k: Int, pointer: UnsafeRawPointer, scales: UnsafePointer<Float>?) {
+    /// A float32 or bf16 matrix.
+    init(type: ViTMatrixType, n: Int, k: Int, pointer: UnsafeRawPointer) {
         self.type = type
         self.n = n
         self.k = k
         self.pointer = pointer
-        self.scales = scales
-        if type == .q8 {
-            let sums = UnsafeMutablePointer<Int32>.allocate(capacity: max(n, 1))
-            swk_panel_q8_sums(pointer.assumingMemoryBound(to: Int8.self), n, k, sums)
-            self.sums = sums
-        } else {
-            sums = nil
+        scales = nil
+        sums = nil
+    }
+
+    /// An int8 matrix and its scales; nil when a weight byte is −128 (writers store −127 … 127, and
+    /// the AVX2 path's sign trick needs |q| ≤ 127 to agree with the others bit for bit).
+    init?(q8 n: Int, k: Int, pointer: UnsafeRawPointer, scales: UnsafePointer<Float>) {
+        let sums = UnsafeMutablePointer<Int32>.allocate(capacity: max(n, 1))
+        guard swk_panel_q8_sums(pointer.assumingMemoryBound(to: Int8.self), n, k, sums) == 0 else {
+            sums.deallocate()
+            return nil
         }
+        type = .q8
+        self.n = n
+        self.k = k
+        self.pointer = pointer
+        self.scales = scales
+        self.sums = sums
     }
 
     deinit { sums?.deallocate() }
@@ -295,15 +306,21 @@ struct ViTWeights {
                     )
                 }
                 return ViTMatrix(
-                    type: .f32, n: n, k: k, pointer: UnsafeRawPointer(try f(name, S.panelShape(n: n, k: k))),
-                    scales: nil)
+                    type: .f32, n: n, k: k, pointer: UnsafeRawPointer(try f(name, S.panelShape(n: n, k: k))))
             case .bf16:
-                return ViTMatrix(
-                    type: .bf16, n: n, k: k, pointer: try raw(name, .bf16, S.bf16PanelShape(n: n, k: k)), scales: nil)
+                return ViTMatrix(type: .bf16, n: n, k: k, pointer: try raw(name, .bf16, S.bf16PanelShape(n: n, k: k)))
             case .q8:
                 let scales = try f(S.scaleName(of: name), [n])
-                return ViTMatrix(
-                    type: .q8, n: n, k: k, pointer: try raw(name, .u8, S.q8PanelShape(n: n, k: k)), scales: scales)
+                guard
+                    let m = ViTMatrix(
+                        q8: n, k: k, pointer: try raw(name, .u8, S.q8PanelShape(n: n, k: k)), scales: scales)
+                else {
+                    throw ModelError(
+                        .format,
+                        "tensor '\(name)' holds the int8 value -128, which no writer stores (-127 ... 127); the file is damaged or was written by another tool, convert it again"
+                    )
+                }
+                return m
             }
         }
         /// A head: float32 rows in an f32 file (BLAS), panels otherwise.
@@ -316,7 +333,7 @@ struct ViTWeights {
                     )
                 }
                 return ViTMatrix(
-                    type: .f32, n: c.classes, k: d, pointer: UnsafeRawPointer(try f(name, [c.classes, d])), scales: nil)
+                    type: .f32, n: c.classes, k: d, pointer: UnsafeRawPointer(try f(name, [c.classes, d])))
             }
             return try panels(name, c.classes, d)
         }
