@@ -5,6 +5,7 @@
 // rows of W per tile. On AArch64 the same int16 activations meet the int8 weights in NEON
 // (SMLAL, int16 × int16 into int32) or, with the dot product, in SDOT (see the NEON section).
 #include "swk_compact.h"
+#include "swk_panel_lowp.h"
 #include "swk_cpu.h"
 
 #include <stdint.h>
@@ -548,30 +549,18 @@ static inline float i8_finish(int32_t s, float sx, const uint8_t *scale, const f
     return t;
 }
 
-/// q = round(x · (127 / max|x|)) per row, nearest even, as int8 (VNNI: q + 128); padding is q = 0.
+/// The activations rounded to int8 per row by the panel GEMM's `swk_q8_quantize_rows` (scale max|x| /
+/// 127, q = round(x · (127 / max|x|)) nearest even, stored q + 128, row stride 4 · kq): kept offset for
+/// VNNI (`vpdpbusd` takes unsigned bytes), flipped back to signed int8 for the other paths; rows
+/// [m, mpad) are zero.
 static void i8_round_rows(const float *x, ptrdiff_t ldx, ptrdiff_t m, ptrdiff_t k, ptrdiff_t mpad, ptrdiff_t kq,
                           int offset, uint8_t *xq, float *sx) {
     const ptrdiff_t ld = 4 * kq;
-    const uint8_t zero = offset ? 128 : 0;
-    for (ptrdiff_t r = 0; r < mpad; r++) {
-        uint8_t *q = xq + r * ld;
-        if (r >= m) {
-            memset(q, zero, (size_t)ld);
-            sx[r] = 0;
-            continue;
-        }
-        const float *row = x + r * ldx;
-        float amax = 0;
-        for (ptrdiff_t c = 0; c < k; c++) amax = amax > __builtin_fabsf(row[c]) ? amax : __builtin_fabsf(row[c]);
-        const float inv = amax > 0 ? 127.0f / amax : 0.0f;
-        sx[r] = amax / 127.0f;
-        for (ptrdiff_t c = 0; c < k; c++) {
-            float v = __builtin_nearbyintf(row[c] * inv);
-            v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
-            q[c] = (uint8_t)((int)v + (offset ? 128 : 0));
-        }
-        for (ptrdiff_t c = k; c < ld; c++) q[c] = zero;
-    }
+    swk_q8_quantize_rows(x, ldx, m, k, xq, sx);
+    if (!offset)
+        for (ptrdiff_t i = 0; i < m * ld; i++) xq[i] ^= 0x80;
+    memset(xq + m * ld, offset ? 128 : 0, (size_t)((mpad - m) * ld));
+    for (ptrdiff_t r = m; r < mpad; r++) sx[r] = 0;
 }
 
 /// Packs weight rows [n0, n0 + nv) (nv ≤ 32): pk[p · 32 + j] = bytes 4p … 4p + 3 of row n0 + j.
@@ -663,40 +652,6 @@ I8_TARGET static void i8_block_vnni(const i8_job_t *j, const int32_t *pk, ptrdif
         I8_STORE(6) I8_STORE(7) I8_STORE(8) I8_STORE(9) I8_STORE(10) I8_STORE(11)
     }
     // clang-format on
-}
-
-/// `i8_round_rows` with the offset, 16 at a time (the same float32 operations, the same rounding).
-I8_TARGET static void i8_round_rows_vnni(const float *x, ptrdiff_t ldx, ptrdiff_t m, ptrdiff_t k, ptrdiff_t mpad,
-                                         ptrdiff_t kq, uint8_t *xq, float *sx) {
-    const ptrdiff_t ld = 4 * kq;
-    for (ptrdiff_t r = 0; r < m; r++) {
-        const float *row = x + r * ldx;
-        uint8_t *q = xq + r * ld;
-        __m512 mx = _mm512_setzero_ps();
-        ptrdiff_t c = 0;
-        for (; c + 16 <= k; c += 16) mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_loadu_ps(row + c)));
-        float amax = _mm512_reduce_max_ps(mx);
-        for (; c < k; c++) amax = amax > __builtin_fabsf(row[c]) ? amax : __builtin_fabsf(row[c]);
-        const float inv = amax > 0 ? 127.0f / amax : 0.0f;
-        sx[r] = amax / 127.0f;
-        const __m512 iv = _mm512_set1_ps(inv);
-        const __m512i lo = _mm512_set1_epi32(-127), hi = _mm512_set1_epi32(127), off = _mm512_set1_epi32(128);
-        for (c = 0; c + 16 <= k; c += 16) {
-            __m512i v = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(row + c), iv)); // nearest even
-            v = _mm512_add_epi32(_mm512_min_epi32(_mm512_max_epi32(v, lo), hi), off);
-            _mm_storeu_si128((__m128i *)(q + c), _mm512_cvtepi32_epi8(v));
-        }
-        for (; c < k; c++) {
-            float v = __builtin_nearbyintf(row[c] * inv);
-            v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
-            q[c] = (uint8_t)((int)v + 128);
-        }
-        for (; c < ld; c++) q[c] = 128;
-    }
-    for (ptrdiff_t r = m; r < mpad; r++) {
-        memset(xq + r * ld, 128, (size_t)ld);
-        sx[r] = 0;
-    }
 }
 
 static void i8_run_block(const i8_job_t *j, int32_t *pk, ptrdiff_t n0, int nv) {
@@ -818,10 +773,7 @@ int swk_gemm_q8_i8(const float *x, ptrdiff_t ldx, ptrdiff_t m, const void *weigh
     int level = I8_PORTABLE;
 #if defined(SWK_X86)
     if (swk_gemm_q8_i8_native()) level = I8_VNNI;
-    if (level == I8_VNNI)
-        i8_round_rows_vnni(x, ldx, m, k, mpad, kq, xq, sx);
-    else
-        i8_round_rows(x, ldx, m, k, mpad, kq, 0, xq, sx);
+    i8_round_rows(x, ldx, m, k, mpad, kq, level == I8_VNNI, xq, sx);
 #else
 #if defined(SWK_NEON)
     level = swk_isa() >= SWK_ISA_NEON_DOTPROD ? I8_DOTPROD : swk_isa() >= SWK_ISA_NEON ? I8_NEON : I8_PORTABLE;
