@@ -199,31 +199,46 @@ extension Kernels {
     /// decoded panels through BLAS.
     public static var bf16ProductsNative: Bool { swk_gemm_bf16_native() != 0 }
 
-    /// The bfloat16 path over as many rows at a time as `panel` holds; false (nothing written) if even
-    /// one row does not fit.
-    private static func bf16Linear(
+    /// Runs a several-row kernel over as many rows at a time as `panel` (its bytes as scratch) holds:
+    /// `scratch(m, parts)` is the bytes the kernel needs for m rows split `parts` ways, `product(r0, m,
+    /// bytes)` multiplies rows r0 ..< r0 + m and returns the kernel's status. False (nothing written)
+    /// when even one row does not fit or the first call is refused (the kernels refuse by size, up
+    /// front); a later refusal finishes the rows with matrix-vector products.
+    private static func inRowChunks(
         _ x: UnsafePointer<Float>, rows: Int, weight w: CompactMatrix, bias: UnsafePointer<Float>?,
-        into y: UnsafeMutablePointer<Float>, panel: UnsafeMutablePointer<Float>, panelFloats: Int, pool: WorkerPool?
+        into y: UnsafeMutablePointer<Float>, panelFloats: Int, pool: WorkerPool?,
+        scratch: (_ rows: Int, _ parts: Int32) -> Int, product: (_ r0: Int, _ rows: Int, _ bytes: Int) -> Int32
     ) -> Bool {
         let bytes = panelFloats * MemoryLayout<Float>.stride
         let parts = Int32(pool?.threads ?? 1)
         var chunk = rows
-        while chunk > 1 && swk_gemm_bf16_scratch(chunk, w.cols, parts) > bytes { chunk = (chunk + 1) / 2 }
-        guard swk_gemm_bf16_scratch(chunk, w.cols, 1) <= bytes else { return false }
+        while chunk > 1 && scratch(chunk, parts) > bytes { chunk = (chunk + 1) / 2 }
+        guard scratch(chunk, 1) <= bytes else { return false }
         var r0 = 0
         while r0 < rows {
             let m = min(chunk, rows - r0)
-            let status = swk_gemm_bf16(
-                x + r0 * w.cols, w.cols, m, w.values, w.rows, w.cols, bias, y + r0 * w.rows, w.rows, panel, bytes,
-                pool?.raw)
-            guard status == 0 else { return r0 == 0 ? false : fallbackRows(r0) }
+            guard product(r0, m, bytes) == 0 else {
+                if r0 == 0 { return false }
+                for r in r0..<rows { gemv(w, x: x + r * w.cols, bias: bias, into: y + r * w.rows, pool: pool) }
+                return true
+            }
             r0 += m
         }
         return true
+    }
 
-        func fallbackRows(_ from: Int) -> Bool {
-            for r in from..<rows { gemv(w, x: x + r * w.cols, bias: bias, into: y + r * w.rows, pool: pool) }
-            return true
+    /// The bfloat16 path (`swk_gemm_bf16`); false (nothing written) if even one row does not fit.
+    private static func bf16Linear(
+        _ x: UnsafePointer<Float>, rows: Int, weight w: CompactMatrix, bias: UnsafePointer<Float>?,
+        into y: UnsafeMutablePointer<Float>, panel: UnsafeMutablePointer<Float>, panelFloats: Int, pool: WorkerPool?
+    ) -> Bool {
+        inRowChunks(
+            x, rows: rows, weight: w, bias: bias, into: y, panelFloats: panelFloats, pool: pool,
+            scratch: { Int(swk_gemm_bf16_scratch($0, w.cols, $1)) }
+        ) { r0, m, bytes in
+            swk_gemm_bf16(
+                x + r0 * w.cols, w.cols, m, w.values, w.rows, w.cols, bias, y + r0 * w.rows, w.rows, panel, bytes,
+                pool?.raw)
         }
     }
 
@@ -236,58 +251,36 @@ extension Kernels {
     /// else 32767 (int16 activations, `swk_gemm_q8`).
     public static var q8ActivationLevels: Int { swk_gemm_q8_i8_native() != 0 ? 127 : 32767 }
 
-    /// The int8 × int8 path over as many rows at a time as `panel` holds; false (nothing written) if
-    /// even one row does not fit or k is beyond the kernel's 65536.
+    /// The int8 × int8 path (`swk_gemm_q8_i8`); false (nothing written) if even one row does not fit
+    /// or k is beyond the kernel's 65536.
     private static func q8Int8Linear(
         _ x: UnsafePointer<Float>, rows: Int, weight w: CompactMatrix, bias: UnsafePointer<Float>?,
         into y: UnsafeMutablePointer<Float>, panel: UnsafeMutablePointer<Float>, panelFloats: Int, pool: WorkerPool?
     ) -> Bool {
         guard w.cols <= 65536 else { return false }
-        let bytes = panelFloats * MemoryLayout<Float>.stride
-        let parts = Int32(pool?.threads ?? 1)
-        var chunk = rows
-        while chunk > 1 && swk_gemm_q8_i8_scratch(chunk, w.cols, parts) > bytes { chunk = (chunk + 1) / 2 }
-        guard swk_gemm_q8_i8_scratch(chunk, w.cols, 1) <= bytes else { return false }
-        var r0 = 0
-        while r0 < rows {
-            let m = min(chunk, rows - r0)
-            let status = swk_gemm_q8_i8(
+        return inRowChunks(
+            x, rows: rows, weight: w, bias: bias, into: y, panelFloats: panelFloats, pool: pool,
+            scratch: { Int(swk_gemm_q8_i8_scratch($0, w.cols, $1)) }
+        ) { r0, m, bytes in
+            swk_gemm_q8_i8(
                 x + r0 * w.cols, w.cols, m, w.values, w.scales, w.rows, w.cols, bias, y + r0 * w.rows, w.rows, panel,
                 bytes, pool?.raw)
-            if status != 0 {
-                if r0 == 0 { return false }
-                for r in r0..<rows { gemv(w, x: x + r * w.cols, bias: bias, into: y + r * w.rows, pool: pool) }
-                return true
-            }
-            r0 += m
         }
-        return true
     }
 
-    /// The VNNI path over as many rows at a time as `panel` holds; false (nothing written) if it cannot
-    /// run here.
+    /// The int8 × int16 path (`swk_gemm_q8`: VNNI, or NEON without the dot product); false (nothing
+    /// written) if it cannot run here (too many columns for its int32 lanes is refused up front).
     private static func q8Linear(
         _ x: UnsafePointer<Float>, rows: Int, weight w: CompactMatrix, bias: UnsafePointer<Float>?,
         into y: UnsafeMutablePointer<Float>, panel: UnsafeMutablePointer<Float>, panelFloats: Int, pool: WorkerPool?
     ) -> Bool {
-        let bytes = panelFloats * MemoryLayout<Float>.stride
-        var chunk = rows
-        while chunk > 1 && swk_gemm_q8_scratch(chunk, w.cols) > bytes { chunk = (chunk + 1) / 2 }
-        guard swk_gemm_q8_scratch(chunk, w.cols) <= bytes else { return false }
-        var r0 = 0
-        while r0 < rows {
-            let m = min(chunk, rows - r0)
-            let status = swk_gemm_q8(
-                x + r0 * w.cols, w.cols, m, w.values, w.scales, w.rows, w.cols, bias,
-                y + r0 * w.rows, w.rows, panel, bytes, pool?.raw)
-            if status != 0 {
-                // Refused up front (too many columns for its int32 lanes), so the first chunk tells.
-                if r0 == 0 { return false }
-                for r in r0..<rows { gemv(w, x: x + r * w.cols, bias: bias, into: y + r * w.rows, pool: pool) }
-                return true
-            }
-            r0 += m
+        inRowChunks(
+            x, rows: rows, weight: w, bias: bias, into: y, panelFloats: panelFloats, pool: pool,
+            scratch: { m, _ in Int(swk_gemm_q8_scratch(m, w.cols)) }
+        ) { r0, m, bytes in
+            swk_gemm_q8(
+                x + r0 * w.cols, w.cols, m, w.values, w.scales, w.rows, w.cols, bias, y + r0 * w.rows, w.rows, panel,
+                bytes, pool?.raw)
         }
-        return true
     }
 }
