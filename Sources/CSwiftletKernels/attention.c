@@ -31,13 +31,20 @@ static float softmax_portable(float *x, ptrdiff_t n) {
 }
 
 #ifdef SWK_X86
-SWK_AVX512 static float softmax512(float *x, ptrdiff_t n) {
+/// max_j x[j], broadcast.
+SWK_AVX512 static __m512 rowmax512(const float *x, ptrdiff_t n) {
     __m512 m0 = _mm512_set1_ps(-INFINITY);
     ptrdiff_t j = 0;
     for (; j + 16 <= n; j += 16) m0 = _mm512_max_ps(m0, _mm512_loadu_ps(x + j));
-    __mmask16 tail = (__mmask16)((1u << (n - j)) - 1);
+    const __mmask16 tail = (__mmask16)((1u << (n - j)) - 1);
     if (j < n) m0 = _mm512_mask_max_ps(m0, tail, m0, _mm512_maskz_loadu_ps(tail, x + j));
-    __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(m0));
+    return _mm512_set1_ps(_mm512_reduce_max_ps(m0));
+}
+
+SWK_AVX512 static float softmax512(float *x, ptrdiff_t n) {
+    const __m512 m = rowmax512(x, n);
+    const __mmask16 tail = (__mmask16)((1u << (n & 15)) - 1);
+    ptrdiff_t j;
     __m512 s0 = _mm512_setzero_ps();
     for (j = 0; j + 16 <= n; j += 16) {
         __m512 e = swk_exp512(_mm512_sub_ps(_mm512_loadu_ps(x + j), m));
@@ -55,12 +62,9 @@ SWK_AVX512 static float softmax512(float *x, ptrdiff_t n) {
 /// softmax512 whose exp pass writes e^(x − max) rounded to bf16 into `out` (x keeps the scores);
 /// returns 1 / Σ of the unrounded values, summed as softmax512 sums them.
 SWK_AVX512 static float softmax512_bf16(const float *x, ptrdiff_t n, uint16_t *out) {
-    __m512 m0 = _mm512_set1_ps(-INFINITY);
-    ptrdiff_t j = 0;
-    for (; j + 16 <= n; j += 16) m0 = _mm512_max_ps(m0, _mm512_loadu_ps(x + j));
-    __mmask16 tail = (__mmask16)((1u << (n - j)) - 1);
-    if (j < n) m0 = _mm512_mask_max_ps(m0, tail, m0, _mm512_maskz_loadu_ps(tail, x + j));
-    __m512 m = _mm512_set1_ps(_mm512_reduce_max_ps(m0));
+    const __m512 m = rowmax512(x, n);
+    const __mmask16 tail = (__mmask16)((1u << (n & 15)) - 1);
+    ptrdiff_t j;
     __m512 s0 = _mm512_setzero_ps();
     for (j = 0; j + 16 <= n; j += 16) {
         __m512 e = swk_exp512(_mm512_sub_ps(_mm512_loadu_ps(x + j), m));
