@@ -115,19 +115,7 @@ struct Profile: ParsableCommand {
         writer.setMetadata(QualitySchema.Key.scores, .floats(measured.map(\.1)))
         writer.setMetadata(QualitySchema.Key.samples, .int(Int64(inputs.shape.first ?? 0)))
         writer.setMetadata(QualitySchema.Key.data, .string(describe ?? URL(fileURLWithPath: data).lastPathComponent))
-        // Write beside the target and rename, so that profiling a model in place never leaves half a file.
-        let temporary = output + ".profiling"
-        do {
-            try writer.write(to: temporary)
-        } catch {
-            try? FileManager.default.removeItem(atPath: temporary)
-            failAndExit("--output \(output): \(error.message)")
-        }
-        guard rename(temporary, output) == 0 else {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(atPath: temporary)
-            failAndExit("cannot move \(temporary) to \(output): \(reason)")
-        }
+        writeReplacing(writer, to: output, suffix: ".profiling")
         note(
             "wrote \(output): \(measured.count) settings scored by \(metric.rawValue) on \(inputs.shape.first ?? 0) inputs"
         )

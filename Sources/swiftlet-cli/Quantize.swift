@@ -119,18 +119,7 @@ struct QuantizeCommand: ParsableCommand {
         } catch {
             failAndExit(error.message)
         }
-        let temporary = output + ".quantizing"
-        do {
-            try writer.write(to: temporary)
-        } catch {
-            try? FileManager.default.removeItem(atPath: temporary)
-            failAndExit("--output \(output): \(error.message)")
-        }
-        guard rename(temporary, output) == 0 else {
-            let reason = String(cString: strerror(errno))
-            try? FileManager.default.removeItem(atPath: temporary)
-            failAndExit("cannot move \(temporary) to \(output): \(reason)")
-        }
+        writeReplacing(writer, to: output, suffix: ".quantizing")
         print(
             String(
                 format: "wrote %@: %d %@ matrices as %@, %@ → %@", output, summary.tensors.count, family, target.name,

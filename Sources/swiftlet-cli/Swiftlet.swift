@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Swiftlet
+import SwiftletFormat
 
 // Help texts: a paragraph is one line (a backslash at the end of a source line joins it to the next),
 // so that the help reflows it to the terminal's width; an example is a line of its own, at most 78
@@ -121,6 +122,23 @@ func checkOutputPath(_ path: String, flag: String?) {
         failAndExit("\(what): the folder \(folder) does not exist; create it first (mkdir -p \(folder))")
     }
     guard isFolder.boolValue else { failAndExit("\(what): \(folder) is not a folder") }
+}
+
+/// Writes `writer`'s file beside `output` (as `output` + `suffix`) and renames it into place, so that
+/// rewriting a model (even in place) never leaves half a file; exits with a one-line error otherwise.
+func writeReplacing(_ writer: SWLWriter, to output: String, suffix: String) {
+    let temporary = output + suffix
+    do {
+        try writer.write(to: temporary)
+    } catch {
+        try? FileManager.default.removeItem(atPath: temporary)
+        failAndExit("--output \(output): \(error.message)")
+    }
+    guard rename(temporary, output) == 0 else {
+        let reason = String(cString: strerror(errno))
+        try? FileManager.default.removeItem(atPath: temporary)
+        failAndExit("cannot move \(temporary) to \(output): \(reason)")
+    }
 }
 
 /// Exits with a one-line error unless `path` names a readable file (or folder, if `folderAllowed`).
