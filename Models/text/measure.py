@@ -47,6 +47,22 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 
 
+def official_memoryformer(code):
+    """The official MemoryFormer (checkout `code`) with the trained weights, in eval mode; also the
+    weights."""
+    sys.path.insert(0, HERE)
+    from memoryformer_model import MemoryFormerLM
+    from safetensors.torch import load_file
+    weights = load_file(os.path.join(HERE, "memoryformer.safetensors"))
+    with open(os.path.join(HERE, "memoryformer-config.json")) as f:
+        mcfg = json.load(f)
+    keys = ("hidden_size", "num_attention_heads", "num_layers", "code_length", "vocab_size", "rotary_pct",
+            "rotary_emb_base", "rms_norm_epsilon", "mlp_layernorm_epsilon", "seq_length")
+    mf = MemoryFormerLM(code, {k: mcfg[k] for k in keys})
+    mf.eval()
+    return mf, weights
+
+
 def nll_sum(logits, ids):
     """Sum of -log p(next token) over positions 0..T-2 of every row, in float64, and the count."""
     lg = torch.as_tensor(np.asarray(logits), dtype=torch.float64)
@@ -160,19 +176,7 @@ def q4_study(args, swiftlet, ids, results):
         print(f"| {r['tables']} | {r['weights']} | {r['file_bytes'] / 1e6:.2f} MB | {r['swiftlet']:.3f} | "
               f"{100 * (r['swiftlet'] / base - 1):+.2f} % | {cached} | {agree} |")
     if args.memoryformer_official:
-        sys.path.insert(0, HERE)
-        from memoryformer_model import MemoryFormerLM
-        from safetensors.torch import load_file
-        weights = load_file(os.path.join(HERE, "memoryformer.safetensors"))
-        with open(os.path.join(HERE, "memoryformer-config.json")) as f:
-            mcfg = json.load(f)
-        cfg = dict(hidden_size=mcfg["hidden_size"], num_attention_heads=mcfg["num_attention_heads"],
-                   num_layers=mcfg["num_layers"], code_length=mcfg["code_length"], vocab_size=mcfg["vocab_size"],
-                   rotary_pct=mcfg["rotary_pct"], rotary_emb_base=mcfg["rotary_emb_base"],
-                   rms_norm_epsilon=mcfg["rms_norm_epsilon"], mlp_layernorm_epsilon=mcfg["mlp_layernorm_epsilon"],
-                   seq_length=mcfg["seq_length"])
-        mf = MemoryFormerLM(args.memoryformer_official, cfg)
-        mf.eval()
+        mf, weights = official_memoryformer(args.memoryformer_official)
         study = []
         for label, block in (("f32", None), ("int4, a scale per block of 32", 32), ("int4, a scale per row", 0)):
             w = dict(weights)
@@ -302,19 +306,7 @@ def main():
         del sys.modules[name]
 
     # ---- MemoryFormer
-    sys.path.insert(0, HERE)
-    from memoryformer_model import MemoryFormerLM
-    from safetensors.torch import load_file
-    weights = load_file(os.path.join(HERE, "memoryformer.safetensors"))
-    with open(os.path.join(HERE, "memoryformer-config.json")) as f:
-        mcfg = json.load(f)
-    cfg = dict(hidden_size=mcfg["hidden_size"], num_attention_heads=mcfg["num_attention_heads"],
-               num_layers=mcfg["num_layers"], code_length=mcfg["code_length"], vocab_size=mcfg["vocab_size"],
-               rotary_pct=mcfg["rotary_pct"], rotary_emb_base=mcfg["rotary_emb_base"],
-               rms_norm_epsilon=mcfg["rms_norm_epsilon"], mlp_layernorm_epsilon=mcfg["mlp_layernorm_epsilon"],
-               seq_length=mcfg["seq_length"])
-    mf = MemoryFormerLM(args.memoryformer_official, cfg)
-    mf.eval()
+    mf, weights = official_memoryformer(args.memoryformer_official)
     rows = []
     for dt in ("f32", "f16", "q8"):
         path = os.path.join(args.models, "text-memoryformer.swl")
