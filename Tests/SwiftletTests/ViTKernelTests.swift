@@ -36,7 +36,7 @@ import Testing
             let w = Self.random(n * k, seed: UInt64(n * 100 + k))
             var packed = [Float](repeating: .nan, count: swk_panel_floats(n, k))
             swk_panel_pack(w, n, k, &packed)
-            #expect(packed == ViTConverter.panels(w, n: n, k: k))
+            #expect(packed == ViTSchema.panels(w, n: n, k: k))
             #expect(ViTSchema.panelShape(n: n, k: k).reduce(1, *) == packed.count)
             // Spot check the layout itself: panel j, input p, column c.
             let (j, p, c) = ((n - 1) / 16, k - 1, (n - 1) % 16)

@@ -305,18 +305,18 @@ public enum ViTConverter: FamilyConverter {
         func store(_ key: String, _ w: [Float], n: Int, k: Int) throws {
             switch big {
             case .bf16:
-                try output.floats(key, bf16Panels(w, n: n, k: k), shape: S.bf16PanelShape(n: n, k: k), dtype: .bf16)
+                try output.floats(key, S.bf16Panels(w, n: n, k: k), shape: S.bf16PanelShape(n: n, k: k), dtype: .bf16)
             case .q8Row:
                 guard w.allSatisfy(\.isFinite) else {
                     throw ConvertError("tensor '\(key)' holds a NaN or an infinity, which int8 cannot store")
                 }
-                let (bytes, scales) = q8Panels(w, n: n, k: k)
+                let (bytes, scales) = S.q8Panels(w, n: n, k: k)
                 try output.writer.addTensor(
                     name: key, dtype: .u8, shape: S.q8PanelShape(n: n, k: k), bytes: bytes,
                     codec: options.compress ? .zstd : .raw, shuffle: false)
                 try output.floats(S.scaleName(of: key), scales, shape: [n])
             default:
-                try output.floats(key, panels(w, n: n, k: k), shape: S.panelShape(n: n, k: k))
+                try output.floats(key, S.panels(w, n: n, k: k), shape: S.panelShape(n: n, k: k))
             }
         }
         /// The classifier heads: float32 rows for BLAS in an f32 file, panels otherwise.
@@ -364,14 +364,4 @@ public enum ViTConverter: FamilyConverter {
             try copy(S.distillationHeadBias, [classes])
         }
     }
-
-    /// The packing of the ViT layouts lives beside the schema (`ViTSchema.panels`, `bf16Panels`,
-    /// `q8Panels`), so that `swiftlet quantize` repacks an f32 file with the same code.
-    static func bf16Panels(_ w: [Float], n: Int, k: Int) -> [Float] { S.bf16Panels(w, n: n, k: k) }
-
-    static func q8Panels(_ w: [Float], n: Int, k: Int) -> (bytes: [UInt8], scales: [Float]) {
-        S.q8Panels(w, n: n, k: k)
-    }
-
-    static func panels(_ w: [Float], n: Int, k: Int) -> [Float] { S.panels(w, n: n, k: k) }
 }
