@@ -1116,20 +1116,93 @@ SWK_VNNI512 SWK_INLINE void i8_group6_512(const int R, const i8_rows_t *a, long 
     if (c0 < n) i8_tile6_512(R, 0, a, c0, n - c0);
 }
 
-SWK_VNNI512 SWK_INLINE void i8_group_512(const int R, const int T, const i8_rows_t *a, long n) {
+// One row: 256-column tiles, then the columns left in a tile only as wide as they need (a 35-column head
+// would otherwise run four 64-column vectors of masked-off work).
+SWK_VNNI512 SWK_INLINE void i8_group1_512(const i8_rows_t *a, long n) {
     long c0 = 0;
-    for (; c0 + 64 * T <= n; c0 += 64 * T) i8_tile_512(R, T, 1, a, c0, 64 * T);
-    if (c0 < n) i8_tile_512(R, T, 0, a, c0, n - c0);
+    for (; c0 + 256 <= n; c0 += 256) i8_tile_512(1, 4, 1, a, c0, 256);
+    const long left = n - c0;
+    if (left > 192)
+        i8_tile_512(1, 4, 0, a, c0, left);
+    else if (left > 128)
+        i8_tile_512(1, 3, left == 192, a, c0, left);
+    else if (left > 64)
+        i8_tile_512(1, 2, left == 128, a, c0, left);
+    else if (left > 0)
+        i8_tile_512(1, 1, left == 64, a, c0, left);
 }
 
 SWK_VNNI512 static void i8_rows_512(const i8_rows_t *a, long g, long n) {
     switch (g) {
-    case 1: i8_group_512(1, 4, a, n); break;
+    case 1: i8_group1_512(a, n); break;
     case 2: i8_group6_512(2, a, n); break;
     case 3: i8_group6_512(3, a, n); break;
     case 4: i8_group6_512(4, a, n); break;
     case 5: i8_group6_512(5, a, n); break;
     default: i8_group6_512(6, a, n); break;
+    }
+}
+
+// Row r of a group in one pass over x (the native path's `scaled`, `swk_q8_quantize_rows`, Σ q and the
+// flip to two's complement, fused; the same float32 operations in the same order, so the same bits):
+// v = x · s; scale = (max|v| + poison) / 127; q = clamp(round(v · 127 / m), −127, 127) as int8, zero
+// padding up to kp; returns Σ q.
+SWK_VNNI512 static int32_t i8_prepare_512(const float *xr, long k, const void *scales, int8_t *q, float *sx) {
+    const float *s = (const float *)scales; // loadu: any alignment
+    __m512 mx = _mm512_setzero_ps(), poison = _mm512_setzero_ps();
+    long i = 0;
+    for (; i + 16 <= k; i += 16) {
+        const __m512 v = _mm512_mul_ps(_mm512_loadu_ps(xr + i), _mm512_loadu_ps(s + i));
+        mx = _mm512_max_ps(_mm512_abs_ps(v), mx); // a NaN lane keeps mx (caught by poison)
+        poison = _mm512_add_ps(poison, _mm512_mul_ps(v, _mm512_setzero_ps()));
+    }
+    if (i < k) {
+        const __mmask16 mask = (__mmask16)((1u << (k - i)) - 1);
+        const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, xr + i), _mm512_maskz_loadu_ps(mask, s + i));
+        mx = _mm512_max_ps(_mm512_abs_ps(v), mx);
+        poison = _mm512_add_ps(poison, _mm512_mul_ps(v, _mm512_setzero_ps()));
+    }
+    const float m = _mm512_reduce_max_ps(mx) + _mm512_reduce_add_ps(poison);
+    *sx = m / 127.0f;
+    const float inv = m > 0 ? 127.0f / m : 0.0f;
+    const __m512 vinv = _mm512_set1_ps(inv), lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f);
+    __m512i sum = _mm512_setzero_si512();
+    for (i = 0; i < k; i += 16) {
+        const long left = k - i;
+        const __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(mask, xr + i), _mm512_maskz_loadu_ps(mask, s + i));
+        __m512 t = _mm512_roundscale_ps(_mm512_mul_ps(v, vinv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        t = _mm512_min_ps(_mm512_max_ps(t, lo), hi); // a NaN becomes -127 (max returns its second operand)
+        const __m512i qi = _mm512_maskz_cvtps_epi32(mask, t);
+        sum = _mm512_add_epi32(sum, qi);
+        if (left >= 16)
+            _mm_storeu_si128((__m128i *)(void *)(q + i), _mm512_cvtepi32_epi8(qi));
+        else
+            _mm512_mask_cvtepi32_storeu_epi8(q + i, mask, qi);
+    }
+    for (i = k; i < (k + 3) / 4 * 4; i++) q[i] = 0;
+    return _mm512_reduce_add_epi32(sum);
+}
+
+// The native path of swk_row_linear_i8. The first weight lines are requested before the inputs are
+// rounded: for a streamed frame each call starts on weights that are in L3 at best.
+SWK_VNNI512 static void i8_linear_512(const float *x, long rows, long ldx, long k, const void *w, const void *scales,
+                                      long ldw, long n, const float *bias, float *y, long ldy, int accumulate) {
+    const long cols = n < 256 ? n : 256;
+    for (long e = 0; e < 8 && e < k; e++)
+        for (long c = 0; c < cols; c += 64) _mm_prefetch((const char *)w + e * ldw + c, _MM_HINT_T0);
+    const long kp = (k + 3) / 4 * 4;
+    long per = SCALED_INPUT_FLOATS / k;
+    if (per > I8_ROWS) per = I8_ROWS;
+    for (long r0 = 0; r0 < rows; r0 += per) {
+        const long g = rows - r0 < per ? rows - r0 : per;
+        int8_t q[I8_BYTES];
+        float sx[I8_ROWS];
+        int32_t qsum[I8_ROWS];
+        for (long r = 0; r < g; r++) qsum[r] = i8_prepare_512(x + (r0 + r) * ldx, k, scales, q + r * kp, sx + r);
+        const i8_rows_t a = {(const uint8_t *)q, kp,  sx,        qsum, (const int8_t *)w, ldw, k, bias,
+                             y + r0 * ldy,       ldy, accumulate};
+        i8_rows_512(&a, g, n);
     }
 }
 
@@ -1216,6 +1289,12 @@ int swk_row_linear_i8(const float *x, long rows, long ldx, long k, const void *w
     if (rows <= 0 || n <= 0) return 0;
     if (k <= 0 || k > SWK_ROW_LINEAR_I8_MAX_K) return -1;
     const int native = swk_row_linear_i8_native();
+#ifdef SWK_X86
+    if (native) {
+        i8_linear_512(x, rows, ldx, k, w, scales, ldw, n, bias, y, ldy, accumulate);
+        return 0;
+    }
+#endif
     const long kp = (k + 3) / 4 * 4;
     long per = SCALED_INPUT_FLOATS / k;
     if (per > I8_ROWS) per = I8_ROWS;
@@ -1240,12 +1319,7 @@ int swk_row_linear_i8(const float *x, long rows, long ldx, long k, const void *w
         // From here on the bytes hold q itself (two's complement): (q + 128) ^ 0x80 = q.
         for (long e = 0; e < g * kp; e++) q[e] ^= 0x80;
         const i8_rows_t a = {q, kp, sx, qsum, (const int8_t *)w, ldw, k, bias, y + r0 * ldy, ldy, accumulate};
-#ifdef SWK_X86
-        if (native) {
-            i8_rows_512(&a, g, n);
-            continue;
-        }
-#elif defined(SWK_NEON)
+#if defined(SWK_NEON)
         if (native) {
             i8_rows_dotprod(&a, g, n);
             continue;

@@ -1658,7 +1658,7 @@ static void i8_linear_case(int rows, int k, int n, int with_bias, int accumulate
 
 static void test_row_linear_i8(void) {
     static const int row_counts[] = {1, 2, 3, 5, 6, 7, 13}, ks[] = {1, 3, 4, 5, 33, 130, 1024},
-                     ns[] = {1, 15, 16, 17, 63, 64, 65, 100, 130, 256};
+                     ns[] = {1, 15, 16, 17, 63, 64, 65, 100, 128, 130, 192, 256, 300};
     long before = checks;
     clock_t start = clock();
     for (int lv = 0; lv < nlevels; lv++) {
@@ -1670,7 +1670,7 @@ static void test_row_linear_i8(void) {
             fail("swk_row_linear_i8_native() = %d at %s", swk_row_linear_i8_native(), isa_name(level));
         for (int ri = 0; ri < 7; ri++)
             for (int ki = 0; ki < 7; ki++)
-                for (int ni = 0; ni < 10; ni++) {
+                for (int ni = 0; ni < (int)(sizeof ns / sizeof ns[0]); ni++) {
                     const int variant = ri + ki + ni;
                     if (ks[ki] * ns[ni] * row_counts[ri] > 600000) continue;
                     i8_linear_case(row_counts[ri], ks[ki], ns[ni], variant % 3 != 0, (variant / 2) % 2);
