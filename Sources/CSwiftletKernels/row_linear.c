@@ -893,6 +893,9 @@ long swk_count_nonzero(const float *x, long rows, long cols, long ldx) {
 #include "swk_panel_lowp.h"
 #include "swk_row_linear.h"
 
+// How many weight rows ahead the one-row VNNI tiles prefetch.
+#define I8_PREFETCH_ROWS 16
+
 // Rows per group: 6 rows × 4 vectors of 16 columns (VNNI) or 6 × 4 of 4 columns (NEON) of int32 sums.
 #define I8_ROWS 6
 
@@ -994,7 +997,18 @@ SWK_VNNI512 SWK_INLINE void i8_tile_512(const int R, const int T, const int full
     const long k = a->k, ldw = a->ldw;
     const int8_t *w = a->w + c0;
     long i = 0;
-    for (; i + 4 <= k; i += 4) I8_STEP_512(full, 4);
+    for (; i + 4 <= k; i += 4) {
+        // One row (a streamed frame) is bound by reading the weights from L3: ask for the lines of the
+        // quad I8_PREFETCH_ROWS rows ahead (measured best of 8–32 on Zen 5; the hardware prefetcher alone
+        // leaves ~1 µs of a 1.6 MB frame). Past the matrix's end a prefetch does nothing harmful.
+        if (R == 1)
+#pragma GCC unroll 4
+            for (int t = 0; t < T; t++)
+#pragma GCC unroll 4
+                for (int e = 0; e < 4; e++)
+                    _mm_prefetch((const char *)(w + (i + I8_PREFETCH_ROWS + e) * ldw + 64 * t), _MM_HINT_T0);
+        I8_STEP_512(full, 4);
+    }
     if (i < k) I8_STEP_512(full, (int)(k - i));
     for (int r = 0; r < R; r++) {
         const __m512i corr = _mm512_set1_epi32(128 * a->qsum[r]);
@@ -1184,12 +1198,14 @@ SWK_VNNI512 static int32_t i8_prepare_512(const float *xr, long k, const void *s
     return _mm512_reduce_add_epi32(sum);
 }
 
-// The native path of swk_row_linear_i8. The first weight lines are requested before the inputs are
-// rounded: for a streamed frame each call starts on weights that are in L3 at best.
+// The native path of swk_row_linear_i8. The first weight lines (the first tile's 64 rows, ≤ 16 KiB) are
+// requested before the inputs are rounded: for a streamed frame each call starts on weights that are in
+// L3 at best (measured on Zen 5 over a frame's eleven products: ~0.7 µs of 17 saved against 8 rows; 32
+// to 128 rows are alike).
 SWK_VNNI512 static void i8_linear_512(const float *x, long rows, long ldx, long k, const void *w, const void *scales,
                                       long ldw, long n, const float *bias, float *y, long ldy, int accumulate) {
     const long cols = n < 256 ? n : 256;
-    for (long e = 0; e < 8 && e < k; e++)
+    for (long e = 0; e < 64 && e < k; e++)
         for (long c = 0; c < cols; c += 64) _mm_prefetch((const char *)w + e * ldw + c, _MM_HINT_T0);
     const long kp = (k + 3) / 4 * 4;
     long per = SCALED_INPUT_FLOATS / k;
