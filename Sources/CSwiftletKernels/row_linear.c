@@ -1198,14 +1198,14 @@ SWK_VNNI512 static int32_t i8_prepare_512(const float *xr, long k, const void *s
     return _mm512_reduce_add_epi32(sum);
 }
 
-// The native path of swk_row_linear_i8. The first weight lines (the first tile's 64 rows, ≤ 16 KiB) are
+// The native path of swk_row_linear_i8. The first weight lines (the first tile's 32 rows, ≤ 8 KiB) are
 // requested before the inputs are rounded: for a streamed frame each call starts on weights that are in
 // L3 at best (measured on Zen 5 over a frame's eleven products: ~0.7 µs of 17 saved against 8 rows; 32
 // to 128 rows are alike).
 SWK_VNNI512 static void i8_linear_512(const float *x, long rows, long ldx, long k, const void *w, const void *scales,
                                       long ldw, long n, const float *bias, float *y, long ldy, int accumulate) {
     const long cols = n < 256 ? n : 256;
-    for (long e = 0; e < 64 && e < k; e++)
+    for (long e = 0; e < 32 && e < k; e++)
         for (long c = 0; c < cols; c += 64) _mm_prefetch((const char *)w + e * ldw + c, _MM_HINT_T0);
     const long kp = (k + 3) / 4 * 4;
     long per = SCALED_INPUT_FLOATS / k;
