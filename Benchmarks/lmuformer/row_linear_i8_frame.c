@@ -54,6 +54,7 @@ int main(int argc, char **argv) {
         t[f] = now_ns() - t0;
     }
     qsort(t, FRAMES, sizeof t[0], by_value);
-    printf("%ld weight bytes per frame: median %.2f us, p10 %.2f us\n", bytes, t[FRAMES / 2] / 1e3, t[FRAMES / 10] / 1e3);
+    printf("%ld weight bytes per frame: median %.2f us, p10 %.2f us\n", bytes, t[FRAMES / 2] / 1e3,
+           t[FRAMES / 10] / 1e3);
     return 0;
 }
