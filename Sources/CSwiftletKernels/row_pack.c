@@ -72,6 +72,9 @@ PACK_TARGET static void pack512(const uint8_t *src, ptrdiff_t stride, int rows, 
         const ptrdiff_t left = bytes - t;
         const __mmask64 mask = left >= 64 ? ~(__mmask64)0 : (((__mmask64)1 << left) - 1);
         __m512i r[16], out[16];
+        // The rows usually come from memory (a model's weights, read once per call): 16 streams are
+        // more than the hardware prefetcher follows well; 256 bytes ahead measured best (128–1024 tried).
+        for (int i = 0; i < rows; i++) _mm_prefetch((const char *)src + i * stride + t + 256, _MM_HINT_T0);
         for (int i = 0; i < 16; i++) {
             r[i] = i < rows ? _mm512_maskz_loadu_epi8(mask, src + i * stride + t) : _mm512_setzero_si512();
             // Σ (byte ^ 0x80) = Σ (int8 + 128): zeros past the row count 128 each, taken off below.
