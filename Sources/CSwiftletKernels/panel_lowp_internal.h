@@ -1,4 +1,5 @@
-// Shared by panel_gemm_bf16.c and panel_gemm_q8.c: the epilogue that stores a tile of float32 sums,
+// Shared by panel_gemm_bf16.c and panel_gemm_q8.c (their tile drivers also serve attention.c,
+// gemm_bf16.c and gemm_q8_i8.c): the epilogue that stores a tile of float32 sums,
 // per instruction-set level. `C[i, j] = act(s · (row_scale[i] · col_scale[j]) + bias[j])` (the scale
 // product only when both are given), or `C[i, j] += …`, in exactly that order of float32 operations
 // on every level.
