@@ -4,7 +4,8 @@
 // broadcast pair) like the float32 kernel, with `vdpbf16ps` doing two multiply-adds per lane per
 // instruction. Without BF16 the weights are widened (a bf16 is the top half of a float32: the even
 // element of a pair is the pair shifted left by 16, the odd one the pair with its low half masked)
-// and multiplied by FMA.
+// and multiplied by FMA, the odd element of each pair first: the order in which `vdpbf16ps` adds the
+// two products, so every path gives the same sums (subnormals aside).
 #include <math.h>
 #include <string.h>
 
@@ -147,9 +148,10 @@ static void gemm_portable(const uint16_t *a, ptrdiff_t m, ptrdiff_t k, const uin
             float s[16] = {0};
             const uint16_t *row = a + i * kp;
             for (ptrdiff_t p = 0; p < kp; p++) {
-                const float x = bf16_value(row[p]);
+                const ptrdiff_t at = p ^ 1; // the odd element of each pair first, as vdpbf16ps
+                const float x = bf16_value(row[at]);
                 for (int j = 0; j < 16; j++) {
-                    const float prod = x * bf16_value(b[(p / 2) * 32 + 2 * j + (p & 1)]); // exact
+                    const float prod = x * bf16_value(b[(at / 2) * 32 + 2 * j + (at & 1)]); // exact
                     s[j] = s[j] + prod;
                 }
             }
@@ -250,10 +252,10 @@ SWK_BF16_TARGET static void gemm_bf16(const uint16_t *a, ptrdiff_t m, ptrdiff_t 
         const __m256i pair = _mm256_set1_epi32((int)a##i[q]);                                                          \
         const __m256 xe = _mm256_castsi256_ps(_mm256_slli_epi32(pair, 16));                                            \
         const __m256 xo = _mm256_castsi256_ps(_mm256_and_si256(pair, hi));                                             \
-        s##i##a = _mm256_fmadd_ps(xe, we0, s##i##a);                                                                   \
-        s##i##b = _mm256_fmadd_ps(xe, we1, s##i##b);                                                                   \
         s##i##a = _mm256_fmadd_ps(xo, wo0, s##i##a);                                                                   \
         s##i##b = _mm256_fmadd_ps(xo, wo1, s##i##b);                                                                   \
+        s##i##a = _mm256_fmadd_ps(xe, we0, s##i##a);                                                                   \
+        s##i##b = _mm256_fmadd_ps(xe, we1, s##i##b);                                                                   \
     }
 #define W_O(i) out[2 * i] = s##i##a, out[2 * i + 1] = s##i##b;
 
@@ -308,14 +310,14 @@ SWK_AVX2 static void gemm_widen256(const uint16_t *a, ptrdiff_t m, ptrdiff_t k, 
         float xe, xo;                                                                                                  \
         memcpy(&xe, &be, 4);                                                                                           \
         memcpy(&xo, &bo, 4);                                                                                           \
-        s##i##0 = vfmaq_n_f32(s##i##0, we0, xe);                                                                       \
-        s##i##1 = vfmaq_n_f32(s##i##1, we1, xe);                                                                       \
-        s##i##2 = vfmaq_n_f32(s##i##2, we2, xe);                                                                       \
-        s##i##3 = vfmaq_n_f32(s##i##3, we3, xe);                                                                       \
         s##i##0 = vfmaq_n_f32(s##i##0, wo0, xo);                                                                       \
         s##i##1 = vfmaq_n_f32(s##i##1, wo1, xo);                                                                       \
         s##i##2 = vfmaq_n_f32(s##i##2, wo2, xo);                                                                       \
         s##i##3 = vfmaq_n_f32(s##i##3, wo3, xo);                                                                       \
+        s##i##0 = vfmaq_n_f32(s##i##0, we0, xe);                                                                       \
+        s##i##1 = vfmaq_n_f32(s##i##1, we1, xe);                                                                       \
+        s##i##2 = vfmaq_n_f32(s##i##2, we2, xe);                                                                       \
+        s##i##3 = vfmaq_n_f32(s##i##3, we3, xe);                                                                       \
     }
 #define N_O(i) out[4 * i] = s##i##0, out[4 * i + 1] = s##i##1, out[4 * i + 2] = s##i##2, out[4 * i + 3] = s##i##3;
 #define N_WIDEN(j)                                                                                                     \

@@ -327,17 +327,17 @@ SWK_VNNI_TARGET static void gemm_vnni(const uint8_t *a, ptrdiff_t m, ptrdiff_t k
 
 // ---- AVX2 (x86 without AVX-512 VNNI): 4 rows × 16 columns ---------------------------------------
 
-/// One step of one row against 8 columns: `vpmaddubsw` multiplies |q_a| (unsigned) by q_w with q_a's
-/// sign (`vpsignb`), so every pair sum is at most 2 · 128 · 127 < 2^15 and never saturates; `vpmaddwd`
-/// by ones adds the pairs into the int32 sums (exact, as on every path).
+/// One step of one row against 8 columns: `vpmaddubsw` multiplies |q_w| (unsigned: 128 for a −128) by
+/// q_a with q_w's sign (`vpsignb`; |q_a| ≤ 127, so the negation never overflows), every pair sum at
+/// most 2 · 128 · 127 < 2^15, never saturated; `vpmaddwd` by ones adds the pairs into the int32 sums
+/// (exact, as on every path, for any int8 weight).
 #define QA_F(i)                                                                                                        \
     {                                                                                                                  \
         const __m256i x = _mm256_xor_si256(_mm256_set1_epi32((int)a##i[g]), flip);                                     \
-        const __m256i ax = _mm256_abs_epi8(x);                                                                         \
         s##i##a =                                                                                                      \
-            _mm256_add_epi32(s##i##a, _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(w0, x)), one));      \
+            _mm256_add_epi32(s##i##a, _mm256_madd_epi16(_mm256_maddubs_epi16(aw0, _mm256_sign_epi8(x, w0)), one));     \
         s##i##b =                                                                                                      \
-            _mm256_add_epi32(s##i##b, _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(w1, x)), one));      \
+            _mm256_add_epi32(s##i##b, _mm256_madd_epi16(_mm256_maddubs_epi16(aw1, _mm256_sign_epi8(x, w1)), one));     \
     }
 #define QA_A_ROW(i) const uint32_t *a##i = a + (i < mr ? i : mr - 1) * lda;
 #define QA_Z(i)     __m256i s##i##a = _mm256_setzero_si256(), s##i##b = _mm256_setzero_si256();
@@ -351,6 +351,7 @@ SWK_AVX2 __attribute__((noinline)) static void q_tile_avx2(int mr, ptrdiff_t ste
     for (ptrdiff_t g = 0; g < steps; g++) {
         const __m256i w0 = _mm256_loadu_si256((const __m256i *)(const void *)(b + 64 * g));
         const __m256i w1 = _mm256_loadu_si256((const __m256i *)(const void *)(b + 64 * g + 32));
+        const __m256i aw0 = _mm256_abs_epi8(w0), aw1 = _mm256_abs_epi8(w1);
         Q_ROWS4(QA_F)
     }
     Q_ROWS4(QA_O)
@@ -456,24 +457,29 @@ static void gemm_neon(int dot, const uint8_t *a, ptrdiff_t m, ptrdiff_t k, const
 
 #endif // SWK_NEON
 
-void swk_panel_linear_q8(const uint8_t *a, ptrdiff_t m, ptrdiff_t k, const float *ascale, const int8_t *panels,
-                         const float *wscale, const int32_t *wsums, ptrdiff_t n, ptrdiff_t col0, ptrdiff_t col1,
-                         const float *bias, int flags, float *c, ptrdiff_t ldc) {
-    if (col1 > n) col1 = n;
+void swk_panel_q8_tiles(const uint8_t *a, ptrdiff_t m, ptrdiff_t k, const int8_t *panels, const int32_t *wsums,
+                        ptrdiff_t col0, ptrdiff_t col1, const swk_lowp_epilogue *e, float *c, ptrdiff_t ldc) {
     if (m <= 0 || col1 <= col0) return;
-    const swk_lowp_epilogue e = {ascale, wscale, bias, (flags & SWK_PANEL_ACCUMULATE) != 0,
-                                 (flags & SWK_PANEL_GELU) != 0};
     const int level = swk_isa();
 #ifdef SWK_X86
     if (level >= SWK_ISA_AVX512 && (swk_cpu_features() & SWK_CPU_AVX512_VNNI))
-        return gemm_vnni(a, m, k, panels, wsums, col0, col1, &e, c, ldc);
-    if (level >= SWK_ISA_AVX2) return gemm_avx2(a, m, k, panels, col0, col1, &e, c, ldc);
+        return gemm_vnni(a, m, k, panels, wsums, col0, col1, e, c, ldc);
+    if (level >= SWK_ISA_AVX2) return gemm_avx2(a, m, k, panels, col0, col1, e, c, ldc);
 #elif defined(SWK_NEON)
     if (level >= SWK_ISA_NEON) {
-        gemm_neon(level >= SWK_ISA_NEON_DOTPROD, a, m, k, panels, col0, col1, &e, c, ldc);
+        gemm_neon(level >= SWK_ISA_NEON_DOTPROD, a, m, k, panels, col0, col1, e, c, ldc);
         return;
     }
 #endif
     (void)level;
-    gemm_portable(a, m, k, panels, wsums, col0, col1, &e, c, ldc);
+    gemm_portable(a, m, k, panels, wsums, col0, col1, e, c, ldc);
+}
+
+void swk_panel_linear_q8(const uint8_t *a, ptrdiff_t m, ptrdiff_t k, const float *ascale, const int8_t *panels,
+                         const float *wscale, const int32_t *wsums, ptrdiff_t n, ptrdiff_t col0, ptrdiff_t col1,
+                         const float *bias, int flags, float *c, ptrdiff_t ldc) {
+    if (col1 > n) col1 = n;
+    const swk_lowp_epilogue e = {ascale, wscale, bias, (flags & SWK_PANEL_ACCUMULATE) != 0,
+                                 (flags & SWK_PANEL_GELU) != 0};
+    swk_panel_q8_tiles(a, m, k, panels, wsums, col0, col1, &e, c, ldc);
 }

@@ -1,4 +1,5 @@
-// Shared by panel_gemm_bf16.c and panel_gemm_q8.c: the epilogue that stores a tile of float32 sums,
+// Shared by panel_gemm_bf16.c and panel_gemm_q8.c (their tile drivers also serve attention.c,
+// gemm_bf16.c and gemm_q8_i8.c): the epilogue that stores a tile of float32 sums,
 // per instruction-set level. `C[i, j] = act(s · (row_scale[i] · col_scale[j]) + bias[j])` (the scale
 // product only when both are given), or `C[i, j] += …`, in exactly that order of float32 operations
 // on every level.
@@ -32,9 +33,17 @@ SWK_INLINE float swk_lowp_finish(float s, ptrdiff_t i, ptrdiff_t j, const swk_lo
 }
 
 /// The bf16 pair-panel product of `swk_panel_linear_bf16` with any epilogue (row scales included):
-/// `C[i, j]` for i < m, j in [col0, col1) (col0 a multiple of 16), per instruction-set level.
+/// `C[i, j]` for i < m, j in [col0, col1) (col0 a multiple of 16), per instruction-set level. Every
+/// level adds the odd element's product of each pair before the even one's (as `vdpbf16ps`).
 void swk_panel_bf16_tiles(const uint16_t *a, ptrdiff_t m, ptrdiff_t k, const uint16_t *panels, ptrdiff_t col0,
                           ptrdiff_t col1, const swk_lowp_epilogue *e, float *c, ptrdiff_t ldc);
+
+/// The int8 quad-panel product of `swk_panel_linear_q8` with any epilogue: `C[i, j]` for i < m, j in
+/// [col0, col1) (col0 a multiple of 16), A the uint8 rows of `swk_q8_quantize_rows`, `wsums` the
+/// panels' column sums (`swk_panel_q8_sums`, absolute column index), per instruction-set level. Exact
+/// int32 sums for any int8 weight, −128 included.
+void swk_panel_q8_tiles(const uint8_t *a, ptrdiff_t m, ptrdiff_t k, const int8_t *panels, const int32_t *wsums,
+                        ptrdiff_t col0, ptrdiff_t col1, const swk_lowp_epilogue *e, float *c, ptrdiff_t ldc);
 
 #ifdef SWK_X86
 /// Sixteen floats to bf16 bits (nearest even; a NaN becomes a quiet NaN) in the low halves of

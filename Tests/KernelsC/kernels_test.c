@@ -552,9 +552,9 @@ static void i8_case(int m, int n, int k, int with_bias, swk_pool *pool) {
                 dot += (double)x[(size_t)r * ldx + i] * wc[i];
                 wabs += fabs((double)wc[i]);
             }
-            float t = (float)sum * sx;
-            t = t * sw[c];
-            t = t + (bias ? bias[c] : 0.0f);
+            const float f = sx * sw[c]; // the header's order: the two scales first, then the sum, then the bias
+            float t = (float)sum * f;
+            if (bias) t = t + bias[c];
             const float got = y[(size_t)r * ldy + c];
             same_bits(got, t, "gemm_q8_i8 exact sum", (long)r * n + c);
             const double b = bias ? bias[c] : 0;

@@ -8,7 +8,8 @@
 // n and past k), 64 bytes per step: what AVX-512 BF16's `vdpbf16ps` multiplies by one broadcast pair
 // of activations. The activations are rounded to bf16 once per call (`swk_bf16_round_rows`, round to
 // nearest even), so every path computes the same thing: exact products of bf16 values (a bf16 × bf16
-// product fits a float32) summed in float32; only the order of the additions differs. Paths:
+// product fits a float32) summed in float32 in the same order (per pair, the odd element's product
+// first, as `vdpbf16ps` adds them), the same bits on every path but for subnormals. Paths:
 //   AVX-512 BF16  `vdpbf16ps`, 12 rows × 32 columns; subnormal bf16 inputs count as zero and the
 //                 float32 sums flush to zero below 2^-126 (the instruction's DAZ/FTZ);
 //   AVX2 (and AVX-512 without BF16) the weights widened to float32 by a 16-bit shift (even k) or a
@@ -28,7 +29,7 @@
 // `swk_panel_q8_sums`). The products are summed exactly in int32 (|Σ| ≤ 127 · 127 · k < 2^31 for
 // k ≤ 133000), identically on every path:
 //   AVX-512 VNNI  `vpdpbusd`, 12 rows × 32 columns;
-//   AVX2          `vpmaddubsw` of |q_a| by q_w carrying q_a's sign (`vpsignb`: pair sums below 2^15,
+//   AVX2          `vpmaddubsw` of |q_w| by q_a carrying q_w's sign (`vpsignb`: pair sums below 2^15,
 //                 never saturated), `vpmaddwd` by ones into int32, 4 rows × 16 columns;
 //   NEON dotprod  SDOT on the signed activations (the offset removed by flipping the top bit);
 //   NEON          SMULL/SADALP widening products; portable: scalar int32 sums.
@@ -79,8 +80,8 @@ size_t swk_panel_q8_bytes(ptrdiff_t n, ptrdiff_t k);
 void swk_panel_q8_pack(const float *w, ptrdiff_t n, ptrdiff_t k, int8_t *panels, float *scales);
 
 /// `sums[j] = Σ_p q[j, p]` for j < n, from the quad panels (the correction of the uint8 offset).
-/// Returns 0, or -1 when a weight is −128: outside the −127 … 127 the writers store, and where the
-/// AVX2 path (sign trick) would not give the other paths' bits; a loader refuses such a matrix.
+/// Returns 0, or -1 when a weight is −128: outside the −127 … 127 the writers store (the kernels would
+/// still sum it exactly); a loader refuses such a matrix (swl.md §6.1).
 int swk_panel_q8_sums(const int8_t *panels, ptrdiff_t n, ptrdiff_t k, int32_t *sums);
 
 /// Quantizes rows of `a[m, k]` (row stride `lda`): per row `scale = max|a| / 127` (0 for a zero row;
