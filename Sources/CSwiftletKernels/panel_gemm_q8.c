@@ -299,10 +299,19 @@ SWK_VNNI_TARGET static void gemm_vnni(const uint8_t *a, ptrdiff_t m, ptrdiff_t k
     q_block p;
     p.row_scale = e->row_scale;
     p.scaled = e->row_scale != NULL, p.biased = e->bias != NULL, p.acc = e->accumulate, p.gelu = e->gelu;
+    const ptrdiff_t tiles = (m + 11) / 12;
     for (ptrdiff_t col = col0; col < col1; col += 32) {
         const ptrdiff_t cols = col1 - col < 32 ? col1 - col : 32;
         const int np = cols > 16 ? 2 : 1;
         const int8_t *b0 = panels + (col / 16) * steps * 64, *b1 = b0 + steps * 64;
+        // The next block's panels, fetched a slice before each row tile of this block: a weight matrix
+        // is read once per call, mostly from L3 or memory, and each block's short streams would
+        // otherwise start cold (measured: ~7% of a ViT's q8 products).
+        const char *next = (const char *)(b0 + 2 * steps * 64);
+        const ptrdiff_t next_cols = col1 - col - 32 < 32 ? col1 - col - 32 : 32;
+        const ptrdiff_t next_bytes = next_cols <= 0 ? 0 : (next_cols > 16 ? 2 : 1) * steps * 64;
+        const ptrdiff_t slice = (next_bytes / 64 + tiles - 1) / tiles * 64;
+        ptrdiff_t fetched = 0;
         for (int h = 0; h < 2; h++) {
             const ptrdiff_t valid = h < np ? cols - 16 * h : 0;
             const __mmask16 mask = valid >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << valid) - 1);
@@ -316,6 +325,8 @@ SWK_VNNI_TARGET static void gemm_vnni(const uint8_t *a, ptrdiff_t m, ptrdiff_t k
             const ptrdiff_t rem = m - i;
             const int mr = rem > 8 ? (rem < 12 ? (int)rem : 12) : (rem < 4 ? (int)rem : 4);
             const uint32_t *ai = (const uint32_t *)(a + i * 4 * steps);
+            for (const ptrdiff_t end = fetched + slice; fetched < end && fetched < next_bytes; fetched += 64)
+                _mm_prefetch(next + fetched, _MM_HINT_T0);
             if (rem > 8) {
                 if (np == 2)
                     q_tile12x2(mr, steps, ai, steps, b0, b1, &p, i, c + col, ldc);
