@@ -8,11 +8,12 @@ import SwiftletKernels
 /// per layer), so qkv, proj, fc1 and fc2 are one GEMM each over all tokens, on the weight panels the
 /// converter laid out (`swk_panel_linear`: no repacking per call, bias, GELU and the residual add fused
 /// into the store); attention (`swk_attention`, softmax fused) and the merge run per image. With
-/// several threads every step is split between the caller and the runner's helper threads (f32 GEMMs by
-/// output columns, attention by heads or query rows, norms by rows; a bf16 or q8 block in three steps,
-/// by rows — norm1 and qkv —, by heads — attention — and by rows again — proj and, unless the block
-/// merges, norm2, fc1 and fc2; BLAS, left for the merge's similarities and the head, single-threaded). All scratch comes from the arena, which after the first run of a given
-/// batch size allocates nothing.
+/// several threads every step is split between the caller and the runner's helper threads (f32 GEMMs
+/// by output columns, attention by heads or query rows, norms by rows; a bf16 or q8 block in three
+/// steps: by rows — norm1 and qkv —, by heads — attention — and by rows again — proj and, unless the
+/// block merges, norm2, fc1 and fc2; BLAS, left for the merge's similarities and the head,
+/// single-threaded). All scratch comes from the arena, which after the first run of a given batch size
+/// allocates nothing.
 final class ViTRunner: FamilyRunner {
     let model: ViTModel
     let context: ExecutionContext
@@ -444,8 +445,9 @@ final class ViTRunner: FamilyRunner {
             }
             let r = plan.merged[l]
             // x += attn · Wprojᵀ + b, accumulated in place. Split by rows, a block without a merge runs
-            // its MLP on the same rows in the same step (each part's rows need nothing of the others'),
-            // and the part of the calling thread times where its proj ended.
+            // its MLP on the same rows in the same step (each part's rows need nothing of the others');
+            // part 0 notes when its proj ended, which splits the step between attention and MLP for
+            // the cost model as the separate steps did.
             let fused = byRows && r == 0
             var attentionEnd = 0.0
             if byRows {
