@@ -79,6 +79,28 @@ SWK_AVX512 static float softmax512_bf16(const float *x, ptrdiff_t n, uint16_t *o
     return 1.0f / _mm512_reduce_add_ps(s0);
 }
 
+/// softmax512_bf16 with AVX-512 BF16's conversion (`vcvtneps2bf16`, nearest even, a NaN made quiet
+/// as swk_bf16_bits512 makes it): the same bits in one instruction, since e^(x − max) is never
+/// subnormal here (swk_exp512 returns 0 or at least e^-87), where the instruction would flush.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma,f16c"))) static float
+softmax512_bf16ne(const float *x, ptrdiff_t n, uint16_t *out) {
+    const __m512 m = rowmax512(x, n);
+    const __mmask16 tail = (__mmask16)((1u << (n & 15)) - 1);
+    ptrdiff_t j;
+    __m512 s0 = _mm512_setzero_ps();
+    for (j = 0; j + 16 <= n; j += 16) {
+        __m512 e = swk_exp512(_mm512_sub_ps(_mm512_loadu_ps(x + j), m));
+        _mm256_storeu_si256((__m256i *)(void *)(out + j), (__m256i)_mm512_cvtneps_pbh(e));
+        s0 = _mm512_add_ps(s0, e);
+    }
+    if (j < n) {
+        __m512 e = swk_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + j), m));
+        _mm256_mask_storeu_epi16(out + j, tail, (__m256i)_mm512_cvtneps_pbh(e));
+        s0 = _mm512_mask_add_ps(s0, tail, s0, e);
+    }
+    return 1.0f / _mm512_reduce_add_ps(s0);
+}
+
 SWK_AVX2 static float softmax256(float *x, ptrdiff_t n) {
     __m256 m0 = _mm256_set1_ps(-INFINITY);
     ptrdiff_t j = 0;
@@ -197,7 +219,7 @@ static bf16_layout bf16_scratch_layout(ptrdiff_t tokens, ptrdiff_t head_dim) {
     size_t at = 0;
     l.kpan = at, at += align64(swk_panel_bf16_elements(tokens, head_dim) * 2);
     l.vpan = at, at += align64(swk_panel_bf16_elements(head_dim, tokens) * 2);
-    l.rows = at, at += align64(tp2 * hp2 * 2);
+    l.rows = at, at += align64(tpad * hp2 * 2); // whole panels of keys (pack_keys512)
     l.qb = at, at += align64(QUERY_BLOCK_BF16 * hp2 * 2);
     l.s = at, at += align64(QUERY_BLOCK_BF16 * tpad * 4);
     l.pb = at, at += align64(QUERY_BLOCK_BF16 * tp2 * 2);
@@ -212,11 +234,80 @@ size_t swk_attention_bf16_scratch(ptrdiff_t tokens, ptrdiff_t head_dim) {
     return (bf16_scratch_layout(tokens, head_dim).total + 63) / 4; // floats, with room to align the start
 }
 
+#ifdef SWK_X86
+/// K's pair panels from its rounded rows (`rows`, `hsteps` pairs a key; the caller zeroed the key
+/// rows past `tokens` up to a multiple of 16): per 16 keys, 16 × 16 blocks of pairs transposed in
+/// registers, what the scalar loop of swk_attention_bf16 writes.
+SWK_AVX512 static void pack_keys512(const uint32_t *rows, ptrdiff_t tpad, ptrdiff_t hsteps, uint32_t *dst) {
+    for (ptrdiff_t t0 = 0; t0 < tpad; t0 += 16) {
+        uint32_t *panel = dst + (t0 / 16) * hsteps * 16;
+        for (ptrdiff_t g0 = 0; g0 < hsteps; g0 += 16) {
+            const ptrdiff_t left = hsteps - g0;
+            const __mmask16 mask = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+            __m512i r[16], a[16];
+            for (int i = 0; i < 16; i++) r[i] = _mm512_maskz_loadu_epi32(mask, rows + (t0 + i) * hsteps + g0);
+            // Within each 128-bit lane: 4 × 4 transposes of keys 4m … 4m + 3.
+            for (int i = 0; i < 16; i += 2) {
+                a[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+                a[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+            }
+            for (int m = 0; m < 16; m += 4) {
+                r[m] = _mm512_unpacklo_epi64(a[m], a[m + 2]);     // pair 4L of keys m … m + 3, lane L
+                r[m + 1] = _mm512_unpackhi_epi64(a[m], a[m + 2]); // pair 4L + 1
+                r[m + 2] = _mm512_unpacklo_epi64(a[m + 1], a[m + 3]);
+                r[m + 3] = _mm512_unpackhi_epi64(a[m + 1], a[m + 3]);
+            }
+            // Then the 128-bit lanes: pair 4L + e of every key is lane L of r[4m + e] for m = 0 … 3.
+            for (int e = 0; e < 4; e++) {
+                const __m512i x0 = _mm512_shuffle_i32x4(r[e], r[4 + e], 0x88); // r0.L0 r0.L2 r4.L0 r4.L2
+                const __m512i x1 = _mm512_shuffle_i32x4(r[e], r[4 + e], 0xDD); // r0.L1 r0.L3 r4.L1 r4.L3
+                const __m512i y0 = _mm512_shuffle_i32x4(r[8 + e], r[12 + e], 0x88);
+                const __m512i y1 = _mm512_shuffle_i32x4(r[8 + e], r[12 + e], 0xDD);
+                const __m512i out[4] = {
+                    _mm512_shuffle_i32x4(x0, y0, 0x88), // lane 0 of each: pair e
+                    _mm512_shuffle_i32x4(x1, y1, 0x88), // pair 4 + e
+                    _mm512_shuffle_i32x4(x0, y0, 0xDD), // pair 8 + e
+                    _mm512_shuffle_i32x4(x1, y1, 0xDD), // pair 12 + e
+                };
+                for (int L = 0; L < 4; L++) {
+                    const ptrdiff_t g = g0 + 4 * L + e;
+                    if (g < hsteps) _mm512_storeu_si512(panel + g * 16, out[L]);
+                }
+            }
+        }
+    }
+}
+
+/// V's pair panels straight from the float rows (rounded as swk_bf16_round_rows rounds them): step g
+/// of panel j holds tokens 2g and 2g + 1 (zero past the end), 16 head dimensions (zero past
+/// head_dim).
+SWK_AVX512 static void pack_values512(const float *v, ptrdiff_t stride, ptrdiff_t tokens, ptrdiff_t head_dim,
+                                      uint16_t *vpan) {
+    const ptrdiff_t tsteps = (tokens + 1) / 2, hpad = (head_dim + 15) / 16 * 16;
+    for (ptrdiff_t j = 0; j < hpad / 16; j++) {
+        uint32_t *panel = (uint32_t *)(void *)(vpan + j * tsteps * 32);
+        const ptrdiff_t c1 = head_dim - 16 * j < 16 ? head_dim - 16 * j : 16;
+        const __mmask16 mask = c1 >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << c1) - 1);
+        for (ptrdiff_t g = 0; g < tsteps; g++) {
+            const float *r0 = v + 2 * g * stride + 16 * j;
+            const __m512i e0 = swk_bf16_bits512(_mm512_maskz_loadu_ps(mask, r0));
+            const __m512i e1 = 2 * g + 1 < tokens ? swk_bf16_bits512(_mm512_maskz_loadu_ps(mask, r0 + stride))
+                                                  : _mm512_setzero_si512();
+            // A lane past head_dim holds bf16(0) = 0 on both halves.
+            _mm512_storeu_si512(panel + g * 16, _mm512_or_si512(e0, _mm512_slli_epi32(e1, 16)));
+        }
+    }
+}
+#endif
+
 void swk_attention_bf16(const float *q, const float *k, const float *v, ptrdiff_t stride, ptrdiff_t tokens,
                         ptrdiff_t q0, ptrdiff_t q1, ptrdiff_t heads, ptrdiff_t head_dim, float scale,
                         const float *key_bias, float *out, ptrdiff_t ldo, float *scratch) {
     if (tokens <= 0 || q1 <= q0 || heads <= 0 || head_dim <= 0) return;
     const int level = swk_isa();
+#ifdef SWK_X86
+    const int native_bf16 = (swk_cpu_features() & SWK_CPU_AVX512_BF16) != 0;
+#endif
     const bf16_layout l = bf16_scratch_layout(tokens, head_dim);
     unsigned char *base = (unsigned char *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     uint16_t *kpan = (uint16_t *)(void *)(base + l.kpan), *vpan = (uint16_t *)(void *)(base + l.vpan);
@@ -233,6 +324,12 @@ void swk_attention_bf16(const float *q, const float *k, const float *v, ptrdiff_
         // K as pair panels of 16 keys (the "weights" of S = Q Kᵀ, k = head_dim): a key's rounded row
         // is ceil(head_dim/2) pairs, pair g going to step g of its panel; keys past the end are zero.
         swk_bf16_round_rows(k + off, stride, tokens, head_dim, rows16);
+#ifdef SWK_X86
+        if (level >= SWK_ISA_AVX512) {
+            memset(rows16 + tokens * hp2, 0, (size_t)(tpad - tokens) * (size_t)hp2 * 2);
+            pack_keys512((const uint32_t *)(const void *)rows16, tpad, hsteps, (uint32_t *)(void *)kpan);
+        } else
+#endif
         {
             uint32_t *dst = (uint32_t *)(void *)kpan;
             for (ptrdiff_t t = 0; t < tpad; t++) {
@@ -251,18 +348,27 @@ void swk_attention_bf16(const float *q, const float *k, const float *v, ptrdiff_
         }
         // V as pair panels of 16 head dimensions (the "weights" of O = P V, k = tokens): step g of
         // panel j interleaves tokens 2g and 2g + 1 (zero past the end) column by column.
-        swk_bf16_round_rows(v + off, stride, tokens, head_dim, rows16);
-        if (tp2 > tokens) memset(rows16 + tokens * hp2, 0, (size_t)hp2 * 2);
-        for (ptrdiff_t j = 0; j < hpad / 16; j++) {
-            uint16_t *panel = vpan + j * tsteps * 32;
-            const ptrdiff_t c1 = head_dim - 16 * j < 16 ? head_dim - 16 * j : 16;
-            for (ptrdiff_t g = 0; g < tsteps; g++) {
-                const uint16_t *r0 = rows16 + 2 * g * hp2 + 16 * j, *r1 = r0 + hp2;
-                uint32_t *dst = (uint32_t *)(void *)(panel + g * 32);
-                if (c1 == 16) {
-                    for (ptrdiff_t c = 0; c < 16; c++) dst[c] = (uint32_t)r0[c] | (uint32_t)r1[c] << 16; // vectorises
-                } else {
-                    for (ptrdiff_t c = 0; c < 16; c++) dst[c] = c < c1 ? (uint32_t)r0[c] | (uint32_t)r1[c] << 16 : 0;
+#ifdef SWK_X86
+        if (level >= SWK_ISA_AVX512)
+            pack_values512(v + off, stride, tokens, head_dim, vpan);
+        else
+#endif
+        {
+            swk_bf16_round_rows(v + off, stride, tokens, head_dim, rows16);
+            if (tp2 > tokens) memset(rows16 + tokens * hp2, 0, (size_t)hp2 * 2);
+            for (ptrdiff_t j = 0; j < hpad / 16; j++) {
+                uint16_t *panel = vpan + j * tsteps * 32;
+                const ptrdiff_t c1 = head_dim - 16 * j < 16 ? head_dim - 16 * j : 16;
+                for (ptrdiff_t g = 0; g < tsteps; g++) {
+                    const uint16_t *r0 = rows16 + 2 * g * hp2 + 16 * j, *r1 = r0 + hp2;
+                    uint32_t *dst = (uint32_t *)(void *)(panel + g * 32);
+                    if (c1 == 16) {
+                        for (ptrdiff_t c = 0; c < 16; c++)
+                            dst[c] = (uint32_t)r0[c] | (uint32_t)r1[c] << 16; // vectorises
+                    } else {
+                        for (ptrdiff_t c = 0; c < 16; c++)
+                            dst[c] = c < c1 ? (uint32_t)r0[c] | (uint32_t)r1[c] << 16 : 0;
+                    }
                 }
             }
         }
@@ -276,7 +382,8 @@ void swk_attention_bf16(const float *q, const float *k, const float *v, ptrdiff_
             for (ptrdiff_t i = 0; i < rows; i++) {
 #ifdef SWK_X86
                 if (level >= SWK_ISA_AVX512) {
-                    inv[i] = softmax512_bf16(s + i * tpad, tokens, pb + i * tp2);
+                    inv[i] = native_bf16 ? softmax512_bf16ne(s + i * tpad, tokens, pb + i * tp2)
+                                         : softmax512_bf16(s + i * tpad, tokens, pb + i * tp2);
                     if (tp2 > tokens) pb[i * tp2 + tokens] = 0;
                     continue;
                 }

@@ -217,14 +217,23 @@ SWK_BF16_TARGET static void gemm_bf16(const uint16_t *a, ptrdiff_t m, ptrdiff_t 
                                       ptrdiff_t ldc) {
     const ptrdiff_t steps = (k + 1) / 2;
     __m512 s[24];
+    const ptrdiff_t tiles = (m + 11) / 12;
     for (ptrdiff_t col = col0; col < col1; col += 32) {
         const ptrdiff_t cols = col1 - col < 32 ? col1 - col : 32;
         const int np = cols > 16 ? 2 : 1;
         const uint16_t *b0 = panels + (col / 16) * steps * 32, *b1 = b0 + steps * 32;
+        // The next block's panels, a slice before each row tile (as in panel_gemm_q8.c's gemm_vnni).
+        const char *next = (const char *)(b0 + 2 * steps * 32);
+        const ptrdiff_t next_cols = col1 - col - 32 < 32 ? col1 - col - 32 : 32;
+        const ptrdiff_t next_bytes = next_cols <= 0 ? 0 : (next_cols > 16 ? 2 : 1) * steps * 64;
+        const ptrdiff_t slice = (next_bytes / 64 + tiles - 1) / tiles * 64;
+        ptrdiff_t fetched = 0;
         for (ptrdiff_t i = 0; i < m;) {
             const ptrdiff_t rem = m - i;
             const int mr = rem > 8 ? (rem < 12 ? (int)rem : 12) : (rem < 4 ? (int)rem : 4);
             const uint32_t *ai = (const uint32_t *)(a + i * 2 * steps);
+            for (const ptrdiff_t end = fetched + slice; fetched < end && fetched < next_bytes; fetched += 64)
+                _mm_prefetch(next + fetched, _MM_HINT_T0);
             if (rem > 8) {
                 if (np == 2)
                     bf_tile12x2(mr, steps, ai, steps, b0, b1, s);

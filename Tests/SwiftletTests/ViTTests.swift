@@ -382,9 +382,10 @@ func compare(_ got: [Float], _ want: [Float]) -> (maxAbs: Double, ok: Bool) {
         return x.map { Double(max(-127, min(127, ($0 * inv).rounded(.toNearestOrEven)))) * Double(scale) }
     }
 
-    /// The compact paths split rows (rounding, quantizing) and output columns (products) among the
-    /// threads, each element computed by one thread the same way: two threads give the same bits as
-    /// one, with a distillation head (a second compact head) and ToMe merging.
+    /// The compact paths split the blocks' rows (norms, rounding or quantizing, and the products over
+    /// all columns) and attention's heads among the threads, the heads' products by output columns,
+    /// each element computed by one thread the same way: two threads give the same bits as one, with a
+    /// distillation head (a second compact head) and ToMe merging.
     @Test(arguments: [DType.bf16, DType.q8Row])
     func compactTwoThreadsMatchOneThreadWithADistillationHead(dtype: DType) throws {
         let ckpt = try Checkpoint(tensors: try ViTDistilledTests.tensors(distilled: true), format: "safetensors")

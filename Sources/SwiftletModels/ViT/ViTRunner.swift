@@ -8,10 +8,12 @@ import SwiftletKernels
 /// per layer), so qkv, proj, fc1 and fc2 are one GEMM each over all tokens, on the weight panels the
 /// converter laid out (`swk_panel_linear`: no repacking per call, bias, GELU and the residual add fused
 /// into the store); attention (`swk_attention`, softmax fused) and the merge run per image. With
-/// several threads every step is split between the caller and the runner's helper threads (GEMMs by
-/// output columns, attention by query rows, norms by rows; BLAS, left for the merge's similarities and
-/// the head, single-threaded). All scratch comes from the arena, which after the first run of a given
-/// batch size allocates nothing.
+/// several threads every step is split between the caller and the runner's helper threads (f32 GEMMs
+/// by output columns, attention by heads or query rows, norms by rows; a bf16 or q8 block in three
+/// steps: by rows — norm1 and qkv —, by heads — attention — and by rows again — proj and, unless the
+/// block merges, norm2, fc1 and fc2; BLAS, left for the merge's similarities and the head,
+/// single-threaded). All scratch comes from the arena, which after the first run of a given batch size
+/// allocates nothing.
 final class ViTRunner: FamilyRunner {
     let model: ViTModel
     let context: ExecutionContext
@@ -129,6 +131,65 @@ final class ViTRunner: FamilyRunner {
     ) {
         let d = model.config.dim
         swk_layer_norm(x + r.lowerBound * d, r.count, d, weight, bias, model.config.eps, y + r.lowerBound * d)
+    }
+
+    /// Row stride (elements) of each part's region of `compactScratch` in a step split by rows: the
+    /// widest padded input, so that a part's rows stay inside its own region whatever k its products
+    /// have; the q8 row scales follow all regions (`compactRowCapacity` rows).
+    private var compactRowStride: Int { (max(model.config.dim, model.config.hidden) + 3) / 4 * 4 }
+    /// Rows `compactScratch` holds in a step split by rows (all tokens of the batch); set by `forward`.
+    private var compactRowCapacity = 0
+
+    /// The MLP of rows `r` on the calling thread (bf16 and q8): `x += fc2(GELU(fc1(norm2(x))))`, through
+    /// `h` (normed rows) and `big` (hidden rows).
+    private func mlpRows(
+        _ r: Range<Int>, block b: ViTBlockWeights, x: UnsafeMutablePointer<Float>, h: UnsafeMutablePointer<Float>,
+        big: UnsafeMutablePointer<Float>
+    ) {
+        let d = model.config.dim
+        let hidden = model.config.hidden
+        layerNormRows(x, r, weight: b.norm2Weight, bias: b.norm2Bias, into: h)
+        compactRows(
+            h, lda: d, rows: r, inFeatures: d, weight: b.fc1Weight, bias: b.fc1Bias, outFeatures: hidden, into: big,
+            ldy: hidden, gelu: true)
+        compactRows(
+            big, lda: hidden, rows: r, inFeatures: hidden, weight: b.fc2Weight, bias: b.fc2Bias, outFeatures: d,
+            into: x,
+            ldy: d, accumulate: true)
+    }
+
+    /// Rows `r` of `y = act(x · Wᵀ + bias)` (or `y += …`), all output columns, on the calling thread:
+    /// the rows rounded to bf16 or quantized into this row range's own region of `compactScratch`,
+    /// then one product over every column. Each output element is computed as `linear` computes it,
+    /// so a split by rows gives the same bits as a split by columns.
+    private func compactRows(
+        _ x: UnsafePointer<Float>, lda: Int, rows r: Range<Int>, inFeatures k: Int, weight: ViTMatrix,
+        bias: UnsafePointer<Float>?, outFeatures: Int, into y: UnsafeMutablePointer<Float>, ldy: Int,
+        accumulate: Bool = false, gelu: Bool = false
+    ) {
+        let flags = Int32((accumulate ? SWK_PANEL_ACCUMULATE : 0) | (gelu ? SWK_PANEL_GELU : 0))
+        let raw = UnsafeMutableRawPointer(compactScratch!)
+        let stride = compactRowStride
+        let src = x + r.lowerBound * lda
+        let dst = y + r.lowerBound * ldy
+        switch weight.type {
+        case .f32:
+            preconditionFailure("compactRows is for bf16 and q8 matrices")
+        case .bf16:
+            let a = raw.assumingMemoryBound(to: UInt16.self) + r.lowerBound * stride
+            swk_bf16_round_rows(src, lda, r.count, k, a)
+            swk_panel_linear_bf16(
+                a, r.count, k, weight.pointer.assumingMemoryBound(to: UInt16.self), outFeatures, 0, outFeatures, bias,
+                flags, dst, ldy)
+        case .q8:
+            let a = raw.assumingMemoryBound(to: UInt8.self) + r.lowerBound * stride
+            let scales =
+                (raw + (compactRowCapacity * stride + 63) / 64 * 64).assumingMemoryBound(to: Float.self) + r.lowerBound
+            swk_q8_quantize_rows(src, lda, r.count, k, a, scales)
+            swk_panel_linear_q8(
+                a, r.count, k, scales, weight.pointer.assumingMemoryBound(to: Int8.self), weight.scales!,
+                UnsafePointer(weight.sums!), outFeatures, 0, outFeatures, bias, flags, dst, ldy)
+        }
     }
 
     /// LayerNorm of `rows` rows, split over row blocks.
@@ -315,6 +376,10 @@ final class ViTRunner: FamilyRunner {
         let logSizes = arena.floats(batch * n0)
         let merging = (0..<parts).map { _ in MergeScratch(arena: arena, tokens: n0, headDim: c.headDim) }
         let scores = (0..<parts).map { _ in arena.floats(attentionScratch) }
+        // bf16 and q8 blocks run in three steps split by rows or heads (norm, rounding or quantizing and
+        // qkv; attention; proj, norm, fc1 and fc2), f32 ones split their GEMMs by columns.
+        let byRows = w.type != .f32
+        compactRowCapacity = batch * n0
         if w.type != .f32 {
             compactScratch = arena.floats(
                 max(
@@ -337,9 +402,20 @@ final class ViTRunner: FamilyRunner {
             try context.checkAbort("before block \(l)")
             let rows = batch * t
             let xIn = UnsafePointer(x)
-            linear(
-                h, rows: rows, inFeatures: d, weight: b.qkvWeight, bias: b.qkvBias, outFeatures: 3 * d, into: big,
-                prologue: { self.layerNormRows(xIn, $0, weight: b.norm1Weight, bias: b.norm1Bias, into: h) })
+            if byRows {
+                parallel { part, parts in
+                    let r = WorkerPool.block(part, of: parts, rows)
+                    guard !r.isEmpty else { return }
+                    self.layerNormRows(xIn, r, weight: b.norm1Weight, bias: b.norm1Bias, into: h)
+                    self.compactRows(
+                        h, lda: d, rows: r, inFeatures: d, weight: b.qkvWeight, bias: b.qkvBias, outFeatures: 3 * d,
+                        into: big, ldy: 3 * d)
+                }
+            } else {
+                linear(
+                    h, rows: rows, inFeatures: d, weight: b.qkvWeight, bias: b.qkvBias, outFeatures: 3 * d, into: big,
+                    prologue: { self.layerNormRows(xIn, $0, weight: b.norm1Weight, bias: b.norm1Bias, into: h) })
+            }
             let biased = sized && c.propAttn
             if biased {
                 for j in 0..<rows { logSizes[j] = logf(sizes[j]) }
@@ -367,13 +443,32 @@ final class ViTRunner: FamilyRunner {
                     }
                 }
             }
-            // x += attn · Wprojᵀ + b, accumulated in place.
-            linear(
-                h, rows: rows, inFeatures: d, weight: b.projWeight, bias: b.projBias, outFeatures: d, into: x,
-                accumulate: true)
-            let attentionEnd = clock()
-
             let r = plan.merged[l]
+            // x += attn · Wprojᵀ + b, accumulated in place. Split by rows, a block without a merge runs
+            // its MLP on the same rows in the same step (each part's rows need nothing of the others');
+            // part 0 notes when its proj ended, which splits the step between attention and MLP for
+            // the cost model as the separate steps did.
+            let fused = byRows && r == 0
+            var attentionEnd = 0.0
+            if byRows {
+                let xOut = x
+                parallel { part, parts in
+                    let rr = WorkerPool.block(part, of: parts, rows)
+                    if !rr.isEmpty {
+                        self.compactRows(
+                            h, lda: d, rows: rr, inFeatures: d, weight: b.projWeight, bias: b.projBias, outFeatures: d,
+                            into: xOut, ldy: d, accumulate: true)
+                    }
+                    if part == 0 { attentionEnd = clock() }
+                    if fused, !rr.isEmpty { self.mlpRows(rr, block: b, x: xOut, h: h, big: big) }
+                }
+            } else {
+                linear(
+                    h, rows: rows, inFeatures: d, weight: b.projWeight, bias: b.projBias, outFeatures: d, into: x,
+                    accumulate: true)
+                attentionEnd = clock()
+            }
+
             let tokensIn = t
             if r > 0 {
                 let out = t - r
@@ -397,17 +492,27 @@ final class ViTRunner: FamilyRunner {
                 sized = true
                 t = out
             }
-            let mergeEnd = clock()
+            let mergeEnd = fused ? attentionEnd : clock()
 
             let mrows = batch * t
             let xMid = UnsafePointer(x)
-            linear(
-                h, rows: mrows, inFeatures: d, weight: b.fc1Weight, bias: b.fc1Bias, outFeatures: hidden, into: big,
-                gelu: true,
-                prologue: { self.layerNormRows(xMid, $0, weight: b.norm2Weight, bias: b.norm2Bias, into: h) })
-            linear(
-                big, rows: mrows, inFeatures: hidden, weight: b.fc2Weight, bias: b.fc2Bias, outFeatures: d, into: x,
-                accumulate: true)
+            if byRows {
+                if !fused {
+                    let xOut = x
+                    parallel { part, parts in
+                        let rr = WorkerPool.block(part, of: parts, mrows)
+                        if !rr.isEmpty { self.mlpRows(rr, block: b, x: xOut, h: h, big: big) }
+                    }
+                }
+            } else {
+                linear(
+                    h, rows: mrows, inFeatures: d, weight: b.fc1Weight, bias: b.fc1Bias, outFeatures: hidden, into: big,
+                    gelu: true,
+                    prologue: { self.layerNormRows(xMid, $0, weight: b.norm2Weight, bias: b.norm2Bias, into: h) })
+                linear(
+                    big, rows: mrows, inFeatures: hidden, weight: b.fc2Weight, bias: b.fc2Bias, outFeatures: d, into: x,
+                    accumulate: true)
+            }
             let blockEnd = clock()
             timing.blocks.append(
                 BlockTiming(
