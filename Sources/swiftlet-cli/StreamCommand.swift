@@ -10,7 +10,10 @@ struct StreamCommand: ParsableCommand {
         discussion: """
             With --input, frames of a [frames, features] or [1, frames, features] .npy array are \
             pushed --chunk at a time, the stream is flushed, and the per-frame predictions are \
-            written to --output as [frames, classes]: the rows a whole-clip run gives.
+            written to --output as [frames, classes]: the rows a whole-clip run gives. The summary \
+            gives the mean wall time per frame over the run and the median (p50) and 90th \
+            percentile of the pushes, each timed alone; on a busy machine the mean also holds the \
+            time the process waited for a core, so the median is what a push costs.
 
             With --wav (a 16 kHz mono 16-bit WAV file) or --pcm (raw 16 kHz mono s16le samples from \
             a file, or from standard input with `--pcm -`, pushed as they are read), audio goes \
@@ -144,11 +147,18 @@ struct StreamCommand: ParsableCommand {
         }
         var rows: [Float] = []
         var start = 0
+        // Each push is timed on its own as well: on a shared machine the mean over the run also holds
+        // the time the process was preempted, while the median push is what the library costs.
+        var pushMicroseconds: [Double] = []
+        pushMicroseconds.reserveCapacity((frames + chunk - 1) / chunk)
         let t0 = Date()
         while start < frames {
             let end = min(frames, start + chunk)
             let slice = Array(values[(start * width)..<(end * width)])
-            for r in try orFail({ () throws(SwiftletError) in try stream.push(slice) }) { rows += r }
+            let p0 = DispatchTime.now().uptimeNanoseconds
+            let made = try orFail({ () throws(SwiftletError) in try stream.push(slice) })
+            pushMicroseconds.append(Double(DispatchTime.now().uptimeNanoseconds - p0) * 1e-3)
+            for r in made { rows += r }
             start = end
         }
         for r in try orFail({ () throws(SwiftletError) in try stream.flush() }) { rows += r }
@@ -157,11 +167,16 @@ struct StreamCommand: ParsableCommand {
         do {
             try NPYArray(floats: rows, shape: [rows.count / max(w, 1), w]).write(to: output!)
         } catch { failAndExit("\(error)") }
+        pushMicroseconds.sort()
+        func percentile(_ q: Double) -> Double {
+            pushMicroseconds.isEmpty ? 0 : pushMicroseconds[Int(q * Double(pushMicroseconds.count - 1))]
+        }
         note(
             String(
-                format: "%d frames in chunks of %d: %d rows, %.1f µs per frame; %@", frames, chunk,
-                rows.count / max(w, 1),
-                elapsed * 1e6 / Double(max(frames, 1)),
+                format:
+                    "%d frames in chunks of %d: %d rows, %.1f µs per frame; pushes p50 %.1f µs, p90 %.1f µs (%.1f µs per frame at p50); %@",
+                frames, chunk, rows.count / max(w, 1), elapsed * 1e6 / Double(max(frames, 1)),
+                percentile(0.5), percentile(0.9), percentile(0.5) / Double(min(chunk, max(frames, 1))),
                 describe(try orFail { () throws(SwiftletError) in try stream.report })))
     }
 
