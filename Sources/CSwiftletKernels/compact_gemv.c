@@ -4,6 +4,7 @@
 // from the CPU's features.
 #include "swk_compact.h"
 #include "simd_internal.h"
+#include "work_split_internal.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -580,9 +581,7 @@ static int valid_format(int format) {
 
 /// Threads worth using for `elements` weights: below ~64 Ki weights the hand-off costs more than it saves.
 static int useful_threads(int threads, ptrdiff_t rows, ptrdiff_t elements) {
-    if (threads < 1) threads = 1;
-    ptrdiff_t by_work = elements / (64 * 1024);
-    if (by_work < threads) threads = by_work < 1 ? 1 : (int)by_work;
+    threads = swk_useful_parts(threads, elements);
     if (rows / 4 < threads) threads = rows / 4 < 1 ? 1 : (int)(rows / 4);
     return threads;
 }

@@ -11,18 +11,11 @@
 
 #include "panel_lowp_internal.h"
 #include "row_pack_internal.h"
+#include "work_split_internal.h"
 
 enum { NB = 32 };
 
 static ptrdiff_t round_up(ptrdiff_t x, ptrdiff_t a) { return (x + a - 1) / a * a; }
-
-/// Threads for n output columns of k multiply-adds per row of X: each part should have some 64 Ki
-/// multiply-adds per row at least (as gemm_q8).
-static inline int parts_for(swk_pool *pool, ptrdiff_t n, ptrdiff_t k) {
-    const ptrdiff_t by_work = n * k / (64 * 1024);
-    const int parts = swk_pool_threads(pool);
-    return by_work < parts ? (by_work < 1 ? 1 : (int)by_work) : parts;
-}
 
 /// Bytes of X rounded to bfloat16 (k padded to a whole pair) and of one thread's two panels, each
 /// rounded to 64.
@@ -79,7 +72,7 @@ int swk_gemm_bf16(const float *x, ptrdiff_t ldx, ptrdiff_t m, const void *weight
     uint8_t *base = (uint8_t *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     uint16_t *xq = (uint16_t *)(void *)base;
     swk_bf16_round_rows(x, ldx, m, k, xq);
-    int parts = parts_for(pool, n, k);
+    int parts = swk_useful_parts(swk_pool_threads(pool), n * k);
     const size_t room = k > 0 ? (scratch_bytes - x_bytes(m, k) - 64) / pack_bytes(k) : 1;
     if ((size_t)parts > room) parts = (int)room;
     if (parts < 1) parts = 1;

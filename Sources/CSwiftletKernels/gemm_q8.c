@@ -10,6 +10,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "work_split_internal.h"
+
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #define GEMM_X86 1
@@ -24,14 +26,6 @@ enum { MR = 6, NR = 4, KSTEP = 32, MAX_K = 8192 };
 #endif
 
 static ptrdiff_t round_up(ptrdiff_t x, ptrdiff_t a) { return (x + a - 1) / a * a; }
-
-/// Threads for n output columns of k multiply-adds per row of X: each part should have some 64 Ki
-/// multiply-adds per row at least.
-static inline int parts_for(swk_pool *pool, ptrdiff_t n, ptrdiff_t k) {
-    const ptrdiff_t by_work = n * k / (64 * 1024);
-    const int parts = swk_pool_threads(pool);
-    return by_work < parts ? (by_work < 1 ? 1 : (int)by_work) : parts;
-}
 
 size_t swk_gemm_q8_scratch(ptrdiff_t m, ptrdiff_t k) {
     if (m < 0 || k < 0) return 0;
@@ -212,7 +206,7 @@ int swk_gemm_q8(const float *x, ptrdiff_t ldx, ptrdiff_t m, const void *weights,
     float *sx = (float *)(xq + mpad * kpad);
     quantize_rows(x, ldx, m, k, mpad, kpad, xq, sx);
     gemm_job_t job = {xq, sx, m, mpad, kpad, k, weights, scales, n, bias, y, ldy};
-    const int parts = parts_for(pool, n, k);
+    const int parts = swk_useful_parts(swk_pool_threads(pool), n * k);
     if (parts == 1)
         gemm_part(&job, 0, 1);
     else
@@ -459,7 +453,7 @@ int swk_gemm_q8(const float *x, ptrdiff_t ldx, ptrdiff_t m, const void *weights,
     const int dotprod = level >= SWK_ISA_NEON_DOTPROD;
     quantize_rows(x, ldx, m, k, mpad, kpad, dotprod, xq, sx);
     gemm_job_t job = {xq, sx, m, kpad, k, weights, scales, n, bias, y, ldy, dotprod};
-    const int parts = parts_for(pool, n, k);
+    const int parts = swk_useful_parts(swk_pool_threads(pool), n * k);
     if (parts == 1)
         gemm_part(&job, 0, 1);
     else

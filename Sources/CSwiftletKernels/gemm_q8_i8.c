@@ -13,18 +13,11 @@
 
 #include "panel_lowp_internal.h"
 #include "row_pack_internal.h"
+#include "work_split_internal.h"
 
 enum { I8_NB = 32, I8_MAX_K = 65536 };
 
 static ptrdiff_t round_up(ptrdiff_t x, ptrdiff_t a) { return (x + a - 1) / a * a; }
-
-/// Threads for n output columns of k multiply-adds per row of X: each part should have some 64 Ki
-/// multiply-adds per row at least (as gemm_q8).
-static inline int parts_for(swk_pool *pool, ptrdiff_t n, ptrdiff_t k) {
-    const ptrdiff_t by_work = n * k / (64 * 1024);
-    const int parts = swk_pool_threads(pool);
-    return by_work < parts ? (by_work < 1 ? 1 : (int)by_work) : parts;
-}
 
 static size_t i8_x_bytes(ptrdiff_t m, ptrdiff_t k) {
     return (size_t)(round_up(m * round_up(k, 4), 64) + round_up(m * 4, 64));
@@ -97,7 +90,7 @@ int swk_gemm_q8_i8(const float *x, ptrdiff_t ldx, ptrdiff_t m, const void *weigh
         swk_q8_quantize_rows(x, ldx, m, k, xq, sx);
     else
         for (ptrdiff_t r = 0; r < m; r++) sx[r] = 0;
-    int parts = parts_for(pool, n, k);
+    int parts = swk_useful_parts(swk_pool_threads(pool), n * k);
     const size_t room = (scratch_bytes - i8_x_bytes(m, k) - 64) / i8_pack_bytes(k);
     if ((size_t)parts > room) parts = (int)room;
     if (parts < 1) parts = 1;
