@@ -79,28 +79,6 @@ SWK_AVX512 static float softmax512_bf16(const float *x, ptrdiff_t n, uint16_t *o
     return 1.0f / _mm512_reduce_add_ps(s0);
 }
 
-/// softmax512_bf16 with AVX-512 BF16's conversion (`vcvtneps2bf16`, nearest even, a NaN made quiet
-/// as swk_bf16_bits512 makes it): the same bits in one instruction, since e^(x − max) is never
-/// subnormal here (swk_exp512 returns 0 or at least e^-87), where the instruction would flush.
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,avx2,fma,f16c"))) static float
-softmax512_bf16ne(const float *x, ptrdiff_t n, uint16_t *out) {
-    const __m512 m = rowmax512(x, n);
-    const __mmask16 tail = (__mmask16)((1u << (n & 15)) - 1);
-    ptrdiff_t j;
-    __m512 s0 = _mm512_setzero_ps();
-    for (j = 0; j + 16 <= n; j += 16) {
-        __m512 e = swk_exp512(_mm512_sub_ps(_mm512_loadu_ps(x + j), m));
-        _mm256_storeu_si256((__m256i *)(void *)(out + j), (__m256i)_mm512_cvtneps_pbh(e));
-        s0 = _mm512_add_ps(s0, e);
-    }
-    if (j < n) {
-        __m512 e = swk_exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(tail, x + j), m));
-        _mm256_mask_storeu_epi16(out + j, tail, (__m256i)_mm512_cvtneps_pbh(e));
-        s0 = _mm512_mask_add_ps(s0, tail, s0, e);
-    }
-    return 1.0f / _mm512_reduce_add_ps(s0);
-}
-
 SWK_AVX2 static float softmax256(float *x, ptrdiff_t n) {
     __m256 m0 = _mm256_set1_ps(-INFINITY);
     ptrdiff_t j = 0;
@@ -305,9 +283,6 @@ void swk_attention_bf16(const float *q, const float *k, const float *v, ptrdiff_
                         const float *key_bias, float *out, ptrdiff_t ldo, float *scratch) {
     if (tokens <= 0 || q1 <= q0 || heads <= 0 || head_dim <= 0) return;
     const int level = swk_isa();
-#ifdef SWK_X86
-    const int native_bf16 = (swk_cpu_features() & SWK_CPU_AVX512_BF16) != 0;
-#endif
     const bf16_layout l = bf16_scratch_layout(tokens, head_dim);
     unsigned char *base = (unsigned char *)(((uintptr_t)scratch + 63) & ~(uintptr_t)63);
     uint16_t *kpan = (uint16_t *)(void *)(base + l.kpan), *vpan = (uint16_t *)(void *)(base + l.vpan);
@@ -382,8 +357,7 @@ void swk_attention_bf16(const float *q, const float *k, const float *v, ptrdiff_
             for (ptrdiff_t i = 0; i < rows; i++) {
 #ifdef SWK_X86
                 if (level >= SWK_ISA_AVX512) {
-                    inv[i] = native_bf16 ? softmax512_bf16ne(s + i * tpad, tokens, pb + i * tp2)
-                                         : softmax512_bf16(s + i * tpad, tokens, pb + i * tp2);
+                    inv[i] = softmax512_bf16(s + i * tpad, tokens, pb + i * tp2);
                     if (tp2 > tokens) pb[i * tp2 + tokens] = 0;
                     continue;
                 }
