@@ -196,8 +196,8 @@ final class ViTMatrix: @unchecked Sendable {
         sums = nil
     }
 
-    /// An int8 matrix and its scales; nil when a weight byte is −128 (writers store −127 … 127, and
-    /// the AVX2 path's sign trick needs |q| ≤ 127 to agree with the others bit for bit).
+    /// An int8 matrix and its scales; nil when a weight byte is −128: writers store −127 … 127, so such
+    /// a byte means a damaged or foreign file (swl.md §6.1; the kernels would still sum it exactly).
     init?(q8 n: Int, k: Int, pointer: UnsafeRawPointer, scales: UnsafePointer<Float>) {
         let sums = UnsafeMutablePointer<Int32>.allocate(capacity: max(n, 1))
         guard swk_panel_q8_sums(pointer.assumingMemoryBound(to: Int8.self), n, k, sums) == 0 else {

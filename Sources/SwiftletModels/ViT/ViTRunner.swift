@@ -46,81 +46,53 @@ final class ViTRunner: FamilyRunner {
     }
 
     /// Scratch for the activations of a bf16 or q8 product (rounded or quantized rows, then the row
-    /// scales), `compactScratchFloats` floats from the arena; set by `forward`.
+    /// scales), `compactScratchFloats(rows:)` floats from the arena; set by `forward`.
     private var compactScratch: UnsafeMutablePointer<Float>? = nil
 
-    /// Floats of `compactScratch` for `rows` rows of at most `k` inputs: bf16 rows take
-    /// `2·⌈k/2⌉` halves, q8 rows `4·⌈k/4⌉` bytes and a float scale.
-    private static func compactScratchFloats(rows: Int, k: Int) -> Int { rows * ((k + 8) / 2) + 16 }
+    /// Floats of `compactScratch` for `rows` rows `compactRowStride` elements apart: bf16 rows take
+    /// that many halves, q8 rows that many bytes (from a 64-byte boundary on) and a float scale.
+    private func compactScratchFloats(rows: Int) -> Int { rows * (compactRowStride / 2 + 1) + 16 }
 
     /// `y[rows, outFeatures] = act(x · Wᵀ + bias)` with `W` (`[outFeatures, inFeatures]`) in the
-    /// panel layout of its type and `act` GELU or nothing, or with `accumulate`, `y += x · Wᵀ + bias`;
-    /// split over column blocks of the output (whole pairs of panels, the micro-kernel's width). For
-    /// bf16 and q8 the rows of x are first rounded to bf16 or quantized per row (split over row blocks).
+    /// panel layout of its type and `act` GELU or nothing, or with `accumulate`, `y += x · Wᵀ + bias`.
+    /// f32 splits over column blocks of the output (whole pairs of panels, the micro-kernel's width);
+    /// bf16 and q8 over row blocks (`compactRows`: each part rounds or quantizes its own rows, then
+    /// multiplies them by every column), so a compact product is one parallel step.
     ///
-    /// `prologue(rows)`, if given, is run first for every row block (by rows: in the same parallel step
-    /// as the rounding or quantizing of those rows for bf16 and q8, a step of its own for f32), e.g.
-    /// the LayerNorm that writes x.
+    /// `prologue(rows)`, if given, is run first for every row block (e.g. the LayerNorm that writes
+    /// x): in the same parallel step as the rows' product for bf16 and q8, a step of its own for f32.
     private func linear(
         _ x: UnsafePointer<Float>, lda: Int? = nil, rows: Int, inFeatures: Int,
         weight: ViTMatrix, bias: UnsafePointer<Float>?, outFeatures: Int,
         into y: UnsafeMutablePointer<Float>, ldy: Int? = nil, accumulate: Bool = false,
         gelu: Bool = false, prologue: ((Range<Int>) -> Void)? = nil
     ) {
-        if let prologue, weight.type == .f32 {
+        let lda = lda ?? inFeatures
+        let ldy = ldy ?? outFeatures
+        guard weight.type == .f32 else {
+            parallel { part, parts in
+                let r = WorkerPool.block(part, of: parts, rows)
+                guard !r.isEmpty else { return }
+                prologue?(r)
+                self.compactRows(
+                    x, lda: lda, rows: r, inFeatures: inFeatures, weight: weight, bias: bias,
+                    outFeatures: outFeatures, into: y, ldy: ldy, accumulate: accumulate, gelu: gelu)
+            }
+            return
+        }
+        if let prologue {
             parallel { part, parts in
                 let r = WorkerPool.block(part, of: parts, rows)
                 if !r.isEmpty { prologue(r) }
             }
         }
-        let lda = lda ?? inFeatures
-        let ldy = ldy ?? outFeatures
-        let k = inFeatures
         let flags = Int32((accumulate ? SWK_PANEL_ACCUMULATE : 0) | (gelu ? SWK_PANEL_GELU : 0))
-        switch weight.type {
-        case .f32:
-            let w = weight.floats
-            parallel { part, parts in
-                let cols = WorkerPool.block(part, of: parts, outFeatures, align: 32)
-                guard !cols.isEmpty else { return }
-                swk_panel_linear(x, lda, rows, k, w, outFeatures, cols.lowerBound, cols.upperBound, bias, flags, y, ldy)
-            }
-        case .bf16:
-            let a = UnsafeMutableRawPointer(compactScratch!).assumingMemoryBound(to: UInt16.self)
-            let kp = (k + 1) / 2 * 2
-            parallel { part, parts in
-                let r = WorkerPool.block(part, of: parts, rows)
-                guard !r.isEmpty else { return }
-                prologue?(r)
-                swk_bf16_round_rows(x + r.lowerBound * lda, lda, r.count, k, a + r.lowerBound * kp)
-            }
-            let w = weight.pointer.assumingMemoryBound(to: UInt16.self)
-            parallel { part, parts in
-                let cols = WorkerPool.block(part, of: parts, outFeatures, align: 32)
-                guard !cols.isEmpty else { return }
-                swk_panel_linear_bf16(a, rows, k, w, outFeatures, cols.lowerBound, cols.upperBound, bias, flags, y, ldy)
-            }
-        case .q8:
-            let kp = (k + 3) / 4 * 4
-            let raw = UnsafeMutableRawPointer(compactScratch!)
-            let a = raw.assumingMemoryBound(to: UInt8.self)
-            let scales = (raw + (rows * kp + 63) / 64 * 64).assumingMemoryBound(to: Float.self)
-            parallel { part, parts in
-                let r = WorkerPool.block(part, of: parts, rows)
-                guard !r.isEmpty else { return }
-                prologue?(r)
-                swk_q8_quantize_rows(
-                    x + r.lowerBound * lda, lda, r.count, k, a + r.lowerBound * kp, scales + r.lowerBound)
-            }
-            let w = weight.pointer.assumingMemoryBound(to: Int8.self)
-            let ws = weight.scales!
-            let sums = UnsafePointer(weight.sums!)
-            parallel { part, parts in
-                let cols = WorkerPool.block(part, of: parts, outFeatures, align: 32)
-                guard !cols.isEmpty else { return }
-                swk_panel_linear_q8(
-                    a, rows, k, scales, w, ws, sums, outFeatures, cols.lowerBound, cols.upperBound, bias, flags, y, ldy)
-            }
+        let w = weight.floats
+        parallel { part, parts in
+            let cols = WorkerPool.block(part, of: parts, outFeatures, align: 32)
+            guard !cols.isEmpty else { return }
+            swk_panel_linear(
+                x, lda, rows, inFeatures, w, outFeatures, cols.lowerBound, cols.upperBound, bias, flags, y, ldy)
         }
     }
 
@@ -133,11 +105,15 @@ final class ViTRunner: FamilyRunner {
         swk_layer_norm(x + r.lowerBound * d, r.count, d, weight, bias, model.config.eps, y + r.lowerBound * d)
     }
 
-    /// Row stride (elements) of each part's region of `compactScratch` in a step split by rows: the
-    /// widest padded input, so that a part's rows stay inside its own region whatever k its products
-    /// have; the q8 row scales follow all regions (`compactRowCapacity` rows).
-    private var compactRowStride: Int { (max(model.config.dim, model.config.hidden) + 3) / 4 * 4 }
-    /// Rows `compactScratch` holds in a step split by rows (all tokens of the batch); set by `forward`.
+    /// Row stride (elements) of `compactScratch`: the widest input of any product (patch rows, tokens,
+    /// hidden rows) padded to 4, so that the rows of each part of a step split by rows stay inside
+    /// that part's region whatever k its products have; the q8 row scales follow all regions
+    /// (`compactRowCapacity` rows).
+    private var compactRowStride: Int {
+        let c = model.config
+        return (max(c.dim, c.hidden, c.patchLength) + 3) / 4 * 4
+    }
+    /// Rows `compactScratch` holds (all tokens of the batch); set by `forward`.
     private var compactRowCapacity = 0
 
     /// The MLP of rows `r` on the calling thread (bf16 and q8): `x += fc2(GELU(fc1(norm2(x))))`, through
@@ -323,13 +299,11 @@ final class ViTRunner: FamilyRunner {
             3 * n + 2 * c.classes, // sizes ×2, log sizes, logits
         ].reduce(0, +)
         let fixed = parts * (MergeScratch.floats(tokens: n, headDim: c.headDim) + attentionScratch + 64 * 16) + 64
-        // The compact kernels' activation rows (the patch rows of one image, or all tokens).
+        // The compact kernels' activation rows (all tokens of the batch; an image's patch rows are fewer).
         let compact =
             model.weights.type == .f32
             ? 0
-            : max(
-                Self.compactScratchFloats(rows: c.patches, k: c.patchLength),
-                Self.compactScratchFloats(rows: n, k: max(c.dim, c.hidden)) * batch)
+            : compactScratchFloats(rows: n * batch)
         let (total, overflow) = perImage.multipliedReportingOverflow(by: batch)
         guard !overflow, total < (1 << 40) else { return nil }
         return total + fixed + compact
@@ -381,10 +355,7 @@ final class ViTRunner: FamilyRunner {
         let byRows = w.type != .f32
         compactRowCapacity = batch * n0
         if w.type != .f32 {
-            compactScratch = arena.floats(
-                max(
-                    Self.compactScratchFloats(rows: np, k: pl),
-                    Self.compactScratchFloats(rows: batch * n0, k: max(d, hidden))))
+            compactScratch = arena.floats(compactScratchFloats(rows: batch * n0))
         }
 
         try context.checkAbort("before the patch embedding")
@@ -402,20 +373,10 @@ final class ViTRunner: FamilyRunner {
             try context.checkAbort("before block \(l)")
             let rows = batch * t
             let xIn = UnsafePointer(x)
-            if byRows {
-                parallel { part, parts in
-                    let r = WorkerPool.block(part, of: parts, rows)
-                    guard !r.isEmpty else { return }
-                    self.layerNormRows(xIn, r, weight: b.norm1Weight, bias: b.norm1Bias, into: h)
-                    self.compactRows(
-                        h, lda: d, rows: r, inFeatures: d, weight: b.qkvWeight, bias: b.qkvBias, outFeatures: 3 * d,
-                        into: big, ldy: 3 * d)
-                }
-            } else {
-                linear(
-                    h, rows: rows, inFeatures: d, weight: b.qkvWeight, bias: b.qkvBias, outFeatures: 3 * d, into: big,
-                    prologue: { self.layerNormRows(xIn, $0, weight: b.norm1Weight, bias: b.norm1Bias, into: h) })
-            }
+            // bf16 and q8: one step by rows (norm1, then the rows' qkv); f32: the norm, then a split by columns.
+            linear(
+                h, rows: rows, inFeatures: d, weight: b.qkvWeight, bias: b.qkvBias, outFeatures: 3 * d, into: big,
+                prologue: { self.layerNormRows(xIn, $0, weight: b.norm1Weight, bias: b.norm1Bias, into: h) })
             let biased = sized && c.propAttn
             if biased {
                 for j in 0..<rows { logSizes[j] = logf(sizes[j]) }
